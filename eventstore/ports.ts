@@ -1,0 +1,84 @@
+import type { ChangeEvent, Op, SourceOffset } from '../connectors/change-event.js';
+
+/** A domain event produced by the row→event mapping, before it has a position. */
+export interface NewDomainEvent {
+  /** Aggregate type, e.g. "account". */
+  streamType: string;
+  /** Aggregate id, e.g. "account-42": ordering is guaranteed per stream. */
+  streamId: string;
+  /** e.g. "AccountOpened". */
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+export interface EventMetadata {
+  op: Op;
+  table: string;
+  /** sourcePositionOf(changeEvent): binlog file:pos:row or LSN. */
+  sourcePosition: string;
+  /** Source transaction id (GTID / xid); shared by every event of one source transaction. */
+  sourceTxId: string;
+  /** Source commit time, epoch ms. */
+  sourceTsMs: number;
+  snapshot: boolean;
+}
+
+export interface StoredEvent extends NewDomainEvent {
+  /** Global, gap-free, strictly increasing position in the store. */
+  position: number;
+  /** 1-based version within the stream. */
+  version: number;
+  /** ISO time the store recorded it. */
+  recordedAt: string;
+}
+
+export interface DeadLetter {
+  /** Why the row was rejected, readable by an operator. */
+  reason: string;
+  table: string;
+  op: Op;
+  sourcePosition: string;
+  sourceTxId: string;
+  /** The whole change event as received. */
+  change: ChangeEvent;
+}
+
+export interface StoredDeadLetter extends DeadLetter {
+  id: number;
+  recordedAt: string;
+}
+
+/** One source transaction's mapped output, stored atomically with the source offset. */
+export interface AppendBatch {
+  /** Which CDC source the offset belongs to. */
+  sourceName: string;
+  sourceTxId: string;
+  offset: SourceOffset;
+  events: NewDomainEvent[];
+  deadLetters: DeadLetter[];
+}
+
+export interface AppendResult {
+  /** Positions of the appended events, or null when the batch held none. */
+  firstPosition: number | null;
+  lastPosition: number | null;
+  /** True when the store had already recorded this source transaction (idempotent replay). */
+  duplicate: boolean;
+}
+
+/**
+ * Append-only event store. `append` writes events, dead letters and the source offset in one
+ * transaction, so after a crash the offset never runs ahead of or behind the stored events.
+ */
+export interface EventStore {
+  append(batch: AppendBatch): Promise<AppendResult>;
+  loadOffset(sourceName: string): Promise<SourceOffset | null>;
+  /** Events with position > afterPosition, ascending, at most `limit`. */
+  readAfter(afterPosition: number, limit: number): Promise<StoredEvent[]>;
+  readStream(streamId: string): Promise<StoredEvent[]>;
+  headPosition(): Promise<number>;
+  listDeadLetters(limit: number, afterId?: number): Promise<StoredDeadLetter[]>;
+  countDeadLetters(): Promise<number>;
+  close(): Promise<void>;
+}
