@@ -1,0 +1,112 @@
+import { type Difference, diffJson, ROOT_PATH } from './diff.js';
+
+/**
+ * Lag-aware classification of a shadow comparison. The read model is eventually consistent,
+ * so a difference only counts as a mismatch when the read model had caught up with the
+ * legacy database; otherwise it is lag, and the comparison is re-checked before it is final.
+ */
+export type Outcome = 'match' | 'mismatch' | 'lag' | 'error' | 'missing';
+export const OUTCOMES: readonly Outcome[] = ['match', 'mismatch', 'lag', 'missing', 'error'];
+
+/** One side's answer; `value: null` means "no such thing" (summary of an unknown account). */
+export type SideResult<T = unknown> =
+  | { ok: true; value: T; latencyMs: number }
+  | { ok: false; error: string; cause?: unknown; latencyMs: number };
+
+/** Either the answer of the freshness port, or the two positions it would compare. */
+export type FreshnessFacts =
+  | { readModelCaughtUp: boolean }
+  | { sourcePosition: number; readModelPosition: number };
+
+export interface AttemptInput {
+  legacy: SideResult;
+  readModel: SideResult;
+  /** Absent or null when nobody can tell whether the read model is behind. */
+  freshness?: FreshnessFacts | null;
+}
+
+export interface Classification {
+  outcome: Outcome;
+  differences: Difference[];
+  /** Messages of the side(s) that threw, prefixed with the side. */
+  error: string | null;
+  /** null: unknown. */
+  readModelCaughtUp: boolean | null;
+}
+
+export function caughtUpFrom(facts: FreshnessFacts | null | undefined): boolean | null {
+  if (facts === null || facts === undefined) return null;
+  if ('readModelCaughtUp' in facts) return facts.readModelCaughtUp;
+  return facts.readModelPosition >= facts.sourcePosition;
+}
+
+export function classifyAttempt(input: AttemptInput): Classification {
+  const readModelCaughtUp = caughtUpFrom(input.freshness);
+  const { legacy, readModel } = input;
+  if (!legacy.ok || !readModel.ok) {
+    const errors = [
+      legacy.ok ? null : `legacy: ${legacy.error}`,
+      readModel.ok ? null : `read model: ${readModel.error}`,
+    ].filter((e): e is string => e !== null);
+    return { outcome: 'error', differences: [], error: errors.join('; '), readModelCaughtUp };
+  }
+  const legacyAbsent = legacy.value === null || legacy.value === undefined;
+  const readModelAbsent = readModel.value === null || readModel.value === undefined;
+  if (legacyAbsent !== readModelAbsent) {
+    const differences: Difference[] = [
+      legacyAbsent
+        ? { path: ROOT_PATH, kind: 'extra', legacy: null, readModel: readModel.value }
+        : { path: ROOT_PATH, kind: 'missing', legacy: legacy.value, readModel: null },
+    ];
+    // A read model that is behind has simply not seen the account yet (or its removal).
+    return {
+      outcome: readModelCaughtUp === false ? 'lag' : 'missing',
+      differences,
+      error: null,
+      readModelCaughtUp,
+    };
+  }
+  const differences = legacyAbsent ? [] : diffJson(legacy.value, readModel.value);
+  if (differences.length === 0) return { outcome: 'match', differences, error: null, readModelCaughtUp };
+  return {
+    outcome: readModelCaughtUp === false ? 'lag' : 'mismatch',
+    differences,
+    error: null,
+    readModelCaughtUp,
+  };
+}
+
+/**
+ * Whether a differing attempt deserves another look. Lag always does. A mismatch does when
+ * freshness is unknown (lag cannot be ruled out), or when one answer was the one served to
+ * the client earlier: a write may have landed between that answer and the shadow read.
+ */
+export function needsRecheck(attempt: Classification, options: { bothSidesFresh: boolean }): boolean {
+  switch (attempt.outcome) {
+    case 'match':
+    case 'error':
+      return false;
+    case 'lag':
+      return true;
+    case 'mismatch':
+    case 'missing':
+      return attempt.readModelCaughtUp === null || !options.bothSidesFresh;
+  }
+}
+
+/**
+ * The final classification of a comparison from its attempts, in order. A difference that
+ * went away on a re-check is lag (the read model converged); the differences kept are those
+ * of the first attempt, which show what the client could have seen. Otherwise the last
+ * attempt decides.
+ */
+export function settle(attempts: readonly Classification[]): Classification {
+  const first = attempts[0];
+  const last = attempts[attempts.length - 1];
+  if (first === undefined || last === undefined) throw new RangeError('settle needs at least one attempt');
+  if (last.outcome === 'match' && first.outcome !== 'match') {
+    const firstDiffering = attempts.find((a) => a.outcome !== 'match') ?? first;
+    return { ...last, outcome: 'lag', differences: firstDiffering.differences };
+  }
+  return last;
+}

@@ -1,0 +1,91 @@
+import type { FlagMode, ServeSide } from '../shadow-api/flags.js';
+import type { Outcome } from './classify.js';
+import type { Difference } from './diff.js';
+
+/**
+ * How far the read model is behind the legacy database, asked by the shadow comparison to
+ * tell replication lag from a real difference. The pipeline implements it (e.g. by comparing
+ * the binlog position of the legacy primary with the last position the projections applied).
+ */
+export interface FreshnessPort {
+  /**
+   * True when the read model has applied every change the legacy database had committed at
+   * the moment of the call.
+   */
+  isCaughtUp(): Promise<boolean>;
+  /**
+   * Optional: resolves true as soon as the read model is caught up, false after `timeoutMs`.
+   * When present, a re-check starts as soon as the projections catch up instead of after a
+   * fixed delay.
+   */
+  waitForCatchUp?(timeoutMs: number): Promise<boolean>;
+}
+
+/** One finished comparison, as handed to the recorder. */
+export interface ComparisonRecord {
+  recordedAt: Date;
+  /** Flag key of the endpoint, e.g. "accounts.summary". */
+  endpoint: string;
+  /** Canonical form of the request, e.g. "accountId=7&limit=50". */
+  requestKey: string;
+  accountId: number | null;
+  mode: FlagMode | null;
+  servedBy: ServeSide;
+  outcome: Outcome;
+  differences: Difference[];
+  error: string | null;
+  attempts: number;
+  legacyMs: number | null;
+  readModelMs: number | null;
+}
+
+export interface StoredComparison extends Omit<ComparisonRecord, 'recordedAt'> {
+  id: number;
+  recordedAt: string;
+  /** Number of differences found; `differences` may hold fewer (the recorder caps them). */
+  diffCount: number;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface EndpointStats {
+  endpoint: string;
+  total: number;
+  byOutcome: Record<Outcome, number>;
+  latency: { legacy: LatencySummary; readModel: LatencySummary };
+  /** Generalised paths ("items[*].amount") by how many mismatching/missing comparisons they appear in. */
+  topPaths: { path: string; count: number }[];
+}
+
+export interface ComparisonStats {
+  generatedAt: string;
+  since: string | null;
+  endpoints: EndpointStats[];
+}
+
+export interface StatsOptions {
+  /** Only comparisons recorded at or after this time. */
+  since?: Date;
+  /** How many top paths per endpoint (default 10). */
+  topPaths?: number;
+}
+
+export interface ListOptions {
+  endpoint?: string;
+  outcome?: Outcome;
+  /** Newest first; default 100. */
+  limit?: number;
+}
+
+/** Where comparisons are kept; the shadow API and the report only see this port. */
+export interface ComparisonRecorder {
+  /** Stores one comparison; returns its id. */
+  record(comparison: ComparisonRecord): number;
+  list(options?: ListOptions): StoredComparison[];
+  stats(options?: StatsOptions): ComparisonStats;
+  close(): void;
+}

@@ -1,0 +1,237 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { AdapterError, StoreError } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
+import { OUTCOMES, type Outcome } from './classify.js';
+import { type Difference, pathPattern } from './diff.js';
+import type {
+  ComparisonRecord,
+  ComparisonRecorder,
+  ComparisonStats,
+  EndpointStats,
+  LatencySummary,
+  ListOptions,
+  StatsOptions,
+  StoredComparison,
+} from './ports.js';
+import { nearestRankIndex } from './report.js';
+
+export interface SqliteRecorderOptions {
+  /** SQLite file, or ':memory:'. */
+  path: string;
+  /** Differences kept per comparison (all are counted). Default 50. */
+  maxStoredDifferences?: number;
+  /** Longer JSON values in a stored difference are cut to a preview string. Default 300. */
+  maxValueChars?: number;
+  logger?: Logger;
+}
+
+interface ComparisonRow {
+  id: number;
+  recorded_at: string;
+  endpoint: string;
+  request_key: string;
+  account_id: number | null;
+  mode: string | null;
+  served_by: string;
+  outcome: string;
+  attempts: number;
+  diff_count: number;
+  diff_json: string;
+  error: string | null;
+  legacy_ms: number | null;
+  read_model_ms: number | null;
+}
+
+/** Comparison records in SQLite: one row per comparison plus the generalised paths that differed. */
+export class SqliteComparisonRecorder implements ComparisonRecorder {
+  private readonly db: Database.Database;
+  private readonly maxStoredDifferences: number;
+  private readonly maxValueChars: number;
+  private readonly insertComparison: Database.Statement;
+  private readonly insertPath: Database.Statement;
+
+  constructor(options: SqliteRecorderOptions) {
+    this.maxStoredDifferences = options.maxStoredDifferences ?? 50;
+    this.maxValueChars = options.maxValueChars ?? 300;
+    try {
+      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      this.db = new Database(options.path);
+      if (options.path !== ':memory:') this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      applyMigrations(
+        this.db,
+        migrationFiles(sqliteMigrationsDir('compare')),
+        options.logger ?? silentLogger,
+      );
+    } catch (cause) {
+      if (cause instanceof AdapterError) throw cause;
+      throw new StoreError('COMPARE_STORE_OPEN_FAILED', `cannot open comparison store ${options.path}`, {
+        cause,
+      });
+    }
+    this.insertComparison = this.db.prepare(
+      `INSERT INTO comparisons (recorded_at, endpoint, request_key, account_id, mode, served_by, outcome,
+         attempts, diff_count, diff_json, error, legacy_ms, read_model_ms)
+       VALUES (@recordedAt, @endpoint, @requestKey, @accountId, @mode, @servedBy, @outcome,
+         @attempts, @diffCount, @diffJson, @error, @legacyMs, @readModelMs)`,
+    );
+    this.insertPath = this.db.prepare(
+      'INSERT OR IGNORE INTO comparison_paths (comparison_id, path) VALUES (?, ?)',
+    );
+  }
+
+  record(c: ComparisonRecord): number {
+    const stored = c.differences.slice(0, this.maxStoredDifferences).map((d) => this.capValues(d));
+    const write = this.db.transaction((): number => {
+      const info = this.insertComparison.run({
+        recordedAt: c.recordedAt.toISOString(),
+        endpoint: c.endpoint,
+        requestKey: c.requestKey,
+        accountId: c.accountId,
+        mode: c.mode,
+        servedBy: c.servedBy,
+        outcome: c.outcome,
+        attempts: c.attempts,
+        diffCount: c.differences.length,
+        diffJson: JSON.stringify(stored),
+        error: c.error,
+        legacyMs: c.legacyMs,
+        readModelMs: c.readModelMs,
+      });
+      const id = Number(info.lastInsertRowid);
+      // Every path is counted, not only the stored ones, so the report's ranking is complete.
+      for (const path of new Set(c.differences.map((d) => pathPattern(d.path))))
+        this.insertPath.run(id, path);
+      return id;
+    });
+    try {
+      return write();
+    } catch (cause) {
+      throw new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${c.endpoint}`, { cause });
+    }
+  }
+
+  list(options: ListOptions = {}): StoredComparison[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (options.endpoint !== undefined) {
+      where.push('endpoint = ?');
+      params.push(options.endpoint);
+    }
+    if (options.outcome !== undefined) {
+      where.push('outcome = ?');
+      params.push(options.outcome);
+    }
+    const sql = `SELECT * FROM comparisons ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...params, options.limit ?? 100) as ComparisonRow[];
+    return rows.map(toStored);
+  }
+
+  stats(options: StatsOptions = {}): ComparisonStats {
+    const since = options.since?.toISOString() ?? null;
+    const sinceClause = since === null ? '' : 'AND recorded_at >= @since';
+    const counts = this.db
+      .prepare(
+        `SELECT endpoint, outcome, COUNT(*) AS n FROM comparisons WHERE 1 = 1 ${sinceClause}
+         GROUP BY endpoint, outcome ORDER BY endpoint`,
+      )
+      .all(since === null ? {} : { since }) as { endpoint: string; outcome: Outcome; n: number }[];
+    const byEndpoint = new Map<string, EndpointStats>();
+    for (const row of counts) {
+      let entry = byEndpoint.get(row.endpoint);
+      if (entry === undefined) {
+        entry = {
+          endpoint: row.endpoint,
+          total: 0,
+          byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+          latency: { legacy: emptyLatency(), readModel: emptyLatency() },
+          topPaths: [],
+        };
+        byEndpoint.set(row.endpoint, entry);
+      }
+      entry.byOutcome[row.outcome] += row.n;
+      entry.total += row.n;
+    }
+    for (const entry of byEndpoint.values()) {
+      entry.latency.legacy = this.latency(entry.endpoint, 'legacy_ms', since);
+      entry.latency.readModel = this.latency(entry.endpoint, 'read_model_ms', since);
+      entry.topPaths = this.topPaths(entry.endpoint, since, options.topPaths ?? 10);
+    }
+    return { generatedAt: new Date().toISOString(), since, endpoints: [...byEndpoint.values()] };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private latency(
+    endpoint: string,
+    column: 'legacy_ms' | 'read_model_ms',
+    since: string | null,
+  ): LatencySummary {
+    const sinceClause = since === null ? '' : 'AND recorded_at >= @since';
+    const base = `FROM comparisons WHERE endpoint = @endpoint AND ${column} IS NOT NULL ${sinceClause}`;
+    const params = since === null ? { endpoint } : { endpoint, since };
+    const { n } = this.db.prepare(`SELECT COUNT(*) AS n ${base}`).get(params) as { n: number };
+    if (n === 0) return emptyLatency();
+    const at = this.db.prepare(`SELECT ${column} AS v ${base} ORDER BY ${column} LIMIT 1 OFFSET @offset`);
+    const value = (p: number) => (at.get({ ...params, offset: nearestRankIndex(p, n) }) as { v: number }).v;
+    return { count: n, p50Ms: value(50), p99Ms: value(99) };
+  }
+
+  private topPaths(endpoint: string, since: string | null, limit: number): { path: string; count: number }[] {
+    const sinceClause = since === null ? '' : 'AND c.recorded_at >= @since';
+    return this.db
+      .prepare(
+        `SELECT p.path AS path, COUNT(*) AS count
+         FROM comparison_paths p JOIN comparisons c ON c.id = p.comparison_id
+         WHERE c.endpoint = @endpoint AND c.outcome IN ('mismatch', 'missing') ${sinceClause}
+         GROUP BY p.path ORDER BY count DESC, p.path LIMIT @limit`,
+      )
+      .all(since === null ? { endpoint, limit } : { endpoint, since, limit }) as {
+      path: string;
+      count: number;
+    }[];
+  }
+
+  private capValues(d: Difference): Difference {
+    const out: Difference = { path: d.path, kind: d.kind };
+    if ('legacy' in d) out.legacy = this.capValue(d.legacy);
+    if ('readModel' in d) out.readModel = this.capValue(d.readModel);
+    return out;
+  }
+
+  private capValue(value: unknown): unknown {
+    const json = JSON.stringify(value);
+    if (json === undefined || json.length <= this.maxValueChars) return value;
+    return `${json.slice(0, this.maxValueChars)}… (${json.length} chars)`;
+  }
+}
+
+function emptyLatency(): LatencySummary {
+  return { count: 0, p50Ms: null, p99Ms: null };
+}
+
+function toStored(row: ComparisonRow): StoredComparison {
+  return {
+    id: row.id,
+    recordedAt: row.recorded_at,
+    endpoint: row.endpoint,
+    requestKey: row.request_key,
+    accountId: row.account_id,
+    mode: row.mode as StoredComparison['mode'],
+    servedBy: row.served_by as StoredComparison['servedBy'],
+    outcome: row.outcome as Outcome,
+    attempts: row.attempts,
+    diffCount: row.diff_count,
+    differences: JSON.parse(row.diff_json) as Difference[],
+    error: row.error,
+    legacyMs: row.legacy_ms,
+    readModelMs: row.read_model_ms,
+  };
+}

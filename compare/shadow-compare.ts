@@ -1,0 +1,178 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { silentLogger } from '../lib/logger.js';
+import type { FlagMode, ServeSide } from '../shadow-api/flags.js';
+import { type Classification, classifyAttempt, needsRecheck, type SideResult, settle } from './classify.js';
+import type { ComparisonRecord, ComparisonRecorder, FreshnessPort } from './ports.js';
+
+/** A request already answered by one side, to be compared with the other side off the request path. */
+export interface ComparisonJob {
+  endpoint: string;
+  requestKey: string;
+  accountId: number | null;
+  mode: FlagMode;
+  servedBy: ServeSide;
+  /** The answer the client got. */
+  served: SideResult;
+  /** Runs the same query against one side (again). */
+  run(side: ServeSide): Promise<unknown>;
+}
+
+export interface ShadowComparatorOptions {
+  recorder: ComparisonRecorder;
+  freshness?: FreshnessPort;
+  /** Pause before each re-check (the longest wait when the freshness port can wait). Default 500. */
+  recheckDelayMs?: number;
+  /** Re-checks after the first attempt at most. Default 3. */
+  maxRechecks?: number;
+  logger?: Logger;
+  /** Called after each record is stored (metrics). */
+  onRecorded?: (record: ComparisonRecord) => void;
+}
+
+interface Attempt {
+  classification: Classification;
+  legacy: SideResult;
+  readModel: SideResult;
+}
+
+/** Runs one side's query, turning a throw into a failed result with its message. */
+export async function timed<T>(fn: () => Promise<T>): Promise<SideResult<T>> {
+  const started = performance.now();
+  try {
+    const value = await fn();
+    return { ok: true, value, latencyMs: performance.now() - started };
+  } catch (err) {
+    return { ok: false, error: errorMessage(err), cause: err, latencyMs: performance.now() - started };
+  }
+}
+
+/**
+ * Compares one answered request with the other side, re-checking differences that may be
+ * replication lag (see needsRecheck), then records the settled outcome. Never throws: a
+ * comparison that cannot be made is recorded as an error.
+ */
+export class ShadowComparator {
+  private readonly recorder: ComparisonRecorder;
+  private readonly freshness: FreshnessPort | undefined;
+  private readonly recheckDelayMs: number;
+  private readonly maxRechecks: number;
+  private readonly logger: Logger;
+  private readonly onRecorded: ((record: ComparisonRecord) => void) | undefined;
+
+  constructor(options: ShadowComparatorOptions) {
+    this.recorder = options.recorder;
+    this.freshness = options.freshness;
+    this.recheckDelayMs = options.recheckDelayMs ?? 500;
+    this.maxRechecks = options.maxRechecks ?? 3;
+    this.logger = (options.logger ?? silentLogger).child({ component: 'shadow-compare' });
+    this.onRecorded = options.onRecorded;
+  }
+
+  async compare(job: ComparisonJob): Promise<ComparisonRecord> {
+    const first = await this.firstAttempt(job);
+    const attempts: Classification[] = [first.classification];
+    let last = first;
+    let bothSidesFresh = false;
+    while (attempts.length <= this.maxRechecks && needsRecheck(last.classification, { bothSidesFresh })) {
+      await this.pause();
+      last = await this.freshAttempt(job);
+      attempts.push(last.classification);
+      bothSidesFresh = true;
+    }
+    const settled = settle(attempts);
+    return this.record({
+      recordedAt: new Date(),
+      endpoint: job.endpoint,
+      requestKey: job.requestKey,
+      accountId: job.accountId,
+      mode: job.mode,
+      servedBy: job.servedBy,
+      outcome: settled.outcome,
+      differences: settled.differences,
+      error: settled.error,
+      attempts: attempts.length,
+      // The first attempt's timings: what serving from either side costs, re-checks aside.
+      legacyMs: first.legacy.latencyMs,
+      readModelMs: first.readModel.latencyMs,
+    });
+  }
+
+  /** The served answer against a fresh answer of the other side. */
+  private async firstAttempt(job: ComparisonJob): Promise<Attempt> {
+    const other = await timed(() => job.run(job.servedBy === 'legacy' ? 'readModel' : 'legacy'));
+    const legacy = job.servedBy === 'legacy' ? job.served : other;
+    const readModel = job.servedBy === 'legacy' ? other : job.served;
+    return this.classify(legacy, readModel);
+  }
+
+  /**
+   * Both sides read now, legacy first: if the read model is caught up after it answered, it
+   * had seen at least what legacy had when legacy answered.
+   */
+  private async freshAttempt(job: ComparisonJob): Promise<Attempt> {
+    const legacy = await timed(() => job.run('legacy'));
+    const readModel = await timed(() => job.run('readModel'));
+    return this.classify(legacy, readModel);
+  }
+
+  private async classify(legacy: SideResult, readModel: SideResult): Promise<Attempt> {
+    const caughtUp = await this.readModelCaughtUp();
+    const classification = classifyAttempt({
+      legacy,
+      readModel,
+      freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp },
+    });
+    return { classification, legacy, readModel };
+  }
+
+  private async readModelCaughtUp(): Promise<boolean | null> {
+    if (this.freshness === undefined) return null;
+    try {
+      return await this.freshness.isCaughtUp();
+    } catch (err) {
+      this.logger.warn({ err }, 'freshness check failed; treating the read model position as unknown');
+      return null;
+    }
+  }
+
+  /** Waits for the projections to catch up when the port can tell, else a fixed delay. */
+  private async pause(): Promise<void> {
+    if (this.freshness?.waitForCatchUp !== undefined) {
+      try {
+        await this.freshness.waitForCatchUp(this.recheckDelayMs);
+        return;
+      } catch (err) {
+        this.logger.warn({ err }, 'waitForCatchUp failed; falling back to a fixed delay');
+      }
+    }
+    await sleep(this.recheckDelayMs);
+  }
+
+  /** Stores a record, reporting failures to the log instead of the caller. */
+  record(record: ComparisonRecord): ComparisonRecord {
+    try {
+      this.recorder.record(record);
+      this.onRecorded?.(record);
+    } catch (err) {
+      this.logger.error(
+        { err, endpoint: record.endpoint, outcome: record.outcome },
+        'cannot record comparison',
+      );
+    }
+    if (record.outcome === 'mismatch' || record.outcome === 'missing' || record.outcome === 'error') {
+      this.logger.warn(
+        {
+          endpoint: record.endpoint,
+          requestKey: record.requestKey,
+          outcome: record.outcome,
+          paths: record.differences.slice(0, 5).map((d) => d.path),
+          error: record.error,
+        },
+        'shadow comparison differs',
+      );
+    }
+    return record;
+  }
+}

@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import type { RowValue } from '../change-event.js';
+import { DebeziumRecordError } from './errors.js';
+import {
+  type EpochUnit,
+  formatEpochDateTime,
+  formatEpochDay,
+  formatTimeOfDay,
+  formatZonedTimestamp,
+} from './temporal.js';
+
+/**
+ * One column's value in a Debezium record → the ChangeEvent value the embedded binlog reader
+ * yields for the same column (connectors/change-event.ts, lib/mysql-types.ts). The column's
+ * Connect schema says how Debezium encoded it; the `__debezium.source.column.*` parameters
+ * (column.propagate.source.type) give the source column's declared type, length and scale.
+ */
+
+/** The Connect JSON converter's description of one struct field (JsonConverter.asJsonSchema). */
+export const columnSchema = z
+  .object({
+    type: z.string(),
+    field: z.string(),
+    optional: z.boolean().optional(),
+    name: z.string().optional(),
+    parameters: z.record(z.string(), z.string()).optional(),
+  })
+  .loose();
+export type ColumnSchema = z.infer<typeof columnSchema>;
+
+export type SourceFlavour = 'binlog' | 'postgresql';
+
+const SOURCE_TYPE = '__debezium.source.column.type';
+const SOURCE_LENGTH = '__debezium.source.column.length';
+const SOURCE_SCALE = '__debezium.source.column.scale';
+
+const TWO_POW_64 = 1n << 64n;
+
+function fail(column: ColumnSchema, detail: string): never {
+  throw new DebeziumRecordError(`column ${column.field} (${column.name ?? column.type}): ${detail}`);
+}
+
+function param(column: ColumnSchema, key: string): string | undefined {
+  return column.parameters?.[key];
+}
+
+function intParam(column: ColumnSchema, key: string): number | undefined {
+  const raw = param(column, key);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isInteger(n) ? n : undefined;
+}
+
+/**
+ * Fractional-second digits of a temporal column. MySQL/MariaDB: Debezium's DDL parser
+ * stores DATETIME(6)'s 6 as the column *length* (JdbcValueConverters.getTimePrecision) and
+ * sets no length for a plain DATETIME/TIME/TIMESTAMP, i.e. 0 digits; PostgreSQL reads the
+ * precision from JDBC metadata as the *scale* (PostgresValueConverter). Without propagated
+ * metadata (column.propagate.source.type off) the caller falls back to the encoding's resolution.
+ */
+function declaredFractionalDigits(column: ColumnSchema, flavour: SourceFlavour): number | undefined {
+  const declared =
+    flavour === 'postgresql' ? intParam(column, SOURCE_SCALE) : intParam(column, SOURCE_LENGTH);
+  if (declared !== undefined && declared >= 0 && declared <= 9) return declared;
+  if (flavour === 'binlog' && param(column, SOURCE_TYPE) !== undefined) return 0;
+  return undefined;
+}
+
+/** Integer from a JSON number, or from the digit string json-text.ts makes of a big one. */
+function toBigInt(column: ColumnSchema, value: unknown): bigint {
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  return fail(column, `expected an integer, got ${JSON.stringify(value)}`);
+}
+
+function integerValue(n: bigint): number | string {
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(n)
+    : n.toString();
+}
+
+function isDecimalSourceType(typeName: string | undefined): boolean {
+  return typeName !== undefined && /^(DECIMAL|NUMERIC|DEC|FIXED)\b/i.test(typeName);
+}
+
+/** "12.34" at scale 4 → "12.3400": Debezium's toPlainString keeps the value's own scale. */
+export function padToScale(decimal: string, scale: number | undefined): string {
+  const m = /^(-?\d+)(?:\.(\d*))?$/.exec(decimal);
+  if (m === null || scale === undefined || scale <= 0) return decimal;
+  const frac = m[2] ?? '';
+  return frac.length >= scale ? decimal : `${m[1]}.${frac.padEnd(scale, '0')}`;
+}
+
+/** Big-endian two's-complement bytes (Connect's Decimal encoding) → exact decimal string. */
+export function decodeDecimalBytes(base64: string, scale: number): string {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length === 0) return '0';
+  let unscaled = BigInt(`0x${bytes.toString('hex')}`);
+  if ((bytes[0] ?? 0) & 0x80) unscaled -= 1n << BigInt(bytes.length * 8);
+  const negative = unscaled < 0n;
+  const digits = (negative ? -unscaled : unscaled).toString();
+  if (scale <= 0) return `${negative ? '-' : ''}${digits}${'0'.repeat(-scale)}`;
+  const padded = digits.padStart(scale + 1, '0');
+  return `${negative ? '-' : ''}${padded.slice(0, -scale)}.${padded.slice(-scale)}`;
+}
+
+function decimalValue(column: ColumnSchema, value: unknown): string {
+  const columnScale = intParam(column, SOURCE_SCALE);
+  if (column.name === 'org.apache.kafka.connect.data.Decimal') {
+    if (typeof value !== 'string') return fail(column, 'expected base64 Decimal bytes');
+    const scale = Number(param(column, 'scale') ?? '0');
+    return padToScale(decodeDecimalBytes(value, scale), columnScale);
+  }
+  // io.debezium.data.VariableScaleDecimal: {scale, value} (PostgreSQL NUMERIC without scale)
+  const parsed = z.object({ scale: z.number().int(), value: z.string() }).safeParse(value);
+  if (!parsed.success) return fail(column, 'expected a VariableScaleDecimal {scale, value}');
+  return padToScale(decodeDecimalBytes(parsed.data.value, parsed.data.scale), columnScale);
+}
+
+const EPOCH_TIMESTAMPS: Record<string, { unit: EpochUnit; digits: number }> = {
+  'io.debezium.time.Timestamp': { unit: 'ms', digits: 0 },
+  'org.apache.kafka.connect.data.Timestamp': { unit: 'ms', digits: 3 },
+  'io.debezium.time.MicroTimestamp': { unit: 'us', digits: 6 },
+  'io.debezium.time.NanoTimestamp': { unit: 'ns', digits: 9 },
+};
+
+const TIMES_OF_DAY: Record<string, { unit: EpochUnit; digits: number }> = {
+  'io.debezium.time.Time': { unit: 'ms', digits: 3 },
+  'org.apache.kafka.connect.data.Time': { unit: 'ms', digits: 3 },
+  'io.debezium.time.MicroTime': { unit: 'us', digits: 6 },
+  'io.debezium.time.NanoTime': { unit: 'ns', digits: 9 },
+};
+
+function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue | undefined {
+  const name = column.name;
+  if (name === undefined) return undefined;
+  if (name === 'io.debezium.time.Date' || name === 'org.apache.kafka.connect.data.Date') {
+    return formatEpochDay(toBigInt(column, value));
+  }
+  const ts = EPOCH_TIMESTAMPS[name];
+  if (ts !== undefined) {
+    const epoch = toBigInt(column, value);
+    // Unannotated millisecond timestamps: whole seconds, unless the value says otherwise.
+    const fallback = ts.unit === 'ms' && ts.digits === 0 && epoch % 1000n !== 0n ? 3 : ts.digits;
+    return formatEpochDateTime(epoch, ts.unit, declaredFractionalDigits(column, flavour) ?? fallback);
+  }
+  const tod = TIMES_OF_DAY[name];
+  if (tod !== undefined) {
+    return formatTimeOfDay(
+      toBigInt(column, value),
+      tod.unit,
+      declaredFractionalDigits(column, flavour) ?? tod.digits,
+    );
+  }
+  if (name === 'io.debezium.time.ZonedTimestamp') {
+    if (typeof value !== 'string') return fail(column, 'expected an ISO-8601 string');
+    return (
+      formatZonedTimestamp(value, declaredFractionalDigits(column, flavour)) ??
+      fail(column, `not an ISO-8601 offset date-time: ${value}`)
+    );
+  }
+  if (name === 'org.apache.kafka.connect.data.Decimal' || name === 'io.debezium.data.VariableScaleDecimal') {
+    return decimalValue(column, value);
+  }
+  return undefined;
+}
+
+function primitiveValue(column: ColumnSchema, value: unknown): RowValue {
+  switch (column.type) {
+    case 'int8':
+    case 'int16':
+    case 'int32':
+    case 'int64': {
+      let n = toBigInt(column, value);
+      // bigint.unsigned.handling.mode=long hands over BIGINT UNSIGNED values above 2^63-1 as
+      // the negative long with the same bits; mysql2 gives the true value (as a string).
+      if (n < 0n && /\bBIGINT UNSIGNED\b/i.test(param(column, SOURCE_TYPE) ?? '')) n += TWO_POW_64;
+      return integerValue(n);
+    }
+    // The JSON converter names Connect's FLOAT32/FLOAT64 "float"/"double" in its schemas.
+    case 'float':
+    case 'double':
+    case 'float32':
+    case 'float64':
+      if (typeof value === 'number') return value;
+      return fail(column, `expected a number, got ${JSON.stringify(value)}`);
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      return fail(column, `expected a boolean, got ${JSON.stringify(value)}`);
+    case 'string':
+      if (typeof value !== 'string') return fail(column, `expected a string, got ${JSON.stringify(value)}`);
+      // decimal.handling.mode=string: only the propagated source type marks it as a DECIMAL.
+      return isDecimalSourceType(param(column, SOURCE_TYPE))
+        ? padToScale(value, intParam(column, SOURCE_SCALE))
+        : value;
+    case 'bytes':
+      // The JSON converter writes bytes as base64 already, which is our representation.
+      if (typeof value === 'string') return value;
+      return fail(column, 'expected base64 bytes');
+    default:
+      // struct/array/map (spatial types, PostgreSQL arrays): no scalar form; keep their JSON text.
+      return JSON.stringify(value);
+  }
+}
+
+export function normaliseColumnValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
+  if (value === null || value === undefined) return null;
+  return semanticValue(column, value, flavour) ?? primitiveValue(column, value);
+}
+
+/** Schemaless records carry no types: scalars pass through, big integers stay digit strings. */
+export function untypedValue(value: unknown): RowValue {
+  if (value === null || value === undefined) return null;
+  // A big integer arrives as its digit string (json-text.ts), which is already our form.
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+}

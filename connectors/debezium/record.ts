@@ -1,0 +1,284 @@
+import { z } from 'zod';
+import { type ChangeEvent, changeEventSchema, type Row, type SourceInfo } from '../change-event.js';
+import {
+  type ColumnSchema,
+  columnSchema,
+  normaliseColumnValue,
+  type SourceFlavour,
+  untypedValue,
+} from './column-value.js';
+import { DebeziumRecordError } from './errors.js';
+import { parseJsonKeepingBigInts } from './json-text.js';
+
+/**
+ * Debezium Kafka records → ChangeEvent, yielding the same values as the embedded binlog
+ * reader so both CDC paths are interchangeable. Input is a record value written by the JSON
+ * converter, with schemas (`{schema, payload}`, what connectors/debezium/config.ts sets up)
+ * or without (bare payload: values then pass through untyped, so DECIMAL scale padding and
+ * temporal formatting need the schema). Also parses the `<prefix>.transaction` topic.
+ */
+
+/** A Kafka record value as kafkajs hands it over; null is a tombstone. */
+export type RecordValue = string | Uint8Array | null | undefined;
+
+const intLike = z.union([z.number().int(), z.string().regex(/^-?\d+$/)]);
+type IntLike = z.infer<typeof intLike>;
+
+const rowObject = z.record(z.string(), z.unknown());
+
+const debeziumSource = z
+  .object({
+    version: z.string(),
+    connector: z.enum(['mariadb', 'mysql', 'postgresql']),
+    name: z.string(),
+    ts_ms: intLike,
+    // An io.debezium.data.Enum string; older docs show a boolean. Absent/null while streaming.
+    snapshot: z.union([z.string(), z.boolean()]).nullable().optional(),
+    db: z.string(),
+    table: z.string().nullable().optional(),
+    schema: z.string().nullable().optional(),
+    server_id: intLike.nullable().optional(),
+    gtid: z.string().nullable().optional(),
+    file: z.string().nullable().optional(),
+    pos: intLike.nullable().optional(),
+    row: intLike.nullable().optional(),
+    lsn: intLike.nullable().optional(),
+    txId: intLike.nullable().optional(),
+  })
+  .loose();
+type DebeziumSource = z.infer<typeof debeziumSource>;
+
+const changePayload = z
+  .object({
+    op: z.string(),
+    before: rowObject.nullable().optional(),
+    after: rowObject.nullable().optional(),
+    source: debeziumSource,
+    ts_ms: intLike.nullable().optional(),
+    transaction: z
+      .object({ id: z.string(), total_order: intLike, data_collection_order: intLike })
+      .loose()
+      .nullable()
+      .optional(),
+  })
+  .loose();
+
+const envelopeSchema = z
+  .object({
+    type: z.literal('struct'),
+    fields: z.array(
+      z.object({ field: z.string(), type: z.string(), fields: z.array(columnSchema).optional() }).loose(),
+    ),
+  })
+  .loose();
+
+export const transactionMarkerSchema = z.object({
+  status: z.enum(['BEGIN', 'END']),
+  id: z.string(),
+  ts_ms: z.number().int(),
+  /** Events the transaction emitted, on END markers; null on BEGIN. */
+  event_count: z.number().int().nullable(),
+  data_collections: z
+    .array(z.object({ data_collection: z.string(), event_count: z.number().int() }))
+    .nullable(),
+});
+export type TransactionMarker = z.infer<typeof transactionMarkerSchema>;
+
+/** Raw record value → parsed JSON (big integers kept exact), or null for a tombstone. */
+export function decodeRecordValue(raw: RecordValue): unknown {
+  if (raw === null || raw === undefined) return null;
+  const text =
+    typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8');
+  if (text.trim() === '' || text.trim() === 'null') return null;
+  try {
+    return parseJsonKeepingBigInts(text);
+  } catch (err) {
+    throw new DebeziumRecordError(`record value is not JSON: ${text.slice(0, 120)}`, { cause: err });
+  }
+}
+
+export function parseChangeRecord(raw: RecordValue): ChangeEvent | null {
+  const value = decodeRecordValue(raw);
+  return value === null ? null : toChangeEvent(value);
+}
+
+export function parseTransactionRecord(raw: RecordValue): TransactionMarker | null {
+  const value = decodeRecordValue(raw);
+  return value === null ? null : toTransactionMarker(value);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `{schema, payload}` from a converter with schemas enabled, else the bare payload. */
+function unwrap(value: unknown): { schema: unknown; payload: unknown } {
+  if (isObject(value) && 'payload' in value && 'schema' in value) {
+    return { schema: value.schema, payload: value.payload };
+  }
+  return { schema: null, payload: value };
+}
+
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new DebeziumRecordError(`not a Debezium ${what}: ${z.prettifyError(parsed.error)}`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+function safeInt(v: IntLike, field: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new DebeziumRecordError(`${field} ${v} is not a safe integer`);
+  return n;
+}
+
+/** PostgreSQL's text form of an LSN: two uppercase hex halves, "16/B374D848". */
+export function formatLsn(lsn: IntLike): string {
+  const n = BigInt(lsn);
+  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/**
+ * Debezium also marks the first/last row of each table in a snapshot
+ * (first_in_data_collection / last_in_data_collection); our contract only distinguishes the
+ * first and last row of the whole snapshot, so those are plain snapshot rows.
+ */
+function snapshotOf(v: DebeziumSource['snapshot']): SourceInfo['snapshot'] {
+  if (v === undefined || v === null || v === false || v === 'false') return 'false';
+  if (v === true || v === 'true' || v === 'first_in_data_collection' || v === 'last_in_data_collection') {
+    return 'true';
+  }
+  if (v === 'first' || v === 'last' || v === 'incremental') return v;
+  throw new DebeziumRecordError(`unknown source.snapshot value ${JSON.stringify(v)}`);
+}
+
+function sourceInfoOf(s: DebeziumSource): SourceInfo {
+  if (s.table === undefined || s.table === null) {
+    throw new DebeziumRecordError('source.table is missing: not a row change record');
+  }
+  const info: SourceInfo = {
+    version: s.version,
+    connector: s.connector,
+    name: s.name,
+    ts_ms: safeInt(s.ts_ms, 'source.ts_ms'),
+    snapshot: snapshotOf(s.snapshot),
+    db: s.db,
+    table: s.table,
+  };
+  if (s.connector === 'postgresql') {
+    if (s.schema !== undefined && s.schema !== null) info.schema = s.schema;
+    if (s.lsn !== undefined && s.lsn !== null) info.lsn = formatLsn(s.lsn);
+    if (s.txId !== undefined && s.txId !== null) info.txId = safeInt(s.txId, 'source.txId');
+    return info;
+  }
+  if (s.server_id !== undefined && s.server_id !== null)
+    info.server_id = safeInt(s.server_id, 'source.server_id');
+  info.gtid = s.gtid ?? null;
+  if (s.file !== undefined && s.file !== null) info.file = s.file;
+  if (s.pos !== undefined && s.pos !== null) info.pos = safeInt(s.pos, 'source.pos');
+  if (s.row !== undefined && s.row !== null) info.row = safeInt(s.row, 'source.row');
+  return info;
+}
+
+/** Column schemas of the table, from the envelope's `after` (or `before`) struct. */
+function rowColumns(schema: unknown): Map<string, ColumnSchema> | null {
+  if (schema === null || schema === undefined) return null;
+  const envelope = parseWith(envelopeSchema, schema, 'envelope schema');
+  const rowStruct =
+    envelope.fields.find((f) => f.field === 'after') ?? envelope.fields.find((f) => f.field === 'before');
+  if (rowStruct?.fields === undefined)
+    throw new DebeziumRecordError('envelope schema has no before/after struct');
+  return new Map(rowStruct.fields.map((c) => [c.field, c]));
+}
+
+function rowOf(
+  row: Record<string, unknown> | null | undefined,
+  columns: Map<string, ColumnSchema> | null,
+  flavour: SourceFlavour,
+): Row | null {
+  if (row === null || row === undefined) return null;
+  const out: Row = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (columns === null) {
+      out[name] = untypedValue(value);
+      continue;
+    }
+    const column = columns.get(name);
+    if (column === undefined) throw new DebeziumRecordError(`column ${name} is not in the record's schema`);
+    out[name] = normaliseColumnValue(column, value, flavour);
+  }
+  return out;
+}
+
+const OPS = new Set(['c', 'u', 'd', 'r']);
+
+/** A parsed Debezium change record value (with or without schema) → validated ChangeEvent. */
+export function toChangeEvent(value: unknown): ChangeEvent {
+  const { schema, payload } = unwrap(value);
+  const p = parseWith(changePayload, payload, 'change event');
+  if (!OPS.has(p.op)) {
+    throw new DebeziumRecordError(`unsupported Debezium op "${p.op}" (only c, u, d, r carry row changes)`);
+  }
+  const source = sourceInfoOf(p.source);
+  const flavour: SourceFlavour = source.connector === 'postgresql' ? 'postgresql' : 'binlog';
+  const columns = rowColumns(schema);
+  const before = rowOf(p.before, columns, flavour);
+  const after = rowOf(p.after, columns, flavour);
+  if (p.op === 'd' ? before === null : after === null) {
+    throw new DebeziumRecordError(`op "${p.op}" without ${p.op === 'd' ? 'before' : 'after'} row image`);
+  }
+  const event = {
+    before,
+    after,
+    source,
+    op: p.op,
+    ts_ms: p.ts_ms === undefined || p.ts_ms === null ? source.ts_ms : safeInt(p.ts_ms, 'ts_ms'),
+    transaction:
+      p.transaction === undefined || p.transaction === null
+        ? null
+        : {
+            id: p.transaction.id,
+            total_order: safeInt(p.transaction.total_order, 'transaction.total_order'),
+            data_collection_order: safeInt(
+              p.transaction.data_collection_order,
+              'transaction.data_collection_order',
+            ),
+          },
+  };
+  return parseWith(changeEventSchema, event, 'change event (normalised)');
+}
+
+const transactionPayload = z
+  .object({
+    status: z.enum(['BEGIN', 'END']),
+    id: z.string(),
+    ts_ms: intLike,
+    event_count: intLike.nullable().optional(),
+    data_collections: z
+      .array(z.object({ data_collection: z.string(), event_count: intLike }).loose())
+      .nullable()
+      .optional(),
+  })
+  .loose();
+
+/** A parsed `<prefix>.transaction` record value → BEGIN/END marker. */
+export function toTransactionMarker(value: unknown): TransactionMarker {
+  const p = parseWith(transactionPayload, unwrap(value).payload, 'transaction metadata record');
+  return {
+    status: p.status,
+    id: p.id,
+    ts_ms: safeInt(p.ts_ms, 'ts_ms'),
+    event_count:
+      p.event_count === undefined || p.event_count === null ? null : safeInt(p.event_count, 'event_count'),
+    data_collections:
+      p.data_collections === undefined || p.data_collections === null
+        ? null
+        : p.data_collections.map((c) => ({
+            data_collection: c.data_collection,
+            event_count: safeInt(c.event_count, 'data_collections.event_count'),
+          })),
+  };
+}

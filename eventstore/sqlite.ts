@@ -1,0 +1,328 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import type { SourceOffset } from '../connectors/change-event.js';
+import { AdapterError, errorMessage, StoreError } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
+import type { AppendBatch, AppendResult, EventStore, StoredDeadLetter, StoredEvent } from './ports.js';
+import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
+
+/** The event store's own files in migrations/sqlite/, in order; append new ones here. */
+export const EVENT_STORE_MIGRATIONS = ['001_event_store.sql'] as const;
+
+/** Transaction ids of snapshot chunks start with this: "snapshot:<table>:<n>". */
+export const SNAPSHOT_TX_PREFIX = 'snapshot:';
+
+/**
+ * Whether a batch is a snapshot chunk rather than a streamed transaction. Streamed ids (GTIDs,
+ * xids) identify one committed transaction forever, so a repeat is a replay and is skipped.
+ * Snapshot chunk ids only number the chunks of one snapshot run: a redone snapshot (after a
+ * crash mid-snapshot, a lost binlog position or an operator's re-sync) re-sends the same ids
+ * with the table's current content, which must be applied or the read models would keep
+ * stale rows. Projections apply full-state events idempotently, so re-applying is safe.
+ */
+export function isSnapshotChunk(batch: AppendBatch): boolean {
+  return batch.sourceTxId.startsWith(SNAPSHOT_TX_PREFIX) || batch.events.some((e) => e.metadata.snapshot);
+}
+
+export interface SqliteEventStoreOptions {
+  logger?: Logger;
+  /** How long a writer waits for another connection's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+interface Statements {
+  head: Statement<[], { head: number }>;
+  streamVersion: Statement<[string], { version: number | null }>;
+  seenTx: Statement<[string, string], { found: number }>;
+  insertEvent: Statement<[EventParams]>;
+  insertDeadLetter: Statement<[DeadLetterParams]>;
+  recordTx: Statement<[TxParams]>;
+  upsertOffset: Statement<[OffsetParams]>;
+  loadOffset: Statement<[string], { offset: string }>;
+  readAfter: Statement<[number, number], unknown>;
+  readStream: Statement<[string], unknown>;
+  listDeadLetters: Statement<[number, number], unknown>;
+  countDeadLetters: Statement<[], { count: number }>;
+}
+
+interface EventParams {
+  position: number;
+  streamId: string;
+  streamType: string;
+  version: number;
+  type: string;
+  data: string;
+  metadata: string;
+  sourceTxId: string;
+  sourcePosition: string;
+  snapshot: number;
+  recordedAt: string;
+}
+
+interface DeadLetterParams {
+  sourceName: string;
+  reason: string;
+  table: string;
+  op: string;
+  sourcePosition: string;
+  sourceTxId: string;
+  change: string;
+  recordedAt: string;
+}
+
+interface TxParams {
+  sourceName: string;
+  sourceTxId: string;
+  firstPosition: number | null;
+  lastPosition: number | null;
+  deadLetterCount: number;
+  recordedAt: string;
+}
+
+interface OffsetParams {
+  sourceName: string;
+  offset: string;
+  sourceTxId: string;
+  updatedAt: string;
+}
+
+const EVENT_COLUMNS = 'position, stream_id, stream_type, version, type, data, metadata, recorded_at';
+
+/**
+ * EventStore on one SQLite file (better-sqlite3). The async port methods run synchronously
+ * underneath; the *Sync variants let a projector in the same process read without awaiting.
+ * One process appends; any number of connections may read (WAL).
+ */
+export class SqliteEventStore implements EventStore {
+  readonly path: string;
+  private readonly db: Database;
+  private readonly log: Logger;
+  private readonly sql: Statements;
+  private readonly appendTx: (batch: AppendBatch) => AppendResult;
+
+  constructor(path: string, options: SqliteEventStoreOptions = {}) {
+    this.path = path;
+    this.log = (options.logger ?? silentLogger).child({ component: 'sqlite-event-store' });
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    try {
+      if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+      this.db = new BetterSqlite3(path, { timeout: busyTimeoutMs });
+    } catch (cause) {
+      throw new StoreError('STORE_OPEN_FAILED', `cannot open event store ${path}: ${errorMessage(cause)}`, {
+        cause,
+        hint: 'check that the data directory exists and is writable',
+      });
+    }
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts; the
+      // offset is in the same transaction, so dropped commits are simply re-read from the source.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      applyMigrations(this.db, migrationFiles(sqliteMigrationsDir(), EVENT_STORE_MIGRATIONS), this.log);
+      this.sql = this.prepareStatements();
+    } catch (cause) {
+      this.db.close();
+      if (cause instanceof AdapterError) throw cause;
+      throw new StoreError(
+        'STORE_OPEN_FAILED',
+        `cannot initialise event store ${path}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+    this.appendTx = this.db.transaction((batch: AppendBatch) => this.writeBatch(batch)).immediate;
+    this.log.debug({ path, head: this.headPositionSync() }, 'event store opened');
+  }
+
+  async append(batch: AppendBatch): Promise<AppendResult> {
+    return this.appendSync(batch);
+  }
+
+  appendSync(batch: AppendBatch): AppendResult {
+    for (const event of batch.events) {
+      // Every event of a batch must come from the batch's transaction: replay detection and
+      // the source_tx_id index rely on it.
+      if (event.metadata.sourceTxId !== batch.sourceTxId)
+        throw new StoreError(
+          'STORE_BAD_BATCH',
+          `event ${event.type} of stream ${event.streamId} carries source transaction ${event.metadata.sourceTxId}, batch is ${batch.sourceTxId}`,
+        );
+    }
+    try {
+      const result = this.appendTx(batch);
+      if (result.duplicate)
+        this.log.debug(
+          { source: batch.sourceName, sourceTxId: batch.sourceTxId },
+          'skipped replayed source transaction',
+        );
+      return result;
+    } catch (cause) {
+      throw new StoreError(
+        'STORE_APPEND_FAILED',
+        `append of source transaction ${batch.sourceTxId} from ${batch.sourceName} failed: ${errorMessage(cause)}`,
+        { cause },
+      );
+    }
+  }
+
+  async loadOffset(sourceName: string): Promise<SourceOffset | null> {
+    return this.loadOffsetSync(sourceName);
+  }
+
+  loadOffsetSync(sourceName: string): SourceOffset | null {
+    const row = this.sql.loadOffset.get(sourceName);
+    return row === undefined ? null : decodeOffset(sourceName, row.offset);
+  }
+
+  async readAfter(afterPosition: number, limit: number): Promise<StoredEvent[]> {
+    return this.readAfterSync(afterPosition, limit);
+  }
+
+  /** Events with position > afterPosition, ascending, at most `limit`. */
+  readAfterSync(afterPosition: number, limit: number): StoredEvent[] {
+    return this.sql.readAfter.all(afterPosition, checkLimit(limit)).map(decodeEvent);
+  }
+
+  async readStream(streamId: string): Promise<StoredEvent[]> {
+    return this.readStreamSync(streamId);
+  }
+
+  readStreamSync(streamId: string): StoredEvent[] {
+    return this.sql.readStream.all(streamId).map(decodeEvent);
+  }
+
+  async headPosition(): Promise<number> {
+    return this.headPositionSync();
+  }
+
+  headPositionSync(): number {
+    return this.sql.head.get()?.head ?? 0;
+  }
+
+  async listDeadLetters(limit: number, afterId = 0): Promise<StoredDeadLetter[]> {
+    return this.sql.listDeadLetters.all(afterId, checkLimit(limit)).map(decodeDeadLetter);
+  }
+
+  async countDeadLetters(): Promise<number> {
+    return this.sql.countDeadLetters.get()?.count ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  closeSync(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private writeBatch(batch: AppendBatch): AppendResult {
+    const now = new Date().toISOString();
+    const snapshot = isSnapshotChunk(batch);
+    const duplicate = !snapshot && this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
+    let firstPosition: number | null = null;
+    let lastPosition: number | null = null;
+
+    if (!duplicate) {
+      let position = this.headPositionSync();
+      const versions = new Map<string, number>();
+      for (const event of batch.events) {
+        const version =
+          (versions.get(event.streamId) ?? this.sql.streamVersion.get(event.streamId)?.version ?? 0) + 1;
+        versions.set(event.streamId, version);
+        position += 1;
+        firstPosition ??= position;
+        lastPosition = position;
+        this.sql.insertEvent.run({
+          position,
+          streamId: event.streamId,
+          streamType: event.streamType,
+          version,
+          type: event.type,
+          data: JSON.stringify(event.data),
+          metadata: JSON.stringify(event.metadata),
+          sourceTxId: event.metadata.sourceTxId,
+          sourcePosition: event.metadata.sourcePosition,
+          snapshot: event.metadata.snapshot ? 1 : 0,
+          recordedAt: now,
+        });
+      }
+      for (const letter of batch.deadLetters) {
+        this.sql.insertDeadLetter.run({
+          sourceName: batch.sourceName,
+          reason: letter.reason,
+          table: letter.table,
+          op: letter.op,
+          sourcePosition: letter.sourcePosition,
+          sourceTxId: letter.sourceTxId,
+          change: JSON.stringify(letter.change),
+          recordedAt: now,
+        });
+      }
+      if (!snapshot)
+        this.sql.recordTx.run({
+          sourceName: batch.sourceName,
+          sourceTxId: batch.sourceTxId,
+          firstPosition,
+          lastPosition,
+          deadLetterCount: batch.deadLetters.length,
+          recordedAt: now,
+        });
+    }
+    // A replay still moves the offset: the source has delivered past this transaction.
+    this.sql.upsertOffset.run({
+      sourceName: batch.sourceName,
+      offset: JSON.stringify(batch.offset),
+      sourceTxId: batch.sourceTxId,
+      updatedAt: now,
+    });
+    return { firstPosition, lastPosition, duplicate };
+  }
+
+  private prepareStatements(): Statements {
+    const db = this.db;
+    return {
+      head: db.prepare('SELECT COALESCE(MAX(position), 0) AS head FROM events'),
+      streamVersion: db.prepare('SELECT MAX(version) AS version FROM events WHERE stream_id = ?'),
+      seenTx: db.prepare(
+        'SELECT 1 AS found FROM source_transactions WHERE source_name = ? AND source_tx_id = ?',
+      ),
+      insertEvent: db.prepare(`INSERT INTO events
+        (position, stream_id, stream_type, version, type, data, metadata, source_tx_id, source_position, snapshot, recorded_at)
+        VALUES (@position, @streamId, @streamType, @version, @type, @data, @metadata, @sourceTxId, @sourcePosition, @snapshot, @recordedAt)`),
+      insertDeadLetter: db.prepare(`INSERT INTO dead_letters
+        (source_name, reason, table_name, op, source_position, source_tx_id, change, recorded_at)
+        VALUES (@sourceName, @reason, @table, @op, @sourcePosition, @sourceTxId, @change, @recordedAt)`),
+      recordTx: db.prepare(`INSERT INTO source_transactions
+        (source_name, source_tx_id, first_position, last_position, dead_letter_count, recorded_at)
+        VALUES (@sourceName, @sourceTxId, @firstPosition, @lastPosition, @deadLetterCount, @recordedAt)`),
+      upsertOffset: db.prepare(`INSERT INTO source_offsets (source_name, "offset", source_tx_id, updated_at)
+        VALUES (@sourceName, @offset, @sourceTxId, @updatedAt)
+        ON CONFLICT (source_name) DO UPDATE SET
+          "offset" = excluded."offset", source_tx_id = excluded.source_tx_id, updated_at = excluded.updated_at`),
+      loadOffset: db.prepare('SELECT "offset" AS offset FROM source_offsets WHERE source_name = ?'),
+      readAfter: db.prepare(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+      ),
+      readStream: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY version`),
+      listDeadLetters:
+        db.prepare(`SELECT id, reason, table_name, op, source_position, source_tx_id, change, recorded_at
+        FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?`),
+      countDeadLetters: db.prepare('SELECT COUNT(*) AS count FROM dead_letters'),
+    };
+  }
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new StoreError('STORE_BAD_ARGUMENT', `read limit must be a positive integer, got ${limit}`);
+  return limit;
+}
+
+/** Opens (creating and migrating if needed) the event store at `path`, or ':memory:'. */
+export function openSqliteEventStore(path: string, logger?: Logger): SqliteEventStore {
+  return new SqliteEventStore(path, logger === undefined ? {} : { logger });
+}

@@ -1,0 +1,159 @@
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { AdapterError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { silentLogger } from '../lib/logger.js';
+import {
+  endpointFlagPatchSchema,
+  endpointKeySchema,
+  type FlagDocument,
+  type FlagDocumentInput,
+  flagDocumentSchema,
+  patchFlags,
+} from './flags.js';
+import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
+
+/** A flag document or patch that does not validate; `issues` lists every problem. */
+export class FlagsInvalidError extends AdapterError {
+  readonly issues: IssueSummary[];
+
+  constructor(what: string, issues: IssueSummary[], options?: { cause?: unknown }) {
+    super('FLAGS_INVALID', `invalid ${what}: ${describeIssues(issues)}`, options);
+    this.issues = issues;
+  }
+}
+
+export interface FlagChange {
+  previous: FlagDocument;
+  current: FlagDocument;
+  source: 'set' | 'patch' | 'reload';
+}
+
+export interface FlagStoreOptions {
+  /** Used when there is no file, or the file does not exist yet. Default: everything legacy. */
+  initial?: FlagDocumentInput;
+  /**
+   * JSON file the flags persist to. When it exists at open it wins over `initial`, so flags
+   * changed at run time survive a restart.
+   */
+  file?: string;
+  logger?: Logger;
+}
+
+/**
+ * The current flags, replaceable at run time. Every change is validated before it becomes
+ * visible, written to the file (when there is one) and announced with a `change` event;
+ * readers always see a whole, frozen document.
+ */
+export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
+  private current: FlagDocument;
+  private readonly file: string | undefined;
+  private readonly logger: Logger;
+
+  private constructor(initial: FlagDocument, file: string | undefined, logger: Logger) {
+    super();
+    this.current = initial;
+    this.file = file;
+    this.logger = logger;
+  }
+
+  static open(options: FlagStoreOptions = {}): FlagStore {
+    const logger = (options.logger ?? silentLogger).child({ component: 'flag-store' });
+    const file = options.file;
+    if (file !== undefined && existsSync(file)) {
+      const store = new FlagStore(readFlagFile(file), file, logger);
+      logger.info({ file }, 'flags loaded from file');
+      return store;
+    }
+    const store = new FlagStore(parseFlags(options.initial ?? {}, 'flag document'), file, logger);
+    store.persist();
+    return store;
+  }
+
+  get(): FlagDocument {
+    return this.current;
+  }
+
+  /** Replaces the whole document. */
+  set(input: unknown): FlagDocument {
+    return this.replace(parseFlags(input, 'flag document'), 'set');
+  }
+
+  /** Changes one key, e.g. patch('accounts.summary', { mode: 'canary', percent: 25 }). */
+  patch(endpointKey: string, patch: unknown): FlagDocument {
+    const key = endpointKeySchema.safeParse(endpointKey);
+    if (!key.success) throw new FlagsInvalidError('endpoint key', summarizeIssues(key.error));
+    const body = endpointFlagPatchSchema.safeParse(patch);
+    if (!body.success) throw new FlagsInvalidError('flag patch', summarizeIssues(body.error));
+    const next = parseFlags(patchFlags(this.current, key.data, body.data), 'flag document after patch');
+    return this.replace(next, 'patch');
+  }
+
+  /** Re-reads the file, e.g. after an operator edited it. */
+  reload(): FlagDocument {
+    if (this.file === undefined) {
+      throw new AdapterError('FLAGS_NO_FILE', 'the flag store has no file to reload from');
+    }
+    return this.replace(readFlagFile(this.file), 'reload');
+  }
+
+  private replace(next: FlagDocument, source: FlagChange['source']): FlagDocument {
+    const previous = this.current;
+    this.current = next;
+    if (source !== 'reload') this.persist();
+    this.logger.info({ source, flags: next }, 'flags changed');
+    this.emit('change', { previous, current: next, source });
+    return next;
+  }
+
+  private persist(): void {
+    if (this.file === undefined) return;
+    // Write-then-rename so a crash never leaves a half-written file that fails to load.
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      writeFileSync(tmp, `${JSON.stringify(this.current, null, 2)}\n`);
+      renameSync(tmp, this.file);
+    } catch (cause) {
+      throw new AdapterError(
+        'FLAGS_PERSIST_FAILED',
+        `cannot write flags to ${this.file}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+}
+
+function parseFlags(input: unknown, what: string): FlagDocument {
+  const parsed = flagDocumentSchema.safeParse(input);
+  if (!parsed.success)
+    throw new FlagsInvalidError(what, summarizeIssues(parsed.error), { cause: parsed.error });
+  return deepFreeze(parsed.data);
+}
+
+function readFlagFile(file: string): FlagDocument {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new AdapterError(
+      'FLAGS_INVALID',
+      `flag file ${file} is not readable JSON: ${errorMessage(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+  return parseFlags(raw, `flag file ${file}`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

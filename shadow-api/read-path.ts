@@ -1,0 +1,124 @@
+import { type ComparisonJob, type ShadowComparator, timed } from '../compare/shadow-compare.js';
+import type { ShadowQueue } from '../compare/shadow-queue.js';
+import type { AccountQueries } from '../examples/bank/contract.js';
+import { AdapterError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { FlagStore } from './flag-store.js';
+import { decide, type FlagMode, type ServeSide } from './flags.js';
+import { metricSideOf, type ShadowMetrics } from './metrics.js';
+
+/** The legacy side failed: there is nothing to fall back to. */
+export class LegacyUnavailableError extends AdapterError {
+  constructor(endpoint: string, cause: unknown) {
+    super('LEGACY_QUERY_FAILED', `legacy query of ${endpoint} failed: ${errorMessage(cause)}`, { cause });
+  }
+}
+
+export interface ReadRequest<T> {
+  /** Flag key, e.g. "accounts.summary". */
+  endpoint: string;
+  accountId: number;
+  requestKey: string;
+  query(side: AccountQueries): Promise<T>;
+}
+
+export interface Served<T> {
+  value: T;
+  servedBy: ServeSide;
+  mode: FlagMode;
+  /** The read model threw and legacy answered instead. */
+  fellBack: boolean;
+}
+
+export interface ReadPathDeps {
+  legacy: AccountQueries;
+  readModel: AccountQueries;
+  flags: FlagStore;
+  queue: ShadowQueue;
+  comparator: ShadowComparator;
+  metrics: ShadowMetrics;
+  logger: Logger;
+}
+
+/**
+ * Serves one read as the flags say and hands the comparison to the shadow queue. Availability
+ * comes first during a migration: when the read model throws, legacy answers and the failure
+ * is recorded as an `error` comparison; when legacy throws, the request fails.
+ */
+export class ReadPath {
+  constructor(private readonly deps: ReadPathDeps) {}
+
+  async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
+    const { flags, metrics } = this.deps;
+    const decision = decide(flags.get(), request.endpoint, request.accountId);
+    let servedBy = decision.serveFrom;
+    let fellBack = false;
+    let answer = await timed(() => request.query(this.side(servedBy)));
+    metrics.queryDuration.observe(
+      { endpoint: request.endpoint, side: metricSideOf(servedBy), role: 'serve' },
+      answer.latencyMs / 1000,
+    );
+    if (!answer.ok && servedBy === 'readModel') {
+      this.recordFallback(request, decision.mode, answer.error, answer.latencyMs);
+      servedBy = 'legacy';
+      fellBack = true;
+      answer = await timed(() => request.query(this.deps.legacy));
+      metrics.queryDuration.observe(
+        { endpoint: request.endpoint, side: 'legacy', role: 'serve' },
+        answer.latencyMs / 1000,
+      );
+    }
+    if (!answer.ok) throw new LegacyUnavailableError(request.endpoint, answer.cause ?? answer.error);
+    metrics.requests.inc({
+      endpoint: request.endpoint,
+      mode: decision.mode,
+      served_by: metricSideOf(servedBy),
+    });
+    if (decision.compare && !fellBack) {
+      const job: ComparisonJob = {
+        endpoint: request.endpoint,
+        requestKey: request.requestKey,
+        accountId: request.accountId,
+        mode: decision.mode,
+        servedBy,
+        served: answer,
+        run: (side) => request.query(this.side(side)),
+      };
+      this.deps.queue.enqueue(async () => {
+        await this.deps.comparator.compare(job);
+      });
+    }
+    return { value: answer.value, servedBy, mode: decision.mode, fellBack };
+  }
+
+  private side(side: ServeSide): AccountQueries {
+    return side === 'legacy' ? this.deps.legacy : this.deps.readModel;
+  }
+
+  private recordFallback(
+    request: ReadRequest<unknown>,
+    mode: FlagMode,
+    error: string,
+    latencyMs: number,
+  ): void {
+    this.deps.metrics.fallbacks.inc({ endpoint: request.endpoint });
+    this.deps.logger.warn(
+      { endpoint: request.endpoint, requestKey: request.requestKey, error },
+      'read model failed; serving legacy',
+    );
+    this.deps.comparator.record({
+      recordedAt: new Date(),
+      endpoint: request.endpoint,
+      requestKey: request.requestKey,
+      accountId: request.accountId,
+      mode,
+      servedBy: 'legacy',
+      outcome: 'error',
+      differences: [],
+      error: `read model: ${error}`,
+      attempts: 1,
+      legacyMs: null,
+      readModelMs: latencyMs,
+    });
+  }
+}

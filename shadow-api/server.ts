@@ -1,0 +1,238 @@
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
+import { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { ComparisonRecorder, FreshnessPort } from '../compare/ports.js';
+import { buildReport, renderReportText } from '../compare/report.js';
+import { ShadowComparator } from '../compare/shadow-compare.js';
+import type { ShadowQueue } from '../compare/shadow-queue.js';
+import { type AccountQueries, historyQuerySchema } from '../examples/bank/contract.js';
+import { AdapterError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { type FlagStore, FlagsInvalidError } from './flag-store.js';
+import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
+import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
+import { createShadowMetrics, metricSideOf } from './metrics.js';
+import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
+
+/** Flag keys of the endpoints this API serves, and their domain. */
+export const ENDPOINTS = { summary: 'accounts.summary', history: 'accounts.history' } as const;
+export const FLAG_KEYS: readonly string[] = ['accounts', ENDPOINTS.summary, ENDPOINTS.history];
+
+export interface ShadowServerOptions {
+  legacy: AccountQueries;
+  readModel: AccountQueries;
+  flags: FlagStore;
+  recorder: ComparisonRecorder;
+  queue: ShadowQueue;
+  logger: Logger;
+  freshness?: FreshnessPort;
+  /** Registry /metrics serves; a fresh one when omitted. One server per registry. */
+  metrics?: Registry;
+  /** Re-check policy of differing comparisons (see ShadowComparator). */
+  compare?: { recheckDelayMs?: number; maxRechecks?: number };
+}
+
+interface ErrorBody {
+  error: string;
+  message: string;
+  issues?: IssueSummary[];
+}
+
+class BadRequestError extends AdapterError {
+  constructor(
+    what: string,
+    readonly issues: IssueSummary[],
+  ) {
+    super('BAD_REQUEST', `invalid ${what}: ${describeIssues(issues)}`);
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new BadRequestError(what, summarizeIssues(result.error));
+  return result.data;
+}
+
+const accountParamsSchema = z.object({ accountId: historyQuerySchema.shape.accountId });
+const reportQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true }).optional(),
+  format: z.enum(['json', 'text']).default('json'),
+  top: z.coerce.number().int().min(1).max(100).default(10),
+});
+
+function servedByHeader(side: ServeSide): string {
+  return side === 'legacy' ? 'legacy' : 'read-model';
+}
+
+function unknownFlagKeys(keys: Iterable<string>): string[] {
+  return [...keys].filter((k) => !FLAG_KEYS.includes(k));
+}
+
+function rejectUnknownKeys(keys: string[]): void {
+  if (keys.length === 0) return;
+  throw new BadRequestError(
+    'flag keys',
+    keys.map((k) => ({ path: k, message: `unknown endpoint key; known: ${FLAG_KEYS.join(', ')}` })),
+  );
+}
+
+/**
+ * The shadow read API: serves the account endpoints from legacy or the read model as the
+ * flags say, compares the other side off the request path, and exposes flags, the comparison
+ * report, health and metrics. If the read model throws while serving, legacy answers (header
+ * `x-fallback: read-model-error`) and an `error` comparison is recorded: during a migration
+ * availability comes before serving from the new side.
+ *
+ * The caller owns the queue and the recorder: on shutdown close the app, then
+ * `queue.close()` (lets accepted comparisons finish), then `recorder.close()`.
+ */
+export function buildServer(options: ShadowServerOptions): FastifyInstance {
+  const logger = options.logger.child({ component: 'shadow-api' });
+  const registry = options.metrics ?? new Registry();
+  const metrics = createShadowMetrics(registry, options.queue);
+  const comparator = new ShadowComparator({
+    recorder: options.recorder,
+    ...(options.freshness ? { freshness: options.freshness } : {}),
+    ...options.compare,
+    logger,
+    onRecorded: (record) => {
+      metrics.comparisons.inc({ endpoint: record.endpoint, outcome: record.outcome });
+      const shadowSide = record.servedBy === 'legacy' ? 'readModel' : 'legacy';
+      const ms = shadowSide === 'legacy' ? record.legacyMs : record.readModelMs;
+      if (ms !== null && record.outcome !== 'error') {
+        metrics.queryDuration.observe(
+          { endpoint: record.endpoint, side: metricSideOf(shadowSide), role: 'shadow' },
+          ms / 1000,
+        );
+      }
+    },
+  });
+  const readPath = new ReadPath({
+    legacy: options.legacy,
+    readModel: options.readModel,
+    flags: options.flags,
+    queue: options.queue,
+    comparator,
+    metrics,
+    logger,
+  });
+  // Typed as Fastify's base logger so the instance has Fastify's default logger type.
+  const fastifyLogger: FastifyBaseLogger = logger;
+  // Per-request log lines would dominate the log at API rates; failures are logged below.
+  const app = Fastify({
+    loggerInstance: fastifyLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
+    reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
+    if (served.fellBack) reply.header('x-fallback', 'read-model-error');
+    return reply;
+  }
+
+  app.get('/accounts/:accountId/summary', async (request, reply) => {
+    const { accountId } = parse(accountParamsSchema, request.params, 'account id');
+    const served = await readPath.serve({
+      endpoint: ENDPOINTS.summary,
+      accountId,
+      requestKey: `accountId=${accountId}`,
+      query: (side) => side.accountSummary(accountId),
+    });
+    sendServed(reply, served);
+    if (served.value === null) {
+      return reply.code(404).send({ error: 'NOT_FOUND', message: `account ${accountId} not found` });
+    }
+    return served.value;
+  });
+
+  app.get('/accounts/:accountId/transactions', async (request, reply) => {
+    const params = parse(accountParamsSchema, request.params, 'account id');
+    const query = parse(
+      historyQuerySchema,
+      { ...(request.query as Record<string, unknown>), accountId: params.accountId },
+      'history query',
+    );
+    const key = new URLSearchParams();
+    key.set('accountId', String(query.accountId));
+    if (query.from !== undefined) key.set('from', query.from);
+    if (query.to !== undefined) key.set('to', query.to);
+    key.set('limit', String(query.limit));
+    if (query.cursor !== undefined) key.set('cursor', query.cursor);
+    const served = await readPath.serve({
+      endpoint: ENDPOINTS.history,
+      accountId: query.accountId,
+      requestKey: key.toString(),
+      query: (side) => side.transactionHistory(query),
+    });
+    return sendServed(reply, served).send(served.value);
+  });
+
+  app.get('/admin/flags', async () => options.flags.get());
+
+  app.put('/admin/flags', async (request) => {
+    const document = parse(flagDocumentSchema, request.body, 'flag document');
+    rejectUnknownKeys(unknownFlagKeys(Object.keys(document.endpoints)));
+    return options.flags.set(document);
+  });
+
+  app.patch('/admin/flags/:endpointKey', async (request) => {
+    const { endpointKey } = parse(
+      z.object({ endpointKey: endpointKeySchema }),
+      request.params,
+      'endpoint key',
+    );
+    rejectUnknownKeys(unknownFlagKeys([endpointKey]));
+    return options.flags.patch(endpointKey, request.body);
+  });
+
+  app.get('/admin/report', async (request, reply) => {
+    const q = parse(reportQuerySchema, request.query, 'report query');
+    const stats = options.recorder.stats({
+      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+      topPaths: q.top,
+    });
+    const report = buildReport(stats, options.queue.stats());
+    if (q.format === 'text') return reply.type('text/plain; charset=utf-8').send(renderReportText(report));
+    return report;
+  });
+
+  app.get('/health', async () => ({ status: 'ok', queue: options.queue.stats() }));
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = errorResponse(err);
+    if (status >= 500) logger.error({ err, url: request.url }, 'request failed');
+    reply.code(status).send(body);
+  });
+
+  return app;
+}
+
+function errorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof BadRequestError || err instanceof FlagsInvalidError) {
+    return { status: 400, body: { error: err.code, message: err.message, issues: err.issues } };
+  }
+  if (err instanceof LegacyUnavailableError) {
+    return { status: 503, body: { error: err.code, message: err.message } };
+  }
+  // Fastify's own client errors (malformed JSON, unsupported media type, body too large).
+  const status = (err as { statusCode?: unknown }).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message : 'bad request';
+    return { status, body: { error: typeof code === 'string' ? code : 'BAD_REQUEST', message } };
+  }
+  return { status: 500, body: { error: 'INTERNAL', message: 'internal error; see the server log' } };
+}

@@ -1,0 +1,680 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FreshnessPort } from '../../compare/ports.js';
+import { SqliteComparisonRecorder } from '../../compare/recorder.js';
+import type { Report } from '../../compare/report.js';
+import { ShadowQueue } from '../../compare/shadow-queue.js';
+import {
+  type AccountQueries,
+  type AccountSummary,
+  decodeCursor,
+  type HistoryPage,
+  type HistoryQuery,
+  nextCursorFor,
+  type TransactionItem,
+} from '../../examples/bank/contract.js';
+import { silentLogger } from '../../lib/logger.js';
+import { FlagStore } from '../../shadow-api/flag-store.js';
+import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
+import { buildServer } from '../../shadow-api/server.js';
+
+/**
+ * In-memory implementations of our own AccountQueries port, one per side, so each test can
+ * make the sides agree or disagree exactly where it wants. The real implementations are
+ * exercised end to end elsewhere.
+ */
+class MemoryBank implements AccountQueries {
+  readonly summaries = new Map<number, AccountSummary>();
+  readonly postings = new Map<number, TransactionItem[]>();
+  calls = 0;
+  failWith: Error | null = null;
+  /** While set, every query waits for it: lets a test hold a side mid-query. */
+  gate: Promise<void> | null = null;
+
+  async accountSummary(accountId: number): Promise<AccountSummary | null> {
+    await this.enter();
+    return structuredClone(this.summaries.get(accountId) ?? null);
+  }
+
+  async transactionHistory(q: HistoryQuery): Promise<HistoryPage> {
+    await this.enter();
+    const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
+    const items = (this.postings.get(q.accountId) ?? [])
+      .filter(
+        (t) => (q.from === undefined || t.postedAt >= q.from) && (q.to === undefined || t.postedAt < q.to),
+      )
+      .filter(
+        (t) =>
+          after === null ||
+          t.postedAt < after.postedAt ||
+          (t.postedAt === after.postedAt && t.transactionId < after.transactionId),
+      )
+      .slice(0, q.limit);
+    return {
+      accountId: q.accountId,
+      items: structuredClone(items),
+      nextCursor: nextCursorFor(items, q.limit),
+    };
+  }
+
+  private async enter(): Promise<void> {
+    this.calls++;
+    if (this.gate) await this.gate;
+    if (this.failWith) throw this.failWith;
+  }
+}
+
+function posting(accountId: number, n: number): TransactionItem {
+  return {
+    transactionId: accountId * 1000 + n,
+    postedAt: `2024-05-${String(28 - n).padStart(2, '0')} 09:30:00.000000`,
+    direction: n % 2 === 0 ? 'credit' : 'debit',
+    amount: `${n}.2500`,
+    currency: 'EUR',
+    balanceAfter: `${100 + n}.0000`,
+    description: `posting ${n}`,
+    merchant: n % 3 === 0 ? null : { merchantId: n, name: `Merchant ${n}` },
+    category: n % 3 === 0 ? null : 'groceries',
+  };
+}
+
+function summaryOf(accountId: number, recent: TransactionItem[]): AccountSummary {
+  return {
+    accountId,
+    accountNumber: `DE0000${accountId}`,
+    status: 'active',
+    currency: 'EUR',
+    openedAt: '2020-01-01 00:00:00.000000',
+    owner: { customerId: accountId + 500, name: `Owner ${accountId}`, email: `o${accountId}@example.test` },
+    product: { code: 'CHK', name: 'Checking', kind: 'checking' },
+    branch: { code: 'B1', name: 'Main' },
+    balance: { available: '150.0000', ledger: '150.0000', updatedAt: '2024-05-27 09:30:00.000000' },
+    cards: { active: 1, total: 2 },
+    loans: { active: 0, outstanding: '0.0000' },
+    recentTransactions: recent.slice(0, 10),
+  };
+}
+
+const ACCOUNTS = Array.from({ length: 40 }, (_, i) => i + 1);
+
+function seed(bank: MemoryBank): void {
+  for (const id of ACCOUNTS) {
+    const items = Array.from({ length: 12 }, (_, n) => posting(id, n + 1));
+    bank.postings.set(id, items);
+    bank.summaries.set(id, summaryOf(id, items));
+  }
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 't_shadow_api_'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const opened: { close(): Promise<unknown> | unknown }[] = [];
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+});
+
+let seq = 0;
+function setup(
+  initial: FlagDocumentInput,
+  options: { freshness?: FreshnessPort; maxRechecks?: number } = {},
+) {
+  const legacy = new MemoryBank();
+  const readModel = new MemoryBank();
+  seed(legacy);
+  seed(readModel);
+  const recorder = new SqliteComparisonRecorder({ path: join(dir, `compare-${++seq}.sqlite`) });
+  const queue = new ShadowQueue({ concurrency: 2, maxSize: 100 });
+  const flags = FlagStore.open({ initial });
+  const registry = new Registry();
+  const app = buildServer({
+    legacy,
+    readModel,
+    flags,
+    recorder,
+    queue,
+    logger: silentLogger,
+    metrics: registry,
+    ...(options.freshness ? { freshness: options.freshness } : {}),
+    compare: { recheckDelayMs: 5, maxRechecks: options.maxRechecks ?? 3 },
+  });
+  opened.push(recorder, app);
+  const get = (url: string) => app.inject({ method: 'GET', url });
+  return { app, legacy, readModel, recorder, queue, flags, registry, get };
+}
+
+const caughtUp: FreshnessPort = { isCaughtUp: async () => true };
+
+describe('shadow API serving by flag mode', () => {
+  it('legacy mode serves legacy and never touches the read model', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const summary = await s.get('/accounts/3/summary');
+    const history = await s.get('/accounts/3/transactions?limit=5');
+    await s.queue.onIdle();
+    expect(summary.statusCode).toBe(200);
+    expect(summary.headers['x-served-by']).toBe('legacy');
+    expect(summary.headers['x-flag-mode']).toBe('legacy');
+    expect(summary.json()).toEqual(s.legacy.summaries.get(3));
+    expect(history.json<HistoryPage>().items).toHaveLength(5);
+    expect(s.legacy.calls).toBe(2);
+    expect(s.readModel.calls).toBe(0);
+    expect(s.recorder.list()).toEqual([]);
+  });
+
+  it('shadow mode serves legacy and records a match', async () => {
+    const s = setup({ endpoints: { accounts: { mode: 'shadow' } } }, { freshness: caughtUp });
+    const res = await s.get('/accounts/5/summary');
+    expect(res.headers['x-served-by']).toBe('legacy');
+    expect(res.headers['x-flag-mode']).toBe('shadow');
+    await s.queue.onIdle();
+    expect(s.readModel.calls).toBe(1);
+    const [record] = s.recorder.list();
+    expect(record).toMatchObject({
+      endpoint: 'accounts.summary',
+      accountId: 5,
+      requestKey: 'accountId=5',
+      outcome: 'match',
+      servedBy: 'legacy',
+      mode: 'shadow',
+      attempts: 1,
+      diffCount: 0,
+    });
+    expect(record?.legacyMs).toBeGreaterThanOrEqual(0);
+    expect(record?.readModelMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('shadow mode records a mismatch with the exact path that differs', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(7)!.recentTransactions[3]!.amount = '4.2600';
+    s.readModel.postings.get(8)![1]!.balanceAfter = '102.00';
+    const summary = await s.get('/accounts/7/summary');
+    const history = await s.get('/accounts/8/transactions?limit=3');
+    expect(summary.json()).toEqual(s.legacy.summaries.get(7));
+    expect(history.headers['x-served-by']).toBe('legacy');
+    await s.queue.onIdle();
+    const bySummary = s.recorder.list({ endpoint: 'accounts.summary' });
+    expect(bySummary).toHaveLength(1);
+    expect(bySummary[0]).toMatchObject({ outcome: 'mismatch', diffCount: 1 });
+    expect(bySummary[0]?.differences).toEqual([
+      { path: 'recentTransactions[3].amount', kind: 'changed', legacy: '4.2500', readModel: '4.2600' },
+    ]);
+    const byHistory = s.recorder.list({ endpoint: 'accounts.history' });
+    expect(byHistory[0]).toMatchObject({
+      outcome: 'mismatch',
+      requestKey: 'accountId=8&limit=3',
+      differences: [
+        { path: 'items[1].balanceAfter', kind: 'changed', legacy: '102.0000', readModel: '102.00' },
+      ],
+    });
+    // The served answer may be stale, so a caught-up mismatch is confirmed once with fresh reads.
+    expect(byHistory[0]?.attempts).toBe(2);
+  });
+
+  it('canary serves the slice of accounts from the read model, sticky by account id', async () => {
+    const s = setup(
+      { endpoints: { 'accounts.summary': { mode: 'canary', percent: 50 } } },
+      { freshness: caughtUp },
+    );
+    const served = new Map<number, string>();
+    for (const id of ACCOUNTS) {
+      const res = await s.get(`/accounts/${id}/summary`);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-flag-mode']).toBe('canary');
+      served.set(id, String(res.headers['x-served-by']));
+    }
+    for (const id of ACCOUNTS) expect(served.get(id)).toBe(inCanary(id, 50) ? 'read-model' : 'legacy');
+    const fromReadModel = [...served.values()].filter((v) => v === 'read-model').length;
+    expect(fromReadModel).toBeGreaterThan(0);
+    expect(fromReadModel).toBeLessThan(ACCOUNTS.length);
+    // Asked again, every account lands on the same side.
+    for (const id of ACCOUNTS.slice(0, 10)) {
+      expect((await s.get(`/accounts/${id}/summary`)).headers['x-served-by']).toBe(served.get(id));
+    }
+    await s.queue.onIdle();
+    const records = s.recorder.list({ limit: 1000 });
+    expect(records).toHaveLength(ACCOUNTS.length + 10);
+    expect(records.every((r) => r.outcome === 'match')).toBe(true);
+    expect(records.filter((r) => r.servedBy === 'readModel')).toHaveLength(
+      fromReadModel + ACCOUNTS.slice(0, 10).filter((id) => inCanary(id, 50)).length,
+    );
+  });
+
+  it('new mode serves the read model without comparing', async () => {
+    const s = setup({ defaultMode: 'new' });
+    s.readModel.summaries.get(2)!.status = 'frozen';
+    const res = await s.get('/accounts/2/summary');
+    await s.queue.onIdle();
+    expect(res.headers['x-served-by']).toBe('read-model');
+    expect(res.json<AccountSummary>().status).toBe('frozen');
+    expect(s.legacy.calls).toBe(0);
+    expect(s.recorder.list()).toEqual([]);
+  });
+
+  it('falls back to legacy when the read model throws, and records the error', async () => {
+    const s = setup({ defaultMode: 'new' });
+    s.readModel.failWith = new Error('SQLITE_BUSY: database is locked');
+    const res = await s.get('/accounts/4/summary');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-served-by']).toBe('legacy');
+    expect(res.headers['x-fallback']).toBe('read-model-error');
+    expect(res.json()).toEqual(s.legacy.summaries.get(4));
+    expect(s.recorder.list()).toMatchObject([
+      { outcome: 'error', error: 'read model: SQLITE_BUSY: database is locked', servedBy: 'legacy' },
+    ]);
+  });
+
+  it('answers 503 with the cause when legacy fails', async () => {
+    const s = setup({ defaultMode: 'shadow' });
+    s.legacy.failWith = new Error('connect ECONNREFUSED');
+    const res = await s.get('/accounts/4/summary');
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({
+      error: 'LEGACY_QUERY_FAILED',
+      message: 'legacy query of accounts.summary failed: connect ECONNREFUSED',
+    });
+  });
+
+  it('does not hold the response while the comparison waits', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    let open!: () => void;
+    s.readModel.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const res = await s.get('/accounts/6/summary');
+    expect(res.statusCode).toBe(200);
+    expect(s.recorder.list()).toEqual([]);
+    open();
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([{ outcome: 'match' }]);
+  });
+});
+
+describe('flags at run time', () => {
+  it('PATCH takes effect on the next request', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('legacy');
+    const patched = await s.app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts.summary',
+      payload: { mode: 'new' },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toEqual({
+      defaultMode: 'legacy',
+      endpoints: { 'accounts.summary': { mode: 'new' } },
+    });
+    expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('read-model');
+    expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('legacy');
+
+    await s.app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts',
+      payload: { mode: 'canary', percent: 100 },
+    });
+    expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('read-model');
+    expect((await s.app.inject({ method: 'GET', url: '/admin/flags' })).json()).toEqual(s.flags.get());
+  });
+
+  it('PUT replaces the whole document; invalid documents and patches get 400 with the issues', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const put = await s.app.inject({
+      method: 'PUT',
+      url: '/admin/flags',
+      payload: { defaultMode: 'shadow', endpoints: { 'accounts.history': { mode: 'new' } } },
+    });
+    expect(put.statusCode).toBe(200);
+    expect(s.flags.get().defaultMode).toBe('shadow');
+
+    const badPut = await s.app.inject({
+      method: 'PUT',
+      url: '/admin/flags',
+      payload: { defaultMode: 'sometimes', endpoints: { 'accounts.summary': { mode: 'canary' } } },
+    });
+    expect(badPut.statusCode).toBe(400);
+    expect(badPut.json().error).toBe('BAD_REQUEST');
+    expect(badPut.json().issues.map((i: { path: string }) => i.path)).toEqual([
+      'defaultMode',
+      'endpoints.accounts.summary.percent',
+    ]);
+
+    const unknownKey = await s.app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts.sumary',
+      payload: { mode: 'new' },
+    });
+    expect(unknownKey.statusCode).toBe(400);
+    expect(unknownKey.json().message).toContain('accounts.sumary');
+
+    const badPercent = await s.app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts.summary',
+      payload: { mode: 'canary', percent: 140 },
+    });
+    expect(badPercent.statusCode).toBe(400);
+    expect(badPercent.json().message).toMatch(/percent/);
+
+    const notJson = await s.app.inject({
+      method: 'PUT',
+      url: '/admin/flags',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"defaultMode":',
+    });
+    expect(notJson.statusCode).toBe(400);
+    // None of the rejected changes reached the store.
+    expect(s.flags.get()).toEqual({
+      defaultMode: 'shadow',
+      endpoints: { 'accounts.history': { mode: 'new' } },
+    });
+  });
+
+  it('persists to a file, survives a restart and reloads an edited file', () => {
+    const file = join(dir, `flags-${++seq}.json`);
+    const first = FlagStore.open({ file, initial: { defaultMode: 'legacy' } });
+    const changes: string[] = [];
+    first.on('change', (c) => changes.push(`${c.source}:${c.current.endpoints['accounts.summary']?.mode}`));
+    first.patch('accounts.summary', { mode: 'canary', percent: 10 });
+    expect(changes).toEqual(['patch:canary']);
+
+    const reopened = FlagStore.open({ file, initial: { defaultMode: 'new' } });
+    expect(reopened.get()).toEqual({
+      defaultMode: 'legacy',
+      endpoints: { 'accounts.summary': { mode: 'canary', percent: 10 } },
+    });
+
+    writeFileSync(file, JSON.stringify({ defaultMode: 'shadow', endpoints: {} }));
+    expect(first.reload().defaultMode).toBe('shadow');
+    expect(changes).toEqual(['patch:canary', 'reload:undefined']);
+
+    writeFileSync(file, JSON.stringify({ defaultMode: 'shadow', endpoints: { x: { mode: 'canary' } } }));
+    expect(() => first.reload()).toThrow(/x\.percent: mode "canary" needs a percent/);
+    expect(first.get().defaultMode).toBe('shadow');
+    expect(JSON.parse(readFileSync(file, 'utf8')).endpoints.x).toEqual({ mode: 'canary' });
+  });
+});
+
+describe('request validation', () => {
+  it('rejects bad input with 400 and a message naming the problem', async () => {
+    const s = setup({ defaultMode: 'shadow' });
+    const cases: [string, RegExp][] = [
+      ['/accounts/abc/summary', /accountId/],
+      ['/accounts/0/summary', /accountId/],
+      ['/accounts/1/transactions?limit=1000', /limit: Too big/],
+      ['/accounts/1/transactions?limit=0', /limit/],
+      ['/accounts/1/transactions?from=yesterday', /from: expected DATETIME\(6\)/],
+      ['/accounts/1/transactions?cursor=bm9wZQ', /cursor: cursor is not one this API issued/],
+      ['/accounts/1/transactions?limit=x&to=2024', /to: expected DATETIME.*; limit: Invalid input/],
+    ];
+    for (const [url, message] of cases) {
+      const res = await s.get(url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error, url).toBe('BAD_REQUEST');
+      expect(res.json().message, url).toMatch(message);
+    }
+    await s.queue.onIdle();
+    expect(s.legacy.calls + s.readModel.calls).toBe(0);
+  });
+
+  it('answers 404 with a message for an unknown account and an unknown route', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    const res = await s.get('/accounts/999/summary');
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: 'NOT_FOUND', message: 'account 999 not found' });
+    expect((await s.get('/nope')).statusCode).toBe(404);
+    await s.queue.onIdle();
+    // Both sides agree the account does not exist.
+    expect(s.recorder.list()).toMatchObject([{ outcome: 'match', accountId: 999 }]);
+  });
+
+  it('pages history with the cursor it returned', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const first = (await s.get('/accounts/2/transactions?limit=5')).json<HistoryPage>();
+    expect(first.nextCursor).not.toBeNull();
+    const second = (
+      await s.get(`/accounts/2/transactions?limit=5&cursor=${first.nextCursor}`)
+    ).json<HistoryPage>();
+    expect(second.items[0]?.transactionId).toBe(2006);
+  });
+});
+
+describe('lag-aware comparison', () => {
+  it('records lag when the read model was behind and converged on a re-check', async () => {
+    let checks = 0;
+    let s!: ReturnType<typeof setup>;
+    const freshness: FreshnessPort = {
+      isCaughtUp: async () => {
+        checks++;
+        if (checks > 1) return true;
+        // The projector applies the pending change right after the first check.
+        s.readModel.summaries.get(9)!.balance.ledger = s.legacy.summaries.get(9)!.balance.ledger;
+        return false;
+      },
+    };
+    s = setup({ defaultMode: 'shadow' }, { freshness });
+    s.readModel.summaries.get(9)!.balance.ledger = '149.0000';
+    await s.get('/accounts/9/summary');
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([
+      {
+        outcome: 'lag',
+        attempts: 2,
+        differences: [{ path: 'balance.ledger', kind: 'changed', legacy: '150.0000', readModel: '149.0000' }],
+      },
+    ]);
+  });
+
+  it('keeps it lag when the read model stays behind through every re-check', async () => {
+    const s = setup(
+      { defaultMode: 'shadow' },
+      { freshness: { isCaughtUp: async () => false }, maxRechecks: 2 },
+    );
+    s.readModel.summaries.delete(10);
+    await s.get('/accounts/10/summary');
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([{ outcome: 'lag', attempts: 3, differences: [{ path: '$' }] }]);
+  });
+
+  it('records missing when the caught-up read model lacks the account', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.delete(10);
+    await s.get('/accounts/10/summary');
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([
+      { outcome: 'missing', attempts: 2, differences: [{ kind: 'missing' }] },
+    ]);
+  });
+
+  it('uses waitForCatchUp between attempts when the port has it', async () => {
+    const waits: number[] = [];
+    let behind = true;
+    const freshness: FreshnessPort = {
+      isCaughtUp: async () => !behind,
+      waitForCatchUp: async (timeoutMs) => {
+        waits.push(timeoutMs);
+        behind = false;
+        return true;
+      },
+    };
+    const s = setup({ defaultMode: 'shadow' }, { freshness });
+    s.readModel.summaries.get(11)!.cards.active = 0;
+    await s.get('/accounts/11/summary');
+    await s.queue.onIdle();
+    // One wait (bounded by the re-check delay); once caught up the difference remains: a real mismatch.
+    expect(waits).toEqual([5]);
+    expect(s.recorder.list()).toMatchObject([
+      { outcome: 'mismatch', attempts: 2, differences: [{ path: 'cards.active', legacy: 1, readModel: 0 }] },
+    ]);
+  });
+});
+
+describe('report and metrics', () => {
+  it('reports recorded outcomes per endpoint, as JSON and as a table', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(1)!.balance.available = '1.0000';
+    s.readModel.summaries.get(2)!.balance.available = '2.0000';
+    s.readModel.summaries.get(2)!.owner.email = 'changed@example.test';
+    for (const id of [1, 2, 3, 4, 5]) await s.get(`/accounts/${id}/summary`);
+    await s.get('/accounts/1/transactions?limit=2');
+    await s.queue.onIdle();
+
+    const report = (await s.app.inject({ method: 'GET', url: '/admin/report' })).json<Report>();
+    const summary = report.endpoints.find((e) => e.endpoint === 'accounts.summary');
+    expect(summary).toMatchObject({
+      total: 5,
+      byOutcome: { match: 3, mismatch: 2, lag: 0, missing: 0, error: 0 },
+      matchRatePct: 60,
+      topPaths: [
+        { path: 'balance.available', count: 2 },
+        { path: 'owner.email', count: 1 },
+      ],
+    });
+    expect(summary?.latency.legacy.count).toBe(5);
+    expect(summary?.latency.readModel.p50Ms).toBeGreaterThanOrEqual(0);
+    expect(report.totals).toMatchObject({ total: 6, matchRatePct: 66.7 });
+    expect(report.queue).toMatchObject({ enqueued: 6, completed: 6, dropped: 0, depth: 0 });
+
+    const text = await s.app.inject({ method: 'GET', url: '/admin/report?format=text' });
+    expect(text.headers['content-type']).toMatch(/text\/plain/);
+    expect(text.body).toMatch(/accounts\.summary\s+5\s+60\.0%\s+3\s+2\s+0\s+0\s+0/);
+    expect(text.body).toMatch(/accounts\.summary\s+balance\.available\s+2/);
+
+    const future = new Date(Date.now() + 60_000).toISOString();
+    const empty = await s.app.inject({ method: 'GET', url: `/admin/report?since=${future}` });
+    expect(empty.json<Report>().endpoints).toEqual([]);
+    expect((await s.app.inject({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
+  });
+
+  it('exposes request, latency, comparison and queue metrics', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(3)!.status = 'closed';
+    for (const id of [1, 2, 3]) await s.get(`/accounts/${id}/summary`);
+    await s.queue.onIdle();
+    const res = await s.get('/metrics');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/plain/);
+    const body = res.body;
+    expect(body).toContain(
+      'cqrs_shadow_requests_total{endpoint="accounts.summary",mode="shadow",served_by="legacy"} 3',
+    );
+    expect(body).toContain('cqrs_shadow_comparisons_total{endpoint="accounts.summary",outcome="match"} 2');
+    expect(body).toContain('cqrs_shadow_comparisons_total{endpoint="accounts.summary",outcome="mismatch"} 1');
+    expect(body).toContain(
+      'cqrs_shadow_query_duration_seconds_count{endpoint="accounts.summary",side="legacy",role="serve"} 3',
+    );
+    expect(body).toContain(
+      'cqrs_shadow_query_duration_seconds_count{endpoint="accounts.summary",side="read_model",role="shadow"} 3',
+    );
+    expect(body).toContain('cqrs_shadow_queue_depth 0');
+    expect(body).toContain('cqrs_shadow_queue_dropped_total 0');
+    expect((await s.get('/health')).json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('shadow queue', () => {
+  it('drops and counts tasks beyond its size instead of waiting, and runs at most `concurrency` at once', async () => {
+    const queue = new ShadowQueue({ concurrency: 2, maxSize: 3 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let running = 0;
+    let peak = 0;
+    const task = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await gate;
+      running--;
+    };
+    let drops = 0;
+    queue.on('drop', () => drops++);
+    const accepted = Array.from({ length: 8 }, () => queue.enqueue(task));
+    // Nothing ran in the caller's turn; all accepted tasks wait.
+    expect(running).toBe(0);
+    expect(accepted).toEqual([true, true, true, false, false, false, false, false]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(queue.running).toBe(2);
+    expect(queue.depth).toBe(1);
+    // Running tasks free waiting slots.
+    expect(queue.enqueue(task)).toBe(true);
+    expect(queue.enqueue(task)).toBe(true);
+    expect(queue.enqueue(task)).toBe(false);
+    release();
+    await queue.close();
+    expect(peak).toBe(2);
+    expect(drops).toBe(6);
+    expect(queue.stats()).toEqual({ depth: 0, running: 0, enqueued: 5, dropped: 6, completed: 5, failed: 0 });
+    expect(queue.enqueue(task)).toBe(false);
+  });
+});
+
+describe('SQLite recorder', () => {
+  it('caps stored differences and long values but counts them all, and keeps records across reopen', () => {
+    const path = join(dir, `recorder-${++seq}.sqlite`);
+    const recorder = new SqliteComparisonRecorder({ path, maxStoredDifferences: 3, maxValueChars: 20 });
+    const differences = Array.from({ length: 7 }, (_, i) => ({
+      path: `items[${i}].description`,
+      kind: 'changed' as const,
+      legacy: 'x'.repeat(50),
+      readModel: 'y',
+    }));
+    recorder.record({
+      recordedAt: new Date('2024-05-01T00:00:00Z'),
+      endpoint: 'accounts.history',
+      requestKey: 'accountId=1&limit=50',
+      accountId: 1,
+      mode: 'shadow',
+      servedBy: 'legacy',
+      outcome: 'mismatch',
+      differences,
+      error: null,
+      attempts: 2,
+      legacyMs: 4,
+      readModelMs: 1,
+    });
+    recorder.close();
+    const reopened = new SqliteComparisonRecorder({ path });
+    opened.push(reopened);
+    const [stored] = reopened.list();
+    expect(stored?.diffCount).toBe(7);
+    expect(stored?.differences).toHaveLength(3);
+    expect(stored?.differences[0]).toEqual({
+      path: 'items[0].description',
+      kind: 'changed',
+      legacy: `"${'x'.repeat(19)}… (52 chars)`,
+      readModel: 'y',
+    });
+    expect(reopened.stats().endpoints[0]?.topPaths).toEqual([{ path: 'items[*].description', count: 1 }]);
+  });
+
+  it('computes nearest-rank p50/p99 of each side', () => {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    opened.push(recorder);
+    for (let i = 1; i <= 100; i++) {
+      recorder.record({
+        recordedAt: new Date(),
+        endpoint: 'accounts.summary',
+        requestKey: `accountId=${i}`,
+        accountId: i,
+        mode: 'shadow',
+        servedBy: 'legacy',
+        outcome: 'match',
+        differences: [],
+        error: null,
+        attempts: 1,
+        legacyMs: 101 - i,
+        readModelMs: i / 10,
+      });
+    }
+    const [stats] = recorder.stats().endpoints;
+    expect(stats?.latency).toEqual({
+      legacy: { count: 100, p50Ms: 50, p99Ms: 99 },
+      readModel: { count: 100, p50Ms: 5, p99Ms: 9.9 },
+    });
+  });
+});
