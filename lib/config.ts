@@ -128,7 +128,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merged = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+    const issues = parsed.error.issues
+      .map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('\n');
     throw new ConfigError(`invalid configuration:\n${issues}`, {
       cause: parsed.error,
       hint: 'see "Configuration" in README.md for every option and its environment variable',
@@ -141,8 +143,7 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] =
-      isPlainObject(v) && isPlainObject(b) ? deepMerge(b, v) : v === undefined ? b : (v as unknown);
+    out[k] = isPlainObject(v) && isPlainObject(b) ? deepMerge(b, v) : v === undefined ? b : (v as unknown);
   }
   return out;
 }

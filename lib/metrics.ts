@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /** The process-wide metrics registry; /metrics on the API serves it. */
 export function createRegistry(withDefaults = true): Registry {

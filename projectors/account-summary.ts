@@ -1,0 +1,338 @@
+import type Database from 'better-sqlite3';
+import Big from 'big.js';
+import type { StoredEvent } from '../eventstore/ports.js';
+import type { AccountSummary, TransactionItem } from '../examples/bank/contract.js';
+import { RECENT_TRANSACTIONS } from '../examples/bank/contract.js';
+import type * as Rows from '../examples/bank/rows.js';
+import type { SqliteProjection } from './ports.js';
+
+interface Data<T> {
+  state: T;
+}
+
+function stateOf<T>(event: StoredEvent): T {
+  return (event.data as unknown as Data<T>).state;
+}
+
+const isRemoval = (event: StoredEvent) => event.type.endsWith('Removed');
+
+type Db = Database.Database;
+
+/**
+ * The account summary read model. Events update normalised helper tables; every account an
+ * event touches (directly, or through its customer, product, branch, merchant or category) is
+ * marked and its document recomputed once per batch. Full row state in every event makes each
+ * step an idempotent upsert or delete.
+ */
+export class AccountSummaryProjection implements SqliteProjection {
+  readonly name = 'account-summary';
+  readonly migrations = ['001_account_summary.sql'];
+  readonly handles: ReadonlySet<string> = new Set([
+    'CustomerRegistered',
+    'CustomerProfileChanged',
+    'CustomerKycStatusChanged',
+    'CustomerUpdated',
+    'CustomerRemoved',
+    'ProductUpserted',
+    'ProductRemoved',
+    'BranchUpserted',
+    'BranchRemoved',
+    'CategoryUpserted',
+    'CategoryRemoved',
+    'MerchantUpserted',
+    'MerchantRemoved',
+    'AccountOpened',
+    'AccountStatusChanged',
+    'AccountUpdated',
+    'AccountRemoved',
+    'BalanceInitialized',
+    'BalanceChanged',
+    'BalanceRemoved',
+    'CardIssued',
+    'CardStatusChanged',
+    'CardUpdated',
+    'CardRemoved',
+    'LoanOpened',
+    'LoanBalanceChanged',
+    'LoanStatusChanged',
+    'LoanUpdated',
+    'LoanRemoved',
+    'TransactionPosted',
+    'TransactionAmended',
+    'TransactionRemoved',
+  ]);
+  private readonly dirty = new Set<number>();
+
+  apply(db: Db, event: StoredEvent): void {
+    const removed = isRemoval(event);
+    const ids = (sql: string, id: number) => {
+      for (const a of db.prepare(sql).pluck().all(id) as number[]) this.dirty.add(a);
+    };
+    switch (event.metadata.table) {
+      case 'customers': {
+        const s = stateOf<Rows.Customer>(event);
+        if (removed) db.prepare('DELETE FROM sum_customers WHERE customer_id = ?').run(s.customerId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_customers VALUES (?, ?, ?)').run(
+            s.customerId,
+            `${s.firstName} ${s.lastName}`,
+            s.email,
+          );
+        ids('SELECT account_id FROM sum_accounts WHERE customer_id = ?', s.customerId);
+        return;
+      }
+      case 'products': {
+        const s = stateOf<Rows.Product>(event);
+        if (removed) db.prepare('DELETE FROM sum_products WHERE product_id = ?').run(s.productId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_products VALUES (?, ?, ?, ?)').run(
+            s.productId,
+            s.code,
+            s.name,
+            s.kind,
+          );
+        ids('SELECT account_id FROM sum_accounts WHERE product_id = ?', s.productId);
+        return;
+      }
+      case 'branches': {
+        const s = stateOf<Rows.Branch>(event);
+        if (removed) db.prepare('DELETE FROM sum_branches WHERE branch_id = ?').run(s.branchId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_branches VALUES (?, ?, ?)').run(s.branchId, s.code, s.name);
+        ids('SELECT account_id FROM sum_accounts WHERE branch_id = ?', s.branchId);
+        return;
+      }
+      case 'categories': {
+        const s = stateOf<Rows.Category>(event);
+        if (removed) db.prepare('DELETE FROM sum_categories WHERE category_id = ?').run(s.categoryId);
+        else db.prepare('INSERT OR REPLACE INTO sum_categories VALUES (?, ?)').run(s.categoryId, s.name);
+        ids(
+          `SELECT DISTINCT p.account_id FROM sum_postings p JOIN sum_merchants m ON m.merchant_id = p.merchant_id
+            WHERE m.category_id = ?`,
+          s.categoryId,
+        );
+        return;
+      }
+      case 'merchants': {
+        const s = stateOf<Rows.Merchant>(event);
+        if (removed) db.prepare('DELETE FROM sum_merchants WHERE merchant_id = ?').run(s.merchantId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_merchants VALUES (?, ?, ?)').run(
+            s.merchantId,
+            s.name,
+            s.categoryId,
+          );
+        ids('SELECT DISTINCT account_id FROM sum_postings WHERE merchant_id = ?', s.merchantId);
+        return;
+      }
+      case 'accounts': {
+        const s = stateOf<Rows.Account>(event);
+        if (removed) db.prepare('DELETE FROM sum_accounts WHERE account_id = ?').run(s.accountId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+            s.accountId,
+            s.accountNumber,
+            s.customerId,
+            s.productId,
+            s.branchId,
+            s.currency,
+            s.status,
+            s.openedAt,
+          );
+        this.dirty.add(s.accountId);
+        return;
+      }
+      case 'balances': {
+        const s = stateOf<Rows.Balance>(event);
+        if (removed) db.prepare('DELETE FROM sum_balances WHERE account_id = ?').run(s.accountId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_balances VALUES (?, ?, ?, ?)').run(
+            s.accountId,
+            s.available,
+            s.ledger,
+            s.updatedAt,
+          );
+        this.dirty.add(s.accountId);
+        return;
+      }
+      case 'cards': {
+        const s = stateOf<Rows.Card>(event);
+        ids('SELECT account_id FROM sum_cards WHERE card_id = ?', s.cardId);
+        if (removed) db.prepare('DELETE FROM sum_cards WHERE card_id = ?').run(s.cardId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_cards VALUES (?, ?, ?)').run(
+            s.cardId,
+            s.accountId,
+            s.status,
+          );
+        this.dirty.add(s.accountId);
+        return;
+      }
+      case 'loans': {
+        const s = stateOf<Rows.Loan>(event);
+        ids('SELECT account_id FROM sum_loans WHERE loan_id = ?', s.loanId);
+        if (removed) db.prepare('DELETE FROM sum_loans WHERE loan_id = ?').run(s.loanId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_loans VALUES (?, ?, ?, ?)').run(
+            s.loanId,
+            s.accountId,
+            s.status,
+            s.outstanding,
+          );
+        this.dirty.add(s.accountId);
+        return;
+      }
+      case 'transactions': {
+        const s = stateOf<Rows.Transaction>(event);
+        ids('SELECT account_id FROM sum_postings WHERE transaction_id = ?', s.transactionId);
+        if (removed) db.prepare('DELETE FROM sum_postings WHERE transaction_id = ?').run(s.transactionId);
+        else
+          db.prepare('INSERT OR REPLACE INTO sum_postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+            s.transactionId,
+            s.accountId,
+            s.postedAt,
+            s.direction,
+            s.amount,
+            s.currency,
+            s.balanceAfter,
+            s.description,
+            s.merchantId,
+          );
+        this.dirty.add(s.accountId);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  flush(db: Db): void {
+    const put = db.prepare('INSERT OR REPLACE INTO account_summaries (account_id, doc) VALUES (?, ?)');
+    const drop = db.prepare('DELETE FROM account_summaries WHERE account_id = ?');
+    for (const accountId of this.dirty) {
+      const doc = buildSummary(db, accountId);
+      if (doc) put.run(accountId, JSON.stringify(doc));
+      else drop.run(accountId);
+    }
+    this.dirty.clear();
+  }
+
+  reset(db: Db): void {
+    this.dirty.clear();
+    for (const t of [
+      'sum_customers',
+      'sum_products',
+      'sum_branches',
+      'sum_categories',
+      'sum_merchants',
+      'sum_accounts',
+      'sum_balances',
+      'sum_cards',
+      'sum_loans',
+      'sum_postings',
+      'account_summaries',
+    ]) {
+      db.prepare(`DELETE FROM ${t}`).run();
+    }
+  }
+}
+
+interface HeadRow {
+  account_id: number;
+  account_number: string;
+  status: AccountSummary['status'];
+  currency: string;
+  opened_at: string;
+  customer_id: number;
+  owner_name: string;
+  email: string;
+  product_code: string;
+  product_name: string;
+  product_kind: string;
+  branch_code: string;
+  branch_name: string;
+  available: string;
+  ledger: string;
+  balance_updated_at: string;
+}
+
+interface PostingRow {
+  transaction_id: number;
+  posted_at: string;
+  direction: 'debit' | 'credit';
+  amount: string;
+  currency: string;
+  balance_after: string;
+  description: string;
+  merchant_id: number | null;
+  merchant_name: string | null;
+  category_name: string | null;
+}
+
+/** Mirrors the legacy query's inner joins: no summary until account, owner, product, branch and balance are known. */
+function buildSummary(db: Db, accountId: number): AccountSummary | null {
+  const head = db
+    .prepare(
+      `SELECT a.account_id, a.account_number, a.status, a.currency, a.opened_at, c.customer_id, c.name AS owner_name,
+              c.email, p.code AS product_code, p.name AS product_name, p.kind AS product_kind,
+              br.code AS branch_code, br.name AS branch_name, b.available, b.ledger, b.updated_at AS balance_updated_at
+         FROM sum_accounts a
+         JOIN sum_customers c ON c.customer_id = a.customer_id
+         JOIN sum_products p ON p.product_id = a.product_id
+         JOIN sum_branches br ON br.branch_id = a.branch_id
+         JOIN sum_balances b ON b.account_id = a.account_id
+        WHERE a.account_id = ?`,
+    )
+    .get(accountId) as HeadRow | undefined;
+  if (!head) return null;
+  const cards = db
+    .prepare(
+      `SELECT COUNT(*) AS total, COALESCE(SUM(status = 'active'), 0) AS active FROM sum_cards WHERE account_id = ?`,
+    )
+    .get(accountId) as { total: number; active: number };
+  const loans = db
+    .prepare(`SELECT outstanding FROM sum_loans WHERE account_id = ? AND status = 'active'`)
+    .pluck()
+    .all(accountId) as string[];
+  const postings = db
+    .prepare(
+      `SELECT p.transaction_id, p.posted_at, p.direction, p.amount, p.currency, p.balance_after, p.description,
+              m.merchant_id, m.name AS merchant_name, cat.name AS category_name
+         FROM sum_postings p
+         LEFT JOIN sum_merchants m ON m.merchant_id = p.merchant_id
+         LEFT JOIN sum_categories cat ON cat.category_id = m.category_id
+        WHERE p.account_id = ? ORDER BY p.posted_at DESC, p.transaction_id DESC LIMIT ?`,
+    )
+    .all(accountId, RECENT_TRANSACTIONS) as PostingRow[];
+  return {
+    accountId: head.account_id,
+    accountNumber: head.account_number,
+    status: head.status,
+    currency: head.currency,
+    openedAt: head.opened_at,
+    owner: { customerId: head.customer_id, name: head.owner_name, email: head.email },
+    product: { code: head.product_code, name: head.product_name, kind: head.product_kind },
+    branch: { code: head.branch_code, name: head.branch_name },
+    balance: { available: head.available, ledger: head.ledger, updatedAt: head.balance_updated_at },
+    cards: { active: cards.active, total: cards.total },
+    loans: {
+      active: loans.length,
+      outstanding: loans.reduce((sum, v) => sum.plus(v), new Big(0)).toFixed(4),
+    },
+    recentTransactions: postings.map(toItem),
+  };
+}
+
+export function toItem(r: PostingRow): TransactionItem {
+  return {
+    transactionId: r.transaction_id,
+    postedAt: r.posted_at,
+    direction: r.direction,
+    amount: r.amount,
+    currency: r.currency,
+    balanceAfter: r.balance_after,
+    description: r.description,
+    merchant: r.merchant_id === null ? null : { merchantId: r.merchant_id, name: r.merchant_name ?? '' },
+    category: r.category_name,
+  };
+}

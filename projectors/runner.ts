@@ -1,0 +1,172 @@
+import type Database from 'better-sqlite3';
+import type { EventStore, StoredEvent } from '../eventstore/ports.js';
+import { AdapterError } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import type { SqliteProjection } from './ports.js';
+
+export class ProjectionError extends AdapterError {
+  constructor(event: StoredEvent, projection: string, cause: unknown) {
+    super(
+      'PROJECTION_FAILED',
+      `projection ${projection} failed on event ${event.position} (${event.type}, stream ${event.streamId})`,
+      { cause },
+    );
+  }
+}
+
+export interface RunnerOptions {
+  eventStore: EventStore;
+  db: Database.Database;
+  projections: SqliteProjection[];
+  /** Name of the checkpoint row; one runner per name. */
+  name?: string;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  logger?: Logger;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Applies stored events to SQLite read models. A batch always ends on a source-transaction
+ * boundary and is applied together with its checkpoint in one SQLite transaction, so a reader
+ * never sees half of a legacy transaction and a restart never applies an event twice.
+ */
+export class ProjectionRunner {
+  private readonly name: string;
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly logger: Logger;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private readonly applyBatch: (events: StoredEvent[]) => void;
+  private readonly readCheckpoint: Database.Statement;
+  private failure: Error | null = null;
+
+  constructor(private readonly options: RunnerOptions) {
+    this.name = options.name ?? 'read-models';
+    this.batchSize = options.batchSize ?? 500;
+    this.pollIntervalMs = options.pollIntervalMs ?? 200;
+    this.logger = (options.logger ?? silentLogger).child({ component: 'projector', runner: this.name });
+    const db = options.db;
+    this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
+    const save = db.prepare(
+      `INSERT INTO projector_checkpoints (name, position, source_tx_id, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET position = excluded.position, source_tx_id = excluded.source_tx_id,
+       updated_at = excluded.updated_at`,
+    );
+    this.applyBatch = db.transaction((events: StoredEvent[]) => {
+      for (const event of events) {
+        for (const p of options.projections) {
+          if (!p.handles.has(event.type)) continue;
+          try {
+            p.apply(db, event);
+          } catch (cause) {
+            throw new ProjectionError(event, p.name, cause);
+          }
+        }
+      }
+      for (const p of options.projections) p.flush?.(db);
+      const last = events[events.length - 1] as StoredEvent;
+      save.run(this.name, last.position, last.metadata.sourceTxId, new Date().toISOString());
+    });
+  }
+
+  checkpoint(): number {
+    return (this.readCheckpoint.get(this.name) as number | undefined) ?? 0;
+  }
+
+  async status(): Promise<{ checkpoint: number; head: number; lag: number }> {
+    const head = await this.options.eventStore.headPosition();
+    const checkpoint = this.checkpoint();
+    return { checkpoint, head, lag: head - checkpoint };
+  }
+
+  /** Applies one batch; returns how many events it applied (0 = caught up). */
+  async step(): Promise<number> {
+    const from = this.checkpoint();
+    const events = await this.options.eventStore.readAfter(from, this.batchSize);
+    if (events.length === 0) return 0;
+    if (events.length === this.batchSize) {
+      // Extend the batch to the end of its last source transaction.
+      const lastTx = (events[events.length - 1] as StoredEvent).metadata.sourceTxId;
+      for (;;) {
+        const more = await this.options.eventStore.readAfter(
+          (events[events.length - 1] as StoredEvent).position,
+          this.batchSize,
+        );
+        const cut = more.findIndex((e) => e.metadata.sourceTxId !== lastTx);
+        events.push(...(cut === -1 ? more : more.slice(0, cut)));
+        if (cut !== -1 || more.length < this.batchSize) break;
+      }
+    }
+    this.applyBatch(events);
+    return events.length;
+  }
+
+  async catchUp(): Promise<number> {
+    let total = 0;
+    for (let n = await this.step(); n > 0; n = await this.step()) total += n;
+    return total;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Wakes the loop now: the pipeline calls it after each append. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await this.loop;
+    this.loop = null;
+  }
+
+  error(): Error | null {
+    return this.failure;
+  }
+
+  /** Empties every read model and replays the whole event store. */
+  async rebuild(): Promise<number> {
+    const wasRunning = this.running;
+    await this.stop();
+    this.options.db.transaction(() => {
+      for (const p of this.options.projections) p.reset(this.options.db);
+      this.options.db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
+    })();
+    const n = await this.catchUp();
+    if (wasRunning) this.start();
+    return n;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let applied = 0;
+      try {
+        applied = await this.step();
+      } catch (err) {
+        this.failure = err instanceof Error ? err : new Error(String(err));
+        this.running = false;
+        this.logger.error({ err: this.failure }, 'projector stopped');
+        this.options.onError?.(this.failure);
+        return;
+      }
+      if (applied === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollIntervalMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    }
+  }
+}
