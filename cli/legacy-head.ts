@@ -13,7 +13,12 @@ export function positionAtLeast(a: BinlogPosition, b: BinlogPosition): boolean {
 
 /** Where the legacy primary's binlog ends now. */
 export async function legacyHead(conn: MysqlConnOptions): Promise<BinlogPosition> {
-  const c = await mysql.createConnection({ host: conn.host, port: conn.port, user: conn.user, password: conn.password });
+  const c = await mysql.createConnection({
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    password: conn.password,
+  });
   try {
     const [rows] = await c.query('SHOW MASTER STATUS');
     const r = (rows as Array<{ File: string; Position: number }>)[0];

@@ -7,9 +7,9 @@ import { MysqlBinlogSource } from '../connectors/binlog/source.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
 import { mapTransaction } from '../connectors/mapping/mapper.js';
 import type { RuleSet } from '../connectors/mapping/rule-set.js';
+import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { parseMysqlUrl } from '../examples/bank/db.js';
 import { bankRules } from '../examples/bank/mapping.js';
-import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { AccountSummaryProjection } from '../projectors/account-summary.js';
@@ -42,10 +42,22 @@ export interface PipelineOptions {
 function pipelineMetrics(registry: Registry | undefined) {
   const registers = registry ? [registry] : [];
   return {
-    transactions: new Counter({ name: 'cqrs_cdc_transactions_total', help: 'Source transactions stored', registers }),
+    transactions: new Counter({
+      name: 'cqrs_cdc_transactions_total',
+      help: 'Source transactions stored',
+      registers,
+    }),
     events: new Counter({ name: 'cqrs_domain_events_total', help: 'Domain events appended', registers }),
-    deadLetters: new Counter({ name: 'cqrs_dead_letters_total', help: 'Rows sent to the dead-letter store', registers }),
-    lag: new Gauge({ name: 'cqrs_cdc_lag_ms', help: 'Source commit to event-store append, last transaction', registers }),
+    deadLetters: new Counter({
+      name: 'cqrs_dead_letters_total',
+      help: 'Rows sent to the dead-letter store',
+      registers,
+    }),
+    lag: new Gauge({
+      name: 'cqrs_cdc_lag_ms',
+      help: 'Source commit to event-store append, last transaction',
+      registers,
+    }),
   };
 }
 
@@ -91,8 +103,15 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
   );
   const sink = async (tx: SourceTransaction) => {
     const { events, deadLetters } = mapTransaction(tx, rules);
-    for (const d of deadLetters) logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-    await eventStore.append({ sourceName: source.name, sourceTxId: tx.id, offset: tx.offset, events, deadLetters });
+    for (const d of deadLetters)
+      logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
+    await eventStore.append({
+      sourceName: source.name,
+      sourceTxId: tx.id,
+      offset: tx.offset,
+      events,
+      deadLetters,
+    });
     metrics.transactions.inc();
     metrics.events.inc(events.length);
     metrics.deadLetters.inc(deadLetters.length);

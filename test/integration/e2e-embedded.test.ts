@@ -71,7 +71,11 @@ describe('embedded pipeline end to end', () => {
     const before = pipeline.runner.checkpoint();
     await pipeline.stop();
     await new Promise((r) => setTimeout(r, 500));
-    pipeline = await startEmbeddedPipeline({ config: configFor(), logger: silentLogger, onError: (e) => errors.push(e) });
+    pipeline = await startEmbeddedPipeline({
+      config: configFor(),
+      logger: silentLogger,
+      onError: (e) => errors.push(e),
+    });
     expect(pipeline.runner.checkpoint()).toBe(before);
     const stats = await burst;
     expect(stats.errors).toBe(0);
@@ -91,7 +95,10 @@ describe('embedded pipeline end to end', () => {
       postings += legacySummary?.recentTransactions.length ?? 0;
       const s = diffJson(legacySummary, await pipeline.readModels.accountSummary(accountId));
       if (s.length > 0) differences.push({ accountId, what: 'summary', diff: s.slice(0, 3) });
-      const h = diffJson(await allHistory(legacy, accountId), await allHistory(pipeline.readModels, accountId));
+      const h = diffJson(
+        await allHistory(legacy, accountId),
+        await allHistory(pipeline.readModels, accountId),
+      );
       if (h.length > 0) differences.push({ accountId, what: 'history', diff: h.slice(0, 3) });
     }
     expect(differences).toEqual([]);

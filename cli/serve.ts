@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import type { Pool } from 'mysql2/promise';
+import type { Registry } from 'prom-client';
+import { SqliteComparisonRecorder } from '../compare/recorder.js';
+import { ShadowQueue } from '../compare/shadow-queue.js';
+import { LegacyQueries } from '../examples/bank/legacy-queries.js';
+import { type Config, dataPath } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { FlagStore } from '../shadow-api/flag-store.js';
+import { buildServer } from '../shadow-api/server.js';
+import type { EmbeddedPipeline } from './pipeline.js';
+
+export interface RunningApi {
+  app: FastifyInstance;
+  url: string;
+  flags: FlagStore;
+  recorder: SqliteComparisonRecorder;
+  queue: ShadowQueue;
+  close(): Promise<void>;
+}
+
+/** Starts the shadow API over the legacy pool and the pipeline's read models. */
+export async function startApi(
+  config: Config,
+  pipeline: EmbeddedPipeline,
+  legacyPool: Pool,
+  logger: Logger,
+  registry: Registry,
+): Promise<RunningApi> {
+  const flags = FlagStore.open({
+    initial: { defaultMode: config.flags.defaultMode, endpoints: config.flags.endpoints },
+    ...(config.flags.file ? { file: config.flags.file } : {}),
+    logger,
+  });
+  const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+  const queue = new ShadowQueue({
+    concurrency: config.compare.concurrency,
+    maxSize: config.compare.queueSize,
+    logger,
+  });
+  const app = buildServer({
+    legacy: new LegacyQueries(legacyPool),
+    readModel: pipeline.readModels,
+    flags,
+    recorder,
+    queue,
+    logger,
+    freshness: pipeline.freshness,
+    metrics: registry,
+    compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
+  });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    logger.warn({ port: config.api.port }, 'port in use; listening on a free port instead');
+    address = await app.listen({ host: config.api.host, port: 0 });
+  }
+  return {
+    app,
+    url: address,
+    flags,
+    recorder,
+    queue,
+    async close() {
+      await app.close();
+      await queue.close();
+      recorder.close();
+    },
+  };
+}
