@@ -1,0 +1,254 @@
+import Database from 'better-sqlite3';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { StoredEvent } from '../../eventstore/ports.js';
+import { accountSummarySchema } from '../../examples/bank/contract.js';
+import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../../migrations/sqlite.js';
+import { AccountSummaryProjection } from '../../projectors/account-summary.js';
+import { SqliteReadModelQueries } from '../../projectors/stores/sqlite.js';
+import { TransactionHistoryProjection } from '../../projectors/transaction-history.js';
+
+let position = 0;
+function ev(type: string, table: string, state: Record<string, unknown>): StoredEvent {
+  position++;
+  return {
+    position,
+    version: 1,
+    recordedAt: '2024-01-01T00:00:00Z',
+    streamId: `${table}-x`,
+    streamType: table,
+    type,
+    data: { state, changes: {} },
+    metadata: {
+      op: 'c',
+      table,
+      sourcePosition: `f:${position}:0`,
+      sourceTxId: `tx${position}`,
+      sourceTsMs: 0,
+      snapshot: false,
+    },
+  };
+}
+
+const T = (s: string) => `2024-01-0${s}.000000`;
+const customer = (id: number, first: string, email = `c${id}@x.io`) =>
+  ev('CustomerRegistered', 'customers', {
+    customerId: id,
+    firstName: first,
+    lastName: 'Doe',
+    email,
+    phone: null,
+    birthDate: '1990-01-01',
+    branchId: 1,
+    kycStatus: 'verified',
+    createdAt: T('1 00:00:00'),
+    updatedAt: T('1 00:00:00'),
+  });
+const account = (id: number, customerId: number, status = 'active') =>
+  ev('AccountOpened', 'accounts', {
+    accountId: id,
+    accountNumber: `AC${id}`,
+    customerId,
+    productId: 1,
+    branchId: 1,
+    currency: 'EUR',
+    status,
+    openedAt: T('1 00:00:00'),
+    closedAt: null,
+    updatedAt: T('1 00:00:00'),
+  });
+const balance = (id: number, amount: string) =>
+  ev('BalanceChanged', 'balances', {
+    accountId: id,
+    available: amount,
+    ledger: amount,
+    updatedAt: T('2 00:00:00'),
+  });
+const card = (id: number, accountId: number, status: string) =>
+  ev('CardIssued', 'cards', {
+    cardId: id,
+    accountId,
+    maskedPan: '****',
+    cardType: 'debit',
+    status,
+    expiresOn: '2030-01-01',
+    issuedAt: T('1 00:00:00'),
+    updatedAt: T('1 00:00:00'),
+  });
+const loan = (id: number, accountId: number, outstanding: string, status = 'active') =>
+  ev('LoanOpened', 'loans', {
+    loanId: id,
+    customerId: 1,
+    accountId,
+    principal: '1000.0000',
+    outstanding,
+    interestRate: '5.0000',
+    status,
+    openedAt: T('1 00:00:00'),
+    maturityDate: '2030-01-01',
+    updatedAt: T('1 00:00:00'),
+  });
+const posting = (id: number, accountId: number, at: string, merchantId: number | null = null) =>
+  ev('TransactionPosted', 'transactions', {
+    transactionId: id,
+    accountId,
+    direction: 'debit',
+    amount: '1.0000',
+    currency: 'EUR',
+    balanceAfter: '9.0000',
+    description: `t${id}`,
+    merchantId,
+    transferId: null,
+    paymentId: null,
+    postedAt: at,
+  });
+const reference = [
+  ev('ProductUpserted', 'products', {
+    productId: 1,
+    code: 'CHK',
+    name: 'Checking',
+    kind: 'checking',
+    interestRate: '0.0000',
+    currency: 'EUR',
+  }),
+  ev('BranchUpserted', 'branches', {
+    branchId: 1,
+    code: 'B1',
+    name: 'Main',
+    city: 'X',
+    openedOn: '2000-01-01',
+  }),
+  ev('CategoryUpserted', 'categories', { categoryId: 1, code: 'food', name: 'Food', parentId: null }),
+  ev('MerchantUpserted', 'merchants', {
+    merchantId: 1,
+    name: 'Cafe',
+    categoryId: 1,
+    mcc: '5812',
+    city: 'X',
+    country: 'DE',
+  }),
+];
+
+describe('projections', () => {
+  let db: Database.Database;
+  let summary: AccountSummaryProjection;
+  let history: TransactionHistoryProjection;
+  let q: SqliteReadModelQueries;
+  const apply = (events: StoredEvent[]) =>
+    db.transaction(() => {
+      for (const e of events) for (const p of [summary, history]) if (p.handles.has(e.type)) p.apply(db, e);
+      summary.flush(db);
+    })();
+
+  beforeEach(() => {
+    db = new Database(':memory:');
+    applyMigrations(db, migrationFiles(sqliteMigrationsDir('read-models')));
+    summary = new AccountSummaryProjection();
+    history = new TransactionHistoryProjection();
+    q = new SqliteReadModelQueries(db);
+    apply(reference);
+  });
+
+  it('has no summary until account, owner and balance are all known (legacy inner joins)', async () => {
+    apply([account(1, 1)]);
+    expect(await q.accountSummary(1)).toBeNull();
+    apply([customer(1, 'Ann')]);
+    expect(await q.accountSummary(1)).toBeNull();
+    apply([balance(1, '10.0000')]);
+    const s = await q.accountSummary(1);
+    expect(accountSummarySchema.parse(s).owner).toEqual({ customerId: 1, name: 'Ann Doe', email: 'c1@x.io' });
+  });
+
+  it('a customer rename updates every account of that customer', async () => {
+    apply([
+      customer(1, 'Ann'),
+      account(1, 1),
+      account(2, 1),
+      account(3, 2),
+      customer(2, 'Bob'),
+      balance(1, '1.0000'),
+      balance(2, '2.0000'),
+      balance(3, '3.0000'),
+    ]);
+    apply([customer(1, 'Anna', 'anna@x.io')]);
+    expect((await q.accountSummary(1))?.owner.name).toBe('Anna Doe');
+    expect((await q.accountSummary(2))?.owner.email).toBe('anna@x.io');
+    expect((await q.accountSummary(3))?.owner.name).toBe('Bob Doe');
+  });
+
+  it('counts cards by status and sums active loans exactly, even when they arrive before the account', async () => {
+    apply([
+      card(1, 1, 'active'),
+      card(2, 1, 'blocked'),
+      loan(1, 1, '0.1000'),
+      loan(2, 1, '0.2000'),
+      loan(3, 1, '9.0000', 'repaid'),
+    ]);
+    apply([customer(1, 'Ann'), account(1, 1), balance(1, '5.0000')]);
+    let s = await q.accountSummary(1);
+    expect(s?.cards).toEqual({ active: 1, total: 2 });
+    expect(s?.loans).toEqual({ active: 2, outstanding: '0.3000' });
+    apply([card(2, 1, 'active'), loan(1, 1, '0.0000', 'repaid')]);
+    s = await q.accountSummary(1);
+    expect(s?.cards).toEqual({ active: 2, total: 2 });
+    expect(s?.loans).toEqual({ active: 1, outstanding: '0.2000' });
+  });
+
+  it('keeps the 10 most recent postings, newest first, ties broken by id', async () => {
+    apply([customer(1, 'Ann'), account(1, 1), balance(1, '5.0000')]);
+    apply(
+      Array.from({ length: 14 }, (_, i) =>
+        posting(
+          100 + i,
+          1,
+          i < 4 ? T('3 10:00:00') : `2024-01-02 10:00:${String(i).padStart(2, '0')}.000001`,
+        ),
+      ),
+    );
+    const ids = (await q.accountSummary(1))?.recentTransactions.map((t) => t.transactionId);
+    expect(ids).toEqual([103, 102, 101, 100, 113, 112, 111, 110, 109, 108]);
+  });
+
+  it('is idempotent: applying everything twice gives identical documents', async () => {
+    const events = [
+      customer(1, 'Ann'),
+      account(1, 1),
+      balance(1, '5.0000'),
+      card(1, 1, 'active'),
+      posting(1, 1, T('2 00:00:00'), 1),
+    ];
+    apply(events);
+    const once = await q.accountSummary(1);
+    apply(events);
+    expect(await q.accountSummary(1)).toEqual(once);
+  });
+
+  it('pages history with from/to and keyset cursors, and renames merchants in place', async () => {
+    apply(Array.from({ length: 7 }, (_, i) => posting(i + 1, 1, `2024-02-0${i + 1} 00:00:00.000000`, 1)));
+    const p1 = await q.transactionHistory({ accountId: 1, limit: 3 });
+    expect(p1.items.map((i) => i.transactionId)).toEqual([7, 6, 5]);
+    const p2 = await q.transactionHistory({ accountId: 1, limit: 3, cursor: p1.nextCursor ?? undefined });
+    expect(p2.items.map((i) => i.transactionId)).toEqual([4, 3, 2]);
+    const ranged = await q.transactionHistory({
+      accountId: 1,
+      limit: 50,
+      from: '2024-02-02 00:00:00.000000',
+      to: '2024-02-04 00:00:00.000000',
+    });
+    expect(ranged.items.map((i) => i.transactionId)).toEqual([3, 2]);
+    expect(ranged.nextCursor).toBeNull();
+    apply([
+      ev('MerchantUpserted', 'merchants', {
+        merchantId: 1,
+        name: 'Bistro',
+        categoryId: 1,
+        mcc: '5812',
+        city: 'X',
+        country: 'DE',
+      }),
+    ]);
+    const after = await q.transactionHistory({ accountId: 1, limit: 1 });
+    expect(after.items[0]?.merchant).toEqual({ merchantId: 1, name: 'Bistro' });
+    expect(after.items[0]?.category).toBe('Food');
+    expect((await q.transactionHistory({ accountId: 99, limit: 5 })).items).toEqual([]);
+  });
+});
