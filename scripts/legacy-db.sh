@@ -26,8 +26,14 @@ client() { "$(find_bin mariadb mysql)" --protocol=socket -S "$SOCK" -uroot "$@";
 
 running() { [ -S "$SOCK" ] && client -e 'SELECT 1' >/dev/null 2>&1; }
 
+# Another checkout's instance (or any server) already serving the port with the binlog on is
+# reused: tests and the demo only need a reachable server with CDC settings.
+tcp_client() { "$(find_bin mariadb mysql)" --protocol=tcp -h127.0.0.1 -P"$PORT" -u"$USER_NAME" -p"$USER_PASS" "$@"; }
+serving_elsewhere() { [ "$(tcp_client -N -e 'SELECT @@log_bin' 2>/dev/null)" = "1" ]; }
+
 up() {
   if running; then echo "legacy-db: already running on 127.0.0.1:$PORT"; return 0; fi
+  if serving_elsewhere; then echo "legacy-db: a server with the binlog on already serves 127.0.0.1:$PORT; using it"; return 0; fi
   local server install
   server="$(find_bin mariadbd mysqld)" || { echo "legacy-db: mariadbd not found; install MariaDB (apt-get install mariadb-server) or point CQRS_LEGACY_URL at a server with log_bin=ON, binlog_format=ROW, binlog_row_image=FULL" >&2; exit 1; }
   install="$(find_bin mariadb-install-db mysql_install_db)" || { echo "legacy-db: mariadb-install-db not found" >&2; exit 1; }
