@@ -65,48 +65,36 @@ export class AccountSummaryProjection implements SqliteProjection {
 
   apply(db: Db, event: StoredEvent): void {
     const removed = isRemoval(event);
-    const ids = (sql: string, id: number) => {
+    const touch = (sql: string, id: number) => {
       for (const a of db.prepare(sql).pluck().all(id) as number[]) this.dirty.add(a);
     };
     switch (event.metadata.table) {
       case 'customers': {
         const s = stateOf<Rows.Customer>(event);
-        if (removed) db.prepare('DELETE FROM sum_customers WHERE customer_id = ?').run(s.customerId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_customers VALUES (?, ?, ?)').run(
-            s.customerId,
-            `${s.firstName} ${s.lastName}`,
-            s.email,
-          );
-        ids('SELECT account_id FROM sum_accounts WHERE customer_id = ?', s.customerId);
+        mirror(db, 'sum_customers', 'customer_id', removed, [
+          s.customerId,
+          `${s.firstName} ${s.lastName}`,
+          s.email,
+        ]);
+        touch('SELECT account_id FROM sum_accounts WHERE customer_id = ?', s.customerId);
         return;
       }
       case 'products': {
         const s = stateOf<Rows.Product>(event);
-        if (removed) db.prepare('DELETE FROM sum_products WHERE product_id = ?').run(s.productId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_products VALUES (?, ?, ?, ?)').run(
-            s.productId,
-            s.code,
-            s.name,
-            s.kind,
-          );
-        ids('SELECT account_id FROM sum_accounts WHERE product_id = ?', s.productId);
+        mirror(db, 'sum_products', 'product_id', removed, [s.productId, s.code, s.name, s.kind]);
+        touch('SELECT account_id FROM sum_accounts WHERE product_id = ?', s.productId);
         return;
       }
       case 'branches': {
         const s = stateOf<Rows.Branch>(event);
-        if (removed) db.prepare('DELETE FROM sum_branches WHERE branch_id = ?').run(s.branchId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_branches VALUES (?, ?, ?)').run(s.branchId, s.code, s.name);
-        ids('SELECT account_id FROM sum_accounts WHERE branch_id = ?', s.branchId);
+        mirror(db, 'sum_branches', 'branch_id', removed, [s.branchId, s.code, s.name]);
+        touch('SELECT account_id FROM sum_accounts WHERE branch_id = ?', s.branchId);
         return;
       }
       case 'categories': {
         const s = stateOf<Rows.Category>(event);
-        if (removed) db.prepare('DELETE FROM sum_categories WHERE category_id = ?').run(s.categoryId);
-        else db.prepare('INSERT OR REPLACE INTO sum_categories VALUES (?, ?)').run(s.categoryId, s.name);
-        ids(
+        mirror(db, 'sum_categories', 'category_id', removed, [s.categoryId, s.name]);
+        touch(
           `SELECT DISTINCT p.account_id FROM sum_postings p JOIN sum_merchants m ON m.merchant_id = p.merchant_id
             WHERE m.category_id = ?`,
           s.categoryId,
@@ -115,89 +103,60 @@ export class AccountSummaryProjection implements SqliteProjection {
       }
       case 'merchants': {
         const s = stateOf<Rows.Merchant>(event);
-        if (removed) db.prepare('DELETE FROM sum_merchants WHERE merchant_id = ?').run(s.merchantId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_merchants VALUES (?, ?, ?)').run(
-            s.merchantId,
-            s.name,
-            s.categoryId,
-          );
-        ids('SELECT DISTINCT account_id FROM sum_postings WHERE merchant_id = ?', s.merchantId);
+        mirror(db, 'sum_merchants', 'merchant_id', removed, [s.merchantId, s.name, s.categoryId]);
+        touch('SELECT DISTINCT account_id FROM sum_postings WHERE merchant_id = ?', s.merchantId);
         return;
       }
       case 'accounts': {
         const s = stateOf<Rows.Account>(event);
-        if (removed) db.prepare('DELETE FROM sum_accounts WHERE account_id = ?').run(s.accountId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-            s.accountId,
-            s.accountNumber,
-            s.customerId,
-            s.productId,
-            s.branchId,
-            s.currency,
-            s.status,
-            s.openedAt,
-          );
+        mirror(db, 'sum_accounts', 'account_id', removed, [
+          s.accountId,
+          s.accountNumber,
+          s.customerId,
+          s.productId,
+          s.branchId,
+          s.currency,
+          s.status,
+          s.openedAt,
+        ]);
         this.dirty.add(s.accountId);
         return;
       }
       case 'balances': {
         const s = stateOf<Rows.Balance>(event);
-        if (removed) db.prepare('DELETE FROM sum_balances WHERE account_id = ?').run(s.accountId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_balances VALUES (?, ?, ?, ?)').run(
-            s.accountId,
-            s.available,
-            s.ledger,
-            s.updatedAt,
-          );
+        mirror(db, 'sum_balances', 'account_id', removed, [s.accountId, s.available, s.ledger, s.updatedAt]);
         this.dirty.add(s.accountId);
         return;
       }
       case 'cards': {
         const s = stateOf<Rows.Card>(event);
-        ids('SELECT account_id FROM sum_cards WHERE card_id = ?', s.cardId);
-        if (removed) db.prepare('DELETE FROM sum_cards WHERE card_id = ?').run(s.cardId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_cards VALUES (?, ?, ?)').run(
-            s.cardId,
-            s.accountId,
-            s.status,
-          );
+        // The card may have moved from another account: that one changes too.
+        touch('SELECT account_id FROM sum_cards WHERE card_id = ?', s.cardId);
+        mirror(db, 'sum_cards', 'card_id', removed, [s.cardId, s.accountId, s.status]);
         this.dirty.add(s.accountId);
         return;
       }
       case 'loans': {
         const s = stateOf<Rows.Loan>(event);
-        ids('SELECT account_id FROM sum_loans WHERE loan_id = ?', s.loanId);
-        if (removed) db.prepare('DELETE FROM sum_loans WHERE loan_id = ?').run(s.loanId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_loans VALUES (?, ?, ?, ?)').run(
-            s.loanId,
-            s.accountId,
-            s.status,
-            s.outstanding,
-          );
+        touch('SELECT account_id FROM sum_loans WHERE loan_id = ?', s.loanId);
+        mirror(db, 'sum_loans', 'loan_id', removed, [s.loanId, s.accountId, s.status, s.outstanding]);
         this.dirty.add(s.accountId);
         return;
       }
       case 'transactions': {
         const s = stateOf<Rows.Transaction>(event);
-        ids('SELECT account_id FROM sum_postings WHERE transaction_id = ?', s.transactionId);
-        if (removed) db.prepare('DELETE FROM sum_postings WHERE transaction_id = ?').run(s.transactionId);
-        else
-          db.prepare('INSERT OR REPLACE INTO sum_postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-            s.transactionId,
-            s.accountId,
-            s.postedAt,
-            s.direction,
-            s.amount,
-            s.currency,
-            s.balanceAfter,
-            s.description,
-            s.merchantId,
-          );
+        touch('SELECT account_id FROM sum_postings WHERE transaction_id = ?', s.transactionId);
+        mirror(db, 'sum_postings', 'transaction_id', removed, [
+          s.transactionId,
+          s.accountId,
+          s.postedAt,
+          s.direction,
+          s.amount,
+          s.currency,
+          s.balanceAfter,
+          s.description,
+          s.merchantId,
+        ]);
         this.dirty.add(s.accountId);
         return;
       }
@@ -235,6 +194,18 @@ export class AccountSummaryProjection implements SqliteProjection {
       db.prepare(`DELETE FROM ${t}`).run();
     }
   }
+}
+
+/** Keeps a helper table's row equal to the event's state: replaced, or deleted on removal. */
+function mirror(
+  db: Db,
+  table: string,
+  key: string,
+  removed: boolean,
+  row: Array<string | number | null>,
+): void {
+  if (removed) db.prepare(`DELETE FROM ${table} WHERE ${key} = ?`).run(row[0]);
+  else db.prepare(`INSERT OR REPLACE INTO ${table} VALUES (${row.map(() => '?').join(', ')})`).run(...row);
 }
 
 interface HeadRow {
