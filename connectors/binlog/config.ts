@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
 
 export const binlogSourceConfigSchema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -6,32 +7,78 @@ export const binlogSourceConfigSchema = z.object({
   user: z.string(),
   password: z.string().default(''),
   database: z.string().min(1),
-  /** Replica id: unique among everything replicating from the server. */
-  serverId: z.number().int().min(1).default(5401),
+  /** Replica id: unique among everything replicating from the server, one per running instance. */
+  serverId: z.number().int().min(1).max(4294967295).default(5401),
   /** Logical server name (Debezium's topic.prefix). */
   name: z.string().min(1).default('legacy'),
+  /** Detected from VERSION() when omitted. */
   flavor: z.enum(['mariadb', 'mysql']).optional(),
-  /** Tables to capture; empty = every base table of the database. */
+  /** Tables to capture; empty = every base table of the database, including ones created later. */
   tables: z.array(z.string()).default([]),
+  /**
+   * initial: snapshot unless the offset says a snapshot completed; never: only stream (from the
+   * offset, else from the binlog's current end); when_needed: like initial, and snapshot again
+   * when the offset's binlog file has been purged from the server.
+   */
   snapshotMode: z.enum(['initial', 'never', 'when_needed']).default('initial'),
   snapshotChunkRows: z.number().int().min(1).default(5000),
-  /** Completed transactions held before the binlog socket is paused. */
+  /** Completed transactions waiting for the sink before the binlog socket is paused. */
   maxQueuedTransactions: z.number().int().min(1).default(1000),
 });
 export type BinlogSourceConfig = z.infer<typeof binlogSourceConfigSchema>;
 export type BinlogSourceConfigInput = z.input<typeof binlogSourceConfigSchema>;
 
+const position = {
+  file: z.string().min(1),
+  /** Byte offset in `file`: always a transaction boundary. */
+  pos: z.number().int().nonnegative(),
+  /** Server GTID position at that point (MariaDB "0-1-42", MySQL executed set), when known. */
+  gtid: z.string().nullable(),
+};
+
+/**
+ * The resume point stored with every delivered transaction. `phase` is the discriminator
+ * callers branch on (cli/pipeline.ts); `snapshotCompleted` says the same for readers of the
+ * stored JSON. While a snapshot runs, file/pos/gtid are where streaming will start once it is
+ * complete, and the rest records progress for operators.
+ */
 export const binlogOffsetSchema = z.discriminatedUnion('phase', [
-  /** A snapshot was under way; streaming must start from `streamFrom` once it is redone. */
   z.object({
     phase: z.literal('snapshot'),
-    streamFrom: z.object({ file: z.string(), pos: z.number().int() }),
+    snapshotCompleted: z.literal(false),
+    ...position,
+    table: z.string(),
+    chunk: z.number().int().nonnegative(),
+    rows: z.number().int().nonnegative(),
   }),
   z.object({
     phase: z.literal('stream'),
-    file: z.string(),
-    pos: z.number().int(),
-    gtid: z.string().nullable(),
+    // Defaulted: offsets stored before this field existed were all of this kind.
+    snapshotCompleted: z.literal(true).default(true),
+    ...position,
   }),
 ]);
 export type BinlogOffset = z.infer<typeof binlogOffsetSchema>;
+export type StreamOffset = Extract<BinlogOffset, { phase: 'stream' }>;
+
+export interface BinlogPosition {
+  file: string;
+  pos: number;
+  gtid: string | null;
+}
+
+/**
+ * Options of every mysql2 connection this reader opens (snapshot and binlog alike).
+ * jsonStrings keeps JSON as the server's text: parsed, a JSON column would lose big numbers.
+ */
+export function connectionOptions(config: BinlogSourceConfig) {
+  return {
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    password: config.password,
+    connectTimeout: 10_000,
+    ...MYSQL_TYPE_OPTIONS,
+    jsonStrings: true,
+  };
+}

@@ -1,81 +1,159 @@
 import mysql from 'mysql2/promise';
 import { SourceError } from '../../lib/errors.js';
-import type { BinlogSourceConfig } from './config.js';
+import {
+  type BinlogPosition,
+  type BinlogSourceConfigInput,
+  binlogSourceConfigSchema,
+  connectionOptions,
+} from './config.js';
+import { binlogHead } from './server-position.js';
 
-export interface ServerFacts {
+/** The server variables the binlog reader depends on. */
+export interface ServerSettings {
   version: string;
   flavor: 'mariadb' | 'mysql';
   logBin: boolean;
   binlogFormat: string;
   binlogRowImage: string;
+  /** Global privileges of the connected account (information_schema.USER_PRIVILEGES). */
+  privileges: readonly string[];
+  databaseExists: boolean;
+  database: string;
+  user: string;
 }
 
-const FIX_HINT =
-  "start the project's own MariaDB with the binlog on: `npm run legacy-db up` (port 3307), " +
-  'or run your server with --log-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1';
+export interface ServerFacts extends ServerSettings {
+  /** The server's own server_id (MySQL events carry no originating id the reader can see). */
+  serverId: number;
+  /** Where the binlog ends now, with the server's GTID position. */
+  head: BinlogPosition;
+}
 
-/** Pure: turns a server's variables into the first reason it cannot serve CDC, or null. */
-export function binlogProblem(facts: ServerFacts): SourceError | null {
-  if (!facts.logBin) {
+const START_HINT =
+  "start the project's own MariaDB with the binlog on: `npm run legacy-db up` (127.0.0.1:3307), or set " +
+  'CQRS_LEGACY_URL to a server running with log_bin=ON, binlog_format=ROW, binlog_row_image=FULL';
+
+export function detectFlavor(version: string): 'mariadb' | 'mysql' {
+  return /mariadb/i.test(version) ? 'mariadb' : 'mysql';
+}
+
+/** Privileges the account lacks for CDC: reading the binlog, its position and (MySQL) the snapshot lock. */
+export function missingPrivileges(flavor: 'mariadb' | 'mysql', granted: readonly string[]): string[] {
+  const has = new Set(granted.map((p) => p.toUpperCase()));
+  const missing: string[] = [];
+  if (!has.has('REPLICATION SLAVE')) missing.push('REPLICATION SLAVE');
+  // MariaDB 10.5 split REPLICATION CLIENT into BINLOG MONITOR (and kept the old name as an alias).
+  if (!['REPLICATION CLIENT', 'BINLOG MONITOR', 'SUPER'].some((p) => has.has(p)))
+    missing.push(flavor === 'mariadb' ? 'BINLOG MONITOR' : 'REPLICATION CLIENT');
+  // MySQL has no snapshot binlog position, so the snapshot briefly takes FLUSH TABLES WITH READ LOCK.
+  if (flavor === 'mysql' && !has.has('RELOAD')) missing.push('RELOAD');
+  return missing;
+}
+
+/** Pure: the first reason the server cannot serve CDC, with the fix in `hint`, or null. */
+export function binlogProblem(s: ServerSettings): SourceError | null {
+  if (!s.logBin) {
+    return new SourceError('BINLOG_OFF', `the legacy server (${s.version}) writes no binlog (log_bin=OFF)`, {
+      hint:
+        'log_bin cannot be switched on at run time: add `log_bin=binlog`, `server_id=1`, `binlog_format=ROW` ' +
+        `and \`binlog_row_image=FULL\` under [mysqld] in my.cnf and restart the server; or ${START_HINT}`,
+    });
+  }
+  if (s.binlogFormat.toUpperCase() !== 'ROW') {
+    return new SourceError('BINLOG_FORMAT', `binlog_format is ${s.binlogFormat}; CDC needs ROW`, {
+      hint:
+        "run SET GLOBAL binlog_format='ROW'; and add binlog_format=ROW under [mysqld] in my.cnf " +
+        '(sessions already open keep the old format until they reconnect)',
+    });
+  }
+  if (s.binlogRowImage.toUpperCase() !== 'FULL') {
+    return new SourceError('BINLOG_ROW_IMAGE', `binlog_row_image is ${s.binlogRowImage}; CDC needs FULL`, {
+      hint: "run SET GLOBAL binlog_row_image='FULL'; and add binlog_row_image=FULL under [mysqld] in my.cnf",
+    });
+  }
+  const missing = missingPrivileges(s.flavor, s.privileges);
+  if (missing.length > 0) {
     return new SourceError(
-      'BINLOG_OFF',
-      `the legacy server (${facts.version}) writes no binlog (log_bin=OFF)`,
+      'MISSING_PRIVILEGES',
+      `${s.user} lacks ${missing.join(', ')} needed to read the binlog`,
       {
-        hint: `${FIX_HINT}; log_bin cannot be changed at run time`,
+        hint: `GRANT ${[...missing, 'SELECT'].join(', ')} ON *.* TO ${s.user};`,
       },
     );
   }
-  if (facts.binlogFormat.toUpperCase() !== 'ROW') {
-    return new SourceError('BINLOG_FORMAT', `binlog_format is ${facts.binlogFormat}; CDC needs ROW`, {
-      hint: "SET GLOBAL binlog_format='ROW' (and binlog_format=ROW in my.cnf), then reconnect the writers",
-    });
-  }
-  if (facts.binlogRowImage.toUpperCase() !== 'FULL') {
+  if (!s.databaseExists) {
     return new SourceError(
-      'BINLOG_ROW_IMAGE',
-      `binlog_row_image is ${facts.binlogRowImage}; CDC needs FULL`,
+      'DATABASE_MISSING',
+      `database '${s.database}' does not exist on the legacy server`,
       {
-        hint: "SET GLOBAL binlog_row_image='FULL' (and binlog_row_image=FULL in my.cnf)",
+        hint: 'create it, or fix the database name in CQRS_LEGACY_URL',
       },
     );
   }
   return null;
 }
 
-/** Connects and checks the server can feed the binlog reader; throws a SourceError saying how to fix it. */
-export async function preflight(config: BinlogSourceConfig): Promise<ServerFacts> {
+function accountOf(currentUser: string): string {
+  const at = currentUser.lastIndexOf('@');
+  return at < 0 ? `'${currentUser}'` : `'${currentUser.slice(0, at)}'@'${currentUser.slice(at + 1)}'`;
+}
+
+/**
+ * Connects and checks the server can feed the binlog reader; throws a SourceError saying how to
+ * fix it (SOURCE_UNREACHABLE, SOURCE_ACCESS_DENIED, BINLOG_*, MISSING_PRIVILEGES, DATABASE_MISSING).
+ */
+export async function preflight(input: BinlogSourceConfigInput): Promise<ServerFacts> {
+  const config = binlogSourceConfigSchema.parse(input);
   let conn: mysql.Connection;
   try {
-    conn = await mysql.createConnection({
-      host: config.host,
-      port: config.port,
-      user: config.user,
-      password: config.password,
-      connectTimeout: 5000,
-    });
+    conn = await mysql.createConnection({ ...connectionOptions(config), connectTimeout: 5000 });
   } catch (cause) {
-    throw new SourceError(
-      'SOURCE_UNREACHABLE',
-      `cannot connect to the legacy database at ${config.host}:${config.port} as ${config.user}`,
-      { cause, hint: FIX_HINT },
-    );
+    const denied = (cause as { code?: unknown }).code === 'ER_ACCESS_DENIED_ERROR';
+    throw denied
+      ? new SourceError(
+          'SOURCE_ACCESS_DENIED',
+          `the legacy database refused ${config.user}: wrong password?`,
+          {
+            cause,
+            hint: 'check the user and password in CQRS_LEGACY_URL',
+          },
+        )
+      : new SourceError(
+          'SOURCE_UNREACHABLE',
+          `cannot connect to the legacy database at ${config.host}:${config.port}`,
+          { cause, hint: START_HINT },
+        );
   }
   try {
-    const [rows] = await conn.query(
-      'SELECT VERSION() AS version, @@log_bin AS logBin, @@binlog_format AS binlogFormat, @@binlog_row_image AS binlogRowImage',
+    const [vars] = await conn.query(
+      `SELECT VERSION() AS version, @@server_id AS serverId, @@log_bin AS logBin,
+              @@binlog_format AS binlogFormat, @@binlog_row_image AS binlogRowImage, CURRENT_USER() AS user`,
     );
-    const r = (rows as Array<Record<string, unknown>>)[0] ?? {};
-    const version = String(r.version);
-    const facts: ServerFacts = {
+    const v = (vars as Array<Record<string, unknown>>)[0] ?? {};
+    const user = accountOf(String(v.user));
+    const [grants] = await conn.query(
+      'SELECT PRIVILEGE_TYPE AS privilege FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?',
+      [user],
+    );
+    const [schemata] = await conn.query(
+      'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+      [config.database],
+    );
+    const version = String(v.version);
+    const settings: ServerSettings = {
       version,
-      flavor: config.flavor ?? (/mariadb/i.test(version) ? 'mariadb' : 'mysql'),
-      logBin: Number(r.logBin) === 1,
-      binlogFormat: String(r.binlogFormat),
-      binlogRowImage: String(r.binlogRowImage),
+      flavor: config.flavor ?? detectFlavor(version),
+      logBin: Number(v.logBin) === 1,
+      binlogFormat: String(v.binlogFormat),
+      binlogRowImage: String(v.binlogRowImage),
+      privileges: (grants as Array<{ privilege: string }>).map((g) => g.privilege),
+      databaseExists: (schemata as unknown[]).length > 0,
+      database: config.database,
+      user,
     };
-    const problem = binlogProblem(facts);
+    const problem = binlogProblem(settings);
     if (problem) throw problem;
-    return facts;
+    return { ...settings, serverId: Number(v.serverId), head: await binlogHead(conn, settings.flavor) };
   } finally {
     await conn.end();
   }

@@ -1,16 +1,18 @@
 import type mysql from 'mysql2/promise';
-import type { ColumnInfo } from './normalize.js';
+import { type ColumnInfo, columnFromType } from './normalize.js';
 
 export interface TableInfo {
   name: string;
   columns: ColumnInfo[];
+  /** Primary-key columns in key order; empty for a table without one. */
   primaryKey: string[];
+  /** information_schema's estimate, for progress and ETA only. */
   estimatedRows: number;
 }
 
-/** Column and key metadata of the captured tables, read once at start. */
+/** Column and key metadata of the captured base tables, in name order. */
 export async function readTableInfo(
-  conn: mysql.Connection | mysql.PoolConnection,
+  conn: Pick<mysql.Connection, 'query'>,
   database: string,
   include: readonly string[],
 ): Promise<Map<string, TableInfo>> {
@@ -20,8 +22,7 @@ export async function readTableInfo(
     [database],
   );
   const [columns] = await conn.query(
-    `SELECT TABLE_NAME AS tableName, COLUMN_NAME AS name, DATA_TYPE AS dataType,
-            DATETIME_PRECISION AS datetimePrecision, NUMERIC_SCALE AS numericScale, COLUMN_KEY AS columnKey
+    `SELECT TABLE_NAME AS tableName, COLUMN_NAME AS name, COLUMN_TYPE AS columnType
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
     [database],
   );
@@ -31,7 +32,7 @@ export async function readTableInfo(
     [database],
   );
   const out = new Map<string, TableInfo>();
-  for (const t of tables as Array<{ name: string; estimatedRows: number | null }>) {
+  for (const t of tables as Array<{ name: string; estimatedRows: number | string | null }>) {
     if (include.length > 0 && !include.includes(t.name)) continue;
     out.set(t.name, {
       name: t.name,
@@ -40,20 +41,8 @@ export async function readTableInfo(
       estimatedRows: Number(t.estimatedRows ?? 0),
     });
   }
-  for (const c of columns as Array<{
-    tableName: string;
-    name: string;
-    dataType: string;
-    datetimePrecision: number | null;
-    numericScale: number | null;
-  }>) {
-    out.get(c.tableName)?.columns.push({
-      name: c.name,
-      dataType: c.dataType,
-      datetimePrecision: c.datetimePrecision === null ? null : Number(c.datetimePrecision),
-      numericScale: c.numericScale === null ? null : Number(c.numericScale),
-    });
-  }
+  for (const c of columns as Array<{ tableName: string; name: string; columnType: string }>)
+    out.get(c.tableName)?.columns.push(columnFromType(c.name, c.columnType));
   for (const k of keys as Array<{ tableName: string; name: string }>)
     out.get(k.tableName)?.primaryKey.push(k.name);
   return out;

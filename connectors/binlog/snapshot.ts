@@ -1,36 +1,74 @@
+import type { Readable } from 'node:stream';
+import type { Connection as CoreConnection } from 'mysql2';
 import type mysql from 'mysql2/promise';
 import type { Logger } from '../../lib/logger.js';
 import { ProgressMeter } from '../../lib/progress.js';
-import type { ChangeEvent, Row, SourceInfo } from '../change-event.js';
-import type { BinlogSourceConfig } from './config.js';
+import type { ChangeEvent, SourceInfo } from '../change-event.js';
+import type { BinlogPosition } from './config.js';
 import { normalizeRow } from './normalize.js';
 import type { TableInfo } from './schema-info.js';
-
-export interface BinlogPosition {
-  file: string;
-  pos: number;
-}
+import { binlogHead, gtidAt } from './server-position.js';
 
 export interface SnapshotChunk {
+  /** `snapshot:<table>:<chunkNo>`, or `snapshot:done` for the empty marker of an empty snapshot. */
   id: string;
+  table: string;
+  chunkNo: number;
   events: ChangeEvent[];
-  /** True for the chunk carrying the snapshot's last row (or the only, empty, chunk). */
+  /** Rows read so far, this chunk included. */
+  rowsDone: number;
+  /** True for the chunk carrying the snapshot's very last row (or the empty marker). */
   last: boolean;
 }
 
-function quote(name: string): string {
+type RawRow = Record<string, unknown>;
+
+export function quoteIdent(name: string): string {
   return `\`${name.replace(/`/g, '``')}\``;
 }
 
 /**
- * Opens a consistent read view and returns the binlog position it corresponds to. MariaDB
- * reports that position for the snapshot itself (binlog_snapshot_file/position), so no global
- * lock is taken; MySQL needs a brief FLUSH TABLES WITH READ LOCK around it.
+ * The select list of a snapshot query. FLOAT is read widened to DOUBLE: the text protocol
+ * prints a FLOAT with 6 significant digits, while the binlog carries the exact float32, and
+ * the widened double is that exact value (normalize.ts then prints both the same way).
+ */
+export function selectList(table: TableInfo): string {
+  return table.columns
+    .map((c) =>
+      c.dataType === 'float' ? `(${quoteIdent(c.name)} + 0e0) AS ${quoteIdent(c.name)}` : quoteIdent(c.name),
+    )
+    .join(', ');
+}
+
+/**
+ * `WHERE` clause of the keyset page after a given key: (a > ?) OR (a = ? AND b > ?) ... spelled
+ * out, because row-constructor comparisons are not used as index ranges by every server version.
+ * Returns the SQL and the order in which the last key's values fill its placeholders.
+ */
+export function keysetAfter(primaryKey: readonly string[]): { sql: string; valueIndexes: number[] } {
+  const valueIndexes: number[] = [];
+  const build = (i: number): string => {
+    const col = quoteIdent(primaryKey[i] as string);
+    valueIndexes.push(i);
+    if (i === primaryKey.length - 1) return `${col} > ?`;
+    const gt = `${col} > ?`;
+    valueIndexes.push(i);
+    return `${gt} OR (${col} = ? AND (${build(i + 1)}))`;
+  };
+  return { sql: build(0), valueIndexes };
+}
+
+/**
+ * Opens a consistent read view on `conn` and returns the binlog position it corresponds to.
+ * MariaDB reports that position for the view itself (binlog_snapshot_file/position), so no
+ * global lock is taken; MySQL needs a brief FLUSH TABLES WITH READ LOCK around it.
  */
 export async function openConsistentView(
   conn: mysql.Connection,
   flavor: 'mariadb' | 'mysql',
 ): Promise<BinlogPosition> {
+  // TIMESTAMP values print in UTC, as the binlog reader renders them (timezone 'Z').
+  await conn.query("SET SESSION time_zone = '+00:00'");
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   if (flavor === 'mariadb') {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -38,86 +76,146 @@ export async function openConsistentView(
     const vars = new Map(
       (rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, r.Value]),
     );
-    return {
-      file: String(vars.get('Binlog_snapshot_file')),
-      pos: Number(vars.get('Binlog_snapshot_position')),
-    };
+    const file = String(vars.get('Binlog_snapshot_file'));
+    const pos = Number(vars.get('Binlog_snapshot_position'));
+    return { file, pos, gtid: await gtidAt(conn, file, pos) };
   }
   await conn.query('FLUSH TABLES WITH READ LOCK');
   try {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-    const [rows] = await conn.query('SHOW MASTER STATUS');
-    const r = (rows as Array<{ File: string; Position: number }>)[0];
-    if (!r) throw new Error('SHOW MASTER STATUS returned nothing: is the binlog on?');
-    return { file: r.File, pos: Number(r.Position) };
+    return await binlogHead(conn, 'mysql');
   } finally {
     await conn.query('UNLOCK TABLES');
   }
 }
 
+/** Rows of one table in primary-key order, a page at a time, inside the caller's read view. */
+async function* keysetPages(
+  conn: mysql.Connection,
+  database: string,
+  table: TableInfo,
+  pageRows: number,
+): AsyncGenerator<RawRow[]> {
+  const from = `${quoteIdent(database)}.${quoteIdent(table.name)}`;
+  const orderBy = table.primaryKey.map(quoteIdent).join(', ');
+  const after = keysetAfter(table.primaryKey);
+  let last: RawRow | null = null;
+  for (;;) {
+    const where = last ? `WHERE ${after.sql}` : '';
+    const values = last ? after.valueIndexes.map((i) => (last as RawRow)[table.primaryKey[i] as string]) : [];
+    const [rows] = await conn.query({
+      sql: `SELECT ${selectList(table)} FROM ${from} ${where} ORDER BY ${orderBy} LIMIT ${pageRows}`,
+      values,
+    });
+    const page = rows as RawRow[];
+    if (page.length > 0) yield page;
+    if (page.length < pageRows) return;
+    last = page[page.length - 1] as RawRow;
+  }
+}
+
 /**
- * Reads every captured table in primary-key order, in keyset chunks inside one consistent
- * view, yielding each chunk as one unit; the chunk holding the very last row is marked so the
- * caller can record "snapshot complete" with it.
+ * A table without a primary key has no order to page by (a keyset over all columns would skip
+ * duplicate rows), so it is read by one streamed query, a page at a time, never all at once.
+ */
+async function* streamedPages(
+  core: CoreConnection,
+  database: string,
+  table: TableInfo,
+  pageRows: number,
+): AsyncGenerator<RawRow[]> {
+  const stream: Readable = core
+    .query(`SELECT ${selectList(table)} FROM ${quoteIdent(database)}.${quoteIdent(table.name)}`)
+    .stream({ highWaterMark: pageRows });
+  let page: RawRow[] = [];
+  for await (const row of stream) {
+    page.push(row as RawRow);
+    if (page.length >= pageRows) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
+}
+
+export interface SnapshotReadOptions {
+  database: string;
+  chunkRows: number;
+  /** Fields shared by every event's `source` block. */
+  source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'>;
+  logger: Logger;
+}
+
+/**
+ * Reads every captured table inside the view open on `core` (the callback-style connection:
+ * only it can stream a result), yielding each chunk as one unit.
+ * One chunk is held back until the next exists, so the chunk with the very last row can be
+ * marked (and its last event's source.snapshot set to 'last'); the first row gets 'first'.
  */
 export async function* readSnapshot(
-  config: BinlogSourceConfig,
-  conn: mysql.Connection,
+  core: CoreConnection,
   tables: Map<string, TableInfo>,
-  source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'>,
-  logger: Logger,
+  options: SnapshotReadOptions,
 ): AsyncGenerator<SnapshotChunk> {
+  const { logger } = options;
+  const conn = core.promise();
   const total = [...tables.values()].reduce((n, t) => n + t.estimatedRows, 0);
   const meter = new ProgressMeter(total);
-  let pending: SnapshotChunk | null = null;
-  let first = true;
-  let lastLog = 0;
   const tsMs = Date.now();
+  let pending: SnapshotChunk | null = null;
+  let rowsDone = 0;
+  let lastLog = Date.now();
   for (const table of tables.values()) {
-    const pk = table.primaryKey.length > 0 ? table.primaryKey : table.columns.map((c) => c.name);
-    const orderBy = pk.map(quote).join(', ');
-    let after: unknown[] | null = null;
-    for (let chunkNo = 0; ; chunkNo++) {
-      const where = after ? `WHERE (${orderBy}) > (${pk.map(() => '?').join(', ')})` : '';
-      const [rows] = await conn.query({
-        sql: `SELECT * FROM ${quote(config.database)}.${quote(table.name)} ${where} ORDER BY ${orderBy} LIMIT ${config.snapshotChunkRows}`,
-        values: after ?? [],
-      });
-      const list = rows as Array<Record<string, unknown>>;
-      if (list.length === 0) break;
-      const events: ChangeEvent[] = list.map((raw) => {
-        const after: Row = normalizeRow(raw, table.columns);
-        const event: ChangeEvent = {
+    const pages =
+      table.primaryKey.length > 0
+        ? keysetPages(conn, options.database, table, options.chunkRows)
+        : streamedPages(core, options.database, table, options.chunkRows);
+    let chunkNo = 0;
+    for await (const page of pages) {
+      const events = page.map(
+        (raw): ChangeEvent => ({
           before: null,
-          after,
+          after: normalizeRow(raw, table.columns),
           op: 'r',
           ts_ms: Date.now(),
-          source: { ...source, table: table.name, ts_ms: tsMs, snapshot: first ? 'first' : 'true' },
+          source: { ...options.source, table: table.name, ts_ms: tsMs, snapshot: 'true' },
           transaction: null,
-        };
-        first = false;
-        return event;
-      });
+        }),
+      );
+      if (rowsDone === 0 && events[0]) events[0].source.snapshot = 'first';
+      rowsDone += page.length;
       if (pending) yield pending;
-      pending = { id: `snapshot:${table.name}:${chunkNo}`, events, last: false };
-      const lastRow = list[list.length - 1] as Record<string, unknown>;
-      after = pk.map((k) => lastRow[k]);
-      const p = meter.add(list.length);
-      if (Date.now() - lastLog > 2000) {
+      pending = {
+        id: `snapshot:${table.name}:${chunkNo}`,
+        table: table.name,
+        chunkNo,
+        events,
+        rowsDone,
+        last: false,
+      };
+      chunkNo++;
+      const p = meter.add(page.length);
+      if (Date.now() - lastLog >= 2000) {
         lastLog = Date.now();
         logger.info(
-          { table: table.name, rows: p.done, total, rowsPerSec: p.rowsPerSec, etaSec: p.etaSec },
+          {
+            table: table.name,
+            rows: p.done,
+            estimatedTotal: total,
+            rowsPerSec: p.rowsPerSec,
+            etaSec: p.etaSec,
+          },
           'snapshot progress',
         );
       }
-      if (list.length < config.snapshotChunkRows) break;
     }
+    logger.debug({ table: table.name, chunks: chunkNo }, 'snapshot table read');
   }
-  const done = pending ?? { id: 'snapshot:_:0', events: [], last: true };
+  const done = pending ?? { id: 'snapshot:done', table: '', chunkNo: 0, events: [], rowsDone: 0, last: true };
   done.last = true;
   const lastEvent = done.events[done.events.length - 1];
   if (lastEvent) lastEvent.source.snapshot = 'last';
   const p = meter.snapshot();
-  logger.info({ rows: p.done, rowsPerSec: p.rowsPerSec, elapsedSec: p.elapsedSec }, 'snapshot complete');
+  logger.info({ rows: p.done, rowsPerSec: p.rowsPerSec, elapsedSec: p.elapsedSec }, 'snapshot read complete');
   yield done;
 }

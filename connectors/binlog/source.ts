@@ -1,327 +1,305 @@
-import ZongJi from '@vlasky/zongji';
-import mysql from 'mysql2/promise';
-import { SourceError } from '../../lib/errors.js';
+import { type Connection as CoreConnection, createConnection } from 'mysql2';
+import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
-import type { ChangeEvent, Op, SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
+import { BinlogStream } from './binlog-stream.js';
 import {
   type BinlogOffset,
+  type BinlogPosition,
   type BinlogSourceConfig,
   type BinlogSourceConfigInput,
   binlogOffsetSchema,
   binlogSourceConfigSchema,
+  connectionOptions,
 } from './config.js';
-import { normalizeRow } from './normalize.js';
-import { preflight } from './preflight.js';
-import { readTableInfo, type TableInfo } from './schema-info.js';
-import { type BinlogPosition, openConsistentView, readSnapshot } from './snapshot.js';
+import { DeliveryQueue, type DeliveryStats } from './delivery-queue.js';
+import { GtidPosition } from './gtid-position.js';
+import { preflight, type ServerFacts } from './preflight.js';
+import { readTableInfo } from './schema-info.js';
+import { binlogFiles, binlogHead } from './server-position.js';
+import { openConsistentView, readSnapshot } from './snapshot.js';
+import { planStart } from './start-plan.js';
+import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
 
-const VERSION = '0.1.0';
+const CONNECTOR_VERSION = '0.1.0';
 
-/** The parts of zongji's binlog events this reader uses. */
-interface BinlogEvent {
-  getEventName(): string;
-  timestamp: number;
-  nextPosition: number;
-  gtid?: string;
-  tableId?: number;
-  tableMap?: Record<number, { parentSchema: string; tableName: string }>;
-  rows?: Array<Record<string, unknown>>;
+type Sink = (tx: SourceTransaction) => Promise<void>;
+
+/**
+ * Replica ids of the readers running in this process. The server drops an earlier binlog
+ * connection when another one registers the same id, so a second reader with the same id would
+ * silently end the first one.
+ */
+const serverIdsInUse = new Set<number>();
+
+export interface BinlogSourceOptions {
+  logger?: Logger;
+  /**
+   * Called once when the source stops on its own after `start` resolved: the binlog connection
+   * failed or the sink rejected a transaction. The source has closed its connections by then;
+   * restart it from `offset()`. Defaults to logging the error.
+   */
+  onError?: (err: SourceError) => void;
 }
 
-interface ZongJiInstance {
-  on(event: 'binlog', handler: (e: BinlogEvent) => void): void;
-  on(event: 'error', handler: (e: Error) => void): void;
-  on(event: 'ready', handler: () => void): void;
-  start(options: Record<string, unknown>): void;
-  stop(): void;
-  options: { filename?: string; position?: number };
-  connection?: { pause(): void; resume(): void };
+export interface BinlogSourceStats extends DeliveryStats {
+  /** Row changes decoded from the binlog since start. */
+  streamedRows: number;
 }
 
 /**
- * Embedded CDC from a MariaDB/MySQL binlog: an initial consistent snapshot (op 'r') and then
- * the row events from the snapshot's position, one SourceTransaction per committed
- * transaction, each delivered only after the sink finished the previous one. Failures after
- * start (connection loss, a sink that throws) go to `onError`; the source is stopped then.
+ * Embedded CDC from a MariaDB/MySQL binlog: an initial consistent snapshot (op 'r') in
+ * primary-key chunks, then the row events from the snapshot's binlog position, one
+ * SourceTransaction per committed transaction, each handed to the sink only after the previous
+ * one's promise resolved.
+ *
+ * `start` resolves once the snapshot (if one is needed) has been delivered and the binlog stream
+ * is connected; it rejects on preflight, snapshot or sink failures up to then. Later failures go
+ * to `onError`. `stop` must not be awaited inside the sink: it waits for the sink call in flight.
  */
 export class MysqlBinlogSource implements ChangeSource {
   readonly name: string;
   private readonly config: BinlogSourceConfig;
   private readonly logger: Logger;
-  private readonly onError: (err: Error) => void;
-  private zongji: ZongJiInstance | null = null;
-  private tables = new Map<string, TableInfo>();
-  private queue: SourceTransaction[] = [];
-  private draining: Promise<void> | null = null;
-  private paused = false;
-  private stopped = false;
+  private readonly onError: (err: SourceError) => void;
+  private started = false;
+  private stopping = false;
+  private running: Promise<void> = Promise.resolve();
+  private teardown: Promise<void> | null = null;
+  private stream: BinlogStream | null = null;
+  private queue: DeliveryQueue<StreamedTransaction> | null = null;
   private lastOffset: BinlogOffset | null = null;
-  private receivedPosition: BinlogPosition | null = null;
-  private flavor: 'mariadb' | 'mysql' = 'mariadb';
+  private seen: { file: string; pos: number } | null = null;
+  private streamedRows = 0;
 
-  constructor(
-    config: BinlogSourceConfigInput,
-    options: { logger?: Logger; onError?: (err: Error) => void } = {},
-  ) {
+  constructor(config: BinlogSourceConfigInput, options: BinlogSourceOptions = {}) {
     this.config = binlogSourceConfigSchema.parse(config);
     this.name = this.config.name;
-    this.logger = (options.logger ?? silentLogger).child({ component: 'binlog-source' });
-    this.onError = options.onError ?? ((err) => this.logger.error({ err }, 'binlog source failed'));
+    this.logger = (options.logger ?? silentLogger).child({ component: 'binlog-source', source: this.name });
+    this.onError =
+      options.onError ?? ((err) => this.logger.error({ err }, 'binlog source stopped on an error'));
   }
 
-  /** The position of the last transaction the sink accepted. */
+  /** Offset of the last transaction or snapshot chunk the sink accepted. */
   offset(): BinlogOffset | null {
     return this.lastOffset;
   }
 
   /** True when every transaction received so far has been delivered and accepted. */
   idle(): boolean {
-    return this.queue.length === 0 && this.draining === null;
+    return this.queue?.idle() ?? true;
   }
 
-  /** Position of the last commit the reader has seen (delivered or not), for catch-up checks. */
-  seenPosition(): BinlogPosition | null {
-    return this.receivedPosition;
+  /** The last transaction boundary the reader has passed (delivered or not), for catch-up checks. */
+  seenPosition(): { file: string; pos: number } | null {
+    return this.seen;
   }
 
-  async start(from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+  stats(): BinlogSourceStats {
+    const queue = this.queue?.stats() ?? { queued: 0, maxQueued: 0, pauses: 0, delivered: 0 };
+    return { ...queue, streamedRows: this.streamedRows };
+  }
+
+  start(from: SourceOffset | null, sink: Sink): Promise<void> {
+    if (this.started || this.stopping)
+      return Promise.reject(
+        new SourceError('SOURCE_STARTED', `${this.name} was already started; create a new one`),
+      );
+    if (serverIdsInUse.has(this.config.serverId))
+      return Promise.reject(
+        new SourceError(
+          'SERVER_ID_IN_USE',
+          `replica id ${this.config.serverId} is used by another running source`,
+          {
+            hint: 'give every source its own cdc.serverId (CQRS_CDC_SERVER_ID)',
+          },
+        ),
+      );
+    serverIdsInUse.add(this.config.serverId);
+    this.started = true;
+    const run = this.run(from, sink);
+    this.running = run.catch(() => undefined);
+    return run.catch(async (err: unknown) => {
+      await this.close();
+      throw err;
+    });
+  }
+
+  /** Resolves once no further sink call will be made and every connection is closed. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    // Synchronously: a sink that calls stop() must not be followed by another delivery.
+    void this.queue?.close();
+    this.teardown ??= this.running.then(() => this.close());
+    return this.teardown;
+  }
+
+  private async run(from: SourceOffset | null, sink: Sink): Promise<void> {
     const facts = await preflight(this.config);
-    this.flavor = facts.flavor;
-    const offset = from === null ? null : binlogOffsetSchema.parse(from);
-    const conn = await this.connect();
+    const offset = this.parseOffset(from);
+    if (this.stopping) return;
+    const core = createConnection(connectionOptions(this.config));
+    // Failures of a running query reach its caller; this only keeps a dropped idle
+    // connection from crashing the process as an unhandled 'error' event.
+    core.on('error', (err) => this.logger.warn({ err }, 'snapshot connection error'));
+    const conn = core.promise();
+    let streamFrom: BinlogPosition | null;
     try {
-      this.tables = await readTableInfo(conn, this.config.database, this.config.tables);
+      await conn.connect();
+      const files = offset ? await binlogFiles(conn) : [];
+      const plan = planStart(offset, this.config.snapshotMode, (file) => files.includes(file));
+      this.logger.info({ plan, version: facts.version, flavor: facts.flavor }, 'binlog source starting');
+      if (plan.kind === 'stream') streamFrom = plan.from ?? (await binlogHead(conn, facts.flavor));
+      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, sink);
     } finally {
-      await conn.end();
+      // A stopped snapshot may leave a streamed query behind: destroy rather than wait for it.
+      if (this.stopping) conn.destroy();
+      else await conn.end().catch(() => conn.destroy());
     }
-    let streamFrom: BinlogPosition | null = null;
-    let gtid: string | null = null;
-    if (offset?.phase === 'stream') {
-      streamFrom = { file: offset.file, pos: offset.pos };
-      gtid = offset.gtid;
-    } else if (this.config.snapshotMode === 'never') {
-      streamFrom = await this.masterPosition();
-    } else {
-      // An interrupted snapshot is redone in a new read view, but streaming still starts from
-      // the first attempt's position: changes between the two views are replayed on top of the
-      // newer rows. Every event carries full row images, so consumers converge to the same state.
-      streamFrom = await this.snapshot(sink, offset?.phase === 'snapshot' ? offset.streamFrom : null);
-      if (this.stopped) return;
-    }
-    this.lastOffset = { phase: 'stream', file: streamFrom.file, pos: streamFrom.pos, gtid };
-    this.stream(streamFrom, sink);
+    if (this.stopping || streamFrom === null) return;
+    await this.startStream(facts, streamFrom, sink);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.queue = [];
-    this.zongji?.stop();
-    this.zongji = null;
-    await this.draining;
-  }
-
-  private connect(): Promise<mysql.Connection> {
-    return mysql.createConnection({
-      host: this.config.host,
-      port: this.config.port,
-      user: this.config.user,
-      password: this.config.password,
-      ...MYSQL_TYPE_OPTIONS,
+  private parseOffset(from: SourceOffset | null): BinlogOffset | null {
+    if (from === null) return null;
+    const parsed = binlogOffsetSchema.safeParse(from);
+    if (parsed.success) return parsed.data;
+    throw new SourceError('OFFSET_INVALID', `the stored offset of ${this.name} is not a binlog offset`, {
+      cause: parsed.error,
+      hint: 'the offset was written by another connector or version: reset the source offset and resnapshot',
     });
   }
 
-  private async masterPosition(): Promise<BinlogPosition> {
-    const conn = await this.connect();
-    try {
-      const [rows] = await conn.query('SHOW MASTER STATUS');
-      const r = (rows as Array<{ File: string; Position: number }>)[0];
-      if (!r) throw new SourceError('BINLOG_OFF', 'SHOW MASTER STATUS returned nothing');
-      return { file: r.File, pos: Number(r.Position) };
-    } finally {
-      await conn.end();
-    }
-  }
-
-  private baseSource(): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> {
-    return { version: VERSION, connector: this.flavor, name: this.name, db: this.config.database };
-  }
-
+  /** Delivers the snapshot chunk by chunk; returns where streaming starts, or null if stopped. */
   private async snapshot(
-    sink: (tx: SourceTransaction) => Promise<void>,
+    core: CoreConnection,
+    facts: ServerFacts,
     earlier: BinlogPosition | null,
-  ): Promise<BinlogPosition> {
-    const conn = await this.connect();
-    try {
-      const viewAt = await openConsistentView(conn, this.flavor);
-      const streamFrom = earlier ?? viewAt;
-      this.logger.info({ viewAt, streamFrom, tables: this.tables.size }, 'snapshot started');
-      for await (const chunk of readSnapshot(
-        this.config,
-        conn,
-        this.tables,
-        this.baseSource(),
-        this.logger,
-      )) {
-        if (this.stopped) break;
-        const offset: BinlogOffset = chunk.last
-          ? { phase: 'stream', file: streamFrom.file, pos: streamFrom.pos, gtid: null }
-          : { phase: 'snapshot', streamFrom };
+    sink: Sink,
+  ): Promise<BinlogPosition | null> {
+    const conn = core.promise();
+    const tables = await readTableInfo(conn, this.config.database, this.config.tables);
+    const absent = this.config.tables.filter((t) => !tables.has(t));
+    if (absent.length > 0) this.logger.warn({ tables: absent }, 'configured tables not found; not captured');
+    const view = await openConsistentView(conn, facts.flavor);
+    const streamFrom = earlier ?? view;
+    this.logger.info({ view, streamFrom, tables: [...tables.keys()] }, 'snapshot started');
+    const source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> = {
+      ...this.baseSource(facts),
+      server_id: facts.serverId,
+      gtid: view.gtid,
+      file: view.file,
+      pos: view.pos,
+    };
+    const chunks = readSnapshot(core, tables, {
+      database: this.config.database,
+      chunkRows: this.config.snapshotChunkRows,
+      source,
+      logger: this.logger,
+    });
+    for await (const chunk of chunks) {
+      // The connection is destroyed on the way out, which ends the read view.
+      if (this.stopping) return null;
+      const offset: BinlogOffset = chunk.last
+        ? { phase: 'stream', snapshotCompleted: true, ...streamFrom }
+        : {
+            phase: 'snapshot',
+            snapshotCompleted: false,
+            ...streamFrom,
+            table: chunk.table,
+            chunk: chunk.chunkNo,
+            rows: chunk.rowsDone,
+          };
+      try {
         await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
-        this.lastOffset = offset;
+      } catch (cause) {
+        throw new SourceError(
+          'SINK_FAILED',
+          `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
+          {
+            cause,
+          },
+        );
       }
-      await conn.query('COMMIT');
-      return streamFrom;
-    } finally {
-      await conn.end();
+      this.lastOffset = offset;
     }
+    await conn.query('COMMIT');
+    return streamFrom;
   }
 
-  private stream(from: BinlogPosition, sink: (tx: SourceTransaction) => Promise<void>): void {
-    const zongji = new ZongJi({
-      host: this.config.host,
-      port: this.config.port,
-      user: this.config.user,
-      password: this.config.password,
-      ...MYSQL_TYPE_OPTIONS,
-    }) as unknown as ZongJiInstance;
-    this.zongji = zongji;
-    let events: ChangeEvent[] = [];
-    let txStart: BinlogPosition | null = null;
-    let txGtid: string | null = null;
-    zongji.on('error', (err) => this.fail(err));
-    zongji.on('binlog', (e) => {
-      if (this.stopped) return;
-      const name = e.getEventName();
-      if (name === 'mariadbgtid' || name === 'gtid') {
-        events = [];
-        txGtid = e.gtid ?? null;
-        txStart = { file: zongji.options.filename ?? from.file, pos: e.nextPosition };
-        return;
-      }
-      if (name === 'writerows' || name === 'updaterows' || name === 'deleterows') {
-        txStart ??= { file: zongji.options.filename ?? from.file, pos: e.nextPosition };
-        events.push(...this.rowEvents(e, name, zongji.options.filename ?? from.file, txGtid));
-        return;
-      }
-      if (name === 'query' && events.length === 0) {
-        // DDL and other statements outside row transactions still move the reader forward.
-        this.receivedPosition = { file: zongji.options.filename ?? from.file, pos: e.nextPosition };
-        return;
-      }
-      if (name === 'xid') {
-        const file = zongji.options.filename ?? from.file;
-        const pos = zongji.options.position ?? e.nextPosition;
-        this.receivedPosition = { file, pos };
-        if (events.length > 0) {
-          const id = e.gtid ?? txGtid ?? `${txStart?.file}:${txStart?.pos}`;
-          const total = events.length;
-          const perTable = new Map<string, number>();
-          for (const [i, ev] of events.entries()) {
-            const n = (perTable.get(ev.source.table) ?? 0) + 1;
-            perTable.set(ev.source.table, n);
-            ev.transaction = { id, total_order: i + 1, data_collection_order: n };
-          }
-          this.enqueue(
-            { id, events, offset: { phase: 'stream', file, pos, gtid: id }, snapshot: false },
-            sink,
-            total,
-          );
-        }
-        events = [];
-        txStart = null;
-        txGtid = null;
-      }
+  private async startStream(facts: ServerFacts, from: BinlogPosition, sink: Sink): Promise<void> {
+    const assembler = new TransactionAssembler({
+      source: this.baseSource(facts),
+      serverId: facts.serverId,
+      gtids: GtidPosition.start(facts.flavor, from.gtid),
     });
-    zongji.start({
-      serverId: this.config.serverId,
-      filename: from.file,
-      position: from.pos,
-      includeEvents: [
-        'tablemap',
-        'writerows',
-        'updaterows',
-        'deleterows',
-        'xid',
-        'mariadbgtid',
-        'gtid',
-        'rotate',
-      ],
-      includeSchema: { [this.config.database]: this.config.tables.length > 0 ? this.config.tables : true },
+    const queue = new DeliveryQueue<StreamedTransaction>({
+      highWater: this.config.maxQueuedTransactions,
+      deliver: async (tx) => {
+        await sink(tx);
+        this.lastOffset = tx.offset;
+      },
+      pause: () => this.stream?.pause(),
+      resume: () => this.stream?.resume(),
+      onError: (cause) =>
+        this.fail(
+          new SourceError('SINK_FAILED', `the sink rejected a transaction: ${errorMessage(cause)}`, {
+            cause,
+          }),
+        ),
     });
+    this.queue = queue;
+    const stream = new BinlogStream(
+      this.config,
+      {
+        begin: (start) => assembler.begin(start),
+        rows: (input) => {
+          this.streamedRows += input.rows.length;
+          assembler.rows(input);
+        },
+        commit: (end) => {
+          const tx = assembler.commit(end);
+          if (tx && !this.stopping) queue.push(tx);
+        },
+        position: (at) => {
+          this.seen = at;
+        },
+        error: (cause) =>
+          this.fail(
+            new SourceError('BINLOG_READ_FAILED', `reading the binlog failed: ${errorMessage(cause)}`, {
+              cause,
+              hint:
+                (cause as { errno?: unknown }).errno === 1236
+                  ? "the binlog at the stored position is gone: restart with snapshotMode 'when_needed'"
+                  : 'restart the source from its last offset once the server is reachable',
+            }),
+          ),
+      },
+      this.logger,
+    );
+    this.stream = stream;
+    this.seen = { file: from.file, pos: from.pos };
+    if (this.lastOffset === null) this.lastOffset = { phase: 'stream', snapshotCompleted: true, ...from };
+    await stream.start(from);
     this.logger.info({ from }, 'binlog streaming started');
   }
 
-  private rowEvents(e: BinlogEvent, name: string, file: string, gtid: string | null): ChangeEvent[] {
-    const meta = e.tableMap?.[e.tableId ?? -1];
-    const table = meta ? this.tables.get(meta.tableName) : undefined;
-    if (!meta || !table) return [];
-    const op: Op = name === 'writerows' ? 'c' : name === 'updaterows' ? 'u' : 'd';
-    const source = (row: number): SourceInfo => ({
-      ...this.baseSource(),
-      table: table.name,
-      ts_ms: e.timestamp,
-      snapshot: 'false',
-      server_id: undefined,
-      gtid,
-      file,
-      pos: e.nextPosition,
-      row,
-    });
-    return (e.rows ?? []).map((raw, row) => {
-      const before =
-        op === 'u'
-          ? normalizeRow(raw.before as Record<string, unknown>, table.columns)
-          : op === 'd'
-            ? normalizeRow(raw, table.columns)
-            : null;
-      const after =
-        op === 'u'
-          ? normalizeRow(raw.after as Record<string, unknown>, table.columns)
-          : op === 'c'
-            ? normalizeRow(raw, table.columns)
-            : null;
-      return { before, after, op, ts_ms: Date.now(), source: source(row), transaction: null };
-    });
+  private baseSource(facts: ServerFacts): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> {
+    return { version: CONNECTOR_VERSION, connector: facts.flavor, name: this.name, db: this.config.database };
   }
 
-  private enqueue(
-    tx: SourceTransaction,
-    sink: (tx: SourceTransaction) => Promise<void>,
-    _rows: number,
-  ): void {
-    this.queue.push(tx);
-    if (!this.paused && this.queue.length >= this.config.maxQueuedTransactions) {
-      this.paused = true;
-      this.zongji?.connection?.pause();
-    }
-    if (this.draining === null) this.draining = this.drain(sink).finally(() => (this.draining = null));
+  /** A failure after start: stop everything, then tell the owner. */
+  private fail(err: SourceError): void {
+    if (this.stopping) return;
+    this.logger.error({ err }, 'binlog source failing');
+    void this.stop().then(() => this.onError(err));
   }
 
-  private async drain(sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
-    while (!this.stopped) {
-      const tx = this.queue.shift();
-      if (!tx) return;
-      try {
-        await sink(tx);
-      } catch (err) {
-        this.fail(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      this.lastOffset = binlogOffsetSchema.parse(tx.offset);
-      if (this.paused && this.queue.length < this.config.maxQueuedTransactions / 2) {
-        this.paused = false;
-        this.zongji?.connection?.resume();
-      }
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.zongji?.stop();
-    this.zongji = null;
-    this.onError(new SourceError('SOURCE_FAILED', `binlog source stopped: ${err.message}`, { cause: err }));
+  private async close(): Promise<void> {
+    this.stopping = true;
+    await this.stream?.stop();
+    await this.queue?.close();
+    serverIdsInUse.delete(this.config.serverId);
   }
 }
