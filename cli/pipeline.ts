@@ -3,12 +3,14 @@ import type Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
+import type { BinlogPosition } from '../connectors/binlog/config.js';
+import { binlogHead, positionAtLeast } from '../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../connectors/binlog/source.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
 import { mapTransaction } from '../connectors/mapping/mapper.js';
 import type { RuleSet } from '../connectors/mapping/rule-set.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
-import { parseMysqlUrl } from '../examples/bank/db.js';
+import { openPool, parseMysqlUrl } from '../examples/bank/db.js';
 import { bankRules } from '../examples/bank/mapping.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -16,7 +18,6 @@ import { AccountSummaryProjection } from '../projectors/account-summary.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb, SqliteReadModelQueries } from '../projectors/stores/sqlite.js';
 import { TransactionHistoryProjection } from '../projectors/transaction-history.js';
-import { type BinlogPosition, legacyHead, positionAtLeast } from './legacy-head.js';
 
 export interface EmbeddedPipeline {
   source: MysqlBinlogSource;
@@ -122,6 +123,9 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
   runner.start();
   await source.start(await eventStore.loadOffset(source.name), sink);
 
+  // Freshness checks run per shadow comparison: one kept connection, not one per check.
+  const headPool = openPool(legacy, legacy.database ?? 'legacy_bank', { connectionLimit: 1 });
+  const legacyHead = () => binlogHead(headPool, config.legacy.flavor ?? 'mariadb');
   const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();
   const reached = (head: BinlogPosition) => {
     const seen = source.seenPosition();
@@ -130,7 +134,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
     return at !== null && positionAtLeast(at, head) && source.idle() && projectedAll();
   };
   const waitForCatchUp = async (timeoutMs: number) => {
-    const head = await legacyHead(legacy);
+    const head = await legacyHead();
     const deadline = Date.now() + timeoutMs;
     while (!reached(head)) {
       if (Date.now() >= deadline || runner.error()) return false;
@@ -145,7 +149,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
     runner,
     readModels: new SqliteReadModelQueries(readDb),
     freshness: {
-      isCaughtUp: async () => reached(await legacyHead(legacy)),
+      isCaughtUp: async () => reached(await legacyHead()),
       waitForCatchUp,
     },
     waitForCatchUp,
@@ -154,6 +158,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
       await runner.stop();
       await eventStore.close();
       readDb.close();
+      await headPool.end();
     },
   };
 }

@@ -8,6 +8,14 @@ function rowsOf(result: unknown): Array<Record<string, unknown>> {
   return Array.isArray(result) ? (result as Array<Record<string, unknown>>) : [];
 }
 
+/** Binlog file names share a prefix and a zero-padded sequence, so they order as strings. */
+export function positionAtLeast(
+  a: Pick<BinlogPosition, 'file' | 'pos'>,
+  b: Pick<BinlogPosition, 'file' | 'pos'>,
+): boolean {
+  return a.file > b.file || (a.file === b.file && a.pos >= b.pos);
+}
+
 /** Where the server's binlog ends now. MySQL 8.4 renamed SHOW MASTER STATUS. */
 export async function binlogHead(conn: Queryable, flavor: 'mariadb' | 'mysql'): Promise<BinlogPosition> {
   let rows: Array<Record<string, unknown>>;
