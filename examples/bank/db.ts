@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
+import mysql, { type Pool, type PoolConnection, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
 import { AdapterError, ConfigError } from '../../lib/errors.js';
 import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
@@ -184,4 +184,15 @@ export async function dropDatabase(conn: MysqlConnOptions, database: string): Pr
   await withServerConnection(conn, async (c) => {
     await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
   });
+}
+
+/** Runs a query and parses every row with `schema`: rows from the legacy database are checked, not cast. */
+export async function queryRows<S extends z.ZodType>(
+  conn: Pool | PoolConnection,
+  schema: S,
+  sql: string,
+  params: unknown[],
+): Promise<z.output<S>[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(sql, params);
+  return rows.map((r) => schema.parse(r));
 }

@@ -12,6 +12,7 @@ import {
   RECENT_TRANSACTIONS,
   type TransactionItem,
 } from './contract.js';
+import { queryRows } from './db.js';
 
 /**
  * The legacy monolith's read path: the account summary as one wide JOIN with aggregates
@@ -115,16 +116,6 @@ function toItem(r: z.infer<typeof postingRow>): TransactionItem {
   };
 }
 
-async function rowsOf<S extends z.ZodType>(
-  conn: Pool | PoolConnection,
-  schema: S,
-  sql: string,
-  params: unknown[],
-): Promise<z.output<S>[]> {
-  const [rows] = await conn.query<RowDataPacket[]>(sql, params);
-  return rows.map((r) => schema.parse(r));
-}
-
 export class LegacyQueries implements AccountQueries {
   constructor(private readonly pool: Pool) {}
 
@@ -133,8 +124,8 @@ export class LegacyQueries implements AccountQueries {
     try {
       // One snapshot for both statements, so the balance and the latest postings agree.
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-      const [head] = await rowsOf(conn, summaryRow, SUMMARY_SQL, [accountId, accountId]);
-      const recent = head === undefined ? [] : await rowsOf(conn, postingRow, RECENT_SQL, [accountId]);
+      const [head] = await queryRows(conn, summaryRow, SUMMARY_SQL, [accountId, accountId]);
+      const recent = head === undefined ? [] : await queryRows(conn, postingRow, RECENT_SQL, [accountId]);
       await conn.query('COMMIT');
       if (head === undefined) return null;
       return {
@@ -188,7 +179,7 @@ export class LegacyQueries implements AccountQueries {
  WHERE ${where.join(' AND ')}
  ORDER BY t.posted_at DESC, t.id DESC
  LIMIT ${limit}`;
-    const items = (await rowsOf(this.pool, postingRow, sql, params)).map(toItem);
+    const items = (await queryRows(this.pool, postingRow, sql, params)).map(toItem);
     return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, limit) };
   }
 }

@@ -3,6 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import { z } from 'zod';
 import { AdapterError, ConfigError, errorMessage } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
+import { queryRows } from './db.js';
 import { formatDatetime6, formatMoney, parseDatetime6, Random, WeightedChoice } from './random.js';
 
 /**
@@ -121,16 +122,6 @@ const accountStateRow = z.object({
 });
 type AccountState = z.infer<typeof accountStateRow>;
 
-async function select<S extends z.ZodType>(
-  conn: PoolConnection,
-  schema: S,
-  sql: string,
-  params: unknown[],
-): Promise<z.output<S>[]> {
-  const [rows] = await conn.query<RowDataPacket[]>(sql, params);
-  return rows.map((r) => schema.parse(r));
-}
-
 /** Runs a write and counts the rows a binlog reader will see (unchanged UPDATE rows are not logged). */
 async function write(ctx: OpContext, sql: string, params: unknown[]): Promise<ResultSetHeader> {
   const [result] = await ctx.conn.query<ResultSetHeader>(sql, params);
@@ -148,7 +139,7 @@ async function findFrom(
 ): Promise<number | null> {
   const idRow = z.object({ id: z.number() });
   for (const from of [start, 0]) {
-    const rows = await select(
+    const rows = await queryRows(
       ctx.conn,
       idRow,
       `SELECT id FROM ${table} WHERE id >= ? AND ${where} ORDER BY id LIMIT 1`,
@@ -162,7 +153,7 @@ async function findFrom(
 /** Locks the balances of `ids` in ascending id order; returns them by account id. */
 async function lockBalances(ctx: OpContext, ids: number[]): Promise<Map<number, LockedBalance>> {
   const sorted = [...new Set(ids)].sort((a, b) => a - b);
-  const rows = await select(
+  const rows = await queryRows(
     ctx.conn,
     balanceLockRow,
     `SELECT account_id, available, ledger, updated_at FROM balances WHERE account_id IN (${sorted.map(() => '?').join(',')}) ORDER BY account_id FOR UPDATE`,
@@ -172,7 +163,7 @@ async function lockBalances(ctx: OpContext, ids: number[]): Promise<Map<number, 
 }
 
 async function accountStates(ctx: OpContext, ids: number[]): Promise<Map<number, AccountState>> {
-  const rows = await select(
+  const rows = await queryRows(
     ctx.conn,
     accountStateRow,
     `SELECT id, customer_id, account_number, status, currency_code FROM accounts WHERE id IN (${ids.map(() => '?').join(',')}) LOCK IN SHARE MODE`,
@@ -308,13 +299,13 @@ async function cardPayment(ctx: OpContext): Promise<void> {
   const r = rng.next();
   const amount = formatMoney(150 + Math.floor(r * r * 30_000));
 
-  const cards = await select(
+  const cards = await queryRows(
     ctx.conn,
     z.object({ account_id: z.number() }),
     'SELECT account_id FROM cards WHERE id = ?',
     [cardId],
   );
-  const merchants = await select(
+  const merchants = await queryRows(
     ctx.conn,
     z.object({ name: z.string() }),
     'SELECT name FROM merchants WHERE id = ?',
@@ -358,7 +349,7 @@ async function cardStatus(ctx: OpContext): Promise<void> {
   const { rng, universe } = ctx;
   const cardId = rng.int(1, universe.maxCardId);
   await ctx.conn.query('BEGIN');
-  const rows = await select(
+  const rows = await queryRows(
     ctx.conn,
     z.object({ status: z.string() }),
     'SELECT status FROM cards WHERE id = ? FOR UPDATE',
@@ -395,7 +386,7 @@ async function profileEdit(ctx: OpContext): Promise<void> {
     ['first_name_and_email', 3],
   ] as const);
   await ctx.conn.query('BEGIN');
-  const rows = await select(
+  const rows = await queryRows(
     ctx.conn,
     z.object({ first_name: z.string(), last_name: z.string() }),
     'SELECT first_name, last_name FROM customers WHERE id = ? FOR UPDATE',
@@ -436,7 +427,7 @@ async function loanRepayment(ctx: OpContext): Promise<void> {
     outstanding: z.string(),
     status: z.string(),
   });
-  const found = await select(
+  const found = await queryRows(
     ctx.conn,
     loanRow,
     'SELECT account_id, principal, outstanding, status FROM loans WHERE id = ?',
@@ -449,7 +440,7 @@ async function loanRepayment(ctx: OpContext): Promise<void> {
   // Balance first, like every other operation, then the loan.
   const balance = (await lockBalances(ctx, [accountId])).get(accountId);
   const loan = (
-    await select(
+    await queryRows(
       ctx.conn,
       loanRow,
       'SELECT account_id, principal, outstanding, status FROM loans WHERE id = ? FOR UPDATE',
@@ -545,7 +536,7 @@ async function accountStatus(ctx: OpContext): Promise<void> {
     : rng.int(1, universe.maxAccountId);
   if (accountId === null) throw new Skip();
   await ctx.conn.query('BEGIN');
-  const rows = await select(
+  const rows = await queryRows(
     ctx.conn,
     z.object({ status: z.string() }),
     'SELECT status FROM accounts WHERE id = ? FOR UPDATE',
@@ -568,7 +559,7 @@ async function openAccount(ctx: OpContext): Promise<void> {
   // The legacy app drew account numbers at random and retried on a clash.
   const number = `GB${rng.int(10, 99)}LGCW${String(rng.int(0, 99_999_999)).padStart(8, '0')}${String(rng.int(0, 999_999)).padStart(6, '0')}`;
   await ctx.conn.query('BEGIN');
-  const customers = await select(
+  const customers = await queryRows(
     ctx.conn,
     z.object({ branch_id: z.number() }),
     'SELECT branch_id FROM customers WHERE id = ? LOCK IN SHARE MODE',
