@@ -1,10 +1,11 @@
 import type Database from 'better-sqlite3';
 import Big from 'big.js';
 import type { StoredEvent } from '../eventstore/ports.js';
-import type { AccountSummary, TransactionItem } from '../examples/bank/contract.js';
+import type { AccountSummary } from '../examples/bank/contract.js';
 import { RECENT_TRANSACTIONS } from '../examples/bank/contract.js';
 import type * as Rows from '../examples/bank/rows.js';
 import type { SqliteProjection } from './ports.js';
+import { type PostingRow, postingColumns, toItem } from './postings.js';
 
 interface Data<T> {
   state: T;
@@ -146,17 +147,7 @@ export class AccountSummaryProjection implements SqliteProjection {
       case 'transactions': {
         const s = stateOf<Rows.Transaction>(event);
         touch('SELECT account_id FROM sum_postings WHERE transaction_id = ?', s.transactionId);
-        mirror(db, 'sum_postings', 'transaction_id', removed, [
-          s.transactionId,
-          s.accountId,
-          s.postedAt,
-          s.direction,
-          s.amount,
-          s.currency,
-          s.balanceAfter,
-          s.description,
-          s.merchantId,
-        ]);
+        mirror(db, 'sum_postings', 'transaction_id', removed, postingColumns(s));
         this.dirty.add(s.accountId);
         return;
       }
@@ -227,19 +218,6 @@ interface HeadRow {
   balance_updated_at: string;
 }
 
-interface PostingRow {
-  transaction_id: number;
-  posted_at: string;
-  direction: 'debit' | 'credit';
-  amount: string;
-  currency: string;
-  balance_after: string;
-  description: string;
-  merchant_id: number | null;
-  merchant_name: string | null;
-  category_name: string | null;
-}
-
 /** Mirrors the legacy query's inner joins: no summary until account, owner, product, branch and balance are known. */
 function buildSummary(db: Db, accountId: number): AccountSummary | null {
   const head = db
@@ -291,19 +269,5 @@ function buildSummary(db: Db, accountId: number): AccountSummary | null {
       outstanding: loans.reduce((sum, v) => sum.plus(v), new Big(0)).toFixed(4),
     },
     recentTransactions: postings.map(toItem),
-  };
-}
-
-export function toItem(r: PostingRow): TransactionItem {
-  return {
-    transactionId: r.transaction_id,
-    postedAt: r.posted_at,
-    direction: r.direction,
-    amount: r.amount,
-    currency: r.currency,
-    balanceAfter: r.balance_after,
-    description: r.description,
-    merchant: r.merchant_id === null ? null : { merchantId: r.merchant_id, name: r.merchant_name ?? '' },
-    category: r.category_name,
   };
 }

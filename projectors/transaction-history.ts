@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../eventstore/ports.js';
 import type * as Rows from '../examples/bank/rows.js';
 import type { SqliteProjection } from './ports.js';
+import { postingColumns } from './postings.js';
 
 type Db = Database.Database;
 
@@ -75,15 +76,7 @@ export class TransactionHistoryProjection implements SqliteProjection {
           )
           .get(s.merchantId) as { merchant: string; category: string | null } | undefined;
         db.prepare('INSERT OR REPLACE INTO hist_postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-          s.transactionId,
-          s.accountId,
-          s.postedAt,
-          s.direction,
-          s.amount,
-          s.currency,
-          s.balanceAfter,
-          s.description,
-          s.merchantId,
+          ...postingColumns(s),
           names?.merchant ?? null,
           names?.category ?? null,
         );

@@ -9,7 +9,7 @@ import {
 } from '../../examples/bank/contract.js';
 import type { Logger } from '../../lib/logger.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../../migrations/sqlite.js';
-import { toItem } from '../account-summary.js';
+import { type PostingRow, toItem } from '../postings.js';
 
 /** Opens (creating when needed) the embedded read-model database with every projection's tables. */
 export function openReadModelDb(path: string, logger?: Logger): Database.Database {
@@ -57,7 +57,7 @@ export class SqliteReadModelQueries implements AccountQueries {
            FROM hist_postings WHERE ${where.join(' AND ')}
           ORDER BY posted_at DESC, transaction_id DESC LIMIT ?`,
       )
-      .all(...params, query.limit) as Parameters<typeof toItem>[0][];
+      .all(...params, query.limit) as PostingRow[];
     const items = rows.map((r) =>
       toItem({ ...r, merchant_id: r.merchant_name === null ? null : r.merchant_id }),
     );
