@@ -6,8 +6,9 @@ import { createBankDatabase, openPool, parseMysqlUrl } from '../examples/bank/db
 import { generateBank, type ScaleName } from '../examples/bank/generate.js';
 import { runWorkload } from '../examples/bank/workload.js';
 import type { Config } from '../lib/config.js';
+import { SourceError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { startEmbeddedPipeline } from './pipeline.js';
+import { binlogSourceConfigFrom, startEmbeddedPipeline } from './pipeline.js';
 import { startApi } from './serve.js';
 
 export interface DemoOptions {
@@ -54,19 +55,12 @@ async function driveReads(baseUrl: string, accountIds: number[], ratePerSec: num
 export async function runDemo(config: Config, options: DemoOptions, logger: Logger): Promise<void> {
   const legacy = parseMysqlUrl(config.legacy.url);
   const database = legacy.database ?? 'legacy_bank';
-  await preflight({
-    host: legacy.host,
-    port: legacy.port,
-    user: legacy.user,
-    password: legacy.password,
-    database,
-    serverId: config.cdc.serverId,
-    name: config.cdc.name,
-    tables: [],
-    snapshotMode: 'initial',
-    snapshotChunkRows: 1,
-    maxQueuedTransactions: 1,
-  });
+  try {
+    await preflight(binlogSourceConfigFrom(config));
+  } catch (err) {
+    // The demo creates the database next; every server-level check ran before this one.
+    if (!(err instanceof SourceError && err.code === 'DATABASE_MISSING')) throw err;
+  }
   say(`1/5 creating the sample bank '${database}' (scale ${options.scale}) on ${legacy.host}:${legacy.port}`);
   await createBankDatabase(legacy, database, { dropExisting: true });
   rmSync(config.dataDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
-import type { BinlogPosition } from '../connectors/binlog/config.js';
+import type { BinlogPosition, BinlogSourceConfigInput } from '../connectors/binlog/config.js';
 import { binlogHead, positionAtLeast } from '../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../connectors/binlog/source.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
@@ -62,6 +62,24 @@ function pipelineMetrics(registry: Registry | undefined) {
   };
 }
 
+/** The embedded reader's settings, from the adapter's configuration. */
+export function binlogSourceConfigFrom(config: Config): BinlogSourceConfigInput {
+  const legacy = parseMysqlUrl(config.legacy.url);
+  return {
+    host: legacy.host,
+    port: legacy.port,
+    user: legacy.user,
+    password: legacy.password,
+    database: legacy.database ?? 'legacy_bank',
+    serverId: config.cdc.serverId,
+    name: config.cdc.name,
+    flavor: config.legacy.flavor,
+    tables: config.cdc.tables,
+    snapshotMode: config.cdc.snapshotMode,
+    snapshotChunkRows: config.cdc.snapshotChunkRows,
+  };
+}
+
 /**
  * The embedded default in one process: binlog reader → mapping rules → SQLite event store →
  * projection runner → SQLite read models. The source offset is stored with each transaction's
@@ -86,22 +104,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
     logger,
     onError: fail,
   });
-  const source = new MysqlBinlogSource(
-    {
-      host: legacy.host,
-      port: legacy.port,
-      user: legacy.user,
-      password: legacy.password,
-      database: legacy.database ?? 'legacy_bank',
-      serverId: config.cdc.serverId,
-      name: config.cdc.name,
-      flavor: config.legacy.flavor,
-      tables: config.cdc.tables,
-      snapshotMode: config.cdc.snapshotMode,
-      snapshotChunkRows: config.cdc.snapshotChunkRows,
-    },
-    { logger, onError: fail },
-  );
+  const source = new MysqlBinlogSource(binlogSourceConfigFrom(config), { logger, onError: fail });
   const sink = async (tx: SourceTransaction) => {
     const { events, deadLetters } = mapTransaction(tx, rules);
     for (const d of deadLetters)
