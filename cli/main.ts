@@ -20,12 +20,10 @@ import { runWorkload } from '../examples/bank/workload.js';
 import { type Config, dataPath, loadConfig } from '../lib/config.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
-import { AccountSummaryProjection } from '../projectors/account-summary.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
-import { TransactionHistoryProjection } from '../projectors/transaction-history.js';
 import { runDemo } from './demo.js';
-import { startEmbeddedPipeline } from './pipeline.js';
+import { bankProjections, startEmbeddedPipeline } from './pipeline.js';
 import { startApi } from './serve.js';
 
 const USAGE = `cqrs-migrate <command> [options]
@@ -136,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
       const runner = new ProjectionRunner({
         eventStore,
         db,
-        projections: [new AccountSummaryProjection(), new TransactionHistoryProjection()],
+        projections: bankProjections(),
         batchSize: config.projector.batchSize,
         logger,
       });

@@ -15,6 +15,7 @@ import { bankRules } from '../examples/bank/mapping.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { AccountSummaryProjection } from '../projectors/account-summary.js';
+import type { SqliteProjection } from '../projectors/ports.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb, SqliteReadModelQueries } from '../projectors/stores/sqlite.js';
 import { TransactionHistoryProjection } from '../projectors/transaction-history.js';
@@ -62,6 +63,11 @@ function pipelineMetrics(registry: Registry | undefined) {
   };
 }
 
+/** The read models of the sample bank, in the order the runner applies them. */
+export function bankProjections(): SqliteProjection[] {
+  return [new AccountSummaryProjection(), new TransactionHistoryProjection()];
+}
+
 /** The embedded reader's settings, from the adapter's configuration. */
 export function binlogSourceConfigFrom(config: Config): BinlogSourceConfigInput {
   const legacy = parseMysqlUrl(config.legacy.url);
@@ -98,7 +104,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
   const runner = new ProjectionRunner({
     eventStore,
     db: readDb,
-    projections: [new AccountSummaryProjection(), new TransactionHistoryProjection()],
+    projections: bankProjections(),
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
