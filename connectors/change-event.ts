@@ -81,3 +81,25 @@ export function sourcePositionOf(event: ChangeEvent): string {
   if (s.lsn !== undefined) return s.lsn;
   return `${s.file ?? ''}:${s.pos ?? 0}:${s.row ?? 0}`;
 }
+
+const pad = (n: number | string, width: number) => String(n).padStart(width, '0');
+
+/**
+ * A key that sorts, as plain text, in the order the source committed changes to any one row:
+ * binlog file sequence, position, the change's order within its transaction and its row index
+ * (MariaDB/MySQL), or the LSN (PostgreSQL). Projections on server stores keep the key of the
+ * change a document reflects and skip anything not newer, so a redelivered or replayed event
+ * never applies twice nor moves a document back. A snapshot read at position P reflects every
+ * change before P, so it sorts before a change streamed at P ("0" against "1" last).
+ */
+export function sourceOrderOf(event: ChangeEvent): string {
+  const s = event.source;
+  const phase = event.op === 'r' && s.snapshot !== 'incremental' ? '0' : '1';
+  const order = pad(event.transaction?.total_order ?? 0, 10);
+  if (s.lsn !== undefined) {
+    const [hi = '0', lo = '0'] = s.lsn.split('/');
+    return `l:${pad(hi.toUpperCase(), 8)}${pad(lo.toUpperCase(), 8)}:${order}:${phase}`;
+  }
+  const seq = /\.(\d+)$/.exec(s.file ?? '')?.[1] ?? '0';
+  return `b:${pad(seq, 10)}:${pad(s.pos ?? 0, 12)}:${order}:${pad(s.row ?? 0, 6)}:${phase}`;
+}

@@ -17,6 +17,8 @@ export interface EventMetadata {
   table: string;
   /** sourcePositionOf(changeEvent): binlog file:pos:row or LSN. */
   sourcePosition: string;
+  /** sourceOrderOf(changeEvent): sorts in the source's commit order per row. */
+  sourceOrder: string;
   /** Source transaction id (GTID / xid); shared by every event of one source transaction. */
   sourceTxId: string;
   /** Source commit time, epoch ms. */

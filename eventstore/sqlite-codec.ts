@@ -13,6 +13,8 @@ const metadataSchema = z.object({
   op: opSchema,
   table: z.string(),
   sourcePosition: z.string(),
+  // Stores written before the key existed lack it; '' sorts before every real key.
+  sourceOrder: z.string().default(''),
   sourceTxId: z.string(),
   sourceTsMs: z.number().int(),
   snapshot: z.boolean(),

@@ -34,6 +34,34 @@ export const configSchema = z.object({
       tables: z.array(z.string()).default([]),
     })
     .prefault({}),
+  /** Distributed mode: Debezium on Kafka Connect, domain events on Kafka. */
+  kafka: z
+    .object({
+      brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+      clientId: z.string().min(1).default('cqrs-migrate'),
+      /** Domain topics are `<topicPrefix>.events.<streamType>`; dead letters `<topicPrefix>.dead-letters`. */
+      topicPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/)
+        .default('cqrs'),
+      /** Partitions of each domain topic the translator creates: the most projector processes per group that get work. */
+      partitions: z.number().int().min(1).default(6),
+    })
+    .prefault({}),
+  connect: z.object({ url: z.string().url().default('http://127.0.0.1:8083') }).prefault({}),
+  /** Server read models of the distributed mode. */
+  stores: z
+    .object({
+      mongoUrl: z.string().default('mongodb://127.0.0.1:27017'),
+      mongoDatabase: z.string().min(1).default('cqrs_read_models'),
+      opensearchUrl: z.string().url().default('http://127.0.0.1:9200'),
+      /** Prefix of the OpenSearch indexes the history projection writes. */
+      opensearchIndexPrefix: z
+        .string()
+        .regex(/^[a-z0-9._-]+$/)
+        .default('cqrs'),
+    })
+    .prefault({}),
   /** Where embedded stores keep their files. */
   dataDir: z.string().default('.data/adapter'),
   projector: z
@@ -77,11 +105,17 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Environment variables and the config path they set. */
-const ENV_MAP: Record<string, [string[], 'string' | 'number']> = {
+const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
+  CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],
+  CQRS_KAFKA_TOPIC_PREFIX: [['kafka', 'topicPrefix'], 'string'],
+  CQRS_CONNECT_URL: [['connect', 'url'], 'string'],
+  CQRS_MONGO_URL: [['stores', 'mongoUrl'], 'string'],
+  CQRS_MONGO_DATABASE: [['stores', 'mongoDatabase'], 'string'],
+  CQRS_OPENSEARCH_URL: [['stores', 'opensearchUrl'], 'string'],
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
@@ -123,7 +157,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   for (const [name, [path, type]] of Object.entries(ENV_MAP)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    setPath(raw, path, type === 'number' ? Number(value) : value);
+    setPath(raw, path, type === 'number' ? Number(value) : type === 'list' ? value.split(',') : value);
   }
   const merged = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);

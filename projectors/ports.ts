@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { StoredEvent } from '../eventstore/ports.js';
+import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
 /**
  * A projection into an embedded SQLite read model. The runner calls `apply` for each event of
@@ -16,4 +16,26 @@ export interface SqliteProjection {
   flush?(db: Database.Database): void;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
+}
+
+/**
+ * A projection into a server store (MongoDB, OpenSearch) fed by a Kafka consumer group. Each
+ * row's document is written only when the event's `metadata.sourceOrder` is newer than the
+ * one the document holds (removals leave a tombstone that keeps it), so a batch redelivered
+ * after a crash, or by another group member after a rebalance, changes nothing. Every row
+ * belongs to one stream, and a stream to one partition, so one writer at a time owns it.
+ */
+export interface DocumentProjection {
+  readonly name: string;
+  /** Stream types whose domain topics it consumes. */
+  readonly streamTypes: readonly string[];
+  /** Event types it applies; the rest of a batch is skipped. */
+  readonly handles: ReadonlySet<string>;
+  /** Creates indexes and mappings (migrations/); safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Applies a batch in order; resolves once the writes are durable. */
+  apply(events: readonly NewDomainEvent[]): Promise<void>;
+  /** Deletes every document (rebuild). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { DeadLetter, EventMetadata, NewDomainEvent } from '../../eventstore/ports.js';
 import type { ChangeEvent, Row, SourceTransaction } from '../change-event.js';
-import { sourcePositionOf } from '../change-event.js';
+import { sourceOrderOf, sourcePositionOf } from '../change-event.js';
 import type { RuleSet } from './rule-set.js';
 import type { DomainState, TableRule } from './rules.js';
 
@@ -76,6 +76,7 @@ function mapChange(change: ChangeEvent, tx: SourceTransaction, rules: RuleSet): 
     op: change.op,
     table,
     sourcePosition: sourcePositionOf(change),
+    sourceOrder: sourceOrderOf(change),
     sourceTxId: tx.id,
     sourceTsMs: change.source.ts_ms,
     snapshot: tx.snapshot || change.op === 'r',

@@ -196,6 +196,42 @@ describe.skipIf(!connectUp)(`Debezium MariaDB connector on Kafka Connect (${CONN
     expect(deployed.status?.state).toBe('RUNNING');
     expect((await connectorStatus(client, connectorName)).tasks.map((t) => t.state)).toEqual(['RUNNING']);
 
+    const events: ChangeEvent[] = [];
+    const markers: TransactionMarker[] = [];
+    const dataTopic = tableTopic(prefix, database, 'transfers');
+    const txTopic = transactionTopic(prefix);
+    const admin = kafka.admin();
+    await admin.connect();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const topics = await admin.listTopics();
+      if (topics.includes(dataTopic)) break;
+      await sleep(500);
+    }
+    // The transaction topic appears only with the first streamed transaction, and kafkajs
+    // resolves subscriptions once: create it (as Connect would, one partition) beforehand.
+    await admin.createTopics({ topics: [{ topic: txTopic, numPartitions: 1 }] });
+    await admin.disconnect();
+
+    const consumer = kafka.consumer({ groupId: `t-dbz-${suffix}` });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [dataTopic, txTopic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, message }) => {
+        if (topic === dataTopic) {
+          const event = parseChangeRecord(message.value);
+          if (event !== null) events.push(event);
+        } else if (topic === txTopic) {
+          const marker = parseTransactionRecord(message.value);
+          if (marker !== null) markers.push(marker);
+        }
+      },
+    });
+    // RUNNING does not mean snapshotted: write only once the snapshot's last read is out,
+    // or the snapshot would read the streamed changes' results.
+    const snapshotDeadline = Date.now() + 60_000;
+    while (Date.now() < snapshotDeadline && !events.some((e) => e.source.snapshot === 'last'))
+      await sleep(250);
     const snapshotRows = (await conn.query('SELECT * FROM transfers ORDER BY id'))[0] as Record<
       string,
       unknown
@@ -216,34 +252,6 @@ describe.skipIf(!connectUp)(`Debezium MariaDB connector on Kafka Connect (${CONN
       unknown
     >[];
 
-    const events: ChangeEvent[] = [];
-    const markers: TransactionMarker[] = [];
-    const dataTopic = tableTopic(prefix, database, 'transfers');
-    const txTopic = transactionTopic(prefix);
-    const admin = kafka.admin();
-    await admin.connect();
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const topics = await admin.listTopics();
-      if (topics.includes(dataTopic) && topics.includes(txTopic)) break;
-      await sleep(500);
-    }
-    await admin.disconnect();
-
-    const consumer = kafka.consumer({ groupId: `t-dbz-${suffix}` });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [dataTopic, txTopic], fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ topic, message }) => {
-        if (topic === dataTopic) {
-          const event = parseChangeRecord(message.value);
-          if (event !== null) events.push(event);
-        } else {
-          const marker = parseTransactionRecord(message.value);
-          if (marker !== null) markers.push(marker);
-        }
-      },
-    });
     const until = Date.now() + 60_000;
     while (Date.now() < until && (events.length < 6 || !markers.some((m) => m.status === 'END')))
       await sleep(250);

@@ -47,6 +47,7 @@ function event(
       op: snapshot ? 'r' : 'c',
       table: 't',
       sourcePosition,
+      sourceOrder: sourcePosition,
       sourceTxId: txId,
       sourceTsMs: 1_700_000_000_000,
       snapshot,

@@ -131,6 +131,7 @@ describe('mapTransaction with the bank rules', () => {
           op: 'c',
           table: 'accounts',
           sourcePosition: `binlog.000003:${c.source.pos}:0`,
+          sourceOrder: `b:0000000003:${String(c.source.pos).padStart(12, '0')}:0000000000:000000:1`,
           sourceTxId: 'gtid-1',
           sourceTsMs: 1_700_000_000_000,
           snapshot: false,

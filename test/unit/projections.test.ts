@@ -22,6 +22,7 @@ function ev(type: string, table: string, state: Record<string, unknown>): Stored
       op: 'c',
       table,
       sourcePosition: `f:${position}:0`,
+      sourceOrder: String(position).padStart(10, '0'),
       sourceTxId: `tx${position}`,
       sourceTsMs: 0,
       snapshot: false,
