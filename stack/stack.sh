@@ -374,6 +374,30 @@ healthy_mongo() {
 
 is_healthy() { "healthy_$1"; }
 
+# Whether a process stack.sh did not start (another checkout's stack, a CI run's, a system
+# service) already serves this service on its port: checked by protocol, not by our logs.
+serves_kafka() {
+  mkdir -p "$CONF"
+  [[ -f "$CONF/kafka-admin.properties" ]] || write_kafka_config
+  healthy_kafka
+}
+serves_connect() { healthy_connect; }
+serves_opensearch() {
+  curl -fsS -m 3 "http://$HOST:9200/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'
+}
+serves_mongo() { [[ -d "$STACK_DIR/../node_modules/mongodb" ]] && healthy_mongo; }
+
+# True (and says so) when the service is already served on its port by a process we did
+# not start: two checkouts on one machine then share one stack instead of failing.
+adopt() {
+  local svc="$1" port
+  [[ -z "$(service_pid "$svc")" ]] || return 1
+  port="$(service_ports "$svc" | cut -d' ' -f1)"
+  tcp_open "$HOST" "$port" || return 1
+  "serves_$svc" || return 1
+  say "$svc: served on $HOST:$port by a process this checkout did not start ($(port_owner "$port")); using it"
+}
+
 # ---------------------------------------------------------------- start / stop
 
 port_owner() {
@@ -522,19 +546,20 @@ cmd_up() {
   local svc profile
   for svc in "${services[@]}"; do
     if [[ -n "$(service_pid "$svc")" ]]; then continue; fi
+    # Fetched even when another process serves the port: the Kafka health check runs Kafka's tools.
     for profile in $(service_profiles "$svc"); do ensure_classpath "$profile"; done
   done
 
   # Independent services start together; connect only once kafka answers.
   local -a first=()
   for svc in "${services[@]}"; do
-    if [[ "$svc" == connect ]]; then continue; fi
+    if [[ "$svc" == connect ]] || adopt "$svc"; then continue; fi
     STARTED[$svc]="$(now_us)"
     launch "$svc"
     first+=("$svc")
   done
-  wait_healthy "${first[@]}"
-  if [[ " ${services[*]} " == *" connect "* ]]; then
+  if ((${#first[@]})); then wait_healthy "${first[@]}"; fi
+  if [[ " ${services[*]} " == *" connect "* ]] && ! adopt connect; then
     STARTED[connect]="$(now_us)"
     launch connect
     wait_healthy connect
