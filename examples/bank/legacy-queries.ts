@@ -1,6 +1,6 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { z } from 'zod';
-import { AdapterError, SourceError } from '../../lib/errors.js';
+import { AdapterError } from '../../lib/errors.js';
 import {
   type AccountQueries,
   type AccountSummary,
@@ -181,34 +181,5 @@ export class LegacyQueries implements AccountQueries {
  LIMIT ${limit}`;
     const items = (await queryRows(this.pool, postingRow, sql, params)).map(toItem);
     return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, limit) };
-  }
-}
-
-export interface BinlogPosition {
-  file: string;
-  pos: number;
-  /** @@gtid_binlog_pos: "domain-server-seq" per domain, comma separated; "" before any GTID. */
-  gtid: string;
-}
-
-/** Where the source's binlog ends now: a reader at or past this has seen every commit so far. */
-export async function headPosition(pool: Pool): Promise<BinlogPosition> {
-  const conn = await pool.getConnection();
-  try {
-    const [status] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
-    const [gtid] = await conn.query<RowDataPacket[]>('SELECT @@gtid_binlog_pos AS gtid');
-    const head = status[0];
-    if (head === undefined) {
-      throw new SourceError('BINLOG_OFF', 'SHOW MASTER STATUS is empty: the server writes no binlog', {
-        hint: 'start MariaDB with log_bin (scripts/legacy-db.sh does)',
-      });
-    }
-    return {
-      file: z.string().parse(head.File),
-      pos: z.coerce.number().int().parse(head.Position),
-      gtid: z.string().parse(gtid[0]?.gtid ?? ''),
-    };
-  } finally {
-    conn.release();
   }
 }

@@ -94,7 +94,12 @@ export const accountRow = z
 
 export const balanceRow = z
   .object({ account_id: id, available: money, ledger: money, updated_at: datetime6 })
-  .transform((r) => ({ accountId: r.account_id, available: r.available, ledger: r.ledger, updatedAt: r.updated_at }));
+  .transform((r) => ({
+    accountId: r.account_id,
+    available: r.available,
+    ledger: r.ledger,
+    updatedAt: r.updated_at,
+  }));
 
 export const categoryRow = z
   .object({ id, code: z.string().min(1), name: z.string().min(1), parent_id: id.nullable() })

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binlogHead } from '../../connectors/binlog/server-position.js';
 import {
   accountSummarySchema,
   type HistoryPage,
@@ -24,7 +25,7 @@ import {
   generateBank,
   SCALE_PRESETS,
 } from '../../examples/bank/generate.js';
-import { headPosition, LegacyQueries } from '../../examples/bank/legacy-queries.js';
+import { LegacyQueries } from '../../examples/bank/legacy-queries.js';
 import { customerRow, transactionRow } from '../../examples/bank/rows.js';
 import { OP_KINDS, runWorkload } from '../../examples/bank/workload.js';
 import { AdapterError } from '../../lib/errors.js';
@@ -367,13 +368,13 @@ describe('LegacyQueries on generated data', () => {
   });
 
   it('reports the binlog head, which moves after a write', async () => {
-    const before = await headPosition(poolA);
+    const before = await binlogHead(poolA, 'mariadb');
     expect(before.file).toMatch(/\.\d{6}$/);
     expect(before.pos).toBeGreaterThan(0);
     expect(before.gtid).toMatch(/^\d+-\d+-\d+/);
     await poolA.query("UPDATE branches SET city = CONCAT(city, '') WHERE id = 1");
     await poolA.query("UPDATE customers SET updated_at = '2024-03-01 00:00:00.000001' WHERE id = 1");
-    const after = await headPosition(poolA);
+    const after = await binlogHead(poolA, 'mariadb');
     expect(after.file > before.file || after.pos > before.pos).toBe(true);
   });
 });
