@@ -11,7 +11,8 @@ export interface ComparisonJob {
   endpoint: string;
   requestKey: string;
   accountId: number | null;
-  mode: FlagMode;
+  /** The flag mode that served the request; null for comparisons no client asked for (reconciliation). */
+  mode: FlagMode | null;
   servedBy: ServeSide;
   /** The answer the client got. */
   served: SideResult;

@@ -183,3 +183,14 @@ export class LegacyQueries implements AccountQueries {
     return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, limit) };
   }
 }
+
+/** Every account id, ascending: what a reconciliation run may check. */
+export async function legacyAccountIds(pool: Pool): Promise<number[]> {
+  const rows = await queryRows(
+    pool,
+    z.object({ id: z.number().int() }),
+    'SELECT id FROM accounts ORDER BY id',
+    [],
+  );
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,125 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pool } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
+import { RECONCILE_ENDPOINTS, reconcile } from '../../compare/reconcile.js';
+import { scheduleJob } from '../../compare/reconcile-schedule.js';
+import { SqliteComparisonRecorder } from '../../compare/recorder.js';
+import { ShadowComparator } from '../../compare/shadow-compare.js';
+import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
+import { generateBank } from '../../examples/bank/generate.js';
+import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import { loadConfig } from '../../lib/config.js';
+import { ConfigError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/logger.js';
+
+const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const database = `t_rec_${Math.random().toString(36).slice(2, 8)}`;
+let dataDir: string;
+let pool: Pool;
+let pipeline: EmbeddedPipeline;
+let recorder: SqliteComparisonRecorder;
+
+function run(sample?: number) {
+  return reconcile({
+    legacy: new LegacyQueries(pool),
+    readModel: pipeline.readModels,
+    comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 200 }),
+    accountIds: () => legacyAccountIds(pool),
+    ...(sample === undefined ? {} : { sample }),
+  });
+}
+
+describe('reconciliation job', () => {
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'cqrs-rec-'));
+    await createBankDatabase(conn, database, { dropExisting: true });
+    pool = openPool(conn, database);
+    await generateBank(pool, { seed: 3, scale: 'tiny' });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
+        cdc: { serverId: 7000 + Math.floor(Math.random() * 1000) },
+        dataDir,
+        projector: { pollIntervalMs: 20 },
+      },
+    });
+    pipeline = await startEmbeddedPipeline({ config, logger: silentLogger });
+    expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+    recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+  });
+
+  afterAll(async () => {
+    recorder?.close();
+    await pipeline?.stop();
+    await pool?.end();
+    await dropDatabase(conn, database);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('checks every account on both endpoints and finds them equal', async () => {
+    const ids = await legacyAccountIds(pool);
+    const result = await run();
+    expect(result.accountsTotal).toBe(ids.length);
+    expect(result.accountsChecked).toBe(ids.length);
+    expect(result.byOutcome.match).toBe(2 * ids.length);
+    expect(result.failures).toEqual([]);
+    const stats = recorder.stats();
+    expect(stats.endpoints.map((e) => e.endpoint).sort()).toEqual(Object.values(RECONCILE_ENDPOINTS).sort());
+  });
+
+  it('reports a read-model document that drifted from the legacy answer, and only that one', async () => {
+    const ids = await legacyAccountIds(pool);
+    const victim = ids[Math.floor(ids.length / 2)] as number;
+    pipeline.readDb
+      .prepare(
+        `UPDATE account_summaries SET doc = json_set(doc, '$.balance.available', '0.0001') WHERE account_id = ?`,
+      )
+      .run(victim);
+    const result = await run();
+    expect(result.failures).toEqual([
+      {
+        endpoint: RECONCILE_ENDPOINTS.summary,
+        accountId: victim,
+        outcome: 'mismatch',
+        paths: ['balance.available'],
+      },
+    ]);
+    expect(result.byOutcome.match).toBe(2 * ids.length - 1);
+  });
+
+  it('checks a random sample of the requested size', async () => {
+    const result = await run(5);
+    expect(result.accountsChecked).toBe(5);
+    expect(result.byOutcome.match + result.byOutcome.mismatch).toBe(10);
+  });
+
+  it('runs on a node-cron schedule without overlapping runs, and rejects a bad expression', async () => {
+    let runs = 0;
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const job = scheduleJob(
+      'reconcile-test',
+      '* * * * * *',
+      async () => {
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        await sleep(1500);
+        runs++;
+        concurrent--;
+      },
+      silentLogger,
+    );
+    await sleep(4200);
+    await job.stop();
+    expect(runs).toBeGreaterThanOrEqual(1);
+    expect(maxConcurrent).toBe(1);
+    expect(() => scheduleJob('bad', 'every tuesday', async () => undefined, silentLogger)).toThrow(
+      ConfigError,
+    );
+  });
+});
