@@ -48,7 +48,15 @@ export const configSchema = z.object({
       partitions: z.number().int().min(1).default(6),
     })
     .prefault({}),
-  connect: z.object({ url: z.string().url().default('http://127.0.0.1:8083') }).prefault({}),
+  connect: z
+    .object({
+      url: z.string().url().default('http://127.0.0.1:8083'),
+      /** The legacy database as the Connect workers reach it (in Docker: the service name); default legacy.url. */
+      legacyUrl: z.string().optional(),
+      /** Kafka as the Connect workers reach it (schema history topic); default kafka.brokers. */
+      kafkaBootstrap: z.string().optional(),
+    })
+    .prefault({}),
   /** Server read models of the distributed mode. */
   stores: z
     .object({
@@ -113,6 +121,8 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],
   CQRS_KAFKA_TOPIC_PREFIX: [['kafka', 'topicPrefix'], 'string'],
   CQRS_CONNECT_URL: [['connect', 'url'], 'string'],
+  CQRS_CONNECT_LEGACY_URL: [['connect', 'legacyUrl'], 'string'],
+  CQRS_CONNECT_KAFKA_BOOTSTRAP: [['connect', 'kafkaBootstrap'], 'string'],
   CQRS_MONGO_URL: [['stores', 'mongoUrl'], 'string'],
   CQRS_MONGO_DATABASE: [['stores', 'mongoDatabase'], 'string'],
   CQRS_OPENSEARCH_URL: [['stores', 'opensearchUrl'], 'string'],
