@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/legacy-db.sh up
-if [[ -f scripts/legacy-pg.sh ]]; then bash scripts/legacy-pg.sh up; fi
+bash scripts/legacy-pg.sh up
 bash stack/stack.sh up
