@@ -1,0 +1,189 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { Counter } from 'prom-client';
+import { z } from 'zod';
+import {
+  deadLetterTopic,
+  domainEventMessageSchema,
+  domainTopic,
+  EVENT_TYPE_HEADER,
+} from '../connectors/kafka/domain-topics.js';
+import type { NewDomainEvent } from '../eventstore/ports.js';
+import { errorMessage } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import type { DocumentProjection } from './ports.js';
+
+export interface KafkaProjectorOptions {
+  kafka: Kafka;
+  projection: DocumentProjection;
+  /** Domain topic prefix (config kafka.topicPrefix). */
+  topicPrefix: string;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+/** One consumer group per projection: every process running it shares the partitions. */
+export function projectorGroupId(topicPrefix: string, projection: string): string {
+  return `${topicPrefix}.projector.${projection}`;
+}
+
+/**
+ * Feeds a DocumentProjection from the domain topics as a member of its consumer group. Each
+ * fetched batch is applied in partition order and its offsets are committed only after the
+ * store acknowledged the writes, so a process killed mid-batch leaves the batch to be
+ * redelivered (to itself or, after the rebalance, to another member), and the projection's
+ * sourceOrder guard makes the repeat a no-op. Start several processes to scale out: the
+ * partitions (aggregates) are spread among them.
+ */
+export class KafkaProjector {
+  private readonly logger: Logger;
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly metrics;
+  private applied = 0;
+
+  constructor(private readonly options: KafkaProjectorOptions) {
+    const { kafka, projection, topicPrefix } = options;
+    this.logger = (options.logger ?? silentLogger).child({
+      component: 'kafka-projector',
+      projection: projection.name,
+    });
+    this.consumer = kafka.consumer({ groupId: projectorGroupId(topicPrefix, projection.name) });
+    this.producer = kafka.producer();
+    const registers = options.registry ? [options.registry] : [];
+    this.metrics = {
+      applied: new Counter({
+        name: 'cqrs_projected_events_total',
+        help: 'Domain events applied to the read model',
+        labelNames: ['projection'],
+        registers,
+      }),
+      invalid: new Counter({
+        name: 'cqrs_projector_invalid_messages_total',
+        help: 'Domain-topic messages that failed validation (sent to the dead-letter topic)',
+        labelNames: ['projection'],
+        registers,
+      }),
+    };
+  }
+
+  /** Events applied since start. */
+  appliedCount(): number {
+    return this.applied;
+  }
+
+  async start(): Promise<void> {
+    const { projection, topicPrefix } = this.options;
+    await projection.migrate();
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: projection.streamTypes.map((t) => domainTopic(topicPrefix, t)),
+      fromBeginning: true,
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+
+  private async onBatch({ batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload) {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const { projection } = this.options;
+    const events: NewDomainEvent[] = [];
+    for (const message of batch.messages) {
+      const type = message.headers?.[EVENT_TYPE_HEADER]?.toString();
+      if (type !== undefined && !projection.handles.has(type)) continue;
+      const event = await this.decode(batch.topic, batch.partition, message);
+      if (event !== null && projection.handles.has(event.type)) events.push(event);
+    }
+    if (events.length > 0) await projection.apply(events);
+    const last = batch.messages[batch.messages.length - 1];
+    if (last === undefined) return;
+    resolveOffset(last.offset);
+    await this.consumer.commitOffsets([
+      { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) },
+    ]);
+    this.applied += events.length;
+    this.metrics.applied.inc({ projection: projection.name }, events.length);
+    await heartbeat();
+  }
+
+  private async decode(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+  ): Promise<NewDomainEvent | null> {
+    let reason: string;
+    try {
+      const parsed = domainEventMessageSchema.safeParse(
+        JSON.parse(message.value?.toString('utf8') ?? 'null'),
+      );
+      if (parsed.success) return parsed.data;
+      reason = z.prettifyError(parsed.error);
+    } catch (err) {
+      reason = `not JSON: ${errorMessage(err)}`;
+    }
+    const { projection, topicPrefix } = this.options;
+    this.logger.warn({ topic, partition, offset: message.offset, reason }, 'invalid domain event skipped');
+    this.metrics.invalid.inc({ projection: projection.name });
+    await this.producer.send({
+      topic: deadLetterTopic(topicPrefix),
+      acks: -1,
+      messages: [
+        {
+          key: `${topic}:${partition}:${message.offset}`,
+          value: JSON.stringify({
+            reason: `projection ${projection.name}: ${reason}`,
+            source: {
+              topic,
+              partition,
+              offset: message.offset,
+              value: message.value?.toString('utf8') ?? null,
+            },
+          }),
+        },
+      ],
+    });
+    return null;
+  }
+}
+
+/** How far a consumer group is behind the end of its topics, per topic and in total. */
+export async function groupLag(
+  kafka: Kafka,
+  groupId: string,
+  topics: readonly string[],
+): Promise<{ total: number; topics: Record<string, number> }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const present = topics.filter((t) => existing.has(t));
+    const committed = await admin.fetchOffsets({ groupId, topics: present });
+    const result: Record<string, number> = {};
+    let total = 0;
+    for (const topic of present) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const done = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      let lag = 0;
+      for (const end of ends) {
+        const at = Number(done.find((p) => p.partition === end.partition)?.offset ?? '-1');
+        // -1: nothing committed yet, the group starts from the beginning.
+        lag += Number(end.high) - (at < 0 ? Number(end.low) : at);
+      }
+      result[topic] = lag;
+      total += lag;
+    }
+    return { total, topics: result };
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import type { ChangeEvent } from '../../connectors/change-event.js';
+import type { TransactionMarker } from '../../connectors/debezium/record.js';
+import { type RecordRef, TransactionReassembler } from '../../connectors/kafka/transaction-reassembler.js';
+
+const TX = 'bank.transaction';
+const ACC = 'bank.bank.accounts';
+const BAL = 'bank.bank.balances';
+
+function change(
+  table: string,
+  id: number,
+  tx: { id: string; order: number } | null,
+  snapshot: ChangeEvent['source']['snapshot'] = 'false',
+): ChangeEvent {
+  return {
+    before: null,
+    after: { id },
+    op: snapshot === 'false' ? 'c' : 'r',
+    ts_ms: 1,
+    source: { version: '3.1', connector: 'mariadb', name: 'bank', ts_ms: 1, snapshot, db: 'bank', table },
+    transaction: tx ? { id: tx.id, total_order: tx.order, data_collection_order: 1 } : null,
+  };
+}
+
+function end(id: string, counts: Record<string, number>): TransactionMarker {
+  return {
+    status: 'END',
+    id,
+    ts_ms: 1,
+    event_count: Object.values(counts).reduce((a, b) => a + b, 0),
+    data_collections: Object.entries(counts).map(([data_collection, event_count]) => ({
+      data_collection,
+      event_count,
+    })),
+  };
+}
+
+const ref = (topic: string, offset: number): RecordRef => ({ topic, partition: 0, offset: String(offset) });
+
+function reassembler(chunk = 100) {
+  return new TransactionReassembler({
+    collections: new Set(['bank.accounts', 'bank.balances']),
+    snapshotChunkRows: chunk,
+    offsetOf: (records) => ({ n: records.length }),
+  });
+}
+
+function drain(r: TransactionReassembler, endOfBatch = false) {
+  const out = [];
+  for (let u = r.next(endOfBatch); u; u = r.next(endOfBatch)) out.push(u.tx);
+  return out;
+}
+
+describe('TransactionReassembler', () => {
+  it('delivers a transaction once its END marker and every counted event are in, events in total_order', () => {
+    const r = reassembler();
+    r.addMarker(ref(TX, 0), { ...end('g1', {}), status: 'BEGIN', event_count: null, data_collections: null });
+    r.addChange(ref(BAL, 0), change('balances', 1, { id: 'g1', order: 2 }));
+    r.addMarker(ref(TX, 1), end('g1', { 'bank.accounts': 1, 'bank.balances': 1 }));
+    expect(drain(r)).toEqual([]);
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    const [tx, ...rest] = drain(r);
+    expect(rest).toEqual([]);
+    expect(tx?.id).toBe('g1');
+    expect(tx?.snapshot).toBe(false);
+    expect(tx?.events.map((e) => e.source.table)).toEqual(['accounts', 'balances']);
+  });
+
+  it('keeps commit order across transactions whose pieces arrive out of order', () => {
+    const r = reassembler();
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addChange(ref(ACC, 1), change('accounts', 2, { id: 'g2', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1, 'bank.balances': 1 }));
+    r.addMarker(ref(TX, 1), end('g2', { 'bank.accounts': 1 }));
+    // g2 is complete, but g1 (committed first) still misses its balance row.
+    expect(drain(r)).toEqual([]);
+    r.addChange(ref(BAL, 0), change('balances', 1, { id: 'g1', order: 2 }));
+    expect(drain(r).map((t) => t.id)).toEqual(['g1', 'g2']);
+  });
+
+  it('counts only the consumed tables of a marker (the signal table is not consumed)', () => {
+    const r = reassembler();
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1, 'bank.debezium_signal': 1 }));
+    expect(drain(r).map((t) => t.events.length)).toEqual([1]);
+  });
+
+  it('commits each partition only up to its oldest undelivered record', () => {
+    const r = reassembler();
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+    drain(r);
+    r.addChange(ref(ACC, 1), change('accounts', 2, { id: 'g2', order: 1 }));
+    r.addChange(ref(BAL, 0), change('balances', 2, { id: 'g2', order: 2 }));
+    const points = Object.fromEntries(r.commitPoints().map((p) => [p.topic, p.offset]));
+    // g2 has no END marker yet: its records stay uncommitted; the marker topic is clear.
+    expect(points).toEqual({ [ACC]: '1', [BAL]: '0', [TX]: '1' });
+    r.addMarker(ref(TX, 1), end('g2', { 'bank.accounts': 1, 'bank.balances': 1 }));
+    drain(r);
+    const after = Object.fromEntries(r.commitPoints().map((p) => [p.topic, p.offset]));
+    expect(after).toEqual({ [ACC]: '2', [BAL]: '1', [TX]: '2' });
+  });
+
+  it('sends snapshot rows in chunks and holds streamed transactions until the snapshot barrier is passed', () => {
+    const r = reassembler(2);
+    r.addChange(ref(ACC, 0), change('accounts', 1, null, 'first'));
+    r.addChange(ref(ACC, 1), change('accounts', 2, null, 'true'));
+    r.addChange(ref(ACC, 2), change('accounts', 3, { id: 'g9', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g9', { 'bank.accounts': 1 }));
+    const first = drain(r);
+    expect(first.map((t) => [t.snapshot, t.events.length])).toEqual([[true, 2]]);
+    // The balances snapshot (the last table) is not all read yet: g9 must wait for it.
+    r.addChange(ref(BAL, 0), change('balances', 1, null, 'last'));
+    expect(r.needsBarrier).toBe(true);
+    r.setBarrier([
+      { topic: ACC, partition: 0, offset: '3' },
+      { topic: BAL, partition: 0, offset: '2' },
+    ]);
+    expect(drain(r, true).map((t) => t.snapshot)).toEqual([true]);
+    expect(r.holdingForSnapshot).toBe(true);
+    r.skip(ref(BAL, 1));
+    expect(drain(r, true).map((t) => t.id)).toEqual(['g9']);
+  });
+
+  it('counts an unreadable record towards its transaction without delivering it', () => {
+    const r = reassembler();
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addUnreadable(ref(ACC, 1), 'g1');
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 2 }));
+    const [tx] = drain(r);
+    expect(tx?.events).toHaveLength(1);
+  });
+
+  it('drops records of a transaction it already delivered (re-read after a rebalance)', () => {
+    const r = reassembler();
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+    expect(drain(r)).toHaveLength(1);
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+    expect(drain(r)).toEqual([]);
+    expect(r.buffered).toBe(0);
+  });
+});
