@@ -17,9 +17,8 @@ import {
   customerDoc,
   loanDoc,
   merchantDoc,
-  type PostingDoc,
   postingDoc,
-  postingItem,
+  postingItems,
   productDoc,
 } from './row-documents.js';
 
@@ -77,20 +76,13 @@ export class MongoAccountSummaryQueries {
       .sort({ postedAt: -1, _id: -1 })
       .limit(RECENT_TRANSACTIONS)
       .toArray();
-    const postings = docs.map((d) => parseDoc('postings', d, postingDoc));
-    return this.withNames(postings);
-  }
-
-  /** Resolves the postings' merchants, then those merchants' categories, one query each. */
-  private async withNames(postings: PostingDoc[]): Promise<TransactionItem[]> {
-    const merchantIds = unique(postings.map((p) => p.merchantId));
-    const merchants = await this.byIds('merchants', merchantIds, merchantDoc, (m) => m.merchantId);
-    const categoryIds = unique([...merchants.values()].map((m) => m.categoryId));
-    const categories = await this.byIds('categories', categoryIds, categoryDoc, (c) => c.categoryId);
-    return postings.map((p) => {
-      const merchant = p.merchantId === null ? undefined : merchants.get(p.merchantId);
-      return postingItem(p, merchant, merchant && categories.get(merchant.categoryId));
-    });
+    return postingItems(
+      docs.map((d) => parseDoc('postings', d, postingDoc)),
+      {
+        merchants: (ids) => this.byIds('merchants', ids, merchantDoc, (m) => m.merchantId),
+        categories: (ids) => this.byIds('categories', ids, categoryDoc, (c) => c.categoryId),
+      },
+    );
   }
 
   private async one<S extends z.ZodType>(
@@ -126,10 +118,6 @@ export class MongoAccountSummaryQueries {
     const docs = await this.many(table, { _id: { $in: ids } }, schema);
     return new Map(docs.map((d) => [idOf(d), d]));
   }
-}
-
-function unique(ids: Array<number | null>): number[] {
-  return [...new Set(ids.filter((id): id is number => id !== null))];
 }
 
 function parseDoc<S extends z.ZodType>(collection: Collection, doc: RowDocument, schema: S): z.output<S> {

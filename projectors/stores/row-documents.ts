@@ -117,11 +117,34 @@ export function rowWrites(
   return [...latest.values()];
 }
 
+/** Live (not removed) merchants and categories by id; unknown ids are absent from the map. */
+export interface NameLookup {
+  merchants(ids: number[]): Promise<Map<number, MerchantDoc>>;
+  categories(ids: number[]): Promise<Map<number, CategoryDoc>>;
+}
+
+/**
+ * The postings as API items with names resolved at read time: one lookup for their merchants,
+ * one for those merchants' categories, so a rename never rewrites postings.
+ */
+export async function postingItems(postings: PostingDoc[], lookup: NameLookup): Promise<TransactionItem[]> {
+  const merchants = await lookup.merchants(uniqueIds(postings.map((p) => p.merchantId)));
+  const categories = await lookup.categories(uniqueIds([...merchants.values()].map((m) => m.categoryId)));
+  return postings.map((p) => {
+    const merchant = p.merchantId === null ? undefined : merchants.get(p.merchantId);
+    return postingItem(p, merchant, merchant && categories.get(merchant.categoryId));
+  });
+}
+
+function uniqueIds(ids: Array<number | null>): number[] {
+  return [...new Set(ids.filter((id): id is number => id !== null))];
+}
+
 /**
  * A posting as the API shows it, with its merchant and category resolved like the legacy
  * LEFT JOINs: no merchant row, no merchant (and no category).
  */
-export function postingItem(
+function postingItem(
   posting: PostingDoc,
   merchant: MerchantDoc | undefined,
   category: CategoryDoc | undefined,
