@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { lsnSchema } from './lsn.js';
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a plain SQL identifier (letters, digits, "_")');
+
+export const pgoutputSourceConfigSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(5432),
+  user: z.string().min(1),
+  password: z.string().default(''),
+  database: identifier,
+  /** The schema whose tables are captured (Debezium's source.schema). */
+  schema: identifier.default('public'),
+  /** Logical server name (Debezium's topic.prefix). */
+  name: z.string().min(1).default('legacy'),
+  /** Tables to capture, unqualified; empty = every table of `schema` when the publication is created. */
+  tables: z.array(identifier).default([]),
+  /** Replication slot: lower-case letters, digits and "_" (the server's rule). */
+  slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'lower-case letters, digits and "_" only, at most 63'),
+  /** Publication the slot streams; created for `tables` when missing. */
+  publicationName: identifier.optional(),
+  /**
+   * initial: snapshot unless the offset says a snapshot completed; never: only stream (from the
+   * offset, else from the slot's position, created at the current WAL end when missing).
+   */
+  snapshotMode: z.enum(['initial', 'never']).default('initial'),
+  snapshotChunkRows: z.number().int().min(1).default(5000),
+  /** Seconds between standby status updates that report the acknowledged LSN. */
+  statusIntervalSec: z.number().int().min(1).default(10),
+});
+export type PgoutputSourceConfig = z.output<typeof pgoutputSourceConfigSchema>;
+export type PgoutputSourceConfigInput = z.input<typeof pgoutputSourceConfigSchema>;
+
+export function publicationOf(config: PgoutputSourceConfig): string {
+  return config.publicationName ?? `${config.slotName}_pub`;
+}
+
+/**
+ * The resume point stored with every delivered unit. While the snapshot runs, `lsn` is where
+ * streaming will start once it is complete (the slot's consistent point) and the rest records
+ * progress for operators; while streaming, `lsn` is the end of the last delivered commit:
+ * the server skips every transaction that committed before it.
+ */
+export const pgoutputOffsetSchema = z.discriminatedUnion('phase', [
+  z.object({
+    phase: z.literal('snapshot'),
+    snapshotCompleted: z.literal(false),
+    lsn: lsnSchema,
+    table: z.string(),
+    chunk: z.number().int().nonnegative(),
+    rows: z.number().int().nonnegative(),
+  }),
+  z.object({
+    phase: z.literal('stream'),
+    snapshotCompleted: z.literal(true),
+    lsn: lsnSchema,
+    /** The last delivered transaction's xid, for operators. */
+    txId: z.number().int().nullable(),
+  }),
+]);
+export type PgoutputOffset = z.infer<typeof pgoutputOffsetSchema>;
+export type PgoutputStreamOffset = Extract<PgoutputOffset, { phase: 'stream' }>;
+
+/**
+ * Session settings of every connection: values print in ISO style and in UTC, as values.ts
+ * expects, and floats print exactly.
+ */
+export function connectionConfig(config: PgoutputSourceConfig) {
+  return {
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    password: config.password,
+    database: config.database,
+    connectionTimeoutMillis: 10_000,
+    options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
+  };
+}

@@ -1,0 +1,106 @@
+import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import type { Logger } from '../../lib/logger.js';
+import { connectionConfig, type PgoutputSourceConfig, publicationOf } from './config.js';
+
+/**
+ * pgoutput with every value kept as the server's text. The library hands tuple values to
+ * node-postgres' global type parsers, which would turn NUMERIC into floats and TIMESTAMP(6)
+ * into millisecond Dates; values.ts converts the text instead. Relation messages are parsed
+ * synchronously before the tuples that refer to them, so swapping their parsers here covers
+ * every later row of the relation, without touching the process-wide parser registry.
+ */
+class TextPgoutputPlugin extends PgoutputPlugin {
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const message = super.parse(buffer);
+    if (message.tag === 'relation') {
+      for (const column of message.columns) column.parser = (raw: unknown) => raw;
+    }
+    return message;
+  }
+}
+
+export interface StreamHandlers {
+  /** One decoded message and the LSN of its WAL record; the next waits for this promise. */
+  message: (lsn: string, message: Pgoutput.Message) => Promise<void>;
+  /** The connection failed or the server ended replication. */
+  error: (err: unknown) => void;
+}
+
+/**
+ * The replication connection of one slot: START_REPLICATION from an LSN, messages one at a
+ * time with back-pressure (the socket is paused while a handler runs), and standby status
+ * updates that only ever report what the owner acknowledged, never merely what was received.
+ */
+export class ReplicationStream {
+  private readonly service: LogicalReplicationService;
+  private acknowledged: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly config: PgoutputSourceConfig,
+    private readonly handlers: StreamHandlers,
+    private readonly logger: Logger,
+  ) {
+    this.service = new LogicalReplicationService(connectionConfig(config), {
+      acknowledge: { auto: false, timeoutSeconds: 0 },
+      flowControl: { enabled: true },
+    });
+    this.service.on('data', (lsn: string, message: Pgoutput.Message) => this.handlers.message(lsn, message));
+    this.service.on('error', (err: Error) => {
+      if (!this.stopped) this.handlers.error(err);
+    });
+    // The server asks for a reply when its wal_sender_timeout is half gone.
+    this.service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
+      if (shouldRespond) void this.report();
+    });
+  }
+
+  /** Resolves once the server has started streaming from `from`. */
+  start(from: string): Promise<void> {
+    this.acknowledged = from;
+    return new Promise<void>((resolve, reject) => {
+      this.service.once('start', () => {
+        this.timer = setInterval(() => void this.report(), this.config.statusIntervalSec * 1000);
+        this.logger.info({ slot: this.config.slotName, from }, 'pgoutput streaming started');
+        resolve();
+      });
+      const plugin = new TextPgoutputPlugin({
+        protoVersion: 1,
+        publicationNames: [publicationOf(this.config)],
+      });
+      this.service.subscribe(plugin, this.config.slotName, from).then(
+        () => {
+          if (!this.stopped) this.handlers.error(new Error('the server ended logical replication'));
+        },
+        (err: unknown) => {
+          reject(err);
+          if (!this.stopped) this.handlers.error(err);
+        },
+      );
+    });
+  }
+
+  /** Lets the server recycle WAL up to `lsn`: everything before it has been delivered. */
+  acknowledge(lsn: string): void {
+    this.acknowledged = lsn;
+    void this.report();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.report();
+    await this.service.destroy();
+  }
+
+  private async report(): Promise<void> {
+    if (this.acknowledged === null) return;
+    try {
+      await this.service.acknowledge(this.acknowledged);
+    } catch (err) {
+      this.logger.warn({ err }, 'standby status update failed');
+    }
+  }
+}

@@ -1,0 +1,350 @@
+import pg from 'pg';
+import type { Pgoutput } from 'pg-logical-replication';
+import { errorMessage, SourceError } from '../../lib/errors.js';
+import { type Logger, silentLogger } from '../../lib/logger.js';
+import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type { ChangeSource } from '../ports.js';
+import {
+  connectionConfig,
+  type PgoutputOffset,
+  type PgoutputSourceConfig,
+  type PgoutputSourceConfigInput,
+  pgoutputOffsetSchema,
+  pgoutputSourceConfigSchema,
+} from './config.js';
+import { canonicalLsn } from './lsn.js';
+import { ReplicationStream } from './replication-stream.js';
+import {
+  type CreatedSlot,
+  createSlot,
+  dropSlot,
+  ensurePublication,
+  publishedTables,
+  readSlot,
+} from './slot.js';
+import { openSnapshotView, readSnapshot } from './snapshot.js';
+import { TransactionAssembler } from './transaction-assembler.js';
+
+const CONNECTOR_VERSION = '0.1.0';
+
+type Sink = (tx: SourceTransaction) => Promise<void>;
+
+export interface PgoutputSourceOptions {
+  logger?: Logger;
+  /**
+   * Called once when the source stops on its own after `start` resolved: replication failed
+   * or the sink rejected a transaction. Restart it from `offset()`. Defaults to logging.
+   */
+  onError?: (err: SourceError) => void;
+}
+
+/** What `start` does, decided from the stored offset, the snapshot mode and the slot. */
+type Plan =
+  | { kind: 'snapshot'; exported: boolean; streamFrom: string | null }
+  | { kind: 'stream'; from: string | null };
+
+/**
+ * Embedded CDC from PostgreSQL logical replication with the built-in pgoutput plugin: an
+ * initial snapshot (op 'r') read in the snapshot the slot exported when it was created, then
+ * the slot's stream from its consistent point, one SourceTransaction per committed transaction,
+ * each handed to the sink only after the previous one's promise resolved. The slot is
+ * acknowledged (the server may recycle WAL) only up to what the sink accepted.
+ *
+ * `start` resolves once the snapshot (if one is needed) has been delivered and streaming has
+ * started; later failures go to `onError`. `stop` must not be awaited inside the sink.
+ */
+export class PgoutputSource implements ChangeSource {
+  readonly name: string;
+  private readonly config: PgoutputSourceConfig;
+  private readonly logger: Logger;
+  private readonly onError: (err: SourceError) => void;
+  private started = false;
+  private stopping = false;
+  private failed = false;
+  private running: Promise<void> = Promise.resolve();
+  private teardown: Promise<void> | null = null;
+  private stream: ReplicationStream | null = null;
+  private lastOffset: PgoutputOffset | null = null;
+  private delivering: Promise<void> = Promise.resolve();
+  private streamedRows = 0;
+
+  constructor(config: PgoutputSourceConfigInput, options: PgoutputSourceOptions = {}) {
+    this.config = pgoutputSourceConfigSchema.parse(config);
+    this.name = this.config.name;
+    this.logger = (options.logger ?? silentLogger).child({ component: 'pgoutput-source', source: this.name });
+    this.onError =
+      options.onError ?? ((err) => this.logger.error({ err }, 'pgoutput source stopped on an error'));
+  }
+
+  /** Offset of the last transaction or snapshot chunk the sink accepted. */
+  offset(): PgoutputOffset | null {
+    return this.lastOffset;
+  }
+
+  stats(): { streamedRows: number } {
+    return { streamedRows: this.streamedRows };
+  }
+
+  start(from: SourceOffset | null, sink: Sink): Promise<void> {
+    if (this.started || this.stopping) {
+      return Promise.reject(
+        new SourceError('SOURCE_STARTED', `${this.name} was already started; create a new one`),
+      );
+    }
+    this.started = true;
+    const run = this.run(from, sink);
+    this.running = run.catch(() => undefined);
+    return run.catch(async (err: unknown) => {
+      await this.close();
+      throw err;
+    });
+  }
+
+  /** Resolves once no further sink call will be made and every connection is closed. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    this.teardown ??= this.running.then(() => this.close());
+    return this.teardown;
+  }
+
+  private async run(from: SourceOffset | null, sink: Sink): Promise<void> {
+    const offset = this.parseOffset(from);
+    const client = new pg.Client(connectionConfig(this.config));
+    // Failures of a running query reach its caller; this keeps a dropped idle connection
+    // from crashing the process as an unhandled 'error' event.
+    client.on('error', (err) => this.logger.warn({ err }, 'control connection error'));
+    let streamFrom: string | null = null;
+    try {
+      try {
+        await client.connect();
+      } catch (cause) {
+        throw new SourceError(
+          'SOURCE_UNREACHABLE',
+          `cannot connect to PostgreSQL at ${this.config.host}:${this.config.port}`,
+          {
+            cause,
+            hint: 'is the server running and the user allowed to log in? (`bash scripts/legacy-pg.sh up`)',
+          },
+        );
+      }
+      await ensurePublication(client, this.config);
+      const plan = await this.plan(client, offset);
+      this.logger.info({ plan }, 'pgoutput source starting');
+      if (plan.kind === 'stream') streamFrom = plan.from ?? (await this.createSlotAt(client));
+      else streamFrom = await this.snapshot(client, plan, sink);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    if (this.stopping || streamFrom === null) return;
+    await this.startStream(streamFrom, sink);
+  }
+
+  private parseOffset(from: SourceOffset | null): PgoutputOffset | null {
+    if (from === null) return null;
+    const parsed = pgoutputOffsetSchema.safeParse(from);
+    if (parsed.success) return parsed.data;
+    throw new SourceError('OFFSET_INVALID', `the stored offset of ${this.name} is not a pgoutput offset`, {
+      cause: parsed.error,
+      hint: 'the offset was written by another connector or version: reset the source offset and resnapshot',
+    });
+  }
+
+  private async plan(client: pg.Client, offset: PgoutputOffset | null): Promise<Plan> {
+    const slot = await readSlot(client, this.config);
+    if (slot?.active) {
+      throw new SourceError(
+        'SLOT_IN_USE',
+        `replication slot ${this.config.slotName} is in use by another connection`,
+        {
+          hint: 'stop the other reader, or give this source its own slotName',
+        },
+      );
+    }
+    if (offset === null) {
+      if (this.config.snapshotMode === 'never')
+        return { kind: 'stream', from: slot?.confirmedFlushLsn ?? null };
+      // Nothing was delivered from this slot, so it can be replaced by one that exports a snapshot.
+      if (slot !== null) await dropSlot(client, this.config.slotName);
+      return { kind: 'snapshot', exported: true, streamFrom: null };
+    }
+    if (slot === null) {
+      throw new SourceError(
+        'SLOT_MISSING',
+        `replication slot ${this.config.slotName} is gone: the changes since offset ${offset.lsn} are lost`,
+        { hint: 'reset the stored offset to take a new snapshot' },
+      );
+    }
+    // An interrupted snapshot is redone in a new read view while streaming still starts at
+    // the slot's position: the changes between the two views are replayed on top of newer
+    // rows, and consumers apply full row images idempotently (as in the binlog reader).
+    if (offset.phase === 'snapshot') return { kind: 'snapshot', exported: false, streamFrom: offset.lsn };
+    return { kind: 'stream', from: offset.lsn };
+  }
+
+  private async createSlotAt(client: pg.Client): Promise<string> {
+    const slot = await readSlot(client, this.config);
+    if (slot?.confirmedFlushLsn) return slot.confirmedFlushLsn;
+    const created = await createSlot(this.config, false);
+    await created.release();
+    return created.consistentPoint;
+  }
+
+  /** Delivers the snapshot chunk by chunk; returns where streaming starts, or null if stopped. */
+  private async snapshot(
+    client: pg.Client,
+    plan: Extract<Plan, { kind: 'snapshot' }>,
+    sink: Sink,
+  ): Promise<string | null> {
+    let created: CreatedSlot | null = null;
+    let streamFrom: string;
+    let txId: number;
+    try {
+      if (plan.exported) created = await createSlot(this.config, true);
+      streamFrom = plan.streamFrom ?? (created as CreatedSlot).consistentPoint;
+      txId = await openSnapshotView(client, created?.snapshotName ?? null);
+    } finally {
+      // Once imported, the view lives in our transaction; the export can end.
+      await created?.release();
+    }
+    const tables = await publishedTables(client, this.config);
+    this.logger.info({ streamFrom, tables }, 'snapshot started');
+    const source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> = {
+      ...this.baseSource(),
+      schema: this.config.schema,
+      lsn: streamFrom,
+      txId,
+    };
+    const chunks = readSnapshot(client, {
+      schema: this.config.schema,
+      tables,
+      chunkRows: this.config.snapshotChunkRows,
+      source,
+      logger: this.logger,
+    });
+    for await (const chunk of chunks) {
+      if (this.stopping) return null;
+      const offset: PgoutputOffset = chunk.last
+        ? { phase: 'stream', snapshotCompleted: true, lsn: streamFrom, txId: null }
+        : {
+            phase: 'snapshot',
+            snapshotCompleted: false,
+            lsn: streamFrom,
+            table: chunk.table,
+            chunk: chunk.chunkNo,
+            rows: chunk.rowsDone,
+          };
+      try {
+        await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
+      } catch (cause) {
+        throw new SourceError(
+          'SINK_FAILED',
+          `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
+          { cause },
+        );
+      }
+      this.lastOffset = offset;
+    }
+    await client.query('COMMIT');
+    return streamFrom;
+  }
+
+  private async startStream(from: string, sink: Sink): Promise<void> {
+    const assembler = new TransactionAssembler({ source: this.baseSource() });
+    const stream = new ReplicationStream(
+      this.config,
+      {
+        message: (lsn, message) => {
+          // Chained so stop() can wait for the delivery in flight.
+          this.delivering = this.handle(assembler, lsn, message, sink);
+          return this.delivering;
+        },
+        error: (cause) =>
+          this.fail(
+            new SourceError('REPLICATION_FAILED', `logical replication failed: ${errorMessage(cause)}`, {
+              cause,
+              hint: 'restart the source from its last offset once the server is reachable',
+            }),
+          ),
+      },
+      this.logger,
+    );
+    this.stream = stream;
+    this.lastOffset ??= { phase: 'stream', snapshotCompleted: true, lsn: from, txId: null };
+    try {
+      await stream.start(from);
+    } catch (cause) {
+      throw new SourceError(
+        'REPLICATION_FAILED',
+        `cannot start replication from slot ${this.config.slotName}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+
+  private async handle(
+    assembler: TransactionAssembler,
+    lsn: string,
+    message: Pgoutput.Message,
+    sink: Sink,
+  ): Promise<void> {
+    if (this.stopping || this.failed) return;
+    switch (message.tag) {
+      case 'begin':
+        assembler.begin(message);
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        this.streamedRows++;
+        assembler.change(lsn, message);
+        return;
+      case 'truncate':
+        // Debezium skips truncates by default (skipped.operations=t); so does this reader.
+        this.logger.warn({ tables: message.relations.map((r) => r.name), lsn }, 'TRUNCATE not captured');
+        return;
+      case 'commit': {
+        const tx = assembler.commit(message);
+        if (tx === null) {
+          // Nothing captured: only the position moves on.
+          if (message.commitEndLsn !== null) this.stream?.acknowledge(canonicalLsn(message.commitEndLsn));
+          return;
+        }
+        try {
+          await sink(tx);
+        } catch (cause) {
+          this.fail(
+            new SourceError('SINK_FAILED', `the sink rejected transaction ${tx.id}: ${errorMessage(cause)}`, {
+              cause,
+            }),
+          );
+          return;
+        }
+        this.lastOffset = tx.offset;
+        this.stream?.acknowledge(tx.offset.lsn);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private baseSource(): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms' | 'schema' | 'lsn' | 'txId'> {
+    return { version: CONNECTOR_VERSION, connector: 'postgresql', name: this.name, db: this.config.database };
+  }
+
+  /** A failure after start: stop everything, then tell the owner. */
+  private fail(err: SourceError): void {
+    if (this.stopping || this.failed) return;
+    this.failed = true;
+    this.logger.error({ err }, 'pgoutput source failing');
+    void this.stop().then(() => this.onError(err));
+  }
+
+  private async close(): Promise<void> {
+    this.stopping = true;
+    await this.delivering.catch(() => undefined);
+    await this.stream?.stop();
+  }
+}

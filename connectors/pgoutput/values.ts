@@ -1,0 +1,98 @@
+import type { RowValue } from '../change-event.js';
+import { padToScale } from '../debezium/column-value.js';
+import { formatZonedTimestamp } from '../debezium/temporal.js';
+
+/**
+ * A column value in PostgreSQL's text output form (what pgoutput sends and what a snapshot
+ * query returns with text results) → the ChangeEvent value Debezium's PostgreSQL connector
+ * yields for it once connectors/debezium/column-value.ts has normalised the record, so both
+ * PostgreSQL CDC paths produce equal events. Sessions run with TimeZone=UTC and DateStyle=ISO.
+ */
+
+/** A column's type as pgoutput's Relation message and a query's field list both describe it. */
+export interface PgColumnType {
+  typeOid: number;
+  /** Type modifier: -1 when none was declared. */
+  typeMod: number;
+}
+
+// pg_type OIDs of the built-in types that need more than the text as it is.
+const BOOL = 16;
+const BYTEA = 17;
+const INT8 = 20;
+const INT2 = 21;
+const INT4 = 23;
+const OID = 26;
+const FLOAT4 = 700;
+const FLOAT8 = 701;
+const TIME = 1083;
+const TIMESTAMP = 1114;
+const TIMESTAMPTZ = 1184;
+const NUMERIC = 1700;
+
+/**
+ * Fractional-second digits of TIME/TIMESTAMP[TZ]: the declared precision, else 6 — the scale
+ * the JDBC metadata reports for an unconstrained column, which is what Debezium pads to.
+ */
+function fractionalDigits(typeMod: number): number {
+  return typeMod >= 0 && typeMod <= 6 ? typeMod : 6;
+}
+
+/** NUMERIC(p,s)'s typmod is ((p << 16) | s) + 4; unconstrained NUMERIC has none. */
+export function numericScale(typeMod: number): number | undefined {
+  return typeMod >= 4 ? (typeMod - 4) & 0xffff : undefined;
+}
+
+/** "10:00:00.5" at 6 digits → "10:00:00.500000"; extra digits are cut, as the converters do. */
+function padFraction(text: string, digits: number): string {
+  const dot = text.indexOf('.');
+  const whole = dot < 0 ? text : text.slice(0, dot);
+  const frac = dot < 0 ? '' : text.slice(dot + 1);
+  return digits === 0 ? whole : `${whole}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+}
+
+function integer(text: string): number | string {
+  const n = BigInt(text);
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(n)
+    : n.toString();
+}
+
+/** "2024-01-01 10:00:00.5+00" (ISO DateStyle) → the same instant in UTC at `digits` digits. */
+function zonedTimestamp(text: string, digits: number): string {
+  const iso = text.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
+  return formatZonedTimestamp(iso, digits) ?? text;
+}
+
+export function pgTextValue(text: string | null, type: PgColumnType): RowValue {
+  if (text === null) return null;
+  switch (type.typeOid) {
+    case BOOL:
+      return text === 't';
+    case INT2:
+    case INT4:
+    case OID:
+    case INT8:
+      return integer(text);
+    case FLOAT4:
+    case FLOAT8: {
+      const n = Number(text);
+      return Number.isFinite(n) ? n : text;
+    }
+    case NUMERIC:
+      return padToScale(text, numericScale(type.typeMod));
+    case TIME:
+    case TIMESTAMP:
+      return /^\d/.test(text) && !text.includes('BC')
+        ? padFraction(text, fractionalDigits(type.typeMod))
+        : text;
+    case TIMESTAMPTZ:
+      return zonedTimestamp(text, fractionalDigits(type.typeMod));
+    case BYTEA:
+      // Hex output ("\x0a0b"), the server default; Debezium's binary.handling.mode=base64.
+      return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex').toString('base64') : text;
+    default:
+      // Text-like types, DATE ("YYYY-MM-DD" in ISO style), enums, uuid, json: as the server prints them.
+      return text;
+  }
+}
