@@ -1,0 +1,117 @@
+import { Registry } from 'prom-client';
+import { type EmbeddedPipeline, startEmbeddedPipeline } from '../cli/pipeline.js';
+import { type RunningApi, startApi } from '../cli/serve.js';
+import type { MysqlConnOptions } from '../examples/bank/db.js';
+import { openPool } from '../examples/bank/db.js';
+import { BANK_TABLES } from '../examples/bank/generate.js';
+import { type Config, configSchema } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { BenchError } from './errors.js';
+
+export interface BenchTarget {
+  server: MysqlConnOptions;
+  database: string;
+  /** The adapter's stores. */
+  dataDir: string;
+}
+
+/** A replica id per reader: other checkouts' pipelines stream from the same server. */
+export function benchServerId(): number {
+  return 100_000 + Math.floor(Math.random() * 1_000_000);
+}
+
+/**
+ * The adapter's configuration for a bench run: the bench bank, its own stores, a free API
+ * port, every endpoint on the legacy side until a scenario sets its flags.
+ */
+export function benchConfig(target: BenchTarget): Config {
+  const { host, port, user, password } = target.server;
+  const url = `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${target.database}`;
+  return configSchema.parse({
+    legacy: { url, flavor: 'mariadb' },
+    cdc: { serverId: benchServerId(), tables: [...BANK_TABLES] },
+    dataDir: target.dataDir,
+    api: { host: '127.0.0.1', port: 0 },
+    flags: { defaultMode: 'legacy' },
+    log: { level: 'warn' },
+  });
+}
+
+export interface RunningAdapter {
+  config: Config;
+  registry: Registry;
+  pipeline: EmbeddedPipeline;
+  /**
+   * Milliseconds from the call until the source had delivered its snapshot into the event store
+   * (the pipeline's start resolves then; 0 without a snapshot to take), and until the read models
+   * had caught up.
+   */
+  startup: { sourceReadyMs: number; caughtUpMs: number };
+  stop(): Promise<void>;
+}
+
+export interface ServingAdapter extends RunningAdapter {
+  api: RunningApi;
+}
+
+/**
+ * The embedded pipeline in this process, caught up with everything the legacy database had
+ * committed when it started (after a snapshot, if its stores are empty).
+ */
+export async function startAdapter(
+  target: BenchTarget,
+  logger: Logger,
+  options: { catchUpTimeoutMs: number },
+): Promise<RunningAdapter> {
+  const config = benchConfig(target);
+  const registry = new Registry();
+  let failure: Error | null = null;
+  const t0 = performance.now();
+  const pipeline = await startEmbeddedPipeline({
+    config,
+    logger,
+    registry,
+    onError: (err) => {
+      failure = err;
+      logger.error({ err }, 'pipeline failed during the benchmark');
+    },
+  });
+  const sourceReadyMs = performance.now() - t0;
+  if (!(await pipeline.waitForCatchUp(options.catchUpTimeoutMs))) {
+    await pipeline.stop();
+    throw new BenchError(
+      'BENCH_CATCH_UP',
+      `the pipeline did not catch up within ${options.catchUpTimeoutMs} ms${failure ? `: ${String(failure)}` : ''}`,
+    );
+  }
+  const startup = { sourceReadyMs, caughtUpMs: performance.now() - t0 };
+  return { config, registry, pipeline, startup, stop: () => pipeline.stop() };
+}
+
+/** The pipeline and the shadow API over it and the legacy database, as `run` serves them. */
+export async function startServingAdapter(
+  target: BenchTarget,
+  logger: Logger,
+  options: { catchUpTimeoutMs: number },
+): Promise<ServingAdapter> {
+  const adapter = await startAdapter(target, logger, options);
+  const legacyPool = openPool(target.server, target.database, {
+    connectionLimit: adapter.config.legacy.poolSize,
+  });
+  try {
+    const api = await startApi(adapter.config, adapter.pipeline, legacyPool, logger, adapter.registry);
+    return {
+      ...adapter,
+      api,
+      async stop() {
+        await api.close();
+        await adapter.stop();
+        await legacyPool.end();
+      },
+    };
+  } catch (err) {
+    await adapter.stop();
+    await legacyPool.end();
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+import autocannon from 'autocannon';
+import { z } from 'zod';
+import { childMain, isEntry } from '../child.js';
+import { endpointSchema, latencySchema } from '../results-schema.js';
+import { latencyOf } from '../stats.js';
+
+export const httpLoadInputSchema = z.object({
+  baseUrl: z.url(),
+  endpoint: endpointSchema,
+  /** Account ids to spread requests over, visited in a fixed stride so every mode sees the same order. */
+  accountIds: z.object({ min: z.number().int().positive(), max: z.number().int().positive() }),
+  connections: z.number().int().positive(),
+  durationSec: z.number().positive(),
+  warmupSec: z.number().nonnegative(),
+});
+export type HttpLoadInput = z.infer<typeof httpLoadInputSchema>;
+
+export const httpLoadOutputSchema = z.object({
+  requests: z.number().int().nonnegative(),
+  requestsPerSec: z.number().nonnegative(),
+  latency: latencySchema,
+  non2xx: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+  servedBy: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type HttpLoadOutput = z.infer<typeof httpLoadOutputSchema>;
+
+// A stride coprime with any realistic id range: consecutive requests hit unrelated accounts.
+const STRIDE = 7919;
+
+function pathFor(endpoint: HttpLoadInput['endpoint'], id: number): string {
+  return endpoint === 'summary' ? `/accounts/${id}/summary` : `/accounts/${id}/transactions?limit=50`;
+}
+
+function load(options: autocannon.Options, onLatency?: (ms: number) => void): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(options, (err: unknown, result: autocannon.Result) =>
+      err ? reject(err) : resolve(result),
+    );
+    if (onLatency)
+      instance.on('response', (_client, status, _bytes, responseTime) => {
+        if (status >= 200 && status < 300) onLatency(responseTime);
+      });
+  });
+}
+
+async function run(input: HttpLoadInput): Promise<HttpLoadOutput> {
+  const { min, max } = input.accountIds;
+  const span = max - min + 1;
+  let k = 0;
+  const servedBy: Record<string, number> = {};
+  const options = (durationSec: number): autocannon.Options => ({
+    url: input.baseUrl,
+    connections: input.connections,
+    duration: durationSec,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, path: pathFor(input.endpoint, min + ((k++ * STRIDE) % span)) }),
+        onResponse: (_status, _body, _context, headers) => {
+          const side = String(headers?.['x-served-by'] ?? 'none');
+          servedBy[side] = (servedBy[side] ?? 0) + 1;
+        },
+      },
+    ],
+  });
+  if (input.warmupSec > 0) await load(options(input.warmupSec));
+  // autocannon's own histogram has 1 ms resolution; a read-model answer takes less.
+  const latencies: number[] = [];
+  const result = await load(options(input.durationSec), (ms) => latencies.push(ms));
+  return {
+    requests: result.requests.total,
+    requestsPerSec: result.requests.average,
+    latency: latencyOf(latencies),
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    servedBy,
+  };
+}
+
+if (isEntry(import.meta.url)) await childMain(httpLoadInputSchema, run);

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import type { MysqlConnOptions } from '../examples/bank/db.js';
+import type { ScaleName } from '../examples/bank/generate.js';
+import type { Logger } from '../lib/logger.js';
+import type { Fixture } from './fixture.js';
+
+/** Durations and load levels of one bench run; the smoke test shrinks them. */
+export const benchSettingsSchema = z.object({
+  /** Seconds of measured HTTP load per run, after `warmupSec`. */
+  httpSec: z.number().positive(),
+  warmupSec: z.number().nonnegative(),
+  /** Concurrent HTTP connections: the same levels for both sides. */
+  connections: z.array(z.number().int().positive()).min(1),
+  /** Connections of the shadow-overhead runs. */
+  shadowConnections: z.number().int().positive(),
+  /** Seconds of write load per CDC level. */
+  cdcSec: z.number().positive(),
+  /** Row changes per second the CDC levels aim at. */
+  cdcRates: z.array(z.number().positive()).min(1),
+  /** Freshness markers committed per second during each CDC level. */
+  markersPerSec: z.number().positive(),
+  /** Workload operations written for the binlog decode measurement. */
+  decodeOps: z.number().int().positive(),
+  /** Attach the CPU profiler to the runs whose profile explains a result. */
+  profile: z.boolean(),
+});
+export type BenchSettings = z.infer<typeof benchSettingsSchema>;
+
+export const SETTINGS: Record<ScaleName, BenchSettings> = {
+  tiny: {
+    httpSec: 1,
+    warmupSec: 0,
+    connections: [4],
+    shadowConnections: 4,
+    cdcSec: 2,
+    cdcRates: [100],
+    markersPerSec: 10,
+    decodeOps: 100,
+    profile: true,
+  },
+  small: {
+    httpSec: 5,
+    warmupSec: 1,
+    connections: [1, 16],
+    shadowConnections: 16,
+    cdcSec: 10,
+    cdcRates: [500, 2000],
+    markersPerSec: 20,
+    decodeOps: 5000,
+    profile: true,
+  },
+  bench: {
+    httpSec: 15,
+    warmupSec: 3,
+    connections: [1, 16, 64],
+    shadowConnections: 16,
+    cdcSec: 30,
+    cdcRates: [500, 2000, 5000],
+    markersPerSec: 20,
+    decodeOps: 20_000,
+    profile: true,
+  },
+};
+
+export interface ScenarioContext {
+  scale: ScaleName;
+  seed: number;
+  server: MysqlConnOptions;
+  fixture: Fixture;
+  settings: BenchSettings;
+  logger: Logger;
+}

@@ -1,0 +1,116 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Pool } from 'mysql2/promise';
+import { z } from 'zod';
+import { createBankDatabase, type MysqlConnOptions, openPool } from '../examples/bank/db.js';
+import { generateBank, resolveScale, type ScaleName } from '../examples/bank/generate.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { BenchError } from './errors.js';
+
+/** What a generation of the bench bank produced; kept next to the adapter's files. */
+export const datasetSchema = z.object({
+  database: z.string(),
+  scale: z.enum(['tiny', 'small', 'bench']),
+  seed: z.number().int(),
+  generatedAt: z.iso.datetime(),
+  generationMs: z.number().int().nonnegative(),
+  rows: z.number().int().nonnegative(),
+  rowsPerSec: z.number().int().nonnegative(),
+  tables: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type Dataset = z.infer<typeof datasetSchema>;
+
+export interface FixtureOptions {
+  server: MysqlConnOptions;
+  database: string;
+  scale: ScaleName;
+  seed: number;
+  /** Root of the bench's files: dataset record and the adapter's stores. */
+  dataDir: string;
+  logger: Logger;
+}
+
+export interface Fixture {
+  dataset: Dataset;
+  /** Whether this call generated the data (false: an earlier run's data was reused). */
+  generated: boolean;
+  /** The adapter's stores for this dataset; emptied whenever the data is regenerated. */
+  adapterDir: string;
+  pool: Pool;
+}
+
+const countRow = z.object({ n: z.coerce.number().int() });
+
+async function customerCount(pool: Pool): Promise<number | null> {
+  try {
+    const [rows] = await pool.query('SELECT COUNT(*) AS n FROM customers');
+    return countRow.parse((rows as unknown[])[0]).n;
+  } catch {
+    // Missing database or table: there is nothing to reuse.
+    return null;
+  }
+}
+
+function readDataset(path: string): Dataset | null {
+  if (!existsSync(path)) return null;
+  const parsed = datasetSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The bench bank, generated once per scale and seed and reused by later runs: at the bench
+ * scale generation takes minutes, and the adapter's snapshot of it longer. Reuse requires the
+ * recorded dataset to match the request and the database to still hold its customers; anything
+ * else regenerates the data and empties the adapter's stores, whose offsets would no longer fit.
+ */
+export async function prepareFixture(options: FixtureOptions): Promise<Fixture> {
+  const { server, database, scale, seed, logger } = options;
+  mkdirSync(options.dataDir, { recursive: true });
+  const recordPath = join(options.dataDir, 'dataset.json');
+  const adapterDir = join(options.dataDir, 'adapter');
+  const expectedCustomers = resolveScale(scale).customers;
+  const recorded = readDataset(recordPath);
+  let pool = openPool(server, database, { connectionLimit: 12 });
+  if (
+    recorded?.database === database &&
+    recorded.scale === scale &&
+    recorded.seed === seed &&
+    (await customerCount(pool)) === expectedCustomers
+  ) {
+    logger.info({ database, scale, generatedAt: recorded.generatedAt }, 'reusing the bench bank');
+    return { dataset: recorded, generated: false, adapterDir, pool };
+  }
+  await pool.end();
+  rmSync(adapterDir, { recursive: true, force: true });
+  rmSync(recordPath, { force: true });
+  logger.info({ database, scale, seed }, 'generating the bench bank');
+  try {
+    await createBankDatabase(server, database, { dropExisting: true });
+  } catch (cause) {
+    throw new BenchError('BENCH_FIXTURE_FAILED', `cannot create ${database}: ${errorMessage(cause)}`, {
+      cause,
+    });
+  }
+  pool = openPool(server, database, { connectionLimit: 12 });
+  let lastLog = 0;
+  // The adapter starts from a snapshot, so the load need not go through the binlog.
+  const result = await generateBank(pool, { seed, scale, skipBinlog: true, connections: 4 }, (p) => {
+    if (Date.now() - lastLog < 5000) return;
+    lastLog = Date.now();
+    logger.info({ table: p.table, rows: p.rows, rowsPerSec: p.rowsPerSec, etaSec: p.etaSec }, 'generating');
+  });
+  const dataset: Dataset = {
+    database,
+    scale,
+    seed,
+    generatedAt: new Date().toISOString(),
+    generationMs: result.elapsedMs,
+    rows: result.rows,
+    rowsPerSec: result.rowsPerSec,
+    tables: result.tables,
+  };
+  writeFileSync(recordPath, `${JSON.stringify(dataset, null, 2)}\n`);
+  logger.info({ rows: dataset.rows, generationMs: dataset.generationMs }, 'bench bank generated');
+  return { dataset, generated: true, adapterDir, pool };
+}

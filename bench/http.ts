@@ -1,0 +1,50 @@
+import type { RunningApi } from '../cli/serve.js';
+import { ENDPOINTS } from '../shadow-api/server.js';
+import { childModule, runChild } from './child.js';
+import { httpLoadOutputSchema } from './children/http-load.js';
+import type { ScenarioContext } from './context.js';
+import type { BenchEndpoint, HttpRun, ServedMode } from './results-schema.js';
+
+export interface AccountRange {
+  min: number;
+  max: number;
+}
+
+/** Sets the endpoint's flag on the running API, then loads it from a separate autocannon process. */
+export async function measureEndpoint(
+  ctx: ScenarioContext,
+  api: RunningApi,
+  run: { endpoint: BenchEndpoint; mode: ServedMode; connections: number; accounts: AccountRange },
+): Promise<HttpRun> {
+  api.flags.patch(ENDPOINTS[run.endpoint], { mode: run.mode });
+  const { httpSec, warmupSec } = ctx.settings;
+  const output = await runChild(
+    childModule('http-load'),
+    {
+      baseUrl: api.url,
+      endpoint: run.endpoint,
+      accountIds: run.accounts,
+      connections: run.connections,
+      durationSec: httpSec,
+      warmupSec,
+    },
+    httpLoadOutputSchema,
+  );
+  ctx.logger.info(
+    {
+      endpoint: run.endpoint,
+      mode: run.mode,
+      connections: run.connections,
+      rps: Math.round(output.requestsPerSec),
+      p99: output.latency.p99Ms,
+    },
+    'http run',
+  );
+  return {
+    endpoint: run.endpoint,
+    mode: run.mode,
+    connections: run.connections,
+    durationSec: httpSec,
+    ...output,
+  };
+}

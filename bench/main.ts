@@ -1,0 +1,194 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseMysqlUrl } from '../examples/bank/db.js';
+import { AdapterError, errorMessage } from '../lib/errors.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { isEntry } from './child.js';
+import { type ScenarioContext, SETTINGS } from './context.js';
+import { BenchError } from './errors.js';
+import { prepareFixture } from './fixture.js';
+import { machineInfo, peakRssBytes, versions } from './machine.js';
+import {
+  type BenchResult,
+  resultSchema,
+  SCENARIOS,
+  type ScenarioName,
+  scenarioNameSchema,
+} from './results-schema.js';
+import { cdcScenario } from './scenarios/cdc.js';
+import { readsScenario } from './scenarios/reads.js';
+import { shadowScenario } from './scenarios/shadow.js';
+import { throughputScenario } from './scenarios/throughput.js';
+import { renderSummary } from './summary.js';
+
+export const USAGE = `usage: npm run bench -- <scenario|all> [options]
+  scenarios: ${SCENARIOS.join(', ')} (all runs each in its own process, throughput first)
+  --scale tiny|small|bench   sample bank size (default bench: 100k customers, 200k accounts, 5M transactions)
+  --seed N                   data seed (default 42)
+  --database NAME            legacy database (default bench_bank, or bench_bank_<scale>)
+  --legacy-url URL           server of the legacy database (default mysql://cqrs:cqrs@127.0.0.1:3307)
+  --out DIR                  results directory (default bench/results)
+  --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
+  --no-profile               skip the CPU-profiled runs`;
+
+const argsSchema = z.object({
+  scenario: z.union([scenarioNameSchema, z.literal('all')]),
+  scale: z.enum(['tiny', 'small', 'bench']).default('bench'),
+  seed: z.coerce.number().int().default(42),
+  database: z.string().optional(),
+  legacyUrl: z.string().default('mysql://cqrs:cqrs@127.0.0.1:3307'),
+  out: z.string().default('bench/results'),
+  dataDir: z.string().optional(),
+  profile: z.boolean().default(true),
+});
+export type BenchArgs = z.infer<typeof argsSchema>;
+
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      scale: { type: 'string' },
+      seed: { type: 'string' },
+      database: { type: 'string' },
+      'legacy-url': { type: 'string' },
+      out: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'no-profile': { type: 'boolean' },
+    },
+  });
+  const parsed = argsSchema.safeParse({
+    scenario: positionals[0],
+    scale: values.scale,
+    seed: values.seed,
+    database: values.database,
+    legacyUrl: values['legacy-url'],
+    out: values.out,
+    dataDir: values['data-dir'],
+    profile: values['no-profile'] ? false : undefined,
+  });
+  if (!parsed.success)
+    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${USAGE}`, {
+      cause: parsed.error,
+    });
+  return parsed.data;
+}
+
+const SCENARIO_RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<BenchResult['results']>> = {
+  throughput: throughputScenario,
+  reads: readsScenario,
+  shadow: shadowScenario,
+  cdc: (ctx) => cdcScenario(ctx),
+};
+
+function settingsOf(args: BenchArgs) {
+  return { ...SETTINGS[args.scale], profile: args.profile && SETTINGS[args.scale].profile };
+}
+
+/** One scenario in this process: its peak RSS is this process's. */
+async function runScenario(
+  args: BenchArgs & { scenario: ScenarioName },
+  logger: Logger,
+): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const server = parseMysqlUrl(args.legacyUrl);
+  const database = args.database ?? (args.scale === 'bench' ? 'bench_bank' : `bench_bank_${args.scale}`);
+  const fixture = await prepareFixture({
+    server,
+    database,
+    scale: args.scale,
+    seed: args.seed,
+    dataDir: args.dataDir ?? join('.data/bench', args.scale),
+    logger,
+  });
+  try {
+    const settings = settingsOf(args);
+    const ctx: ScenarioContext = { scale: args.scale, seed: args.seed, server, fixture, settings, logger };
+    logger.info({ scenario: args.scenario, scale: args.scale, database }, 'scenario started');
+    const results = await SCENARIO_RUNNERS[args.scenario](ctx);
+    return resultSchema.parse({
+      scenario: args.scenario,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine,
+      versions: await versions(fixture.pool),
+      dataset: { ...fixture.dataset, reused: !fixture.generated },
+      peakRssBytes: peakRssBytes(),
+      params: { scale: args.scale, seed: args.seed, ...settings },
+      results,
+    });
+  } finally {
+    await fixture.pool.end();
+  }
+}
+
+/** Every valid result in `dir`; files that fail the schema are reported and left out. */
+export function readResults(dir: string, logger: Logger): BenchResult[] {
+  const results: BenchResult[] = [];
+  for (const name of SCENARIOS) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, `${name}.json`), 'utf8');
+    } catch {
+      continue;
+    }
+    const parsed = resultSchema.safeParse(JSON.parse(text));
+    if (parsed.success) results.push(parsed.data);
+    else
+      logger.warn(
+        { file: `${name}.json`, issues: parsed.error.issues.slice(0, 3) },
+        'result left out of the summary',
+      );
+  }
+  return results;
+}
+
+function writeSummary(dir: string, logger: Logger): void {
+  writeFileSync(join(dir, 'summary.md'), renderSummary(readResults(dir, logger)));
+}
+
+/** `all`: each scenario in a child process of this command, so each has its own peak RSS. */
+async function runAll(args: BenchArgs, argv: string[]): Promise<void> {
+  const rest = argv.filter((a) => a !== 'all');
+  for (const scenario of SCENARIOS) {
+    const code = await new Promise<number | null>((done, fail) => {
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, process.argv[1] as string, scenario, ...rest],
+        {
+          stdio: 'inherit',
+        },
+      );
+      child.on('error', fail);
+      child.on('close', done);
+    });
+    if (code !== 0) throw new BenchError('BENCH_SCENARIO_FAILED', `scenario ${scenario} exited with ${code}`);
+  }
+  process.stdout.write(`results and summary in ${resolve(args.out)}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const logger = createLogger({ name: 'bench' });
+  const args = parseBenchArgs(argv);
+  mkdirSync(args.out, { recursive: true });
+  if (args.scenario === 'all') return runAll(args, argv);
+  const result = await runScenario({ ...args, scenario: args.scenario }, logger);
+  writeFileSync(join(args.out, `${result.scenario}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeSummary(args.out, logger);
+  process.stdout.write(`${result.scenario}: ${join(args.out, `${result.scenario}.json`)}\n`);
+}
+
+if (isEntry(import.meta.url)) {
+  try {
+    await main(process.argv.slice(2));
+  } catch (err) {
+    const hint = err instanceof AdapterError && err.hint ? `\nfix: ${err.hint}` : '';
+    process.stderr.write(`bench failed: ${errorMessage(err)}${hint}\n`);
+    if (!(err instanceof AdapterError)) process.stderr.write(`${err instanceof Error ? err.stack : ''}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,58 @@
+import { Session } from 'node:inspector/promises';
+import { relative } from 'node:path';
+import type { ProfileSummary } from './results-schema.js';
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+}
+
+function frameName(node: CpuProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const name = functionName === '' ? '(anonymous)' : functionName;
+  if (url === '') return name;
+  const file = url.startsWith('file://') ? relative(process.cwd(), new URL(url).pathname) : url;
+  return `${name} ${file}:${lineNumber + 1}`;
+}
+
+/** Self time per frame, hottest first: samples that landed in that function itself. */
+export function summarizeProfile(profile: CpuProfile, top = 12): ProfileSummary {
+  const byFrame = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    total += hits;
+    const name = frameName(node);
+    byFrame.set(name, (byFrame.get(name) ?? 0) + hits);
+  }
+  const topFrames = [...byFrame.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([frame, hits]) => ({ frame, selfPct: total === 0 ? 0 : Math.round((hits / total) * 1000) / 10 }));
+  return { durationMs: Math.round((profile.endTime - profile.startTime) / 1000), topFrames };
+}
+
+/**
+ * Samples this process's CPU (the adapter runs in it) while `work` runs, through the built-in
+ * inspector: the same data as `node --cpu-prof`, scoped to one measurement.
+ */
+export async function profiled<T>(work: () => Promise<T>): Promise<{ value: T; profile: ProfileSummary }> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    const value = await work();
+    const { profile } = await session.post('Profiler.stop');
+    return { value, profile: summarizeProfile(profile as CpuProfile) };
+  } finally {
+    session.disconnect();
+  }
+}

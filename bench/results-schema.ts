@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { datasetSchema } from './fixture.js';
+
+/**
+ * The JSON every scenario writes to bench/results/<scenario>.json. The smoke test validates its
+ * output with these same schemas, and the summary is rendered only from files that pass them.
+ */
+
+export const SCENARIOS = ['throughput', 'reads', 'shadow', 'cdc'] as const;
+export const scenarioNameSchema = z.enum(SCENARIOS);
+export type ScenarioName = z.infer<typeof scenarioNameSchema>;
+
+const ms = z.number().nonnegative();
+const count = z.number().int().nonnegative();
+
+export const latencySchema = z.object({ p50Ms: ms, p99Ms: ms, maxMs: ms, meanMs: ms });
+export type Latency = z.infer<typeof latencySchema>;
+
+export const endpointSchema = z.enum(['summary', 'history']);
+export type BenchEndpoint = z.infer<typeof endpointSchema>;
+export const servedModeSchema = z.enum(['legacy', 'shadow', 'new']);
+export type ServedMode = z.infer<typeof servedModeSchema>;
+
+/** One autocannon run against one endpoint in one flag mode. */
+export const httpRunSchema = z.object({
+  endpoint: endpointSchema,
+  mode: servedModeSchema,
+  connections: z.number().int().positive(),
+  durationSec: z.number().positive(),
+  requests: count,
+  requestsPerSec: z.number().nonnegative(),
+  latency: latencySchema,
+  non2xx: count,
+  errors: count,
+  /** x-served-by header values seen (warm-up included): proves which side answered. */
+  servedBy: z.record(z.string(), count),
+});
+export type HttpRun = z.infer<typeof httpRunSchema>;
+
+/** The hottest functions of a CPU profile by self time: the "why" behind a missed target. */
+export const profileSchema = z.object({
+  durationMs: ms,
+  topFrames: z.array(z.object({ frame: z.string(), selfPct: z.number().nonnegative() })),
+});
+export type ProfileSummary = z.infer<typeof profileSchema>;
+
+const readsResults = z.object({
+  runs: z.array(httpRunSchema).min(1),
+  profiles: z.record(z.string(), profileSchema).default({}),
+});
+
+const shadowResults = z.object({
+  runs: z.array(httpRunSchema).min(1),
+  /** Comparisons the off-path queue accepted, dropped (full) and recorded during the runs. */
+  comparisons: z.object({ recorded: count, dropped: count }),
+});
+
+export const freshnessLevelSchema = z.object({
+  targetRowChangesPerSec: z.number().positive(),
+  achievedRowChangesPerSec: z.number().nonnegative(),
+  durationSec: z.number().positive(),
+  writeOps: count,
+  writeErrors: count,
+  markers: count,
+  /** Markers not visible before the run's deadline. */
+  markersLost: count,
+  lag: latencySchema,
+  profile: profileSchema.optional(),
+});
+export type FreshnessLevel = z.infer<typeof freshnessLevelSchema>;
+
+const cdcResults = z.object({
+  path: z.enum(['embedded', 'debezium-kafka']),
+  method: z.string(),
+  levels: z.array(freshnessLevelSchema).min(1),
+});
+
+const rateSchema = z.object({ items: count, ms, perSec: z.number().nonnegative() });
+
+const throughputResults = z.object({
+  snapshot: z.object({ rows: rateSchema, projected: rateSchema }),
+  /** Replay of the whole event store into each read-model store (rebuild). */
+  replay: z.array(z.object({ store: z.string(), events: rateSchema })).min(1),
+  /** Binlog → change events for the same binlog range, per reader. */
+  decode: z.array(z.object({ reader: z.string(), rowChanges: rateSchema, transactions: count })).min(1),
+  profiles: z.record(z.string(), profileSchema).default({}),
+});
+
+export const machineSchema = z.object({
+  cpus: z.number().int().positive(),
+  cpuModel: z.string(),
+  memoryBytes: count,
+  platform: z.string(),
+  /** 1/5/15-minute load averages at the start: the machine may be shared. */
+  loadAverage: z.array(z.number()).length(3),
+});
+
+export const versionsSchema = z.object({
+  node: z.string(),
+  package: z.string(),
+  legacyServer: z.string(),
+  autocannon: z.string(),
+});
+
+const envelope = {
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  machine: machineSchema,
+  versions: versionsSchema,
+  dataset: datasetSchema.extend({ reused: z.boolean() }),
+  /** Peak resident set of the process running the adapter (pipeline and API) for the scenario. */
+  peakRssBytes: count,
+  params: z.record(z.string(), z.unknown()),
+};
+
+export const resultSchema = z.discriminatedUnion('scenario', [
+  z.object({ scenario: z.literal('throughput'), ...envelope, results: throughputResults }),
+  z.object({ scenario: z.literal('reads'), ...envelope, results: readsResults }),
+  z.object({ scenario: z.literal('shadow'), ...envelope, results: shadowResults }),
+  z.object({ scenario: z.literal('cdc'), ...envelope, results: cdcResults }),
+]);
+export type BenchResult = z.infer<typeof resultSchema>;
+export type ResultsOf<S extends ScenarioName> = Extract<BenchResult, { scenario: S }>['results'];

@@ -1,0 +1,201 @@
+import Database from 'better-sqlite3';
+import type { PoolConnection } from 'mysql2/promise';
+import { z } from 'zod';
+import { dataPath } from '../../lib/config.js';
+import { startAdapter } from '../adapter.js';
+import { childModule, runChild } from '../child.js';
+import { writeLoadOutputSchema } from '../children/write-load.js';
+import type { ScenarioContext } from '../context.js';
+import { BenchError } from '../errors.js';
+import { profiled } from '../profile.js';
+import type { FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
+import { latencyOf } from '../stats.js';
+
+/**
+ * A CDC path under test: legacy database → … → read model. The embedded path is below; the
+ * Debezium/Kafka path plugs in with its own way of telling that a legacy transaction is visible.
+ */
+export interface CdcPath {
+  readonly name: 'embedded' | 'debezium-kafka';
+  /** Starts the path, caught up with the legacy database. */
+  start(ctx: ScenarioContext): Promise<RunningCdcPath>;
+}
+
+export interface RunningCdcPath {
+  /** Whether the read models reflect the legacy transaction with this GTID. */
+  visible(gtid: string): boolean;
+  stop(): Promise<void>;
+}
+
+export const FRESHNESS_METHOD =
+  'marker transactions (a balance touch on a random account) committed by the harness during the write load; ' +
+  'lag = time from the COMMIT acknowledgement to the first poll (every 2 ms) at which the read model reflects ' +
+  'that transaction: its GTID (@@last_gtid) is in the event store and the projector checkpoint, committed in ' +
+  'the same SQLite transaction as the read-model writes, has reached its last event';
+
+/** The embedded pipeline: binlog reader → SQLite event store → projector → SQLite read models. */
+export const embeddedPath: CdcPath = {
+  name: 'embedded',
+  async start(ctx) {
+    const adapter = await startAdapter(
+      { server: ctx.server, database: ctx.fixture.dataset.database, dataDir: ctx.fixture.adapterDir },
+      ctx.logger,
+      { catchUpTimeoutMs: 3_600_000 },
+    );
+    const events = new Database(dataPath(adapter.config, 'events.db'), { readonly: true });
+    const lastPosition = events
+      .prepare('SELECT last_position FROM source_transactions WHERE source_name = ? AND source_tx_id = ?')
+      .pluck();
+    const source = adapter.pipeline.source.name;
+    return {
+      visible(gtid) {
+        const position = lastPosition.get(source, gtid) as number | null | undefined;
+        return typeof position === 'number' && adapter.pipeline.runner.checkpoint() >= position;
+      },
+      async stop() {
+        events.close();
+        await adapter.stop();
+      },
+    };
+  },
+};
+
+/** Row changes per workload operation, from the demo's mix; refined by each level's measurement. */
+const INITIAL_ROWS_PER_OP = 3.3;
+const POLL_MS = 2;
+const gtidRow = z.object({ gtid: z.string().min(1) });
+
+interface Marker {
+  gtid: string;
+  committedAt: number;
+}
+
+/** Commits one marker transaction and returns its GTID and commit time. */
+async function commitMarker(conn: PoolConnection, accountId: number): Promise<Marker> {
+  // A microsecond timestamp that always moves forward, so the row really changes and is logged.
+  await conn.query(
+    'UPDATE balances SET updated_at = GREATEST(NOW(6), updated_at + INTERVAL 1 MICROSECOND) WHERE account_id = ?',
+    [accountId],
+  );
+  const committedAt = performance.now();
+  const [rows] = await conn.query('SELECT @@last_gtid AS gtid');
+  return { gtid: gtidRow.parse((rows as unknown[])[0]).gtid, committedAt };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measureLevel(
+  ctx: ScenarioContext,
+  path: RunningCdcPath,
+  targetRowChangesPerSec: number,
+  rowsPerOp: number,
+  accountMax: number,
+): Promise<FreshnessLevel> {
+  const { cdcSec, markersPerSec } = ctx.settings;
+  const opsPerSec = targetRowChangesPerSec / rowsPerOp;
+  // Enough operations in flight for the rate at a few milliseconds each.
+  const concurrency = Math.min(64, Math.max(2, Math.ceil(opsPerSec * 0.008)));
+  const load = runChild(
+    childModule('write-load'),
+    {
+      server: ctx.server,
+      database: ctx.fixture.dataset.database,
+      seed: ctx.seed + targetRowChangesPerSec,
+      opsPerSec,
+      durationMs: cdcSec * 1000,
+      concurrency,
+    },
+    writeLoadOutputSchema,
+  );
+  let loadDone = false;
+  const loadResult = load.finally(() => {
+    loadDone = true;
+  });
+  const conn = await ctx.fixture.pool.getConnection();
+  const pending: Marker[] = [];
+  const lags: number[] = [];
+  let markers = 0;
+  let polling = true;
+  let deadline = Number.POSITIVE_INFINITY;
+  const poller = (async () => {
+    while (polling || pending.length > 0) {
+      const now = performance.now();
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const m = pending[i] as Marker;
+        if (path.visible(m.gtid)) {
+          lags.push(now - m.committedAt);
+          pending.splice(i, 1);
+        }
+      }
+      if (!polling && pending.length > 0 && now > deadline) break;
+      await sleep(POLL_MS);
+    }
+  })();
+  try {
+    const started = performance.now();
+    for (let k = 0; !loadDone; k++) {
+      const accountId = 1 + ((k * 7919 + targetRowChangesPerSec) % accountMax);
+      pending.push(await commitMarker(conn, accountId));
+      markers++;
+      const wait = started + ((k + 1) * 1000) / markersPerSec - performance.now();
+      if (wait > 0) await Promise.race([sleep(wait), loadResult.catch(() => undefined)]);
+    }
+  } finally {
+    conn.release();
+  }
+  const writes = await load;
+  deadline = performance.now() + 30_000;
+  polling = false;
+  await poller;
+  return {
+    targetRowChangesPerSec,
+    achievedRowChangesPerSec: Math.round((writes.rowChanges / Math.max(1, writes.elapsedMs)) * 1000),
+    durationSec: Math.round(writes.elapsedMs / 100) / 10,
+    writeOps: writes.ops,
+    writeErrors: writes.errors,
+    markers,
+    markersLost: pending.length,
+    lag: latencyOf(lags),
+  };
+}
+
+const maxRow = z.object({ max: z.number().int().positive() });
+
+/**
+ * Freshness under sustained write load: for each target rate, the bank's write workload runs in
+ * its own process while marker transactions measure commit → visible in the read model.
+ */
+export async function cdcScenario(
+  ctx: ScenarioContext,
+  path: CdcPath = embeddedPath,
+): Promise<ResultsOf<'cdc'>> {
+  const [rows] = await ctx.fixture.pool.query('SELECT MAX(account_id) AS max FROM balances');
+  const accountMax = maxRow.parse((rows as unknown[])[0]).max;
+  const running = await path.start(ctx);
+  const levels: FreshnessLevel[] = [];
+  try {
+    let rowsPerOp = INITIAL_ROWS_PER_OP;
+    const top = Math.max(...ctx.settings.cdcRates);
+    for (const target of ctx.settings.cdcRates) {
+      let level: FreshnessLevel;
+      let profile: ProfileSummary | undefined;
+      if (ctx.settings.profile && target === top) {
+        ({ value: level, profile } = await profiled(() =>
+          measureLevel(ctx, running, target, rowsPerOp, accountMax),
+        ));
+      } else level = await measureLevel(ctx, running, target, rowsPerOp, accountMax);
+      if (level.markers > 0 && level.markersLost === level.markers)
+        throw new BenchError(
+          'BENCH_NO_MARKERS',
+          `no marker became visible at ${target} row changes/s on ${path.name}`,
+        );
+      if (level.writeOps > 0 && level.achievedRowChangesPerSec > 0)
+        rowsPerOp = (level.achievedRowChangesPerSec * level.durationSec) / level.writeOps;
+      ctx.logger.info({ target, achieved: level.achievedRowChangesPerSec, lag: level.lag }, 'cdc level');
+      levels.push(profile ? { ...level, profile } : level);
+    }
+  } finally {
+    await running.stop();
+  }
+  return { path: path.name, method: FRESHNESS_METHOD, levels };
+}

@@ -1,0 +1,41 @@
+import { startServingAdapter } from '../adapter.js';
+import type { ScenarioContext } from '../context.js';
+import { measureEndpoint } from '../http.js';
+import type { BenchEndpoint, HttpRun, ResultsOf, ServedMode } from '../results-schema.js';
+import { accountRange } from './reads.js';
+
+const ENDPOINTS: readonly BenchEndpoint[] = ['summary', 'history'];
+const MODES: readonly ServedMode[] = ['legacy', 'shadow'];
+
+/**
+ * What shadow mode costs the caller: both modes serve the legacy answer; shadow also enqueues
+ * the read-model comparison, which runs off the request path on the same process.
+ */
+export async function shadowScenario(ctx: ScenarioContext): Promise<ResultsOf<'shadow'>> {
+  const adapter = await startServingAdapter(
+    { server: ctx.server, database: ctx.fixture.dataset.database, dataDir: ctx.fixture.adapterDir },
+    ctx.logger,
+    { catchUpTimeoutMs: 3_600_000 },
+  );
+  const api = adapter.api;
+  try {
+    const accounts = await accountRange(ctx);
+    const connections = ctx.settings.shadowConnections;
+    const runs: HttpRun[] = [];
+    const before = api.queue.stats();
+    for (const endpoint of ENDPOINTS)
+      for (const mode of MODES)
+        runs.push(await measureEndpoint(ctx, api, { endpoint, mode, connections, accounts }));
+    await api.queue.onIdle();
+    const after = api.queue.stats();
+    return {
+      runs,
+      comparisons: {
+        recorded: after.completed - before.completed,
+        dropped: after.dropped - before.dropped,
+      },
+    };
+  } finally {
+    await adapter.stop();
+  }
+}

@@ -1,0 +1,159 @@
+import { rmSync } from 'node:fs';
+import { z } from 'zod';
+import { binlogSourceConfigFrom } from '../../cli/pipeline.js';
+import type { BinlogPosition } from '../../connectors/binlog/config.js';
+import { binlogHead, positionAtLeast } from '../../connectors/binlog/server-position.js';
+import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
+import { BANK_TABLES } from '../../examples/bank/generate.js';
+import { benchConfig, type RunningAdapter, startAdapter } from '../adapter.js';
+import { childModule, runChild } from '../child.js';
+import { writeLoadOutputSchema } from '../children/write-load.js';
+import type { ScenarioContext } from '../context.js';
+import { BenchError } from '../errors.js';
+import { profiled } from '../profile.js';
+import type { ProfileSummary, ResultsOf } from '../results-schema.js';
+import { rate } from '../stats.js';
+
+type Decode = ResultsOf<'throughput'>['decode'][number];
+type Replay = ResultsOf<'throughput'>['replay'][number];
+
+/**
+ * A binlog reader measured on a binlog range another process wrote. The embedded reader is
+ * below; the Debezium connector plugs in by reading the same range from Kafka Connect.
+ */
+export interface BinlogDecoder {
+  readonly name: string;
+  decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition): Promise<Decode>;
+}
+
+/** A read-model store fed by replaying the event store; the server stores join when they land. */
+export interface ReplayStore {
+  readonly name: string;
+  replay(adapter: RunningAdapter): Promise<Replay>;
+}
+
+export const sqliteReplay: ReplayStore = {
+  name: 'sqlite',
+  async replay(adapter) {
+    const t0 = performance.now();
+    const events = await adapter.pipeline.runner.rebuild();
+    return { store: 'sqlite', events: rate(events, performance.now() - t0) };
+  },
+};
+
+/** The embedded reader from `from` to `to`, delivering into a sink that only counts. */
+export const embeddedDecoder: BinlogDecoder = {
+  name: 'embedded',
+  async decode(ctx, from, to) {
+    const config = benchConfig({
+      server: ctx.server,
+      database: ctx.fixture.dataset.database,
+      dataDir: ctx.fixture.adapterDir,
+    });
+    const source = new MysqlBinlogSource(
+      { ...binlogSourceConfigFrom(config), snapshotMode: 'never' },
+      { logger: ctx.logger },
+    );
+    let rows = 0;
+    let transactions = 0;
+    const t0 = performance.now();
+    await source.start({ phase: 'stream', snapshotCompleted: true, ...from }, async (tx) => {
+      rows += tx.events.length;
+      transactions++;
+    });
+    try {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const seen = source.seenPosition();
+        if (seen && positionAtLeast(seen, to) && source.idle()) break;
+        if (Date.now() > deadline)
+          throw new BenchError(
+            'BENCH_DECODE_TIMEOUT',
+            'the binlog reader did not reach the end of the range',
+          );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return { reader: 'embedded', rowChanges: rate(rows, performance.now() - t0), transactions };
+    } finally {
+      await source.stop();
+    }
+  },
+};
+
+const countRow = z.object({ n: z.coerce.number().int().nonnegative() });
+
+async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
+  let total = 0;
+  for (const table of BANK_TABLES) {
+    const [rows] = await ctx.fixture.pool.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
+    total += countRow.parse((rows as unknown[])[0]).n;
+  }
+  return total;
+}
+
+/**
+ * Ceilings of the embedded path: the initial snapshot into empty stores (rows/s read and
+ * events/s projected), a replay of the whole event store into each store, and the binlog
+ * reader's decode rate on a binlog range the bank workload wrote. Leaves the stores caught up
+ * for the other scenarios.
+ */
+export async function throughputScenario(
+  ctx: ScenarioContext,
+  extra: { decoders?: BinlogDecoder[]; stores?: ReplayStore[] } = {},
+): Promise<ResultsOf<'throughput'>> {
+  const profiles: Record<string, ProfileSummary> = {};
+  const maybeProfiled = async <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    if (!ctx.settings.profile) return work();
+    const { value, profile } = await profiled(work);
+    profiles[key] = profile;
+    return value;
+  };
+  const rows = await legacyRowCount(ctx);
+  rmSync(ctx.fixture.adapterDir, { recursive: true, force: true });
+  const target = {
+    server: ctx.server,
+    database: ctx.fixture.dataset.database,
+    dataDir: ctx.fixture.adapterDir,
+  };
+
+  // The projector runs while the snapshot is read: rows/s is read + mapped + stored, events/s
+  // is the whole way into the read models.
+  const adapter = await maybeProfiled('snapshot', () =>
+    startAdapter(target, ctx.logger, { catchUpTimeoutMs: 4 * 3_600_000 }),
+  );
+  const { sourceReadyMs, caughtUpMs } = adapter.startup;
+  const events = await adapter.pipeline.eventStore.headPosition();
+  ctx.logger.info({ rows, events, sourceReadyMs, caughtUpMs }, 'snapshot projected');
+  const replay: Replay[] = [];
+  try {
+    for (const store of [sqliteReplay, ...(extra.stores ?? [])])
+      replay.push(await maybeProfiled(`replay.${store.name}`, () => store.replay(adapter)));
+  } finally {
+    await adapter.stop();
+  }
+
+  const from = await binlogHead(ctx.fixture.pool, 'mariadb');
+  const writes = await runChild(
+    childModule('write-load'),
+    {
+      server: ctx.server,
+      database: ctx.fixture.dataset.database,
+      seed: ctx.seed + 7,
+      opsPerSec: 100_000,
+      maxOps: ctx.settings.decodeOps,
+      concurrency: 8,
+    },
+    writeLoadOutputSchema,
+  );
+  const to = await binlogHead(ctx.fixture.pool, 'mariadb');
+  ctx.logger.info({ ops: writes.ops, rowChanges: writes.rowChanges }, 'binlog range written');
+  const decode: Decode[] = [];
+  for (const decoder of [embeddedDecoder, ...(extra.decoders ?? [])])
+    decode.push(await decoder.decode(ctx, from, to));
+  return {
+    snapshot: { rows: rate(rows, sourceReadyMs), projected: rate(events, caughtUpMs) },
+    replay,
+    decode,
+    profiles,
+  };
+}

@@ -1,0 +1,264 @@
+import type { BenchResult, HttpRun, ProfileSummary, ResultsOf } from './results-schema.js';
+
+/** The issue's targets: read-model ratios against the legacy JOIN queries, CDC lag under load. */
+export const TARGETS = {
+  summaryP99Ratio: 50,
+  historyP99Ratio: 80,
+  readThroughputRatio: 10,
+  cdcLagP99Ms: 1000,
+  cdcRate: 5000,
+} as const;
+
+type Status = 'met' | 'missed' | 'not measured';
+
+interface TargetRow {
+  target: string;
+  measured: string;
+  status: Status;
+  why: string;
+}
+
+const f1 = (v: number) => v.toFixed(1);
+const f2 = (v: number) => v.toFixed(2);
+const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.POSITIVE_INFINITY);
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+function topFrames(profile: ProfileSummary | undefined, n = 4): string {
+  if (!profile) return 'no profile recorded';
+  return profile.topFrames
+    .slice(0, n)
+    .map((f) => `\`${f.frame}\` ${f.selfPct}%`)
+    .join(', ');
+}
+
+function pair(runs: HttpRun[], endpoint: HttpRun['endpoint'], connections: number, modes: [string, string]) {
+  const a = runs.find((r) => r.endpoint === endpoint && r.connections === connections && r.mode === modes[0]);
+  const b = runs.find((r) => r.endpoint === endpoint && r.connections === connections && r.mode === modes[1]);
+  return a && b ? { a, b } : null;
+}
+
+function readsSection(reads: ResultsOf<'reads'>): string {
+  const rows: string[][] = [];
+  for (const endpoint of ['summary', 'history'] as const) {
+    const levels = [...new Set(reads.runs.filter((r) => r.endpoint === endpoint).map((r) => r.connections))];
+    for (const c of levels) {
+      const p = pair(reads.runs, endpoint, c, ['legacy', 'new']);
+      if (!p) continue;
+      rows.push([
+        endpoint,
+        String(c),
+        `${f2(p.a.latency.p50Ms)} / ${f2(p.a.latency.p99Ms)}`,
+        `${f2(p.b.latency.p50Ms)} / ${f2(p.b.latency.p99Ms)}`,
+        `${f1(ratio(p.a.latency.p99Ms, p.b.latency.p99Ms))}×`,
+        String(Math.round(p.a.requestsPerSec)),
+        String(Math.round(p.b.requestsPerSec)),
+        `${f1(ratio(p.b.requestsPerSec, p.a.requestsPerSec))}×`,
+      ]);
+    }
+  }
+  return table(
+    [
+      'endpoint',
+      'connections',
+      'legacy JOIN p50 / p99 ms',
+      'read model p50 / p99 ms',
+      'p99 ratio',
+      'legacy req/s',
+      'read model req/s',
+      'throughput ratio',
+    ],
+    rows,
+  );
+}
+
+function readTargets(reads: ResultsOf<'reads'> | undefined): TargetRow[] {
+  const specs = [
+    { endpoint: 'summary' as const, p99: TARGETS.summaryP99Ratio },
+    { endpoint: 'history' as const, p99: TARGETS.historyP99Ratio },
+  ];
+  const out: TargetRow[] = [];
+  for (const spec of specs) {
+    if (!reads) {
+      out.push({
+        target: `${spec.endpoint} p99 ≥ ${spec.p99}× faster`,
+        measured: '—',
+        status: 'not measured',
+        why: '',
+      });
+      continue;
+    }
+    // Judged at the highest concurrency: "at equal load" is the loaded case.
+    const c = Math.max(...reads.runs.filter((r) => r.endpoint === spec.endpoint).map((r) => r.connections));
+    const p = pair(reads.runs, spec.endpoint, c, ['legacy', 'new']);
+    if (!p) continue;
+    const p99 = ratio(p.a.latency.p99Ms, p.b.latency.p99Ms);
+    const rps = ratio(p.b.requestsPerSec, p.a.requestsPerSec);
+    const why = (what: string) =>
+      `${what}; legacy p50 ${f2(p.a.latency.p50Ms)} ms vs read model ${f2(p.b.latency.p50Ms)} ms. ` +
+      `Profile of the adapter, read-model side: ${topFrames(reads.profiles[`${spec.endpoint}.new`])}; ` +
+      `legacy side: ${topFrames(reads.profiles[`${spec.endpoint}.legacy`])}`;
+    out.push({
+      target: `${spec.endpoint} p99 ≥ ${spec.p99}× faster than the legacy JOIN (${c} connections)`,
+      measured: `${f1(p99)}× (${f2(p.a.latency.p99Ms)} → ${f2(p.b.latency.p99Ms)} ms)`,
+      status: p99 >= spec.p99 ? 'met' : 'missed',
+      why: p99 >= spec.p99 ? '' : why('the legacy query is an indexed lookup on this data set'),
+    });
+    out.push({
+      target: `${spec.endpoint} read throughput ≥ ${TARGETS.readThroughputRatio}× (${c} connections)`,
+      measured: `${f1(rps)}× (${Math.round(p.a.requestsPerSec)} → ${Math.round(p.b.requestsPerSec)} req/s)`,
+      status: rps >= TARGETS.readThroughputRatio ? 'met' : 'missed',
+      why: rps >= TARGETS.readThroughputRatio ? '' : why('both sides share the same HTTP server and cores'),
+    });
+  }
+  return out;
+}
+
+function cdcTarget(cdc: ResultsOf<'cdc'> | undefined): TargetRow {
+  const target = `CDC lag p99 ≤ ${TARGETS.cdcLagP99Ms} ms at ${TARGETS.cdcRate} row changes/s (embedded)`;
+  const level = cdc?.levels.find((l) => l.targetRowChangesPerSec === TARGETS.cdcRate);
+  if (!cdc || !level) return { target, measured: '—', status: 'not measured', why: 'no run at that rate' };
+  const measured = `p99 ${f1(level.lag.p99Ms)} ms at ${level.achievedRowChangesPerSec} row changes/s achieved`;
+  const reached = level.achievedRowChangesPerSec >= 0.9 * TARGETS.cdcRate;
+  const fast = level.lag.p99Ms <= TARGETS.cdcLagP99Ms && level.markersLost === 0;
+  if (reached && fast) return { target, measured, status: 'met', why: '' };
+  const reasons: string[] = [];
+  if (!reached)
+    reasons.push(
+      `the write load reached ${level.achievedRowChangesPerSec} of ${TARGETS.cdcRate} row changes/s`,
+    );
+  if (!fast)
+    reasons.push(`lag p99 ${f1(level.lag.p99Ms)} ms, ${level.markersLost} markers not visible in time`);
+  reasons.push(`profile of the adapter during that level: ${topFrames(level.profile)}`);
+  return { target, measured, status: 'missed', why: reasons.join('; ') };
+}
+
+function shadowSection(shadow: ResultsOf<'shadow'>): string {
+  const rows: string[][] = [];
+  for (const endpoint of ['summary', 'history'] as const) {
+    const c = shadow.runs.find((r) => r.endpoint === endpoint)?.connections;
+    if (c === undefined) continue;
+    const p = pair(shadow.runs, endpoint, c, ['legacy', 'shadow']);
+    if (!p) continue;
+    rows.push([
+      endpoint,
+      String(c),
+      `${f2(p.a.latency.p50Ms)} / ${f2(p.a.latency.p99Ms)}`,
+      `${f2(p.b.latency.p50Ms)} / ${f2(p.b.latency.p99Ms)}`,
+      `${f2(p.b.latency.p50Ms - p.a.latency.p50Ms)} / ${f2(p.b.latency.p99Ms - p.a.latency.p99Ms)}`,
+      `${Math.round(p.a.requestsPerSec)} / ${Math.round(p.b.requestsPerSec)}`,
+    ]);
+  }
+  return `${table(
+    [
+      'endpoint',
+      'connections',
+      'legacy mode p50 / p99 ms',
+      'shadow mode p50 / p99 ms',
+      'overhead p50 / p99 ms',
+      'req/s legacy / shadow',
+    ],
+    rows,
+  )}\n\nComparisons recorded: ${shadow.comparisons.recorded}, dropped by the bounded queue: ${shadow.comparisons.dropped}.`;
+}
+
+function cdcSection(cdc: ResultsOf<'cdc'>): string {
+  return `${table(
+    ['target row changes/s', 'achieved', 'markers', 'not visible', 'lag p50 / p99 / max ms'],
+    cdc.levels.map((l) => [
+      String(l.targetRowChangesPerSec),
+      String(l.achievedRowChangesPerSec),
+      String(l.markers),
+      String(l.markersLost),
+      `${f1(l.lag.p50Ms)} / ${f1(l.lag.p99Ms)} / ${f1(l.lag.maxMs)}`,
+    ]),
+  )}\n\nPath: ${cdc.path}. Method: ${cdc.method}.`;
+}
+
+function throughputSection(t: ResultsOf<'throughput'>): string {
+  const rows = [
+    [
+      'initial snapshot: rows read, mapped, stored',
+      String(t.snapshot.rows.items),
+      f1(t.snapshot.rows.ms / 1000),
+      String(t.snapshot.rows.perSec),
+    ],
+    [
+      'initial snapshot: events into the read models',
+      String(t.snapshot.projected.items),
+      f1(t.snapshot.projected.ms / 1000),
+      String(t.snapshot.projected.perSec),
+    ],
+    ...t.replay.map((r) => [
+      `replay into ${r.store} (rebuild)`,
+      String(r.events.items),
+      f1(r.events.ms / 1000),
+      String(r.events.perSec),
+    ]),
+    ...t.decode.map((d) => [
+      `binlog decode, ${d.reader} reader (${d.transactions} transactions)`,
+      String(d.rowChanges.items),
+      f1(d.rowChanges.ms / 1000),
+      String(d.rowChanges.perSec),
+    ]),
+  ];
+  return table(['what', 'items', 'seconds', 'per second'], rows);
+}
+
+/** The markdown summary of whatever results exist, every figure from the same files. */
+export function renderSummary(results: BenchResult[]): string {
+  const by = <S extends BenchResult['scenario']>(s: S) =>
+    results.find((r): r is Extract<BenchResult, { scenario: S }> => r.scenario === s);
+  const reads = by('reads');
+  const shadow = by('shadow');
+  const cdc = by('cdc');
+  const throughput = by('throughput');
+  const first = results[0];
+  const parts: string[] = ['# Benchmark results', ''];
+  if (!first) return `${parts.join('\n')}No results yet: \`npm run bench -- all\`.\n`;
+  const d = first.dataset;
+  const scales = [...new Set(results.map((r) => r.dataset.scale))];
+  parts.push(
+    `Scale \`${scales.join(', ')}\`: ${d.rows} rows (${d.tables.customers} customers, ${d.tables.accounts} accounts, ` +
+      `${d.tables.transactions} transactions), generated in ${f1(d.generationMs / 1000)} s (${d.rowsPerSec} rows/s). ` +
+      `Machine: ${first.machine.cpus} × ${first.machine.cpuModel}, ${mb(first.machine.memoryBytes)}, ${first.machine.platform}; ` +
+      `node ${first.versions.node}, ${first.versions.legacyServer}, cqrs-migrate ${first.versions.package}, autocannon ${first.versions.autocannon}. ` +
+      `Runs: ${results.map((r) => `${r.scenario} ${r.startedAt}`).join(', ')}.`,
+    '',
+    '## Targets',
+    '',
+    table(
+      ['target', 'measured', 'status', 'why (when missed)'],
+      [...readTargets(reads?.results), cdcTarget(cdc?.results)].map((t) => [
+        t.target,
+        t.measured,
+        t.status,
+        t.why,
+      ]),
+    ),
+    '',
+  );
+  if (reads)
+    parts.push('## Reads: legacy JOIN endpoint vs read-model endpoint', '', readsSection(reads.results), '');
+  if (shadow) parts.push('## Shadow mode overhead on the served path', '', shadowSection(shadow.results), '');
+  if (cdc)
+    parts.push('## CDC freshness: commit → visible in the read model', '', cdcSection(cdc.results), '');
+  if (throughput) parts.push('## Throughput ceilings', '', throughputSection(throughput.results), '');
+  parts.push(
+    '## Peak RSS of the adapter process',
+    '',
+    table(
+      ['scenario', 'peak RSS', 'load average at start'],
+      results.map((r) => [r.scenario, mb(r.peakRssBytes), r.machine.loadAverage.map(f2).join(' ')]),
+    ),
+    '',
+  );
+  return parts.join('\n');
+}
