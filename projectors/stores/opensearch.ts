@@ -1,6 +1,6 @@
 import { type API, Client } from '@opensearch-project/opensearch';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
-import { StoreError } from '../../lib/errors.js';
+import { ConfigError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { openSearchIndexes } from '../../migrations/stores.js';
 import type { DocumentProjection } from '../ports.js';
@@ -83,9 +83,10 @@ export class OpenSearchHistoryProjection implements DocumentProjection {
 
   /** Creates each missing index from its migrations/opensearch/ body; existing indexes are left as they are. */
   async migrate(): Promise<void> {
-    for (const [name, body] of Object.entries(openSearchIndexes())) {
-      const index = this.indexes[name as keyof HistoryIndexes];
-      if (index === undefined) continue;
+    const bodies = openSearchIndexes();
+    for (const [name, index] of Object.entries(this.indexes)) {
+      const body = bodies[name];
+      if (body === undefined) throw new ConfigError(`migrations/opensearch/${name}.json is missing`);
       if ((await this.client.indices.exists({ index })).body) continue;
       try {
         // The file's outline is checked by zod; OpenSearch validates the mapping itself on create.
