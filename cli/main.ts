@@ -23,8 +23,19 @@ import { createLogger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { runDemo } from './demo.js';
+import {
+  distributedLag,
+  documentProjection,
+  kafkaFrom,
+  parseStore,
+  STORES,
+  startProjector,
+  startTranslator,
+} from './distributed.js';
 import { bankProjections, startEmbeddedPipeline } from './pipeline.js';
-import { startApi } from './serve.js';
+import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
+import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { serveMetrics, startApi } from './serve.js';
 
 const USAGE = `cqrs-migrate <command> [options]
 
@@ -36,17 +47,35 @@ const USAGE = `cqrs-migrate <command> [options]
   dead-letters [--limit 20]
   bank create [--scale tiny|small|bench] [--seed 42]     (re)create the sample bank in legacy.url
   bank load [--rate 50] [--duration 60] [--seed 43]      write load on the sample bank
+  reconcile [--sample N]  compare every (or N sampled) account's summary and history with the legacy answer
   connector render|deploy|status|pause|resume|delete [--kind mariadb|mysql|postgresql] [--name N]
-                          Debezium connector on Kafka Connect (CONNECT_URL, default http://127.0.0.1:8083)
+                          Debezium connector on Kafka Connect (connect.url, default http://127.0.0.1:8083)
+
+  distributed mode (Debezium on Kafka Connect → Kafka → MongoDB / OpenSearch):
+  translate               Debezium topics → domain-event topics (extra instances are hot standbys)
+  project --store mongo|opensearch
+                          one projector process; start several per store to share the partitions
+  serve                   shadow API over the server read models (no pipeline in this process)
+  lag [--json]            consumer-group lag of the translator and each projector
+  run                     with cdc.mode=kafka: translator, both projectors and the API in one process
 
   --config FILE           configuration file (default ./cqrs-migrate.config.json); see README
 `;
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+/** How the Connect workers reach the legacy database and Kafka, which in Docker differs from this process's view. */
 function connectorOptions(config: Config, name: string) {
-  const legacy = parseMysqlUrl(config.legacy.url);
+  const legacy = parseMysqlUrl(config.connect.legacyUrl ?? config.legacy.url);
   return {
+    kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(','),
     name,
     topicPrefix: config.cdc.name,
     host: legacy.host,
@@ -74,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       kind: { type: 'string' },
       name: { type: 'string' },
+      store: { type: 'string' },
+      sample: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -108,16 +139,93 @@ async function main(argv: string[]): Promise<number> {
       const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
         connectionLimit: config.legacy.poolSize,
       });
-      const pipeline = await startEmbeddedPipeline({ config, logger, registry });
-      const api = await startApi(config, pipeline, pool, logger, registry);
-      logger.info({ url: api.url }, 'pipeline and shadow API running');
-      print(`shadow API on ${api.url} — Ctrl-C stops`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+      const side =
+        config.cdc.mode === 'kafka'
+          ? await startDistributedInProcess(config, logger, registry)
+          : await startEmbeddedPipeline({ config, logger, registry });
+      const api = await startApi(config, side, pool, logger, registry);
+      const job = scheduleReconciliation({
+        config,
+        legacyPool: pool,
+        readModel: side.readModels,
+        freshness: side.freshness,
+        recorder: api.recorder,
+        logger,
       });
+      logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
+      print(`shadow API on ${api.url} (${config.cdc.mode} pipeline) — Ctrl-C stops`);
+      await untilSignal();
+      job?.stop();
       await api.close();
-      await pipeline.stop();
+      await side.stop();
+      await pool.end();
+      return 0;
+    }
+    case 'serve': {
+      const registry = new Registry();
+      const legacy = parseMysqlUrl(config.legacy.url);
+      const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
+        connectionLimit: config.legacy.poolSize,
+      });
+      const side = serverReadSide(config);
+      const api = await startApi(config, side, pool, logger, registry);
+      print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
+      await untilSignal();
+      await api.close();
+      await side.stop();
+      await pool.end();
+      return 0;
+    }
+    case 'translate': {
+      const registry = new Registry();
+      const running = await startTranslator(config, logger, registry);
+      const metrics = await serveMetrics(config, registry, logger);
+      print(`translating ${config.cdc.name}.* → ${config.kafka.topicPrefix}.events.* — Ctrl-C stops`);
+      await untilSignal();
+      await running.stop();
+      await metrics.close();
+      return 0;
+    }
+    case 'project': {
+      const store = parseStore(values.store);
+      const registry = new Registry();
+      const running = await startProjector(config, store, logger, registry);
+      const metrics = await serveMetrics(config, registry, logger);
+      print(`projecting ${running.projection.name} into ${store} — Ctrl-C stops`);
+      await untilSignal();
+      await running.stop();
+      await metrics.close();
+      return 0;
+    }
+    case 'lag': {
+      const kafka = kafkaFrom(config, 'lag');
+      const lag = await distributedLag(
+        config,
+        kafka,
+        STORES.map((s) => documentProjection(config, s, logger)),
+      );
+      if (values.json) print(JSON.stringify(lag, null, 2));
+      else {
+        print(`translator           ${lag.translator}`);
+        for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
+      }
+      return 0;
+    }
+    case 'reconcile': {
+      const legacy = parseMysqlUrl(config.legacy.url);
+      const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
+        connectionLimit: config.legacy.poolSize,
+      });
+      const side =
+        config.cdc.mode === 'kafka' ? serverReadSide(config) : await embeddedReadSide(config, logger);
+      const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+      const result = await reconcileOnce(
+        { config, legacyPool: pool, readModel: side.readModels, freshness: side.freshness, recorder, logger },
+        values.sample === undefined ? undefined : num(values.sample, 0),
+      );
+      print(JSON.stringify(result, null, 2));
+      recorder.close();
+      await side.stop();
       await pool.end();
       return 0;
     }
@@ -189,7 +297,7 @@ async function main(argv: string[]): Promise<number> {
     case 'connector': {
       const kind = (values.kind ?? 'mariadb') as ConnectorKind;
       const name = values.name ?? `${config.cdc.name}-${kind}`;
-      const client = new ConnectClient({ url: process.env.CONNECT_URL ?? 'http://127.0.0.1:8083', logger });
+      const client = new ConnectClient({ url: config.connect.url, logger });
       const show = (v: unknown) => print(typeof v === 'string' ? v : JSON.stringify(v, null, 2));
       switch (sub) {
         case 'render': {

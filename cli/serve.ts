@@ -1,14 +1,22 @@
+import { createServer } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
 import type { Registry } from 'prom-client';
+import type { FreshnessPort } from '../compare/ports.js';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { ShadowQueue } from '../compare/shadow-queue.js';
+import type { AccountQueries } from '../examples/bank/contract.js';
 import { LegacyQueries } from '../examples/bank/legacy-queries.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
 import { buildServer } from '../shadow-api/server.js';
-import type { EmbeddedPipeline } from './pipeline.js';
+
+/** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
+export interface ReadSide {
+  readModels: AccountQueries;
+  freshness: FreshnessPort;
+}
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -19,10 +27,10 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Starts the shadow API over the legacy pool and the pipeline's read models. */
+/** Starts the shadow API over the legacy pool and the read side's models. */
 export async function startApi(
   config: Config,
-  pipeline: EmbeddedPipeline,
+  pipeline: ReadSide,
   legacyPool: Pool,
   logger: Logger,
   registry: Registry,
@@ -69,4 +77,33 @@ export async function startApi(
       recorder.close();
     },
   };
+}
+
+/** /metrics on api.metricsPort for processes without the API (translator, projectors); a no-op when 0. */
+export async function serveMetrics(
+  config: Config,
+  registry: Registry,
+  logger: Logger,
+): Promise<{ close(): Promise<void> }> {
+  const port = config.api.metricsPort;
+  if (port === 0) return { close: async () => undefined };
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, 'metrics collection failed');
+        res.writeHead(500).end();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.api.host, resolve);
+  });
+  logger.info({ port }, 'metrics on /metrics');
+  return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

@@ -46,6 +46,8 @@ export const configSchema = z.object({
         .default('cqrs'),
       /** Partitions of each domain topic the translator creates: the most projector processes per group that get work. */
       partitions: z.number().int().min(1).default(6),
+      /** How long a silent group member keeps its partitions before the others take them over. */
+      sessionTimeoutMs: z.number().int().min(6000).default(30_000),
     })
     .prefault({}),
   connect: z
@@ -82,6 +84,8 @@ export const configSchema = z.object({
     .object({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /** Prometheus /metrics of the translator and projector processes (they serve no API); 0 = off. */
+      metricsPort: z.number().int().min(0).max(65535).default(0),
     })
     .prefault({}),
   flags: z
@@ -117,6 +121,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
+  CQRS_CDC_NAME: [['cdc', 'name'], 'string'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],
   CQRS_KAFKA_TOPIC_PREFIX: [['kafka', 'topicPrefix'], 'string'],
@@ -126,8 +131,10 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_MONGO_URL: [['stores', 'mongoUrl'], 'string'],
   CQRS_MONGO_DATABASE: [['stores', 'mongoDatabase'], 'string'],
   CQRS_OPENSEARCH_URL: [['stores', 'opensearchUrl'], 'string'],
+  CQRS_OPENSEARCH_INDEX_PREFIX: [['stores', 'opensearchIndexPrefix'], 'string'],
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
+  CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
   LOG_LEVEL: [['log', 'level'], 'string'],

@@ -1,4 +1,11 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
@@ -8,6 +15,7 @@ import {
   domainTopic,
   EVENT_TYPE_HEADER,
 } from '../connectors/kafka/domain-topics.js';
+import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
 import { errorMessage } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
@@ -18,6 +26,10 @@ export interface KafkaProjectorOptions {
   projection: DocumentProjection;
   /** Domain topic prefix (config kafka.topicPrefix). */
   topicPrefix: string;
+  /** Partitions of the domain topics, should this projector start before the translator created them. */
+  partitions: number;
+  /** A killed member's partitions move to the others after this long. */
+  sessionTimeoutMs?: number;
   logger?: Logger;
   registry?: Registry;
 }
@@ -48,8 +60,11 @@ export class KafkaProjector {
       component: 'kafka-projector',
       projection: projection.name,
     });
-    this.consumer = kafka.consumer({ groupId: projectorGroupId(topicPrefix, projection.name) });
-    this.producer = kafka.producer();
+    this.consumer = kafka.consumer({
+      groupId: projectorGroupId(topicPrefix, projection.name),
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
+    });
+    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     const registers = options.registry ? [options.registry] : [];
     this.metrics = {
       applied: new Counter({
@@ -75,12 +90,18 @@ export class KafkaProjector {
   async start(): Promise<void> {
     const { projection, topicPrefix } = this.options;
     await projection.migrate();
+    const topics = projection.streamTypes.map((t) => domainTopic(topicPrefix, t));
+    // kafkajs resolves a subscription once: a topic created after it would never be read.
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, topics, this.options.partitions);
+    } finally {
+      await admin.disconnect();
+    }
     await this.producer.connect();
     await this.consumer.connect();
-    await this.consumer.subscribe({
-      topics: projection.streamTypes.map((t) => domainTopic(topicPrefix, t)),
-      fromBeginning: true,
-    });
+    await this.consumer.subscribe({ topics, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

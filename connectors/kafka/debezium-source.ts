@@ -6,6 +6,7 @@ import { tableTopic, transactionTopic } from '../debezium/config.js';
 import { decodeRecordValue, parseChangeRecord, parseTransactionRecord } from '../debezium/record.js';
 import type { ChangeSource } from '../ports.js';
 import { singleMemberAssigner } from './single-member-assigner.js';
+import { ensureTopics } from './topics.js';
 import { type CommitPoint, type RecordRef, TransactionReassembler } from './transaction-reassembler.js';
 
 export interface CapturedTable {
@@ -31,6 +32,8 @@ export interface KafkaDebeziumSourceOptions {
   /** Consumer group; its committed offsets are the resume point. */
   groupId: string;
   snapshotChunkRows?: number;
+  /** A standby takes over this long after the active member went silent. */
+  sessionTimeoutMs?: number;
   logger?: Logger;
   onInvalidRecord?: (record: InvalidRecord) => Promise<void>;
   /** Called when consumption stops on an error (the sink threw, Kafka failed for good). */
@@ -92,12 +95,14 @@ export class KafkaDebeziumSource implements ChangeSource {
     await admin.connect();
     // kafkajs resolves a subscription once: a topic Connect creates later would never be read.
     // One partition each, as the connector config asks (commit order within a table).
-    const existing = new Set(await admin.listTopics());
-    const missing = [...this.tableTopics, this.txTopic].filter((t) => !existing.has(t));
-    if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1 })) });
-    }
-    const consumer = kafka.consumer({ groupId, partitionAssigners: [singleMemberAssigner] });
+    await ensureTopics(admin, [...this.tableTopics, this.txTopic], 1);
+    const consumer = kafka.consumer({
+      groupId,
+      partitionAssigners: [singleMemberAssigner],
+      ...(this.options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeout: this.options.sessionTimeoutMs }),
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => this.reassembler.reset());
     consumer.on(consumer.events.CRASH, (e) => {

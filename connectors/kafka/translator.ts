@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { type Kafka, type Message, Partitioners, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { DeadLetter, NewDomainEvent } from '../../eventstore/ports.js';
@@ -9,6 +9,7 @@ import type { RuleSet } from '../mapping/rule-set.js';
 import type { ChangeSource } from '../ports.js';
 import type { InvalidRecord } from './debezium-source.js';
 import { deadLetterTopic, domainTopic, EVENT_TYPE_HEADER } from './domain-topics.js';
+import { ensureTopics } from './topics.js';
 
 export interface TranslatorOptions {
   kafka: Kafka;
@@ -39,7 +40,12 @@ export class DomainEventTranslator {
 
   constructor(private readonly options: TranslatorOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'translator' });
-    this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // The default (murmur2, Java-compatible) partitioner: any Kafka client maps a stream id to the same partition.
+    this.producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     const registers = options.registry ? [options.registry] : [];
     this.metrics = {
       events: new Counter({
@@ -129,14 +135,7 @@ export class DomainEventTranslator {
     const admin = this.options.kafka.admin();
     await admin.connect();
     try {
-      const existing = new Set(await admin.listTopics());
-      const create = missing.filter((t) => !existing.has(t));
-      if (create.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: create.map((topic) => ({ topic, numPartitions: this.options.partitions })),
-        });
-      }
+      await ensureTopics(admin, missing, this.options.partitions);
       for (const t of missing) this.knownTopics.add(t);
     } finally {
       await admin.disconnect();

@@ -1,0 +1,196 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@opensearch-project/opensearch';
+import { MongoClient } from 'mongodb';
+import type { Pool } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  distributedLag,
+  documentProjection,
+  type RunningTranslator,
+  STORES,
+  startTranslator,
+} from '../../cli/distributed.js';
+import { diffJson } from '../../compare/diff.js';
+import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
+import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
+import { generateBank } from '../../examples/bank/generate.js';
+import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import { runWorkload } from '../../examples/bank/workload.js';
+import { type Config, loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
+import { OpenSearchHistoryProjection } from '../../projectors/stores/opensearch.js';
+import { openServerReadModelQueries } from '../../projectors/stores/server-queries.js';
+import {
+  connectReachable,
+  type DeployedBankConnector,
+  deployBankConnector,
+  dropKafkaState,
+  LEGACY,
+  markerTransaction,
+  testKafka,
+  uniqueSuffix,
+  waitFor,
+} from './support/debezium-bank.js';
+
+const connectUp = await connectReachable();
+if (!connectUp)
+  console.warn('e2e-distributed: Kafka Connect is not reachable; start it with `bash stack/stack.sh up`');
+
+async function allHistory(q: AccountQueries, accountId: number): Promise<HistoryPage['items']> {
+  const items: HistoryPage['items'] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await q.transactionHistory({ accountId, limit: 40, ...(cursor ? { cursor } : {}) });
+    items.push(...page.items);
+    if (!page.nextCursor) return items;
+    cursor = page.nextCursor;
+  }
+}
+
+/** A projector as its own OS process, as operators run it: `cqrs-migrate project --store S`. */
+function spawnProjector(configFile: string, store: string): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'cli/main.ts', 'project', '--store', store, '--config', configFile],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr.push(`[${store} ${child.pid}] ${d.toString()}`);
+  });
+  return child;
+}
+const stderr: string[] = [];
+
+function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+describe.skipIf(!connectUp)(
+  'distributed path end to end: Debezium → Kafka → projectors → MongoDB and OpenSearch',
+  () => {
+    const suffix = uniqueSuffix();
+    const database = `t_dist_${suffix}`;
+    const dir = mkdtempSync(join(tmpdir(), 'cqrs-dist-'));
+    const configFile = join(dir, 'config.json');
+    const kafka = testKafka(`t-dist-${suffix}`);
+    const children: ChildProcess[] = [];
+    let pool: Pool;
+    let connector: DeployedBankConnector | undefined;
+    let translator: RunningTranslator | undefined;
+    let config: Config;
+
+    beforeAll(async () => {
+      await createBankDatabase(LEGACY, database, { dropExisting: true });
+      pool = openPool(LEGACY, database);
+      await generateBank(pool, { seed: 33, scale: 'tiny' });
+      connector = await deployBankConnector(pool, database, suffix);
+      const file = {
+        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
+        cdc: { name: connector.topicPrefix, snapshotChunkRows: 500 },
+        kafka: { topicPrefix: `t_dist_${suffix}`, partitions: 4, sessionTimeoutMs: 8000 },
+        stores: { mongoDatabase: `t_dist_${suffix}`, opensearchIndexPrefix: `t-dist-${suffix}` },
+      };
+      writeFileSync(configFile, JSON.stringify(file));
+      config = loadConfig({ file: configFile, env: {} });
+    });
+
+    afterAll(async () => {
+      for (const child of children) child.kill('SIGKILL');
+      await Promise.all(children.map(killed));
+      await translator?.stop();
+      await connector?.remove();
+      await dropKafkaState(
+        kafka,
+        [connector?.topicPrefix ?? '', config.kafka.topicPrefix],
+        [
+          `${config.kafka.topicPrefix}.translator`,
+          ...STORES.map((s) => `${config.kafka.topicPrefix}.projector.${s}`),
+        ],
+      );
+      const mongo = new MongoClient(config.stores.mongoUrl);
+      await mongo
+        .db(config.stores.mongoDatabase)
+        .dropDatabase()
+        .catch(() => undefined);
+      await mongo.close();
+      const os = new Client({ node: config.stores.opensearchUrl });
+      await os.indices.delete({ index: `${config.stores.opensearchIndexPrefix}-*` }).catch(() => undefined);
+      await os.close();
+      await pool?.end();
+      await dropDatabase(LEGACY, database);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('read models equal the legacy JOIN answers for every account, with a projector killed and restarted mid-run', async () => {
+      translator = await startTranslator(config, silentLogger);
+      const mongoA = spawnProjector(configFile, 'mongo');
+      const mongoB = spawnProjector(configFile, 'mongo');
+      const search = spawnProjector(configFile, 'opensearch');
+      children.push(mongoA, mongoB, search);
+      const projections = STORES.map((s) => documentProjection(config, s, silentLogger));
+      const lag = () => distributedLag(config, kafka, projections);
+
+      // The snapshot flows through first; the write load starts while it is still being projected.
+      await waitFor(
+        'the snapshot to reach the domain topics',
+        () => (translator?.source.deliveredCount() ?? 0) > 0,
+        120_000,
+      );
+      const load = runWorkload(pool, { seed: 9, ratePerSec: 120, maxOps: 420, concurrency: 3 });
+      await new Promise((r) => setTimeout(r, 1500));
+      mongoA.kill('SIGKILL');
+      await killed(mongoA);
+      await new Promise((r) => setTimeout(r, 1000));
+      children.push(spawnProjector(configFile, 'mongo'));
+      const stats = await load;
+      expect(stats.errors).toBe(0);
+      expect(stats.ops).toBeGreaterThanOrEqual(400);
+
+      const marker = await markerTransaction(pool);
+      await waitFor(
+        'the translator to publish the last transaction',
+        () => translator?.source.lastTransaction()?.id === marker,
+        120_000,
+      );
+      await waitFor(
+        'every consumer group to reach the end of its topics',
+        async () => (await lag()).total === 0,
+        180_000,
+      );
+      expect(mongoA.signalCode).toBe('SIGKILL');
+      const history = documentProjection(config, 'opensearch', silentLogger);
+      if (!(history instanceof OpenSearchHistoryProjection)) throw new Error('unexpected projection');
+      await history.refresh();
+      await history.close();
+
+      const readModels = openServerReadModelQueries(config.stores);
+      const legacy = new LegacyQueries(pool);
+      const differences: Array<{ accountId: number; what: string; diff: unknown }> = [];
+      const accountIds = await legacyAccountIds(pool);
+      expect(accountIds.length).toBeGreaterThan(50);
+      let items = 0;
+      for (const accountId of accountIds) {
+        const s = diffJson(
+          await legacy.accountSummary(accountId),
+          await readModels.accountSummary(accountId),
+        );
+        if (s.length > 0) differences.push({ accountId, what: 'summary', diff: s.slice(0, 3) });
+        const legacyItems = await allHistory(legacy, accountId);
+        items += legacyItems.length;
+        const h = diffJson(legacyItems, await allHistory(readModels, accountId));
+        if (h.length > 0) differences.push({ accountId, what: 'history', diff: h.slice(0, 3) });
+      }
+      await readModels.close();
+      for (const p of projections) await p.close();
+      expect(differences.slice(0, 5)).toEqual([]);
+      expect(items).toBeGreaterThan(accountIds.length * 20);
+      expect(stderr.filter((line) => /error/i.test(line))).toEqual([]);
+    });
+  },
+);
