@@ -6,6 +6,7 @@ import { RECENT_TRANSACTIONS } from '../examples/bank/contract.js';
 import type * as Rows from '../examples/bank/rows.js';
 import type { SqliteProjection } from './ports.js';
 import { type PostingRow, postingColumns, toItem } from './postings.js';
+import { prepared } from './statement-cache.js';
 
 interface Data<T> {
   state: T;
@@ -67,7 +68,7 @@ export class AccountSummaryProjection implements SqliteProjection {
   apply(db: Db, event: StoredEvent): void {
     const removed = isRemoval(event);
     const touch = (sql: string, id: number) => {
-      for (const a of db.prepare(sql).pluck().all(id) as number[]) this.dirty.add(a);
+      for (const a of prepared(db, sql, { pluck: true }).all(id) as number[]) this.dirty.add(a);
     };
     switch (event.metadata.table) {
       case 'customers': {
@@ -157,8 +158,8 @@ export class AccountSummaryProjection implements SqliteProjection {
   }
 
   flush(db: Db): void {
-    const put = db.prepare('INSERT OR REPLACE INTO account_summaries (account_id, doc) VALUES (?, ?)');
-    const drop = db.prepare('DELETE FROM account_summaries WHERE account_id = ?');
+    const put = prepared(db, 'INSERT OR REPLACE INTO account_summaries (account_id, doc) VALUES (?, ?)');
+    const drop = prepared(db, 'DELETE FROM account_summaries WHERE account_id = ?');
     for (const accountId of this.dirty) {
       const doc = buildSummary(db, accountId);
       if (doc) put.run(accountId, JSON.stringify(doc));
@@ -182,7 +183,7 @@ export class AccountSummaryProjection implements SqliteProjection {
       'sum_postings',
       'account_summaries',
     ]) {
-      db.prepare(`DELETE FROM ${t}`).run();
+      prepared(db, `DELETE FROM ${t}`).run();
     }
   }
 }
@@ -195,8 +196,8 @@ function mirror(
   removed: boolean,
   row: Array<string | number | null>,
 ): void {
-  if (removed) db.prepare(`DELETE FROM ${table} WHERE ${key} = ?`).run(row[0]);
-  else db.prepare(`INSERT OR REPLACE INTO ${table} VALUES (${row.map(() => '?').join(', ')})`).run(...row);
+  if (removed) prepared(db, `DELETE FROM ${table} WHERE ${key} = ?`).run(row[0]);
+  else prepared(db, `INSERT OR REPLACE INTO ${table} VALUES (${row.map(() => '?').join(', ')})`).run(...row);
 }
 
 interface HeadRow {
@@ -220,9 +221,9 @@ interface HeadRow {
 
 /** Mirrors the legacy query's inner joins: no summary until account, owner, product, branch and balance are known. */
 function buildSummary(db: Db, accountId: number): AccountSummary | null {
-  const head = db
-    .prepare(
-      `SELECT a.account_id, a.account_number, a.status, a.currency, a.opened_at, c.customer_id, c.name AS owner_name,
+  const head = prepared(
+    db,
+    `SELECT a.account_id, a.account_number, a.status, a.currency, a.opened_at, c.customer_id, c.name AS owner_name,
               c.email, p.code AS product_code, p.name AS product_name, p.kind AS product_kind,
               br.code AS branch_code, br.name AS branch_name, b.available, b.ledger, b.updated_at AS balance_updated_at
          FROM sum_accounts a
@@ -231,28 +232,24 @@ function buildSummary(db: Db, accountId: number): AccountSummary | null {
          JOIN sum_branches br ON br.branch_id = a.branch_id
          JOIN sum_balances b ON b.account_id = a.account_id
         WHERE a.account_id = ?`,
-    )
-    .get(accountId) as HeadRow | undefined;
+  ).get(accountId) as HeadRow | undefined;
   if (!head) return null;
-  const cards = db
-    .prepare(
-      `SELECT COUNT(*) AS total, COALESCE(SUM(status = 'active'), 0) AS active FROM sum_cards WHERE account_id = ?`,
-    )
-    .get(accountId) as { total: number; active: number };
-  const loans = db
-    .prepare(`SELECT outstanding FROM sum_loans WHERE account_id = ? AND status = 'active'`)
-    .pluck()
-    .all(accountId) as string[];
-  const postings = db
-    .prepare(
-      `SELECT p.transaction_id, p.posted_at, p.direction, p.amount, p.currency, p.balance_after, p.description,
+  const cards = prepared(
+    db,
+    `SELECT COUNT(*) AS total, COALESCE(SUM(status = 'active'), 0) AS active FROM sum_cards WHERE account_id = ?`,
+  ).get(accountId) as { total: number; active: number };
+  const loans = prepared(db, `SELECT outstanding FROM sum_loans WHERE account_id = ? AND status = 'active'`, {
+    pluck: true,
+  }).all(accountId) as string[];
+  const postings = prepared(
+    db,
+    `SELECT p.transaction_id, p.posted_at, p.direction, p.amount, p.currency, p.balance_after, p.description,
               m.merchant_id, m.name AS merchant_name, cat.name AS category_name
          FROM sum_postings p
          LEFT JOIN sum_merchants m ON m.merchant_id = p.merchant_id
          LEFT JOIN sum_categories cat ON cat.category_id = m.category_id
         WHERE p.account_id = ? ORDER BY p.posted_at DESC, p.transaction_id DESC LIMIT ?`,
-    )
-    .all(accountId, RECENT_TRANSACTIONS) as PostingRow[];
+  ).all(accountId, RECENT_TRANSACTIONS) as PostingRow[];
   return {
     accountId: head.account_id,
     accountNumber: head.account_number,

@@ -3,6 +3,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type * as Rows from '../examples/bank/rows.js';
 import type { SqliteProjection } from './ports.js';
 import { postingColumns } from './postings.js';
+import { prepared } from './statement-cache.js';
 
 type Db = Database.Database;
 
@@ -33,9 +34,10 @@ export class TransactionHistoryProjection implements SqliteProjection {
     switch (event.metadata.table) {
       case 'categories': {
         const s = stateOf<Rows.Category>(event);
-        if (removed) db.prepare('DELETE FROM hist_categories WHERE category_id = ?').run(s.categoryId);
-        else db.prepare('INSERT OR REPLACE INTO hist_categories VALUES (?, ?)').run(s.categoryId, s.name);
-        db.prepare(
+        if (removed) prepared(db, 'DELETE FROM hist_categories WHERE category_id = ?').run(s.categoryId);
+        else prepared(db, 'INSERT OR REPLACE INTO hist_categories VALUES (?, ?)').run(s.categoryId, s.name);
+        prepared(
+          db,
           `UPDATE hist_postings SET category_name = ?
             WHERE merchant_id IN (SELECT merchant_id FROM hist_merchants WHERE category_id = ?)`,
         ).run(removed ? null : s.name, s.categoryId);
@@ -43,39 +45,36 @@ export class TransactionHistoryProjection implements SqliteProjection {
       }
       case 'merchants': {
         const s = stateOf<Rows.Merchant>(event);
-        if (removed) db.prepare('DELETE FROM hist_merchants WHERE merchant_id = ?').run(s.merchantId);
+        if (removed) prepared(db, 'DELETE FROM hist_merchants WHERE merchant_id = ?').run(s.merchantId);
         else
-          db.prepare('INSERT OR REPLACE INTO hist_merchants VALUES (?, ?, ?)').run(
+          prepared(db, 'INSERT OR REPLACE INTO hist_merchants VALUES (?, ?, ?)').run(
             s.merchantId,
             s.name,
             s.categoryId,
           );
         const category = removed
           ? null
-          : ((db
-              .prepare('SELECT name FROM hist_categories WHERE category_id = ?')
-              .pluck()
-              .get(s.categoryId) as string | undefined) ?? null);
-        db.prepare('UPDATE hist_postings SET merchant_name = ?, category_name = ? WHERE merchant_id = ?').run(
-          removed ? null : s.name,
-          category,
-          s.merchantId,
-        );
+          : ((prepared(db, 'SELECT name FROM hist_categories WHERE category_id = ?', { pluck: true }).get(
+              s.categoryId,
+            ) as string | undefined) ?? null);
+        prepared(
+          db,
+          'UPDATE hist_postings SET merchant_name = ?, category_name = ? WHERE merchant_id = ?',
+        ).run(removed ? null : s.name, category, s.merchantId);
         return;
       }
       case 'transactions': {
         const s = stateOf<Rows.Transaction>(event);
         if (removed) {
-          db.prepare('DELETE FROM hist_postings WHERE transaction_id = ?').run(s.transactionId);
+          prepared(db, 'DELETE FROM hist_postings WHERE transaction_id = ?').run(s.transactionId);
           return;
         }
-        const names = db
-          .prepare(
-            `SELECT m.name AS merchant, c.name AS category FROM hist_merchants m
+        const names = prepared(
+          db,
+          `SELECT m.name AS merchant, c.name AS category FROM hist_merchants m
                LEFT JOIN hist_categories c ON c.category_id = m.category_id WHERE m.merchant_id = ?`,
-          )
-          .get(s.merchantId) as { merchant: string; category: string | null } | undefined;
-        db.prepare('INSERT OR REPLACE INTO hist_postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+        ).get(s.merchantId) as { merchant: string; category: string | null } | undefined;
+        prepared(db, 'INSERT OR REPLACE INTO hist_postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
           ...postingColumns(s),
           names?.merchant ?? null,
           names?.category ?? null,
@@ -89,6 +88,6 @@ export class TransactionHistoryProjection implements SqliteProjection {
 
   reset(db: Db): void {
     for (const t of ['hist_categories', 'hist_merchants', 'hist_postings'])
-      db.prepare(`DELETE FROM ${t}`).run();
+      prepared(db, `DELETE FROM ${t}`).run();
   }
 }
