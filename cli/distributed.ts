@@ -34,13 +34,19 @@ export function kafkaFrom(config: Config, role: string, logger: Logger = silentL
   });
 }
 
-/** kafkajs logs through the process's pino logger, so they are structured like every other line. */
+/**
+ * kafkajs logs through the process's pino logger, so they are structured like every other
+ * line. Its connection layer logs every error response at ERROR, retriable ones included
+ * (a topic's leader not elected yet); real failures reach the caller as exceptions, so those
+ * lines are warnings here.
+ */
 function kafkaLogs(logger: Logger): logCreator {
   return () =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _t, logger: _l, ...fields } = log;
       const entry = { namespace, ...fields };
-      if (level === logLevel.ERROR) logger.error(entry, message);
+      if (level === logLevel.ERROR && namespace !== 'Connection') logger.error(entry, message);
+      else if (level === logLevel.ERROR) logger.warn(entry, message);
       else if (level === logLevel.WARN) logger.warn(entry, message);
       else if (level === logLevel.INFO) logger.info(entry, message);
       else logger.debug(entry, message);
