@@ -84,6 +84,19 @@ export const transactionMarkerSchema = z.object({
 });
 export type TransactionMarker = z.infer<typeof transactionMarkerSchema>;
 
+const POSTGRES_TRANSACTION_ID = /^(\d+):\d+$/;
+
+/**
+ * The id that names one source transaction on every path. Debezium's PostgreSQL connector
+ * writes "<txId>:<LSN>" with the LSN of the record at hand, so the events of one transaction
+ * and its BEGIN/END markers all carry different ids (seen on Debezium 3.1); the txId alone
+ * names the transaction, as on the embedded pgoutput reader. Binlog ids (MariaDB "0-1-42",
+ * MySQL "<uuid>:42") never match the two-number form and pass unchanged.
+ */
+export function transactionIdOf(id: string): string {
+  return POSTGRES_TRANSACTION_ID.exec(id)?.[1] ?? id;
+}
+
 /** Raw record value → parsed JSON (big integers kept exact), or null for a tombstone. */
 export function decodeRecordValue(raw: RecordValue): unknown {
   if (raw === null || raw === undefined) return null;
@@ -240,7 +253,7 @@ export function toChangeEvent(value: unknown): ChangeEvent {
       p.transaction === undefined || p.transaction === null
         ? null
         : {
-            id: p.transaction.id,
+            id: transactionIdOf(p.transaction.id),
             total_order: safeInt(p.transaction.total_order, 'transaction.total_order'),
             data_collection_order: safeInt(
               p.transaction.data_collection_order,
@@ -269,7 +282,7 @@ export function toTransactionMarker(value: unknown): TransactionMarker {
   const p = parseWith(transactionPayload, unwrap(value).payload, 'transaction metadata record');
   return {
     status: p.status,
-    id: p.id,
+    id: transactionIdOf(p.id),
     ts_ms: safeInt(p.ts_ms, 'ts_ms'),
     event_count:
       p.event_count === undefined || p.event_count === null ? null : safeInt(p.event_count, 'event_count'),

@@ -1,7 +1,7 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import type { ChangeEvent, Row, SourceInfo, SourceTransaction } from '../change-event.js';
 import type { PgoutputStreamOffset } from './config.js';
-import { canonicalLsn, parseLsn } from './lsn.js';
+import { canonicalLsn } from './lsn.js';
 import { pgTextValue } from './values.js';
 
 /** A streamed transaction, its offset typed. */
@@ -37,11 +37,12 @@ export function rowOf(relation: Pgoutput.MessageRelation, tuple: Tuple, onlyKey 
 
 /**
  * Pure core of the pgoutput reader: collects the changes between a Begin and its Commit and
- * turns them into one SourceTransaction with Debezium's transaction block (id "<xid>:<commit
- * LSN>", total and per-table order) and the offset of the commit's end.
+ * turns them into one SourceTransaction with Debezium's transaction block (id: the xid, which
+ * is what connectors/debezium/record.ts makes of Debezium's "<txId>:<LSN>"; total and
+ * per-table order) and the offset of the commit's end.
  */
 export class TransactionAssembler {
-  private open: { xid: number; tsMs: number; commitLsn: string } | null = null;
+  private open: { xid: number; tsMs: number } | null = null;
   private events: ChangeEvent[] = [];
   private readonly now: () => number;
 
@@ -50,11 +51,7 @@ export class TransactionAssembler {
   }
 
   begin(msg: Pgoutput.MessageBegin): void {
-    this.open = {
-      xid: msg.xid,
-      tsMs: Number(BigInt(msg.commitTime.toString()) / 1000n),
-      commitLsn: msg.commitLsn === null ? '0/0' : canonicalLsn(msg.commitLsn),
-    };
+    this.open = { xid: msg.xid, tsMs: Number(BigInt(msg.commitTime.toString()) / 1000n) };
     this.events = [];
   }
 
@@ -95,7 +92,7 @@ export class TransactionAssembler {
     this.open = null;
     this.events = [];
     if (tx === null || events.length === 0) return null;
-    const id = `${tx.xid}:${parseLsn(tx.commitLsn).toString()}`;
+    const id = String(tx.xid);
     const perTable = new Map<string, number>();
     events.forEach((event, i) => {
       const collection = `${event.source.schema}.${event.source.table}`;
@@ -103,7 +100,8 @@ export class TransactionAssembler {
       perTable.set(collection, n);
       event.transaction = { id, total_order: i + 1, data_collection_order: n };
     });
-    const end = msg.commitEndLsn ?? msg.commitLsn ?? tx.commitLsn;
+    const end = msg.commitEndLsn ?? msg.commitLsn;
+    if (end === null) throw new Error(`pgoutput commit of transaction ${tx.xid} without an LSN`);
     const offset: PgoutputStreamOffset = {
       phase: 'stream',
       snapshotCompleted: true,

@@ -7,6 +7,7 @@ import {
   parseTransactionRecord,
   toChangeEvent,
   toTransactionMarker,
+  transactionIdOf,
 } from '../../connectors/debezium/record.js';
 
 /*
@@ -334,6 +335,44 @@ describe('toChangeEvent (schemaless payload)', () => {
       txId: 571,
     });
     expect(event.transaction?.id).toBe('571');
+  });
+
+  it('names a PostgreSQL transaction by its txId: Debezium appends each record’s own LSN', () => {
+    const change = (lsn: number, order: number) =>
+      toChangeEvent({
+        before: null,
+        after: { id: order },
+        source: {
+          version: '3.1.0.Final',
+          connector: 'postgresql',
+          name: 'pg',
+          ts_ms: 10,
+          db: 'legacy',
+          schema: 'public',
+          table: 't',
+          txId: 1019,
+          lsn,
+        },
+        op: 'c',
+        transaction: { id: `1019:${lsn}`, total_order: order, data_collection_order: order },
+      });
+    const end = toTransactionMarker({
+      status: 'END',
+      id: '1019:98256592',
+      ts_ms: 1,
+      event_count: 2,
+      data_collections: [],
+    });
+    expect([change(98255616, 1).transaction?.id, change(98255888, 2).transaction?.id, end.id]).toEqual([
+      '1019',
+      '1019',
+      '1019',
+    ]);
+    // Binlog transaction ids are left alone.
+    expect(transactionIdOf('0-1-42')).toBe('0-1-42');
+    expect(transactionIdOf('3E11FA47-71CA-11E1-9E33-C80AA9429562:23')).toBe(
+      '3E11FA47-71CA-11E1-9E33-C80AA9429562:23',
+    );
   });
 });
 

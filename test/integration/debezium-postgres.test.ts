@@ -1,0 +1,210 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChangeEvent, SourceTransaction } from '../../connectors/change-event.js';
+import { connectorStatus } from '../../connectors/debezium/cli.js';
+import { tableTopic, transactionTopic } from '../../connectors/debezium/config.js';
+import { ConnectClient } from '../../connectors/debezium/connect-client.js';
+import {
+  parseChangeRecord,
+  parseTransactionRecord,
+  type TransactionMarker,
+} from '../../connectors/debezium/record.js';
+import { PgoutputSource } from '../../connectors/pgoutput/source.js';
+import { createPgBankDatabase } from '../../examples/bank/postgres/db.js';
+import { silentLogger } from '../../lib/logger.js';
+import {
+  CONNECT_URL,
+  connectReachable,
+  dropKafkaState,
+  testKafka,
+  uniqueSuffix,
+  waitFor,
+} from './support/debezium-bank.js';
+import {
+  type DeployedPgConnector,
+  deployPgConnector,
+  dropPgState,
+  LEGACY_PG,
+  pgQuery,
+  pgReachable,
+} from './support/postgres.js';
+
+const connectUp = await connectReachable();
+const pgUp = await pgReachable();
+if (!connectUp || !pgUp)
+  console.warn(
+    'debezium-postgres: needs Kafka Connect (`bash stack/stack.sh up`) and PostgreSQL (`bash scripts/legacy-pg.sh up`); skipping',
+  );
+
+// Every kind of column the embedded reader converts on its own.
+const TABLE_DDL = `CREATE TABLE kinds (
+  id          BIGINT PRIMARY KEY,
+  amount      NUMERIC(19,4) NOT NULL,
+  rate        NUMERIC(7,4)  NOT NULL,
+  free        NUMERIC       NULL,
+  status      TEXT NOT NULL CHECK (status IN ('pending','completed','failed')),
+  created_at  TIMESTAMP(6)  NOT NULL,
+  completed_at TIMESTAMP(6) NULL,
+  booked_at   TIMESTAMP(0)  NOT NULL,
+  plain_ts    TIMESTAMP     NULL,
+  value_date  DATE          NOT NULL,
+  reference   VARCHAR(64)   NULL,
+  code        CHAR(3)       NULL,
+  big         BIGINT        NOT NULL,
+  small       SMALLINT      NULL,
+  cut_off     TIME(6)       NULL,
+  seen_at     TIMESTAMPTZ(6) NULL,
+  ratio       DOUBLE PRECISION NULL,
+  flag        BOOLEAN       NULL,
+  blob        BYTEA         NULL,
+  doc         JSONB         NULL,
+  uid         UUID          NULL
+)`;
+
+const ROWS = `INSERT INTO kinds VALUES
+  (1, 12.34, 0.0125, 3.14159, 'pending', '2024-05-01 09:30:00.12345', NULL, '2024-05-01 09:30:00', '2024-05-01 09:30:00.5', '2024-05-01', 'first', 'EUR', 9007199254740993, 7, '09:30:00.000001', '2024-05-01 09:30:00.654321+02', 0.25, true, '\\x0102ff', '{"a": [1, 2.50]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+  (2, -0.0001, 1.5, NULL, 'completed', '1999-12-31 23:59:59.999999', '2000-01-01 00:00:00.000001', '1999-12-31 23:59:59', NULL, '1000-01-01', NULL, NULL, -42, NULL, NULL, NULL, NULL, false, NULL, NULL, NULL),
+  (3, 123456789012345.6789, 0, 10, 'failed', '2024-02-29 00:00:00', NULL, '2024-02-29 12:00:00', NULL, '9999-12-31', 'x', 'USD', 0, -3, '23:59:59.999999', '2038-01-19 03:14:07.999999+00', -1e-3, NULL, '\\x', '[]', NULL)`;
+
+/** The streamed transaction: an insert, an update, a delete. */
+const WRITES = [
+  `INSERT INTO kinds VALUES (4, 99.99, 2.25, 0.5, 'pending', '2024-05-02 10:00:00.000001', NULL, '2024-05-02 10:00:00', NULL, '2024-05-02', 'streamed', 'GBP', 18446744073709551, 1, '23:59:59.999999', '2024-05-02 10:00:00.00001+00', 1.5, true, '\\xdeadbeef', '{"b": null}', NULL)`,
+  `UPDATE kinds SET status = 'completed', completed_at = '2024-05-02 10:00:05.5', amount = amount + 0.0001 WHERE id = 1`,
+  'DELETE FROM kinds WHERE id = 3',
+];
+
+const rowsOf = (events: ChangeEvent[]) =>
+  [...events].sort((a, b) => Number(a.after?.id ?? a.before?.id) - Number(b.after?.id ?? b.before?.id));
+
+describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector and the embedded pgoutput reader', () => {
+  const suffix = uniqueSuffix();
+  const database = `t_pgdbz_${suffix}`;
+  const groupId = `t-pgdbz-${suffix}`;
+  const embeddedSlot = `t_pgemb_${suffix}`;
+  const kafka = testKafka(groupId);
+  let connector: DeployedPgConnector | undefined;
+  let embedded: PgoutputSource | undefined;
+
+  beforeAll(async () => {
+    // Only `kinds` is captured; the bank tables beside it are not.
+    await createPgBankDatabase(LEGACY_PG, database);
+    await pgQuery(database, TABLE_DDL, 'ALTER TABLE kinds REPLICA IDENTITY FULL', ROWS);
+  });
+
+  afterAll(async () => {
+    await embedded?.stop();
+    await connector?.remove();
+    await dropKafkaState(kafka, connector ? [connector.topicPrefix] : [], [groupId]);
+    await dropPgState(database, [embeddedSlot, ...(connector ? [connector.slotName] : [])]);
+  });
+
+  it('both paths yield the same events, with the values the database holds', async () => {
+    const ours: SourceTransaction[] = [];
+    const errors: Error[] = [];
+    embedded = new PgoutputSource(
+      { ...LEGACY_PG, database, slotName: embeddedSlot, tables: ['kinds'] },
+      { logger: silentLogger, onError: (e) => errors.push(e) },
+    );
+    await embedded.start(null, async (tx) => {
+      ours.push(tx);
+    });
+
+    connector = await deployPgConnector(database, suffix, ['kinds']);
+    expect(
+      (await connectorStatus(new ConnectClient({ url: CONNECT_URL }), connector.name)).tasks.map(
+        (t) => t.state,
+      ),
+    ).toEqual(['RUNNING']);
+    const dataTopic = tableTopic(connector.topicPrefix, 'public', 'kinds');
+    const txTopic = transactionTopic(connector.topicPrefix);
+    const admin = kafka.admin();
+    await admin.connect();
+    await waitFor('the table topic', async () => (await admin.listTopics()).includes(dataTopic), 60_000);
+    // kafkajs resolves subscriptions once: create the transaction topic before subscribing.
+    await admin.createTopics({ topics: [{ topic: txTopic, numPartitions: 1 }] });
+    await admin.disconnect();
+
+    const theirs: ChangeEvent[] = [];
+    const markers: TransactionMarker[] = [];
+    const consumer = kafka.consumer({ groupId });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [dataTopic, txTopic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, message }) => {
+        if (topic === dataTopic) {
+          const event = parseChangeRecord(message.value);
+          if (event !== null) theirs.push(event);
+        } else {
+          const marker = parseTransactionRecord(message.value);
+          if (marker !== null) markers.push(marker);
+        }
+      },
+    });
+    await waitFor('the Debezium snapshot', () => theirs.some((e) => e.source.snapshot === 'last'), 90_000);
+
+    await pgQuery(database, 'BEGIN', ...WRITES, 'COMMIT');
+    const ourStreamed = () => ours.filter((t) => !t.snapshot).flatMap((t) => t.events);
+    await waitFor(
+      'the streamed transaction on both paths',
+      () => theirs.length >= 6 && markers.some((m) => m.status === 'END') && ourStreamed().length >= 3,
+      90_000,
+    );
+    await sleep(500);
+    await consumer.disconnect();
+    expect(errors).toEqual([]);
+
+    // Snapshot: one 'r' per row on each path, equal column for column.
+    const ourReads = rowsOf(ours.filter((t) => t.snapshot).flatMap((t) => t.events));
+    const theirReads = rowsOf(theirs.filter((e) => e.op === 'r'));
+    expect(ourReads.map((e) => e.after)).toEqual(theirReads.map((e) => e.after));
+    expect(ourReads).toHaveLength(3);
+    // What the inserted literals are, in the contract's forms.
+    const first = ourReads[0]?.after;
+    expect(first).toMatchObject({
+      id: 1,
+      amount: '12.3400',
+      rate: '0.0125',
+      free: '3.14159',
+      created_at: '2024-05-01 09:30:00.123450',
+      booked_at: '2024-05-01 09:30:00',
+      plain_ts: '2024-05-01 09:30:00.500000',
+      value_date: '2024-05-01',
+      code: 'EUR',
+      big: '9007199254740993',
+      small: 7,
+      cut_off: '09:30:00.000001',
+      seen_at: '2024-05-01 07:30:00.654321',
+      ratio: 0.25,
+      flag: true,
+      blob: Buffer.from([1, 2, 255]).toString('base64'),
+    });
+    expect(
+      ourReads.every(
+        (e) =>
+          e.source.connector === 'postgresql' && e.source.db === database && e.source.schema === 'public',
+      ),
+    ).toBe(true);
+
+    // Streaming: c/u/d, same images, same source positions and transaction block.
+    const mine = ourStreamed();
+    const streamed = theirs.filter((e) => e.op !== 'r');
+    expect(streamed.map((e) => e.op)).toEqual(['c', 'u', 'd']);
+    expect(mine.map((e) => e.op)).toEqual(['c', 'u', 'd']);
+    mine.forEach((event, i) => {
+      const other = streamed[i];
+      expect(event.before).toEqual(other?.before);
+      expect(event.after).toEqual(other?.after);
+      expect(event.source.lsn).toBe(other?.source.lsn);
+      expect(event.source.txId).toBe(other?.source.txId);
+      expect(event.transaction).toEqual(other?.transaction);
+    });
+    expect(mine[1]?.after?.amount).toBe('12.3401');
+    expect(mine[1]?.after?.completed_at).toBe('2024-05-02 10:00:05.500000');
+    expect(mine[2]?.before).toEqual(ourReads[2]?.after);
+    expect(mine[2]?.after).toBeNull();
+    expect(mine[0]?.transaction?.id).toBe(String(mine[0]?.source.txId));
+    const end = markers.find((m) => m.status === 'END' && m.id === mine[0]?.transaction?.id);
+    expect(end?.event_count).toBe(3);
+    expect(end?.data_collections).toEqual([{ data_collection: 'public.kinds', event_count: 3 }]);
+  });
+});

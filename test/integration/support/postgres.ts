@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deployConnector } from '../../../connectors/debezium/cli.js';
+import { postgresConnector, signalTableDdl, slotNameFor } from '../../../connectors/debezium/config.js';
+import { ConnectClient } from '../../../connectors/debezium/connect-client.js';
+import { dropSlot } from '../../../connectors/pgoutput/slot.js';
+import {
+  dropPgDatabase,
+  type PgConnOptions,
+  pgClient,
+  pgConnSchema,
+} from '../../../examples/bank/postgres/db.js';
+import { CONNECT_URL } from './debezium-bank.js';
+
+/**
+ * What the PostgreSQL CDC tests share: the project's PostgreSQL (scripts/legacy-pg.sh), a
+ * Debezium PostgreSQL connector on one database and the cleanup of databases and slots.
+ */
+export const LEGACY_PG: PgConnOptions = pgConnSchema.parse({
+  host: process.env.CQRS_LEGACY_PG_HOST ?? '127.0.0.1',
+  port: Number(process.env.CQRS_LEGACY_PG_PORT ?? 5433),
+});
+
+export async function pgReachable(): Promise<boolean> {
+  const c = pgClient(LEGACY_PG, 'postgres');
+  try {
+    await c.connect();
+    const result = await c.query('SHOW wal_level');
+    return result.rows[0]?.wal_level === 'logical';
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** Runs `sql` statements on `database`, returning the rows of the last one. */
+export async function pgQuery(database: string, ...sql: string[]): Promise<Record<string, unknown>[]> {
+  const c = pgClient(LEGACY_PG, database);
+  await c.connect();
+  try {
+    let rows: Record<string, unknown>[] = [];
+    for (const statement of sql) rows = (await c.query(statement)).rows;
+    return rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Drops the slots (waiting for their readers to let go) and then the database; best effort. */
+export async function dropPgState(database: string, slots: string[]): Promise<void> {
+  const c = pgClient(LEGACY_PG, 'postgres');
+  await c.connect();
+  try {
+    for (const slot of slots) {
+      for (let i = 0; i < 40; i++) {
+        const active = await c.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+        if (active.rows.length === 0 || active.rows[0]?.active === false) break;
+        await sleep(500);
+      }
+      await dropSlot(c, slot).catch(() => undefined);
+    }
+  } finally {
+    await c.end();
+  }
+  await dropPgDatabase(LEGACY_PG, database);
+}
+
+export interface DeployedPgConnector {
+  name: string;
+  topicPrefix: string;
+  slotName: string;
+  remove(): Promise<void>;
+}
+
+/** Deploys a Debezium PostgreSQL connector (pgoutput) on `tables` of `database` and waits until it runs. */
+export async function deployPgConnector(
+  database: string,
+  suffix: string,
+  tables: readonly string[],
+): Promise<DeployedPgConnector> {
+  await pgQuery(database, signalTableDdl('postgresql'));
+  const client = new ConnectClient({ url: CONNECT_URL });
+  const name = `t-pgdbz-${suffix}`;
+  const cfg = postgresConnector({
+    name,
+    topicPrefix: `t_pgdbz_${suffix}`,
+    host: LEGACY_PG.host,
+    port: LEGACY_PG.port,
+    user: LEGACY_PG.user,
+    password: LEGACY_PG.password,
+    database,
+    tables: [...tables],
+    heartbeatIntervalMs: 0,
+  });
+  const deployed = await deployConnector(client, cfg, { waitMs: 90_000 });
+  if (deployed.status?.state !== 'RUNNING') throw new Error(`connector ${name} is not running`);
+  return {
+    name,
+    topicPrefix: cfg.config['topic.prefix'] as string,
+    slotName: slotNameFor(name),
+    async remove() {
+      await client.delete(name).catch(() => undefined);
+      // DELETE returns before the task stops; a task still flushing would re-create the topics.
+      for (let i = 0; i < 30 && (await client.list().catch((): string[] => [])).includes(name); i++)
+        await sleep(500);
+      await sleep(1000);
+    },
+  };
+}
