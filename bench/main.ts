@@ -26,6 +26,7 @@ import { renderSummary } from './summary.js';
 
 export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   scenarios: ${SCENARIOS.join(', ')} (all runs each in its own process, throughput first)
+  summary: render summary.md again from the results in --out
   --scale tiny|small|bench   sample bank size (default bench: 100k customers, 200k accounts, 5M transactions)
   --seed N                   data seed (default 42)
   --database NAME            legacy database (default bench_bank, or bench_bank_<scale>)
@@ -35,7 +36,7 @@ export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   --no-profile               skip the CPU-profiled runs`;
 
 const argsSchema = z.object({
-  scenario: z.union([scenarioNameSchema, z.literal('all')]),
+  scenario: z.union([scenarioNameSchema, z.literal('all'), z.literal('summary')]),
   scale: z.enum(['tiny', 'small', 'bench']).default('bench'),
   seed: z.coerce.number().int().default(42),
   database: z.string().optional(),
@@ -176,6 +177,7 @@ export async function main(argv: string[]): Promise<void> {
   const args = parseBenchArgs(argv);
   mkdirSync(args.out, { recursive: true });
   if (args.scenario === 'all') return runAll(args, argv);
+  if (args.scenario === 'summary') return writeSummary(args.out, logger);
   const result = await runScenario({ ...args, scenario: args.scenario }, logger);
   writeFileSync(join(args.out, `${result.scenario}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeSummary(args.out, logger);

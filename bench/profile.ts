@@ -4,7 +4,7 @@ import type { ProfileSummary } from './results-schema.js';
 
 interface CpuProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string };
   hitCount?: number;
 }
 
@@ -15,11 +15,11 @@ interface CpuProfile {
 }
 
 function frameName(node: CpuProfileNode): string {
-  const { functionName, url, lineNumber } = node.callFrame;
+  const { functionName, url } = node.callFrame;
   const name = functionName === '' ? '(anonymous)' : functionName;
   if (url === '') return name;
   const file = url.startsWith('file://') ? relative(process.cwd(), new URL(url).pathname) : url;
-  return `${name} ${file}:${lineNumber + 1}`;
+  return `${name} ${file}`;
 }
 
 /** Self time per frame, hottest first: samples that landed in that function itself. */
@@ -48,6 +48,8 @@ export async function profiled<T>(work: () => Promise<T>): Promise<{ value: T; p
   session.connect();
   try {
     await session.post('Profiler.enable');
+    // A coarser interval than the default 1 ms keeps a long profile (a snapshot) small.
+    await session.post('Profiler.setSamplingInterval', { interval: 5000 });
     await session.post('Profiler.start');
     const value = await work();
     const { profile } = await session.post('Profiler.stop');
