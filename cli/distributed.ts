@@ -4,7 +4,7 @@ import type { FreshnessPort } from '../compare/ports.js';
 import { tableTopic } from '../connectors/debezium/config.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
-import { DomainEventTranslator } from '../connectors/kafka/translator.js';
+import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
 import { parseMysqlUrl } from '../examples/bank/db.js';
 import { BANK_TABLES } from '../examples/bank/generate.js';
 import { bankRules } from '../examples/bank/mapping.js';
@@ -72,6 +72,7 @@ export async function startTranslator(
   config: Config,
   logger: Logger,
   registry?: Registry,
+  onPublished?: TranslatorOptions['onPublished'],
 ): Promise<RunningTranslator> {
   const kafka = kafkaFrom(config, 'translator', logger);
   let translator: DomainEventTranslator | null = null;
@@ -93,6 +94,7 @@ export async function startTranslator(
     partitions: config.kafka.partitions,
     logger,
     ...(registry ? { registry } : {}),
+    ...(onPublished ? { onPublished } : {}),
   });
   await translator.start();
   const running = translator;

@@ -53,6 +53,7 @@ export class KafkaProjector {
   private readonly producer: Producer;
   private readonly metrics;
   private applied = 0;
+  private readonly committed = new Map<string, bigint>();
 
   constructor(private readonly options: KafkaProjectorOptions) {
     const { kafka, projection, topicPrefix } = options;
@@ -85,6 +86,11 @@ export class KafkaProjector {
   /** Events applied since start. */
   appliedCount(): number {
     return this.applied;
+  }
+
+  /** The next offset this member will read in a partition it owns: everything below is in the store. */
+  committedOffset(topic: string, partition: number): bigint {
+    return this.committed.get(`${topic}:${partition}`) ?? 0n;
   }
 
   async start(): Promise<void> {
@@ -129,9 +135,11 @@ export class KafkaProjector {
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
     resolveOffset(last.offset);
+    const next = BigInt(last.offset) + 1n;
     await this.consumer.commitOffsets([
-      { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) },
+      { topic: batch.topic, partition: batch.partition, offset: String(next) },
     ]);
+    this.committed.set(`${batch.topic}:${batch.partition}`, next);
     this.applied += events.length;
     this.metrics.applied.inc({ projection: projection.name }, events.length);
     await heartbeat();

@@ -21,6 +21,17 @@ export interface TranslatorOptions {
   partitions: number;
   logger?: Logger;
   registry?: Registry;
+  /**
+   * Called after a source transaction's events are acknowledged, with the offset of its first
+   * record in each partition it wrote to (freshness measurements follow a transaction so).
+   */
+  onPublished?: (txId: string, records: PublishedRecord[]) => void;
+}
+
+export interface PublishedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
 }
 
 /**
@@ -110,10 +121,14 @@ export class DomainEventTranslator {
     }
     if (byTopic.size === 0) return;
     await this.ensureTopics([...byTopic.keys()]);
-    await this.producer.sendBatch({
+    const acknowledged = await this.producer.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
     });
+    this.options.onPublished?.(
+      tx.id,
+      acknowledged.map((r) => ({ topic: r.topicName, partition: r.partition, offset: r.baseOffset ?? '-1' })),
+    );
     this.metrics.events.inc(events.length);
     this.metrics.deadLetters.inc(deadLetters.length);
     const commitMs = tx.events[0]?.source.ts_ms;
