@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resultSchema, SCENARIOS } from '../../bench/results-schema.js';
+import { dropDatabase } from '../../examples/bank/db.js';
+
+const run = promisify(execFile);
+const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const database = `t_bench_${Math.random().toString(36).slice(2, 8)}`;
+const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+const out = join(dir, 'results');
+
+afterAll(async () => {
+  await dropDatabase(conn, database);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * The benchmark harness at tiny scale, every scenario through the real command, so it cannot
+ * rot: each result file must pass the schema the harness writes with, and say what it measured.
+ */
+describe('bench harness smoke run', () => {
+  it('runs every scenario and writes valid results and a summary', async () => {
+    await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/main.ts',
+        'all',
+        '--scale',
+        'tiny',
+        '--database',
+        database,
+        '--data-dir',
+        join(dir, 'data'),
+        '--out',
+        out,
+        '--no-profile',
+      ],
+      { env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const results = SCENARIOS.map((s) =>
+      resultSchema.parse(JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'))),
+    );
+    for (const r of results) {
+      expect(r.dataset.database).toBe(database);
+      expect(r.peakRssBytes).toBeGreaterThan(0);
+    }
+    const [throughput, reads, shadow, cdc] = results;
+
+    if (reads?.scenario !== 'reads') throw new Error('reads result missing');
+    for (const r of reads.results.runs) {
+      expect(r.requests).toBeGreaterThan(0);
+      expect(r.errors).toBe(0);
+      // The flag took effect: every answer came from the side the mode names.
+      expect(Object.keys(r.servedBy)).toEqual([r.mode === 'legacy' ? 'legacy' : 'read-model']);
+    }
+    if (shadow?.scenario !== 'shadow') throw new Error('shadow result missing');
+    expect(shadow.results.runs.every((r) => Object.keys(r.servedBy).join() === 'legacy')).toBe(true);
+    expect(shadow.results.comparisons.recorded).toBeGreaterThan(0);
+
+    if (cdc?.scenario !== 'cdc') throw new Error('cdc result missing');
+    for (const level of cdc.results.levels) {
+      expect(level.markers).toBeGreaterThan(0);
+      expect(level.markersLost).toBe(0);
+      expect(level.writeOps).toBeGreaterThan(0);
+      expect(level.lag.maxMs).toBeGreaterThanOrEqual(level.lag.p50Ms);
+    }
+    if (throughput?.scenario !== 'throughput') throw new Error('throughput result missing');
+    const t = throughput.results;
+    expect(t.snapshot.rows.items).toBe(throughput.dataset.rows);
+    expect(t.replay[0]?.events.items).toBe(t.snapshot.projected.items);
+    expect(t.decode[0]?.rowChanges.items).toBeGreaterThan(0);
+
+    const summary = readFileSync(join(out, 'summary.md'), 'utf8');
+    expect(summary).toContain('## Targets');
+    expect(summary).toContain('## CDC freshness');
+    expect(existsSync(join(dir, 'data', 'dataset.json'))).toBe(true);
+  });
+});
