@@ -53,8 +53,8 @@ export async function dropPgState(database: string, slots: string[]): Promise<vo
   try {
     for (const slot of slots) {
       for (let i = 0; i < 40; i++) {
-        const active = await c.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-        if (active.rows.length === 0 || active.rows[0]?.active === false) break;
+        const active = await c.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot]);
+        if (active.rows.length === 0) break;
         await sleep(500);
       }
       await dropSlot(c, slot).catch(() => undefined);

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SourceTransaction } from '../../connectors/change-event.js';
+import { parseLsn } from '../../connectors/pgoutput/lsn.js';
+import { PgoutputSource } from '../../connectors/pgoutput/source.js';
+import { BANK_TABLES } from '../../examples/bank/generate.js';
+import { createPgBankDatabase, loadPgBank } from '../../examples/bank/postgres/db.js';
+import { runPgWorkload } from '../../examples/bank/postgres/workload.js';
+import type { SourceError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/logger.js';
+import { uniqueSuffix, waitFor } from './support/debezium-bank.js';
+import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
+
+const pgUp = await pgReachable();
+if (!pgUp)
+  console.warn(
+    'pgoutput-source: PostgreSQL with wal_level=logical is not reachable; start it with `bash scripts/legacy-pg.sh up`',
+  );
+
+const streamedOf = (txs: SourceTransaction[]) => txs.filter((t) => !t.snapshot);
+const eventCount = (txs: SourceTransaction[]) => txs.reduce((n, t) => n + t.events.length, 0);
+
+async function tableCounts(database: string): Promise<Record<string, number>> {
+  const rows = await pgQuery(
+    database,
+    BANK_TABLES.map((t) => `SELECT '${t}' AS t, count(*)::int AS n FROM ${t}`).join(' UNION ALL '),
+  );
+  return Object.fromEntries(rows.map((r) => [String(r.t), Number(r.n)]));
+}
+
+/** The acknowledged position, read once the reader has let go of the slot (its last status update processed). */
+async function slotFlushLsn(slot: string): Promise<bigint> {
+  await waitFor(
+    'the slot to be released',
+    async () =>
+      (await pgQuery('postgres', `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`))
+        .length === 0,
+    20_000,
+  );
+  const [row] = await pgQuery(
+    'postgres',
+    `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+  );
+  return parseLsn(String(row?.lsn));
+}
+
+describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
+  const suffix = uniqueSuffix();
+  const database = `t_pgsrc_${suffix}`;
+  const slotName = `t_pgsrc_${suffix}`;
+  const sources: PgoutputSource[] = [];
+  const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
+
+  beforeAll(async () => {
+    await createPgBankDatabase(LEGACY_PG, database);
+    await loadPgBank(LEGACY_PG, database, { seed: 11, scale: 'tiny' });
+  });
+
+  afterAll(async () => {
+    for (const s of sources) await s.stop();
+    await dropPgState(database, [slotName]);
+  });
+
+  it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
+    const errors: SourceError[] = [];
+    const first: SourceTransaction[] = [];
+    let rejected: SourceTransaction | null = null;
+    const rejectAt = 15;
+    const a = new PgoutputSource(config, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(a);
+    await a.start(null, async (tx) => {
+      if (!tx.snapshot && streamedOf(first).length === rejectAt - 1) {
+        rejected = tx;
+        throw new Error('sink down');
+      }
+      first.push(tx);
+    });
+
+    // Snapshot: every row of every table once, as op 'r', in chunks of at most 500 rows.
+    const counts = await tableCounts(database);
+    const snapshot = first.filter((t) => t.snapshot);
+    const reads = snapshot.flatMap((t) => t.events);
+    expect(reads.every((e) => e.op === 'r' && e.before === null && e.transaction === null)).toBe(true);
+    for (const table of BANK_TABLES) {
+      expect(reads.filter((e) => e.source.table === table).length, table).toBe(counts[table]);
+    }
+    expect(new Set(reads.map((e) => `${e.source.table}:${JSON.stringify(e.after)}`)).size).toBe(reads.length);
+    expect(snapshot.every((t) => t.events.length <= 500)).toBe(true);
+    expect(reads[0]?.source.snapshot).toBe('first');
+    expect(reads.at(-1)?.source.snapshot).toBe('last');
+    expect(snapshot.at(-1)?.offset).toMatchObject({ phase: 'stream', snapshotCompleted: true });
+    expect(snapshot.slice(0, -1).every((t) => t.offset.phase === 'snapshot')).toBe(true);
+
+    // Writes while the reader streams; the sink rejects the 15th transaction.
+    const part1 = await runPgWorkload(LEGACY_PG, database, { seed: 1, ops: 40 });
+    await waitFor('the sink failure', () => errors.length > 0, 60_000);
+    expect(errors[0]?.code).toBe('SINK_FAILED');
+    expect(streamedOf(first)).toHaveLength(rejectAt - 1);
+    const stoppedAt = a.offset();
+    expect(stoppedAt).toEqual(streamedOf(first).at(-1)?.offset);
+    // Nothing the sink did not accept was acknowledged to the server.
+    const failedTx = rejected as SourceTransaction | null;
+    expect(failedTx).not.toBeNull();
+    expect(await slotFlushLsn(slotName)).toBeLessThan(parseLsn(String(failedTx?.offset.lsn)));
+
+    // More writes while no reader runs, then a new reader from the stored offset.
+    const part2 = await runPgWorkload(LEGACY_PG, database, { seed: 2, ops: 30 });
+    const second: SourceTransaction[] = [];
+    const b = new PgoutputSource(config, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(b);
+    await b.start(stoppedAt, async (tx) => {
+      second.push(tx);
+    });
+    const all = () => [...streamedOf(first), ...second];
+    await waitFor('every committed transaction', () => all().length >= part1.ops + part2.ops, 60_000);
+    await b.stop();
+    expect(errors).toHaveLength(1);
+    expect(second.some((t) => t.snapshot)).toBe(false);
+    expect(second[0]?.id).toBe(failedTx?.id);
+
+    // One unit per committed transaction, each row change once, in commit order.
+    const streamed = all();
+    expect(streamed).toHaveLength(part1.ops + part2.ops);
+    expect(eventCount(streamed)).toBe(part1.rowChanges + part2.rowChanges);
+    const xids = streamed.map((t) => Number(t.id));
+    // One writer: commit order is xid order.
+    expect(xids).toEqual([...xids].sort((x, y) => x - y));
+    expect(new Set(xids).size).toBe(xids.length);
+    for (const tx of streamed) {
+      expect(tx.events.map((e) => e.transaction?.total_order)).toEqual(tx.events.map((_, i) => i + 1));
+      expect(tx.events.every((e) => e.transaction?.id === tx.id && e.source.txId === Number(tx.id))).toBe(
+        true,
+      );
+      for (const e of tx.events) {
+        if (e.op === 'u' || e.op === 'd') expect(e.before, `${e.source.table} ${e.op}`).not.toBeNull();
+        if (e.op === 'c' || e.op === 'u') expect(e.after).not.toBeNull();
+      }
+    }
+    const ops = new Set(streamed.flatMap((t) => t.events.map((e) => `${e.source.table}:${e.op}`)));
+    expect([...ops]).toEqual(
+      expect.arrayContaining([
+        'transfers:c',
+        'transactions:c',
+        'balances:u',
+        'cards:u',
+        'customers:u',
+        'payments:d',
+      ]),
+    );
+    // Offsets only move forward, and the slot is acknowledged up to the last delivered commit.
+    const lsns = streamed.map((t) => parseLsn(String(t.offset.lsn)));
+    expect(lsns).toEqual([...lsns].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+    expect(await slotFlushLsn(slotName)).toBeGreaterThanOrEqual(lsns.at(-1) as bigint);
+  });
+});
