@@ -20,6 +20,7 @@ import { runWorkload } from '../examples/bank/workload.js';
 import { type Config, dataPath, loadConfig } from '../lib/config.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
+import { rebuildProjection } from '../projectors/kafka-runner.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { runDemo } from './demo.js';
@@ -43,7 +44,9 @@ const USAGE = `cqrs-migrate <command> [options]
                           sample bank + embedded pipeline + shadow API under load, then the report
   run                     embedded pipeline + shadow API until interrupted
   report [--json]         comparison match rates per endpoint
-  rebuild                 replay the event store into empty read models
+  rebuild [--store mongo|opensearch]
+                          replay the event store into empty read models (with --store: empty the
+                          server read model and rewind its consumer group; projectors stopped)
   dead-letters [--limit 20]
   bank create [--scale tiny|small|bench] [--seed 42]     (re)create the sample bank in legacy.url
   bank load [--rate 50] [--duration 60] [--seed 43]      write load on the sample bank
@@ -237,6 +240,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'rebuild': {
+      if (values.store !== undefined) {
+        const store = parseStore(values.store);
+        const projection = documentProjection(config, store, logger);
+        await rebuildProjection(kafkaFrom(config, 'rebuild', logger), projection, config.kafka.topicPrefix);
+        await projection.close();
+        print(
+          `${projection.name} in ${store} emptied; its projectors replay the domain topics from the start when started`,
+        );
+        return 0;
+      }
       const eventStore = new SqliteEventStore(dataPath(config, 'events.db'));
       const db = openReadModelDb(dataPath(config, 'read-models.db'));
       const runner = new ProjectionRunner({

@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import {
+  DOMAIN_TOPIC_CONFIG,
   deadLetterTopic,
   domainEventMessageSchema,
   domainTopic,
@@ -17,7 +18,7 @@ import {
 } from '../connectors/kafka/domain-topics.js';
 import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
-import { errorMessage } from '../lib/errors.js';
+import { errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import type { DocumentProjection } from './ports.js';
 
@@ -101,7 +102,7 @@ export class KafkaProjector {
     const admin = this.options.kafka.admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, topics, this.options.partitions);
+      await ensureTopics(admin, topics, this.options.partitions, { configEntries: DOMAIN_TOPIC_CONFIG });
     } finally {
       await admin.disconnect();
     }
@@ -212,6 +213,39 @@ export async function groupLag(
       total += lag;
     }
     return { total, topics: result };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Empties a projection's store and moves its consumer group back to the start of the domain
+ * topics, so the next projector processes rebuild it from the full event log. Kafka only
+ * resets the offsets of a group without members: its projector processes must be stopped.
+ */
+export async function rebuildProjection(
+  kafka: Kafka,
+  projection: DocumentProjection,
+  topicPrefix: string,
+): Promise<void> {
+  const groupId = projectorGroupId(topicPrefix, projection.name);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [group] = (await admin.describeGroups([groupId])).groups;
+    if (group !== undefined && group.members.length > 0) {
+      throw new StoreError(
+        'PROJECTOR_RUNNING',
+        `consumer group ${groupId} has ${group.members.length} running member(s)`,
+        { hint: `stop every \`project\` process of ${projection.name} first, then rebuild` },
+      );
+    }
+    await projection.migrate();
+    await projection.reset();
+    const existing = new Set(await admin.listTopics());
+    for (const topic of projection.streamTypes.map((t) => domainTopic(topicPrefix, t))) {
+      if (existing.has(topic)) await admin.resetOffsets({ groupId, topic, earliest: true });
+    }
   } finally {
     await admin.disconnect();
   }

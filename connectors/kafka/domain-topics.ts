@@ -18,6 +18,12 @@ export function deadLetterTopic(prefix: string): string {
 
 export const EVENT_TYPE_HEADER = 'cqrs-event-type';
 
+/**
+ * The domain topics are the distributed mode's event log: a projection is rebuilt by replaying
+ * them from the start, so they keep every record (the broker's default would delete after 7 days).
+ */
+export const DOMAIN_TOPIC_CONFIG = [{ name: 'retention.ms', value: '-1' }];
+
 export const domainEventMessageSchema = z.object({
   streamType: z.string().min(1),
   streamId: z.string().min(1),

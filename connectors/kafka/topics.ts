@@ -12,14 +12,19 @@ export async function ensureTopics(
   admin: Admin,
   topics: readonly string[],
   numPartitions: number,
-  timeoutMs = 30_000,
+  options: { configEntries?: Array<{ name: string; value: string }>; timeoutMs?: number } = {},
 ): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t));
   if (missing.length === 0) return;
   await admin.createTopics({
     waitForLeaders: false,
-    topics: missing.map((topic) => ({ topic, numPartitions })),
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions,
+      ...(options.configEntries ? { configEntries: options.configEntries } : {}),
+    })),
   });
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -8,7 +8,7 @@ import { mapTransaction } from '../mapping/mapper.js';
 import type { RuleSet } from '../mapping/rule-set.js';
 import type { ChangeSource } from '../ports.js';
 import type { InvalidRecord } from './debezium-source.js';
-import { deadLetterTopic, domainTopic, EVENT_TYPE_HEADER } from './domain-topics.js';
+import { DOMAIN_TOPIC_CONFIG, deadLetterTopic, domainTopic, EVENT_TYPE_HEADER } from './domain-topics.js';
 import { ensureTopics } from './topics.js';
 
 export interface TranslatorOptions {
@@ -150,7 +150,7 @@ export class DomainEventTranslator {
     const admin = this.options.kafka.admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, missing, this.options.partitions);
+      await ensureTopics(admin, missing, this.options.partitions, { configEntries: DOMAIN_TOPIC_CONFIG });
       for (const t of missing) this.knownTopics.add(t);
     } finally {
       await admin.disconnect();
