@@ -20,7 +20,9 @@ import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
 import { runWorkload } from '../../examples/bank/workload.js';
 import { type Config, loadConfig } from '../../lib/config.js';
+import { StoreError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
+import { rebuildProjection } from '../../projectors/kafka-runner.js';
 import { OpenSearchHistoryProjection } from '../../projectors/stores/opensearch.js';
 import { openServerReadModelQueries } from '../../projectors/stores/server-queries.js';
 import {
