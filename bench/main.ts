@@ -13,12 +13,14 @@ import { prepareFixture } from './fixture.js';
 import { machineInfo, peakRssBytes, versions } from './machine.js';
 import {
   type BenchResult,
+  type CdcPathName,
+  cdcPathNameSchema,
   resultSchema,
   SCENARIOS,
   type ScenarioName,
   scenarioNameSchema,
 } from './results-schema.js';
-import { cdcScenario } from './scenarios/cdc.js';
+import { CDC_PATHS, type CdcPath, cdcScenario } from './scenarios/cdc.js';
 import { readsScenario } from './scenarios/reads.js';
 import { shadowScenario } from './scenarios/shadow.js';
 import { throughputScenario } from './scenarios/throughput.js';
@@ -33,6 +35,7 @@ export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   --legacy-url URL           server of the legacy database (default mysql://cqrs:cqrs@127.0.0.1:3307)
   --out DIR                  results directory (default bench/results)
   --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
+  --cdc-paths LIST           CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)
   --no-profile               skip the CPU-profiled runs`;
 
 const argsSchema = z.object({
@@ -44,6 +47,11 @@ const argsSchema = z.object({
   out: z.string().default('bench/results'),
   dataDir: z.string().optional(),
   profile: z.boolean().default(true),
+  cdcPaths: z
+    .string()
+    .default('embedded')
+    .transform((list) => list.split(','))
+    .pipe(z.array(cdcPathNameSchema).min(1)),
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
 
@@ -59,6 +67,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       out: { type: 'string' },
       'data-dir': { type: 'string' },
       'no-profile': { type: 'boolean' },
+      'cdc-paths': { type: 'string' },
     },
   });
   const parsed = argsSchema.safeParse({
@@ -70,6 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     out: values.out,
     dataDir: values['data-dir'],
     profile: values['no-profile'] ? false : undefined,
+    cdcPaths: values['cdc-paths'],
   });
   if (!parsed.success)
     throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${USAGE}`, {
@@ -78,12 +88,29 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   return parsed.data;
 }
 
-const SCENARIO_RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<BenchResult['results']>> = {
-  throughput: throughputScenario,
-  reads: readsScenario,
-  shadow: shadowScenario,
-  cdc: (ctx) => cdcScenario(ctx),
-};
+function cdcPaths(names: readonly CdcPathName[]): CdcPath[] {
+  return names.map((name) => {
+    const path = CDC_PATHS[name];
+    if (!path) throw new BenchError('BENCH_USAGE', `the ${name} CDC path is not available in this build`);
+    return path;
+  });
+}
+
+function scenarioRunner(
+  name: ScenarioName,
+  args: BenchArgs,
+): (ctx: ScenarioContext) => Promise<BenchResult['results']> {
+  switch (name) {
+    case 'throughput':
+      return throughputScenario;
+    case 'reads':
+      return readsScenario;
+    case 'shadow':
+      return shadowScenario;
+    case 'cdc':
+      return (ctx) => cdcScenario(ctx, cdcPaths(args.cdcPaths));
+  }
+}
 
 function settingsOf(args: BenchArgs) {
   return { ...SETTINGS[args.scale], profile: args.profile && SETTINGS[args.scale].profile };
@@ -110,7 +137,7 @@ async function runScenario(
     const settings = settingsOf(args);
     const ctx: ScenarioContext = { scale: args.scale, seed: args.seed, server, fixture, settings, logger };
     logger.info({ scenario: args.scenario, scale: args.scale, database }, 'scenario started');
-    const results = await SCENARIO_RUNNERS[args.scenario](ctx);
+    const results = await scenarioRunner(args.scenario, args)(ctx);
     return resultSchema.parse({
       scenario: args.scenario,
       startedAt,

@@ -69,10 +69,16 @@ export const freshnessLevelSchema = z.object({
 });
 export type FreshnessLevel = z.infer<typeof freshnessLevelSchema>;
 
+export const cdcPathNameSchema = z.enum(['embedded', 'debezium-kafka']);
+export type CdcPathName = z.infer<typeof cdcPathNameSchema>;
+
 const cdcResults = z.object({
-  path: z.enum(['embedded', 'debezium-kafka']),
-  method: z.string(),
-  levels: z.array(freshnessLevelSchema).min(1),
+  /** Each path under the same levels, one after the other on the same data. */
+  paths: z
+    .array(
+      z.object({ path: cdcPathNameSchema, method: z.string(), levels: z.array(freshnessLevelSchema).min(1) }),
+    )
+    .min(1),
 });
 
 const rateSchema = z.object({ items: count, ms, perSec: z.number().nonnegative() });

@@ -64,7 +64,8 @@ describe('bench harness smoke run', () => {
     expect(shadow.results.comparisons.recorded).toBeGreaterThan(0);
 
     if (cdc?.scenario !== 'cdc') throw new Error('cdc result missing');
-    for (const level of cdc.results.levels) {
+    expect(cdc.results.paths.map((p) => p.path)).toEqual(['embedded']);
+    for (const level of cdc.results.paths[0]?.levels ?? []) {
       expect(level.markers).toBeGreaterThan(0);
       expect(level.markersLost).toBe(0);
       expect(level.writeOps).toBeGreaterThan(0);
