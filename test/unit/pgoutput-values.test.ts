@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalLsn, formatLsn, parseLsn } from '../../connectors/pgoutput/lsn.js';
+import { numericScale, pgTextValue } from '../../connectors/pgoutput/values.js';
+
+// pg_type OIDs and typmods as pgoutput's Relation message reports them.
+const t = (typeOid: number, typeMod = -1) => ({ typeOid, typeMod });
+const NUMERIC_19_4 = t(1700, ((19 << 16) | 4) + 4);
+const TIMESTAMP_6 = t(1114, 6);
+
+describe('pgTextValue: PostgreSQL text output → the contract’s values (as Debezium yields them)', () => {
+  it('keeps NUMERIC exact, padded to the column scale; unconstrained NUMERIC as printed', () => {
+    expect(numericScale(NUMERIC_19_4.typeMod)).toBe(4);
+    expect(pgTextValue('12.34', NUMERIC_19_4)).toBe('12.3400');
+    expect(pgTextValue('-0.0001', NUMERIC_19_4)).toBe('-0.0001');
+    expect(pgTextValue('123456789012345.6789', NUMERIC_19_4)).toBe('123456789012345.6789');
+    expect(pgTextValue('3.14159', t(1700))).toBe('3.14159');
+    expect(pgTextValue('NaN', NUMERIC_19_4)).toBe('NaN');
+  });
+
+  it('pads fractional seconds to the declared precision (6 when none is declared)', () => {
+    // PostgreSQL drops trailing zeros: "…:00.5" is half a second.
+    expect(pgTextValue('2024-05-01 09:30:00.5', TIMESTAMP_6)).toBe('2024-05-01 09:30:00.500000');
+    expect(pgTextValue('2024-05-01 09:30:00', TIMESTAMP_6)).toBe('2024-05-01 09:30:00.000000');
+    expect(pgTextValue('2024-05-01 09:30:00', t(1114, 0))).toBe('2024-05-01 09:30:00');
+    expect(pgTextValue('2024-05-01 09:30:00.12', t(1114, 3))).toBe('2024-05-01 09:30:00.120');
+    expect(pgTextValue('2024-05-01 09:30:00.1', t(1114))).toBe('2024-05-01 09:30:00.100000');
+    expect(pgTextValue('23:59:59.9', t(1083, 6))).toBe('23:59:59.900000');
+    expect(pgTextValue('infinity', TIMESTAMP_6)).toBe('infinity');
+  });
+
+  it('renders TIMESTAMPTZ as the UTC instant', () => {
+    expect(pgTextValue('2024-05-01 07:30:00.654321+00', t(1184, 6))).toBe('2024-05-01 07:30:00.654321');
+    expect(pgTextValue('2024-05-01 09:30:00.5+02', t(1184))).toBe('2024-05-01 07:30:00.500000');
+    expect(pgTextValue('2024-05-01 09:30:00+05:30', t(1184, 0))).toBe('2024-05-01 04:00:00');
+  });
+
+  it('maps integers, booleans, floats and bytea; keeps text-like values as printed', () => {
+    expect(pgTextValue('42', t(23))).toBe(42);
+    expect(pgTextValue('-3', t(21))).toBe(-3);
+    expect(pgTextValue('9007199254740993', t(20))).toBe('9007199254740993');
+    expect(pgTextValue('9007199254740991', t(20))).toBe(9007199254740991);
+    expect(pgTextValue('t', t(16))).toBe(true);
+    expect(pgTextValue('f', t(16))).toBe(false);
+    expect(pgTextValue('0.25', t(701))).toBe(0.25);
+    expect(pgTextValue('NaN', t(701))).toBe('NaN');
+    expect(pgTextValue('\\x0102ff', t(17))).toBe(Buffer.from([1, 2, 255]).toString('base64'));
+    expect(pgTextValue('2024-02-29', t(1082))).toBe('2024-02-29');
+    expect(pgTextValue('EUR', t(1042, 7))).toBe('EUR');
+    expect(pgTextValue('{"a": [1, 2.50]}', t(3802))).toBe('{"a": [1, 2.50]}');
+    expect(pgTextValue(null, NUMERIC_19_4)).toBeNull();
+  });
+});
+
+describe('LSN text', () => {
+  it('parses both the server’s and the padded form, and prints the server’s', () => {
+    expect(parseLsn('16/B374D848')).toBe(0x16b374d848n);
+    expect(canonicalLsn('00000016/0B374D84')).toBe('16/B374D84');
+    expect(formatLsn(0n)).toBe('0/0');
+    expect(() => parseLsn('16-B374D848')).toThrow(RangeError);
+  });
+});
