@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { summarizeProfile } from '../../bench/profile.js';
+import type { BenchResult, HttpRun } from '../../bench/results-schema.js';
+import { latencyOf, rate } from '../../bench/stats.js';
+import { renderSummary } from '../../bench/summary.js';
+
+describe('bench statistics', () => {
+  it('takes nearest-rank percentiles of unsorted samples', () => {
+    const samples = Array.from({ length: 200 }, (_, i) => 200 - i); // 200 … 1
+    const l = latencyOf(samples);
+    expect(l.p50Ms).toBe(100);
+    expect(l.p99Ms).toBe(198);
+    expect(l.maxMs).toBe(200);
+    expect(l.meanMs).toBe(100.5);
+    expect(latencyOf([])).toEqual({ p50Ms: 0, p99Ms: 0, maxMs: 0, meanMs: 0 });
+  });
+
+  it('turns items over milliseconds into a per-second rate', () => {
+    expect(rate(5000, 2000).perSec).toBe(2500);
+    expect(rate(10, 0).perSec).toBe(0);
+  });
+
+  it('ranks profile frames by self time', () => {
+    const frame = (id: number, functionName: string, hitCount: number) => ({
+      id,
+      callFrame: { functionName, url: '' },
+      hitCount,
+    });
+    const summary = summarizeProfile({
+      nodes: [frame(1, 'a', 10), frame(2, 'b', 30), frame(3, 'a', 10), frame(4, '', 50)],
+      startTime: 0,
+      endTime: 2_000_000,
+    });
+    expect(summary.durationMs).toBe(2000);
+    expect(summary.topFrames).toEqual([
+      { frame: '(anonymous)', selfPct: 50 },
+      { frame: 'b', selfPct: 30 },
+      { frame: 'a', selfPct: 20 },
+    ]);
+  });
+});
+
+function run(endpoint: HttpRun['endpoint'], mode: HttpRun['mode'], p99Ms: number, rps: number): HttpRun {
+  return {
+    endpoint,
+    mode,
+    connections: 16,
+    durationSec: 10,
+    requests: rps * 10,
+    requestsPerSec: rps,
+    latency: { p50Ms: p99Ms / 2, p99Ms, maxMs: p99Ms, meanMs: p99Ms / 2 },
+    non2xx: 0,
+    errors: 0,
+    servedBy: { [mode === 'legacy' ? 'legacy' : 'read-model']: rps * 10 },
+  };
+}
+
+const envelope = {
+  startedAt: '2026-01-01T00:00:00.000Z',
+  finishedAt: '2026-01-01T00:01:00.000Z',
+  machine: { cpus: 2, cpuModel: 'cpu', memoryBytes: 1 << 30, platform: 'linux', loadAverage: [0, 0, 0] },
+  versions: { node: 'v20', package: '0.1.0', legacyServer: 'MariaDB', autocannon: '9' },
+  dataset: {
+    database: 'bench_bank',
+    scale: 'bench' as const,
+    seed: 42,
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    generationMs: 1000,
+    rows: 10,
+    rowsPerSec: 10,
+    tables: { customers: 1, accounts: 2, transactions: 5 },
+    reused: false,
+  },
+  peakRssBytes: 100 << 20,
+  params: {},
+};
+
+describe('bench summary', () => {
+  it('marks each target met or missed from the ratios of the same run', () => {
+    const reads: BenchResult = {
+      scenario: 'reads',
+      ...envelope,
+      results: {
+        // summary: 60× faster p99 and 12× throughput; history: 10× p99 and 2× throughput.
+        runs: [
+          run('summary', 'legacy', 60, 100),
+          run('summary', 'new', 1, 1200),
+          run('history', 'legacy', 10, 100),
+          run('history', 'new', 1, 200),
+        ],
+        profiles: {
+          'history.new': { durationMs: 1, topFrames: [{ frame: 'writev', selfPct: 40 }] },
+        },
+      },
+    };
+    const md = renderSummary([reads]);
+    const row = (text: string) => md.split('\n').find((l) => l.startsWith(`| ${text}`)) ?? '';
+    expect(row('summary p99')).toContain('| met |');
+    expect(row('summary read throughput')).toContain('| met |');
+    expect(row('history p99')).toContain('| missed |');
+    expect(row('history p99')).toContain('`writev` 40%');
+    expect(row('history read throughput')).toContain('| missed |');
+    expect(row('CDC lag')).toContain('| not measured |');
+  });
+});
