@@ -47,6 +47,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   const suffix = uniqueSuffix();
   const database = `t_pgsrc_${suffix}`;
   const slotName = `t_pgsrc_${suffix}`;
+  const secondSlot = `t_pgsrc2_${suffix}`;
   const sources: PgoutputSource[] = [];
   const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
 
@@ -57,7 +58,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
 
   afterAll(async () => {
     for (const s of sources) await s.stop();
-    await dropPgState(database, [slotName]);
+    await dropPgState(database, [slotName, secondSlot]);
   });
 
   it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
@@ -150,5 +151,41 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
     const lsns = streamed.map((t) => parseLsn(String(t.offset.lsn)));
     expect(lsns).toEqual([...lsns].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
     expect(await slotFlushLsn(slotName)).toBeGreaterThanOrEqual(lsns.at(-1) as bigint);
+  });
+
+  it('redoes an interrupted snapshot and streams from where the first attempt began', async () => {
+    const cfg = { ...config, slotName: secondSlot };
+    const first: SourceTransaction[] = [];
+    const a = new PgoutputSource(cfg, { logger: silentLogger });
+    sources.push(a);
+    const failed = await a
+      .start(null, async (tx) => {
+        if (first.length === 2) throw new Error('sink down');
+        first.push(tx);
+      })
+      .catch((e: unknown) => e);
+    expect((failed as SourceError).code).toBe('SINK_FAILED');
+    const interrupted = a.offset();
+    expect(interrupted).toMatchObject({ phase: 'snapshot', snapshotCompleted: false });
+    expect(interrupted).toEqual(first[1]?.offset);
+
+    // Changes after the first attempt's view: in the new snapshot and streamed again on top.
+    const writes = await runPgWorkload(LEGACY_PG, database, { seed: 3, ops: 12 });
+    const second: SourceTransaction[] = [];
+    const b = new PgoutputSource(cfg, { logger: silentLogger });
+    sources.push(b);
+    await b.start(interrupted, async (tx) => {
+      second.push(tx);
+    });
+    const counts = await tableCounts(database);
+    const reads = second.filter((t) => t.snapshot).flatMap((t) => t.events);
+    expect(reads.length).toBe(Object.values(counts).reduce((n, c) => n + c, 0));
+    await waitFor('the replayed transactions', () => streamedOf(second).length >= writes.ops, 30_000);
+    await b.stop();
+    expect(streamedOf(second)).toHaveLength(writes.ops);
+    expect(eventCount(streamedOf(second))).toBe(writes.rowChanges);
+    expect(
+      streamedOf(second).every((t) => parseLsn(String(t.offset.lsn)) > parseLsn(String(interrupted?.lsn))),
+    ).toBe(true);
   });
 });
