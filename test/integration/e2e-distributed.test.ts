@@ -233,6 +233,6 @@ describe.skipIf(!connectUp)(
       await readModels.close();
       for (const p of projections) await p.close();
       expect(stderr.filter((line) => /error/i.test(line))).toEqual([]);
-    });
+    }, 360_000);
   },
 );
