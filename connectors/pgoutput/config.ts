@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../../lib/errors.js';
 import { lsnSchema } from './lsn.js';
 
 const identifier = z
@@ -77,4 +78,33 @@ export function connectionConfig(config: PgoutputSourceConfig) {
     connectionTimeoutMillis: 10_000,
     options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
   };
+}
+
+const postgresUrlSchema = z
+  .url({ protocol: /^(postgres|postgresql)$/, error: 'expected postgres://user:password@host:port/database' })
+  .transform((text, ctx) => {
+    const url = new URL(text);
+    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (!identifier.safeParse(database).success) {
+      ctx.addIssue({ code: 'custom', message: `missing or invalid database name "${database}" in URL` });
+      return z.NEVER;
+    }
+    return {
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port === '' ? 5432 : Number(url.port),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database,
+    };
+  });
+
+/** Where `legacy.url` is a postgres:// URL: the connection part of the reader's config. */
+export function parsePostgresUrl(url: string): z.output<typeof postgresUrlSchema> {
+  const parsed = postgresUrlSchema.safeParse(url);
+  if (!parsed.success) {
+    const reason = parsed.error.issues.map((i) => i.message).join('; ');
+    const shown = url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+    throw new ConfigError(`invalid PostgreSQL URL "${shown}": ${reason}`, { cause: parsed.error });
+  }
+  return parsed.data;
 }

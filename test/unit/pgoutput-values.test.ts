@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { parsePostgresUrl } from '../../connectors/pgoutput/config.js';
 import { canonicalLsn, formatLsn, parseLsn } from '../../connectors/pgoutput/lsn.js';
 import { numericScale, pgTextValue } from '../../connectors/pgoutput/values.js';
+import { ConfigError } from '../../lib/errors.js';
 
 // pg_type OIDs and typmods as pgoutput's Relation message reports them.
 const t = (typeOid: number, typeMod = -1) => ({ typeOid, typeMod });
@@ -57,5 +59,21 @@ describe('LSN text', () => {
     expect(canonicalLsn('00000016/0B374D84')).toBe('16/B374D84');
     expect(formatLsn(0n)).toBe('0/0');
     expect(() => parseLsn('16-B374D848')).toThrow(RangeError);
+  });
+});
+
+describe('parsePostgresUrl', () => {
+  it('reads the connection of a postgres:// URL and rejects other URLs with a ConfigError', () => {
+    expect(parsePostgresUrl('postgres://cqrs:s%40cret@127.0.0.1:5433/legacy_bank')).toEqual({
+      host: '127.0.0.1',
+      port: 5433,
+      user: 'cqrs',
+      password: 's@cret',
+      database: 'legacy_bank',
+    });
+    expect(parsePostgresUrl('postgresql://u@db/bank').port).toBe(5432);
+    expect(() => parsePostgresUrl('mysql://cqrs:cqrs@127.0.0.1:3307/legacy_bank')).toThrow(ConfigError);
+    expect(() => parsePostgresUrl('postgres://cqrs:secret@127.0.0.1:5433/')).toThrow(/database/);
+    expect(() => parsePostgresUrl('postgres://cqrs:secret@127.0.0.1:5433/')).not.toThrow(/secret/);
   });
 });
