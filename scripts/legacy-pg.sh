@@ -16,7 +16,7 @@ USER_PASS="${CQRS_LEGACY_PG_PASSWORD:-cqrs}"
 find_bindir() {
   if [ -n "${PG_BINDIR:-}" ]; then echo "$PG_BINDIR"; return 0; fi
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r) /usr/local/pgsql/bin; do
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r) /usr/local/pgsql/bin; do
     [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
   done
   command -v pg_ctl >/dev/null 2>&1 && { dirname "$(command -v pg_ctl)"; return 0; }
