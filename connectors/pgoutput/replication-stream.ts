@@ -36,6 +36,8 @@ export class ReplicationStream {
   private acknowledged: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Failures before streaming started reject `start` instead of reaching handlers.error. */
+  private streaming = false;
 
   constructor(
     private readonly config: PgoutputSourceConfig,
@@ -48,7 +50,7 @@ export class ReplicationStream {
     });
     this.service.on('data', (lsn: string, message: Pgoutput.Message) => this.handlers.message(lsn, message));
     this.service.on('error', (err: Error) => {
-      if (!this.stopped) this.handlers.error(err);
+      if (this.streaming && !this.stopped) this.handlers.error(err);
     });
     // The server asks for a reply when its wal_sender_timeout is half gone.
     this.service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
@@ -61,6 +63,7 @@ export class ReplicationStream {
     this.acknowledged = from;
     return new Promise<void>((resolve, reject) => {
       this.service.once('start', () => {
+        this.streaming = true;
         this.timer = setInterval(() => void this.report(), this.config.statusIntervalSec * 1000);
         this.logger.info({ slot: this.config.slotName, from }, 'pgoutput streaming started');
         resolve();
@@ -74,8 +77,8 @@ export class ReplicationStream {
           if (!this.stopped) this.handlers.error(new Error('the server ended logical replication'));
         },
         (err: unknown) => {
-          reject(err);
-          if (!this.stopped) this.handlers.error(err);
+          if (!this.streaming) reject(err);
+          else if (!this.stopped) this.handlers.error(err);
         },
       );
     });

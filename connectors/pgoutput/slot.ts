@@ -108,6 +108,8 @@ export async function createSlot(
 ): Promise<CreatedSlot> {
   const replication: ReplicationClientConfig = { ...connectionConfig(config), replication: 'database' };
   const client = new pg.Client(replication);
+  // This connection only runs CREATE_REPLICATION_SLOT (whose failure reaches the caller) and
+  // then idles until release: a drop meanwhile only ends the export, which the import reports.
   client.on('error', () => undefined);
   try {
     await client.connect();

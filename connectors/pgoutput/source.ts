@@ -40,7 +40,9 @@ export interface PgoutputSourceOptions {
 
 /** What `start` does, decided from the stored offset, the snapshot mode and the slot. */
 type Plan =
-  | { kind: 'snapshot'; exported: boolean; streamFrom: string | null }
+  /** Snapshot, then stream from `streamFrom`; null: create the slot, exporting the snapshot's view. */
+  | { kind: 'snapshot'; streamFrom: string | null }
+  /** Stream only, from `from`; null: from the slot's position, creating it when missing. */
   | { kind: 'stream'; from: string | null };
 
 /**
@@ -130,7 +132,7 @@ export class PgoutputSource implements ChangeSource {
       await ensurePublication(client, this.config);
       const plan = await this.plan(client, offset);
       this.logger.info({ plan }, 'pgoutput source starting');
-      if (plan.kind === 'stream') streamFrom = plan.from ?? (await this.createSlotAt(client));
+      if (plan.kind === 'stream') streamFrom = plan.from ?? (await this.streamStart(client));
       else streamFrom = await this.snapshot(client, plan, sink);
     } finally {
       await client.end().catch(() => undefined);
@@ -161,11 +163,10 @@ export class PgoutputSource implements ChangeSource {
       );
     }
     if (offset === null) {
-      if (this.config.snapshotMode === 'never')
-        return { kind: 'stream', from: slot?.confirmedFlushLsn ?? null };
+      if (this.config.snapshotMode === 'never') return { kind: 'stream', from: null };
       // Nothing was delivered from this slot, so it can be replaced by one that exports a snapshot.
       if (slot !== null) await dropSlot(client, this.config.slotName);
-      return { kind: 'snapshot', exported: true, streamFrom: null };
+      return { kind: 'snapshot', streamFrom: null };
     }
     if (slot === null) {
       throw new SourceError(
@@ -177,11 +178,11 @@ export class PgoutputSource implements ChangeSource {
     // An interrupted snapshot is redone in a new read view while streaming still starts at
     // the slot's position: the changes between the two views are replayed on top of newer
     // rows, and consumers apply full row images idempotently (as in the binlog reader).
-    if (offset.phase === 'snapshot') return { kind: 'snapshot', exported: false, streamFrom: offset.lsn };
+    if (offset.phase === 'snapshot') return { kind: 'snapshot', streamFrom: offset.lsn };
     return { kind: 'stream', from: offset.lsn };
   }
 
-  private async createSlotAt(client: pg.Client): Promise<string> {
+  private async streamStart(client: pg.Client): Promise<string> {
     const slot = await readSlot(client, this.config);
     if (slot?.confirmedFlushLsn) return slot.confirmedFlushLsn;
     const created = await createSlot(this.config, false);
@@ -195,16 +196,17 @@ export class PgoutputSource implements ChangeSource {
     plan: Extract<Plan, { kind: 'snapshot' }>,
     sink: Sink,
   ): Promise<string | null> {
-    let created: CreatedSlot | null = null;
-    let streamFrom: string;
+    const view: CreatedSlot =
+      plan.streamFrom === null
+        ? await createSlot(this.config, true)
+        : { consistentPoint: plan.streamFrom, snapshotName: null, release: async () => undefined };
+    const streamFrom = view.consistentPoint;
     let txId: number;
     try {
-      if (plan.exported) created = await createSlot(this.config, true);
-      streamFrom = plan.streamFrom ?? (created as CreatedSlot).consistentPoint;
-      txId = await openSnapshotView(client, created?.snapshotName ?? null);
+      txId = await openSnapshotView(client, view.snapshotName);
     } finally {
       // Once imported, the view lives in our transaction; the export can end.
-      await created?.release();
+      await view.release();
     }
     const tables = await publishedTables(client, this.config);
     this.logger.info({ streamFrom, tables }, 'snapshot started');
