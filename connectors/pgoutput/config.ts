@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../../lib/errors.js';
+import { slotNameFor } from '../debezium/config.js';
 import { lsnSchema } from './lsn.js';
 
 const identifier = z
@@ -107,4 +108,26 @@ export function parsePostgresUrl(url: string): z.output<typeof postgresUrlSchema
     throw new ConfigError(`invalid PostgreSQL URL "${shown}": ${reason}`, { cause: parsed.error });
   }
   return parsed.data;
+}
+
+/**
+ * The reader's config for a postgres:// legacy URL: the slot is named after the logical
+ * server name (slot names allow only [a-z0-9_]), so each pipeline keeps its own position.
+ */
+export function pgoutputConfigFromUrl(
+  url: string,
+  options: Omit<
+    PgoutputSourceConfigInput,
+    'host' | 'port' | 'user' | 'password' | 'database' | 'slotName'
+  > & {
+    slotName?: string;
+  } = {},
+): PgoutputSourceConfigInput {
+  const name = options.name ?? 'legacy';
+  return {
+    ...parsePostgresUrl(url),
+    ...options,
+    name,
+    slotName: options.slotName ?? `cqrs_${slotNameFor(name)}`,
+  };
 }

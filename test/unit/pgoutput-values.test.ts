@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parsePostgresUrl } from '../../connectors/pgoutput/config.js';
+import {
+  parsePostgresUrl,
+  pgoutputConfigFromUrl,
+  pgoutputSourceConfigSchema,
+} from '../../connectors/pgoutput/config.js';
 import { canonicalLsn, formatLsn, parseLsn } from '../../connectors/pgoutput/lsn.js';
 import { numericScale, pgTextValue } from '../../connectors/pgoutput/values.js';
 import { ConfigError } from '../../lib/errors.js';
@@ -75,5 +79,25 @@ describe('parsePostgresUrl', () => {
     expect(() => parsePostgresUrl('mysql://cqrs:cqrs@127.0.0.1:3307/legacy_bank')).toThrow(ConfigError);
     expect(() => parsePostgresUrl('postgres://cqrs:secret@127.0.0.1:5433/')).toThrow(/database/);
     expect(() => parsePostgresUrl('postgres://cqrs:secret@127.0.0.1:5433/')).not.toThrow(/secret/);
+  });
+});
+
+describe('pgoutputConfigFromUrl', () => {
+  it('names the slot after the logical server name, within the server’s slot-name rule', () => {
+    const config = pgoutputSourceConfigSchema.parse(
+      pgoutputConfigFromUrl('postgres://cqrs:cqrs@127.0.0.1:5433/legacy_bank', {
+        name: 'Legacy-Bank.eu',
+        tables: ['accounts'],
+      }),
+    );
+    expect(config).toMatchObject({
+      database: 'legacy_bank',
+      port: 5433,
+      slotName: 'cqrs_legacy_bank_eu',
+      tables: ['accounts'],
+    });
+    expect(pgoutputSourceConfigSchema.parse(pgoutputConfigFromUrl('postgres://u:p@h/db')).slotName).toBe(
+      'cqrs_legacy',
+    );
   });
 });
