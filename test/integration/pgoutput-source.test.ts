@@ -48,6 +48,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   const database = `t_pgsrc_${suffix}`;
   const slotName = `t_pgsrc_${suffix}`;
   const secondSlot = `t_pgsrc2_${suffix}`;
+  const thirdSlot = `t_pgsrc3_${suffix}`;
   const sources: PgoutputSource[] = [];
   const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
 
@@ -58,7 +59,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
 
   afterAll(async () => {
     for (const s of sources) await s.stop();
-    await dropPgState(database, [slotName, secondSlot]);
+    await dropPgState(database, [slotName, secondSlot, thirdSlot]);
   });
 
   it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
@@ -187,5 +188,32 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
     expect(
       streamedOf(second).every((t) => parseLsn(String(t.offset.lsn)) > parseLsn(String(interrupted?.lsn))),
     ).toBe(true);
+  });
+
+  it('streams without a snapshot in mode never, refuses a slot in use and an offset whose slot is gone', async () => {
+    const cfg = { ...config, slotName: thirdSlot, snapshotMode: 'never' as const };
+    const got: SourceTransaction[] = [];
+    const a = new PgoutputSource(cfg, { logger: silentLogger });
+    sources.push(a);
+    await a.start(null, async (tx) => {
+      got.push(tx);
+    });
+    const writes = await runPgWorkload(LEGACY_PG, database, { seed: 4, ops: 5 });
+    await waitFor('the streamed transactions', () => got.length >= writes.ops, 30_000);
+    expect(got.every((t) => !t.snapshot)).toBe(true);
+    expect(got).toHaveLength(writes.ops);
+
+    const rival = new PgoutputSource(cfg, { logger: silentLogger });
+    const inUse = await rival.start(a.offset(), async () => undefined).catch((e: unknown) => e);
+    expect((inUse as SourceError).code).toBe('SLOT_IN_USE');
+    await a.stop();
+
+    const orphan = new PgoutputSource({ ...cfg, slotName: `t_gone_${suffix}` }, { logger: silentLogger });
+    const gone = await orphan.start(a.offset(), async () => undefined).catch((e: unknown) => e);
+    expect((gone as SourceError).code).toBe('SLOT_MISSING');
+    expect(
+      (await pgQuery('postgres', `SELECT 1 FROM pg_replication_slots WHERE slot_name = 't_gone_${suffix}'`))
+        .length,
+    ).toBe(0);
   });
 });
