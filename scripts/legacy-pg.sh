@@ -52,6 +52,7 @@ up() {
   mkdir -p "$DATA"
   chown "$OS_USER" "$DATA"
   chmod 700 "$DATA"
+  as_owner test -w "$DATA" || { echo "legacy-pg: the '$OS_USER' OS user cannot reach $DATA (a parent directory is closed to it); set CQRS_LEGACY_PG_DIR to a directory it can use" >&2; exit 1; }
   if [ ! -f "$DATA/PG_VERSION" ]; then
     echo "legacy-pg: initialising $DATA"
     local initlog
