@@ -53,7 +53,9 @@ export async function dropPgState(database: string, slots: string[]): Promise<vo
   try {
     for (const slot of slots) {
       for (let i = 0; i < 40; i++) {
-        const active = await c.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot]);
+        const active = await c.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [
+          slot,
+        ]);
         if (active.rows.length === 0) break;
         await sleep(500);
       }
