@@ -32,11 +32,16 @@ export function summarizeProfile(profile: CpuProfile, top = 12): ProfileSummary 
     const name = frameName(node);
     byFrame.set(name, (byFrame.get(name) ?? 0) + hits);
   }
+  const pct = (hits: number) => (total === 0 ? 0 : Math.round((hits / total) * 1000) / 10);
   const topFrames = [...byFrame.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([frame, hits]) => ({ frame, selfPct: total === 0 ? 0 : Math.round((hits / total) * 1000) / 10 }));
-  return { durationMs: Math.round((profile.endTime - profile.startTime) / 1000), topFrames };
+    .map(([frame, hits]) => ({ frame, selfPct: pct(hits) }));
+  return {
+    durationMs: Math.round((profile.endTime - profile.startTime) / 1000),
+    idlePct: pct(byFrame.get('(idle)') ?? 0),
+    topFrames,
+  };
 }
 
 /**

@@ -40,6 +40,8 @@ export type HttpRun = z.infer<typeof httpRunSchema>;
 /** The hottest functions of a CPU profile by self time: the "why" behind a missed target. */
 export const profileSchema = z.object({
   durationMs: ms,
+  /** Share of samples with the thread idle (waiting on I/O or timers); not in results from before it was recorded. */
+  idlePct: z.number().nonnegative().optional(),
   topFrames: z.array(z.object({ frame: z.string(), selfPct: z.number().nonnegative() })),
 });
 export type ProfileSummary = z.infer<typeof profileSchema>;

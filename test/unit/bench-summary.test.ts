@@ -32,6 +32,7 @@ describe('bench statistics', () => {
       endTime: 2_000_000,
     });
     expect(summary.durationMs).toBe(2000);
+    expect(summary.idlePct).toBe(0);
     expect(summary.topFrames).toEqual([
       { frame: '(anonymous)', selfPct: 50 },
       { frame: 'b', selfPct: 30 },
@@ -89,7 +90,7 @@ describe('bench summary', () => {
           run('history', 'new', 1, 200),
         ],
         profiles: {
-          'history.new': { durationMs: 1, topFrames: [{ frame: 'writev', selfPct: 40 }] },
+          'history.new': { durationMs: 1, idlePct: 50, topFrames: [{ frame: 'writev', selfPct: 40 }] },
         },
       },
     };
@@ -98,7 +99,7 @@ describe('bench summary', () => {
     expect(row('summary p99')).toContain('| met |');
     expect(row('summary read throughput')).toContain('| met |');
     expect(row('history p99')).toContain('| missed |');
-    expect(row('history p99')).toContain('`writev` 40%');
+    expect(row('history p99')).toContain('thread busy 50.0% of the run; top self time `writev` 40%');
     expect(row('history read throughput')).toContain('| missed |');
     expect(row('CDC lag')).toContain('| not measured |');
   });
