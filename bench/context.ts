@@ -19,6 +19,8 @@ export const benchSettingsSchema = z.object({
   cdcRates: z.array(z.number().positive()).min(1),
   /** Freshness markers committed per second during each CDC level. */
   markersPerSec: z.number().positive(),
+  /** Longest replay per store, from the start of the event store into empty read models. */
+  replaySec: z.number().positive(),
   /** Workload operations written for the binlog decode measurement. */
   decodeOps: z.number().int().positive(),
   /** Attach the CPU profiler to the runs whose profile explains a result. */
@@ -35,6 +37,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 2,
     cdcRates: [100],
     markersPerSec: 10,
+    replaySec: 60,
     decodeOps: 100,
     profile: true,
   },
@@ -46,6 +49,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 10,
     cdcRates: [500, 2000],
     markersPerSec: 20,
+    replaySec: 60,
     decodeOps: 5000,
     profile: true,
   },
@@ -57,6 +61,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 30,
     cdcRates: [500, 2000, 5000],
     markersPerSec: 20,
+    replaySec: 120,
     decodeOps: 20_000,
     profile: true,
   },

@@ -88,7 +88,16 @@ const rateSchema = z.object({ items: count, ms, perSec: z.number().nonnegative()
 const throughputResults = z.object({
   snapshot: z.object({ rows: rateSchema, projected: rateSchema }),
   /** Replay of the whole event store into each read-model store (rebuild). */
-  replay: z.array(z.object({ store: z.string(), events: rateSchema })).min(1),
+  replay: z
+    .array(
+      z.object({
+        store: z.string(),
+        events: rateSchema,
+        /** Events in the store: more than `events.items` when the time budget ended the replay. */
+        of: count,
+      }),
+    )
+    .min(1),
   /** Binlog → change events for the same binlog range, per reader. */
   decode: z.array(z.object({ reader: z.string(), rowChanges: rateSchema, transactions: count })).min(1),
   profiles: z.record(z.string(), profileSchema).default({}),

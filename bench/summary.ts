@@ -207,7 +207,7 @@ function throughputSection(t: ResultsOf<'throughput'>): string {
       String(t.snapshot.projected.perSec),
     ],
     ...t.replay.map((r) => [
-      `replay into ${r.store} (rebuild)`,
+      `replay into empty ${r.store} read models (rebuild${r.events.items < r.of ? `, first ${r.events.items} of ${r.of} events` : ''})`,
       String(r.events.items),
       f1(r.events.ms / 1000),
       String(r.events.perSec),
