@@ -1,6 +1,7 @@
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from '../../lib/logger.js';
 import { connectionConfig, type PgoutputSourceConfig, publicationOf } from './config.js';
+import { parseLsn } from './lsn.js';
 
 /**
  * pgoutput with every value kept as the server's text. The library hands tuple values to
@@ -10,8 +11,17 @@ import { connectionConfig, type PgoutputSourceConfig, publicationOf } from './co
  * every later row of the relation, without touching the process-wide parser registry.
  */
 class TextPgoutputPlugin extends PgoutputPlugin {
+  constructor(
+    options: Pgoutput.Options,
+    /** Called for every message as it arrives, before it waits in the flow-control queue. */
+    private readonly onArrival: () => void,
+  ) {
+    super(options);
+  }
+
   override parse(buffer: Buffer): Pgoutput.Message {
     const message = super.parse(buffer);
+    this.onArrival();
     if (message.tag === 'relation') {
       for (const column of message.columns) column.parser = (raw: unknown) => raw;
     }
@@ -22,6 +32,11 @@ class TextPgoutputPlugin extends PgoutputPlugin {
 export interface StreamHandlers {
   /** One decoded message and the LSN of its WAL record; the next waits for this promise. */
   message: (lsn: string, message: Pgoutput.Message) => Promise<void>;
+  /**
+   * Every message received so far has been handled and the server has sent all WAL up to
+   * `lsn` (a keepalive's position): the owner may acknowledge it if no transaction is open.
+   */
+  idle: (lsn: string) => void;
   /** The connection failed or the server ended replication. */
   error: (err: unknown) => void;
 }
@@ -38,6 +53,8 @@ export class ReplicationStream {
   private stopped = false;
   /** Failures before streaming started reject `start` instead of reaching handlers.error. */
   private streaming = false;
+  private received = 0;
+  private handled = 0;
 
   constructor(
     private readonly config: PgoutputSourceConfig,
@@ -48,12 +65,22 @@ export class ReplicationStream {
       acknowledge: { auto: false, timeoutSeconds: 0 },
       flowControl: { enabled: true },
     });
-    this.service.on('data', (lsn: string, message: Pgoutput.Message) => this.handlers.message(lsn, message));
+    this.service.on('data', async (lsn: string, message: Pgoutput.Message) => {
+      try {
+        await this.handlers.message(lsn, message);
+      } finally {
+        this.handled++;
+      }
+    });
     this.service.on('error', (err: Error) => {
       if (this.streaming && !this.stopped) this.handlers.error(err);
     });
+    // Keepalives carry the server's send position. While the captured tables are idle, it moves
+    // on with everyone else's WAL; acknowledging it (once nothing received is still waiting)
+    // lets the server recycle that WAL instead of holding it for the last captured commit.
     // The server asks for a reply when its wal_sender_timeout is half gone.
-    this.service.on('heartbeat', (_lsn: string, _ts: number, shouldRespond: boolean) => {
+    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
+      if (this.streaming && !this.stopped && this.received === this.handled) this.handlers.idle(lsn);
       if (shouldRespond) void this.report();
     });
   }
@@ -68,10 +95,10 @@ export class ReplicationStream {
         this.logger.info({ slot: this.config.slotName, from }, 'pgoutput streaming started');
         resolve();
       });
-      const plugin = new TextPgoutputPlugin({
-        protoVersion: 1,
-        publicationNames: [publicationOf(this.config)],
-      });
+      const plugin = new TextPgoutputPlugin(
+        { protoVersion: 1, publicationNames: [publicationOf(this.config)] },
+        () => this.received++,
+      );
       this.service.subscribe(plugin, this.config.slotName, from).then(
         () => {
           if (!this.stopped) this.handlers.error(new Error('the server ended logical replication'));
@@ -86,6 +113,7 @@ export class ReplicationStream {
 
   /** Lets the server recycle WAL up to `lsn`: everything before it has been delivered. */
   acknowledge(lsn: string): void {
+    if (this.acknowledged !== null && parseLsn(lsn) <= parseLsn(this.acknowledged)) return;
     this.acknowledged = lsn;
     void this.report();
   }

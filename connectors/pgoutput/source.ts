@@ -260,6 +260,9 @@ export class PgoutputSource implements ChangeSource {
           this.delivering = this.handle(assembler, lsn, message, sink);
           return this.delivering;
         },
+        idle: (lsn) => {
+          if (!this.failed && !this.stopping && !assembler.inTransaction) stream.acknowledge(lsn);
+        },
         error: (cause) =>
           this.fail(
             new SourceError('REPLICATION_FAILED', `logical replication failed: ${errorMessage(cause)}`, {

@@ -50,6 +50,11 @@ export class TransactionAssembler {
     this.now = ctx.now ?? Date.now;
   }
 
+  /** True between a Begin and its Commit. */
+  get inTransaction(): boolean {
+    return this.open !== null;
+  }
+
   begin(msg: Pgoutput.MessageBegin): void {
     this.open = { xid: msg.xid, tsMs: Number(BigInt(msg.commitTime.toString()) / 1000n) };
     this.events = [];

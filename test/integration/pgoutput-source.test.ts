@@ -191,7 +191,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   });
 
   it('streams without a snapshot in mode never, refuses a slot in use and an offset whose slot is gone', async () => {
-    const cfg = { ...config, slotName: thirdSlot, snapshotMode: 'never' as const };
+    const cfg = { ...config, slotName: thirdSlot, snapshotMode: 'never' as const, statusIntervalSec: 1 };
     const got: SourceTransaction[] = [];
     const a = new PgoutputSource(cfg, { logger: silentLogger });
     sources.push(a);
@@ -202,6 +202,30 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
     await waitFor('the streamed transactions', () => got.length >= writes.ops, 30_000);
     expect(got.every((t) => !t.snapshot)).toBe(true);
     expect(got).toHaveLength(writes.ops);
+
+    // Writes outside the publication: nothing to deliver, yet the slot moves past them, so the
+    // server does not keep that WAL for the reader.
+    const delivered = parseLsn(String(a.offset()?.lsn));
+    await pgQuery(
+      database,
+      'CREATE TABLE outside (id int)',
+      'INSERT INTO outside SELECT generate_series(1, 5000)',
+    );
+    const [head] = await pgQuery(database, 'SELECT pg_current_wal_lsn()::text AS lsn');
+    const confirmed = async () => {
+      const [row] = await pgQuery(
+        'postgres',
+        `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = '${thirdSlot}'`,
+      );
+      return parseLsn(String(row?.lsn));
+    };
+    await waitFor(
+      'the idle slot to move on',
+      async () => (await confirmed()) >= parseLsn(String(head?.lsn)),
+      20_000,
+    );
+    expect(a.offset()?.lsn).toBe(got.at(-1)?.offset.lsn);
+    expect(parseLsn(String(head?.lsn))).toBeGreaterThan(delivered);
 
     const rival = new PgoutputSource(cfg, { logger: silentLogger });
     const inUse = await rival.start(a.offset(), async () => undefined).catch((e: unknown) => e);
