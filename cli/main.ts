@@ -11,8 +11,9 @@ import {
   renderConnector,
   resumeConnector,
 } from '../connectors/debezium/cli.js';
-import { buildConnector, type ConnectorKind } from '../connectors/debezium/config.js';
+import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../connectors/debezium/config.js';
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
+import { parsePostgresUrl } from '../connectors/pgoutput/config.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { createBankDatabase, openPool, parseMysqlUrl } from '../examples/bank/db.js';
 import { BANK_TABLES, generateBank, type ScaleName } from '../examples/bank/generate.js';
@@ -74,19 +75,41 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/** How the Connect workers reach the legacy database and Kafka, which in Docker differs from this process's view. */
-function connectorOptions(config: Config, name: string) {
-  const legacy = parseMysqlUrl(config.connect.legacyUrl ?? config.legacy.url);
-  return {
-    kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(','),
+/**
+ * The connector options from the configuration. The legacy database and Kafka are addressed as
+ * the Connect workers reach them, which in Docker differs from this process's view.
+ */
+function connectorOptions(
+  config: Config,
+  kind: ConnectorKind,
+  name: string,
+): ConnectorOptions<ConnectorKind> {
+  const url = config.connect.legacyUrl ?? config.legacy.url;
+  const common = {
     name,
     topicPrefix: config.cdc.name,
+    tables: config.cdc.tables.length > 0 ? config.cdc.tables : [...BANK_TABLES],
+  };
+  if (kind === 'postgresql') {
+    const pg = parsePostgresUrl(url);
+    return {
+      ...common,
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: pg.database,
+    };
+  }
+  const legacy = parseMysqlUrl(url);
+  return {
+    ...common,
+    kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(','),
     host: legacy.host,
     port: legacy.port,
     user: legacy.user,
     password: legacy.password,
     database: legacy.database ?? 'legacy_bank',
-    tables: config.cdc.tables.length > 0 ? config.cdc.tables : [...BANK_TABLES],
   };
 }
 
@@ -314,11 +337,11 @@ async function main(argv: string[]): Promise<number> {
       const show = (v: unknown) => print(typeof v === 'string' ? v : JSON.stringify(v, null, 2));
       switch (sub) {
         case 'render': {
-          show(renderConnector(kind, connectorOptions(config, name)));
+          show(renderConnector(kind, connectorOptions(config, kind, name)));
           return 0;
         }
         case 'deploy':
-          show(await deployConnector(client, buildConnector(kind, connectorOptions(config, name))));
+          show(await deployConnector(client, buildConnector(kind, connectorOptions(config, kind, name))));
           return 0;
         case 'status':
           show(await connectorStatus(client, name));

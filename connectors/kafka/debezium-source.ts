@@ -3,7 +3,12 @@ import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
-import { decodeRecordValue, parseChangeRecord, parseTransactionRecord } from '../debezium/record.js';
+import {
+  decodeRecordValue,
+  parseChangeRecord,
+  parseTransactionRecord,
+  transactionIdOf as sourceTransactionId,
+} from '../debezium/record.js';
 import type { ChangeSource } from '../ports.js';
 import { singleMemberAssigner } from './single-member-assigner.js';
 import { ensureTopics } from './topics.js';
@@ -160,7 +165,7 @@ export class KafkaDebeziumSource implements ChangeSource {
       if (event === null) this.reassembler.skip(ref);
       else this.reassembler.addChange(ref, event);
     } catch (err) {
-      this.reassembler.addUnreadable(ref, transactionIdOf(message.value));
+      this.reassembler.addUnreadable(ref, unreadableTransactionId(message.value));
       const value = message.value === null ? null : message.value.toString('utf8');
       this.logger.warn({ ...ref, err: errorMessage(err) }, 'unreadable change record skipped');
       await this.options.onInvalidRecord?.({ ...ref, reason: errorMessage(err), value });
@@ -227,12 +232,12 @@ function highestPerPartition(records: RecordRef[]): CommitPoint[] {
 }
 
 /** The transaction id of a record that failed validation, when its JSON still says it. */
-function transactionIdOf(raw: Buffer | null): string | null {
+function unreadableTransactionId(raw: Buffer | null): string | null {
   try {
     const value = decodeRecordValue(raw);
     const payload = isRecord(value) && isRecord(value.payload) ? value.payload : value;
     if (!isRecord(payload) || !isRecord(payload.transaction)) return null;
-    return typeof payload.transaction.id === 'string' ? payload.transaction.id : null;
+    return typeof payload.transaction.id === 'string' ? sourceTransactionId(payload.transaction.id) : null;
   } catch {
     return null;
   }
