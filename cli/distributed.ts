@@ -53,11 +53,16 @@ function kafkaLogs(logger: Logger): logCreator {
     };
 }
 
-/** The tables the connector captures, as Debezium names their topics. */
+/**
+ * The tables the connector captures, as Debezium names their topics: by database on
+ * MariaDB/MySQL, by schema on PostgreSQL (the connector captures `public`).
+ */
 export function capturedTables(config: Config): CapturedTable[] {
-  const database = parseMysqlUrl(config.legacy.url).database ?? 'legacy_bank';
+  const scope = /^postgres(ql)?:/.test(config.legacy.url)
+    ? 'public'
+    : (parseMysqlUrl(config.legacy.url).database ?? 'legacy_bank');
   const tables = config.cdc.tables.length > 0 ? config.cdc.tables : [...BANK_TABLES];
-  return tables.map((table) => ({ scope: database, table }));
+  return tables.map((table) => ({ scope, table }));
 }
 
 export const translatorGroupId = (config: Config) => `${config.kafka.topicPrefix}.translator`;
