@@ -52,10 +52,15 @@ async function customerCount(pool: Pool): Promise<number | null> {
   }
 }
 
+/** The recorded dataset, or null when there is none or it is unreadable (then the data is regenerated). */
 function readDataset(path: string): Dataset | null {
   if (!existsSync(path)) return null;
-  const parsed = datasetSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  return parsed.success ? parsed.data : null;
+  try {
+    const parsed = datasetSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { dataPath } from '../../lib/config.js';
 import { startAdapter } from '../adapter.js';
 import { childModule, runChild } from '../child.js';
-import { writeLoadOutputSchema } from '../children/write-load.js';
+import { type WriteLoadOutput, writeLoadOutputSchema } from '../children/write-load.js';
 import type { ScenarioContext } from '../context.js';
 import { BenchError } from '../errors.js';
 import { profiled } from '../profile.js';
@@ -148,11 +148,18 @@ async function measureLevel(
   } finally {
     conn.release();
   }
-  const writes = await load;
-  // Generous: a marker left out would make the percentiles look better than they are.
-  deadline = performance.now() + MARKER_DEADLINE_MS;
-  polling = false;
-  await poller;
+  let writes: WriteLoadOutput;
+  try {
+    writes = await load;
+    // Generous: a marker left out would make the percentiles look better than they are.
+    deadline = performance.now() + MARKER_DEADLINE_MS;
+  } catch (err) {
+    deadline = 0;
+    throw err;
+  } finally {
+    polling = false;
+    await poller;
+  }
   return {
     targetRowChangesPerSec,
     achievedRowChangesPerSec: Math.round((writes.rowChanges / Math.max(1, writes.elapsedMs)) * 1000),
