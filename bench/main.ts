@@ -23,7 +23,7 @@ import {
 import { CDC_PATHS, type CdcPath, cdcScenario } from './scenarios/cdc.js';
 import { readsScenario } from './scenarios/reads.js';
 import { shadowScenario } from './scenarios/shadow.js';
-import { throughputScenario } from './scenarios/throughput.js';
+import { type BinlogDecoder, DECODERS, throughputScenario } from './scenarios/throughput.js';
 import { renderSummary } from './summary.js';
 
 export const USAGE = `usage: npm run bench -- <scenario|all> [options]
@@ -36,6 +36,7 @@ export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   --out DIR                  results directory (default bench/results)
   --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
   --cdc-paths LIST           CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)
+  --decoders LIST            binlog readers of the throughput scenario (default embedded)
   --no-profile               skip the CPU-profiled runs`;
 
 const argsSchema = z.object({
@@ -52,11 +53,16 @@ const argsSchema = z.object({
     .default('embedded')
     .transform((list) => list.split(','))
     .pipe(z.array(cdcPathNameSchema).min(1)),
+  decoders: z
+    .string()
+    .default('embedded')
+    .transform((list) => list.split(','))
+    .pipe(z.array(z.string().min(1)).min(1)),
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
 
-export function parseBenchArgs(argv: string[]): BenchArgs {
-  const { values, positionals } = parseArgs({
+function parseCli(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -68,8 +74,19 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       'data-dir': { type: 'string' },
       'no-profile': { type: 'boolean' },
       'cdc-paths': { type: 'string' },
+      decoders: { type: 'string' },
     },
   });
+}
+
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  let cli: ReturnType<typeof parseCli>;
+  try {
+    cli = parseCli(argv);
+  } catch (cause) {
+    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${USAGE}`, { cause });
+  }
+  const { values, positionals } = cli;
   const parsed = argsSchema.safeParse({
     scenario: positionals[0],
     scale: values.scale,
@@ -80,6 +97,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     dataDir: values['data-dir'],
     profile: values['no-profile'] ? false : undefined,
     cdcPaths: values['cdc-paths'],
+    decoders: values.decoders,
   });
   if (!parsed.success)
     throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${USAGE}`, {
@@ -96,19 +114,31 @@ function cdcPaths(names: readonly CdcPathName[]): CdcPath[] {
   });
 }
 
+function decoders(names: readonly string[]): BinlogDecoder[] {
+  return names.map((name) => {
+    const decoder = DECODERS[name];
+    if (!decoder) throw new BenchError('BENCH_USAGE', `no binlog reader named ${name} in this build`);
+    return decoder;
+  });
+}
+
 function scenarioRunner(
   name: ScenarioName,
   args: BenchArgs,
 ): (ctx: ScenarioContext) => Promise<BenchResult['results']> {
   switch (name) {
-    case 'throughput':
-      return throughputScenario;
+    case 'throughput': {
+      const readers = decoders(args.decoders);
+      return (ctx) => throughputScenario(ctx, { decoders: readers });
+    }
     case 'reads':
       return readsScenario;
     case 'shadow':
       return shadowScenario;
-    case 'cdc':
-      return (ctx) => cdcScenario(ctx, cdcPaths(args.cdcPaths));
+    case 'cdc': {
+      const paths = cdcPaths(args.cdcPaths);
+      return (ctx) => cdcScenario(ctx, paths);
+    }
   }
 }
 
@@ -121,6 +151,8 @@ async function runScenario(
   args: BenchArgs & { scenario: ScenarioName },
   logger: Logger,
 ): Promise<BenchResult> {
+  // Resolved first: a bad --cdc-paths or --decoders fails before minutes of data preparation.
+  const runner = scenarioRunner(args.scenario, args);
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const server = parseMysqlUrl(args.legacyUrl);
@@ -137,7 +169,7 @@ async function runScenario(
     const settings = settingsOf(args);
     const ctx: ScenarioContext = { scale: args.scale, seed: args.seed, server, fixture, settings, logger };
     logger.info({ scenario: args.scenario, scale: args.scale, database }, 'scenario started');
-    const results = await scenarioRunner(args.scenario, args)(ctx);
+    const results = await runner(ctx);
     return resultSchema.parse({
       scenario: args.scenario,
       startedAt,
