@@ -52,7 +52,7 @@ const USAGE = `cqrs-migrate <command> [options]
   bank create [--scale tiny|small|bench] [--seed 42]     (re)create the sample bank in legacy.url
   bank load [--rate 50] [--duration 60] [--seed 43]      write load on the sample bank
   reconcile [--sample N]  compare every (or N sampled) account's summary and history with the legacy answer
-  connector render|deploy|status|pause|resume|delete [--kind mariadb|mysql|postgresql] [--name N]
+  connector render|deploy|status|pause|resume|stop|offsets|delete [--kind mariadb|mysql|postgresql] [--name N]
                           Debezium connector on Kafka Connect (connect.url, default http://127.0.0.1:8083)
 
   distributed mode (Debezium on Kafka Connect → Kafka → MongoDB / OpenSearch):
@@ -354,6 +354,13 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         case 'delete':
           show(await deleteConnector(client, name));
+          return 0;
+        case 'stop':
+          await client.stop(name);
+          show(await connectorStatus(client, name));
+          return 0;
+        case 'offsets':
+          show(await client.offsets(name));
           return 0;
       }
       break;

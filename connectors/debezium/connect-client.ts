@@ -31,6 +31,13 @@ const connectorInfoSchema = z.object({
 });
 export type ConnectorInfo = z.infer<typeof connectorInfoSchema>;
 
+const offsetsSchema = z.object({
+  offsets: z.array(
+    z.object({ partition: z.record(z.string(), z.unknown()), offset: z.record(z.string(), z.unknown()) }),
+  ),
+});
+export type SourceOffsetEntry = z.infer<typeof offsetsSchema>['offsets'][number];
+
 const stateSchema = z.enum(['UNASSIGNED', 'RUNNING', 'PAUSED', 'FAILED', 'RESTARTING', 'STOPPED']);
 export type ConnectorState = z.infer<typeof stateSchema>;
 
@@ -77,7 +84,7 @@ export interface ConnectClientOptions {
   logger?: Logger;
 }
 
-type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
 export class ConnectClient {
   readonly url: string;
@@ -120,6 +127,22 @@ export class ConnectClient {
 
   async resume(name: string): Promise<void> {
     await this.request('PUT', `/connectors/${enc(name)}/resume`);
+  }
+
+  /** Stops the connector and its tasks, keeping their offsets (Connect 3.5+); `resume` starts them again. */
+  async stop(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${enc(name)}/stop`);
+  }
+
+  /** The connector's source offsets as Connect keeps them (Connect 3.6+). */
+  async offsets(name: string): Promise<SourceOffsetEntry[]> {
+    const res = await this.request('GET', `/connectors/${enc(name)}/offsets`);
+    return parseBody(offsetsSchema, res.body, 'GET /connectors/{name}/offsets').offsets;
+  }
+
+  /** Moves a STOPPED connector's source offsets, e.g. to re-read a binlog range (Connect 3.6+). */
+  async alterOffsets(name: string, offsets: SourceOffsetEntry[]): Promise<void> {
+    await this.request('PATCH', `/connectors/${enc(name)}/offsets`, { offsets });
   }
 
   async restart(name: string, opts: { includeTasks?: boolean; onlyFailed?: boolean } = {}): Promise<void> {
