@@ -10,6 +10,7 @@ import { BenchError } from '../errors.js';
 import { profiled } from '../profile.js';
 import type { CdcPathName, FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
 import { latencyOf } from '../stats.js';
+import { debeziumPath } from './cdc-debezium.js';
 
 /**
  * A CDC path under test: legacy database → … → read model. The embedded path is below; the
@@ -223,4 +224,7 @@ export async function cdcScenario(
 }
 
 /** The paths `--cdc-paths` can name; a path whose code has not landed is simply not listed. */
-export const CDC_PATHS: Partial<Record<CdcPathName, CdcPath>> = { embedded: embeddedPath };
+export const CDC_PATHS: Partial<Record<CdcPathName, CdcPath>> = {
+  embedded: embeddedPath,
+  'debezium-kafka': debeziumPath,
+};

@@ -16,6 +16,7 @@ import { BenchError } from '../errors.js';
 import { profiled } from '../profile.js';
 import type { ProfileSummary, ResultsOf } from '../results-schema.js';
 import { rate } from '../stats.js';
+import { debeziumDecoder } from './debezium-decoder.js';
 
 type Decode = ResultsOf<'throughput'>['decode'][number];
 type Replay = ResultsOf<'throughput'>['replay'][number];
@@ -193,4 +194,7 @@ export async function throughputScenario(
 }
 
 /** The readers `--decoders` can name; a reader whose code has not landed is simply not listed. */
-export const DECODERS: Partial<Record<string, BinlogDecoder>> = { embedded: embeddedDecoder };
+export const DECODERS: Partial<Record<string, BinlogDecoder>> = {
+  embedded: embeddedDecoder,
+  debezium: debeziumDecoder,
+};

@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { z } from 'zod';
+import type { BinlogPosition } from '../../connectors/binlog/config.js';
+import { positionAtLeast } from '../../connectors/binlog/server-position.js';
+import { deployConnector } from '../../connectors/debezium/cli.js';
+import { mariadbConnector, signalTableDdl, transactionTopic } from '../../connectors/debezium/config.js';
+import { ConnectClient } from '../../connectors/debezium/connect-client.js';
+import { BANK_TABLES } from '../../examples/bank/generate.js';
+import { configSchema } from '../../lib/config.js';
+import type { ScenarioContext } from '../context.js';
+import { BenchError } from '../errors.js';
+import { rate } from '../stats.js';
+import type { BinlogDecoder } from './throughput.js';
+
+const binlogOffset = z.object({ file: z.string(), pos: z.number() }).loose();
+
+/**
+ * Debezium's MariaDB connector reading the same binlog range as the embedded reader: started
+ * once without a snapshot (so it has its schema history), stopped, its Connect-managed offset
+ * moved to the range's start (Kafka Connect's offsets API), then started again. The rate counts
+ * the records it wrote to Kafka from the start request to the last one, start-up included as on
+ * the embedded side; Debezium's per-record work includes the JSON conversion and the produce.
+ */
+export const debeziumDecoder: BinlogDecoder = {
+  name: 'debezium',
+  async decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition) {
+    const config = configSchema.parse({});
+    const suffix = randomBytes(3).toString('hex');
+    const name = `bench-decode-${suffix}`;
+    const prefix = `bench_decode_${suffix}`;
+    const { host, port, user, password } = ctx.server;
+    const database = ctx.fixture.dataset.database;
+    const connect = new ConnectClient({ url: config.connect.url });
+    const kafka = new Kafka({ clientId: name, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await ctx.fixture.pool.query(signalTableDdl('mariadb'));
+    const [idRows] = await ctx.fixture.pool.query('SELECT @@server_id AS id');
+    const serverId = z.array(z.object({ id: z.coerce.number() })).parse(idRows)[0]?.id ?? 1;
+    const topics = [...BANK_TABLES.map((t) => `${prefix}.${database}.${t}`), transactionTopic(prefix)];
+    const countRecords = async () => {
+      let rows = 0;
+      let markers = 0;
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic).catch(() => []);
+        const n = ends.reduce((sum, p) => sum + Number(p.high), 0);
+        if (topic === transactionTopic(prefix)) markers += n;
+        else rows += n;
+      }
+      return { rows, transactions: Math.floor(markers / 2) };
+    };
+    try {
+      const cfg = mariadbConnector({
+        name,
+        topicPrefix: prefix,
+        host,
+        port,
+        user,
+        password,
+        database,
+        tables: [...BANK_TABLES],
+        serverId: 500_000 + Math.floor(Math.random() * 1_000_000),
+        kafkaBootstrap: config.kafka.brokers.join(','),
+        snapshotMode: 'no_data',
+        snapshotLockingMode: 'none',
+        heartbeatIntervalMs: 500,
+      });
+      await deployConnector(connect, cfg, { waitMs: 120_000 });
+      // Streaming has begun (so the schema history is recorded) once the first heartbeat commits an offset.
+      for (let i = 0; (await connect.offsets(name)).length === 0; i++) {
+        if (i > 600) throw new BenchError('BENCH_CONNECT', `connector ${name} never committed an offset`);
+        await sleep(200);
+      }
+      await connect.stop(name);
+      await waitForState(connect, name, 'STOPPED');
+      await connect.alterOffsets(name, [
+        {
+          partition: { server: prefix },
+          offset: { file: from.file, pos: from.pos, gtids: from.gtid, server_id: serverId },
+        },
+      ]);
+      // The history the first start recorded sits after `from`; a history rebuilt from the
+      // current table definitions at the moved offset (snapshot.mode=recovery) is valid there,
+      // since the range has no DDL. The new config starts the task, which reads the range now.
+      await admin.deleteTopics({ topics: [`schema-history.${prefix}`] });
+      const before = await countRecords();
+      const started = performance.now();
+      await connect.deploy({ ...cfg, config: { ...cfg.config, 'snapshot.mode': 'recovery' } });
+      await connect.resume(name);
+      // Like the embedded measurement, the clock runs from the start request (task start-up
+      // included) to the last poll that saw new records.
+      let last = 0;
+      let seen = before.rows;
+      let counts = before;
+      const deadline = Date.now() + 900_000;
+      for (;;) {
+        await sleep(50);
+        counts = await countRecords();
+        const now = performance.now();
+        if (counts.rows > seen) {
+          last = now;
+          seen = counts.rows;
+        }
+        const settled = last > 0 && now - last > 3000;
+        if (settled && (await reached(connect, name, to))) break;
+        if (Date.now() > deadline)
+          throw new BenchError('BENCH_DECODE_TIMEOUT', 'Debezium did not reach the end of the range');
+      }
+      return {
+        reader: 'debezium',
+        rowChanges: rate(counts.rows - before.rows, Math.max(1, last - started)),
+        transactions: counts.transactions,
+      };
+    } finally {
+      await connect.delete(name).catch(() => undefined);
+      await sleep(1500);
+      await admin.deleteTopics({ topics: topics.concat(`schema-history.${prefix}`) }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  },
+};
+
+async function waitForState(connect: ConnectClient, name: string, state: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if ((await connect.status(name)).connector.state === state) return;
+    await sleep(250);
+  }
+  throw new BenchError('BENCH_CONNECT', `connector ${name} did not reach ${state}`);
+}
+
+/** Whether the connector's committed offset (flushed every second) is at or past `to`. */
+async function reached(connect: ConnectClient, name: string, to: BinlogPosition): Promise<boolean> {
+  const parsed = binlogOffset.safeParse((await connect.offsets(name))[0]?.offset);
+  return parsed.success && positionAtLeast({ file: parsed.data.file, pos: parsed.data.pos }, to);
+}
