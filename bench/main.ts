@@ -21,9 +21,10 @@ import {
   scenarioNameSchema,
 } from './results-schema.js';
 import { CDC_PATHS, type CdcPath, cdcScenario } from './scenarios/cdc.js';
+import { type BinlogDecoder, DECODERS, decodeScenario } from './scenarios/decode.js';
 import { readsScenario } from './scenarios/reads.js';
 import { shadowScenario } from './scenarios/shadow.js';
-import { type BinlogDecoder, DECODERS, throughputScenario } from './scenarios/throughput.js';
+import { throughputScenario } from './scenarios/throughput.js';
 import { renderSummary } from './summary.js';
 
 export const USAGE = `usage: npm run bench -- <scenario|all> [options]
@@ -36,7 +37,7 @@ export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   --out DIR                  results directory (default bench/results)
   --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
   --cdc-paths LIST           CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)
-  --decoders LIST            binlog readers of the throughput scenario (default embedded)
+  --decoders LIST            binlog readers of the decode scenario (default embedded; debezium needs the stack)
   --no-profile               skip the CPU-profiled runs`;
 
 const argsSchema = z.object({
@@ -127,9 +128,11 @@ function scenarioRunner(
   args: BenchArgs,
 ): (ctx: ScenarioContext) => Promise<BenchResult['results']> {
   switch (name) {
-    case 'throughput': {
+    case 'throughput':
+      return (ctx) => throughputScenario(ctx);
+    case 'decode': {
       const readers = decoders(args.decoders);
-      return (ctx) => throughputScenario(ctx, { decoders: readers });
+      return (ctx) => decodeScenario(ctx, readers);
     }
     case 'reads':
       return readsScenario;

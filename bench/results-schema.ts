@@ -6,7 +6,7 @@ import { datasetSchema } from './fixture.js';
  * output with these same schemas, and the summary is rendered only from files that pass them.
  */
 
-export const SCENARIOS = ['throughput', 'reads', 'shadow', 'cdc'] as const;
+export const SCENARIOS = ['throughput', 'decode', 'reads', 'shadow', 'cdc'] as const;
 export const scenarioNameSchema = z.enum(SCENARIOS);
 export type ScenarioName = z.infer<typeof scenarioNameSchema>;
 
@@ -98,9 +98,14 @@ const throughputResults = z.object({
       }),
     )
     .min(1),
-  /** Binlog → change events for the same binlog range, per reader. */
-  decode: z.array(z.object({ reader: z.string(), rowChanges: rateSchema, transactions: count })).min(1),
   profiles: z.record(z.string(), profileSchema).default({}),
+});
+
+const decodeResults = z.object({
+  /** What the workload wrote into the range. */
+  range: z.object({ ops: count, rowChanges: count }),
+  /** Binlog → change events for that same range, per reader. */
+  readers: z.array(z.object({ reader: z.string(), rowChanges: rateSchema, transactions: count })).min(1),
 });
 
 export const machineSchema = z.object({
@@ -132,6 +137,7 @@ const envelope = {
 
 export const resultSchema = z.discriminatedUnion('scenario', [
   z.object({ scenario: z.literal('throughput'), ...envelope, results: throughputResults }),
+  z.object({ scenario: z.literal('decode'), ...envelope, results: decodeResults }),
   z.object({ scenario: z.literal('reads'), ...envelope, results: readsResults }),
   z.object({ scenario: z.literal('shadow'), ...envelope, results: shadowResults }),
   z.object({ scenario: z.literal('cdc'), ...envelope, results: cdcResults }),

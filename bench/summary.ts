@@ -192,32 +192,32 @@ function cdcSection(cdc: ResultsOf<'cdc'>): string {
   )}\n\nMethod — ${methods}`;
 }
 
-function throughputSection(t: ResultsOf<'throughput'>): string {
+function throughputSection(
+  t: ResultsOf<'throughput'> | undefined,
+  d: ResultsOf<'decode'> | undefined,
+): string {
+  const row = (what: string, r: { items: number; ms: number; perSec: number }) => [
+    what,
+    String(r.items),
+    f1(r.ms / 1000),
+    String(r.perSec),
+  ];
   const rows = [
-    [
-      'initial snapshot: rows read, mapped, stored',
-      String(t.snapshot.rows.items),
-      f1(t.snapshot.rows.ms / 1000),
-      String(t.snapshot.rows.perSec),
-    ],
-    [
-      'initial snapshot: events into the read models',
-      String(t.snapshot.projected.items),
-      f1(t.snapshot.projected.ms / 1000),
-      String(t.snapshot.projected.perSec),
-    ],
-    ...t.replay.map((r) => [
-      `replay into empty ${r.store} read models (rebuild${r.events.items < r.of ? `, first ${r.events.items} of ${r.of} events` : ''})`,
-      String(r.events.items),
-      f1(r.events.ms / 1000),
-      String(r.events.perSec),
-    ]),
-    ...t.decode.map((d) => [
-      `binlog decode, ${d.reader} reader (${d.transactions} transactions)`,
-      String(d.rowChanges.items),
-      f1(d.rowChanges.ms / 1000),
-      String(d.rowChanges.perSec),
-    ]),
+    ...(t
+      ? [
+          row('initial snapshot: rows read, mapped, stored', t.snapshot.rows),
+          row('initial snapshot: events into the read models', t.snapshot.projected),
+          ...t.replay.map((r) =>
+            row(
+              `replay into empty ${r.store} read models (rebuild${r.events.items < r.of ? `, first ${r.events.items} of ${r.of} events` : ''})`,
+              r.events,
+            ),
+          ),
+        ]
+      : []),
+    ...(d?.readers.map((r) =>
+      row(`binlog decode, ${r.reader} reader (${r.transactions} transactions, same range)`, r.rowChanges),
+    ) ?? []),
   ];
   return table(['what', 'items', 'seconds', 'per second'], rows);
 }
@@ -230,6 +230,7 @@ export function renderSummary(results: BenchResult[]): string {
   const shadow = by('shadow');
   const cdc = by('cdc');
   const throughput = by('throughput');
+  const decode = by('decode');
   const first = results[0];
   const parts: string[] = ['# Benchmark results', ''];
   if (!first) return `${parts.join('\n')}No results yet: \`npm run bench -- all\`.\n`;
@@ -260,7 +261,8 @@ export function renderSummary(results: BenchResult[]): string {
   if (shadow) parts.push('## Shadow mode overhead on the served path', '', shadowSection(shadow.results), '');
   if (cdc)
     parts.push('## CDC freshness: commit → visible in the read model', '', cdcSection(cdc.results), '');
-  if (throughput) parts.push('## Throughput ceilings', '', throughputSection(throughput.results), '');
+  if (throughput || decode)
+    parts.push('## Throughput ceilings', '', throughputSection(throughput?.results, decode?.results), '');
   parts.push(
     '## Peak RSS of the adapter process',
     '',

@@ -12,7 +12,7 @@ import { configSchema } from '../../lib/config.js';
 import type { ScenarioContext } from '../context.js';
 import { BenchError } from '../errors.js';
 import { rate } from '../stats.js';
-import type { BinlogDecoder } from './throughput.js';
+import type { BinlogDecoder } from './decode.js';
 
 const binlogOffset = z.object({ file: z.string(), pos: z.number() }).loose();
 

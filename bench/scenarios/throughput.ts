@@ -1,34 +1,17 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { bankProjections, binlogSourceConfigFrom } from '../../cli/pipeline.js';
-import type { BinlogPosition } from '../../connectors/binlog/config.js';
-import { binlogHead, positionAtLeast } from '../../connectors/binlog/server-position.js';
-import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
+import { bankProjections } from '../../cli/pipeline.js';
 import { BANK_TABLES } from '../../examples/bank/generate.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { benchConfig, type RunningAdapter, startAdapter } from '../adapter.js';
-import { childModule, runChild } from '../child.js';
-import { writeLoadOutputSchema } from '../children/write-load.js';
+import { type RunningAdapter, startAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
-import { BenchError } from '../errors.js';
 import { profiled } from '../profile.js';
 import type { ProfileSummary, ResultsOf } from '../results-schema.js';
 import { rate } from '../stats.js';
-import { debeziumDecoder } from './debezium-decoder.js';
 
-type Decode = ResultsOf<'throughput'>['decode'][number];
 type Replay = ResultsOf<'throughput'>['replay'][number];
-
-/**
- * A binlog reader measured on a binlog range another process wrote. The embedded reader is
- * below; the Debezium connector plugs in by reading the same range from Kafka Connect.
- */
-export interface BinlogDecoder {
-  readonly name: string;
-  decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition): Promise<Decode>;
-}
 
 /**
  * A read-model store fed by replaying the event store from the start into empty read models, for
@@ -72,45 +55,6 @@ export const sqliteReplay: ReplayStore = {
   },
 };
 
-/** The embedded reader from `from` to `to`, delivering into a sink that only counts. */
-export const embeddedDecoder: BinlogDecoder = {
-  name: 'embedded',
-  async decode(ctx, from, to) {
-    const config = benchConfig({
-      server: ctx.server,
-      database: ctx.fixture.dataset.database,
-      dataDir: ctx.fixture.adapterDir,
-    });
-    const source = new MysqlBinlogSource(
-      { ...binlogSourceConfigFrom(config), snapshotMode: 'never' },
-      { logger: ctx.logger },
-    );
-    let rows = 0;
-    let transactions = 0;
-    const t0 = performance.now();
-    await source.start({ phase: 'stream', snapshotCompleted: true, ...from }, async (tx) => {
-      rows += tx.events.length;
-      transactions++;
-    });
-    try {
-      const deadline = Date.now() + 600_000;
-      for (;;) {
-        const seen = source.seenPosition();
-        if (seen && positionAtLeast(seen, to) && source.idle()) break;
-        if (Date.now() > deadline)
-          throw new BenchError(
-            'BENCH_DECODE_TIMEOUT',
-            'the binlog reader did not reach the end of the range',
-          );
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      return { reader: 'embedded', rowChanges: rate(rows, performance.now() - t0), transactions };
-    } finally {
-      await source.stop();
-    }
-  },
-};
-
 const countRow = z.object({ n: z.coerce.number().int().nonnegative() });
 
 async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
@@ -125,13 +69,12 @@ async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
 /**
  * Ceilings of the embedded path: the initial snapshot into empty stores (rows/s read and
  * events/s projected), a replay of the event store into each store (the whole store, or as
- * much as `replaySec` allows: at the bench scale a full replay takes most of an hour), and the binlog
- * reader's decode rate on a binlog range the bank workload wrote. Leaves the stores caught up
- * for the other scenarios.
+ * much as `replaySec` allows: at the bench scale a full replay takes most of an hour). Leaves
+ * the stores caught up for the other scenarios.
  */
 export async function throughputScenario(
   ctx: ScenarioContext,
-  extra: { decoders?: readonly BinlogDecoder[]; stores?: readonly ReplayStore[] } = {},
+  extra: { stores?: readonly ReplayStore[] } = {},
 ): Promise<ResultsOf<'throughput'>> {
   const profiles: Record<string, ProfileSummary> = {};
   const maybeProfiled = async <T>(key: string, work: () => Promise<T>): Promise<T> => {
@@ -168,33 +111,9 @@ export async function throughputScenario(
     await adapter.stop();
   }
 
-  const from = await binlogHead(ctx.fixture.pool, 'mariadb');
-  const writes = await runChild(
-    childModule('write-load'),
-    {
-      server: ctx.server,
-      database: ctx.fixture.dataset.database,
-      seed: ctx.seed + 7,
-      opsPerSec: 100_000,
-      maxOps: ctx.settings.decodeOps,
-      concurrency: 8,
-    },
-    writeLoadOutputSchema,
-  );
-  const to = await binlogHead(ctx.fixture.pool, 'mariadb');
-  ctx.logger.info({ ops: writes.ops, rowChanges: writes.rowChanges }, 'binlog range written');
-  const decode: Decode[] = [];
-  for (const decoder of extra.decoders ?? [embeddedDecoder]) decode.push(await decoder.decode(ctx, from, to));
   return {
     snapshot: { rows: rate(rows, sourceReadyMs), projected: rate(events, caughtUpMs) },
     replay,
-    decode,
     profiles,
   };
 }
-
-/** The readers `--decoders` can name; a reader whose code has not landed is simply not listed. */
-export const DECODERS: Partial<Record<string, BinlogDecoder>> = {
-  embedded: embeddedDecoder,
-  debezium: debeziumDecoder,
-};

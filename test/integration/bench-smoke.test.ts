@@ -50,7 +50,7 @@ describe('bench harness smoke run', () => {
       expect(r.dataset.database).toBe(database);
       expect(r.peakRssBytes).toBeGreaterThan(0);
     }
-    const [throughput, reads, shadow, cdc] = results;
+    const [throughput, decode, reads, shadow, cdc] = results;
 
     if (reads?.scenario !== 'reads') throw new Error('reads result missing');
     for (const r of reads.results.runs) {
@@ -75,7 +75,9 @@ describe('bench harness smoke run', () => {
     const t = throughput.results;
     expect(t.snapshot.rows.items).toBe(throughput.dataset.rows);
     expect(t.replay[0]?.events.items).toBe(t.snapshot.projected.items);
-    expect(t.decode[0]?.rowChanges.items).toBeGreaterThan(0);
+    if (decode?.scenario !== 'decode') throw new Error('decode result missing');
+    expect(decode.results.readers.map((r) => r.reader)).toEqual(['embedded']);
+    expect(decode.results.readers[0]?.rowChanges.items).toBeGreaterThan(0);
 
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toContain('## Targets');
