@@ -5,6 +5,7 @@ import type { MysqlConnOptions } from '../examples/bank/db.js';
 import { openPool } from '../examples/bank/db.js';
 import { BANK_TABLES } from '../examples/bank/generate.js';
 import { type Config, configSchema } from '../lib/config.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { BenchError } from './errors.js';
 
@@ -77,7 +78,21 @@ export async function startAdapter(
     },
   });
   const sourceReadyMs = performance.now() - t0;
-  if (!(await pipeline.waitForCatchUp(options.catchUpTimeoutMs))) {
+  let caughtUp: boolean;
+  try {
+    caughtUp = await pipeline.waitForCatchUp(options.catchUpTimeoutMs);
+  } catch (cause) {
+    // A pipeline left running would keep the process alive and write into the shared stores.
+    await pipeline.stop();
+    throw new BenchError(
+      'BENCH_CATCH_UP',
+      `waiting for the pipeline to catch up failed: ${errorMessage(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+  if (!caughtUp) {
     await pipeline.stop();
     throw new BenchError(
       'BENCH_CATCH_UP',
