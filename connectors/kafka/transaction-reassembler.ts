@@ -139,6 +139,8 @@ export class TransactionReassembler {
           .filter((c) => this.options.collections.has(c.data_collection))
           .reduce((n, c) => n + c.event_count, 0)
       : (marker.event_count ?? 0);
+    // Debezium writes markers for every transaction in the binlog, those of other databases too.
+    if (counted === 0) return;
     this.ends.push({ ref, marker, expected: counted });
   }
 

@@ -86,6 +86,15 @@ describe('TransactionReassembler', () => {
     expect(drain(r).map((t) => t.events.length)).toEqual([1]);
   });
 
+  it('skips markers of transactions without events of the consumed tables (other databases)', () => {
+    const r = reassembler();
+    r.addMarker(ref(TX, 0), end('g0', { 'other.accounts': 3 }));
+    r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+    r.addMarker(ref(TX, 1), end('g1', { 'bank.accounts': 1 }));
+    expect(drain(r).map((t) => t.id)).toEqual(['g1']);
+    expect(Object.fromEntries(r.commitPoints().map((p) => [p.topic, p.offset]))[TX]).toBe('2');
+  });
+
   it('commits each partition only up to its oldest undelivered record', () => {
     const r = reassembler();
     r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
