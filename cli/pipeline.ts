@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import type { BinlogPosition, BinlogSourceConfigInput } from '../connectors/binlog/config.js';
-import { binlogHead, positionAtLeast } from '../connectors/binlog/server-position.js';
+import { binlogEnd, positionAtLeast } from '../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../connectors/binlog/source.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
 import { mapTransaction } from '../connectors/mapping/mapper.js';
@@ -134,9 +134,9 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
 
   // Freshness checks run per shadow comparison: one kept connection, not one per check.
   const headPool = openPool(legacy, legacy.database ?? 'legacy_bank', { connectionLimit: 1 });
-  const legacyHead = () => binlogHead(headPool, config.legacy.flavor ?? 'mariadb');
+  const legacyHead = () => binlogEnd(headPool, config.legacy.flavor ?? 'mariadb');
   const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();
-  const reached = (head: BinlogPosition) => {
+  const reached = (head: Pick<BinlogPosition, 'file' | 'pos'>) => {
     const seen = source.seenPosition();
     const stored = source.offset();
     const at = seen ?? (stored?.phase === 'stream' ? { file: stored.file, pos: stored.pos } : null);
