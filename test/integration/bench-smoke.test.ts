@@ -83,5 +83,5 @@ describe('bench harness smoke run', () => {
     expect(summary).toContain('## Targets');
     expect(summary).toContain('## CDC freshness');
     expect(existsSync(join(dir, 'data', 'dataset.json'))).toBe(true);
-  });
+  }, 300_000);
 });
