@@ -20,6 +20,42 @@ const isRemoval = (event: StoredEvent) => event.type.endsWith('Removed');
 
 type Db = Database.Database;
 
+/** Every event that changes what an account summary shows; the SQLite and MongoDB projections both apply them. */
+export const ACCOUNT_SUMMARY_EVENTS: ReadonlySet<string> = new Set([
+  'CustomerRegistered',
+  'CustomerProfileChanged',
+  'CustomerKycStatusChanged',
+  'CustomerUpdated',
+  'CustomerRemoved',
+  'ProductUpserted',
+  'ProductRemoved',
+  'BranchUpserted',
+  'BranchRemoved',
+  'CategoryUpserted',
+  'CategoryRemoved',
+  'MerchantUpserted',
+  'MerchantRemoved',
+  'AccountOpened',
+  'AccountStatusChanged',
+  'AccountUpdated',
+  'AccountRemoved',
+  'BalanceInitialized',
+  'BalanceChanged',
+  'BalanceRemoved',
+  'CardIssued',
+  'CardStatusChanged',
+  'CardUpdated',
+  'CardRemoved',
+  'LoanOpened',
+  'LoanBalanceChanged',
+  'LoanStatusChanged',
+  'LoanUpdated',
+  'LoanRemoved',
+  'TransactionPosted',
+  'TransactionAmended',
+  'TransactionRemoved',
+]);
+
 /**
  * The account summary read model. Events update normalised helper tables; every account an
  * event touches (directly, or through its customer, product, branch, merchant or category) is
@@ -29,40 +65,7 @@ type Db = Database.Database;
 export class AccountSummaryProjection implements SqliteProjection {
   readonly name = 'account-summary';
   readonly migrations = ['001_account_summary.sql'];
-  readonly handles: ReadonlySet<string> = new Set([
-    'CustomerRegistered',
-    'CustomerProfileChanged',
-    'CustomerKycStatusChanged',
-    'CustomerUpdated',
-    'CustomerRemoved',
-    'ProductUpserted',
-    'ProductRemoved',
-    'BranchUpserted',
-    'BranchRemoved',
-    'CategoryUpserted',
-    'CategoryRemoved',
-    'MerchantUpserted',
-    'MerchantRemoved',
-    'AccountOpened',
-    'AccountStatusChanged',
-    'AccountUpdated',
-    'AccountRemoved',
-    'BalanceInitialized',
-    'BalanceChanged',
-    'BalanceRemoved',
-    'CardIssued',
-    'CardStatusChanged',
-    'CardUpdated',
-    'CardRemoved',
-    'LoanOpened',
-    'LoanBalanceChanged',
-    'LoanStatusChanged',
-    'LoanUpdated',
-    'LoanRemoved',
-    'TransactionPosted',
-    'TransactionAmended',
-    'TransactionRemoved',
-  ]);
+  readonly handles = ACCOUNT_SUMMARY_EVENTS;
   private readonly dirty = new Set<number>();
 
   apply(db: Db, event: StoredEvent): void {

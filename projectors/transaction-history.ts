@@ -11,6 +11,17 @@ function stateOf<T>(event: StoredEvent): T {
   return (event.data as unknown as { state: T }).state;
 }
 
+/** Every event that changes a transaction-history page; the SQLite and OpenSearch projections both apply them. */
+export const TRANSACTION_HISTORY_EVENTS: ReadonlySet<string> = new Set([
+  'CategoryUpserted',
+  'CategoryRemoved',
+  'MerchantUpserted',
+  'MerchantRemoved',
+  'TransactionPosted',
+  'TransactionAmended',
+  'TransactionRemoved',
+]);
+
 /**
  * Transaction history: one denormalised row per posting with its merchant and category names,
  * so a page is a single range scan. A merchant or category rename rewrites the names of the
@@ -19,15 +30,7 @@ function stateOf<T>(event: StoredEvent): T {
 export class TransactionHistoryProjection implements SqliteProjection {
   readonly name = 'transaction-history';
   readonly migrations = ['002_transaction_history.sql'];
-  readonly handles: ReadonlySet<string> = new Set([
-    'CategoryUpserted',
-    'CategoryRemoved',
-    'MerchantUpserted',
-    'MerchantRemoved',
-    'TransactionPosted',
-    'TransactionAmended',
-    'TransactionRemoved',
-  ]);
+  readonly handles = TRANSACTION_HISTORY_EVENTS;
 
   apply(db: Db, event: StoredEvent): void {
     const removed = event.type.endsWith('Removed');

@@ -3,6 +3,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { mongoIndexes } from '../../migrations/stores.js';
+import { ACCOUNT_SUMMARY_EVENTS } from '../account-summary.js';
 import type { DocumentProjection } from '../ports.js';
 import {
   accountDoc,
@@ -81,40 +82,7 @@ export interface MongoStoreOptions {
 export class MongoAccountSummaryProjection implements DocumentProjection {
   readonly name = 'account-summary';
   readonly streamTypes = ['customer', 'product', 'branch', 'category', 'merchant', 'account', 'card', 'loan'];
-  readonly handles: ReadonlySet<string> = new Set([
-    'CustomerRegistered',
-    'CustomerProfileChanged',
-    'CustomerKycStatusChanged',
-    'CustomerUpdated',
-    'CustomerRemoved',
-    'ProductUpserted',
-    'ProductRemoved',
-    'BranchUpserted',
-    'BranchRemoved',
-    'CategoryUpserted',
-    'CategoryRemoved',
-    'MerchantUpserted',
-    'MerchantRemoved',
-    'AccountOpened',
-    'AccountStatusChanged',
-    'AccountUpdated',
-    'AccountRemoved',
-    'BalanceInitialized',
-    'BalanceChanged',
-    'BalanceRemoved',
-    'CardIssued',
-    'CardStatusChanged',
-    'CardUpdated',
-    'CardRemoved',
-    'LoanOpened',
-    'LoanBalanceChanged',
-    'LoanStatusChanged',
-    'LoanUpdated',
-    'LoanRemoved',
-    'TransactionPosted',
-    'TransactionAmended',
-    'TransactionRemoved',
-  ]);
+  readonly handles = ACCOUNT_SUMMARY_EVENTS;
   private readonly client: MongoClient;
   private readonly db: Db;
   private readonly logger: Logger;

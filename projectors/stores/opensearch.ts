@@ -4,6 +4,7 @@ import { ConfigError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { openSearchIndexes } from '../../migrations/stores.js';
 import type { DocumentProjection } from '../ports.js';
+import { TRANSACTION_HISTORY_EVENTS } from '../transaction-history.js';
 import { categoryDoc, merchantDoc, postingDoc, type RowSpec, rowSpec, rowWrites } from './row-documents.js';
 
 /** Legacy table → index name without the configured prefix (a file of migrations/opensearch/). */
@@ -62,15 +63,7 @@ export interface OpenSearchStoreOptions {
 export class OpenSearchHistoryProjection implements DocumentProjection {
   readonly name = 'transaction-history';
   readonly streamTypes = ['category', 'merchant', 'account'];
-  readonly handles: ReadonlySet<string> = new Set([
-    'CategoryUpserted',
-    'CategoryRemoved',
-    'MerchantUpserted',
-    'MerchantRemoved',
-    'TransactionPosted',
-    'TransactionAmended',
-    'TransactionRemoved',
-  ]);
+  readonly handles = TRANSACTION_HISTORY_EVENTS;
   readonly indexes: HistoryIndexes;
   private readonly client: Client;
   private readonly logger: Logger;
