@@ -45,7 +45,9 @@ up() {
   fi
   local user_flag=()
   [ "$(id -u)" = 0 ] && user_flag=(--user=root)
-  nohup "$server" --no-defaults --datadir="$DATA" --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" \
+  # Its own session: a caller's process group ending (a timed-out test run, Ctrl-C in the shell
+  # that started it) must not take the shared server down with it.
+  setsid nohup "$server" --no-defaults --datadir="$DATA" --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" \
     --pid-file="$DATA/mariadbd.pid" --log-error="$LOG" "${user_flag[@]}" \
     --server-id=1 --log-bin="$DATA/binlog" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
     --max-connections=500 --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
