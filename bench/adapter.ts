@@ -1,13 +1,17 @@
 import { Registry } from 'prom-client';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../cli/pipeline.js';
 import { type RunningApi, startApi } from '../cli/serve.js';
+import { openLegacyDb } from '../connectors/legacy/index.js';
+import type { Migration } from '../definition/migration.js';
 import type { MysqlConnOptions } from '../examples/bank/db.js';
-import { openPool } from '../examples/bank/db.js';
-import { BANK_TABLES } from '../examples/bank/generate.js';
+import bank from '../examples/bank/migration.js';
 import { type Config, configSchema } from '../lib/config.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { BenchError } from './errors.js';
+
+/** The migration every scenario runs: the sample bank, as `run --definition examples/bank/migration.ts`. */
+export const BENCH_MIGRATION: Migration = bank;
 
 export interface BenchTarget {
   server: MysqlConnOptions;
@@ -22,15 +26,15 @@ export function benchServerId(): number {
 }
 
 /**
- * The adapter's configuration for a bench run: the bench bank, its own stores, a free API
- * port, every endpoint on the legacy side until a scenario sets its flags.
+ * The adapter's configuration for a bench run: the bench bank (its tables from the definition),
+ * its own stores, a free API port, every endpoint on the legacy side until a scenario sets its flags.
  */
 export function benchConfig(target: BenchTarget): Config {
   const { host, port, user, password } = target.server;
   const url = `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${target.database}`;
   return configSchema.parse({
     legacy: { url, flavor: 'mariadb' },
-    cdc: { serverId: benchServerId(), tables: [...BANK_TABLES] },
+    cdc: { serverId: benchServerId() },
     dataDir: target.dataDir,
     api: { host: '127.0.0.1', port: 0 },
     flags: { defaultMode: 'legacy' },
@@ -70,6 +74,7 @@ export async function startAdapter(
   const t0 = performance.now();
   const pipeline = await startEmbeddedPipeline({
     config,
+    migration: BENCH_MIGRATION,
     logger,
     registry,
     onError: (err) => {
@@ -110,23 +115,31 @@ export async function startServingAdapter(
   options: { catchUpTimeoutMs: number },
 ): Promise<ServingAdapter> {
   const adapter = await startAdapter(target, logger, options);
-  const legacyPool = openPool(target.server, target.database, {
-    connectionLimit: adapter.config.legacy.poolSize,
+  const legacy = openLegacyDb(adapter.config.legacy.url, {
+    poolSize: adapter.config.legacy.poolSize,
+    logger,
   });
   try {
-    const api = await startApi(adapter.config, adapter.pipeline, legacyPool, logger, adapter.registry);
+    const api = await startApi(
+      adapter.config,
+      BENCH_MIGRATION,
+      adapter.pipeline,
+      legacy,
+      logger,
+      adapter.registry,
+    );
     return {
       ...adapter,
       api,
       async stop() {
         await api.close();
         await adapter.stop();
-        await legacyPool.end();
+        await legacy.close();
       },
     };
   } catch (err) {
     await adapter.stop();
-    await legacyPool.end();
+    await legacy.close();
     throw err;
   }
 }

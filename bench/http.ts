@@ -1,5 +1,5 @@
 import type { RunningApi } from '../cli/serve.js';
-import { ENDPOINTS } from '../shadow-api/server.js';
+import { BENCH_MIGRATION } from './adapter.js';
 import { childModule, runChild } from './child.js';
 import { httpLoadOutputSchema } from './children/http-load.js';
 import type { ScenarioContext } from './context.js';
@@ -10,13 +10,20 @@ export interface AccountRange {
   max: number;
 }
 
+/** The flag key (`<domain>.<endpoint>`) of a bench endpoint in the bank definition. */
+function flagKeyOf(endpoint: BenchEndpoint): string {
+  const entry = BENCH_MIGRATION.endpoints.find((e) => e.name === endpoint);
+  if (entry === undefined) throw new Error(`the bench migration has no endpoint "${endpoint}"`);
+  return entry.key;
+}
+
 /** Sets the endpoint's flag on the running API, then loads it from a separate autocannon process. */
 export async function measureEndpoint(
   ctx: ScenarioContext,
   api: RunningApi,
   run: { endpoint: BenchEndpoint; mode: ServedMode; connections: number; accounts: AccountRange },
 ): Promise<HttpRun> {
-  api.flags.patch(ENDPOINTS[run.endpoint], { mode: run.mode });
+  api.flags.patch(flagKeyOf(run.endpoint), { mode: run.mode });
   const { httpSec, warmupSec } = ctx.settings;
   const output = await runChild(
     childModule('http-load'),

@@ -1,39 +1,53 @@
 import { rmSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { buildReport, renderReportText } from '../compare/report.js';
-import { preflight } from '../connectors/binlog/preflight.js';
-import { createBankDatabase, openPool, parseMysqlUrl } from '../examples/bank/db.js';
-import { generateBank, type ScaleName } from '../examples/bank/generate.js';
-import { runWorkload } from '../examples/bank/workload.js';
+import { openLegacyDb, redactUrl } from '../connectors/legacy/index.js';
+import type { Migration, SampleHooks } from '../definition/migration.js';
 import type { Config } from '../lib/config.js';
-import { SourceError } from '../lib/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { binlogSourceConfigFrom, startEmbeddedPipeline } from './pipeline.js';
+import { startEmbeddedPipeline } from './pipeline.js';
 import { startApi } from './serve.js';
 
 export interface DemoOptions {
   durationSec: number;
-  scale: ScaleName;
+  /** One of the definition's sample scales; its first when absent. */
+  scale: string | undefined;
   writeRate: number;
   readRate: number;
   seed: number;
+  /** Replace an existing database of the same name. */
+  force: boolean;
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-/** Read traffic from a client's point of view: random accounts, both endpoints, over HTTP. */
-async function driveReads(baseUrl: string, accountIds: number[], ratePerSec: number, signal: AbortSignal) {
+/** The definition's sample hooks, and the scale the options name; refused before anything runs. */
+export function demoPlan(migration: Migration, options: DemoOptions): { sample: SampleHooks; scale: string } {
+  const sample = migration.sample;
+  if (sample === undefined) {
+    throw new ConfigError(`the definition "${migration.name}" has no sample data for a demo`, {
+      hint: 'add `sample: { scales, create, load, readPaths }` to defineMigration, or use `run` on your own database',
+    });
+  }
+  const scale = options.scale ?? sample.scales[0];
+  if (!sample.scales.includes(scale)) {
+    throw new ConfigError(`--scale ${scale} is not a scale of "${migration.name}"`, {
+      hint: `use one of ${sample.scales.join(', ')}`,
+    });
+  }
+  return { sample, scale };
+}
+
+/** Read traffic from a client's point of view: the sample's request paths, over HTTP. */
+async function driveReads(baseUrl: string, paths: string[], ratePerSec: number, signal: AbortSignal) {
   let requests = 0;
   let failures = 0;
   const interval = 1000 / ratePerSec;
   let next = performance.now();
-  let i = 0;
-  while (!signal.aborted) {
-    const id = accountIds[(i * 7919) % accountIds.length] as number;
-    const path = i % 2 === 0 ? `/accounts/${id}/summary` : `/accounts/${id}/transactions?limit=20`;
-    i++;
+  for (let i = 0; !signal.aborted && paths.length > 0; i++) {
     try {
-      const res = await fetch(`${baseUrl}${path}`);
+      const res = await fetch(`${baseUrl}${paths[i % paths.length]}`);
       await res.arrayBuffer();
       requests++;
       if (res.status >= 500) failures++;
@@ -48,86 +62,85 @@ async function driveReads(baseUrl: string, accountIds: number[], ratePerSec: num
 }
 
 /**
- * The main job on the embedded default: a fresh sample bank in the legacy MariaDB, the
- * pipeline snapshotting and streaming it, the shadow API in shadow mode under write load and
- * read traffic, then the comparison report.
+ * The main job on the embedded default: the definition's sample database created in the legacy
+ * database, the pipeline snapshotting and streaming it, the shadow API (every endpoint in the
+ * default flag mode) under write load and read traffic, then the comparison report.
  */
-export async function runDemo(config: Config, options: DemoOptions, logger: Logger): Promise<void> {
-  const legacy = parseMysqlUrl(config.legacy.url);
-  const database = legacy.database ?? 'legacy_bank';
-  try {
-    await preflight(binlogSourceConfigFrom(config));
-  } catch (err) {
-    // The demo creates the database next; every server-level check ran before this one.
-    if (!(err instanceof SourceError && err.code === 'DATABASE_MISSING')) throw err;
-  }
-  say(`1/5 creating the sample bank '${database}' (scale ${options.scale}) on ${legacy.host}:${legacy.port}`);
-  await createBankDatabase(legacy, database, { dropExisting: true });
-  rmSync(config.dataDir, { recursive: true, force: true });
-  const pool = openPool(legacy, database, { connectionLimit: 12 });
-  let lastLog = 0;
-  const generated = await generateBank(pool, { seed: options.seed, scale: options.scale }, (p) => {
-    if (Date.now() - lastLog > 2000) {
-      lastLog = Date.now();
-      say(`    ${p.table}: ${p.rows}/${p.total} rows, ${p.rowsPerSec} rows/s, ETA ${p.etaSec ?? '?'} s`);
-    }
+export async function runDemo(
+  config: Config,
+  migration: Migration,
+  options: DemoOptions,
+  logger: Logger,
+): Promise<void> {
+  const { sample, scale } = demoPlan(migration, options);
+  const url = config.legacy.url;
+  say(`1/5 creating the sample '${migration.name}' database (scale ${scale}) at ${redactUrl(url)}`);
+  const created = await sample.create({
+    url,
+    scale,
+    seed: options.seed,
+    force: options.force,
+    progress: (line) => say(`    ${line}`),
   });
-  say(
-    `    ${generated.rows} rows in ${(generated.elapsedMs / 1000).toFixed(1)} s (${generated.rowsPerSec} rows/s)`,
-  );
+  say(`    ${created.rows} rows`);
+  rmSync(config.dataDir, { recursive: true, force: true });
 
-  say('2/5 starting the embedded pipeline: binlog snapshot → events → projections (SQLite)');
+  say('2/5 starting the embedded pipeline: snapshot + change stream → events → read models (SQLite)');
   const registry = new Registry();
   const t0 = performance.now();
-  const pipeline = await startEmbeddedPipeline({ config, logger, registry });
+  const pipeline = await startEmbeddedPipeline({ config, migration, logger, registry });
   if (!(await pipeline.waitForCatchUp(600_000)))
     throw new Error('the pipeline did not catch up with the snapshot');
   const head = await pipeline.eventStore.headPosition();
   say(`    snapshot projected: ${head} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const api = await startApi(config, pipeline, pool, logger, registry);
+  const legacy = openLegacyDb(url, { poolSize: config.legacy.poolSize, logger });
+  const api = await startApi(config, migration, pipeline, legacy, logger, registry);
+  const paths = await sample.readPaths({ url, count: 1000, seed: options.seed });
   say(`3/5 shadow API on ${api.url} (every endpoint in '${config.flags.defaultMode}' mode)`);
   say(
-    `    try: curl ${api.url}/accounts/1/summary   |   ${api.url}/admin/report?format=text   |   ${api.url}/metrics`,
+    `    try: curl ${api.url}${paths[0] ?? '/health'}   |   ${api.url}/admin/report?format=text   |   ${api.url}/metrics`,
   );
 
-  const [rows] = await pool.query('SELECT id FROM accounts ORDER BY id');
-  const accountIds = (rows as Array<{ id: number }>).map((r) => r.id);
   say(
     `4/5 ${options.durationSec} s of write load (${options.writeRate} ops/s) and read traffic (${options.readRate} req/s)`,
   );
   const stop = new AbortController();
-  const reads = driveReads(api.url, accountIds, options.readRate, stop.signal);
+  const reads = driveReads(api.url, paths, options.readRate, stop.signal);
   const ticker = setInterval(() => {
     const r = buildReport(api.recorder.stats());
     const total = r.endpoints.reduce((n, e) => n + e.total, 0);
     const matched = r.endpoints.reduce((n, e) => n + e.byOutcome.match, 0);
     say(`    ${total} comparisons so far, ${matched} matched`);
   }, 10_000);
-  const writes = await runWorkload(pool, {
-    seed: options.seed + 1,
-    ratePerSec: options.writeRate,
-    durationMs: options.durationSec * 1000,
-    logger,
-  });
-  stop.abort();
-  clearInterval(ticker);
-  const readStats = await reads;
-  await pipeline.waitForCatchUp(60_000);
-  await api.queue.onIdle();
-  say(
-    `    writes: ${writes.ops} transactions, ${writes.rowChanges} row changes, ${writes.errors} errors; reads: ${readStats.requests} requests, ${readStats.failures} failed`,
-  );
-  const deadLetters = await pipeline.eventStore.countDeadLetters();
-  say(`    event store: ${await pipeline.eventStore.headPosition()} events, ${deadLetters} dead letters`);
-
-  say(
-    '5/5 comparison report (shadow reads: legacy answer served, read model compared off the request path)\n',
-  );
-  say(renderReportText(buildReport(api.recorder.stats(), api.queue.stats())));
-  say(`\nAPI was at ${api.url}; run \`node dist/cli/main.js run\` to keep the pipeline and API running,`);
-  say('`node dist/cli/main.js report` to print this report again.');
-  await api.close();
-  await pipeline.stop();
-  await pool.end();
+  try {
+    const writes = await sample.load({
+      url,
+      seed: options.seed + 1,
+      ratePerSec: options.writeRate,
+      durationMs: options.durationSec * 1000,
+    });
+    stop.abort();
+    clearInterval(ticker);
+    const readStats = await reads;
+    await pipeline.waitForCatchUp(60_000);
+    await api.queue.onIdle();
+    say(
+      `    writes: ${writes.ops} transactions, ${writes.rowChanges} row changes, ${writes.errors} errors; reads: ${readStats.requests} requests, ${readStats.failures} failed`,
+    );
+    const deadLetters = await pipeline.eventStore.countDeadLetters();
+    say(`    event store: ${await pipeline.eventStore.headPosition()} events, ${deadLetters} dead letters`);
+    say(
+      '5/5 comparison report (shadow reads: legacy answer served, read model compared off the request path)\n',
+    );
+    say(renderReportText(buildReport(api.recorder.stats(), api.queue.stats())));
+    say(`\nAPI was at ${api.url}; \`cqrs-migrate run\` keeps the pipeline and API running,`);
+    say('`cqrs-migrate report` prints this report again.');
+  } finally {
+    stop.abort();
+    clearInterval(ticker);
+    await api.close();
+    await pipeline.stop();
+    await legacy.close();
+  }
 }

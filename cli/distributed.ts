@@ -1,20 +1,23 @@
+import { Client } from '@opensearch-project/opensearch';
 import { Kafka, type logCreator, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { tableTopic } from '../connectors/debezium/config.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
-import { parseMysqlUrl } from '../examples/bank/db.js';
-import { BANK_TABLES } from '../examples/bank/generate.js';
-import { bankRules } from '../examples/bank/mapping.js';
+import { parseLegacyUrl, requireDatabase } from '../connectors/legacy/url.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { groupLag, KafkaProjector, projectorGroupId } from '../projectors/kafka-runner.js';
+import { groupLag, KafkaProjector, projectorGroupId, rebuildProjection } from '../projectors/kafka-runner.js';
 import type { DocumentProjection } from '../projectors/ports.js';
-import { MongoAccountSummaryProjection } from '../projectors/stores/mongo.js';
-import { OpenSearchHistoryProjection } from '../projectors/stores/opensearch.js';
+import { MongoReadModel } from '../projectors/stores/mongo-read-models.js';
+import { OpenSearchReadModel } from '../projectors/stores/opensearch-read-models.js';
+import { readModelTopics } from '../projectors/stores/read-model-documents.js';
 
 /**
  * The distributed mode's processes, built from the one configuration object: the translator
@@ -55,13 +58,14 @@ function kafkaLogs(logger: Logger): logCreator {
 
 /**
  * The tables the connector captures, as Debezium names their topics: by database on
- * MariaDB/MySQL, by schema on PostgreSQL (the connector captures `public`).
+ * MariaDB/MySQL (the legacy URL's database: there is no default), by schema on PostgreSQL
+ * (the connector captures `public`). `cdc.tables` narrows them; empty means every table the
+ * migration captures.
  */
-export function capturedTables(config: Config): CapturedTable[] {
-  const scope = /^postgres(ql)?:/.test(config.legacy.url)
-    ? 'public'
-    : (parseMysqlUrl(config.legacy.url).database ?? 'legacy_bank');
-  const tables = config.cdc.tables.length > 0 ? config.cdc.tables : [...BANK_TABLES];
+export function capturedTables(config: Config, migration: Migration): CapturedTable[] {
+  const url = parseLegacyUrl(config.legacy.url);
+  const scope = url.dialect === 'postgres' ? 'public' : requireDatabase(config.legacy.url, url);
+  const tables = config.cdc.tables.length > 0 ? config.cdc.tables : [...migration.tables];
   return tables.map((table) => ({ scope, table }));
 }
 
@@ -73,8 +77,10 @@ export interface RunningTranslator {
   stop(): Promise<void>;
 }
 
+/** Debezium topics → the migration's capture rules → domain topics. */
 export async function startTranslator(
   config: Config,
+  migration: Migration,
   logger: Logger,
   registry?: Registry,
   onPublished?: TranslatorOptions['onPublished'],
@@ -84,7 +90,7 @@ export async function startTranslator(
   const source = new KafkaDebeziumSource({
     kafka,
     topicPrefix: config.cdc.name,
-    tables: capturedTables(config),
+    tables: capturedTables(config, migration),
     groupId: translatorGroupId(config),
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
@@ -94,7 +100,7 @@ export async function startTranslator(
   translator = new DomainEventTranslator({
     kafka,
     source,
-    rules: bankRules,
+    rules: migration.rules,
     topicPrefix: config.kafka.topicPrefix,
     partitions: config.kafka.partitions,
     logger,
@@ -106,23 +112,6 @@ export async function startTranslator(
   return { translator: running, source, stop: () => running.stop() };
 }
 
-export function documentProjection(config: Config, store: StoreName, logger: Logger): DocumentProjection {
-  switch (store) {
-    case 'mongo':
-      return new MongoAccountSummaryProjection({
-        url: config.stores.mongoUrl,
-        database: config.stores.mongoDatabase,
-        logger,
-      });
-    case 'opensearch':
-      return new OpenSearchHistoryProjection({
-        url: config.stores.opensearchUrl,
-        indexPrefix: config.stores.opensearchIndexPrefix,
-        logger,
-      });
-  }
-}
-
 export function parseStore(value: string | undefined): StoreName {
   const store = STORES.find((s) => s === value);
   if (store === undefined) {
@@ -131,65 +120,169 @@ export function parseStore(value: string | undefined): StoreName {
   return store;
 }
 
+/**
+ * The server store of every read model: `stores.placement[name]`, else MongoDB. A placement
+ * naming a read model the migration does not have is refused, since it is most likely a typo
+ * that would silently leave the intended read model on the default store.
+ */
+export function placementOf(config: Config, migration: Migration): Map<string, StoreName> {
+  const placement: Readonly<Record<string, string>> = config.stores.placement ?? {};
+  const names = migration.readModels.map((m) => m.name);
+  const unknown = Object.keys(placement).filter((name) => !names.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `stores.placement names read model(s) ${unknown.join(', ')} that ${migration.name} does not define`,
+      {
+        hint: `read models of ${migration.name}: ${names.join(', ')}`,
+      },
+    );
+  }
+  return new Map(names.map((name) => [name, parseStore(placement[name] ?? 'mongo')]));
+}
+
+/** Names of the read models placed in `store`, in definition order. */
+export function readModelsIn(config: Config, migration: Migration, store: StoreName): string[] {
+  return [...placementOf(config, migration)].filter(([, s]) => s === store).map(([name]) => name);
+}
+
+/** A read model in a server store: fed by a projector, read through its handle. */
+export type ServerReadModel = DocumentProjection & { handle(): ReadModelHandle };
+
+/** The read models placed in one server store, sharing one client; `close` closes it. */
+export interface OpenedStore {
+  store: StoreName;
+  readModels: ServerReadModel[];
+  close(): Promise<void>;
+}
+
+/** Opens `store` with every read model placed in it (or only `names`). */
+export function openStore(
+  config: Config,
+  migration: Migration,
+  store: StoreName,
+  logger: Logger,
+  names: readonly string[] = readModelsIn(config, migration, store),
+): OpenedStore {
+  if (store === 'mongo') {
+    const client = new MongoClient(config.stores.mongoUrl);
+    const readModels = names.map(
+      (readModel) =>
+        new MongoReadModel({ migration, readModel, client, database: config.stores.mongoDatabase, logger }),
+    );
+    return { store, readModels, close: () => client.close() };
+  }
+  const client = new Client({ node: config.stores.opensearchUrl });
+  const readModels = names.map(
+    (readModel) =>
+      new OpenSearchReadModel({
+        migration,
+        readModel,
+        client,
+        indexPrefix: config.stores.opensearchIndexPrefix,
+        logger,
+      }),
+  );
+  return { store, readModels, close: () => client.close() };
+}
+
 export interface RunningProjector {
-  projector: KafkaProjector;
-  projection: DocumentProjection;
+  /** Read models this process projects. */
+  names: string[];
+  projectors: KafkaProjector[];
+  projections: DocumentProjection[];
   stop(): Promise<void>;
 }
 
+/**
+ * One projector process for a server store: a KafkaProjector (its own consumer group) per read
+ * model placed there. Start several processes to share each group's partitions.
+ */
 export async function startProjector(
   config: Config,
+  migration: Migration,
   store: StoreName,
   logger: Logger,
   registry?: Registry,
 ): Promise<RunningProjector> {
-  const projection = documentProjection(config, store, logger);
-  const projector = new KafkaProjector({
-    kafka: kafkaFrom(config, `projector-${store}`, logger),
-    projection,
-    topicPrefix: config.kafka.topicPrefix,
-    partitions: config.kafka.partitions,
-    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-    logger,
-    ...(registry ? { registry } : {}),
-  });
-  await projector.start();
+  const opened = openStore(config, migration, store, logger);
+  const projectors: KafkaProjector[] = [];
+  try {
+    for (const projection of opened.readModels) {
+      const projector = new KafkaProjector({
+        kafka: kafkaFrom(config, `projector-${store}`, logger),
+        projection,
+        topicPrefix: config.kafka.topicPrefix,
+        partitions: config.kafka.partitions,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        logger,
+        ...(registry ? { registry } : {}),
+      });
+      await projector.start();
+      projectors.push(projector);
+    }
+  } catch (err) {
+    for (const p of projectors) await p.stop();
+    await opened.close();
+    throw err;
+  }
   return {
-    projector,
-    projection,
+    names: opened.readModels.map((p) => p.name),
+    projectors,
+    projections: opened.readModels,
     async stop() {
-      await projector.stop();
-      await projection.close();
+      for (const p of projectors) await p.stop();
+      await opened.close();
     },
   };
+}
+
+/**
+ * Empties every read model placed in `store` and rewinds their consumer groups, so the next
+ * projectors replay the domain topics from the start. Refused while a projector of one of
+ * them is running (rebuildProjection). Returns the read models rebuilt.
+ */
+export async function rebuildStore(
+  config: Config,
+  migration: Migration,
+  store: StoreName,
+  logger: Logger,
+): Promise<string[]> {
+  const opened = openStore(config, migration, store, logger);
+  const kafka = kafkaFrom(config, 'rebuild', logger);
+  try {
+    for (const projection of opened.readModels) {
+      await rebuildProjection(kafka, projection, config.kafka.topicPrefix);
+    }
+    return opened.readModels.map((p) => p.name);
+  } finally {
+    await opened.close();
+  }
 }
 
 export interface LagReport {
   /** Debezium records the translator has not yet published as domain events. */
   translator: number;
-  /** Domain events each projector group has not yet applied. */
+  /** Domain events each read model's projector group has not yet applied. */
   projectors: Record<string, number>;
   total: number;
 }
 
-export type ProjectionTopics = Pick<DocumentProjection, 'name' | 'streamTypes'>;
-
-/** Consumer-group lag of every stage of the distributed pipeline. */
-export async function distributedLag(
-  config: Config,
-  kafka: Kafka,
-  projections: readonly ProjectionTopics[],
-): Promise<LagReport> {
-  const sourceTopics = capturedTables(config).map((t) => tableTopic(config.cdc.name, t.scope, t.table));
+/** Consumer-group lag of every stage of the distributed pipeline, for every read model of the migration. */
+export async function distributedLag(config: Config, migration: Migration, kafka: Kafka): Promise<LagReport> {
+  const sourceTopics = capturedTables(config, migration).map((t) =>
+    tableTopic(config.cdc.name, t.scope, t.table),
+  );
   const translator = await groupLag(kafka, translatorGroupId(config), [
     ...sourceTopics,
     `${config.cdc.name}.transaction`,
   ]);
   const projectors: Record<string, number> = {};
-  for (const projection of projections) {
-    const topics = projection.streamTypes.map((t) => domainTopic(config.kafka.topicPrefix, t));
-    projectors[projection.name] = (
-      await groupLag(kafka, projectorGroupId(config.kafka.topicPrefix, projection.name), topics)
+  for (const model of migration.readModels) {
+    const topics = readModelTopics(migration, model).streamTypes.map((t) =>
+      domainTopic(config.kafka.topicPrefix, t),
+    );
+    projectors[model.name] = (
+      await groupLag(kafka, projectorGroupId(config.kafka.topicPrefix, model.name), topics)
     ).total;
   }
   const total = translator.total + Object.values(projectors).reduce((a, b) => a + b, 0);
@@ -201,13 +294,10 @@ export async function distributedLag(
  * Debezium has published. Debezium's own distance to the binlog head is not seen here (its
  * offsets are flushed periodically), so a change not yet captured reads as caught up and a
  * comparison against it is re-checked (compare.maxRechecks) before it counts as a mismatch.
+ * OpenSearch searches lag their writes by up to the refresh interval (1 s) on top of this.
  */
-export function lagFreshness(
-  config: Config,
-  kafka: Kafka,
-  projections: readonly ProjectionTopics[],
-): FreshnessPort {
-  const isCaughtUp = async () => (await distributedLag(config, kafka, projections)).total === 0;
+export function lagFreshness(config: Config, migration: Migration, kafka: Kafka): FreshnessPort {
+  const isCaughtUp = async () => (await distributedLag(config, migration, kafka)).total === 0;
   return {
     isCaughtUp,
     async waitForCatchUp(timeoutMs: number) {
@@ -217,6 +307,26 @@ export function lagFreshness(
         if (Date.now() >= deadline) return false;
         await new Promise((r) => setTimeout(r, 250));
       }
+    },
+  };
+}
+
+/** The read models of every server store, by name, each from the store it is placed in; `close` closes the clients. */
+export function openServerReadModels(
+  config: Config,
+  migration: Migration,
+  logger: Logger = silentLogger,
+): { readModels: ReadModels; close(): Promise<void> } {
+  const placement = placementOf(config, migration);
+  const stores = STORES.filter((store) => [...placement.values()].includes(store)).map((store) =>
+    openStore(config, migration, store, logger),
+  );
+  const readModels: Record<string, ReadModelHandle> = {};
+  for (const opened of stores) for (const model of opened.readModels) readModels[model.name] = model.handle();
+  return {
+    readModels,
+    async close() {
+      await Promise.all(stores.map((opened) => opened.close()));
     },
   };
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { buildReport, renderReportText } from '../compare/report.js';
@@ -13,58 +15,23 @@ import {
 } from '../connectors/debezium/cli.js';
 import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../connectors/debezium/config.js';
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
-import { parsePostgresUrl } from '../connectors/pgoutput/config.js';
+import { openLegacyDb, parseLegacyUrl, requireDatabase } from '../connectors/legacy/index.js';
+import { initDefinition } from '../definition/init/index.js';
+import { loadDefinition } from '../definition/load.js';
+import type { Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
-import { createBankDatabase, openPool, parseMysqlUrl } from '../examples/bank/db.js';
-import { BANK_TABLES, generateBank, type ScaleName } from '../examples/bank/generate.js';
-import { runWorkload } from '../examples/bank/workload.js';
-import { type Config, dataPath, loadConfig } from '../lib/config.js';
-import { AdapterError, errorMessage } from '../lib/errors.js';
-import { createLogger } from '../lib/logger.js';
-import { rebuildProjection } from '../projectors/kafka-runner.js';
+import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/config.js';
+import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
-import { runDemo } from './demo.js';
-import {
-  distributedLag,
-  documentProjection,
-  kafkaFrom,
-  parseStore,
-  STORES,
-  startProjector,
-  startTranslator,
-} from './distributed.js';
-import { bankProjections, startEmbeddedPipeline } from './pipeline.js';
+import { demoPlan, runDemo } from './demo.js';
+import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
+import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
+import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { serveMetrics, startApi } from './serve.js';
-
-const USAGE = `cqrs-migrate <command> [options]
-
-  demo [--duration 60] [--scale tiny|small|bench] [--write-rate 50] [--read-rate 40] [--seed 42]
-                          sample bank + embedded pipeline + shadow API under load, then the report
-  run                     embedded pipeline + shadow API until interrupted
-  report [--json]         comparison match rates per endpoint
-  rebuild [--store mongo|opensearch]
-                          replay the event store into empty read models (with --store: empty the
-                          server read model and rewind its consumer group; projectors stopped)
-  dead-letters [--limit 20]
-  bank create [--scale tiny|small|bench] [--seed 42]     (re)create the sample bank in legacy.url
-  bank load [--rate 50] [--duration 60] [--seed 43]      write load on the sample bank
-  reconcile [--sample N]  compare every (or N sampled) account's summary and history with the legacy answer
-  connector render|deploy|status|pause|resume|stop|offsets|delete [--kind mariadb|mysql|postgresql] [--name N]
-                          Debezium connector on Kafka Connect (connect.url, default http://127.0.0.1:8083)
-
-  distributed mode (Debezium on Kafka Connect → Kafka → MongoDB / OpenSearch):
-  translate               Debezium topics → domain-event topics (extra instances are hot standbys)
-  project --store mongo|opensearch
-                          one projector process; start several per store to share the partitions
-  serve                   shadow API over the server read models (no pipeline in this process)
-  lag [--json]            consumer-group lag of the translator and each projector
-  run                     with cdc.mode=kafka: translator, both projectors and the API in one process
-
-  --config FILE           configuration file (default ./cqrs-migrate.config.json); see README
-`;
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -75,307 +42,309 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/**
- * The connector options from the configuration. The legacy database and Kafka are addressed as
- * the Connect workers reach them, which in Docker differs from this process's view.
- */
+/** The checkout's examples folder (absent from an installed package). */
+function exampleDefinition(name: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const root of [join(here, '..'), join(here, '..', '..')]) {
+    const path = join(root, 'examples', name, 'migration.ts');
+    if (existsSync(path)) return path;
+  }
+  throw new ConfigError(`no example named "${name}"`, {
+    hint: 'examples ship with the source checkout: examples/<name>/migration.ts (bank, shop)',
+  });
+}
+
+interface Context {
+  config: Config;
+  logger: Logger;
+}
+
+function context(options: GlobalOptions, quiet = false): Context {
+  const config = loadConfig(options.config === undefined ? {} : { file: options.config });
+  const logger = createLogger({ level: quiet ? (process.env.LOG_LEVEL ?? 'warn') : config.log.level });
+  return { config, logger };
+}
+
+/** The user's definition: --definition, else CQRS_DEFINITION / the config's `definition`. */
+async function definitionOf(options: GlobalOptions, config: Config): Promise<Migration> {
+  const path = options.definition ?? config.definition;
+  if (path === undefined) {
+    throw new ConfigError('no migration definition given', {
+      hint: 'pass --definition ./migration.ts (or set CQRS_DEFINITION); `cqrs-migrate init` writes a starter one from your database',
+    });
+  }
+  return loadDefinition(path);
+}
+
 function connectorOptions(
   config: Config,
+  migration: Migration,
   kind: ConnectorKind,
   name: string,
 ): ConnectorOptions<ConnectorKind> {
   const url = config.connect.legacyUrl ?? config.legacy.url;
+  const legacy = parseLegacyUrl(url);
   const common = {
     name,
     topicPrefix: config.cdc.name,
-    tables: config.cdc.tables.length > 0 ? config.cdc.tables : [...BANK_TABLES],
-  };
-  if (kind === 'postgresql') {
-    const pg = parsePostgresUrl(url);
-    return {
-      ...common,
-      host: pg.host,
-      port: pg.port,
-      user: pg.user,
-      password: pg.password,
-      database: pg.database,
-    };
-  }
-  const legacy = parseMysqlUrl(url);
-  return {
-    ...common,
-    kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(','),
+    tables: config.cdc.tables.length > 0 ? config.cdc.tables : [...migration.tables],
     host: legacy.host,
     port: legacy.port,
     user: legacy.user,
     password: legacy.password,
-    database: legacy.database ?? 'legacy_bank',
+    database: requireDatabase(url, legacy),
   };
+  if (kind === 'postgresql') return common;
+  return { ...common, kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(',') };
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      duration: { type: 'string' },
-      scale: { type: 'string' },
-      seed: { type: 'string' },
-      rate: { type: 'string' },
-      'write-rate': { type: 'string' },
-      'read-rate': { type: 'string' },
-      json: { type: 'boolean' },
-      limit: { type: 'string' },
-      kind: { type: 'string' },
-      name: { type: 'string' },
-      store: { type: 'string' },
-      sample: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, sub] = positionals;
-  if (values.help || !command) {
-    print(USAGE);
-    return command ? 0 : 2;
-  }
-  const config = loadConfig(values.config ? { file: values.config } : {});
-  const logger = createLogger({
-    level: command === 'demo' ? (process.env.LOG_LEVEL ?? 'warn') : config.log.level,
-  });
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+const handlers: CommandHandlers = {
+  async demo(options) {
+    const { config: loaded, logger } = context(options, true);
+    const migration = await loadDefinition(
+      options.definition ?? loaded.definition ?? exampleDefinition(options.example ?? 'bank'),
+    );
+    const { sample } = demoPlan(migration, { ...options, scale: options.scale });
+    const config =
+      loaded.legacy.url === DEFAULT_LEGACY_URL && sample.url !== undefined
+        ? { ...loaded, legacy: { ...loaded.legacy, url: sample.url } }
+        : loaded;
+    await runDemo(config, migration, { ...options, scale: options.scale }, logger);
+    return 0;
+  },
 
-  switch (command) {
-    case 'demo':
-      await runDemo(
-        config,
-        {
-          durationSec: num(values.duration, 60),
-          scale: (values.scale ?? 'small') as ScaleName,
-          writeRate: num(values['write-rate'], 50),
-          readRate: num(values['read-rate'], 40),
-          seed: num(values.seed, 42),
-        },
-        logger,
+  async run(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const registry = new Registry();
+    const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
+    const side =
+      config.cdc.mode === 'kafka'
+        ? await startDistributedInProcess(config, migration, logger, registry)
+        : await startEmbeddedPipeline({ config, migration, logger, registry });
+    const api = await startApi(config, migration, side, legacy, logger, registry);
+    const job = scheduleReconciliation({
+      config,
+      migration,
+      legacy,
+      readModels: side.readModels,
+      freshness: side.freshness,
+      recorder: api.recorder,
+      logger,
+    });
+    logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
+    print(`shadow API on ${api.url} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`);
+    await untilSignal();
+    job?.stop();
+    await api.close();
+    await side.stop();
+    await legacy.close();
+    return 0;
+  },
+
+  async serve(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const registry = new Registry();
+    const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
+    const side = serverReadSide(config, migration);
+    const api = await startApi(config, migration, side, legacy, logger, registry);
+    print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
+    await untilSignal();
+    await api.close();
+    await side.stop();
+    await legacy.close();
+    return 0;
+  },
+
+  async translate(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const registry = new Registry();
+    const running = await startTranslator(config, migration, logger, registry);
+    const metrics = await serveMetrics(config, registry, logger);
+    print(`translating ${config.cdc.name}.* → ${config.kafka.topicPrefix}.events.* — Ctrl-C stops`);
+    await untilSignal();
+    await running.stop();
+    await metrics.close();
+    return 0;
+  },
+
+  async project(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const registry = new Registry();
+    const running = await startProjector(config, migration, options.store, logger, registry);
+    const metrics = await serveMetrics(config, registry, logger);
+    print(`projecting ${running.names.join(', ') || 'no read model'} into ${options.store} — Ctrl-C stops`);
+    await untilSignal();
+    await running.stop();
+    await metrics.close();
+    return 0;
+  },
+
+  async lag(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const lag = await distributedLag(config, migration, kafkaFrom(config, 'lag', logger));
+    if (options.json) print(JSON.stringify(lag, null, 2));
+    else {
+      print(`translator           ${lag.translator}`);
+      for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
+    }
+    return 0;
+  },
+
+  async report(options) {
+    const { config } = context(options);
+    const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db') });
+    const report = buildReport(recorder.stats());
+    print(options.json ? JSON.stringify(report, null, 2) : renderReportText(report));
+    recorder.close();
+    return 0;
+  },
+
+  async rebuild(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    if (options.store !== undefined) {
+      const names = await rebuildStore(config, migration, options.store, logger);
+      print(
+        `${names.join(', ')} in ${options.store} emptied; its projectors replay the domain topics from the start when started`,
       );
       return 0;
-    case 'run': {
-      const registry = new Registry();
-      const legacy = parseMysqlUrl(config.legacy.url);
-      const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
-        connectionLimit: config.legacy.poolSize,
-      });
-      const side =
-        config.cdc.mode === 'kafka'
-          ? await startDistributedInProcess(config, logger, registry)
-          : await startEmbeddedPipeline({ config, logger, registry });
-      const api = await startApi(config, side, pool, logger, registry);
-      const job = scheduleReconciliation({
-        config,
-        legacyPool: pool,
-        readModel: side.readModels,
-        freshness: side.freshness,
-        recorder: api.recorder,
-        logger,
-      });
-      logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
-      print(`shadow API on ${api.url} (${config.cdc.mode} pipeline) — Ctrl-C stops`);
-      await untilSignal();
-      job?.stop();
-      await api.close();
-      await side.stop();
-      await pool.end();
-      return 0;
     }
-    case 'serve': {
-      const registry = new Registry();
-      const legacy = parseMysqlUrl(config.legacy.url);
-      const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
-        connectionLimit: config.legacy.poolSize,
-      });
-      const side = serverReadSide(config);
-      const api = await startApi(config, side, pool, logger, registry);
-      print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
-      await untilSignal();
-      await api.close();
-      await side.stop();
-      await pool.end();
-      return 0;
+    const eventStore = new SqliteEventStore(dataPath(config, 'events.db'));
+    const db = openReadModelDb(dataPath(config, 'read-models.db'));
+    const runner = new ProjectionRunner({
+      eventStore,
+      db,
+      projections: [embeddedReadModels(migration)],
+      batchSize: config.projector.batchSize,
+      logger,
+    });
+    const t0 = performance.now();
+    const n = await runner.rebuild();
+    const sec = (performance.now() - t0) / 1000;
+    print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
+    await eventStore.close();
+    db.close();
+    return 0;
+  },
+
+  async deadLetters(options) {
+    const { config } = context(options);
+    const store = new SqliteEventStore(dataPath(config, 'events.db'));
+    for (const d of await store.listDeadLetters(options.limit)) {
+      print(`${d.recordedAt} ${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId}): ${d.reason}`);
     }
-    case 'translate': {
-      const registry = new Registry();
-      const running = await startTranslator(config, logger, registry);
-      const metrics = await serveMetrics(config, registry, logger);
-      print(`translating ${config.cdc.name}.* → ${config.kafka.topicPrefix}.events.* — Ctrl-C stops`);
-      await untilSignal();
-      await running.stop();
-      await metrics.close();
-      return 0;
-    }
-    case 'project': {
-      const store = parseStore(values.store);
-      const registry = new Registry();
-      const running = await startProjector(config, store, logger, registry);
-      const metrics = await serveMetrics(config, registry, logger);
-      print(`projecting ${running.projection.name} into ${store} — Ctrl-C stops`);
-      await untilSignal();
-      await running.stop();
-      await metrics.close();
-      return 0;
-    }
-    case 'lag': {
-      const kafka = kafkaFrom(config, 'lag');
-      const lag = await distributedLag(
-        config,
-        kafka,
-        STORES.map((s) => documentProjection(config, s, logger)),
-      );
-      if (values.json) print(JSON.stringify(lag, null, 2));
-      else {
-        print(`translator           ${lag.translator}`);
-        for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
-      }
-      return 0;
-    }
-    case 'reconcile': {
-      const legacy = parseMysqlUrl(config.legacy.url);
-      const pool = openPool(legacy, legacy.database ?? 'legacy_bank', {
-        connectionLimit: config.legacy.poolSize,
-      });
-      const side =
-        config.cdc.mode === 'kafka' ? serverReadSide(config) : await embeddedReadSide(config, logger);
-      const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+    print(`${await store.countDeadLetters()} dead letters in total`);
+    await store.close();
+    return 0;
+  },
+
+  async reconcile(options) {
+    const { config, logger } = context(options);
+    const migration = await definitionOf(options, config);
+    const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
+    const side =
+      config.cdc.mode === 'kafka'
+        ? serverReadSide(config, migration)
+        : await embeddedReadSide(config, migration, logger);
+    const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+    try {
       const result = await reconcileOnce(
-        { config, legacyPool: pool, readModel: side.readModels, freshness: side.freshness, recorder, logger },
-        values.sample === undefined ? undefined : num(values.sample, 0),
+        {
+          config,
+          migration,
+          legacy,
+          readModels: side.readModels,
+          freshness: side.freshness,
+          recorder,
+          logger,
+        },
+        options.sample,
       );
       print(JSON.stringify(result, null, 2));
+    } finally {
       recorder.close();
       await side.stop();
-      await pool.end();
-      return 0;
+      await legacy.close();
     }
-    case 'report': {
-      const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db') });
-      const report = buildReport(recorder.stats());
-      print(values.json ? JSON.stringify(report, null, 2) : renderReportText(report));
-      recorder.close();
-      return 0;
-    }
-    case 'rebuild': {
-      if (values.store !== undefined) {
-        const store = parseStore(values.store);
-        const projection = documentProjection(config, store, logger);
-        await rebuildProjection(kafkaFrom(config, 'rebuild', logger), projection, config.kafka.topicPrefix);
-        await projection.close();
-        print(
-          `${projection.name} in ${store} emptied; its projectors replay the domain topics from the start when started`,
-        );
-        return 0;
-      }
-      const eventStore = new SqliteEventStore(dataPath(config, 'events.db'));
-      const db = openReadModelDb(dataPath(config, 'read-models.db'));
-      const runner = new ProjectionRunner({
-        eventStore,
-        db,
-        projections: bankProjections(),
-        batchSize: config.projector.batchSize,
-        logger,
-      });
-      const t0 = performance.now();
-      const n = await runner.rebuild();
-      const sec = (performance.now() - t0) / 1000;
-      print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
-      await eventStore.close();
-      db.close();
-      return 0;
-    }
-    case 'dead-letters': {
-      const store = new SqliteEventStore(dataPath(config, 'events.db'));
-      for (const d of await store.listDeadLetters(num(values.limit, 20))) {
-        print(
-          `${d.recordedAt} ${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId}): ${d.reason}`,
-        );
-      }
-      print(`${await store.countDeadLetters()} dead letters in total`);
-      await store.close();
-      return 0;
-    }
-    case 'bank': {
-      const legacy = parseMysqlUrl(config.legacy.url);
-      const database = legacy.database ?? 'legacy_bank';
-      if (sub === 'create') {
-        await createBankDatabase(legacy, database, { dropExisting: true });
-        const pool = openPool(legacy, database);
-        const r = await generateBank(
-          pool,
-          { seed: num(values.seed, 42), scale: (values.scale ?? 'small') as ScaleName },
-          (p) => logger.info(p, 'generating'),
-        );
-        print(`${database}: ${r.rows} rows in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.rowsPerSec} rows/s)`);
-        await pool.end();
-        return 0;
-      }
-      if (sub === 'load') {
-        const pool = openPool(legacy, database, { connectionLimit: 8 });
-        const stats = await runWorkload(pool, {
-          seed: num(values.seed, 43),
-          ratePerSec: num(values.rate, 50),
-          durationMs: num(values.duration, 60) * 1000,
-          logger,
-        });
-        print(JSON.stringify(stats, null, 2));
-        await pool.end();
-        return 0;
-      }
-      break;
-    }
-    case 'connector': {
-      const kind = (values.kind ?? 'mariadb') as ConnectorKind;
-      const name = values.name ?? `${config.cdc.name}-${kind}`;
-      const client = new ConnectClient({ url: config.connect.url, logger });
-      const show = (v: unknown) => print(typeof v === 'string' ? v : JSON.stringify(v, null, 2));
-      switch (sub) {
-        case 'render': {
-          show(renderConnector(kind, connectorOptions(config, kind, name)));
-          return 0;
-        }
-        case 'deploy':
-          show(await deployConnector(client, buildConnector(kind, connectorOptions(config, kind, name))));
-          return 0;
-        case 'status':
-          show(await connectorStatus(client, name));
-          return 0;
-        case 'pause':
-          show(await pauseConnector(client, name));
-          return 0;
-        case 'resume':
-          show(await resumeConnector(client, name));
-          return 0;
-        case 'delete':
-          show(await deleteConnector(client, name));
-          return 0;
-        case 'stop':
-          await client.stop(name);
-          show(await connectorStatus(client, name));
-          return 0;
-        case 'offsets':
-          show(await client.offsets(name));
-          return 0;
-      }
-      break;
-    }
-  }
-  process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
-  return 2;
-}
+    return 0;
+  },
 
-main(process.argv.slice(2)).then(
+  async connector(options) {
+    const { config, logger } = context(options);
+    const kind: ConnectorKind =
+      options.kind ??
+      (parseLegacyUrl(config.legacy.url).dialect === 'postgres'
+        ? 'postgresql'
+        : (config.legacy.flavor ?? 'mariadb'));
+    const name = options.name ?? `${config.cdc.name}-${kind}`;
+    const client = new ConnectClient({ url: config.connect.url, logger });
+    const show = (v: unknown) => print(typeof v === 'string' ? v : JSON.stringify(v, null, 2));
+    switch (options.action) {
+      case 'render':
+        show(
+          renderConnector(kind, connectorOptions(config, await definitionOf(options, config), kind, name)),
+        );
+        return 0;
+      case 'deploy':
+        show(
+          await deployConnector(
+            client,
+            buildConnector(kind, connectorOptions(config, await definitionOf(options, config), kind, name)),
+          ),
+        );
+        return 0;
+      case 'status':
+        show(await connectorStatus(client, name));
+        return 0;
+      case 'pause':
+        show(await pauseConnector(client, name));
+        return 0;
+      case 'resume':
+        show(await resumeConnector(client, name));
+        return 0;
+      case 'delete':
+        show(await deleteConnector(client, name));
+        return 0;
+      case 'stop':
+        await client.stop(name);
+        show(await connectorStatus(client, name));
+        return 0;
+      case 'offsets':
+        show(await client.offsets(name));
+        return 0;
+    }
+  },
+
+  async init(options) {
+    const { config } = context(options);
+    const url = options.url ?? config.legacy.url;
+    const result = await initDefinition(url, {
+      out: options.out,
+      force: options.force,
+      ...(options.tables === undefined ? {} : { tables: options.tables }),
+    });
+    print(
+      `wrote ${result.path}: ${result.tables} captured tables, ${result.views} views (one active, the rest commented out)`,
+    );
+    if (result.keyless.length > 0) print(`left out (no primary key): ${result.keyless.join(', ')}`);
+    print(`next: cqrs-migrate run --definition ${options.out}`);
+    return 0;
+  },
+};
+
+runProgram(process.argv.slice(2), handlers).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof AdapterError) {
-      process.stderr.write(`error [${err.code}]: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`  fix: ${err.hint}\n`);
+    // Duck-typed: a definition loaded from source may throw the source copy of AdapterError.
+    const typed = err as Partial<AdapterError>;
+    if (err instanceof AdapterError || (typeof typed.code === 'string' && err instanceof Error)) {
+      process.stderr.write(`error [${typed.code}]: ${errorMessage(err)}\n`);
+      if (typed.hint) process.stderr.write(`  fix: ${typed.hint}\n`);
     } else {
       process.stderr.write(`error: ${errorMessage(err)}\n`);
       if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);

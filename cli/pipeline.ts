@@ -3,29 +3,28 @@ import type Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
-import type { BinlogPosition, BinlogSourceConfigInput } from '../connectors/binlog/config.js';
-import { binlogEnd, positionAtLeast } from '../connectors/binlog/server-position.js';
-import { MysqlBinlogSource } from '../connectors/binlog/source.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
 import { mapTransaction } from '../connectors/mapping/mapper.js';
-import type { RuleSet } from '../connectors/mapping/rule-set.js';
+import {
+  createChangeSource,
+  type LegacyChangeSource,
+  type SourceProgress,
+} from '../connectors/source-factory.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModels } from '../definition/read-models.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
-import { openPool, parseMysqlUrl } from '../examples/bank/db.js';
-import { bankRules } from '../examples/bank/mapping.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
-import { AccountSummaryProjection } from '../projectors/account-summary.js';
-import type { SqliteProjection } from '../projectors/ports.js';
 import { ProjectionRunner } from '../projectors/runner.js';
-import { openReadModelDb, SqliteReadModelQueries } from '../projectors/stores/sqlite.js';
-import { TransactionHistoryProjection } from '../projectors/transaction-history.js';
+import { openReadModelDb } from '../projectors/stores/sqlite.js';
+import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 
 export interface EmbeddedPipeline {
-  source: MysqlBinlogSource;
+  source: LegacyChangeSource;
   eventStore: SqliteEventStore;
   readDb: Database.Database;
   runner: ProjectionRunner;
-  readModels: SqliteReadModelQueries;
+  readModels: ReadModels;
   freshness: FreshnessPort;
   /** Resolves true once everything the legacy database had committed at the call is in the read models. */
   waitForCatchUp(timeoutMs: number): Promise<boolean>;
@@ -34,9 +33,10 @@ export interface EmbeddedPipeline {
 
 export interface PipelineOptions {
   config: Config;
+  /** The user's definition: what to capture and which read models to build. */
+  migration: Migration;
   logger: Logger;
   registry?: Registry;
-  rules?: RuleSet;
   /** Called when the source or the projector stops on an error. */
   onError?: (err: Error) => void;
 }
@@ -63,56 +63,38 @@ function pipelineMetrics(registry: Registry | undefined) {
   };
 }
 
-/** The read models of the sample bank, in the order the runner applies them. */
-export function bankProjections(): SqliteProjection[] {
-  return [new AccountSummaryProjection(), new TransactionHistoryProjection()];
-}
-
-/** The embedded reader's settings, from the adapter's configuration. */
-export function binlogSourceConfigFrom(config: Config): BinlogSourceConfigInput {
-  const legacy = parseMysqlUrl(config.legacy.url);
-  return {
-    host: legacy.host,
-    port: legacy.port,
-    user: legacy.user,
-    password: legacy.password,
-    database: legacy.database ?? 'legacy_bank',
-    serverId: config.cdc.serverId,
-    name: config.cdc.name,
-    flavor: config.legacy.flavor,
-    tables: config.cdc.tables,
-    snapshotMode: config.cdc.snapshotMode,
-    snapshotChunkRows: config.cdc.snapshotChunkRows,
-  };
+/** The embedded read models of a migration, ready for a ProjectionRunner over `db`. */
+export function embeddedReadModels(migration: Migration): SqliteReadModels {
+  return new SqliteReadModels(migration);
 }
 
 /**
- * The embedded default in one process: binlog reader → mapping rules → SQLite event store →
- * projection runner → SQLite read models. The source offset is stored with each transaction's
- * events, and the projector checkpoint with each batch's writes, so stop/start anywhere
- * resumes exactly.
+ * The embedded default in one process: change source (binlog or pgoutput, from legacy.url's
+ * scheme) → the definition's capture rules → SQLite event store → projection runner → SQLite
+ * read models. The source offset is stored with each transaction's events, and the projector
+ * checkpoint with each batch's writes, so stop/start anywhere resumes exactly.
  */
 export async function startEmbeddedPipeline(options: PipelineOptions): Promise<EmbeddedPipeline> {
-  const { config, logger } = options;
-  const rules = options.rules ?? bankRules;
+  const { config, logger, migration } = options;
   mkdirSync(config.dataDir, { recursive: true });
-  const legacy = parseMysqlUrl(config.legacy.url);
+  const fail = options.onError ?? ((err: Error) => logger.error({ err }, 'pipeline component failed'));
+  const source = createChangeSource(config, { tables: migration.tables, logger, onError: fail });
+  await source.preflight();
   const eventStore = new SqliteEventStore(dataPath(config, 'events.db'), { logger });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
+  const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
-  const fail = options.onError ?? ((err: Error) => logger.error({ err }, 'pipeline component failed'));
   const runner = new ProjectionRunner({
     eventStore,
     db: readDb,
-    projections: bankProjections(),
+    projections: [store],
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
     onError: fail,
   });
-  const source = new MysqlBinlogSource(binlogSourceConfigFrom(config), { logger, onError: fail });
   const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters } = mapTransaction(tx, rules);
+    const { events, deadLetters } = mapTransaction(tx, migration.rules);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     await eventStore.append({
@@ -132,20 +114,12 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
   runner.start();
   await source.start(await eventStore.loadOffset(source.name), sink);
 
-  // Freshness checks run per shadow comparison: one kept connection, not one per check.
-  const headPool = openPool(legacy, legacy.database ?? 'legacy_bank', { connectionLimit: 1 });
-  const legacyHead = () => binlogEnd(headPool, config.legacy.flavor ?? 'mariadb');
+  const progress: SourceProgress = source.openProgress();
   const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();
-  const reached = (head: Pick<BinlogPosition, 'file' | 'pos'>) => {
-    const seen = source.seenPosition();
-    const stored = source.offset();
-    const at = seen ?? (stored?.phase === 'stream' ? { file: stored.file, pos: stored.pos } : null);
-    return at !== null && positionAtLeast(at, head) && source.idle() && projectedAll();
-  };
   const waitForCatchUp = async (timeoutMs: number) => {
-    const head = await legacyHead();
+    const end = await progress.legacyEnd();
     const deadline = Date.now() + timeoutMs;
-    while (!reached(head)) {
+    while (!(progress.reached(end) && projectedAll())) {
       if (Date.now() >= deadline || runner.error()) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -156,9 +130,9 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
     eventStore,
     readDb,
     runner,
-    readModels: new SqliteReadModelQueries(readDb),
+    readModels: store.readModels(readDb),
     freshness: {
-      isCaughtUp: async () => reached(await legacyHead()),
+      isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
       waitForCatchUp,
     },
     waitForCatchUp,
@@ -167,7 +141,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
       await runner.stop();
       await eventStore.close();
       readDb.close();
-      await headPool.end();
+      await progress.close();
     },
   };
 }

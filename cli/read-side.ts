@@ -1,13 +1,14 @@
 import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
-import type { AccountQueries } from '../examples/bank/contract.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { openServerReadModelQueries } from '../projectors/stores/server-queries.js';
 import {
-  documentProjection,
   kafkaFrom,
   lagFreshness,
+  openServerReadModels,
+  placementOf,
   type RunningProjector,
   STORES,
   startProjector,
@@ -17,43 +18,54 @@ import { startEmbeddedPipeline } from './pipeline.js';
 
 /** What the API and the reconciliation job read from the new side, whichever mode runs it. */
 export interface RunningReadSide {
-  readModels: AccountQueries;
+  readModels: ReadModels;
   freshness: FreshnessPort;
   stop(): Promise<void>;
 }
 
-/** The server read models with consumer-group lag as freshness; the pipeline runs elsewhere. */
-export function serverReadSide(config: Config): RunningReadSide {
-  const queries = openServerReadModelQueries(config.stores);
-  const kafka = kafkaFrom(config, 'read-side');
-  const projections = STORES.map((s) => documentProjection(config, s, silentLogger));
+/**
+ * The server read models (each from the store `stores.placement` puts it in) with
+ * consumer-group lag as freshness; the pipeline runs elsewhere.
+ */
+export function serverReadSide(
+  config: Config,
+  migration: Migration,
+  logger: Logger = silentLogger,
+): RunningReadSide {
+  const opened = openServerReadModels(config, migration, logger);
+  const kafka = kafkaFrom(config, 'read-side', logger);
   return {
-    readModels: queries,
-    freshness: lagFreshness(config, kafka, projections),
-    async stop() {
-      await queries.close();
-      await Promise.all(projections.map((p) => p.close()));
-    },
+    readModels: opened.readModels,
+    freshness: lagFreshness(config, migration, kafka),
+    stop: () => opened.close(),
   };
 }
 
 /** The embedded pipeline, caught up from its stored offset; for one-off jobs when `run` is not running. */
-export async function embeddedReadSide(config: Config, logger: Logger): Promise<RunningReadSide> {
-  const pipeline = await startEmbeddedPipeline({ config, logger });
+export async function embeddedReadSide(
+  config: Config,
+  migration: Migration,
+  logger: Logger,
+): Promise<RunningReadSide> {
+  const pipeline = await startEmbeddedPipeline({ config, migration, logger });
   await pipeline.waitForCatchUp(10 * 60_000);
   return pipeline;
 }
 
-/** cdc.mode=kafka in one process: translator, both projectors and the server read side. */
+/** cdc.mode=kafka in one process: translator, a projector per store in use, and the server read side. */
 export async function startDistributedInProcess(
   config: Config,
+  migration: Migration,
   logger: Logger,
   registry: Registry,
 ): Promise<RunningReadSide> {
-  const translator = await startTranslator(config, logger, registry);
+  const translator = await startTranslator(config, migration, logger, registry);
   const projectors: RunningProjector[] = [];
-  for (const store of STORES) projectors.push(await startProjector(config, store, logger, registry));
-  const side = serverReadSide(config);
+  const used = new Set(placementOf(config, migration).values());
+  for (const store of STORES) {
+    if (used.has(store)) projectors.push(await startProjector(config, migration, store, logger, registry));
+  }
+  const side = serverReadSide(config, migration, logger);
   return {
     readModels: side.readModels,
     freshness: side.freshness,

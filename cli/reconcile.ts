@@ -1,29 +1,31 @@
-import type { Pool } from 'mysql2/promise';
 import type { FreshnessPort } from '../compare/ports.js';
 import { type ReconcileResult, reconcile } from '../compare/reconcile.js';
 import { type ScheduledJob, scheduleJob } from '../compare/reconcile-schedule.js';
 import type { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
-import type { AccountQueries } from '../examples/bank/contract.js';
-import { LegacyQueries, legacyAccountIds } from '../examples/bank/legacy-queries.js';
+import type { LegacyDb } from '../definition/endpoints.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 
 export interface ReconcileDeps {
   config: Config;
-  legacyPool: Pool;
-  readModel: AccountQueries;
+  migration: Migration;
+  legacy: LegacyDb;
+  readModels: ReadModels;
   freshness: FreshnessPort;
   recorder: SqliteComparisonRecorder;
   logger: Logger;
 }
 
-/** One reconciliation run over the bank's accounts, recorded with the shadow comparisons. */
+/** One reconciliation run over every endpoint's parameter sets, recorded with the shadow comparisons. */
 export function reconcileOnce(deps: ReconcileDeps, sample?: number): Promise<ReconcileResult> {
   const { config, logger } = deps;
   return reconcile({
-    legacy: new LegacyQueries(deps.legacyPool),
-    readModel: deps.readModel,
+    migration: deps.migration,
+    legacy: deps.legacy,
+    readModels: deps.readModels,
     comparator: new ShadowComparator({
       recorder: deps.recorder,
       freshness: deps.freshness,
@@ -31,13 +33,11 @@ export function reconcileOnce(deps: ReconcileDeps, sample?: number): Promise<Rec
       maxRechecks: config.compare.maxRechecks,
       logger,
     }),
-    accountIds: () => legacyAccountIds(deps.legacyPool),
     concurrency: config.compare.concurrency,
     ...(sample === undefined ? {} : { sample }),
     logger,
     onProgress: (p) => {
-      if (p.done % 1000 === 0 || p.done === p.total)
-        logger.info({ ...p }, 'reconciliation progress (accounts)');
+      if (p.done % 1000 === 0 || p.done === p.total) logger.info({ ...p }, 'reconciliation progress');
     },
   });
 }

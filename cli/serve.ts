@@ -1,12 +1,12 @@
 import { createServer } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { Pool } from 'mysql2/promise';
 import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { ShadowQueue } from '../compare/shadow-queue.js';
-import type { AccountQueries } from '../examples/bank/contract.js';
-import { LegacyQueries } from '../examples/bank/legacy-queries.js';
+import type { LegacyDb } from '../definition/endpoints.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
@@ -14,7 +14,7 @@ import { buildServer } from '../shadow-api/server.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
 export interface ReadSide {
-  readModels: AccountQueries;
+  readModels: ReadModels;
   freshness: FreshnessPort;
 }
 
@@ -27,11 +27,12 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Starts the shadow API over the legacy pool and the read side's models. */
+/** Starts the shadow API serving the migration's endpoints over the legacy database and the read side. */
 export async function startApi(
   config: Config,
+  migration: Migration,
   pipeline: ReadSide,
-  legacyPool: Pool,
+  legacy: LegacyDb,
   logger: Logger,
   registry: Registry,
 ): Promise<RunningApi> {
@@ -47,8 +48,9 @@ export async function startApi(
     logger,
   });
   const app = buildServer({
-    legacy: new LegacyQueries(legacyPool),
-    readModel: pipeline.readModels,
+    migration,
+    legacy,
+    readModels: pipeline.readModels,
     flags,
     recorder,
     queue,

@@ -28,7 +28,8 @@ export interface ComparisonRecord {
   endpoint: string;
   /** Canonical form of the request, e.g. "accountId=7&limit=50". */
   requestKey: string;
-  accountId: number | null;
+  /** What the request is about (the canary key, e.g. an account id); null when none. */
+  subject: string | null;
   mode: FlagMode | null;
   servedBy: ServeSide;
   outcome: Outcome;

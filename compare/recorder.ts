@@ -33,7 +33,7 @@ interface ComparisonRow {
   recorded_at: string;
   endpoint: string;
   request_key: string;
-  account_id: number | null;
+  subject: string | null;
   mode: string | null;
   served_by: string;
   outcome: string;
@@ -74,9 +74,9 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
       });
     }
     this.insertComparison = this.db.prepare(
-      `INSERT INTO comparisons (recorded_at, endpoint, request_key, account_id, mode, served_by, outcome,
+      `INSERT INTO comparisons (recorded_at, endpoint, request_key, subject, mode, served_by, outcome,
          attempts, diff_count, diff_json, error, legacy_ms, read_model_ms)
-       VALUES (@recordedAt, @endpoint, @requestKey, @accountId, @mode, @servedBy, @outcome,
+       VALUES (@recordedAt, @endpoint, @requestKey, @subject, @mode, @servedBy, @outcome,
          @attempts, @diffCount, @diffJson, @error, @legacyMs, @readModelMs)`,
     );
     this.insertPath = this.db.prepare(
@@ -91,7 +91,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
         recordedAt: c.recordedAt.toISOString(),
         endpoint: c.endpoint,
         requestKey: c.requestKey,
-        accountId: c.accountId,
+        subject: c.subject,
         mode: c.mode,
         servedBy: c.servedBy,
         outcome: c.outcome,
@@ -223,7 +223,7 @@ function toStored(row: ComparisonRow): StoredComparison {
     recordedAt: row.recorded_at,
     endpoint: row.endpoint,
     requestKey: row.request_key,
-    accountId: row.account_id,
+    subject: row.subject,
     mode: row.mode as StoredComparison['mode'],
     servedBy: row.served_by as StoredComparison['servedBy'],
     outcome: row.outcome as Outcome,

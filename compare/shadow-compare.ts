@@ -10,7 +10,7 @@ import type { ComparisonRecord, ComparisonRecorder, FreshnessPort } from './port
 export interface ComparisonJob {
   endpoint: string;
   requestKey: string;
-  accountId: number | null;
+  subject: string | null;
   /** The flag mode that served the request; null for comparisons no client asked for (reconciliation). */
   mode: FlagMode | null;
   servedBy: ServeSide;
@@ -18,6 +18,8 @@ export interface ComparisonJob {
   served: SideResult;
   /** Runs the same query against one side (again). */
   run(side: ServeSide): Promise<unknown>;
+  /** Applied to both answers before they are compared (the endpoint's normaliser). */
+  normalize?: (answer: unknown) => unknown;
 }
 
 export interface ShadowComparatorOptions {
@@ -46,6 +48,20 @@ export async function timed<T>(fn: () => Promise<T>): Promise<SideResult<T>> {
     return { ok: true, value, latencyMs: performance.now() - started };
   } catch (err) {
     return { ok: false, error: errorMessage(err), cause: err, latencyMs: performance.now() - started };
+  }
+}
+
+function normalized(job: ComparisonJob, result: SideResult): SideResult {
+  if (!result.ok || job.normalize === undefined) return result;
+  try {
+    return { ...result, value: job.normalize(result.value) };
+  } catch (err) {
+    return {
+      ok: false,
+      error: `normalize failed: ${errorMessage(err)}`,
+      cause: err,
+      latencyMs: result.latencyMs,
+    };
   }
 }
 
@@ -87,7 +103,7 @@ export class ShadowComparator {
       recordedAt: new Date(),
       endpoint: job.endpoint,
       requestKey: job.requestKey,
-      accountId: job.accountId,
+      subject: job.subject,
       mode: job.mode,
       servedBy: job.servedBy,
       outcome: settled.outcome,
@@ -105,7 +121,7 @@ export class ShadowComparator {
     const other = await timed(() => job.run(job.servedBy === 'legacy' ? 'readModel' : 'legacy'));
     const legacy = job.servedBy === 'legacy' ? job.served : other;
     const readModel = job.servedBy === 'legacy' ? other : job.served;
-    return this.classify(legacy, readModel);
+    return this.classify(normalized(job, legacy), normalized(job, readModel));
   }
 
   /**
@@ -115,7 +131,7 @@ export class ShadowComparator {
   private async freshAttempt(job: ComparisonJob): Promise<Attempt> {
     const legacy = await timed(() => job.run('legacy'));
     const readModel = await timed(() => job.run('readModel'));
-    return this.classify(legacy, readModel);
+    return this.classify(normalized(job, legacy), normalized(job, readModel));
   }
 
   private async classify(legacy: SideResult, readModel: SideResult): Promise<Attempt> {

@@ -7,21 +7,27 @@ import { ConfigError } from './errors.js';
  * The adapter's whole configuration as one validated object, read from an optional JSON
  * file and then environment variables (env wins). Every field has a default, so the demo
  * runs unconfigured against the project's own MariaDB (scripts/legacy-db.sh).
+ *
+ * Every object is strict: an unknown key (a typo such as `flags.defaultMod`) is refused with
+ * its path instead of being dropped, which would silently leave the default in force.
  */
 const modeSchema = z.enum(['legacy', 'shadow', 'canary', 'new']);
 
-export const configSchema = z.object({
+/** The project's own MariaDB with the sample bank (scripts/legacy-db.sh): what the demo runs on. */
+export const DEFAULT_LEGACY_URL = 'mysql://cqrs:cqrs@127.0.0.1:3307/legacy_bank';
+
+export const configSchema = z.strictObject({
   legacy: z
-    .object({
+    .strictObject({
       /** mysql://user:password@host:port/database of the legacy database. */
-      url: z.string().default('mysql://cqrs:cqrs@127.0.0.1:3307/legacy_bank'),
+      url: z.string().default(DEFAULT_LEGACY_URL),
       flavor: z.enum(['mariadb', 'mysql']).optional(),
       /** Connections the legacy read path may use. */
       poolSize: z.number().int().min(1).default(8),
     })
     .prefault({}),
   cdc: z
-    .object({
+    .strictObject({
       /** embedded: binlog reader in this process. kafka: consume Debezium topics. */
       mode: z.enum(['embedded', 'kafka']).default('embedded'),
       /** Replica server id of the embedded reader; unique among the source's replicas. */
@@ -36,7 +42,7 @@ export const configSchema = z.object({
     .prefault({}),
   /** Distributed mode: Debezium on Kafka Connect, domain events on Kafka. */
   kafka: z
-    .object({
+    .strictObject({
       brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
       clientId: z.string().min(1).default('cqrs-migrate'),
       /** Domain topics are `<topicPrefix>.events.<streamType>`; dead letters `<topicPrefix>.dead-letters`. */
@@ -51,7 +57,7 @@ export const configSchema = z.object({
     })
     .prefault({}),
   connect: z
-    .object({
+    .strictObject({
       url: z.string().url().default('http://127.0.0.1:8083'),
       /** The legacy database as the Connect workers reach it (in Docker: the service name); default legacy.url. */
       legacyUrl: z.string().optional(),
@@ -59,9 +65,20 @@ export const configSchema = z.object({
       kafkaBootstrap: z.string().optional(),
     })
     .prefault({}),
+  /**
+   * Migration definition module (migration.ts or .js, default-exporting defineMigration({...})),
+   * relative to the working directory. The --definition flag wins over it.
+   */
+  definition: z.string().min(1).optional(),
   /** Server read models of the distributed mode. */
   stores: z
-    .object({
+    .strictObject({
+      /**
+       * Server store of each read model in the distributed mode, by read-model name, e.g.
+       * `{ "transaction_history": "opensearch" }`. A read model not listed goes to MongoDB, so
+       * the default `{}` puts them all there. OpenSearch suits full-text search and wide filters.
+       */
+      placement: z.record(z.string().min(1), z.enum(['mongo', 'opensearch'])).default({}),
       mongoUrl: z.string().default('mongodb://127.0.0.1:27017'),
       mongoDatabase: z.string().min(1).default('cqrs_read_models'),
       opensearchUrl: z.string().url().default('http://127.0.0.1:9200'),
@@ -75,13 +92,13 @@ export const configSchema = z.object({
   /** Where embedded stores keep their files. */
   dataDir: z.string().default('.data/adapter'),
   projector: z
-    .object({
+    .strictObject({
       batchSize: z.number().int().min(1).default(500),
       pollIntervalMs: z.number().int().min(1).default(200),
     })
     .prefault({}),
   api: z
-    .object({
+    .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
       /** Prometheus /metrics of the translator and projector processes (they serve no API); 0 = off. */
@@ -89,18 +106,21 @@ export const configSchema = z.object({
     })
     .prefault({}),
   flags: z
-    .object({
+    .strictObject({
       /** Mode of any endpoint not listed below. */
       defaultMode: modeSchema.default('shadow'),
       endpoints: z
-        .record(z.string(), z.object({ mode: modeSchema, percent: z.number().min(0).max(100).optional() }))
+        .record(
+          z.string(),
+          z.strictObject({ mode: modeSchema, percent: z.number().min(0).max(100).optional() }),
+        )
         .default({}),
       /** Persist run-time flag changes here (JSON); empty = keep them in memory. */
       file: z.string().optional(),
     })
     .prefault({}),
   compare: z
-    .object({
+    .strictObject({
       concurrency: z.number().int().min(1).default(2),
       queueSize: z.number().int().min(1).default(1000),
       /** Re-check a differing answer this long after the read model catches up, before calling it a mismatch. */
@@ -110,7 +130,7 @@ export const configSchema = z.object({
       reconcileCron: z.string().default(''),
     })
     .prefault({}),
-  log: z.object({ level: z.string().default('info') }).prefault({}),
+  log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -123,6 +143,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_CDC_NAME: [['cdc', 'name'], 'string'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
+  CQRS_DEFINITION: [['definition'], 'string'],
   CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],
   CQRS_KAFKA_TOPIC_PREFIX: [['kafka', 'topicPrefix'], 'string'],
   CQRS_CONNECT_URL: [['connect', 'url'], 'string'],
@@ -179,15 +200,60 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merged = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('\n');
+    const issues = parsed.error.issues.flatMap(issueLines).join('\n');
     throw new ConfigError(`invalid configuration:\n${issues}`, {
       cause: parsed.error,
       hint: 'see "Configuration" in README.md for every option and its environment variable',
     });
   }
   return parsed.data;
+}
+
+/** One line per problem; an unknown key is named by its full path, with the keys allowed there. */
+function issueLines(issue: z.core.$ZodIssue): string[] {
+  const at = (path: readonly PropertyKey[]) => formatPath(path) || '(root)';
+  if (issue.code !== 'unrecognized_keys') return [`  ${at(issue.path)}: ${issue.message}`];
+  const known = knownKeysAt(issue.path);
+  const allowed = known.length > 0 ? ` (allowed here: ${known.join(', ')})` : '';
+  return issue.keys.map((key) => `  ${at([...issue.path, key])}: unknown key${allowed}`);
+}
+
+/** `flags.endpoints["accounts.summary"].mode`: keys holding a dot are quoted so the path reads unambiguously. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) =>
+      typeof key === 'string' && /^[A-Za-z_][\w-]*$/.test(key)
+        ? `${i === 0 ? '' : '.'}${key}`
+        : `[${typeof key === 'number' ? key : JSON.stringify(String(key))}]`,
+    )
+    .join('');
+}
+
+/** Generic view of a zod schema's definition: just the parts knownKeysAt walks through. */
+interface SchemaDef {
+  type: string;
+  innerType?: z.core.$ZodType;
+  shape?: Record<string, z.core.$ZodType>;
+  valueType?: z.core.$ZodType;
+}
+
+/** The keys configSchema accepts at `path` (through defaults, optionals and records). */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType | undefined = configSchema;
+  let rest = [...path];
+  while (schema !== undefined) {
+    const def = schema._zod.def as unknown as SchemaDef;
+    if (def.innerType !== undefined) schema = def.innerType;
+    else if (def.type === 'record' && rest.length > 0) {
+      schema = def.valueType;
+      rest = rest.slice(1);
+    } else if (def.type === 'object' && def.shape !== undefined) {
+      if (rest.length === 0) return Object.keys(def.shape);
+      schema = def.shape[String(rest[0])];
+      rest = rest.slice(1);
+    } else return [];
+  }
+  return [];
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -29,3 +29,10 @@ export class StoreError extends AdapterError {}
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A migration definition (capture rules, read models, endpoints) that cannot run as written. */
+export class DefinitionError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('DEFINITION_INVALID', message, options);
+  }
+}

@@ -41,6 +41,20 @@ export function projectorGroupId(topicPrefix: string, projection: string): strin
 }
 
 /**
+ * A counter labelled by projection, shared by every projector of one registry: a process
+ * projecting several read models into one store runs one KafkaProjector per read model.
+ */
+function projectionCounter(
+  registry: Registry | undefined,
+  name: string,
+  help: string,
+): Counter<'projection'> {
+  const existing = registry?.getSingleMetric(name);
+  if (existing instanceof Counter) return existing as Counter<'projection'>;
+  return new Counter({ name, help, labelNames: ['projection'], registers: registry ? [registry] : [] });
+}
+
+/**
  * Feeds a DocumentProjection from the domain topics as a member of its consumer group. Each
  * fetched batch is applied in partition order and its offsets are committed only after the
  * store acknowledged the writes, so a process killed mid-batch leaves the batch to be
@@ -67,20 +81,17 @@ export class KafkaProjector {
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
     });
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    const registers = options.registry ? [options.registry] : [];
     this.metrics = {
-      applied: new Counter({
-        name: 'cqrs_projected_events_total',
-        help: 'Domain events applied to the read model',
-        labelNames: ['projection'],
-        registers,
-      }),
-      invalid: new Counter({
-        name: 'cqrs_projector_invalid_messages_total',
-        help: 'Domain-topic messages that failed validation (sent to the dead-letter topic)',
-        labelNames: ['projection'],
-        registers,
-      }),
+      applied: projectionCounter(
+        options.registry,
+        'cqrs_projected_events_total',
+        'Domain events applied to the read model',
+      ),
+      invalid: projectionCounter(
+        options.registry,
+        'cqrs_projector_invalid_messages_total',
+        'Domain-topic messages that failed validation (sent to the dead-letter topic)',
+      ),
     };
   }
 

@@ -9,8 +9,11 @@ import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 export interface SqliteProjection {
   readonly name: string;
   readonly handles: ReadonlySet<string>;
-  /** Migration files (numbered .sql) creating the projection's tables. */
-  readonly migrations: readonly string[];
+  /**
+   * Creates the projection's tables; returns the names of read models whose stored data no
+   * longer matches their definition (it was dropped: the runner replays from the start).
+   */
+  migrate?(db: Database.Database): string[];
   apply(db: Database.Database, event: StoredEvent): void;
   /** Materialise what the batch's events made stale (e.g. recompute touched documents). */
   flush?(db: Database.Database): void;

@@ -49,6 +49,12 @@ export class ProjectionRunner {
     this.pollIntervalMs = options.pollIntervalMs ?? 200;
     this.logger = (options.logger ?? silentLogger).child({ component: 'projector', runner: this.name });
     const db = options.db;
+    const changed = options.projections.flatMap((p) => p.migrate?.(db) ?? []);
+    if (changed.length > 0) {
+      // Their data was built by another definition: rebuild them from the whole event store.
+      this.logger.warn({ readModels: changed }, 'read-model definitions changed; replaying the event store');
+      db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
+    }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
     const save = db.prepare(
       `INSERT INTO projector_checkpoints (name, position, source_tx_id, updated_at) VALUES (?, ?, ?, ?)

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Feature flags of the shadow API: which side answers each read endpoint and whether the
  * other side is compared with it. Pure: the flag document is data, `decide` is a function of
- * (document, endpoint, account), so the same inputs give the same routing on every replica.
+ * (document, endpoint, subject), so the same inputs give the same routing on every replica.
  *
  * Keys are `<domain>.<endpoint>` ("accounts.summary") or a bare domain ("accounts"); the most
  * specific entry wins, then the domain's, then the document's default.
@@ -83,7 +83,7 @@ export function resolveFlag(flags: FlagDocument, endpointKey: string): EndpointF
     : { mode: flags.defaultMode, percent: flags.defaultPercent };
 }
 
-export function decide(flags: FlagDocument, endpointKey: string, accountId: number): Decision {
+export function decide(flags: FlagDocument, endpointKey: string, subject: string): Decision {
   const flag = resolveFlag(flags, endpointKey);
   switch (flag.mode) {
     case 'legacy':
@@ -92,7 +92,7 @@ export function decide(flags: FlagDocument, endpointKey: string, accountId: numb
       return { serveFrom: 'legacy', compare: true, mode: 'shadow' };
     case 'canary':
       return {
-        serveFrom: inCanary(accountId, flag.percent ?? 0) ? 'readModel' : 'legacy',
+        serveFrom: inCanary(subject, flag.percent ?? 0) ? 'readModel' : 'legacy',
         compare: true,
         mode: 'canary',
       };
@@ -102,23 +102,23 @@ export function decide(flags: FlagDocument, endpointKey: string, accountId: numb
 }
 
 /**
- * Sticky canary membership: an account is in the slice when its bucket is below the
- * percentage. The bucket depends only on the id, so raising the percentage only ever adds
- * accounts to the read-model side.
+ * Sticky canary membership: a subject (the entity a request is about, e.g. an account) is in
+ * the slice when its bucket is below the percentage. The bucket depends only on the subject,
+ * so raising the percentage only ever adds subjects to the read-model side.
  */
-export function inCanary(accountId: number, percent: number): boolean {
-  return canaryBucket(accountId) < percent;
+export function inCanary(subject: string, percent: number): boolean {
+  return canaryBucket(subject) < percent;
 }
 
-/** Stable position of an account in [0, 100), with 0.01 resolution so fractional percents work. */
-export function canaryBucket(accountId: number): number {
-  return (stableHash(String(accountId)) % 10_000) / 100;
+/** Stable position of a subject in [0, 100), with 0.01 resolution so fractional percents work. */
+export function canaryBucket(subject: string): number {
+  return (stableHash(subject) % 10_000) / 100;
 }
 
 /**
  * FNV-1a over the UTF-16 code units, then murmur3's 32-bit finalizer so every input bit
  * reaches the low bits the modulo keeps. Part of the canary contract: changing it reshuffles
- * which accounts are in the slice.
+ * which subjects are in the slice.
  */
 export function stableHash(text: string): number {
   let h = 0x811c9dc5;

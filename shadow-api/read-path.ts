@@ -1,6 +1,5 @@
 import { type ComparisonJob, type ShadowComparator, timed } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
-import type { AccountQueries } from '../examples/bank/contract.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { FlagStore } from './flag-store.js';
@@ -17,9 +16,12 @@ export class LegacyUnavailableError extends AdapterError {
 export interface ReadRequest<T> {
   /** Flag key, e.g. "accounts.summary". */
   endpoint: string;
-  accountId: number;
+  /** The canary key: what the request is about (an account id, an order id…). */
+  subject: string;
   requestKey: string;
-  query(side: AccountQueries): Promise<T>;
+  /** The answer of one side. */
+  query(side: ServeSide): Promise<T>;
+  normalize?: (answer: unknown) => unknown;
 }
 
 export interface Served<T> {
@@ -31,8 +33,6 @@ export interface Served<T> {
 }
 
 export interface ReadPathDeps {
-  legacy: AccountQueries;
-  readModel: AccountQueries;
   flags: FlagStore;
   queue: ShadowQueue;
   comparator: ShadowComparator;
@@ -50,10 +50,10 @@ export class ReadPath {
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
     const { flags, metrics } = this.deps;
-    const decision = decide(flags.get(), request.endpoint, request.accountId);
+    const decision = decide(flags.get(), request.endpoint, request.subject);
     let servedBy = decision.serveFrom;
     let fellBack = false;
-    let answer = await timed(() => request.query(this.side(servedBy)));
+    let answer = await timed(() => request.query(servedBy));
     metrics.queryDuration.observe(
       { endpoint: request.endpoint, side: metricSideOf(servedBy), role: 'serve' },
       answer.latencyMs / 1000,
@@ -62,7 +62,7 @@ export class ReadPath {
       this.recordFallback(request, decision.mode, answer.error, answer.latencyMs);
       servedBy = 'legacy';
       fellBack = true;
-      answer = await timed(() => request.query(this.deps.legacy));
+      answer = await timed(() => request.query('legacy'));
       metrics.queryDuration.observe(
         { endpoint: request.endpoint, side: 'legacy', role: 'serve' },
         answer.latencyMs / 1000,
@@ -78,21 +78,18 @@ export class ReadPath {
       const job: ComparisonJob = {
         endpoint: request.endpoint,
         requestKey: request.requestKey,
-        accountId: request.accountId,
+        subject: request.subject,
         mode: decision.mode,
         servedBy,
         served: answer,
-        run: (side) => request.query(this.side(side)),
+        run: (side) => request.query(side),
+        ...(request.normalize ? { normalize: request.normalize } : {}),
       };
       this.deps.queue.enqueue(async () => {
         await this.deps.comparator.compare(job);
       });
     }
     return { value: answer.value, servedBy, mode: decision.mode, fellBack };
-  }
-
-  private side(side: ServeSide): AccountQueries {
-    return side === 'legacy' ? this.deps.legacy : this.deps.readModel;
   }
 
   private recordFallback(
@@ -110,7 +107,7 @@ export class ReadPath {
       recordedAt: new Date(),
       endpoint: request.endpoint,
       requestKey: request.requestKey,
-      accountId: request.accountId,
+      subject: request.subject,
       mode,
       servedBy: 'legacy',
       outcome: 'error',

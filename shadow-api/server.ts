@@ -10,7 +10,10 @@ import type { ComparisonRecorder, FreshnessPort } from '../compare/ports.js';
 import { buildReport, renderReportText } from '../compare/report.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
-import { type AccountQueries, historyQuerySchema } from '../examples/bank/contract.js';
+import { legacyAnswer, readModelAnswer, requestKeyOf, subjectOf } from '../definition/endpoint-calls.js';
+import type { LegacyDb } from '../definition/endpoints.js';
+import type { Migration } from '../definition/migration.js';
+import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
@@ -19,13 +22,16 @@ import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js'
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 
-/** Flag keys of the endpoints this API serves, and their domain. */
-export const ENDPOINTS = { summary: 'accounts.summary', history: 'accounts.history' } as const;
-export const FLAG_KEYS: readonly string[] = ['accounts', ENDPOINTS.summary, ENDPOINTS.history];
+/** Flag keys a migration's endpoints answer to: each domain and each `<domain>.<endpoint>`. */
+export function flagKeysOf(migration: Migration): string[] {
+  return [...migration.domains, ...migration.endpoints.map((e) => e.key)];
+}
 
 export interface ShadowServerOptions {
-  legacy: AccountQueries;
-  readModel: AccountQueries;
+  /** The endpoints served, grouped by domain, from the user's definition. */
+  migration: Migration;
+  legacy: LegacyDb;
+  readModels: ReadModels;
   flags: FlagStore;
   recorder: ComparisonRecorder;
   queue: ShadowQueue;
@@ -58,7 +64,6 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.
   return result.data;
 }
 
-const accountParamsSchema = z.object({ accountId: historyQuerySchema.shape.accountId });
 const reportQuerySchema = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
   format: z.enum(['json', 'text']).default('json'),
@@ -69,20 +74,17 @@ function servedByHeader(side: ServeSide): string {
   return side === 'legacy' ? 'legacy' : 'read-model';
 }
 
-function unknownFlagKeys(keys: Iterable<string>): string[] {
-  return [...keys].filter((k) => !FLAG_KEYS.includes(k));
-}
-
-function rejectUnknownKeys(keys: string[]): void {
-  if (keys.length === 0) return;
+function rejectUnknownKeys(known: readonly string[], keys: Iterable<string>): void {
+  const unknown = [...keys].filter((k) => !known.includes(k));
+  if (unknown.length === 0) return;
   throw new BadRequestError(
     'flag keys',
-    keys.map((k) => ({ path: k, message: `unknown endpoint key; known: ${FLAG_KEYS.join(', ')}` })),
+    unknown.map((k) => ({ path: k, message: `unknown endpoint key; known: ${known.join(', ')}` })),
   );
 }
 
 /**
- * The shadow read API: serves the account endpoints from legacy or the read model as the
+ * The shadow read API: serves the definition's endpoints from legacy or the read models as the
  * flags say, compares the other side off the request path, and exposes flags, the comparison
  * report, health and metrics. If the read model throws while serving, legacy answers (header
  * `x-fallback: read-model-error`) and an `error` comparison is recorded: during a migration
@@ -93,6 +95,7 @@ function rejectUnknownKeys(keys: string[]): void {
  */
 export function buildServer(options: ShadowServerOptions): FastifyInstance {
   const logger = options.logger.child({ component: 'shadow-api' });
+  const flagKeys = flagKeysOf(options.migration);
   const registry = options.metrics ?? new Registry();
   const metrics = createShadowMetrics(registry, options.queue);
   const comparator = new ShadowComparator({
@@ -113,8 +116,6 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     },
   });
   const readPath = new ReadPath({
-    legacy: options.legacy,
-    readModel: options.readModel,
     flags: options.flags,
     queue: options.queue,
     comparator,
@@ -134,48 +135,38 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return reply;
   }
 
-  app.get('/accounts/:accountId/summary', async (request, reply) => {
-    const { accountId } = parse(accountParamsSchema, request.params, 'account id');
-    const served = await readPath.serve({
-      endpoint: ENDPOINTS.summary,
-      accountId,
-      requestKey: `accountId=${accountId}`,
-      query: (side) => side.accountSummary(accountId),
+  // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`.
+  for (const entry of options.migration.endpoints) {
+    const endpoint = entry.definition;
+    app.get(endpoint.route, async (request, reply) => {
+      const params = parse(
+        endpoint.params,
+        { ...(request.query as Record<string, unknown>), ...(request.params as Record<string, unknown>) },
+        `parameters of ${entry.key}`,
+      );
+      const served = await readPath.serve({
+        endpoint: entry.key,
+        subject: subjectOf(endpoint, params),
+        requestKey: requestKeyOf(params),
+        query: (side) =>
+          side === 'legacy'
+            ? legacyAnswer(endpoint, params, options.legacy)
+            : readModelAnswer(endpoint, params, options.readModels),
+        ...(endpoint.normalize ? { normalize: endpoint.normalize } : {}),
+      });
+      sendServed(reply, served);
+      if (served.value === null || served.value === undefined) {
+        return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
+      }
+      return reply.send(served.value);
     });
-    sendServed(reply, served);
-    if (served.value === null) {
-      return reply.code(404).send({ error: 'NOT_FOUND', message: `account ${accountId} not found` });
-    }
-    return served.value;
-  });
-
-  app.get('/accounts/:accountId/transactions', async (request, reply) => {
-    const params = parse(accountParamsSchema, request.params, 'account id');
-    const query = parse(
-      historyQuerySchema,
-      { ...(request.query as Record<string, unknown>), accountId: params.accountId },
-      'history query',
-    );
-    const key = new URLSearchParams();
-    key.set('accountId', String(query.accountId));
-    if (query.from !== undefined) key.set('from', query.from);
-    if (query.to !== undefined) key.set('to', query.to);
-    key.set('limit', String(query.limit));
-    if (query.cursor !== undefined) key.set('cursor', query.cursor);
-    const served = await readPath.serve({
-      endpoint: ENDPOINTS.history,
-      accountId: query.accountId,
-      requestKey: key.toString(),
-      query: (side) => side.transactionHistory(query),
-    });
-    return sendServed(reply, served).send(served.value);
-  });
+  }
 
   app.get('/admin/flags', async () => options.flags.get());
 
   app.put('/admin/flags', async (request) => {
     const document = parse(flagDocumentSchema, request.body, 'flag document');
-    rejectUnknownKeys(unknownFlagKeys(Object.keys(document.endpoints)));
+    rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
     return options.flags.set(document);
   });
 
@@ -185,7 +176,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       request.params,
       'endpoint key',
     );
-    rejectUnknownKeys(unknownFlagKeys([endpointKey]));
+    rejectUnknownKeys(flagKeys, [endpointKey]);
     return options.flags.patch(endpointKey, request.body);
   });
 

@@ -11,8 +11,8 @@ import { deployConnector } from '../../connectors/debezium/cli.js';
 import { mariadbConnector, signalTableDdl } from '../../connectors/debezium/config.js';
 import { ConnectClient } from '../../connectors/debezium/connect-client.js';
 import type { PublishedRecord } from '../../connectors/kafka/translator.js';
-import { BANK_TABLES } from '../../examples/bank/generate.js';
 import { type Config, configSchema } from '../../lib/config.js';
+import { BENCH_MIGRATION } from '../adapter.js';
 import type { CdcPath } from './cdc.js';
 
 export const DEBEZIUM_FRESHNESS_METHOD =
@@ -20,6 +20,9 @@ export const DEBEZIUM_FRESHNESS_METHOD =
   'poll (every 2 ms) at which the account-summary projector (MongoDB) has committed the Kafka offset past the ' +
   'domain event the translator published for that GTID; connector started with snapshot.mode=no_data (streaming ' +
   'only), translator and both projectors (MongoDB, OpenSearch) in the harness process';
+
+/** The read model whose projector tells when a marker is visible, placed in MongoDB as before. */
+const SUMMARY = 'account-summary';
 
 /**
  * The distributed path: Debezium MariaDB connector on Kafka Connect → Kafka → translator →
@@ -37,7 +40,11 @@ export const debeziumPath: CdcPath = {
       legacy: { url: `mysql://${user}:${password}@${host}:${port}/${database}` },
       cdc: { name: `bench_${suffix}` },
       kafka: { topicPrefix: `bench_${suffix}`, partitions: 6 },
-      stores: { mongoDatabase: `bench_${suffix}`, opensearchIndexPrefix: `bench-${suffix}` },
+      stores: {
+        mongoDatabase: `bench_${suffix}`,
+        opensearchIndexPrefix: `bench-${suffix}`,
+        placement: { [SUMMARY]: 'mongo', 'transaction-history': 'opensearch' },
+      },
       log: { level: 'warn' },
     });
     await ctx.fixture.pool.query(signalTableDdl('mariadb'));
@@ -53,7 +60,7 @@ export const debeziumPath: CdcPath = {
         user,
         password,
         database,
-        tables: [...BANK_TABLES],
+        tables: [...BENCH_MIGRATION.tables],
         serverId: 400_000 + Math.floor(Math.random() * 1_000_000),
         kafkaBootstrap: config.kafka.brokers.join(','),
         snapshotMode: 'no_data',
@@ -67,7 +74,7 @@ export const debeziumPath: CdcPath = {
     const stop = async () => {
       await translator?.stop();
       for (const p of projectors) {
-        await p.projection.reset().catch(() => undefined);
+        for (const projection of p.projections) await projection.reset().catch(() => undefined);
         await p.stop();
       }
       await connect.delete(connectorName).catch(() => undefined);
@@ -81,23 +88,22 @@ export const debeziumPath: CdcPath = {
       await admin.disconnect();
     };
     try {
-      translator = await startTranslator(config, ctx.logger, undefined, (txId, records) => {
+      translator = await startTranslator(config, BENCH_MIGRATION, ctx.logger, undefined, (txId, records) => {
         published.set(txId, records);
       });
-      projectors.push(await startProjector(config, 'mongo', ctx.logger));
-      projectors.push(await startProjector(config, 'opensearch', ctx.logger));
+      projectors.push(await startProjector(config, BENCH_MIGRATION, 'mongo', ctx.logger));
+      projectors.push(await startProjector(config, BENCH_MIGRATION, 'opensearch', ctx.logger));
     } catch (err) {
       await stop();
       throw err;
     }
-    const summary = projectors[0];
+    const mongo = projectors[0];
+    const summary = mongo?.projectors[mongo.names.indexOf(SUMMARY)];
     return {
       visible(gtid) {
         const records = published.get(gtid);
         if (records === undefined || summary === undefined) return false;
-        return records.every(
-          (r) => summary.projector.committedOffset(r.topic, r.partition) > BigInt(r.offset),
-        );
+        return records.every((r) => summary.committedOffset(r.topic, r.partition) > BigInt(r.offset));
       },
       stop,
     };

@@ -1,8 +1,8 @@
-import { binlogSourceConfigFrom } from '../../cli/pipeline.js';
 import type { BinlogPosition } from '../../connectors/binlog/config.js';
 import { binlogHead, positionAtLeast } from '../../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
-import { benchConfig } from '../adapter.js';
+import { binlogSourceConfigFrom } from '../../connectors/source-factory.js';
+import { BENCH_MIGRATION, benchConfig } from '../adapter.js';
 import { childModule, runChild } from '../child.js';
 import { writeLoadOutputSchema } from '../children/write-load.js';
 import type { ScenarioContext } from '../context.js';
@@ -32,7 +32,7 @@ export const embeddedDecoder: BinlogDecoder = {
       dataDir: ctx.fixture.adapterDir,
     });
     const source = new MysqlBinlogSource(
-      { ...binlogSourceConfigFrom(config), snapshotMode: 'never' },
+      { ...binlogSourceConfigFrom(config, BENCH_MIGRATION.tables), snapshotMode: 'never' },
       { logger: ctx.logger },
     );
     let rows = 0;

@@ -1,11 +1,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { bankProjections } from '../../cli/pipeline.js';
-import { BANK_TABLES } from '../../examples/bank/generate.js';
+import { embeddedReadModels } from '../../cli/pipeline.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { type RunningAdapter, startAdapter } from '../adapter.js';
+import { BENCH_MIGRATION, type RunningAdapter, startAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
 import { profiled } from '../profile.js';
 import type { ProfileSummary, ResultsOf } from '../results-schema.js';
@@ -37,7 +36,7 @@ export const sqliteReplay: ReplayStore = {
       const runner = new ProjectionRunner({
         eventStore: adapter.pipeline.eventStore,
         db,
-        projections: bankProjections(),
+        projections: [embeddedReadModels(BENCH_MIGRATION)],
         batchSize: adapter.config.projector.batchSize,
       });
       const total = await adapter.pipeline.eventStore.headPosition();
@@ -59,7 +58,7 @@ const countRow = z.object({ n: z.coerce.number().int().nonnegative() });
 
 async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
   let total = 0;
-  for (const table of BANK_TABLES) {
+  for (const table of BENCH_MIGRATION.tables) {
     const [rows] = await ctx.fixture.pool.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
     total += countRow.parse((rows as unknown[])[0]).n;
   }

@@ -25,16 +25,28 @@ function ruleSetSchema(knownEvents: readonly string[] | undefined) {
     .refine((name) => known === undefined || known.has(name), {
       error: (issue) => `unknown event name ${JSON.stringify(issue.input)}`,
     });
-  const rule = z.object({
-    table: z.string().min(1),
-    db: z.string().min(1).optional(),
-    streamType: z.string().min(1),
-    onCreate: eventName,
-    onSnapshot: eventName,
-    onUpdate: z.array(z.object({ when: z.array(z.string().min(1)).min(1), emit: eventName })),
-    otherwise: eventName,
-    onDelete: eventName,
-  });
+  const rule = z
+    .object({
+      table: z.string().min(1),
+      db: z.string().min(1).optional(),
+      streamType: z.string().min(1),
+      keyFields: z.array(z.string().min(1)).min(1, 'a rule needs a row key (key: the primary key field(s))'),
+      onCreate: eventName,
+      onSnapshot: eventName,
+      onUpdate: z.array(z.object({ when: z.array(z.string().min(1)).min(1), emit: eventName })),
+      otherwise: eventName,
+      onDelete: eventName,
+    })
+    .superRefine((r, ctx) => {
+      // Read models tell a removal from its event name, so it must name nothing else.
+      const others = [r.onCreate, r.onSnapshot, r.otherwise, ...r.onUpdate.map((c) => c.emit)];
+      if (others.includes(r.onDelete))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['onDelete'],
+          message: `onDelete event ${JSON.stringify(r.onDelete)} is also emitted for inserts or updates; give deletes their own event name`,
+        });
+    });
   return z
     .array(rule)
     .min(1, 'a rule set needs at least one rule')
@@ -72,7 +84,7 @@ export function defineRuleSet<E extends string>(
     });
     throw new ConfigError(`invalid mapping rules:\n${lines.join('\n')}`, {
       cause: checked.error,
-      hint: 'fix the rule definitions (e.g. examples/bank/mapping.ts)',
+      hint: 'fix the capture rules of the migration definition (see "Migrate your own database" in README.md)',
     });
   }
   const byKey = new Map(rules.map((r) => [keyOf(r.db, r.table), r]));

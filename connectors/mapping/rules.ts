@@ -24,6 +24,11 @@ export interface TableRuleSpec<S extends DomainState, E extends string> {
   db?: string;
   /** Parses a raw CDC row into domain state; a row it rejects becomes a dead letter. */
   row: z.ZodType<S>;
+  /**
+   * The domain field(s) that identify one row (the table's primary key, after the schema's
+   * renames): read models keep and look up rows by it.
+   */
+  key: FieldOf<S> | readonly [FieldOf<S>, ...FieldOf<S>[]];
   stream: { type: string; id: (state: S) => string };
   /** Event of an insert (op "c"). */
   onCreate: E;
@@ -43,12 +48,21 @@ export interface TableRule<E extends string = string> {
   readonly table: string;
   readonly db: string | undefined;
   readonly streamType: string;
+  /** Domain fields of the row key, in order. */
+  readonly keyFields: readonly string[];
   readonly onCreate: E;
   readonly onSnapshot: E;
   readonly onUpdate: readonly { readonly when: readonly string[]; readonly emit: E }[];
   readonly otherwise: E;
   readonly onDelete: E;
   parse(row: Row): ParsedRow;
+  /** The row key of a parsed state: the field's text, or a JSON array for a compound key. */
+  rowKey(state: DomainState): string;
+}
+
+/** Text form of a row key: one field's value as text, several as a JSON array of the values. */
+export function rowKeyOf(values: readonly unknown[]): string {
+  return values.length === 1 ? String(values[0]) : JSON.stringify(values);
 }
 
 /** "path: message; path: message" for an operator reading a dead letter. */
@@ -62,10 +76,12 @@ export function defineTableRule<S extends DomainState, E extends string>(
   spec: TableRuleSpec<S, E>,
 ): TableRule<E> {
   const { row: schema, stream } = spec;
+  const keyFields: readonly string[] = typeof spec.key === 'string' ? [spec.key] : [...spec.key];
   return {
     table: spec.table,
     db: spec.db,
     streamType: stream.type,
+    keyFields,
     onCreate: spec.onCreate,
     onSnapshot: spec.onSnapshot ?? spec.onCreate,
     onUpdate: (spec.onUpdate ?? []).map((clause) => ({ when: [...clause.when], emit: clause.emit })),
@@ -77,8 +93,11 @@ export function defineTableRule<S extends DomainState, E extends string>(
       const streamId = stream.id(parsed.data);
       // An empty id would merge unrelated rows into one stream.
       if (streamId.length === 0) return { ok: false, reason: 'stream id is empty' };
+      const missing = keyFields.filter((f) => parsed.data[f] === undefined || parsed.data[f] === null);
+      if (missing.length > 0) return { ok: false, reason: `row key field(s) ${missing.join(', ')} missing` };
       return { ok: true, state: parsed.data, streamId };
     },
+    rowKey: (state) => rowKeyOf(keyFields.map((f) => state[f])),
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../../lib/errors.js';
 import { slotNameFor } from '../debezium/config.js';
+import { parseLegacyUrl, redactUrl, requireDatabase } from '../legacy/url.js';
 import { lsnSchema } from './lsn.js';
 
 const identifier = z
@@ -81,33 +82,22 @@ export function connectionConfig(config: PgoutputSourceConfig) {
   };
 }
 
-const postgresUrlSchema = z
-  .url({ protocol: /^(postgres|postgresql)$/, error: 'expected postgres://user:password@host:port/database' })
-  .transform((text, ctx) => {
-    const url = new URL(text);
-    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!identifier.safeParse(database).success) {
-      ctx.addIssue({ code: 'custom', message: `missing or invalid database name "${database}" in URL` });
-      return z.NEVER;
-    }
-    return {
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port === '' ? 5432 : Number(url.port),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database,
-    };
-  });
-
 /** Where `legacy.url` is a postgres:// URL: the connection part of the reader's config. */
-export function parsePostgresUrl(url: string): z.output<typeof postgresUrlSchema> {
-  const parsed = postgresUrlSchema.safeParse(url);
-  if (!parsed.success) {
-    const reason = parsed.error.issues.map((i) => i.message).join('; ');
-    const shown = url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
-    throw new ConfigError(`invalid PostgreSQL URL "${shown}": ${reason}`, { cause: parsed.error });
+export function parsePostgresUrl(url: string): {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+} {
+  // One parser of legacy URLs (connectors/legacy/url.ts); this one only insists on PostgreSQL.
+  const { dialect, ...conn } = parseLegacyUrl(url);
+  if (dialect !== 'postgres') {
+    throw new ConfigError(
+      `invalid PostgreSQL URL "${redactUrl(url)}": expected postgres://user:password@host:port/database`,
+    );
   }
-  return parsed.data;
+  return { ...conn, database: requireDatabase(url, { dialect, ...conn }) };
 }
 
 /**

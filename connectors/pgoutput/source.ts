@@ -12,7 +12,7 @@ import {
   pgoutputOffsetSchema,
   pgoutputSourceConfigSchema,
 } from './config.js';
-import { canonicalLsn } from './lsn.js';
+import { canonicalLsn, parseLsn } from './lsn.js';
 import { ReplicationStream } from './replication-stream.js';
 import {
   type CreatedSlot,
@@ -69,6 +69,7 @@ export class PgoutputSource implements ChangeSource {
   private lastOffset: PgoutputOffset | null = null;
   private delivering: Promise<void> = Promise.resolve();
   private streamedRows = 0;
+  private seen: string | null = null;
 
   constructor(config: PgoutputSourceConfigInput, options: PgoutputSourceOptions = {}) {
     this.config = pgoutputSourceConfigSchema.parse(config);
@@ -81,6 +82,16 @@ export class PgoutputSource implements ChangeSource {
   /** Offset of the last transaction or snapshot chunk the sink accepted. */
   offset(): PgoutputOffset | null {
     return this.lastOffset;
+  }
+
+  /**
+   * The WAL position up to which the sink has accepted every captured change, for catch-up
+   * checks against the server's WAL insert position: the end of the last delivered (or empty)
+   * commit, or a keepalive's send position once everything received before it was delivered.
+   * Null until streaming starts (a snapshot is still being delivered).
+   */
+  seenLsn(): string | null {
+    return this.seen;
   }
 
   stats(): { streamedRows: number } {
@@ -261,7 +272,10 @@ export class PgoutputSource implements ChangeSource {
           return this.delivering;
         },
         idle: (lsn) => {
-          if (!this.failed && !this.stopping && !assembler.inTransaction) stream.acknowledge(lsn);
+          if (!this.failed && !this.stopping && !assembler.inTransaction) {
+            stream.acknowledge(lsn);
+            this.passed(lsn);
+          }
         },
         error: (cause) =>
           this.fail(
@@ -274,6 +288,8 @@ export class PgoutputSource implements ChangeSource {
       this.logger,
     );
     this.stream = stream;
+    // Everything before `from` was delivered: by the snapshot, or by the run that stored the offset.
+    this.passed(from);
     this.lastOffset ??= { phase: 'stream', snapshotCompleted: true, lsn: from, txId: null };
     try {
       await stream.start(from);
@@ -313,7 +329,10 @@ export class PgoutputSource implements ChangeSource {
         const tx = assembler.commit(message);
         if (tx === null) {
           // Nothing captured: only the position moves on.
-          if (message.commitEndLsn !== null) this.stream?.acknowledge(canonicalLsn(message.commitEndLsn));
+          if (message.commitEndLsn !== null) {
+            this.stream?.acknowledge(canonicalLsn(message.commitEndLsn));
+            this.passed(canonicalLsn(message.commitEndLsn));
+          }
           return;
         }
         try {
@@ -328,11 +347,17 @@ export class PgoutputSource implements ChangeSource {
         }
         this.lastOffset = tx.offset;
         this.stream?.acknowledge(tx.offset.lsn);
+        this.passed(tx.offset.lsn);
         return;
       }
       default:
         return;
     }
+  }
+
+  /** Moves `seenLsn()` forward to `lsn` (never back: keepalives may trail a delivered commit). */
+  private passed(lsn: string): void {
+    if (this.seen === null || parseLsn(lsn) > parseLsn(this.seen)) this.seen = canonicalLsn(lsn);
   }
 
   private baseSource(): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms' | 'schema' | 'lsn' | 'txId'> {

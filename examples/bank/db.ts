@@ -2,8 +2,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mysql, { type Pool, type PoolConnection, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
-import { AdapterError, ConfigError } from '../../lib/errors.js';
-import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
+import { AdapterError, ConfigError } from '../../index.js';
+
+/**
+ * How the bank's own connections read values: DECIMAL and date-times as exact text, as
+ * change-data-capture and cqrs-migrate's legacy query path deliver them.
+ */
+const MYSQL_TYPE_OPTIONS = {
+  dateStrings: true,
+  decimalNumbers: false,
+  supportBigNumbers: true,
+  bigNumberStrings: false,
+  jsonStrings: true,
+  timezone: 'Z',
+} as const;
 
 /**
  * Creating, dropping and connecting to a sample-bank database. Everything the generator,

@@ -1,7 +1,6 @@
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
 import { z } from 'zod';
-import { AdapterError } from '../../lib/errors.js';
-import { ProgressMeter } from '../../lib/progress.js';
+import { AdapterError, ProgressMeter } from '../../index.js';
 import {
   formatDate,
   formatDatetime6,

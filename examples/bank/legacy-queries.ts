@@ -1,6 +1,5 @@
-import type { Pool } from 'mysql2/promise';
 import { z } from 'zod';
-import { AdapterError } from '../../lib/errors.js';
+import { AdapterError, type LegacyDb } from '../../index.js';
 import {
   type AccountQueries,
   type AccountSummary,
@@ -12,13 +11,13 @@ import {
   RECENT_TRANSACTIONS,
   type TransactionItem,
 } from './contract.js';
-import { queryRows } from './db.js';
 
 /**
  * The legacy monolith's read path: the account summary as one wide JOIN with aggregates
  * plus its latest postings, and the keyset-paged transaction history. These answers are
- * the reference the read models are compared against, so values are passed through as
- * MariaDB formats them (MYSQL_TYPE_OPTIONS): DECIMAL and DATETIME(6) as text.
+ * the reference the read models are compared against. The SQL runs unchanged on MariaDB/MySQL
+ * and PostgreSQL through cqrs-migrate's LegacyDb, which returns DECIMAL/NUMERIC and
+ * date-times as text, exactly as change-data-capture delivers them.
  */
 
 /**
@@ -44,9 +43,9 @@ SELECT a.id AS account_id, a.account_number, a.status, a.currency_code, a.opened
   LEFT JOIN cards cd ON cd.account_id = a.id
   LEFT JOIN (SELECT account_id, COUNT(*) AS active_loans, SUM(outstanding) AS outstanding
                FROM loans
-              WHERE account_id = ? AND status = 'active'
+              WHERE account_id = :accountId AND status = 'active'
               GROUP BY account_id) ln ON ln.account_id = a.id
- WHERE a.id = ?
+ WHERE a.id = :accountId
  GROUP BY a.id, a.account_number, a.status, a.currency_code, a.opened_at,
           c.id, c.first_name, c.last_name, c.email, p.code, p.name, p.kind, br.code, br.name,
           b.available, b.ledger, b.updated_at, ln.active_loans, ln.outstanding`;
@@ -59,7 +58,7 @@ SELECT t.id, t.posted_at, t.direction, t.amount, t.currency_code, t.balance_afte
   LEFT JOIN categories cat ON cat.id = m.category_id`;
 
 const RECENT_SQL = `${POSTING_COLUMNS}
- WHERE t.account_id = ?
+ WHERE t.account_id = :accountId
  ORDER BY t.posted_at DESC, t.id DESC
  LIMIT ${RECENT_TRANSACTIONS}`;
 
@@ -116,81 +115,82 @@ function toItem(r: z.infer<typeof postingRow>): TransactionItem {
   };
 }
 
-export class LegacyQueries implements AccountQueries {
-  constructor(private readonly pool: Pool) {}
+function rows<S extends z.ZodType>(schema: S, found: Record<string, unknown>[]): Array<z.output<S>> {
+  return found.map((row) => schema.parse(row));
+}
 
-  async accountSummary(accountId: number): Promise<AccountSummary | null> {
-    const conn = await this.pool.getConnection();
-    try {
-      // One snapshot for both statements, so the balance and the latest postings agree.
-      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-      const [head] = await queryRows(conn, summaryRow, SUMMARY_SQL, [accountId, accountId]);
-      const recent = head === undefined ? [] : await queryRows(conn, postingRow, RECENT_SQL, [accountId]);
-      await conn.query('COMMIT');
-      if (head === undefined) return null;
-      return {
-        accountId: head.account_id,
-        accountNumber: head.account_number,
-        status: head.status,
-        currency: head.currency_code,
-        openedAt: head.opened_at,
-        owner: {
-          customerId: head.customer_id,
-          name: `${head.first_name} ${head.last_name}`,
-          email: head.email,
-        },
-        product: { code: head.product_code, name: head.product_name, kind: head.product_kind },
-        branch: { code: head.branch_code, name: head.branch_name },
-        balance: { available: head.available, ledger: head.ledger, updatedAt: head.balance_updated_at },
-        cards: { active: head.cards_active, total: head.cards_total },
-        loans: { active: head.loans_active, outstanding: head.loans_outstanding },
-        recentTransactions: recent.map(toItem),
-      };
-    } catch (err) {
-      await conn.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+/** The summary as the legacy API answered it: both statements in one snapshot, so they agree. */
+export function legacyAccountSummary(db: LegacyDb, accountId: number): Promise<AccountSummary | null> {
+  return db.snapshot(async (tx) => {
+    const [head] = rows(summaryRow, await tx.query(SUMMARY_SQL, { accountId }));
+    if (head === undefined) return null;
+    const recent = rows(postingRow, await tx.query(RECENT_SQL, { accountId }));
+    return {
+      accountId: head.account_id,
+      accountNumber: head.account_number,
+      status: head.status,
+      currency: head.currency_code,
+      openedAt: head.opened_at,
+      owner: {
+        customerId: head.customer_id,
+        name: `${head.first_name} ${head.last_name}`,
+        email: head.email,
+      },
+      product: { code: head.product_code, name: head.product_name, kind: head.product_kind },
+      branch: { code: head.branch_code, name: head.branch_name },
+      balance: { available: head.available, ledger: head.ledger, updatedAt: head.balance_updated_at },
+      cards: { active: head.cards_active, total: head.cards_total },
+      loans: { active: head.loans_active, outstanding: head.loans_outstanding },
+      recentTransactions: recent.map(toItem),
+    };
+  });
+}
+
+export async function legacyTransactionHistory(db: LegacyDb, query: HistoryQuery): Promise<HistoryPage> {
+  const limit = Math.min(Math.max(1, query.limit), HISTORY_MAX_LIMIT);
+  const where = ['t.account_id = :accountId'];
+  const params: Record<string, unknown> = { accountId: query.accountId };
+  if (query.from !== undefined) {
+    where.push('t.posted_at >= :from');
+    params.from = query.from;
   }
-
-  async transactionHistory(query: HistoryQuery): Promise<HistoryPage> {
-    const limit = Math.min(Math.max(1, query.limit), HISTORY_MAX_LIMIT);
-    const where = ['t.account_id = ?'];
-    const params: unknown[] = [query.accountId];
-    if (query.from !== undefined) {
-      where.push('t.posted_at >= ?');
-      params.push(query.from);
+  if (query.to !== undefined) {
+    where.push('t.posted_at < :to');
+    params.to = query.to;
+  }
+  if (query.cursor !== undefined) {
+    const cursor = decodeCursor(query.cursor);
+    if (cursor === null) {
+      throw new AdapterError('INVALID_CURSOR', 'the history cursor is not one this API issued');
     }
-    if (query.to !== undefined) {
-      where.push('t.posted_at < ?');
-      params.push(query.to);
-    }
-    if (query.cursor !== undefined) {
-      const cursor = decodeCursor(query.cursor);
-      if (cursor === null) {
-        throw new AdapterError('INVALID_CURSOR', 'the history cursor is not one this API issued');
-      }
-      // Spelled out rather than as a row comparison so the (account_id, posted_at, id) index serves it.
-      where.push('(t.posted_at < ? OR (t.posted_at = ? AND t.id < ?))');
-      params.push(cursor.postedAt, cursor.postedAt, cursor.transactionId);
-    }
-    const sql = `${POSTING_COLUMNS}
+    // Spelled out rather than as a row comparison so the (account_id, posted_at, id) index serves it.
+    where.push('(t.posted_at < :cursorAt OR (t.posted_at = :cursorAt AND t.id < :cursorId))');
+    params.cursorAt = cursor.postedAt;
+    params.cursorId = cursor.transactionId;
+  }
+  const sql = `${POSTING_COLUMNS}
  WHERE ${where.join(' AND ')}
  ORDER BY t.posted_at DESC, t.id DESC
  LIMIT ${limit}`;
-    const items = (await queryRows(this.pool, postingRow, sql, params)).map(toItem);
-    return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, limit) };
+  const items = rows(postingRow, await db.query(sql, params)).map(toItem);
+  return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, limit) };
+}
+
+/** Both legacy reads behind the AccountQueries port, for tests that compare whole accounts. */
+export class LegacyQueries implements AccountQueries {
+  constructor(private readonly db: LegacyDb) {}
+
+  accountSummary(accountId: number): Promise<AccountSummary | null> {
+    return legacyAccountSummary(this.db, accountId);
+  }
+
+  transactionHistory(query: HistoryQuery): Promise<HistoryPage> {
+    return legacyTransactionHistory(this.db, query);
   }
 }
 
 /** Every account id, ascending: what a reconciliation run may check. */
-export async function legacyAccountIds(pool: Pool): Promise<number[]> {
-  const rows = await queryRows(
-    pool,
-    z.object({ id: z.number().int() }),
-    'SELECT id FROM accounts ORDER BY id',
-    [],
-  );
-  return rows.map((r) => r.id);
+export async function legacyAccountIds(db: LegacyDb): Promise<number[]> {
+  const found = await db.query('SELECT id FROM accounts ORDER BY id');
+  return rows(z.object({ id: z.coerce.number().int() }), found).map((r) => r.id);
 }

@@ -1,8 +1,11 @@
 import Big from 'big.js';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { type Logger, pino } from 'pino';
 import { z } from 'zod';
-import { AdapterError, ConfigError, errorMessage } from '../../lib/errors.js';
-import { type Logger, silentLogger } from '../../lib/logger.js';
+import { AdapterError, ConfigError, errorMessage } from '../../index.js';
+
+const silentLogger: Logger = pino({ level: 'silent' });
+
 import { queryRows } from './db.js';
 import { formatDatetime6, formatMoney, parseDatetime6, Random, WeightedChoice } from './random.js';
 

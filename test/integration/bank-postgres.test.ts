@@ -7,7 +7,7 @@ import type { ChangeSource } from '../../connectors/ports.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
-import { bankRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { createPgBankDatabase, loadPgBank } from '../../examples/bank/postgres/db.js';
 import { silentLogger } from '../../lib/logger.js';
 import { LEGACY, uniqueSuffix } from './support/debezium-bank.js';
@@ -23,7 +23,7 @@ async function snapshotEvents(source: ChangeSource): Promise<{ events: string[];
   let deadLetters = 0;
   await source.start(null, async (tx) => {
     if (!tx.snapshot) return;
-    const mapped = mapTransaction(tx, bankRules);
+    const mapped = mapTransaction(tx, bank.rules);
     events.push(...mapped.events);
     deadLetters += mapped.deadLetters.length;
   });

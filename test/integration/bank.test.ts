@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binlogHead } from '../../connectors/binlog/server-position.js';
+import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
 import {
   accountSummarySchema,
   type HistoryPage,
@@ -39,6 +40,7 @@ const dbB = `t_bank_${suffix}_b`;
 const dbC = `t_bank_${suffix}_c`;
 const pools: Pool[] = [];
 let poolA: Pool;
+let legacyA: OpenedLegacyDb;
 let poolB: Pool;
 
 async function rows<T = RowDataPacket>(pool: Pool, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -66,12 +68,14 @@ async function tableCounts(pool: Pool): Promise<Record<BankTable, number>> {
 beforeAll(async () => {
   for (const db of [dbA, dbB, dbC]) await createBankDatabase(conn, db, { dropExisting: true });
   poolA = openPool(conn, dbA);
+  legacyA = openLegacyDb(`mysql://cqrs:cqrs@127.0.0.1:3307/${dbA}`);
   poolB = openPool(conn, dbB);
   pools.push(poolA, poolB);
 });
 
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
+  await legacyA?.close();
   for (const db of [dbA, dbB, dbC]) await dropDatabase(conn, db);
 });
 
@@ -174,7 +178,7 @@ describe('generateBank', () => {
 describe('LegacyQueries on generated data', () => {
   let queries: LegacyQueries;
   beforeAll(() => {
-    queries = new LegacyQueries(poolA);
+    queries = new LegacyQueries(legacyA);
   });
 
   async function expectedPostings(accountId: number, from?: string, to?: string): Promise<number[]> {
@@ -447,7 +451,7 @@ describe('runWorkload', () => {
 
 describe('history paging with equal timestamps', () => {
   it('orders ties by id and pages across them without loss', async () => {
-    const queries = new LegacyQueries(poolA);
+    const queries = new LegacyQueries(legacyA);
     const [acct] = await rows<{ account_id: number; ledger: string; currency_code: string }>(
       poolA,
       "SELECT b.account_id, b.ledger, a.currency_code FROM balances b JOIN accounts a ON a.id = b.account_id WHERE a.status = 'active' ORDER BY b.account_id LIMIT 1",

@@ -8,23 +8,26 @@ import type { Pool } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   distributedLag,
-  documentProjection,
+  openServerReadModels,
+  openStore,
   type RunningTranslator,
-  STORES,
+  rebuildStore,
   startTranslator,
 } from '../../cli/distributed.js';
 import { diffJson } from '../../compare/diff.js';
+import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
+import type { ReadModels } from '../../definition/read-models.js';
 import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import bank from '../../examples/bank/migration.js';
 import { runWorkload } from '../../examples/bank/workload.js';
 import { type Config, loadConfig } from '../../lib/config.js';
 import { StoreError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
-import { rebuildProjection } from '../../projectors/kafka-runner.js';
-import { OpenSearchHistoryProjection } from '../../projectors/stores/opensearch.js';
-import { openServerReadModelQueries } from '../../projectors/stores/server-queries.js';
+import { OpenSearchReadModel } from '../../projectors/stores/opensearch-read-models.js';
+import { bankEndpointQueries } from './support/bank-endpoints.js';
 import {
   connectReachable,
   type DeployedBankConnector,
@@ -52,7 +55,7 @@ async function allHistory(q: AccountQueries, accountId: number): Promise<History
   }
 }
 
-/** A projector as its own OS process, as operators run it: `cqrs-migrate project --store S`. */
+/** A projector as its own OS process, as operators run it: `cqrs-migrate project --store S` (the definition from the config file). */
 function spawnProjector(configFile: string, store: string): ChildProcess {
   const child = spawn(
     process.execPath,
@@ -83,6 +86,7 @@ describe.skipIf(!connectUp)(
     const kafka = testKafka(`t-dist-${suffix}`);
     const children: ChildProcess[] = [];
     let pool: Pool;
+    let legacyDb: OpenedLegacyDb;
     let connector: DeployedBankConnector | undefined;
     let translator: RunningTranslator | undefined;
     let config: Config;
@@ -92,11 +96,19 @@ describe.skipIf(!connectUp)(
       pool = openPool(LEGACY, database);
       await generateBank(pool, { seed: 33, scale: 'tiny' });
       connector = await deployBankConnector(pool, database, suffix);
+      const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
+      legacyDb = openLegacyDb(url);
       const file = {
-        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
+        legacy: { url },
+        definition: 'examples/bank/migration.ts',
         cdc: { name: connector.topicPrefix, snapshotChunkRows: 500 },
         kafka: { topicPrefix: `t_dist_${suffix}`, partitions: 4, sessionTimeoutMs: 8000 },
-        stores: { mongoDatabase: `t_dist_${suffix}`, opensearchIndexPrefix: `t-dist-${suffix}` },
+        stores: {
+          // As the bank is usually placed: summaries in MongoDB, history pages in OpenSearch.
+          placement: { 'account-summary': 'mongo', 'transaction-history': 'opensearch' },
+          mongoDatabase: `t_dist_${suffix}`,
+          opensearchIndexPrefix: `t-dist-${suffix}`,
+        },
       };
       writeFileSync(configFile, JSON.stringify(file));
       config = loadConfig({ file: configFile, env: {} });
@@ -112,7 +124,7 @@ describe.skipIf(!connectUp)(
         [connector?.topicPrefix ?? '', config.kafka.topicPrefix],
         [
           `${config.kafka.topicPrefix}.translator`,
-          ...STORES.map((s) => `${config.kafka.topicPrefix}.projector.${s}`),
+          ...bank.readModels.map((m) => `${config.kafka.topicPrefix}.projector.${m.name}`),
         ],
       );
       const mongo = new MongoClient(config.stores.mongoUrl);
@@ -124,19 +136,19 @@ describe.skipIf(!connectUp)(
       const os = new Client({ node: config.stores.opensearchUrl });
       await os.indices.delete({ index: `${config.stores.opensearchIndexPrefix}-*` }).catch(() => undefined);
       await os.close();
+      await legacyDb?.close();
       await pool?.end();
       await dropDatabase(LEGACY, database);
       rmSync(dir, { recursive: true, force: true });
     });
 
     it('read models equal the legacy JOIN answers for every account, with a projector killed and restarted mid-run', async () => {
-      translator = await startTranslator(config, silentLogger);
+      translator = await startTranslator(config, bank, silentLogger);
       const mongoA = spawnProjector(configFile, 'mongo');
       const mongoB = spawnProjector(configFile, 'mongo');
-      const search = spawnProjector(configFile, 'opensearch');
-      children.push(mongoA, mongoB, search);
-      const projections = STORES.map((s) => documentProjection(config, s, silentLogger));
-      const lag = () => distributedLag(config, kafka, projections);
+      const searchProjector = spawnProjector(configFile, 'opensearch');
+      children.push(mongoA, mongoB, searchProjector);
+      const lag = () => distributedLag(config, bank, kafka);
 
       // The snapshot flows through first; the write load starts while it is still being projected.
       await waitFor(
@@ -166,15 +178,16 @@ describe.skipIf(!connectUp)(
         180_000,
       );
       expect(mongoA.signalCode).toBe('SIGKILL');
-      const history = documentProjection(config, 'opensearch', silentLogger);
-      if (!(history instanceof OpenSearchHistoryProjection)) throw new Error('unexpected projection');
-      await history.refresh();
-      await history.close();
+      const search = openStore(config, bank, 'opensearch', silentLogger);
+      for (const model of search.readModels) if (model instanceof OpenSearchReadModel) await model.refresh();
+      await search.close();
 
-      const readModels = openServerReadModelQueries(config.stores);
-      const legacy = new LegacyQueries(pool);
+      // Both sides through the bank definition's endpoints: legacy SQL, and the read models.
+      const opened = openServerReadModels(config, bank);
+      const readModels: AccountQueries = bankEndpointQueries(bank, opened.readModels as ReadModels);
+      const legacy = new LegacyQueries(legacyDb);
       const differences: Array<{ accountId: number; what: string; diff: unknown }> = [];
-      const accountIds = await legacyAccountIds(pool);
+      const accountIds = await legacyAccountIds(legacyDb);
       expect(accountIds.length).toBeGreaterThan(50);
       let items = 0;
       for (const accountId of accountIds) {
@@ -192,15 +205,11 @@ describe.skipIf(!connectUp)(
       expect(items).toBeGreaterThan(accountIds.length * 20);
 
       // Rebuild: refused while its projectors run; afterwards the summaries come back from the log alone.
-      const summaries = projections.find((p) => p.name === 'account-summary');
-      if (summaries === undefined) throw new Error('no account-summary projection');
-      const refused = await rebuildProjection(kafka, summaries, config.kafka.topicPrefix).catch(
-        (e: unknown) => e,
-      );
+      const refused = await rebuildStore(config, bank, 'mongo', silentLogger).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(StoreError);
       expect((refused as StoreError).code).toBe('PROJECTOR_RUNNING');
       const mongoProcesses = children.filter(
-        (c) => c !== search && c.exitCode === null && c.signalCode === null,
+        (c) => c !== searchProjector && c.exitCode === null && c.signalCode === null,
       );
       expect(mongoProcesses).toHaveLength(2);
       for (const c of mongoProcesses) c.kill('SIGTERM');
@@ -217,7 +226,7 @@ describe.skipIf(!connectUp)(
         },
         60_000,
       );
-      await rebuildProjection(kafka, summaries, config.kafka.topicPrefix);
+      expect(await rebuildStore(config, bank, 'mongo', silentLogger)).toEqual(['account-summary']);
       expect(await readModels.accountSummary(accountIds[0] ?? 0)).toBeNull();
       children.push(spawnProjector(configFile, 'mongo'));
       await waitFor('the rebuilt summaries to catch up', async () => (await lag()).total === 0, 180_000);
@@ -230,8 +239,7 @@ describe.skipIf(!connectUp)(
         if (s.length > 0) rebuilt.push(accountId);
       }
       expect(rebuilt).toEqual([]);
-      await readModels.close();
-      for (const p of projections) await p.close();
+      await opened.close();
       expect(stderr.filter((line) => /error/i.test(line))).toEqual([]);
     }, 360_000);
   },

@@ -7,7 +7,7 @@ import { mapTransaction } from '../../connectors/mapping/mapper.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { BANK_TABLES, generateBank } from '../../examples/bank/generate.js';
-import { bankRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { runWorkload } from '../../examples/bank/workload.js';
 import { silentLogger } from '../../lib/logger.js';
 import {
@@ -32,7 +32,7 @@ class Collector {
   readonly txIds = new Set<string>();
   deadLetters = 0;
   readonly sink = async (tx: SourceTransaction) => {
-    const mapped = mapTransaction(tx, bankRules);
+    const mapped = mapTransaction(tx, bank.rules);
     this.events.push(...mapped.events);
     this.deadLetters += mapped.deadLetters.length;
     if (!tx.snapshot) this.txIds.add(tx.id);

@@ -6,7 +6,7 @@ import { mapTransaction } from '../../connectors/mapping/mapper.js';
 import { PgoutputSource } from '../../connectors/pgoutput/source.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { BANK_TABLES } from '../../examples/bank/generate.js';
-import { bankRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { createPgBankDatabase, loadPgBank, pgClient } from '../../examples/bank/postgres/db.js';
 import { runPgWorkload } from '../../examples/bank/postgres/workload.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -39,7 +39,7 @@ class Collector {
   readonly txIds: string[] = [];
   deadLetters = 0;
   readonly sink = async (tx: SourceTransaction) => {
-    const mapped = mapTransaction(tx, bankRules);
+    const mapped = mapTransaction(tx, bank.rules);
     this.events.push(...mapped.events);
     this.deadLetters += mapped.deadLetters.length;
     if (!tx.snapshot) this.txIds.push(tx.id);

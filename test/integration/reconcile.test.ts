@@ -5,13 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
-import { RECONCILE_ENDPOINTS, reconcile } from '../../compare/reconcile.js';
+import { reconcile, reconcileEndpointName } from '../../compare/reconcile.js';
 import { scheduleJob } from '../../compare/reconcile-schedule.js';
 import { SqliteComparisonRecorder } from '../../compare/recorder.js';
 import { ShadowComparator } from '../../compare/shadow-compare.js';
+import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
-import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import { legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { ConfigError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -20,15 +22,16 @@ const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
 const database = `t_rec_${Math.random().toString(36).slice(2, 8)}`;
 let dataDir: string;
 let pool: Pool;
+let legacyDb: OpenedLegacyDb;
 let pipeline: EmbeddedPipeline;
 let recorder: SqliteComparisonRecorder;
 
 function run(sample?: number) {
   return reconcile({
-    legacy: new LegacyQueries(pool),
-    readModel: pipeline.readModels,
+    migration: bank,
+    legacy: legacyDb,
+    readModels: pipeline.readModels,
     comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 200 }),
-    accountIds: () => legacyAccountIds(pool),
     ...(sample === undefined ? {} : { sample }),
   });
 }
@@ -48,7 +51,8 @@ describe('reconciliation job', () => {
         projector: { pollIntervalMs: 20 },
       },
     });
-    pipeline = await startEmbeddedPipeline({ config, logger: silentLogger });
+    legacyDb = openLegacyDb(config.legacy.url);
+    pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
     expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
     recorder = new SqliteComparisonRecorder({ path: ':memory:' });
   });
@@ -56,35 +60,39 @@ describe('reconciliation job', () => {
   afterAll(async () => {
     recorder?.close();
     await pipeline?.stop();
+    await legacyDb?.close();
     await pool?.end();
     await dropDatabase(conn, database);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('checks every account on both endpoints and finds them equal', async () => {
-    const ids = await legacyAccountIds(pool);
+    const ids = await legacyAccountIds(legacyDb);
     const result = await run();
-    expect(result.accountsTotal).toBe(ids.length);
-    expect(result.accountsChecked).toBe(ids.length);
+    // Both endpoints list every account.
+    expect(result.total).toBe(2 * ids.length);
+    expect(result.checked).toBe(2 * ids.length);
     expect(result.byOutcome.match).toBe(2 * ids.length);
     expect(result.failures).toEqual([]);
     const stats = recorder.stats();
-    expect(stats.endpoints.map((e) => e.endpoint).sort()).toEqual(Object.values(RECONCILE_ENDPOINTS).sort());
+    expect(stats.endpoints.map((e) => e.endpoint).sort()).toEqual(
+      ['reconcile.accounts.history', 'reconcile.accounts.summary'].sort(),
+    );
   });
 
   it('reports a read-model document that drifted from the legacy answer, and only that one', async () => {
-    const ids = await legacyAccountIds(pool);
+    const ids = await legacyAccountIds(legacyDb);
     const victim = ids[Math.floor(ids.length / 2)] as number;
     pipeline.readDb
       .prepare(
-        `UPDATE account_summaries SET doc = json_set(doc, '$.balance.available', '0.0001') WHERE account_id = ?`,
+        `UPDATE "rm_doc__account-summary" SET doc = json_set(doc, '$.balance.available', '0.0001') WHERE key = ?`,
       )
-      .run(victim);
+      .run(String(victim));
     const result = await run();
     expect(result.failures).toEqual([
       {
-        endpoint: RECONCILE_ENDPOINTS.summary,
-        accountId: victim,
+        endpoint: reconcileEndpointName('accounts.summary'),
+        requestKey: `accountId=${victim}`,
         outcome: 'mismatch',
         paths: ['balance.available'],
       },
@@ -94,7 +102,7 @@ describe('reconciliation job', () => {
 
   it('checks a random sample of the requested size', async () => {
     const result = await run(5);
-    expect(result.accountsChecked).toBe(5);
+    expect(result.checked).toBe(10);
     expect(result.byOutcome.match + result.byOutcome.mismatch).toBe(10);
   });
 

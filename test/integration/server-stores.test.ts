@@ -7,25 +7,26 @@ import { MongoClient } from 'mongodb';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPipeline } from '../../cli/pipeline.js';
+import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries, legacyAccountIds } from '../../examples/bank/legacy-queries.js';
+import bank from '../../examples/bank/migration.js';
 import { runWorkload } from '../../examples/bank/workload.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
-import { MongoAccountSummaryProjection } from '../../projectors/stores/mongo.js';
-import { OpenSearchHistoryProjection } from '../../projectors/stores/opensearch.js';
-import {
-  openServerReadModelQueries,
-  type ServerReadModelQueries,
-} from '../../projectors/stores/server-queries.js';
+import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
+import { OpenSearchReadModel } from '../../projectors/stores/opensearch-read-models.js';
+import { bankEndpointQueries } from './support/bank-endpoints.js';
 
 /**
- * The server read models fed with the domain events the embedded path derived from a real
- * legacy database (snapshot, a write burst, and hand-made renames and deletes), compared with
- * the legacy JOIN answers for every account; then the same events redelivered and replayed
+ * The bank definition's read models on the server stores (account-summary in MongoDB,
+ * transaction-history in OpenSearch, as the bank is usually placed), fed with the domain
+ * events the embedded path derived from a real legacy database (snapshot, a write burst, and
+ * hand-made renames and deletes), and read through the definition's endpoints: equal to the
+ * legacy JOIN answers for every account; then the same events redelivered and replayed
  * backwards, which must change nothing.
  */
 const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
@@ -42,10 +43,11 @@ const PAGE = 7;
 
 let dataDir: string;
 let pool: Pool;
+let legacyDb: OpenedLegacyDb;
 let events: NewDomainEvent[];
-let summaries: MongoAccountSummaryProjection;
-let history: OpenSearchHistoryProjection;
-let queries: ServerReadModelQueries;
+let summaries: MongoReadModel;
+let history: OpenSearchReadModel;
+let queries: AccountQueries;
 /** What the hand-made changes touched, picked from the generated data. */
 let touched: { renamedMerchant: string; removedCard: number; removedTransaction: number; noBalance: number };
 
@@ -109,6 +111,7 @@ async function captureEvents(): Promise<NewDomainEvent[]> {
   const errors: Error[] = [];
   const pipeline = await startEmbeddedPipeline({
     config,
+    migration: bank,
     logger: silentLogger,
     onError: (e) => errors.push(e),
   });
@@ -166,7 +169,7 @@ async function answers(q: AccountQueries, accountId: number): Promise<Answers> {
 
 async function answersForEveryAccount(q: AccountQueries): Promise<Map<number, Answers>> {
   const out = new Map<number, Answers>();
-  for (const id of await legacyAccountIds(pool)) out.set(id, await answers(q, id));
+  for (const id of await legacyAccountIds(legacyDb)) out.set(id, await answers(q, id));
   return out;
 }
 
@@ -182,13 +185,18 @@ describe('server read models (MongoDB summary, OpenSearch history)', () => {
     await createBankDatabase(conn, database, { dropExisting: true });
     pool = openPool(conn, database);
     await generateBank(pool, { seed: 5, scale: 'tiny' });
+    legacyDb = openLegacyDb(`mysql://cqrs:cqrs@127.0.0.1:3307/${database}`);
     events = await captureEvents();
-    summaries = new MongoAccountSummaryProjection({
+    summaries = new MongoReadModel({
+      migration: bank,
+      readModel: 'account-summary',
       url: stores.mongoUrl,
       database: stores.mongoDatabase,
       logger: silentLogger,
     });
-    history = new OpenSearchHistoryProjection({
+    history = new OpenSearchReadModel({
+      migration: bank,
+      readModel: 'transaction-history',
       url: stores.opensearchUrl,
       indexPrefix: stores.opensearchIndexPrefix,
       logger: silentLogger,
@@ -196,11 +204,13 @@ describe('server read models (MongoDB summary, OpenSearch history)', () => {
     await Promise.all([summaries.migrate(), history.migrate()]);
     // Twice: migrations must be no-ops on a store that has them.
     await Promise.all([summaries.migrate(), history.migrate()]);
-    queries = openServerReadModelQueries(stores);
+    queries = bankEndpointQueries(bank, {
+      'account-summary': summaries.handle(),
+      'transaction-history': history.handle(),
+    });
   });
 
   afterAll(async () => {
-    await queries?.close();
     await summaries?.close();
     await history?.close();
     const mongo = new MongoClient(stores.mongoUrl);
@@ -209,6 +219,7 @@ describe('server read models (MongoDB summary, OpenSearch history)', () => {
     const opensearch = new Client({ node: stores.opensearchUrl });
     await opensearch.indices.delete({ index: `${stores.opensearchIndexPrefix}-*` });
     await opensearch.close();
+    await legacyDb?.close();
     await pool?.end();
     await dropDatabase(conn, database);
     rmSync(dataDir, { recursive: true, force: true });
@@ -217,7 +228,7 @@ describe('server read models (MongoDB summary, OpenSearch history)', () => {
   it('answers every account exactly like the legacy JOIN queries', async () => {
     expect(events.some((e) => e.type === 'MerchantRemoved')).toBe(true);
     await applyAll(events);
-    const legacy = await answersForEveryAccount(new LegacyQueries(pool));
+    const legacy = await answersForEveryAccount(new LegacyQueries(legacyDb));
     const server = await answersForEveryAccount(queries);
     expect(legacy.size).toBeGreaterThan(50);
     expect(server).toEqual(legacy);
@@ -244,7 +255,7 @@ describe('server read models (MongoDB summary, OpenSearch history)', () => {
     const accountId = (card.data.state as { accountId: number }).accountId;
     const posting = eventOf('TransactionPosted', 'transactionId', touched.removedTransaction);
     const postingAccount = (posting.data.state as { accountId: number }).accountId;
-    const legacy = new LegacyQueries(pool);
+    const legacy = new LegacyQueries(legacyDb);
 
     await applyAll([eventOf('CardRemoved', 'cardId', touched.removedCard)]);
     await applyAll([eventOf('TransactionRemoved', 'transactionId', touched.removedTransaction)]);

@@ -3,19 +3,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { FreshnessPort } from '../../compare/ports.js';
 import { SqliteComparisonRecorder } from '../../compare/recorder.js';
 import type { Report } from '../../compare/report.js';
 import { ShadowQueue } from '../../compare/shadow-queue.js';
+import { defineEndpoint } from '../../definition/endpoints.js';
+import { defineMigration, type Migration } from '../../definition/migration.js';
 import {
   type AccountQueries,
   type AccountSummary,
   decodeCursor,
   type HistoryPage,
   type HistoryQuery,
+  historyQuerySchema,
   nextCursorFor,
   type TransactionItem,
 } from '../../examples/bank/contract.js';
+import { bankTableRules } from '../../examples/bank/mapping.js';
+import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
 import { silentLogger } from '../../lib/logger.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
@@ -121,6 +127,43 @@ afterEach(async () => {
   for (const thing of opened.splice(0).reverse()) await thing.close();
 });
 
+/**
+ * The bank's two endpoints, each side answered by one of the in-memory banks: the server sees
+ * a definition like any user's, and each test steers the answers.
+ */
+function migrationOver(legacy: AccountQueries, readModel: AccountQueries): Migration {
+  return defineMigration({
+    name: 'api-test',
+    capture: { tables: bankTableRules },
+    readModels: [accountSummaryView, transactionHistoryView],
+    domains: {
+      accounts: {
+        endpoints: {
+          summary: defineEndpoint({
+            route: '/accounts/:accountId/summary',
+            params: z.object({ accountId: historyQuerySchema.shape.accountId }),
+            legacy: ({ params }) => legacy.accountSummary(params.accountId),
+            readModel: ({ params }) => readModel.accountSummary(params.accountId),
+          }),
+          history: defineEndpoint({
+            route: '/accounts/:accountId/transactions',
+            params: historyQuerySchema,
+            legacy: ({ params }) => legacy.transactionHistory(params),
+            readModel: ({ params }) => readModel.transactionHistory(params),
+          }),
+        },
+      },
+    },
+  });
+}
+
+/** The endpoints above never reach a database. */
+const noDatabase = {
+  dialect: 'mysql' as const,
+  query: () => Promise.reject(new Error('no database in this test')),
+  snapshot: () => Promise.reject(new Error('no database in this test')),
+};
+
 let seq = 0;
 function setup(
   initial: FlagDocumentInput,
@@ -135,8 +178,9 @@ function setup(
   const flags = FlagStore.open({ initial });
   const registry = new Registry();
   const app = buildServer({
-    legacy,
-    readModel,
+    migration: migrationOver(legacy, readModel),
+    legacy: noDatabase,
+    readModels: {},
     flags,
     recorder,
     queue,
@@ -178,7 +222,7 @@ describe('shadow API serving by flag mode', () => {
     const [record] = s.recorder.list();
     expect(record).toMatchObject({
       endpoint: 'accounts.summary',
-      accountId: 5,
+      subject: '5',
       requestKey: 'accountId=5',
       outcome: 'match',
       servedBy: 'legacy',
@@ -229,7 +273,8 @@ describe('shadow API serving by flag mode', () => {
       expect(res.headers['x-flag-mode']).toBe('canary');
       served.set(id, String(res.headers['x-served-by']));
     }
-    for (const id of ACCOUNTS) expect(served.get(id)).toBe(inCanary(id, 50) ? 'read-model' : 'legacy');
+    for (const id of ACCOUNTS)
+      expect(served.get(id)).toBe(inCanary(String(id), 50) ? 'read-model' : 'legacy');
     const fromReadModel = [...served.values()].filter((v) => v === 'read-model').length;
     expect(fromReadModel).toBeGreaterThan(0);
     expect(fromReadModel).toBeLessThan(ACCOUNTS.length);
@@ -242,7 +287,7 @@ describe('shadow API serving by flag mode', () => {
     expect(records).toHaveLength(ACCOUNTS.length + 10);
     expect(records.every((r) => r.outcome === 'match')).toBe(true);
     expect(records.filter((r) => r.servedBy === 'readModel')).toHaveLength(
-      fromReadModel + ACCOUNTS.slice(0, 10).filter((id) => inCanary(id, 50)).length,
+      fromReadModel + ACCOUNTS.slice(0, 10).filter((id) => inCanary(String(id), 50)).length,
     );
   });
 
@@ -425,11 +470,11 @@ describe('request validation', () => {
     const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
     const res = await s.get('/accounts/999/summary');
     expect(res.statusCode).toBe(404);
-    expect(res.json()).toEqual({ error: 'NOT_FOUND', message: 'account 999 not found' });
+    expect(res.json()).toEqual({ error: 'NOT_FOUND', message: 'nothing at /accounts/999/summary' });
     expect((await s.get('/nope')).statusCode).toBe(404);
     await s.queue.onIdle();
     // Both sides agree the account does not exist.
-    expect(s.recorder.list()).toMatchObject([{ outcome: 'match', accountId: 999 }]);
+    expect(s.recorder.list()).toMatchObject([{ outcome: 'match', subject: '999' }]);
   });
 
   it('pages history with the cursor it returned', async () => {
@@ -627,7 +672,7 @@ describe('SQLite recorder', () => {
       recordedAt: new Date('2024-05-01T00:00:00Z'),
       endpoint: 'accounts.history',
       requestKey: 'accountId=1&limit=50',
-      accountId: 1,
+      subject: '1',
       mode: 'shadow',
       servedBy: 'legacy',
       outcome: 'mismatch',
@@ -660,7 +705,7 @@ describe('SQLite recorder', () => {
         recordedAt: new Date(),
         endpoint: 'accounts.summary',
         requestKey: `accountId=${i}`,
-        accountId: i,
+        subject: String(i),
         mode: 'shadow',
         servedBy: 'legacy',
         outcome: 'match',

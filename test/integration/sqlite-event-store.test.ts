@@ -7,7 +7,7 @@ import type { ChangeEvent } from '../../connectors/change-event.js';
 import { mapTransaction } from '../../connectors/mapping/mapper.js';
 import type { AppendBatch, DeadLetter, NewDomainEvent } from '../../eventstore/ports.js';
 import { openSqliteEventStore, type SqliteEventStore } from '../../eventstore/sqlite.js';
-import { bankRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { StoreError } from '../../lib/errors.js';
 import { applyMigrations, migrationFiles } from '../../migrations/sqlite.js';
 
@@ -298,7 +298,7 @@ describe('SqliteEventStore', () => {
     const bad = { ...changeEvent('balances', 51), after: { ...row, account_id: 4, available: '5.5' } };
     const mapped = mapTransaction(
       { id: '0-1-50', events: [good, bad], offset: { pos: 52 }, snapshot: false },
-      bankRules,
+      bank.rules,
     );
     await s.append({ sourceName: 'legacy', sourceTxId: '0-1-50', offset: { pos: 52 }, ...mapped });
     const [stored] = await s.readStream('account-3');

@@ -2,10 +2,8 @@ import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { accountSummarySchema } from '../../examples/bank/contract.js';
-import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../../migrations/sqlite.js';
-import { AccountSummaryProjection } from '../../projectors/account-summary.js';
-import { SqliteReadModelQueries } from '../../projectors/stores/sqlite.js';
-import { TransactionHistoryProjection } from '../../projectors/transaction-history.js';
+import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
+import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 
 let position = 0;
 function ev(type: string, table: string, state: Record<string, unknown>): StoredEvent {
@@ -129,23 +127,22 @@ const reference = [
   }),
 ];
 
-describe('projections', () => {
+/** The bank's two views, maintained by the embedded store exactly as the projection runner drives it. */
+describe('bank read models on the embedded store', () => {
   let db: Database.Database;
-  let summary: AccountSummaryProjection;
-  let history: TransactionHistoryProjection;
-  let q: SqliteReadModelQueries;
+  let store: SqliteReadModels;
+  let q: ReadModelQueries;
   const apply = (events: StoredEvent[]) =>
     db.transaction(() => {
-      for (const e of events) for (const p of [summary, history]) if (p.handles.has(e.type)) p.apply(db, e);
-      summary.flush(db);
+      for (const e of events) if (store.handles.has(e.type)) store.apply(db, e);
+      store.flush(db);
     })();
 
   beforeEach(() => {
     db = new Database(':memory:');
-    applyMigrations(db, migrationFiles(sqliteMigrationsDir('read-models')));
-    summary = new AccountSummaryProjection();
-    history = new TransactionHistoryProjection();
-    q = new SqliteReadModelQueries(db);
+    store = new SqliteReadModels(bank);
+    store.migrate(db);
+    q = new ReadModelQueries(store.readModels(db));
     apply(reference);
   });
 

@@ -11,38 +11,38 @@ import {
 } from '../../shadow-api/flags.js';
 
 const doc = (input: unknown): FlagDocument => flagDocumentSchema.parse(input);
-const ids = Array.from({ length: 10_000 }, (_, i) => i + 1);
+const ids = Array.from({ length: 10_000 }, (_, i) => String(i + 1));
 
 describe('decide', () => {
   it('maps each mode to a side and a compare choice', () => {
     const flags = (mode: string) => doc({ endpoints: { 'accounts.summary': { mode, percent: 50 } } });
-    expect(decide(flags('legacy'), 'accounts.summary', 7)).toEqual({
+    expect(decide(flags('legacy'), 'accounts.summary', '7')).toEqual({
       serveFrom: 'legacy',
       compare: false,
       mode: 'legacy',
     });
-    expect(decide(flags('shadow'), 'accounts.summary', 7)).toEqual({
+    expect(decide(flags('shadow'), 'accounts.summary', '7')).toEqual({
       serveFrom: 'legacy',
       compare: true,
       mode: 'shadow',
     });
-    expect(decide(flags('new'), 'accounts.summary', 7)).toEqual({
+    expect(decide(flags('new'), 'accounts.summary', '7')).toEqual({
       serveFrom: 'readModel',
       compare: false,
       mode: 'new',
     });
-    const canary = decide(flags('canary'), 'accounts.summary', 7);
+    const canary = decide(flags('canary'), 'accounts.summary', '7');
     expect(canary.compare).toBe(true);
-    expect(canary.serveFrom).toBe(canaryBucket(7) < 50 ? 'readModel' : 'legacy');
+    expect(canary.serveFrom).toBe(canaryBucket('7') < 50 ? 'readModel' : 'legacy');
   });
 
   it('switches with the document: the same request follows each new mode', () => {
     let flags = doc({ defaultMode: 'legacy' });
-    expect(decide(flags, 'accounts.history', 3).serveFrom).toBe('legacy');
+    expect(decide(flags, 'accounts.history', '3').serveFrom).toBe('legacy');
     flags = doc(patchFlags(flags, 'accounts.history', { mode: 'new' }));
-    expect(decide(flags, 'accounts.history', 3)).toMatchObject({ serveFrom: 'readModel', mode: 'new' });
+    expect(decide(flags, 'accounts.history', '3')).toMatchObject({ serveFrom: 'readModel', mode: 'new' });
     flags = doc(patchFlags(flags, 'accounts.history', { mode: 'shadow' }));
-    expect(decide(flags, 'accounts.history', 3)).toMatchObject({ serveFrom: 'legacy', compare: true });
+    expect(decide(flags, 'accounts.history', '3')).toMatchObject({ serveFrom: 'legacy', compare: true });
   });
 
   it('resolves endpoint, then domain, then default', () => {
@@ -53,14 +53,16 @@ describe('decide', () => {
     expect(resolveFlag(flags, 'accounts.history')).toEqual({ mode: 'legacy' });
     expect(resolveFlag(flags, 'accounts.summary')).toEqual({ mode: 'new' });
     expect(resolveFlag(flags, 'loans.summary')).toEqual({ mode: 'shadow' });
-    expect(decide(doc({ defaultMode: 'canary', defaultPercent: 100 }), 'x.y', 1).serveFrom).toBe('readModel');
+    expect(decide(doc({ defaultMode: 'canary', defaultPercent: 100 }), 'x.y', '1').serveFrom).toBe(
+      'readModel',
+    );
   });
 });
 
 describe('canary', () => {
   it('is sticky: the same account always gets the same decision', () => {
     const flags = doc({ endpoints: { accounts: { mode: 'canary', percent: 30 } } });
-    for (const id of [1, 2, 42, 1234, 99_999]) {
+    for (const id of ['1', '2', '42', '1234', '99999']) {
       const first = decide(flags, 'accounts.summary', id);
       for (let i = 0; i < 5; i++) expect(decide(flags, 'accounts.summary', id)).toEqual(first);
     }

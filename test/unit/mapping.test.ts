@@ -5,7 +5,8 @@ import type { ChangeEvent, Op, Row, SourceTransaction } from '../../connectors/c
 import { changedFields, mapTransaction } from '../../connectors/mapping/mapper.js';
 import { defineRuleSet } from '../../connectors/mapping/rule-set.js';
 import { defineTableRule } from '../../connectors/mapping/rules.js';
-import { bankEventNames, bankRules } from '../../examples/bank/mapping.js';
+import { bankEventNames } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { ConfigError } from '../../lib/errors.js';
 
 let nextPos = 1000;
@@ -105,7 +106,7 @@ const posting = (over: Row = {}): Row => ({
 describe('mapTransaction with the bank rules', () => {
   it('maps an insert to the create event with parsed state and source metadata', () => {
     const c = change('accounts', 'c', null, account());
-    const { events, deadLetters } = mapTransaction(tx([c], 'gtid-1'), bankRules);
+    const { events, deadLetters } = mapTransaction(tx([c], 'gtid-1'), bank.rules);
     expect(deadLetters).toEqual([]);
     expect(events).toEqual([
       {
@@ -147,7 +148,7 @@ describe('mapTransaction with the bank rules', () => {
         'snapshot:x:1',
         true,
       ),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => [e.type, e.streamId, e.metadata.op, e.metadata.snapshot])).toEqual([
       ['CustomerRegistered', 'customer-3', 'r', true],
@@ -158,7 +159,7 @@ describe('mapTransaction with the bank rules', () => {
   it('emits the clause event when a listed field changed, with every changed field', () => {
     const before = account();
     const after = account({ status: 'frozen', updated_at: '2024-06-01 00:00:00.000000' });
-    const { events } = mapTransaction(tx([change('accounts', 'u', before, after)]), bankRules);
+    const { events } = mapTransaction(tx([change('accounts', 'u', before, after)]), bank.rules);
     expect(events).toHaveLength(1);
     expect(events[0]?.type).toBe('AccountStatusChanged');
     expect(events[0]?.data).toMatchObject({ state: { accountId: 7, status: 'frozen' } });
@@ -170,7 +171,7 @@ describe('mapTransaction with the bank rules', () => {
 
   it('emits the otherwise event when no clause matches', () => {
     const after = account({ closed_at: '2024-07-01 00:00:00.000000' });
-    const { events } = mapTransaction(tx([change('accounts', 'u', account(), after)]), bankRules);
+    const { events } = mapTransaction(tx([change('accounts', 'u', account(), after)]), bank.rules);
     expect(events.map((e) => e.type)).toEqual(['AccountUpdated']);
     expect(events[0]?.data).toMatchObject({
       changes: { closedAt: { from: null, to: '2024-07-01 00:00:00.000000' } },
@@ -185,7 +186,7 @@ describe('mapTransaction with the bank rules', () => {
       customer({ email: 'ada@lovelace.org', kyc_status: 'verified' }),
     );
     const loanUpdate = change('loans', 'u', loan(), loan({ outstanding: '0.0000', status: 'repaid' }));
-    const { events } = mapTransaction(tx([customerUpdate, loanUpdate]), bankRules);
+    const { events } = mapTransaction(tx([customerUpdate, loanUpdate]), bank.rules);
     expect(events.map((e) => [e.type, e.streamId])).toEqual([
       ['CustomerProfileChanged', 'customer-3'],
       ['CustomerKycStatusChanged', 'customer-3'],
@@ -200,11 +201,11 @@ describe('mapTransaction with the bank rules', () => {
     const identical = change('accounts', 'u', account(), account());
     // A column the schema does not know changed: the domain state is still the same.
     const unmapped = change('balances', 'u', balance({ legacy_flag: 1 }), balance({ legacy_flag: 2 }));
-    expect(mapTransaction(tx([identical, unmapped]), bankRules)).toEqual({ events: [], deadLetters: [] });
+    expect(mapTransaction(tx([identical, unmapped]), bank.rules)).toEqual({ events: [], deadLetters: [] });
   });
 
   it('maps a delete to the removal event carrying the before state', () => {
-    const { events } = mapTransaction(tx([change('transactions', 'd', posting(), null)]), bankRules);
+    const { events } = mapTransaction(tx([change('transactions', 'd', posting(), null)]), bank.rules);
     expect(events.map((e) => [e.type, e.streamId, e.metadata.op])).toEqual([
       ['TransactionRemoved', 'account-7', 'd'],
     ]);
@@ -218,7 +219,7 @@ describe('mapTransaction with the bank rules', () => {
         change('transactions', 'c', null, posting()),
         change('transactions', 'u', posting(), posting({ description: 'coffee & cake' })),
       ]),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => [e.type, e.streamType, e.streamId])).toEqual([
       ['BalanceChanged', 'account', 'account-7'],
@@ -243,7 +244,7 @@ describe('mapTransaction with the bank rules', () => {
           country: 'DE',
         }),
       ]),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => [e.type, e.streamId])).toEqual([
       ['CurrencyUpserted', 'currency-EUR'],
@@ -265,7 +266,7 @@ describe('mapTransaction with the bank rules', () => {
         [change('accounts', 'c', null, account()), bad, change('transactions', 'c', null, posting())],
         'gtid-9',
       ),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => e.type)).toEqual(['AccountOpened', 'TransactionPosted']);
     expect(deadLetters).toHaveLength(1);
@@ -285,7 +286,7 @@ describe('mapTransaction with the bank rules', () => {
   it('dead-letters rows of a table without a rule', () => {
     const { events, deadLetters } = mapTransaction(
       tx([change('audit_log', 'c', null, { id: 1 }), change('accounts', 'c', null, account())]),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => e.type)).toEqual(['AccountOpened']);
     expect(deadLetters.map((d) => d.reason)).toEqual(['no mapping rule for table legacy.audit_log']);
@@ -294,7 +295,7 @@ describe('mapTransaction with the bank rules', () => {
   it('dead-letters changes that lack the row image their op needs', () => {
     const { deadLetters } = mapTransaction(
       tx([change('accounts', 'u', account(), null), change('accounts', 'd', null, null)]),
-      bankRules,
+      bank.rules,
     );
     expect(deadLetters.map((d) => d.reason)).toEqual([
       'legacy.accounts op u: no after row',
@@ -308,7 +309,7 @@ describe('mapTransaction with the bank rules', () => {
       ledger: '-0.0001',
       updated_at: '2024-12-31 23:59:59.000010',
     });
-    const { events } = mapTransaction(tx([change('balances', 'c', null, big)]), bankRules);
+    const { events } = mapTransaction(tx([change('balances', 'c', null, big)]), bank.rules);
     expect(events[0]?.data).toEqual({
       state: {
         accountId: 7,
@@ -321,7 +322,7 @@ describe('mapTransaction with the bank rules', () => {
     // Trailing zeros are part of the value: '1.5000' -> '1.5000' is no change, '1.5000' -> '1.5001' is.
     const same = mapTransaction(
       tx([change('loans', 'u', loan({ outstanding: '1.5000' }), loan({ outstanding: '1.5000' }))]),
-      bankRules,
+      bank.rules,
     );
     expect(same.events).toEqual([]);
   });
@@ -329,7 +330,7 @@ describe('mapTransaction with the bank rules', () => {
   it('turns a key change into removal of the old stream and creation of the new one', () => {
     const { events } = mapTransaction(
       tx([change('accounts', 'u', account(), account({ id: 8 }))]),
-      bankRules,
+      bank.rules,
     );
     expect(events.map((e) => [e.type, e.streamId])).toEqual([
       ['AccountRemoved', 'account-7'],
@@ -342,7 +343,7 @@ describe('mapTransaction with the bank rules', () => {
       tx([
         change('customers', 'u', customer({ email: 'not-an-email' }), customer({ email: 'ada@example.com' })),
       ]),
-      bankRules,
+      bank.rules,
     );
     expect(deadLetters).toEqual([]);
     expect(events.map((e) => e.type)).toEqual(['CustomerUpdated']);
@@ -359,6 +360,7 @@ describe('rule definitions', () => {
       table: over.table ?? 'things',
       ...(over.db === undefined ? {} : { db: over.db }),
       row: thing,
+      key: 'thingId',
       stream: { type: 'thing', id: (s) => `thing-${s.thingId}` },
       onCreate: over.onCreate ?? 'ThingAdded',
       onSnapshot: 'ThingLoaded',
@@ -411,18 +413,18 @@ describe('rule definitions', () => {
   });
 });
 
-describe('bankRules', () => {
+describe('bank.rules', () => {
   it('has a rule for every table of the bank schema', () => {
     const schema = readFileSync(new URL('../../examples/bank/schema.sql', import.meta.url), 'utf8');
     const tables = [...schema.matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
     expect(tables).toHaveLength(13);
-    for (const table of tables) expect(bankRules.ruleFor('legacy', table ?? ''), table).toBeDefined();
-    expect(bankRules.rules).toHaveLength(13);
+    for (const table of tables) expect(bank.rules.ruleFor('legacy', table ?? ''), table).toBeDefined();
+    expect(bank.rules.rules).toHaveLength(13);
   });
 
   it('emits every event of the catalog and nothing else', () => {
     const emitted = new Set(
-      bankRules.rules.flatMap((r) => [
+      bank.rules.rules.flatMap((r) => [
         r.onCreate,
         r.onSnapshot,
         r.otherwise,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
-import { AdapterError } from '../../../lib/errors.js';
+import { AdapterError } from '../../../index.js';
 import { databaseNameSchema } from '../db.js';
 import {
   BANK_TABLES,

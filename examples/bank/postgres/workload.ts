@@ -1,7 +1,7 @@
 import Big from 'big.js';
 import type pg from 'pg';
 import { z } from 'zod';
-import { AdapterError } from '../../../lib/errors.js';
+import { AdapterError } from '../../../index.js';
 import { formatDatetime6, formatMoney, Random, WeightedChoice } from '../random.js';
 import { type PgConnOptions, pgClient } from './db.js';
 

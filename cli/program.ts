@@ -1,0 +1,380 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+
+/**
+ * The command line as a commander program. It only parses: every number, choice and required
+ * option is checked here, so a handler receives typed, valid values and a typo is refused
+ * before anything connects to a database. What the commands do lives in the handlers the
+ * composition layer passes to `buildProgram`.
+ */
+
+export const STORE_CHOICES = ['mongo', 'opensearch'] as const;
+export type StoreChoice = (typeof STORE_CHOICES)[number];
+export const CONNECTOR_KINDS = ['mariadb', 'mysql', 'postgresql'] as const;
+export type ConnectorKindChoice = (typeof CONNECTOR_KINDS)[number];
+export const CONNECTOR_ACTIONS = [
+  'render',
+  'deploy',
+  'status',
+  'pause',
+  'resume',
+  'stop',
+  'offsets',
+  'delete',
+] as const;
+export type ConnectorAction = (typeof CONNECTOR_ACTIONS)[number];
+
+/** Options every command accepts; undefined when neither the flag nor its env variable is set. */
+export interface GlobalOptions {
+  /** --config / CQRS_CONFIG. Undefined: loadConfig reads ./cqrs-migrate.config.json if present. */
+  config?: string | undefined;
+  /** --definition / CQRS_DEFINITION. Undefined: the config's `definition` key, if any. */
+  definition?: string | undefined;
+}
+
+export interface DemoOptions extends GlobalOptions {
+  durationSec: number;
+  /** Not checked here: the choices are the loaded definition's `sample.scales` (first = default). */
+  scale?: string | undefined;
+  writeRate: number;
+  readRate: number;
+  seed: number;
+  force: boolean;
+  /** A bundled example definition to run instead of --definition. */
+  example?: string | undefined;
+}
+
+export interface JsonOptions extends GlobalOptions {
+  json: boolean;
+}
+
+export interface ProjectOptions extends GlobalOptions {
+  store: StoreChoice;
+}
+
+export interface RebuildOptions extends GlobalOptions {
+  /** Undefined: replay the embedded event store into the embedded read models. */
+  store?: StoreChoice | undefined;
+}
+
+export interface DeadLettersOptions extends GlobalOptions {
+  limit: number;
+}
+
+export interface ReconcileOptions extends GlobalOptions {
+  /** Undefined: compare every key. */
+  sample?: number | undefined;
+}
+
+export interface ConnectorCommandOptions extends GlobalOptions {
+  action: ConnectorAction;
+  /** Undefined: the handler derives it from the legacy URL / legacy.flavor. */
+  kind?: ConnectorKindChoice | undefined;
+  /** Undefined: `<cdc.name>-<kind>`. */
+  name?: string | undefined;
+}
+
+export interface InitOptions extends GlobalOptions {
+  out: string;
+  force: boolean;
+  /** Undefined: every table of the database. */
+  tables?: string[] | undefined;
+  /** Undefined: the config's legacy.url. */
+  url?: string | undefined;
+}
+
+/** One async function per command; each returns the process exit code. */
+export interface CommandHandlers {
+  demo(options: DemoOptions): Promise<number>;
+  run(options: GlobalOptions): Promise<number>;
+  serve(options: GlobalOptions): Promise<number>;
+  translate(options: GlobalOptions): Promise<number>;
+  project(options: ProjectOptions): Promise<number>;
+  lag(options: JsonOptions): Promise<number>;
+  report(options: JsonOptions): Promise<number>;
+  rebuild(options: RebuildOptions): Promise<number>;
+  deadLetters(options: DeadLettersOptions): Promise<number>;
+  reconcile(options: ReconcileOptions): Promise<number>;
+  connector(options: ConnectorCommandOptions): Promise<number>;
+  init(options: InitOptions): Promise<number>;
+}
+
+export interface ProgramIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: ProgramIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/** Exit code of a usage error (bad flag, value or command), as the previous CLI returned. */
+export const USAGE_EXIT_CODE = 2;
+
+function numberParser(what: string, accept: (n: number) => boolean) {
+  return (value: string): number => {
+    const n = Number(value);
+    // Number('') is 0 and Number(' 7') is 7: refuse blanks so a missing value is not read as 0.
+    if (value.trim() !== value || value === '' || !accept(n))
+      throw new InvalidArgumentError(`expected ${what}.`);
+    return n;
+  };
+}
+
+const positiveNumber = numberParser('a number greater than 0', (n) => Number.isFinite(n) && n > 0);
+const positiveInt = numberParser('a whole number greater than 0', (n) => Number.isSafeInteger(n) && n > 0);
+const nonNegativeInt = numberParser('a whole number ≥ 0', (n) => Number.isSafeInteger(n) && n >= 0);
+
+function tableList(value: string): string[] {
+  const tables = value.split(',').map((t) => t.trim());
+  if (tables.some((t) => t === ''))
+    throw new InvalidArgumentError('expected comma-separated table names (a,b,c).');
+  return tables;
+}
+
+/**
+ * package.json's version. Found by walking up from this module, since it is one level up in
+ * the source tree (cli/) and two in the build (dist/cli/), and resolveJsonModule would copy
+ * package.json into dist/.
+ */
+export function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (!existsSync(path)) continue;
+    const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+    if (pkg.name === 'cqrs-migrate' && typeof pkg.version === 'string') return pkg.version;
+  }
+  return '0.0.0-unknown';
+}
+
+/**
+ * The program. It never exits the process: parse errors, --help and --version throw a
+ * CommanderError (exitOverride) that `runProgram` turns into an exit code. Use `runProgram`
+ * unless you need the Command itself (e.g. to print help).
+ */
+export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processIo) {
+  const program = new Command('cqrs-migrate')
+    .description(
+      'Move a legacy CRUD database to CQRS one domain at a time: CDC → domain events → read models → shadow-read API.',
+    )
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    // Settings below are copied into every subcommand created after them.
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Commander puts "(Did you mean …?)" on a line of its own; keep each error on one line.
+      outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addOption(
+      new Option(
+        '--config <file>',
+        'configuration file (JSON; default ./cqrs-migrate.config.json if it exists)',
+      ).env('CQRS_CONFIG'),
+    )
+    .addOption(
+      new Option(
+        '--definition <file>',
+        'migration definition module (migration.ts/.js); default: the config\'s "definition" key',
+      ).env('CQRS_DEFINITION'),
+    );
+
+  const globals = (): GlobalOptions => {
+    const { config, definition } = program.opts();
+    return { config, definition };
+  };
+
+  program
+    .command('demo')
+    .description('sample database + embedded pipeline + shadow API under load, then the comparison report')
+    .addOption(new Option('--duration <s>', 'seconds of load').argParser(positiveNumber).default(60))
+    .addOption(
+      new Option(
+        '--scale <name>',
+        "sample size: one of the definition's sample.scales, checked once it is loaded (default: its first scale)",
+      ),
+    )
+    .addOption(
+      new Option('--write-rate <ops/s>', 'legacy writes per second').argParser(positiveNumber).default(50),
+    )
+    .addOption(
+      new Option('--read-rate <req/s>', 'shadow API reads per second').argParser(positiveNumber).default(40),
+    )
+    .addOption(
+      new Option('--seed <n>', 'random seed of the sample data and load')
+        .argParser(nonNegativeInt)
+        .default(42),
+    )
+    .addOption(new Option('--force', 'drop and re-create an existing sample database').default(false))
+    .addOption(new Option('--example <name>', 'run a bundled example definition instead of --definition'))
+    .action(async (o) => {
+      await handlers.demo({
+        ...globals(),
+        durationSec: o.duration,
+        scale: o.scale,
+        writeRate: o.writeRate,
+        readRate: o.readRate,
+        seed: o.seed,
+        force: o.force,
+        example: o.example,
+      });
+    });
+
+  program
+    .command('run')
+    .description(
+      'pipeline + shadow API until interrupted (cdc.mode embedded, or kafka: translator, projectors, API)',
+    )
+    .action(async () => {
+      await handlers.run(globals());
+    });
+
+  program
+    .command('serve')
+    .description('shadow API over the server read models (no pipeline in this process)')
+    .action(async () => {
+      await handlers.serve(globals());
+    });
+
+  program
+    .command('translate')
+    .description('Debezium topics → domain-event topics (extra instances are hot standbys)')
+    .action(async () => {
+      await handlers.translate(globals());
+    });
+
+  program
+    .command('project')
+    .description('one projector process into a server store; start several per store to share the partitions')
+    .addOption(
+      new Option('--store <store>', 'server store to project into')
+        .choices(STORE_CHOICES)
+        .makeOptionMandatory(),
+    )
+    .action(async (o) => {
+      await handlers.project({ ...globals(), store: o.store });
+    });
+
+  program
+    .command('lag')
+    .description('consumer-group lag of the translator and each projector')
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (o) => {
+      await handlers.lag({ ...globals(), json: o.json });
+    });
+
+  program
+    .command('report')
+    .description('comparison match rates per endpoint')
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (o) => {
+      await handlers.report({ ...globals(), json: o.json });
+    });
+
+  program
+    .command('rebuild')
+    .description('replay events into emptied read models (projectors stopped)')
+    .addOption(
+      new Option(
+        '--store <store>',
+        'empty this server store and rewind its consumer group (default: replay the embedded event store)',
+      ).choices(STORE_CHOICES),
+    )
+    .action(async (o) => {
+      await handlers.rebuild({ ...globals(), store: o.store });
+    });
+
+  program
+    .command('dead-letters')
+    .description('latest change events that could not be translated, and their count')
+    .addOption(new Option('--limit <n>', 'how many to list').argParser(positiveInt).default(20))
+    .action(async (o) => {
+      await handlers.deadLetters({ ...globals(), limit: o.limit });
+    });
+
+  program
+    .command('reconcile')
+    .description("compare every endpoint's read-model answer with the legacy answer")
+    .addOption(
+      new Option('--sample <n>', 'compare only n sampled keys (default: every key)').argParser(positiveInt),
+    )
+    .action(async (o) => {
+      await handlers.reconcile({ ...globals(), sample: o.sample });
+    });
+
+  program
+    .command('connector')
+    .description('Debezium connector on Kafka Connect (connect.url)')
+    .addArgument(new Argument('<action>', 'what to do with the connector').choices(CONNECTOR_ACTIONS))
+    .addOption(
+      new Option(
+        '--kind <kind>',
+        'source database kind (default: postgresql for a postgres:// legacy.url, else legacy.flavor or mariadb)',
+      ).choices(CONNECTOR_KINDS),
+    )
+    .addOption(new Option('--name <name>', 'connector name (default: <cdc.name>-<kind>)'))
+    .action(async (action, o) => {
+      await handlers.connector({ ...globals(), action, kind: o.kind, name: o.name });
+    });
+
+  program
+    .command('init')
+    .description("write a starter migration definition from a live database's catalog")
+    .addOption(new Option('--out <file>', 'file to write').default('./migration.ts'))
+    .addOption(new Option('--force', 'overwrite an existing file').default(false))
+    .addOption(
+      new Option('--tables <a,b,…>', 'comma-separated tables to capture (default: every table)').argParser(
+        tableList,
+      ),
+    )
+    .addOption(new Option('--url <legacy url>', "legacy database URL (default: the config's legacy.url)"))
+    .action(async (o) => {
+      await handlers.init({ ...globals(), out: o.out, force: o.force, tables: o.tables, url: o.url });
+    });
+
+  // After the commands exist, so each error names the help of the command that refused it.
+  for (const command of [program, ...program.commands]) {
+    const name = command === program ? 'cqrs-migrate' : `cqrs-migrate ${command.name()}`;
+    command.showHelpAfterError(`(see ${name} --help)`);
+  }
+  return program;
+}
+
+/**
+ * Parses `argv` (the arguments after the script, i.e. process.argv.slice(2)), runs the chosen
+ * handler and resolves to the exit code: the handler's, 0 for --help/--version, 2 for a usage
+ * error (already printed as one `error: …` line). A handler's own error is rethrown for the
+ * caller to print (AdapterError code and hint).
+ */
+export async function runProgram(
+  argv: readonly string[],
+  handlers: CommandHandlers,
+  io?: ProgramIo,
+): Promise<number> {
+  let exitCode = 0;
+  // Each handler's exit code is captured here, since commander ignores what actions return.
+  // A Proxy rather than a copy keeps class-based handler sets (prototype methods, `this`) working.
+  const recording = new Proxy(handlers, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return async (options: unknown) => {
+        exitCode = await (value as (o: unknown) => Promise<number>).call(target, options);
+        return exitCode;
+      };
+    },
+  });
+  const program = buildProgram(recording, io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return USAGE_EXIT_CODE;
+  }
+  return exitCode;
+}

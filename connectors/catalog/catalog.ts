@@ -1,0 +1,157 @@
+import { AdapterError } from '../../lib/errors.js';
+
+/**
+ * A legacy database's tables as `cqrs-migrate init` needs them to write a starter definition:
+ * columns with the kind of value change-data-capture delivers for them (see
+ * connectors/change-event.ts), primary keys and foreign keys. Both dialects read into this one
+ * shape, so the generator never looks at a dialect's type names.
+ */
+
+export type CatalogDialect = 'mysql' | 'postgres';
+
+/**
+ * What a column's CDC value looks like, normalised across dialects:
+ * - int: a JS number (every integer type that always fits 2^53);
+ * - bigint: a number, or text beyond 2^53;
+ * - decimal: exact text ("12.3400");
+ * - float: a number;
+ * - boolean: true/false on PostgreSQL; MySQL's tinyint(1), which CDC delivers as 0/1;
+ * - date: 'YYYY-MM-DD'; datetime: 'YYYY-MM-DD HH:MM:SS[.ffffff]'; time: 'HH:MM:SS[.ffffff]';
+ * - string, enum (one of enumValues), json (the stored text), bytes (base64 text);
+ * - other: anything else (geometry, arrays, domains, bit, ...), as CDC prints it.
+ */
+export type ColumnKind =
+  | 'int'
+  | 'bigint'
+  | 'decimal'
+  | 'float'
+  | 'boolean'
+  | 'date'
+  | 'datetime'
+  | 'time'
+  | 'string'
+  | 'enum'
+  | 'json'
+  | 'bytes'
+  | 'other';
+
+export interface CatalogColumn {
+  name: string;
+  type: ColumnKind;
+  nullable: boolean;
+  /** Labels of an enum column, in declaration order. */
+  enumValues?: string[];
+  /** DECIMAL/NUMERIC: digits after the point (absent for an unconstrained NUMERIC). */
+  scale?: number;
+  /** DECIMAL/NUMERIC: total digits; DATETIME/TIMESTAMP/TIME: fractional-second digits. */
+  precision?: number;
+  /** The column's type as the database spells it ("decimal(19,4)", "timestamp(6) without time zone"), for comments. */
+  sqlType?: string;
+}
+
+export interface CatalogForeignKey {
+  /** Columns of this table, in the constraint's order. */
+  columns: string[];
+  /** The referenced table and its columns, position for position with `columns`. */
+  references: { table: string; columns: string[] };
+}
+
+export interface CatalogTable {
+  name: string;
+  /** In ordinal order. */
+  columns: CatalogColumn[];
+  /** Primary-key columns in key order; empty when the table has none. */
+  primaryKey: string[];
+  /**
+   * True when the table has no primary key: it is kept in the catalog so the generator can say
+   * why it is left out (a read model cannot key its rows), not silently dropped.
+   */
+  keyless: boolean;
+  /** Foreign keys to tables of the same database/schema, ordered by constraint name. */
+  foreignKeys: CatalogForeignKey[];
+}
+
+export interface Catalog {
+  dialect: CatalogDialect;
+  /** Database name (PostgreSQL: the database; the tables are those of schema `public`). */
+  database: string;
+  /** Base tables, ordered by name (code-unit order, the same on every dialect). */
+  tables: CatalogTable[];
+}
+
+export interface ReadCatalogOptions {
+  /** Only these tables (by exact name); an unknown name is an error. Default: every base table. */
+  tables?: string[];
+}
+
+/** One column of a primary or foreign key, as both dialects' key queries list them. */
+export interface KeyColumnRow {
+  table: string;
+  constraint: string;
+  kind: 'primary' | 'foreign';
+  /** 1-based position within the constraint. */
+  position: number;
+  column: string;
+  refTable: string | null;
+  refColumn: string | null;
+}
+
+/**
+ * The table names to read: all, or the requested ones, which must exist; sorted by code unit
+ * (not the server's collation), so both dialects list the same tables in the same order and a
+ * re-generated definition does not move.
+ */
+export function selectTables(all: readonly string[], only: readonly string[] | undefined): string[] {
+  const sorted = [...all].sort();
+  if (only === undefined || only.length === 0) return sorted;
+  const known = new Set(sorted);
+  const unknown = only.filter((t) => !known.has(t));
+  if (unknown.length > 0) {
+    throw new AdapterError('CATALOG_TABLE_UNKNOWN', `no base table named ${unknown.join(', ')}`, {
+      hint: `pick from: ${sorted.join(', ') || '(the database has no tables)'}`,
+    });
+  }
+  const wanted = new Set(only);
+  return sorted.filter((t) => wanted.has(t));
+}
+
+/**
+ * Builds the tables from the column and key rows of a whole schema. Foreign keys to tables
+ * left out by `--tables` are kept: the generator explains why it cannot join them.
+ */
+export function assembleTables(
+  names: readonly string[],
+  columns: ReadonlyMap<string, CatalogColumn[]>,
+  keys: readonly KeyColumnRow[],
+): CatalogTable[] {
+  return names.map((name) => {
+    const own = keys
+      .filter((k) => k.table === name)
+      .sort((a, b) =>
+        a.constraint === b.constraint ? a.position - b.position : a.constraint < b.constraint ? -1 : 1,
+      );
+    const primaryKey = own.filter((k) => k.kind === 'primary').map((k) => k.column);
+    const byConstraint = new Map<string, KeyColumnRow[]>();
+    for (const k of own.filter((r) => r.kind === 'foreign')) {
+      const list = byConstraint.get(k.constraint) ?? [];
+      list.push(k);
+      byConstraint.set(k.constraint, list);
+    }
+    const foreignKeys: CatalogForeignKey[] = [];
+    for (const parts of byConstraint.values()) {
+      const refTable = parts[0]?.refTable;
+      if (refTable === null || refTable === undefined) continue;
+      foreignKeys.push({
+        columns: parts.map((p) => p.column),
+        references: { table: refTable, columns: parts.map((p) => p.refColumn ?? '') },
+      });
+    }
+    return {
+      name,
+      columns: columns.get(name) ?? [],
+      primaryKey,
+      keyless: primaryKey.length === 0,
+      foreignKeys,
+    };
+  });
+}

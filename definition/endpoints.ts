@@ -1,0 +1,83 @@
+import type { z } from 'zod';
+import type { ReadModels } from './read-models.js';
+
+/**
+ * Endpoints of a migration, grouped by domain: each one a read the legacy monolith serves with
+ * a JOIN query and the read models can answer too. The shadow API serves it from the side its
+ * flag (`<domain>.<endpoint>`, else `<domain>`, else the default) names and compares the other.
+ */
+
+export type LegacyDialect = 'mysql' | 'postgres';
+export type LegacyRow = Record<string, unknown>;
+
+/** SQL text with named parameters (`:accountId`), one text for every dialect or one per dialect. */
+export type LegacySql = string | Readonly<Partial<Record<LegacyDialect, string>>>;
+
+/**
+ * The legacy database as an endpoint's legacy query sees it. Values come back as the database
+ * formats them: DECIMAL/NUMERIC and date-times as text, integers as numbers (BIGINT beyond
+ * 2^53 as text), so they compare with what change-data-capture delivers.
+ */
+export interface LegacyDb {
+  readonly dialect: LegacyDialect;
+  /** Runs one statement; `:name` placeholders are bound from `params` (never interpolated). */
+  query(sql: LegacySql, params?: Readonly<Record<string, unknown>>): Promise<LegacyRow[]>;
+  /** Runs `fn` in one read-only transaction with a consistent snapshot, so several statements agree. */
+  snapshot<T>(fn: (db: Pick<LegacyDb, 'query' | 'dialect'>) => Promise<T>): Promise<T>;
+}
+
+export interface LegacyContext<P> {
+  params: P;
+  db: LegacyDb;
+}
+
+export interface ReadModelContext<P> {
+  params: P;
+  readModels: ReadModels;
+}
+
+export interface EndpointSpec<P extends Record<string, unknown>> {
+  /** Fastify route, e.g. '/accounts/:accountId/summary'. */
+  route: string;
+  /** Path parameters and query string, merged; bad input is a 400 with the issues. */
+  params: z.ZodType<P>;
+  /**
+   * The legacy answer: SQL text (the rows are the answer unless `map` shapes them), or a
+   * function over the legacy database.
+   */
+  legacy:
+    | { sql: LegacySql; map?: (rows: LegacyRow[], params: P) => unknown }
+    | ((ctx: LegacyContext<P>) => Promise<unknown>);
+  /** The same answer from the read models. */
+  readModel(ctx: ReadModelContext<P>): Promise<unknown>;
+  /** Applied to both answers before they are compared (e.g. to drop a field only one side has). */
+  normalize?(answer: unknown): unknown;
+  /** Key of the sticky canary slice (default: the first route parameter's value). */
+  canaryKey?(params: P): string;
+  /**
+   * Every parameter set reconciliation should check (e.g. every account id): SQL on the legacy
+   * database whose columns are parameter names, or a function. Without it the endpoint is not
+   * reconciled.
+   */
+  reconcile?: { sql: LegacySql } | ((db: LegacyDb) => Promise<P[]>);
+}
+
+export type EndpointParams = Record<string, unknown>;
+
+/**
+ * An endpoint with its parameter type erased, so endpoints of different shapes fit in one
+ * domain; `defineEndpoint` checks the typed spec first. A null answer is a 404; anything else
+ * is sent as JSON.
+ */
+export interface EndpointDefinition extends EndpointSpec<EndpointParams> {
+  readonly kind: 'endpoint';
+}
+
+export function defineEndpoint<P extends EndpointParams>(spec: EndpointSpec<P>): EndpointDefinition {
+  // Sound: the runtime only ever calls the functions with what `spec.params` parsed.
+  return { kind: 'endpoint', ...(spec as unknown as EndpointSpec<EndpointParams>) };
+}
+
+export interface DomainDefinition {
+  endpoints: Readonly<Record<string, EndpointDefinition>>;
+}

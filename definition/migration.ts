@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import { defineRuleSet, type RuleSet } from '../connectors/mapping/rule-set.js';
+import type { TableRule } from '../connectors/mapping/rules.js';
+import type { NewDomainEvent } from '../eventstore/ports.js';
+import { DefinitionError, errorMessage } from '../lib/errors.js';
+import { routeParams } from './endpoint-calls.js';
+import type { DomainDefinition, EndpointDefinition } from './endpoints.js';
+import type { DomainEvent, ReadModelDefinition, ViewDefinition } from './read-models.js';
+import { compileView, type ViewPlan } from './view/plan.js';
+
+/**
+ * A whole migration in one value: what to capture from the legacy database, the read models
+ * built from it, and the endpoints served and compared, grouped by domain. `defineMigration`
+ * validates it once, so a definition that cannot run is refused at start with the rule, the
+ * field and the fix, never half-way through a run.
+ */
+
+/** Optional sample data for `demo`: how to create a legacy database and drive writes on it. */
+export interface SampleHooks {
+  /** Creates (or, with `force`, re-creates) the sample database `url` names. */
+  create(ctx: SampleCreateContext): Promise<{ rows: number }>;
+  /** Writes at about `ratePerSec` operations per second for `durationMs`. */
+  load(ctx: SampleLoadContext): Promise<{ ops: number; rowChanges: number; errors: number }>;
+  /** Read requests (paths with query) the demo sends to the shadow API, e.g. '/accounts/7/summary'. */
+  readPaths(ctx: { url: string; count: number; seed: number }): Promise<string[]>;
+  /** Scale names `create` accepts; the first is the default. */
+  scales: readonly [string, ...string[]];
+  /** Where the sample database lives when the configuration leaves legacy.url at its default. */
+  url?: string;
+}
+
+export interface SampleCreateContext {
+  url: string;
+  scale: string;
+  seed: number;
+  /** Drop an existing database of that name first. */
+  force: boolean;
+  progress(line: string): void;
+}
+
+export interface SampleLoadContext {
+  url: string;
+  ratePerSec: number;
+  durationMs: number;
+  seed: number;
+  signal?: AbortSignal;
+}
+
+export interface MigrationSpec {
+  name: string;
+  capture: {
+    /** One rule per captured table (captureTable / tableRuleBuilder). */
+    tables: readonly TableRule[];
+    /** The event catalog: any other event name a rule emits is refused. */
+    knownEvents?: readonly string[];
+  };
+  readModels: readonly ReadModelDefinition[];
+  domains: Readonly<Record<string, DomainDefinition>>;
+  sample?: SampleHooks;
+}
+
+export interface EndpointEntry {
+  domain: string;
+  name: string;
+  /** Flag key: `<domain>.<endpoint>`. */
+  key: string;
+  definition: EndpointDefinition;
+}
+
+export interface Migration {
+  readonly kind: 'migration';
+  readonly name: string;
+  readonly rules: RuleSet;
+  /** Captured table names, in definition order. */
+  readonly tables: readonly string[];
+  readonly readModels: readonly ReadModelDefinition[];
+  /** Compiled plans of the views, by read-model name. */
+  readonly viewPlans: ReadonlyMap<string, ViewPlan>;
+  readonly endpoints: readonly EndpointEntry[];
+  readonly domains: readonly string[];
+  readonly sample: SampleHooks | undefined;
+  /** The rule of a captured table (by table name, any database). */
+  ruleOf(table: string): TableRule | undefined;
+  /** The event as projections see it: with `removed` set from its table's onDelete name. */
+  toDomainEvent(event: NewDomainEvent): DomainEvent;
+}
+
+const nameSchema = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_-]{0,62}$/,
+    'use 1-63 lower-case letters, digits, "-" or "_", starting with a letter',
+  );
+const keyPartSchema = z
+  .string()
+  .regex(/^[A-Za-z][\w-]*$/, 'use letters, digits, "_" or "-", starting with a letter');
+
+function fail(lines: string[], hint: string): never {
+  throw new DefinitionError(`invalid migration definition:\n${lines.map((l) => `  ${l}`).join('\n')}`, {
+    hint,
+  });
+}
+
+function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; problems: string[] } {
+  const problems: string[] = [];
+  const entries: EndpointEntry[] = [];
+  const routes = new Map<string, string>();
+  for (const [domain, def] of Object.entries(spec.domains)) {
+    if (!keyPartSchema.safeParse(domain).success) problems.push(`domains.${domain}: invalid domain name`);
+    for (const [name, endpoint] of Object.entries(def.endpoints)) {
+      const where = `domains.${domain}.endpoints.${name}`;
+      if (!keyPartSchema.safeParse(name).success) problems.push(`${where}: invalid endpoint name`);
+      if (endpoint.kind !== 'endpoint') {
+        problems.push(`${where}: not an endpoint; build it with defineEndpoint({...})`);
+        continue;
+      }
+      if (!endpoint.route.startsWith('/')) problems.push(`${where}.route: must start with "/"`);
+      const other = routes.get(endpoint.route);
+      if (other !== undefined)
+        problems.push(`${where}.route: ${endpoint.route} is also the route of ${other}`);
+      routes.set(endpoint.route, where);
+      const shape = (endpoint.params as { shape?: Record<string, unknown> }).shape;
+      if (shape !== undefined) {
+        for (const p of routeParams(endpoint.route)) {
+          if (!(p in shape))
+            problems.push(`${where}.params: route parameter :${p} is not in the params schema`);
+        }
+      }
+      entries.push({ domain, name, key: `${domain}.${name}`, definition: endpoint });
+    }
+  }
+  if (entries.length === 0) problems.push('domains: define at least one endpoint');
+  return { entries, problems };
+}
+
+/** Validates a migration definition and compiles its views; throws DefinitionError. */
+export function defineMigration(spec: MigrationSpec): Migration {
+  const hint = 'fix the definition (see "Migrate your own database" in README.md for every option)';
+  const problems: string[] = [];
+  if (!nameSchema.safeParse(spec.name).success)
+    problems.push(`name: ${JSON.stringify(spec.name)} is not a valid name`);
+  let rules: RuleSet;
+  try {
+    rules = defineRuleSet(
+      spec.capture.tables,
+      spec.capture.knownEvents ? { knownEvents: spec.capture.knownEvents } : {},
+    );
+  } catch (err) {
+    fail([`capture: ${errorMessage(err)}`], hint);
+  }
+  const ruleOf = (table: string) => rules.ruleFor('*', table) ?? rules.rules.find((r) => r.table === table);
+  const removals = new Map(rules.rules.map((r) => [r.table, r.onDelete]));
+  const handledEvents = new Set(
+    rules.rules.flatMap((r) => [
+      r.onCreate,
+      r.onSnapshot,
+      r.otherwise,
+      r.onDelete,
+      ...r.onUpdate.map((c) => c.emit),
+    ]),
+  );
+
+  const viewPlans = new Map<string, ViewPlan>();
+  const names = new Set<string>();
+  spec.readModels.forEach((model, i) => {
+    const where = `readModels[${i}] (${model.name})`;
+    if (!nameSchema.safeParse(model.name).success)
+      problems.push(`${where}.name: not a valid read-model name`);
+    if (names.has(model.name)) problems.push(`${where}.name: two read models are named ${model.name}`);
+    names.add(model.name);
+    if (model.kind === 'view') {
+      try {
+        viewPlans.set(
+          model.name,
+          compileView(
+            model as ViewDefinition,
+            (table) => ruleOf(table)?.keyFields,
+            rules.rules.map((r) => r.table),
+          ),
+        );
+      } catch (err) {
+        problems.push(`${where}: ${errorMessage(err)}`);
+      }
+    } else if (model.kind === 'projection') {
+      for (const type of model.canHandle) {
+        if (!handledEvents.has(type))
+          problems.push(`${where}.canHandle: no capture rule emits ${JSON.stringify(type)}`);
+      }
+    } else {
+      problems.push(`${where}: not a read model; build it with defineView({...}) or defineProjection({...})`);
+    }
+  });
+  const { entries, problems: endpointProblems } = checkEndpoints(spec);
+  problems.push(...endpointProblems);
+  if (problems.length > 0) fail(problems, hint);
+
+  return {
+    kind: 'migration',
+    name: spec.name,
+    rules,
+    tables: rules.rules.map((r) => r.table),
+    readModels: spec.readModels,
+    viewPlans,
+    endpoints: entries,
+    domains: Object.keys(spec.domains),
+    sample: spec.sample,
+    ruleOf,
+    toDomainEvent: (event) => ({ ...event, removed: removals.get(event.metadata.table) === event.type }),
+  };
+}
+
+/** True for a value defineMigration returned (e.g. a definition module's default export). */
+export function isMigration(value: unknown): value is Migration {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'migration';
+}

@@ -1,0 +1,92 @@
+import { defineEndpoint, defineMigration, type ReadModels, z } from '../../index.js';
+import {
+  type AccountQueries,
+  type AccountSummary,
+  decodeCursor,
+  type HistoryPage,
+  type HistoryQuery,
+  historyQuerySchema,
+  nextCursorFor,
+  type TransactionItem,
+} from './contract.js';
+import { legacyAccountSummary, legacyTransactionHistory } from './legacy-queries.js';
+import { bankEventNames, bankTableRules } from './mapping.js';
+import { accountSummaryView, transactionHistoryView } from './read-models.js';
+import { bankSample } from './sample.js';
+
+/**
+ * The sample bank as a cqrs-migrate migration, written only against the public API: the 13
+ * captured tables, two read models, and the two read endpoints of the `accounts` domain.
+ * `cqrs-migrate run --definition examples/bank/migration.ts` runs it on MariaDB/MySQL or
+ * PostgreSQL, whichever `legacy.url` names.
+ */
+
+const accountParams = z.object({ accountId: historyQuerySchema.shape.accountId });
+
+/** Every account id, as reconciliation's parameter sets (PostgreSQL folds unquoted aliases). */
+const everyAccount = {
+  sql: {
+    mysql: 'SELECT id AS accountId FROM accounts ORDER BY id',
+    postgres: 'SELECT id AS "accountId" FROM accounts ORDER BY id',
+  },
+};
+
+/** The two reads answered from the read models: a key lookup and a keyset range, no joins. */
+export class ReadModelQueries implements AccountQueries {
+  constructor(private readonly readModels: ReadModels) {}
+
+  private model(name: string) {
+    const model = this.readModels[name];
+    if (model === undefined) throw new Error(`read model ${name} is not served here`);
+    return model;
+  }
+
+  async accountSummary(accountId: number): Promise<AccountSummary | null> {
+    return (await this.model('account-summary').get(String(accountId))) as AccountSummary | null;
+  }
+
+  async transactionHistory(query: HistoryQuery): Promise<HistoryPage> {
+    const cursor = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    const postedAt = {
+      ...(query.from !== undefined ? { gte: query.from } : {}),
+      ...(query.to !== undefined ? { lt: query.to } : {}),
+    };
+    const items = (await this.model('transaction-history').find({
+      where: { accountId: query.accountId },
+      range: { postedAt },
+      orderBy: [
+        { field: 'postedAt', direction: 'desc' },
+        { field: 'transactionId', direction: 'desc' },
+      ],
+      ...(cursor === null ? {} : { after: [cursor.postedAt, cursor.transactionId] }),
+      limit: query.limit,
+    })) as TransactionItem[];
+    return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, query.limit) };
+  }
+}
+
+export const accountSummary = defineEndpoint({
+  route: '/accounts/:accountId/summary',
+  params: accountParams,
+  legacy: ({ params, db }) => legacyAccountSummary(db, params.accountId),
+  readModel: ({ params, readModels }) => new ReadModelQueries(readModels).accountSummary(params.accountId),
+  reconcile: everyAccount,
+});
+
+export const accountHistory = defineEndpoint({
+  route: '/accounts/:accountId/transactions',
+  params: historyQuerySchema,
+  legacy: ({ params, db }) => legacyTransactionHistory(db, params),
+  readModel: ({ params, readModels }) => new ReadModelQueries(readModels).transactionHistory(params),
+  reconcile: everyAccount,
+});
+
+export default defineMigration({
+  name: 'bank',
+  capture: { tables: bankTableRules, knownEvents: bankEventNames },
+  readModels: [accountSummaryView, transactionHistoryView],
+  domains: {
+    accounts: { endpoints: { summary: accountSummary, history: accountHistory } },
+  },
+  sample: bankSample,
+});

@@ -1,0 +1,494 @@
+import {
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Db,
+  type Document,
+  type Filter,
+  MongoBulkWriteError,
+  MongoClient,
+  type Sort,
+} from 'mongodb';
+import type { Migration } from '../../definition/migration.js';
+import type {
+  DocumentQuery,
+  DomainState,
+  ProjectionDefinition,
+  Range,
+  ReadModelHandle,
+  Scalar,
+  ViewDefinition,
+  Where,
+} from '../../definition/read-models.js';
+import { composeDocument, composeFromRow } from '../../definition/view/compose.js';
+import type { ViewPlan } from '../../definition/view/plan.js';
+import type { AsyncRowReader } from '../../definition/view/reads.js';
+import { aggregateRows } from '../../definition/view/rows.js';
+import { runAsync } from '../../definition/view/run.js';
+import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { AdapterError, StoreError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { DocumentProjection } from '../ports.js';
+import {
+  applyProjectionBatch,
+  checkDocument,
+  composePage,
+  keysetTerms,
+  mapLimit,
+  mirrorWrites,
+  type ProjectionBackend,
+  type ProjectionState,
+  querySort,
+  type ReadModelTopics,
+  readModelOf,
+  readModelTopics,
+  type SeenRows,
+  type SortKey,
+} from './read-model-documents.js';
+
+/**
+ * One read model of a migration on MongoDB, whatever the definition: a view keeps a mirror
+ * document per captured row it reads and composes its documents at query time; a projection
+ * keeps one document per id, evolved by the user's code.
+ *
+ * Views. Mirror `<readModel>__<table>`: `{ _id: rowKey, _order, _deleted, row }`. Each write is
+ * a replaceOne upsert whose filter only matches an older `_order`. When the stored document is
+ * as new or newer the filter misses, the upsert tries to insert the same `_id` and the server
+ * answers duplicate key (11000): that is the "already newer" outcome, not an error. Removals
+ * leave a tombstone that keeps `_order`, so a late older create cannot bring the row back.
+ * Redelivered or reordered batches therefore change nothing, and since documents are composed
+ * from the mirrors when read, renaming a looked-up row is one write, whatever reads it.
+ *
+ * Projections. Collection `<readModel>`: `{ _id, doc, _seen, _v }`, written with optimistic
+ * concurrency on `_v` (the same duplicate-key trick: a replace upsert filtered on the version
+ * read collides when another writer moved it) and redone from the new state when it lost.
+ */
+
+/** Mirror of one captured row. */
+interface MirrorDocument {
+  _id: string;
+  _order: string;
+  _deleted: boolean;
+  row?: DomainState;
+}
+
+interface ProjectionDocument {
+  _id: string;
+  doc: unknown;
+  _seen: SeenRows;
+  _v: number;
+}
+
+const DUPLICATE_KEY = 11000;
+/** Reads in flight per request (the driver pools connections; this keeps one request from taking all). */
+const READ_CONCURRENCY = 16;
+
+export interface MongoReadModelOptions {
+  migration: Migration;
+  /** Name of the read model (one of migration.readModels). */
+  readModel: string;
+  /** A client shared by several read models (close() leaves it open); without it one is opened from `url`. */
+  client?: MongoClient;
+  url?: string;
+  database: string;
+  logger: Logger;
+}
+
+/** The collection holding a view's mirror of `table`. */
+export const mirrorCollection = (readModel: string, table: string) => `${readModel}__${table}`;
+
+/** Store calls wrapped so every failure is a StoreError with the operation named. */
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AdapterError) throw err;
+    throw new StoreError('STORE_READ_FAILED', `MongoDB ${what} failed`, { cause: err });
+  }
+}
+
+/** `{ <prefix>.<field>: value | { $in } }` for a Where; a missing field matches null, as matchesWhere has it. */
+function whereFilters(prefix: string, where: Where): Filter<Document>[] {
+  return Object.entries(where).map(([field, value]) =>
+    Array.isArray(value)
+      ? { [`${prefix}.${field}`]: { $in: [...value] } }
+      : { [`${prefix}.${field}`]: value },
+  );
+}
+
+function rangeFilters(prefix: string, range: DocumentQuery['range']): Filter<Document>[] {
+  return Object.entries(range ?? {}).map(([field, bounds]: [string, Range]) => {
+    const ops: Record<string, Scalar> = {};
+    for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
+      const value = bounds[op];
+      if (value !== undefined) ops[`$${op}`] = value;
+    }
+    return { [`${prefix}.${field}`]: ops };
+  });
+}
+
+/** Matches nothing (an `$in` of no values), for "nothing sorts beyond this". */
+const NOTHING: Filter<Document> = { _id: { $in: [] } };
+
+/**
+ * Keyset "after" as a filter, with nulls placed as compareRows places them: first in 'asc'
+ * (so every non-null is beyond a null), last in 'desc' (so nothing is beyond a null, and
+ * nulls are beyond every value).
+ */
+function keysetFilter(prefix: string, sort: readonly SortKey[], after: readonly Scalar[]): Filter<Document> {
+  const path = (field: string) => `${prefix}.${field}`;
+  return {
+    $or: keysetTerms(sort, after).map(({ equal, beyond }) => {
+      const field = path(beyond.field);
+      const past: Filter<Document> =
+        beyond.value === null
+          ? beyond.op === 'gt'
+            ? { [field]: { $ne: null } }
+            : NOTHING
+          : beyond.op === 'gt'
+            ? { [field]: { $gt: beyond.value } }
+            : { $or: [{ [field]: { $lt: beyond.value } }, { [field]: null }] };
+      return { $and: [...equal.map((e) => ({ [path(e.field)]: e.value })), past] };
+    }),
+  };
+}
+
+function sortOf(prefix: string, sort: readonly SortKey[], tieBreak: readonly string[]): Sort {
+  const keys: [string, 1 | -1][] = sort.map((k) => [`${prefix}.${k.field}`, k.direction === 'asc' ? 1 : -1]);
+  for (const field of tieBreak) if (!keys.some(([k]) => k === field)) keys.push([field, 1]);
+  return keys;
+}
+
+function and(filters: readonly Filter<Document>[]): Filter<Document> {
+  return filters.length === 0 ? {} : { $and: [...filters] };
+}
+
+/** Writes that answered 11000 are "someone else got there first"; anything else fails the batch. */
+function duplicateKeyIndexes(err: unknown, collection: string, ops: number): number[] {
+  if (!(err instanceof MongoBulkWriteError) || err.writeConcernError !== undefined) {
+    throw new StoreError('STORE_WRITE_FAILED', `MongoDB bulk write to ${collection} failed`, { cause: err });
+  }
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  const failed = errors.filter((e) => e.code !== DUPLICATE_KEY);
+  if (failed.length > 0) {
+    throw new StoreError(
+      'STORE_WRITE_FAILED',
+      `MongoDB rejected ${failed.length} of ${ops} writes to ${collection}: ${failed[0]?.errmsg}`,
+      { cause: err },
+    );
+  }
+  return errors.map((e) => e.index);
+}
+
+interface Strategy {
+  migrate(): Promise<void>;
+  apply(events: readonly NewDomainEvent[]): Promise<void>;
+  reset(): Promise<void>;
+  handle(): ReadModelHandle;
+}
+
+class MongoView implements Strategy {
+  private readonly schema: ViewDefinition['schema'];
+
+  constructor(
+    private readonly db: Db,
+    private readonly migration: Migration,
+    private readonly plan: ViewPlan,
+    private readonly topics: ReadModelTopics,
+    private readonly logger: Logger,
+  ) {
+    this.schema = plan.view.schema;
+  }
+
+  private mirror(table: string): Collection<MirrorDocument> {
+    return this.db.collection<MirrorDocument>(mirrorCollection(this.plan.name, table));
+  }
+
+  async migrate(): Promise<void> {
+    const byTable = new Map<string, (readonly string[])[]>();
+    for (const index of this.plan.indexes) {
+      byTable.set(index.table, [...(byTable.get(index.table) ?? []), index.fields]);
+    }
+    // A mirror without indexes needs no creation: MongoDB creates a collection on first write,
+    // and reads of a missing one find nothing.
+    for (const [table, indexes] of byTable) {
+      const collection = mirrorCollection(this.plan.name, table);
+      await call(`create indexes on ${collection}`, () =>
+        this.mirror(table).createIndexes(
+          indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`row.${f}`, 1])) })),
+        ),
+      );
+    }
+  }
+
+  async apply(events: readonly NewDomainEvent[]): Promise<void> {
+    const byTable = new Map<string, AnyBulkWriteOperation<MirrorDocument>[]>();
+    for (const w of mirrorWrites(this.migration, this.topics, events)) {
+      const replacement: Omit<MirrorDocument, '_id'> =
+        w.state === null
+          ? { _order: w.order, _deleted: true }
+          : { _order: w.order, _deleted: false, row: w.state };
+      const ops = byTable.get(w.table) ?? [];
+      ops.push({
+        replaceOne: { filter: { _id: w.key, _order: { $lt: w.order } }, replacement, upsert: true },
+      });
+      byTable.set(w.table, ops);
+    }
+    await Promise.all([...byTable].map(([table, ops]) => this.write(table, ops)));
+  }
+
+  private async write(table: string, ops: AnyBulkWriteOperation<MirrorDocument>[]): Promise<void> {
+    const collection = mirrorCollection(this.plan.name, table);
+    try {
+      const result = await this.mirror(table).bulkWrite(ops, { ordered: false });
+      this.logger.debug({
+        collection,
+        rows: ops.length,
+        written: result.upsertedCount + result.modifiedCount,
+      });
+    } catch (err) {
+      const stale = duplicateKeyIndexes(err, collection, ops.length);
+      this.logger.debug({ collection, rows: ops.length, stale: stale.length });
+    }
+  }
+
+  async reset(): Promise<void> {
+    await Promise.all(this.topics.tables.map((t) => this.mirror(t).deleteMany({})));
+  }
+
+  /** The engine's reads, answered from the mirrors (tombstones are not rows). */
+  private readonly reader: AsyncRowReader = {
+    get: (table, key) =>
+      call(`get ${table}/${key}`, async () => {
+        const found = await this.mirror(table).findOne({ _id: key });
+        return found === null || found._deleted ? null : (found.row ?? null);
+      }),
+    find: (table, where, orderBy, limit) =>
+      call(`find in ${table}`, () => this.rows(table, and(whereFilters('row', where)), orderBy ?? [], limit)),
+    aggregate: (table, where, fn, field, scale) =>
+      call(`aggregate over ${table}`, async () =>
+        aggregateRows(
+          await this.rows(table, and(whereFilters('row', where)), [], undefined),
+          fn,
+          field,
+          scale,
+        ),
+      ),
+  };
+
+  private async rows(
+    table: string,
+    filter: Filter<Document>,
+    orderBy: readonly { field: string; direction?: 'asc' | 'desc' }[],
+    limit: number | undefined,
+    tieBreak: readonly string[] = [],
+  ): Promise<DomainState[]> {
+    if (limit === 0) return [];
+    const sort = sortOf(
+      'row',
+      orderBy.map((o) => ({ field: o.field, direction: o.direction ?? 'asc' })),
+      tieBreak,
+    );
+    let cursor = this.mirror(table)
+      .find({ $and: [filter, { _deleted: false }] } as Filter<MirrorDocument>, { projection: { row: 1 } })
+      .sort(sort);
+    if (limit !== undefined) cursor = cursor.limit(limit);
+    return (await cursor.toArray()).map((d) => d.row ?? {});
+  }
+
+  private document(doc: unknown, where: string): unknown {
+    return checkDocument(this.schema, doc, `${this.plan.name}/${where}`);
+  }
+
+  handle(): ReadModelHandle {
+    const { plan } = this;
+    const rule = this.migration.ruleOf(plan.root.table);
+    return {
+      get: async (key) => {
+        const doc = await runAsync(composeDocument(plan, key), this.reader);
+        return doc === null ? null : this.document(doc, key);
+      },
+      find: async (query) => {
+        const sort = querySort(query);
+        if (query.limit === 0) return [];
+        const filters = [...whereFilters('row', query.where ?? {}), ...rangeFilters('row', query.range)];
+        if (query.after !== undefined && sort.length > 0)
+          filters.push(keysetFilter('row', sort, query.after));
+        // Rows equal on the query's order come in row-key order, as on every store.
+        const docs = await composePage(
+          query.limit,
+          (want) =>
+            call(`find in ${plan.root.table}`, () =>
+              this.rows(plan.root.table, and(filters), sort, want, ['_id']),
+            ),
+          async (row) => {
+            const doc = await runAsync(composeFromRow(plan, row), this.reader);
+            return doc === null ? null : this.document(doc, rule?.rowKey(row) ?? plan.root.table);
+          },
+          READ_CONCURRENCY,
+        );
+        return docs;
+      },
+    };
+  }
+}
+
+class MongoProjection implements Strategy, ProjectionBackend {
+  private readonly collection: Collection<ProjectionDocument>;
+
+  constructor(
+    db: Db,
+    private readonly migration: Migration,
+    private readonly projection: ProjectionDefinition,
+    private readonly logger: Logger,
+  ) {
+    this.collection = db.collection<ProjectionDocument>(projection.name);
+  }
+
+  async migrate(): Promise<void> {
+    const indexes = this.projection.indexes ?? [];
+    if (indexes.length === 0) return;
+    await call(`create indexes on ${this.projection.name}`, () =>
+      this.collection.createIndexes(
+        indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`doc.${f}`, 1])) })),
+      ),
+    );
+  }
+
+  apply(events: readonly NewDomainEvent[]): Promise<void> {
+    return applyProjectionBatch(this.migration, this.projection, this, events);
+  }
+
+  /** One findOne per id: keyed by `_id`, the one lookup every MongoDB-wire server indexes. */
+  async load(ids: readonly string[]): Promise<Map<string, { state: ProjectionState; version: unknown }>> {
+    const found = await mapLimit(ids, READ_CONCURRENCY, (id) =>
+      call(`get ${this.projection.name}/${id}`, () => this.collection.findOne({ _id: id })),
+    );
+    const out = new Map<string, { state: ProjectionState; version: unknown }>();
+    for (const d of found)
+      if (d !== null) out.set(d._id, { state: { doc: d.doc, seen: d._seen }, version: d._v });
+    return out;
+  }
+
+  /**
+   * Each write replaces the version it read (a new document: version 0, which no stored one
+   * has). A document another writer moved on fails the filter, the upsert collides on `_id`
+   * (11000), and the id is reported lost, to be redone from its new state.
+   */
+  async save(
+    writes: readonly { id: string; state: ProjectionState; version: unknown }[],
+  ): Promise<Set<string>> {
+    const ops: AnyBulkWriteOperation<ProjectionDocument>[] = writes.map((w) => {
+      const version = typeof w.version === 'number' ? w.version : 0;
+      return {
+        replaceOne: {
+          filter: { _id: w.id, _v: version },
+          replacement: { doc: w.state.doc, _seen: w.state.seen, _v: version + 1 },
+          upsert: true,
+        },
+      };
+    });
+    try {
+      await this.collection.bulkWrite(ops, { ordered: false, ignoreUndefined: true });
+      return new Set();
+    } catch (err) {
+      const lost = duplicateKeyIndexes(err, this.projection.name, ops.length);
+      this.logger.debug({ collection: this.projection.name, documents: ops.length, conflicts: lost.length });
+      return new Set(lost.map((i) => writes[i]?.id).filter((id): id is string => id !== undefined));
+    }
+  }
+
+  async reset(): Promise<void> {
+    await this.collection.deleteMany({});
+  }
+
+  handle(): ReadModelHandle {
+    return {
+      get: (key) =>
+        call(
+          `get ${this.projection.name}/${key}`,
+          async () => (await this.collection.findOne({ _id: key }))?.doc ?? null,
+        ),
+      find: (query) =>
+        call(`find in ${this.projection.name}`, async () => {
+          const sort = querySort(query);
+          if (query.limit === 0) return [];
+          const filters: Filter<Document>[] = [
+            { doc: { $ne: null } },
+            ...whereFilters('doc', query.where ?? {}),
+            ...rangeFilters('doc', query.range),
+          ];
+          if (query.after !== undefined && sort.length > 0)
+            filters.push(keysetFilter('doc', sort, query.after));
+          // Documents equal on the query's order come in id order, as on every store.
+          const found = await this.collection
+            .find(and(filters) as Filter<ProjectionDocument>, { projection: { doc: 1 } })
+            .sort(sortOf('doc', sort, ['_id']))
+            .limit(query.limit)
+            .toArray();
+          return found.map((d) => d.doc);
+        }),
+    };
+  }
+}
+
+/**
+ * A read model of a migration on MongoDB, as a projector feeds it (DocumentProjection) and as
+ * endpoints read it (`handle()`).
+ */
+export class MongoReadModel implements DocumentProjection {
+  readonly name: string;
+  readonly streamTypes: readonly string[];
+  readonly handles: ReadonlySet<string>;
+  private readonly client: MongoClient;
+  private readonly ownsClient: boolean;
+  private readonly strategy: Strategy;
+
+  constructor(options: MongoReadModelOptions) {
+    const { migration } = options;
+    const model = readModelOf(migration, options.readModel);
+    const topics = readModelTopics(migration, model);
+    this.name = model.name;
+    this.streamTypes = topics.streamTypes;
+    this.handles = topics.handles;
+    if (options.client === undefined && options.url === undefined) {
+      throw new StoreError(
+        'STORE_CONFIG_INVALID',
+        `MongoDB read model ${model.name}: give a client or a url`,
+      );
+    }
+    this.ownsClient = options.client === undefined;
+    this.client = options.client ?? new MongoClient(options.url as string);
+    const db = this.client.db(options.database);
+    const logger = options.logger.child({ component: 'mongo-read-model', readModel: model.name });
+    if (model.kind === 'view') {
+      const plan = migration.viewPlans.get(model.name);
+      if (plan === undefined)
+        throw new StoreError('READ_MODEL_UNKNOWN', `view ${model.name} has no compiled plan`);
+      this.strategy = new MongoView(db, migration, plan, topics, logger);
+    } else {
+      this.strategy = new MongoProjection(db, migration, model, logger);
+    }
+  }
+
+  /** Creates the indexes the reads use; a no-op when they exist. */
+  migrate(): Promise<void> {
+    return this.strategy.migrate();
+  }
+
+  apply(events: readonly NewDomainEvent[]): Promise<void> {
+    return this.strategy.apply(events);
+  }
+
+  reset(): Promise<void> {
+    return this.strategy.reset();
+  }
+
+  /** The read model's query surface; documents are checked against its schema. */
+  handle(): ReadModelHandle {
+    return this.strategy.handle();
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+}

@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Migration } from '../../definition/migration.js';
+import type {
+  DocumentQuery,
+  DomainState,
+  OrderBy,
+  ProjectionDefinition,
+  ReadModelHandle,
+  ReadModels,
+  Scalar,
+  Where,
+} from '../../definition/read-models.js';
+import {
+  affectedKeys,
+  aggregateRows,
+  composeDocument,
+  runSync,
+  type SyncRowReader,
+  type ViewPlan,
+} from '../../definition/view/index.js';
+import type { AggregateFn } from '../../definition/view/reads.js';
+import type { StoredEvent } from '../../eventstore/ports.js';
+import { StoreError } from '../../lib/errors.js';
+import type { SqliteProjection } from '../ports.js';
+import { prepared } from '../statement-cache.js';
+
+/**
+ * Every read model of a migration in the embedded SQLite database.
+ *
+ * - Views: each captured row a view reads is kept as JSON in `rm_row__<table>` (indexed on the
+ *   fields the engine looks rows up by); an event updates its row and marks the documents that
+ *   read the row before or after the change (fan-out through lookups and children); `flush`
+ *   recomposes each marked document once per batch into `rm_doc__<view>` with its root row.
+ * - Projections: `rm_doc__<projection>` holds each document; `evolve` runs per event, in order.
+ *
+ * The runner calls apply/flush inside one transaction with its checkpoint, so the read models
+ * never run ahead of or behind it; each event is applied exactly once, in store order, which is
+ * why no per-row source-order guard is needed here (the server stores need one).
+ */
+
+type Db = Database.Database;
+type SqlValue = string | number | bigint | null;
+
+const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
+const rowTable = (table: string) => quote(`rm_row__${table}`);
+const docTable = (readModel: string) => quote(`rm_doc__${readModel}`);
+
+/** A JSON path literal for json_extract; dotted fields reach nested values. */
+function jsonPath(field: string): string {
+  const parts = field.split('.').map((p) => `"${p.replaceAll('"', '\\"')}"`);
+  return `'$.${parts.join('.').replaceAll("'", "''")}'`;
+}
+const extract = (column: string, field: string) => `json_extract(${column}, ${jsonPath(field)})`;
+
+/** better-sqlite3 binds no booleans; json_extract yields 1/0 for JSON true/false. */
+function bind(value: Scalar): SqlValue {
+  return typeof value === 'boolean' ? (value ? 1 : 0) : value;
+}
+
+interface Clause {
+  sql: string;
+  params: SqlValue[];
+}
+
+function whereClauses(column: string, where: Where | undefined): Clause[] {
+  const out: Clause[] = [];
+  for (const [field, value] of Object.entries(where ?? {})) {
+    const expr = extract(column, field);
+    if (Array.isArray(value)) {
+      const list = value as readonly Scalar[];
+      const nonNull = list.filter((v) => v !== null);
+      const parts: string[] = [];
+      if (nonNull.length > 0) parts.push(`${expr} IN (${nonNull.map(() => '?').join(', ')})`);
+      if (nonNull.length < list.length) parts.push(`${expr} IS NULL`);
+      out.push({ sql: parts.length === 0 ? '0' : `(${parts.join(' OR ')})`, params: nonNull.map(bind) });
+    } else if (value === null) {
+      out.push({ sql: `${expr} IS NULL`, params: [] });
+    } else {
+      out.push({ sql: `${expr} = ?`, params: [bind(value as Scalar)] });
+    }
+  }
+  return out;
+}
+
+const RANGE_OPS = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
+/** Keyset continuation: strictly after `after` in the order `orderBy` gives. */
+function afterClause(column: string, orderBy: readonly OrderBy[], after: readonly Scalar[]): Clause {
+  const ors: string[] = [];
+  const params: SqlValue[] = [];
+  orderBy.forEach((o, i) => {
+    if (i >= after.length) return;
+    const ands: string[] = [];
+    for (let j = 0; j < i; j++) {
+      ands.push(`${extract(column, (orderBy[j] as OrderBy).field)} = ?`);
+      params.push(bind(after[j] as Scalar));
+    }
+    ands.push(`${extract(column, o.field)} ${o.direction === 'desc' ? '<' : '>'} ?`);
+    params.push(bind(after[i] as Scalar));
+    ors.push(`(${ands.join(' AND ')})`);
+  });
+  return { sql: ors.length === 0 ? '1' : `(${ors.join(' OR ')})`, params };
+}
+
+function orderSql(column: string, orderBy: readonly OrderBy[] | undefined): string {
+  const terms = (orderBy ?? []).map(
+    (o) => `${extract(column, o.field)} ${o.direction === 'desc' ? 'DESC' : 'ASC'}`,
+  );
+  // The key last, so equal sort values come back in one stable order.
+  terms.push('key ASC');
+  return ` ORDER BY ${terms.join(', ')}`;
+}
+
+function indexName(prefix: string, fields: readonly string[]): string {
+  const digest = createHash('sha1').update(fields.join('\u0000')).digest('hex').slice(0, 10);
+  return quote(`ix__${prefix}__${digest}`);
+}
+
+/** Whether a projection runner has already applied events to this database. */
+function anyCheckpoint(db: Db): boolean {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projector_checkpoints'")
+    .get();
+  return (
+    table !== undefined &&
+    db.prepare('SELECT 1 FROM projector_checkpoints WHERE position > 0').get() !== undefined
+  );
+}
+
+/** A stable fingerprint of what a read model's stored data depends on. */
+function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | undefined): string {
+  const shape =
+    model.kind === 'view'
+      ? {
+          from: model.from,
+          join: model.join,
+          aggregate: model.aggregate,
+          indexes: model.indexes,
+          select: String(model.select),
+        }
+      : {
+          canHandle: model.canHandle,
+          evolve: String(model.evolve),
+          documentId: String(model.documentId),
+          indexes: model.indexes,
+        };
+  return createHash('sha256')
+    .update(JSON.stringify({ kind: model.kind, shape, tables: plan ? [...plan.tables].sort() : [] }))
+    .digest('hex');
+}
+
+export class SqliteReadModels implements SqliteProjection {
+  readonly name = 'read-models';
+  readonly handles: ReadonlySet<string>;
+  private readonly plans: ViewPlan[];
+  private readonly projections: ProjectionDefinition<unknown>[];
+  /** Captured table → the views that read it. */
+  private readonly viewsOfTable = new Map<string, ViewPlan[]>();
+  private readonly dirty = new Map<string, Set<string>>();
+
+  constructor(private readonly migration: Migration) {
+    this.plans = [...migration.viewPlans.values()];
+    this.projections = migration.readModels.filter(
+      (m): m is ProjectionDefinition<unknown> => m.kind === 'projection',
+    );
+    for (const plan of this.plans) {
+      for (const table of plan.tables) {
+        const list = this.viewsOfTable.get(table) ?? [];
+        list.push(plan);
+        this.viewsOfTable.set(table, list);
+      }
+    }
+    const handles = new Set<string>();
+    for (const rule of migration.rules.rules) {
+      if (!this.viewsOfTable.has(rule.table)) continue;
+      for (const type of [
+        rule.onCreate,
+        rule.onSnapshot,
+        rule.otherwise,
+        rule.onDelete,
+        ...rule.onUpdate.map((c) => c.emit),
+      ])
+        handles.add(type);
+    }
+    for (const p of this.projections) for (const type of p.canHandle) handles.add(type);
+    this.handles = handles;
+  }
+
+  /**
+   * Creates the tables and indexes. Returns the read models whose definition changed since
+   * their data was built: their data was dropped and the caller must replay the event store.
+   */
+  migrate(db: Db): string[] {
+    db.exec('CREATE TABLE IF NOT EXISTS rm_meta (name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)');
+    const changed: string[] = [];
+    db.transaction(() => {
+      for (const table of this.viewsOfTable.keys()) {
+        db.exec(`CREATE TABLE IF NOT EXISTS ${rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`);
+      }
+      const rowIndexes = new Map<string, readonly string[]>();
+      for (const plan of this.plans) {
+        for (const ix of plan.indexes)
+          rowIndexes.set(`${ix.table}\u0000${ix.fields.join('\u0000')}`, [ix.table, ...ix.fields]);
+      }
+      for (const [table, ...fields] of rowIndexes.values()) {
+        db.exec(
+          `CREATE INDEX IF NOT EXISTS ${indexName(`row__${table}`, fields)} ON ${rowTable(table as string)} (${fields.map((f) => extract('state', f)).join(', ')})`,
+        );
+      }
+      const previous = new Map(
+        (
+          db.prepare('SELECT name, fingerprint FROM rm_meta').all() as Array<{
+            name: string;
+            fingerprint: string;
+          }>
+        ).map((r) => [r.name, r.fingerprint]),
+      );
+      const projected = previous.size > 0 || anyCheckpoint(db);
+      for (const model of this.migration.readModels) {
+        const column = model.kind === 'view' ? 'row' : 'doc';
+        const extra = model.kind === 'view' ? ', row TEXT NOT NULL' : '';
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${docTable(model.name)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL${extra})`,
+        );
+        for (const fields of model.indexes ?? []) {
+          db.exec(
+            `CREATE INDEX IF NOT EXISTS ${indexName(`doc__${model.name}`, fields)} ON ${docTable(model.name)} (${fields.map((f) => extract(column, f)).join(', ')})`,
+          );
+        }
+        const print = fingerprint(model, this.migration.viewPlans.get(model.name));
+        const before = previous.get(model.name);
+        // Changed, or new where events were already projected: either way it needs every past event.
+        if (before !== undefined ? before !== print : projected) changed.push(model.name);
+        db.prepare('INSERT OR REPLACE INTO rm_meta (name, fingerprint) VALUES (?, ?)').run(model.name, print);
+      }
+      if (changed.length > 0) this.reset(db);
+    })();
+    return changed;
+  }
+
+  apply(db: Db, stored: StoredEvent): void {
+    const event = this.migration.toDomainEvent(stored);
+    const views = this.viewsOfTable.get(event.metadata.table);
+    if (views !== undefined) {
+      const rule = this.migration.ruleOf(event.metadata.table);
+      const state = (event.data as { state?: DomainState }).state;
+      if (rule === undefined || state === undefined) {
+        throw new StoreError(
+          'EVENT_INVALID',
+          `${event.type} at position ${stored.position} carries no row state`,
+        );
+      }
+      const reader = this.reader(db);
+      const key = rule.rowKey(state);
+      const before = reader.get(event.metadata.table, key);
+      if (before !== null) this.mark(views, event.metadata.table, before, reader);
+      if (event.removed) prepared(db, `DELETE FROM ${rowTable(event.metadata.table)} WHERE key = ?`).run(key);
+      else
+        prepared(
+          db,
+          `INSERT OR REPLACE INTO ${rowTable(event.metadata.table)} (key, state) VALUES (?, ?)`,
+        ).run(key, JSON.stringify(state));
+      if (!event.removed) this.mark(views, event.metadata.table, state, reader);
+    }
+    for (const projection of this.projections) {
+      if (!projection.canHandle.includes(event.type)) continue;
+      const id = projection.documentId(event);
+      if (id === null) continue;
+      const table = docTable(projection.name);
+      const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(id) as
+        | string
+        | undefined;
+      const next = projection.evolve(text === undefined ? null : JSON.parse(text), event);
+      if (next === null) {
+        prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
+        continue;
+      }
+      const doc = this.validate(projection.name, id, projection.schema, next);
+      prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(doc));
+    }
+  }
+
+  flush(db: Db): void {
+    const reader = this.reader(db);
+    for (const plan of this.plans) {
+      const keys = this.dirty.get(plan.name);
+      if (keys === undefined || keys.size === 0) continue;
+      const table = docTable(plan.name);
+      const put = prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
+      const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
+      for (const key of keys) {
+        const composed = runSync(composeDocument(plan, key), reader);
+        const root = composed === null ? null : reader.get(plan.view.from, key);
+        if (composed === null || root === null) {
+          drop.run(key);
+          continue;
+        }
+        const doc = this.validate(plan.name, key, plan.view.schema, composed);
+        put.run(key, JSON.stringify(doc), JSON.stringify(root));
+      }
+      keys.clear();
+    }
+  }
+
+  reset(db: Db): void {
+    this.dirty.clear();
+    for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${rowTable(table)}`).run();
+    for (const model of this.migration.readModels) prepared(db, `DELETE FROM ${docTable(model.name)}`).run();
+  }
+
+  /** The query handles of every read model, over `db` (a connection that may be read-only). */
+  readModels(db: Db): ReadModels {
+    const handles: Record<string, ReadModelHandle<unknown>> = {};
+    for (const model of this.migration.readModels) {
+      const table = docTable(model.name);
+      const column = model.kind === 'view' ? 'row' : 'doc';
+      handles[model.name] = {
+        async get(key) {
+          const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(key) as
+            | string
+            | undefined;
+          return text === undefined ? null : JSON.parse(text);
+        },
+        async find(query: DocumentQuery) {
+          const clauses = whereClauses(column, query.where);
+          for (const [field, range] of Object.entries(query.range ?? {})) {
+            for (const [op, value] of Object.entries(range) as Array<[keyof typeof RANGE_OPS, Scalar]>) {
+              if (value === undefined) continue;
+              clauses.push({ sql: `${extract(column, field)} ${RANGE_OPS[op]} ?`, params: [bind(value)] });
+            }
+          }
+          if (query.after !== undefined) clauses.push(afterClause(column, query.orderBy ?? [], query.after));
+          const where = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
+          // One statement per query shape, compiled once (compiling per request showed in profiles).
+          const statement = prepared(
+            db,
+            `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`,
+            { pluck: true },
+          );
+          const texts = statement.all(...clauses.flatMap((c) => c.params), query.limit) as string[];
+          return texts.map((t) => JSON.parse(t) as unknown);
+        },
+      };
+    }
+    return handles;
+  }
+
+  private mark(views: readonly ViewPlan[], table: string, state: DomainState, reader: SyncRowReader): void {
+    for (const plan of views) {
+      let keys = this.dirty.get(plan.name);
+      if (keys === undefined) {
+        keys = new Set();
+        this.dirty.set(plan.name, keys);
+      }
+      for (const key of runSync(affectedKeys(plan, table, state), reader)) keys.add(key);
+    }
+  }
+
+  private validate<T>(
+    readModel: string,
+    key: string,
+    schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: Error } },
+    value: unknown,
+  ): T {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new StoreError(
+        'DOCUMENT_INVALID',
+        `read model ${readModel}: document ${key} does not match its schema: ${parsed.error.message}`,
+        { cause: parsed.error, hint: `fix the read model's select/evolve or its schema in the definition` },
+      );
+    }
+    return parsed.data;
+  }
+
+  private reader(db: Db): SyncRowReader {
+    const parse = (text: string) => JSON.parse(text) as DomainState;
+    return {
+      get: (table, key) => {
+        const text = prepared(db, `SELECT state FROM ${rowTable(table)} WHERE key = ?`, { pluck: true }).get(
+          key,
+        ) as string | undefined;
+        return text === undefined ? null : parse(text);
+      },
+      find: (table, where, orderBy, limit) => {
+        const clauses = whereClauses('state', where);
+        const sql = `SELECT state FROM ${rowTable(table)}${clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`;
+        const params = clauses.flatMap((c) => c.params);
+        const texts = prepared(db, sql, { pluck: true }).all(
+          ...params,
+          ...(limit === undefined ? [] : [limit]),
+        ) as string[];
+        return texts.map(parse);
+      },
+      aggregate: (table, where, fn: AggregateFn, field, scale) => {
+        const clauses = whereClauses('state', where);
+        const filter = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
+        const params = clauses.flatMap((c) => c.params);
+        if (fn === 'count') {
+          return prepared(db, `SELECT COUNT(*) FROM ${rowTable(table)}${filter}`, { pluck: true }).get(
+            ...params,
+          ) as number;
+        }
+        if (field === undefined) throw new StoreError('VIEW_INVALID', `${fn} over ${table} needs a field`);
+        // Summed in JS: SQLite would add DECIMAL strings as floats.
+        const values = prepared(db, `SELECT ${extract('state', field)} FROM ${rowTable(table)}${filter}`, {
+          pluck: true,
+        }).all(...params) as Scalar[];
+        return aggregateRows(
+          values.map((v) => ({ v })),
+          fn,
+          'v',
+          scale,
+        );
+      },
+    };
+  }
+}

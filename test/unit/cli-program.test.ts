@@ -1,0 +1,274 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CommandHandlers, packageVersion, runProgram } from '../../cli/program.js';
+
+/** A handler set that records each call (command name and options) and returns `exitCode`. */
+function recordingHandlers(exitCode = 0) {
+  const calls: { command: keyof CommandHandlers; options: unknown }[] = [];
+  const record =
+    (command: keyof CommandHandlers) =>
+    async (options: unknown): Promise<number> => {
+      calls.push({ command, options });
+      return exitCode;
+    };
+  const handlers: CommandHandlers = {
+    demo: record('demo'),
+    run: record('run'),
+    serve: record('serve'),
+    translate: record('translate'),
+    project: record('project'),
+    lag: record('lag'),
+    report: record('report'),
+    rebuild: record('rebuild'),
+    deadLetters: record('deadLetters'),
+    reconcile: record('reconcile'),
+    connector: record('connector'),
+    init: record('init'),
+  };
+  return { handlers, calls };
+}
+
+async function cli(argv: string[], exitCode = 0) {
+  const { handlers, calls } = recordingHandlers(exitCode);
+  let out = '';
+  let err = '';
+  const code = await runProgram(argv, handlers, {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+  });
+  return { code, out, err, calls };
+}
+
+// The env fallbacks of --config/--definition would leak the developer's shell into the assertions.
+const saved = { config: process.env.CQRS_CONFIG, definition: process.env.CQRS_DEFINITION };
+beforeEach(() => {
+  delete process.env.CQRS_CONFIG;
+  delete process.env.CQRS_DEFINITION;
+});
+afterEach(() => {
+  for (const [name, value] of [
+    ['CQRS_CONFIG', saved.config],
+    ['CQRS_DEFINITION', saved.definition],
+  ] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+describe('help and version', () => {
+  it('lists every command and the global options with their env variables', async () => {
+    const { code, out, calls } = await cli(['--help']);
+    expect(code).toBe(0);
+    expect(calls).toEqual([]);
+    for (const command of [
+      'demo',
+      'run',
+      'serve',
+      'translate',
+      'project',
+      'lag',
+      'report',
+      'rebuild',
+      'dead-letters',
+      'reconcile',
+      'connector',
+      'init',
+    ]) {
+      expect(out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    }
+    expect(out).toMatch(/--config <file>[\s\S]*env:\s+CQRS_CONFIG/);
+    expect(out).toMatch(/--definition <file>[\s\S]*env:\s+CQRS_DEFINITION/);
+  });
+
+  it("shows a command's options with their defaults and the global options", async () => {
+    const { code, out } = await cli(['demo', '--help']);
+    expect(code).toBe(0);
+    const flat = out.replace(/\s+/g, ' ');
+    expect(flat).toContain('--duration <s> seconds of load (default: 60)');
+    expect(flat).toContain('--write-rate <ops/s> legacy writes per second (default: 50)');
+    expect(flat).toContain('(default: 40)');
+    expect(flat).toContain('(default: 42)');
+    expect(flat).toContain("one of the definition's sample.scales");
+    expect(flat).toContain('--force');
+    expect(flat).toContain('--example <name>');
+    expect(flat).toContain('Global Options');
+    expect(flat).toContain('env: CQRS_DEFINITION');
+
+    const conn = (await cli(['connector', '--help'])).out.replace(/\s+/g, ' ');
+    expect(conn).toContain('choices: "mariadb", "mysql", "postgresql"');
+    expect((await cli(['dead-letters', '--help'])).out).toContain('(default: 20)');
+    expect((await cli(['init', '--help'])).out).toContain('(default: "./migration.ts")');
+  });
+
+  it("prints package.json's version", async () => {
+    for (const flag of ['--version', '-V']) {
+      const { code, out } = await cli([flag]);
+      expect(code).toBe(0);
+      expect(out.trim()).toBe(packageVersion());
+    }
+    expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('refused before any handler runs', () => {
+  it.each([
+    [['demo', '--duration', 'abc'], /^error: option '--duration <s>' argument 'abc' is invalid/],
+    [['demo', '--duration', '0'], /argument '0' is invalid/],
+    [['demo', '--seed', '1.5'], /argument '1.5' is invalid/],
+    [['demo', '--write-rate', ''], /argument '' is invalid/],
+    [['dead-letters', '--limit', '-3'], /^error: option '--limit <n>' argument '-3' is invalid/],
+    [['reconcile', '--sample', 'many'], /argument 'many' is invalid/],
+    [
+      ['connector', 'status', '--kind', 'oracle'],
+      /^error: .*'oracle' is invalid\. Allowed choices are mariadb, mysql, postgresql/,
+    ],
+    [['connector', 'restart'], /^error: .*'restart' is invalid for argument 'action'/],
+    [['connector'], /^error: missing required argument 'action'/],
+    [['project'], /^error: required option '--store <store>' not specified/],
+    [['project', '--store', 'redis'], /'redis' is invalid\. Allowed choices are mongo, opensearch/],
+    [['rebuild', '--store', 'sqlite'], /'sqlite' is invalid/],
+    [['init', '--tables', 'a,,b'], /argument 'a,,b' is invalid/],
+    [['demo', '--durration', '5'], /^error: unknown option '--durration' \(Did you mean --duration\?\)$/],
+    [['lag', 'extra'], /^error: too many arguments for 'lag'/],
+    [['frobnicate'], /^error: unknown command 'frobnicate'/],
+  ])('%j', async (argv, message) => {
+    const { code, err, calls } = await cli(argv);
+    expect(code).toBe(2);
+    expect(calls).toEqual([]);
+    const lines = err.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(message);
+    expect(lines[1]).toMatch(/^\(see cqrs-migrate( [a-z-]+)? --help\)$/);
+    expect(err).not.toMatch(/\bat .*\(.*:\d+:\d+\)/); // no stack trace
+  });
+
+  it('prints help to stderr and exits 2 without a command', async () => {
+    const { code, out, err, calls } = await cli([]);
+    expect(code).toBe(2);
+    expect(calls).toEqual([]);
+    expect(out).toBe('');
+    expect(err).toContain('Usage: cqrs-migrate');
+  });
+});
+
+describe('valid arguments reach the right handler with typed values', () => {
+  it('demo: defaults', async () => {
+    const { code, calls } = await cli(['demo']);
+    expect(code).toBe(0);
+    expect(calls).toEqual([
+      {
+        command: 'demo',
+        options: {
+          config: undefined,
+          definition: undefined,
+          durationSec: 60,
+          scale: undefined,
+          writeRate: 50,
+          readRate: 40,
+          seed: 42,
+          force: false,
+          example: undefined,
+        },
+      },
+    ]);
+  });
+
+  it('demo: every option, global options before or after the command', async () => {
+    const { calls } = await cli([
+      '--config',
+      'c.json',
+      'demo',
+      '--duration',
+      '2.5',
+      '--scale',
+      'huge',
+      '--write-rate',
+      '10',
+      '--read-rate',
+      '5',
+      '--seed',
+      '0',
+      '--force',
+      '--example',
+      'bank',
+      '--definition',
+      './migration.ts',
+    ]);
+    expect(calls[0]).toEqual({
+      command: 'demo',
+      options: {
+        config: 'c.json',
+        definition: './migration.ts',
+        durationSec: 2.5,
+        scale: 'huge',
+        writeRate: 10,
+        readRate: 5,
+        seed: 0,
+        force: true,
+        example: 'bank',
+      },
+    });
+  });
+
+  it('takes --config and --definition from their env variables', async () => {
+    process.env.CQRS_CONFIG = 'from-env.json';
+    process.env.CQRS_DEFINITION = 'env-migration.ts';
+    const { calls } = await cli(['run']);
+    expect(calls).toEqual([
+      { command: 'run', options: { config: 'from-env.json', definition: 'env-migration.ts' } },
+    ]);
+    // The flag wins over the env variable.
+    expect((await cli(['serve', '--definition', 'flag.ts'])).calls[0]?.options).toMatchObject({
+      definition: 'flag.ts',
+    });
+  });
+
+  it.each([
+    [['run'], 'run', {}],
+    [['serve'], 'serve', {}],
+    [['translate'], 'translate', {}],
+    [['project', '--store', 'opensearch'], 'project', { store: 'opensearch' }],
+    [['lag'], 'lag', { json: false }],
+    [['lag', '--json'], 'lag', { json: true }],
+    [['report', '--json'], 'report', { json: true }],
+    [['rebuild'], 'rebuild', { store: undefined }],
+    [['rebuild', '--store', 'mongo'], 'rebuild', { store: 'mongo' }],
+    [['dead-letters'], 'deadLetters', { limit: 20 }],
+    [['dead-letters', '--limit', '5'], 'deadLetters', { limit: 5 }],
+    [['reconcile'], 'reconcile', { sample: undefined }],
+    [['reconcile', '--sample', '100'], 'reconcile', { sample: 100 }],
+    [['connector', 'render'], 'connector', { action: 'render', kind: undefined, name: undefined }],
+    [
+      ['connector', 'deploy', '--kind', 'postgresql', '--name', 'pg-1'],
+      'connector',
+      { action: 'deploy', kind: 'postgresql', name: 'pg-1' },
+    ],
+    [['init'], 'init', { out: './migration.ts', force: false, tables: undefined, url: undefined }],
+    [
+      ['init', '--out', 'm.ts', '--force', '--tables', 'orders, customers', '--url', 'postgres://u@h/db'],
+      'init',
+      { out: 'm.ts', force: true, tables: ['orders', 'customers'], url: 'postgres://u@h/db' },
+    ],
+  ])('%j', async (argv, command, options) => {
+    const { code, calls } = await cli(argv);
+    expect(code).toBe(0);
+    expect(calls).toEqual([{ command, options: { config: undefined, definition: undefined, ...options } }]);
+  });
+
+  it("returns the handler's exit code", async () => {
+    expect((await cli(['report'], 3)).code).toBe(3);
+  });
+
+  it("rethrows a handler's own error for the caller to print", async () => {
+    const { handlers } = recordingHandlers();
+    handlers.lag = async () => {
+      throw new Error('kafka down');
+    };
+    await expect(runProgram(['lag'], handlers, { out: () => {}, err: () => {} })).rejects.toThrow(
+      'kafka down',
+    );
+  });
+});
