@@ -95,6 +95,9 @@ const keyPartSchema = z
   .string()
   .regex(/^[A-Za-z][\w-]*$/, 'use letters, digits, "_" or "-", starting with a letter');
 
+/** Paths the shadow API serves itself. */
+const RESERVED_ROUTE = /^\/(admin(\/|$)|health$|metrics$)/;
+
 function fail(lines: string[], hint: string): never {
   throw new DefinitionError(`invalid migration definition:\n${lines.map((l) => `  ${l}`).join('\n')}`, {
     hint,
@@ -115,6 +118,10 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
         continue;
       }
       if (!endpoint.route.startsWith('/')) problems.push(`${where}.route: must start with "/"`);
+      if (RESERVED_ROUTE.test(endpoint.route))
+        problems.push(
+          `${where}.route: ${endpoint.route} is the API's own (/admin/…, /health, /metrics); pick another path`,
+        );
       const other = routes.get(endpoint.route);
       if (other !== undefined)
         problems.push(`${where}.route: ${endpoint.route} is also the route of ${other}`);
