@@ -332,6 +332,13 @@ const handlers: CommandHandlers = {
       `wrote ${result.path}: ${result.tables} captured tables, ${result.views} views (one active, the rest commented out)`,
     );
     if (result.keyless.length > 0) print(`left out (no primary key): ${result.keyless.join(', ')}`);
+    if (result.omittedColumns.length > 0)
+      print(
+        `left out (generated; change-data-capture does not carry them): ${result.omittedColumns.join(', ')}`,
+      );
+    for (const cascade of result.cascades) {
+      print(`warning: ${cascade} — the binlog does not carry cascaded changes; see the WARNING in the file`);
+    }
     print(`next: cqrs-migrate run --definition ${options.out}`);
     return 0;
   },

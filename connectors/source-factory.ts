@@ -25,6 +25,7 @@ import {
   pgoutputSourceConfigSchema,
 } from './pgoutput/config.js';
 import { formatLsn, parseLsn } from './pgoutput/lsn.js';
+import { capturedTables, tablesWithoutFullIdentity } from './pgoutput/slot.js';
 import { PgoutputSource } from './pgoutput/source.js';
 import type { ChangeSource } from './ports.js';
 
@@ -301,13 +302,38 @@ function pgoutputProgress(settings: PgoutputSourceConfig, source: PgoutputSource
   };
 }
 
+/**
+ * Updates and deletes are captured with their whole before image only under REPLICA IDENTITY
+ * FULL; with the default identity a delete's before image holds just the key, which the
+ * mapping rules cannot map, and the change would be dead-lettered: refuse to start instead.
+ */
+async function checkReplicaIdentity(client: pg.Client, settings: PgoutputSourceConfig): Promise<void> {
+  const tables = await capturedTables(client, settings);
+  const missing = await tablesWithoutFullIdentity(client, settings.schema, tables);
+  if (missing.length === 0) return;
+  const shown =
+    missing.length > 5
+      ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more`
+      : missing.join(', ');
+  throw new SourceError(
+    'REPLICA_IDENTITY',
+    `${missing.length} captured table(s) of ${settings.database} lack REPLICA IDENTITY FULL (${shown}): updates and deletes would arrive without their before image`,
+    {
+      hint: `run, as the tables' owner (a partitioned table's partitions each need their own):\n${missing
+        .map((t) => `ALTER TABLE ${t} REPLICA IDENTITY FULL;`)
+        .join('\n')}`,
+    },
+  );
+}
+
 const PG_START_HINT =
   'is the server running and legacy.url right? The project instance: `bash scripts/legacy-pg.sh up` (127.0.0.1:5433)';
 
 /**
- * Connects and checks PostgreSQL can feed the pgoutput reader: wal_level=logical and a role
- * allowed to replicate. SOURCE_UNREACHABLE, SOURCE_ACCESS_DENIED, DATABASE_MISSING, WAL_LEVEL,
- * MISSING_PRIVILEGES, each with the fix in its hint.
+ * Connects and checks PostgreSQL can feed the pgoutput reader: wal_level=logical, a role
+ * allowed to replicate, and REPLICA IDENTITY FULL on every captured table and partition.
+ * SOURCE_UNREACHABLE, SOURCE_ACCESS_DENIED, DATABASE_MISSING, WAL_LEVEL, MISSING_PRIVILEGES,
+ * REPLICA_IDENTITY, each with the fix in its hint.
  */
 export async function pgoutputPreflight(settings: PgoutputSourceConfig): Promise<void> {
   const client = new pg.Client(connectionConfig(settings));
@@ -361,6 +387,7 @@ export async function pgoutputPreflight(settings: PgoutputSourceConfig): Promise
         hint: `ALTER ROLE ${row.role} WITH REPLICATION; (it must also own the captured tables for the publication)`,
       });
     }
+    await checkReplicaIdentity(client, settings);
   } finally {
     await client.end().catch(() => undefined);
   }

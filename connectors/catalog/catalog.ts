@@ -47,13 +47,43 @@ export interface CatalogColumn {
   precision?: number;
   /** The column's type as the database spells it ("decimal(19,4)", "timestamp(6) without time zone"), for comments. */
   sqlType?: string;
+  /**
+   * Set for a generated (computed) column: `stored` (PostgreSQL's GENERATED ALWAYS AS ... STORED,
+   * MariaDB/MySQL STORED/PERSISTENT) or `virtual` (MariaDB/MySQL VIRTUAL). Whether change-data-capture
+   * carries its value depends on the dialect: PostgreSQL's logical replication (up to 17) leaves
+   * generated columns out of every streamed row; MariaDB's ROW binlog (binlog_row_image=FULL) holds
+   * STORED and VIRTUAL ones alike (verified on 10.11, see test/integration/init-cdc-gaps.test.ts).
+   */
+  generated?: 'stored' | 'virtual';
+  /** A generated column's expression as the database prints it, for comments. */
+  generationExpression?: string;
 }
+
+/**
+ * A foreign key's referential action. CASCADE, SET NULL and SET DEFAULT change rows of the
+ * referencing table when the referenced row is deleted or its key updated; MariaDB/MySQL's InnoDB
+ * does that inside the engine and writes none of those row changes to the binlog.
+ */
+export type ForeignKeyAction = 'NO ACTION' | 'RESTRICT' | 'CASCADE' | 'SET NULL' | 'SET DEFAULT';
+
+/** The actions that change the referencing rows (the others only refuse the parent's change). */
+export const CHANGING_ACTIONS: ReadonlySet<ForeignKeyAction> = new Set([
+  'CASCADE',
+  'SET NULL',
+  'SET DEFAULT',
+]);
 
 export interface CatalogForeignKey {
   /** Columns of this table, in the constraint's order. */
   columns: string[];
   /** The referenced table and its columns, position for position with `columns`. */
   references: { table: string; columns: string[] };
+  /** Constraint name, for comments. */
+  name: string;
+  /** What the database does to this table's rows when the referenced row is deleted. */
+  onDelete: ForeignKeyAction;
+  /** ... and when the referenced key is updated. */
+  onUpdate: ForeignKeyAction;
 }
 
 export interface CatalogTable {
@@ -94,6 +124,17 @@ export interface KeyColumnRow {
   column: string;
   refTable: string | null;
   refColumn: string | null;
+  /** A foreign key's rules (null for a primary key; an unknown rule reads as NO ACTION). */
+  onDelete?: string | null;
+  onUpdate?: string | null;
+}
+
+const ACTIONS: readonly ForeignKeyAction[] = ['NO ACTION', 'RESTRICT', 'CASCADE', 'SET NULL', 'SET DEFAULT'];
+
+/** A rule as information_schema spells it ("SET NULL"), or NO ACTION for anything else. */
+export function foreignKeyAction(rule: string | null | undefined): ForeignKeyAction {
+  const upper = (rule ?? '').trim().toUpperCase();
+  return ACTIONS.find((a) => a === upper) ?? 'NO ACTION';
 }
 
 /**
@@ -141,9 +182,13 @@ export function assembleTables(
     for (const parts of byConstraint.values()) {
       const refTable = parts[0]?.refTable;
       if (refTable === null || refTable === undefined) continue;
+      const first = parts[0];
       foreignKeys.push({
         columns: parts.map((p) => p.column),
         references: { table: refTable, columns: parts.map((p) => p.refColumn ?? '') },
+        name: first?.constraint ?? '',
+        onDelete: foreignKeyAction(first?.onDelete),
+        onUpdate: foreignKeyAction(first?.onUpdate),
       });
     }
     return {

@@ -53,6 +53,17 @@ export function mysqlEnumValues(columnType: string): string[] {
   return [...body.matchAll(/'((?:[^']|'')*)'/g)].map((m) => (m[1] ?? '').replace(/''/g, "'"));
 }
 
+/**
+ * Whether EXTRA names a generated column: MariaDB and MySQL write "VIRTUAL GENERATED" or
+ * "STORED GENERATED" (older MariaDB "PERSISTENT GENERATED"); MySQL 8's "DEFAULT_GENERATED" is a
+ * column with an expression default, an ordinary column.
+ */
+export function mysqlGenerated(extra: string): 'stored' | 'virtual' | undefined {
+  const m = /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.exec(extra);
+  if (m === null) return undefined;
+  return m[1]?.toUpperCase() === 'VIRTUAL' ? 'virtual' : 'stored';
+}
+
 /** Reads base tables, columns and primary/foreign keys of one MariaDB/MySQL database. */
 export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOptions = {}): Promise<Catalog> {
   let conn: mysql.Connection;
@@ -87,7 +98,8 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
     const [columnRows] = await conn.query<RowDataPacket[]>(
       `SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, DATA_TYPE AS data_type,
               COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable, NUMERIC_PRECISION AS num_precision,
-              NUMERIC_SCALE AS num_scale, DATETIME_PRECISION AS dt_precision
+              NUMERIC_SCALE AS num_scale, DATETIME_PRECISION AS dt_precision, EXTRA AS extra,
+              GENERATION_EXPRESSION AS generation_expression
          FROM information_schema.COLUMNS
         WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
       [db],
@@ -110,6 +122,12 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
         column.scale = num(r.num_scale) ?? 0;
       }
       if (kind === 'datetime' || kind === 'time') column.precision = num(r.dt_precision) ?? 0;
+      const generated = mysqlGenerated(text(r.extra));
+      if (generated !== undefined) {
+        column.generated = generated;
+        const expression = text(r.generation_expression);
+        if (expression !== '') column.generationExpression = expression;
+      }
       const list = columns.get(table) ?? [];
       list.push(column);
       columns.set(table, list);
@@ -119,11 +137,15 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
     const [keyRows] = await conn.query<RowDataPacket[]>(
       `SELECT k.TABLE_NAME AS table_name, k.CONSTRAINT_NAME AS constraint_name, c.CONSTRAINT_TYPE AS kind,
               k.ORDINAL_POSITION AS position, k.COLUMN_NAME AS column_name,
-              k.REFERENCED_TABLE_NAME AS ref_table, k.REFERENCED_COLUMN_NAME AS ref_column
+              k.REFERENCED_TABLE_NAME AS ref_table, k.REFERENCED_COLUMN_NAME AS ref_column,
+              rc.DELETE_RULE AS on_delete, rc.UPDATE_RULE AS on_update
          FROM information_schema.KEY_COLUMN_USAGE k
          JOIN information_schema.TABLE_CONSTRAINTS c
            ON c.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME
           AND c.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+         LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS rc
+           ON rc.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND rc.TABLE_NAME = k.TABLE_NAME
+          AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND c.CONSTRAINT_TYPE = 'FOREIGN KEY'
         WHERE k.TABLE_SCHEMA = ? AND c.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'FOREIGN KEY')
           AND (c.CONSTRAINT_TYPE = 'PRIMARY KEY' OR k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA)
         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
@@ -137,6 +159,8 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
       column: text(r.column_name),
       refTable: r.ref_table === null ? null : text(r.ref_table),
       refColumn: r.ref_column === null ? null : text(r.ref_column),
+      onDelete: r.on_delete === null ? null : text(r.on_delete),
+      onUpdate: r.on_update === null ? null : text(r.on_update),
     }));
     return { dialect: 'mysql', database: db, tables: assembleTables(names, columns, keys) };
   } finally {

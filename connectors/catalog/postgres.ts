@@ -65,6 +65,9 @@ interface ColumnRow {
   typmod: number;
   not_null: boolean;
   sql_type: string;
+  /** pg_attribute.attgenerated: 's' for GENERATED ALWAYS AS (...) STORED, 'v' (PostgreSQL 18) virtual, '' otherwise. */
+  generated: string;
+  generation_expression: string | null;
 }
 
 interface KeyRow {
@@ -75,7 +78,18 @@ interface KeyRow {
   column_name: string;
   ref_table: string | null;
   ref_column: string | null;
+  on_delete: string | null;
+  on_update: string | null;
 }
+
+/** pg_constraint.confdeltype / confupdtype codes. */
+const ACTION_CODES: Readonly<Record<string, string>> = {
+  a: 'NO ACTION',
+  r: 'RESTRICT',
+  c: 'CASCADE',
+  n: 'SET NULL',
+  d: 'SET DEFAULT',
+};
 
 /** Reads base tables of schema `public`, their columns and primary/foreign keys. */
 export async function readPostgresCatalog(
@@ -115,9 +129,12 @@ export async function readPostgresCatalog(
 
     const columnRows = await client.query<ColumnRow>(
       `SELECT c.relname AS table_name, a.attname AS column_name, t.typname, t.typtype, t.oid::int AS type_oid,
-              a.atttypmod AS typmod, a.attnotnull AS not_null, format_type(a.atttypid, a.atttypmod) AS sql_type
+              a.atttypmod AS typmod, a.attnotnull AS not_null, format_type(a.atttypid, a.atttypmod) AS sql_type,
+              a.attgenerated::text AS generated,
+              CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generation_expression
          FROM pg_attribute a
          JOIN pg_class c ON c.oid = a.attrelid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_type t ON t.oid = a.atttypid
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
@@ -152,6 +169,12 @@ export async function readPostgresCatalog(
       // Without a declared precision the reader pads to 6 digits, as Debezium does.
       if (kind === 'datetime' || kind === 'time')
         column.precision = r.typmod >= 0 && r.typmod <= 6 ? r.typmod : 6;
+      // Logical replication leaves generated columns out of every streamed row (up to PostgreSQL
+      // 17 always; 18 only publishes STORED ones with publish_generated_columns): see render.ts.
+      if (r.generated === 's' || r.generated === 'v') {
+        column.generated = r.generated === 's' ? 'stored' : 'virtual';
+        if (r.generation_expression !== null) column.generationExpression = r.generation_expression;
+      }
       const list = columns.get(r.table_name) ?? [];
       list.push(column);
       columns.set(r.table_name, list);
@@ -160,7 +183,9 @@ export async function readPostgresCatalog(
     // Foreign keys into another schema cannot be captured from `public`: left out.
     const keyRows = await client.query<KeyRow>(
       `SELECT c.relname AS table_name, con.conname AS constraint_name, con.contype, k.ord::int AS position,
-              a.attname AS column_name, fc.relname AS ref_table, fa.attname AS ref_column
+              a.attname AS column_name, fc.relname AS ref_table, fa.attname AS ref_column,
+              CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
+              CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update
          FROM pg_constraint con
          JOIN pg_class c ON c.oid = con.conrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -181,6 +206,8 @@ export async function readPostgresCatalog(
       column: r.column_name,
       refTable: r.ref_table,
       refColumn: r.ref_column,
+      onDelete: r.on_delete === null ? null : (ACTION_CODES[r.on_delete] ?? null),
+      onUpdate: r.on_update === null ? null : (ACTION_CODES[r.on_update] ?? null),
     }));
     return { dialect: 'postgres', database: url.database, tables: assembleTables(names, columns, keys) };
   } finally {

@@ -78,10 +78,20 @@ const BINLOG_PIPELINE_SETTINGS = {
   'bigint.unsigned.handling.mode': 'long',
 } as const;
 
+/**
+ * publish.via.partition.root: the publication the connector creates publishes a partitioned
+ * table's changes as the root table's (PostgreSQL's publish_via_partition_root), so they reach
+ * the root's topic and mapping rules instead of one topic per partition. The property is
+ * read from Debezium 3.2 on (DBZ-9158); Connect passes it through unused to 3.1, which
+ * creates its publication without the option: there, create the publication beforehand
+ * (`CREATE PUBLICATION <publication.name> FOR TABLE … WITH (publish_via_partition_root = true)`;
+ * the connector uses an existing one).
+ */
 const POSTGRES_PIPELINE_SETTINGS = {
   ...COMMON_PIPELINE_SETTINGS,
   'plugin.name': 'pgoutput',
   'publication.autocreate.mode': 'filtered',
+  'publish.via.partition.root': 'true',
 } as const;
 
 export const PIPELINE_SETTINGS: Record<ConnectorKind, Readonly<Record<string, string>>> = {

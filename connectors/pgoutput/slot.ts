@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { ReplicationClientConfig } from 'pg-logical-replication';
 import { z } from 'zod';
-import { SourceError } from '../../lib/errors.js';
+import { errorMessage, SourceError } from '../../lib/errors.js';
 import { connectionConfig, type PgoutputSourceConfig, publicationOf } from './config.js';
 import { canonicalLsn } from './lsn.js';
 
@@ -13,6 +13,8 @@ import { canonicalLsn } from './lsn.js';
  */
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** An identifier as a person would type it: bare when it needs no quotes. */
+const ident = (name: string) => (/^[a-z_][a-z0-9_]*$/.test(name) ? name : quote(name));
 
 const slotRow = z.object({
   plugin: z.string().nullable(),
@@ -49,19 +51,75 @@ export async function dropSlot(client: pg.Client, slotName: string): Promise<voi
   );
 }
 
-/** Creates the publication for the configured tables (all of the schema's when none are listed) if missing. */
+const nameRow = z.object({ name: z.string() });
+
+/**
+ * The tables the source captures, unqualified, in `config.schema`: the configured ones, else
+ * those of the publication when it exists, else every table of the schema that is not a
+ * partition (a partitioned table is captured as a whole, through its root).
+ */
+export async function capturedTables(client: pg.Client, config: PgoutputSourceConfig): Promise<string[]> {
+  if (config.tables.length > 0) return [...config.tables];
+  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [
+    publicationOf(config),
+  ]);
+  if (exists.rows.length > 0) return publishedTables(client, config);
+  return schemaTables(client, config.schema);
+}
+
+async function schemaTables(client: pg.Client, schema: string): Promise<string[]> {
+  const found = await client.query(
+    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname`,
+    [schema],
+  );
+  return found.rows.map((r) => nameRow.parse(r).name);
+}
+
+/**
+ * Every relation among `tables` of `schema` and their partitions (at any depth: ALTER TABLE …
+ * REPLICA IDENTITY on a partitioned table does not reach its partitions) whose replica
+ * identity is not FULL, qualified and quoted, parents first. Without FULL, an update's or a
+ * delete's before image carries only the key columns.
+ */
+export async function tablesWithoutFullIdentity(
+  client: pg.Client,
+  schema: string,
+  tables: readonly string[],
+): Promise<string[]> {
+  const result = await client.query(
+    `SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, t.ord, tree.level
+       FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)
+       JOIN pg_namespace tn ON tn.nspname = $1
+       JOIN pg_class r ON r.relnamespace = tn.oid AND r.relname = t.name AND r.relkind IN ('r', 'p')
+       CROSS JOIN LATERAL (
+         SELECT r.oid AS relid, 0 AS level
+         UNION SELECT relid, level FROM pg_partition_tree(r.oid)
+       ) tree
+       JOIN pg_class c ON c.oid = tree.relid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relreplident <> 'f'
+      ORDER BY t.ord, tree.level, name`,
+    [schema, [...tables]],
+  );
+  return result.rows.map((r) => nameRow.parse(r).name);
+}
+
+const publicationRow = z.object({ pubviaroot: z.boolean() });
+
+/**
+ * Creates the publication for the configured tables (all of the schema's when none are listed)
+ * if missing. publish_via_partition_root (PostgreSQL 13+): a partitioned table's changes are
+ * published as the root table's, not under the name of the partition that holds the row.
+ */
 export async function ensurePublication(client: pg.Client, config: PgoutputSourceConfig): Promise<void> {
   const name = publicationOf(config);
-  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
-  if (exists.rows.length > 0) return;
-  let tables = config.tables;
-  if (tables.length === 0) {
-    const found = await client.query(
-      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name",
-      [config.schema],
-    );
-    tables = found.rows.map((r) => z.object({ table_name: z.string() }).parse(r).table_name);
+  const exists = await client.query('SELECT pubviaroot FROM pg_publication WHERE pubname = $1', [name]);
+  if (exists.rows.length > 0) {
+    if (!publicationRow.parse(exists.rows[0]).pubviaroot) await publishViaRoot(client, config, name);
+    return;
   }
+  const tables = config.tables.length > 0 ? [...config.tables] : await schemaTables(client, config.schema);
   if (tables.length === 0) {
     throw new SourceError(
       'NO_TABLES',
@@ -70,16 +128,55 @@ export async function ensurePublication(client: pg.Client, config: PgoutputSourc
   }
   const list = tables.map((t) => `${quote(config.schema)}.${quote(t)}`).join(', ');
   try {
-    await client.query(`CREATE PUBLICATION ${quote(name)} FOR TABLE ${list}`);
+    await client.query(
+      `CREATE PUBLICATION ${quote(name)} FOR TABLE ${list} WITH (publish_via_partition_root = true)`,
+    );
   } catch (cause) {
-    throw new SourceError('PUBLICATION_FAILED', `cannot create publication ${name}`, {
+    throw new SourceError('PUBLICATION_FAILED', `cannot create publication ${name}: ${errorMessage(cause)}`, {
       cause,
-      hint: 'the user must own the captured tables (or create the publication beforehand)',
+      hint: publicationHint(config, name, list),
     });
   }
 }
 
-/** Tables the publication sends, in the configured schema, in name order. */
+function publicationHint(config: PgoutputSourceConfig, name: string, list: string): string {
+  const role = ident(config.user);
+  return (
+    `role ${config.user} must own every captured table and each of its partitions ` +
+    `(ALTER TABLE … OWNER TO ${role};) and may create in the database ` +
+    `(GRANT CREATE ON DATABASE ${ident(config.database)} TO ${role};); or have a superuser create the ` +
+    `publication beforehand: CREATE PUBLICATION ${quote(name)} FOR TABLE ${list} WITH (publish_via_partition_root = true);`
+  );
+}
+
+/**
+ * An existing publication that publishes a captured partitioned table partition by partition
+ * (created without publish_via_partition_root) is switched to publish it as its root.
+ */
+async function publishViaRoot(client: pg.Client, config: PgoutputSourceConfig, name: string): Promise<void> {
+  const partitioned = await client.query(
+    `SELECT 1 FROM pg_publication_tables pt
+       JOIN pg_namespace n ON n.nspname = pt.schemaname
+       JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+      WHERE pt.pubname = $1 AND c.relispartition LIMIT 1`,
+    [name],
+  );
+  if (partitioned.rows.length === 0) return;
+  try {
+    await client.query(`ALTER PUBLICATION ${quote(name)} SET (publish_via_partition_root = true)`);
+  } catch (cause) {
+    throw new SourceError(
+      'PUBLICATION_FAILED',
+      `publication ${name} publishes partitions under their own names and cannot be changed: ${errorMessage(cause)}`,
+      {
+        cause,
+        hint: `as its owner or a superuser: ALTER PUBLICATION ${quote(name)} SET (publish_via_partition_root = true); (user ${config.user})`,
+      },
+    );
+  }
+}
+
+/** Tables the publication sends, in the configured schema, in name order (a partitioned table's root, not its partitions). */
 export async function publishedTables(client: pg.Client, config: PgoutputSourceConfig): Promise<string[]> {
   const result = await client.query(
     'SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 ORDER BY tablename',

@@ -34,7 +34,12 @@ export async function openSnapshotView(client: pg.Client, snapshotName: string |
 
 async function estimatedRows(client: pg.Client, schema: string, tables: readonly string[]): Promise<number> {
   const result = await client.query(
-    'SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)',
+    // A partitioned table has no rows of its own: count its partitions' (pg_partition_tree lists them).
+    `SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint::text AS n
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN LATERAL (SELECT c.oid AS relid UNION SELECT relid FROM pg_partition_tree(c.oid)) tree
+       JOIN pg_class p ON p.oid = tree.relid AND p.relkind = 'r'
+      WHERE n.nspname = $1 AND c.relname = ANY($2)`,
     [schema, tables],
   );
   return Number(z.object({ n: z.string() }).parse(result.rows[0]).n);
@@ -50,7 +55,8 @@ export interface SnapshotReadOptions {
 }
 
 /**
- * Reads every table inside the view open on `client` through a cursor, a chunk at a time,
+ * Reads every table inside the view open on `client` through a cursor, a chunk at a time (a
+ * partitioned table through its root, so its rows carry the root's name, as streamed ones do),
  * values as text (the client's type parsers are bypassed) normalised like streamed ones.
  * One chunk is held back until the next exists, so the chunk with the very last row can be
  * marked (its last event's source.snapshot 'last'); the first row gets 'first'.

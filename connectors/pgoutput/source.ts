@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
+import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
@@ -23,9 +24,12 @@ import {
   readSlot,
 } from './slot.js';
 import { openSnapshotView, readSnapshot } from './snapshot.js';
-import { TransactionAssembler } from './transaction-assembler.js';
+import { type ChangeMessage, TransactionAssembler } from './transaction-assembler.js';
+import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver } from './values.js';
 
 const CONNECTOR_VERSION = '0.1.0';
+
+const domainRow = z.object({ oid: z.string(), base: z.string(), typmod: z.string() });
 
 type Sink = (tx: SourceTransaction) => Promise<void>;
 
@@ -70,6 +74,10 @@ export class PgoutputSource implements ChangeSource {
   private delivering: Promise<void> = Promise.resolve();
   private streamedRows = 0;
   private seen: string | null = null;
+  /** Domain → base type of streamed columns, looked up on `catalog` (opened on first need). */
+  private readonly types = new PgTypeResolver((oids) => this.domainSteps(oids));
+  private readonly relations = new WeakMap<Pgoutput.MessageRelation, Pgoutput.MessageRelation>();
+  private catalog: pg.Client | null = null;
 
   constructor(config: PgoutputSourceConfigInput, options: PgoutputSourceOptions = {}) {
     this.config = pgoutputSourceConfigSchema.parse(config);
@@ -317,10 +325,24 @@ export class PgoutputSource implements ChangeSource {
         return;
       case 'insert':
       case 'update':
-      case 'delete':
+      case 'delete': {
+        let change: ChangeMessage;
+        try {
+          change = { ...message, relation: await this.resolvedRelation(message.relation) } as ChangeMessage;
+        } catch (cause) {
+          this.fail(
+            new SourceError(
+              'TYPE_LOOKUP_FAILED',
+              `cannot read the column types of ${message.relation.schema}.${message.relation.name}: ${errorMessage(cause)}`,
+              { cause, hint: 'restart the source from its last offset once the server is reachable' },
+            ),
+          );
+          return;
+        }
         this.streamedRows++;
-        assembler.change(lsn, message);
+        assembler.change(lsn, change);
         return;
+      }
       case 'truncate':
         // Debezium skips truncates by default (skipped.operations=t); so does this reader.
         this.logger.warn({ tables: message.relations.map((r) => r.name), lsn }, 'TRUNCATE not captured');
@@ -355,6 +377,42 @@ export class PgoutputSource implements ChangeSource {
     }
   }
 
+  /**
+   * The relation with every DOMAIN column typed by its base type (pgoutput names the domain),
+   * so streamed values are normalised as the snapshot's and the legacy reads' are. Computed
+   * once per Relation message: the decoder replaces the object when the table changes.
+   */
+  private async resolvedRelation(relation: Pgoutput.MessageRelation): Promise<Pgoutput.MessageRelation> {
+    const known = this.relations.get(relation);
+    if (known !== undefined) return known;
+    if (this.types.needs(relation.columns)) await this.types.load(relation.columns);
+    const resolved = {
+      ...relation,
+      columns: relation.columns.map((column) => ({ ...column, ...this.types.base(column) })),
+    };
+    this.relations.set(relation, resolved);
+    return resolved;
+  }
+
+  private async domainSteps(oids: number[]): Promise<DomainStep[]> {
+    if (this.catalog === null) {
+      const client = new pg.Client(connectionConfig(this.config));
+      client.on('error', (err) => this.logger.warn({ err }, 'catalog connection error'));
+      try {
+        await client.connect();
+      } catch (cause) {
+        await client.end().catch(() => undefined);
+        throw cause;
+      }
+      this.catalog = client;
+    }
+    const result = await this.catalog.query(DOMAIN_STEPS_SQL, [oids]);
+    return result.rows.map((r) => {
+      const row = domainRow.parse(r);
+      return { oid: Number(row.oid), baseOid: Number(row.base), baseTypeMod: Number(row.typmod) };
+    });
+  }
+
   /** Moves `seenLsn()` forward to `lsn` (never back: keepalives may trail a delivered commit). */
   private passed(lsn: string): void {
     if (this.seen === null || parseLsn(lsn) > parseLsn(this.seen)) this.seen = canonicalLsn(lsn);
@@ -376,5 +434,8 @@ export class PgoutputSource implements ChangeSource {
     this.stopping = true;
     await this.delivering.catch(() => undefined);
     await this.stream?.stop();
+    const catalog = this.catalog;
+    this.catalog = null;
+    await catalog?.end().catch(() => undefined);
   }
 }

@@ -43,6 +43,78 @@ export function numericScale(typeMod: number): number | undefined {
   return typeMod >= 4 ? (typeMod - 4) & 0xffff : undefined;
 }
 
+/**
+ * OIDs below this are the built-in types of pg_type.dat; a domain (or any user-defined type)
+ * has a larger one. (FirstGenbkiObjectId in PostgreSQL's transam.h.)
+ */
+export const FIRST_NON_BUILTIN_OID = 10_000;
+
+/** One step of a domain chain: pg_type.typbasetype and typtypmod of a domain type. */
+export interface DomainStep {
+  oid: number;
+  baseOid: number;
+  baseTypeMod: number;
+}
+
+/**
+ * Resolves domain types to their base types. A query's RowDescription already names a domain
+ * column's base type and modifier (what the snapshot and the legacy read path see), but
+ * pgoutput's Relation message names the domain itself, which `pgTextValue` would not know:
+ * a DOMAIN over integer would arrive as text when streamed and as a number when read. Each
+ * type is looked up once (`lookup` returns the domain steps of the OIDs it is given, the
+ * chain followed recursively) and cached; built-in types are never looked up.
+ */
+export class PgTypeResolver {
+  /** Base type of every non-built-in OID seen; null for a type that is not a domain. */
+  private readonly bases = new Map<number, { typeOid: number; typeMod: number } | null>();
+
+  constructor(private readonly lookup: (oids: number[]) => Promise<DomainStep[]>) {}
+
+  /** True when some of `types` was never looked up: `load` them before `base`. */
+  needs(types: readonly PgColumnType[]): boolean {
+    return types.some((t) => t.typeOid >= FIRST_NON_BUILTIN_OID && !this.bases.has(t.typeOid));
+  }
+
+  async load(types: readonly PgColumnType[]): Promise<void> {
+    const oids = [
+      ...new Set(types.map((t) => t.typeOid).filter((o) => o >= FIRST_NON_BUILTIN_OID && !this.bases.has(o))),
+    ];
+    if (oids.length === 0) return;
+    const steps = new Map((await this.lookup(oids)).map((s) => [s.oid, s]));
+    // The domains met on the way (a domain's base domain) are resolved as well.
+    for (const oid of new Set([...oids, ...steps.keys()])) {
+      let typeOid = oid;
+      let typeMod = -1;
+      // A domain over a domain: follow typbasetype to the first type that is not a domain.
+      for (let step = steps.get(typeOid), hops = 0; step !== undefined && hops < 64; hops++) {
+        typeOid = step.baseOid;
+        if (typeMod < 0) typeMod = step.baseTypeMod;
+        step = steps.get(typeOid);
+      }
+      this.bases.set(oid, typeOid === oid ? null : { typeOid, typeMod });
+    }
+  }
+
+  /** The type to normalise a value of `type` by: its base type when it is a (loaded) domain. */
+  base(type: PgColumnType): PgColumnType {
+    const base = this.bases.get(type.typeOid);
+    if (base === undefined || base === null) return type;
+    // The domain's own modifier (NUMERIC(10,2)) unless the column declares one.
+    return { typeOid: base.typeOid, typeMod: type.typeMod >= 0 ? type.typeMod : base.typeMod };
+  }
+}
+
+/**
+ * The domain chains of `oids` as `lookup` for PgTypeResolver: one recursive query on
+ * `query` (the source's own connection).
+ */
+export const DOMAIN_STEPS_SQL = `WITH RECURSIVE chain AS (
+    SELECT t.oid, t.typbasetype, t.typtypmod FROM pg_type t WHERE t.oid = ANY($1::oid[]) AND t.typtype = 'd'
+    UNION
+    SELECT b.oid, b.typbasetype, b.typtypmod FROM chain JOIN pg_type b ON b.oid = chain.typbasetype AND b.typtype = 'd'
+  )
+  SELECT oid::int8::text AS oid, typbasetype::int8::text AS base, typtypmod::text AS typmod FROM chain`;
+
 /** "10:00:00.5" at 6 digits → "10:00:00.500000"; extra digits are cut, as the converters do. */
 function padFraction(text: string, digits: number): string {
   const dot = text.indexOf('.');

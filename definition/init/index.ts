@@ -33,6 +33,16 @@ export interface InitResult {
   views: number;
   /** Tables left out for want of a primary key. */
   keyless: string[];
+  /**
+   * MariaDB/MySQL: foreign keys whose ON DELETE / ON UPDATE action (CASCADE, SET NULL, SET
+   * DEFAULT) changes captured rows without a binlog event, e.g.
+   * "payment.rental_id → rental(rental_id): ON DELETE SET NULL". Those changes never reach the read
+   * models: warn (reconcile detects the drift; a new snapshot repairs it; RESTRICT plus the
+   * writer doing the cascade avoids it). The definition says so at each affected capture rule.
+   */
+  cascades: string[];
+  /** Generated columns left out of the row schemas because CDC does not carry them ("film.length_hours"). */
+  omittedColumns: string[];
 }
 
 /**
@@ -62,5 +72,12 @@ export async function initDefinition(url: string, options: InitOptions): Promise
       hint: 'check that the directory is writable',
     });
   }
-  return { path, tables: summary.tables, views: summary.views, keyless: summary.keyless };
+  return {
+    path,
+    tables: summary.tables,
+    views: summary.views,
+    keyless: summary.keyless,
+    cascades: summary.cascades,
+    omittedColumns: summary.omittedColumns,
+  };
 }

@@ -1,4 +1,10 @@
-import type { Catalog, CatalogColumn, CatalogTable } from '../../connectors/catalog/catalog.js';
+import {
+  type Catalog,
+  type CatalogColumn,
+  type CatalogForeignKey,
+  type CatalogTable,
+  CHANGING_ACTIONS,
+} from '../../connectors/catalog/catalog.js';
 import { AdapterError } from '../../lib/errors.js';
 
 /**
@@ -33,6 +39,15 @@ export interface RenderSummary {
   keyless: string[];
   /** Table of the active view and endpoint. */
   activeTable: string;
+  /**
+   * MariaDB/MySQL only: foreign keys of captured tables whose ON DELETE / ON UPDATE action
+   * (CASCADE, SET NULL, SET DEFAULT) changes rows the binlog never shows, one line each
+   * ("payment.rental_id → rental(rental_id): ON DELETE SET NULL"), for the CLI to warn about.
+   * The definition carries the same warning at each affected capture rule.
+   */
+  cascades: string[];
+  /** Generated columns left out of the row schemas because CDC does not carry them ("film.length_hours"). */
+  omittedColumns: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,6 +113,21 @@ interface FieldPlan {
   field: string;
 }
 
+/**
+ * Why a column is left out of the row schema, or null when CDC delivers it. PostgreSQL's logical
+ * replication (pgoutput, up to 17) sends no generated column in any streamed row, while the
+ * snapshot's `SELECT *` has it: a required field would reject every streamed change. A key column
+ * stays (the table could not be keyed without it); its note says so. MariaDB's ROW binlog
+ * (binlog_row_image=FULL) carries STORED and VIRTUAL generated columns alike (verified on 10.11),
+ * so they stay. Zod objects strip unknown keys, so rows that do have the column (the snapshot, the
+ * legacy side's `SELECT *`) parse to the same state.
+ */
+function omissionOf(column: CatalogColumn, table: CatalogTable, dialect: Catalog['dialect']): string | null {
+  if (dialect !== 'postgres' || column.generated === undefined) return null;
+  if (table.primaryKey.includes(column.name)) return null;
+  return "PostgreSQL's logical replication does not send generated columns, so no streamed row has it";
+}
+
 interface TablePlan {
   table: CatalogTable;
   /** JS identifier stem (ASCII camelCase, never a reserved word once suffixed). */
@@ -105,12 +135,16 @@ interface TablePlan {
   pascal: string;
   /** Read-model name stem and route segment stem. */
   snake: string;
+  /** The columns CDC delivers, with their domain fields (in column order). */
   fields: FieldPlan[];
+  /** Columns left out of the row schema (see omissionOf), with the reason. */
+  omitted: Map<string, string>;
   fieldOf: Map<string, string>;
   keyFields: string[];
 }
 
 function planTables(catalog: Catalog): TablePlan[] {
+  const dialect = catalog.dialect;
   const idents = new Set<string>();
   const snakes = new Set<string>();
   return catalog.tables.map((table, i) => {
@@ -125,14 +159,21 @@ function planTables(catalog: Catalog): TablePlan[] {
     else if (!/^[a-z]/.test(snake)) snake = `t_${snake}`;
     snake = unique(snake, snakes);
 
+    // Names are given to every column first, so leaving one out does not rename the others.
     const taken = new Set<string>();
-    const fields = table.columns.map((column, c) => {
+    const named = table.columns.map((column, c) => {
       const base = camel(words(column.name, false));
       return { column, field: unique(base === '' ? `field${c + 1}` : base, taken) };
     });
+    const omitted = new Map<string, string>();
+    for (const { column } of named) {
+      const why = omissionOf(column, table, dialect);
+      if (why !== null) omitted.set(column.name, why);
+    }
+    const fields = named.filter((f) => !omitted.has(f.column.name));
     const fieldOf = new Map(fields.map((f) => [f.column.name, f.field]));
     const keyFields = table.primaryKey.map((c) => fieldOf.get(c) ?? c);
-    return { table, ident, pascal: capitalise(ident), snake, fields, fieldOf, keyFields };
+    return { table, ident, pascal: capitalise(ident), snake, fields, omitted, fieldOf, keyFields };
   });
 }
 
@@ -188,7 +229,34 @@ function columnSchema(column: CatalogColumn, dialect: Catalog['dialect']): strin
   return column.nullable ? `${schema}.nullable()` : schema;
 }
 
-function columnNote(column: CatalogColumn): string {
+/** True when `e` is one parenthesised expression, "(a + (b))" (as PostgreSQL prints it). */
+function enclosed(e: string): boolean {
+  if (!e.startsWith('(')) return false;
+  let depth = 0;
+  for (let i = 0; i < e.length; i++) {
+    if (e[i] === '(') depth++;
+    else if (e[i] === ')' && --depth === 0) return i === e.length - 1;
+  }
+  return false;
+}
+
+/** What a comment says about a generated column: "generated STORED as (`length` / 60)". */
+function generatedText(column: CatalogColumn): string {
+  const e = column.generationExpression;
+  const expression = e === undefined ? '' : ` as ${enclosed(e) ? e : `(${e})`}`;
+  return `generated ${column.generated === 'virtual' ? 'VIRTUAL' : 'STORED'}${expression}`;
+}
+
+function columnNote(column: CatalogColumn, dialect: Catalog['dialect']): string {
+  const note = typeNote(column);
+  if (column.generated === undefined) return note;
+  return dialect === 'mysql'
+    ? `${note}; ${generatedText(column)}: the binlog's row images carry its value`
+    : // Only a key column reaches here (omissionOf keeps it).
+      `${note}; ${generatedText(column)}, in the primary key: PostgreSQL's logical replication does not send it, so streamed changes cannot be keyed; key the rule on other columns`;
+}
+
+function typeNote(column: CatalogColumn): string {
   const sql = column.sqlType ?? column.type;
   switch (column.type) {
     case 'decimal':
@@ -218,9 +286,18 @@ function columnNote(column: CatalogColumn): string {
 
 function renderRowSchema(plan: TablePlan, dialect: Catalog['dialect']): string[] {
   const lines = [`const ${plan.ident}Row = z`, '  .object({'];
-  for (const { column } of plan.fields) {
+  for (const column of plan.table.columns) {
+    const why = plan.omitted.get(column.name);
+    if (why !== undefined) {
+      lines.push(
+        `    // ${commentText(`${column.name}: left out, ${column.sqlType ?? column.type} ${generatedText(column)}: ${why}.`)}`,
+        '    // Rows that have it (the snapshot, the legacy reads) parse the same: zod drops the extra key.',
+        '    // If a read needs the value, compute it from the other fields in the view.',
+      );
+      continue;
+    }
     lines.push(
-      `    ${propKey(column.name)}: ${columnSchema(column, dialect)}, // ${commentText(columnNote(column))}`,
+      `    ${propKey(column.name)}: ${columnSchema(column, dialect)}, // ${commentText(columnNote(column, dialect))}`,
     );
   }
   lines.push('  })', '  .transform((r) => ({');
@@ -329,6 +406,14 @@ function planJoins(plan: TablePlan, byName: ReadonlyMap<string, TablePlan>): Joi
         note: `${describe}: ${target.table.name} has no primary key, so it is not captured`,
       };
     }
+    const missing = fk.columns.filter((c) => plan.omitted.has(c));
+    if (missing.length > 0) {
+      return {
+        name,
+        spec: null,
+        note: `${describe}: ${missing.join(', ')} is a generated column CDC does not carry`,
+      };
+    }
     // A lookup finds the target row by its key, so `on` lists our columns in the key's order.
     const pk = target.table.primaryKey;
     const sameSet =
@@ -430,7 +515,7 @@ function renderEndpoint(plan: TablePlan, dialect: Catalog['dialect']): string[] 
   const params = keyParams(plan);
   const q = (n: string) => quoteIdent(n, dialect);
   const table = q(plan.table.name);
-  const columnList = plan.table.columns.map((c) => q(c.name)).join(', ');
+  const columnList = plan.fields.map((f) => q(f.column.name)).join(', ');
   const where = params.map((p) => `${q(p.column.name)} = :${p.param}`).join(' AND ');
   const keyColumns = params.map((p) => q(p.column.name)).join(', ');
   const reconcileCols = params.map((p) => `${q(p.column.name)} AS ${q(p.param)}`).join(', ');
@@ -464,6 +549,47 @@ function renderEndpoint(plan: TablePlan, dialect: Catalog['dialect']): string[] 
       ' },',
     ),
     '});',
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Foreign-key actions the binlog does not show
+
+/** "ON DELETE SET NULL, ON UPDATE CASCADE": the actions of `fk` that change this table's rows. */
+function changingActions(fk: CatalogForeignKey): string | null {
+  const parts: string[] = [];
+  if (CHANGING_ACTIONS.has(fk.onDelete)) parts.push(`ON DELETE ${fk.onDelete}`);
+  if (CHANGING_ACTIONS.has(fk.onUpdate)) parts.push(`ON UPDATE ${fk.onUpdate}`);
+  return parts.length === 0 ? null : parts.join(', ');
+}
+
+/**
+ * MariaDB/MySQL: each foreign key of the table whose action changes its rows, as
+ * "payment.rental_id → rental(rental_id): ON DELETE SET NULL". InnoDB runs those actions inside
+ * the engine and neither server writes the rows they change to the binlog (verified on MariaDB
+ * 10.11: deleting the parent row logs one Delete_rows event for the parent, nothing for the
+ * children; test/integration/init-cdc-gaps.test.ts), so the read models never see them.
+ * PostgreSQL's logical decoding carries cascaded changes as ordinary row changes: none there.
+ */
+function cascadesOf(table: CatalogTable, dialect: Catalog['dialect']): string[] {
+  if (dialect !== 'mysql') return [];
+  return table.foreignKeys.flatMap((fk) => {
+    const actions = changingActions(fk);
+    if (actions === null) return [];
+    const cols = fk.columns.length === 1 ? `.${fk.columns[0]}` : `.(${fk.columns.join(', ')})`;
+    return [`${table.name}${cols} → ${fk.references.table}(${fk.references.columns.join(', ')}): ${actions}`];
+  });
+}
+
+function renderCascadeWarning(table: CatalogTable, cascades: readonly string[]): string[] {
+  return [
+    `// WARNING: the database changes ${commentText(table.name)} rows by itself, through foreign-key actions:`,
+    ...cascades.map((c) => `//   ${commentText(c)}`),
+    '// InnoDB applies these inside the engine and MariaDB/MySQL do not write the rows they change to the',
+    '// binlog, so those changes never reach the read models: the documents silently keep deleted rows or',
+    '// old references. Run `cqrs-migrate reconcile` to detect the drift; repair it by capturing again from',
+    '// a new snapshot (`rebuild` replays the same events and does not help). To avoid it, change the foreign',
+    '// key to RESTRICT and make the legacy writer update/delete these rows itself: those statements are captured.',
   ];
 }
 
@@ -533,6 +659,7 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
   ];
 
   out.push('// 1 + 2. Row schemas and capture rules, table by table', '');
+  const cascades: string[] = [];
   for (const p of plans) {
     const t = p.table;
     if (t.keyless) {
@@ -540,6 +667,9 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
       continue;
     }
     const fks = t.foreignKeys.map((fk) => `${fk.columns.join(', ')} → ${fk.references.table}`);
+    const tableCascades = cascadesOf(t, catalog.dialect);
+    cascades.push(...tableCascades);
+    if (tableCascades.length > 0) out.push(...renderCascadeWarning(t, tableCascades));
     out.push(
       `// ${commentText(t.name)}: primary key (${commentText(t.primaryKey.join(', '))})${fks.length > 0 ? `; references ${commentText(fks.join('; '))}` : ''}`,
       ...renderRowSchema(p, catalog.dialect),
@@ -617,6 +747,8 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
     views: 1 + starters.length,
     keyless: plans.filter((p) => p.table.keyless).map((p) => p.table.name),
     activeTable: active.table.name,
+    cascades,
+    omittedColumns: plans.flatMap((p) => [...p.omitted.keys()].map((c) => `${p.table.name}.${c}`)),
   };
 }
 

@@ -9,7 +9,7 @@ import { readCatalog } from '../../connectors/catalog/index.js';
 import type { Row } from '../../connectors/change-event.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
 import { initDefinition } from '../../definition/init/index.js';
-import { renderDefinition } from '../../definition/init/render.js';
+import { renderDefinition, renderDefinitionWithSummary } from '../../definition/init/render.js';
 import type { Migration } from '../../definition/migration.js';
 import { AdapterError } from '../../lib/errors.js';
 import {
@@ -19,6 +19,7 @@ import {
   typecheckDefinitions,
   uncommentStarters,
 } from '../support/typecheck.js';
+import { GAPS_MYSQL_CASCADES, GAPS_MYSQL_SCHEMA, GAPS_PG_SCHEMA } from './support/init-gaps-schema.js';
 
 /**
  * `init` against the real engines: a small shop schema (compound-key join table, foreign keys
@@ -41,6 +42,8 @@ const PG = {
   password: process.env.CQRS_LEGACY_PG_PASSWORD ?? 'cqrs',
 };
 const DB = `init_cat_${process.pid}_${Date.now().toString(36)}`;
+/** The Sakila-shaped schema with a generated column and cascading foreign keys. */
+const GAPS_DB = `${DB}_gaps`;
 const mysqlUrl = `mysql://${MYSQL.user}:${MYSQL.password}@${MYSQL.host}:${MYSQL.port}/${DB}`;
 const pgUrl = `postgres://${PG.user}:${PG.password}@${PG.host}:${PG.port}/${DB}`;
 
@@ -188,15 +191,32 @@ function expectShopCatalog(catalog: Catalog): void {
   };
   expect(t('audit_log')).toMatchObject({ primaryKey: [], keyless: true, foreignKeys: [] });
   expect(t('order_items').primaryKey).toEqual(['order_id', 'product_sku']);
+  // Declared without actions: MariaDB reports RESTRICT, PostgreSQL NO ACTION.
+  const refuse = catalog.dialect === 'mysql' ? 'RESTRICT' : 'NO ACTION';
   expect(t('order_items').foreignKeys).toEqual(
     expect.arrayContaining([
-      { columns: ['order_id'], references: { table: 'orders', columns: ['id'] } },
-      { columns: ['product_sku'], references: { table: 'products', columns: ['sku'] } },
+      expect.objectContaining({
+        columns: ['order_id'],
+        references: { table: 'orders', columns: ['id'] },
+        onDelete: refuse,
+        onUpdate: refuse,
+      }),
+      expect.objectContaining({
+        columns: ['product_sku'],
+        references: { table: 'products', columns: ['sku'] },
+      }),
     ]),
   );
   expect(t('shipments').foreignKeys).toEqual([
-    { columns: ['sku', 'oid'], references: { table: 'order_items', columns: ['product_sku', 'order_id'] } },
+    {
+      columns: ['sku', 'oid'],
+      references: { table: 'order_items', columns: ['product_sku', 'order_id'] },
+      name: 'fk_ship_item',
+      onDelete: refuse,
+      onUpdate: refuse,
+    },
   ]);
+  expect(catalog.tables.flatMap((x) => x.columns).filter((c) => c.generated !== undefined)).toEqual([]);
   const customers = t('customers').columns;
   expect(customers.map((c) => c.name)).toEqual(['id', 'email', 'tier', 'active', 'first name', 'created_at']);
   expect(customers[2]).toMatchObject({
@@ -343,7 +363,14 @@ describe.skipIf(!myUp)('init on MariaDB', () => {
   it('initDefinition writes the file and refuses to overwrite it without force', async () => {
     const out = join(tempDir('cqrs-init-out-'), 'sub', 'migration.ts');
     const result = await initDefinition(mysqlUrl, { out, importFrom: REPO_INDEX });
-    expect(result).toEqual({ path: out, tables: 5, views: 4, keyless: ['audit_log'] });
+    expect(result).toEqual({
+      path: out,
+      tables: 5,
+      views: 4,
+      keyless: ['audit_log'],
+      cascades: [],
+      omittedColumns: [],
+    });
     const first = readFileSync(out, 'utf8');
     const again = initDefinition(mysqlUrl, { out, importFrom: REPO_INDEX });
     await expect(again).rejects.toBeInstanceOf(AdapterError);
@@ -398,5 +425,147 @@ describe.skipIf(!pgUp)('init on PostgreSQL', () => {
     expect(text).toContain('    active: z.boolean(), // boolean');
     expect(text).toContain(`FROM "order_items" WHERE "order_id" = :orderId AND "product_sku" = :productSku`);
     await checkAgainstDatabase(text, pgUrl);
+  }, 180_000);
+});
+
+/** The gaps schema's catalog as both engines must read it: generated columns and FK rules. */
+function expectGapsCatalog(catalog: Catalog): void {
+  const t = (name: string) => {
+    const found = catalog.tables.find((x) => x.name === name);
+    if (found === undefined) throw new Error(`no table ${name}`);
+    return found;
+  };
+  const film = t('film').columns;
+  expect(film.find((c) => c.name === 'title')?.generated).toBeUndefined();
+  expect(film.find((c) => c.name === 'length_hours')).toMatchObject({
+    type: 'decimal',
+    generated: 'stored',
+    generationExpression: expect.stringContaining('60'),
+  });
+  const refuse = catalog.dialect === 'mysql' ? 'RESTRICT' : 'NO ACTION';
+  const rules = (table: string) =>
+    t(table).foreignKeys.map((fk) => [fk.name, fk.columns.join(','), fk.onDelete, fk.onUpdate]);
+  expect(rules('film_category')).toEqual([
+    ['fk_fc_category', 'category_id', refuse, 'CASCADE'],
+    ['fk_fc_film', 'film_id', 'CASCADE', 'CASCADE'],
+  ]);
+  expect(rules('payment')).toEqual([['fk_payment_rental', 'rental_id', 'SET NULL', refuse]]);
+  expect(rules('rental')).toEqual([['fk_rental_film', 'film_id', refuse, refuse]]);
+}
+
+/** Every row of the gaps schema parses through the loaded definition's rules, and returns its film. */
+async function loadGaps(text: string, url: string): Promise<{ migration: Migration; film: unknown }> {
+  expect(typecheckDefinitions([text, uncommentStarters(text)]).errors).toEqual([[], []]);
+  const dir = tempDir('cqrs-init-gaps-');
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  const file = join(dir, 'migration.ts');
+  writeFileSync(file, text);
+  const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
+  const db = openLegacyDb(url);
+  try {
+    for (const table of migration.tables) {
+      const quoted = db.dialect === 'mysql' ? `\`${table}\`` : `"${table}"`;
+      for (const row of await db.query(`SELECT * FROM ${quoted}`))
+        expect(migration.ruleOf(table)?.parse(row as Row), table).toMatchObject({ ok: true });
+    }
+    const film = migration
+      .ruleOf('film')
+      ?.parse((await db.query('SELECT * FROM film WHERE film_id = 1'))[0] as Row);
+    return { migration, film };
+  } finally {
+    await db.close();
+  }
+}
+
+describe.skipIf(!myUp)('init on MariaDB: generated columns and foreign-key actions', () => {
+  const url = `mysql://${MYSQL.user}:${MYSQL.password}@${MYSQL.host}:${MYSQL.port}/${GAPS_DB}`;
+  beforeAll(async () => {
+    const c = await mysql.createConnection(MYSQL);
+    try {
+      await c.query(`CREATE DATABASE \`${GAPS_DB}\``);
+      await c.query(`USE \`${GAPS_DB}\``);
+      for (const sql of GAPS_MYSQL_SCHEMA) await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    const c = await mysql.createConnection(MYSQL);
+    await c.query(`DROP DATABASE IF EXISTS \`${GAPS_DB}\``).finally(() => c.end());
+  });
+
+  it('reads STORED/VIRTUAL generated columns and each foreign key ON DELETE / ON UPDATE rule', async () => {
+    const catalog = await readCatalog(url);
+    expectGapsCatalog(catalog);
+    const film = catalog.tables.find((t) => t.name === 'film')?.columns;
+    expect(film?.find((c) => c.name === 'title_upper')).toMatchObject({
+      type: 'string',
+      generated: 'virtual',
+    });
+  });
+
+  it('keeps generated columns (the binlog carries them) and warns at the cascading foreign keys', async () => {
+    const summary = renderDefinitionWithSummary(await readCatalog(url), { importFrom: REPO_INDEX });
+    expect(summary.omittedColumns).toEqual([]);
+    expect(summary.cascades).toEqual(GAPS_MYSQL_CASCADES);
+    expect(summary.text).toContain(
+      "    length_hours: z.string().nullable(), // decimal(6,2): exact text with 2 decimals; generated STORED as (`length` / 60): the binlog's row images carry its value",
+    );
+    expect(summary.text).toContain(
+      '    title_upper: z.string().nullable(), // varchar(100); generated VIRTUAL',
+    );
+    expect(summary.text).toContain(
+      '// WARNING: the database changes payment rows by itself, through foreign-key actions:\n//   payment.rental_id → rental(rental_id): ON DELETE SET NULL\n',
+    );
+    const { film } = await loadGaps(summary.text, url);
+    expect(film).toMatchObject({
+      ok: true,
+      state: { filmId: 1, lengthHours: '1.43', titleUpper: 'ACADEMY DINOSAUR' },
+    });
+  }, 180_000);
+
+  it('initDefinition returns the cascading foreign keys for the CLI to warn about', async () => {
+    const out = join(tempDir('cqrs-init-out-'), 'migration.ts');
+    const result = await initDefinition(url, { out, importFrom: REPO_INDEX });
+    expect(result).toMatchObject({ cascades: GAPS_MYSQL_CASCADES, omittedColumns: [] });
+  });
+});
+
+describe.skipIf(!pgUp)('init on PostgreSQL: generated columns and foreign-key actions', () => {
+  const url = `postgres://${PG.user}:${PG.password}@${PG.host}:${PG.port}/${GAPS_DB}`;
+  beforeAll(async () => {
+    await pgAdmin((c) => c.query(`CREATE DATABASE "${GAPS_DB}"`));
+    const c = new pg.Client({ ...PG, database: GAPS_DB });
+    await c.connect();
+    try {
+      for (const sql of GAPS_PG_SCHEMA) await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${GAPS_DB}" WITH (FORCE)`));
+  });
+
+  it('reads generated columns (attgenerated) and each foreign key rule (confdeltype / confupdtype)', async () => {
+    expectGapsCatalog(await readCatalog(url));
+  });
+
+  it('leaves the generated column out of the row schema, and writes no cascade warning', async () => {
+    const summary = renderDefinitionWithSummary(await readCatalog(url), { importFrom: REPO_INDEX });
+    expect(summary.omittedColumns).toEqual(['film.length_hours']);
+    expect(summary.cascades).toEqual([]);
+    expect(summary.text).not.toContain('WARNING');
+    expect(summary.text).not.toMatch(/length_hours: z/);
+    expect(summary.text).toContain(
+      "    // length_hours: left out, numeric(6,2) generated STORED as ((length)::numeric / 60.0): PostgreSQL's logical replication does not send generated columns",
+    );
+    const { film } = await loadGaps(summary.text, url);
+    // The legacy row has length_hours; the rule drops it, as streamed rows never have it.
+    expect(film).toEqual({
+      ok: true,
+      state: { filmId: 1, title: 'Academy Dinosaur', length: 86 },
+      streamId: 'film-1',
+    });
   }, 180_000);
 });

@@ -1,6 +1,11 @@
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Catalog, CatalogColumn, CatalogTable } from '../../connectors/catalog/catalog.js';
+import type {
+  Catalog,
+  CatalogColumn,
+  CatalogForeignKey,
+  CatalogTable,
+} from '../../connectors/catalog/catalog.js';
 import { renderDefinition, renderDefinitionWithSummary } from '../../definition/init/render.js';
 import type { Migration } from '../../definition/migration.js';
 import { AdapterError } from '../../lib/errors.js';
@@ -23,6 +28,20 @@ const col = (
   ...extra,
 });
 
+const fk = (
+  columns: string[],
+  refTable: string,
+  refColumns: string[],
+  extra: Partial<CatalogForeignKey> = {},
+): CatalogForeignKey => ({
+  columns,
+  references: { table: refTable, columns: refColumns },
+  name: `fk_${columns.join('_')}`,
+  onDelete: 'NO ACTION',
+  onUpdate: 'NO ACTION',
+  ...extra,
+});
+
 const table = (
   name: string,
   columns: CatalogColumn[],
@@ -41,7 +60,7 @@ function shop(dialect: Catalog['dialect']): Catalog {
         '2fa-codes',
         [col('code', 'string'), col('customer_id', 'int'), col('ghost_id', 'int', { nullable: true })],
         ['code'],
-        [{ columns: ['ghost_id'], references: { table: 'ghosts', columns: ['id'] } }],
+        [fk(['ghost_id'], 'ghosts', ['id'])],
       ),
       table('audit log', [col('message', 'string'), col('at', 'datetime', { precision: 6 })], []),
       table(
@@ -73,10 +92,7 @@ function shop(dialect: Catalog['dialect']): Catalog {
           col('note', 'string', { nullable: true }),
         ],
         ['order_id', 'product_sku'],
-        [
-          { columns: ['order_id'], references: { table: 'orders', columns: ['id'] } },
-          { columns: ['product_sku'], references: { table: 'products', columns: ['sku'] } },
-        ],
+        [fk(['order_id'], 'orders', ['id']), fk(['product_sku'], 'products', ['sku'])],
       ),
       table(
         'orders',
@@ -88,7 +104,7 @@ function shop(dialect: Catalog['dialect']): Catalog {
           col('total', 'decimal', { precision: 12, scale: 2 }),
         ],
         ['id'],
-        [{ columns: ['customer_id'], references: { table: 'customers', columns: ['id'] } }],
+        [fk(['customer_id'], 'customers', ['id'])],
       ),
       table(
         'products',
@@ -101,11 +117,8 @@ function shop(dialect: Catalog['dialect']): Catalog {
         ['id'],
         [
           // Compound, listed in the other order than order_items' key (order_id, product_sku).
-          {
-            columns: ['sku', 'oid'],
-            references: { table: 'order_items', columns: ['product_sku', 'order_id'] },
-          },
-          { columns: ['product_name'], references: { table: 'products', columns: ['name'] } },
+          fk(['sku', 'oid'], 'order_items', ['product_sku', 'order_id']),
+          fk(['product_name'], 'products', ['name']),
         ],
       ),
     ],
@@ -315,4 +328,145 @@ describe('the rendered definition at run time', () => {
     });
     expect(keys).toEqual([rule?.rowKey({ orderId: 7, productSku: 'A-1' })]);
   }, 60_000);
+});
+
+/** Sakila's shape: a generated column, and foreign keys whose actions change the referencing rows. */
+function sakila(dialect: Catalog['dialect']): Catalog {
+  const hours = col('length_hours', 'decimal', {
+    nullable: true,
+    precision: 6,
+    scale: 2,
+    sqlType: dialect === 'mysql' ? 'decimal(6,2)' : 'numeric(6,2)',
+    generated: 'stored',
+    generationExpression: dialect === 'mysql' ? '`length` / 60' : '(length / 60.0)',
+  });
+  return {
+    dialect,
+    database: 'sakila',
+    tables: [
+      table('category', [col('category_id', 'int'), col('name', 'string')], ['category_id']),
+      table(
+        'film',
+        [
+          col('film_id', 'int'),
+          col('title', 'string'),
+          col('length', 'int', { nullable: true }),
+          hours,
+          col('rating_code', 'int', { nullable: true, generated: 'virtual' }),
+        ],
+        ['film_id'],
+        [fk(['rating_code'], 'category', ['category_id'])],
+      ),
+      table(
+        'film_category',
+        [col('film_id', 'int'), col('category_id', 'int')],
+        ['film_id', 'category_id'],
+        [
+          fk(['category_id'], 'category', ['category_id'], { onUpdate: 'CASCADE' }),
+          fk(['film_id'], 'film', ['film_id'], { onDelete: 'CASCADE', onUpdate: 'CASCADE' }),
+        ],
+      ),
+      table(
+        'payment',
+        [col('payment_id', 'int'), col('rental_id', 'int', { nullable: true }), col('amount', 'decimal')],
+        ['payment_id'],
+        [fk(['rental_id'], 'rental', ['rental_id'], { onDelete: 'SET NULL', onUpdate: 'RESTRICT' })],
+      ),
+      table('rental', [col('rental_id', 'int'), col('at', 'datetime')], ['rental_id']),
+    ],
+  };
+}
+
+describe('generated columns', () => {
+  it('PostgreSQL: leaves them out of the row schema (pgoutput never sends them), with the reason', async () => {
+    const summary = renderDefinitionWithSummary(sakila('postgres'), { importFrom: REPO_INDEX });
+    const text = summary.text;
+    expect(summary.omittedColumns).toEqual(['film.length_hours', 'film.rating_code']);
+    expect(summary.cascades).toEqual([]);
+    expect(text).toContain(
+      "    // length_hours: left out, numeric(6,2) generated STORED as (length / 60.0): PostgreSQL's logical replication does not send generated columns, so no streamed row has it.",
+    );
+    expect(text).not.toMatch(/length_hours: z/);
+    expect(text).not.toContain('lengthHours');
+    // A lookup on a column CDC does not carry cannot be joined.
+    expect(text).toContain(
+      '//     // not joined: rating_code → category(category_id): rating_code is a generated column CDC does not carry',
+    );
+    expect(typecheckDefinitions([text, uncommentStarters(text)]).errors).toEqual([[], []]);
+
+    const { file } = typecheckDefinition(text);
+    const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
+    const rule = migration.ruleOf('film');
+    // As streamed (no generated column) and as snapshotted / read by the legacy side (with it): same state.
+    const streamed = rule?.parse({ film_id: 1, title: 'A', length: 90 });
+    expect(streamed).toEqual({
+      ok: true,
+      state: { filmId: 1, title: 'A', length: 90 },
+      streamId: 'film-1',
+    });
+    expect(rule?.parse({ film_id: 1, title: 'A', length: 90, length_hours: '1.50', rating_code: 3 })).toEqual(
+      streamed,
+    );
+  }, 60_000);
+
+  it('PostgreSQL: keeps a generated primary-key column, saying streamed changes cannot be keyed', () => {
+    const catalog: Catalog = {
+      dialect: 'postgres',
+      database: 'g',
+      tables: [table('g', [col('a', 'int'), col('b', 'int', { generated: 'stored' })], ['b'])],
+    };
+    const summary = renderDefinitionWithSummary(catalog, { importFrom: REPO_INDEX });
+    expect(summary.omittedColumns).toEqual([]);
+    expect(summary.text).toContain(
+      "    b: z.number().int(), // int; generated STORED, in the primary key: PostgreSQL's logical replication does not send it",
+    );
+  });
+
+  it('MariaDB/MySQL: keeps them (the ROW binlog carries STORED and VIRTUAL values), noted', () => {
+    const summary = renderDefinitionWithSummary(sakila('mysql'), { importFrom: REPO_INDEX });
+    expect(summary.omittedColumns).toEqual([]);
+    expect(summary.text).toContain(
+      "    length_hours: z.string().nullable(), // decimal(6,2): exact text with 2 decimals; generated STORED as (`length` / 60): the binlog's row images carry its value",
+    );
+    expect(summary.text).toContain(
+      "    rating_code: z.number().int().nullable(), // int; generated VIRTUAL: the binlog's row images carry its value",
+    );
+    expect(summary.text).toContain('    lengthHours: r.length_hours,');
+  });
+});
+
+describe('foreign-key actions the binlog does not show', () => {
+  it('MariaDB/MySQL: warns at each affected capture rule and lists them', () => {
+    const summary = renderDefinitionWithSummary(sakila('mysql'), { importFrom: REPO_INDEX });
+    expect(summary.cascades).toEqual([
+      'film_category.category_id → category(category_id): ON UPDATE CASCADE',
+      'film_category.film_id → film(film_id): ON DELETE CASCADE, ON UPDATE CASCADE',
+      'payment.rental_id → rental(rental_id): ON DELETE SET NULL',
+    ]);
+    const text = summary.text;
+    const warning = text.indexOf(
+      '// WARNING: the database changes payment rows by itself, through foreign-key actions:\n//   payment.rental_id → rental(rental_id): ON DELETE SET NULL\n',
+    );
+    expect(warning).toBeGreaterThan(0);
+    // Right before that table's row schema and capture rule.
+    expect(text.indexOf('// payment: primary key (payment_id)', warning)).toBeGreaterThan(warning);
+    expect(text.indexOf('const paymentCapture', warning)).toBeGreaterThan(warning);
+    const block = text.slice(warning, text.indexOf('// payment: primary key', warning));
+    expect(block).toContain('do not write the rows they change to the');
+    expect(block).toContain('`cqrs-migrate reconcile`');
+    expect(block).toContain('new snapshot');
+    expect(block).toContain('RESTRICT');
+    expect(text).toContain(
+      '// WARNING: the database changes film_category rows by itself, through foreign-key actions:\n//   film_category.category_id → category(category_id): ON UPDATE CASCADE\n//   film_category.film_id → film(film_id): ON DELETE CASCADE, ON UPDATE CASCADE\n',
+    );
+    // Tables whose foreign keys only refuse (NO ACTION, RESTRICT) get no warning.
+    expect(text.match(/\/\/ WARNING/g)).toHaveLength(2);
+    expect(typecheckDefinitions([text]).errors).toEqual([[]]);
+  }, 60_000);
+
+  it('PostgreSQL: no warning (logical decoding carries the cascaded row changes)', () => {
+    const summary = renderDefinitionWithSummary(sakila('postgres'), { importFrom: REPO_INDEX });
+    expect(summary.cascades).toEqual([]);
+    expect(summary.text).not.toContain('WARNING');
+  });
 });

@@ -5,7 +5,12 @@ import {
   pgoutputSourceConfigSchema,
 } from '../../connectors/pgoutput/config.js';
 import { canonicalLsn, formatLsn, parseLsn } from '../../connectors/pgoutput/lsn.js';
-import { numericScale, pgTextValue } from '../../connectors/pgoutput/values.js';
+import {
+  type DomainStep,
+  numericScale,
+  PgTypeResolver,
+  pgTextValue,
+} from '../../connectors/pgoutput/values.js';
 import { ConfigError } from '../../lib/errors.js';
 
 // pg_type OIDs and typmods as pgoutput's Relation message reports them.
@@ -99,5 +104,36 @@ describe('pgoutputConfigFromUrl', () => {
     expect(pgoutputSourceConfigSchema.parse(pgoutputConfigFromUrl('postgres://u:p@h/db')).slotName).toBe(
       'cqrs_legacy',
     );
+  });
+});
+
+describe('PgTypeResolver: DOMAIN columns typed by their base type', () => {
+  // year AS integer (32301), later_year AS year (32302), price AS numeric(5,2) (32304), an enum (32310).
+  const catalog: DomainStep[] = [
+    { oid: 32301, baseOid: 23, baseTypeMod: -1 },
+    { oid: 32302, baseOid: 32301, baseTypeMod: -1 },
+    { oid: 32304, baseOid: 1700, baseTypeMod: ((5 << 16) | 2) + 4 },
+  ];
+
+  it('follows domain chains once per type, never for built-in types', async () => {
+    const asked: number[][] = [];
+    const resolver = new PgTypeResolver(async (oids) => {
+      asked.push(oids);
+      return catalog.filter((s) => oids.includes(s.oid) || s.oid === 32301);
+    });
+    const columns = [t(23), t(32302), t(32304), t(32310), t(1700, NUMERIC_19_4.typeMod)];
+    expect(resolver.needs(columns)).toBe(true);
+    await resolver.load(columns);
+    expect(asked).toEqual([[32302, 32304, 32310]]);
+    expect(resolver.needs(columns)).toBe(false);
+    await resolver.load([...columns, t(32301)]);
+    expect(asked).toHaveLength(1);
+    expect(resolver.base(t(32302))).toEqual(t(23));
+    expect(resolver.base(t(32301))).toEqual(t(23));
+    expect(resolver.base(t(32304))).toEqual(t(1700, ((5 << 16) | 2) + 4));
+    expect(resolver.base(t(32310))).toEqual(t(32310));
+    expect(resolver.base(t(25))).toEqual(t(25));
+    expect(pgTextValue('2006', resolver.base(t(32302)))).toBe(2006);
+    expect(pgTextValue('2', resolver.base(t(32304)))).toBe('2.00');
   });
 });
