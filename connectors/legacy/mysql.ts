@@ -1,8 +1,9 @@
 import mysql, { type FieldPacket, type Pool, type PoolConnection } from 'mysql2/promise';
 import type { LegacyDb, LegacyRow, LegacySql } from '../../definition/endpoints.js';
-import { AdapterError, ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/errors.js';
 import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
 import { type ColumnInfo, normalizeValue } from '../binlog/normalize.js';
+import { legacyQueryError } from './errors.js';
 import { bindNamedParams, sqlFor } from './named-params.js';
 import { parseLegacyUrl, redactUrl, requireDatabase } from './url.js';
 
@@ -79,30 +80,8 @@ function rowsOf(result: unknown, fields: FieldPacket[] | undefined): LegacyRow[]
   });
 }
 
-function queryFailed(cause: unknown, sql: string, url: string): AdapterError {
-  const code = (cause as { code?: unknown }).code;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
-    return new AdapterError(
-      'LEGACY_UNREACHABLE',
-      `cannot reach the legacy database ${redactUrl(url)}: ${message}`,
-      {
-        cause,
-        hint: 'is the server running and legacy.url (CQRS_LEGACY_URL) right?',
-      },
-    );
-  }
-  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR') {
-    return new AdapterError('LEGACY_ACCESS_DENIED', `the legacy database refused the login: ${message}`, {
-      cause,
-      hint: 'check the user, password and database in legacy.url (CQRS_LEGACY_URL)',
-    });
-  }
-  return new AdapterError('LEGACY_QUERY_FAILED', `legacy query failed: ${message}`, {
-    cause,
-    hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}`,
-  });
-}
+const queryFailed = (cause: unknown, sql: string, url: string) =>
+  legacyQueryError(cause, sql, url, ['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR']);
 
 /** Opens a pool on the mysql:// or mariadb:// URL's database; connections are made on first use. */
 export function openMysqlLegacyDb(url: string, options: LegacyDbOptions = {}): MysqlLegacyDb {

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import type { LegacyDb, LegacyRow, LegacySql } from '../../definition/endpoints.js';
-import { AdapterError, ConfigError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { pgTextValue } from '../pgoutput/values.js';
+import { legacyQueryError } from './errors.js';
 import { bindNamedParams, sqlFor } from './named-params.js';
 import { parseLegacyUrl, redactUrl, requireDatabase } from './url.js';
 
@@ -34,31 +35,9 @@ const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
-function queryFailed(cause: unknown, sql: string, url: string): AdapterError {
-  const code = (cause as { code?: unknown }).code;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
-    return new AdapterError(
-      'LEGACY_UNREACHABLE',
-      `cannot reach the legacy database ${redactUrl(url)}: ${message}`,
-      {
-        cause,
-        hint: 'is the server running and legacy.url (CQRS_LEGACY_URL) right?',
-      },
-    );
-  }
-  // 28P01 wrong password, 28000 no pg_hba entry, 3D000 no such database.
-  if (code === '28P01' || code === '28000' || code === '3D000') {
-    return new AdapterError('LEGACY_ACCESS_DENIED', `the legacy database refused the login: ${message}`, {
-      cause,
-      hint: 'check the user, password and database in legacy.url (CQRS_LEGACY_URL)',
-    });
-  }
-  return new AdapterError('LEGACY_QUERY_FAILED', `legacy query failed: ${message}`, {
-    cause,
-    hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}`,
-  });
-}
+// 28P01 wrong password, 28000 no pg_hba entry, 3D000 no such database.
+const queryFailed = (cause: unknown, sql: string, url: string) =>
+  legacyQueryError(cause, sql, url, ['28P01', '28000', '3D000']);
 
 function rowsOf(result: pg.QueryArrayResult<unknown[]>): LegacyRow[] {
   // A multi-statement text or a command without rows has no field list.
