@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,7 @@ import {
   uniqueSuffix,
   waitFor,
 } from './support/debezium-bank.js';
+import { exited, ProjectorProcesses } from './support/projector-processes.js';
 
 const connectUp = await connectReachable();
 if (!connectUp)
@@ -55,26 +56,9 @@ async function allHistory(q: AccountQueries, accountId: number): Promise<History
   }
 }
 
-/** A projector as its own OS process, as operators run it: `cqrs-migrate project --store S` (the definition from the config file). */
-function spawnProjector(configFile: string, store: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'cli/main.ts', 'project', '--store', store, '--config', configFile],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr.push(`[${store} ${child.pid}] ${d.toString()}`);
-  });
-  return child;
-}
-const stderr: string[] = [];
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
+const projectors = new ProjectorProcesses();
+const stderr = projectors.stderr;
+const spawnProjector = (configFile: string, store: string) => projectors.spawn(configFile, store);
 
 describe.skipIf(!connectUp)(
   'distributed path end to end: Debezium → Kafka → projectors → MongoDB and OpenSearch',
@@ -116,7 +100,7 @@ describe.skipIf(!connectUp)(
 
     afterAll(async () => {
       for (const child of children) child.kill('SIGKILL');
-      await Promise.all(children.map(killed));
+      await Promise.all(children.map(exited));
       await translator?.stop();
       await connector?.remove();
       await dropKafkaState(
@@ -159,7 +143,7 @@ describe.skipIf(!connectUp)(
       const load = runWorkload(pool, { seed: 9, ratePerSec: 120, maxOps: 420, concurrency: 3 });
       await new Promise((r) => setTimeout(r, 1500));
       mongoA.kill('SIGKILL');
-      await killed(mongoA);
+      await exited(mongoA);
       await new Promise((r) => setTimeout(r, 1000));
       children.push(spawnProjector(configFile, 'mongo'));
       const stats = await load;
@@ -213,7 +197,7 @@ describe.skipIf(!connectUp)(
       );
       expect(mongoProcesses).toHaveLength(2);
       for (const c of mongoProcesses) c.kill('SIGTERM');
-      await Promise.all(mongoProcesses.map(killed));
+      await Promise.all(mongoProcesses.map(exited));
       const summaryGroup = `${config.kafka.topicPrefix}.projector.account-summary`;
       await waitFor(
         'the summary group to have no members',

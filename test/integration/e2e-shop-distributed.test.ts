@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,7 @@ import {
   LEGACY_PG,
   pgReachable,
 } from './support/postgres.js';
+import { exited, ProjectorProcesses } from './support/projector-processes.js';
 import { compareShopChecks, FANOUT_SQL, RENAME_HEAVY_MIX } from './support/shop-checks.js';
 
 /**
@@ -53,26 +54,9 @@ if (!connectUp || !pgUp)
     'e2e-shop-distributed: needs the stack (`bash stack/stack.sh up`) and PostgreSQL (`bash scripts/legacy-pg.sh up`); skipping',
   );
 
-/** A projector as its own OS process, as operators run it: `cqrs-migrate project --store S --config F`. */
-function spawnProjector(configFile: string, store: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'cli/main.ts', 'project', '--store', store, '--config', configFile],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr.push(`[${store} ${child.pid}] ${d.toString()}`);
-  });
-  return child;
-}
-const stderr: string[] = [];
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
+const projectors = new ProjectorProcesses();
+const stderr = projectors.stderr;
+const spawnProjector = (configFile: string, store: string) => projectors.spawn(configFile, store);
 
 describe.skipIf(!connectUp || !pgUp)(
   'distributed path end to end on the sample shop: Debezium PostgreSQL → Kafka → MongoDB and OpenSearch',
