@@ -1,4 +1,5 @@
 import { AdapterError, type SampleHooks } from '../../index.js';
+import { guardExisting, markCreated } from '../sample-marker.js';
 import { createBankDatabase, openPool, parseMysqlUrl } from './db.js';
 import { generateBank, SCALE_PRESETS, type ScaleName } from './generate.js';
 import { createPgBankDatabase, loadPgBank, pgConnSchema, pgPool } from './postgres/db.js';
@@ -42,18 +43,22 @@ export const bankSample: SampleHooks = {
   url: 'mysql://cqrs:cqrs@127.0.0.1:3307/legacy_bank',
 
   async create({ url, scale, seed, force, progress }) {
+    const chosen = scaleOf(scale);
+    await guardExisting(url, 'bank', force);
     if (isPostgres(url)) {
       const { conn, database } = pgTarget(url);
-      await createPgBankDatabase(conn, database, { dropExisting: force });
-      const counts = await loadPgBank(conn, database, { seed, scale: scaleOf(scale) });
+      await createPgBankDatabase(conn, database, { dropExisting: true });
+      await markCreated(url, 'bank');
+      const counts = await loadPgBank(conn, database, { seed, scale: chosen });
       return { rows: Object.values(counts).reduce((a, b) => a + b, 0) };
     }
     const { legacy, database } = mysqlTarget(url);
-    await createBankDatabase(legacy, database, { dropExisting: force });
+    await createBankDatabase(legacy, database, { dropExisting: true });
+    await markCreated(url, 'bank');
     const pool = openPool(legacy, database, { connectionLimit: 12 });
     let last = 0;
     try {
-      const generated = await generateBank(pool, { seed, scale: scaleOf(scale) }, (p) => {
+      const generated = await generateBank(pool, { seed, scale: chosen }, (p) => {
         if (Date.now() - last < 2000) return;
         last = Date.now();
         progress(`${p.table}: ${p.rows}/${p.total} rows, ${p.rowsPerSec} rows/s, ETA ${p.etaSec ?? '?'} s`);

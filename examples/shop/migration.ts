@@ -7,6 +7,7 @@ import {
   tableRuleBuilder,
   z,
 } from '../../index.js';
+import { guardExisting, markCreated } from '../sample-marker.js';
 import { createShopDatabase, parseShopUrl, shopPool, withShopClient } from './db.js';
 import {
   type CustomerOrdersPage,
@@ -437,7 +438,9 @@ export default defineMigration({
       progress(
         `creating the sample shop '${database}' (${scale}: ${countRows(data)} rows) on ${conn.host}:${conn.port}`,
       );
-      await createShopDatabase(conn, database, { force });
+      await guardExisting(url, 'shop', force);
+      await createShopDatabase(conn, database, { force: true });
+      await markCreated(url, 'shop');
       const rows = await withShopClient(conn, database, (c) => loadShop(c, data, { progress }));
       return { rows };
     },
