@@ -88,7 +88,7 @@ export async function runDemo(
   say('2/5 starting the embedded pipeline: snapshot + change stream → events → read models (SQLite)');
   const registry = new Registry();
   const t0 = performance.now();
-  const pipeline = await startEmbeddedPipeline({ config, migration, logger, registry });
+  const pipeline = await startEmbeddedPipeline({ config, migration, logger, registry, role: 'demo' });
   if (!(await pipeline.waitForCatchUp(600_000)))
     throw new Error('the pipeline did not catch up with the snapshot');
   const head = await pipeline.eventStore.headPosition();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
@@ -21,6 +21,7 @@ import { loadDefinition } from '../definition/load.js';
 import type { Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/config.js';
+import { lockDataDir } from '../lib/data-lock.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
@@ -214,6 +215,8 @@ const handlers: CommandHandlers = {
       );
       return 0;
     }
+    mkdirSync(config.dataDir, { recursive: true });
+    const lock = lockDataDir(config.dataDir, 'rebuild');
     const eventStore = new SqliteEventStore(dataPath(config, 'events.db'));
     const db = openReadModelDb(dataPath(config, 'read-models.db'));
     const runner = new ProjectionRunner({
@@ -229,6 +232,7 @@ const handlers: CommandHandlers = {
     print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
     await eventStore.close();
     db.close();
+    lock.release();
     return 0;
   },
 

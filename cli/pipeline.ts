@@ -14,6 +14,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
+import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
 import type { Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
@@ -39,6 +40,8 @@ export interface PipelineOptions {
   registry?: Registry;
   /** Called when the source or the projector stops on an error. */
   onError?: (err: Error) => void;
+  /** What holds the data directory, as the lock shows it to a second process (default "run"). */
+  role?: string;
 }
 
 function pipelineMetrics(registry: Registry | undefined) {
@@ -75,8 +78,18 @@ export function embeddedReadModels(migration: Migration): SqliteReadModels {
  * checkpoint with each batch's writes, so stop/start anywhere resumes exactly.
  */
 export async function startEmbeddedPipeline(options: PipelineOptions): Promise<EmbeddedPipeline> {
+  mkdirSync(options.config.dataDir, { recursive: true });
+  const lock = lockDataDir(options.config.dataDir, options.role ?? 'run');
+  try {
+    return await startWithLock(options, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promise<EmbeddedPipeline> {
   const { config, logger, migration } = options;
-  mkdirSync(config.dataDir, { recursive: true });
   const fail = options.onError ?? ((err: Error) => logger.error({ err }, 'pipeline component failed'));
   const source = createChangeSource(config, { tables: migration.tables, logger, onError: fail });
   await source.preflight();
@@ -142,6 +155,7 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
       await eventStore.close();
       readDb.close();
       await progress.close();
+      lock.release();
     },
   };
 }

@@ -47,7 +47,7 @@ export async function embeddedReadSide(
   migration: Migration,
   logger: Logger,
 ): Promise<RunningReadSide> {
-  const pipeline = await startEmbeddedPipeline({ config, migration, logger });
+  const pipeline = await startEmbeddedPipeline({ config, migration, logger, role: 'reconcile' });
   await pipeline.waitForCatchUp(10 * 60_000);
   return pipeline;
 }
