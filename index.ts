@@ -37,6 +37,7 @@ export {
   type SampleHooks,
   type SampleLoadContext,
 } from './definition/migration.js';
+export { datetimeParam, type IntegerParamOptions, integerParam } from './definition/params.js';
 export {
   type Aggregate,
   type Aggregates,

@@ -492,13 +492,13 @@ function keyParams(plan: TablePlan): KeyParam[] {
 function paramSchema(column: CatalogColumn): string {
   switch (column.type) {
     case 'int':
-      return 'z.coerce.number().int()';
+      return 'integerParam()';
     case 'bigint':
       return 'bigintKey';
     case 'float':
       return 'z.coerce.number()';
     case 'boolean':
-      return 'z.coerce.number().int()';
+      return 'integerParam()';
     default:
       return 'z.string()';
   }
@@ -650,6 +650,7 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
   const name = migrationName(catalog, options.name);
 
   const imports = ['captureTable', 'defineEndpoint', 'defineMigration', 'defineView'];
+  if (keyParams(active).some((p) => paramSchema(p.column) === 'integerParam()')) imports.push('integerParam');
   if (anyLookup) imports.push('type DomainState', 'type ViewNode');
   imports.push('z');
   const out: string[] = [

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { datetimeParam, integerParam } from '../../index.js';
 import { datetime6, money } from './rows.js';
 
 /**
@@ -59,12 +60,12 @@ export function decodeCursor(text: string): HistoryCursor | null {
 
 /** Query-string input of GET /accounts/:id/transactions, validated at the API boundary. */
 export const historyQuerySchema = z.object({
-  accountId: z.coerce.number().int().positive(),
+  accountId: integerParam({ min: 1 }),
   /** Inclusive lower bound on postedAt. */
-  from: datetime6.optional(),
+  from: datetimeParam(6).optional(),
   /** Exclusive upper bound on postedAt. */
-  to: datetime6.optional(),
-  limit: z.coerce.number().int().min(1).max(HISTORY_MAX_LIMIT).default(HISTORY_DEFAULT_LIMIT),
+  to: datetimeParam(6).optional(),
+  limit: integerParam({ min: 1, max: HISTORY_MAX_LIMIT }).default(HISTORY_DEFAULT_LIMIT),
   /** Keyset cursor from a previous page's nextCursor: the page continues strictly after it. */
   cursor: z
     .string()

@@ -1,6 +1,7 @@
 import {
   defineEndpoint,
   defineMigration,
+  integerParam,
   type LegacyDb,
   type ReadModelHandle,
   type ReadModels,
@@ -284,12 +285,12 @@ function readModel<Doc>(readModels: ReadModels, name: string): ReadModelHandle<D
   return handle as ReadModelHandle<Doc>;
 }
 
-const positiveId = z.coerce.number().int().positive();
+const positiveId = integerParam({ min: 1 });
 
 export const orderDetailParams = z.object({ orderId: positiveId });
 export const customerOrdersParams = z.object({
   customerId: positiveId,
-  limit: z.coerce.number().int().min(1).max(100).optional(),
+  limit: integerParam({ min: 1, max: 100 }).optional(),
   cursor: z
     .string()
     .refine((text) => decodeOrderCursor(text) !== null, 'not a cursor this API returned')

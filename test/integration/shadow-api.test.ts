@@ -454,7 +454,12 @@ describe('request validation', () => {
       ['/accounts/1/transactions?limit=0', /limit/],
       ['/accounts/1/transactions?from=yesterday', /from: expected DATETIME\(6\)/],
       ['/accounts/1/transactions?cursor=bm9wZQ', /cursor: cursor is not one this API issued/],
-      ['/accounts/1/transactions?limit=x&to=2024', /to: expected DATETIME.*; limit: Invalid input/],
+      ['/accounts/1/transactions?limit=x&to=2024', /to: expected DATETIME.*; limit: expected a whole number/],
+      // Aliases of real accounts and impossible times are the client's mistakes, not mismatches.
+      ['/accounts/0x10/summary', /accountId: expected a whole number/],
+      ['/accounts/1e3/summary', /accountId: expected a whole number/],
+      ['/accounts/%201/summary', /accountId: expected a whole number/],
+      ['/accounts/1/transactions?from=2024-13-45%2025:61:61.000000', /from: not a real date and time/],
     ];
     for (const [url, message] of cases) {
       const res = await s.get(url);

@@ -240,7 +240,7 @@ describe('renderDefinition', () => {
     };
     const text = renderDefinition(catalog, { importFrom: REPO_INDEX, name: 'users-only' });
     expect(text).toContain("  route: '/users/:userId',");
-    expect(text).toContain('  params: z.object({ userId: z.coerce.number().int() }),');
+    expect(text).toContain('  params: z.object({ userId: integerParam() }),');
     expect(text).toContain('    return view.get(String(params.userId));');
     expect(text).toContain(`FROM "Users" WHERE "UserID" = :userId`);
     expect(text).not.toContain('lookedUp');
