@@ -119,10 +119,23 @@ const handlers: CommandHandlers = {
     const migration = await definitionOf(options, config);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
+    // A source or projector that stops on an error must not leave an API that looks healthy
+    // over read models going stale: the process exits non-zero, and a supervisor's restart
+    // resumes exactly from the stored offset and checkpoint.
+    let componentFailed: (err: Error) => void = () => undefined;
+    const failure = new Promise<Error>((resolve) => {
+      componentFailed = resolve;
+    });
     const side =
       config.cdc.mode === 'kafka'
         ? await startDistributedInProcess(config, migration, logger, registry)
-        : await startEmbeddedPipeline({ config, migration, logger, registry });
+        : await startEmbeddedPipeline({
+            config,
+            migration,
+            logger,
+            registry,
+            onError: (err) => componentFailed(err),
+          });
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const job = scheduleReconciliation({
       config,
@@ -135,12 +148,19 @@ const handlers: CommandHandlers = {
     });
     logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
     print(`shadow API on ${api.url} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`);
-    await untilSignal();
+    const failed = await Promise.race([untilSignal().then(() => null), failure]);
+    if (failed !== null) {
+      logger.error({ err: failed }, 'pipeline component failed; stopping');
+      const code = (failed as Partial<AdapterError>).code ?? 'PIPELINE_FAILED';
+      process.stderr.write(
+        `error [${code}]: ${errorMessage(failed)}\n  the pipeline stopped; exiting so a supervisor restarts it (it resumes from the stored offset)\n`,
+      );
+    }
     job?.stop();
     await api.close();
     await side.stop();
     await legacy.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async serve(options) {
