@@ -158,6 +158,7 @@ export class SqliteReadModels implements SqliteProjection {
   /** Captured table → the views that read it. */
   private readonly viewsOfTable = new Map<string, ViewPlan[]>();
   private readonly dirty = new Map<string, Set<string>>();
+  private readonly readers = new WeakMap<Db, SyncRowReader>();
 
   constructor(private readonly migration: Migration) {
     this.plans = [...migration.viewPlans.values()];
@@ -251,7 +252,7 @@ export class SqliteReadModels implements SqliteProjection {
           `${event.type} at position ${stored.position} carries no row state`,
         );
       }
-      const reader = this.reader(db);
+      const reader = this.readerOf(db);
       const key = rule.rowKey(state);
       const before = reader.get(event.metadata.table, key);
       if (before !== null) this.mark(views, event.metadata.table, before, reader);
@@ -282,7 +283,7 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   flush(db: Db): void {
-    const reader = this.reader(db);
+    const reader = this.readerOf(db);
     for (const plan of this.plans) {
       const keys = this.dirty.get(plan.name);
       if (keys === undefined || keys.size === 0) continue;
@@ -372,6 +373,16 @@ export class SqliteReadModels implements SqliteProjection {
       );
     }
     return parsed.data;
+  }
+
+  /** The row reader over `db`, built once per database: apply runs it for every event. */
+  private readerOf(db: Db): SyncRowReader {
+    let reader = this.readers.get(db);
+    if (reader === undefined) {
+      reader = this.reader(db);
+      this.readers.set(db, reader);
+    }
+    return reader;
   }
 
   private reader(db: Db): SyncRowReader {
