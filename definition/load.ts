@@ -1,5 +1,7 @@
-import { existsSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type ts from 'typescript';
 import { AdapterError, DefinitionError, errorMessage } from '../lib/errors.js';
@@ -81,6 +83,8 @@ export async function typecheckDefinition(file: string): Promise<number> {
   const started = performance.now();
   // Loaded on demand: the compiler is large, and only TypeScript definitions need it.
   const typescript = (await import('typescript')).default;
+  const cache = checkCacheFile(file);
+  if (passedBefore(cache, typescript.version)) return performance.now() - started;
   const program = typescript.createProgram({ rootNames: [file], options: checkOptions(typescript, file) });
   const folder = dirname(file) + sep;
   const own = (sourceFile: ts.SourceFile) => {
@@ -114,7 +118,71 @@ export async function typecheckDefinition(file: string): Promise<number> {
       },
     );
   }
+  rememberPass(
+    cache,
+    typescript.version,
+    program
+      .getSourceFiles()
+      .filter((f) => !program.isSourceFileDefaultLibrary(f))
+      .map((f) => resolve(f.fileName)),
+  );
   return performance.now() - started;
+}
+
+/**
+ * A passed check is remembered with the content hash of every file the program read (the
+ * definition, its imports, the declarations of the packages it uses), so a restart — a
+ * supervisor restarting a crashed `run`, a crash loop — skips the seconds the compiler takes
+ * unless one of those files changed. Only passes are remembered: a failing definition is
+ * checked again every time and its errors shown.
+ */
+interface CheckStamp {
+  typescript: string;
+  files: Record<string, string>;
+}
+
+function checkCacheFile(file: string): string {
+  const root = process.env.CQRS_CACHE_DIR ?? join(tmpdir(), `cqrs-migrate-${userInfo().uid}`);
+  return join(root, 'typecheck', `${createHash('sha256').update(file).digest('hex').slice(0, 32)}.json`);
+}
+
+function contentHash(path: string): string | null {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return null;
+  }
+}
+
+function passedBefore(cacheFile: string, typescriptVersion: string): boolean {
+  let stamp: CheckStamp;
+  try {
+    stamp = JSON.parse(readFileSync(cacheFile, 'utf8')) as CheckStamp;
+  } catch {
+    return false;
+  }
+  if (stamp.typescript !== typescriptVersion || typeof stamp.files !== 'object' || stamp.files === null)
+    return false;
+  return Object.entries(stamp.files).every(([path, hash]) => contentHash(path) === hash);
+}
+
+function rememberPass(cacheFile: string, typescriptVersion: string, paths: string[]): void {
+  const files: Record<string, string> = {};
+  for (const path of paths) {
+    const hash = contentHash(path);
+    if (hash === null) return;
+    files[path] = hash;
+  }
+  const stamp: CheckStamp = { typescript: typescriptVersion, files };
+  // A cache that cannot be written only costs the next start the check again.
+  try {
+    mkdirSync(dirname(cacheFile), { recursive: true });
+    const partial = `${cacheFile}.${process.pid}.tmp`;
+    writeFileSync(partial, JSON.stringify(stamp));
+    renameSync(partial, cacheFile);
+  } catch {
+    // best effort, see above
+  }
 }
 
 /**

@@ -121,6 +121,24 @@ describe('loadDefinition', () => {
     expect(err.hint).toMatch(/type errors/);
   });
 
+  it('remembers a passed check until the definition or a file it imports changes', async () => {
+    const file = write('migration.ts', definition({ extra: "import { retries } from './limits.js';\n" }));
+    const limits = join(file, '..', 'limits.ts');
+    writeFileSync(limits, 'export const retries: number = 3;\n');
+    const first = await typecheckDefinition(file);
+    const again = await typecheckDefinition(file);
+    console.info(`type-check ${Math.round(first)} ms, remembered ${Math.round(again)} ms`);
+    expect(again).toBeLessThan(first);
+    // An imported file changes: the check runs again and finds the error.
+    writeFileSync(limits, "export const retries: number = 'three';\n");
+    const err = await refusal(typecheckDefinition(file));
+    expect(err.message).toMatch(/limits\.ts:1:14: Type 'string' is not assignable/);
+    // Still refused on the next start: only passes are remembered.
+    await refusal(typecheckDefinition(file));
+    writeFileSync(limits, 'export const retries: number = 4;\n');
+    await expect(typecheckDefinition(file)).resolves.toBeGreaterThan(0);
+  });
+
   it('skips the check with typecheck: false (the definition still has to be valid at run time)', async () => {
     const file = write('unchecked.ts', definition({ extra: "const retries: number = 'three' as never;\n" }));
     await expect(loadDefinition(file, { typecheck: false })).resolves.toMatchObject({ name: 'tiny-shop' });
