@@ -184,7 +184,16 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
 
   runner.start();
   projector.up();
-  await source.start(await eventStore.loadOffset(sourceName), sink);
+  try {
+    await source.start(await eventStore.loadOffset(sourceName), sink);
+  } catch (err) {
+    // Not supervised yet: a source that cannot start at all is the caller's to report.
+    await runner.stop();
+    await eventStore.close();
+    readDb.close();
+    await progress.close();
+    throw err;
+  }
   sourceComponent.up();
 
   const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();

@@ -59,6 +59,14 @@ const PERMANENT_CODES = new Set([
   'WAL_LEVEL',
 ]);
 
+/**
+ * Server errors of the binlog connection that a reconnect repeats: 1236, the server cannot send
+ * the binlog from our position (purged; MySQL also ends an older replica with our id this way);
+ * 4052, MariaDB ended us because another replica registered our id (reconnecting would end it
+ * in turn, and the two would take turns forever).
+ */
+const PERMANENT_ERRNOS = new Set([1236, 4052]);
+
 /** SQLite errors that go away when the other writer lets go. */
 const SQLITE_TRANSIENT = /^SQLITE_(BUSY|LOCKED)/;
 
@@ -73,8 +81,7 @@ function chainOf(err: unknown): unknown[] {
 
 /**
  * Whether restarting the component may cure `err`. An error saying so (`retriable`) decides;
- * otherwise its code or any code in its cause chain: the server's "cannot read the binlog at
- * this position" (1236: purged, or another replica with our id), the permanent codes above, a
+ * otherwise its code or any code in its cause chain: the binlog errors above, the permanent codes, a
  * projection that throws on an event (it would throw again) unless SQLite was only busy.
  * Anything else (connection lost, server restarting, lock busy) is transient.
  */
@@ -86,7 +93,7 @@ export function isRetriable(err: unknown): boolean {
   }
   const codes = chain.map((e) => (e as { code?: unknown }).code).filter((c) => typeof c === 'string');
   if (codes.some((c) => SQLITE_TRANSIENT.test(c))) return true;
-  if (chain.some((e) => (e as { errno?: unknown }).errno === 1236)) return false;
+  if (chain.some((e) => PERMANENT_ERRNOS.has((e as { errno?: unknown }).errno as number))) return false;
   if (codes.some((c) => PERMANENT_CODES.has(c))) return false;
   if (codes[0] === 'PROJECTION_FAILED') return false;
   return true;

@@ -92,6 +92,13 @@ describe('isRetriable', () => {
       }),
     });
     expect(isRetriable(fatal1236)).toBe(false);
+    // What MariaDB sends the reader it ends when another one registers the same replica id.
+    const sameId = new SourceError('BINLOG_READ_FAILED', 'reading the binlog failed', {
+      cause: Object.assign(new Error('A slave with the same server_uuid/server_id is already connected'), {
+        errno: 4052,
+      }),
+    });
+    expect(isRetriable(sameId)).toBe(false);
     expect(isRetriable(new SourceError('BINLOG_PURGED', 'gone'))).toBe(false);
     expect(isRetriable(new SourceError('SERVER_ID_IN_USE', 'taken'))).toBe(false);
     expect(isRetriable(new ConfigError('bad'))).toBe(false);
