@@ -119,9 +119,10 @@ const handlers: CommandHandlers = {
     const migration = await definitionOf(options, config);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
-    // A source or projector that stops on an error must not leave an API that looks healthy
-    // over read models going stale: the process exits non-zero, and a supervisor's restart
-    // resumes exactly from the stored offset and checkpoint.
+    // The pipeline restarts a failed source or projector itself; one that stays down past
+    // supervision.failureBudgetMs (or fails in a way a restart cannot fix) must not leave an API
+    // that looks healthy over read models going stale: the process exits non-zero, and a
+    // supervisor's restart resumes exactly from the stored offset and checkpoint.
     let componentFailed: (err: Error) => void = () => undefined;
     const failure = new Promise<Error>((resolve) => {
       componentFailed = resolve;

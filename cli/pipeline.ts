@@ -8,6 +8,7 @@ import { mapTransaction } from '../connectors/mapping/mapper.js';
 import {
   createChangeSource,
   type LegacyChangeSource,
+  type LegacyEnd,
   type SourceProgress,
 } from '../connectors/source-factory.js';
 import type { Migration } from '../definition/migration.js';
@@ -15,18 +16,24 @@ import type { ReadModels } from '../definition/read-models.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
+import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
+import { Supervisor } from '../lib/supervisor.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import type { HealthPort } from '../shadow-api/health.js';
 
 export interface EmbeddedPipeline {
-  source: LegacyChangeSource;
+  /** The running change source; a new one replaces it after each restart. */
+  readonly source: LegacyChangeSource;
   eventStore: SqliteEventStore;
   readDb: Database.Database;
   runner: ProjectionRunner;
   readModels: ReadModels;
   freshness: FreshnessPort;
+  /** Component states and read-model lag, for /health/ready. */
+  health: HealthPort;
   /** Resolves true once everything the legacy database had committed at the call is in the read models. */
   waitForCatchUp(timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -38,11 +45,20 @@ export interface PipelineOptions {
   migration: Migration;
   logger: Logger;
   registry?: Registry;
-  /** Called when the source or the projector stops on an error. */
+  /**
+   * Called when the source or the projector fails for good: a failure a restart cannot fix,
+   * or one that outlasts `supervision.failureBudgetMs` (see Supervisor). Transient failures
+   * are restarted without a word here.
+   */
   onError?: (err: Error) => void;
   /** What holds the data directory, as the lock shows it to a second process (default "run"). */
   role?: string;
 }
+
+/** A restarted component that fails again within this time is flapping: its outage goes on. */
+const STABLE_MS = 10_000;
+/** How often lag and stalls are measured (one query of the legacy change log's end). */
+const MEASURE_INTERVAL_MS = 1000;
 
 function pipelineMetrics(registry: Registry | undefined) {
   const registers = registry ? [registry] : [];
@@ -59,8 +75,8 @@ function pipelineMetrics(registry: Registry | undefined) {
       registers,
     }),
     lag: new Gauge({
-      name: 'cqrs_cdc_lag_ms',
-      help: 'Source commit to event-store append, last transaction',
+      name: 'cqrs_read_model_lag_seconds',
+      help: 'Seconds since the oldest legacy commit not yet in the read models (0 when caught up), measured every second',
       registers,
     }),
   };
@@ -75,7 +91,9 @@ export function embeddedReadModels(migration: Migration): SqliteReadModels {
  * The embedded default in one process: change source (binlog or pgoutput, from legacy.url's
  * scheme) → the definition's capture rules → SQLite event store → projection runner → SQLite
  * read models. The source offset is stored with each transaction's events, and the projector
- * checkpoint with each batch's writes, so stop/start anywhere resumes exactly.
+ * checkpoint with each batch's writes, so stop/start anywhere resumes exactly; that is also how
+ * the supervisor restarts a failed source (a new one from the stored offset) or projector
+ * (from its checkpoint) without stopping the process.
  */
 export async function startEmbeddedPipeline(options: PipelineOptions): Promise<EmbeddedPipeline> {
   mkdirSync(options.config.dataDir, { recursive: true });
@@ -90,9 +108,33 @@ export async function startEmbeddedPipeline(options: PipelineOptions): Promise<E
 
 async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promise<EmbeddedPipeline> {
   const { config, logger, migration } = options;
-  const fail = options.onError ?? ((err: Error) => logger.error({ err }, 'pipeline component failed'));
-  const source = createChangeSource(config, { tables: migration.tables, logger, onError: fail });
+  let gaveUp: Error | null = null;
+  const supervisor = new Supervisor({
+    policy: { ...config.supervision, stableMs: STABLE_MS },
+    logger,
+    ...(options.registry ? { registry: options.registry } : {}),
+    onGiveUp: (err) => {
+      gaveUp = err;
+      (options.onError ?? ((e: Error) => logger.error({ err: e }, 'pipeline component failed')))(err);
+    },
+  });
+  const sourceComponent = supervisor.add({ name: 'source', restart: () => restartSource() });
+  const projector = supervisor.add({ name: 'projector', restart: () => restartProjector() });
+
+  const newSource = (): LegacyChangeSource => {
+    const created: LegacyChangeSource = createChangeSource(config, {
+      tables: migration.tables,
+      logger,
+      // Only the running source's failure counts: a replaced one has already been stopped.
+      onError: (err) => {
+        if (created === source) sourceComponent.failed(err);
+      },
+    });
+    return created;
+  };
+  let source = newSource();
   await source.preflight();
+  let progress: SourceProgress = source.openProgress();
   const eventStore = new SqliteEventStore(dataPath(config, 'events.db'), { logger });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
   const store = embeddedReadModels(migration);
@@ -104,14 +146,15 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
-    onError: fail,
+    onError: (err) => projector.failed(err),
   });
+  const sourceName = source.name;
   const sink = async (tx: SourceTransaction) => {
     const { events, deadLetters } = mapTransaction(tx, migration.rules);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     await eventStore.append({
-      sourceName: source.name,
+      sourceName,
       sourceTxId: tx.id,
       offset: tx.offset,
       events,
@@ -120,26 +163,90 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     metrics.transactions.inc();
     metrics.events.inc(events.length);
     metrics.deadLetters.inc(deadLetters.length);
-    const commitMs = tx.events[0]?.source.ts_ms;
-    if (!tx.snapshot && commitMs !== undefined) metrics.lag.set(Date.now() - commitMs);
     runner.notify();
   };
-  runner.start();
-  await source.start(await eventStore.loadOffset(source.name), sink);
 
-  const progress: SourceProgress = source.openProgress();
+  // A source never starts twice: the failed one is stopped (it closes itself on failing) and a
+  // new one resumes from the offset stored with the last transaction the store accepted.
+  async function restartSource(): Promise<void> {
+    await source.stop();
+    const previous = progress;
+    source = newSource();
+    progress = source.openProgress();
+    await previous.close().catch(() => undefined);
+    await source.start(await eventStore.loadOffset(sourceName), sink);
+  }
+  // One batch proves the read-model database takes writes again before the loop resumes.
+  async function restartProjector(): Promise<void> {
+    await runner.step();
+    runner.start();
+  }
+
+  runner.start();
+  projector.up();
+  try {
+    await source.start(await eventStore.loadOffset(sourceName), sink);
+  } catch (err) {
+    // Not supervised yet: a source that cannot start at all is the caller's to report.
+    await runner.stop();
+    await eventStore.close();
+    readDb.close();
+    await progress.close();
+    throw err;
+  }
+  sourceComponent.up();
+
   const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();
   const waitForCatchUp = async (timeoutMs: number) => {
     const end = await progress.legacyEnd();
     const deadline = Date.now() + timeoutMs;
     while (!(progress.reached(end) && projectedAll())) {
-      if (Date.now() >= deadline || runner.error()) return false;
+      if (Date.now() >= deadline || gaveUp !== null) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
     return true;
   };
+
+  const tracker = new FreshnessTracker<LegacyEnd>(config.health.stallSeconds * 1000, Date.now());
+  let measured = false;
+  const measure = async () => {
+    let end: LegacyEnd | null = null;
+    try {
+      end = await progress.legacyEnd();
+    } catch (err) {
+      logger.debug({ err }, 'legacy change-log end unknown; lag measured from the last known');
+    }
+    const checkpoint = runner.checkpoint();
+    const head = eventStore.headPositionSync();
+    const next = checkpoint < head ? eventStore.readAfterSync(checkpoint, 1)[0] : undefined;
+    const state = tracker.observe({
+      now: Date.now(),
+      end,
+      reached: (e) => progress.reached(e),
+      checkpoint,
+      head,
+      oldestUnprojectedCommitMs: next?.metadata.sourceTsMs ?? null,
+    });
+    metrics.lag.set(state.lagSeconds);
+    measured = true;
+  };
+  let measuring: Promise<void> | null = null;
+  // A legacy database that does not answer holds a measure for its connect timeout: skip ticks meanwhile.
+  const tick = () => {
+    measuring ??= measure()
+      .catch((err: unknown) => logger.warn({ err }, 'lag measure failed'))
+      .finally(() => {
+        measuring = null;
+      });
+  };
+  tick();
+  const timer = setInterval(tick, MEASURE_INTERVAL_MS);
+  timer.unref();
+
   return {
-    source,
+    get source() {
+      return source;
+    },
     eventStore,
     readDb,
     runner,
@@ -147,9 +254,18 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
       waitForCatchUp,
+      isStalled: () => tracker.current().stalled,
+    },
+    health: {
+      components: () => supervisor.status(),
+      lagSeconds: () => (measured ? tracker.current().lagSeconds : null),
+      maxLagSeconds: config.health.maxLagSeconds,
     },
     waitForCatchUp,
     async stop() {
+      clearInterval(timer);
+      await measuring;
+      await supervisor.stop();
       await source.stop();
       await runner.stop();
       await eventStore.close();

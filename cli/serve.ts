@@ -10,12 +10,15 @@ import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
+import type { HealthPort } from '../shadow-api/health.js';
 import { buildServer } from '../shadow-api/server.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
 export interface ReadSide {
   readModels: ReadModels;
   freshness: FreshnessPort;
+  /** Supervised components and lag, when the pipeline runs in this process. */
+  health?: HealthPort;
 }
 
 export interface RunningApi {
@@ -36,9 +39,13 @@ export async function startApi(
   logger: Logger,
   registry: Registry,
 ): Promise<RunningApi> {
+  // Flags changed at run time (a rollback to legacy during an incident) must survive a restart,
+  // so they persist even when no file is configured. Until one is changed, the config rules.
   const flags = FlagStore.open({
     initial: { defaultMode: config.flags.defaultMode, endpoints: config.flags.endpoints },
-    ...(config.flags.file ? { file: config.flags.file } : {}),
+    ...(config.flags.file
+      ? { file: config.flags.file }
+      : { file: dataPath(config, 'flags.json'), writeInitial: false }),
     logger,
   });
   const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
@@ -56,6 +63,7 @@ export async function startApi(
     queue,
     logger,
     freshness: pipeline.freshness,
+    ...(pipeline.health ? { health: pipeline.health } : {}),
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
   });

@@ -4,6 +4,8 @@ import { type Difference, diffJson, ROOT_PATH } from './diff.js';
  * Lag-aware classification of a shadow comparison. The read model is eventually consistent,
  * so a difference only counts as a mismatch when the read model had caught up with the
  * legacy database; otherwise it is lag, and the comparison is re-checked before it is final.
+ * Lag means "on its way": a read model that is behind but stalled (its pipeline down or
+ * wedged) will not converge by itself, so its differences are mismatches.
  */
 export type Outcome = 'match' | 'mismatch' | 'lag' | 'error' | 'missing';
 export const OUTCOMES: readonly Outcome[] = ['match', 'mismatch', 'lag', 'missing', 'error'];
@@ -15,8 +17,8 @@ export type SideResult<T = unknown> =
 
 /** Either the answer of the freshness port, or the two positions it would compare. */
 export type FreshnessFacts =
-  | { readModelCaughtUp: boolean }
-  | { sourcePosition: number; readModelPosition: number };
+  | { readModelCaughtUp: boolean; stalled?: boolean }
+  | { sourcePosition: number; readModelPosition: number; stalled?: boolean };
 
 export interface AttemptInput {
   legacy: SideResult;
@@ -40,8 +42,14 @@ export function caughtUpFrom(facts: FreshnessFacts | null | undefined): boolean 
   return facts.readModelPosition >= facts.sourcePosition;
 }
 
+/** Behind and advancing toward the legacy position: a difference may be lag. */
+export function lagging(facts: FreshnessFacts | null | undefined): boolean {
+  return caughtUpFrom(facts) === false && facts?.stalled !== true;
+}
+
 export function classifyAttempt(input: AttemptInput): Classification {
   const readModelCaughtUp = caughtUpFrom(input.freshness);
+  const lag = lagging(input.freshness);
   const { legacy, readModel } = input;
   if (!legacy.ok || !readModel.ok) {
     const errors = [
@@ -58,9 +66,9 @@ export function classifyAttempt(input: AttemptInput): Classification {
         ? { path: ROOT_PATH, kind: 'extra', legacy: null, readModel: readModel.value }
         : { path: ROOT_PATH, kind: 'missing', legacy: legacy.value, readModel: null },
     ];
-    // A read model that is behind has simply not seen the account yet (or its removal).
+    // A read model on its way has simply not seen the account yet (or its removal).
     return {
-      outcome: readModelCaughtUp === false ? 'lag' : 'missing',
+      outcome: lag ? 'lag' : 'missing',
       differences,
       error: null,
       readModelCaughtUp,
@@ -69,7 +77,7 @@ export function classifyAttempt(input: AttemptInput): Classification {
   const differences = legacyAbsent ? [] : diffJson(legacy.value, readModel.value);
   if (differences.length === 0) return { outcome: 'match', differences, error: null, readModelCaughtUp };
   return {
-    outcome: readModelCaughtUp === false ? 'lag' : 'mismatch',
+    outcome: lag ? 'lag' : 'mismatch',
     differences,
     error: null,
     readModelCaughtUp,

@@ -19,6 +19,12 @@ export interface FreshnessPort {
    * fixed delay.
    */
   waitForCatchUp?(timeoutMs: number): Promise<boolean>;
+  /**
+   * Optional: true when the read model is behind and has not moved toward the legacy position
+   * for the configured stall time (a pipeline component down or wedged). A difference seen then
+   * is a mismatch, not lag: the read model will not converge by itself.
+   */
+  isStalled?(): boolean;
 }
 
 /** One finished comparison, as handed to the recorder. */

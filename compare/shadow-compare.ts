@@ -136,10 +136,11 @@ export class ShadowComparator {
 
   private async classify(legacy: SideResult, readModel: SideResult): Promise<Attempt> {
     const caughtUp = await this.readModelCaughtUp();
+    const stalled = this.freshness?.isStalled?.() ?? false;
     const classification = classifyAttempt({
       legacy,
       readModel,
-      freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp },
+      freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
     });
     return { classification, legacy, readModel };
   }

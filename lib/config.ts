@@ -115,7 +115,7 @@ export const configSchema = z.strictObject({
           z.strictObject({ mode: modeSchema, percent: z.number().min(0).max(100).optional() }),
         )
         .default({}),
-      /** Persist run-time flag changes here (JSON); empty = keep them in memory. */
+      /** Persist run-time flag changes here (JSON); default <dataDir>/flags.json. */
       file: z.string().optional(),
     })
     .prefault({}),
@@ -130,6 +130,26 @@ export const configSchema = z.strictObject({
       reconcileCron: z.string().default(''),
     })
     .prefault({}),
+  /** Restarts of failed pipeline components (embedded `run`). */
+  supervision: z
+    .strictObject({
+      /** How long a component may keep failing (restarts included) before the process gives up. */
+      failureBudgetMs: z.number().int().min(0).default(60_000),
+      /** Past the budget, or on a failure a restart cannot fix, exit 1; false: stay unready and keep retrying. */
+      exitOnFailure: z.boolean().default(true),
+      /** First restart backoff; later ones grow exponentially with jitter up to maxDelayMs. */
+      initialDelayMs: z.number().int().min(1).default(200),
+      maxDelayMs: z.number().int().min(1).default(5000),
+    })
+    .prefault({}),
+  health: z
+    .strictObject({
+      /** /health/ready fails when the read models are older than this (seconds since the oldest unprojected commit). */
+      maxLagSeconds: z.number().min(0).default(30),
+      /** Behind and no progress for this long = stalled: differences then count as mismatches, not lag. */
+      stallSeconds: z.number().min(0).default(15),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -137,7 +157,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Environment variables and the config path they set. */
-const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
+const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean']> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
@@ -158,6 +178,10 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
+  CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],
+  CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
+  CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],
+  CQRS_HEALTH_STALL_SECONDS: [['health', 'stallSeconds'], 'number'],
   LOG_LEVEL: [['log', 'level'], 'string'],
 };
 
@@ -169,6 +193,14 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     node = node[key] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+/** "true"/"false" become booleans; anything else stays text so the schema names the variable's key. */
+function envValue(value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
+  if (type === 'number') return Number(value);
+  if (type === 'list') return value.split(',');
+  if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value;
+  return value;
 }
 
 export interface LoadConfigOptions {
@@ -195,7 +227,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   for (const [name, [path, type]] of Object.entries(ENV_MAP)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    setPath(raw, path, type === 'number' ? Number(value) : type === 'list' ? value.split(',') : value);
+    setPath(raw, path, envValue(value, type));
   }
   const merged = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);

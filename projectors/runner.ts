@@ -118,6 +118,8 @@ export class ProjectionRunner {
 
   start(): void {
     if (this.running) return;
+    // A restart after a failure (the supervisor's) starts clean from the checkpoint.
+    this.failure = null;
     this.running = true;
     this.loop = this.run();
   }

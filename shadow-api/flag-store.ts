@@ -38,6 +38,12 @@ export interface FlagStoreOptions {
    * changed at run time survive a restart.
    */
   file?: string;
+  /**
+   * Write `initial` to a file that does not exist yet (default true, so operators find the
+   * file to edit). False: the file appears with the first change, and until then `initial`
+   * (the configuration) keeps ruling across restarts.
+   */
+  writeInitial?: boolean;
   logger?: Logger;
 }
 
@@ -67,7 +73,7 @@ export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
       return store;
     }
     const store = new FlagStore(parseFlags(options.initial ?? {}, 'flag document'), file, logger);
-    store.persist();
+    if (options.writeInitial !== false) store.persist();
     return store;
   }
 

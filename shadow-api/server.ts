@@ -18,6 +18,7 @@ import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
 import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
+import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
@@ -41,6 +42,8 @@ export interface ShadowServerOptions {
   metrics?: Registry;
   /** Re-check policy of differing comparisons (see ShadowComparator). */
   compare?: { recheckDelayMs?: number; maxRechecks?: number };
+  /** The pipeline's components and lag, for /health/ready; always ready without it. */
+  health?: HealthPort;
 }
 
 interface ErrorBody {
@@ -191,7 +194,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return report;
   });
 
-  app.get('/health', async () => ({ status: 'ok', queue: options.queue.stats() }));
+  registerHealthRoutes(app, { health: options.health, queue: options.queue });
 
   app.get('/metrics', async (_request, reply) => {
     reply.type(registry.contentType);

@@ -23,6 +23,7 @@ import {
 import { bankTableRules } from '../../examples/bank/mapping.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
 import { silentLogger } from '../../lib/logger.js';
+import type { ComponentStatus } from '../../lib/supervisor.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
@@ -530,6 +531,26 @@ describe('lag-aware comparison', () => {
     expect(s.recorder.list()).toMatchObject([{ outcome: 'lag', attempts: 3, differences: [{ path: '$' }] }]);
   });
 
+  it('records a mismatch, not lag, when the read model is behind but stalled (its pipeline is down)', async () => {
+    const s = setup(
+      { defaultMode: 'shadow' },
+      { freshness: { isCaughtUp: async () => false, isStalled: () => true }, maxRechecks: 2 },
+    );
+    s.readModel.summaries.get(12)!.balance.ledger = '1.0000';
+    s.readModel.summaries.delete(10);
+    await s.get('/accounts/12/summary');
+    await s.get('/accounts/10/summary');
+    await s.queue.onIdle();
+    const outcomes = s.recorder
+      .list()
+      .map((r) => [r.requestKey, r.outcome])
+      .sort();
+    expect(outcomes).toEqual([
+      ['accountId=10', 'missing'],
+      ['accountId=12', 'mismatch'],
+    ]);
+  });
+
   it('records missing when the caught-up read model lacks the account', async () => {
     const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
     s.readModel.summaries.delete(10);
@@ -623,6 +644,56 @@ describe('report and metrics', () => {
     expect(body).toContain('cqrs_shadow_queue_depth 0');
     expect(body).toContain('cqrs_shadow_queue_dropped_total 0');
     expect((await s.get('/health')).json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('health', () => {
+  const component: ComponentStatus = { name: 'source', state: 'up', since: 0, reason: null, restarts: 0 };
+
+  it('is live and, without supervised components, ready', async () => {
+    const s = setup({ defaultMode: 'shadow' });
+    expect((await s.get('/health/live')).json()).toMatchObject({ status: 'ok' });
+    expect((await s.get('/health')).json()).toMatchObject({ status: 'ok', queue: { dropped: 0 } });
+    const ready = await s.get('/health/ready');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ready', problems: [] });
+  });
+
+  it('is unready (503) naming the component that is down, or a read model staler than allowed', async () => {
+    let components = [component, { ...component, name: 'projector' }];
+    let lag = 1;
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const app = buildServer({
+      migration: migrationOver(new MemoryBank(), new MemoryBank()),
+      legacy: noDatabase,
+      readModels: {},
+      flags: FlagStore.open({}),
+      recorder,
+      queue: new ShadowQueue({ concurrency: 1, maxSize: 1 }),
+      logger: silentLogger,
+      health: { components: () => components, lagSeconds: () => lag, maxLagSeconds: 30 },
+    });
+    opened.push(recorder, app);
+    const ready = () => app.inject({ method: 'GET', url: '/health/ready' });
+    expect((await ready()).statusCode).toBe(200);
+    components = [
+      component,
+      { ...component, name: 'projector', state: 'restarting', reason: 'database is locked' },
+    ];
+    const down = await ready();
+    expect(down.statusCode).toBe(503);
+    expect(down.json()).toMatchObject({
+      status: 'unready',
+      problems: [{ component: 'projector', reason: 'restarting: database is locked' }],
+    });
+    components = [component];
+    lag = 31;
+    expect((await ready()).json()).toMatchObject({
+      status: 'unready',
+      problems: [{ component: 'read-models', reason: expect.stringMatching(/^stale: 31\.0 s/) }],
+    });
+    // Liveness does not depend on the pipeline.
+    expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
   });
 });
 

@@ -62,6 +62,32 @@ describe('classifyAttempt', () => {
     ).toBe('lag');
   });
 
+  it('calls a difference a mismatch, not lag, when the read model is behind but stalled', () => {
+    const differing = { legacy: ok(summary('1.0000')), readModel: ok(summary('2.0000')) };
+    const absent = { legacy: ok(summary('1.0000')), readModel: ok(null) };
+    const stalled = { readModelCaughtUp: false, stalled: true };
+    expect(classifyAttempt({ ...differing, freshness: stalled }).outcome).toBe('mismatch');
+    expect(classifyAttempt({ ...absent, freshness: stalled }).outcome).toBe('missing');
+    expect(
+      classifyAttempt({
+        ...differing,
+        freshness: { sourcePosition: 10, readModelPosition: 9, stalled: true },
+      }).outcome,
+    ).toBe('mismatch');
+    // Advancing (stalled: false or not said) keeps the lag rule; a stall does not hide a match.
+    expect(
+      classifyAttempt({ ...differing, freshness: { readModelCaughtUp: false, stalled: false } }).outcome,
+    ).toBe('lag');
+    expect(
+      classifyAttempt({ legacy: ok(summary('1.0000')), readModel: ok(summary('1.0000')), freshness: stalled })
+        .outcome,
+    ).toBe('match');
+    // A stalled read model's difference is final after one fresh look (no waiting for lag).
+    const attempt = classifyAttempt({ ...differing, freshness: stalled });
+    expect(needsRecheck(attempt, { bothSidesFresh: true })).toBe(false);
+    expect(settle([attempt, attempt]).outcome).toBe('mismatch');
+  });
+
   it('reports errors of either side with the side named, before anything else', () => {
     expect(classifyAttempt({ legacy: ok(null), readModel: failed('no such table') })).toMatchObject({
       outcome: 'error',

@@ -30,6 +30,26 @@ describe('loadConfig', () => {
     expect(config.api.port).toBe(8080);
   });
 
+  it('supervises with a one-minute budget and exits past it by default; env can change both', () => {
+    expect(loadConfig({ env: {} }).supervision).toMatchObject({
+      failureBudgetMs: 60_000,
+      exitOnFailure: true,
+    });
+    expect(loadConfig({ env: {} }).health).toEqual({ maxLagSeconds: 30, stallSeconds: 15 });
+    const config = loadConfig({
+      env: {
+        CQRS_SUPERVISION_FAILURE_BUDGET_MS: '1500',
+        CQRS_SUPERVISION_EXIT_ON_FAILURE: 'false',
+        CQRS_HEALTH_MAX_LAG_SECONDS: '5',
+      },
+    });
+    expect(config.supervision).toMatchObject({ failureBudgetMs: 1500, exitOnFailure: false });
+    expect(config.health.maxLagSeconds).toBe(5);
+    expect(refusal(() => loadConfig({ env: { CQRS_SUPERVISION_EXIT_ON_FAILURE: 'no' } })).message).toMatch(
+      /supervision\.exitOnFailure/,
+    );
+  });
+
   it('reads a file, then env variables, then overrides', () => {
     const file = join(dir, 'config.json');
     writeFileSync(

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify';
+import type { ShadowQueue } from '../compare/shadow-queue.js';
+import type { ComponentStatus } from '../lib/supervisor.js';
+
+/**
+ * Liveness and readiness. Live: the process answers (its event loop turns). Ready: every
+ * supervised component runs and the read models are no staler than the threshold; a load
+ * balancer or orchestrator takes an unready instance out of rotation instead of letting it
+ * serve read models that no longer move.
+ */
+
+/** What the pipeline tells the API about itself; absent when nothing here is supervised. */
+export interface HealthPort {
+  components(): ComponentStatus[];
+  /** Seconds since the oldest source commit not yet projected; null before the first measure. */
+  lagSeconds(): number | null;
+  readonly maxLagSeconds: number;
+}
+
+export interface ReadinessProblem {
+  component: string;
+  reason: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  problems: ReadinessProblem[];
+  components: ComponentStatus[];
+  lagSeconds: number | null;
+}
+
+export function readinessOf(port: HealthPort | undefined): Readiness {
+  if (port === undefined) return { ready: true, problems: [], components: [], lagSeconds: null };
+  const components = port.components();
+  const problems: ReadinessProblem[] = components
+    .filter((c) => c.state !== 'up')
+    .map((c) => ({ component: c.name, reason: `${c.state}${c.reason === null ? '' : `: ${c.reason}`}` }));
+  const lagSeconds = port.lagSeconds();
+  if (lagSeconds !== null && lagSeconds > port.maxLagSeconds) {
+    problems.push({
+      component: 'read-models',
+      reason: `stale: ${lagSeconds.toFixed(1)} s behind the legacy database (limit ${port.maxLagSeconds} s)`,
+    });
+  }
+  return { ready: problems.length === 0, problems, components, lagSeconds };
+}
+
+/** /health/live, /health/ready, and /health (liveness, as before, with the comparison queue). */
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  options: { health?: HealthPort | undefined; queue: ShadowQueue },
+): void {
+  const live = () => ({ status: 'ok' as const, uptimeSeconds: Math.round(process.uptime()) });
+  app.get('/health', async () => ({ ...live(), queue: options.queue.stats() }));
+  app.get('/health/live', async () => live());
+  app.get('/health/ready', async (_request, reply) => {
+    const r = readinessOf(options.health);
+    return reply.code(r.ready ? 200 : 503).send({
+      status: r.ready ? 'ready' : 'unready',
+      problems: r.problems,
+      lagSeconds: r.lagSeconds,
+      components: r.components,
+    });
+  });
+}
