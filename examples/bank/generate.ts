@@ -175,6 +175,8 @@ const ACTIVITY_START = EPOCH_MICROS + ONBOARDING_MICROS;
 const ACTIVITY_MICROS = 365 * MICROS_PER_DAY;
 const CLOSING_START = ACTIVITY_START + ACTIVITY_MICROS + MICROS_PER_DAY;
 const FREEZE_START = CLOSING_START + MICROS_PER_DAY;
+/** The end of the generated activity year (DATETIME(6)): closures and live writes come after it. */
+export const ACTIVITY_END = formatDatetime6(ACTIVITY_START + ACTIVITY_MICROS);
 
 // ---------------------------------------------------------------------------------------
 // Reference data. Only plain ASCII letters, digits, spaces, '-', '.' and '&': values are
