@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import type { Pool } from 'mysql2/promise';
 import { z } from 'zod';
 import { createBankDatabase, type MysqlConnOptions, openPool } from '../examples/bank/db.js';
-import { generateBank, resolveScale, type ScaleName } from '../examples/bank/generate.js';
+import {
+  generateBank,
+  historyShapeSchema,
+  resolveScale,
+  type ScaleName,
+  type SkewOptions,
+} from '../examples/bank/generate.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { BenchError } from './errors.js';
@@ -13,6 +19,9 @@ export const datasetSchema = z.object({
   database: z.string(),
   scale: z.enum(['tiny', 'small', 'bench']),
   seed: z.number().int(),
+  /** Account histories; records from before the option are uniform. */
+  history: historyShapeSchema.default('uniform'),
+  skew: z.record(z.string(), z.unknown()).optional(),
   generatedAt: z.iso.datetime(),
   generationMs: z.number().int().nonnegative(),
   rows: z.number().int().nonnegative(),
@@ -39,6 +48,18 @@ export interface Fixture {
   adapterDir: string;
   pool: Pool;
 }
+
+/**
+ * The bench bank's skew per scale: heavy accounts with 10k-100k postings and veterans with years
+ * of daily ones, as in the case study. At the bench scale 1% of 200k accounts would add ~78M
+ * postings (hours to load and snapshot), so 0.05% (100 accounts, ~4M postings) are heavy there;
+ * the smoke scale keeps its one heavy account small so the harness test stays bounded.
+ */
+export const BENCH_SKEW: Record<ScaleName, SkewOptions> = {
+  tiny: { heavyPostings: { min: 2_000, max: 5_000 }, veterans: 1, veteranYears: 2 },
+  small: { heavyShare: 0.002 },
+  bench: { heavyShare: 0.0005 },
+};
 
 const countRow = z.object({ n: z.coerce.number().int() });
 
@@ -81,6 +102,8 @@ export async function prepareFixture(options: FixtureOptions): Promise<Fixture> 
     recorded?.database === database &&
     recorded.scale === scale &&
     recorded.seed === seed &&
+    recorded.history === 'skewed' &&
+    JSON.stringify(recorded.skew) === JSON.stringify(BENCH_SKEW[scale]) &&
     (await customerCount(pool)) === expectedCustomers
   ) {
     logger.info({ database, scale, generatedAt: recorded.generatedAt }, 'reusing the bench bank');
@@ -100,7 +123,9 @@ export async function prepareFixture(options: FixtureOptions): Promise<Fixture> 
   pool = openPool(server, database, { connectionLimit: 12 });
   let lastLog = 0;
   // The adapter starts from a snapshot, so the load need not go through the binlog.
-  const result = await generateBank(pool, { seed, scale, skipBinlog: true, connections: 4 }, (p) => {
+  const skew = BENCH_SKEW[scale];
+  const generate = { seed, scale, history: 'skewed' as const, skew, skipBinlog: true, connections: 4 };
+  const result = await generateBank(pool, generate, (p) => {
     if (Date.now() - lastLog < 5000) return;
     lastLog = Date.now();
     logger.info({ table: p.table, rows: p.rows, rowsPerSec: p.rowsPerSec, etaSec: p.etaSec }, 'generating');
@@ -109,6 +134,8 @@ export async function prepareFixture(options: FixtureOptions): Promise<Fixture> 
     database,
     scale,
     seed,
+    history: 'skewed',
+    skew,
     generatedAt: new Date().toISOString(),
     generationMs: result.elapsedMs,
     rows: result.rows,

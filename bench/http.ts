@@ -21,7 +21,14 @@ function flagKeyOf(endpoint: BenchEndpoint): string {
 export async function measureEndpoint(
   ctx: ScenarioContext,
   api: RunningApi,
-  run: { endpoint: BenchEndpoint; mode: ServedMode; connections: number; accounts: AccountRange },
+  run: {
+    endpoint: BenchEndpoint;
+    mode: ServedMode;
+    connections: number;
+    accounts: AccountRange;
+    /** Reference instant for the overview endpoints. */
+    asOf?: string;
+  },
 ): Promise<HttpRun> {
   api.flags.patch(flagKeyOf(run.endpoint), { mode: run.mode });
   const { httpSec, warmupSec } = ctx.settings;
@@ -34,6 +41,7 @@ export async function measureEndpoint(
       connections: run.connections,
       durationSec: httpSec,
       warmupSec,
+      ...(run.asOf === undefined ? {} : { asOf: run.asOf }),
     },
     httpLoadOutputSchema,
   );
@@ -53,5 +61,6 @@ export async function measureEndpoint(
     connections: run.connections,
     durationSec: httpSec,
     ...output,
+    counted: '2xx',
   };
 }

@@ -16,8 +16,21 @@ const count = z.number().int().nonnegative();
 export const latencySchema = z.object({ p50Ms: ms, p99Ms: ms, maxMs: ms, meanMs: ms });
 export type Latency = z.infer<typeof latencySchema>;
 
-export const endpointSchema = z.enum(['summary', 'history']);
+/** Bench endpoints, named as the bank definition's `accounts.<name>` endpoints. */
+export const endpointSchema = z.enum(['summary', 'history', 'overview', 'overviewWide']);
 export type BenchEndpoint = z.infer<typeof endpointSchema>;
+
+/**
+ * 'light': the sample bank's original screens (a few indexed lookups, ~1-2 ms in MariaDB);
+ * 'case-study': the aggregate-heavy overview over a skewed ledger, like the case study's screens.
+ */
+export type Screen = 'light' | 'case-study';
+export const SCREEN_OF: Record<BenchEndpoint, Screen> = {
+  summary: 'light',
+  history: 'light',
+  overview: 'case-study',
+  overviewWide: 'case-study',
+};
 export const servedModeSchema = z.enum(['legacy', 'shadow', 'new']);
 export type ServedMode = z.infer<typeof servedModeSchema>;
 
@@ -27,10 +40,16 @@ export const httpRunSchema = z.object({
   mode: servedModeSchema,
   connections: z.number().int().positive(),
   durationSec: z.number().positive(),
+  /** 2xx responses in the measured window (results without `counted` also include non-2xx). */
   requests: count,
+  /** 2xx responses per second: a 4xx/5xx is not throughput. */
   requestsPerSec: z.number().nonnegative(),
+  /** Latency of 2xx responses. */
   latency: latencySchema,
+  /** Non-2xx responses, reported apart and excluded from requests and requestsPerSec. */
   non2xx: count,
+  /** What requests/requestsPerSec count; absent in results from before non-2xx were excluded. */
+  counted: z.literal('2xx').optional(),
   errors: count,
   /** x-served-by header values seen (warm-up included): proves which side answered. */
   servedBy: z.record(z.string(), count),
@@ -118,6 +137,8 @@ export const machineSchema = z.object({
 });
 
 export const versionsSchema = z.object({
+  /** The checkout the run measured; null outside a git work tree; absent in older results. */
+  git: z.object({ commit: z.string(), dirty: z.boolean() }).nullable().optional(),
   node: z.string(),
   package: z.string(),
   legacyServer: z.string(),

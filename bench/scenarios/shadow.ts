@@ -2,9 +2,9 @@ import { startServingAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
 import { measureEndpoint } from '../http.js';
 import type { BenchEndpoint, HttpRun, ResultsOf, ServedMode } from '../results-schema.js';
-import { accountRange } from './reads.js';
+import { accountRange, overviewAsOf } from './reads.js';
 
-const ENDPOINTS: readonly BenchEndpoint[] = ['summary', 'history'];
+const ENDPOINTS: readonly BenchEndpoint[] = ['summary', 'history', 'overview', 'overviewWide'];
 const MODES: readonly ServedMode[] = ['legacy', 'shadow'];
 
 /**
@@ -20,12 +20,13 @@ export async function shadowScenario(ctx: ScenarioContext): Promise<ResultsOf<'s
   const api = adapter.api;
   try {
     const accounts = await accountRange(ctx);
+    const asOf = await overviewAsOf(ctx);
     const connections = ctx.settings.shadowConnections;
     const runs: HttpRun[] = [];
     const before = api.queue.stats();
     for (const endpoint of ENDPOINTS)
       for (const mode of MODES)
-        runs.push(await measureEndpoint(ctx, api, { endpoint, mode, connections, accounts }));
+        runs.push(await measureEndpoint(ctx, api, { endpoint, mode, connections, accounts, asOf }));
     await api.queue.onIdle();
     const after = api.queue.stats();
     return {

@@ -86,9 +86,40 @@ export type ScaleName = keyof typeof SCALE_PRESETS;
 /** Explicit numbers: only `customers` is required, the rest follow the `small` shape. */
 const explicitScaleSchema = bankScaleSchema.partial().required({ customers: true });
 
+/**
+ * The shape of account histories when `history` is 'skewed': the case study's bank, where most
+ * accounts are small and a few carry enough postings to make aggregate screens slow.
+ */
+export const skewSchema = z.object({
+  /** Share of accounts with a long activity-year history (at least one when above 0). */
+  heavyShare: z.number().min(0).max(0.5).default(0.01),
+  /** Activity-year postings of each heavy account, drawn log-uniformly in [min, max] (approximate). */
+  heavyPostings: z
+    .object({ min: z.number().int().min(1), max: z.number().int().min(1) })
+    .refine((r) => r.min <= r.max, 'min must not exceed max')
+    .default({ min: 10_000, max: 100_000 }),
+  /** Heavy accounts opened years earlier, with a posting every day since. */
+  veterans: z.number().int().min(0).default(3),
+  veteranYears: z.number().int().min(1).max(20).default(5),
+  /** Days before the end of the activity year whose card payments and transfers may still be pending. */
+  pendingDays: z.number().int().min(0).max(90).default(5),
+});
+export type SkewOptions = z.input<typeof skewSchema>;
+export type Skew = z.output<typeof skewSchema>;
+
+export const historyShapeSchema = z.enum(['uniform', 'skewed']);
+export type HistoryShape = z.infer<typeof historyShapeSchema>;
+
 export const generateOptionsSchema = z.object({
   seed: z.union([z.number().int(), z.string().min(1)]),
   scale: z.union([z.enum(['tiny', 'small', 'bench']), explicitScaleSchema]),
+  /**
+   * 'uniform' (default, what every seed produced before): every account ~transactionsPerAccount
+   * postings. 'skewed': the same bank plus heavy and veteran accounts and still-pending card
+   * authorisations and transfers at the end (see skewSchema).
+   */
+  history: historyShapeSchema.default('uniform'),
+  skew: skewSchema.prefault({}),
   /** Rows per INSERT statement. */
   chunkRows: z.number().int().min(1).max(50_000).default(4_000),
   /**
@@ -144,6 +175,8 @@ const ACTIVITY_START = EPOCH_MICROS + ONBOARDING_MICROS;
 const ACTIVITY_MICROS = 365 * MICROS_PER_DAY;
 const CLOSING_START = ACTIVITY_START + ACTIVITY_MICROS + MICROS_PER_DAY;
 const FREEZE_START = CLOSING_START + MICROS_PER_DAY;
+/** The end of the generated activity year (DATETIME(6)): closures and live writes come after it. */
+export const ACTIVITY_END = formatDatetime6(ACTIVITY_START + ACTIVITY_MICROS);
 
 // ---------------------------------------------------------------------------------------
 // Reference data. Only plain ASCII letters, digits, spaces, '-', '.' and '&': values are
@@ -292,9 +325,9 @@ export interface RowSink {
 }
 
 /** Expected row counts, for progress totals; the activity tables are estimates. */
-export function estimateRows(scale: BankScale): Record<BankTable, number> {
+export function estimateRows(scale: BankScale, extraLedger = 0): Record<BankTable, number> {
   const accounts = Math.round(scale.customers * scale.accountsPerCustomer);
-  const ledger = Math.round(accounts * scale.transactionsPerAccount);
+  const ledger = Math.round(accounts * scale.transactionsPerAccount) + extraLedger;
   const events = Math.max(0, ledger - accounts) / ROWS_PER_EVENT;
   return {
     currencies: CURRENCIES.length,
@@ -338,6 +371,49 @@ interface LoanState {
   openedAt: number;
   months: number;
   updatedAt: number;
+}
+
+/** Which accounts a skewed bank makes heavy, and how heavy. */
+class SkewPlan {
+  /** Heavy account ids, and the running sum of their targets (for a weighted pick). */
+  readonly heavy: number[] = [];
+  private readonly cumulative: number[] = [];
+  readonly heavyTotal: number;
+  readonly veterans: Set<number>;
+  readonly veteranPostings: number;
+
+  constructor(
+    rng: Random,
+    accounts: number,
+    readonly skew: Skew,
+  ) {
+    const count = skew.heavyShare > 0 ? Math.max(1, Math.round(accounts * skew.heavyShare)) : 0;
+    const chosen = new Set<number>();
+    while (chosen.size < Math.min(count, accounts)) chosen.add(rng.int(1, accounts));
+    let total = 0;
+    const { min, max } = skew.heavyPostings;
+    for (const id of chosen) {
+      this.heavy.push(id);
+      total += Math.round(min * (max / min) ** rng.next());
+      this.cumulative.push(total);
+    }
+    this.heavyTotal = total;
+    this.veterans = new Set(this.heavy.slice(0, skew.veterans));
+    this.veteranPostings = this.veterans.size * skew.veteranYears * 365;
+  }
+
+  /** A heavy account, each as likely as its target share. */
+  pick(rng: Random): number {
+    const x = rng.next() * this.heavyTotal;
+    let lo = 0;
+    let hi = this.cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.cumulative[mid] as number) > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.heavy[lo] as number;
+  }
 }
 
 interface PostingRefs {
@@ -391,16 +467,23 @@ class BankModel {
   private readonly loans: LoanState[] = [];
   private txId = 0;
   private cardId = 0;
+  private readonly ids = { transfer: 0, payment: 0 };
+  private readonly skew: SkewPlan | null;
+  /** When the activity clock stopped: pending items come after it. */
+  private activityEnd = ACTIVITY_START;
 
   constructor(
     seed: number | string,
     private readonly scale: BankScale,
     private readonly sink: RowSink,
+    shape: { history: HistoryShape; skew: Skew } = { history: 'uniform', skew: skewSchema.parse({}) },
   ) {
     this.root = new Random(`bank:${seed}`);
-    const estimate = estimateRows(scale);
     this.customers = scale.customers;
-    this.accounts = estimate.accounts;
+    this.accounts = estimateRows(scale).accounts;
+    // Forked only for skewed banks, so a uniform bank's streams stay what they always were.
+    this.skew =
+      shape.history === 'skewed' ? new SkewPlan(this.root.fork('skew'), this.accounts, shape.skew) : null;
     const n = this.accounts + 1;
     this.balance = new Float64Array(n);
     this.lastPosted = new Float64Array(n);
@@ -415,9 +498,18 @@ class BankModel {
     this.referenceData();
     yield;
     yield* this.onboarding();
-    yield* this.activity(estimateRows(this.scale));
+    yield* this.activity(this.estimate());
+    if (this.skew !== null) this.pending(this.skew.skew.pendingDays);
     this.closures();
     yield* this.finalStates();
+  }
+
+  /** Expected rows, the skewed bank's extra postings included. */
+  estimate(): Record<BankTable, number> {
+    return estimateRows(
+      this.scale,
+      this.skew === null ? 0 : this.skew.heavyTotal + this.skew.veteranPostings,
+    );
   }
 
   private post(
@@ -547,10 +639,50 @@ class BankModel {
           j === 0 ? (acctRng.chance(0.9) ? CHECKING : SAVINGS) : EXTRA_KIND_CHOICE.pick(acctRng);
         const currency = j === 0 || acctRng.chance(0.7) ? homeCurrency : CURRENCY_CHOICE.pick(acctRng);
         const branch = acctRng.chance(0.9) ? branchId : acctRng.int(1, scale.branches);
-        this.openAccount(acctRng, id, c, kind, currency, branch, openedAt);
-        this.issueCards(cardRng, id, kind, openedAt);
+        const veteran = this.skew?.veterans.has(id) === true;
+        const opened = veteran ? this.veteranOpening(id) : openedAt;
+        this.openAccount(acctRng, id, c, kind, currency, branch, opened);
+        this.issueCards(cardRng, id, kind, opened);
+        if (veteran) this.veteranHistory(id, opened);
       }
       if (c % 256 === 0) yield;
+    }
+  }
+
+  /** A veteran opened `veteranYears` before the activity year, at an hour fixed by its id. */
+  private veteranOpening(id: number): number {
+    const years = this.skew?.skew.veteranYears ?? 0;
+    return ACTIVITY_START - years * 365 * MICROS_PER_DAY - MICROS_PER_DAY + (id % 3600) * MICROS_PER_SECOND;
+  }
+
+  /**
+   * A posting every day from the day after opening until the activity year: a salary on the
+   * first of the month, card payments at merchants otherwise. Emitted at opening, so the
+   * account's ids grow with its posted_at like every other account's.
+   */
+  private veteranHistory(account: number, openedAt: number): void {
+    const rng = this.root.fork(`veteran:${account}`);
+    const firstDay = Math.floor(openedAt / MICROS_PER_DAY) + 1;
+    const lastDay = Math.floor(ACTIVITY_START / MICROS_PER_DAY) - 1;
+    for (let day = firstDay; day <= lastDay; day++) {
+      const at = day * MICROS_PER_DAY + rng.int(7 * 3600, 21 * 3600) * MICROS_PER_SECOND;
+      if (new Date(at / 1000).getUTCDate() === 1 || (this.balance[account] as number) < 30_000) {
+        this.post(account, 'credit', rng.int(1_500, 6_000) * 100, `Salary ${rng.pick(EMPLOYERS)}`, at);
+        continue;
+      }
+      const merchantId = rng.int(1, this.scale.merchants);
+      const amount = skewedCents(rng, 150, 30_000);
+      const card = this.activeCardOf[account] as number;
+      const id = ++this.ids.payment;
+      this.sink.row(
+        'payments',
+        `(${id},${account},${qOrNull(card)},${merchantId},'${formatMoney(amount)}','captured','${formatDatetime6(at)}')`,
+      );
+      const how = card > 0 ? 'POS' : 'Direct debit';
+      this.post(account, 'debit', amount, `${how} ${this.merchantNames[merchantId]}`, at, {
+        merchantId,
+        paymentId: id,
+      });
     }
   }
 
@@ -634,18 +766,62 @@ class BankModel {
     const pLoanOpen = Math.min(0.5, estimate.loans / (events * 0.5));
     const pLoanRepay = Math.min(0.06, (estimate.loans * 7 * 0.8) / events);
     const openLoans: LoanState[] = [];
-    const ids = { transfer: 0, payment: 0 };
+    const ids = this.ids;
+    const skew = this.skew;
+    const pHeavy = skew === null ? 0 : skew.heavyTotal / Math.max(1, estimate.transactions - this.accounts);
 
     for (let k = 0; this.txId < estimate.transactions; k++) {
       if (k % 64 === 0) yield;
       const at = ACTIVITY_START + k * step + rng.int(0, step - 1);
       if (at >= ACTIVITY_START + ACTIVITY_MICROS) break;
+      this.activityEnd = at;
       if (this.loans.length < estimate.loans && rng.chance(pLoanOpen)) {
         openLoans.push(this.openLoan(rng, at));
       } else if (openLoans.length > 0 && rng.chance(pLoanRepay)) {
         this.repayLoan(rng, openLoans, at);
       } else {
-        this.event(rng, EVENT_CHOICE.pick(rng), rng.int(1, this.accounts), at, ids);
+        const kind = EVENT_CHOICE.pick(rng);
+        if (skew !== null && rng.chance(pHeavy)) {
+          // A heavy account spends all year: it is topped up before it runs dry.
+          const account = skew.pick(rng);
+          this.event(rng, (this.balance[account] as number) < 200_000 ? 'deposit' : kind, account, at, ids);
+        } else {
+          this.event(rng, kind, rng.int(1, this.accounts), at, ids);
+        }
+      }
+    }
+  }
+
+  /**
+   * Card authorisations not yet captured (holds) and transfers not yet booked, in the days
+   * after the activity clock stopped: rows without postings, so balances are unchanged.
+   */
+  private pending(days: number): void {
+    if (days === 0) return;
+    const rng = this.root.fork('pending');
+    const span = days * MICROS_PER_DAY;
+    for (let account = 1; account <= this.accounts; account++) {
+      const card = this.activeCardOf[account] as number;
+      if (card > 0 && rng.chance(0.3)) {
+        const holds = rng.int(1, 3);
+        for (let h = 0; h < holds; h++) {
+          const at = this.activityEnd + rng.int(1, span);
+          this.sink.row(
+            'payments',
+            `(${++this.ids.payment},${account},${card},${rng.int(1, this.scale.merchants)},'${formatMoney(skewedCents(rng, 150, 30_000))}','authorized','${formatDatetime6(at)}')`,
+          );
+        }
+      }
+      const peers = this.byCurrency[this.currencyOf[account] as number] as number[];
+      if (peers.length >= 2 && rng.chance(0.1)) {
+        const pick = rng.int(0, peers.length - 1);
+        const to = (peers[pick] === account ? peers[(pick + 1) % peers.length] : peers[pick]) as number;
+        const id = ++this.ids.transfer;
+        const at = this.activityEnd + rng.int(1, span);
+        this.sink.row(
+          'transfers',
+          `(${id},${account},${to},'${formatMoney(rng.int(10, 2_000) * 100)}','${CURRENCIES[this.currencyOf[account] as number]?.code}','pending','TRF${String(id).padStart(10, '0')}','${formatDatetime6(at)}',NULL)`,
+        );
       }
     }
   }
@@ -797,6 +973,8 @@ class BankModel {
   }
 }
 
+const NO_ROWS: RowSink = { row: () => undefined };
+
 /**
  * The pure generator: emits every row of the bank for `seed` and `scale` into `sink`, in a
  * fixed order. A generator function so the caller can pause it (back-pressure) between steps.
@@ -805,8 +983,9 @@ export function* bankRows(
   seed: number | string,
   scale: BankScale,
   sink: RowSink,
+  shape?: { history: HistoryShape; skew: Skew },
 ): Generator<void, void, void> {
-  yield* new BankModel(seed, scale, sink).rows();
+  yield* new BankModel(seed, scale, sink, shape).rows();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -960,9 +1139,15 @@ export async function generateBank(
       if (opts.skipBinlog) await conn.query('SET SESSION sql_log_bin = 0');
       await conn.query('BEGIN');
     }
-    const loader = new BulkLoader(conns, opts.chunkRows, estimateRows(scale), onProgress);
+    const shape = { history: opts.history, skew: opts.skew };
+    const loader = new BulkLoader(
+      conns,
+      opts.chunkRows,
+      new BankModel(opts.seed, scale, NO_ROWS, shape).estimate(),
+      onProgress,
+    );
     try {
-      for (const _ of bankRows(opts.seed, scale, loader)) await loader.backpressure();
+      for (const _ of bankRows(opts.seed, scale, loader, shape)) await loader.backpressure();
       await loader.finish();
     } catch (err) {
       await Promise.all(conns.map((c) => c.query('ROLLBACK').catch(() => undefined)));

@@ -25,7 +25,7 @@ import {
  * aggregates over that fan-out; loans are pre-aggregated in a derived table that yields at
  * most one row, so their sum is not multiplied by the card count.
  */
-const SUMMARY_SQL = `
+export const SUMMARY_SQL = `
 SELECT a.id AS account_id, a.account_number, a.status, a.currency_code, a.opened_at,
        c.id AS customer_id, c.first_name, c.last_name, c.email,
        p.code AS product_code, p.name AS product_name, p.kind AS product_kind,
@@ -57,14 +57,14 @@ SELECT t.id, t.posted_at, t.direction, t.amount, t.currency_code, t.balance_afte
   LEFT JOIN merchants m ON m.id = t.merchant_id
   LEFT JOIN categories cat ON cat.id = m.category_id`;
 
-const RECENT_SQL = `${POSTING_COLUMNS}
+export const RECENT_SQL = `${POSTING_COLUMNS}
  WHERE t.account_id = :accountId
  ORDER BY t.posted_at DESC, t.id DESC
  LIMIT ${RECENT_TRANSACTIONS}`;
 
 const count = z.coerce.number().int();
 
-const summaryRow = z.object({
+export const summaryRow = z.object({
   account_id: z.number(),
   account_number: z.string(),
   status: z.enum(['active', 'frozen', 'closed']),
@@ -88,7 +88,7 @@ const summaryRow = z.object({
   loans_outstanding: z.string(),
 });
 
-const postingRow = z.object({
+export const postingRow = z.object({
   id: z.number(),
   posted_at: z.string(),
   direction: z.enum(['debit', 'credit']),
@@ -115,35 +115,49 @@ function toItem(r: z.infer<typeof postingRow>): TransactionItem {
   };
 }
 
-function rows<S extends z.ZodType>(schema: S, found: Record<string, unknown>[]): Array<z.output<S>> {
+export function rows<S extends z.ZodType>(schema: S, found: Record<string, unknown>[]): Array<z.output<S>> {
   return found.map((row) => schema.parse(row));
 }
 
 /** The summary as the legacy API answered it: both statements in one snapshot, so they agree. */
 export function legacyAccountSummary(db: LegacyDb, accountId: number): Promise<AccountSummary | null> {
-  return db.snapshot(async (tx) => {
-    const [head] = rows(summaryRow, await tx.query(SUMMARY_SQL, { accountId }));
-    if (head === undefined) return null;
-    const recent = rows(postingRow, await tx.query(RECENT_SQL, { accountId }));
-    return {
-      accountId: head.account_id,
-      accountNumber: head.account_number,
-      status: head.status,
-      currency: head.currency_code,
-      openedAt: head.opened_at,
-      owner: {
-        customerId: head.customer_id,
-        name: `${head.first_name} ${head.last_name}`,
-        email: head.email,
-      },
-      product: { code: head.product_code, name: head.product_name, kind: head.product_kind },
-      branch: { code: head.branch_code, name: head.branch_name },
-      balance: { available: head.available, ledger: head.ledger, updatedAt: head.balance_updated_at },
-      cards: { active: head.cards_active, total: head.cards_total },
-      loans: { active: head.loans_active, outstanding: head.loans_outstanding },
-      recentTransactions: recent.map(toItem),
-    };
-  });
+  return db.snapshot((tx) => accountSummaryIn(tx, accountId));
+}
+
+/** The summary's two statements inside a caller's snapshot (the overview reads it with more). */
+export async function accountSummaryIn(
+  tx: Pick<LegacyDb, 'query'>,
+  accountId: number,
+): Promise<AccountSummary | null> {
+  const [head] = rows(summaryRow, await tx.query(SUMMARY_SQL, { accountId }));
+  if (head === undefined) return null;
+  const recent = rows(postingRow, await tx.query(RECENT_SQL, { accountId }));
+  return summaryOf(head, recent);
+}
+
+/** The summary from its head row and its latest postings. */
+export function summaryOf(
+  head: z.infer<typeof summaryRow>,
+  recent: Array<z.infer<typeof postingRow>>,
+): AccountSummary {
+  return {
+    accountId: head.account_id,
+    accountNumber: head.account_number,
+    status: head.status,
+    currency: head.currency_code,
+    openedAt: head.opened_at,
+    owner: {
+      customerId: head.customer_id,
+      name: `${head.first_name} ${head.last_name}`,
+      email: head.email,
+    },
+    product: { code: head.product_code, name: head.product_name, kind: head.product_kind },
+    branch: { code: head.branch_code, name: head.branch_name },
+    balance: { available: head.available, ledger: head.ledger, updatedAt: head.balance_updated_at },
+    cards: { active: head.cards_active, total: head.cards_total },
+    loans: { active: head.loans_active, outstanding: head.loans_outstanding },
+    recentTransactions: recent.map(toItem),
+  };
 }
 
 export async function legacyTransactionHistory(db: LegacyDb, query: HistoryQuery): Promise<HistoryPage> {

@@ -1,4 +1,4 @@
-import { defineEndpoint, defineMigration, type ReadModels, z } from '../../index.js';
+import { defineEndpoint, defineMigration, type LegacyDb, type ReadModels, z } from '../../index.js';
 import {
   type AccountQueries,
   type AccountSummary,
@@ -9,8 +9,11 @@ import {
   nextCursorFor,
   type TransactionItem,
 } from './contract.js';
+import { legacyAccountOverview } from './legacy-overview.js';
 import { legacyAccountSummary, legacyTransactionHistory } from './legacy-queries.js';
 import { bankEventNames, bankTableRules } from './mapping.js';
+import { nextDay, overviewQuerySchema } from './overview.js';
+import { overviewReadModels, readModelOverview } from './overview-read-models.js';
 import { accountSummaryView, transactionHistoryView } from './read-models.js';
 import { bankSample } from './sample.js';
 
@@ -81,12 +84,52 @@ export const accountHistory = defineEndpoint({
   reconcile: everyAccount,
 });
 
+/**
+ * Every account at one reference instant: the midnight after the latest posting, so the
+ * windows cover the ledger's last 90 days. Both sides are asked the same question.
+ */
+async function everyAccountAsOfLatest(db: LegacyDb): Promise<Array<{ accountId: number; asOf: string }>> {
+  const [latest] = await db.query('SELECT MAX(posted_at) AS latest FROM transactions');
+  const day = String(latest?.latest ?? '1970-01-01').slice(0, 10);
+  const asOf = `${nextDay(day)} 00:00:00.000000`;
+  const ids = await db.query(everyAccount.sql);
+  return ids.map((r) => ({ accountId: Number(r.accountId), asOf }));
+}
+
+/**
+ * The case-study screen: the summary plus aggregates over the ledger. `overview` is the legacy
+ * service's statement-per-figure code; `overviewWide` the same screen from one wide statement.
+ * Both are answered from the same read models.
+ */
+export const accountOverview = defineEndpoint({
+  route: '/accounts/:accountId/overview',
+  params: overviewQuerySchema,
+  legacy: ({ params, db }) => legacyAccountOverview(db, params, 'split'),
+  readModel: ({ params, readModels }) => readModelOverview(readModels, params),
+  reconcile: everyAccountAsOfLatest,
+});
+
+export const accountOverviewWide = defineEndpoint({
+  route: '/accounts/:accountId/overview-wide',
+  params: overviewQuerySchema,
+  legacy: ({ params, db }) => legacyAccountOverview(db, params, 'wide'),
+  readModel: ({ params, readModels }) => readModelOverview(readModels, params),
+  reconcile: everyAccountAsOfLatest,
+});
+
 export default defineMigration({
   name: 'bank',
   capture: { tables: bankTableRules, knownEvents: bankEventNames },
-  readModels: [accountSummaryView, transactionHistoryView],
+  readModels: [accountSummaryView, transactionHistoryView, ...overviewReadModels],
   domains: {
-    accounts: { endpoints: { summary: accountSummary, history: accountHistory } },
+    accounts: {
+      endpoints: {
+        summary: accountSummary,
+        history: accountHistory,
+        overview: accountOverview,
+        overviewWide: accountOverviewWide,
+      },
+    },
   },
   sample: bankSample,
 });

@@ -48,19 +48,41 @@ describe('bench harness smoke run', () => {
     );
     for (const r of results) {
       expect(r.dataset.database).toBe(database);
+      expect(r.dataset.history).toBe('skewed');
       expect(r.peakRssBytes).toBeGreaterThan(0);
+      // The run names the checkout it measured.
+      expect(r.versions.git?.commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(typeof r.versions.git?.dirty).toBe('boolean');
     }
     const [throughput, decode, reads, shadow, cdc] = results;
 
     if (reads?.scenario !== 'reads') throw new Error('reads result missing');
+    // Light screens and the case-study overview (both legacy variants), each side measured.
+    expect([...new Set(reads.results.runs.map((r) => `${r.endpoint}.${r.mode}`))].sort()).toEqual([
+      'history.legacy',
+      'history.new',
+      'overview.legacy',
+      'overview.new',
+      'overviewWide.legacy',
+      'summary.legacy',
+      'summary.new',
+    ]);
     for (const r of reads.results.runs) {
       expect(r.requests).toBeGreaterThan(0);
+      expect(r.counted).toBe('2xx');
+      expect(r.non2xx).toBe(0);
       expect(r.errors).toBe(0);
       // The flag took effect: every answer came from the side the mode names.
       expect(Object.keys(r.servedBy)).toEqual([r.mode === 'legacy' ? 'legacy' : 'read-model']);
     }
     if (shadow?.scenario !== 'shadow') throw new Error('shadow result missing');
-    expect(shadow.results.runs.every((r) => Object.keys(r.servedBy).join() === 'legacy')).toBe(true);
+    const notLegacy = shadow.results.runs.filter((r) => Object.keys(r.servedBy).join() !== 'legacy');
+    expect(notLegacy.map((r) => ({ endpoint: r.endpoint, servedBy: r.servedBy, non2xx: r.non2xx }))).toEqual(
+      [],
+    );
+    expect(new Set(shadow.results.runs.map((r) => r.endpoint))).toEqual(
+      new Set(['summary', 'history', 'overview', 'overviewWide']),
+    );
     expect(shadow.results.comparisons.recorded).toBeGreaterThan(0);
 
     if (cdc?.scenario !== 'cdc') throw new Error('cdc result missing');
@@ -82,6 +104,10 @@ describe('bench harness smoke run', () => {
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toContain('## Targets');
     expect(summary).toContain('## CDC freshness');
+    expect(summary).toContain('overview (case-study)');
+    expect(summary).toMatch(/Commit: [0-9a-f]{12}/);
     expect(existsSync(join(dir, 'data', 'dataset.json'))).toBe(true);
-  }, 300_000);
+    // Eleven HTTP runs since the case-study overview joined the light screens: ~3 min alone on
+    // the 2-core machine, more when it is shared.
+  }, 480_000);
 });

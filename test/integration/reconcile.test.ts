@@ -25,6 +25,8 @@ let pool: Pool;
 let legacyDb: OpenedLegacyDb;
 let pipeline: EmbeddedPipeline;
 let recorder: SqliteComparisonRecorder;
+/** The bank's endpoints, each of which lists every account (the overviews at one instant). */
+const ENDPOINTS = ['accounts.history', 'accounts.overview', 'accounts.overviewWide', 'accounts.summary'];
 
 function run(sample?: number) {
   return reconcile({
@@ -66,17 +68,17 @@ describe('reconciliation job', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('checks every account on both endpoints and finds them equal', async () => {
+  it('checks every account on every endpoint and finds them equal', async () => {
     const ids = await legacyAccountIds(legacyDb);
     const result = await run();
-    // Both endpoints list every account.
-    expect(result.total).toBe(2 * ids.length);
-    expect(result.checked).toBe(2 * ids.length);
-    expect(result.byOutcome.match).toBe(2 * ids.length);
+    // Every endpoint lists every account.
+    expect(result.total).toBe(ENDPOINTS.length * ids.length);
+    expect(result.checked).toBe(ENDPOINTS.length * ids.length);
+    expect(result.byOutcome.match).toBe(ENDPOINTS.length * ids.length);
     expect(result.failures).toEqual([]);
     const stats = recorder.stats();
     expect(stats.endpoints.map((e) => e.endpoint).sort()).toEqual(
-      ['reconcile.accounts.history', 'reconcile.accounts.summary'].sort(),
+      ENDPOINTS.map(reconcileEndpointName).sort(),
     );
   });
 
@@ -89,6 +91,7 @@ describe('reconciliation job', () => {
       )
       .run(String(victim));
     const result = await run();
+    // The summary document is also the overviews' head: all three screens show the drift.
     expect(result.failures).toEqual([
       {
         endpoint: reconcileEndpointName('accounts.summary'),
@@ -96,14 +99,20 @@ describe('reconciliation job', () => {
         outcome: 'mismatch',
         paths: ['balance.available'],
       },
+      ...['accounts.overview', 'accounts.overviewWide'].map((endpoint) => ({
+        endpoint: reconcileEndpointName(endpoint),
+        requestKey: expect.stringContaining(`accountId=${victim}`),
+        outcome: 'mismatch',
+        paths: ['summary.balance.available'],
+      })),
     ]);
-    expect(result.byOutcome.match).toBe(2 * ids.length - 1);
+    expect(result.byOutcome.match).toBe(ENDPOINTS.length * ids.length - 3);
   });
 
   it('checks a random sample of the requested size', async () => {
     const result = await run(5);
-    expect(result.checked).toBe(10);
-    expect(result.byOutcome.match + result.byOutcome.mismatch).toBe(10);
+    expect(result.checked).toBe(5 * ENDPOINTS.length);
+    expect(result.byOutcome.match + result.byOutcome.mismatch).toBe(5 * ENDPOINTS.length);
   });
 
   it('runs on a node-cron schedule without overlapping runs, and rejects a bad expression', async () => {

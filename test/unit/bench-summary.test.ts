@@ -51,6 +51,7 @@ function run(endpoint: HttpRun['endpoint'], mode: HttpRun['mode'], p99Ms: number
     requestsPerSec: rps,
     latency: { p50Ms: p99Ms / 2, p99Ms, maxMs: p99Ms, meanMs: p99Ms / 2 },
     non2xx: 0,
+    counted: '2xx',
     errors: 0,
     servedBy: { [mode === 'legacy' ? 'legacy' : 'read-model']: rps * 10 },
   };
@@ -60,11 +61,18 @@ const envelope = {
   startedAt: '2026-01-01T00:00:00.000Z',
   finishedAt: '2026-01-01T00:01:00.000Z',
   machine: { cpus: 2, cpuModel: 'cpu', memoryBytes: 1 << 30, platform: 'linux', loadAverage: [0, 0, 0] },
-  versions: { node: 'v20', package: '0.1.0', legacyServer: 'MariaDB', autocannon: '9' },
+  versions: {
+    git: { commit: '0123456789abcdef0123', dirty: true },
+    node: 'v20',
+    package: '0.1.0',
+    legacyServer: 'MariaDB',
+    autocannon: '9',
+  },
   dataset: {
     database: 'bench_bank',
     scale: 'bench' as const,
     seed: 42,
+    history: 'skewed' as const,
     generatedAt: '2026-01-01T00:00:00.000Z',
     generationMs: 1000,
     rows: 10,
@@ -88,6 +96,10 @@ describe('bench summary', () => {
           run('summary', 'new', 1, 1200),
           run('history', 'legacy', 10, 100),
           run('history', 'new', 1, 200),
+          // The case-study overview: 100× and 20× on the split variant, 30× p99 on the wide one.
+          { ...run('overview', 'legacy', 100, 50), non2xx: 7 },
+          run('overview', 'new', 1, 1000),
+          run('overviewWide', 'legacy', 30, 50),
         ],
         profiles: {
           'history.new': { durationMs: 1, idlePct: 50, topFrames: [{ frame: 'writev', selfPct: 40 }] },
@@ -96,11 +108,19 @@ describe('bench summary', () => {
     };
     const md = renderSummary([reads]);
     const row = (text: string) => md.split('\n').find((l) => l.startsWith(`| ${text}`)) ?? '';
-    expect(row('summary p99')).toContain('| met |');
-    expect(row('summary read throughput')).toContain('| met |');
-    expect(row('history p99')).toContain('| missed |');
-    expect(row('history p99')).toContain('thread busy 50.0% of the run; top self time `writev` 40%');
-    expect(row('history read throughput')).toContain('| missed |');
+    expect(row('summary (light) p99')).toContain('| met |');
+    expect(row('summary (light) read throughput')).toContain('| met |');
+    expect(row('history (light) p99')).toContain('| missed |');
+    expect(row('history (light) p99')).toContain('thread busy 50.0% of the run; top self time `writev` 40%');
+    expect(row('history (light) read throughput')).toContain('| missed |');
     expect(row('CDC lag')).toContain('| not measured |');
+    expect(row('overview (case-study) p99')).toContain('| met |');
+    expect(row('overview (case-study) read throughput')).toContain('| met |');
+    // The wide variant is compared with the one read side measured under `overview`.
+    expect(row('overviewWide (case-study) p99')).toContain('| missed |');
+    expect(row('summary (light) p99')).toContain('| met |');
+    // Non-2xx answers are shown apart from throughput.
+    expect(row('overview (case-study) | 16')).toContain('| 7 / 0 |');
+    expect(md).toContain('Commit: 0123456789ab (with uncommitted changes)');
   });
 });

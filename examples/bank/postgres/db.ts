@@ -121,6 +121,8 @@ export async function dropPgDatabase(conn: PgConnOptions, database: string): Pro
 export const loadOptionsSchema = z.object({
   seed: z.union([z.number().int(), z.string().min(1)]),
   scale: generateOptionsSchema.shape.scale,
+  history: generateOptionsSchema.shape.history,
+  skew: generateOptionsSchema.shape.skew,
   chunkRows: z.number().int().min(1).max(20_000).default(2_000),
 });
 export type PgLoadOptions = z.input<typeof loadOptionsSchema>;
@@ -156,14 +158,19 @@ export async function loadPgBank(
     try {
       await c.query('SET LOCAL standard_conforming_strings = off');
       await c.query('SET LOCAL escape_string_warning = off');
-      const steps = bankRows(opts.seed, scale, {
-        row(table, tuple) {
-          const buffer = buffers.get(table) ?? [];
-          buffers.set(table, buffer);
-          buffer.push(tuple);
-          if (buffer.length === opts.chunkRows) full.push(table);
+      const steps = bankRows(
+        opts.seed,
+        scale,
+        {
+          row(table, tuple) {
+            const buffer = buffers.get(table) ?? [];
+            buffers.set(table, buffer);
+            buffer.push(tuple);
+            if (buffer.length === opts.chunkRows) full.push(table);
+          },
         },
-      });
+        { history: opts.history, skew: opts.skew },
+      );
       for (const _ of steps) {
         for (let t = full.shift(); t !== undefined; t = full.shift()) await flush(t);
       }

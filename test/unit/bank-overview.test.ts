@@ -1,0 +1,190 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { DomainEvent } from '../../definition/read-models.js';
+import { type ActivityDay, evolveActivityDay } from '../../examples/bank/activity-days.js';
+import {
+  fromUnits,
+  nextDay,
+  overviewWindows,
+  rankCategories,
+  splitByDay,
+  toUnits,
+} from '../../examples/bank/overview.js';
+
+let position = 0;
+function posting(
+  id: number,
+  postedAt: string,
+  direction: 'debit' | 'credit',
+  amount: string,
+  merchantId: number | null = null,
+  type = 'TransactionPosted',
+): DomainEvent {
+  position++;
+  return {
+    streamType: 'account',
+    streamId: 'account-1',
+    type,
+    removed: type === 'TransactionRemoved',
+    data: {
+      state: {
+        transactionId: id,
+        accountId: 1,
+        direction,
+        amount,
+        currency: 'EUR',
+        balanceAfter: '0.0000',
+        description: 'x',
+        merchantId,
+        transferId: null,
+        paymentId: null,
+        postedAt,
+      },
+      changes: {},
+    },
+    metadata: {
+      op: 'c',
+      table: 'transactions',
+      sourcePosition: `f:${position}:0`,
+      sourceOrder: String(position),
+      sourceTxId: `tx${position}`,
+      sourceTsMs: 0,
+      snapshot: false,
+    },
+  };
+}
+
+const apply = (events: DomainEvent[], start: ActivityDay | null = null) =>
+  events.reduce<ActivityDay | null>((doc, e) => evolveActivityDay(doc, e), start);
+
+describe('overview windows', () => {
+  it('month-to-date starts at the month, spending 90 days before asOf to the microsecond', () => {
+    expect(overviewWindows('2024-03-15 10:30:00.250000')).toEqual({
+      asOf: '2024-03-15 10:30:00.250000',
+      monthStart: '2024-03-01 00:00:00.000000',
+      spendingFrom: '2023-12-16 10:30:00.250000',
+    });
+    expect(overviewWindows('2024-01-01 00:00:00.000000').spendingFrom).toBe('2023-10-03 00:00:00.000000');
+    expect(nextDay('2024-02-28')).toBe('2024-02-29');
+    expect(nextDay('2023-12-31')).toBe('2024-01-01');
+  });
+
+  it('splits a range into whole days and the partial days at its edges', () => {
+    expect(splitByDay('2024-01-01 00:00:00.000000', '2024-01-04 00:00:00.000000')).toEqual({
+      firstDay: '2024-01-01',
+      endDay: '2024-01-04',
+      partial: [],
+    });
+    expect(splitByDay('2024-01-01 06:00:00.000000', '2024-01-04 12:00:00.000000')).toEqual({
+      firstDay: '2024-01-02',
+      endDay: '2024-01-04',
+      partial: [
+        { gte: '2024-01-01 06:00:00.000000', lt: '2024-01-02 00:00:00.000000' },
+        { gte: '2024-01-04 00:00:00.000000', lt: '2024-01-04 12:00:00.000000' },
+      ],
+    });
+    expect(splitByDay('2024-01-01 06:00:00.000000', '2024-01-01 07:00:00.000000').partial).toEqual([
+      { gte: '2024-01-01 06:00:00.000000', lt: '2024-01-01 07:00:00.000000' },
+    ]);
+    expect(splitByDay('2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000').partial).toEqual([]);
+  });
+
+  // Every posting in [from, to) is counted exactly once by whole-day buckets plus partial ranges.
+  it('buckets plus partial days sum to a scan of the postings (property)', () => {
+    const instant = fc
+      .record({ day: fc.integer({ min: 1, max: 6 }), second: fc.integer({ min: 0, max: 86_399 }) })
+      .map(({ day, second }) => {
+        const at = new Date(Date.UTC(2024, 0, day, 0, 0, second));
+        return `${at.toISOString().slice(0, 10)} ${at.toISOString().slice(11, 19)}.000000`;
+      });
+    const midnightOr = fc.oneof(
+      instant,
+      fc.integer({ min: 1, max: 7 }).map((d) => `2024-01-0${d} 00:00:00.000000`),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ at: instant, cents: fc.integer({ min: 1, max: 100_000 }) }), { maxLength: 40 }),
+        midnightOr,
+        midnightOr,
+        (postings, a, b) => {
+          const [from, to] = a <= b ? [a, b] : [b, a];
+          const events = postings.map((p, i) => posting(i + 1, p.at, 'debit', fromUnits(BigInt(p.cents)), 7));
+          const days = new Map<string, ActivityDay>();
+          for (const e of events) {
+            const day = String((e.data.state as { postedAt: string }).postedAt).slice(0, 10);
+            const next = evolveActivityDay(days.get(day) ?? null, e);
+            if (next !== null) days.set(day, next);
+          }
+          const split = splitByDay(from, to);
+          let sum = 0n;
+          for (const [day, bucket] of days)
+            if (day >= split.firstDay && day < split.endDay) sum += toUnits(bucket.spent);
+          for (const p of postings)
+            if (split.partial.some((r) => p.at >= r.gte && p.at < r.lt)) sum += BigInt(p.cents);
+          const scan = postings
+            .filter((p) => p.at >= from && p.at < to)
+            .reduce((n, p) => n + BigInt(p.cents), 0n);
+          expect(sum).toBe(scan);
+        },
+      ),
+      { seed: 9, numRuns: 300 },
+    );
+  });
+});
+
+describe('activity day buckets', () => {
+  it('sums credits, debits and debits per merchant; exact decimals', () => {
+    const day = apply([
+      posting(1, '2024-01-02 09:00:00.000000', 'credit', '1000.0000'),
+      posting(2, '2024-01-02 10:00:00.000000', 'debit', '0.1000', 5),
+      posting(3, '2024-01-02 11:00:00.000000', 'debit', '0.2000', 5),
+      posting(4, '2024-01-02 12:00:00.000000', 'debit', '12.3456', 3),
+      posting(5, '2024-01-02 13:00:00.000000', 'debit', '40.0000'),
+    ]);
+    expect(day).toMatchObject({
+      accountId: 1,
+      day: '2024-01-02',
+      received: '1000.0000',
+      spent: '52.6456',
+      spentByMerchant: { '3': '12.3456', '5': '0.3000' },
+    });
+  });
+
+  it('counts a re-delivered posting once, follows an amendment and drops a removal', () => {
+    const first = posting(1, '2024-01-02 09:00:00.000000', 'debit', '5.0000', 2);
+    const day = apply([first, first, posting(2, '2024-01-02 10:00:00.000000', 'debit', '1.0000', 2)]);
+    expect(day?.spent).toBe('6.0000');
+    const amended = apply(
+      [posting(1, '2024-01-02 09:00:00.000000', 'credit', '7.0000', 2, 'TransactionAmended')],
+      day,
+    );
+    expect(amended).toMatchObject({
+      spent: '1.0000',
+      received: '7.0000',
+      spentByMerchant: { '2': '1.0000' },
+    });
+    const removed = apply(
+      [
+        posting(1, '2024-01-02 09:00:00.000000', 'credit', '7.0000', 2, 'TransactionRemoved'),
+        posting(2, '2024-01-02 10:00:00.000000', 'debit', '1.0000', 2, 'TransactionRemoved'),
+      ],
+      amended,
+    );
+    expect(removed).toBeNull();
+  });
+
+  it('money survives large sums and ranks categories by spend, then id', () => {
+    expect(fromUnits(toUnits('999999999999999.9999') + toUnits('0.0001'))).toBe('1000000000000000.0000');
+    expect(toUnits('-1.5')).toBe(-15_000n);
+    expect(fromUnits(-15_000n)).toBe('-1.5000');
+    const ranked = rankCategories(
+      new Map([
+        [4, { name: 'b', units: 10n }],
+        [2, { name: 'a', units: 10n }],
+        [9, { name: 'c', units: 30n }],
+      ]),
+    );
+    expect(ranked.map((c) => c.categoryId)).toEqual([9, 2, 4]);
+    expect(ranked[0]?.spent).toBe('0.0030');
+  });
+});
