@@ -11,7 +11,7 @@ import { parseLegacyUrl, requireDatabase } from '../connectors/legacy/url.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
+import { type AdapterError, ConfigError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { groupLag, KafkaProjector, projectorGroupId, rebuildProjection } from '../projectors/kafka-runner.js';
 import type { DocumentProjection } from '../projectors/ports.js';
@@ -74,6 +74,8 @@ export const translatorGroupId = (config: Config) => `${config.kafka.topicPrefix
 export interface RunningTranslator {
   translator: DomainEventTranslator;
   source: KafkaDebeziumSource;
+  /** Settles when consumption stopped for good (its consumer could not be restarted). */
+  failed: Promise<AdapterError>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,10 @@ export async function startTranslator(
 ): Promise<RunningTranslator> {
   const kafka = kafkaFrom(config, 'translator', logger);
   let translator: DomainEventTranslator | null = null;
+  let fail: (err: AdapterError) => void = () => undefined;
+  const failed = new Promise<AdapterError>((resolve) => {
+    fail = resolve;
+  });
   const source = new KafkaDebeziumSource({
     kafka,
     topicPrefix: config.cdc.name,
@@ -94,8 +100,11 @@ export async function startTranslator(
     groupId: translatorGroupId(config),
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    staleMarkerGraceMs: config.kafka.staleMarkerGraceMs,
     logger,
+    ...(registry ? { registry } : {}),
     onInvalidRecord: async (record) => translator?.deadLetterRecord(record),
+    onError: (err) => fail(err),
   });
   translator = new DomainEventTranslator({
     kafka,
@@ -109,7 +118,7 @@ export async function startTranslator(
   });
   await translator.start();
   const running = translator;
-  return { translator: running, source, stop: () => running.stop() };
+  return { translator: running, source, failed, stop: () => running.stop() };
 }
 
 export function parseStore(value: string | undefined): StoreName {
@@ -190,6 +199,8 @@ export interface RunningProjector {
   names: string[];
   projectors: KafkaProjector[];
   projections: DocumentProjection[];
+  /** Settles when a projector stopped for good (its consumer could not be restarted). */
+  failed: Promise<AdapterError>;
   stop(): Promise<void>;
 }
 
@@ -206,6 +217,10 @@ export async function startProjector(
 ): Promise<RunningProjector> {
   const opened = openStore(config, migration, store, logger);
   const projectors: KafkaProjector[] = [];
+  let fail: (err: AdapterError) => void = () => undefined;
+  const failed = new Promise<AdapterError>((resolve) => {
+    fail = resolve;
+  });
   try {
     for (const projection of opened.readModels) {
       const projector = new KafkaProjector({
@@ -216,6 +231,7 @@ export async function startProjector(
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         logger,
         ...(registry ? { registry } : {}),
+        onError: (err) => fail(err),
       });
       await projector.start();
       projectors.push(projector);
@@ -229,6 +245,7 @@ export async function startProjector(
     names: opened.readModels.map((p) => p.name),
     projectors,
     projections: opened.readModels,
+    failed,
     async stop() {
       for (const p of projectors) await p.stop();
       await opened.close();

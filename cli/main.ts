@@ -43,6 +43,14 @@ function untilSignal(): Promise<void> {
   });
 }
 
+/** A distributed process whose consumer could not be restarted says so and exits non-zero, so its supervisor restarts it. */
+function reportStopped(logger: Logger, err: AdapterError): void {
+  logger.error({ err }, 'consumer stopped for good; exiting');
+  process.stderr.write(
+    `error [${err.code}]: ${err.message}\n  exiting so a supervisor restarts the process\n`,
+  );
+}
+
 /** The checkout's examples folder (absent from an installed package). */
 function exampleDefinition(name: string): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -128,7 +136,7 @@ const handlers: CommandHandlers = {
     });
     const side =
       config.cdc.mode === 'kafka'
-        ? await startDistributedInProcess(config, migration, logger, registry)
+        ? await startDistributedInProcess(config, migration, logger, registry, (err) => componentFailed(err))
         : await startEmbeddedPipeline({
             config,
             migration,
@@ -185,10 +193,11 @@ const handlers: CommandHandlers = {
     const running = await startTranslator(config, migration, logger, registry);
     const metrics = await serveMetrics(config, registry, logger);
     print(`translating ${config.cdc.name}.* → ${config.kafka.topicPrefix}.events.* — Ctrl-C stops`);
-    await untilSignal();
+    const failed = await Promise.race([untilSignal().then(() => null), running.failed]);
+    if (failed !== null) reportStopped(logger, failed);
     await running.stop();
     await metrics.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async project(options) {
@@ -198,10 +207,11 @@ const handlers: CommandHandlers = {
     const running = await startProjector(config, migration, options.store, logger, registry);
     const metrics = await serveMetrics(config, registry, logger);
     print(`projecting ${running.names.join(', ') || 'no read model'} into ${options.store} — Ctrl-C stops`);
-    await untilSignal();
+    const failed = await Promise.race([untilSignal().then(() => null), running.failed]);
+    if (failed !== null) reportStopped(logger, failed);
     await running.stop();
     await metrics.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async lag(options) {

@@ -52,8 +52,17 @@ export const configSchema = z.strictObject({
         .default('cqrs'),
       /** Partitions of each domain topic the translator creates: the most projector processes per group that get work. */
       partitions: z.number().int().min(1).default(6),
-      /** How long a silent group member keeps its partitions before the others take them over. */
-      sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+      /**
+       * How long a silent group member keeps its partitions before the others take them over (a
+       * killed translator's standby takes over after this). Members heartbeat every 3 s, also
+       * during long batches and slow store writes, so 10 s does not evict a busy member.
+       */
+      sessionTimeoutMs: z.number().int().min(6000).default(10_000),
+      /**
+       * A transaction END marker still missing rows this long after it was read, from a topic
+       * read to its end, is a duplicate Debezium re-sent after a restart: dropped, not waited for.
+       */
+      staleMarkerGraceMs: z.number().int().min(1000).default(30_000),
     })
     .prefault({}),
   connect: z
