@@ -58,6 +58,7 @@ export async function startApi(
     freshness: pipeline.freshness,
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
+    readModelTimeoutMs: config.api.readModelTimeoutMs,
   });
   let address: string;
   try {

@@ -112,6 +112,8 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
       /** Prometheus /metrics of the translator and projector processes (they serve no API); 0 = off. */
       metricsPort: z.number().int().min(0).max(65535).default(0),
+      /** A read-model answer slower than this is served by legacy instead (a stalled store). */
+      readModelTimeoutMs: z.number().int().min(1).default(2000),
     })
     .prefault({}),
   flags: z
@@ -165,6 +167,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
   CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
+  CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
   LOG_LEVEL: [['log', 'level'], 'string'],

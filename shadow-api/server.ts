@@ -41,6 +41,8 @@ export interface ShadowServerOptions {
   metrics?: Registry;
   /** Re-check policy of differing comparisons (see ShadowComparator). */
   compare?: { recheckDelayMs?: number; maxRechecks?: number };
+  /** A read-model answer slower than this is served by legacy instead (api.readModelTimeoutMs). */
+  readModelTimeoutMs?: number;
 }
 
 interface ErrorBody {
@@ -121,6 +123,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     comparator,
     metrics,
     logger,
+    ...(options.readModelTimeoutMs === undefined ? {} : { readModelTimeoutMs: options.readModelTimeoutMs }),
   });
   // Typed as Fastify's base logger so the instance has Fastify's default logger type.
   const fastifyLogger: FastifyBaseLogger = logger;
