@@ -15,6 +15,7 @@ import {
 } from '../connectors/debezium/cli.js';
 import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../connectors/debezium/config.js';
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
+import { readDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
 import { openLegacyDb, parseLegacyUrl, requireDatabase } from '../connectors/legacy/index.js';
 import { initDefinition } from '../definition/init/index.js';
 import { loadDefinition } from '../definition/load.js';
@@ -267,7 +268,20 @@ const handlers: CommandHandlers = {
   },
 
   async deadLetters(options) {
-    const { config } = context(options);
+    const { config, logger } = context(options);
+    if (config.cdc.mode === 'kafka') {
+      const kafka = kafkaFrom(config, 'dead-letters', logger);
+      const { total, letters } = await readDeadLetterTopic(kafka, config.kafka.topicPrefix, options.limit);
+      for (const d of letters) {
+        const what =
+          d.table === null
+            ? `record ${d.key ?? ''}`
+            : `${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId})`;
+        print(`${d.recordedAt.toISOString()} ${what}: ${d.reason}`);
+      }
+      print(`${total} dead letters in total (topic ${config.kafka.topicPrefix}.dead-letters)`);
+      return 0;
+    }
     const store = new SqliteEventStore(dataPath(config, 'events.db'));
     for (const d of await store.listDeadLetters(options.limit)) {
       print(`${d.recordedAt} ${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId}): ${d.reason}`);

@@ -92,11 +92,15 @@ export class KafkaDebeziumSource implements ChangeSource {
     this.tableTopics = options.tables.map((t) => tableTopic(options.topicPrefix, t.scope, t.table));
     this.txTopic = transactionTopic(options.topicPrefix);
     this.dropped = duplicatesCounter(options.registry);
-    this.restarts = new Counter({
-      name: 'cqrs_translator_consumer_restarts_total',
-      help: 'Consumers of the Debezium topics started again after kafkajs gave up on one',
-      registers: options.registry ? [options.registry] : [],
-    });
+    const restarts = options.registry?.getSingleMetric('cqrs_translator_consumer_restarts_total');
+    this.restarts =
+      restarts instanceof Counter
+        ? restarts
+        : new Counter({
+            name: 'cqrs_translator_consumer_restarts_total',
+            help: 'Consumers of the Debezium topics started again after kafkajs gave up on one',
+            registers: options.registry ? [options.registry] : [],
+          });
     this.reassembler = new TransactionReassembler({
       collections: new Map(
         options.tables.map((t) => [
@@ -237,10 +241,17 @@ export class KafkaDebeziumSource implements ChangeSource {
    * queued behind it goes on.
    */
   private async dropExhaustedHead(graceMs: number): Promise<void> {
+    if (this.needsSeed) return;
+    let dropped = false;
     const blocked = this.reassembler.blockedHead();
-    if (blocked === null || this.needsSeed || Date.now() - blocked.readAtMs < graceMs) return;
-    const ends = await this.endOffsets(blocked.missingTopics);
-    if (!this.reassembler.dropExhausted(ends, graceMs)) return;
+    if (blocked !== null && Date.now() - blocked.readAtMs >= graceMs) {
+      dropped = this.reassembler.dropExhausted(await this.endOffsets(blocked.missingTopics), graceMs);
+    }
+    if (this.reassembler.hasOldOrphans(graceMs)) {
+      dropped =
+        this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs) > 0 || dropped;
+    }
+    if (!dropped) return;
     await this.drain(true, async () => undefined);
     await this.commit(this.reassembler.commitPoints());
   }

@@ -53,7 +53,13 @@ export interface ReadyUnit {
 }
 
 /** Why records were dropped as a duplicate of what was already delivered. */
-export type DropReason = 'duplicate-end' | 'duplicate-row' | 'stale-end' | 'exhausted-end' | 'orphan-rows';
+export type DropReason =
+  | 'duplicate-end'
+  | 'duplicate-row'
+  | 'stale-end'
+  | 'exhausted-end'
+  | 'orphan-rows'
+  | 'orphan-rows-exhausted';
 
 export interface Dropped {
   reason: DropReason;
@@ -80,6 +86,8 @@ interface Buffered<E = ChangeEvent> {
 
 interface TxBuffer {
   records: Buffered<ChangeEvent | null>[];
+  /** When its first record was read. */
+  readAtMs: number;
   /** total_order values buffered, so a re-sent row is not counted twice. */
   orders: Set<number>;
   /** Per topic: records buffered and the lowest offset. */
@@ -309,6 +317,39 @@ export class TransactionReassembler {
     return exhausted;
   }
 
+  /** Whether rows without a queued END were read more than `graceMs` ago (see dropOrphansExhausted). */
+  hasOldOrphans(graceMs: number): boolean {
+    const now = this.now();
+    for (const [txId, buffer] of this.streamed) {
+      if (!this.endIds.has(txId) && now - buffer.readAtMs >= graceMs) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Drops rows without a queued END read more than `graceMs` ago when the transaction topic
+   * has been read up to `txEnds` (its end offsets, fetched just now): Debezium writes a
+   * transaction's END right after its rows, so an END not there by then was read before (the
+   * rows are a re-send of a delivered transaction) or will never come. Without this, such
+   * rows would hold their topic's commit point, and the group's lag, forever.
+   */
+  dropOrphansExhausted(txEnds: CommitPoint[], graceMs: number): number {
+    const read = txEnds.every(
+      (e) => (this.position.get(tpKey(e.topic, e.partition))?.next ?? 0n) >= BigInt(e.offset),
+    );
+    if (!read || txEnds.length === 0) return 0;
+    const now = this.now();
+    const orphans = [...this.streamed].filter(
+      ([txId, buffer]) => !this.endIds.has(txId) && now - buffer.readAtMs >= graceMs,
+    );
+    for (const [txId, buffer] of orphans) {
+      this.forget(txId);
+      this.remember(txId);
+      this.options.onDrop?.({ reason: 'orphan-rows-exhausted', txId, records: buffer.records.length });
+    }
+    return orphans.length;
+  }
+
   /** Where each topic-partition may be committed, given what is still buffered. */
   commitPoints(): CommitPoint[] {
     const oldest = new Map<string, bigint>();
@@ -454,7 +495,7 @@ export class TransactionReassembler {
   private bufferOf(txId: string): TxBuffer {
     let buffer = this.streamed.get(txId);
     if (buffer === undefined) {
-      buffer = { records: [], orders: new Set(), topics: new Map() };
+      buffer = { records: [], orders: new Set(), topics: new Map(), readAtMs: this.now() };
       this.streamed.set(txId, buffer);
     }
     return buffer;

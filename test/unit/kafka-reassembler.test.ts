@@ -257,6 +257,25 @@ describe('TransactionReassembler', () => {
       expect(points(r)).toEqual({ [ACC]: '4', [BAL]: '1', [TX]: '3' });
     });
 
+    it('drops re-sent rows without END once the transaction topic stays read to its end for the grace period', () => {
+      const clock = { ms: 0 };
+      const drops: Dropped[] = [];
+      const r = reassembler(100, clock, drops);
+      r.seed(committed);
+      r.addChange(ref(BAL, 1), change('balances', 2, { id: 'g2', order: 2 }));
+      expect(points(r)[BAL]).toBe('1');
+      const txEnd = [{ topic: TX, partition: 0, offset: '2' }];
+      clock.ms = 4000;
+      expect(r.hasOldOrphans(5000)).toBe(false);
+      clock.ms = 5000;
+      expect(r.hasOldOrphans(5000)).toBe(true);
+      // An END may still be on its way: the transaction topic has more than was read.
+      expect(r.dropOrphansExhausted([{ topic: TX, partition: 0, offset: '3' }], 5000)).toBe(0);
+      expect(r.dropOrphansExhausted(txEnd, 5000)).toBe(1);
+      expect(drops).toEqual([{ reason: 'orphan-rows-exhausted', txId: 'g2', records: 1 }]);
+      expect(points(r)[BAL]).toBe('2');
+    });
+
     it('re-delivers a transaction re-sent in full after a restart (the projections skip it by sourceOrder)', () => {
       const r = reassembler();
       r.seed(committed);

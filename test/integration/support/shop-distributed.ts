@@ -40,6 +40,7 @@ export class ShopDistributed {
   readonly database: string;
   readonly kafka: Kafka;
   readonly registry = new Registry();
+  readonly translatorRegistries: Registry[] = [];
   readonly log = capturingLogger();
   readonly dir = mkdtempSync(join(tmpdir(), 'cqrs-fault-'));
   readonly configFile = join(this.dir, 'config.json');
@@ -87,9 +88,17 @@ export class ShopDistributed {
     this.config = loadConfig({ file: this.configFile, env: {} });
   }
 
+  /** A translator with its own metrics registry (a restarted process starts from zero). */
   async startTranslator(): Promise<RunningTranslator> {
-    this.translator = await startTranslator(this.config, shop, this.log.logger, this.registry);
+    const registry = new Registry();
+    this.translatorRegistries.push(registry);
+    this.translator = await startTranslator(this.config, shop, this.log.logger, registry);
     return this.translator;
+  }
+
+  async stopTranslator(): Promise<void> {
+    await this.translator?.stop();
+    this.translator = undefined;
   }
 
   async startProjectors(): Promise<void> {
@@ -147,10 +156,16 @@ export class ShopDistributed {
     }
   }
 
-  /** A metric's total over its labels, from this harness's registry. */
-  async metric(name: string): Promise<number> {
-    const m = await this.registry.getSingleMetric(name)?.get();
-    return (m?.values ?? []).reduce((n, v) => n + v.value, 0);
+  /** A metric's total over the labels that match, from every registry of this harness. */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    let total = 0;
+    for (const registry of [this.registry, ...this.translatorRegistries]) {
+      const m = await registry.getSingleMetric(name)?.get();
+      for (const v of m?.values ?? []) {
+        if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) total += v.value;
+      }
+    }
+    return total;
   }
 
   async close(): Promise<void> {
