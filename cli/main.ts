@@ -221,6 +221,9 @@ const handlers: CommandHandlers = {
     const lag = await distributedLag(config, migration, kafkaFrom(config, 'lag', logger));
     if (options.json) print(JSON.stringify(lag, null, 2));
     else {
+      print(
+        `connector            ${lag.connector === null ? 'none on Connect' : `${lag.connector.name} ${lag.connector.state}`}`,
+      );
       print(`translator           ${lag.translator}`);
       for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
     }
