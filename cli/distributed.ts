@@ -4,6 +4,7 @@ import { MongoClient } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { tableTopic } from '../connectors/debezium/config.js';
+import { ConnectClient, type ConnectorState } from '../connectors/debezium/connect-client.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
@@ -11,7 +12,7 @@ import { parseLegacyUrl, requireDatabase } from '../connectors/legacy/url.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
+import { type AdapterError, ConfigError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { groupLag, KafkaProjector, projectorGroupId, rebuildProjection } from '../projectors/kafka-runner.js';
 import type { DocumentProjection } from '../projectors/ports.js';
@@ -74,6 +75,8 @@ export const translatorGroupId = (config: Config) => `${config.kafka.topicPrefix
 export interface RunningTranslator {
   translator: DomainEventTranslator;
   source: KafkaDebeziumSource;
+  /** Settles when consumption stopped for good (its consumer could not be restarted). */
+  failed: Promise<AdapterError>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +90,10 @@ export async function startTranslator(
 ): Promise<RunningTranslator> {
   const kafka = kafkaFrom(config, 'translator', logger);
   let translator: DomainEventTranslator | null = null;
+  let fail: (err: AdapterError) => void = () => undefined;
+  const failed = new Promise<AdapterError>((resolve) => {
+    fail = resolve;
+  });
   const source = new KafkaDebeziumSource({
     kafka,
     topicPrefix: config.cdc.name,
@@ -94,8 +101,11 @@ export async function startTranslator(
     groupId: translatorGroupId(config),
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    staleMarkerGraceMs: config.kafka.staleMarkerGraceMs,
     logger,
+    ...(registry ? { registry } : {}),
     onInvalidRecord: async (record) => translator?.deadLetterRecord(record),
+    onError: (err) => fail(err),
   });
   translator = new DomainEventTranslator({
     kafka,
@@ -109,7 +119,7 @@ export async function startTranslator(
   });
   await translator.start();
   const running = translator;
-  return { translator: running, source, stop: () => running.stop() };
+  return { translator: running, source, failed, stop: () => running.stop() };
 }
 
 export function parseStore(value: string | undefined): StoreName {
@@ -190,6 +200,8 @@ export interface RunningProjector {
   names: string[];
   projectors: KafkaProjector[];
   projections: DocumentProjection[];
+  /** Settles when a projector stopped for good (its consumer could not be restarted). */
+  failed: Promise<AdapterError>;
   stop(): Promise<void>;
 }
 
@@ -206,6 +218,10 @@ export async function startProjector(
 ): Promise<RunningProjector> {
   const opened = openStore(config, migration, store, logger);
   const projectors: KafkaProjector[] = [];
+  let fail: (err: AdapterError) => void = () => undefined;
+  const failed = new Promise<AdapterError>((resolve) => {
+    fail = resolve;
+  });
   try {
     for (const projection of opened.readModels) {
       const projector = new KafkaProjector({
@@ -216,6 +232,7 @@ export async function startProjector(
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         logger,
         ...(registry ? { registry } : {}),
+        onError: (err) => fail(err),
       });
       await projector.start();
       projectors.push(projector);
@@ -229,6 +246,7 @@ export async function startProjector(
     names: opened.readModels.map((p) => p.name),
     projectors,
     projections: opened.readModels,
+    failed,
     async stop() {
       for (const p of projectors) await p.stop();
       await opened.close();
@@ -259,7 +277,36 @@ export async function rebuildStore(
   }
 }
 
+/** The Debezium connector writing `cdc.name`'s topics, as Kafka Connect reports it. */
+export interface SourceConnectorState {
+  name: string;
+  /** RUNNING when the connector and every task run; else the first state that is not. */
+  state: ConnectorState;
+}
+
+/**
+ * The connector whose `topic.prefix` is `cdc.name`, or null when Connect has none (the
+ * connector is managed elsewhere) or cannot be asked. A connector that is not running is a
+ * source that stopped capturing: consumer-group lag stays 0 while the legacy database moves on.
+ */
+export async function sourceConnectorState(config: Config): Promise<SourceConnectorState | null> {
+  const client = new ConnectClient({ url: config.connect.url });
+  try {
+    for (const name of await client.list()) {
+      if ((await client.config(name))['topic.prefix'] !== config.cdc.name) continue;
+      const status = await client.status(name);
+      const down = [status.connector.state, ...status.tasks.map((t) => t.state)].find((s) => s !== 'RUNNING');
+      return { name, state: status.tasks.length === 0 ? (down ?? 'UNASSIGNED') : (down ?? 'RUNNING') };
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
 export interface LagReport {
+  /** The source connector, when Kafka Connect runs one for `cdc.name`. */
+  connector: SourceConnectorState | null;
   /** Debezium records the translator has not yet published as domain events. */
   translator: number;
   /** Domain events each read model's projector group has not yet applied. */
@@ -286,18 +333,24 @@ export async function distributedLag(config: Config, migration: Migration, kafka
     ).total;
   }
   const total = translator.total + Object.values(projectors).reduce((a, b) => a + b, 0);
-  return { translator: translator.total, projectors, total };
+  return { connector: await sourceConnectorState(config), translator: translator.total, projectors, total };
 }
 
 /**
- * Freshness of the server read models: caught up when every stage has consumed everything
- * Debezium has published. Debezium's own distance to the binlog head is not seen here (its
- * offsets are flushed periodically), so a change not yet captured reads as caught up and a
- * comparison against it is re-checked (compare.maxRechecks) before it counts as a mismatch.
- * OpenSearch searches lag their writes by up to the refresh interval (1 s) on top of this.
+ * Freshness of the server read models: caught up when the source connector runs and every
+ * stage has consumed everything Debezium has published. A connector (or task) that is not
+ * RUNNING is never caught up: it stopped capturing, so group lag says 0 while the legacy
+ * database moves on. Debezium's distance to the binlog/WAL head while it runs is not seen
+ * here (its offsets are flushed periodically and do not move on a shared server's other
+ * databases), so a change not yet captured reads as caught up and a comparison against it is
+ * re-checked (compare.maxRechecks) before it counts as a mismatch. OpenSearch searches lag
+ * their writes by up to the refresh interval (1 s) on top of this.
  */
 export function lagFreshness(config: Config, migration: Migration, kafka: Kafka): FreshnessPort {
-  const isCaughtUp = async () => (await distributedLag(config, migration, kafka)).total === 0;
+  const isCaughtUp = async () => {
+    const lag = await distributedLag(config, migration, kafka);
+    return lag.total === 0 && (lag.connector === null || lag.connector.state === 'RUNNING');
+  };
   return {
     isCaughtUp,
     async waitForCatchUp(timeoutMs: number) {

@@ -15,6 +15,7 @@ import {
 } from '../connectors/debezium/cli.js';
 import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../connectors/debezium/config.js';
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
+import { readDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
 import { openLegacyDb, parseLegacyUrl, requireDatabase } from '../connectors/legacy/index.js';
 import { initDefinition } from '../definition/init/index.js';
 import { loadDefinition } from '../definition/load.js';
@@ -41,6 +42,14 @@ function untilSignal(): Promise<void> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+}
+
+/** A distributed process whose consumer could not be restarted says so and exits non-zero, so its supervisor restarts it. */
+function reportStopped(logger: Logger, err: AdapterError): void {
+  logger.error({ err }, 'consumer stopped for good; exiting');
+  process.stderr.write(
+    `error [${err.code}]: ${err.message}\n  exiting so a supervisor restarts the process\n`,
+  );
 }
 
 /** The checkout's examples folder (absent from an installed package). */
@@ -129,7 +138,7 @@ const handlers: CommandHandlers = {
     });
     const side =
       config.cdc.mode === 'kafka'
-        ? await startDistributedInProcess(config, migration, logger, registry)
+        ? await startDistributedInProcess(config, migration, logger, registry, (err) => componentFailed(err))
         : await startEmbeddedPipeline({
             config,
             migration,
@@ -186,10 +195,11 @@ const handlers: CommandHandlers = {
     const running = await startTranslator(config, migration, logger, registry);
     const metrics = await serveMetrics(config, registry, logger);
     print(`translating ${config.cdc.name}.* → ${config.kafka.topicPrefix}.events.* — Ctrl-C stops`);
-    await untilSignal();
+    const failed = await Promise.race([untilSignal().then(() => null), running.failed]);
+    if (failed !== null) reportStopped(logger, failed);
     await running.stop();
     await metrics.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async project(options) {
@@ -199,10 +209,11 @@ const handlers: CommandHandlers = {
     const running = await startProjector(config, migration, options.store, logger, registry);
     const metrics = await serveMetrics(config, registry, logger);
     print(`projecting ${running.names.join(', ') || 'no read model'} into ${options.store} — Ctrl-C stops`);
-    await untilSignal();
+    const failed = await Promise.race([untilSignal().then(() => null), running.failed]);
+    if (failed !== null) reportStopped(logger, failed);
     await running.stop();
     await metrics.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async lag(options) {
@@ -211,6 +222,9 @@ const handlers: CommandHandlers = {
     const lag = await distributedLag(config, migration, kafkaFrom(config, 'lag', logger));
     if (options.json) print(JSON.stringify(lag, null, 2));
     else {
+      print(
+        `connector            ${lag.connector === null ? 'none on Connect' : `${lag.connector.name} ${lag.connector.state}`}`,
+      );
       print(`translator           ${lag.translator}`);
       for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
     }
@@ -258,7 +272,20 @@ const handlers: CommandHandlers = {
   },
 
   async deadLetters(options) {
-    const { config } = context(options);
+    const { config, logger } = context(options);
+    if (config.cdc.mode === 'kafka') {
+      const kafka = kafkaFrom(config, 'dead-letters', logger);
+      const { total, letters } = await readDeadLetterTopic(kafka, config.kafka.topicPrefix, options.limit);
+      for (const d of letters) {
+        const what =
+          d.table === null
+            ? `record ${d.key ?? ''}`
+            : `${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId})`;
+        print(`${d.recordedAt.toISOString()} ${what}: ${d.reason}`);
+      }
+      print(`${total} dead letters in total (topic ${config.kafka.topicPrefix}.dead-letters)`);
+      return 0;
+    }
     const store = new SqliteEventStore(dataPath(config, 'events.db'));
     for (const d of await store.listDeadLetters(options.limit)) {
       print(`${d.recordedAt} ${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId}): ${d.reason}`);

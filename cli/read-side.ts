@@ -58,13 +58,16 @@ export async function startDistributedInProcess(
   migration: Migration,
   logger: Logger,
   registry: Registry,
+  onError: (err: Error) => void = () => undefined,
 ): Promise<RunningReadSide> {
   const translator = await startTranslator(config, migration, logger, registry);
+  void translator.failed.then(onError);
   const projectors: RunningProjector[] = [];
   const used = new Set(placementOf(config, migration).values());
   for (const store of STORES) {
     if (used.has(store)) projectors.push(await startProjector(config, migration, store, logger, registry));
   }
+  for (const p of projectors) void p.failed.then(onError);
   const side = serverReadSide(config, migration, logger);
   return {
     readModels: side.readModels,

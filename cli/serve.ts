@@ -66,6 +66,7 @@ export async function startApi(
     ...(pipeline.health ? { health: pipeline.health } : {}),
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
+    readModelTimeoutMs: config.api.readModelTimeoutMs,
   });
   let address: string;
   try {

@@ -52,8 +52,17 @@ export const configSchema = z.strictObject({
         .default('cqrs'),
       /** Partitions of each domain topic the translator creates: the most projector processes per group that get work. */
       partitions: z.number().int().min(1).default(6),
-      /** How long a silent group member keeps its partitions before the others take them over. */
-      sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+      /**
+       * How long a silent group member keeps its partitions before the others take them over (a
+       * killed translator's standby takes over after this). Members heartbeat every 3 s, also
+       * during long batches and slow store writes, so 10 s does not evict a busy member.
+       */
+      sessionTimeoutMs: z.number().int().min(6000).default(10_000),
+      /**
+       * A transaction END marker still missing rows this long after it was read, from a topic
+       * read to its end, is a duplicate Debezium re-sent after a restart: dropped, not waited for.
+       */
+      staleMarkerGraceMs: z.number().int().min(1000).default(30_000),
     })
     .prefault({}),
   connect: z
@@ -103,6 +112,8 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
       /** Prometheus /metrics of the translator and projector processes (they serve no API); 0 = off. */
       metricsPort: z.number().int().min(0).max(65535).default(0),
+      /** A read-model answer slower than this is served by legacy instead (a stalled store). */
+      readModelTimeoutMs: z.number().int().min(1).default(2000),
     })
     .prefault({}),
   flags: z
@@ -176,6 +187,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
   CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
+  CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
   CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],

@@ -9,6 +9,7 @@ import {
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
+import { ConsumerSupervisor } from '../connectors/kafka/consumer-supervisor.js';
 import {
   DOMAIN_TOPIC_CONFIG,
   deadLetterTopic,
@@ -18,7 +19,7 @@ import {
 } from '../connectors/kafka/domain-topics.js';
 import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
-import { errorMessage, StoreError } from '../lib/errors.js';
+import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import type { DocumentProjection } from './ports.js';
 
@@ -33,6 +34,8 @@ export interface KafkaProjectorOptions {
   sessionTimeoutMs?: number;
   logger?: Logger;
   registry?: Registry;
+  /** The consumer could not be restarted (the process should exit non-zero). */
+  onError?: (err: AdapterError) => void;
 }
 
 /** One consumer group per projection: every process running it shares the partitions. */
@@ -64,21 +67,17 @@ function projectionCounter(
  */
 export class KafkaProjector {
   private readonly logger: Logger;
-  private readonly consumer: Consumer;
+  private supervisor: ConsumerSupervisor | null = null;
   private readonly producer: Producer;
   private readonly metrics;
   private applied = 0;
   private readonly committed = new Map<string, bigint>();
 
   constructor(private readonly options: KafkaProjectorOptions) {
-    const { kafka, projection, topicPrefix } = options;
+    const { kafka, projection } = options;
     this.logger = (options.logger ?? silentLogger).child({
       component: 'kafka-projector',
       projection: projection.name,
-    });
-    this.consumer = kafka.consumer({
-      groupId: projectorGroupId(topicPrefix, projection.name),
-      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
     });
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     this.metrics = {
@@ -92,7 +91,17 @@ export class KafkaProjector {
         'cqrs_projector_invalid_messages_total',
         'Domain-topic messages that failed validation (sent to the dead-letter topic)',
       ),
+      restarts: projectionCounter(
+        options.registry,
+        'cqrs_projector_consumer_restarts_total',
+        'Consumers started again after kafkajs gave up on one (e.g. evicted from the group)',
+      ),
     };
+  }
+
+  /** Consumers started again after a crash kafkajs does not recover from. */
+  restartCount(): number {
+    return this.supervisor?.restartCount() ?? 0;
   }
 
   /** Events applied since start. */
@@ -118,22 +127,50 @@ export class KafkaProjector {
       await admin.disconnect();
     }
     await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.onBatch(payload),
+    this.supervisor = new ConsumerSupervisor({
+      name: `projector ${projection.name}`,
+      logger: this.logger,
+      start: () => this.startConsumer(topics),
+      onRestart: () => this.metrics.restarts.inc({ projection: projection.name }),
+      onGiveUp: (err) => {
+        if (this.options.onError) this.options.onError(err);
+        else this.logger.error({ err }, 'projector stopped');
+      },
     });
+    await this.supervisor.start();
     this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');
   }
 
   async stop(): Promise<void> {
-    await this.consumer.disconnect();
+    await this.supervisor?.stop();
     await this.producer.disconnect();
   }
 
-  private async onBatch({ batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload) {
+  private async startConsumer(topics: string[]): Promise<Consumer> {
+    const { kafka, projection, topicPrefix, sessionTimeoutMs } = this.options;
+    const consumer = kafka.consumer({
+      groupId: projectorGroupId(topicPrefix, projection.name),
+      ...(sessionTimeoutMs === undefined ? {} : { sessionTimeout: sessionTimeoutMs }),
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: (payload) => this.onBatch(consumer, payload),
+      });
+      return consumer;
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async onBatch(
+    consumer: Consumer,
+    { batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload,
+  ) {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { projection } = this.options;
     const events: NewDomainEvent[] = [];
@@ -143,14 +180,12 @@ export class KafkaProjector {
       const event = await this.decode(batch.topic, batch.partition, message);
       if (event !== null && projection.handles.has(event.type)) events.push(event);
     }
-    if (events.length > 0) await projection.apply(events);
+    if (events.length > 0) await whileBeating(heartbeat, () => projection.apply(events));
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
     resolveOffset(last.offset);
     const next = BigInt(last.offset) + 1n;
-    await this.consumer.commitOffsets([
-      { topic: batch.topic, partition: batch.partition, offset: String(next) },
-    ]);
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
     this.committed.set(`${batch.topic}:${batch.partition}`, next);
     this.applied += events.length;
     this.metrics.applied.inc({ projection: projection.name }, events.length);
@@ -194,6 +229,21 @@ export class KafkaProjector {
       ],
     });
     return null;
+  }
+}
+
+/**
+ * Keeps the group membership alive while a slow store write runs: a batch longer than the
+ * session timeout would otherwise get this member evicted and its commit refused.
+ */
+async function whileBeating<T>(heartbeat: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => {
+    heartbeat().catch(() => undefined);
+  }, 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
   }
 }
 

@@ -1,3 +1,4 @@
+import { TimeoutStrategy, timeout } from 'cockatiel';
 import { type ComparisonJob, type ShadowComparator, timed } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
@@ -38,22 +39,55 @@ export interface ReadPathDeps {
   comparator: ShadowComparator;
   metrics: ShadowMetrics;
   logger: Logger;
+  /**
+   * A read-model answer not in after this long is treated as a read-model error: legacy
+   * answers instead. A stalled store must not hang requests it cannot serve.
+   */
+  readModelTimeoutMs?: number;
+}
+
+/** The read model did not answer within `api.readModelTimeoutMs`. */
+export class ReadModelTimeoutError extends AdapterError {
+  constructor(endpoint: string, ms: number) {
+    super('READ_MODEL_TIMEOUT', `read model of ${endpoint} did not answer within ${ms} ms`);
+  }
 }
 
 /**
  * Serves one read as the flags say and hands the comparison to the shadow queue. Availability
- * comes first during a migration: when the read model throws, legacy answers and the failure
- * is recorded as an `error` comparison; when legacy throws, the request fails.
+ * comes first during a migration: when the read model throws or does not answer in time,
+ * legacy answers and the failure is recorded as an `error` comparison; when legacy throws,
+ * the request fails.
  */
 export class ReadPath {
-  constructor(private readonly deps: ReadPathDeps) {}
+  private readonly readModelTimeout;
+
+  constructor(private readonly deps: ReadPathDeps) {
+    // Aggressive: the request moves on at the deadline; the store call finishes on its own.
+    this.readModelTimeout =
+      deps.readModelTimeoutMs === undefined
+        ? null
+        : timeout(deps.readModelTimeoutMs, TimeoutStrategy.Aggressive);
+  }
+
+  private query<T>(request: ReadRequest<T>, side: ServeSide): Promise<T> {
+    const policy = this.readModelTimeout;
+    if (side !== 'readModel' || policy === null) return request.query(side);
+    return policy
+      .execute(() => request.query(side))
+      .catch((err: unknown) => {
+        if (err instanceof Error && 'isTaskCancelledError' in err)
+          throw new ReadModelTimeoutError(request.endpoint, this.deps.readModelTimeoutMs ?? 0);
+        throw err;
+      });
+  }
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
     const { flags, metrics } = this.deps;
     const decision = decide(flags.get(), request.endpoint, request.subject);
     let servedBy = decision.serveFrom;
     let fellBack = false;
-    let answer = await timed(() => request.query(servedBy));
+    let answer = await timed(() => this.query(request, servedBy));
     metrics.queryDuration.observe(
       { endpoint: request.endpoint, side: metricSideOf(servedBy), role: 'serve' },
       answer.latencyMs / 1000,

@@ -44,6 +44,8 @@ export interface ShadowServerOptions {
   compare?: { recheckDelayMs?: number; maxRechecks?: number };
   /** The pipeline's components and lag, for /health/ready; always ready without it. */
   health?: HealthPort;
+  /** A read-model answer slower than this is served by legacy instead (api.readModelTimeoutMs). */
+  readModelTimeoutMs?: number;
 }
 
 interface ErrorBody {
@@ -124,6 +126,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     comparator,
     metrics,
     logger,
+    ...(options.readModelTimeoutMs === undefined ? {} : { readModelTimeoutMs: options.readModelTimeoutMs }),
   });
   // Typed as Fastify's base logger so the instance has Fastify's default logger type.
   const fastifyLogger: FastifyBaseLogger = logger;

@@ -6,16 +6,20 @@
 #
 #   stack.sh up [service…]        start (default: all), wait until healthy; no-op if running
 #   stack.sh down [service…]      stop (default: all): SIGTERM, wait, then SIGKILL
+#   stack.sh restart <service…>   stop and start again only those (fault tests: a broker
+#                                 restart under a running Connect worker), wait until healthy
 #   stack.sh status [service…]    state, pid, RSS, uptime, health; exit 3 if any is not healthy
 #   stack.sh logs <service> [-f]  last lines of .work/logs/<service>.log (-f follows)
 #
 # Services: kafka, connect (needs kafka; starts it), opensearch, mongo.
 # Environment: STACK_TIMEOUT_<SERVICE> (seconds, e.g. STACK_TIMEOUT_CONNECT=300),
 #              STACK_MAVEN_ARGS (extra mvn arguments, e.g. -Dmaven.repo.local=…),
-#              STACK_LOG_LINES (lines shown by `logs` and on failure).
+#              STACK_LOG_LINES (lines shown by `logs` and on failure),
+#              STACK_HOME (the stack folder whose .work/ holds the running services; default
+#              this script's folder, e.g. another checkout's stack/ when sharing its stack).
 set -euo pipefail
 
-STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STACK_DIR="${STACK_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 WORK="$STACK_DIR/.work"
 LIB="$WORK/lib"
 RUN="$WORK/run"
@@ -585,6 +589,27 @@ cmd_down() {
   if [[ " ${services[*]} " == *" kafka "* ]]; then stop_service kafka; fi
 }
 
+# Unlike down+up, restarting kafka leaves connect running: the worker rides the outage
+# (and re-sends what it had not flushed), as it would in production.
+cmd_restart() {
+  [[ $# -ge 1 ]] || usage
+  local -a services
+  validate_services "$@"
+  read -r -a services <<<"$(select_services "$@")"
+  check_prerequisites
+  with_lock
+  local svc
+  for svc in "${services[@]}"; do
+    [[ -n "$(service_pid "$svc")" ]] || die "$svc: not started by this stack (stack.sh up $svc first)"
+  done
+  for svc in "${services[@]}"; do
+    stop_service "$svc"
+    STARTED[$svc]="$(now_us)"
+    launch "$svc"
+    wait_healthy "$svc"
+  done
+}
+
 cmd_status() {
   local -a services
   validate_services "$@"
@@ -631,6 +656,7 @@ main() {
   case "$command" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
+    restart) cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     logs) cmd_logs "$@" ;;
     -h | --help | help) usage ;;

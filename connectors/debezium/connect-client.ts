@@ -116,6 +116,12 @@ export class ConnectClient {
     return { ...info, created: res.status === 201 };
   }
 
+  /** The connector's configuration as Connect stores it. */
+  async config(name: string): Promise<Record<string, string>> {
+    const res = await this.request('GET', `/connectors/${enc(name)}/config`);
+    return parseBody(z.record(z.string(), z.string()), res.body, 'GET /connectors/{name}/config');
+  }
+
   async status(name: string): Promise<ConnectorStatus> {
     const res = await this.request('GET', `/connectors/${enc(name)}/status`);
     return parseBody(statusSchema, res.body, 'GET /connectors/{name}/status');

@@ -1,4 +1,5 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { Counter, type Registry } from 'prom-client';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
@@ -10,9 +11,15 @@ import {
   transactionIdOf as sourceTransactionId,
 } from '../debezium/record.js';
 import type { ChangeSource } from '../ports.js';
+import { ConsumerSupervisor } from './consumer-supervisor.js';
 import { singleMemberAssigner } from './single-member-assigner.js';
 import { ensureTopics } from './topics.js';
-import { type CommitPoint, type RecordRef, TransactionReassembler } from './transaction-reassembler.js';
+import {
+  type CommitPoint,
+  type Dropped,
+  type RecordRef,
+  TransactionReassembler,
+} from './transaction-reassembler.js';
 
 export interface CapturedTable {
   /** The database (MariaDB/MySQL) or schema (PostgreSQL) of the table. */
@@ -39,7 +46,13 @@ export interface KafkaDebeziumSourceOptions {
   snapshotChunkRows?: number;
   /** A standby takes over this long after the active member went silent. */
   sessionTimeoutMs?: number;
+  /**
+   * An END marker still missing rows this long after it was read, while a topic it misses rows
+   * of has been read to its end, is a re-sent duplicate whose rows were delivered before: dropped.
+   */
+  staleMarkerGraceMs?: number;
   logger?: Logger;
+  registry?: Registry;
   onInvalidRecord?: (record: InvalidRecord) => Promise<void>;
   /** Called when consumption stops on an error (the sink threw, Kafka failed for good). */
   onError?: (err: SourceError) => void;
@@ -60,21 +73,54 @@ export class KafkaDebeziumSource implements ChangeSource {
   private readonly txTopic: string;
   private readonly reassembler: TransactionReassembler;
   private consumer: Consumer | null = null;
+  private supervisor: ConsumerSupervisor | null = null;
   private admin: Admin | null = null;
   private sink: ((tx: SourceTransaction) => Promise<void>) | null = null;
   private delivered = 0;
   private lastDelivered: SourceTransaction | null = null;
+  /** Set on every group join: the committed offsets are fetched before the next batch. */
+  private needsSeed = true;
+  /** Batches and the stale-marker check run one at a time (both deliver and commit). */
+  private exclusive: Promise<void> = Promise.resolve();
+  private staleTimer: NodeJS.Timeout | null = null;
+  private readonly dropped: Counter<'reason'>;
+  private readonly restarts: Counter;
 
   constructor(private readonly options: KafkaDebeziumSourceOptions) {
     this.name = `debezium:${options.topicPrefix}`;
     this.logger = (options.logger ?? silentLogger).child({ component: 'kafka-debezium-source' });
     this.tableTopics = options.tables.map((t) => tableTopic(options.topicPrefix, t.scope, t.table));
     this.txTopic = transactionTopic(options.topicPrefix);
+    this.dropped = duplicatesCounter(options.registry);
+    const restarts = options.registry?.getSingleMetric('cqrs_translator_consumer_restarts_total');
+    this.restarts =
+      restarts instanceof Counter
+        ? restarts
+        : new Counter({
+            name: 'cqrs_translator_consumer_restarts_total',
+            help: 'Consumers of the Debezium topics started again after kafkajs gave up on one',
+            registers: options.registry ? [options.registry] : [],
+          });
     this.reassembler = new TransactionReassembler({
-      collections: new Set(options.tables.map((t) => `${t.scope}.${t.table}`)),
+      collections: new Map(
+        options.tables.map((t) => [
+          `${t.scope}.${t.table}`,
+          tableTopic(options.topicPrefix, t.scope, t.table),
+        ]),
+      ),
       snapshotChunkRows: options.snapshotChunkRows ?? 2000,
       offsetOf: (records) => ({ kafka: highestPerPartition(records) }),
+      onDrop: (d) => this.onDrop(d),
     });
+  }
+
+  /** What the consumer holds and waits for (diagnosis of a pipeline that does not move). */
+  describe(): Record<string, unknown> {
+    return {
+      delivered: this.delivered,
+      lastTransaction: this.lastDelivered?.id ?? null,
+      ...this.reassembler.describe(),
+    };
   }
 
   /** Source transactions delivered since start. */
@@ -101,36 +147,78 @@ export class KafkaDebeziumSource implements ChangeSource {
     // kafkajs resolves a subscription once: a topic Connect creates later would never be read.
     // One partition each, as the connector config asks (commit order within a table).
     await ensureTopics(admin, [...this.tableTopics, this.txTopic], 1);
-    const consumer = kafka.consumer({
-      groupId,
-      partitionAssigners: [singleMemberAssigner],
-      ...(this.options.sessionTimeoutMs === undefined
-        ? {}
-        : { sessionTimeout: this.options.sessionTimeoutMs }),
+    this.supervisor = new ConsumerSupervisor({
+      name: `translator ${groupId}`,
+      logger: this.logger,
+      start: () => this.startConsumer(),
+      onRestart: () => this.restarts.inc(),
+      onGiveUp: (err) => this.fail(err),
     });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => this.reassembler.reset());
-    consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.fail(e.payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...this.tableTopics, this.txTopic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.supervisor.start();
+    const graceMs = this.options.staleMarkerGraceMs ?? 30_000;
+    // No batch comes while the topics are quiet: the check of a stuck END needs its own clock.
+    this.staleTimer = setInterval(
+      () => {
+        this.one(() => this.dropExhaustedHead(graceMs)).catch((err: unknown) =>
+          this.logger.warn({ err: errorMessage(err) }, 'stale END marker check failed; retried'),
+        );
+      },
+      Math.max(250, Math.min(5000, Math.floor(graceMs / 2))),
+    );
+    this.staleTimer.unref();
     this.logger.info({ groupId, topics: this.tableTopics.length + 1 }, 'consuming Debezium topics');
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    this.staleTimer = null;
+    await this.supervisor?.stop();
     await this.admin?.disconnect();
     this.consumer = null;
+    this.supervisor = null;
     this.admin = null;
   }
 
+  /** A fresh group member; a crash kafkajs does not recover from starts another (ConsumerSupervisor). */
+  private async startConsumer(): Promise<Consumer> {
+    const { kafka, groupId, sessionTimeoutMs } = this.options;
+    const consumer = kafka.consumer({
+      groupId,
+      partitionAssigners: [singleMemberAssigner(Date.now())],
+      ...(sessionTimeoutMs === undefined ? {} : { sessionTimeout: sessionTimeoutMs }),
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.reassembler.reset();
+      this.needsSeed = true;
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...this.tableTopics, this.txTopic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: (payload) => this.one(() => this.onBatch(payload)),
+      });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.consumer = consumer;
+    return consumer;
+  }
+
+  /** Runs `task` after every task queued before it. */
+  private one(task: () => Promise<void>): Promise<void> {
+    const run = this.exclusive.then(task);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+    if (this.needsSeed) {
+      this.reassembler.seed(await this.committedOffsets());
+      this.needsSeed = false;
+    }
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
       const ref = { topic: batch.topic, partition: batch.partition, offset: message.offset };
@@ -138,11 +226,42 @@ export class KafkaDebeziumSource implements ChangeSource {
       else await this.readChange(ref, message);
       resolveOffset(message.offset);
       await this.drain(false, heartbeat);
+      // A long batch of rows waiting for their END must not cost the group membership.
+      await heartbeat();
     }
     if (!isRunning() || isStale()) return;
-    if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets());
+    if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
     await this.drain(true, heartbeat);
     await this.commit(this.reassembler.commitPoints());
+  }
+
+  /**
+   * A head END still missing rows a grace period after it was read, from a topic read to its
+   * end, is a duplicate Debezium re-sent (its rows were delivered before): dropped, and what
+   * queued behind it goes on.
+   */
+  private async dropExhaustedHead(graceMs: number): Promise<void> {
+    if (this.needsSeed) return;
+    let dropped = false;
+    const blocked = this.reassembler.blockedHead();
+    if (blocked !== null && Date.now() - blocked.readAtMs >= graceMs) {
+      dropped = this.reassembler.dropExhausted(await this.endOffsets(blocked.missingTopics), graceMs);
+    }
+    if (this.reassembler.hasOldOrphans(graceMs)) {
+      dropped =
+        this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs) > 0 || dropped;
+    }
+    if (!dropped) return;
+    await this.drain(true, async () => undefined);
+    await this.commit(this.reassembler.commitPoints());
+  }
+
+  private onDrop(d: Dropped): void {
+    this.dropped.inc({ reason: d.reason }, Math.max(1, d.records));
+    this.logger.warn(
+      { reason: d.reason, txId: d.txId, records: d.records },
+      'duplicate from the source dropped (Debezium re-sent what was delivered before)',
+    );
   }
 
   private readMarker(ref: RecordRef, message: KafkaMessage): void {
@@ -187,12 +306,25 @@ export class KafkaDebeziumSource implements ChangeSource {
     if (points.length > 0) await this.consumer?.commitOffsets(points);
   }
 
-  /** End offsets of the table topics: the snapshot barrier. */
-  private async endOffsets(): Promise<CommitPoint[]> {
+  /** The group's committed offsets of every topic consumed (-1: none yet). */
+  private async committedOffsets(): Promise<CommitPoint[]> {
+    const admin = this.admin;
+    if (admin === null) return [];
+    const topics = await admin.fetchOffsets({
+      groupId: this.options.groupId,
+      topics: [...this.tableTopics, this.txTopic],
+    });
+    return topics.flatMap(({ topic, partitions }) =>
+      partitions.map((p) => ({ topic, partition: p.partition, offset: p.offset })),
+    );
+  }
+
+  /** End offsets of table topics: the snapshot barrier, a stuck END's exhaustion check. */
+  private async endOffsets(topics: readonly string[]): Promise<CommitPoint[]> {
     const admin = this.admin;
     if (admin === null) return [];
     const ends = await Promise.all(
-      this.tableTopics.map(async (topic) =>
+      topics.map(async (topic) =>
         (await admin.fetchTopicOffsets(topic)).map((p) => ({
           topic,
           partition: p.partition,
@@ -213,6 +345,18 @@ export class KafkaDebeziumSource implements ChangeSource {
     if (this.options.onError) this.options.onError(error);
     else this.logger.error({ err: error }, 'Debezium topic consumer stopped');
   }
+}
+
+function duplicatesCounter(registry: Registry | undefined): Counter<'reason'> {
+  const name = 'cqrs_source_duplicates_dropped_total';
+  const existing = registry?.getSingleMetric(name);
+  if (existing instanceof Counter) return existing as Counter<'reason'>;
+  return new Counter({
+    name,
+    help: 'Records Debezium re-sent of transactions delivered before, dropped by the translator',
+    labelNames: ['reason'],
+    registers: registry ? [registry] : [],
+  });
 }
 
 function at(ref: RecordRef): string {

@@ -13,6 +13,24 @@ import type { TransactionMarker } from '../debezium/record.js';
  *
  * It also says how far each topic-partition may be committed: up to, not including, the
  * oldest record still buffered, so a restart re-reads exactly what was not yet delivered.
+ * Hence every record below a committed offset belongs to a transaction already delivered.
+ *
+ * Debezium is at-least-once: after a task restart, a rebalance or a broker hiccup it re-sends
+ * what followed its last flushed offset, all of it or only part (an END marker whose rows it
+ * had marked processed). A duplicate is recognised and dropped instead of blocking every
+ * later transaction behind an END whose rows will never come:
+ * - an END (or rows) of a transaction delivered recently, or an END already queued;
+ * - a row whose position in its transaction (total_order) is already buffered;
+ * - a head END missing rows of a table whose topic already gave rows of a transaction
+ *   committed later (an END queued behind it): one partition per topic keeps commit order, so
+ *   its rows were read before, i.e. below the committed offset, i.e. delivered already;
+ * - a head END missing rows of a table whose topic has been read to its end a grace period
+ *   after the END was read (`dropExhausted`, fed by the caller with the topics' end offsets);
+ * - rows of a transaction without END lying below rows of a transaction whose END was read
+ *   (orphans: their END was read before, so they were delivered or will never complete).
+ * Downstream stays correct if a duplicate still passes (a translator restarted with an empty
+ * memory re-delivers what Debezium re-sent): projections keep each row's sourceOrder and
+ * skip anything not newer.
  */
 
 export interface RecordRef {
@@ -34,49 +52,100 @@ export interface ReadyUnit {
   records: RecordRef[];
 }
 
+/** Why records were dropped as a duplicate of what was already delivered. */
+export type DropReason =
+  | 'duplicate-end'
+  | 'duplicate-row'
+  | 'stale-end'
+  | 'exhausted-end'
+  | 'orphan-rows'
+  | 'orphan-rows-exhausted';
+
+export interface Dropped {
+  reason: DropReason;
+  txId: string;
+  /** Records that were buffered (or read, for a single row) and are now let go. */
+  records: number;
+}
+
+/** The head END marker and what it still waits for. */
+export interface BlockedHead {
+  txId: string;
+  ref: RecordRef;
+  readAtMs: number;
+  expected: number;
+  buffered: number;
+  /** Table topics that miss rows (all consumed topics when the marker names no tables). */
+  missingTopics: string[];
+}
+
 interface Buffered<E = ChangeEvent> {
   ref: RecordRef;
   event: E;
+}
+
+interface TxBuffer {
+  records: Buffered<ChangeEvent | null>[];
+  /** When its first record was read. */
+  readAtMs: number;
+  /** total_order values buffered, so a re-sent row is not counted twice. */
+  orders: Set<number>;
+  /** Per topic: records buffered and the lowest offset. */
+  topics: Map<string, { count: number; lowest: bigint }>;
 }
 
 interface PendingEnd {
   ref: RecordRef;
   marker: TransactionMarker;
   expected: number;
+  /** Rows expected per table topic; null when the marker names no tables. */
+  perTopic: Map<string, number> | null;
+  readAtMs: number;
 }
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export interface ReassemblerOptions {
-  /** Debezium data-collection names consumed ("db.table", PostgreSQL "schema.table"). */
-  collections: ReadonlySet<string>;
+  /** Debezium data-collection names consumed ("db.table", PostgreSQL "schema.table") → their topic. */
+  collections: ReadonlyMap<string, string>;
   snapshotChunkRows: number;
   /** Resume point recorded in each delivered unit. */
   offsetOf: (unit: RecordRef[]) => Record<string, unknown>;
+  /** Told about every duplicate dropped (log it, count it). */
+  onDrop?: (dropped: Dropped) => void;
+  now?: () => number;
 }
 
 export class TransactionReassembler {
   /** Streamed records by transaction id; null stands for a counted record that could not be parsed. */
-  private readonly streamed = new Map<string, Buffered<ChangeEvent | null>[]>();
+  private readonly streamed = new Map<string, TxBuffer>();
+  /** Transaction ids with buffered records, per topic. */
+  private readonly byTopic = new Map<string, Set<string>>();
   private readonly ends: PendingEnd[] = [];
+  private readonly endIds = new Set<string>();
   private snapshotRows: Buffered[] = [];
   /** Streamed records of no transaction (metadata off): each is its own unit. */
   private readonly loose: Buffered[] = [];
-  /** Next offset to read, per topic-partition: everything below was seen. */
+  /** Next offset to read, per topic-partition: everything below was seen (or committed). */
   private readonly position = new Map<string, { topic: string; partition: number; next: bigint }>();
   private snapshotSeen = false;
   private snapshotLastSeen = false;
   private barrier: Map<string, bigint> | null = null;
-  /** Re-read records of transactions already delivered (a rebalance mid-batch) are dropped. */
+  /** Transactions delivered (or dropped) lately: their re-read or re-sent records are dropped. */
   private readonly recentlyDelivered = new Set<string>();
   private readonly recentOrder: string[] = [];
+  private readonly topics: ReadonlySet<string>;
+  private readonly now: () => number;
 
-  constructor(private readonly options: ReassemblerOptions) {}
+  constructor(private readonly options: ReassemblerOptions) {
+    this.topics = new Set(options.collections.values());
+    this.now = options.now ?? Date.now;
+  }
 
   /** True between the first snapshot row and the moment the barrier is known to be passed. */
   get holdingForSnapshot(): boolean {
     if (!this.snapshotSeen) return false;
-    if (!this.snapshotLastSeen || this.barrier === null) return true;
+    if (this.barrier === null) return true;
     for (const [key, high] of this.barrier) {
       if ((this.position.get(key)?.next ?? 0n) < high) return true;
     }
@@ -86,15 +155,35 @@ export class TransactionReassembler {
     return false;
   }
 
-  /** The snapshot's last row has been read: the caller fetches the topics' end offsets next. */
+  /**
+   * The caller fetches the table topics' end offsets next: the snapshot's last row has been
+   * read, or a streamed END has (the connector streams only after its snapshot, so every
+   * snapshot row is in the topics by then). The second case matters after a restart whose
+   * committed offsets already passed the snapshot's last row but not all of its other rows.
+   */
   get needsBarrier(): boolean {
-    return this.snapshotLastSeen && this.barrier === null;
+    return this.snapshotSeen && this.barrier === null && (this.snapshotLastSeen || this.ends.length > 0);
   }
 
-  /** End offsets of every table topic-partition once the last snapshot row was read. */
+  /** End offsets of every table topic-partition once the snapshot is known complete. */
   setBarrier(ends: CommitPoint[]): void {
     this.barrier = new Map(ends.map((e) => [tpKey(e.topic, e.partition), BigInt(e.offset)]));
     for (const e of ends) this.touch(e.topic, e.partition);
+  }
+
+  /**
+   * The group's committed offsets after a (re)join: everything below them was delivered, so a
+   * topic without new records still counts as read up to there (snapshot barrier, exhaustion).
+   */
+  seed(committed: CommitPoint[]): void {
+    for (const c of committed) {
+      const next = BigInt(c.offset);
+      if (next < 0n) continue;
+      const key = tpKey(c.topic, c.partition);
+      const p = this.position.get(key);
+      if (p === undefined) this.position.set(key, { topic: c.topic, partition: c.partition, next });
+      else if (next > p.next) p.next = next;
+    }
   }
 
   /** A record that carries nothing to deliver (BEGIN marker, tombstone): only the position moves. */
@@ -116,9 +205,14 @@ export class TransactionReassembler {
       return;
     }
     if (this.recentlyDelivered.has(txId)) return;
-    const list = this.streamed.get(txId);
-    if (list) list.push({ ref, event });
-    else this.streamed.set(txId, [{ ref, event }]);
+    const order = event.transaction?.total_order;
+    const buffer = this.bufferOf(txId);
+    if (order !== undefined && buffer.orders.has(order)) {
+      this.options.onDrop?.({ reason: 'duplicate-row', txId, records: 1 });
+      return;
+    }
+    if (order !== undefined) buffer.orders.add(order);
+    this.hold(txId, buffer, { ref, event });
   }
 
   /** A record whose transaction is known but whose value could not be parsed still counts. */
@@ -126,22 +220,33 @@ export class TransactionReassembler {
     this.advance(ref);
     if (txId === null || this.recentlyDelivered.has(txId)) return;
     // Counted towards the END marker but not delivered: the caller dead-letters it.
-    const list = this.streamed.get(txId) ?? [];
-    list.push({ ref, event: null });
-    this.streamed.set(txId, list);
+    this.hold(txId, this.bufferOf(txId), { ref, event: null });
   }
 
   addMarker(ref: RecordRef, marker: TransactionMarker): void {
     this.advance(ref);
     if (marker.status !== 'END' || this.recentlyDelivered.has(marker.id)) return;
-    const counted = marker.data_collections
-      ? marker.data_collections
-          .filter((c) => this.options.collections.has(c.data_collection))
-          .reduce((n, c) => n + c.event_count, 0)
-      : (marker.event_count ?? 0);
+    let perTopic: Map<string, number> | null = null;
+    let counted = marker.event_count ?? 0;
+    if (marker.data_collections) {
+      perTopic = new Map();
+      counted = 0;
+      for (const c of marker.data_collections) {
+        const topic = this.options.collections.get(c.data_collection);
+        if (topic === undefined || c.event_count === 0) continue;
+        perTopic.set(topic, (perTopic.get(topic) ?? 0) + c.event_count);
+        counted += c.event_count;
+      }
+    }
     // Debezium writes markers for every transaction in the binlog, those of other databases too.
     if (counted === 0) return;
-    this.ends.push({ ref, marker, expected: counted });
+    if (this.endIds.has(marker.id)) {
+      // A re-sent END of a transaction still waiting: the first one completes it.
+      this.options.onDrop?.({ reason: 'duplicate-end', txId: marker.id, records: 0 });
+      return;
+    }
+    this.endIds.add(marker.id);
+    this.ends.push({ ref, marker, expected: counted, perTopic, readAtMs: this.now() });
   }
 
   /**
@@ -152,26 +257,11 @@ export class TransactionReassembler {
     if (this.snapshotRows.length >= this.options.snapshotChunkRows) return this.takeSnapshotChunk();
     if (this.snapshotRows.length > 0 && endOfBatch) return this.takeSnapshotChunk();
     if (this.holdingForSnapshot) return null;
-    const head = this.ends[0];
-    if (head) {
-      const list = this.streamed.get(head.marker.id) ?? [];
-      if (list.length < head.expected) return null;
-      this.ends.shift();
-      this.streamed.delete(head.marker.id);
-      this.remember(head.marker.id);
-      const events = list
-        .flatMap((b) => (b.event === null ? [] : [b.event]))
-        .sort((a, b) => (a.transaction?.total_order ?? 0) - (b.transaction?.total_order ?? 0));
-      const records = [...list.map((b) => b.ref), head.ref];
-      return {
-        tx: {
-          id: head.marker.id,
-          events,
-          offset: this.options.offsetOf(records),
-          snapshot: false,
-        },
-        records,
-      };
+    for (let head = this.ends[0]; head; head = this.ends[0]) {
+      const buffer = this.streamed.get(head.marker.id);
+      if ((buffer?.records.length ?? 0) >= head.expected) return this.deliverHead(head, buffer);
+      if (this.laterRowsRead(head, buffer) === null) return null;
+      this.dropHead(head, 'stale-end');
     }
     const single = this.loose.shift();
     if (single) {
@@ -189,6 +279,77 @@ export class TransactionReassembler {
     return null;
   }
 
+  /** The head END when it still misses rows, with the topics they would come from. */
+  blockedHead(): BlockedHead | null {
+    if (this.holdingForSnapshot) return null;
+    const head = this.ends[0];
+    if (head === undefined) return null;
+    const buffer = this.streamed.get(head.marker.id);
+    const buffered = buffer?.records.length ?? 0;
+    if (buffered >= head.expected) return null;
+    return {
+      txId: head.marker.id,
+      ref: head.ref,
+      readAtMs: head.readAtMs,
+      expected: head.expected,
+      buffered,
+      missingTopics: this.missingTopics(head, buffer),
+    };
+  }
+
+  /**
+   * Drops the head END when, `graceMs` after it was read, a topic it misses rows of has been
+   * read up to `ends` (its end offsets, fetched just now): the rows were below the committed
+   * offsets, i.e. delivered before. Returns whether it dropped one.
+   */
+  dropExhausted(ends: CommitPoint[], graceMs: number): boolean {
+    const blocked = this.blockedHead();
+    const head = this.ends[0];
+    if (blocked === null || head === undefined || this.now() - blocked.readAtMs < graceMs) return false;
+    const exhausted = blocked.missingTopics.some((topic) => {
+      const points = ends.filter((e) => e.topic === topic);
+      return (
+        points.length > 0 &&
+        points.every((e) => (this.position.get(tpKey(e.topic, e.partition))?.next ?? 0n) >= BigInt(e.offset))
+      );
+    });
+    if (exhausted) this.dropHead(head, 'exhausted-end');
+    return exhausted;
+  }
+
+  /** Whether rows without a queued END were read more than `graceMs` ago (see dropOrphansExhausted). */
+  hasOldOrphans(graceMs: number): boolean {
+    const now = this.now();
+    for (const [txId, buffer] of this.streamed) {
+      if (!this.endIds.has(txId) && now - buffer.readAtMs >= graceMs) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Drops rows without a queued END read more than `graceMs` ago when the transaction topic
+   * has been read up to `txEnds` (its end offsets, fetched just now): Debezium writes a
+   * transaction's END right after its rows, so an END not there by then was read before (the
+   * rows are a re-send of a delivered transaction) or will never come. Without this, such
+   * rows would hold their topic's commit point, and the group's lag, forever.
+   */
+  dropOrphansExhausted(txEnds: CommitPoint[], graceMs: number): number {
+    const read = txEnds.every(
+      (e) => (this.position.get(tpKey(e.topic, e.partition))?.next ?? 0n) >= BigInt(e.offset),
+    );
+    if (!read || txEnds.length === 0) return 0;
+    const now = this.now();
+    const orphans = [...this.streamed].filter(
+      ([txId, buffer]) => !this.endIds.has(txId) && now - buffer.readAtMs >= graceMs,
+    );
+    for (const [txId, buffer] of orphans) {
+      this.forget(txId);
+      this.remember(txId);
+      this.options.onDrop?.({ reason: 'orphan-rows-exhausted', txId, records: buffer.records.length });
+    }
+    return orphans.length;
+  }
+
   /** Where each topic-partition may be committed, given what is still buffered. */
   commitPoints(): CommitPoint[] {
     const oldest = new Map<string, bigint>();
@@ -198,7 +359,7 @@ export class TransactionReassembler {
       const seen = oldest.get(key);
       if (seen === undefined || offset < seen) oldest.set(key, offset);
     };
-    for (const list of this.streamed.values()) for (const b of list) hold(b.ref);
+    for (const buffer of this.streamed.values()) for (const b of buffer.records) hold(b.ref);
     for (const b of this.snapshotRows) hold(b.ref);
     for (const b of this.loose) hold(b.ref);
     for (const e of this.ends) hold(e.ref);
@@ -213,7 +374,9 @@ export class TransactionReassembler {
   /** Forget everything buffered (after a rebalance the consumer re-reads from committed offsets). */
   reset(): void {
     this.streamed.clear();
+    this.byTopic.clear();
     this.ends.length = 0;
+    this.endIds.clear();
     this.snapshotRows = [];
     this.loose.length = 0;
     this.position.clear();
@@ -224,8 +387,147 @@ export class TransactionReassembler {
 
   get buffered(): number {
     let n = this.snapshotRows.length + this.loose.length;
-    for (const list of this.streamed.values()) n += list.length;
+    for (const buffer of this.streamed.values()) n += buffer.records.length;
     return n;
+  }
+
+  /** What the reassembler holds, for a diagnosis of a pipeline that stopped moving. */
+  describe(): Record<string, unknown> {
+    const head = this.ends[0];
+    return {
+      buffered: this.buffered,
+      transactionsBuffered: this.streamed.size,
+      endsQueued: this.ends.length,
+      snapshotRows: this.snapshotRows.length,
+      holdingForSnapshot: this.holdingForSnapshot,
+      barrier: this.barrier === null ? null : Object.fromEntries(this.barrier),
+      head:
+        head === undefined
+          ? null
+          : {
+              txId: head.marker.id,
+              at: `${head.ref.topic}@${head.ref.offset}`,
+              expected: head.expected,
+              perTopic: head.perTopic === null ? null : Object.fromEntries(head.perTopic),
+              buffered: this.streamed.get(head.marker.id)?.records.length ?? 0,
+              waitingMs: this.now() - head.readAtMs,
+            },
+      positions: Object.fromEntries([...this.position.values()].map((p) => [p.topic, String(p.next)])),
+    };
+  }
+
+  private deliverHead(head: PendingEnd, buffer: TxBuffer | undefined): ReadyUnit {
+    const list = buffer?.records ?? [];
+    this.removeHead(head);
+    const events = list
+      .flatMap((b) => (b.event === null ? [] : [b.event]))
+      .sort((a, b) => (a.transaction?.total_order ?? 0) - (b.transaction?.total_order ?? 0));
+    const records = [...list.map((b) => b.ref), head.ref];
+    this.dropOrphansBelow(list);
+    return {
+      tx: { id: head.marker.id, events, offset: this.options.offsetOf(records), snapshot: false },
+      records,
+    };
+  }
+
+  private dropHead(head: PendingEnd, reason: DropReason): void {
+    const list = this.streamed.get(head.marker.id)?.records ?? [];
+    this.removeHead(head);
+    this.options.onDrop?.({ reason, txId: head.marker.id, records: list.length });
+    this.dropOrphansBelow(list);
+  }
+
+  private removeHead(head: PendingEnd): void {
+    this.ends.shift();
+    this.endIds.delete(head.marker.id);
+    this.forget(head.marker.id);
+    this.remember(head.marker.id);
+  }
+
+  /**
+   * The topic where the head misses rows although a transaction committed after it (its END
+   * is queued behind) already gave rows there; null when there is none.
+   */
+  private laterRowsRead(head: PendingEnd, buffer: TxBuffer | undefined): string | null {
+    if (head.perTopic === null) return null;
+    for (const topic of this.missingTopics(head, buffer)) {
+      for (const txId of this.byTopic.get(topic) ?? []) {
+        if (txId !== head.marker.id && this.endIds.has(txId)) return topic;
+      }
+    }
+    return null;
+  }
+
+  private missingTopics(head: PendingEnd, buffer: TxBuffer | undefined): string[] {
+    if (head.perTopic === null) return [...this.topics];
+    return [...head.perTopic]
+      .filter(([topic, count]) => (buffer?.topics.get(topic)?.count ?? 0) < count)
+      .map(([topic]) => topic);
+  }
+
+  /**
+   * Rows of a transaction whose END is not queued, lying below rows of a transaction whose END
+   * was read: its END came before on the transaction topic, so it was delivered already (by a
+   * previous run) or will never come.
+   */
+  private dropOrphansBelow(list: Buffered<ChangeEvent | null>[]): void {
+    const highest = new Map<string, bigint>();
+    for (const b of list) {
+      const offset = BigInt(b.ref.offset);
+      if ((highest.get(b.ref.topic) ?? -1n) < offset) highest.set(b.ref.topic, offset);
+    }
+    const orphans = new Set<string>();
+    for (const [topic, offset] of highest) {
+      for (const txId of this.byTopic.get(topic) ?? []) {
+        if (this.endIds.has(txId)) continue;
+        const lowest = this.streamed.get(txId)?.topics.get(topic)?.lowest;
+        if (lowest !== undefined && lowest < offset) orphans.add(txId);
+      }
+    }
+    for (const txId of orphans) {
+      const records = this.streamed.get(txId)?.records.length ?? 0;
+      this.forget(txId);
+      this.remember(txId);
+      this.options.onDrop?.({ reason: 'orphan-rows', txId, records });
+    }
+  }
+
+  private bufferOf(txId: string): TxBuffer {
+    let buffer = this.streamed.get(txId);
+    if (buffer === undefined) {
+      buffer = { records: [], orders: new Set(), topics: new Map(), readAtMs: this.now() };
+      this.streamed.set(txId, buffer);
+    }
+    return buffer;
+  }
+
+  private hold(txId: string, buffer: TxBuffer, record: Buffered<ChangeEvent | null>): void {
+    buffer.records.push(record);
+    const { topic } = record.ref;
+    const offset = BigInt(record.ref.offset);
+    const seen = buffer.topics.get(topic);
+    if (seen === undefined) buffer.topics.set(topic, { count: 1, lowest: offset });
+    else {
+      seen.count++;
+      if (offset < seen.lowest) seen.lowest = offset;
+    }
+    let ids = this.byTopic.get(topic);
+    if (ids === undefined) {
+      ids = new Set();
+      this.byTopic.set(topic, ids);
+    }
+    ids.add(txId);
+  }
+
+  private forget(txId: string): void {
+    const buffer = this.streamed.get(txId);
+    if (buffer === undefined) return;
+    this.streamed.delete(txId);
+    for (const topic of buffer.topics.keys()) {
+      const ids = this.byTopic.get(topic);
+      ids?.delete(txId);
+      if (ids?.size === 0) this.byTopic.delete(topic);
+    }
   }
 
   private takeSnapshotChunk(): ReadyUnit {
@@ -258,6 +560,7 @@ export class TransactionReassembler {
   }
 
   private remember(txId: string): void {
+    if (this.recentlyDelivered.has(txId)) return;
     this.recentlyDelivered.add(txId);
     this.recentOrder.push(txId);
     if (this.recentOrder.length > 10_000) {

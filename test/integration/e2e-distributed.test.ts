@@ -40,6 +40,7 @@ import {
   waitFor,
 } from './support/debezium-bank.js';
 import { exited, ProjectorProcesses } from './support/projector-processes.js';
+import { capturingLogger, translatorDiagnosis } from './support/translator-diagnosis.js';
 
 const connectUp = await connectReachable();
 if (!connectUp)
@@ -127,7 +128,8 @@ describe.skipIf(!connectUp)(
     });
 
     it('read models equal the legacy JOIN answers for every account, with a projector killed and restarted mid-run', async () => {
-      translator = await startTranslator(config, bank, silentLogger);
+      const translatorLog = capturingLogger();
+      translator = await startTranslator(config, bank, translatorLog.logger);
       const mongoA = spawnProjector(configFile, 'mongo');
       const mongoB = spawnProjector(configFile, 'mongo');
       const searchProjector = spawnProjector(configFile, 'opensearch');
@@ -155,7 +157,11 @@ describe.skipIf(!connectUp)(
         'the translator to publish the last transaction',
         () => translator?.source.lastTransaction()?.id === marker,
         120_000,
-      );
+      ).catch(async (err: unknown) => {
+        throw new Error(
+          `${err instanceof Error ? err.message : String(err)} (marker ${marker}); ${await translatorDiagnosis(translator, config, kafka, connector?.name, translatorLog.lines)}`,
+        );
+      });
       await waitFor(
         'every consumer group to reach the end of its topics',
         async () => (await lag()).total === 0,

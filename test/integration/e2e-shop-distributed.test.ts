@@ -39,6 +39,7 @@ import {
 } from './support/postgres.js';
 import { exited, ProjectorProcesses } from './support/projector-processes.js';
 import { compareShopChecks, FANOUT_SQL, RENAME_HEAVY_MIX } from './support/shop-checks.js';
+import { capturingLogger, translatorDiagnosis } from './support/translator-diagnosis.js';
 
 /**
  * The shop definition on the distributed path: Debezium's PostgreSQL connector → Kafka → the
@@ -134,7 +135,8 @@ describe.skipIf(!connectUp || !pgUp)(
     });
 
     it('read models equal the legacy JOIN answers for every order, product and customer page, with a projector killed and replaced mid-burst', async () => {
-      translator = await startTranslator(config, shop, silentLogger);
+      const translatorLog = capturingLogger();
+      translator = await startTranslator(config, shop, translatorLog.logger);
       const mongoA = spawnProjector(configFile, 'mongo');
       const mongoB = spawnProjector(configFile, 'mongo');
       const searchProjector = spawnProjector(configFile, 'opensearch');
@@ -200,7 +202,11 @@ describe.skipIf(!connectUp || !pgUp)(
         'the translator to publish the marker transaction',
         () => translator?.source.lastTransaction()?.id === marker.xid,
         120_000,
-      );
+      ).catch(async (err: unknown) => {
+        throw new Error(
+          `${err instanceof Error ? err.message : String(err)} (marker ${marker.xid}); ${await translatorDiagnosis(translator, config, kafka, connector?.name, translatorLog.lines)}`,
+        );
+      });
       let last: unknown;
       try {
         await waitFor(

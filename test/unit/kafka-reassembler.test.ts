@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../connectors/change-event.js';
 import type { TransactionMarker } from '../../connectors/debezium/record.js';
-import { type RecordRef, TransactionReassembler } from '../../connectors/kafka/transaction-reassembler.js';
+import {
+  type Dropped,
+  type RecordRef,
+  TransactionReassembler,
+} from '../../connectors/kafka/transaction-reassembler.js';
 
 const TX = 'bank.transaction';
 const ACC = 'bank.bank.accounts';
@@ -38,13 +42,21 @@ function end(id: string, counts: Record<string, number>): TransactionMarker {
 
 const ref = (topic: string, offset: number): RecordRef => ({ topic, partition: 0, offset: String(offset) });
 
-function reassembler(chunk = 100) {
+function reassembler(chunk = 100, clock = { ms: 0 }, drops: Dropped[] = []) {
   return new TransactionReassembler({
-    collections: new Set(['bank.accounts', 'bank.balances']),
+    collections: new Map([
+      ['bank.accounts', ACC],
+      ['bank.balances', BAL],
+    ]),
     snapshotChunkRows: chunk,
     offsetOf: (records) => ({ n: records.length }),
+    onDrop: (d) => drops.push(d),
+    now: () => clock.ms,
   });
 }
+
+const points = (r: TransactionReassembler) =>
+  Object.fromEntries(r.commitPoints().map((p) => [p.topic, p.offset]));
 
 function drain(r: TransactionReassembler, endOfBatch = false) {
   const out = [];
@@ -150,5 +162,164 @@ describe('TransactionReassembler', () => {
     r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
     expect(drain(r)).toEqual([]);
     expect(r.buffered).toBe(0);
+  });
+
+  describe('duplicates Debezium re-sends (at-least-once) never block later transactions', () => {
+    // Offsets of a previous run: g1 and g2 were delivered and committed (ACC 0-1, BAL 0, TX 0-1).
+    const committed = [
+      { topic: ACC, partition: 0, offset: '2' },
+      { topic: BAL, partition: 0, offset: '1' },
+      { topic: TX, partition: 0, offset: '2' },
+    ];
+
+    it('drops a re-sent END alone once a later transaction gave rows on the table it misses', () => {
+      const drops: Dropped[] = [];
+      const r = reassembler(100, { ms: 0 }, drops);
+      r.seed(committed);
+      // After a restart (nothing remembered): g2's END again, its ACC row below the committed offset.
+      r.addMarker(ref(TX, 2), end('g2', { 'bank.accounts': 1 }));
+      r.addChange(ref(ACC, 2), change('accounts', 3, { id: 'g3', order: 1 }));
+      expect(drain(r)).toEqual([]);
+      r.addMarker(ref(TX, 3), end('g3', { 'bank.accounts': 1 }));
+      expect(drain(r).map((t) => t.id)).toEqual(['g3']);
+      expect(drops).toEqual([{ reason: 'stale-end', txId: 'g2', records: 0 }]);
+      expect(points(r)).toEqual({ [ACC]: '3', [BAL]: '1', [TX]: '4' });
+    });
+
+    it('drops a re-sent END whose table topic stays read to its end for the grace period', () => {
+      const clock = { ms: 1000 };
+      const drops: Dropped[] = [];
+      const r = reassembler(100, clock, drops);
+      r.seed(committed);
+      r.addMarker(ref(TX, 2), end('g2', { 'bank.accounts': 1 }));
+      // A later transaction on the other table only: no row order to go by.
+      r.addChange(ref(BAL, 1), change('balances', 3, { id: 'g3', order: 1 }));
+      r.addMarker(ref(TX, 3), end('g3', { 'bank.balances': 1 }));
+      expect(drain(r)).toEqual([]);
+      expect(r.blockedHead()).toMatchObject({ txId: 'g2', missingTopics: [ACC], readAtMs: 1000 });
+      const ends = [{ topic: ACC, partition: 0, offset: '2' }];
+      clock.ms += 29_000;
+      expect(r.dropExhausted(ends, 30_000)).toBe(false);
+      clock.ms += 1000;
+      // The topic has more than was read: its rows may still come.
+      expect(r.dropExhausted([{ topic: ACC, partition: 0, offset: '3' }], 30_000)).toBe(false);
+      expect(r.dropExhausted(ends, 30_000)).toBe(true);
+      expect(drain(r).map((t) => t.id)).toEqual(['g3']);
+      expect(drops.map((d) => d.reason)).toEqual(['exhausted-end']);
+      expect(r.blockedHead()).toBeNull();
+    });
+
+    it('drops a partial re-send (some rows and the END) and the rows it buffered', () => {
+      const drops: Dropped[] = [];
+      const r = reassembler(100, { ms: 0 }, drops);
+      r.seed(committed);
+      // g2 touched both tables; only its balance row and END came again.
+      r.addChange(ref(BAL, 1), change('balances', 2, { id: 'g2', order: 2 }));
+      r.addMarker(ref(TX, 2), end('g2', { 'bank.accounts': 1, 'bank.balances': 1 }));
+      r.addChange(ref(ACC, 2), change('accounts', 3, { id: 'g3', order: 1 }));
+      r.addChange(ref(BAL, 2), change('balances', 3, { id: 'g3', order: 2 }));
+      r.addMarker(ref(TX, 3), end('g3', { 'bank.accounts': 1, 'bank.balances': 1 }));
+      const out = drain(r);
+      expect(out.map((t) => [t.id, t.events.length])).toEqual([['g3', 2]]);
+      expect(drops).toEqual([{ reason: 'stale-end', txId: 'g2', records: 1 }]);
+      expect(r.buffered).toBe(0);
+      expect(points(r)).toEqual({ [ACC]: '3', [BAL]: '3', [TX]: '4' });
+      // A late straggler of the dropped transaction is not buffered again.
+      r.addChange(ref(ACC, 3), change('accounts', 2, { id: 'g2', order: 1 }));
+      expect(r.buffered).toBe(0);
+    });
+
+    it('delivers once a transaction whose rows and END were re-sent while it was still waiting', () => {
+      const drops: Dropped[] = [];
+      const r = reassembler(100, { ms: 0 }, drops);
+      r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+      r.addChange(ref(ACC, 1), change('accounts', 1, { id: 'g1', order: 1 }));
+      r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1, 'bank.balances': 1 }));
+      r.addMarker(ref(TX, 1), end('g1', { 'bank.accounts': 1, 'bank.balances': 1 }));
+      expect(drain(r)).toEqual([]);
+      r.addChange(ref(BAL, 0), change('balances', 1, { id: 'g1', order: 2 }));
+      const out = drain(r);
+      expect(out.map((t) => [t.id, t.events.length])).toEqual([['g1', 2]]);
+      expect(drops.map((d) => d.reason)).toEqual(['duplicate-row', 'duplicate-end']);
+      expect(points(r)).toEqual({ [ACC]: '2', [BAL]: '1', [TX]: '2' });
+    });
+
+    it('drops re-sent rows whose END never comes again once a later transaction below them is delivered', () => {
+      const drops: Dropped[] = [];
+      const r = reassembler(100, { ms: 0 }, drops);
+      r.seed(committed);
+      // g2's row again, without its END (that one lies below the committed offset), then g3.
+      r.addChange(ref(ACC, 2), change('accounts', 2, { id: 'g2', order: 1 }));
+      r.addChange(ref(ACC, 3), change('accounts', 3, { id: 'g3', order: 1 }));
+      r.addMarker(ref(TX, 2), end('g3', { 'bank.accounts': 1 }));
+      expect(drain(r).map((t) => t.id)).toEqual(['g3']);
+      expect(drops).toEqual([{ reason: 'orphan-rows', txId: 'g2', records: 1 }]);
+      expect(points(r)).toEqual({ [ACC]: '4', [BAL]: '1', [TX]: '3' });
+    });
+
+    it('drops re-sent rows without END once the transaction topic stays read to its end for the grace period', () => {
+      const clock = { ms: 0 };
+      const drops: Dropped[] = [];
+      const r = reassembler(100, clock, drops);
+      r.seed(committed);
+      r.addChange(ref(BAL, 1), change('balances', 2, { id: 'g2', order: 2 }));
+      expect(points(r)[BAL]).toBe('1');
+      const txEnd = [{ topic: TX, partition: 0, offset: '2' }];
+      clock.ms = 4000;
+      expect(r.hasOldOrphans(5000)).toBe(false);
+      clock.ms = 5000;
+      expect(r.hasOldOrphans(5000)).toBe(true);
+      // An END may still be on its way: the transaction topic has more than was read.
+      expect(r.dropOrphansExhausted([{ topic: TX, partition: 0, offset: '3' }], 5000)).toBe(0);
+      expect(r.dropOrphansExhausted(txEnd, 5000)).toBe(1);
+      expect(drops).toEqual([{ reason: 'orphan-rows-exhausted', txId: 'g2', records: 1 }]);
+      expect(points(r)[BAL]).toBe('2');
+    });
+
+    it('re-delivers a transaction re-sent in full after a restart (the projections skip it by sourceOrder)', () => {
+      const r = reassembler();
+      r.seed(committed);
+      r.addChange(ref(ACC, 2), change('accounts', 2, { id: 'g2', order: 1 }));
+      r.addMarker(ref(TX, 2), end('g2', { 'bank.accounts': 1 }));
+      r.addChange(ref(ACC, 3), change('accounts', 3, { id: 'g3', order: 1 }));
+      r.addMarker(ref(TX, 3), end('g3', { 'bank.accounts': 1 }));
+      expect(drain(r).map((t) => t.id)).toEqual(['g2', 'g3']);
+      expect(r.buffered).toBe(0);
+    });
+
+    it("passes the snapshot barrier after a restart that committed past the snapshot's last row", () => {
+      const r = reassembler(100);
+      // BAL's snapshot (with the last row) was delivered and committed; ACC's tail was not.
+      r.seed([
+        { topic: ACC, partition: 0, offset: '1' },
+        { topic: BAL, partition: 0, offset: '2' },
+      ]);
+      r.addChange(ref(ACC, 1), change('accounts', 2, null, 'true'));
+      r.addChange(ref(ACC, 2), change('accounts', 3, { id: 'g9', order: 1 }));
+      expect(r.needsBarrier).toBe(false);
+      r.addMarker(ref(TX, 0), end('g9', { 'bank.accounts': 1 }));
+      // A streamed END proves the snapshot finished at the source.
+      expect(r.needsBarrier).toBe(true);
+      r.setBarrier([
+        { topic: ACC, partition: 0, offset: '3' },
+        { topic: BAL, partition: 0, offset: '2' },
+      ]);
+      expect(drain(r, true).map((t) => (t.snapshot ? 'snapshot' : t.id))).toEqual(['snapshot', 'g9']);
+    });
+
+    it('does not drop an END whose rows are merely late', () => {
+      const drops: Dropped[] = [];
+      const clock = { ms: 0 };
+      const r = reassembler(100, clock, drops);
+      r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+      r.addChange(ref(BAL, 0), change('balances', 2, { id: 'g2', order: 1 }));
+      r.addMarker(ref(TX, 1), end('g2', { 'bank.balances': 1 }));
+      clock.ms = 60_000;
+      // ACC was never read: its end offset (1) is ahead of the position.
+      expect(r.dropExhausted([{ topic: ACC, partition: 0, offset: '1' }], 30_000)).toBe(false);
+      r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+      expect(drain(r).map((t) => t.id)).toEqual(['g1', 'g2']);
+      expect(drops).toEqual([]);
+    });
   });
 });

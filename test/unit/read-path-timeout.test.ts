@@ -1,0 +1,78 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { ComparisonRecord, ComparisonRecorder } from '../../compare/ports.js';
+import { ShadowComparator } from '../../compare/shadow-compare.js';
+import { ShadowQueue } from '../../compare/shadow-queue.js';
+import { silentLogger } from '../../lib/logger.js';
+import { FlagStore } from '../../shadow-api/flag-store.js';
+import { createShadowMetrics } from '../../shadow-api/metrics.js';
+import { ReadPath } from '../../shadow-api/read-path.js';
+
+function recorder(records: ComparisonRecord[]): ComparisonRecorder {
+  return {
+    record: (r) => records.push(r),
+    list: () => [],
+    stats: () => {
+      throw new Error('unused');
+    },
+    close: () => undefined,
+  };
+}
+
+function readPath(timeoutMs: number | undefined, records: ComparisonRecord[]) {
+  const queue = new ShadowQueue();
+  return new ReadPath({
+    flags: FlagStore.open({ initial: { defaultMode: 'new' } }),
+    queue,
+    comparator: new ShadowComparator({ recorder: recorder(records) }),
+    metrics: createShadowMetrics(new Registry(), queue),
+    logger: silentLogger,
+    ...(timeoutMs === undefined ? {} : { readModelTimeoutMs: timeoutMs }),
+  });
+}
+
+const stalled = () => new Promise<string>(() => undefined);
+
+describe('ReadPath with a read-model timeout', () => {
+  it('serves legacy when the read model does not answer in time, and records an error comparison', async () => {
+    const records: ComparisonRecord[] = [];
+    const t0 = performance.now();
+    const served = await readPath(100, records).serve({
+      endpoint: 'accounts.summary',
+      subject: '1',
+      requestKey: 'accounts.summary:1',
+      query: (side) => (side === 'legacy' ? Promise.resolve('legacy answer') : stalled()),
+    });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(served).toMatchObject({ value: 'legacy answer', servedBy: 'legacy', fellBack: true, mode: 'new' });
+    expect(records).toHaveLength(1);
+    expect(records[0]?.outcome).toBe('error');
+    expect(records[0]?.error).toMatch(/did not answer within 100 ms/);
+  });
+
+  it('serves the read model when it answers in time', async () => {
+    const records: ComparisonRecord[] = [];
+    const served = await readPath(1000, records).serve({
+      endpoint: 'accounts.summary',
+      subject: '1',
+      requestKey: 'accounts.summary:1',
+      query: (side) => Promise.resolve(side === 'legacy' ? 'legacy answer' : 'read model answer'),
+    });
+    expect(served).toMatchObject({ value: 'read model answer', servedBy: 'readModel', fellBack: false });
+    expect(records).toEqual([]);
+  });
+
+  it('never times out legacy (there is nothing to fall back to)', async () => {
+    const served = await readPath(50, []).serve({
+      endpoint: 'accounts.summary',
+      subject: '1',
+      requestKey: 'accounts.summary:1',
+      query: async (side) => {
+        if (side === 'readModel') throw new Error('store down');
+        await new Promise((r) => setTimeout(r, 200));
+        return 'legacy answer';
+      },
+    });
+    expect(served).toMatchObject({ value: 'legacy answer', fellBack: true });
+  });
+});
