@@ -9,6 +9,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
 import { buildServer } from '../shadow-api/server.js';
 
@@ -36,6 +37,8 @@ export async function startApi(
   logger: Logger,
   registry: Registry,
 ): Promise<RunningApi> {
+  const admin = loadAdminAuth(config.api);
+  checkAdminExposure(config.api, admin, logger);
   const flags = FlagStore.open({
     initial: { defaultMode: config.flags.defaultMode, endpoints: config.flags.endpoints },
     ...(config.flags.file ? { file: config.flags.file } : {}),
@@ -58,6 +61,7 @@ export async function startApi(
     freshness: pipeline.freshness,
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
+    admin,
   });
   let address: string;
   try {

@@ -103,6 +103,18 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
       /** Prometheus /metrics of the translator and projector processes (they serve no API); 0 = off. */
       metricsPort: z.number().int().min(0).max(65535).default(0),
+      /**
+       * File of admin tokens (`name:token` or a bare token per line): /admin/* and /metrics then
+       * need `Authorization: Bearer <token>`. Prefer it to adminToken, which sits in the environment.
+       */
+      adminTokenFile: z.string().min(1).optional(),
+      /** One admin token (`name:token` or bare); set it through CQRS_ADMIN_TOKEN, not the config file. */
+      adminToken: z.string().min(1).optional(),
+      /**
+       * Serve /admin/* and /metrics without a token on a non-loopback host (behind your own
+       * authenticating proxy). Without it, such a bind is refused; a warning is logged either way.
+       */
+      allowUnauthenticatedAdmin: z.boolean().default(false),
     })
     .prefault({}),
   flags: z
@@ -137,7 +149,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Environment variables and the config path they set. */
-const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
+const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean']> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
@@ -156,6 +168,9 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list']> = {
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
   CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
+  CQRS_ADMIN_TOKEN_FILE: [['api', 'adminTokenFile'], 'string'],
+  CQRS_ADMIN_TOKEN: [['api', 'adminToken'], 'string'],
+  CQRS_ALLOW_UNAUTHENTICATED_ADMIN: [['api', 'allowUnauthenticatedAdmin'], 'boolean'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
   LOG_LEVEL: [['log', 'level'], 'string'],
@@ -169,6 +184,20 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     node = node[key] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+/** "true"/"false" become booleans; any other text stays text, so the schema names the variable's bad value. */
+function envValue(value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
+  switch (type) {
+    case 'number':
+      return Number(value);
+    case 'list':
+      return value.split(',');
+    case 'boolean':
+      return value === 'true' ? true : value === 'false' ? false : value;
+    case 'string':
+      return value;
+  }
 }
 
 export interface LoadConfigOptions {
@@ -195,7 +224,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   for (const [name, [path, type]] of Object.entries(ENV_MAP)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    setPath(raw, path, type === 'number' ? Number(value) : type === 'list' ? value.split(',') : value);
+    setPath(raw, path, envValue(value, type));
   }
   const merged = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = configSchema.safeParse(merged);

@@ -16,6 +16,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { type AdminAuth, installAdminAuth } from './admin-auth.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
 import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
@@ -41,6 +42,8 @@ export interface ShadowServerOptions {
   metrics?: Registry;
   /** Re-check policy of differing comparisons (see ShadowComparator). */
   compare?: { recheckDelayMs?: number; maxRechecks?: number };
+  /** Tokens of /admin/* and /metrics; `{ tokens: [] }` leaves them open (see checkAdminExposure). */
+  admin: AdminAuth;
 }
 
 interface ErrorBody {
@@ -129,6 +132,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
+  installAdminAuth(app, options.admin, logger);
   function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
     reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
     if (served.fellBack) reply.header('x-fallback', 'read-model-error');

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -164,6 +165,8 @@ const noDatabase = {
   snapshot: () => Promise.reject(new Error('no database in this test')),
 };
 
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
 let seq = 0;
 function setup(
   initial: FlagDocumentInput,
@@ -188,10 +191,14 @@ function setup(
     metrics: registry,
     ...(options.freshness ? { freshness: options.freshness } : {}),
     compare: { recheckDelayMs: 5, maxRechecks: options.maxRechecks ?? 3 },
+    admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }] },
   });
   opened.push(recorder, app);
   const get = (url: string) => app.inject({ method: 'GET', url });
-  return { app, legacy, readModel, recorder, queue, flags, registry, get };
+  /** An admin request carrying the token. */
+  const admin = (request: InjectOptions) =>
+    app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return { app, legacy, readModel, recorder, queue, flags, registry, get, admin };
 }
 
 const caughtUp: FreshnessPort = { isCaughtUp: async () => true };
@@ -345,7 +352,7 @@ describe('flags at run time', () => {
   it('PATCH takes effect on the next request', async () => {
     const s = setup({ defaultMode: 'legacy' });
     expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('legacy');
-    const patched = await s.app.inject({
+    const patched = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.summary',
       payload: { mode: 'new' },
@@ -358,18 +365,18 @@ describe('flags at run time', () => {
     expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('read-model');
     expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('legacy');
 
-    await s.app.inject({
+    await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts',
       payload: { mode: 'canary', percent: 100 },
     });
     expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('read-model');
-    expect((await s.app.inject({ method: 'GET', url: '/admin/flags' })).json()).toEqual(s.flags.get());
+    expect((await s.admin({ method: 'GET', url: '/admin/flags' })).json()).toEqual(s.flags.get());
   });
 
   it('PUT replaces the whole document; invalid documents and patches get 400 with the issues', async () => {
     const s = setup({ defaultMode: 'legacy' });
-    const put = await s.app.inject({
+    const put = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       payload: { defaultMode: 'shadow', endpoints: { 'accounts.history': { mode: 'new' } } },
@@ -377,7 +384,7 @@ describe('flags at run time', () => {
     expect(put.statusCode).toBe(200);
     expect(s.flags.get().defaultMode).toBe('shadow');
 
-    const badPut = await s.app.inject({
+    const badPut = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       payload: { defaultMode: 'sometimes', endpoints: { 'accounts.summary': { mode: 'canary' } } },
@@ -389,7 +396,7 @@ describe('flags at run time', () => {
       'endpoints.accounts.summary.percent',
     ]);
 
-    const unknownKey = await s.app.inject({
+    const unknownKey = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.sumary',
       payload: { mode: 'new' },
@@ -397,7 +404,7 @@ describe('flags at run time', () => {
     expect(unknownKey.statusCode).toBe(400);
     expect(unknownKey.json().message).toContain('accounts.sumary');
 
-    const badPercent = await s.app.inject({
+    const badPercent = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.summary',
       payload: { mode: 'canary', percent: 140 },
@@ -405,7 +412,7 @@ describe('flags at run time', () => {
     expect(badPercent.statusCode).toBe(400);
     expect(badPercent.json().message).toMatch(/percent/);
 
-    const notJson = await s.app.inject({
+    const notJson = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       headers: { 'content-type': 'application/json' },
@@ -441,6 +448,66 @@ describe('flags at run time', () => {
     expect(() => first.reload()).toThrow(/x\.percent: mode "canary" needs a percent/);
     expect(first.get().defaultMode).toBe('shadow');
     expect(JSON.parse(readFileSync(file, 'utf8')).endpoints.x).toEqual({ mode: 'canary' });
+  });
+});
+
+describe('admin authentication', () => {
+  it('needs the token on /admin/* and /metrics, never on reads or /health, and changes nothing without it', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const refused = [
+      { method: 'GET' as const, url: '/admin/flags' },
+      { method: 'GET' as const, url: '/admin/report' },
+      { method: 'GET' as const, url: '/metrics' },
+      { method: 'PATCH' as const, url: '/admin/flags/accounts.summary', payload: { mode: 'new' } },
+      { method: 'PUT' as const, url: '/admin/flags', payload: { defaultMode: 'new' } },
+    ];
+    for (const request of refused) {
+      for (const authorization of [
+        undefined,
+        'Bearer wrong-token-0123456789',
+        `Basic ${ADMIN_TOKEN}`,
+        ADMIN_TOKEN,
+      ]) {
+        const res = await s.app.inject({ ...request, headers: authorization ? { authorization } : {} });
+        expect(res.statusCode, `${request.method} ${request.url} with ${authorization}`).toBe(401);
+        expect(res.json().error).toBe('UNAUTHORIZED');
+        expect(res.json().message).toMatch(/token/);
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      }
+    }
+    // Fastify routes a percent-encoded spelling of an admin path like the plain one: guarded too.
+    for (const url of ['/%61dmin/flags', '/admin/./flags', '/admin/flags?x=1']) {
+      expect((await s.app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
+    }
+    expect(s.flags.get()).toEqual({ defaultMode: 'legacy', endpoints: {} });
+    expect((await s.get('/accounts/1/summary')).statusCode).toBe(200);
+    expect((await s.get('/health')).statusCode).toBe(200);
+    expect((await s.admin({ method: 'GET', url: '/admin/flags' })).statusCode).toBe(200);
+    expect((await s.admin({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+  });
+
+  it('leaves admin routes open when no token is configured', async () => {
+    const legacy = new MemoryBank();
+    seed(legacy);
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const queue = new ShadowQueue({ concurrency: 1, maxSize: 10 });
+    const app = buildServer({
+      migration: migrationOver(legacy, legacy),
+      legacy: noDatabase,
+      readModels: {},
+      flags: FlagStore.open({}),
+      recorder,
+      queue,
+      logger: silentLogger,
+      admin: { tokens: [] },
+    });
+    opened.push(recorder, app);
+    const res = await app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts',
+      payload: { mode: 'shadow' },
+    });
+    expect(res.statusCode).toBe(200);
   });
 });
 
@@ -573,7 +640,7 @@ describe('report and metrics', () => {
     await s.get('/accounts/1/transactions?limit=2');
     await s.queue.onIdle();
 
-    const report = (await s.app.inject({ method: 'GET', url: '/admin/report' })).json<Report>();
+    const report = (await s.admin({ method: 'GET', url: '/admin/report' })).json<Report>();
     const summary = report.endpoints.find((e) => e.endpoint === 'accounts.summary');
     expect(summary).toMatchObject({
       total: 5,
@@ -589,15 +656,15 @@ describe('report and metrics', () => {
     expect(report.totals).toMatchObject({ total: 6, matchRatePct: 66.7 });
     expect(report.queue).toMatchObject({ enqueued: 6, completed: 6, dropped: 0, depth: 0 });
 
-    const text = await s.app.inject({ method: 'GET', url: '/admin/report?format=text' });
+    const text = await s.admin({ method: 'GET', url: '/admin/report?format=text' });
     expect(text.headers['content-type']).toMatch(/text\/plain/);
     expect(text.body).toMatch(/accounts\.summary\s+5\s+60\.0%\s+3\s+2\s+0\s+0\s+0/);
     expect(text.body).toMatch(/accounts\.summary\s+balance\.available\s+2/);
 
     const future = new Date(Date.now() + 60_000).toISOString();
-    const empty = await s.app.inject({ method: 'GET', url: `/admin/report?since=${future}` });
+    const empty = await s.admin({ method: 'GET', url: `/admin/report?since=${future}` });
     expect(empty.json<Report>().endpoints).toEqual([]);
-    expect((await s.app.inject({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
+    expect((await s.admin({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
   });
 
   it('exposes request, latency, comparison and queue metrics', async () => {
@@ -605,7 +672,7 @@ describe('report and metrics', () => {
     s.readModel.summaries.get(3)!.status = 'closed';
     for (const id of [1, 2, 3]) await s.get(`/accounts/${id}/summary`);
     await s.queue.onIdle();
-    const res = await s.get('/metrics');
+    const res = await s.admin({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     const body = res.body;
