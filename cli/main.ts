@@ -26,6 +26,7 @@ import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
+import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
 import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
@@ -222,6 +223,21 @@ const handlers: CommandHandlers = {
     const report = buildReport(recorder.stats());
     print(options.json ? JSON.stringify(report, null, 2) : renderReportText(report));
     recorder.close();
+    return 0;
+  },
+
+  async audit(options) {
+    const { config } = context(options, true);
+    const audit = new SqliteAuditLog(dataPath(config, 'audit.db'));
+    try {
+      const entries = audit.list({
+        ...(options.since ? { since: options.since } : {}),
+        limit: options.limit,
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(entries, null, 2)}\n` : renderAuditText(entries));
+    } finally {
+      audit.close();
+    }
     return 0;
   },
 

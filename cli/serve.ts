@@ -10,6 +10,7 @@ import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
+import { SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
 import { buildServer } from '../shadow-api/server.js';
 
@@ -45,6 +46,7 @@ export async function startApi(
     logger,
   });
   const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+  const audit = new SqliteAuditLog(dataPath(config, 'audit.db'), logger);
   const queue = new ShadowQueue({
     concurrency: config.compare.concurrency,
     maxSize: config.compare.queueSize,
@@ -62,6 +64,7 @@ export async function startApi(
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
     admin,
+    audit,
   });
   let address: string;
   try {
@@ -81,6 +84,7 @@ export async function startApi(
       await app.close();
       await queue.close();
       recorder.close();
+      audit.close();
     },
   };
 }

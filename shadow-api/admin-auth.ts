@@ -28,6 +28,8 @@ export const MIN_TOKEN_LENGTH = 16;
 
 /** The header an operator (or a proxy) sets to say who is acting, recorded beside the token's name. */
 export const ACTOR_HEADER = 'x-cqrs-actor';
+/** Why a flag change is made, recorded in the audit log. */
+export const REASON_HEADER = 'x-cqrs-reason';
 
 const TOKEN_LINE = /^(?:([A-Za-z][\w.-]{0,63}):)?(\S+)$/;
 
@@ -141,11 +143,19 @@ export function actorOf(request: FastifyRequest): string {
   return actors.get(request) ?? 'unauthenticated';
 }
 
-function headerActor(request: FastifyRequest): string | undefined {
-  const value = request.headers[ACTOR_HEADER];
+/** A header's printable text, cut to `max`: it ends up in the audit log and on terminals. */
+function headerText(request: FastifyRequest, name: string, max: number): string | undefined {
+  const value = request.headers[name];
   if (typeof value !== 'string') return undefined;
   const cleaned = value.replace(/[^\x20-\x7e]/g, '').trim();
-  return cleaned === '' ? undefined : cleaned.slice(0, 100);
+  return cleaned === '' ? undefined : cleaned.slice(0, max);
+}
+
+const headerActor = (request: FastifyRequest) => headerText(request, ACTOR_HEADER, 100);
+
+/** The reason the operator gave for an admin request (x-cqrs-reason), if any. */
+export function reasonOf(request: FastifyRequest): string | null {
+  return headerText(request, REASON_HEADER, 500) ?? null;
 }
 
 /** Answered 401 by the server's error handler (a 4xx with statusCode). */

@@ -15,6 +15,7 @@ import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
+import { SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import type { FlagMode } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
@@ -41,6 +42,7 @@ let legacy: OpenedLegacyDb;
 let recorder: SqliteComparisonRecorder;
 let queue: ShadowQueue;
 let flags: FlagStore;
+let audit: SqliteAuditLog;
 let app: FastifyInstance;
 let port: number;
 
@@ -63,6 +65,7 @@ beforeAll(async () => {
   recorder = new SqliteComparisonRecorder({ path: join(dir, 'compare.db') });
   queue = new ShadowQueue({ concurrency: 2, maxSize: 10_000 });
   flags = FlagStore.open({});
+  audit = new SqliteAuditLog(':memory:');
   app = buildServer({
     migration: bank,
     legacy,
@@ -75,6 +78,7 @@ beforeAll(async () => {
     metrics: new Registry(),
     compare: { recheckDelayMs: 20, maxRechecks: 2 },
     admin: { tokens: [{ name: 'fuzz', token: TOKEN }] },
+    audit,
   });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   port = Number(new URL(address).port);
@@ -84,6 +88,7 @@ afterAll(async () => {
   await app?.close();
   await queue?.close();
   recorder?.close();
+  audit?.close();
   await legacy?.close();
   await pipeline?.stop();
   await dropDatabase(server, database).catch(() => undefined);
@@ -384,6 +389,8 @@ describe('API fuzz', () => {
     it(`${mode} mode: no 5xx, every 4xx a JSON message, no mismatch or error recorded`, async () => {
       flags.set(flagsFor(mode));
       const before = recorder.stats();
+      const audited = audit.list({ limit: 1_000_000 }).length;
+      let changes = 0;
       const statuses = new Map<number, number>();
       await fc.assert(
         fc.asyncProperty(anyRequest, async (r) => {
@@ -391,7 +398,10 @@ describe('API fuzz', () => {
           const res = await send(sent);
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           // A valid flag change the generator happened to produce is undone, so the mode holds.
-          if (res.status === 200 && r.method !== 'GET') flags.set(flagsFor(mode));
+          if (res.status === 200 && r.method !== 'GET') {
+            changes++;
+            flags.set(flagsFor(mode));
+          }
           const what = `${sent.method} ${sent.path.slice(0, 200)} → ${res.status} ${res.body.slice(0, 300)}`;
           if (res.status >= 500) throw new Error(`server error: ${what}`);
           if (res.status >= 400) {
@@ -414,6 +424,8 @@ describe('API fuzz', () => {
       for (const outcome of ['mismatch', 'missing', 'error'] as const)
         expect(count(after, outcome) - count(before, outcome), outcome).toBe(0);
       expect(flags.get()).toEqual(flagsFor(mode));
+      // Every accepted change, and only those, is in the audit log.
+      expect(audit.list({ limit: 1_000_000 }).length - audited).toBe(changes);
     });
   }
 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ import {
 import { bankTableRules } from '../../examples/bank/mapping.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
 import { silentLogger } from '../../lib/logger.js';
+import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
@@ -170,7 +172,7 @@ const ADMIN_TOKEN = 'test-admin-token-0123456789';
 let seq = 0;
 function setup(
   initial: FlagDocumentInput,
-  options: { freshness?: FreshnessPort; maxRechecks?: number } = {},
+  options: { freshness?: FreshnessPort; maxRechecks?: number; audit?: AuditLog } = {},
 ) {
   const legacy = new MemoryBank();
   const readModel = new MemoryBank();
@@ -180,6 +182,7 @@ function setup(
   const queue = new ShadowQueue({ concurrency: 2, maxSize: 100 });
   const flags = FlagStore.open({ initial });
   const registry = new Registry();
+  const audit = options.audit ?? new SqliteAuditLog(':memory:');
   const app = buildServer({
     migration: migrationOver(legacy, readModel),
     legacy: noDatabase,
@@ -192,13 +195,14 @@ function setup(
     ...(options.freshness ? { freshness: options.freshness } : {}),
     compare: { recheckDelayMs: 5, maxRechecks: options.maxRechecks ?? 3 },
     admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }] },
+    audit,
   });
   opened.push(recorder, app);
   const get = (url: string) => app.inject({ method: 'GET', url });
   /** An admin request carrying the token. */
   const admin = (request: InjectOptions) =>
     app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { app, legacy, readModel, recorder, queue, flags, registry, get, admin };
+  return { app, legacy, readModel, recorder, queue, flags, registry, get, admin, audit };
 }
 
 const caughtUp: FreshnessPort = { isCaughtUp: async () => true };
@@ -500,6 +504,7 @@ describe('admin authentication', () => {
       queue,
       logger: silentLogger,
       admin: { tokens: [] },
+      audit: new SqliteAuditLog(':memory:'),
     });
     opened.push(recorder, app);
     const res = await app.inject({
@@ -508,6 +513,88 @@ describe('admin authentication', () => {
       payload: { mode: 'shadow' },
     });
     expect(res.statusCode).toBe(200);
+  });
+});
+
+describe('audit log of flag changes', () => {
+  it('records actor, time, before, after and reason of every accepted change, and nothing else', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const started = new Date().toISOString();
+    const patched = await s.admin({
+      method: 'PATCH',
+      url: '/admin/flags/accounts.summary',
+      headers: { 'x-cqrs-actor': 'alice', 'x-cqrs-reason': 'INC-42 canary' },
+      payload: { mode: 'canary', percent: 5 },
+    });
+    expect(patched.statusCode).toBe(200);
+    await s.admin({ method: 'PUT', url: '/admin/flags', payload: { defaultMode: 'shadow' } });
+    // Refused changes leave no entry: bad body, unknown key, no token.
+    await s.admin({ method: 'PATCH', url: '/admin/flags/accounts.summary', payload: { mode: 'sometimes' } });
+    await s.admin({ method: 'PATCH', url: '/admin/flags/nope.summary', payload: { mode: 'new' } });
+    await s.app.inject({ method: 'PUT', url: '/admin/flags', payload: { defaultMode: 'new' } });
+
+    const res = await s.admin({ method: 'GET', url: '/admin/audit' });
+    expect(res.statusCode).toBe(200);
+    const entries = res.json<AuditEntry[]>();
+    expect(entries).toMatchObject([
+      {
+        actor: 'ops (alice)',
+        action: 'flags.patch',
+        target: 'accounts.summary',
+        reason: 'INC-42 canary',
+        before: { defaultMode: 'legacy', endpoints: {} },
+        after: { defaultMode: 'legacy', endpoints: { 'accounts.summary': { mode: 'canary', percent: 5 } } },
+      },
+      {
+        actor: 'ops',
+        action: 'flags.set',
+        target: null,
+        reason: null,
+        after: { defaultMode: 'shadow', endpoints: {} },
+      },
+    ]);
+    expect((entries[0]?.at ?? '') >= started).toBe(true);
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect((await s.admin({ method: 'GET', url: `/admin/audit?since=${later}` })).json()).toEqual([]);
+    expect((await s.admin({ method: 'GET', url: '/admin/audit?limit=1' })).json()).toHaveLength(1);
+    expect((await s.admin({ method: 'GET', url: '/admin/audit?limit=0' })).statusCode).toBe(400);
+    expect((await s.app.inject({ method: 'GET', url: '/admin/audit' })).statusCode).toBe(401);
+  });
+
+  it('undoes a change the audit log cannot record', async () => {
+    const broken: AuditLog = {
+      append: () => {
+        throw new Error('disk I/O error');
+      },
+      list: () => [],
+    };
+    const s = setup({ defaultMode: 'legacy' }, { audit: broken });
+    const res = await s.admin({ method: 'PATCH', url: '/admin/flags/accounts', payload: { mode: 'new' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({
+      error: 'AUDIT_UNAVAILABLE',
+      message: expect.stringMatching(/undone/),
+    });
+    expect(s.flags.get()).toEqual({ defaultMode: 'legacy', endpoints: {} });
+    expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('legacy');
+  });
+
+  it('refuses UPDATE and DELETE on the stored entries, and keeps them across reopen', () => {
+    const path = join(dir, `audit-${++seq}.db`);
+    const log = new SqliteAuditLog(path);
+    const flags = { defaultMode: 'legacy' as const, endpoints: {} };
+    log.append({ actor: 'ops', action: 'flags.set', target: null, before: flags, after: flags, reason: 'x' });
+    log.close();
+    const raw = new Database(path);
+    try {
+      expect(() => raw.prepare("UPDATE audit SET actor = 'mallory'").run()).toThrow(/append-only/);
+      expect(() => raw.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+    } finally {
+      raw.close();
+    }
+    const reopened = new SqliteAuditLog(path);
+    opened.push(reopened);
+    expect(reopened.list()).toMatchObject([{ actor: 'ops', reason: 'x' }]);
   });
 });
 
