@@ -291,7 +291,11 @@ const handlers: CommandHandlers = {
       config.cdc.mode === 'kafka'
         ? serverReadSide(config, migration)
         : await embeddedReadSide(config, migration, logger);
-    const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+    const recorder = new SqliteComparisonRecorder({
+      path: dataPath(config, 'compare.db'),
+      sensitive: migration.sensitiveFields,
+      logger,
+    });
     try {
       const result = await reconcileOnce(
         {

@@ -45,7 +45,11 @@ export async function startApi(
     ...(config.flags.file ? { file: config.flags.file } : {}),
     logger,
   });
-  const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+  const recorder = new SqliteComparisonRecorder({
+    path: dataPath(config, 'compare.db'),
+    sensitive: migration.sensitiveFields,
+    logger,
+  });
   const audit = new SqliteAuditLog(dataPath(config, 'audit.db'), logger);
   const queue = new ShadowQueue({
     concurrency: config.compare.concurrency,

@@ -25,6 +25,7 @@ import {
 import { bankTableRules } from '../../examples/bank/mapping.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
 import { silentLogger } from '../../lib/logger.js';
+import { maskValue } from '../../lib/masking.js';
 import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
@@ -147,6 +148,7 @@ function migrationOver(legacy: AccountQueries, readModel: AccountQueries): Migra
             params: z.object({ accountId: historyQuerySchema.shape.accountId }),
             legacy: ({ params }) => legacy.accountSummary(params.accountId),
             readModel: ({ params }) => readModel.accountSummary(params.accountId),
+            sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
           }),
           history: defineEndpoint({
             route: '/accounts/:accountId/transactions',
@@ -178,13 +180,17 @@ function setup(
   const readModel = new MemoryBank();
   seed(legacy);
   seed(readModel);
-  const recorder = new SqliteComparisonRecorder({ path: join(dir, `compare-${++seq}.sqlite`) });
+  const migration = migrationOver(legacy, readModel);
+  const recorder = new SqliteComparisonRecorder({
+    path: join(dir, `compare-${++seq}.sqlite`),
+    sensitive: migration.sensitiveFields,
+  });
   const queue = new ShadowQueue({ concurrency: 2, maxSize: 100 });
   const flags = FlagStore.open({ initial });
   const registry = new Registry();
   const audit = options.audit ?? new SqliteAuditLog(':memory:');
   const app = buildServer({
-    migration: migrationOver(legacy, readModel),
+    migration,
     legacy: noDatabase,
     readModels: {},
     flags,
@@ -270,6 +276,41 @@ describe('shadow API serving by flag mode', () => {
     });
     // The served answer may be stale, so a caught-up mismatch is confirmed once with fresh reads.
     expect(byHistory[0]?.attempts).toBe(2);
+  });
+
+  it('compares real values but stores the sensitive ones masked', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(7)!.owner.email = 'changed@example.test';
+    s.readModel.summaries.get(7)!.recentTransactions[2]!.description = 'rent for Ada';
+    s.readModel.summaries.delete(8);
+    await s.get('/accounts/7/summary');
+    await s.get('/accounts/8/summary');
+    await s.queue.onIdle();
+    const [missing, changed] = s.recorder.list({ endpoint: 'accounts.summary' });
+    const hash = (v: string) => String(maskValue(v));
+    expect(changed).toMatchObject({ outcome: 'mismatch', diffCount: 2 });
+    expect(changed?.differences).toEqual([
+      {
+        path: 'owner.email',
+        kind: 'changed',
+        legacy: hash('o7@example.test'),
+        readModel: hash('changed@example.test'),
+      },
+      {
+        path: 'recentTransactions[2].description',
+        kind: 'changed',
+        legacy: hash('posting 3'),
+        readModel: hash('rent for Ada'),
+      },
+    ]);
+    // A whole missing answer is masked first, then cut to the stored preview.
+    expect(missing).toMatchObject({ outcome: 'missing' });
+    const preview = String(missing?.differences[0]?.legacy);
+    expect(preview).toContain(
+      `"owner":{"customerId":508,"name":"${hash('Owner 8')}","email":"${hash('o8@example.test')}"}`,
+    );
+    expect(preview).toContain('"accountNumber":"DE00008"');
+    expect(JSON.stringify(s.recorder.list())).not.toMatch(/@example\.test|Owner 8|posting 3/);
   });
 
   it('canary serves the slice of accounts from the read model, sticky by account id', async () => {
