@@ -33,6 +33,7 @@ import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { startRetention } from './retention.js';
 import { serveMetrics, startApi } from './serve.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -127,9 +128,9 @@ const handlers: CommandHandlers = {
     const failure = new Promise<Error>((resolve) => {
       componentFailed = resolve;
     });
-    const side =
+    const embedded =
       config.cdc.mode === 'kafka'
-        ? await startDistributedInProcess(config, migration, logger, registry)
+        ? undefined
         : await startEmbeddedPipeline({
             config,
             migration,
@@ -137,6 +138,7 @@ const handlers: CommandHandlers = {
             registry,
             onError: (err) => componentFailed(err),
           });
+    const side = embedded ?? (await startDistributedInProcess(config, migration, logger, registry));
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const job = scheduleReconciliation({
       config,
@@ -147,6 +149,11 @@ const handlers: CommandHandlers = {
       recorder: api.recorder,
       logger,
     });
+    const retention = startRetention(
+      config,
+      { comparisons: api.recorder, ...(embedded ? { deadLetters: embedded.eventStore } : {}) },
+      logger,
+    );
     logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
     print(`shadow API on ${api.url} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`);
     const failed = await Promise.race([untilSignal().then(() => null), failure]);
@@ -158,6 +165,7 @@ const handlers: CommandHandlers = {
       );
     }
     job?.stop();
+    await retention.stop();
     await api.close();
     await side.stop();
     await legacy.close();
@@ -171,8 +179,10 @@ const handlers: CommandHandlers = {
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
     const side = serverReadSide(config, migration);
     const api = await startApi(config, migration, side, legacy, logger, registry);
+    const retention = startRetention(config, { comparisons: api.recorder }, logger);
     print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
     await untilSignal();
+    await retention.stop();
     await api.close();
     await side.stop();
     await legacy.close();

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { AdapterError, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { SensitiveFields } from '../lib/masking.js';
+import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
 import { OUTCOMES, type Outcome } from './classify.js';
 import { type Difference, pathPattern } from './diff.js';
@@ -176,6 +177,11 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
       entry.topPaths = this.topPaths(entry.endpoint, since, options.topPaths ?? 10);
     }
     return { generatedAt: new Date().toISOString(), since, endpoints: [...byEndpoint.values()] };
+  }
+
+  /** Deletes comparisons (and their paths) beyond the retention policy; returns how many. */
+  prune(policy: RetentionPolicy, now?: Date): Promise<number> {
+    return pruneOldest(this.db, 'comparisons', policy, now);
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { SourceOffset } from '../connectors/change-event.js';
 import { AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
 import type { DeadLetterMask } from './dead-letter-mask.js';
 import type { AppendBatch, AppendResult, EventStore, StoredDeadLetter, StoredEvent } from './ports.js';
@@ -214,6 +215,11 @@ export class SqliteEventStore implements EventStore {
 
   async countDeadLetters(): Promise<number> {
     return this.sql.countDeadLetters.get()?.count ?? 0;
+  }
+
+  /** Deletes the oldest dead letters beyond the retention policy; returns how many. */
+  pruneDeadLetters(policy: RetentionPolicy, now?: Date): Promise<number> {
+    return pruneOldest(this.db, 'dead_letters', policy, now);
   }
 
   async close(): Promise<void> {

@@ -142,6 +142,20 @@ export const configSchema = z.strictObject({
       reconcileCron: z.string().default(''),
     })
     .prefault({}),
+  /** How long comparison records and dead letters are kept (0 turns a limit off). */
+  retention: z
+    .strictObject({
+      comparisonsMaxAgeDays: z.number().min(0).default(7),
+      comparisonsMaxRows: z.number().int().min(0).default(1_000_000),
+      /** Longer than comparisons: a dead letter is a divergence until it is re-driven. */
+      deadLettersMaxAgeDays: z.number().min(0).default(30),
+      deadLettersMaxRows: z.number().int().min(0).default(1_000_000),
+      /** How often `run`/`serve` prune. */
+      intervalSec: z.number().min(1).default(300),
+      /** Rows per delete statement; requests are served between batches. */
+      batchRows: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -173,6 +187,8 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_ALLOW_UNAUTHENTICATED_ADMIN: [['api', 'allowUnauthenticatedAdmin'], 'boolean'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
+  CQRS_RETENTION_COMPARISONS_DAYS: [['retention', 'comparisonsMaxAgeDays'], 'number'],
+  CQRS_RETENTION_DEAD_LETTERS_DAYS: [['retention', 'deadLettersMaxAgeDays'], 'number'],
   LOG_LEVEL: [['log', 'level'], 'string'],
 };
 
