@@ -27,12 +27,14 @@ import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
+import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
 import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { startRetention } from './retention.js';
 import { serveMetrics, startApi } from './serve.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -136,9 +138,9 @@ const handlers: CommandHandlers = {
     const failure = new Promise<Error>((resolve) => {
       componentFailed = resolve;
     });
-    const side =
+    const embedded =
       config.cdc.mode === 'kafka'
-        ? await startDistributedInProcess(config, migration, logger, registry, (err) => componentFailed(err))
+        ? undefined
         : await startEmbeddedPipeline({
             config,
             migration,
@@ -146,6 +148,9 @@ const handlers: CommandHandlers = {
             registry,
             onError: (err) => componentFailed(err),
           });
+    const side =
+      embedded ??
+      (await startDistributedInProcess(config, migration, logger, registry, (err) => componentFailed(err)));
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const job = scheduleReconciliation({
       config,
@@ -156,6 +161,11 @@ const handlers: CommandHandlers = {
       recorder: api.recorder,
       logger,
     });
+    const retention = startRetention(
+      config,
+      { comparisons: api.recorder, ...(embedded ? { deadLetters: embedded.eventStore } : {}) },
+      logger,
+    );
     logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
     print(`shadow API on ${api.url} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`);
     const failed = await Promise.race([untilSignal().then(() => null), failure]);
@@ -167,6 +177,7 @@ const handlers: CommandHandlers = {
       );
     }
     job?.stop();
+    await retention.stop();
     await api.close();
     await side.stop();
     await legacy.close();
@@ -180,8 +191,10 @@ const handlers: CommandHandlers = {
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
     const side = serverReadSide(config, migration);
     const api = await startApi(config, migration, side, legacy, logger, registry);
+    const retention = startRetention(config, { comparisons: api.recorder }, logger);
     print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
     await untilSignal();
+    await retention.stop();
     await api.close();
     await side.stop();
     await legacy.close();
@@ -237,6 +250,21 @@ const handlers: CommandHandlers = {
     const report = buildReport(recorder.stats());
     print(options.json ? JSON.stringify(report, null, 2) : renderReportText(report));
     recorder.close();
+    return 0;
+  },
+
+  async audit(options) {
+    const { config } = context(options, true);
+    const audit = new SqliteAuditLog(dataPath(config, 'audit.db'));
+    try {
+      const entries = audit.list({
+        ...(options.since ? { since: options.since } : {}),
+        limit: options.limit,
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(entries, null, 2)}\n` : renderAuditText(entries));
+    } finally {
+      audit.close();
+    }
     return 0;
   },
 
@@ -303,7 +331,11 @@ const handlers: CommandHandlers = {
       config.cdc.mode === 'kafka'
         ? serverReadSide(config, migration)
         : await embeddedReadSide(config, migration, logger);
-    const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+    const recorder = new SqliteComparisonRecorder({
+      path: dataPath(config, 'compare.db'),
+      sensitive: migration.sensitiveFields,
+      logger,
+    });
     try {
       const result = await reconcileOnce(
         {

@@ -58,6 +58,12 @@ export interface RebuildOptions extends GlobalOptions {
   store?: StoreChoice | undefined;
 }
 
+export interface AuditOptions extends JsonOptions {
+  /** Undefined: from the first entry. */
+  since?: Date | undefined;
+  limit: number;
+}
+
 export interface DeadLettersOptions extends GlobalOptions {
   limit: number;
 }
@@ -93,6 +99,7 @@ export interface CommandHandlers {
   project(options: ProjectOptions): Promise<number>;
   lag(options: JsonOptions): Promise<number>;
   report(options: JsonOptions): Promise<number>;
+  audit(options: AuditOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   reconcile(options: ReconcileOptions): Promise<number>;
@@ -126,6 +133,13 @@ function numberParser(what: string, accept: (n: number) => boolean) {
 const positiveNumber = numberParser('a number greater than 0', (n) => Number.isFinite(n) && n > 0);
 const positiveInt = numberParser('a whole number greater than 0', (n) => Number.isSafeInteger(n) && n > 0);
 const nonNegativeInt = numberParser('a whole number ≥ 0', (n) => Number.isSafeInteger(n) && n >= 0);
+
+function isoTime(value: string): Date {
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) || Number.isNaN(at.getTime()))
+    throw new InvalidArgumentError('expected an ISO-8601 time, e.g. 2024-05-01 or 2024-05-01T09:30:00Z.');
+  return at;
+}
 
 function tableList(value: string): string[] {
   const tables = value.split(',').map((t) => t.trim());
@@ -273,6 +287,16 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     .addOption(new Option('--json', 'print JSON').default(false))
     .action(async (o) => {
       await handlers.report({ ...globals(), json: o.json });
+    });
+
+  program
+    .command('audit')
+    .description('who changed which flags, when, from what to what, and why (oldest first)')
+    .addOption(new Option('--since <time>', 'only changes at or after this ISO-8601 time').argParser(isoTime))
+    .addOption(new Option('--limit <n>', 'how many to list').argParser(positiveInt).default(1000))
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (o) => {
+      await handlers.audit({ ...globals(), since: o.since, limit: o.limit, json: o.json });
     });
 
   program

@@ -9,6 +9,8 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
+import { SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { buildServer } from '../shadow-api/server.js';
@@ -39,6 +41,8 @@ export async function startApi(
   logger: Logger,
   registry: Registry,
 ): Promise<RunningApi> {
+  const admin = loadAdminAuth(config.api);
+  checkAdminExposure(config.api, admin, logger);
   // Flags changed at run time (a rollback to legacy during an incident) must survive a restart,
   // so they persist even when no file is configured. Until one is changed, the config rules.
   const flags = FlagStore.open({
@@ -48,7 +52,12 @@ export async function startApi(
       : { file: dataPath(config, 'flags.json'), writeInitial: false }),
     logger,
   });
-  const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db'), logger });
+  const recorder = new SqliteComparisonRecorder({
+    path: dataPath(config, 'compare.db'),
+    sensitive: migration.sensitiveFields,
+    logger,
+  });
+  const audit = new SqliteAuditLog(dataPath(config, 'audit.db'), logger);
   const queue = new ShadowQueue({
     concurrency: config.compare.concurrency,
     maxSize: config.compare.queueSize,
@@ -67,6 +76,8 @@ export async function startApi(
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
     readModelTimeoutMs: config.api.readModelTimeoutMs,
+    admin,
+    audit,
   });
   let address: string;
   try {
@@ -86,6 +97,7 @@ export async function startApi(
       await app.close();
       await queue.close();
       recorder.close();
+      audit.close();
     },
   };
 }

@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AdapterError, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { SensitiveFields } from '../lib/masking.js';
+import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
 import { OUTCOMES, type Outcome } from './classify.js';
 import { type Difference, pathPattern } from './diff.js';
@@ -25,6 +27,8 @@ export interface SqliteRecorderOptions {
   maxStoredDifferences?: number;
   /** Longer JSON values in a stored difference are cut to a preview string. Default 300. */
   maxValueChars?: number;
+  /** Sensitive answer fields by endpoint key (Migration.sensitiveFields): stored masked. */
+  sensitive?: ReadonlyMap<string, readonly string[]>;
   logger?: Logger;
 }
 
@@ -50,12 +54,19 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   private readonly db: Database.Database;
   private readonly maxStoredDifferences: number;
   private readonly maxValueChars: number;
+  private readonly sensitive: ReadonlyMap<string, SensitiveFields>;
   private readonly insertComparison: Database.Statement;
   private readonly insertPath: Database.Statement;
 
   constructor(options: SqliteRecorderOptions) {
     this.maxStoredDifferences = options.maxStoredDifferences ?? 50;
     this.maxValueChars = options.maxValueChars ?? 300;
+    this.sensitive = new Map(
+      [...(options.sensitive ?? new Map<string, readonly string[]>())].map(([endpoint, paths]) => [
+        endpoint,
+        new SensitiveFields(paths),
+      ]),
+    );
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       this.db = new Database(options.path);
@@ -85,7 +96,10 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   }
 
   record(c: ComparisonRecord): number {
-    const stored = c.differences.slice(0, this.maxStoredDifferences).map((d) => this.capValues(d));
+    const fields = this.sensitive.get(c.endpoint);
+    const stored = c.differences
+      .slice(0, this.maxStoredDifferences)
+      .map((d) => this.capValues(fields === undefined ? d : maskDifference(d, fields)));
     const write = this.db.transaction((): number => {
       const info = this.insertComparison.run({
         recordedAt: c.recordedAt.toISOString(),
@@ -165,6 +179,11 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     return { generatedAt: new Date().toISOString(), since, endpoints: [...byEndpoint.values()] };
   }
 
+  /** Deletes comparisons (and their paths) beyond the retention policy; returns how many. */
+  prune(policy: RetentionPolicy, now?: Date): Promise<number> {
+    return pruneOldest(this.db, 'comparisons', policy, now);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -211,6 +230,14 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     if (json === undefined || json.length <= this.maxValueChars) return value;
     return `${json.slice(0, this.maxValueChars)}… (${json.length} chars)`;
   }
+}
+
+/** The difference as stored: values of sensitive fields masked, the path kept for the report. */
+function maskDifference(d: Difference, fields: SensitiveFields): Difference {
+  const out: Difference = { path: d.path, kind: d.kind };
+  if ('legacy' in d) out.legacy = fields.mask(d.path, d.legacy);
+  if ('readModel' in d) out.readModel = fields.mask(d.path, d.readModel);
+  return out;
 }
 
 function emptyLatency(): LatencySummary {

@@ -52,6 +52,11 @@ export interface EndpointSpec<P extends Record<string, unknown>> {
   readModel(ctx: ReadModelContext<P>): Promise<unknown>;
   /** Applied to both answers before they are compared (e.g. to drop a field only one side has). */
   normalize?(answer: unknown): unknown;
+  /**
+   * Fields of the answer holding personal data, e.g. ['owner.email', 'items[*].description']:
+   * masked (`***` + a short hash) in stored comparison samples, never in the comparison itself.
+   */
+  sensitive?: readonly string[];
   /** Key of the sticky canary slice (default: the first route parameter's value). */
   canaryKey?(params: P): string;
   /**

@@ -3,6 +3,7 @@ import { defineRuleSet, type RuleSet } from '../connectors/mapping/rule-set.js';
 import type { TableRule } from '../connectors/mapping/rules.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
 import { DefinitionError, errorMessage } from '../lib/errors.js';
+import { sensitivePathSchema } from '../lib/masking.js';
 import { routeParams } from './endpoint-calls.js';
 import type { DomainDefinition, EndpointDefinition } from './endpoints.js';
 import type { DomainEvent, ReadModelDefinition, ViewDefinition } from './read-models.js';
@@ -53,6 +54,11 @@ export interface MigrationSpec {
     tables: readonly TableRule[];
     /** The event catalog: any other event name a rule emits is refused. */
     knownEvents?: readonly string[];
+    /**
+     * Columns holding personal data, by captured table, e.g. `{ customers: ['email', 'name'] }`:
+     * masked in stored dead-letter row images.
+     */
+    sensitive?: Readonly<Record<string, readonly string[]>>;
   };
   readModels: readonly ReadModelDefinition[];
   domains: Readonly<Record<string, DomainDefinition>>;
@@ -79,6 +85,10 @@ export interface Migration {
   readonly endpoints: readonly EndpointEntry[];
   readonly domains: readonly string[];
   readonly sample: SampleHooks | undefined;
+  /** Sensitive answer fields by endpoint key (only endpoints that have some). */
+  readonly sensitiveFields: ReadonlyMap<string, readonly string[]>;
+  /** Sensitive columns by captured table (only tables that have some). */
+  readonly sensitiveColumns: ReadonlyMap<string, readonly string[]>;
   /** The rule of a captured table (by table name, any database). */
   ruleOf(table: string): TableRule | undefined;
   /** The event as projections see it: with `removed` set from its table's onDelete name. */
@@ -133,6 +143,11 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
             problems.push(`${where}.params: route parameter :${p} is not in the params schema`);
         }
       }
+      const sensitive = z.array(sensitivePathSchema).optional().safeParse(endpoint.sensitive);
+      if (!sensitive.success)
+        problems.push(
+          `${where}.sensitive: ${sensitive.error.issues.map((i) => `${i.path.join('.') || '(list)'}: ${i.message}`).join('; ')}`,
+        );
       entries.push({ domain, name, key: `${domain}.${name}`, definition: endpoint });
     }
   }
@@ -199,6 +214,16 @@ export function defineMigration(spec: MigrationSpec): Migration {
   });
   const { entries, problems: endpointProblems } = checkEndpoints(spec);
   problems.push(...endpointProblems);
+  const sensitiveColumns = new Map<string, readonly string[]>();
+  for (const [table, columns] of Object.entries(spec.capture.sensitive ?? {})) {
+    if (ruleOf(table) === undefined)
+      problems.push(
+        `capture.sensitive.${table}: not a captured table (captured: ${rules.rules.map((r) => r.table).join(', ')})`,
+      );
+    const parsed = z.array(z.string().min(1)).min(1).safeParse(columns);
+    if (!parsed.success) problems.push(`capture.sensitive.${table}: expected a list of column names`);
+    else sensitiveColumns.set(table, parsed.data);
+  }
   if (problems.length > 0) fail(problems, hint);
 
   return {
@@ -211,6 +236,14 @@ export function defineMigration(spec: MigrationSpec): Migration {
     endpoints: entries,
     domains: Object.keys(spec.domains),
     sample: spec.sample,
+    sensitiveFields: new Map(
+      entries.flatMap((e) =>
+        e.definition.sensitive !== undefined && e.definition.sensitive.length > 0
+          ? [[e.key, e.definition.sensitive] as const]
+          : [],
+      ),
+    ),
+    sensitiveColumns,
     ruleOf,
     toDomainEvent: (event) => ({ ...event, removed: removals.get(event.metadata.table) === event.type }),
   };

@@ -4,7 +4,9 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { SourceOffset } from '../connectors/change-event.js';
 import { AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
+import type { DeadLetterMask } from './dead-letter-mask.js';
 import type { AppendBatch, AppendResult, EventStore, StoredDeadLetter, StoredEvent } from './ports.js';
 import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
 
@@ -30,6 +32,8 @@ export interface SqliteEventStoreOptions {
   logger?: Logger;
   /** How long a writer waits for another connection's lock before failing. */
   busyTimeoutMs?: number;
+  /** Applied to each dead letter before it is stored, e.g. deadLetterMask(migration.sensitiveColumns). */
+  maskDeadLetter?: DeadLetterMask;
 }
 
 interface Statements {
@@ -101,11 +105,13 @@ export class SqliteEventStore implements EventStore {
   private readonly log: Logger;
   private readonly sql: Statements;
   private readonly appendTx: (batch: AppendBatch) => AppendResult;
+  private readonly maskDeadLetter: DeadLetterMask;
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
     this.path = path;
     this.log = (options.logger ?? silentLogger).child({ component: 'sqlite-event-store' });
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.maskDeadLetter = options.maskDeadLetter ?? ((letter) => letter);
     try {
       if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
       this.db = new BetterSqlite3(path, { timeout: busyTimeoutMs });
@@ -211,6 +217,11 @@ export class SqliteEventStore implements EventStore {
     return this.sql.countDeadLetters.get()?.count ?? 0;
   }
 
+  /** Deletes the oldest dead letters beyond the retention policy; returns how many. */
+  pruneDeadLetters(policy: RetentionPolicy, now?: Date): Promise<number> {
+    return pruneOldest(this.db, 'dead_letters', policy, now);
+  }
+
   async close(): Promise<void> {
     this.closeSync();
   }
@@ -250,7 +261,8 @@ export class SqliteEventStore implements EventStore {
           recordedAt: now,
         });
       }
-      for (const letter of batch.deadLetters) {
+      for (const received of batch.deadLetters) {
+        const letter = this.maskDeadLetter(received);
         this.sql.insertDeadLetter.run({
           sourceName: batch.sourceName,
           reason: letter.reason,

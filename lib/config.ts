@@ -114,6 +114,18 @@ export const configSchema = z.strictObject({
       metricsPort: z.number().int().min(0).max(65535).default(0),
       /** A read-model answer slower than this is served by legacy instead (a stalled store). */
       readModelTimeoutMs: z.number().int().min(1).default(2000),
+      /**
+       * File of admin tokens (`name:token` or a bare token per line): /admin/* and /metrics then
+       * need `Authorization: Bearer <token>`. Prefer it to adminToken, which sits in the environment.
+       */
+      adminTokenFile: z.string().min(1).optional(),
+      /** One admin token (`name:token` or bare); set it through CQRS_ADMIN_TOKEN, not the config file. */
+      adminToken: z.string().min(1).optional(),
+      /**
+       * Serve /admin/* and /metrics without a token on a non-loopback host (behind your own
+       * authenticating proxy). Without it, such a bind is refused; a warning is logged either way.
+       */
+      allowUnauthenticatedAdmin: z.boolean().default(false),
     })
     .prefault({}),
   flags: z
@@ -161,6 +173,20 @@ export const configSchema = z.strictObject({
       stallSeconds: z.number().min(0).default(15),
     })
     .prefault({}),
+  /** How long comparison records and dead letters are kept (0 turns a limit off). */
+  retention: z
+    .strictObject({
+      comparisonsMaxAgeDays: z.number().min(0).default(7),
+      comparisonsMaxRows: z.number().int().min(0).default(1_000_000),
+      /** Longer than comparisons: a dead letter is a divergence until it is re-driven. */
+      deadLettersMaxAgeDays: z.number().min(0).default(30),
+      deadLettersMaxRows: z.number().int().min(0).default(1_000_000),
+      /** How often `run`/`serve` prune. */
+      intervalSec: z.number().min(1).default(300),
+      /** Rows per delete statement; requests are served between batches. */
+      batchRows: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -194,6 +220,11 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
   CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],
   CQRS_HEALTH_STALL_SECONDS: [['health', 'stallSeconds'], 'number'],
+  CQRS_ADMIN_TOKEN_FILE: [['api', 'adminTokenFile'], 'string'],
+  CQRS_ADMIN_TOKEN: [['api', 'adminToken'], 'string'],
+  CQRS_ALLOW_UNAUTHENTICATED_ADMIN: [['api', 'allowUnauthenticatedAdmin'], 'boolean'],
+  CQRS_RETENTION_COMPARISONS_DAYS: [['retention', 'comparisonsMaxAgeDays'], 'number'],
+  CQRS_RETENTION_DEAD_LETTERS_DAYS: [['retention', 'deadLettersMaxAgeDays'], 'number'],
   LOG_LEVEL: [['log', 'level'], 'string'],
 };
 
@@ -207,12 +238,18 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1] as string] = value;
 }
 
-/** "true"/"false" become booleans; anything else stays text so the schema names the variable's key. */
+/** "true"/"false" become booleans; any other text stays text, so the schema names the variable's bad value. */
 function envValue(value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
-  if (type === 'number') return Number(value);
-  if (type === 'list') return value.split(',');
-  if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value;
-  return value;
+  switch (type) {
+    case 'number':
+      return Number(value);
+    case 'list':
+      return value.split(',');
+    case 'boolean':
+      return value === 'true' ? true : value === 'false' ? false : value;
+    case 'string':
+      return value;
+  }
 }
 
 export interface LoadConfigOptions {

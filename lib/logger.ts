@@ -2,13 +2,32 @@ import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
+/**
+ * Credentials a log line must never carry, wherever a request, its headers or the config
+ * end up in a logged object (an error's request, a debug dump).
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'adminToken',
+  '*.adminToken',
+  'api.adminToken',
+  '*.api.adminToken',
+];
+
 /** One root logger per process; modules take a child with their own `component` binding. */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
+export function createLogger(
+  options: { level?: string; name?: string; destination?: pino.DestinationStream } = {},
+): Logger {
+  const settings = {
     name: options.name ?? 'cqrs-migrate',
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
-  });
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  return options.destination === undefined ? pino(settings) : pino(settings, options.destination);
 }
 
 /** For tests and library use where nothing should be printed. */

@@ -16,6 +16,8 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
+import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
 import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
 import { type HealthPort, registerHealthRoutes } from './health.js';
@@ -46,6 +48,10 @@ export interface ShadowServerOptions {
   health?: HealthPort;
   /** A read-model answer slower than this is served by legacy instead (api.readModelTimeoutMs). */
   readModelTimeoutMs?: number;
+  /** Tokens of /admin/* and /metrics; `{ tokens: [] }` leaves them open (see checkAdminExposure). */
+  admin: AdminAuth;
+  /** Every flag change made through the API is recorded here (GET /admin/audit). */
+  audit: AuditLog;
 }
 
 interface ErrorBody {
@@ -68,6 +74,11 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.
   if (!result.success) throw new BadRequestError(what, summarizeIssues(result.error));
   return result.data;
 }
+
+const auditQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 const reportQuerySchema = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
@@ -135,6 +146,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
+  installAdminAuth(app, options.admin, logger);
   function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
     reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
     if (served.fellBack) reply.header('x-fallback', 'read-model-error');
@@ -173,7 +185,18 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   app.put('/admin/flags', async (request) => {
     const document = parse(flagDocumentSchema, request.body, 'flag document');
     rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
-    return options.flags.set(document);
+    return auditedChange(
+      options.audit,
+      {
+        actor: actorOf(request),
+        action: 'flags.set',
+        target: null,
+        before: options.flags.get(),
+        reason: reasonOf(request),
+      },
+      () => options.flags.set(document),
+      (previous) => options.flags.set(previous),
+    );
   });
 
   app.patch('/admin/flags/:endpointKey', async (request) => {
@@ -183,7 +206,26 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       'endpoint key',
     );
     rejectUnknownKeys(flagKeys, [endpointKey]);
-    return options.flags.patch(endpointKey, request.body);
+    return auditedChange(
+      options.audit,
+      {
+        actor: actorOf(request),
+        action: 'flags.patch',
+        target: endpointKey,
+        before: options.flags.get(),
+        reason: reasonOf(request),
+      },
+      () => options.flags.patch(endpointKey, request.body),
+      (previous) => options.flags.set(previous),
+    );
+  });
+
+  app.get('/admin/audit', async (request) => {
+    const q = parse(auditQuerySchema, request.query, 'audit query');
+    return options.audit.list({
+      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+      limit: q.limit,
+    });
   });
 
   app.get('/admin/report', async (request, reply) => {
@@ -221,7 +263,7 @@ function errorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof BadRequestError || err instanceof FlagsInvalidError) {
     return { status: 400, body: { error: err.code, message: err.message, issues: err.issues } };
   }
-  if (err instanceof LegacyUnavailableError) {
+  if (err instanceof LegacyUnavailableError || err instanceof AuditUnavailableError) {
     return { status: 503, body: { error: err.code, message: err.message } };
   }
   // Fastify's own client errors (malformed JSON, unsupported media type, body too large).

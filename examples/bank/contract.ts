@@ -45,7 +45,9 @@ export const accountSummarySchema = z.object({
 });
 export type AccountSummary = z.infer<typeof accountSummarySchema>;
 
-const cursorSchema = z.object({ postedAt: datetime6, transactionId: z.number().int() });
+// A cursor is client input: an impossible time ('2024-01-01 24:00:00.000000') would reach both
+// databases, which order it differently, and be recorded as a mismatch the client caused.
+const cursorSchema = z.object({ postedAt: datetimeParam(6), transactionId: integerParam() });
 export type HistoryCursor = z.infer<typeof cursorSchema>;
 
 export function encodeCursor(c: HistoryCursor): string {

@@ -74,6 +74,7 @@ export const accountSummary = defineEndpoint({
   legacy: ({ params, db }) => legacyAccountSummary(db, params.accountId),
   readModel: ({ params, readModels }) => new ReadModelQueries(readModels).accountSummary(params.accountId),
   reconcile: everyAccount,
+  sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
 });
 
 export const accountHistory = defineEndpoint({
@@ -82,6 +83,7 @@ export const accountHistory = defineEndpoint({
   legacy: ({ params, db }) => legacyTransactionHistory(db, params),
   readModel: ({ params, readModels }) => new ReadModelQueries(readModels).transactionHistory(params),
   reconcile: everyAccount,
+  sensitive: ['items[*].description'],
 });
 
 /**
@@ -119,7 +121,15 @@ export const accountOverviewWide = defineEndpoint({
 
 export default defineMigration({
   name: 'bank',
-  capture: { tables: bankTableRules, knownEvents: bankEventNames },
+  capture: {
+    tables: bankTableRules,
+    knownEvents: bankEventNames,
+    // Personal data: masked in stored dead-letter row images.
+    sensitive: {
+      customers: ['first_name', 'last_name', 'email', 'phone', 'birth_date'],
+      transactions: ['description'],
+    },
+  },
   readModels: [accountSummaryView, transactionHistoryView, ...overviewReadModels],
   domains: {
     accounts: {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { datetimeParam } from '../../index.js';
 
 /**
  * The answers of the shop's endpoints, the same from the legacy database and from the read
@@ -102,7 +103,12 @@ export const customerOrdersPageSchema = z.object({
 export type CustomerOrdersPage = z.infer<typeof customerOrdersPageSchema>;
 
 /** Where a page starts: just after the order with this (placedAt, orderId), newest first. */
-export const orderCursorSchema = z.object({ placedAt: timestampText, orderId: id });
+// A cursor is client input: an impossible time ('2024-13-45 25:61:61.000000') would reach both
+// databases (PostgreSQL refuses it: a 503 instead of a 400), so it must name a real instant.
+export const orderCursorSchema = z.object({
+  placedAt: datetimeParam(6),
+  orderId: id.refine(Number.isSafeInteger, 'expected a whole number within 2^53'),
+});
 export type OrderCursor = z.infer<typeof orderCursorSchema>;
 
 /** (placedAt, orderId) → base64url JSON: opaque to clients, the same on both sides. */

@@ -305,6 +305,13 @@ export const orderDetailEndpoint = defineEndpoint({
   readModel: ({ params, readModels }) =>
     readModel<OrderDetail>(readModels, orderDetailView.name).get(String(params.orderId)),
   reconcile: { sql: { postgres: RECONCILE_SQL.orderDetail } },
+  sensitive: [
+    'customer.name',
+    'customer.email',
+    'shippingAddress.line1',
+    'shippingAddress.postalCode',
+    'note',
+  ],
 });
 
 export const customerOrdersEndpoint = defineEndpoint({
@@ -339,6 +346,7 @@ export const productEndpoint = defineEndpoint({
   readModel: ({ params, readModels }) =>
     readModel<ProductPage>(readModels, productPageView.name).get(String(params.productId)),
   reconcile: { sql: { postgres: RECONCILE_SQL.product } },
+  sensitive: ['latestReviews[*].author'],
 });
 
 // ---------------------------------------------------------------------------- checks
@@ -424,7 +432,16 @@ async function readPaths(url: string, count: number, seed: number): Promise<stri
 
 export default defineMigration({
   name: 'shop',
-  capture: { tables: shopCaptureRules, knownEvents: shopEventNames },
+  capture: {
+    tables: shopCaptureRules,
+    knownEvents: shopEventNames,
+    // Personal data: masked in stored dead-letter row images.
+    sensitive: {
+      customers: ['email', 'first_name', 'last_name'],
+      addresses: ['line1', 'postal_code'],
+      orders: ['note'],
+    },
+  },
   readModels: [orderDetailView, customerOrdersView, productPageView],
   domains: {
     orders: { endpoints: { detail: orderDetailEndpoint, byCustomer: customerOrdersEndpoint } },

@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -23,7 +25,9 @@ import {
 import { bankTableRules } from '../../examples/bank/mapping.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
 import { silentLogger } from '../../lib/logger.js';
+import { maskValue } from '../../lib/masking.js';
 import type { ComponentStatus } from '../../lib/supervisor.js';
+import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
@@ -145,6 +149,7 @@ function migrationOver(legacy: AccountQueries, readModel: AccountQueries): Migra
             params: z.object({ accountId: historyQuerySchema.shape.accountId }),
             legacy: ({ params }) => legacy.accountSummary(params.accountId),
             readModel: ({ params }) => readModel.accountSummary(params.accountId),
+            sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
           }),
           history: defineEndpoint({
             route: '/accounts/:accountId/transactions',
@@ -165,21 +170,28 @@ const noDatabase = {
   snapshot: () => Promise.reject(new Error('no database in this test')),
 };
 
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
 let seq = 0;
 function setup(
   initial: FlagDocumentInput,
-  options: { freshness?: FreshnessPort; maxRechecks?: number } = {},
+  options: { freshness?: FreshnessPort; maxRechecks?: number; audit?: AuditLog } = {},
 ) {
   const legacy = new MemoryBank();
   const readModel = new MemoryBank();
   seed(legacy);
   seed(readModel);
-  const recorder = new SqliteComparisonRecorder({ path: join(dir, `compare-${++seq}.sqlite`) });
+  const migration = migrationOver(legacy, readModel);
+  const recorder = new SqliteComparisonRecorder({
+    path: join(dir, `compare-${++seq}.sqlite`),
+    sensitive: migration.sensitiveFields,
+  });
   const queue = new ShadowQueue({ concurrency: 2, maxSize: 100 });
   const flags = FlagStore.open({ initial });
   const registry = new Registry();
+  const audit = options.audit ?? new SqliteAuditLog(':memory:');
   const app = buildServer({
-    migration: migrationOver(legacy, readModel),
+    migration,
     legacy: noDatabase,
     readModels: {},
     flags,
@@ -189,10 +201,15 @@ function setup(
     metrics: registry,
     ...(options.freshness ? { freshness: options.freshness } : {}),
     compare: { recheckDelayMs: 5, maxRechecks: options.maxRechecks ?? 3 },
+    admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }] },
+    audit,
   });
   opened.push(recorder, app);
   const get = (url: string) => app.inject({ method: 'GET', url });
-  return { app, legacy, readModel, recorder, queue, flags, registry, get };
+  /** An admin request carrying the token. */
+  const admin = (request: InjectOptions) =>
+    app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return { app, legacy, readModel, recorder, queue, flags, registry, get, admin, audit };
 }
 
 const caughtUp: FreshnessPort = { isCaughtUp: async () => true };
@@ -260,6 +277,41 @@ describe('shadow API serving by flag mode', () => {
     });
     // The served answer may be stale, so a caught-up mismatch is confirmed once with fresh reads.
     expect(byHistory[0]?.attempts).toBe(2);
+  });
+
+  it('compares real values but stores the sensitive ones masked', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(7)!.owner.email = 'changed@example.test';
+    s.readModel.summaries.get(7)!.recentTransactions[2]!.description = 'rent for Ada';
+    s.readModel.summaries.delete(8);
+    await s.get('/accounts/7/summary');
+    await s.get('/accounts/8/summary');
+    await s.queue.onIdle();
+    const [missing, changed] = s.recorder.list({ endpoint: 'accounts.summary' });
+    const hash = (v: string) => String(maskValue(v));
+    expect(changed).toMatchObject({ outcome: 'mismatch', diffCount: 2 });
+    expect(changed?.differences).toEqual([
+      {
+        path: 'owner.email',
+        kind: 'changed',
+        legacy: hash('o7@example.test'),
+        readModel: hash('changed@example.test'),
+      },
+      {
+        path: 'recentTransactions[2].description',
+        kind: 'changed',
+        legacy: hash('posting 3'),
+        readModel: hash('rent for Ada'),
+      },
+    ]);
+    // A whole missing answer is masked first, then cut to the stored preview.
+    expect(missing).toMatchObject({ outcome: 'missing' });
+    const preview = String(missing?.differences[0]?.legacy);
+    expect(preview).toContain(
+      `"owner":{"customerId":508,"name":"${hash('Owner 8')}","email":"${hash('o8@example.test')}"}`,
+    );
+    expect(preview).toContain('"accountNumber":"DE00008"');
+    expect(JSON.stringify(s.recorder.list())).not.toMatch(/@example\.test|Owner 8|posting 3/);
   });
 
   it('canary serves the slice of accounts from the read model, sticky by account id', async () => {
@@ -346,7 +398,7 @@ describe('flags at run time', () => {
   it('PATCH takes effect on the next request', async () => {
     const s = setup({ defaultMode: 'legacy' });
     expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('legacy');
-    const patched = await s.app.inject({
+    const patched = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.summary',
       payload: { mode: 'new' },
@@ -359,18 +411,18 @@ describe('flags at run time', () => {
     expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('read-model');
     expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('legacy');
 
-    await s.app.inject({
+    await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts',
       payload: { mode: 'canary', percent: 100 },
     });
     expect((await s.get('/accounts/1/transactions')).headers['x-served-by']).toBe('read-model');
-    expect((await s.app.inject({ method: 'GET', url: '/admin/flags' })).json()).toEqual(s.flags.get());
+    expect((await s.admin({ method: 'GET', url: '/admin/flags' })).json()).toEqual(s.flags.get());
   });
 
   it('PUT replaces the whole document; invalid documents and patches get 400 with the issues', async () => {
     const s = setup({ defaultMode: 'legacy' });
-    const put = await s.app.inject({
+    const put = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       payload: { defaultMode: 'shadow', endpoints: { 'accounts.history': { mode: 'new' } } },
@@ -378,7 +430,7 @@ describe('flags at run time', () => {
     expect(put.statusCode).toBe(200);
     expect(s.flags.get().defaultMode).toBe('shadow');
 
-    const badPut = await s.app.inject({
+    const badPut = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       payload: { defaultMode: 'sometimes', endpoints: { 'accounts.summary': { mode: 'canary' } } },
@@ -390,7 +442,7 @@ describe('flags at run time', () => {
       'endpoints.accounts.summary.percent',
     ]);
 
-    const unknownKey = await s.app.inject({
+    const unknownKey = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.sumary',
       payload: { mode: 'new' },
@@ -398,7 +450,7 @@ describe('flags at run time', () => {
     expect(unknownKey.statusCode).toBe(400);
     expect(unknownKey.json().message).toContain('accounts.sumary');
 
-    const badPercent = await s.app.inject({
+    const badPercent = await s.admin({
       method: 'PATCH',
       url: '/admin/flags/accounts.summary',
       payload: { mode: 'canary', percent: 140 },
@@ -406,7 +458,7 @@ describe('flags at run time', () => {
     expect(badPercent.statusCode).toBe(400);
     expect(badPercent.json().message).toMatch(/percent/);
 
-    const notJson = await s.app.inject({
+    const notJson = await s.admin({
       method: 'PUT',
       url: '/admin/flags',
       headers: { 'content-type': 'application/json' },
@@ -442,6 +494,149 @@ describe('flags at run time', () => {
     expect(() => first.reload()).toThrow(/x\.percent: mode "canary" needs a percent/);
     expect(first.get().defaultMode).toBe('shadow');
     expect(JSON.parse(readFileSync(file, 'utf8')).endpoints.x).toEqual({ mode: 'canary' });
+  });
+});
+
+describe('admin authentication', () => {
+  it('needs the token on /admin/* and /metrics, never on reads or /health, and changes nothing without it', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const refused = [
+      { method: 'GET' as const, url: '/admin/flags' },
+      { method: 'GET' as const, url: '/admin/report' },
+      { method: 'GET' as const, url: '/metrics' },
+      { method: 'PATCH' as const, url: '/admin/flags/accounts.summary', payload: { mode: 'new' } },
+      { method: 'PUT' as const, url: '/admin/flags', payload: { defaultMode: 'new' } },
+    ];
+    for (const request of refused) {
+      for (const authorization of [
+        undefined,
+        'Bearer wrong-token-0123456789',
+        `Basic ${ADMIN_TOKEN}`,
+        ADMIN_TOKEN,
+      ]) {
+        const res = await s.app.inject({ ...request, headers: authorization ? { authorization } : {} });
+        expect(res.statusCode, `${request.method} ${request.url} with ${authorization}`).toBe(401);
+        expect(res.json().error).toBe('UNAUTHORIZED');
+        expect(res.json().message).toMatch(/token/);
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      }
+    }
+    // Fastify routes a percent-encoded spelling of an admin path like the plain one: guarded too.
+    for (const url of ['/%61dmin/flags', '/admin/./flags', '/admin/flags?x=1']) {
+      expect((await s.app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
+    }
+    expect(s.flags.get()).toEqual({ defaultMode: 'legacy', endpoints: {} });
+    expect((await s.get('/accounts/1/summary')).statusCode).toBe(200);
+    expect((await s.get('/health')).statusCode).toBe(200);
+    expect((await s.admin({ method: 'GET', url: '/admin/flags' })).statusCode).toBe(200);
+    expect((await s.admin({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+  });
+
+  it('leaves admin routes open when no token is configured', async () => {
+    const legacy = new MemoryBank();
+    seed(legacy);
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const queue = new ShadowQueue({ concurrency: 1, maxSize: 10 });
+    const app = buildServer({
+      migration: migrationOver(legacy, legacy),
+      legacy: noDatabase,
+      readModels: {},
+      flags: FlagStore.open({}),
+      recorder,
+      queue,
+      logger: silentLogger,
+      admin: { tokens: [] },
+      audit: new SqliteAuditLog(':memory:'),
+    });
+    opened.push(recorder, app);
+    const res = await app.inject({
+      method: 'PATCH',
+      url: '/admin/flags/accounts',
+      payload: { mode: 'shadow' },
+    });
+    expect(res.statusCode).toBe(200);
+  });
+});
+
+describe('audit log of flag changes', () => {
+  it('records actor, time, before, after and reason of every accepted change, and nothing else', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const started = new Date().toISOString();
+    const patched = await s.admin({
+      method: 'PATCH',
+      url: '/admin/flags/accounts.summary',
+      headers: { 'x-cqrs-actor': 'alice', 'x-cqrs-reason': 'INC-42 canary' },
+      payload: { mode: 'canary', percent: 5 },
+    });
+    expect(patched.statusCode).toBe(200);
+    await s.admin({ method: 'PUT', url: '/admin/flags', payload: { defaultMode: 'shadow' } });
+    // Refused changes leave no entry: bad body, unknown key, no token.
+    await s.admin({ method: 'PATCH', url: '/admin/flags/accounts.summary', payload: { mode: 'sometimes' } });
+    await s.admin({ method: 'PATCH', url: '/admin/flags/nope.summary', payload: { mode: 'new' } });
+    await s.app.inject({ method: 'PUT', url: '/admin/flags', payload: { defaultMode: 'new' } });
+
+    const res = await s.admin({ method: 'GET', url: '/admin/audit' });
+    expect(res.statusCode).toBe(200);
+    const entries = res.json<AuditEntry[]>();
+    expect(entries).toMatchObject([
+      {
+        actor: 'ops (alice)',
+        action: 'flags.patch',
+        target: 'accounts.summary',
+        reason: 'INC-42 canary',
+        before: { defaultMode: 'legacy', endpoints: {} },
+        after: { defaultMode: 'legacy', endpoints: { 'accounts.summary': { mode: 'canary', percent: 5 } } },
+      },
+      {
+        actor: 'ops',
+        action: 'flags.set',
+        target: null,
+        reason: null,
+        after: { defaultMode: 'shadow', endpoints: {} },
+      },
+    ]);
+    expect((entries[0]?.at ?? '') >= started).toBe(true);
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect((await s.admin({ method: 'GET', url: `/admin/audit?since=${later}` })).json()).toEqual([]);
+    expect((await s.admin({ method: 'GET', url: '/admin/audit?limit=1' })).json()).toHaveLength(1);
+    expect((await s.admin({ method: 'GET', url: '/admin/audit?limit=0' })).statusCode).toBe(400);
+    expect((await s.app.inject({ method: 'GET', url: '/admin/audit' })).statusCode).toBe(401);
+  });
+
+  it('undoes a change the audit log cannot record', async () => {
+    const broken: AuditLog = {
+      append: () => {
+        throw new Error('disk I/O error');
+      },
+      list: () => [],
+    };
+    const s = setup({ defaultMode: 'legacy' }, { audit: broken });
+    const res = await s.admin({ method: 'PATCH', url: '/admin/flags/accounts', payload: { mode: 'new' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({
+      error: 'AUDIT_UNAVAILABLE',
+      message: expect.stringMatching(/undone/),
+    });
+    expect(s.flags.get()).toEqual({ defaultMode: 'legacy', endpoints: {} });
+    expect((await s.get('/accounts/1/summary')).headers['x-served-by']).toBe('legacy');
+  });
+
+  it('refuses UPDATE and DELETE on the stored entries, and keeps them across reopen', () => {
+    const path = join(dir, `audit-${++seq}.db`);
+    const log = new SqliteAuditLog(path);
+    const flags = { defaultMode: 'legacy' as const, endpoints: {} };
+    log.append({ actor: 'ops', action: 'flags.set', target: null, before: flags, after: flags, reason: 'x' });
+    log.close();
+    const raw = new Database(path);
+    try {
+      expect(() => raw.prepare("UPDATE audit SET actor = 'mallory'").run()).toThrow(/append-only/);
+      expect(() => raw.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+    } finally {
+      raw.close();
+    }
+    const reopened = new SqliteAuditLog(path);
+    opened.push(reopened);
+    expect(reopened.list()).toMatchObject([{ actor: 'ops', reason: 'x' }]);
   });
 });
 
@@ -594,7 +789,7 @@ describe('report and metrics', () => {
     await s.get('/accounts/1/transactions?limit=2');
     await s.queue.onIdle();
 
-    const report = (await s.app.inject({ method: 'GET', url: '/admin/report' })).json<Report>();
+    const report = (await s.admin({ method: 'GET', url: '/admin/report' })).json<Report>();
     const summary = report.endpoints.find((e) => e.endpoint === 'accounts.summary');
     expect(summary).toMatchObject({
       total: 5,
@@ -610,15 +805,15 @@ describe('report and metrics', () => {
     expect(report.totals).toMatchObject({ total: 6, matchRatePct: 66.7 });
     expect(report.queue).toMatchObject({ enqueued: 6, completed: 6, dropped: 0, depth: 0 });
 
-    const text = await s.app.inject({ method: 'GET', url: '/admin/report?format=text' });
+    const text = await s.admin({ method: 'GET', url: '/admin/report?format=text' });
     expect(text.headers['content-type']).toMatch(/text\/plain/);
     expect(text.body).toMatch(/accounts\.summary\s+5\s+60\.0%\s+3\s+2\s+0\s+0\s+0/);
     expect(text.body).toMatch(/accounts\.summary\s+balance\.available\s+2/);
 
     const future = new Date(Date.now() + 60_000).toISOString();
-    const empty = await s.app.inject({ method: 'GET', url: `/admin/report?since=${future}` });
+    const empty = await s.admin({ method: 'GET', url: `/admin/report?since=${future}` });
     expect(empty.json<Report>().endpoints).toEqual([]);
-    expect((await s.app.inject({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
+    expect((await s.admin({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
   });
 
   it('exposes request, latency, comparison and queue metrics', async () => {
@@ -626,7 +821,7 @@ describe('report and metrics', () => {
     s.readModel.summaries.get(3)!.status = 'closed';
     for (const id of [1, 2, 3]) await s.get(`/accounts/${id}/summary`);
     await s.queue.onIdle();
-    const res = await s.get('/metrics');
+    const res = await s.admin({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     const body = res.body;
@@ -671,6 +866,8 @@ describe('health', () => {
       recorder,
       queue: new ShadowQueue({ concurrency: 1, maxSize: 1 }),
       logger: silentLogger,
+      admin: { tokens: [] },
+      audit: new SqliteAuditLog(':memory:'),
       health: { components: () => components, lagSeconds: () => lag, maxLagSeconds: 30 },
     });
     opened.push(recorder, app);

@@ -132,4 +132,31 @@ describe('defineMigration', () => {
     });
     expect(problemsOf(spec({ capture: { tables: [sharedDelete] } }))).toMatch(/onDelete event "ItemChanged"/);
   });
+
+  it('collects sensitive fields and columns, refusing bad paths and uncaptured tables', () => {
+    const sensitiveEndpoint = { ...itemEndpoint(), sensitive: ['name', 'tags[*].label'] };
+    const migration = defineMigration(
+      spec({
+        capture: { tables: [items], sensitive: { items: ['name'] } },
+        domains: { items: { endpoints: { get: sensitiveEndpoint } } },
+      }),
+    );
+    expect(migration.sensitiveFields).toEqual(new Map([['items.get', ['name', 'tags[*].label']]]));
+    expect(migration.sensitiveColumns).toEqual(new Map([['items', ['name']]]));
+    expect(defineMigration(spec()).sensitiveFields.size).toBe(0);
+
+    const problems = problemsOf(
+      spec({
+        capture: { tables: [items], sensitive: { lists: ['owner'], items: [] } },
+        domains: {
+          items: { endpoints: { get: { ...itemEndpoint(), sensitive: ['owner..email', 'a[0]'] } } },
+        },
+      }),
+    );
+    expect(problems).toMatch(
+      /domains\.items\.endpoints\.get\.sensitive: 0: expected a JSON path.*; 1: expected a JSON path/,
+    );
+    expect(problems).toMatch(/capture\.sensitive\.lists: not a captured table \(captured: items\)/);
+    expect(problems).toMatch(/capture\.sensitive\.items: expected a list of column names/);
+  });
 });
