@@ -107,7 +107,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     onError: fail,
   });
   const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters } = mapTransaction(tx, migration.rules);
+    const { events, deadLetters, sweep } = mapTransaction(tx, migration.rules);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     await eventStore.append({
@@ -116,6 +116,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       offset: tx.offset,
       events,
       deadLetters,
+      ...(sweep === undefined ? {} : { sweep }),
     });
     metrics.transactions.inc();
     metrics.events.inc(events.length);

@@ -73,6 +73,12 @@ export interface SourceTransaction {
   /** Resume point just after this transaction (or snapshot chunk). */
   offset: SourceOffset;
   snapshot: boolean;
+  /**
+   * On the last snapshot chunk of a table: snapshot run `run` has now delivered every row the
+   * table has, so an aggregate of the table it did not deliver is gone from the source and must
+   * be removed (see SnapshotSweep in eventstore/ports.ts).
+   */
+  completesTable?: { db: string; table: string; run: string };
 }
 
 /** Stable text form of an event's source position, e.g. "binlog.000003:1234:0" or "0/16B3748". */

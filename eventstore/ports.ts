@@ -51,6 +51,19 @@ export interface StoredDeadLetter extends DeadLetter {
   recordedAt: string;
 }
 
+/**
+ * Appended with the last snapshot chunk of a table: every live aggregate of `streamType` whose
+ * last event came from `table` and that received no event from snapshot run `run` is gone from
+ * the source (deleted while no change was read, e.g. in a purged binlog gap), so the store
+ * appends its `deleteType` event, in the same transaction as the chunk.
+ */
+export interface SnapshotSweep {
+  table: string;
+  run: string;
+  streamType: string;
+  deleteType: string;
+}
+
 /** One source transaction's mapped output, stored atomically with the source offset. */
 export interface AppendBatch {
   /** Which CDC source the offset belongs to. */
@@ -59,6 +72,7 @@ export interface AppendBatch {
   offset: SourceOffset;
   events: NewDomainEvent[];
   deadLetters: DeadLetter[];
+  sweep?: SnapshotSweep;
 }
 
 export interface AppendResult {
@@ -67,6 +81,8 @@ export interface AppendResult {
   lastPosition: number | null;
   /** True when the store had already recorded this source transaction (idempotent replay). */
   duplicate: boolean;
+  /** Aggregates the batch's sweep removed; only on a batch with a sweep. */
+  swept?: number;
 }
 
 /**

@@ -5,7 +5,15 @@ import type { SourceOffset } from '../connectors/change-event.js';
 import { AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
-import type { AppendBatch, AppendResult, EventStore, StoredDeadLetter, StoredEvent } from './ports.js';
+import type {
+  AppendBatch,
+  AppendResult,
+  EventStore,
+  NewDomainEvent,
+  SnapshotSweep,
+  StoredDeadLetter,
+  StoredEvent,
+} from './ports.js';
 import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
@@ -45,6 +53,25 @@ interface Statements {
   readStream: Statement<[string], unknown>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
+  sweepCandidates: Statement<[SweepParams], SweepRow>;
+}
+
+interface SweepParams {
+  streamType: string;
+  deleteType: string;
+  table: string;
+  pattern: string;
+}
+
+interface SweepRow {
+  streamId: string;
+  data: string;
+  metadata: string;
+}
+
+/** `text` matched literally by LIKE … ESCAPE '\'. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 interface EventParams {
@@ -225,11 +252,12 @@ export class SqliteEventStore implements EventStore {
     const duplicate = !snapshot && this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
     let firstPosition: number | null = null;
     let lastPosition: number | null = null;
+    let swept: number | undefined;
 
     if (!duplicate) {
       let position = this.headPositionSync();
       const versions = new Map<string, number>();
-      for (const event of batch.events) {
+      const insert = (event: NewDomainEvent) => {
         const version =
           (versions.get(event.streamId) ?? this.sql.streamVersion.get(event.streamId)?.version ?? 0) + 1;
         versions.set(event.streamId, version);
@@ -249,6 +277,17 @@ export class SqliteEventStore implements EventStore {
           snapshot: event.metadata.snapshot ? 1 : 0,
           recordedAt: now,
         });
+      };
+      for (const event of batch.events) insert(event);
+      if (batch.sweep !== undefined) {
+        const removals = this.sweepRemovals(batch.sweep, batch.sourceTxId);
+        for (const event of removals) insert(event);
+        swept = removals.length;
+        if (swept > 0)
+          this.log.info(
+            { table: batch.sweep.table, run: batch.sweep.run, removed: swept },
+            'snapshot removed aggregates gone from the source',
+          );
       }
       for (const letter of batch.deadLetters) {
         this.sql.insertDeadLetter.run({
@@ -279,7 +318,44 @@ export class SqliteEventStore implements EventStore {
       sourceTxId: batch.sourceTxId,
       updatedAt: now,
     });
-    return { firstPosition, lastPosition, duplicate };
+    return swept === undefined
+      ? { firstPosition, lastPosition, duplicate }
+      : { firstPosition, lastPosition, duplicate, swept };
+  }
+
+  /**
+   * The removal events of a sweep: one per live aggregate of the table that snapshot run
+   * `sweep.run` did not deliver (its chunk ids end in "@<run>"), carrying its last state, as
+   * the mapping's own delete events do. Ordered after the aggregate's last event.
+   */
+  private sweepRemovals(sweep: SnapshotSweep, sourceTxId: string): NewDomainEvent[] {
+    const rows = this.sql.sweepCandidates.all({
+      streamType: sweep.streamType,
+      deleteType: sweep.deleteType,
+      table: sweep.table,
+      pattern: `${SNAPSHOT_TX_PREFIX}%@${likeLiteral(sweep.run)}`,
+    });
+    return rows.map((row) => {
+      const data = JSON.parse(row.data) as { state?: unknown };
+      const last = JSON.parse(row.metadata) as { sourceOrder?: unknown };
+      return {
+        streamType: sweep.streamType,
+        streamId: row.streamId,
+        type: sweep.deleteType,
+        data: { state: data.state ?? {}, changes: {} },
+        metadata: {
+          op: 'd',
+          table: sweep.table,
+          sourcePosition: `sweep@${sweep.run}`,
+          // Sorts right after the last change the store knows for the row ('~' follows every
+          // character a source order uses), and before any change streamed later.
+          sourceOrder: `${String(last.sourceOrder ?? '')}~`,
+          sourceTxId,
+          sourceTsMs: Date.now(),
+          snapshot: true,
+        },
+      };
+    });
   }
 
   private prepareStatements(): Statements {
@@ -312,6 +388,17 @@ export class SqliteEventStore implements EventStore {
         db.prepare(`SELECT id, reason, table_name, op, source_position, source_tx_id, change, recorded_at
         FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?`),
       countDeadLetters: db.prepare('SELECT COUNT(*) AS count FROM dead_letters'),
+      sweepCandidates: db.prepare(`SELECT e.stream_id AS streamId, e.data AS data, e.metadata AS metadata
+        FROM events e
+        JOIN (SELECT stream_id, MAX(version) AS version FROM events
+               WHERE stream_type = @streamType GROUP BY stream_id) latest
+          ON latest.stream_id = e.stream_id AND latest.version = e.version
+       WHERE e.type <> @deleteType
+         AND json_extract(e.metadata, '$.table') = @table
+         AND NOT EXISTS (SELECT 1 FROM events seen
+                          WHERE seen.stream_id = e.stream_id AND seen.snapshot = 1
+                            AND seen.source_tx_id LIKE @pattern ESCAPE '\\')
+       ORDER BY e.position`),
     };
   }
 }

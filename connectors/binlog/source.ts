@@ -19,7 +19,7 @@ import { preflight, type ServerFacts } from './preflight.js';
 import { readTableInfo } from './schema-info.js';
 import { binlogFiles, binlogHead } from './server-position.js';
 import { openConsistentView, readSnapshot } from './snapshot.js';
-import { planStart } from './start-plan.js';
+import { planStart, type SnapshotResume } from './start-plan.js';
 import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
 
 const CONNECTOR_VERSION = '0.1.0';
@@ -151,7 +151,7 @@ export class MysqlBinlogSource implements ChangeSource {
       const plan = planStart(offset, this.config.snapshotMode, (file) => files.includes(file));
       this.logger.info({ plan, version: facts.version, flavor: facts.flavor }, 'binlog source starting');
       if (plan.kind === 'stream') streamFrom = plan.from ?? (await binlogHead(conn, facts.flavor));
-      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, sink);
+      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, plan.resume, sink);
     } finally {
       // A stopped snapshot may leave a streamed query behind: destroy rather than wait for it.
       if (this.stopping) conn.destroy();
@@ -176,6 +176,7 @@ export class MysqlBinlogSource implements ChangeSource {
     core: CoreConnection,
     facts: ServerFacts,
     earlier: BinlogPosition | null,
+    resume: SnapshotResume | null,
     sink: Sink,
   ): Promise<BinlogPosition | null> {
     const conn = core.promise();
@@ -192,11 +193,15 @@ export class MysqlBinlogSource implements ChangeSource {
       file: view.file,
       pos: view.pos,
     };
+    // Names the snapshot across its interruptions: every attempt streams from the same place.
+    const run = `${streamFrom.file}:${streamFrom.pos}`;
     const chunks = readSnapshot(core, tables, {
       database: this.config.database,
       chunkRows: this.config.snapshotChunkRows,
       source,
       logger: this.logger,
+      run,
+      resume,
     });
     for await (const chunk of chunks) {
       // The connection is destroyed on the way out, which ends the read view.
@@ -210,9 +215,18 @@ export class MysqlBinlogSource implements ChangeSource {
             table: chunk.table,
             chunk: chunk.chunkNo,
             rows: chunk.rowsDone,
+            after: chunk.after,
           };
       try {
-        await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset,
+          snapshot: true,
+          ...(chunk.tableDone
+            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
+            : {}),
+        });
       } catch (cause) {
         throw new SourceError(
           'SINK_FAILED',
