@@ -23,7 +23,7 @@ import {
   publishedTables,
   readSlot,
 } from './slot.js';
-import { openSnapshotView, readSnapshot } from './snapshot.js';
+import { openSnapshotView, readSnapshot, type SnapshotResumePoint } from './snapshot.js';
 import { type ChangeMessage, TransactionAssembler } from './transaction-assembler.js';
 import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver } from './values.js';
 
@@ -44,8 +44,11 @@ export interface PgoutputSourceOptions {
 
 /** What `start` does, decided from the stored offset, the snapshot mode and the slot. */
 type Plan =
-  /** Snapshot, then stream from `streamFrom`; null: create the slot, exporting the snapshot's view. */
-  | { kind: 'snapshot'; streamFrom: string | null }
+  /**
+   * Snapshot, then stream from `streamFrom`; null: create the slot, exporting the snapshot's
+   * view. With `resume`, only what an interrupted attempt had not delivered yet.
+   */
+  | { kind: 'snapshot'; streamFrom: string | null; resume: SnapshotResumePoint | null }
   /** Stream only, from `from`; null: from the slot's position, creating it when missing. */
   | { kind: 'stream'; from: string | null };
 
@@ -185,7 +188,7 @@ export class PgoutputSource implements ChangeSource {
       if (this.config.snapshotMode === 'never') return { kind: 'stream', from: null };
       // Nothing was delivered from this slot, so it can be replaced by one that exports a snapshot.
       if (slot !== null) await dropSlot(client, this.config.slotName);
-      return { kind: 'snapshot', streamFrom: null };
+      return { kind: 'snapshot', streamFrom: null, resume: null };
     }
     if (slot === null) {
       throw new SourceError(
@@ -194,10 +197,21 @@ export class PgoutputSource implements ChangeSource {
         { hint: 'reset the stored offset to take a new snapshot' },
       );
     }
-    // An interrupted snapshot is redone in a new read view while streaming still starts at
-    // the slot's position: the changes between the two views are replayed on top of newer
-    // rows, and consumers apply full row images idempotently (as in the binlog reader).
-    if (offset.phase === 'snapshot') return { kind: 'snapshot', streamFrom: offset.lsn };
+    // An interrupted snapshot goes on after its last delivered chunk in a new read view while
+    // streaming still starts at the slot's position, which the slot keeps: every change after
+    // each chunk was read is replayed on top of the rows, and consumers apply full row images
+    // idempotently (as in the binlog reader, connectors/binlog/start-plan.ts).
+    if (offset.phase === 'snapshot')
+      return {
+        kind: 'snapshot',
+        streamFrom: offset.lsn,
+        resume: {
+          table: offset.table,
+          after: offset.after,
+          nextChunk: offset.chunk + 1,
+          rowsDone: offset.rows,
+        },
+      };
     return { kind: 'stream', from: offset.lsn };
   }
 
@@ -235,12 +249,15 @@ export class PgoutputSource implements ChangeSource {
       lsn: streamFrom,
       txId,
     };
+    const run = streamFrom;
     const chunks = readSnapshot(client, {
       schema: this.config.schema,
       tables,
       chunkRows: this.config.snapshotChunkRows,
       source,
       logger: this.logger,
+      run,
+      resume: plan.resume,
     });
     for await (const chunk of chunks) {
       if (this.stopping) return null;
@@ -253,9 +270,18 @@ export class PgoutputSource implements ChangeSource {
             table: chunk.table,
             chunk: chunk.chunkNo,
             rows: chunk.rowsDone,
+            after: chunk.after,
           };
       try {
-        await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset,
+          snapshot: true,
+          ...(chunk.tableDone
+            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
+            : {}),
+        });
       } catch (cause) {
         throw new SourceError(
           'SINK_FAILED',
