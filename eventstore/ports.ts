@@ -100,3 +100,39 @@ export interface EventStore {
   countDeadLetters(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** Filters of `dead-letters list` / `redrive`; absent fields match everything. */
+export interface DeadLetterFilter {
+  table?: string;
+  /** ISO time: only letters recorded at or after it. */
+  since?: string;
+  /** Only letters whose reason contains this text. */
+  reason?: string;
+  /** Only letters not re-driven yet. */
+  pendingOnly?: boolean;
+  limit: number;
+  afterId?: number;
+}
+
+/** A stored dead letter and, once re-driven, what came of it. */
+export interface DeadLetterStatus extends StoredDeadLetter {
+  redrive: { outcome: 'appended' | 'superseded'; streamId: string; redrivenAt: string } | null;
+}
+
+/** DDL seen on a captured table (see migrations/sqlite/002_operations.sql). */
+export interface SchemaChange {
+  sourceName: string;
+  table: string;
+  ddl: string;
+  sourcePosition: string;
+  /** The table's columns after the change, in order. */
+  columns: string[];
+  /** Why the table's capture rule no longer reads the table; null when it still does. */
+  breaks: string | null;
+}
+
+export interface StoredSchemaChange extends SchemaChange {
+  id: number;
+  detectedAt: string;
+  resolvedAt: string | null;
+}

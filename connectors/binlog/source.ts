@@ -242,6 +242,67 @@ export class MysqlBinlogSource implements ChangeSource {
     return streamFrom;
   }
 
+  /**
+   * Reads one captured table again (only the rows of `where`, when given) in its own consistent
+   * view, as snapshot chunks of run `run`, without touching the binlog or this source's offset.
+   * Read whole, the last chunk carries completesTable, so the store removes aggregates gone from
+   * the source. For `resnapshot`; the caller makes sure no other reader writes the same store.
+   */
+  async snapshotTable(
+    table: string,
+    where: string | undefined,
+    run: string,
+    sink: Sink,
+  ): Promise<{ rows: number; chunks: number }> {
+    const facts = await preflight(this.config);
+    const core = createConnection(connectionOptions(this.config));
+    core.on('error', (err) => this.logger.warn({ err }, 'resnapshot connection error'));
+    const conn = core.promise();
+    try {
+      await conn.connect();
+      const tables = await readTableInfo(conn, this.config.database, [table]);
+      if (!tables.has(table))
+        throw new SourceError('TABLE_MISSING', `table ${table} does not exist in ${this.config.database}`, {
+          hint: 'name a captured table of the legacy database',
+        });
+      const view = await openConsistentView(conn, facts.flavor);
+      const source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> = {
+        ...this.baseSource(facts),
+        server_id: facts.serverId,
+        gtid: view.gtid,
+        file: view.file,
+        pos: view.pos,
+      };
+      let chunks = 0;
+      let rows = 0;
+      const read = readSnapshot(core, tables, {
+        database: this.config.database,
+        chunkRows: this.config.snapshotChunkRows,
+        source,
+        logger: this.logger,
+        run,
+        ...(where === undefined ? {} : { where }),
+      });
+      for await (const chunk of read) {
+        chunks++;
+        rows = chunk.rowsDone;
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
+          snapshot: true,
+          ...(chunk.tableDone && where === undefined
+            ? { completesTable: { db: this.config.database, table, run } }
+            : {}),
+        });
+      }
+      await conn.query('COMMIT');
+      return { rows, chunks };
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+  }
+
   private async startStream(facts: ServerFacts, from: BinlogPosition, sink: Sink): Promise<void> {
     const assembler = new TransactionAssembler({
       source: this.baseSource(facts),

@@ -295,6 +295,61 @@ export class PgoutputSource implements ChangeSource {
     return streamFrom;
   }
 
+  /**
+   * Reads one published table again (only the rows of `where`, when given) in its own
+   * repeatable-read view, as snapshot chunks of run `run`, without touching the slot or this
+   * source's offset. Read whole, the last chunk carries completesTable (see the binlog reader).
+   */
+  async snapshotTable(
+    table: string,
+    where: string | undefined,
+    run: string,
+    sink: Sink,
+  ): Promise<{ rows: number; chunks: number }> {
+    const client = new pg.Client(connectionConfig(this.config));
+    client.on('error', (err) => this.logger.warn({ err }, 'resnapshot connection error'));
+    try {
+      await client.connect();
+      const published = await publishedTables(client, this.config);
+      if (!published.includes(table))
+        throw new SourceError('TABLE_MISSING', `table ${table} is not captured (not in the publication)`, {
+          hint: 'name a captured table of the legacy database',
+        });
+      const txId = await openSnapshotView(client, null);
+      const [{ lsn } = { lsn: '0/0' }] = (
+        await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+      ).rows;
+      let chunks = 0;
+      let rows = 0;
+      const read = readSnapshot(client, {
+        schema: this.config.schema,
+        tables: [table],
+        chunkRows: this.config.snapshotChunkRows,
+        source: { ...this.baseSource(), schema: this.config.schema, lsn, txId },
+        logger: this.logger,
+        run,
+        ...(where === undefined ? {} : { where }),
+      });
+      for await (const chunk of read) {
+        chunks++;
+        rows = chunk.rowsDone;
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
+          snapshot: true,
+          ...(chunk.tableDone && where === undefined
+            ? { completesTable: { db: this.config.database, table, run } }
+            : {}),
+        });
+      }
+      await client.query('COMMIT');
+      return { rows, chunks };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   private async startStream(from: string, sink: Sink): Promise<void> {
     const assembler = new TransactionAssembler({ source: this.baseSource() });
     const stream = new ReplicationStream(
