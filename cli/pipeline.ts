@@ -4,7 +4,6 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
-import { mapTransaction } from '../connectors/mapping/mapper.js';
 import {
   createChangeSource,
   type LegacyChangeSource,
@@ -19,6 +18,7 @@ import type { Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import { CaptureGuard } from './capture-guard.js';
 
 export interface EmbeddedPipeline {
   source: LegacyChangeSource;
@@ -106,8 +106,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     logger,
     onError: fail,
   });
+  const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
+  const guard = new CaptureGuard(migration.rules, source.name, open, logger, options.registry);
   const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters, sweep } = mapTransaction(tx, migration.rules);
+    const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     await eventStore.append({
@@ -117,6 +119,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       events,
       deadLetters,
       ...(sweep === undefined ? {} : { sweep }),
+      schemaChanges,
     });
     metrics.transactions.inc();
     metrics.events.inc(events.length);

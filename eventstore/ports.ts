@@ -73,6 +73,8 @@ export interface AppendBatch {
   events: NewDomainEvent[];
   deadLetters: DeadLetter[];
   sweep?: SnapshotSweep;
+  /** Schema changes the batch carries, recorded with it (so a replay does not record them twice). */
+  schemaChanges?: SchemaChange[];
 }
 
 export interface AppendResult {

@@ -414,6 +414,7 @@ export class SqliteEventStore implements EventStore {
             'snapshot removed aggregates gone from the source',
           );
       }
+      for (const change of batch.schemaChanges ?? []) this.recordSchemaChangeSync(change);
       for (const letter of batch.deadLetters) {
         this.sql.insertDeadLetter.run({
           sourceName: batch.sourceName,

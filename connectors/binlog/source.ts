@@ -1,7 +1,13 @@
 import { type Connection as CoreConnection, createConnection } from 'mysql2';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type {
+  Row,
+  SourceInfo,
+  SourceOffset,
+  SourceSchemaChange,
+  SourceTransaction,
+} from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
 import { BinlogStream } from './binlog-stream.js';
 import {
@@ -13,12 +19,14 @@ import {
   binlogSourceConfigSchema,
   connectionOptions,
 } from './config.js';
+import { ddlTables } from './ddl.js';
 import { DeliveryQueue, type DeliveryStats } from './delivery-queue.js';
 import { GtidPosition } from './gtid-position.js';
+import { normalizeRow } from './normalize.js';
 import { preflight, type ServerFacts } from './preflight.js';
 import { readTableInfo } from './schema-info.js';
 import { binlogFiles, binlogHead } from './server-position.js';
-import { openConsistentView, readSnapshot } from './snapshot.js';
+import { openConsistentView, quoteIdent, readSnapshot, selectList } from './snapshot.js';
 import { planStart, type SnapshotResume } from './start-plan.js';
 import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
 
@@ -312,6 +320,7 @@ export class MysqlBinlogSource implements ChangeSource {
     const queue = new DeliveryQueue<StreamedTransaction>({
       highWater: this.config.maxQueuedTransactions,
       deliver: async (tx) => {
+        if (tx.schemaChanges !== undefined) await this.describeTables(tx.schemaChanges);
         await sink(tx);
         this.lastOffset = tx.offset;
       },
@@ -337,6 +346,31 @@ export class MysqlBinlogSource implements ChangeSource {
           const tx = assembler.commit(end);
           if (tx && !this.stopping) queue.push(tx);
         },
+        ddl: ({ sql, schema, end }) => {
+          const captured = (table: string) =>
+            this.config.tables.length === 0 || this.config.tables.includes(table);
+          const tables = [
+            ...new Set(
+              ddlTables(sql, schema)
+                .filter((t) => t.db === this.config.database && captured(t.table))
+                .map((t) => t.table),
+            ),
+          ];
+          if (tables.length === 0) return;
+          this.logger.warn({ tables, ddl: sql, at: end }, 'schema change on captured tables');
+          const changes = tables.map(
+            (table): SourceSchemaChange => ({
+              db: this.config.database,
+              table,
+              ddl: sql,
+              position: `${end.file}:${end.pos}`,
+              columns: [],
+              sample: [],
+            }),
+          );
+          const tx = assembler.ddl(end, changes);
+          if (!this.stopping) queue.push(tx);
+        },
         position: (at) => {
           this.seen = at;
         },
@@ -358,6 +392,34 @@ export class MysqlBinlogSource implements ChangeSource {
     if (this.lastOffset === null) this.lastOffset = { phase: 'stream', snapshotCompleted: true, ...from };
     await stream.start(from);
     this.logger.info({ from }, 'binlog streaming started');
+  }
+
+  /**
+   * Fills in each changed table's columns now and a few of its rows, read and normalised as a
+   * snapshot reads them, so the capture rules can be tried on the new shape.
+   */
+  private async describeTables(changes: SourceSchemaChange[]): Promise<void> {
+    const conn = createConnection(connectionOptions(this.config)).promise();
+    try {
+      await conn.connect();
+      await conn.query("SET SESSION time_zone = '+00:00'");
+      const tables = await readTableInfo(
+        conn,
+        this.config.database,
+        changes.map((c) => c.table),
+      );
+      for (const change of changes) {
+        const table = tables.get(change.table);
+        change.columns = table?.columns.map((c) => c.name) ?? [];
+        if (table === undefined) continue;
+        const [rows] = await conn.query(
+          `SELECT ${selectList(table)} FROM ${quoteIdent(this.config.database)}.${quoteIdent(table.name)} LIMIT 5`,
+        );
+        change.sample = (rows as Record<string, unknown>[]).map((r): Row => normalizeRow(r, table.columns));
+      }
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
   }
 
   private baseSource(facts: ServerFacts): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> {
