@@ -3,7 +3,13 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type {
+  Row,
+  SourceInfo,
+  SourceOffset,
+  SourceSchemaChange,
+  SourceTransaction,
+} from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
 import {
   connectionConfig,
@@ -25,7 +31,7 @@ import {
 } from './slot.js';
 import { openSnapshotView, readSnapshot, type SnapshotResumePoint } from './snapshot.js';
 import { type ChangeMessage, TransactionAssembler } from './transaction-assembler.js';
-import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver } from './values.js';
+import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver, pgTextValue } from './values.js';
 
 const CONNECTOR_VERSION = '0.1.0';
 
@@ -81,6 +87,10 @@ export class PgoutputSource implements ChangeSource {
   private readonly types = new PgTypeResolver((oids) => this.domainSteps(oids));
   private readonly relations = new WeakMap<Pgoutput.MessageRelation, Pgoutput.MessageRelation>();
   private catalog: pg.Client | null = null;
+  /** Column shape of each captured relation as its last Relation message described it. */
+  private readonly relationShapes = new Map<number, string>();
+  /** Schema changes seen in the open transaction, delivered with it. */
+  private pendingSchemaChanges: SourceSchemaChange[] = [];
 
   constructor(config: PgoutputSourceConfigInput, options: PgoutputSourceOptions = {}) {
     this.config = pgoutputSourceConfigSchema.parse(config);
@@ -424,12 +434,34 @@ export class PgoutputSource implements ChangeSource {
         assembler.change(lsn, change);
         return;
       }
+      case 'relation':
+        this.relationSeen(lsn, message);
+        return;
       case 'truncate':
         // Debezium skips truncates by default (skipped.operations=t); so does this reader.
         this.logger.warn({ tables: message.relations.map((r) => r.name), lsn }, 'TRUNCATE not captured');
         return;
       case 'commit': {
         const tx = assembler.commit(message);
+        if (tx !== null && this.pendingSchemaChanges.length > 0) {
+          tx.schemaChanges = this.pendingSchemaChanges;
+          this.pendingSchemaChanges = [];
+          try {
+            await this.describeTables(tx.schemaChanges);
+          } catch (cause) {
+            this.fail(
+              new SourceError(
+                'TYPE_LOOKUP_FAILED',
+                `cannot read the changed tables: ${errorMessage(cause)}`,
+                {
+                  cause,
+                  hint: 'restart the source from its last offset once the server is reachable',
+                },
+              ),
+            );
+            return;
+          }
+        }
         if (tx === null) {
           // Nothing captured: only the position moves on.
           if (message.commitEndLsn !== null) {
@@ -475,7 +507,56 @@ export class PgoutputSource implements ChangeSource {
     return resolved;
   }
 
-  private async domainSteps(oids: number[]): Promise<DomainStep[]> {
+  /**
+   * pgoutput sends a Relation message before a relation's first change in a session and again
+   * after its definition changed (ALTER TABLE): a captured relation whose columns differ from
+   * the ones it had in this session is a schema change. (A change made while no reader ran is
+   * not seen this way: its first Relation message has nothing to compare with.)
+   */
+  private relationSeen(lsn: string, relation: Pgoutput.MessageRelation): void {
+    const captured = this.config.tables.length === 0 || this.config.tables.includes(relation.name);
+    if (relation.schema !== this.config.schema || !captured) return;
+    const shape = JSON.stringify(relation.columns.map((c) => [c.name, c.typeOid, c.typeMod]));
+    const before = this.relationShapes.get(relation.relationOid);
+    this.relationShapes.set(relation.relationOid, shape);
+    if (before === undefined || before === shape) return;
+    const names = (text: string) => (JSON.parse(text) as Array<[string]>).map(([n]) => n).join(', ');
+    const ddl = `relation ${relation.schema}.${relation.name} changed: (${names(before)}) → (${names(shape)})`;
+    this.logger.warn({ table: relation.name, lsn, ddl }, 'schema change on a captured table');
+    this.pendingSchemaChanges.push({
+      db: this.config.database,
+      table: relation.name,
+      ddl,
+      position: canonicalLsn(lsn),
+      columns: relation.columns.map((c) => c.name),
+      sample: [],
+    });
+  }
+
+  /** A few current rows of each changed table, normalised as snapshot rows are. */
+  private async describeTables(changes: SourceSchemaChange[]): Promise<void> {
+    const client = await this.catalogClient();
+    for (const change of changes) {
+      const page = await client.query<Array<string | null>>({
+        text: `SELECT * FROM "${this.config.schema.replace(/"/g, '""')}"."${change.table.replace(/"/g, '""')}" LIMIT 5`,
+        rowMode: 'array',
+        types: { getTypeParser: () => (value: string) => value },
+      });
+      change.columns = page.fields.map((f) => f.name);
+      change.sample = page.rows.map((values) => {
+        const row: Row = {};
+        page.fields.forEach((field, i) => {
+          row[field.name] = pgTextValue(values[i] ?? null, {
+            typeOid: field.dataTypeID,
+            typeMod: field.dataTypeModifier,
+          });
+        });
+        return row;
+      });
+    }
+  }
+
+  private async catalogClient(): Promise<pg.Client> {
     if (this.catalog === null) {
       const client = new pg.Client(connectionConfig(this.config));
       client.on('error', (err) => this.logger.warn({ err }, 'catalog connection error'));
@@ -487,7 +568,12 @@ export class PgoutputSource implements ChangeSource {
       }
       this.catalog = client;
     }
-    const result = await this.catalog.query(DOMAIN_STEPS_SQL, [oids]);
+    return this.catalog;
+  }
+
+  private async domainSteps(oids: number[]): Promise<DomainStep[]> {
+    const catalog = await this.catalogClient();
+    const result = await catalog.query(DOMAIN_STEPS_SQL, [oids]);
     return result.rows.map((r) => {
       const row = domainRow.parse(r);
       return { oid: Number(row.oid), baseOid: Number(row.base), baseTypeMod: Number(row.typmod) };

@@ -11,6 +11,7 @@ import type { Migration } from '../../definition/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { ITEMS_DDL, itemsMigration } from './support/items.js';
+import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
 
 /**
  * A renamed column the capture rule reads (issue 11, item 6): the embedded pipeline detects the
@@ -148,6 +149,87 @@ describe('schema change on a captured table (MariaDB)', () => {
       expect(await healed.metrics()).toMatch(/cqrs_capture_paused_tables 0/);
       expect(view(pipeline)).toEqual(await legacy('title'));
       expect(pipeline.eventStore.listSchemaChanges({ unresolvedBreaking: true })).toEqual([]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+const pgUp = await pgReachable();
+
+describe.skipIf(!pgUp)('schema change on a captured table (PostgreSQL)', () => {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `t_ddl_${suffix}`;
+  const name = `ddl_${suffix}`;
+  const pgConfig = loadConfig({
+    env: {
+      CQRS_LEGACY_URL: `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`,
+      CQRS_DATA_DIR: join(dir, 'pg-data'),
+      CQRS_CDC_NAME: name,
+    },
+  });
+
+  beforeAll(async () => {
+    await pgQuery('postgres', `CREATE DATABASE ${database}`);
+    await pgQuery(
+      database,
+      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL)',
+      'ALTER TABLE items REPLICA IDENTITY FULL',
+      "INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2)",
+    );
+  });
+
+  afterAll(async () => {
+    await dropPgState(database, [`cqrs_${name}`]);
+  });
+
+  it('pauses the table when a renamed column breaks its rule (Relation message); re-drive heals it', async () => {
+    const registry = new Registry();
+    const legacyPg = async (column: string) => {
+      const rows = await pgQuery(database, `SELECT id, ${column} AS name, qty FROM items ORDER BY id`);
+      return new Map(rows.map((r) => [String(r.id), { name: r.name, qty: Number(r.qty) }]));
+    };
+    let pipeline = await startEmbeddedPipeline({
+      config: pgConfig,
+      migration: itemsMigration(),
+      logger: silentLogger,
+      registry,
+    });
+    try {
+      await pgQuery(database, 'UPDATE items SET qty = 20 WHERE id = 2'); // the session learns the relation
+      await caughtUp(pipeline);
+      await pgQuery(
+        database,
+        'ALTER TABLE items RENAME COLUMN name TO title',
+        "INSERT INTO items (id, title, qty) VALUES (3, 'three', 3)",
+        'DELETE FROM items WHERE id = 1',
+      );
+      await caughtUp(pipeline);
+      const changes = pipeline.eventStore.listSchemaChanges();
+      expect(changes).toHaveLength(1);
+      expect(changes[0]).toMatchObject({ table: 'items', columns: ['id', 'title', 'qty'] });
+      expect(changes[0]?.breaks).toMatch(/rejects the table's rows/);
+      expect(await registry.metrics()).toMatch(/cqrs_capture_paused_tables 1/);
+      expect(pipeline.eventStore.listDeadLetterStatus({ limit: 10 }).map((l) => l.op)).toEqual(['c', 'd']);
+    } finally {
+      await pipeline.stop();
+    }
+    const fixed = itemsMigration({ nameColumn: 'title' });
+    const out: string[] = [];
+    redriveDeadLetters(
+      pgConfig,
+      fixed,
+      { config: undefined, definition: undefined, force: true },
+      silentLogger,
+      (l) => out.push(l),
+    );
+    expect(out.join('\n')).toMatch(
+      /2 appended, 0 skipped .* 0 still rejected[\s\S]*capture resumes for items/,
+    );
+    pipeline = await startEmbeddedPipeline({ config: pgConfig, migration: fixed, logger: silentLogger });
+    try {
+      await caughtUp(pipeline);
+      expect(view(pipeline)).toEqual(await legacyPg('title'));
     } finally {
       await pipeline.stop();
     }
