@@ -30,6 +30,13 @@ import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
+import {
+  deadLetterDrift,
+  listDeadLetters,
+  redriveDeadLetters,
+  resnapshotTable,
+  showSchemaChanges,
+} from './operations.js';
 import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
@@ -314,13 +321,27 @@ const handlers: CommandHandlers = {
       print(`${total} dead letters in total (topic ${config.kafka.topicPrefix}.dead-letters)`);
       return 0;
     }
-    const store = new SqliteEventStore(dataPath(config, 'events.db'));
-    for (const d of await store.listDeadLetters(options.limit)) {
-      print(`${d.recordedAt} ${d.table} op=${d.op} at ${d.sourcePosition} (tx ${d.sourceTxId}): ${d.reason}`);
-    }
-    print(`${await store.countDeadLetters()} dead letters in total`);
-    await store.close();
-    return 0;
+    return listDeadLetters(config, options, print);
+  },
+
+  async deadLettersRedrive(options) {
+    const { config, logger } = context(options);
+    return redriveDeadLetters(config, await definitionOf(options, config), options, logger, print);
+  },
+
+  async deadLettersDrift(options) {
+    const { config } = context(options);
+    return deadLetterDrift(config, await definitionOf(options, config), options, print);
+  },
+
+  async schemaChanges(options) {
+    const { config } = context(options);
+    return showSchemaChanges(config, options, print);
+  },
+
+  async resnapshot(options) {
+    const { config, logger } = context(options);
+    return resnapshotTable(config, await definitionOf(options, config), options, logger, print);
   },
 
   async reconcile(options) {

@@ -4,7 +4,6 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
-import { mapTransaction } from '../connectors/mapping/mapper.js';
 import {
   createChangeSource,
   type LegacyChangeSource,
@@ -13,6 +12,7 @@ import {
 } from '../connectors/source-factory.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
+import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
@@ -23,6 +23,7 @@ import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import type { HealthPort } from '../shadow-api/health.js';
+import { CaptureGuard } from './capture-guard.js';
 
 export interface EmbeddedPipeline {
   /** The running change source; a new one replaces it after each restart. */
@@ -135,7 +136,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   let source = newSource();
   await source.preflight();
   let progress: SourceProgress = source.openProgress();
-  const eventStore = new SqliteEventStore(dataPath(config, 'events.db'), { logger });
+  const eventStore = new SqliteEventStore(dataPath(config, 'events.db'), {
+    logger,
+    maskDeadLetter: deadLetterMask(migration.sensitiveColumns),
+  });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
   const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
@@ -149,8 +153,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     onError: (err) => projector.failed(err),
   });
   const sourceName = source.name;
+  const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
+  const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
   const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters } = mapTransaction(tx, migration.rules);
+    const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     await eventStore.append({
@@ -159,6 +165,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       offset: tx.offset,
       events,
       deadLetters,
+      ...(sweep === undefined ? {} : { sweep }),
+      schemaChanges,
     });
     metrics.transactions.inc();
     metrics.events.inc(events.length);

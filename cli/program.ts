@@ -66,6 +66,28 @@ export interface AuditOptions extends JsonOptions {
 
 export interface DeadLettersOptions extends GlobalOptions {
   limit: number;
+  /** Only this captured table's letters. */
+  table?: string | undefined;
+  /** ISO time: only letters recorded at or after it. */
+  since?: string | undefined;
+  /** Only letters whose reason contains this text. */
+  reason?: string | undefined;
+  json: boolean;
+}
+
+export interface RedriveOptions extends GlobalOptions {
+  /** Undefined: every table's pending letters. */
+  table?: string | undefined;
+  /** Without it, only print what a re-drive would do. */
+  force: boolean;
+}
+
+export interface ResnapshotOptions extends GlobalOptions {
+  table: string;
+  /** SQL condition on the table's rows; undefined: the whole table (and removals for rows gone). */
+  where?: string | undefined;
+  /** Without it, only print what would be re-captured. */
+  force: boolean;
 }
 
 export interface ReconcileOptions extends GlobalOptions {
@@ -102,6 +124,10 @@ export interface CommandHandlers {
   audit(options: AuditOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
+  deadLettersRedrive(options: RedriveOptions): Promise<number>;
+  deadLettersDrift(options: JsonOptions): Promise<number>;
+  schemaChanges(options: JsonOptions): Promise<number>;
+  resnapshot(options: ResnapshotOptions): Promise<number>;
   reconcile(options: ReconcileOptions): Promise<number>;
   connector(options: ConnectorCommandOptions): Promise<number>;
   init(options: InitOptions): Promise<number>;
@@ -134,11 +160,29 @@ const positiveNumber = numberParser('a number greater than 0', (n) => Number.isF
 const positiveInt = numberParser('a whole number greater than 0', (n) => Number.isSafeInteger(n) && n > 0);
 const nonNegativeInt = numberParser('a whole number ≥ 0', (n) => Number.isSafeInteger(n) && n >= 0);
 
-function isoTime(value: string): Date {
-  const at = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) || Number.isNaN(at.getTime()))
-    throw new InvalidArgumentError('expected an ISO-8601 time, e.g. 2024-05-01 or 2024-05-01T09:30:00Z.');
-  return at;
+/** An ISO-8601 date or date-time, returned as the UTC ISO string the stores record. */
+function isoTime(value: string): string {
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
+    ? Date.parse(value)
+    : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new InvalidArgumentError('expected an ISO date or time (2024-05-01 or 2024-05-01T12:00:00Z).');
+  return new Date(ms).toISOString();
+}
+
+/** A table name as the database spells it: no quoting, no schema prefix, no spaces. */
+function tableName(value: string): string {
+  if (!/^[A-Za-z_][\w$]*$/.test(value))
+    throw new InvalidArgumentError('expected a table name (letters, digits, _ or $).');
+  return value;
+}
+
+/** A SQL condition: refused when blank or when it could end the statement it is put into. */
+function sqlCondition(value: string): string {
+  if (value.trim() === '')
+    throw new InvalidArgumentError('expected a SQL condition, e.g. "id BETWEEN 1 AND 100".');
+  if (value.includes(';')) throw new InvalidArgumentError('a condition cannot contain ";".');
+  return value;
 }
 
 function tableList(value: string): string[] {
@@ -296,7 +340,12 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     .addOption(new Option('--limit <n>', 'how many to list').argParser(positiveInt).default(1000))
     .addOption(new Option('--json', 'print JSON').default(false))
     .action(async (o) => {
-      await handlers.audit({ ...globals(), since: o.since, limit: o.limit, json: o.json });
+      await handlers.audit({
+        ...globals(),
+        ...(o.since === undefined ? {} : { since: new Date(o.since) }),
+        limit: o.limit,
+        json: o.json,
+      });
     });
 
   program
@@ -312,12 +361,82 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
       await handlers.rebuild({ ...globals(), store: o.store });
     });
 
-  program
+  const deadLetters = program
     .command('dead-letters')
-    .description('latest change events that could not be translated, and their count')
+    .description('rows the capture rules rejected: list them, re-drive them after a rule fix, report drift');
+  deadLetters
+    .command('list', { isDefault: true })
+    .description('dead letters, oldest first, with their re-drive outcome, and their count')
     .addOption(new Option('--limit <n>', 'how many to list').argParser(positiveInt).default(20))
+    .addOption(new Option('--table <table>', "only this table's letters").argParser(tableName))
+    .addOption(
+      new Option('--since <time>', 'only letters recorded at or after this ISO time').argParser(isoTime),
+    )
+    .addOption(new Option('--reason <text>', 'only letters whose reason contains this text'))
+    .addOption(new Option('--json', 'print JSON').default(false))
     .action(async (o) => {
-      await handlers.deadLetters({ ...globals(), limit: o.limit });
+      await handlers.deadLetters({
+        ...globals(),
+        limit: o.limit,
+        table: o.table,
+        since: o.since,
+        reason: o.reason,
+        json: o.json,
+      });
+    });
+  deadLetters
+    .command('redrive')
+    .description(
+      "re-map pending letters through the definition's current rules and append their events (run stopped); a letter a later change of its aggregate superseded is skipped",
+    )
+    .addOption(
+      new Option('--table <table>', "only this table's letters (default: every table)").argParser(tableName),
+    )
+    .addOption(
+      new Option('--force', 'append the events (without it: only print what would happen)').default(false),
+    )
+    .action(async (o) => {
+      await handlers.deadLettersRedrive({ ...globals(), table: o.table, force: o.force });
+    });
+  deadLetters
+    .command('drift')
+    .description(
+      'per table: letters still pending, since when, and the aggregates whose read model they hold back',
+    )
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (o) => {
+      await handlers.deadLettersDrift({ ...globals(), json: o.json });
+    });
+
+  program
+    .command('schema-changes')
+    .description(
+      'DDL seen on captured tables; a change that breaks a capture rule pauses the table until fixed',
+    )
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (o) => {
+      await handlers.schemaChanges({ ...globals(), json: o.json });
+    });
+
+  program
+    .command('resnapshot')
+    .description(
+      'capture one table (or the rows of --where) again as snapshot events; a whole table also removes aggregates gone from the source (run stopped)',
+    )
+    .addOption(
+      new Option('--table <table>', 'captured table to read again')
+        .argParser(tableName)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        '--where <sql>',
+        'SQL condition on its rows, e.g. "id BETWEEN 1 AND 100" (default: every row)',
+      ).argParser(sqlCondition),
+    )
+    .addOption(new Option('--force', 'append the events (without it: only count the rows)').default(false))
+    .action(async (o) => {
+      await handlers.resnapshot({ ...globals(), table: o.table, where: o.where, force: o.force });
     });
 
   program
@@ -361,10 +480,12 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     });
 
   // After the commands exist, so each error names the help of the command that refused it.
-  for (const command of [program, ...program.commands]) {
-    const name = command === program ? 'cqrs-migrate' : `cqrs-migrate ${command.name()}`;
+  const named = (command: typeof program, prefix: string): Array<[typeof program, string]> => [
+    [command, prefix],
+    ...command.commands.flatMap((c) => named(c as unknown as typeof program, `${prefix} ${c.name()}`)),
+  ];
+  for (const [command, name] of named(program, 'cqrs-migrate'))
     command.showHelpAfterError(`(see ${name} --help)`);
-  }
   return program;
 }
 

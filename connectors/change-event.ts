@@ -73,6 +73,31 @@ export interface SourceTransaction {
   /** Resume point just after this transaction (or snapshot chunk). */
   offset: SourceOffset;
   snapshot: boolean;
+  /**
+   * On the last snapshot chunk of a table: snapshot run `run` has now delivered every row the
+   * table has, so an aggregate of the table it did not deliver is gone from the source and must
+   * be removed (see SnapshotSweep in eventstore/ports.ts).
+   */
+  completesTable?: { db: string; table: string; run: string };
+  /** DDL on captured tables that committed at this point of the stream (no row events then). */
+  schemaChanges?: SourceSchemaChange[];
+}
+
+/** A captured table's definition changed (ALTER/RENAME/DROP … in the binlog, a Relation message in pgoutput). */
+export interface SourceSchemaChange {
+  db: string;
+  table: string;
+  /** The statement, or a description of the change where the log carries none (pgoutput). */
+  ddl: string;
+  /** Where in the change log it was seen (binlog file:pos, or LSN). */
+  position: string;
+  /** The table's columns after the change, in order; empty when the table is gone. */
+  columns: string[];
+  /**
+   * A few of the table's current rows, normalised as captured rows are, so the capture rules
+   * can be tried on the new shape before any row change arrives.
+   */
+  sample: Row[];
 }
 
 /** Stable text form of an event's source position, e.g. "binlog.000003:1234:0" or "0/16B3748". */

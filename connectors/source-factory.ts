@@ -15,7 +15,7 @@ import {
 import { preflight as binlogPreflight, detectFlavor } from './binlog/preflight.js';
 import { binlogEnd, positionAtLeast } from './binlog/server-position.js';
 import { MysqlBinlogSource } from './binlog/source.js';
-import type { SourceOffset } from './change-event.js';
+import type { SourceOffset, SourceTransaction } from './change-event.js';
 import { parseLegacyUrl, redactUrl, requireDatabase } from './legacy/url.js';
 import {
   connectionConfig,
@@ -90,6 +90,16 @@ export interface LegacyChangeSource extends ChangeSource {
   stats(): { streamedRows: number };
   /** A progress probe over this source, with its own connection to the legacy database. */
   openProgress(): SourceProgress;
+  /**
+   * Reads one captured table again (the rows of `where`, when given) as snapshot chunks of run
+   * `run`, in a view of its own; the source's stream and offset are not touched (resnapshot).
+   */
+  snapshotTable(
+    table: string,
+    where: string | undefined,
+    run: string,
+    sink: (tx: SourceTransaction) => Promise<void>,
+  ): Promise<{ rows: number; chunks: number }>;
 }
 
 function tablesOf(config: Config, tables: readonly string[]): string[] {
@@ -173,6 +183,7 @@ export function createChangeSource(config: Config, options: ChangeSourceOptions)
         await binlogPreflight(settings);
       },
       openProgress: () => binlogProgress(settings, source),
+      snapshotTable: (table, where, run, sink) => source.snapshotTable(table, where, run, sink),
     };
   }
   const settings = validated(
@@ -191,6 +202,7 @@ export function createChangeSource(config: Config, options: ChangeSourceOptions)
     stats: () => source.stats(),
     preflight: () => pgoutputPreflight(settings),
     openProgress: () => pgoutputProgress(settings, source),
+    snapshotTable: (table, where, run, sink) => source.snapshotTable(table, where, run, sink),
   };
 }
 

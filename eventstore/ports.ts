@@ -51,6 +51,19 @@ export interface StoredDeadLetter extends DeadLetter {
   recordedAt: string;
 }
 
+/**
+ * Appended with the last snapshot chunk of a table: every live aggregate of `streamType` whose
+ * last event came from `table` and that received no event from snapshot run `run` is gone from
+ * the source (deleted while no change was read, e.g. in a purged binlog gap), so the store
+ * appends its `deleteType` event, in the same transaction as the chunk.
+ */
+export interface SnapshotSweep {
+  table: string;
+  run: string;
+  streamType: string;
+  deleteType: string;
+}
+
 /** One source transaction's mapped output, stored atomically with the source offset. */
 export interface AppendBatch {
   /** Which CDC source the offset belongs to. */
@@ -59,6 +72,9 @@ export interface AppendBatch {
   offset: SourceOffset;
   events: NewDomainEvent[];
   deadLetters: DeadLetter[];
+  sweep?: SnapshotSweep;
+  /** Schema changes the batch carries, recorded with it (so a replay does not record them twice). */
+  schemaChanges?: SchemaChange[];
 }
 
 export interface AppendResult {
@@ -67,6 +83,8 @@ export interface AppendResult {
   lastPosition: number | null;
   /** True when the store had already recorded this source transaction (idempotent replay). */
   duplicate: boolean;
+  /** Aggregates the batch's sweep removed; only on a batch with a sweep. */
+  swept?: number;
 }
 
 /**
@@ -83,4 +101,40 @@ export interface EventStore {
   listDeadLetters(limit: number, afterId?: number): Promise<StoredDeadLetter[]>;
   countDeadLetters(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Filters of `dead-letters list` / `redrive`; absent fields match everything. */
+export interface DeadLetterFilter {
+  table?: string;
+  /** ISO time: only letters recorded at or after it. */
+  since?: string;
+  /** Only letters whose reason contains this text. */
+  reason?: string;
+  /** Only letters not re-driven yet. */
+  pendingOnly?: boolean;
+  limit: number;
+  afterId?: number;
+}
+
+/** A stored dead letter and, once re-driven, what came of it. */
+export interface DeadLetterStatus extends StoredDeadLetter {
+  redrive: { outcome: 'appended' | 'superseded'; streamId: string; redrivenAt: string } | null;
+}
+
+/** DDL seen on a captured table (see migrations/sqlite/002_operations.sql). */
+export interface SchemaChange {
+  sourceName: string;
+  table: string;
+  ddl: string;
+  sourcePosition: string;
+  /** The table's columns after the change, in order. */
+  columns: string[];
+  /** Why the table's capture rule no longer reads the table; null when it still does. */
+  breaks: string | null;
+}
+
+export interface StoredSchemaChange extends SchemaChange {
+  id: number;
+  detectedAt: string;
+  resolvedAt: string | null;
 }

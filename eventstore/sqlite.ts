@@ -7,11 +7,23 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
 import type { DeadLetterMask } from './dead-letter-mask.js';
-import type { AppendBatch, AppendResult, EventStore, StoredDeadLetter, StoredEvent } from './ports.js';
+import type {
+  AppendBatch,
+  AppendResult,
+  DeadLetterFilter,
+  DeadLetterStatus,
+  EventStore,
+  NewDomainEvent,
+  SchemaChange,
+  SnapshotSweep,
+  StoredDeadLetter,
+  StoredEvent,
+  StoredSchemaChange,
+} from './ports.js';
 import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
-export const EVENT_STORE_MIGRATIONS = ['001_event_store.sql'] as const;
+export const EVENT_STORE_MIGRATIONS = ['001_event_store.sql', '002_operations.sql'] as const;
 
 /** Transaction ids of snapshot chunks start with this: "snapshot:<table>:<n>". */
 export const SNAPSHOT_TX_PREFIX = 'snapshot:';
@@ -49,6 +61,25 @@ interface Statements {
   readStream: Statement<[string], unknown>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
+  sweepCandidates: Statement<[SweepParams], SweepRow>;
+}
+
+interface SweepParams {
+  streamType: string;
+  deleteType: string;
+  table: string;
+  pattern: string;
+}
+
+interface SweepRow {
+  streamId: string;
+  data: string;
+  metadata: string;
+}
+
+/** `text` matched literally by LIKE … ESCAPE '\'. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 interface EventParams {
@@ -214,12 +245,152 @@ export class SqliteEventStore implements EventStore {
   }
 
   async countDeadLetters(): Promise<number> {
+    return this.countDeadLettersSync();
+  }
+
+  countDeadLettersSync(): number {
     return this.sql.countDeadLetters.get()?.count ?? 0;
   }
 
   /** Deletes the oldest dead letters beyond the retention policy; returns how many. */
   pruneDeadLetters(policy: RetentionPolicy, now?: Date): Promise<number> {
     return pruneOldest(this.db, 'dead_letters', policy, now);
+  }
+
+  /** Dead letters matching `filter`, oldest first, each with its re-drive outcome if any. */
+  listDeadLetterStatus(filter: DeadLetterFilter): DeadLetterStatus[] {
+    const where = ['d.id > @afterId'];
+    if (filter.table !== undefined) where.push('d.table_name = @table');
+    if (filter.since !== undefined) where.push('d.recorded_at >= @since');
+    if (filter.reason !== undefined) where.push('instr(d.reason, @reason) > 0');
+    if (filter.pendingOnly) where.push('r.dead_letter_id IS NULL');
+    const rows = this.db
+      .prepare(
+        `SELECT d.id, d.reason, d.table_name, d.op, d.source_position, d.source_tx_id, d.change, d.recorded_at,
+                r.outcome AS redrive_outcome, r.stream_id AS redrive_stream, r.redriven_at AS redriven_at
+           FROM dead_letters d LEFT JOIN dead_letter_redrives r ON r.dead_letter_id = d.id
+          WHERE ${where.join(' AND ')} ORDER BY d.id LIMIT @limit`,
+      )
+      .all({
+        afterId: filter.afterId ?? 0,
+        table: filter.table ?? null,
+        since: filter.since ?? null,
+        reason: filter.reason ?? null,
+        limit: checkLimit(filter.limit),
+      }) as Array<Record<string, unknown>>;
+    return rows.map((row) => {
+      const { redrive_outcome: outcome, redrive_stream: streamId, redriven_at: at, ...letter } = row;
+      return {
+        ...decodeDeadLetter(letter),
+        redrive:
+          typeof outcome === 'string'
+            ? {
+                outcome: outcome as 'appended' | 'superseded',
+                streamId: String(streamId),
+                redrivenAt: String(at),
+              }
+            : null,
+      };
+    });
+  }
+
+  /**
+   * Re-drives one dead letter with the events its row maps to now, in one transaction: each
+   * event is appended unless its aggregate already holds a change the source made after the
+   * letter's (`sourceOrder`), since that later change carries the aggregate's whole newer state
+   * and appending the older one after it would move the read model back. Records the outcome,
+   * so a letter is re-driven once.
+   */
+  redriveSync(letterId: number, events: NewDomainEvent[]): 'appended' | 'superseded' {
+    const run = this.db.transaction(() => {
+      const done = this.db
+        .prepare('SELECT outcome FROM dead_letter_redrives WHERE dead_letter_id = ?')
+        .get(letterId) as { outcome: 'appended' | 'superseded' } | undefined;
+      if (done !== undefined) return done.outcome;
+      const newer = this.db.prepare(
+        `SELECT 1 FROM events WHERE stream_id = ? AND json_extract(metadata, '$.sourceOrder') > ? LIMIT 1`,
+      );
+      const fresh = events.filter((e) => newer.get(e.streamId, e.metadata.sourceOrder) === undefined);
+      const outcome = fresh.length > 0 || events.length === 0 ? 'appended' : 'superseded';
+      const positions = this.insertEvents(fresh, new Date().toISOString());
+      this.db
+        .prepare(
+          `INSERT INTO dead_letter_redrives
+               (dead_letter_id, outcome, stream_id, first_position, last_position, redriven_at)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          letterId,
+          outcome,
+          events[0]?.streamId ?? '',
+          positions.first,
+          positions.last,
+          new Date().toISOString(),
+        );
+      return outcome;
+    }).immediate;
+    try {
+      return run();
+    } catch (cause) {
+      throw new StoreError(
+        'STORE_APPEND_FAILED',
+        `re-drive of dead letter ${letterId} failed: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+
+  /** Records DDL seen on a captured table. */
+  recordSchemaChangeSync(change: SchemaChange): StoredSchemaChange {
+    const detectedAt = new Date().toISOString();
+    const info = this.db
+      .prepare(
+        `INSERT INTO schema_changes (source_name, table_name, ddl, source_position, columns, breaks, detected_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        change.sourceName,
+        change.table,
+        change.ddl,
+        change.sourcePosition,
+        JSON.stringify(change.columns),
+        change.breaks,
+        detectedAt,
+      );
+    return { ...change, id: Number(info.lastInsertRowid), detectedAt, resolvedAt: null };
+  }
+
+  /** Schema changes, oldest first; `unresolvedBreaking`: only those pausing a table now. */
+  listSchemaChanges(options: { unresolvedBreaking?: boolean } = {}): StoredSchemaChange[] {
+    const where = options.unresolvedBreaking ? 'WHERE breaks IS NOT NULL AND resolved_at IS NULL' : '';
+    const rows = this.db
+      .prepare(
+        `SELECT id, source_name, table_name, ddl, source_position, columns, breaks, detected_at, resolved_at
+           FROM schema_changes ${where} ORDER BY id`,
+      )
+      .all() as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      sourceName: String(r.source_name),
+      table: String(r.table_name),
+      ddl: String(r.ddl),
+      sourcePosition: String(r.source_position),
+      columns: JSON.parse(String(r.columns)) as string[],
+      breaks: r.breaks === null ? null : String(r.breaks),
+      detectedAt: String(r.detected_at),
+      resolvedAt: r.resolved_at === null ? null : String(r.resolved_at),
+    }));
+  }
+
+  /** Marks the breaking schema changes of `table` resolved (its rule reads the table again). */
+  resolveSchemaChangesSync(table: string): number {
+    return this.db
+      .prepare(
+        'UPDATE schema_changes SET resolved_at = ? WHERE table_name = ? AND breaks IS NOT NULL AND resolved_at IS NULL',
+      )
+      .run(new Date().toISOString(), table).changes;
   }
 
   async close(): Promise<void> {
@@ -236,31 +407,25 @@ export class SqliteEventStore implements EventStore {
     const duplicate = !snapshot && this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
     let firstPosition: number | null = null;
     let lastPosition: number | null = null;
+    let swept: number | undefined;
 
     if (!duplicate) {
-      let position = this.headPositionSync();
-      const versions = new Map<string, number>();
-      for (const event of batch.events) {
-        const version =
-          (versions.get(event.streamId) ?? this.sql.streamVersion.get(event.streamId)?.version ?? 0) + 1;
-        versions.set(event.streamId, version);
-        position += 1;
-        firstPosition ??= position;
-        lastPosition = position;
-        this.sql.insertEvent.run({
-          position,
-          streamId: event.streamId,
-          streamType: event.streamType,
-          version,
-          type: event.type,
-          data: JSON.stringify(event.data),
-          metadata: JSON.stringify(event.metadata),
-          sourceTxId: event.metadata.sourceTxId,
-          sourcePosition: event.metadata.sourcePosition,
-          snapshot: event.metadata.snapshot ? 1 : 0,
-          recordedAt: now,
-        });
+      const written = this.insertEvents(batch.events, now);
+      firstPosition = written.first;
+      lastPosition = written.last;
+      if (batch.sweep !== undefined) {
+        const removals = this.sweepRemovals(batch.sweep, batch.sourceTxId);
+        const removed = this.insertEvents(removals, now);
+        firstPosition ??= removed.first;
+        lastPosition = removed.last ?? lastPosition;
+        swept = removals.length;
+        if (swept > 0)
+          this.log.info(
+            { table: batch.sweep.table, run: batch.sweep.run, removed: swept },
+            'snapshot removed aggregates gone from the source',
+          );
       }
+      for (const change of batch.schemaChanges ?? []) this.recordSchemaChangeSync(change);
       for (const received of batch.deadLetters) {
         const letter = this.maskDeadLetter(received);
         this.sql.insertDeadLetter.run({
@@ -291,7 +456,75 @@ export class SqliteEventStore implements EventStore {
       sourceTxId: batch.sourceTxId,
       updatedAt: now,
     });
-    return { firstPosition, lastPosition, duplicate };
+    return swept === undefined
+      ? { firstPosition, lastPosition, duplicate }
+      : { firstPosition, lastPosition, duplicate, swept };
+  }
+
+  /** Appends events at the head (caller holds the write transaction); returns their positions. */
+  private insertEvents(
+    events: readonly NewDomainEvent[],
+    now: string,
+  ): { first: number | null; last: number | null } {
+    let position = this.headPositionSync();
+    let first: number | null = null;
+    const versions = new Map<string, number>();
+    for (const event of events) {
+      const version =
+        (versions.get(event.streamId) ?? this.sql.streamVersion.get(event.streamId)?.version ?? 0) + 1;
+      versions.set(event.streamId, version);
+      position += 1;
+      first ??= position;
+      this.sql.insertEvent.run({
+        position,
+        streamId: event.streamId,
+        streamType: event.streamType,
+        version,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata),
+        sourceTxId: event.metadata.sourceTxId,
+        sourcePosition: event.metadata.sourcePosition,
+        snapshot: event.metadata.snapshot ? 1 : 0,
+        recordedAt: now,
+      });
+    }
+    return { first, last: first === null ? null : position };
+  }
+
+  /**
+   * The removal events of a sweep: one per live aggregate of the table that snapshot run
+   * `sweep.run` did not deliver (its chunk ids end in "@<run>"), carrying its last state, as
+   * the mapping's own delete events do. Ordered after the aggregate's last event.
+   */
+  private sweepRemovals(sweep: SnapshotSweep, sourceTxId: string): NewDomainEvent[] {
+    const rows = this.sql.sweepCandidates.all({
+      streamType: sweep.streamType,
+      deleteType: sweep.deleteType,
+      table: sweep.table,
+      pattern: `${SNAPSHOT_TX_PREFIX}%@${likeLiteral(sweep.run)}`,
+    });
+    return rows.map((row) => {
+      const data = JSON.parse(row.data) as { state?: unknown };
+      const last = JSON.parse(row.metadata) as { sourceOrder?: unknown };
+      return {
+        streamType: sweep.streamType,
+        streamId: row.streamId,
+        type: sweep.deleteType,
+        data: { state: data.state ?? {}, changes: {} },
+        metadata: {
+          op: 'd',
+          table: sweep.table,
+          sourcePosition: `sweep@${sweep.run}`,
+          // Sorts right after the last change the store knows for the row ('~' follows every
+          // character a source order uses), and before any change streamed later.
+          sourceOrder: `${String(last.sourceOrder ?? '')}~`,
+          sourceTxId,
+          sourceTsMs: Date.now(),
+          snapshot: true,
+        },
+      };
+    });
   }
 
   private prepareStatements(): Statements {
@@ -324,6 +557,17 @@ export class SqliteEventStore implements EventStore {
         db.prepare(`SELECT id, reason, table_name, op, source_position, source_tx_id, change, recorded_at
         FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?`),
       countDeadLetters: db.prepare('SELECT COUNT(*) AS count FROM dead_letters'),
+      sweepCandidates: db.prepare(`SELECT e.stream_id AS streamId, e.data AS data, e.metadata AS metadata
+        FROM events e
+        JOIN (SELECT stream_id, MAX(version) AS version FROM events
+               WHERE stream_type = @streamType GROUP BY stream_id) latest
+          ON latest.stream_id = e.stream_id AND latest.version = e.version
+       WHERE e.type <> @deleteType
+         AND json_extract(e.metadata, '$.table') = @table
+         AND NOT EXISTS (SELECT 1 FROM events seen
+                          WHERE seen.stream_id = e.stream_id AND seen.snapshot = 1
+                            AND seen.source_tx_id LIKE @pattern ESCAPE '\\')
+       ORDER BY e.position`),
     };
   }
 }

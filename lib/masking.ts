@@ -26,6 +26,15 @@ export function maskValue(value: unknown): unknown {
   return `${MASK_PREFIX}${createHash('sha256').update(text).digest('hex').slice(0, 6)}`;
 }
 
+/** Whether a stored value is maskValue's output rather than data. */
+export function isMaskedValue(value: string): boolean {
+  return (
+    value.length === MASK_PREFIX.length + 6 &&
+    value.startsWith(MASK_PREFIX) &&
+    /^[0-9a-f]{6}$/.test(value.slice(-6))
+  );
+}
+
 type Segment = { key: string } | { index: number | '*' };
 
 const SEGMENT = /\.?([A-Za-z_$][\w$]*)|\[(\d+|\*)\]|\[("(?:[^"\\]|\\.)*")\]/y;

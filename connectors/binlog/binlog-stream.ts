@@ -14,6 +14,8 @@ export interface BinlogStreamHandlers {
   rows(input: RowsInput): void;
   /** A commit marker; `end` is the position just past it. */
   commit(end: { file: string; pos: number }): void;
+  /** A statement that is not a transaction marker (DDL); `end` is the position just past it. */
+  ddl(input: { sql: string; schema: string; end: { file: string; pos: number } }): void;
   /** After every event: the last safe resume point seen (never inside a transaction). */
   position(at: { file: string; pos: number }): void;
   error(err: Error): void;
@@ -56,6 +58,8 @@ export class BinlogStream {
   private groupPos = 0;
   private ready = false;
   private warnedXa = false;
+  private sawBegin = false;
+  private sawRows = false;
 
   constructor(
     private readonly config: BinlogSourceConfig,
@@ -120,8 +124,15 @@ export class BinlogStream {
     return this.zongji.options.filename ?? '';
   }
 
+  /** A group opened by a GTID event with no BEGIN and no rows yet: how DDL is logged. */
+  private isDdlGroup(): boolean {
+    return this.groupOpen && !this.sawBegin && !this.sawRows;
+  }
+
   private beginGroup(gtid: string | null, serverId: number | null, event: AnyBinlogEvent): void {
     this.groupOpen = true;
+    this.sawBegin = false;
+    this.sawRows = false;
     this.groupPos = this.startOf(event);
     this.handlers.begin({ gtid, serverId, file: this.file(), pos: this.groupPos });
   }
@@ -137,8 +148,16 @@ export class BinlogStream {
       this.beginGroup(is(event, 'gtid') ? event.gtid : null, null, event);
     else if (is(event, 'query')) {
       const sql = event.query.trim();
-      if (/^BEGIN\b/i.test(sql) && !this.groupOpen) this.beginGroup(null, null, event);
-      else if (COMMIT_QUERY.test(sql)) this.commitGroup();
+      if (/^BEGIN\b/i.test(sql)) {
+        if (!this.groupOpen) this.beginGroup(null, null, event);
+        this.sawBegin = true;
+      } else if (COMMIT_QUERY.test(sql)) this.commitGroup();
+      else if (!this.groupOpen || this.isDdlGroup())
+        this.handlers.ddl({
+          sql,
+          schema: event.schema,
+          end: { file: this.file(), pos: this.zongji.options.position ?? 0 },
+        });
     } else if (is(event, 'xid')) this.commitGroup();
     else if (is(event, 'xaprepare')) {
       // The prepared branch's rows are delivered at PREPARE: XA COMMIT later carries no rows.
@@ -157,6 +176,7 @@ export class BinlogStream {
     op: RowsInput['op'],
     rows: Record<string, unknown>[],
   ): void {
+    this.sawRows = true;
     const table = event.tableMap[event.tableId];
     if (!table || table.parentSchema !== this.config.database) return;
     let columns = this.columnCache.get(table.columnSchemas);

@@ -47,9 +47,19 @@ export const binlogOffsetSchema = z.discriminatedUnion('phase', [
     phase: z.literal('snapshot'),
     snapshotCompleted: z.literal(false),
     ...position,
+    /** Table of the last chunk the sink accepted. */
     table: z.string(),
     chunk: z.number().int().nonnegative(),
     rows: z.number().int().nonnegative(),
+    /**
+     * Primary key of that chunk's last row: a restart reads the table on from the next key
+     * instead of from its first row. Null for a table without a primary key (read again whole)
+     * and in offsets stored before resumable snapshots.
+     */
+    after: z
+      .array(z.union([z.string(), z.number()]))
+      .nullable()
+      .default(null),
   }),
   z.object({
     phase: z.literal('stream'),

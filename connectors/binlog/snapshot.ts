@@ -10,15 +10,47 @@ import type { TableInfo } from './schema-info.js';
 import { binlogHead, gtidAt } from './server-position.js';
 
 export interface SnapshotChunk {
-  /** `snapshot:<table>:<chunkNo>`, or `snapshot:done` for the empty marker of an empty snapshot. */
+  /**
+   * `snapshot:<table>:<chunkNo>@<run>`, or `snapshot:done@<run>` for the marker of a snapshot
+   * of no table. The run names one snapshot across its interruptions (see snapshotTxId).
+   */
   id: string;
   table: string;
   chunkNo: number;
   events: ChangeEvent[];
   /** Rows read so far, this chunk included. */
   rowsDone: number;
+  /** Primary key of the chunk's last row (null for a table without one, or an empty chunk). */
+  after: Array<string | number> | null;
+  /** True for the last chunk of its table: the run has read the whole table (or its --where range). */
+  tableDone: boolean;
   /** True for the chunk carrying the snapshot's very last row (or the empty marker). */
   last: boolean;
+}
+
+/** Where a snapshot run goes on after an interruption (start-plan.ts). */
+export interface SnapshotResumePoint {
+  table: string;
+  after: ReadonlyArray<string | number> | null;
+  nextChunk: number;
+  rowsDone: number;
+}
+
+/**
+ * Transaction id of a snapshot chunk. `run` is the same for every attempt of one snapshot (the
+ * binlog position its streaming starts from), so the event store can tell which aggregates this
+ * snapshot has delivered, across restarts, when it looks for rows gone from the source.
+ */
+export function snapshotTxId(table: string | null, chunkNo: number, run: string): string {
+  return table === null ? `snapshot:done@${run}` : `snapshot:${table}:${chunkNo}@${run}`;
+}
+
+/** A key value as stored in an offset: JSON, and compared by the server as it compares the column. */
+function keyValue(value: unknown): string | number {
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return value.toString('latin1');
+  return String(value);
 }
 
 type RawRow = Record<string, unknown>;
@@ -95,14 +127,21 @@ async function* keysetPages(
   database: string,
   table: TableInfo,
   pageRows: number,
+  startAfter: ReadonlyArray<unknown> | null,
+  filter: string | undefined,
 ): AsyncGenerator<RawRow[]> {
   const from = `${quoteIdent(database)}.${quoteIdent(table.name)}`;
   const orderBy = table.primaryKey.map(quoteIdent).join(', ');
   const after = keysetAfter(table.primaryKey);
-  let last: RawRow | null = null;
+  let last: ReadonlyArray<unknown> | null = startAfter;
   for (;;) {
-    const where = last ? `WHERE ${after.sql}` : '';
-    const values = last ? after.valueIndexes.map((i) => (last as RawRow)[table.primaryKey[i] as string]) : [];
+    const conditions = [
+      ...(last ? [`(${after.sql})`] : []),
+      // The operator's own condition (resnapshot --where), kept apart by its parentheses.
+      ...(filter === undefined ? [] : [`(${filter})`]),
+    ];
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const values = last ? after.valueIndexes.map((i) => (last as ReadonlyArray<unknown>)[i]) : [];
     const [rows] = await conn.query({
       sql: `SELECT ${selectList(table)} FROM ${from} ${where} ORDER BY ${orderBy} LIMIT ${pageRows}`,
       values,
@@ -110,7 +149,8 @@ async function* keysetPages(
     const page = rows as RawRow[];
     if (page.length > 0) yield page;
     if (page.length < pageRows) return;
-    last = page[page.length - 1] as RawRow;
+    const lastRow = page[page.length - 1] as RawRow;
+    last = table.primaryKey.map((k) => lastRow[k]);
   }
 }
 
@@ -123,9 +163,11 @@ async function* streamedPages(
   database: string,
   table: TableInfo,
   pageRows: number,
+  filter: string | undefined,
 ): AsyncGenerator<RawRow[]> {
+  const where = filter === undefined ? '' : ` WHERE (${filter})`;
   const stream: Readable = core
-    .query(`SELECT ${selectList(table)} FROM ${quoteIdent(database)}.${quoteIdent(table.name)}`)
+    .query(`SELECT ${selectList(table)} FROM ${quoteIdent(database)}.${quoteIdent(table.name)}${where}`)
     .stream({ highWaterMark: pageRows });
   let page: RawRow[] = [];
   for await (const row of stream) {
@@ -144,6 +186,12 @@ export interface SnapshotReadOptions {
   /** Fields shared by every event's `source` block. */
   source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'>;
   logger: Logger;
+  /** Names this snapshot in its chunk ids; the same for every attempt of one snapshot. */
+  run: string;
+  /** Go on after this point of an interrupted attempt instead of from the first table's first row. */
+  resume?: SnapshotResumePoint | null;
+  /** SQL condition on the rows to read (resnapshot --where); every row when absent. */
+  where?: string;
 }
 
 /**
@@ -157,20 +205,31 @@ export async function* readSnapshot(
   tables: Map<string, TableInfo>,
   options: SnapshotReadOptions,
 ): AsyncGenerator<SnapshotChunk> {
-  const { logger } = options;
+  const { logger, run } = options;
   const conn = core.promise();
-  const total = [...tables.values()].reduce((n, t) => n + t.estimatedRows, 0);
+  let order = [...tables.values()];
+  const resume = options.resume ?? null;
+  const resumeAt = resume === null ? -1 : order.findIndex((t) => t.name === resume.table);
+  if (resume !== null && resumeAt < 0)
+    logger.warn({ table: resume.table }, 'the interrupted snapshot was in a table no longer captured');
+  // Tables before the interrupted one were delivered whole by the earlier attempt.
+  if (resumeAt >= 0) order = order.slice(resumeAt);
+  const total = order.reduce((n, t) => n + t.estimatedRows, 0);
   const meter = new ProgressMeter(total);
   const tsMs = Date.now();
   let pending: SnapshotChunk | null = null;
-  let rowsDone = 0;
+  let rowsDone = resumeAt >= 0 ? (resume?.rowsDone ?? 0) : 0;
   let lastLog = Date.now();
-  for (const table of tables.values()) {
-    const pages =
-      table.primaryKey.length > 0
-        ? keysetPages(conn, options.database, table, options.chunkRows)
-        : streamedPages(core, options.database, table, options.chunkRows);
-    let chunkNo = 0;
+  for (const [index, table] of order.entries()) {
+    const resuming = resumeAt >= 0 && index === 0 ? resume : null;
+    const keyed = table.primaryKey.length > 0;
+    // A keyless table has no position to go on from: it is read again whole.
+    const startAfter = keyed ? (resuming?.after ?? null) : null;
+    const pages = keyed
+      ? keysetPages(conn, options.database, table, options.chunkRows, startAfter, options.where)
+      : streamedPages(core, options.database, table, options.chunkRows, options.where);
+    let chunkNo = resuming !== null && (startAfter !== null || !keyed) ? resuming.nextChunk : 0;
+    let any = false;
     for await (const page of pages) {
       const events = page.map(
         (raw): ChangeEvent => ({
@@ -185,14 +244,18 @@ export async function* readSnapshot(
       if (rowsDone === 0 && events[0]) events[0].source.snapshot = 'first';
       rowsDone += page.length;
       if (pending) yield pending;
+      const lastRow = page[page.length - 1] as RawRow;
       pending = {
-        id: `snapshot:${table.name}:${chunkNo}`,
+        id: snapshotTxId(table.name, chunkNo, run),
         table: table.name,
         chunkNo,
         events,
         rowsDone,
+        after: keyed ? table.primaryKey.map((k) => keyValue(lastRow[k])) : null,
+        tableDone: false,
         last: false,
       };
+      any = true;
       chunkNo++;
       const p = meter.add(page.length);
       if (Date.now() - lastLog >= 2000) {
@@ -209,9 +272,34 @@ export async function* readSnapshot(
         );
       }
     }
+    if (!any) {
+      // An empty table still gets its chunk: it tells the event store the table was read whole,
+      // so aggregates it still holds for the table are gone from the source.
+      if (pending) yield pending;
+      pending = {
+        id: snapshotTxId(table.name, chunkNo, run),
+        table: table.name,
+        chunkNo,
+        events: [],
+        rowsDone,
+        after: startAfter === null ? null : [...startAfter],
+        tableDone: false,
+        last: false,
+      };
+    }
+    (pending as SnapshotChunk).tableDone = true;
     logger.debug({ table: table.name, chunks: chunkNo }, 'snapshot table read');
   }
-  const done = pending ?? { id: 'snapshot:done', table: '', chunkNo: 0, events: [], rowsDone: 0, last: true };
+  const done: SnapshotChunk = pending ?? {
+    id: snapshotTxId(null, 0, run),
+    table: '',
+    chunkNo: 0,
+    events: [],
+    rowsDone,
+    after: null,
+    tableDone: false,
+    last: true,
+  };
   done.last = true;
   const lastEvent = done.events[done.events.length - 1];
   if (lastEvent) lastEvent.source.snapshot = 'last';

@@ -1,7 +1,13 @@
 import { type Connection as CoreConnection, createConnection } from 'mysql2';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type {
+  Row,
+  SourceInfo,
+  SourceOffset,
+  SourceSchemaChange,
+  SourceTransaction,
+} from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
 import { BinlogStream } from './binlog-stream.js';
 import {
@@ -13,13 +19,15 @@ import {
   binlogSourceConfigSchema,
   connectionOptions,
 } from './config.js';
+import { ddlTables } from './ddl.js';
 import { DeliveryQueue, type DeliveryStats } from './delivery-queue.js';
 import { GtidPosition } from './gtid-position.js';
+import { normalizeRow } from './normalize.js';
 import { preflight, type ServerFacts } from './preflight.js';
 import { readTableInfo } from './schema-info.js';
 import { binlogFiles, binlogHead } from './server-position.js';
-import { openConsistentView, readSnapshot } from './snapshot.js';
-import { planStart } from './start-plan.js';
+import { openConsistentView, quoteIdent, readSnapshot, selectList } from './snapshot.js';
+import { planStart, type SnapshotResume } from './start-plan.js';
 import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
 
 const CONNECTOR_VERSION = '0.1.0';
@@ -151,7 +159,7 @@ export class MysqlBinlogSource implements ChangeSource {
       const plan = planStart(offset, this.config.snapshotMode, (file) => files.includes(file));
       this.logger.info({ plan, version: facts.version, flavor: facts.flavor }, 'binlog source starting');
       if (plan.kind === 'stream') streamFrom = plan.from ?? (await binlogHead(conn, facts.flavor));
-      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, sink);
+      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, plan.resume, sink);
     } finally {
       // A stopped snapshot may leave a streamed query behind: destroy rather than wait for it.
       if (this.stopping) conn.destroy();
@@ -176,6 +184,7 @@ export class MysqlBinlogSource implements ChangeSource {
     core: CoreConnection,
     facts: ServerFacts,
     earlier: BinlogPosition | null,
+    resume: SnapshotResume | null,
     sink: Sink,
   ): Promise<BinlogPosition | null> {
     const conn = core.promise();
@@ -192,11 +201,15 @@ export class MysqlBinlogSource implements ChangeSource {
       file: view.file,
       pos: view.pos,
     };
+    // Names the snapshot across its interruptions: every attempt streams from the same place.
+    const run = `${streamFrom.file}:${streamFrom.pos}`;
     const chunks = readSnapshot(core, tables, {
       database: this.config.database,
       chunkRows: this.config.snapshotChunkRows,
       source,
       logger: this.logger,
+      run,
+      resume,
     });
     for await (const chunk of chunks) {
       // The connection is destroyed on the way out, which ends the read view.
@@ -210,9 +223,18 @@ export class MysqlBinlogSource implements ChangeSource {
             table: chunk.table,
             chunk: chunk.chunkNo,
             rows: chunk.rowsDone,
+            after: chunk.after,
           };
       try {
-        await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset,
+          snapshot: true,
+          ...(chunk.tableDone
+            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
+            : {}),
+        });
       } catch (cause) {
         throw new SourceError(
           'SINK_FAILED',
@@ -228,6 +250,67 @@ export class MysqlBinlogSource implements ChangeSource {
     return streamFrom;
   }
 
+  /**
+   * Reads one captured table again (only the rows of `where`, when given) in its own consistent
+   * view, as snapshot chunks of run `run`, without touching the binlog or this source's offset.
+   * Read whole, the last chunk carries completesTable, so the store removes aggregates gone from
+   * the source. For `resnapshot`; the caller makes sure no other reader writes the same store.
+   */
+  async snapshotTable(
+    table: string,
+    where: string | undefined,
+    run: string,
+    sink: Sink,
+  ): Promise<{ rows: number; chunks: number }> {
+    const facts = await preflight(this.config);
+    const core = createConnection(connectionOptions(this.config));
+    core.on('error', (err) => this.logger.warn({ err }, 'resnapshot connection error'));
+    const conn = core.promise();
+    try {
+      await conn.connect();
+      const tables = await readTableInfo(conn, this.config.database, [table]);
+      if (!tables.has(table))
+        throw new SourceError('TABLE_MISSING', `table ${table} does not exist in ${this.config.database}`, {
+          hint: 'name a captured table of the legacy database',
+        });
+      const view = await openConsistentView(conn, facts.flavor);
+      const source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> = {
+        ...this.baseSource(facts),
+        server_id: facts.serverId,
+        gtid: view.gtid,
+        file: view.file,
+        pos: view.pos,
+      };
+      let chunks = 0;
+      let rows = 0;
+      const read = readSnapshot(core, tables, {
+        database: this.config.database,
+        chunkRows: this.config.snapshotChunkRows,
+        source,
+        logger: this.logger,
+        run,
+        ...(where === undefined ? {} : { where }),
+      });
+      for await (const chunk of read) {
+        chunks++;
+        rows = chunk.rowsDone;
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
+          snapshot: true,
+          ...(chunk.tableDone && where === undefined
+            ? { completesTable: { db: this.config.database, table, run } }
+            : {}),
+        });
+      }
+      await conn.query('COMMIT');
+      return { rows, chunks };
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+  }
+
   private async startStream(facts: ServerFacts, from: BinlogPosition, sink: Sink): Promise<void> {
     const assembler = new TransactionAssembler({
       source: this.baseSource(facts),
@@ -237,6 +320,7 @@ export class MysqlBinlogSource implements ChangeSource {
     const queue = new DeliveryQueue<StreamedTransaction>({
       highWater: this.config.maxQueuedTransactions,
       deliver: async (tx) => {
+        if (tx.schemaChanges !== undefined) await this.describeTables(tx.schemaChanges);
         await sink(tx);
         this.lastOffset = tx.offset;
       },
@@ -262,6 +346,31 @@ export class MysqlBinlogSource implements ChangeSource {
           const tx = assembler.commit(end);
           if (tx && !this.stopping) queue.push(tx);
         },
+        ddl: ({ sql, schema, end }) => {
+          const captured = (table: string) =>
+            this.config.tables.length === 0 || this.config.tables.includes(table);
+          const tables = [
+            ...new Set(
+              ddlTables(sql, schema)
+                .filter((t) => t.db === this.config.database && captured(t.table))
+                .map((t) => t.table),
+            ),
+          ];
+          if (tables.length === 0) return;
+          this.logger.warn({ tables, ddl: sql, at: end }, 'schema change on captured tables');
+          const changes = tables.map(
+            (table): SourceSchemaChange => ({
+              db: this.config.database,
+              table,
+              ddl: sql,
+              position: `${end.file}:${end.pos}`,
+              columns: [],
+              sample: [],
+            }),
+          );
+          const tx = assembler.ddl(end, changes);
+          if (!this.stopping) queue.push(tx);
+        },
         position: (at) => {
           this.seen = at;
         },
@@ -283,6 +392,34 @@ export class MysqlBinlogSource implements ChangeSource {
     if (this.lastOffset === null) this.lastOffset = { phase: 'stream', snapshotCompleted: true, ...from };
     await stream.start(from);
     this.logger.info({ from }, 'binlog streaming started');
+  }
+
+  /**
+   * Fills in each changed table's columns now and a few of its rows, read and normalised as a
+   * snapshot reads them, so the capture rules can be tried on the new shape.
+   */
+  private async describeTables(changes: SourceSchemaChange[]): Promise<void> {
+    const conn = createConnection(connectionOptions(this.config)).promise();
+    try {
+      await conn.connect();
+      await conn.query("SET SESSION time_zone = '+00:00'");
+      const tables = await readTableInfo(
+        conn,
+        this.config.database,
+        changes.map((c) => c.table),
+      );
+      for (const change of changes) {
+        const table = tables.get(change.table);
+        change.columns = table?.columns.map((c) => c.name) ?? [];
+        if (table === undefined) continue;
+        const [rows] = await conn.query(
+          `SELECT ${selectList(table)} FROM ${quoteIdent(this.config.database)}.${quoteIdent(table.name)} LIMIT 5`,
+        );
+        change.sample = (rows as Record<string, unknown>[]).map((r): Row => normalizeRow(r, table.columns));
+      }
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
   }
 
   private baseSource(facts: ServerFacts): Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'> {

@@ -1,4 +1,11 @@
-import type { ChangeEvent, Op, Row, SourceInfo, SourceTransaction } from '../change-event.js';
+import type {
+  ChangeEvent,
+  Op,
+  Row,
+  SourceInfo,
+  SourceSchemaChange,
+  SourceTransaction,
+} from '../change-event.js';
 import type { StreamOffset } from './config.js';
 import type { GtidPosition } from './gtid-position.js';
 import { type ColumnInfo, normalizeRow } from './normalize.js';
@@ -98,6 +105,31 @@ export class TransactionAssembler {
         transaction: null,
       });
     });
+  }
+
+  /**
+   * Closes a DDL group (it has no commit marker) as a transaction without rows that carries the
+   * schema changes, so they are stored in order with the rows around them, and a restart after
+   * it does not see the statement again.
+   */
+  ddl(end: { file: string; pos: number }, changes: SourceSchemaChange[]): StreamedTransaction {
+    const group = this.group;
+    this.group = null;
+    this.events = [];
+    this.ctx.gtids.commit(group?.gtid ?? null);
+    return {
+      id: group?.gtid ?? `ddl:${end.file}:${end.pos}`,
+      events: [],
+      offset: {
+        phase: 'stream',
+        snapshotCompleted: true,
+        file: end.file,
+        pos: end.pos,
+        gtid: this.ctx.gtids.toString(),
+      },
+      snapshot: false,
+      schemaChanges: changes,
+    };
   }
 
   /**

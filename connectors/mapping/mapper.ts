@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { DeadLetter, EventMetadata, NewDomainEvent } from '../../eventstore/ports.js';
+import type { DeadLetter, EventMetadata, NewDomainEvent, SnapshotSweep } from '../../eventstore/ports.js';
 import type { ChangeEvent, Row, SourceTransaction } from '../change-event.js';
 import { sourceOrderOf, sourcePositionOf } from '../change-event.js';
 import type { RuleSet } from './rule-set.js';
@@ -23,6 +23,8 @@ export type RowEventPayload = {
 export interface MappedTransaction {
   events: NewDomainEvent[];
   deadLetters: DeadLetter[];
+  /** Set on the chunk that completes a table's snapshot, when the table has a rule. */
+  sweep?: SnapshotSweep;
 }
 
 type RowOutcome = { ok: true; events: NewDomainEvent[] } | { ok: false; reason: string };
@@ -43,7 +45,16 @@ export function mapTransaction(tx: SourceTransaction, rules: RuleSet): MappedTra
         change,
       });
   }
-  return { events, deadLetters };
+  const sweep = sweepOf(tx, rules);
+  return sweep === undefined ? { events, deadLetters } : { events, deadLetters, sweep };
+}
+
+function sweepOf(tx: SourceTransaction, rules: RuleSet): SnapshotSweep | undefined {
+  const done = tx.completesTable;
+  if (done === undefined) return undefined;
+  const rule = rules.ruleFor(done.db, done.table);
+  if (rule === undefined) return undefined;
+  return { table: done.table, run: done.run, streamType: rule.streamType, deleteType: rule.onDelete };
 }
 
 /** Domain fields whose values differ; a field missing on one side reads as null, as it would in JSON. */

@@ -54,6 +54,12 @@ export const pgoutputOffsetSchema = z.discriminatedUnion('phase', [
     table: z.string(),
     chunk: z.number().int().nonnegative(),
     rows: z.number().int().nonnegative(),
+    /**
+     * Primary key (as text) of the last delivered chunk's last row: a restart reads `table` on
+     * from the next key. Null for a table without a primary key (read again whole) and in
+     * offsets stored before resumable snapshots.
+     */
+    after: z.array(z.string()).nullable().default(null),
   }),
   z.object({
     phase: z.literal('stream'),

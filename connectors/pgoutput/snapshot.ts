@@ -6,18 +6,107 @@ import type { ChangeEvent, Row, SourceInfo } from '../change-event.js';
 import { pgTextValue } from './values.js';
 
 export interface SnapshotChunk {
-  /** `snapshot:<table>:<chunkNo>`, or `snapshot:done` for the empty marker of an empty snapshot. */
+  /** `snapshot:<table>:<chunkNo>@<run>`, or `snapshot:done@<run>` for a snapshot of no table. */
   id: string;
   table: string;
   chunkNo: number;
   events: ChangeEvent[];
   /** Rows read so far, this chunk included. */
   rowsDone: number;
+  /** Primary key of the chunk's last row, as text (null for a table without one). */
+  after: string[] | null;
+  /** True for the last chunk of its table: the run has read the whole table. */
+  tableDone: boolean;
   /** True for the chunk carrying the snapshot's very last row (or the empty marker). */
   last: boolean;
 }
 
+/** Where a snapshot run goes on after an interruption. */
+export interface SnapshotResumePoint {
+  table: string;
+  after: readonly string[] | null;
+  nextChunk: number;
+  rowsDone: number;
+}
+
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Transaction id of a snapshot chunk; `run` is the same for every attempt of one snapshot. */
+export function snapshotTxId(table: string | null, chunkNo: number, run: string): string {
+  return table === null ? `snapshot:done@${run}` : `snapshot:${table}:${chunkNo}@${run}`;
+}
+
+/** Primary-key columns of a table, in key order; empty without a primary key. */
+async function primaryKeyOf(client: pg.Client, schema: string, table: string): Promise<string[]> {
+  const result = await client.query(
+    `SELECT a.attname AS name
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+      WHERE i.indisprimary AND n.nspname = $1 AND c.relname = $2
+      ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [schema, table],
+  );
+  return result.rows.map((r) => z.object({ name: z.string() }).parse(r).name);
+}
+
+type TextPage = { rows: Array<Array<string | null>>; fields: pg.FieldDef[] };
+
+const TEXT_ROWS = { rowMode: 'array' as const, types: { getTypeParser: () => (value: string) => value } };
+
+/**
+ * Pages of a keyed table in primary-key order: `WHERE (key) > (last key)`, so a restart can go
+ * on after the last delivered key. Values come as text, and the key's text is compared as the
+ * column's type (an untyped parameter takes the column's type).
+ */
+async function* keysetPages(
+  client: pg.Client,
+  from: string,
+  key: readonly string[],
+  pageRows: number,
+  startAfter: readonly string[] | null,
+  filter: string | undefined,
+): AsyncGenerator<TextPage> {
+  const cols = `(${key.map(quote).join(', ')})`;
+  let last: readonly (string | null)[] | null = startAfter;
+  for (;;) {
+    const conditions = [
+      ...(last ? [`${cols} > (${key.map((_, i) => `$${i + 1}`).join(', ')})`] : []),
+      ...(filter === undefined ? [] : [`(${filter})`]),
+    ];
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const page = await client.query<Array<string | null>>({
+      text: `SELECT * FROM ${from} ${where} ORDER BY ${key.map(quote).join(', ')} LIMIT ${pageRows}`,
+      values: last ? [...last] : [],
+      ...TEXT_ROWS,
+    });
+    if (page.rows.length > 0) yield page;
+    if (page.rows.length < pageRows) return;
+    const lastRow = page.rows[page.rows.length - 1] ?? [];
+    last = key.map((k) => lastRow[page.fields.findIndex((f) => f.name === k)] ?? null);
+  }
+}
+
+/** A keyless table through a cursor, a page at a time. */
+async function* cursorPages(
+  client: pg.Client,
+  from: string,
+  pageRows: number,
+  filter: string | undefined,
+): AsyncGenerator<TextPage> {
+  const where = filter === undefined ? '' : ` WHERE (${filter})`;
+  await client.query(`DECLARE snapshot_rows NO SCROLL CURSOR FOR SELECT * FROM ${from}${where}`);
+  for (;;) {
+    const page = await client.query<Array<string | null>>({
+      text: `FETCH FORWARD ${pageRows} FROM snapshot_rows`,
+      ...TEXT_ROWS,
+    });
+    if (page.rows.length === 0) break;
+    yield page;
+  }
+  await client.query('CLOSE snapshot_rows');
+}
 
 /**
  * Opens the snapshot's read view on `client`: the slot's exported snapshot when there is one
@@ -52,6 +141,12 @@ export interface SnapshotReadOptions {
   /** Fields shared by every event's `source` block. */
   source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms'>;
   logger: Logger;
+  /** Names this snapshot in its chunk ids; the same for every attempt of one snapshot. */
+  run: string;
+  /** Go on after this point of an interrupted attempt. */
+  resume?: SnapshotResumePoint | null;
+  /** SQL condition on the rows to read (resnapshot --where); every row when absent. */
+  where?: string;
 }
 
 /**
@@ -65,22 +160,30 @@ export async function* readSnapshot(
   client: pg.Client,
   options: SnapshotReadOptions,
 ): AsyncGenerator<SnapshotChunk> {
-  const { logger } = options;
-  const meter = new ProgressMeter(await estimatedRows(client, options.schema, options.tables));
+  const { logger, run } = options;
+  const resume = options.resume ?? null;
+  const resumeAt = resume === null ? -1 : options.tables.indexOf(resume.table);
+  if (resume !== null && resumeAt < 0)
+    logger.warn({ table: resume.table }, 'the interrupted snapshot was in a table no longer captured');
+  // Tables before the interrupted one were delivered whole by the earlier attempt.
+  const tables = resumeAt >= 0 ? options.tables.slice(resumeAt) : options.tables;
+  const meter = new ProgressMeter(await estimatedRows(client, options.schema, tables));
   const tsMs = Date.now();
   let pending: SnapshotChunk | null = null;
-  let rowsDone = 0;
-  for (const table of options.tables) {
-    await client.query(
-      `DECLARE snapshot_rows NO SCROLL CURSOR FOR SELECT * FROM ${quote(options.schema)}.${quote(table)}`,
-    );
-    for (let chunkNo = 0; ; chunkNo++) {
-      const page = await client.query<string[]>({
-        text: `FETCH FORWARD ${options.chunkRows} FROM snapshot_rows`,
-        rowMode: 'array',
-        types: { getTypeParser: () => (value: string) => value },
-      });
-      if (page.rows.length === 0) break;
+  let rowsDone = resumeAt >= 0 ? (resume?.rowsDone ?? 0) : 0;
+  for (const [index, table] of tables.entries()) {
+    const resuming = resumeAt >= 0 && index === 0 ? resume : null;
+    const key = await primaryKeyOf(client, options.schema, table);
+    const from = `${quote(options.schema)}.${quote(table)}`;
+    // A keyless table has no position to go on from: it is read again whole.
+    const startAfter = key.length > 0 ? (resuming?.after ?? null) : null;
+    const pages =
+      key.length > 0
+        ? keysetPages(client, from, key, options.chunkRows, startAfter, options.where)
+        : cursorPages(client, from, options.chunkRows, options.where);
+    let chunkNo = resuming !== null && (startAfter !== null || key.length === 0) ? resuming.nextChunk : 0;
+    let any = false;
+    for await (const page of pages) {
       const events = page.rows.map((values): ChangeEvent => {
         const after: Row = {};
         page.fields.forEach((field, i) => {
@@ -101,13 +204,51 @@ export async function* readSnapshot(
       if (rowsDone === 0 && events[0]) events[0].source.snapshot = 'first';
       rowsDone += events.length;
       if (pending) yield pending;
-      pending = { id: `snapshot:${table}:${chunkNo}`, table, chunkNo, events, rowsDone, last: false };
+      const lastRow = page.rows[page.rows.length - 1] ?? [];
+      pending = {
+        id: snapshotTxId(table, chunkNo, run),
+        table,
+        chunkNo,
+        events,
+        rowsDone,
+        after:
+          key.length > 0
+            ? key.map((k) => String(lastRow[page.fields.findIndex((f) => f.name === k)] ?? ''))
+            : null,
+        tableDone: false,
+        last: false,
+      };
+      any = true;
+      chunkNo++;
       meter.add(events.length);
     }
-    await client.query('CLOSE snapshot_rows');
+    if (!any) {
+      // An empty table still gets its chunk, so the event store learns the table was read whole.
+      if (pending) yield pending;
+      pending = {
+        id: snapshotTxId(table, chunkNo, run),
+        table,
+        chunkNo,
+        events: [],
+        rowsDone,
+        after: startAfter === null ? null : [...startAfter],
+        tableDone: false,
+        last: false,
+      };
+    }
+    (pending as SnapshotChunk).tableDone = true;
     logger.debug({ table, rows: rowsDone }, 'snapshot table read');
   }
-  const done = pending ?? { id: 'snapshot:done', table: '', chunkNo: 0, events: [], rowsDone: 0, last: true };
+  const done: SnapshotChunk = pending ?? {
+    id: snapshotTxId(null, 0, run),
+    table: '',
+    chunkNo: 0,
+    events: [],
+    rowsDone,
+    after: null,
+    tableDone: false,
+    last: true,
+  };
   done.last = true;
   const lastEvent = done.events[done.events.length - 1];
   if (lastEvent) lastEvent.source.snapshot = 'last';

@@ -3,7 +3,13 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { SourceInfo, SourceOffset, SourceTransaction } from '../change-event.js';
+import type {
+  Row,
+  SourceInfo,
+  SourceOffset,
+  SourceSchemaChange,
+  SourceTransaction,
+} from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
 import {
   connectionConfig,
@@ -23,9 +29,9 @@ import {
   publishedTables,
   readSlot,
 } from './slot.js';
-import { openSnapshotView, readSnapshot } from './snapshot.js';
+import { openSnapshotView, readSnapshot, type SnapshotResumePoint } from './snapshot.js';
 import { type ChangeMessage, TransactionAssembler } from './transaction-assembler.js';
-import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver } from './values.js';
+import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver, pgTextValue } from './values.js';
 
 const CONNECTOR_VERSION = '0.1.0';
 
@@ -44,8 +50,11 @@ export interface PgoutputSourceOptions {
 
 /** What `start` does, decided from the stored offset, the snapshot mode and the slot. */
 type Plan =
-  /** Snapshot, then stream from `streamFrom`; null: create the slot, exporting the snapshot's view. */
-  | { kind: 'snapshot'; streamFrom: string | null }
+  /**
+   * Snapshot, then stream from `streamFrom`; null: create the slot, exporting the snapshot's
+   * view. With `resume`, only what an interrupted attempt had not delivered yet.
+   */
+  | { kind: 'snapshot'; streamFrom: string | null; resume: SnapshotResumePoint | null }
   /** Stream only, from `from`; null: from the slot's position, creating it when missing. */
   | { kind: 'stream'; from: string | null };
 
@@ -78,6 +87,10 @@ export class PgoutputSource implements ChangeSource {
   private readonly types = new PgTypeResolver((oids) => this.domainSteps(oids));
   private readonly relations = new WeakMap<Pgoutput.MessageRelation, Pgoutput.MessageRelation>();
   private catalog: pg.Client | null = null;
+  /** Column shape of each captured relation as its last Relation message described it. */
+  private readonly relationShapes = new Map<number, string>();
+  /** Schema changes seen in the open transaction, delivered with it. */
+  private pendingSchemaChanges: SourceSchemaChange[] = [];
 
   constructor(config: PgoutputSourceConfigInput, options: PgoutputSourceOptions = {}) {
     this.config = pgoutputSourceConfigSchema.parse(config);
@@ -185,7 +198,7 @@ export class PgoutputSource implements ChangeSource {
       if (this.config.snapshotMode === 'never') return { kind: 'stream', from: null };
       // Nothing was delivered from this slot, so it can be replaced by one that exports a snapshot.
       if (slot !== null) await dropSlot(client, this.config.slotName);
-      return { kind: 'snapshot', streamFrom: null };
+      return { kind: 'snapshot', streamFrom: null, resume: null };
     }
     if (slot === null) {
       throw new SourceError(
@@ -194,10 +207,21 @@ export class PgoutputSource implements ChangeSource {
         { hint: 'reset the stored offset to take a new snapshot' },
       );
     }
-    // An interrupted snapshot is redone in a new read view while streaming still starts at
-    // the slot's position: the changes between the two views are replayed on top of newer
-    // rows, and consumers apply full row images idempotently (as in the binlog reader).
-    if (offset.phase === 'snapshot') return { kind: 'snapshot', streamFrom: offset.lsn };
+    // An interrupted snapshot goes on after its last delivered chunk in a new read view while
+    // streaming still starts at the slot's position, which the slot keeps: every change after
+    // each chunk was read is replayed on top of the rows, and consumers apply full row images
+    // idempotently (as in the binlog reader, connectors/binlog/start-plan.ts).
+    if (offset.phase === 'snapshot')
+      return {
+        kind: 'snapshot',
+        streamFrom: offset.lsn,
+        resume: {
+          table: offset.table,
+          after: offset.after,
+          nextChunk: offset.chunk + 1,
+          rowsDone: offset.rows,
+        },
+      };
     return { kind: 'stream', from: offset.lsn };
   }
 
@@ -235,12 +259,15 @@ export class PgoutputSource implements ChangeSource {
       lsn: streamFrom,
       txId,
     };
+    const run = streamFrom;
     const chunks = readSnapshot(client, {
       schema: this.config.schema,
       tables,
       chunkRows: this.config.snapshotChunkRows,
       source,
       logger: this.logger,
+      run,
+      resume: plan.resume,
     });
     for await (const chunk of chunks) {
       if (this.stopping) return null;
@@ -253,9 +280,18 @@ export class PgoutputSource implements ChangeSource {
             table: chunk.table,
             chunk: chunk.chunkNo,
             rows: chunk.rowsDone,
+            after: chunk.after,
           };
       try {
-        await sink({ id: chunk.id, events: chunk.events, offset, snapshot: true });
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset,
+          snapshot: true,
+          ...(chunk.tableDone
+            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
+            : {}),
+        });
       } catch (cause) {
         throw new SourceError(
           'SINK_FAILED',
@@ -267,6 +303,61 @@ export class PgoutputSource implements ChangeSource {
     }
     await client.query('COMMIT');
     return streamFrom;
+  }
+
+  /**
+   * Reads one published table again (only the rows of `where`, when given) in its own
+   * repeatable-read view, as snapshot chunks of run `run`, without touching the slot or this
+   * source's offset. Read whole, the last chunk carries completesTable (see the binlog reader).
+   */
+  async snapshotTable(
+    table: string,
+    where: string | undefined,
+    run: string,
+    sink: Sink,
+  ): Promise<{ rows: number; chunks: number }> {
+    const client = new pg.Client(connectionConfig(this.config));
+    client.on('error', (err) => this.logger.warn({ err }, 'resnapshot connection error'));
+    try {
+      await client.connect();
+      const published = await publishedTables(client, this.config);
+      if (!published.includes(table))
+        throw new SourceError('TABLE_MISSING', `table ${table} is not captured (not in the publication)`, {
+          hint: 'name a captured table of the legacy database',
+        });
+      const txId = await openSnapshotView(client, null);
+      const [{ lsn } = { lsn: '0/0' }] = (
+        await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+      ).rows;
+      let chunks = 0;
+      let rows = 0;
+      const read = readSnapshot(client, {
+        schema: this.config.schema,
+        tables: [table],
+        chunkRows: this.config.snapshotChunkRows,
+        source: { ...this.baseSource(), schema: this.config.schema, lsn, txId },
+        logger: this.logger,
+        run,
+        ...(where === undefined ? {} : { where }),
+      });
+      for await (const chunk of read) {
+        chunks++;
+        rows = chunk.rowsDone;
+        await sink({
+          id: chunk.id,
+          events: chunk.events,
+          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
+          snapshot: true,
+          ...(chunk.tableDone && where === undefined
+            ? { completesTable: { db: this.config.database, table, run } }
+            : {}),
+        });
+      }
+      await client.query('COMMIT');
+      return { rows, chunks };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   private async startStream(from: string, sink: Sink): Promise<void> {
@@ -343,12 +434,34 @@ export class PgoutputSource implements ChangeSource {
         assembler.change(lsn, change);
         return;
       }
+      case 'relation':
+        this.relationSeen(lsn, message);
+        return;
       case 'truncate':
         // Debezium skips truncates by default (skipped.operations=t); so does this reader.
         this.logger.warn({ tables: message.relations.map((r) => r.name), lsn }, 'TRUNCATE not captured');
         return;
       case 'commit': {
         const tx = assembler.commit(message);
+        if (tx !== null && this.pendingSchemaChanges.length > 0) {
+          tx.schemaChanges = this.pendingSchemaChanges;
+          this.pendingSchemaChanges = [];
+          try {
+            await this.describeTables(tx.schemaChanges);
+          } catch (cause) {
+            this.fail(
+              new SourceError(
+                'TYPE_LOOKUP_FAILED',
+                `cannot read the changed tables: ${errorMessage(cause)}`,
+                {
+                  cause,
+                  hint: 'restart the source from its last offset once the server is reachable',
+                },
+              ),
+            );
+            return;
+          }
+        }
         if (tx === null) {
           // Nothing captured: only the position moves on.
           if (message.commitEndLsn !== null) {
@@ -394,7 +507,56 @@ export class PgoutputSource implements ChangeSource {
     return resolved;
   }
 
-  private async domainSteps(oids: number[]): Promise<DomainStep[]> {
+  /**
+   * pgoutput sends a Relation message before a relation's first change in a session and again
+   * after its definition changed (ALTER TABLE): a captured relation whose columns differ from
+   * the ones it had in this session is a schema change. (A change made while no reader ran is
+   * not seen this way: its first Relation message has nothing to compare with.)
+   */
+  private relationSeen(lsn: string, relation: Pgoutput.MessageRelation): void {
+    const captured = this.config.tables.length === 0 || this.config.tables.includes(relation.name);
+    if (relation.schema !== this.config.schema || !captured) return;
+    const shape = JSON.stringify(relation.columns.map((c) => [c.name, c.typeOid, c.typeMod]));
+    const before = this.relationShapes.get(relation.relationOid);
+    this.relationShapes.set(relation.relationOid, shape);
+    if (before === undefined || before === shape) return;
+    const names = (text: string) => (JSON.parse(text) as Array<[string]>).map(([n]) => n).join(', ');
+    const ddl = `relation ${relation.schema}.${relation.name} changed: (${names(before)}) → (${names(shape)})`;
+    this.logger.warn({ table: relation.name, lsn, ddl }, 'schema change on a captured table');
+    this.pendingSchemaChanges.push({
+      db: this.config.database,
+      table: relation.name,
+      ddl,
+      position: canonicalLsn(lsn),
+      columns: relation.columns.map((c) => c.name),
+      sample: [],
+    });
+  }
+
+  /** A few current rows of each changed table, normalised as snapshot rows are. */
+  private async describeTables(changes: SourceSchemaChange[]): Promise<void> {
+    const client = await this.catalogClient();
+    for (const change of changes) {
+      const page = await client.query<Array<string | null>>({
+        text: `SELECT * FROM "${this.config.schema.replace(/"/g, '""')}"."${change.table.replace(/"/g, '""')}" LIMIT 5`,
+        rowMode: 'array',
+        types: { getTypeParser: () => (value: string) => value },
+      });
+      change.columns = page.fields.map((f) => f.name);
+      change.sample = page.rows.map((values) => {
+        const row: Row = {};
+        page.fields.forEach((field, i) => {
+          row[field.name] = pgTextValue(values[i] ?? null, {
+            typeOid: field.dataTypeID,
+            typeMod: field.dataTypeModifier,
+          });
+        });
+        return row;
+      });
+    }
+  }
+
+  private async catalogClient(): Promise<pg.Client> {
     if (this.catalog === null) {
       const client = new pg.Client(connectionConfig(this.config));
       client.on('error', (err) => this.logger.warn({ err }, 'catalog connection error'));
@@ -406,7 +568,12 @@ export class PgoutputSource implements ChangeSource {
       }
       this.catalog = client;
     }
-    const result = await this.catalog.query(DOMAIN_STEPS_SQL, [oids]);
+    return this.catalog;
+  }
+
+  private async domainSteps(oids: number[]): Promise<DomainStep[]> {
+    const catalog = await this.catalogClient();
+    const result = await catalog.query(DOMAIN_STEPS_SQL, [oids]);
     return result.rows.map((r) => {
       const row = domainRow.parse(r);
       return { oid: Number(row.oid), baseOid: Number(row.base), baseTypeMod: Number(row.typmod) };

@@ -35,7 +35,10 @@ class Collector {
     const mapped = mapTransaction(tx, bank.rules);
     this.events.push(...mapped.events);
     this.deadLetters += mapped.deadLetters.length;
-    if (!tx.snapshot) this.txIds.add(tx.id);
+    // Data transactions only: the embedded reader also delivers DDL on captured tables (here the
+    // CREATE TABLE of Debezium's signal table) as schema-change markers without rows, which
+    // Debezium keeps in its schema history instead.
+    if (!tx.snapshot && tx.schemaChanges === undefined) this.txIds.add(tx.id);
   };
   snapshotEvents = () => this.events.filter((e) => e.metadata.snapshot).length;
 }

@@ -186,6 +186,7 @@ describe('SqliteEventStore', () => {
     try {
       expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual([
         { name: '001_event_store.sql' },
+        { name: '002_operations.sql' },
       ]);
     } finally {
       raw.close();

@@ -18,6 +18,7 @@ const interrupted: BinlogOffset = {
   table: 'account',
   chunk: 2,
   rows: 15000,
+  after: [15000],
 };
 const have = (file: string) => file === 'binlog.000003' || file === 'binlog.000004';
 const purged = () => false;
@@ -36,10 +37,11 @@ describe('start plan', () => {
     });
   });
 
-  it('redoes an interrupted snapshot but streams from the first attempt position', () => {
+  it('resumes an interrupted snapshot after its last chunk and streams from the first attempt position', () => {
     expect(planStart(interrupted, 'initial', have)).toMatchObject({
       kind: 'snapshot',
       streamFrom: { file: 'binlog.000003', pos: 800, gtid: '0-1-40' },
+      resume: { table: 'account', after: [15000], nextChunk: 3, rowsDone: 15000 },
     });
   });
 
@@ -52,7 +54,11 @@ describe('start plan', () => {
     expect(() => planStart(streamed, 'initial', purged)).toThrow(
       expect.objectContaining({ code: 'BINLOG_PURGED', hint: expect.stringMatching(/when_needed/) }),
     );
-    expect(planStart(interrupted, 'initial', purged)).toMatchObject({ kind: 'snapshot', streamFrom: null });
+    expect(planStart(interrupted, 'initial', purged)).toMatchObject({
+      kind: 'snapshot',
+      streamFrom: null,
+      resume: null,
+    });
   });
 });
 

@@ -21,6 +21,10 @@ function recordingHandlers(exitCode = 0) {
     audit: record('audit'),
     rebuild: record('rebuild'),
     deadLetters: record('deadLetters'),
+    deadLettersRedrive: record('deadLettersRedrive'),
+    deadLettersDrift: record('deadLettersDrift'),
+    schemaChanges: record('schemaChanges'),
+    resnapshot: record('resnapshot'),
     reconcile: record('reconcile'),
     connector: record('connector'),
     init: record('init'),
@@ -75,6 +79,8 @@ describe('help and version', () => {
       'audit',
       'rebuild',
       'dead-letters',
+      'schema-changes',
+      'resnapshot',
       'reconcile',
       'connector',
       'init',
@@ -101,7 +107,14 @@ describe('help and version', () => {
 
     const conn = (await cli(['connector', '--help'])).out.replace(/\s+/g, ' ');
     expect(conn).toContain('choices: "mariadb", "mysql", "postgresql"');
-    expect((await cli(['dead-letters', '--help'])).out).toContain('(default: 20)');
+    expect((await cli(['dead-letters', 'list', '--help'])).out).toContain('(default: 20)');
+    const dl = (await cli(['dead-letters', '--help'])).out;
+    for (const sub of ['list', 'redrive', 'drift']) expect(dl).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    const redrive = (await cli(['dead-letters', 'redrive', '--help'])).out.replace(/\s+/g, ' ');
+    expect(redrive).toContain('--force append the events (without it: only print what would happen)');
+    const resnap = (await cli(['resnapshot', '--help'])).out.replace(/\s+/g, ' ');
+    expect(resnap).toContain('--table <table>');
+    expect(resnap).toContain('--where <sql>');
     expect((await cli(['init', '--help'])).out).toContain('(default: "./migration.ts")');
   });
 
@@ -122,8 +135,18 @@ describe('refused before any handler runs', () => {
     [['demo', '--seed', '1.5'], /argument '1.5' is invalid/],
     [['demo', '--write-rate', ''], /argument '' is invalid/],
     [['dead-letters', '--limit', '-3'], /^error: option '--limit <n>' argument '-3' is invalid/],
+    [
+      ['dead-letters', 'list', '--since', 'yesterday'],
+      /argument 'yesterday' is invalid\. expected an ISO date/,
+    ],
+    [['dead-letters', 'list', '--table', 'a b'], /argument 'a b' is invalid\. expected a table name/],
+    [['dead-letters', 'redrive', '--table', 'x;y'], /argument 'x;y' is invalid/],
+    [['dead-letters', 'purge'], /^error: unknown command 'purge'|too many arguments/],
+    [['resnapshot'], /^error: required option '--table <table>' not specified/],
+    [['resnapshot', '--table', 'items', '--where', ''], /expected a SQL condition/],
+    [['resnapshot', '--table', 'items', '--where', 'id = 1; DROP TABLE items'], /cannot contain ";"/],
     [['reconcile', '--sample', 'many'], /argument 'many' is invalid/],
-    [['audit', '--since', 'yesterday'], /argument 'yesterday' is invalid\. expected an ISO-8601 time/],
+    [['audit', '--since', 'yesterday'], /argument 'yesterday' is invalid\. expected an ISO date or time/],
     [['audit', '--since', '2024-13-45'], /argument '2024-13-45' is invalid/],
     [
       ['connector', 'status', '--kind', 'oracle'],
@@ -145,7 +168,7 @@ describe('refused before any handler runs', () => {
     const lines = err.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(message);
-    expect(lines[1]).toMatch(/^\(see cqrs-migrate( [a-z-]+)? --help\)$/);
+    expect(lines[1]).toMatch(/^\(see cqrs-migrate( [a-z-]+)* --help\)$/);
     expect(err).not.toMatch(/\bat .*\(.*:\d+:\d+\)/); // no stack trace
   });
 
@@ -246,8 +269,35 @@ describe('valid arguments reach the right handler with typed values', () => {
     ],
     [['rebuild'], 'rebuild', { store: undefined }],
     [['rebuild', '--store', 'mongo'], 'rebuild', { store: 'mongo' }],
-    [['dead-letters'], 'deadLetters', { limit: 20 }],
-    [['dead-letters', '--limit', '5'], 'deadLetters', { limit: 5 }],
+    [
+      ['dead-letters'],
+      'deadLetters',
+      { limit: 20, table: undefined, since: undefined, reason: undefined, json: false },
+    ],
+    [
+      ['dead-letters', '--limit', '5'],
+      'deadLetters',
+      { limit: 5, table: undefined, since: undefined, reason: undefined, json: false },
+    ],
+    [
+      ['dead-letters', 'list', '--table', 'items', '--since', '2024-05-01', '--reason', 'qty', '--json'],
+      'deadLetters',
+      { limit: 20, table: 'items', since: '2024-05-01T00:00:00.000Z', reason: 'qty', json: true },
+    ],
+    [['dead-letters', 'redrive'], 'deadLettersRedrive', { table: undefined, force: false }],
+    [
+      ['dead-letters', 'redrive', '--table', 'items', '--force'],
+      'deadLettersRedrive',
+      { table: 'items', force: true },
+    ],
+    [['dead-letters', 'drift', '--json'], 'deadLettersDrift', { json: true }],
+    [['schema-changes'], 'schemaChanges', { json: false }],
+    [['resnapshot', '--table', 'items'], 'resnapshot', { table: 'items', where: undefined, force: false }],
+    [
+      ['resnapshot', '--table', 'items', '--where', 'id BETWEEN 1 AND 9', '--force'],
+      'resnapshot',
+      { table: 'items', where: 'id BETWEEN 1 AND 9', force: true },
+    ],
     [['reconcile'], 'reconcile', { sample: undefined }],
     [['reconcile', '--sample', '100'], 'reconcile', { sample: 100 }],
     [['connector', 'render'], 'connector', { action: 'render', kind: undefined, name: undefined }],

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../connectors/change-event.js';
 import { deadLetterMask } from '../../eventstore/dead-letter-mask.js';
 import {
+  isMaskedValue,
   maskColumns,
   maskValue,
   pathSegments,
@@ -127,5 +128,13 @@ describe('row and dead-letter masking', () => {
     expect(stored.reason).toBe(letter.reason);
     expect(letter.change.after?.email).toBe('not-an-email');
     expect(mask({ ...letter, table: 'accounts' })).toEqual({ ...letter, table: 'accounts' });
+  });
+});
+
+describe('isMaskedValue', () => {
+  it("recognises maskValue's output and nothing else", () => {
+    expect(isMaskedValue(String(maskValue('ann@example.com')))).toBe(true);
+    for (const v of ['***', '***12345', '***12345g', 'x***123456', '***1234567', 'ann@example.com'])
+      expect(isMaskedValue(v), v).toBe(false);
   });
 });

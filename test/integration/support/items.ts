@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { defineTableRule } from '../../../connectors/mapping/rules.js';
+import { defineEndpoint } from '../../../definition/endpoints.js';
+import { defineMigration, type Migration } from '../../../definition/migration.js';
+import { defineView } from '../../../definition/read-models.js';
+
+/**
+ * A one-table definition for operations tests: `items (id INT PRIMARY KEY, name VARCHAR, qty INT)`
+ * mapped to item streams and an `item` view keyed by id. Its rule can be made strict (names
+ * longer than `maxNameLength` are rejected) or read the name from another column (after a
+ * RENAME COLUMN), so a test can break a rule and then fix it.
+ */
+export interface ItemsOptions {
+  /** Column the rule reads the name from (default "name"). */
+  nameColumn?: string;
+  /** Longest name the rule accepts (default: any). */
+  maxNameLength?: number;
+}
+
+export const ITEMS_DDL =
+  'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL)';
+
+export function itemsMigration(options: ItemsOptions = {}): Migration {
+  const column = options.nameColumn ?? 'name';
+  const max = options.maxNameLength ?? Number.POSITIVE_INFINITY;
+  const row = z.looseObject({ id: z.number(), qty: z.number() }).transform((r, ctx) => {
+    const name = r[column];
+    if (typeof name !== 'string') {
+      ctx.addIssue({ code: 'custom', path: [column], message: `expected text in column ${column}` });
+      return z.NEVER;
+    }
+    if (name.length > max) {
+      ctx.addIssue({ code: 'custom', path: [column], message: `longer than ${max} characters` });
+      return z.NEVER;
+    }
+    return { itemId: r.id, name, qty: r.qty };
+  });
+  const items = defineTableRule({
+    table: 'items',
+    row,
+    key: 'itemId',
+    stream: { type: 'item', id: (s) => `item-${s.itemId}` },
+    onCreate: 'ItemAdded',
+    onSnapshot: 'ItemSnapshotted',
+    otherwise: 'ItemChanged',
+    onDelete: 'ItemRemoved',
+  });
+  return defineMigration({
+    name: 'items',
+    capture: { tables: [items] },
+    readModels: [
+      defineView({
+        name: 'item',
+        from: 'items',
+        schema: z.object({ name: z.string(), qty: z.number() }),
+        select: (root) => ({ name: String(root.row.name), qty: Number(root.row.qty) }),
+      }),
+    ],
+    domains: {
+      items: {
+        endpoints: {
+          get: defineEndpoint({
+            route: '/items/:itemId',
+            params: z.object({ itemId: z.coerce.number() }),
+            legacy: {
+              sql: `SELECT ${column === 'name' ? 'name' : `${column} AS name`}, qty FROM items WHERE id = :itemId`,
+            },
+            readModel: ({ params, readModels }) =>
+              readModels.item?.get(String(params.itemId)) ?? Promise.resolve(null),
+          }),
+        },
+      },
+    },
+  });
+}
