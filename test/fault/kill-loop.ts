@@ -1,0 +1,308 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { diffJson } from '../../compare/diff.js';
+import { openLegacyDb } from '../../connectors/legacy/index.js';
+import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
+import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
+import { generateBank } from '../../examples/bank/generate.js';
+import { LegacyQueries } from '../../examples/bank/legacy-queries.js';
+import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
+import { runWorkload, type WorkloadStats } from '../../examples/bank/workload.js';
+import { silentLogger } from '../../lib/logger.js';
+import { openReadModelDb } from '../../projectors/stores/sqlite.js';
+import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+
+/**
+ * kill -9 of a real `cqrs-migrate run` process at random points while the legacy bank takes
+ * writes: during the initial snapshot, while streaming, between batches. After the last kill
+ * a final run catches up and every account's summary and full history must equal the legacy
+ * JOIN answers (zero drift), and the event store must hold no second copy of the snapshot. The fault suite runs it bounded; `npm run soak` runs it for
+ * minutes and prints the same figures.
+ */
+
+const SERVER = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const CAPTURED_TABLES = bank.tables;
+
+export interface KillLoopOptions {
+  /** Stop after this many kills, or when `untilMs` is reached, whichever comes first. */
+  kills: number;
+  untilMs?: number;
+  /** A kill lands this long after the process started, uniformly at random. */
+  minLifeMs: number;
+  maxLifeMs: number;
+  /** Legacy write operations per second during the loop. */
+  writeRate: number;
+  /** Bank customers (the rest of the data follows the sample's shape). */
+  customers: number;
+  seed: number;
+  log?: (line: string) => void;
+}
+
+export interface KillLoopResult {
+  kills: number;
+  /** Kills that landed after the first snapshot chunk was stored and before the last. */
+  killsDuringSnapshot: number;
+  accountsCompared: number;
+  /** Accounts whose summary or history differed from legacy after the final catch-up. */
+  drift: Array<{ accountId: number; what: string; diff: unknown }>;
+  peakRssBytes: number;
+  /** Longest /health answer time seen while a process served. */
+  maxApiStallMs: number;
+  snapshotEvents: number;
+  sourceRows: number;
+  deadLetters: number;
+  writes: WorkloadStats | null;
+  catchUpMs: number;
+}
+
+function runProcess(env: NodeJS.ProcessEnv): {
+  child: ChildProcess;
+  output: () => string;
+  url: () => string | null;
+} {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  return {
+    child,
+    output: () => out,
+    url: () => /shadow API on (http:\/\/\S+)/.exec(out)?.[1] ?? null,
+  };
+}
+
+function peakRss(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? 0 : Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+/** Whether the stored source offset says the initial snapshot has begun and not finished. */
+function snapshotInProgress(eventsDb: string): boolean {
+  let db: Database.Database;
+  try {
+    // Read-write: after a kill -9 the WAL index needs recovery, which a read-only handle cannot do.
+    db = new Database(eventsDb, { fileMustExist: true });
+  } catch {
+    return false;
+  }
+  try {
+    const offsets = db.prepare('SELECT "offset" FROM source_offsets').pluck().all() as string[];
+    return offsets.some((o) => o.includes('"snapshotCompleted":false'));
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function allHistory(q: AccountQueries, accountId: number): Promise<HistoryPage['items']> {
+  const items: HistoryPage['items'] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await q.transactionHistory({ accountId, limit: 100, ...(cursor ? { cursor } : {}) });
+    items.push(...page.items);
+    if (!page.nextCursor) return items;
+    cursor = page.nextCursor;
+  }
+}
+
+/** A seeded generator, so a failing run can be repeated with the seed it printed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopResult> {
+  const log = options.log ?? (() => undefined);
+  const next = random(options.seed);
+  const database = `t_kill_${process.pid}_${options.seed}`;
+  const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
+  const dir = mkdtempSync(join(tmpdir(), 'cqrs-kill-'));
+  const dataDir = join(dir, 'data');
+  await createBankDatabase(SERVER, database, { dropExisting: true });
+  const pool = openPool(SERVER, database, { connectionLimit: 4 });
+  await generateBank(pool, { seed: options.seed, scale: { customers: options.customers } });
+  const legacyDb = openLegacyDb(url, { poolSize: 2 });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CQRS_LEGACY_URL: url,
+    CQRS_DATA_DIR: dataDir,
+    CQRS_DEFINITION: 'examples/bank/migration.ts',
+    CQRS_CDC_SERVER_ID: String(7000 + (process.pid % 500) + (options.seed % 400)),
+    CQRS_API_PORT: '0',
+    LOG_LEVEL: 'fatal',
+  };
+  let sourceRows = 0;
+  for (const table of CAPTURED_TABLES) {
+    const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
+    sourceRows += Number((rows as Array<{ n: number }>)[0]?.n ?? 0);
+  }
+
+  const stopWrites = new AbortController();
+  const writes = runWorkload(
+    pool,
+    { seed: options.seed, ratePerSec: options.writeRate, concurrency: 3 },
+    stopWrites.signal,
+  );
+  const result: KillLoopResult = {
+    kills: 0,
+    killsDuringSnapshot: 0,
+    accountsCompared: 0,
+    drift: [],
+    peakRssBytes: 0,
+    maxApiStallMs: 0,
+    snapshotEvents: 0,
+    sourceRows,
+    deadLetters: 0,
+    writes: null,
+    catchUpMs: 0,
+  };
+  let running = null as ReturnType<typeof runProcess> | null;
+  let polling = true;
+  // Answer time of the API's liveness route while a process serves: a stall behind projection shows here.
+  const poller = (async () => {
+    while (polling) {
+      const base = running?.url();
+      if (base) {
+        const started = performance.now();
+        await fetch(`${base}/health`, { signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+        result.maxApiStallMs = Math.max(result.maxApiStallMs, performance.now() - started);
+      }
+      await sleep(100);
+    }
+  })();
+
+  try {
+    const started = Date.now();
+    while (
+      result.kills < options.kills &&
+      (options.untilMs === undefined || Date.now() - started < options.untilMs)
+    ) {
+      running = runProcess(env);
+      const life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
+      await Promise.race([sleep(life), exited(running.child)]);
+      if (running.child.exitCode !== null) {
+        throw new Error(
+          `run exited by itself (code ${running.child.exitCode}):\n${running.output().slice(-2000)}`,
+        );
+      }
+      result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(running.child.pid));
+      running.child.kill('SIGKILL');
+      await exited(running.child);
+      result.kills++;
+      const inSnapshot = snapshotInProgress(join(dataDir, 'events.db'));
+      if (inSnapshot) result.killsDuringSnapshot++;
+      log(
+        `kill ${result.kills} after ${Math.round(life)} ms${inSnapshot ? ' (during the initial snapshot)' : ''}`,
+      );
+      running = null;
+    }
+    stopWrites.abort();
+    result.writes = await writes;
+
+    // The last process runs until the read models equal legacy for every account.
+    running = runProcess(env);
+    const catchUp = Date.now();
+    const readDb = await (async () => {
+      for (;;) {
+        const final = running;
+        if (final === null) throw new Error('no final run');
+        if (final.url()) return openReadModelDb(join(dataDir, 'read-models.db'), silentLogger);
+        if (final.child.exitCode !== null)
+          throw new Error(`final run exited:\n${final.output().slice(-2000)}`);
+        await sleep(100);
+      }
+    })();
+    try {
+      const readModels = new ReadModelQueries(new SqliteReadModels(bank).readModels(readDb));
+      const legacy = new LegacyQueries(legacyDb);
+      const [ids] = await pool.query('SELECT id FROM accounts ORDER BY id');
+      const accountIds = (ids as Array<{ id: number }>).map((r) => r.id);
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const drift: KillLoopResult['drift'] = [];
+        for (const accountId of accountIds) {
+          const s = diffJson(
+            await legacy.accountSummary(accountId),
+            await readModels.accountSummary(accountId),
+          );
+          if (s.length > 0) drift.push({ accountId, what: 'summary', diff: s.slice(0, 3) });
+          const h = diffJson(await allHistory(legacy, accountId), await allHistory(readModels, accountId));
+          if (h.length > 0) drift.push({ accountId, what: 'history', diff: h.slice(0, 3) });
+        }
+        result.drift = drift;
+        result.accountsCompared = accountIds.length;
+        if (drift.length === 0 || Date.now() > deadline) break;
+        await sleep(1000);
+      }
+      result.catchUpMs = Date.now() - catchUp;
+      result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(running.child.pid));
+    } finally {
+      readDb.close();
+    }
+    running.child.kill('SIGTERM');
+    await exited(running.child);
+    running = null;
+
+    const events = new Database(join(dataDir, 'events.db'), { readonly: true });
+    try {
+      result.snapshotEvents = events
+        .prepare('SELECT COUNT(*) FROM events WHERE snapshot = 1')
+        .pluck()
+        .get() as number;
+      result.deadLetters = events.prepare('SELECT COUNT(*) FROM dead_letters').pluck().get() as number;
+    } finally {
+      events.close();
+    }
+    return result;
+  } finally {
+    polling = false;
+    stopWrites.abort();
+    await writes.catch(() => undefined);
+    await poller;
+    if (running !== null) {
+      running.child.kill('SIGKILL');
+      await exited(running.child);
+    }
+    await legacyDb.close();
+    await pool.end();
+    await dropDatabase(SERVER, database).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function describeResult(r: KillLoopResult): string {
+  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+  return [
+    `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot)`,
+    `drift: ${r.drift.length} of ${r.accountsCompared} accounts differ after catch-up (${r.catchUpMs} ms)`,
+    `dead letters: ${r.deadLetters}`,
+    `event store: ${r.snapshotEvents} snapshot events for ${r.sourceRows} source rows (${(r.snapshotEvents / Math.max(1, r.sourceRows)).toFixed(2)}×)`,
+    `peak RSS of a run process: ${mb(r.peakRssBytes)}; max API stall (/health): ${Math.round(r.maxApiStallMs)} ms`,
+    `legacy writes: ${r.writes?.ops ?? 0} ops, ${r.writes?.rowChanges ?? 0} row changes, ${r.writes?.errors ?? 0} errors`,
+  ].join('\n');
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { describeResult, runKillLoop } from '../fault/kill-loop.js';
+
+/**
+ * Fault suite, process crashes: 20 kill -9s of a real `run` under legacy write load, a third
+ * of them during the initial snapshot; then zero drift on every account, no second copy of the
+ * snapshot in the event store, no dead letters. `npm run soak` runs the same loop for longer.
+ */
+describe('kill -9 of run at random points under write load', () => {
+  it('loses nothing, duplicates nothing and keeps one copy of the snapshot', async () => {
+    const seed = Number(process.env.CQRS_FAULT_SEED ?? 20261202);
+    console.info(`fault-kill seed ${seed} (CQRS_FAULT_SEED repeats it)`);
+    const result = await runKillLoop({
+      kills: 20,
+      minLifeMs: 1500,
+      maxLifeMs: 6000,
+      writeRate: 60,
+      customers: 400,
+      seed,
+    });
+    console.info(describeResult(result));
+    expect(result.kills).toBe(20);
+    expect(result.killsDuringSnapshot).toBeGreaterThan(0);
+    expect(result.accountsCompared).toBeGreaterThan(500);
+    expect(result.drift).toEqual([]);
+    expect(result.deadLetters).toBe(0);
+    expect(result.writes?.errors).toBe(0);
+    expect(result.writes?.ops ?? 0).toBeGreaterThan(500);
+    expect(result.snapshotEvents / result.sourceRows).toBeLessThanOrEqual(1.05);
+  }, 600_000);
+});
