@@ -52,7 +52,10 @@ export interface KillLoopResult {
   /** Longest /health answer time seen while a process served. */
   maxApiStallMs: number;
   snapshotEvents: number;
+  /** Rows of the captured tables once the writes stopped. */
   sourceRows: number;
+  /** Snapshot events equal to an earlier one (same stream, type and data): a row captured twice. */
+  duplicateSnapshotEvents: number;
   deadLetters: number;
   writes: WorkloadStats | null;
   catchUpMs: number;
@@ -156,11 +159,14 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     CQRS_API_PORT: '0',
     LOG_LEVEL: 'fatal',
   };
-  let sourceRows = 0;
-  for (const table of CAPTURED_TABLES) {
-    const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
-    sourceRows += Number((rows as Array<{ n: number }>)[0]?.n ?? 0);
-  }
+  const countRows = async () => {
+    let n = 0;
+    for (const table of CAPTURED_TABLES) {
+      const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
+      n += Number((rows as Array<{ n: number }>)[0]?.n ?? 0);
+    }
+    return n;
+  };
 
   const stopWrites = new AbortController();
   const writes = runWorkload(
@@ -176,7 +182,8 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     peakRssBytes: 0,
     maxApiStallMs: 0,
     snapshotEvents: 0,
-    sourceRows,
+    sourceRows: 0,
+    duplicateSnapshotEvents: 0,
     deadLetters: 0,
     writes: null,
     catchUpMs: 0,
@@ -223,6 +230,8 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     }
     stopWrites.abort();
     result.writes = await writes;
+    // Rows inserted while the snapshot ran are in it too: the comparison is with the rows now.
+    result.sourceRows = await countRows();
 
     // The last process runs until the read models equal legacy for every account.
     running = runProcess(env);
@@ -274,6 +283,13 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
         .prepare('SELECT COUNT(*) FROM events WHERE snapshot = 1')
         .pluck()
         .get() as number;
+      result.duplicateSnapshotEvents = events
+        .prepare(
+          `SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM events WHERE snapshot = 1
+             GROUP BY stream_id, type, data HAVING COUNT(*) > 1)`,
+        )
+        .pluck()
+        .get() as number;
       result.deadLetters = events.prepare('SELECT COUNT(*) FROM dead_letters').pluck().get() as number;
     } finally {
       events.close();
@@ -301,7 +317,7 @@ export function describeResult(r: KillLoopResult): string {
     `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot)`,
     `drift: ${r.drift.length} of ${r.accountsCompared} accounts differ after catch-up (${r.catchUpMs} ms)`,
     `dead letters: ${r.deadLetters}`,
-    `event store: ${r.snapshotEvents} snapshot events for ${r.sourceRows} source rows (${(r.snapshotEvents / Math.max(1, r.sourceRows)).toFixed(2)}×)`,
+    `event store: ${r.snapshotEvents} snapshot events for ${r.sourceRows} source rows (${(r.snapshotEvents / Math.max(1, r.sourceRows)).toFixed(2)}×), ${r.duplicateSnapshotEvents} captured twice`,
     `peak RSS of a run process: ${mb(r.peakRssBytes)}; max API stall (/health): ${Math.round(r.maxApiStallMs)} ms`,
     `legacy writes: ${r.writes?.ops ?? 0} ops, ${r.writes?.rowChanges ?? 0} row changes, ${r.writes?.errors ?? 0} errors`,
   ].join('\n');

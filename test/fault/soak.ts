@@ -40,6 +40,10 @@ const result = await runKillLoop({
 });
 console.info(describeResult(result));
 const ratio = result.snapshotEvents / Math.max(1, result.sourceRows);
-const failed = result.drift.length > 0 || result.deadLetters > 0 || ratio > 1.05;
+const failed =
+  result.drift.length > 0 ||
+  result.deadLetters > 0 ||
+  ratio > 1.05 ||
+  result.duplicateSnapshotEvents > result.snapshotEvents * 0.05;
 if (result.drift.length > 0) console.info(JSON.stringify(result.drift.slice(0, 5), null, 2));
 process.exitCode = failed ? 1 : 0;
