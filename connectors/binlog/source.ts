@@ -9,6 +9,7 @@ import type {
   SourceTransaction,
 } from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
+import { deliverResnapshot } from '../resnapshot-delivery.js';
 import { BinlogStream } from './binlog-stream.js';
 import {
   type BinlogOffset,
@@ -281,8 +282,6 @@ export class MysqlBinlogSource implements ChangeSource {
         file: view.file,
         pos: view.pos,
       };
-      let chunks = 0;
-      let rows = 0;
       const read = readSnapshot(core, tables, {
         database: this.config.database,
         chunkRows: this.config.snapshotChunkRows,
@@ -291,21 +290,9 @@ export class MysqlBinlogSource implements ChangeSource {
         run,
         ...(where === undefined ? {} : { where }),
       });
-      for await (const chunk of read) {
-        chunks++;
-        rows = chunk.rowsDone;
-        await sink({
-          id: chunk.id,
-          events: chunk.events,
-          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
-          snapshot: true,
-          ...(chunk.tableDone && where === undefined
-            ? { completesTable: { db: this.config.database, table, run } }
-            : {}),
-        });
-      }
+      const delivered = await deliverResnapshot(read, sink, { db: this.config.database, table, run, where });
       await conn.query('COMMIT');
-      return { rows, chunks };
+      return delivered;
     } finally {
       await conn.end().catch(() => conn.destroy());
     }

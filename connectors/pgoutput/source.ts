@@ -11,6 +11,7 @@ import type {
   SourceTransaction,
 } from '../change-event.js';
 import type { ChangeSource } from '../ports.js';
+import { deliverResnapshot } from '../resnapshot-delivery.js';
 import {
   connectionConfig,
   type PgoutputOffset,
@@ -329,8 +330,6 @@ export class PgoutputSource implements ChangeSource {
       const [{ lsn } = { lsn: '0/0' }] = (
         await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
       ).rows;
-      let chunks = 0;
-      let rows = 0;
       const read = readSnapshot(client, {
         schema: this.config.schema,
         tables: [table],
@@ -340,21 +339,9 @@ export class PgoutputSource implements ChangeSource {
         run,
         ...(where === undefined ? {} : { where }),
       });
-      for await (const chunk of read) {
-        chunks++;
-        rows = chunk.rowsDone;
-        await sink({
-          id: chunk.id,
-          events: chunk.events,
-          offset: { resnapshot: table, run, chunk: chunk.chunkNo, rows: chunk.rowsDone },
-          snapshot: true,
-          ...(chunk.tableDone && where === undefined
-            ? { completesTable: { db: this.config.database, table, run } }
-            : {}),
-        });
-      }
+      const delivered = await deliverResnapshot(read, sink, { db: this.config.database, table, run, where });
       await client.query('COMMIT');
-      return { rows, chunks };
+      return delivered;
     } finally {
       await client.end().catch(() => undefined);
     }
