@@ -49,7 +49,11 @@ export function datetimeParam(fractionDigits = 6) {
     .regex(shape, `expected DATETIME(${fractionDigits}) "${example}"`)
     .refine((text) => {
       const [, y, mo, d, h, mi, s] = (shape.exec(text) ?? []).map(Number);
-      const at = new Date(Date.UTC(y as number, (mo as number) - 1, d, h, mi, s));
+      // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999; no year 0 in SQL.
+      const at = new Date(0);
+      at.setUTCFullYear(y as number, (mo as number) - 1, d);
+      at.setUTCHours(h as number, mi, s);
+      if ((y as number) < 1) return false;
       const same = `${pad(at.getUTCFullYear(), 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
       return text.startsWith(same);
     }, 'not a real date and time');

@@ -32,6 +32,9 @@ describe('datetimeParam', () => {
   it('takes real instants with exactly the column fraction digits', () => {
     expect(at.parse('2024-02-29 23:59:59.999999')).toBe('2024-02-29 23:59:59.999999');
     expect(datetimeParam(0).parse('2024-01-01 00:00:00')).toBe('2024-01-01 00:00:00');
+    // Years below 100 are real years (PostgreSQL stores them), not 1900 + year.
+    expect(datetimeParam(0).parse('0099-12-31 23:59:59')).toBe('0099-12-31 23:59:59');
+    expect(datetimeParam(0).parse('0001-01-01 00:00:00')).toBe('0001-01-01 00:00:00');
   });
 
   it('refuses impossible dates and times', () => {
@@ -39,6 +42,8 @@ describe('datetimeParam', () => {
       '2024-13-45 25:61:61.000000',
       '2023-02-29 10:00:00.000000',
       '2024-04-31 00:00:00.000000',
+      '0000-01-01 00:00:00.000000',
+      '0099-02-29 00:00:00.000000',
     ])
       expect(at.safeParse(text).error?.issues[0]?.message, text).toBe('not a real date and time');
   });
