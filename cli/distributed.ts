@@ -230,6 +230,8 @@ export async function startProjector(
         topicPrefix: config.kafka.topicPrefix,
         partitions: config.kafka.partitions,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        store,
+        storeCheckIntervalMs: config.stores.checkIntervalMs,
         logger,
         ...(registry ? { registry } : {}),
         onError: (err) => fail(err),

@@ -60,7 +60,7 @@ export class ShopDistributed {
     return `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${this.database}`;
   }
 
-  async setup(kafka: ConfigInput['kafka'] = {}): Promise<void> {
+  async setup(overrides: Pick<ConfigInput, 'kafka' | 'stores'> = {}): Promise<void> {
     const create = shop.sample?.create;
     if (create === undefined) throw new Error('the shop definition has no sample hooks');
     await create({ url: this.url, scale: 'tiny', seed: 7, force: false, progress: () => undefined });
@@ -76,12 +76,13 @@ export class ShopDistributed {
         partitions: 2,
         sessionTimeoutMs: 8000,
         staleMarkerGraceMs: 5000,
-        ...kafka,
+        ...overrides.kafka,
       },
       stores: {
         placement: { 'order-detail': 'mongo', 'product-page': 'mongo', 'customer-orders': 'opensearch' },
         mongoDatabase: `t_${this.tag}_${this.suffix}`,
         opensearchIndexPrefix: `t-${this.tag}-${this.suffix}`,
+        ...overrides.stores,
       },
     };
     writeFileSync(this.configFile, JSON.stringify(file));
