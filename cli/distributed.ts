@@ -162,6 +162,8 @@ export type ServerReadModel = DocumentProjection & { handle(): ReadModelHandle }
 export interface OpenedStore {
   store: StoreName;
   readModels: ServerReadModel[];
+  /** Rejects when the store does not answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -179,7 +181,10 @@ export function openStore(
       (readModel) =>
         new MongoReadModel({ migration, readModel, client, database: config.stores.mongoDatabase, logger }),
     );
-    return { store, readModels, close: () => client.close() };
+    const ping = async () => {
+      await client.db(config.stores.mongoDatabase).command({ ping: 1 });
+    };
+    return { store, readModels, ping, close: () => client.close() };
   }
   const client = new Client({ node: config.stores.opensearchUrl });
   const readModels = names.map(
@@ -192,7 +197,10 @@ export function openStore(
         logger,
       }),
   );
-  return { store, readModels, close: () => client.close() };
+  const ping = async () => {
+    await client.cluster.health({ timeout: '5s' });
+  };
+  return { store, readModels, ping, close: () => client.close() };
 }
 
 export interface RunningProjector {
@@ -317,7 +325,12 @@ export interface LagReport {
 }
 
 /** Consumer-group lag of every stage of the distributed pipeline, for every read model of the migration. */
-export async function distributedLag(config: Config, migration: Migration, kafka: Kafka): Promise<LagReport> {
+export async function distributedLag(
+  config: Config,
+  migration: Migration,
+  kafka: Kafka,
+  knownConnector?: SourceConnectorState | null,
+): Promise<LagReport> {
   const sourceTopics = capturedTables(config, migration).map((t) =>
     tableTopic(config.cdc.name, t.scope, t.table),
   );
@@ -335,7 +348,8 @@ export async function distributedLag(config: Config, migration: Migration, kafka
     ).total;
   }
   const total = translator.total + Object.values(projectors).reduce((a, b) => a + b, 0);
-  return { connector: await sourceConnectorState(config), translator: translator.total, projectors, total };
+  const connector = knownConnector === undefined ? await sourceConnectorState(config) : knownConnector;
+  return { connector, translator: translator.total, projectors, total };
 }
 
 /**
@@ -371,7 +385,7 @@ export function openServerReadModels(
   config: Config,
   migration: Migration,
   logger: Logger = silentLogger,
-): { readModels: ReadModels; close(): Promise<void> } {
+): { readModels: ReadModels; stores: OpenedStore[]; close(): Promise<void> } {
   const placement = placementOf(config, migration);
   const stores = STORES.filter((store) => [...placement.values()].includes(store)).map((store) =>
     openStore(config, migration, store, logger),
@@ -380,6 +394,7 @@ export function openServerReadModels(
   for (const opened of stores) for (const model of opened.readModels) readModels[model.name] = model.handle();
   return {
     readModels,
+    stores,
     async close() {
       await Promise.all(stores.map((opened) => opened.close()));
     },

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { RunningTranslator } from '../../../cli/distributed.js';
-import type { ConfigInput } from '../../../lib/config.js';
 import { connectReachable, waitFor } from './debezium-bank.js';
 import { pgReachable } from './postgres.js';
-import { ShopDistributed, stackManaged } from './shop-distributed.js';
+import { ShopDistributed, type ShopOverrides, stackManaged } from './shop-distributed.js';
 
 /**
  * What the distributed shop's fault tests share: whether the services they need run (and were
@@ -22,10 +21,7 @@ export async function faultStackReady(test: string): Promise<boolean> {
 }
 
 /** A shop harness set up in beforeAll and closed in afterAll of the calling file. */
-export function shopForFaults(
-  tag: string,
-  overrides: Pick<ConfigInput, 'kafka' | 'stores'> = {},
-): ShopDistributed {
+export function shopForFaults(tag: string, overrides: ShopOverrides = {}): ShopDistributed {
   const shop = new ShopDistributed(tag);
   beforeAll(async () => {
     await shop.setup(overrides);
