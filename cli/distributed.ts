@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { tableTopic } from '../connectors/debezium/config.js';
 import { ConnectClient, type ConnectorState } from '../connectors/debezium/connect-client.js';
+import { deadLetterMasking } from '../connectors/kafka/dead-letter-masking.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
@@ -113,6 +114,8 @@ export async function startTranslator(
     rules: migration.rules,
     topicPrefix: config.kafka.topicPrefix,
     partitions: config.kafka.partitions,
+    masking: deadLetterMasking(migration.sensitiveColumns),
+    deadLetterRetentionMs: deadLetterRetentionMs(config),
     logger,
     ...(registry ? { registry } : {}),
     ...(onPublished ? { onPublished } : {}),
@@ -120,6 +123,16 @@ export async function startTranslator(
   await translator.start();
   const running = translator;
   return { translator: running, source, failed, stop: () => running.stop() };
+}
+
+/**
+ * retention.ms of the dead-letter topic: `retention.deadLettersMaxAgeDays`, as the embedded
+ * store prunes its dead letters (0: no limit). Kafka has no row limit, so
+ * `retention.deadLettersMaxRows` does not apply to the topic.
+ */
+export function deadLetterRetentionMs(config: Config): number {
+  const days = config.retention.deadLettersMaxAgeDays;
+  return days === 0 ? -1 : Math.round(days * 86_400_000);
 }
 
 export function parseStore(value: string | undefined): StoreName {
