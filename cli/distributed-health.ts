@@ -191,23 +191,14 @@ export class DistributedMonitor {
     this.gauges.source.set(state.lagSeconds);
   }
 
-  /** Heartbeats the connector has written so far (the heartbeat topic's end); -1 when it writes none. */
   private async heartbeats(connector: string): Promise<bigint> {
-    const admin = this.options.kafka.admin();
-    try {
-      let topic = this.heartbeatTopicOf.get(connector);
-      if (topic === undefined) {
-        topic = heartbeatTopic(await this.connect.config(connector));
-        this.heartbeatTopicOf.set(connector, topic);
-      }
-      await admin.connect();
-      if (!(await admin.listTopics()).includes(topic)) return -1n;
-      return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + BigInt(p.high), 0n);
-    } catch {
-      return -1n;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+    let topic = this.heartbeatTopicOf.get(connector);
+    if (topic === undefined) {
+      topic = await heartbeatTopicOf(this.connect, connector).catch(() => undefined);
+      if (topic === undefined) return -1n;
+      this.heartbeatTopicOf.set(connector, topic);
     }
+    return heartbeatCount(this.options.kafka, topic);
   }
 
   private async connectorOffset(name: string): Promise<Readonly<Record<string, unknown>> | null> {
@@ -291,7 +282,7 @@ export class DistributedMonitor {
 
 /** The connector against the legacy change log once, for `cqrs lag`. */
 export interface ConnectorDistance {
-  /** The connector's committed offset has passed the change log's end read just now. */
+  /** The connector passed the change log's end read at the start (within the wait). */
   caughtUp: boolean;
   offset: Readonly<Record<string, unknown>> | null;
   legacyEnd: LegacyEnd;
@@ -302,13 +293,49 @@ export interface ConnectorDistance {
   atMostSeconds: number | null;
 }
 
-export async function connectorDistance(config: Config, connector: string): Promise<ConnectorDistance> {
+async function heartbeatTopicOf(connect: ConnectClient, connector: string): Promise<string> {
+  return heartbeatTopic(await connect.config(connector));
+}
+
+/** Heartbeats the connector has written so far (the heartbeat topic's end); -1 when it writes none. */
+async function heartbeatCount(kafka: Kafka, topic: string): Promise<bigint> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    if (!(await admin.listTopics()).includes(topic)) return -1n;
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + BigInt(p.high), 0n);
+  } catch {
+    return -1n;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads the change log's end once, then waits up to `waitMs` for the connector to pass it
+ * (its committed offset, or a heartbeat written after the read).
+ */
+export async function connectorDistance(
+  config: Config,
+  kafka: Kafka,
+  connector: string,
+  waitMs = 15_000,
+): Promise<ConnectorDistance> {
   const probe = legacyEndProbe(config.legacy.url);
+  const connect = new ConnectClient({ url: config.connect.url });
   try {
     const legacyEnd = await probe.read();
-    const offset =
-      (await new ConnectClient({ url: config.connect.url }).offsets(connector))[0]?.offset ?? null;
-    const caughtUp = connectorReached(offset, legacyEnd);
+    const topic = await heartbeatTopicOf(connect, connector);
+    const heartbeats = await heartbeatCount(kafka, topic);
+    const deadline = Date.now() + waitMs;
+    let offset: Readonly<Record<string, unknown>> | null = null;
+    let caughtUp = false;
+    for (;;) {
+      offset = (await connect.offsets(connector))[0]?.offset ?? null;
+      caughtUp = connectorReached(offset, legacyEnd) || (await heartbeatCount(kafka, topic)) > heartbeats;
+      if (caughtUp || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const at = connectorOffsetTimeMs(offset);
     return {
       caughtUp,

@@ -247,11 +247,12 @@ const handlers: CommandHandlers = {
   async lag(options) {
     const { config, logger } = context(options);
     const migration = await definitionOf(options, config);
-    const lag = await distributedLag(config, migration, kafkaFrom(config, 'lag', logger));
+    const kafka = kafkaFrom(config, 'lag', logger);
+    const lag = await distributedLag(config, migration, kafka);
     const source =
       lag.connector === null
         ? null
-        : await connectorDistance(config, lag.connector.name).catch((err: unknown) => ({
+        : await connectorDistance(config, kafka, lag.connector.name).catch((err: unknown) => ({
             error: errorMessage(err),
           }));
     if (options.json) print(JSON.stringify({ ...lag, source }, null, 2));
