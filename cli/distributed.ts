@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { tableTopic } from '../connectors/debezium/config.js';
 import { ConnectClient, type ConnectorState } from '../connectors/debezium/connect-client.js';
+import { deadLetterMasking } from '../connectors/kafka/dead-letter-masking.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
@@ -113,6 +114,8 @@ export async function startTranslator(
     rules: migration.rules,
     topicPrefix: config.kafka.topicPrefix,
     partitions: config.kafka.partitions,
+    masking: deadLetterMasking(migration.sensitiveColumns),
+    deadLetterRetentionMs: deadLetterRetentionMs(config),
     logger,
     ...(registry ? { registry } : {}),
     ...(onPublished ? { onPublished } : {}),
@@ -120,6 +123,16 @@ export async function startTranslator(
   await translator.start();
   const running = translator;
   return { translator: running, source, failed, stop: () => running.stop() };
+}
+
+/**
+ * retention.ms of the dead-letter topic: `retention.deadLettersMaxAgeDays`, as the embedded
+ * store prunes its dead letters (0: no limit). Kafka has no row limit, so
+ * `retention.deadLettersMaxRows` does not apply to the topic.
+ */
+export function deadLetterRetentionMs(config: Config): number {
+  const days = config.retention.deadLettersMaxAgeDays;
+  return days === 0 ? -1 : Math.round(days * 86_400_000);
 }
 
 export function parseStore(value: string | undefined): StoreName {
@@ -162,6 +175,8 @@ export type ServerReadModel = DocumentProjection & { handle(): ReadModelHandle }
 export interface OpenedStore {
   store: StoreName;
   readModels: ServerReadModel[];
+  /** Rejects when the store does not answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -179,7 +194,10 @@ export function openStore(
       (readModel) =>
         new MongoReadModel({ migration, readModel, client, database: config.stores.mongoDatabase, logger }),
     );
-    return { store, readModels, close: () => client.close() };
+    const ping = async () => {
+      await client.db(config.stores.mongoDatabase).command({ ping: 1 });
+    };
+    return { store, readModels, ping, close: () => client.close() };
   }
   const client = new Client({ node: config.stores.opensearchUrl });
   const readModels = names.map(
@@ -192,7 +210,10 @@ export function openStore(
         logger,
       }),
   );
-  return { store, readModels, close: () => client.close() };
+  const ping = async () => {
+    await client.cluster.health({ timeout: '5s' });
+  };
+  return { store, readModels, ping, close: () => client.close() };
 }
 
 export interface RunningProjector {
@@ -230,6 +251,8 @@ export async function startProjector(
         topicPrefix: config.kafka.topicPrefix,
         partitions: config.kafka.partitions,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        store,
+        storeCheckIntervalMs: config.stores.checkIntervalMs,
         logger,
         ...(registry ? { registry } : {}),
         onError: (err) => fail(err),
@@ -315,7 +338,12 @@ export interface LagReport {
 }
 
 /** Consumer-group lag of every stage of the distributed pipeline, for every read model of the migration. */
-export async function distributedLag(config: Config, migration: Migration, kafka: Kafka): Promise<LagReport> {
+export async function distributedLag(
+  config: Config,
+  migration: Migration,
+  kafka: Kafka,
+  knownConnector?: SourceConnectorState | null,
+): Promise<LagReport> {
   const sourceTopics = capturedTables(config, migration).map((t) =>
     tableTopic(config.cdc.name, t.scope, t.table),
   );
@@ -333,7 +361,8 @@ export async function distributedLag(config: Config, migration: Migration, kafka
     ).total;
   }
   const total = translator.total + Object.values(projectors).reduce((a, b) => a + b, 0);
-  return { connector: await sourceConnectorState(config), translator: translator.total, projectors, total };
+  const connector = knownConnector === undefined ? await sourceConnectorState(config) : knownConnector;
+  return { connector, translator: translator.total, projectors, total };
 }
 
 /**
@@ -369,7 +398,7 @@ export function openServerReadModels(
   config: Config,
   migration: Migration,
   logger: Logger = silentLogger,
-): { readModels: ReadModels; close(): Promise<void> } {
+): { readModels: ReadModels; stores: OpenedStore[]; close(): Promise<void> } {
   const placement = placementOf(config, migration);
   const stores = STORES.filter((store) => [...placement.values()].includes(store)).map((store) =>
     openStore(config, migration, store, logger),
@@ -378,6 +407,7 @@ export function openServerReadModels(
   for (const opened of stores) for (const model of opened.readModels) readModels[model.name] = model.handle();
   return {
     readModels,
+    stores,
     async close() {
       await Promise.all(stores.map((opened) => opened.close()));
     },

@@ -30,6 +30,7 @@ import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
+import { type ConnectorDistance, connectorDistance } from './distributed-health.js';
 import {
   deadLetterDrift,
   listDeadLetters,
@@ -45,6 +46,13 @@ import { startRetention } from './retention.js';
 import { serveMetrics, startApi } from './serve.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
+
+function renderDistance(d: ConnectorDistance | { error: string }): string {
+  if ('error' in d) return `unknown (${d.error})`;
+  if (d.caughtUp) return 'caught up with the legacy change log';
+  const bound = d.atMostSeconds === null ? '' : ` by at most ${d.atMostSeconds.toFixed(1)} s`;
+  return `behind${bound}: connector at ${JSON.stringify(d.offset)}, legacy at ${JSON.stringify(d.legacyEnd)}`;
+}
 
 function untilSignal(): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -196,7 +204,7 @@ const handlers: CommandHandlers = {
     const migration = await definitionOf(options, config);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
-    const side = serverReadSide(config, migration);
+    const side = serverReadSide(config, migration, logger, { registry });
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const retention = startRetention(config, { comparisons: api.recorder }, logger);
     print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
@@ -239,12 +247,20 @@ const handlers: CommandHandlers = {
   async lag(options) {
     const { config, logger } = context(options);
     const migration = await definitionOf(options, config);
-    const lag = await distributedLag(config, migration, kafkaFrom(config, 'lag', logger));
-    if (options.json) print(JSON.stringify(lag, null, 2));
+    const kafka = kafkaFrom(config, 'lag', logger);
+    const lag = await distributedLag(config, migration, kafka);
+    const source =
+      lag.connector === null
+        ? null
+        : await connectorDistance(config, kafka, lag.connector.name).catch((err: unknown) => ({
+            error: errorMessage(err),
+          }));
+    if (options.json) print(JSON.stringify({ ...lag, source }, null, 2));
     else {
       print(
         `connector            ${lag.connector === null ? 'none on Connect' : `${lag.connector.name} ${lag.connector.state}`}`,
       );
+      if (source !== null) print(`source               ${renderDistance(source)}`);
       print(`translator           ${lag.translator}`);
       for (const [name, n] of Object.entries(lag.projectors)) print(`${name.padEnd(20)} ${n}`);
     }

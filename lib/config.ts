@@ -96,6 +96,11 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z0-9._-]+$/)
         .default('cqrs'),
+      /**
+       * How often an idle projector compares the store's applied marks with its consumer
+       * group's committed offsets, to notice a store that lost its data (each batch checks too).
+       */
+      checkIntervalMs: z.number().int().min(100).default(15_000),
     })
     .prefault({}),
   /** Where embedded stores keep their files. */

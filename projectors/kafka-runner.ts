@@ -7,7 +7,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { ConsumerSupervisor } from '../connectors/kafka/consumer-supervisor.js';
 import {
@@ -21,7 +21,7 @@ import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
 import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import type { DocumentProjection } from './ports.js';
+import { type DocumentProjection, partitionKey, type TopicPartition } from './ports.js';
 
 export interface KafkaProjectorOptions {
   kafka: Kafka;
@@ -34,7 +34,11 @@ export interface KafkaProjectorOptions {
   sessionTimeoutMs?: number;
   logger?: Logger;
   registry?: Registry;
-  /** The consumer could not be restarted (the process should exit non-zero). */
+  /** The store's name (mongo, opensearch), for the data-lost gauge and the hint. */
+  store?: string;
+  /** How often the store's applied marks are compared with the group's committed offsets while idle. */
+  storeCheckIntervalMs?: number;
+  /** The consumer could not be restarted, or the store lost data it cannot rebuild (the process should exit non-zero). */
   onError?: (err: AdapterError) => void;
 }
 
@@ -57,6 +61,23 @@ function projectionCounter(
   return new Counter({ name, help, labelNames: ['projection'], registers: registry ? [registry] : [] });
 }
 
+function projectionGauge(
+  registry: Registry | undefined,
+  name: string,
+  help: string,
+): Gauge<'projection' | 'store'> {
+  const existing = registry?.getSingleMetric(name);
+  if (existing instanceof Gauge) return existing as Gauge<'projection' | 'store'>;
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['projection', 'store'],
+    registers: registry ? [registry] : [],
+  });
+}
+
+const DEFAULT_STORE_CHECK_MS = 15_000;
+
 /**
  * Feeds a DocumentProjection from the domain topics as a member of its consumer group. Each
  * fetched batch is applied in partition order and its offsets are committed only after the
@@ -64,6 +85,15 @@ function projectionCounter(
  * redelivered (to itself or, after the rebalance, to another member), and the projection's
  * sourceOrder guard makes the repeat a no-op. Start several processes to scale out: the
  * partitions (aggregates) are spread among them.
+ *
+ * After a batch's writes the store also records the next offset of that partition (its applied
+ * mark), before the offsets are committed: the mark is never behind the committed offset unless
+ * the store lost data (an in-memory store restarted, a restore from an older backup, a dropped
+ * index). Every batch checks its partition's mark against the offset it starts at, and the
+ * owned partitions are checked against the group's committed offsets at start and every
+ * `storeCheckIntervalMs` (a store can lose data while no events come). A partition found lost
+ * is replayed from its mark (from the beginning when it has none): the domain topics keep
+ * every event, and the sourceOrder guard makes the replay of what survived a no-op.
  */
 export class KafkaProjector {
   private readonly logger: Logger;
@@ -72,6 +102,12 @@ export class KafkaProjector {
   private readonly metrics;
   private applied = 0;
   private readonly committed = new Map<string, bigint>();
+  /** Partitions found lost, with the committed offset the replay must pass to have rebuilt them. */
+  private readonly lost = new Map<string, bigint>();
+  private owned: TopicPartition[] = [];
+  private checkTimer: NodeJS.Timeout | null = null;
+  /** Batches and store checks run one at a time: a replay must not interleave with a batch. */
+  private serial: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: KafkaProjectorOptions) {
     const { kafka, projection } = options;
@@ -96,7 +132,22 @@ export class KafkaProjector {
         'cqrs_projector_consumer_restarts_total',
         'Consumers started again after kafkajs gave up on one (e.g. evicted from the group)',
       ),
+      dataLost: projectionGauge(
+        options.registry,
+        'cqrs_store_data_lost',
+        '1 while the store lacks data the consumer group had committed (being replayed from the domain topics)',
+      ),
     };
+    this.metrics.dataLost.set(this.labels(), 0);
+  }
+
+  private labels() {
+    return { projection: this.options.projection.name, store: this.options.store ?? 'unknown' };
+  }
+
+  /** Partitions whose store data is lost and not yet replayed (empty when the store holds everything committed). */
+  lostPartitions(): string[] {
+    return [...this.lost.keys()];
   }
 
   /** Consumers started again after a crash kafkajs does not recover from. */
@@ -138,12 +189,107 @@ export class KafkaProjector {
       },
     });
     await this.supervisor.start();
+    this.checkTimer = setInterval(() => {
+      void this.checkStore().catch((err: unknown) =>
+        this.logger.warn({ err }, 'applied marks check failed; trying again later'),
+      );
+    }, this.options.storeCheckIntervalMs ?? DEFAULT_STORE_CHECK_MS);
     this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');
   }
 
   async stop(): Promise<void> {
+    if (this.checkTimer !== null) clearInterval(this.checkTimer);
     await this.supervisor?.stop();
     await this.producer.disconnect();
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(work, work);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The owned partitions' applied marks against the group's committed offsets: a committed
+   * offset ahead of the mark (or a commit without a mark) is data the store lost.
+   */
+  checkStore(): Promise<void> {
+    return this.exclusive(async () => {
+      const consumer = this.supervisor?.current() ?? null;
+      const owned = this.owned;
+      if (consumer === null || owned.length === 0) return;
+      const { kafka, projection, topicPrefix } = this.options;
+      const admin = kafka.admin();
+      await admin.connect();
+      let committed: Map<string, bigint>;
+      try {
+        const topics = [...new Set(owned.map((p) => p.topic))];
+        const fetched = await admin.fetchOffsets({
+          groupId: projectorGroupId(topicPrefix, projection.name),
+          topics,
+        });
+        committed = new Map(
+          fetched.flatMap((t) =>
+            t.partitions
+              .filter((p) => BigInt(p.offset) >= 0n)
+              .map(
+                (p) => [partitionKey({ topic: t.topic, partition: p.partition }), BigInt(p.offset)] as const,
+              ),
+          ),
+        );
+      } finally {
+        await admin.disconnect();
+      }
+      const marks = await projection.appliedMarks(owned);
+      for (const p of owned) {
+        const key = partitionKey(p);
+        const at = committed.get(key);
+        if (at === undefined || this.lost.has(key)) continue;
+        const mark = marks.get(key);
+        if (mark === undefined ? at > 0n : mark < at) await this.recover(consumer, p, mark ?? 0n, at);
+      }
+    });
+  }
+
+  /** Replays a partition whose store data is gone, from its mark (or the beginning). */
+  private async recover(
+    consumer: Consumer,
+    p: TopicPartition,
+    from: bigint,
+    committed: bigint,
+  ): Promise<void> {
+    const { projection, kafka } = this.options;
+    const key = partitionKey(p);
+    const store = this.options.store ?? 'the store';
+    this.lost.set(key, committed);
+    this.metrics.dataLost.set(this.labels(), 1);
+    const admin = kafka.admin();
+    await admin.connect();
+    let low: bigint;
+    try {
+      const offsets = await admin.fetchTopicOffsets(p.topic);
+      low = BigInt(offsets.find((o) => o.partition === p.partition)?.low ?? '0');
+    } finally {
+      await admin.disconnect();
+    }
+    if (from < low) {
+      const err = new StoreError(
+        'STORE_DATA_LOST',
+        `${store} lost ${projection.name}'s data of ${key} below offset ${committed}, and the topic no longer holds offsets below ${low} to replay it`,
+        {
+          hint: `the domain topics must keep every event (retention.ms=-1); re-snapshot the source into them, then run \`cqrs-migrate rebuild --store ${store}\` with the projectors stopped`,
+        },
+      );
+      this.logger.error({ err, partition: key }, 'read-model store lost data it cannot replay');
+      this.options.onError?.(err);
+      return;
+    }
+    this.logger.error(
+      { partition: key, storeMark: from, committed, store },
+      `${store} lacks ${projection.name}'s data the consumer group committed (restored from an older backup, emptied or restarted in memory): replaying ${key} from offset ${from}; nothing to do unless this repeats (then check that the store persists its data)`,
+    );
+    await projection.migrate();
+    consumer.seek({ topic: p.topic, partition: p.partition, offset: String(from) });
   }
 
   private async startConsumer(topics: string[]): Promise<Consumer> {
@@ -152,13 +298,26 @@ export class KafkaProjector {
       groupId: projectorGroupId(topicPrefix, projection.name),
       ...(sessionTimeoutMs === undefined ? {} : { sessionTimeout: sessionTimeoutMs }),
     });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      // A partition moved away mid-replay: its new owner goes on from the committed offset.
+      const owned = new Set(this.owned.map(partitionKey));
+      for (const key of this.lost.keys()) if (!owned.has(key)) this.lost.delete(key);
+      if (this.lost.size === 0) this.metrics.dataLost.set(this.labels(), 0);
+      // At start and after each rebalance: a store that lost data while nothing was consumed.
+      void this.checkStore().catch((err: unknown) =>
+        this.logger.warn({ err }, 'applied marks check failed; trying again later'),
+      );
+    });
     try {
       await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: true });
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.onBatch(consumer, payload),
+        eachBatch: (payload) => this.exclusive(() => this.onBatch(consumer, payload)),
       });
       return consumer;
     } catch (err) {
@@ -173,6 +332,17 @@ export class KafkaProjector {
   ) {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { projection } = this.options;
+    const partition = { topic: batch.topic, partition: batch.partition };
+    const key = partitionKey(partition);
+    const first = BigInt(batch.firstOffset() ?? '0');
+    if (!this.lost.has(key)) {
+      const mark = (await projection.appliedMarks([partition])).get(key);
+      // The batch starts where the group committed; the store's mark is never behind that.
+      if (mark === undefined ? first > 0n : mark < first) {
+        await this.recover(consumer, partition, mark ?? 0n, first);
+        return;
+      }
+    }
     const events: NewDomainEvent[] = [];
     for (const message of batch.messages) {
       const type = message.headers?.[EVENT_TYPE_HEADER]?.toString();
@@ -185,8 +355,15 @@ export class KafkaProjector {
     if (last === undefined) return;
     resolveOffset(last.offset);
     const next = BigInt(last.offset) + 1n;
+    await projection.markApplied(partition, next);
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
-    this.committed.set(`${batch.topic}:${batch.partition}`, next);
+    this.committed.set(key, next);
+    const rebuiltAt = this.lost.get(key);
+    if (rebuiltAt !== undefined && next >= rebuiltAt) {
+      this.lost.delete(key);
+      if (this.lost.size === 0) this.metrics.dataLost.set(this.labels(), 0);
+      this.logger.warn({ partition: key, offset: next }, 'lost read-model data replayed');
+    }
     this.applied += events.length;
     this.metrics.applied.inc({ projection: projection.name }, events.length);
     await heartbeat();

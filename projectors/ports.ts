@@ -38,7 +38,23 @@ export interface DocumentProjection {
   migrate(): Promise<void>;
   /** Applies a batch in order; resolves once the writes are durable. */
   apply(events: readonly NewDomainEvent[]): Promise<void>;
-  /** Deletes every document (rebuild). */
+  /** Deletes every document and applied mark (rebuild). */
   reset(): Promise<void>;
+  /**
+   * The store's own record of how far it got: for each partition asked (`topic:partition`),
+   * the next offset after the last batch whose writes it holds; absent when it has no mark.
+   * Read in real time (not through a search refresh), since a projector compares it with the
+   * consumer group's offsets to notice a store that lost its data.
+   */
+  appliedMarks(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>>;
+  /** Records that the store holds a partition's events below `next`; called after `apply` resolved and before the offsets are committed. */
+  markApplied(partition: TopicPartition, next: bigint): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export const partitionKey = (p: TopicPartition) => `${p.topic}:${p.partition}`;

@@ -56,6 +56,11 @@ export class ConsumerSupervisor {
     return this.restarts;
   }
 
+  /** The running consumer; null while waiting to restart one. */
+  current(): Consumer | null {
+    return this.consumer;
+  }
+
   /** Whether a consumer is running (false while waiting to restart one). */
   get running(): boolean {
     return this.consumer !== null;

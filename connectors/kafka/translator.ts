@@ -7,6 +7,7 @@ import type { SourceTransaction } from '../change-event.js';
 import { mapTransaction } from '../mapping/mapper.js';
 import type { RuleSet } from '../mapping/rule-set.js';
 import type { ChangeSource } from '../ports.js';
+import type { DeadLetterMasking } from './dead-letter-masking.js';
 import type { InvalidRecord } from './debezium-source.js';
 import { DOMAIN_TOPIC_CONFIG, deadLetterTopic, domainTopic, EVENT_TYPE_HEADER } from './domain-topics.js';
 import { ensureTopics } from './topics.js';
@@ -26,6 +27,10 @@ export interface TranslatorOptions {
    * record in each partition it wrote to (freshness measurements follow a transaction so).
    */
   onPublished?: (txId: string, records: PublishedRecord[]) => void;
+  /** Masks sensitive columns of what goes to the dead-letter topic; without it letters are produced as they are. */
+  masking?: DeadLetterMasking;
+  /** retention.ms of the dead-letter topic when this translator creates it; -1 keeps every letter. */
+  deadLetterRetentionMs?: number;
 }
 
 export interface PublishedRecord {
@@ -90,7 +95,8 @@ export class DomainEventTranslator {
   }
 
   /** Sends a record the source could not parse to the dead-letter topic. */
-  async deadLetterRecord(record: InvalidRecord): Promise<void> {
+  async deadLetterRecord(invalid: InvalidRecord): Promise<void> {
+    const record = this.options.masking?.record(invalid) ?? invalid;
     await this.producer.send({
       topic: deadLetterTopic(this.options.topicPrefix),
       acks: -1,
@@ -115,7 +121,11 @@ export class DomainEventTranslator {
       else byTopic.set(topic, [message]);
     }
     if (deadLetters.length > 0) {
-      byTopic.set(deadLetterTopic(this.options.topicPrefix), deadLetters.map(deadLetterMessage));
+      const mask = this.options.masking?.row ?? ((d: DeadLetter) => d);
+      byTopic.set(
+        deadLetterTopic(this.options.topicPrefix),
+        deadLetters.map((d) => deadLetterMessage(mask(d))),
+      );
       for (const d of deadLetters)
         this.logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
     }
@@ -149,8 +159,15 @@ export class DomainEventTranslator {
     if (missing.length === 0) return;
     const admin = this.options.kafka.admin();
     await admin.connect();
+    const deadLetters = deadLetterTopic(this.options.topicPrefix);
     try {
-      await ensureTopics(admin, missing, this.options.partitions, { configEntries: DOMAIN_TOPIC_CONFIG });
+      const domain = missing.filter((t) => t !== deadLetters);
+      await ensureTopics(admin, domain, this.options.partitions, { configEntries: DOMAIN_TOPIC_CONFIG });
+      if (missing.includes(deadLetters)) {
+        await ensureTopics(admin, [deadLetters], this.options.partitions, {
+          configEntries: [{ name: 'retention.ms', value: String(this.options.deadLetterRetentionMs ?? -1) }],
+        });
+      }
       for (const t of missing) this.knownTopics.add(t);
     } finally {
       await admin.disconnect();

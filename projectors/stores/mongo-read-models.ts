@@ -27,7 +27,7 @@ import { runAsync } from '../../definition/view/run.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import type { DocumentProjection } from '../ports.js';
+import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
 import {
   applyProjectionBatch,
   checkDocument,
@@ -91,6 +91,19 @@ export interface MongoReadModelOptions {
   url?: string;
   database: string;
   logger: Logger;
+}
+
+/**
+ * Every read model's applied marks in one collection of the same database, so losing the
+ * database (or restoring an older backup of it) loses or rewinds them with the documents.
+ */
+export const APPLIED_MARKS_COLLECTION = 'cqrs_applied_marks';
+
+interface AppliedMark {
+  _id: string;
+  readModel: string;
+  /** Next offset as a decimal string: offsets are 64-bit. */
+  next: string;
 }
 
 /** The collection holding a view's mirror of `table`. */
@@ -442,6 +455,7 @@ export class MongoReadModel implements DocumentProjection {
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
+  private readonly marks: Collection<AppliedMark>;
 
   constructor(options: MongoReadModelOptions) {
     const { migration } = options;
@@ -459,6 +473,7 @@ export class MongoReadModel implements DocumentProjection {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url as string);
     const db = this.client.db(options.database);
+    this.marks = db.collection<AppliedMark>(APPLIED_MARKS_COLLECTION);
     const logger = options.logger.child({ component: 'mongo-read-model', readModel: model.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
@@ -479,8 +494,40 @@ export class MongoReadModel implements DocumentProjection {
     return this.strategy.apply(events);
   }
 
-  reset(): Promise<void> {
-    return this.strategy.reset();
+  async reset(): Promise<void> {
+    await this.strategy.reset();
+    await this.marks.deleteMany({ readModel: this.name });
+  }
+
+  private markId(p: TopicPartition): string {
+    return `${this.name}|${partitionKey(p)}`;
+  }
+
+  async appliedMarks(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>> {
+    const ids = new Map(partitions.map((p) => [this.markId(p), partitionKey(p)]));
+    const found = await call(`read applied marks of ${this.name}`, () =>
+      this.marks.find({ _id: { $in: [...ids.keys()] } }).toArray(),
+    );
+    const marks = new Map<string, bigint>();
+    for (const mark of found) {
+      const key = ids.get(mark._id);
+      if (key !== undefined) marks.set(key, BigInt(mark.next));
+    }
+    return marks;
+  }
+
+  async markApplied(partition: TopicPartition, next: bigint): Promise<void> {
+    try {
+      await this.marks.replaceOne(
+        { _id: this.markId(partition) },
+        { readModel: this.name, next: String(next) },
+        { upsert: true },
+      );
+    } catch (err) {
+      throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied mark of ${this.name} failed`, {
+        cause: err,
+      });
+    }
   }
 
   /** The read model's query surface; documents are checked against its schema. */

@@ -18,7 +18,7 @@ import { runAsync } from '../../definition/view/run.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import type { DocumentProjection } from '../ports.js';
+import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
 import {
   applyProjectionBatch,
   checkDocument,
@@ -124,6 +124,13 @@ export const mirrorIndex = (prefix: string, readModel: string, table: string) =>
   `${prefix}-${readModel}--${table}`.toLowerCase();
 /** `<prefix>-<readModel>` for a projection. */
 export const projectionIndex = (prefix: string, readModel: string) => `${prefix}-${readModel}`.toLowerCase();
+
+/**
+ * Every read model's applied marks in one index beside theirs, so a cluster restored from an
+ * older snapshot (or emptied) rewinds or loses them with the documents.
+ */
+export const appliedMarksIndex = (prefix: string) => `${prefix}--applied-marks`.toLowerCase();
+const appliedMarkSource = z.object({ readModel: z.string(), next: z.string() });
 
 export interface OpenSearchReadModelOptions {
   migration: Migration;
@@ -588,6 +595,7 @@ export class OpenSearchReadModel implements DocumentProjection {
   private readonly client: Client;
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
+  private readonly marksIndex: string;
 
   constructor(options: OpenSearchReadModelOptions) {
     const { migration } = options;
@@ -604,6 +612,7 @@ export class OpenSearchReadModel implements DocumentProjection {
     }
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new Client({ node: options.url as string });
+    this.marksIndex = appliedMarksIndex(options.indexPrefix);
     const logger = options.logger.child({ component: 'opensearch-read-model', readModel: model.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
@@ -621,8 +630,66 @@ export class OpenSearchReadModel implements DocumentProjection {
   }
 
   /** Creates each missing index; existing indexes are left as they are. */
-  migrate(): Promise<void> {
-    return this.strategy.migrate();
+  async migrate(): Promise<void> {
+    await this.strategy.migrate();
+    if ((await this.client.indices.exists({ index: this.marksIndex })).body) return;
+    await this.client.indices
+      .create({
+        index: this.marksIndex,
+        body: {
+          settings: { number_of_shards: 1 },
+          mappings: {
+            properties: { readModel: { type: 'keyword' }, next: { type: 'keyword', index: false } },
+          },
+        },
+      })
+      .catch(async (err: unknown) => {
+        // Another read model's projector may have created it in between.
+        if ((await this.client.indices.exists({ index: this.marksIndex })).body) return;
+        throw new StoreError(
+          'STORE_MIGRATION_FAILED',
+          `could not create OpenSearch index ${this.marksIndex}`,
+          {
+            cause: err,
+          },
+        );
+      });
+  }
+
+  private markId(p: TopicPartition): string {
+    return `${this.name}|${partitionKey(p)}`;
+  }
+
+  async appliedMarks(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>> {
+    const marks = new Map<string, bigint>();
+    if (partitions.length === 0) return marks;
+    if (!(await call('marks index check', () => this.client.indices.exists({ index: this.marksIndex }))).body)
+      return marks;
+    const ids = new Map(partitions.map((p) => [this.markId(p), partitionKey(p)]));
+    // mget is realtime: a mark written a moment ago is seen before any refresh.
+    const response = await call(`read applied marks of ${this.name}`, () =>
+      this.client.mget({ index: this.marksIndex, body: { ids: [...ids.keys()] } }),
+    );
+    for (const doc of parse(mgetResponse, response.body, this.marksIndex).docs) {
+      const key = ids.get(doc._id);
+      if (doc.found !== true || key === undefined) continue;
+      marks.set(key, BigInt(parse(appliedMarkSource, doc._source, this.marksIndex).next));
+    }
+    return marks;
+  }
+
+  async markApplied(partition: TopicPartition, next: bigint): Promise<void> {
+    try {
+      await this.client.index({
+        index: this.marksIndex,
+        id: this.markId(partition),
+        body: { readModel: this.name, next: String(next) },
+      });
+    } catch (err) {
+      throw new StoreError('STORE_WRITE_FAILED', `OpenSearch applied mark of ${this.name} failed`, {
+        cause: err,
+      });
+    }
   }
 
   apply(events: readonly NewDomainEvent[]): Promise<void> {
@@ -643,6 +710,13 @@ export class OpenSearchReadModel implements DocumentProjection {
       refresh: true,
       ignore_unavailable: true,
       body: { query: { match_all: {} } },
+    });
+    await this.client.deleteByQuery({
+      index: this.marksIndex,
+      conflicts: 'proceed',
+      refresh: true,
+      ignore_unavailable: true,
+      body: { query: { term: { readModel: this.name } } },
     });
   }
 

@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runShopWorkload } from '../../examples/shop/workload.js';
-import { connectReachable, waitFor } from './support/debezium-bank.js';
-import { pgReachable } from './support/postgres.js';
+import { faultStackReady, shopForFaults, startShopPipeline } from './support/distributed-fault.js';
 import { RENAME_HEAVY_MIX } from './support/shop-checks.js';
-import { ShopDistributed, stack, stackManaged } from './support/shop-distributed.js';
+import { stack } from './support/shop-distributed.js';
 
 /**
  * A Kafka broker restart under write load: Connect rides the outage and re-sends what it had
@@ -12,29 +11,13 @@ import { ShopDistributed, stack, stackManaged } from './support/shop-distributed
  * Afterwards nothing is wedged, lost or duplicated: every read-model answer equals legacy's.
  */
 
-const ready = (await connectReachable()) && (await pgReachable()) && (await stackManaged());
-if (!ready)
-  console.warn('fault-distributed-broker: needs the stack started by stack.sh and PostgreSQL; skipping');
+const ready = await faultStackReady('fault-distributed-broker');
 
 describe.skipIf(!ready)('fault: Kafka broker restarted under load (distributed shop)', () => {
-  const shop = new ShopDistributed('fbrk');
-
-  beforeAll(async () => {
-    await shop.setup();
-  });
-
-  afterAll(async () => {
-    await shop.close();
-  });
+  const shop = shopForFaults('fbrk');
 
   it('recovers by itself with zero drift', async () => {
-    const translator = await shop.startTranslator();
-    await shop.startProjectors();
-    await waitFor(
-      'the snapshot to reach the domain topics',
-      () => translator.source.deliveredCount() > 0,
-      60_000,
-    );
+    await startShopPipeline(shop);
     const load = runShopWorkload(shop.pool, {
       seed: 21,
       ratePerSec: 40,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openServerReadModels } from '../../cli/distributed.js';
 import type { ComparisonRecord } from '../../compare/ports.js';
 import { ShadowComparator } from '../../compare/shadow-compare.js';
@@ -12,10 +12,10 @@ import { silentLogger } from '../../lib/logger.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { createShadowMetrics } from '../../shadow-api/metrics.js';
 import { ReadPath } from '../../shadow-api/read-path.js';
-import { connectReachable, waitFor } from './support/debezium-bank.js';
-import { pgReachable } from './support/postgres.js';
+import { waitFor } from './support/debezium-bank.js';
+import { faultStackReady, shopForFaults, startShopPipeline } from './support/distributed-fault.js';
 import { RENAME_HEAVY_MIX } from './support/shop-checks.js';
-import { ShopDistributed, stackManaged, stackPid } from './support/shop-distributed.js';
+import { stackPid } from './support/shop-distributed.js';
 
 /**
  * The document store frozen (SIGSTOP of the MongoDB-wire process) for longer than the consumer
@@ -24,27 +24,13 @@ import { ShopDistributed, stackManaged, stackPid } from './support/shop-distribu
  * and, once the store thaws, catch up: every read-model answer equals legacy's.
  */
 
-const ready = (await connectReachable()) && (await pgReachable()) && (await stackManaged());
+const ready = await faultStackReady('fault-distributed-store-stall');
 
 describe.skipIf(!ready)('fault: MongoDB stalled longer than the session timeout (distributed shop)', () => {
-  const shop = new ShopDistributed('fstl');
-
-  beforeAll(async () => {
-    await shop.setup();
-  });
-
-  afterAll(async () => {
-    await shop.close();
-  });
+  const shop = shopForFaults('fstl');
 
   it('serves legacy while the store is frozen and projects everything once it thaws', async () => {
-    const translator = await shop.startTranslator();
-    await shop.startProjectors();
-    await waitFor(
-      'the snapshot to reach the domain topics',
-      () => translator.source.deliveredCount() > 0,
-      60_000,
-    );
+    await startShopPipeline(shop);
 
     const orderId = Number(
       (await shop.pool.query<{ id: number }>('SELECT min(id)::int AS id FROM orders')).rows[0]?.id,

@@ -83,7 +83,9 @@ export async function dropKafkaState(kafka: Kafka, prefixes: string[], groups: s
   try {
     await admin.connect();
     const topics = (await admin.listTopics()).filter((t) =>
-      prefixes.some((p) => t.startsWith(`${p}.`) || t === `schema-history.${p}`),
+      prefixes.some(
+        (p) => t.startsWith(`${p}.`) || t === `schema-history.${p}` || t === `__debezium-heartbeat.${p}`,
+      ),
     );
     if (topics.length > 0) await admin.deleteTopics({ topics });
     if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);

@@ -79,6 +79,7 @@ export async function deployPgConnector(
   database: string,
   suffix: string,
   tables: readonly string[],
+  heartbeatIntervalMs = 0,
 ): Promise<DeployedPgConnector> {
   await pgQuery(database, signalTableDdl('postgresql'));
   const client = new ConnectClient({ url: CONNECT_URL });
@@ -92,7 +93,7 @@ export async function deployPgConnector(
     password: LEGACY_PG.password,
     database,
     tables: [...tables],
-    heartbeatIntervalMs: 0,
+    heartbeatIntervalMs,
   });
   const deployed = await deployConnector(client, cfg, { waitMs: 90_000 });
   if (deployed.status?.state !== 'RUNNING') throw new Error(`connector ${name} is not running`);

@@ -29,6 +29,8 @@ import { type DeployedPgConnector, deployPgConnector, dropPgState, LEGACY_PG } f
 import { compareShopChecks, type ShopComparison } from './shop-checks.js';
 import { capturingLogger, translatorDiagnosis } from './translator-diagnosis.js';
 
+export type ShopOverrides = Pick<ConfigInput, 'kafka' | 'stores' | 'health'> & { heartbeatMs?: number };
+
 /**
  * The sample shop on the distributed path for fault tests: a PostgreSQL database, its Debezium
  * connector, the translator and one projector per store in this process, and the end-of-test
@@ -60,12 +62,18 @@ export class ShopDistributed {
     return `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${this.database}`;
   }
 
-  async setup(kafka: ConfigInput['kafka'] = {}): Promise<void> {
+  /** `heartbeatMs`: the connector's heartbeat, which moves its offset past other databases' WAL. */
+  async setup(overrides: ShopOverrides = {}): Promise<void> {
     const create = shop.sample?.create;
     if (create === undefined) throw new Error('the shop definition has no sample hooks');
     await create({ url: this.url, scale: 'tiny', seed: 7, force: false, progress: () => undefined });
     this.pool = shopPool(LEGACY_PG, this.database, 3);
-    this.connector = await deployPgConnector(this.database, `${this.tag}_${this.suffix}`, SHOP_TABLES);
+    this.connector = await deployPgConnector(
+      this.database,
+      `${this.tag}_${this.suffix}`,
+      SHOP_TABLES,
+      overrides.heartbeatMs ?? 0,
+    );
     this.legacyDb = openLegacyDb(this.url, { poolSize: 2 });
     const file = {
       legacy: { url: this.url },
@@ -76,13 +84,15 @@ export class ShopDistributed {
         partitions: 2,
         sessionTimeoutMs: 8000,
         staleMarkerGraceMs: 5000,
-        ...kafka,
+        ...overrides.kafka,
       },
       stores: {
         placement: { 'order-detail': 'mongo', 'product-page': 'mongo', 'customer-orders': 'opensearch' },
         mongoDatabase: `t_${this.tag}_${this.suffix}`,
         opensearchIndexPrefix: `t-${this.tag}-${this.suffix}`,
+        ...overrides.stores,
       },
+      ...(overrides.health ? { health: overrides.health } : {}),
     };
     writeFileSync(this.configFile, JSON.stringify(file));
     this.config = loadConfig({ file: this.configFile, env: {} });
