@@ -42,6 +42,7 @@ import { type CommandHandlers, type GlobalOptions, runProgram } from './program.
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { startRetention } from './retention.js';
+import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -273,6 +274,11 @@ const handlers: CommandHandlers = {
       audit.close();
     }
     return 0;
+  },
+
+  async rollout(options) {
+    const { config } = context(options, true);
+    return rolloutCommand(config, options, (text) => process.stdout.write(text));
   },
 
   async rebuild(options) {

@@ -112,6 +112,21 @@ export interface InitOptions extends GlobalOptions {
   url?: string | undefined;
 }
 
+export const ROLLOUT_ACTIONS = ['status', 'advance', 'hold', 'resume', 'rollback'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+export interface RolloutOptions extends GlobalOptions {
+  action: RolloutAction;
+  /** A domain, or `<domain>.<endpoint>`; undefined for status of every target. */
+  target?: string | undefined;
+  force: boolean;
+  to?: 'shadow' | 'capture' | undefined;
+  reason?: string | undefined;
+  /** The running API; undefined: http://<api.host>:<api.port> from the config. */
+  url?: string | undefined;
+  json: boolean;
+}
+
 /** One async function per command; each returns the process exit code. */
 export interface CommandHandlers {
   demo(options: DemoOptions): Promise<number>;
@@ -122,6 +137,7 @@ export interface CommandHandlers {
   lag(options: JsonOptions): Promise<number>;
   report(options: JsonOptions): Promise<number>;
   audit(options: AuditOptions): Promise<number>;
+  rollout(options: RolloutOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   deadLettersRedrive(options: RedriveOptions): Promise<number>;
@@ -344,6 +360,42 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
         ...globals(),
         ...(o.since === undefined ? {} : { since: new Date(o.since) }),
         limit: o.limit,
+        json: o.json,
+      });
+    });
+
+  program
+    .command('rollout')
+    .description(
+      'per-domain rollout through the running API: status, advance (gates must pass), hold, resume, rollback',
+    )
+    .addArgument(new Argument('<action>', 'what to do').choices(ROLLOUT_ACTIONS))
+    .addArgument(new Argument('[target]', 'a domain, or <domain>.<endpoint> (status: default every target)'))
+    .addOption(
+      new Option('--force', 'advance even though a gate fails (recorded in the audit log)').default(false),
+    )
+    .addOption(
+      new Option('--to <stage>', 'rollback target (default: rollout.plan.rollbackTo)').choices([
+        'shadow',
+        'capture',
+      ] as const),
+    )
+    .addOption(new Option('--reason <text>', 'why, for the audit log'))
+    .addOption(new Option('--url <url>', 'the running API (default: http://<api.host>:<api.port>)'))
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (action, target, o, command) => {
+      if (action !== 'status' && target === undefined)
+        command.error(`error: rollout ${action} needs a target (a domain or <domain>.<endpoint>)`, {
+          exitCode: USAGE_EXIT_CODE,
+        });
+      await handlers.rollout({
+        ...globals(),
+        action,
+        target,
+        force: o.force,
+        to: o.to,
+        reason: o.reason,
+        url: o.url,
         json: o.json,
       });
     });

@@ -179,6 +179,34 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     return { generatedAt: new Date().toISOString(), since, endpoints: [...byEndpoint.values()] };
   }
 
+  /** Comparisons of `endpoints` recorded at or after `since`, by outcome (the rollout gates' evidence). */
+  outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number> {
+    const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+    if (endpoints.length === 0) return counts;
+    const rows = this.db
+      .prepare(
+        `SELECT outcome, COUNT(*) AS n FROM comparisons
+         WHERE endpoint IN (${endpoints.map(() => '?').join(', ')}) AND recorded_at >= ?
+         GROUP BY outcome`,
+      )
+      .all(...endpoints, since.toISOString()) as { outcome: Outcome; n: number }[];
+    for (const row of rows) counts[row.outcome] += row.n;
+    return counts;
+  }
+
+  /** When `endpoints` last had a mismatching or missing answer, or null when never (within retention). */
+  lastMismatchAt(endpoints: readonly string[]): Date | null {
+    if (endpoints.length === 0) return null;
+    const at = this.db
+      .prepare(
+        `SELECT MAX(recorded_at) FROM comparisons
+         WHERE endpoint IN (${endpoints.map(() => '?').join(', ')}) AND outcome IN ('mismatch', 'missing')`,
+      )
+      .pluck()
+      .get(...endpoints) as string | null;
+    return at === null ? null : new Date(at);
+  }
+
   /** Deletes comparisons (and their paths) beyond the retention policy; returns how many. */
   prune(policy: RetentionPolicy, now?: Date): Promise<number> {
     return pruneOldest(this.db, 'comparisons', policy, now);

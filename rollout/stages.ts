@@ -49,6 +49,8 @@ export const rolloutPlanSchema = z.strictObject({
     }),
   /** Where a rollback (manual or a broken gate) goes: shadow keeps comparing, capture stops it. */
   rollbackTo: z.enum(['shadow', 'capture']).default('shadow'),
+  /** Share of `new` requests still compared with legacy, so drift after cutover breaks a gate. */
+  newCompareSample: z.number().min(0).max(1).default(0.01),
 });
 export type RolloutPlan = z.infer<typeof rolloutPlanSchema>;
 
@@ -107,20 +109,21 @@ export function enter(step: StageStep, now: Date, held: boolean): RolloutState {
 }
 
 /**
- * The shadow API flag that realises a state. `new` and `retired` both serve the read model;
- * what differs (reverse comparisons in `new`) is the comparator's business, not routing's.
+ * The shadow API flag that realises a step. `new` and `retired` both serve the read model;
+ * `new` still compares a sample in reverse, so drift after cutover can break a gate.
  */
-export function flagFor(state: RolloutState): EndpointFlag {
-  switch (state.stage) {
+export function flagFor(step: StageStep, plan: RolloutPlan): EndpointFlag {
+  switch (step.stage) {
     case 'capture':
       return { mode: 'legacy' };
     case 'shadow':
       return { mode: 'shadow' };
     case 'canary':
-      return { mode: 'canary', percent: state.percent ?? 0 };
+      return { mode: 'canary', percent: step.percent ?? 0 };
     case 'new':
+      return { mode: 'new', compareSample: plan.newCompareSample };
     case 'retired':
-      return { mode: 'new' };
+      return { mode: 'new', compareSample: 0 };
   }
 }
 

@@ -16,6 +16,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { RolloutController } from '../rollout/controller.js';
 import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
@@ -24,6 +25,7 @@ import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
+import { registerRolloutRoutes } from './rollout-routes.js';
 
 /** Flag keys a migration's endpoints answer to: each domain and each `<domain>.<endpoint>`. */
 export function flagKeysOf(migration: Migration): string[] {
@@ -52,6 +54,8 @@ export interface ShadowServerOptions {
   admin: AdminAuth;
   /** Every flag change made through the API is recorded here (GET /admin/audit). */
   audit: AuditLog;
+  /** Per-domain rollout with gates (/admin/rollout); absent = flags only. */
+  rollout?: RolloutController;
 }
 
 interface ErrorBody {
@@ -238,6 +242,8 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     if (q.format === 'text') return reply.type('text/plain; charset=utf-8').send(renderReportText(report));
     return report;
   });
+
+  if (options.rollout) registerRolloutRoutes(app, options.rollout, parse);
 
   registerHealthRoutes(app, { health: options.health, queue: options.queue });
 

@@ -58,11 +58,12 @@ describe('rollout stages', () => {
   });
 
   it('maps every state to the flag that realises it', () => {
-    expect(flagFor(state('capture'))).toEqual({ mode: 'legacy' });
-    expect(flagFor(state('shadow'))).toEqual({ mode: 'shadow' });
-    expect(flagFor(state('canary', 10))).toEqual({ mode: 'canary', percent: 10 });
-    expect(flagFor(state('new'))).toEqual({ mode: 'new' });
-    expect(flagFor(state('retired'))).toEqual({ mode: 'new' });
+    expect(flagFor(state('capture'), plan)).toEqual({ mode: 'legacy' });
+    expect(flagFor(state('shadow'), plan)).toEqual({ mode: 'shadow' });
+    expect(flagFor(state('canary', 10), plan)).toEqual({ mode: 'canary', percent: 10 });
+    // new keeps comparing a sample in reverse; retired stops consulting legacy at all.
+    expect(flagFor(state('new'), plan)).toEqual({ mode: 'new', compareSample: 0.01 });
+    expect(flagFor(state('retired'), plan)).toEqual({ mode: 'new', compareSample: 0 });
   });
 
   it('rolls back only what serves from the read model, to the plan target', () => {
