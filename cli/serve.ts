@@ -105,6 +105,7 @@ export async function startApi(
     address = await app.listen({ host: config.api.host, port: 0 });
   }
   rollout.start();
+  const unwatchFlags = flags.watch(1000);
   return {
     app,
     url: address,
@@ -113,6 +114,7 @@ export async function startApi(
     queue,
     rollout,
     async close() {
+      unwatchFlags();
       await rollout.stop();
       await app.close();
       await queue.close();

@@ -185,6 +185,9 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   }
 
   app.get('/admin/flags', async () => options.flags.get());
+  // Read-only and without the admin token: applications route with it (the OpenFeature
+  // provider); it says which side serves, nothing about the data.
+  app.get('/flags', async () => options.flags.get());
 
   app.put('/admin/flags', async (request) => {
     const document = parse(flagDocumentSchema, request.body, 'flag document');
