@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
 
 /**
  * The command line as a commander program. It only parses: every number, choice and required
@@ -47,6 +48,16 @@ export interface DemoOptions extends GlobalOptions {
 
 export interface JsonOptions extends GlobalOptions {
   json: boolean;
+}
+
+export interface ReportOptions extends GlobalOptions {
+  format: ReportFormat;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** Only this domain's endpoints (needs the definition). */
+  domain?: string | undefined;
+  /** Write the report here instead of stdout. */
+  out?: string | undefined;
 }
 
 export interface ProjectOptions extends GlobalOptions {
@@ -135,7 +146,7 @@ export interface CommandHandlers {
   translate(options: GlobalOptions): Promise<number>;
   project(options: ProjectOptions): Promise<number>;
   lag(options: JsonOptions): Promise<number>;
-  report(options: JsonOptions): Promise<number>;
+  report(options: ReportOptions): Promise<number>;
   audit(options: AuditOptions): Promise<number>;
   rollout(options: RolloutOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
@@ -343,10 +354,26 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
 
   program
     .command('report')
-    .description('comparison match rates per endpoint')
-    .addOption(new Option('--json', 'print JSON').default(false))
+    .description(
+      'comparison match rates per endpoint, the fields that differ (first/last seen) and masked samples',
+    )
+    .addOption(
+      new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('text' as const),
+    )
+    .addOption(new Option('--json', 'same as --format json').default(false))
+    .addOption(new Option('--since <time>', 'only comparisons at or after this ISO time').argParser(isoTime))
+    .addOption(new Option('--until <time>', 'only comparisons before this ISO time').argParser(isoTime))
+    .addOption(new Option('--domain <domain>', "only this domain's endpoints (reads the definition)"))
+    .addOption(new Option('--out <file>', 'write the report to this file instead of stdout'))
     .action(async (o) => {
-      await handlers.report({ ...globals(), json: o.json });
+      await handlers.report({
+        ...globals(),
+        format: o.json ? 'json' : o.format,
+        since: o.since,
+        until: o.until,
+        domain: o.domain,
+        out: o.out,
+      });
     });
 
   program
