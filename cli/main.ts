@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
-import { buildReport, renderReportText } from '../compare/report.js';
+import { buildReport } from '../compare/report.js';
+import { renderReport, reportFailed } from '../compare/report-formats.js';
 import {
   connectorStatus,
   deleteConnector,
@@ -19,7 +20,7 @@ import { readDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
 import { openLegacyDb, parseLegacyUrl, requireDatabase } from '../connectors/legacy/index.js';
 import { initDefinition } from '../definition/init/index.js';
 import { loadDefinition } from '../definition/load.js';
-import type { Migration } from '../definition/migration.js';
+import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/config.js';
 import { lockDataDir } from '../lib/data-lock.js';
@@ -43,6 +44,7 @@ import { type CommandHandlers, type GlobalOptions, runProgram } from './program.
 import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { startRetention } from './retention.js';
+import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -90,6 +92,15 @@ function context(options: GlobalOptions, quiet = false): Context {
   const config = loadConfig(options.config === undefined ? {} : { file: options.config });
   const logger = createLogger({ level: quiet ? (process.env.LOG_LEVEL ?? 'warn') : config.log.level });
   return { config, logger };
+}
+
+function knownDomain(migration: Migration, domain: string): string[] {
+  const endpoints = endpointsOfDomain(migration, domain);
+  if (endpoints === null)
+    throw new ConfigError(`no domain "${domain}" in the definition`, {
+      hint: `domains: ${migration.domains.join(', ')}`,
+    });
+  return endpoints;
 }
 
 /** The user's definition: --definition, else CQRS_DEFINITION / the config's `definition`. */
@@ -269,11 +280,29 @@ const handlers: CommandHandlers = {
 
   async report(options) {
     const { config } = context(options);
+    const endpoints =
+      options.domain === undefined
+        ? undefined
+        : knownDomain(await definitionOf(options, config), options.domain);
     const recorder = new SqliteComparisonRecorder({ path: dataPath(config, 'compare.db') });
-    const report = buildReport(recorder.stats());
-    print(options.json ? JSON.stringify(report, null, 2) : renderReportText(report));
-    recorder.close();
-    return 0;
+    try {
+      const report = buildReport(
+        recorder.stats({
+          ...(options.since === undefined ? {} : { since: new Date(options.since) }),
+          ...(options.until === undefined ? {} : { until: new Date(options.until) }),
+          ...(endpoints === undefined ? {} : { endpoints }),
+        }),
+        undefined,
+        options.domain ?? null,
+      );
+      const text = renderReport(report, options.format);
+      if (options.out === undefined) process.stdout.write(text);
+      else writeFileSync(options.out, text);
+      // In CI, a junit report with a failing endpoint fails the job as a failed test would.
+      return options.format === 'junit' && report.endpoints.some((e) => reportFailed(e)) ? 1 : 0;
+    } finally {
+      recorder.close();
+    }
   },
 
   async audit(options) {
@@ -289,6 +318,11 @@ const handlers: CommandHandlers = {
       audit.close();
     }
     return 0;
+  },
+
+  async rollout(options) {
+    const { config } = context(options, true);
+    return rolloutCommand(config, options, (text) => process.stdout.write(text));
   },
 
   async rebuild(options) {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
 
 /**
  * The command line as a commander program. It only parses: every number, choice and required
@@ -47,6 +48,16 @@ export interface DemoOptions extends GlobalOptions {
 
 export interface JsonOptions extends GlobalOptions {
   json: boolean;
+}
+
+export interface ReportOptions extends GlobalOptions {
+  format: ReportFormat;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** Only this domain's endpoints (needs the definition). */
+  domain?: string | undefined;
+  /** Write the report here instead of stdout. */
+  out?: string | undefined;
 }
 
 export interface ProjectOptions extends GlobalOptions {
@@ -112,6 +123,21 @@ export interface InitOptions extends GlobalOptions {
   url?: string | undefined;
 }
 
+export const ROLLOUT_ACTIONS = ['status', 'advance', 'hold', 'resume', 'rollback'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+export interface RolloutOptions extends GlobalOptions {
+  action: RolloutAction;
+  /** A domain, or `<domain>.<endpoint>`; undefined for status of every target. */
+  target?: string | undefined;
+  force: boolean;
+  to?: 'shadow' | 'capture' | undefined;
+  reason?: string | undefined;
+  /** The running API; undefined: http://<api.host>:<api.port> from the config. */
+  url?: string | undefined;
+  json: boolean;
+}
+
 /** One async function per command; each returns the process exit code. */
 export interface CommandHandlers {
   demo(options: DemoOptions): Promise<number>;
@@ -120,8 +146,9 @@ export interface CommandHandlers {
   translate(options: GlobalOptions): Promise<number>;
   project(options: ProjectOptions): Promise<number>;
   lag(options: JsonOptions): Promise<number>;
-  report(options: JsonOptions): Promise<number>;
+  report(options: ReportOptions): Promise<number>;
   audit(options: AuditOptions): Promise<number>;
+  rollout(options: RolloutOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   deadLettersRedrive(options: RedriveOptions): Promise<number>;
@@ -327,10 +354,26 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
 
   program
     .command('report')
-    .description('comparison match rates per endpoint')
-    .addOption(new Option('--json', 'print JSON').default(false))
+    .description(
+      'comparison match rates per endpoint, the fields that differ (first/last seen) and masked samples',
+    )
+    .addOption(
+      new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('text' as const),
+    )
+    .addOption(new Option('--json', 'same as --format json').default(false))
+    .addOption(new Option('--since <time>', 'only comparisons at or after this ISO time').argParser(isoTime))
+    .addOption(new Option('--until <time>', 'only comparisons before this ISO time').argParser(isoTime))
+    .addOption(new Option('--domain <domain>', "only this domain's endpoints (reads the definition)"))
+    .addOption(new Option('--out <file>', 'write the report to this file instead of stdout'))
     .action(async (o) => {
-      await handlers.report({ ...globals(), json: o.json });
+      await handlers.report({
+        ...globals(),
+        format: o.json ? 'json' : o.format,
+        since: o.since,
+        until: o.until,
+        domain: o.domain,
+        out: o.out,
+      });
     });
 
   program
@@ -344,6 +387,42 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
         ...globals(),
         ...(o.since === undefined ? {} : { since: new Date(o.since) }),
         limit: o.limit,
+        json: o.json,
+      });
+    });
+
+  program
+    .command('rollout')
+    .description(
+      'per-domain rollout through the running API: status, advance (gates must pass), hold, resume, rollback',
+    )
+    .addArgument(new Argument('<action>', 'what to do').choices(ROLLOUT_ACTIONS))
+    .addArgument(new Argument('[target]', 'a domain, or <domain>.<endpoint> (status: default every target)'))
+    .addOption(
+      new Option('--force', 'advance even though a gate fails (recorded in the audit log)').default(false),
+    )
+    .addOption(
+      new Option('--to <stage>', 'rollback target (default: rollout.plan.rollbackTo)').choices([
+        'shadow',
+        'capture',
+      ] as const),
+    )
+    .addOption(new Option('--reason <text>', 'why, for the audit log'))
+    .addOption(new Option('--url <url>', 'the running API (default: http://<api.host>:<api.port>)'))
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (action, target, o, command) => {
+      if (action !== 'status' && target === undefined)
+        command.error(`error: rollout ${action} needs a target (a domain or <domain>.<endpoint>)`, {
+          exitCode: USAGE_EXIT_CODE,
+        });
+      await handlers.rollout({
+        ...globals(),
+        action,
+        target,
+        force: o.force,
+        to: o.to,
+        reason: o.reason,
+        url: o.url,
         json: o.json,
       });
     });

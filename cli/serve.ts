@@ -9,6 +9,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { RolloutController } from '../rollout/controller.js';
 import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
@@ -29,6 +30,7 @@ export interface RunningApi {
   flags: FlagStore;
   recorder: SqliteComparisonRecorder;
   queue: ShadowQueue;
+  rollout: RolloutController;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,20 @@ export async function startApi(
     logger,
   });
   const audit = new SqliteAuditLog(dataPath(config, 'audit.db'), logger);
+  const rollout = new RolloutController({
+    migration,
+    flags,
+    audit,
+    comparisons: recorder,
+    lagSeconds: () => pipeline.health?.lagSeconds() ?? null,
+    plan: config.rollout.plan,
+    gates: config.rollout.gates,
+    file: dataPath(config, 'rollout.json'),
+    schedule: config.rollout.schedule,
+    checkIntervalMs: config.rollout.checkIntervalMs,
+    logger,
+    registry,
+  });
   const queue = new ShadowQueue({
     concurrency: config.compare.concurrency,
     maxSize: config.compare.queueSize,
@@ -78,6 +94,7 @@ export async function startApi(
     readModelTimeoutMs: config.api.readModelTimeoutMs,
     admin,
     audit,
+    rollout,
   });
   let address: string;
   try {
@@ -87,13 +104,18 @@ export async function startApi(
     logger.warn({ port: config.api.port }, 'port in use; listening on a free port instead');
     address = await app.listen({ host: config.api.host, port: 0 });
   }
+  rollout.start();
+  const unwatchFlags = flags.watch(1000);
   return {
     app,
     url: address,
     flags,
     recorder,
     queue,
+    rollout,
     async close() {
+      unwatchFlags();
+      await rollout.stop();
       await app.close();
       await queue.close();
       recorder.close();

@@ -65,20 +65,37 @@ export interface EndpointStats {
   byOutcome: Record<Outcome, number>;
   latency: { legacy: LatencySummary; readModel: LatencySummary };
   /** Generalised paths ("items[*].amount") by how many mismatching/missing comparisons they appear in. */
-  topPaths: { path: string; count: number }[];
+  topPaths: PathStats[];
+  /** The newest mismatching or missing comparisons, values of sensitive fields masked. */
+  samples: StoredComparison[];
+}
+
+export interface PathStats {
+  path: string;
+  count: number;
+  /** ISO times of the first and last comparison in the window where the path differed. */
+  firstSeen: string;
+  lastSeen: string;
 }
 
 export interface ComparisonStats {
   generatedAt: string;
   since: string | null;
+  until: string | null;
   endpoints: EndpointStats[];
 }
 
 export interface StatsOptions {
   /** Only comparisons recorded at or after this time. */
   since?: Date;
+  /** Only comparisons recorded before this time. */
+  until?: Date;
+  /** Only these endpoints (a domain's); all when absent. */
+  endpoints?: readonly string[];
   /** How many top paths per endpoint (default 10). */
   topPaths?: number;
+  /** How many mismatching comparisons per endpoint to include as samples (default 3). */
+  samples?: number;
 }
 
 export interface ListOptions {

@@ -15,6 +15,7 @@ import type {
   EndpointStats,
   LatencySummary,
   ListOptions,
+  PathStats,
   StatsOptions,
   StoredComparison,
 } from './ports.js';
@@ -147,14 +148,13 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   }
 
   stats(options: StatsOptions = {}): ComparisonStats {
-    const since = options.since?.toISOString() ?? null;
-    const sinceClause = since === null ? '' : 'AND recorded_at >= @since';
+    const window = windowOf(options);
     const counts = this.db
       .prepare(
-        `SELECT endpoint, outcome, COUNT(*) AS n FROM comparisons WHERE 1 = 1 ${sinceClause}
+        `SELECT endpoint, outcome, COUNT(*) AS n FROM comparisons c WHERE ${window.where}
          GROUP BY endpoint, outcome ORDER BY endpoint`,
       )
-      .all(since === null ? {} : { since }) as { endpoint: string; outcome: Outcome; n: number }[];
+      .all(window.params) as { endpoint: string; outcome: Outcome; n: number }[];
     const byEndpoint = new Map<string, EndpointStats>();
     for (const row of counts) {
       let entry = byEndpoint.get(row.endpoint);
@@ -165,6 +165,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
           byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
           latency: { legacy: emptyLatency(), readModel: emptyLatency() },
           topPaths: [],
+          samples: [],
         };
         byEndpoint.set(row.endpoint, entry);
       }
@@ -172,11 +173,45 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
       entry.total += row.n;
     }
     for (const entry of byEndpoint.values()) {
-      entry.latency.legacy = this.latency(entry.endpoint, 'legacy_ms', since);
-      entry.latency.readModel = this.latency(entry.endpoint, 'read_model_ms', since);
-      entry.topPaths = this.topPaths(entry.endpoint, since, options.topPaths ?? 10);
+      entry.latency.legacy = this.latency(entry.endpoint, 'legacy_ms', window);
+      entry.latency.readModel = this.latency(entry.endpoint, 'read_model_ms', window);
+      entry.topPaths = this.topPaths(entry.endpoint, window, options.topPaths ?? 10);
+      entry.samples = this.samples(entry.endpoint, window, options.samples ?? 3);
     }
-    return { generatedAt: new Date().toISOString(), since, endpoints: [...byEndpoint.values()] };
+    return {
+      generatedAt: new Date().toISOString(),
+      since: options.since?.toISOString() ?? null,
+      until: options.until?.toISOString() ?? null,
+      endpoints: [...byEndpoint.values()],
+    };
+  }
+
+  /** Comparisons of `endpoints` recorded at or after `since`, by outcome (the rollout gates' evidence). */
+  outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number> {
+    const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+    if (endpoints.length === 0) return counts;
+    const rows = this.db
+      .prepare(
+        `SELECT outcome, COUNT(*) AS n FROM comparisons
+         WHERE endpoint IN (${endpoints.map(() => '?').join(', ')}) AND recorded_at >= ?
+         GROUP BY outcome`,
+      )
+      .all(...endpoints, since.toISOString()) as { outcome: Outcome; n: number }[];
+    for (const row of rows) counts[row.outcome] += row.n;
+    return counts;
+  }
+
+  /** When `endpoints` last had a mismatching or missing answer, or null when never (within retention). */
+  lastMismatchAt(endpoints: readonly string[]): Date | null {
+    if (endpoints.length === 0) return null;
+    const at = this.db
+      .prepare(
+        `SELECT MAX(recorded_at) FROM comparisons
+         WHERE endpoint IN (${endpoints.map(() => '?').join(', ')}) AND outcome IN ('mismatch', 'missing')`,
+      )
+      .pluck()
+      .get(...endpoints) as string | null;
+    return at === null ? null : new Date(at);
   }
 
   /** Deletes comparisons (and their paths) beyond the retention policy; returns how many. */
@@ -188,14 +223,9 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     if (this.db.open) this.db.close();
   }
 
-  private latency(
-    endpoint: string,
-    column: 'legacy_ms' | 'read_model_ms',
-    since: string | null,
-  ): LatencySummary {
-    const sinceClause = since === null ? '' : 'AND recorded_at >= @since';
-    const base = `FROM comparisons WHERE endpoint = @endpoint AND ${column} IS NOT NULL ${sinceClause}`;
-    const params = since === null ? { endpoint } : { endpoint, since };
+  private latency(endpoint: string, column: 'legacy_ms' | 'read_model_ms', window: Window): LatencySummary {
+    const base = `FROM comparisons c WHERE c.endpoint = @endpoint AND ${column} IS NOT NULL AND ${window.where}`;
+    const params = { ...window.params, endpoint };
     const { n } = this.db.prepare(`SELECT COUNT(*) AS n ${base}`).get(params) as { n: number };
     if (n === 0) return emptyLatency();
     const at = this.db.prepare(`SELECT ${column} AS v ${base} ORDER BY ${column} LIMIT 1 OFFSET @offset`);
@@ -203,19 +233,28 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     return { count: n, p50Ms: value(50), p99Ms: value(99) };
   }
 
-  private topPaths(endpoint: string, since: string | null, limit: number): { path: string; count: number }[] {
-    const sinceClause = since === null ? '' : 'AND c.recorded_at >= @since';
+  private topPaths(endpoint: string, window: Window, limit: number): PathStats[] {
     return this.db
       .prepare(
-        `SELECT p.path AS path, COUNT(*) AS count
+        `SELECT p.path AS path, COUNT(*) AS count, MIN(c.recorded_at) AS firstSeen, MAX(c.recorded_at) AS lastSeen
          FROM comparison_paths p JOIN comparisons c ON c.id = p.comparison_id
-         WHERE c.endpoint = @endpoint AND c.outcome IN ('mismatch', 'missing') ${sinceClause}
+         WHERE c.endpoint = @endpoint AND c.outcome IN ('mismatch', 'missing') AND ${window.where}
          GROUP BY p.path ORDER BY count DESC, p.path LIMIT @limit`,
       )
-      .all(since === null ? { endpoint, limit } : { endpoint, since, limit }) as {
-      path: string;
-      count: number;
-    }[];
+      .all({ ...window.params, endpoint, limit }) as PathStats[];
+  }
+
+  /** The newest mismatching comparisons, as stored (sensitive values already masked). */
+  private samples(endpoint: string, window: Window, limit: number): StoredComparison[] {
+    if (limit === 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM comparisons c
+         WHERE c.endpoint = @endpoint AND c.outcome IN ('mismatch', 'missing') AND ${window.where}
+         ORDER BY c.id DESC LIMIT @limit`,
+      )
+      .all({ ...window.params, endpoint, limit }) as ComparisonRow[];
+    return rows.map(toStored);
   }
 
   private capValues(d: Difference): Difference {
@@ -238,6 +277,34 @@ function maskDifference(d: Difference, fields: SensitiveFields): Difference {
   if ('legacy' in d) out.legacy = fields.mask(d.path, d.legacy);
   if ('readModel' in d) out.readModel = fields.mask(d.path, d.readModel);
   return out;
+}
+
+interface Window {
+  /** SQL condition over the comparisons table aliased `c`. */
+  where: string;
+  params: Record<string, string>;
+}
+
+/** The report's window: time bounds and, for a domain, its endpoints. */
+function windowOf(options: StatsOptions): Window {
+  const where: string[] = ['1 = 1'];
+  const params: Record<string, string> = {};
+  if (options.since !== undefined) {
+    where.push('c.recorded_at >= @since');
+    params.since = options.since.toISOString();
+  }
+  if (options.until !== undefined) {
+    where.push('c.recorded_at < @until');
+    params.until = options.until.toISOString();
+  }
+  if (options.endpoints !== undefined) {
+    const names = options.endpoints.map((e, i) => {
+      params[`e${i}`] = e;
+      return `@e${i}`;
+    });
+    where.push(names.length === 0 ? '0 = 1' : `c.endpoint IN (${names.join(', ')})`);
+  }
+  return { where: where.join(' AND '), params };
 }
 
 function emptyLatency(): LatencySummary {

@@ -23,6 +23,9 @@ export interface QueueReport {
 export interface Report {
   generatedAt: string;
   since: string | null;
+  until: string | null;
+  /** The domain the report is restricted to; null: every endpoint. */
+  domain: string | null;
   totals: { total: number; byOutcome: Record<Outcome, number>; matchRatePct: number | null };
   endpoints: EndpointReport[];
   /** Shadow queue counters, when the report is made by a running API. */
@@ -40,7 +43,11 @@ function matchRate(match: number, total: number): number | null {
   return total === 0 ? null : Math.round((match / total) * 1000) / 10;
 }
 
-export function buildReport(stats: ComparisonStats, queue?: QueueReport): Report {
+export function buildReport(
+  stats: ComparisonStats,
+  queue?: QueueReport,
+  domain: string | null = null,
+): Report {
   const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   let total = 0;
   const endpoints = stats.endpoints.map((e): EndpointReport => {
@@ -51,11 +58,25 @@ export function buildReport(stats: ComparisonStats, queue?: QueueReport): Report
   const report: Report = {
     generatedAt: stats.generatedAt,
     since: stats.since,
+    until: stats.until,
+    domain,
     totals: { total, byOutcome, matchRatePct: matchRate(byOutcome.match, total) },
     endpoints,
   };
   if (queue !== undefined) report.queue = queue;
   return report;
+}
+
+/** "generated …, domain accounts, since …, until …": what the report covers. */
+export function reportScope(report: Report): string {
+  return [
+    `generated ${report.generatedAt}`,
+    report.domain === null ? null : `domain ${report.domain}`,
+    report.since === null ? null : `since ${report.since}`,
+    report.until === null ? null : `until ${report.until}`,
+  ]
+    .filter((part) => part !== null)
+    .join(', ');
 }
 
 function ms(value: number | null): string {
@@ -90,9 +111,7 @@ function table(rows: string[][], textColumns = 1): string {
 
 export function renderReportText(report: Report): string {
   const lines: string[] = [];
-  lines.push(
-    `Shadow comparison report (generated ${report.generatedAt}${report.since ? `, since ${report.since}` : ''})`,
-  );
+  lines.push(`Shadow comparison report (${reportScope(report)})`);
   lines.push('');
   if (report.endpoints.length === 0) {
     lines.push('No comparisons recorded yet.');
@@ -119,14 +138,14 @@ export function renderReportText(report: Report): string {
     const t = report.totals;
     lines.push(table([header, ...rows, [...row('all', t.total, t.matchRatePct, t.byOutcome), '', '']]));
     const paths = report.endpoints.flatMap((e) =>
-      e.topPaths.map((p) => [e.endpoint, p.path, String(p.count)]),
+      e.topPaths.map((p) => [e.endpoint, p.path, String(p.count), p.firstSeen, p.lastSeen]),
     );
     lines.push('');
     if (paths.length === 0) {
       lines.push('No mismatching paths.');
     } else {
       lines.push('Top mismatching paths');
-      lines.push(table([['endpoint', 'path', 'comparisons'], ...paths], 2));
+      lines.push(table([['endpoint', 'path', 'comparisons', 'first seen', 'last seen'], ...paths], 2));
     }
   }
   if (report.queue !== undefined) {

@@ -253,3 +253,9 @@ export function defineMigration(spec: MigrationSpec): Migration {
 export function isMigration(value: unknown): value is Migration {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'migration';
 }
+
+/** The flag keys of a domain's endpoints, or null when the definition has no such domain. */
+export function endpointsOfDomain(migration: Migration, domain: string): string[] | null {
+  if (!migration.domains.includes(domain)) return null;
+  return migration.endpoints.filter((e) => e.domain === domain).map((e) => e.key);
+}

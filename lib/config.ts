@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { gateConfigSchema } from '../rollout/gates.js';
+import { rolloutPlanSchema } from '../rollout/stages.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -140,7 +142,12 @@ export const configSchema = z.strictObject({
       endpoints: z
         .record(
           z.string(),
-          z.strictObject({ mode: modeSchema, percent: z.number().min(0).max(100).optional() }),
+          z.strictObject({
+            mode: modeSchema,
+            percent: z.number().min(0).max(100).optional(),
+            /** Share of requests (0–1) a `new` endpoint still compares with legacy. */
+            compareSample: z.number().min(0).max(1).optional(),
+          }),
         )
         .default({}),
       /** Persist run-time flag changes here (JSON); default <dataDir>/flags.json. */
@@ -192,6 +199,17 @@ export const configSchema = z.strictObject({
       batchRows: z.number().int().min(1).default(1000),
     })
     .prefault({}),
+  /** Per-domain rollout (capture → shadow → canary steps → new → retired) and its gates. */
+  rollout: z
+    .strictObject({
+      plan: rolloutPlanSchema.prefault({}),
+      gates: gateConfigSchema.prefault({}),
+      /** node-cron expression on which canary steps advance while the gates hold; empty = off. */
+      schedule: z.string().default(''),
+      /** How often the kill switch checks the gates of what the read model serves. */
+      checkIntervalMs: z.number().int().min(100).default(5000),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -221,6 +239,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
+  CQRS_ROLLOUT_SCHEDULE: [['rollout', 'schedule'], 'string'],
   CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],
   CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
   CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],

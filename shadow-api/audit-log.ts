@@ -21,6 +21,8 @@ export interface AuditChange {
   before: FlagDocument;
   after: FlagDocument;
   reason: string | null;
+  /** Rollout steps: the stages and the gate figures the step was judged on. */
+  details?: Record<string, unknown> | null;
 }
 
 export interface AuditEntry extends AuditChange {
@@ -51,6 +53,7 @@ interface AuditRow {
   before: string;
   after: string;
   reason: string | null;
+  details: string | null;
 }
 
 /** The audit log in its own SQLite file (audit.db in the data directory), or ':memory:'. */
@@ -73,8 +76,8 @@ export class SqliteAuditLog implements AuditLog {
       });
     }
     this.insert = this.db.prepare(
-      `INSERT INTO audit (at, actor, action, target, before, after, reason)
-       VALUES (@at, @actor, @action, @target, @before, @after, @reason)`,
+      `INSERT INTO audit (at, actor, action, target, before, after, reason, details)
+       VALUES (@at, @actor, @action, @target, @before, @after, @reason, @details)`,
     );
   }
 
@@ -89,6 +92,7 @@ export class SqliteAuditLog implements AuditLog {
         before: JSON.stringify(change.before),
         after: JSON.stringify(change.after),
         reason: change.reason,
+        details: change.details ? JSON.stringify(change.details) : null,
       });
       return { id: Number(info.lastInsertRowid), at, ...change };
     } catch (cause) {
@@ -111,6 +115,7 @@ export class SqliteAuditLog implements AuditLog {
       before: JSON.parse(row.before) as FlagDocument,
       after: JSON.parse(row.after) as FlagDocument,
       reason: row.reason,
+      details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>),
     }));
   }
 
@@ -174,13 +179,20 @@ export function describeChange(before: FlagDocument, after: FlagDocument): strin
   return parts.length === 0 ? 'no change' : parts.join('; ');
 }
 
+/** A rollout step says it in its own words (stages, forced); a flag change by its flags. */
+function whatChanged(e: AuditEntry): string {
+  const summary = e.details?.summary;
+  if (typeof summary !== 'string') return describeChange(e.before, e.after);
+  return e.details?.forced === true ? `${summary} (forced past failing gates)` : summary;
+}
+
 /** One line per entry, for `cqrs-migrate audit`. */
 export function renderAuditText(entries: readonly AuditEntry[]): string {
   if (entries.length === 0) return 'No flag changes recorded.\n';
   return `${entries
     .map(
       (e) =>
-        `${e.at}  ${e.actor}  ${e.action}${e.target === null ? '' : ` ${e.target}`}: ${describeChange(e.before, e.after)}${e.reason === null ? '' : ` — ${e.reason}`}`,
+        `${e.at}  ${e.actor}  ${e.action}${e.target === null ? '' : ` ${e.target}`}: ${whatChanged(e)}${e.reason === null ? '' : ` — ${e.reason}`}`,
     )
     .join('\n')}\n`;
 }

@@ -1,5 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -102,6 +111,26 @@ export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
       throw new AdapterError('FLAGS_NO_FILE', 'the flag store has no file to reload from');
     }
     return this.replace(readFlagFile(this.file), 'reload');
+  }
+
+  /**
+   * Follows what other processes write to the file: API replicas sharing one flags file (a
+   * shared volume) converge on every change within `intervalMs`. Returns the stop function.
+   */
+  watch(intervalMs: number): () => void {
+    const file = this.file;
+    if (file === undefined) return () => undefined;
+    const onChange = (current: Stats, previous: Stats) => {
+      if (current.mtimeMs === previous.mtimeMs || current.mtimeMs === 0) return;
+      try {
+        const next = readFlagFile(file);
+        if (JSON.stringify(next) !== JSON.stringify(this.current)) this.replace(next, 'reload');
+      } catch (err) {
+        this.logger.warn({ err, file }, 'flag file changed but cannot be read; the current flags stay');
+      }
+    };
+    watchFile(file, { interval: intervalMs, persistent: false }, onChange);
+    return () => unwatchFile(file, onChange);
   }
 
   private replace(next: FlagDocument, source: FlagChange['source']): FlagDocument {

@@ -30,8 +30,15 @@ function requirePercentForCanary(
   }
 }
 
+/** Share of requests (0–1) a `new` endpoint still compares with legacy, to catch drift after cutover. */
+const compareSampleSchema = z.number().min(0).max(1);
+
 export const endpointFlagSchema = z
-  .strictObject({ mode: flagModeSchema, percent: percentSchema.optional() })
+  .strictObject({
+    mode: flagModeSchema,
+    percent: percentSchema.optional(),
+    compareSample: compareSampleSchema.optional(),
+  })
   .superRefine(requirePercentForCanary);
 export type EndpointFlag = z.infer<typeof endpointFlagSchema>;
 
@@ -57,8 +64,15 @@ export type FlagDocumentInput = z.input<typeof flagDocumentSchema>;
 
 /** Body of a partial change to one key; merged over the key's current entry. */
 export const endpointFlagPatchSchema = z
-  .strictObject({ mode: flagModeSchema.optional(), percent: percentSchema.optional() })
-  .refine((p) => p.mode !== undefined || p.percent !== undefined, 'give "mode", "percent" or both');
+  .strictObject({
+    mode: flagModeSchema.optional(),
+    percent: percentSchema.optional(),
+    compareSample: compareSampleSchema.optional(),
+  })
+  .refine(
+    (p) => p.mode !== undefined || p.percent !== undefined || p.compareSample !== undefined,
+    'give "mode", "percent", "compareSample" or a combination',
+  );
 export type EndpointFlagPatch = z.infer<typeof endpointFlagPatchSchema>;
 
 export type ServeSide = 'legacy' | 'readModel';
@@ -83,7 +97,16 @@ export function resolveFlag(flags: FlagDocument, endpointKey: string): EndpointF
     : { mode: flags.defaultMode, percent: flags.defaultPercent };
 }
 
-export function decide(flags: FlagDocument, endpointKey: string, subject: string): Decision {
+/**
+ * `draw` (uniform in [0, 1)) decides whether a `new` request is one of its `compareSample`
+ * share compared in reverse; passed in so the decision stays a function of its inputs.
+ */
+export function decide(
+  flags: FlagDocument,
+  endpointKey: string,
+  subject: string,
+  draw: number = Math.random(),
+): Decision {
   const flag = resolveFlag(flags, endpointKey);
   switch (flag.mode) {
     case 'legacy':
@@ -97,7 +120,7 @@ export function decide(flags: FlagDocument, endpointKey: string, subject: string
         mode: 'canary',
       };
     case 'new':
-      return { serveFrom: 'readModel', compare: false, mode: 'new' };
+      return { serveFrom: 'readModel', compare: draw < (flag.compareSample ?? 0), mode: 'new' };
   }
 }
 
@@ -148,5 +171,7 @@ export function patchFlags(
   const entry: EndpointFlag = { mode: patch.mode ?? base.mode };
   const percent = patch.percent ?? base.percent;
   if (percent !== undefined) entry.percent = percent;
+  const sample = patch.compareSample ?? base.compareSample;
+  if (sample !== undefined) entry.compareSample = sample;
   return { ...flags, endpoints: { ...flags.endpoints, [endpointKey]: entry } };
 }

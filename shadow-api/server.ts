@@ -7,15 +7,17 @@ import Fastify, {
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ComparisonRecorder, FreshnessPort } from '../compare/ports.js';
-import { buildReport, renderReportText } from '../compare/report.js';
+import { buildReport } from '../compare/report.js';
+import { REPORT_CONTENT_TYPES, REPORT_FORMATS, renderReport } from '../compare/report-formats.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import { legacyAnswer, readModelAnswer, requestKeyOf, subjectOf } from '../definition/endpoint-calls.js';
 import type { LegacyDb } from '../definition/endpoints.js';
-import type { Migration } from '../definition/migration.js';
+import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { RolloutController } from '../rollout/controller.js';
 import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
@@ -24,6 +26,7 @@ import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
+import { registerRolloutRoutes } from './rollout-routes.js';
 
 /** Flag keys a migration's endpoints answer to: each domain and each `<domain>.<endpoint>`. */
 export function flagKeysOf(migration: Migration): string[] {
@@ -52,6 +55,8 @@ export interface ShadowServerOptions {
   admin: AdminAuth;
   /** Every flag change made through the API is recorded here (GET /admin/audit). */
   audit: AuditLog;
+  /** Per-domain rollout with gates (/admin/rollout); absent = flags only. */
+  rollout?: RolloutController;
 }
 
 interface ErrorBody {
@@ -82,8 +87,11 @@ const auditQuerySchema = z.object({
 
 const reportQuerySchema = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
-  format: z.enum(['json', 'text']).default('json'),
+  until: z.iso.datetime({ offset: true }).optional(),
+  domain: z.string().min(1).optional(),
+  format: z.enum(REPORT_FORMATS).default('json'),
   top: z.coerce.number().int().min(1).max(100).default(10),
+  samples: z.coerce.number().int().min(0).max(50).default(3),
 });
 
 function servedByHeader(side: ServeSide): string {
@@ -181,6 +189,9 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   }
 
   app.get('/admin/flags', async () => options.flags.get());
+  // Read-only and without the admin token: applications route with it (the OpenFeature
+  // provider); it says which side serves, nothing about the data.
+  app.get('/flags', async () => options.flags.get());
 
   app.put('/admin/flags', async (request) => {
     const document = parse(flagDocumentSchema, request.body, 'flag document');
@@ -230,14 +241,27 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
 
   app.get('/admin/report', async (request, reply) => {
     const q = parse(reportQuerySchema, request.query, 'report query');
+    const endpoints = q.domain === undefined ? undefined : endpointsOfDomain(options.migration, q.domain);
+    if (endpoints === null)
+      throw new BadRequestError('report query', [
+        {
+          path: 'domain',
+          message: `no domain "${q.domain}" (domains: ${options.migration.domains.join(', ')})`,
+        },
+      ]);
     const stats = options.recorder.stats({
       ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+      ...(q.until !== undefined ? { until: new Date(q.until) } : {}),
+      ...(endpoints === undefined ? {} : { endpoints }),
       topPaths: q.top,
+      samples: q.samples,
     });
-    const report = buildReport(stats, options.queue.stats());
-    if (q.format === 'text') return reply.type('text/plain; charset=utf-8').send(renderReportText(report));
-    return report;
+    const report = buildReport(stats, options.queue.stats(), q.domain ?? null);
+    if (q.format === 'json') return report;
+    return reply.type(REPORT_CONTENT_TYPES[q.format]).send(renderReport(report, q.format));
   });
+
+  if (options.rollout) registerRolloutRoutes(app, options.rollout, parse);
 
   registerHealthRoutes(app, { health: options.health, queue: options.queue });
 

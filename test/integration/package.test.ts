@@ -92,18 +92,22 @@ describe('the published package', () => {
       const pkg = await import('cqrs-migrate/package.json', { with: { type: 'json' } });
       const { sqliteMigrationsDir } = await import(${JSON.stringify(join(installed, 'dist/migrations/sqlite.js'))});
       const api = await import('cqrs-migrate');
+      const { CqrsMigrateProvider } = await import('cqrs-migrate/openfeature');
       console.log(JSON.stringify({
         name: pkg.default.name,
+        provider: typeof CqrsMigrateProvider,
         sqlite: sqliteMigrationsDir(),
         api: ['defineMigration', 'captureTable', 'defineView', 'defineEndpoint', 'z'].filter((n) => typeof api[n] !== 'function' && typeof api[n] !== 'object'),
       }));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
     const result = JSON.parse(stdout) as {
       name: string;
+      provider: string;
       sqlite: string;
       api: string[];
     };
     expect(result.name).toBe('cqrs-migrate');
+    expect(result.provider).toBe('function');
     expect(result.sqlite).toBe(join(installed, 'migrations', 'sqlite/'));
     expect(result.api).toEqual([]); // every name is exported
   });

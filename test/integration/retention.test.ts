@@ -87,7 +87,7 @@ describe('comparison retention', () => {
       'accountId=27',
     ]);
     // The report's path ranking forgot the pruned comparisons too (ON DELETE CASCADE).
-    expect(recorder.stats().endpoints[0]?.topPaths).toEqual([{ path: 'balance.available', count: 1 }]);
+    expect(recorder.stats().endpoints[0]?.topPaths).toMatchObject([{ path: 'balance.available', count: 1 }]);
     recorder.close();
     const raw = new Database(path, { readonly: true });
     expect(raw.prepare('SELECT COUNT(*) AS n FROM comparison_paths').get()).toEqual({ n: 1 });

@@ -19,6 +19,7 @@ function recordingHandlers(exitCode = 0) {
     lag: record('lag'),
     report: record('report'),
     audit: record('audit'),
+    rollout: record('rollout'),
     rebuild: record('rebuild'),
     deadLetters: record('deadLetters'),
     deadLettersRedrive: record('deadLettersRedrive'),

@@ -82,7 +82,7 @@ describe('loadConfig', () => {
     ],
     [
       { flags: { endpoints: { 'accounts.summary': { mode: 'new', percnt: 5 } } } },
-      'flags.endpoints["accounts.summary"].percnt: unknown key (allowed here: mode, percent)',
+      'flags.endpoints["accounts.summary"].percnt: unknown key (allowed here: mode, percent, compareSample)',
     ],
     [{ stores: { placment: {} } }, 'stores.placment: unknown key'],
     [

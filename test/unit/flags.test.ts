@@ -36,6 +36,19 @@ describe('decide', () => {
     expect(canary.serveFrom).toBe(canaryBucket('7') < 50 ? 'readModel' : 'legacy');
   });
 
+  it('compares the compareSample share of new requests in reverse, none without one', () => {
+    const flags = doc({ endpoints: { accounts: { mode: 'new', compareSample: 0.25 } } });
+    expect(decide(flags, 'accounts.summary', '7', 0.2)).toEqual({
+      serveFrom: 'readModel',
+      compare: true,
+      mode: 'new',
+    });
+    expect(decide(flags, 'accounts.summary', '7', 0.25).compare).toBe(false);
+    expect(decide(doc({ defaultMode: 'new' }), 'accounts.summary', '7', 0).compare).toBe(false);
+    const patched = doc(patchFlags(flags, 'accounts.summary', { mode: 'new' }));
+    expect(patched.endpoints['accounts.summary']).toEqual({ mode: 'new', compareSample: 0.25 });
+  });
+
   it('switches with the document: the same request follows each new mode', () => {
     let flags = doc({ defaultMode: 'legacy' });
     expect(decide(flags, 'accounts.history', '3').serveFrom).toBe('legacy');

@@ -1,0 +1,415 @@
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import type { Outcome } from '../compare/classify.js';
+import { type ScheduledJob, scheduleJob } from '../compare/reconcile-schedule.js';
+import type { Migration } from '../definition/migration.js';
+import { AdapterError } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import { type AuditLog, auditedChange } from '../shadow-api/audit-log.js';
+import type { FlagStore } from '../shadow-api/flag-store.js';
+import { type EndpointFlag, type FlagDocument, resolveFlag } from '../shadow-api/flags.js';
+import { advanceGates, type GateConfig, type GateEvidence, type GateVerdict } from './gates.js';
+import { LagWindow } from './lag-window.js';
+import { automaticStep } from './policy.js';
+import { readRolloutFile, type TargetMeta, writeRolloutFile } from './rollout-file.js';
+import {
+  describeStep,
+  flagFor,
+  nextStep,
+  type RolloutPlan,
+  type RolloutState,
+  rollbackStep,
+  STAGES,
+  type Stage,
+  type StageStep,
+} from './stages.js';
+
+/** A rollout request that cannot be carried out; `statusCode` is the admin API's answer. */
+export class RolloutError extends AdapterError {
+  constructor(
+    code: string,
+    message: string,
+    readonly statusCode: 400 | 404 | 409,
+    readonly verdict: GateVerdict | null = null,
+    hint?: string,
+  ) {
+    super(code, message, hint === undefined ? {} : { hint });
+  }
+}
+
+/** Where the comparisons are counted: compare/recorder.ts. */
+export interface ComparisonEvidence {
+  outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number>;
+  lastMismatchAt(endpoints: readonly string[]): Date | null;
+}
+
+export interface RolloutControllerOptions {
+  migration: Migration;
+  flags: FlagStore;
+  audit: AuditLog;
+  comparisons: ComparisonEvidence;
+  /** The read model's current lag (HealthPort.lagSeconds); null while unknown. */
+  lagSeconds: () => number | null;
+  plan: RolloutPlan;
+  gates: GateConfig;
+  /** rollout.json; absent = in memory only (tests). */
+  file?: string;
+  /** node-cron expression on which canary steps advance while the gates hold; '' = off. */
+  schedule: string;
+  /** How often the kill switch looks at the evidence. */
+  checkIntervalMs: number;
+  logger?: Logger;
+  registry?: Registry;
+  now?: () => Date;
+}
+
+export interface TargetStatus {
+  target: string;
+  state: RolloutState;
+  /** Endpoints whose routing this target's flag governs. */
+  endpoints: string[];
+  next: StageStep | null;
+  /** The gates the next step would be judged by now; null at the end. */
+  verdict: GateVerdict | null;
+  window: GateEvidence;
+}
+
+export interface StepResult {
+  target: string;
+  from: string;
+  to: string;
+  verdict: GateVerdict | null;
+  forced: boolean;
+  flags: FlagDocument;
+}
+
+export interface Actor {
+  actor: string;
+  reason: string | null;
+}
+
+const STAGE_OF_MODE: Record<EndpointFlag['mode'], Stage> = {
+  legacy: 'capture',
+  shadow: 'shadow',
+  canary: 'canary',
+  new: 'new',
+};
+
+/**
+ * Per-domain (and per-endpoint, where an endpoint has its own flag) rollout on top of the
+ * shadow API's flags. The flags stay the one truth about routing, so a PATCH of a flag is a
+ * rollout step too; what the flags cannot say (held, retired, since when a step runs) is kept
+ * in rollout.json. Every step, manual or automatic, goes through the gates and the audit log.
+ */
+export class RolloutController {
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+  private readonly meta: Record<string, TargetMeta>;
+  private readonly lag: LagWindow;
+  private timer: NodeJS.Timeout | null = null;
+  private job: ScheduledJob | null = null;
+  private readonly metrics: { stage: Gauge; rollbacks: Counter } | null;
+
+  constructor(private readonly options: RolloutControllerOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' });
+    this.now = options.now ?? (() => new Date());
+    this.meta = options.file === undefined ? {} : readRolloutFile(options.file).targets;
+    this.lag = new LagWindow(options.gates.windowSeconds * 1000);
+    this.metrics = options.registry
+      ? {
+          stage: new Gauge({
+            name: 'cqrs_rollout_stage',
+            help: 'Rollout stage per target: 0 capture, 1 shadow, 2 canary, 3 new, 4 retired',
+            labelNames: ['target'],
+            registers: [options.registry],
+          }),
+          rollbacks: new Counter({
+            name: 'cqrs_rollout_automatic_rollbacks_total',
+            help: 'Rollbacks made by the kill switch because a gate broke',
+            labelNames: ['target'],
+            registers: [options.registry],
+          }),
+        }
+      : null;
+    // A flag changed by hand (PATCH /admin/flags) starts a new step: its evidence starts there.
+    options.flags.on('change', () => this.syncMeta());
+    this.syncMeta();
+  }
+
+  /** Domains, plus every endpoint that has a flag entry of its own. */
+  targets(): string[] {
+    const own = Object.keys(this.options.flags.get().endpoints).filter((k) =>
+      this.options.migration.endpoints.some((e) => e.key === k),
+    );
+    return [...this.options.migration.domains, ...own];
+  }
+
+  status(): TargetStatus[] {
+    this.sample();
+    return this.targets().map((target) => this.statusOf(target));
+  }
+
+  statusOf(target: string): TargetStatus {
+    this.requireTarget(target);
+    const state = this.stateOf(target);
+    const next = nextStep(state, this.options.plan);
+    const window = this.windowEvidence(target);
+    return {
+      target,
+      state,
+      endpoints: this.endpointsOf(target),
+      next,
+      verdict: next === null ? null : advanceGates(this.options.gates, state, next, window, this.now()),
+      window,
+    };
+  }
+
+  advance(target: string, by: Actor, force = false): StepResult {
+    this.sample();
+    const status = this.statusOf(target);
+    if (status.next === null || status.verdict === null)
+      throw new RolloutError('ROLLOUT_AT_END', `${target} is retired: there is no further step`, 409);
+    if (!status.verdict.pass && !force) {
+      throw new RolloutError(
+        'ROLLOUT_GATES_FAILED',
+        `${target} cannot go to ${describeStep(status.next)}: ${status.verdict.results
+          .filter((r) => !r.pass)
+          .map((r) => r.detail)
+          .join('; ')}`,
+        409,
+        status.verdict,
+        'wait for more evidence, fix the read model, or pass force (recorded in the audit log)',
+      );
+    }
+    return this.apply(target, status.state, status.next, 'rollout.advance', by, status.verdict, force);
+  }
+
+  rollback(target: string, by: Actor, to?: 'shadow' | 'capture'): StepResult {
+    const state = this.stateOf(this.requireTarget(target));
+    const plan = to === undefined ? this.options.plan : { ...this.options.plan, rollbackTo: to };
+    const step = rollbackStep(state, plan);
+    if (step === null)
+      throw new RolloutError(
+        'ROLLOUT_NOTHING_TO_ROLL_BACK',
+        `${target} is in ${state.stage}: the read model serves nothing to roll back`,
+        409,
+      );
+    const result = this.apply(target, state, step, 'rollout.rollback', by, null, false);
+    // A rolled-back target waits for an operator before the schedule moves it again.
+    this.setMeta(target, { held: true });
+    return result;
+  }
+
+  hold(target: string, by: Actor, held: boolean): TargetStatus {
+    const before = this.stateOf(this.requireTarget(target));
+    this.setMeta(target, { held });
+    const flags = this.options.flags.get();
+    this.options.audit.append({
+      actor: by.actor,
+      action: held ? 'rollout.hold' : 'rollout.resume',
+      target,
+      before: flags,
+      after: flags,
+      reason: by.reason,
+      details: { summary: `${held ? 'held' : 'resumed'} at ${describe(before)}` },
+    });
+    return this.statusOf(target);
+  }
+
+  /** One look at every target: the kill switch always, the canary schedule when it fired. */
+  tick(scheduleDue: boolean): StepResult[] {
+    this.sample();
+    const done: StepResult[] = [];
+    for (const target of this.targets()) {
+      const state = this.stateOf(target);
+      const action = automaticStep({
+        state,
+        plan: this.options.plan,
+        gates: this.options.gates,
+        window: this.windowEvidence(target),
+        sinceStage: this.evidence(target, new Date(state.since)),
+        now: this.now(),
+        scheduleDue,
+      });
+      if (action.action === 'none') continue;
+      const by = { actor: 'rollout-controller', reason: null };
+      if (action.action === 'rollback') {
+        const result = this.apply(
+          target,
+          state,
+          action.to,
+          'rollout.auto-rollback',
+          by,
+          action.verdict,
+          false,
+        );
+        this.setMeta(target, { held: true });
+        this.metrics?.rollbacks.inc({ target });
+        this.logger.error(
+          { target, from: result.from, to: result.to, gates: action.verdict.results.filter((r) => !r.pass) },
+          'gate broke: rolled back to legacy answers',
+        );
+        done.push(result);
+      } else {
+        done.push(this.apply(target, state, action.to, 'rollout.auto-advance', by, action.verdict, false));
+      }
+    }
+    return done;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.safeTick(false), this.options.checkIntervalMs);
+    this.timer.unref();
+    if (this.options.schedule !== '') {
+      this.job = scheduleJob('rollout', this.options.schedule, async () => this.safeTick(true), this.logger);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.job?.stop();
+    this.job = null;
+  }
+
+  private safeTick(scheduleDue: boolean): void {
+    try {
+      this.tick(scheduleDue);
+    } catch (err) {
+      this.logger.error({ err }, 'rollout check failed');
+    }
+  }
+
+  private apply(
+    target: string,
+    from: RolloutState,
+    to: StageStep,
+    action: string,
+    by: Actor,
+    verdict: GateVerdict | null,
+    forced: boolean,
+  ): StepResult {
+    const before = this.options.flags.get();
+    const retired = to.stage === 'retired';
+    const flag = flagFor(to, this.options.plan);
+    const summary = `${describe(from)} → ${describeStep(to)}`;
+    const flags = auditedChange(
+      this.options.audit,
+      {
+        actor: by.actor,
+        action,
+        target,
+        before,
+        reason: by.reason,
+        details: {
+          summary,
+          from: describe(from),
+          to: describeStep(to),
+          forced,
+          gates: verdict?.results ?? null,
+        },
+      },
+      () => this.options.flags.set({ ...before, endpoints: { ...before.endpoints, [target]: flag } }),
+      (previous) => this.options.flags.set(previous),
+    );
+    this.setMeta(target, { retired, since: this.now().toISOString(), step: describeStep(to) });
+    this.logger.info({ target, step: summary, actor: by.actor, forced }, 'rollout step');
+    return { target, from: describe(from), to: describeStep(to), verdict, forced, flags };
+  }
+
+  private stateOf(target: string): RolloutState {
+    const flag = resolveFlag(this.options.flags.get(), target);
+    const meta = this.meta[target];
+    let stage = STAGE_OF_MODE[flag.mode];
+    let percent: number | undefined;
+    if (stage === 'canary') {
+      percent = flag.percent ?? 0;
+      // The edges of a canary are the neighbouring stages as far as the read model is concerned.
+      if (percent <= 0) stage = 'shadow';
+      else if (percent >= 100) stage = 'new';
+    }
+    if (stage === 'new' && meta?.retired) stage = 'retired';
+    return {
+      stage,
+      ...(stage === 'canary' ? { percent } : {}),
+      held: meta?.held ?? false,
+      since: meta?.since ?? this.now().toISOString(),
+    };
+  }
+
+  /** Starts the step clock of every target whose step changed outside the controller. */
+  private syncMeta(): void {
+    for (const target of this.targets()) {
+      const meta = this.meta[target];
+      const state = this.stateOf(target);
+      const step = describe(state);
+      if (meta?.step === step) continue;
+      this.setMeta(target, {
+        since: this.now().toISOString(),
+        step,
+        retired: state.stage === 'retired',
+      });
+    }
+  }
+
+  private setMeta(target: string, patch: Partial<TargetMeta>): void {
+    const current = this.meta[target];
+    const state = current ?? {
+      held: false,
+      retired: false,
+      since: this.now().toISOString(),
+      step: describe(this.stateOf(target)),
+    };
+    this.meta[target] = { ...state, ...patch };
+    if (this.options.file !== undefined) writeRolloutFile(this.options.file, { targets: this.meta });
+    this.metrics?.stage.set({ target }, stageIndex(this.stateOf(target).stage));
+  }
+
+  private requireTarget(target: string): string {
+    if (!this.targets().includes(target) && !this.options.migration.endpoints.some((e) => e.key === target)) {
+      throw new RolloutError(
+        'ROLLOUT_UNKNOWN_TARGET',
+        `no domain or endpoint "${target}" in the definition (domains: ${this.options.migration.domains.join(', ')})`,
+        404,
+      );
+    }
+    return target;
+  }
+
+  /** The endpoints a target's flag entry governs: an endpoint with its own entry is its own target. */
+  private endpointsOf(target: string): string[] {
+    if (this.options.migration.endpoints.some((e) => e.key === target)) return [target];
+    const own = this.options.flags.get().endpoints;
+    return this.options.migration.endpoints
+      .filter((e) => e.domain === target && !Object.hasOwn(own, e.key))
+      .map((e) => e.key);
+  }
+
+  private windowEvidence(target: string): GateEvidence {
+    return this.evidence(target, new Date(this.now().getTime() - this.options.gates.windowSeconds * 1000));
+  }
+
+  private evidence(target: string, since: Date): GateEvidence {
+    const endpoints = this.endpointsOf(target);
+    return {
+      counts: this.options.comparisons.outcomeCounts(endpoints, since),
+      lastMismatchAt: this.options.comparisons.lastMismatchAt(endpoints),
+      lagP99Seconds: this.lag.p99(since.getTime()),
+    };
+  }
+
+  private sample(): void {
+    const lag = this.options.lagSeconds();
+    if (lag !== null) this.lag.add(this.now().getTime(), lag);
+  }
+}
+
+function describe(state: RolloutState): string {
+  return describeStep(
+    state.percent === undefined ? { stage: state.stage } : { stage: state.stage, percent: state.percent },
+  );
+}
+
+function stageIndex(stage: Stage): number {
+  return STAGES.indexOf(stage);
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { type RolloutController, RolloutError } from '../rollout/controller.js';
+import { actorOf, reasonOf } from './admin-auth.js';
+
+const targetParams = z.object({ target: z.string().min(1).max(200) });
+const advanceBody = z.strictObject({ force: z.boolean().default(false) }).prefault({});
+const rollbackBody = z.strictObject({ to: z.enum(['shadow', 'capture']).optional() }).prefault({});
+
+/**
+ * /admin/rollout: the same steps as `cqrs-migrate rollout`, judged by the same gates. A refused
+ * step answers 409 with the gate figures, so the caller sees why.
+ */
+export function registerRolloutRoutes(
+  app: FastifyInstance,
+  rollout: RolloutController,
+  parse: <S extends z.ZodType>(schema: S, input: unknown, what: string) => z.infer<S>,
+): void {
+  const refused = (reply: FastifyReply, err: unknown) => {
+    if (!(err instanceof RolloutError)) throw err;
+    return reply.code(err.statusCode).send({
+      error: err.code,
+      message: err.message,
+      ...(err.hint === undefined ? {} : { hint: err.hint }),
+      ...(err.verdict === null ? {} : { gates: err.verdict.results }),
+    });
+  };
+  const by = (request: Parameters<typeof actorOf>[0]) => ({
+    actor: actorOf(request),
+    reason: reasonOf(request),
+  });
+
+  app.get('/admin/rollout', async () => rollout.status());
+
+  app.get('/admin/rollout/:target', async (request, reply) => {
+    const { target } = parse(targetParams, request.params, 'rollout target');
+    try {
+      return rollout.statusOf(target);
+    } catch (err) {
+      return refused(reply, err);
+    }
+  });
+
+  app.post('/admin/rollout/:target/advance', async (request, reply) => {
+    const { target } = parse(targetParams, request.params, 'rollout target');
+    const { force } = parse(advanceBody, request.body ?? {}, 'advance body');
+    try {
+      return rollout.advance(target, by(request), force);
+    } catch (err) {
+      return refused(reply, err);
+    }
+  });
+
+  app.post('/admin/rollout/:target/rollback', async (request, reply) => {
+    const { target } = parse(targetParams, request.params, 'rollout target');
+    const { to } = parse(rollbackBody, request.body ?? {}, 'rollback body');
+    try {
+      return rollout.rollback(target, by(request), to);
+    } catch (err) {
+      return refused(reply, err);
+    }
+  });
+
+  for (const [action, held] of [
+    ['hold', true],
+    ['resume', false],
+  ] as const) {
+    app.post(`/admin/rollout/:target/${action}`, async (request, reply) => {
+      const { target } = parse(targetParams, request.params, 'rollout target');
+      try {
+        return rollout.hold(target, by(request), held);
+      } catch (err) {
+        return refused(reply, err);
+      }
+    });
+  }
+}
