@@ -14,7 +14,6 @@ import {
   startProjector,
   startTranslator,
 } from './distributed.js';
-import { startEmbeddedPipeline } from './pipeline.js';
 
 /** What the API and the reconciliation job read from the new side, whichever mode runs it. */
 export interface RunningReadSide {
@@ -39,17 +38,6 @@ export function serverReadSide(
     freshness: lagFreshness(config, migration, kafka),
     stop: () => opened.close(),
   };
-}
-
-/** The embedded pipeline, caught up from its stored offset; for one-off jobs when `run` is not running. */
-export async function embeddedReadSide(
-  config: Config,
-  migration: Migration,
-  logger: Logger,
-): Promise<RunningReadSide> {
-  const pipeline = await startEmbeddedPipeline({ config, migration, logger, role: 'reconcile' });
-  await pipeline.waitForCatchUp(10 * 60_000);
-  return pipeline;
 }
 
 /** cdc.mode=kafka in one process: translator, a projector per store in use, and the server read side. */

@@ -13,9 +13,9 @@ import { silentLogger } from '../../lib/logger.js';
 import { waitFor } from './support/debezium-bank.js';
 
 /**
- * One process per data directory: `reconcile` (or a second `run`, or `rebuild`) beside a live
- * `run` is refused with the reason, and the running pipeline keeps capturing; a lock left by a
- * killed process is taken over.
+ * One writer per data directory: `rebuild` (or a second `run`) beside a live `run` is refused
+ * with the reason, and the running pipeline keeps capturing; a lock left by a killed process is
+ * taken over. (`reconcile` and `report` only read: read-only-beside-run.test.ts.)
  */
 const run = promisify(execFile);
 const server = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 describe('data directory lock', () => {
-  it('refuses reconcile beside a live run, which keeps capturing', async () => {
+  it('refuses rebuild beside a live run, which keeps capturing', async () => {
     const runner = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
     child = runner;
     let out = '';
@@ -54,7 +54,7 @@ describe('data directory lock', () => {
     await waitFor('run to serve', () => /shadow API on (http:\/\/\S+)/.test(out), 120_000);
     const api = /shadow API on (http:\/\/\S+)/.exec(out)?.[1] as string;
 
-    const refused = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'reconcile'], {
+    const refused = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'rebuild'], {
       env,
     }).then(
       () => null,
@@ -62,7 +62,7 @@ describe('data directory lock', () => {
     );
     expect(refused?.code).toBe(1);
     expect(refused?.stderr).toMatch(/error \[DATA_DIR_LOCKED\]: .* is in use by `run` \(pid \d+/);
-    expect(refused?.stderr).toMatch(/fix: .*compare\.reconcileCron/);
+    expect(refused?.stderr).toMatch(/fix: one process at a time owns a data directory: stop it first/);
 
     // The live pipeline still captures: a balance change reaches its read model.
     await fetch(`${api}/admin/flags/accounts.summary`, {
