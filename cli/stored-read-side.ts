@@ -23,7 +23,6 @@ import type { RunningReadSide } from './read-side.js';
 
 /** Name of the embedded projector's checkpoint row (ProjectionRunner's default). */
 const CHECKPOINT_NAME = 'read-models';
-const MEASURE_INTERVAL_MS = 1000;
 const BUSY_TIMEOUT_MS = 5000;
 
 /** How far behind the stored read models were when last measured. */
@@ -93,6 +92,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     config.health.stallSeconds * 1000,
     lastStored === null ? Date.now() : Date.parse(lastStored),
   );
+  // Observed on every freshness question (one per comparison), so stalls show while reconcile works.
   let liveRun = false;
   let unprojected = 0;
 
@@ -118,18 +118,6 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
         next === undefined ? null : (JSON.parse(next.metadata) as { sourceTsMs: number }).sourceTsMs,
     });
   };
-  let measuring: Promise<unknown> | null = null;
-  const tick = () => {
-    measuring ??= observe()
-      .catch((err: unknown) => logger.warn({ err }, 'lag measure failed'))
-      .finally(() => {
-        measuring = null;
-      });
-  };
-  tick();
-  const timer = setInterval(tick, MEASURE_INTERVAL_MS);
-  timer.unref();
-
   return {
     readModels: embeddedReadModels(migration).readModels(readDb),
     freshness: {
@@ -138,7 +126,6 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
       isStalled: () => !liveRun || tracker.current().stalled,
     },
     async measure() {
-      await measuring;
       const state = await observe();
       return {
         liveRun,
@@ -149,8 +136,6 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
       };
     },
     async stop() {
-      clearInterval(timer);
-      await measuring;
       await progress.close();
       events.close();
       readDb.close();

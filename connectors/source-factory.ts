@@ -347,36 +347,25 @@ export function openStoredProgress(
   tables: readonly string[],
   stored: () => SourceOffset | null,
 ): SourceProgress {
-  if (parseLegacyUrl(config.legacy.url).dialect === 'mysql') {
-    const settings = validated(
-      binlogSourceConfigSchema,
-      binlogSourceConfigFrom(config, tables),
-      'binlog reader',
-    );
-    return progressOf(binlogEndReader(settings), (end) => {
-      const offset = binlogOffsetSchema.safeParse(stored());
-      return (
-        end.dialect === 'mysql' &&
-        offset.success &&
-        offset.data.phase === 'stream' &&
-        positionAtLeast(offset.data, end)
-      );
-    });
+  const reader =
+    parseLegacyUrl(config.legacy.url).dialect === 'mysql'
+      ? binlogEndReader(
+          validated(binlogSourceConfigSchema, binlogSourceConfigFrom(config, tables), 'binlog reader'),
+        )
+      : walEndReader(
+          validated(pgoutputSourceConfigSchema, pgoutputSourceConfigFrom(config, tables), 'pgoutput reader'),
+        );
+  return progressOf(reader, (end) => storedStreamReached(stored(), end));
+}
+
+/** Whether a stored offset is a streaming one at or past `end` (a snapshot's offset never is). */
+function storedStreamReached(offset: SourceOffset | null, end: LegacyEnd): boolean {
+  if (end.dialect === 'mysql') {
+    const binlog = binlogOffsetSchema.safeParse(offset);
+    return binlog.success && binlog.data.phase === 'stream' && positionAtLeast(binlog.data, end);
   }
-  const settings = validated(
-    pgoutputSourceConfigSchema,
-    pgoutputSourceConfigFrom(config, tables),
-    'pgoutput reader',
-  );
-  return progressOf(walEndReader(settings), (end) => {
-    const offset = pgoutputOffsetSchema.safeParse(stored());
-    return (
-      end.dialect === 'postgres' &&
-      offset.success &&
-      offset.data.phase === 'stream' &&
-      parseLsn(offset.data.lsn) >= parseLsn(end.lsn)
-    );
-  });
+  const wal = pgoutputOffsetSchema.safeParse(offset);
+  return wal.success && wal.data.phase === 'stream' && parseLsn(wal.data.lsn) >= parseLsn(end.lsn);
 }
 
 /**

@@ -1,13 +1,13 @@
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import type { LegacyDialect, LegacySql } from '../../definition/endpoints.js';
 import type { Migration } from '../../definition/migration.js';
 import { AdapterError, DefinitionError, errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { silentLogger } from '../../lib/logger.js';
 import { legacyQueryError } from './errors.js';
+import { openMysqlLegacyDb } from './mysql.js';
 import { bindNamedParams, namedParamsOf, sqlFor } from './named-params.js';
-import { parseLegacyUrl, requireDatabase } from './url.js';
+import { openPostgresLegacyDb } from './postgres.js';
+import { parseLegacyUrl } from './url.js';
 
 /**
  * Every endpoint's legacy SQL (its answer and its reconcile list) checked against the live
@@ -70,63 +70,70 @@ const PG_INDETERMINATE_TYPE = '42P18';
 
 type Prepare = (text: string) => Promise<void>;
 
-async function withMysql(url: string, fn: (prepare: Prepare) => Promise<void>): Promise<void> {
-  const legacy = parseLegacyUrl(url);
-  let conn: mysql.Connection;
+/** One connection of the legacy read path's own pool, for the check only. */
+async function withConnection<C>(
+  connect: () => Promise<C>,
+  release: (conn: C) => void,
+  close: () => Promise<void>,
+  url: string,
+  deniedCodes: readonly string[],
+  fn: (conn: C) => Promise<void>,
+): Promise<void> {
   try {
-    conn = await mysql.createConnection({
-      host: legacy.host,
-      port: legacy.port,
-      user: legacy.user,
-      password: legacy.password,
-      database: requireDatabase(url, legacy),
-      connectTimeout: 10_000,
-    });
-  } catch (cause) {
-    throw legacyQueryError(cause, 'connect', url, ['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR']);
-  }
-  try {
-    // COM_STMT_PREPARE resolves every table and column without running the statement.
-    await fn(async (text) => {
-      const statement = await conn.prepare(text);
-      statement.close();
-    });
+    let conn: C;
+    try {
+      conn = await connect();
+    } catch (cause) {
+      throw legacyQueryError(cause, 'connect', url, deniedCodes);
+    }
+    try {
+      await fn(conn);
+    } finally {
+      release(conn);
+    }
   } finally {
-    await conn.end().catch(() => undefined);
+    await close().catch(() => undefined);
   }
 }
 
-async function withPostgres(url: string, fn: (prepare: Prepare) => Promise<void>): Promise<void> {
-  const legacy = parseLegacyUrl(url);
-  const client = new pg.Client({
-    host: legacy.host,
-    port: legacy.port,
-    user: legacy.user,
-    password: legacy.password,
-    database: requireDatabase(url, legacy),
-    connectionTimeoutMillis: 10_000,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (cause) {
-    await client.end().catch(() => undefined);
-    throw legacyQueryError(cause, 'connect', url, ['28P01', '28000']);
-  }
-  try {
+function withMysql(url: string, fn: (prepare: Prepare) => Promise<void>): Promise<void> {
+  const db = openMysqlLegacyDb(url, { poolSize: 1 });
+  const denied = ['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR'];
+  return withConnection(
+    () => db.pool.getConnection(),
+    (conn) => conn.release(),
+    () => db.close(),
+    url,
+    denied,
+    // COM_STMT_PREPARE resolves every table and column without running the statement.
+    (conn) =>
+      fn(async (text) => {
+        const statement = await conn.prepare(text);
+        await statement.close();
+      }),
+  );
+}
+
+function withPostgres(url: string, fn: (prepare: Prepare) => Promise<void>): Promise<void> {
+  const db = openPostgresLegacyDb(url, { poolSize: 1 });
+  return withConnection(
+    () => db.pool.connect(),
+    (client) => client.release(),
+    () => db.close(),
+    url,
+    ['28P01', '28000'],
     // PREPARE parses and plans without executing; DEALLOCATE ALL keeps the session clean.
-    await fn(async (text) => {
-      try {
-        await client.query(`PREPARE cqrs_check AS ${text}`);
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== PG_INDETERMINATE_TYPE) throw err;
-        return;
-      }
-      await client.query('DEALLOCATE ALL');
-    });
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+    (client) =>
+      fn(async (text) => {
+        try {
+          await client.query(`PREPARE cqrs_check AS ${text}`);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== PG_INDETERMINATE_TYPE) throw err;
+          return;
+        }
+        await client.query('DEALLOCATE ALL');
+      }),
+  );
 }
 
 /**

@@ -92,7 +92,8 @@ async function runCli(env: Record<string, string>): Promise<{ code: number; stde
   return exec(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], {
     cwd: root,
     env: { ...process.env, CQRS_API_PORT: '0', LOG_LEVEL: 'warn', ...env },
-    timeout: 120_000,
+    // Loading a definition type-checks it: minutes on a loaded machine.
+    timeout: 300_000,
   }).then(
     () => ({ code: 0, stderr: '' }),
     (err: { code?: number; stderr?: string }) => ({ code: err.code ?? -1, stderr: err.stderr ?? '' }),
@@ -162,7 +163,7 @@ describe('legacy queries checked at start on MariaDB', () => {
       /fix: fix the endpoint's legacy SQL in .*run-missing\.ts .*legacy\.checkQueries/,
     );
     expect(existsSync(join(dataDir, 'events.db'))).toBe(false);
-  }, 180_000);
+  }, 400_000);
 });
 
 describe.skipIf(!pgUp)('legacy queries checked at start on PostgreSQL', () => {
@@ -205,5 +206,5 @@ describe.skipIf(!pgUp)('legacy queries checked at start on PostgreSQL', () => {
       `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'cqrs_${pgDb}'`,
     );
     expect(slots).toEqual([]);
-  }, 180_000);
+  }, 400_000);
 });

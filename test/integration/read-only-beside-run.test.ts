@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import type { Report } from '../../compare/report.js';
 import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
 import { waitFor } from './support/debezium-bank.js';
+import { expectBalanceInReadModel, startRun } from './support/live-run.js';
 
 /**
  * `reconcile` and `report` only read: beside a real `run` under write load they succeed as
@@ -103,17 +104,8 @@ afterAll(async () => {
 
 describe('reconcile and report beside a live run', () => {
   it('read what run stores without a change stream of their own, while run keeps streaming', async () => {
-    const live = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
+    const { child: live, api } = await startRun(env);
     runner = live;
-    let out = '';
-    live.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    live.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    await waitFor('run to serve', () => /shadow API on (http:\/\/\S+)/.test(out), 120_000);
-    const api = /shadow API on (http:\/\/\S+)/.exec(out)?.[1] as string;
     await waitFor(
       'the snapshot in the read models',
       async () => ((await fetch(`${api}/health/ready`)).status === 200) as boolean,
@@ -174,24 +166,7 @@ describe('reconcile and report beside a live run', () => {
 
       await load;
       // The live run still streams: a change after reconcile reaches its read model.
-      await fetch(`${api}/admin/flags/accounts.summary`, {
-        method: 'PATCH',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ mode: 'new' }),
-      });
-      await conn.query("UPDATE balances SET available = '4343.4300' WHERE account_id = 1");
-      await waitFor(
-        'the change in the read model',
-        async () => {
-          const res = await fetch(`${api}/accounts/1/summary`);
-          return (
-            res.ok &&
-            res.headers.get('x-served-by') === 'read-model' &&
-            ((await res.json()) as { balance: { available: string } }).balance.available === '4343.4300'
-          );
-        },
-        30_000,
-      );
+      await expectBalanceInReadModel(api, { ...server, database }, 1, '4343.4300');
       expect(live.exitCode).toBeNull();
     } finally {
       await conn.end();
