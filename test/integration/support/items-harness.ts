@@ -10,6 +10,7 @@ import type { MysqlBinlogSource } from '../../../connectors/binlog/source.js';
 import type { SourceTransaction } from '../../../connectors/change-event.js';
 import { mapTransaction } from '../../../connectors/mapping/mapper.js';
 import type { ChangeSource } from '../../../connectors/ports.js';
+import type { LegacyDb } from '../../../definition/endpoints.js';
 import type { Migration } from '../../../definition/migration.js';
 import type { SqliteEventStore } from '../../../eventstore/sqlite.js';
 import { MYSQL_TYPE_OPTIONS } from '../../../lib/mysql-types.js';
@@ -73,11 +74,12 @@ export async function projectItems(
 
 /** Every key of the read model equals the legacy row, and no other key exists. */
 export async function expectItemsEqualLegacy(
-  admin: mysql.Connection,
+  admin: mysql.Connection | Pick<LegacyDb, 'query'>,
   table: string,
   view: Map<string, unknown>,
 ): Promise<number> {
-  const [rows] = await admin.query(`SELECT id, name, qty FROM ${table} ORDER BY id`);
+  const sql = `SELECT id, name, qty FROM ${table} ORDER BY id`;
+  const rows = 'execute' in admin ? (await admin.query(sql))[0] : await admin.query(sql);
   const legacy = new Map(
     (rows as Array<{ id: number; name: string; qty: number }>).map((r) => [
       String(r.id),
