@@ -30,49 +30,13 @@ const pgDb = `h4_qc_${process.pid}`;
 const pgUrl = `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${pgDb}`;
 const pgUp = await pgReachable();
 
-/** A user's definition on disk: one `notes` table, its endpoint's SQL naming `column`. */
+/** A user's definition on disk (support/notes.ts), its endpoint's SQL reading `column`. */
 function writeDefinition(name: string, column: string): string {
   const path = join(dir, `${name}.ts`);
+  const notes = join(root, 'test/integration/support/notes.ts');
   writeFileSync(
     path,
-    `import { captureTable, defineEndpoint, defineMigration, defineView, z } from ${JSON.stringify(join(root, 'index.ts'))};
-
-const notes = captureTable({
-  table: 'notes',
-  row: z.object({ id: z.number(), body: z.string() }),
-  key: 'id',
-  stream: { type: 'note', id: (s) => \`note-\${s.id}\` },
-  onCreate: 'NoteAdded',
-  otherwise: 'NoteChanged',
-  onDelete: 'NoteRemoved',
-});
-
-export default defineMigration({
-  name: 'notes',
-  capture: { tables: [notes] },
-  readModels: [
-    defineView({
-      name: 'note',
-      from: 'notes',
-      schema: z.object({ body: z.string() }),
-      select: (root) => ({ body: String(root.row.body) }),
-    }),
-  ],
-  domains: {
-    notes: {
-      endpoints: {
-        get: defineEndpoint({
-          route: '/notes/:id',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: { sql: 'SELECT ${column} AS body FROM notes WHERE id = :id' },
-          readModel: ({ params, readModels }) => readModels.note?.get(String(params.id)) ?? Promise.resolve(null),
-          reconcile: { sql: 'SELECT id FROM notes' },
-        }),
-      },
-    },
-  },
-});
-`,
+    `import { notesMigration } from ${JSON.stringify(notes)};\n\nexport default notesMigration(${JSON.stringify(column)});\n`,
   );
   return path;
 }

@@ -5,51 +5,10 @@ import {
   legacyQueriesOf,
   statementToPrepare,
 } from '../../connectors/legacy/query-check.js';
-import { captureTable, defineEndpoint, defineMigration, defineView, z } from '../../index.js';
 import { DefinitionError } from '../../lib/errors.js';
+import { notesMigration } from '../integration/support/notes.js';
 
-const row = z.object({ id: z.number(), name: z.string() });
-const notes = captureTable({
-  table: 'notes',
-  row,
-  key: 'id',
-  stream: { type: 'note', id: (s) => `note-${s.id}` },
-  onCreate: 'NoteAdded',
-  otherwise: 'NoteChanged',
-  onDelete: 'NoteRemoved',
-});
-const migration = defineMigration({
-  name: 'notes',
-  capture: { tables: [notes] },
-  readModels: [
-    defineView({
-      name: 'note',
-      from: 'notes',
-      schema: z.object({ name: z.string() }),
-      select: (root) => ({ name: String(root.row.name) }),
-    }),
-  ],
-  domains: {
-    notes: {
-      endpoints: {
-        get: defineEndpoint({
-          route: '/notes/:id',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: { sql: 'SELECT name FROM notes WHERE id = :id' },
-          readModel: async () => null,
-          reconcile: { sql: 'SELECT id FROM notes' },
-        }),
-        computed: defineEndpoint({
-          route: '/notes/:id/computed',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: async ({ db, params }) => db.query('SELECT 1 WHERE :id = :id', params),
-          readModel: async () => null,
-          reconcile: async () => [],
-        }),
-      },
-    },
-  },
-});
+const migration = notesMigration('body', { functions: true });
 
 describe('legacy query check (the pure parts)', () => {
   it('lists the SQL texts to check and the functions it cannot check', () => {
