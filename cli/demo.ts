@@ -6,6 +6,7 @@ import type { Migration, SampleHooks } from '../definition/migration.js';
 import type { Config } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { checkDefinitionQueries } from './legacy-check.js';
 import { startEmbeddedPipeline } from './pipeline.js';
 import { startApi } from './serve.js';
 
@@ -71,6 +72,8 @@ export async function runDemo(
   migration: Migration,
   options: DemoOptions,
   logger: Logger,
+  /** The definition's file, named when one of its legacy queries does not fit the sample database. */
+  definition: string,
 ): Promise<void> {
   const { sample, scale } = demoPlan(migration, options);
   const url = config.legacy.url;
@@ -84,6 +87,7 @@ export async function runDemo(
   });
   say(`    ${created.rows} rows`);
   rmSync(config.dataDir, { recursive: true, force: true });
+  await checkDefinitionQueries(config, migration, definition, logger);
 
   say('2/5 starting the embedded pipeline: snapshot + change stream → events → read models (SQLite)');
   const registry = new Registry();

@@ -32,6 +32,7 @@ import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
 import { type ConnectorDistance, connectorDistance } from './distributed-health.js';
+import { checkDefinitionQueries } from './legacy-check.js';
 import {
   deadLetterDrift,
   listDeadLetters,
@@ -41,11 +42,12 @@ import {
 } from './operations.js';
 import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
-import { embeddedReadSide, serverReadSide, startDistributedInProcess } from './read-side.js';
+import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
+import { storedReadSide } from './stored-read-side.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -103,15 +105,32 @@ function knownDomain(migration: Migration, domain: string): string[] {
   return endpoints;
 }
 
-/** The user's definition: --definition, else CQRS_DEFINITION / the config's `definition`. */
-async function definitionOf(options: GlobalOptions, config: Config): Promise<Migration> {
+/** The user's definition file: --definition, else CQRS_DEFINITION / the config's `definition`. */
+function definitionPathOf(options: GlobalOptions, config: Config): string {
   const path = options.definition ?? config.definition;
   if (path === undefined) {
     throw new ConfigError('no migration definition given', {
       hint: 'pass --definition ./migration.ts (or set CQRS_DEFINITION); `cqrs-migrate init` writes a starter one from your database',
     });
   }
-  return loadDefinition(path);
+  return path;
+}
+
+/** The user's definition (see definitionPathOf). */
+function definitionOf(options: GlobalOptions, config: Config): Promise<Migration> {
+  return loadDefinition(definitionPathOf(options, config));
+}
+
+/** The definition of a command that serves or compares it, its legacy SQL checked on the legacy database first. */
+async function checkedDefinitionOf(
+  options: GlobalOptions,
+  config: Config,
+  logger: Logger,
+): Promise<Migration> {
+  const path = definitionPathOf(options, config);
+  const migration = await loadDefinition(path);
+  await checkDefinitionQueries(config, migration, path, logger);
+  return migration;
 }
 
 function connectorOptions(
@@ -139,21 +158,21 @@ function connectorOptions(
 const handlers: CommandHandlers = {
   async demo(options) {
     const { config: loaded, logger } = context(options, true);
-    const migration = await loadDefinition(
-      options.definition ?? loaded.definition ?? exampleDefinition(options.example ?? 'bank'),
-    );
+    const definition =
+      options.definition ?? loaded.definition ?? exampleDefinition(options.example ?? 'bank');
+    const migration = await loadDefinition(definition);
     const { sample } = demoPlan(migration, { ...options, scale: options.scale });
     const config =
       loaded.legacy.url === DEFAULT_LEGACY_URL && sample.url !== undefined
         ? { ...loaded, legacy: { ...loaded.legacy, url: sample.url } }
         : loaded;
-    await runDemo(config, migration, { ...options, scale: options.scale }, logger);
+    await runDemo(config, migration, { ...options, scale: options.scale }, logger, definition);
     return 0;
   },
 
   async run(options) {
     const { config, logger } = context(options);
-    const migration = await definitionOf(options, config);
+    const migration = await checkedDefinitionOf(options, config, logger);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
     // The pipeline restarts a failed source or projector itself; one that stays down past
@@ -212,7 +231,7 @@ const handlers: CommandHandlers = {
 
   async serve(options) {
     const { config, logger } = context(options);
-    const migration = await definitionOf(options, config);
+    const migration = await checkedDefinitionOf(options, config, logger);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
     const side = serverReadSide(config, migration, logger, { registry });
@@ -396,12 +415,11 @@ const handlers: CommandHandlers = {
 
   async reconcile(options) {
     const { config, logger } = context(options);
-    const migration = await definitionOf(options, config);
+    const migration = await checkedDefinitionOf(options, config, logger);
+    // Never a pipeline of its own: the read models as the running (or last) `run` stored them.
+    const stored = config.cdc.mode === 'kafka' ? null : storedReadSide(config, migration, logger);
+    const side = stored ?? serverReadSide(config, migration);
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
-    const side =
-      config.cdc.mode === 'kafka'
-        ? serverReadSide(config, migration)
-        : await embeddedReadSide(config, migration, logger);
     const recorder = new SqliteComparisonRecorder({
       path: dataPath(config, 'compare.db'),
       sensitive: migration.sensitiveFields,
@@ -420,7 +438,13 @@ const handlers: CommandHandlers = {
         },
         options.sample,
       );
-      print(JSON.stringify(result, null, 2));
+      const readSide = stored === null ? undefined : await stored.measure();
+      print(JSON.stringify(readSide === undefined ? result : { ...result, readSide }, null, 2));
+      if (readSide !== undefined && !readSide.liveRun && !readSide.caughtUp) {
+        process.stderr.write(
+          `warning: no \`run\` is live on ${config.dataDir}: compared the read models as stored, up to ${readSide.lagSeconds.toFixed(1)} s behind the legacy database (${readSide.unprojectedEvents} events not projected); start \`run\` to catch them up\n`,
+        );
+      }
     } finally {
       recorder.close();
       await side.stop();

@@ -16,7 +16,6 @@ import {
   startTranslator,
 } from './distributed.js';
 import { DistributedMonitor } from './distributed-health.js';
-import { startEmbeddedPipeline } from './pipeline.js';
 
 /** What the API and the reconciliation job read from the new side, whichever mode runs it. */
 export interface RunningReadSide {
@@ -61,17 +60,6 @@ export function serverReadSide(
       await opened.close();
     },
   };
-}
-
-/** The embedded pipeline, caught up from its stored offset; for one-off jobs when `run` is not running. */
-export async function embeddedReadSide(
-  config: Config,
-  migration: Migration,
-  logger: Logger,
-): Promise<RunningReadSide> {
-  const pipeline = await startEmbeddedPipeline({ config, migration, logger, role: 'reconcile' });
-  await pipeline.waitForCatchUp(10 * 60_000);
-  return pipeline;
 }
 
 /** cdc.mode=kafka in one process: translator, a projector per store in use, and the server read side. */

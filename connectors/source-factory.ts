@@ -9,6 +9,7 @@ import { MYSQL_TYPE_OPTIONS } from '../lib/mysql-types.js';
 import {
   type BinlogSourceConfig,
   type BinlogSourceConfigInput,
+  binlogOffsetSchema,
   binlogSourceConfigSchema,
   connectionOptions,
 } from './binlog/config.js';
@@ -22,6 +23,7 @@ import {
   type PgoutputSourceConfig,
   type PgoutputSourceConfigInput,
   pgoutputConfigFromUrl,
+  pgoutputOffsetSchema,
   pgoutputSourceConfigSchema,
 } from './pgoutput/config.js';
 import { formatLsn, parseLsn } from './pgoutput/lsn.js';
@@ -218,12 +220,14 @@ function headFailed(cause: unknown): AdapterError {
   );
 }
 
-/**
- * MariaDB/MySQL: the binlog's end (file/offset, cheap: no GTID lookup) against the last
- * transaction boundary the reader has passed, which counts only once the delivery queue is
- * empty. Before streaming starts, a stored stream offset is where the reader will resume.
- */
-function binlogProgress(settings: BinlogSourceConfig, source: MysqlBinlogSource): SourceProgress {
+/** Reads where the legacy change log ends, on one kept connection of its own (no replica stream). */
+interface LegacyEndReader {
+  legacyEnd(): Promise<LegacyEnd>;
+  close(): Promise<void>;
+}
+
+/** The binlog's end (file/offset, cheap: no GTID lookup). */
+function binlogEndReader(settings: BinlogSourceConfig): LegacyEndReader {
   // One kept connection: freshness is asked per shadow comparison, not worth a connect each time.
   const pool = mysql.createPool({
     ...connectionOptions(settings),
@@ -231,31 +235,45 @@ function binlogProgress(settings: BinlogSourceConfig, source: MysqlBinlogSource)
     ...MYSQL_TYPE_OPTIONS,
   });
   let flavor = settings.flavor;
-  const legacyEnd = async (): Promise<LegacyEnd> => {
-    try {
-      if (flavor === undefined) {
-        const [rows] = await pool.query('SELECT VERSION() AS version');
-        flavor = detectFlavor(String((rows as Array<{ version?: unknown }>)[0]?.version ?? ''));
+  return {
+    async legacyEnd() {
+      try {
+        if (flavor === undefined) {
+          const [rows] = await pool.query('SELECT VERSION() AS version');
+          flavor = detectFlavor(String((rows as Array<{ version?: unknown }>)[0]?.version ?? ''));
+        }
+        const end = await binlogEnd(pool, flavor);
+        return { dialect: 'mysql', file: end.file, pos: end.pos };
+      } catch (cause) {
+        throw headFailed(cause);
       }
-      const end = await binlogEnd(pool, flavor);
-      return { dialect: 'mysql', file: end.file, pos: end.pos };
-    } catch (cause) {
-      throw headFailed(cause);
-    }
+    },
+    close: () => pool.end(),
   };
-  const reached = (end: LegacyEnd): boolean => {
+}
+
+function progressOf(reader: LegacyEndReader, reached: (end: LegacyEnd) => boolean): SourceProgress {
+  return {
+    legacyEnd: () => reader.legacyEnd(),
+    reached,
+    reachedLegacyEnd: async () => reached(await reader.legacyEnd()),
+    close: () => reader.close(),
+  };
+}
+
+/**
+ * MariaDB/MySQL: the binlog's end against the last transaction boundary the reader has passed,
+ * which counts only once the delivery queue is empty. Before streaming starts, a stored stream
+ * offset is where the reader will resume.
+ */
+function binlogProgress(settings: BinlogSourceConfig, source: MysqlBinlogSource): SourceProgress {
+  return progressOf(binlogEndReader(settings), (end) => {
     if (end.dialect !== 'mysql') return false;
     const seen = source.seenPosition();
     const stored = source.offset();
     const at = seen ?? (stored?.phase === 'stream' ? { file: stored.file, pos: stored.pos } : null);
     return at !== null && positionAtLeast(at, end) && source.idle();
-  };
-  return {
-    legacyEnd,
-    reached,
-    reachedLegacyEnd: async () => reached(await legacyEnd()),
-    close: () => pool.end(),
-  };
+  });
 }
 
 // Sizes of a WAL page header (xlog_internal.h, MAXALIGNed on 64-bit servers): short on every
@@ -275,43 +293,79 @@ export function recordEndOf(insertLsn: bigint, blockSize: bigint, segmentSize: b
 }
 
 /**
- * PostgreSQL: the WAL insert position against the source's seen LSN, which moves with delivered
- * commits and with keepalives once nothing received is waiting. The insert position, not
- * pg_current_wal_lsn(): with synchronous_commit=off a commit is visible before its WAL is
- * written, and the check must cover everything a reader of the legacy database could see. The
- * walsender decodes every database's WAL and sends a keepalive with its position once caught
- * up, so writes elsewhere on the server do not keep the source "behind".
+ * PostgreSQL: the WAL insert position, not pg_current_wal_lsn(): with synchronous_commit=off a
+ * commit is visible before its WAL is written, and the check must cover everything a reader of
+ * the legacy database could see.
  */
-function pgoutputProgress(settings: PgoutputSourceConfig, source: PgoutputSource): SourceProgress {
+function walEndReader(settings: PgoutputSourceConfig): LegacyEndReader {
   const pool = new pg.Pool({ ...connectionConfig(settings), max: 1 });
   // An idle connection that drops emits 'error' on the pool; unheard, it ends the process.
   pool.on('error', () => undefined);
-  const legacyEnd = async (): Promise<LegacyEnd> => {
-    try {
-      const result = await pool.query<{ lsn: string; block: string; segment: string }>(
-        `SELECT pg_current_wal_insert_lsn()::text AS lsn,
-                (SELECT setting FROM pg_settings WHERE name = 'wal_block_size') AS block,
-                (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment`,
-      );
-      const row = result.rows[0];
-      if (row === undefined) throw new Error('pg_current_wal_insert_lsn() returned no row');
-      const end = recordEndOf(parseLsn(row.lsn), BigInt(row.block), BigInt(row.segment));
-      return { dialect: 'postgres', lsn: formatLsn(end) };
-    } catch (cause) {
-      throw headFailed(cause);
-    }
+  return {
+    async legacyEnd() {
+      try {
+        const result = await pool.query<{ lsn: string; block: string; segment: string }>(
+          `SELECT pg_current_wal_insert_lsn()::text AS lsn,
+                  (SELECT setting FROM pg_settings WHERE name = 'wal_block_size') AS block,
+                  (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment`,
+        );
+        const row = result.rows[0];
+        if (row === undefined) throw new Error('pg_current_wal_insert_lsn() returned no row');
+        const end = recordEndOf(parseLsn(row.lsn), BigInt(row.block), BigInt(row.segment));
+        return { dialect: 'postgres', lsn: formatLsn(end) };
+      } catch (cause) {
+        throw headFailed(cause);
+      }
+    },
+    close: () => pool.end(),
   };
-  const reached = (end: LegacyEnd): boolean => {
+}
+
+/**
+ * PostgreSQL: the WAL insert position against the source's seen LSN, which moves with delivered
+ * commits and with keepalives once nothing received is waiting. The walsender decodes every
+ * database's WAL and sends a keepalive with its position once caught up, so writes elsewhere on
+ * the server do not keep the source "behind".
+ */
+function pgoutputProgress(settings: PgoutputSourceConfig, source: PgoutputSource): SourceProgress {
+  return progressOf(walEndReader(settings), (end) => {
     if (end.dialect !== 'postgres') return false;
     const seen = source.seenLsn();
     return seen !== null && parseLsn(seen) >= parseLsn(end.lsn);
-  };
-  return {
-    legacyEnd,
-    reached,
-    reachedLegacyEnd: async () => reached(await legacyEnd()),
-    close: () => pool.end(),
-  };
+  });
+}
+
+/**
+ * A progress probe over the offset a pipeline stored (`stored()`, read on every `reached`), for
+ * a process that reads beside the running pipeline: it opens one plain connection to ask where
+ * the change log ends, never a binlog dump or a replication slot. The stored offset moves only
+ * with delivered transactions of captured tables, so writes elsewhere on the server keep it
+ * "behind" until the next captured one.
+ */
+export function openStoredProgress(
+  config: Config,
+  tables: readonly string[],
+  stored: () => SourceOffset | null,
+): SourceProgress {
+  const reader =
+    parseLegacyUrl(config.legacy.url).dialect === 'mysql'
+      ? binlogEndReader(
+          validated(binlogSourceConfigSchema, binlogSourceConfigFrom(config, tables), 'binlog reader'),
+        )
+      : walEndReader(
+          validated(pgoutputSourceConfigSchema, pgoutputSourceConfigFrom(config, tables), 'pgoutput reader'),
+        );
+  return progressOf(reader, (end) => storedStreamReached(stored(), end));
+}
+
+/** Whether a stored offset is a streaming one at or past `end` (a snapshot's offset never is). */
+function storedStreamReached(offset: SourceOffset | null, end: LegacyEnd): boolean {
+  if (end.dialect === 'mysql') {
+    const binlog = binlogOffsetSchema.safeParse(offset);
+    return binlog.success && binlog.data.phase === 'stream' && positionAtLeast(binlog.data, end);
+  }
+  const wal = pgoutputOffsetSchema.safeParse(offset);
+  return wal.success && wal.data.phase === 'stream' && parseLsn(wal.data.lsn) >= parseLsn(end.lsn);
 }
 
 /**

@@ -26,6 +26,11 @@ export const configSchema = z.strictObject({
       flavor: z.enum(['mariadb', 'mysql']).optional(),
       /** Connections the legacy read path may use. */
       poolSize: z.number().int().min(1).default(8),
+      /**
+       * At start, have the legacy database prepare (not run) every endpoint's legacy SQL, so a
+       * missing table or column refuses the start instead of failing every request.
+       */
+      checkQueries: z.boolean().default(true),
     })
     .prefault({}),
   cdc: z
@@ -219,6 +224,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** Environment variables and the config path they set. */
 const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean']> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
+  CQRS_LEGACY_CHECK_QUERIES: [['legacy', 'checkQueries'], 'boolean'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_CDC_NAME: [['cdc', 'name'], 'string'],

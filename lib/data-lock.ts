@@ -12,7 +12,7 @@ export interface DataDirLock {
   release(): void;
 }
 
-interface Holder {
+export interface Holder {
   pid: number;
   role: string;
   since: string;
@@ -41,6 +41,12 @@ function holderOf(path: string): Holder | null {
   }
 }
 
+/** The live process holding `dir` (e.g. a running `run`), or null when none does. */
+export function liveHolder(dir: string): Holder | null {
+  const holder = holderOf(join(dir, LOCK_FILE));
+  return holder !== null && alive(holder.pid) ? holder : null;
+}
+
 /** Takes the data directory for `role` (e.g. "run", "rebuild"); throws DATA_DIR_LOCKED when a live process holds it. */
 export function lockDataDir(dir: string, role: string): DataDirLock {
   const path = join(dir, LOCK_FILE);
@@ -61,7 +67,7 @@ export function lockDataDir(dir: string, role: string): DataDirLock {
           'DATA_DIR_LOCKED',
           `${dir} is in use by \`${holder.role}\` (pid ${holder.pid}, since ${holder.since})`,
           {
-            hint: 'one process at a time owns a data directory: stop it first, or give this command another dataDir (CQRS_DATA_DIR); to reconcile while `run` serves, set compare.reconcileCron',
+            hint: 'one process at a time owns a data directory: stop it first, or give this command another dataDir (CQRS_DATA_DIR); `reconcile` and `report` only read, and run beside a live `run`',
           },
         );
       }

@@ -4,29 +4,18 @@ import type mysql from 'mysql2/promise';
 import type { Logger } from '../../lib/logger.js';
 import { ProgressMeter } from '../../lib/progress.js';
 import type { ChangeEvent, SourceInfo } from '../change-event.js';
+import {
+  endOfTable,
+  finalChunk,
+  type SnapshotChunk as SharedSnapshotChunk,
+  snapshotTxId,
+} from '../snapshot-chunk.js';
 import type { BinlogPosition } from './config.js';
 import { normalizeRow } from './normalize.js';
 import type { TableInfo } from './schema-info.js';
 import { binlogHead, gtidAt } from './server-position.js';
 
-export interface SnapshotChunk {
-  /**
-   * `snapshot:<table>:<chunkNo>@<run>`, or `snapshot:done@<run>` for the marker of a snapshot
-   * of no table. The run names one snapshot across its interruptions (see snapshotTxId).
-   */
-  id: string;
-  table: string;
-  chunkNo: number;
-  events: ChangeEvent[];
-  /** Rows read so far, this chunk included. */
-  rowsDone: number;
-  /** Primary key of the chunk's last row (null for a table without one, or an empty chunk). */
-  after: Array<string | number> | null;
-  /** True for the last chunk of its table: the run has read the whole table (or its --where range). */
-  tableDone: boolean;
-  /** True for the chunk carrying the snapshot's very last row (or the empty marker). */
-  last: boolean;
-}
+export type SnapshotChunk = SharedSnapshotChunk<string | number>;
 
 /** Where a snapshot run goes on after an interruption (start-plan.ts). */
 export interface SnapshotResumePoint {
@@ -34,15 +23,6 @@ export interface SnapshotResumePoint {
   after: ReadonlyArray<string | number> | null;
   nextChunk: number;
   rowsDone: number;
-}
-
-/**
- * Transaction id of a snapshot chunk. `run` is the same for every attempt of one snapshot (the
- * binlog position its streaming starts from), so the event store can tell which aggregates this
- * snapshot has delivered, across restarts, when it looks for rows gone from the source.
- */
-export function snapshotTxId(table: string | null, chunkNo: number, run: string): string {
-  return table === null ? `snapshot:done@${run}` : `snapshot:${table}:${chunkNo}@${run}`;
 }
 
 /** A key value as stored in an offset: JSON, and compared by the server as it compares the column. */
@@ -272,37 +252,17 @@ export async function* readSnapshot(
         );
       }
     }
-    if (!any) {
-      // An empty table still gets its chunk: it tells the event store the table was read whole,
-      // so aggregates it still holds for the table are gone from the source.
-      if (pending) yield pending;
-      pending = {
-        id: snapshotTxId(table.name, chunkNo, run),
-        table: table.name,
-        chunkNo,
-        events: [],
-        rowsDone,
-        after: startAfter === null ? null : [...startAfter],
-        tableDone: false,
-        last: false,
-      };
-    }
-    (pending as SnapshotChunk).tableDone = true;
+    pending = yield* endOfTable(pending, {
+      table: table.name,
+      run,
+      chunkNo,
+      rowsDone,
+      startAfter,
+      readAny: any,
+    });
     logger.debug({ table: table.name, chunks: chunkNo }, 'snapshot table read');
   }
-  const done: SnapshotChunk = pending ?? {
-    id: snapshotTxId(null, 0, run),
-    table: '',
-    chunkNo: 0,
-    events: [],
-    rowsDone,
-    after: null,
-    tableDone: false,
-    last: true,
-  };
-  done.last = true;
-  const lastEvent = done.events[done.events.length - 1];
-  if (lastEvent) lastEvent.source.snapshot = 'last';
+  const done = finalChunk(pending, rowsDone, run);
   const p = meter.snapshot();
   logger.info({ rows: p.done, rowsPerSec: p.rowsPerSec, elapsedSec: p.elapsedSec }, 'snapshot read complete');
   yield done;

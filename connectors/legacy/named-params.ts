@@ -91,20 +91,15 @@ function positionalError(dialect: LegacyDialect, placeholder: string): Definitio
 }
 
 /**
- * Rewrites `:name` placeholders into the dialect's bound ones. A name the SQL uses but `params`
- * lacks (or holds as undefined) is a DefinitionError naming it; extra params are ignored, since
- * an endpoint's parameters are often a superset of what one of its queries needs.
+ * Walks `sql` as the dialect's server would read it and calls `visit` for each named parameter
+ * (its name, and where `:name` starts and ends), skipping literals, identifiers and comments.
  */
-export function bindNamedParams(
+function scanNamedParams(
   sql: string,
-  params: Readonly<Record<string, unknown>>,
   dialect: LegacyDialect,
-): BoundSql {
+  visit: (name: string, start: number, end: number) => void,
+): void {
   const mysql = dialect === 'mysql';
-  const values: unknown[] = [];
-  const numbers = new Map<string, number>();
-  let out = '';
-  let copied = 0;
   let i = 0;
   while (i < sql.length) {
     const c = sql[i] as string;
@@ -131,36 +126,57 @@ export function bindNamedParams(
     else if (c === ':' && next !== undefined && NAME_START.test(next) && !IDENT_PART.test(prev ?? ' ')) {
       let end = i + 1;
       while (end < sql.length && NAME_PART.test(sql[end] as string)) end++;
-      const name = sql.slice(i + 1, end);
-      const value = Object.hasOwn(params, name) ? params[name] : undefined;
-      if (value === undefined) {
-        const given = Object.keys(params).join(', ') || 'none';
-        throw new DefinitionError(
-          `legacy SQL uses parameter :${name}, which was not given (given: ${given})`,
-          {
-            hint: `pass "${name}" in the query's parameters (null binds SQL NULL), or fix the name in the SQL`,
-          },
-        );
-      }
-      let placeholder: string;
-      if (mysql) {
-        values.push(value);
-        placeholder = '?';
-      } else {
-        let n = numbers.get(name);
-        if (n === undefined) {
-          values.push(value);
-          n = values.length;
-          numbers.set(name, n);
-        }
-        placeholder = `$${n}`;
-      }
-      out += sql.slice(copied, i) + placeholder;
-      copied = end;
-      i = end;
-      continue;
+      visit(sql.slice(i + 1, end), i, end);
+      skipTo = end;
     }
     i = skipTo ?? i + 1;
   }
+}
+
+/** The named parameters `sql` uses, each once, in order of first use. */
+export function namedParamsOf(sql: string, dialect: LegacyDialect): string[] {
+  const names = new Set<string>();
+  scanNamedParams(sql, dialect, (name) => names.add(name));
+  return [...names];
+}
+
+/**
+ * Rewrites `:name` placeholders into the dialect's bound ones. A name the SQL uses but `params`
+ * lacks (or holds as undefined) is a DefinitionError naming it; extra params are ignored, since
+ * an endpoint's parameters are often a superset of what one of its queries needs.
+ */
+export function bindNamedParams(
+  sql: string,
+  params: Readonly<Record<string, unknown>>,
+  dialect: LegacyDialect,
+): BoundSql {
+  const values: unknown[] = [];
+  const numbers = new Map<string, number>();
+  let out = '';
+  let copied = 0;
+  scanNamedParams(sql, dialect, (name, start, end) => {
+    const value = Object.hasOwn(params, name) ? params[name] : undefined;
+    if (value === undefined) {
+      const given = Object.keys(params).join(', ') || 'none';
+      throw new DefinitionError(`legacy SQL uses parameter :${name}, which was not given (given: ${given})`, {
+        hint: `pass "${name}" in the query's parameters (null binds SQL NULL), or fix the name in the SQL`,
+      });
+    }
+    let placeholder: string;
+    if (dialect === 'mysql') {
+      values.push(value);
+      placeholder = '?';
+    } else {
+      let n = numbers.get(name);
+      if (n === undefined) {
+        values.push(value);
+        n = values.length;
+        numbers.set(name, n);
+      }
+      placeholder = `$${n}`;
+    }
+    out += sql.slice(copied, start) + placeholder;
+    copied = end;
+  });
   return { text: out + sql.slice(copied), values };
 }

@@ -3,23 +3,15 @@ import { z } from 'zod';
 import type { Logger } from '../../lib/logger.js';
 import { ProgressMeter } from '../../lib/progress.js';
 import type { ChangeEvent, Row, SourceInfo } from '../change-event.js';
+import {
+  endOfTable,
+  finalChunk,
+  type SnapshotChunk as SharedSnapshotChunk,
+  snapshotTxId,
+} from '../snapshot-chunk.js';
 import { pgTextValue } from './values.js';
 
-export interface SnapshotChunk {
-  /** `snapshot:<table>:<chunkNo>@<run>`, or `snapshot:done@<run>` for a snapshot of no table. */
-  id: string;
-  table: string;
-  chunkNo: number;
-  events: ChangeEvent[];
-  /** Rows read so far, this chunk included. */
-  rowsDone: number;
-  /** Primary key of the chunk's last row, as text (null for a table without one). */
-  after: string[] | null;
-  /** True for the last chunk of its table: the run has read the whole table. */
-  tableDone: boolean;
-  /** True for the chunk carrying the snapshot's very last row (or the empty marker). */
-  last: boolean;
-}
+export type SnapshotChunk = SharedSnapshotChunk<string>;
 
 /** Where a snapshot run goes on after an interruption. */
 export interface SnapshotResumePoint {
@@ -30,11 +22,6 @@ export interface SnapshotResumePoint {
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-
-/** Transaction id of a snapshot chunk; `run` is the same for every attempt of one snapshot. */
-export function snapshotTxId(table: string | null, chunkNo: number, run: string): string {
-  return table === null ? `snapshot:done@${run}` : `snapshot:${table}:${chunkNo}@${run}`;
-}
 
 /** Primary-key columns of a table, in key order; empty without a primary key. */
 async function primaryKeyOf(client: pg.Client, schema: string, table: string): Promise<string[]> {
@@ -222,36 +209,10 @@ export async function* readSnapshot(
       chunkNo++;
       meter.add(events.length);
     }
-    if (!any) {
-      // An empty table still gets its chunk, so the event store learns the table was read whole.
-      if (pending) yield pending;
-      pending = {
-        id: snapshotTxId(table, chunkNo, run),
-        table,
-        chunkNo,
-        events: [],
-        rowsDone,
-        after: startAfter === null ? null : [...startAfter],
-        tableDone: false,
-        last: false,
-      };
-    }
-    (pending as SnapshotChunk).tableDone = true;
+    pending = yield* endOfTable(pending, { table, run, chunkNo, rowsDone, startAfter, readAny: any });
     logger.debug({ table, rows: rowsDone }, 'snapshot table read');
   }
-  const done: SnapshotChunk = pending ?? {
-    id: snapshotTxId(null, 0, run),
-    table: '',
-    chunkNo: 0,
-    events: [],
-    rowsDone,
-    after: null,
-    tableDone: false,
-    last: true,
-  };
-  done.last = true;
-  const lastEvent = done.events[done.events.length - 1];
-  if (lastEvent) lastEvent.source.snapshot = 'last';
+  const done = finalChunk(pending, rowsDone, run);
   const p = meter.snapshot();
   logger.info({ rows: p.done, rowsPerSec: p.rowsPerSec, elapsedSec: p.elapsedSec }, 'snapshot read complete');
   yield done;

@@ -32,50 +32,42 @@ const money = (expr: string) => `CAST(COALESCE(${expr}, 0) AS DECIMAL(19,4))`;
 /** A scalar figure's statement; its one column is `v`. */
 const scalar = (expr: string, rest: string) => `SELECT ${expr} AS v FROM ${rest}`;
 
-const MTD_SPENT = scalar(
-  money('SUM(t.amount)'),
-  `transactions t
-  WHERE t.account_id = :accountId AND t.direction = 'debit' AND t.posted_at >= :monthStart AND t.posted_at < :asOf`,
-);
-const MTD_RECEIVED = scalar(
-  money('SUM(t.amount)'),
-  `transactions t
-  WHERE t.account_id = :accountId AND t.direction = 'credit' AND t.posted_at >= :monthStart AND t.posted_at < :asOf`,
-);
-const PENDING_OUT_COUNT = scalar(
-  'COUNT(*)',
+/** Money the account moved in one direction this month. */
+const monthToDate = (direction: 'debit' | 'credit') =>
+  scalar(
+    money('SUM(t.amount)'),
+    `transactions t
+  WHERE t.account_id = :accountId AND t.direction = '${direction}' AND t.posted_at >= :monthStart AND t.posted_at < :asOf`,
+  );
+
+/** How many rows a condition selects, and the sum of their amounts: two figures over the same rows. */
+const countAndTotal = (amount: string, rows: string) => ({
+  count: scalar('COUNT(*)', rows),
+  total: scalar(money(`SUM(${amount})`), rows),
+});
+
+const PENDING_OUT = countAndTotal(
+  'tr.amount',
   `transfers tr WHERE tr.from_account_id = :accountId AND tr.status = 'pending'`,
 );
-const PENDING_OUT_TOTAL = scalar(
-  money('SUM(tr.amount)'),
-  `transfers tr WHERE tr.from_account_id = :accountId AND tr.status = 'pending'`,
-);
-const PENDING_IN_COUNT = scalar(
-  'COUNT(*)',
+const PENDING_IN = countAndTotal(
+  'tr.amount',
   `transfers tr WHERE tr.to_account_id = :accountId AND tr.status = 'pending'`,
 );
-const PENDING_IN_TOTAL = scalar(
-  money('SUM(tr.amount)'),
-  `transfers tr WHERE tr.to_account_id = :accountId AND tr.status = 'pending'`,
-);
-const HOLD_COUNT = scalar(
-  'COUNT(*)',
-  `payments p WHERE p.account_id = :accountId AND p.status = 'authorized'`,
-);
-const HOLD_TOTAL = scalar(
-  money('SUM(p.amount)'),
+const HOLDS = countAndTotal(
+  'p.amount',
   `payments p WHERE p.account_id = :accountId AND p.status = 'authorized'`,
 );
 
 const SCALARS = {
-  mtd_spent: MTD_SPENT,
-  mtd_received: MTD_RECEIVED,
-  out_count: PENDING_OUT_COUNT,
-  out_total: PENDING_OUT_TOTAL,
-  in_count: PENDING_IN_COUNT,
-  in_total: PENDING_IN_TOTAL,
-  hold_count: HOLD_COUNT,
-  hold_total: HOLD_TOTAL,
+  mtd_spent: monthToDate('debit'),
+  mtd_received: monthToDate('credit'),
+  out_count: PENDING_OUT.count,
+  out_total: PENDING_OUT.total,
+  in_count: PENDING_IN.count,
+  in_total: PENDING_IN.total,
+  hold_count: HOLDS.count,
+  hold_total: HOLDS.total,
 } as const;
 
 /** The summary head and every scalar figure in one statement. */

@@ -3,19 +3,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
-import { waitFor } from './support/debezium-bank.js';
+import { expectBalanceInReadModel, startRun } from './support/live-run.js';
 
 /**
- * One process per data directory: `reconcile` (or a second `run`, or `rebuild`) beside a live
- * `run` is refused with the reason, and the running pipeline keeps capturing; a lock left by a
- * killed process is taken over.
+ * One writer per data directory: `rebuild` (or a second `run`) beside a live `run` is refused
+ * with the reason, and the running pipeline keeps capturing; a lock left by a killed process is
+ * taken over. (`reconcile` and `report` only read: read-only-beside-run.test.ts.)
  */
 const run = promisify(execFile);
 const server = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
@@ -44,17 +43,11 @@ afterAll(async () => {
 });
 
 describe('data directory lock', () => {
-  it('refuses reconcile beside a live run, which keeps capturing', async () => {
-    const runner = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
+  it('refuses rebuild beside a live run, which keeps capturing', async () => {
+    const { child: runner, api } = await startRun(env);
     child = runner;
-    let out = '';
-    runner.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    await waitFor('run to serve', () => /shadow API on (http:\/\/\S+)/.test(out), 120_000);
-    const api = /shadow API on (http:\/\/\S+)/.exec(out)?.[1] as string;
 
-    const refused = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'reconcile'], {
+    const refused = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'rebuild'], {
       env,
     }).then(
       () => null,
@@ -62,31 +55,10 @@ describe('data directory lock', () => {
     );
     expect(refused?.code).toBe(1);
     expect(refused?.stderr).toMatch(/error \[DATA_DIR_LOCKED\]: .* is in use by `run` \(pid \d+/);
-    expect(refused?.stderr).toMatch(/fix: .*compare\.reconcileCron/);
+    expect(refused?.stderr).toMatch(/fix: one process at a time owns a data directory: stop it first/);
 
     // The live pipeline still captures: a balance change reaches its read model.
-    await fetch(`${api}/admin/flags/accounts.summary`, {
-      method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ mode: 'new' }),
-    });
-    const c = await mysql.createConnection({ ...server, database });
-    try {
-      await c.query("UPDATE balances SET available = '4242.4200' WHERE account_id = 1");
-    } finally {
-      await c.end();
-    }
-    await waitFor(
-      'the change in the read model',
-      async () => {
-        const res = await fetch(`${api}/accounts/1/summary`);
-        return (
-          res.ok &&
-          ((await res.json()) as { balance: { available: string } }).balance.available === '4242.4200'
-        );
-      },
-      30_000,
-    );
+    await expectBalanceInReadModel(api, { ...server, database }, 1, '4242.4200');
     expect(runner.exitCode).toBeNull();
     runner.kill('SIGTERM');
     await new Promise((resolve) => runner.once('exit', resolve));

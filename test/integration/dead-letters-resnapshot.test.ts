@@ -1,11 +1,7 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deadLetterDrift,
@@ -13,7 +9,6 @@ import {
   redriveDeadLetters,
   resnapshotTable,
 } from '../../cli/operations.js';
-import { positionAtLeast } from '../../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
 import type { Migration } from '../../definition/migration.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
@@ -21,22 +16,26 @@ import { loadConfig } from '../../lib/config.js';
 import { lockDataDir } from '../../lib/data-lock.js';
 import { silentLogger } from '../../lib/logger.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { ITEMS_DDL, itemsMigration } from './support/items.js';
-import { expectItemsEqualLegacy, projectItems, storeSink } from './support/items-harness.js';
+import { itemsMigration } from './support/items.js';
+import {
+  captureToBinlogEnd,
+  expectItemsEqualLegacy,
+  itemsDatabase,
+  MARIADB,
+  projectItems,
+} from './support/items-harness.js';
 
 /**
  * Dead letters an operator can act on, and re-capturing a table on demand (issue 11, item 6),
  * through the real CLI against real MariaDB: a rule rejects rows, the rule is fixed, the
  * letters are re-driven in source order, and the read model equals legacy.
  */
-const SERVER = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
-const db = `t_dlops_${randomBytes(4).toString('hex')}`;
+const items = itemsDatabase('t_dlops');
+const { name: db, dir } = items;
 const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${db}`;
-const dir = mkdtempSync(join(tmpdir(), 'cqrs-dlops-'));
 const dataDir = join(dir, 'data');
 const strict = itemsMigration({ maxNameLength: 5 });
 const fixed = itemsMigration();
-let admin: mysql.Connection;
 let serverId = 70_000 + Math.floor(Math.random() * 20_000) * 10;
 
 async function cli(args: string[], definition = 'test/integration/fixtures/items.mjs') {
@@ -89,27 +88,10 @@ const resnapshot = (where: string | undefined, force: boolean, table = 'items') 
 /** Captures with `migration`'s rules from the stored offset until the binlog's current end. */
 async function capture(migration: Migration): Promise<void> {
   const store = new SqliteEventStore(join(dataDir, 'events.db'));
-  const source = new MysqlBinlogSource({ ...SERVER, database: db, serverId: serverId++, tables: ['items'] });
+  const source = new MysqlBinlogSource({ ...MARIADB, database: db, serverId: serverId++, tables: ['items'] });
   try {
-    await source.start(await store.loadOffset(source.name), storeSink(store, migration, source.name));
-    const [rows] = await admin.query('SHOW MASTER STATUS');
-    const end = (rows as Array<{ File: string; Position: number }>)[0];
-    if (!end) throw new Error('no binlog');
-    const deadline = Date.now() + 60_000;
-    while (
-      !(
-        source.idle() &&
-        positionAtLeast(source.seenPosition() ?? { file: '', pos: 0 }, {
-          file: end.File,
-          pos: Number(end.Position),
-        })
-      )
-    ) {
-      if (Date.now() > deadline) throw new Error('capture did not catch up');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await captureToBinlogEnd(items.admin, source, store, migration);
   } finally {
-    await source.stop();
     await store.close();
   }
 }
@@ -123,31 +105,21 @@ async function project(migration: Migration, readDb: Database.Database) {
   }
 }
 
-beforeAll(async () => {
-  admin = await mysql.createConnection(SERVER);
-  await admin.query(`CREATE DATABASE ${db}`);
-  await admin.query(`USE ${db}`);
-  await admin.query(ITEMS_DDL);
-});
-
-afterAll(async () => {
-  await admin?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await admin?.end();
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => items.create());
+afterAll(() => items.drop());
 
 describe('dead letters and resnapshot through the CLI (MariaDB)', () => {
   it('lists, reports and re-drives rejected rows after a rule fix, in source order', async () => {
     const readDb = openReadModelDb(join(dir, 'read-1.db'));
-    await admin.query(
+    await items.admin.query(
       "INSERT INTO items VALUES (1, 'ok', 1), (2, 'toolong', 2), (3, 'ok3', 3), (4, 'longer', 4)",
     );
     await capture(strict); // snapshot: 2 and 4 rejected
-    await admin.query("INSERT INTO items VALUES (5, 'sixsix', 5)"); // rejected
-    await admin.query("UPDATE items SET name = 'sevens7', qty = 50 WHERE id = 5"); // rejected again, later
-    await admin.query("UPDATE items SET name = 'fine' WHERE id = 2"); // valid: supersedes letter of 2
-    await admin.query("INSERT INTO items VALUES (6, 'doomed', 6)"); // rejected
-    await admin.query('DELETE FROM items WHERE id = 6'); // rejected (its before image)
+    await items.admin.query("INSERT INTO items VALUES (5, 'sixsix', 5)"); // rejected
+    await items.admin.query("UPDATE items SET name = 'sevens7', qty = 50 WHERE id = 5"); // rejected again, later
+    await items.admin.query("UPDATE items SET name = 'fine' WHERE id = 2"); // valid: supersedes letter of 2
+    await items.admin.query("INSERT INTO items VALUES (6, 'doomed', 6)"); // rejected
+    await items.admin.query('DELETE FROM items WHERE id = 6'); // rejected (its before image)
     await capture(strict);
     const before = await project(strict, readDb);
     expect(before.has('4')).toBe(false); // the silent divergence: legacy has row 4
@@ -196,7 +168,7 @@ describe('dead letters and resnapshot through the CLI (MariaDB)', () => {
       'appended',
       'appended',
     ]);
-    await expectItemsEqualLegacy(admin, 'items', await project(fixed, readDb));
+    await expectItemsEqualLegacy(items.admin, 'items', await project(fixed, readDb));
     // A second re-drive finds nothing pending.
     expect((await redrive(fixed, true)).out).toMatch(/0 appended, 0 skipped/);
     expect(JSON.parse((await drift(fixed)).out)[0]).toMatchObject({ pending: 0, redriven: 5, superseded: 1 });
@@ -210,9 +182,9 @@ describe('dead letters and resnapshot through the CLI (MariaDB)', () => {
     const store = new SqliteEventStore(join(dataDir, 'events.db'));
     const offset = await store.loadOffset('legacy');
     await store.close();
-    await admin.query('UPDATE items SET qty = 99 WHERE id IN (1, 3)');
-    await admin.query('DELETE FROM items WHERE id = 4');
-    await admin.query("INSERT INTO items VALUES (9, 'nine', 9)");
+    await items.admin.query('UPDATE items SET qty = 99 WHERE id IN (1, 3)');
+    await items.admin.query('DELETE FROM items WHERE id = 4');
+    await items.admin.query("INSERT INTO items VALUES (9, 'nine', 9)");
 
     const lock = lockDataDir(dataDir, 'run');
     try {
@@ -237,7 +209,7 @@ describe('dead letters and resnapshot through the CLI (MariaDB)', () => {
     expect(whole.code).toBe(0);
     expect(whole.out).toMatch(/re-captured 5 rows .* 1 aggregates removed/);
     view = await project(fixed, readDb);
-    await expectItemsEqualLegacy(admin, 'items', view);
+    await expectItemsEqualLegacy(items.admin, 'items', view);
     // The live source's resume point is untouched.
     const after = new SqliteEventStore(join(dataDir, 'events.db'));
     expect(await after.loadOffset('legacy')).toEqual(offset);

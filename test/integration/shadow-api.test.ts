@@ -967,7 +967,9 @@ describe('SQLite recorder', () => {
       legacy: `"${'x'.repeat(19)}… (52 chars)`,
       readModel: 'y',
     });
-    expect(reopened.stats().endpoints[0]?.topPaths).toMatchObject([{ path: 'items[*].description', count: 1 }]);
+    expect(reopened.stats().endpoints[0]?.topPaths).toMatchObject([
+      { path: 'items[*].description', count: 1 },
+    ]);
   });
 
   it('computes nearest-rank p50/p99 of each side', () => {

@@ -1,20 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinlogSourceConfigInput } from '../../connectors/binlog/config.js';
-import { positionAtLeast } from '../../connectors/binlog/server-position.js';
 import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { ITEMS_DDL, itemsMigration } from './support/items.js';
+import { itemsMigration } from './support/items.js';
 import {
+  captureToBinlogEnd,
   expectItemsEqualLegacy,
   interruptSnapshot,
+  itemsDatabase,
+  MARIADB,
   projectItems,
   storeSink,
 } from './support/items-harness.js';
@@ -24,21 +22,19 @@ import {
  * (issue 11, item 3), and a snapshot taken again from scratch removes what the source deleted
  * in the gap (item 10). Real MariaDB, real event store and read models.
  */
-const SERVER = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
-const db = `t_snapres_${randomBytes(4).toString('hex')}`;
-const dir = mkdtempSync(join(tmpdir(), 'cqrs-snapres-'));
+const items = itemsDatabase('t_snapres');
+const { name: db, dir } = items;
 const migration = itemsMigration();
 let nextServerId = 60_000 + Math.floor(Math.random() * 20_000) * 10;
-let admin: mysql.Connection;
 
 function config(extra: Partial<BinlogSourceConfigInput> = {}): BinlogSourceConfigInput {
-  return { ...SERVER, database: db, serverId: nextServerId++, tables: ['items'], ...extra };
+  return { ...MARIADB, database: db, serverId: nextServerId++, tables: ['items'], ...extra };
 }
 
 async function fill(from: number, to: number): Promise<void> {
   const values = [];
   for (let id = from; id <= to; id++) values.push([id, `n${id}`, id % 97]);
-  await admin.query('INSERT INTO items (id, name, qty) VALUES ?', [values]);
+  await items.admin.query('INSERT INTO items (id, name, qty) VALUES ?', [values]);
 }
 
 /** Inserts, updates and deletes on their own connection until stopped. */
@@ -47,7 +43,7 @@ function writer(firstNewId: number) {
   let next = firstNewId;
   let writes = 0;
   const done = (async () => {
-    const c = await mysql.createConnection({ ...SERVER, database: db });
+    const c = await mysql.createConnection({ ...MARIADB, database: db });
     try {
       while (running) {
         const pick = 1 + Math.floor(Math.random() * (next - 1));
@@ -73,24 +69,8 @@ function writer(firstNewId: number) {
 }
 
 /** Runs a source from the stored offset until it has delivered everything the binlog holds now. */
-async function catchUp(store: SqliteEventStore): Promise<void> {
-  const source = new MysqlBinlogSource(config());
-  try {
-    await source.start(await store.loadOffset(source.name), storeSink(store, migration, source.name));
-    const [rows] = await admin.query('SHOW MASTER STATUS');
-    const end = (rows as Array<{ File: string; Position: number }>)[0];
-    if (!end) throw new Error('no binlog');
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const seen = source.seenPosition();
-      if (seen && positionAtLeast(seen, { file: end.File, pos: Number(end.Position) }) && source.idle())
-        break;
-      if (Date.now() > deadline) throw new Error('the source did not catch up');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await source.stop();
-  }
+function catchUp(store: SqliteEventStore): Promise<void> {
+  return captureToBinlogEnd(items.admin, new MysqlBinlogSource(config()), store, migration);
 }
 
 function count(store: SqliteEventStore, where: string): number {
@@ -102,18 +82,8 @@ function count(store: SqliteEventStore, where: string): number {
   }
 }
 
-beforeAll(async () => {
-  admin = await mysql.createConnection({ ...SERVER, ...MYSQL_TYPE_OPTIONS });
-  await admin.query(`CREATE DATABASE ${db}`);
-  await admin.query(`USE ${db}`);
-  await admin.query(ITEMS_DDL);
-});
-
-afterAll(async () => {
-  await admin?.query(`DROP DATABASE IF EXISTS ${db}`);
-  await admin?.end();
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => items.create());
+afterAll(() => items.drop());
 
 describe('resumable initial snapshot (MariaDB)', () => {
   it('goes on after the last stored chunk under writes: no second copy, every key equal to legacy', async () => {
@@ -140,7 +110,11 @@ describe('resumable initial snapshot (MariaDB)', () => {
     }
     await catchUp(store);
     expect(await store.loadOffset('legacy')).toMatchObject({ phase: 'stream' });
-    const rows = await expectItemsEqualLegacy(admin, 'items', await projectItems(store, readDb, migration));
+    const rows = await expectItemsEqualLegacy(
+      items.admin,
+      'items',
+      await projectItems(store, readDb, migration),
+    );
     const snapshotEvents = count(store, 'snapshot = 1');
     // Restarted from the first row each time, the snapshot would have stored ~1.8× the rows.
     expect(snapshotEvents).toBeLessThanOrEqual(Math.ceil(rows * 1.05));
@@ -150,7 +124,7 @@ describe('resumable initial snapshot (MariaDB)', () => {
   });
 
   it('removes rows deleted in a purged gap when the snapshot is taken again from scratch', async () => {
-    await admin.query('DELETE FROM items');
+    await items.admin.query('DELETE FROM items');
     await fill(1, 250);
     const store = new SqliteEventStore(join(dir, 'sweep-events.db'));
     const readDb = openReadModelDb(join(dir, 'sweep-read.db'));
@@ -159,8 +133,8 @@ describe('resumable initial snapshot (MariaDB)', () => {
 
     // Changes made while nothing reads the binlog, and then the binlog position is gone: a
     // fresh snapshot (snapshotMode when_needed) is all that can bring them.
-    await admin.query('DELETE FROM items WHERE id % 10 = 0 OR id > 240');
-    await admin.query("UPDATE items SET name = 'changed' WHERE id = 7");
+    await items.admin.query('DELETE FROM items WHERE id % 10 = 0 OR id > 240');
+    await items.admin.query("UPDATE items SET name = 'changed' WHERE id = 7");
     await fill(300, 305);
     const lost = { phase: 'stream', snapshotCompleted: true, file: 'purged-bin.000001', pos: 4, gtid: null };
     const source = new MysqlBinlogSource(config({ snapshotMode: 'when_needed', snapshotChunkRows: 40 }));
@@ -168,7 +142,7 @@ describe('resumable initial snapshot (MariaDB)', () => {
     await source.stop();
 
     const view = await projectItems(store, readDb, migration);
-    const rows = await expectItemsEqualLegacy(admin, 'items', view);
+    const rows = await expectItemsEqualLegacy(items.admin, 'items', view);
     expect(rows).toBe(250 - 25 - 9 + 6);
     expect(view.has('10')).toBe(false);
     expect(count(store, "type = 'ItemRemoved' AND snapshot = 1")).toBe(25 + 9);

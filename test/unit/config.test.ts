@@ -87,7 +87,7 @@ describe('loadConfig', () => {
     [{ stores: { placment: {} } }, 'stores.placment: unknown key'],
     [
       { legacy: { url: 'mysql://x', pool: 3 } },
-      'legacy.pool: unknown key (allowed here: url, flavor, poolSize)',
+      'legacy.pool: unknown key (allowed here: url, flavor, poolSize, checkQueries)',
     ],
     [{ log: { lvl: 'debug' } }, 'log.lvl: unknown key (allowed here: level)'],
   ])('refuses unknown keys at every level: %j', (overrides, line) => {

@@ -1,13 +1,22 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import type mysql from 'mysql2/promise';
+import mysql from 'mysql2/promise';
 import { expect } from 'vitest';
+import { positionAtLeast } from '../../../connectors/binlog/server-position.js';
+import type { MysqlBinlogSource } from '../../../connectors/binlog/source.js';
 import type { SourceTransaction } from '../../../connectors/change-event.js';
 import { mapTransaction } from '../../../connectors/mapping/mapper.js';
 import type { ChangeSource } from '../../../connectors/ports.js';
+import type { LegacyDb } from '../../../definition/endpoints.js';
 import type { Migration } from '../../../definition/migration.js';
 import type { SqliteEventStore } from '../../../eventstore/sqlite.js';
+import { MYSQL_TYPE_OPTIONS } from '../../../lib/mysql-types.js';
 import { ProjectionRunner } from '../../../projectors/runner.js';
 import { SqliteReadModels } from '../../../projectors/stores/sqlite-read-models.js';
+import { ITEMS_DDL } from './items.js';
 
 /** The embedded pipeline's sink (map, then append with the offset), as cli/pipeline.ts wires it. */
 export function storeSink(
@@ -65,11 +74,12 @@ export async function projectItems(
 
 /** Every key of the read model equals the legacy row, and no other key exists. */
 export async function expectItemsEqualLegacy(
-  admin: mysql.Connection,
+  admin: mysql.Connection | Pick<LegacyDb, 'query'>,
   table: string,
   view: Map<string, unknown>,
 ): Promise<number> {
-  const [rows] = await admin.query(`SELECT id, name, qty FROM ${table} ORDER BY id`);
+  const sql = `SELECT id, name, qty FROM ${table} ORDER BY id`;
+  const rows = 'execute' in admin ? (await admin.query(sql))[0] : await admin.query(sql);
   const legacy = new Map(
     (rows as Array<{ id: number; name: string; qty: number }>).map((r) => [
       String(r.id),
@@ -81,4 +91,61 @@ export async function expectItemsEqualLegacy(
   );
   expect(wrong.slice(0, 10).map((k) => ({ key: k, legacy: legacy.get(k), view: view.get(k) }))).toEqual([]);
   return legacy.size;
+}
+
+/** The project's MariaDB (scripts/legacy-db.sh), as the items tests reach it. */
+export const MARIADB = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+
+/**
+ * A database of its own holding the empty `items` table, and a temp dir: `create` in beforeAll,
+ * `drop` in afterAll. `admin` is a connection on the database once created.
+ */
+export function itemsDatabase(prefix: string) {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), `cqrs-${prefix}-`));
+  let admin: mysql.Connection | undefined;
+  return {
+    name,
+    dir,
+    get admin(): mysql.Connection {
+      if (admin === undefined) throw new Error('itemsDatabase.create() first');
+      return admin;
+    },
+    async create(): Promise<void> {
+      admin = await mysql.createConnection({ ...MARIADB, ...MYSQL_TYPE_OPTIONS });
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.query(`USE ${name}`);
+      await admin.query(ITEMS_DDL);
+    },
+    async drop(): Promise<void> {
+      await admin?.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin?.end();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs `source` from the store's offset until it has delivered everything the binlog holds now, then stops it. */
+export async function captureToBinlogEnd(
+  admin: mysql.Connection,
+  source: MysqlBinlogSource,
+  store: SqliteEventStore,
+  migration: Migration,
+): Promise<void> {
+  try {
+    await source.start(await store.loadOffset(source.name), storeSink(store, migration, source.name));
+    const [rows] = await admin.query('SHOW MASTER STATUS');
+    const end = (rows as Array<{ File: string; Position: number }>)[0];
+    if (!end) throw new Error('no binlog');
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const seen = source.seenPosition();
+      if (seen && positionAtLeast(seen, { file: end.File, pos: Number(end.Position) }) && source.idle())
+        break;
+      if (Date.now() > deadline) throw new Error('the source did not catch up');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await source.stop();
+  }
 }

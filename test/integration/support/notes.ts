@@ -1,0 +1,63 @@
+import {
+  captureTable,
+  defineEndpoint,
+  defineMigration,
+  defineView,
+  type Migration,
+  z,
+} from '../../../index.js';
+
+/**
+ * A user's one-table definition for the legacy query check: `notes (id, body)`, its endpoint's
+ * legacy SQL reading `column` (a column the table lacks makes it wrong). With `functions`, a
+ * second endpoint answers through functions, which no check can prepare.
+ */
+export function notesMigration(column: string, options: { functions?: boolean } = {}): Migration {
+  const notes = captureTable({
+    table: 'notes',
+    row: z.object({ id: z.number(), body: z.string() }),
+    key: 'id',
+    stream: { type: 'note', id: (s) => `note-${s.id}` },
+    onCreate: 'NoteAdded',
+    otherwise: 'NoteChanged',
+    onDelete: 'NoteRemoved',
+  });
+  const params = z.object({ id: z.coerce.number() });
+  return defineMigration({
+    name: 'notes',
+    capture: { tables: [notes] },
+    readModels: [
+      defineView({
+        name: 'note',
+        from: 'notes',
+        schema: z.object({ body: z.string() }),
+        select: (root) => ({ body: String(root.row.body) }),
+      }),
+    ],
+    domains: {
+      notes: {
+        endpoints: {
+          get: defineEndpoint({
+            route: '/notes/:id',
+            params,
+            legacy: { sql: `SELECT ${column} AS body FROM notes WHERE id = :id` },
+            readModel: ({ params, readModels }) =>
+              readModels.note?.get(String(params.id)) ?? Promise.resolve(null),
+            reconcile: { sql: 'SELECT id FROM notes' },
+          }),
+          ...(options.functions
+            ? {
+                computed: defineEndpoint({
+                  route: '/notes/:id/computed',
+                  params,
+                  legacy: async ({ db, params }) => db.query('SELECT 1 WHERE :id = :id', params),
+                  readModel: async () => null,
+                  reconcile: async () => [],
+                }),
+              }
+            : {}),
+        },
+      },
+    },
+  });
+}
