@@ -28,6 +28,8 @@ export interface Projector {
   checkpoint(): number;
   /** Wakes the loop now: the pipeline calls it after each append. */
   notify(): void;
+  /** Starts the loop from the checkpoint; resolves once the read models' tables exist. */
+  start(): Promise<void>;
   /**
    * (Re)starts the loop from the checkpoint after one batch applied here: a restart after a
    * failure resolves only once the read-model database takes writes again, and rejects if not.
@@ -55,8 +57,8 @@ export interface RunnerOptions {
  * never sees half of a legacy transaction and a restart never applies an event twice.
  *
  * A batch that reaches into a source transaction goes on to that transaction's end, however
- * large: its events are read and applied `batchSize` at a time, the projections flushed after
- * each chunk, all inside the one write transaction. Memory is bounded by the chunk, not by the
+ * large: its events are read and applied `batchSize` at a time, inside the one write
+ * transaction, a projection flushed between chunks once a batch's worth of documents is stale. Memory is bounded by the chunk, not by the
  * transaction, and a failure anywhere rolls the whole of it back with the checkpoint.
  */
 export class ProjectionRunner implements Projector {
@@ -100,8 +102,12 @@ export class ProjectionRunner implements Projector {
           }
         }
       }
-      // Per chunk, so what the projections keep for a flush never grows with the transaction.
-      for (const p of options.projections) p.flush?.(db);
+    };
+    // Between chunks, only what holds a batch's worth of stale documents: what it keeps never
+    // grows with the transaction, and a document many chunks touch is still written once.
+    const flushFull = () => {
+      for (const p of options.projections)
+        if ((p.pending?.() ?? this.batchSize) >= this.batchSize) p.flush?.(db);
     };
     // IMMEDIATE: the write lock is taken before the first read, so a long transaction never
     // fails half-way on upgrading its lock.
@@ -117,6 +123,7 @@ export class ProjectionRunner implements Projector {
           const cut = more.findIndex((e) => e.metadata.sourceTxId !== tx);
           const chunk = cut === -1 ? more : more.slice(0, cut);
           if (chunk.length > 0) {
+            flushFull();
             applyChunk(chunk);
             last = chunk[chunk.length - 1] as StoredEvent;
             applied += chunk.length;
@@ -124,6 +131,7 @@ export class ProjectionRunner implements Projector {
           if (cut !== -1 || more.length < this.batchSize) break;
         }
       }
+      for (const p of options.projections) p.flush?.(db);
       save.run(this.name, last.position, last.metadata.sourceTxId, new Date().toISOString());
       return applied;
     }).immediate;
@@ -152,7 +160,7 @@ export class ProjectionRunner implements Projector {
     return total;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
     // A restart after a failure (the supervisor's) starts clean from the checkpoint.
     this.failure = null;
@@ -162,7 +170,7 @@ export class ProjectionRunner implements Projector {
 
   async restart(): Promise<void> {
     await this.step();
-    this.start();
+    await this.start();
   }
 
   notify(): void {
@@ -189,7 +197,7 @@ export class ProjectionRunner implements Projector {
       this.options.db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
     })();
     const n = await this.catchUp();
-    if (wasRunning) this.start();
+    if (wasRunning) await this.start();
     return n;
   }
 
