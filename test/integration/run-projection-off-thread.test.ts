@@ -76,6 +76,7 @@ function poll(target: string) {
 describe('run with a big legacy transaction', () => {
   it('keeps answering while the transaction is projected', async () => {
     let out = '';
+    let err = '';
     child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], {
       env: {
         ...process.env,
@@ -92,7 +93,17 @@ describe('run with a big legacy transaction', () => {
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    await waitFor('run to serve', () => out.includes('shadow API on'), 120_000);
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    await waitFor(
+      'run to serve',
+      () => {
+        if (child?.exitCode !== null) throw new Error(`run exited: ${err}`);
+        return out.includes('shadow API on');
+      },
+      180_000,
+    );
     const base = /shadow API on (\S+)/.exec(out)?.[1] ?? '';
     await waitFor('the snapshot projected', () => head() > 0 && checkpoint() === head(), 120_000);
     const before = head();
