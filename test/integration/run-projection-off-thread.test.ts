@@ -50,9 +50,9 @@ const checkpoint = () =>
     "SELECT position FROM projector_checkpoints WHERE name = 'read-models'",
   );
 
-/** Answer times of one route, requested every 50 ms until `stop`. */
+/** Answer times of one route, requested every 50 ms until `stop`, by when each request began. */
 function poll(target: string) {
-  const times: number[] = [];
+  const times: Array<{ at: number; ms: number }> = [];
   let polling = true;
   const done = (async () => {
     while (polling) {
@@ -60,15 +60,16 @@ function poll(target: string) {
       const res = await fetch(target, { signal: AbortSignal.timeout(60_000) });
       await res.arrayBuffer();
       expect(res.status).toBe(200);
-      times.push(performance.now() - started);
+      times.push({ at: started, ms: performance.now() - started });
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
   return {
-    async stop() {
+    async stop(from: number, to: number) {
       polling = false;
       await done;
-      return { max: Math.max(...times), n: times.length };
+      const within = times.filter((t) => t.at >= from && t.at <= to).map((t) => t.ms);
+      return { max: Math.max(0, ...within), n: within.length };
     },
   };
 }
@@ -121,17 +122,20 @@ describe('run with a big legacy transaction', () => {
     } finally {
       await c.end();
     }
-    const t0 = performance.now();
-    await waitFor('the transaction stored', () => head() >= before + ROWS, 120_000);
+    // Reading, mapping and appending the transaction is the source's work, on this thread;
+    // the answers measured are those asked while it was being projected.
+    await waitFor('the transaction stored', () => head() >= before + ROWS, 300_000);
+    const stored = performance.now();
     await waitFor('the transaction projected', () => checkpoint() === head(), 480_000);
-    const projectedMs = performance.now() - t0;
-    const liveTimes = await live.stop();
-    const readTimes = await legacyRead.stop();
+    const projected = performance.now();
+    const liveTimes = await live.stop(stored, projected);
+    const readTimes = await legacyRead.stop(stored, projected);
     process.stdout.write(
-      `[h2] ${ROWS}-row legacy transaction stored and projected in ${Math.round(projectedMs)} ms; ` +
+      `[h2] ${ROWS}-row legacy transaction projected in ${Math.round(projected - stored)} ms; meanwhile ` +
         `max /health/live ${Math.round(liveTimes.max)} ms (${liveTimes.n} polls), ` +
         `max legacy-mode read ${Math.round(readTimes.max)} ms (${readTimes.n} polls)\n`,
     );
+    expect(liveTimes.n).toBeGreaterThan(10);
     // Generous: on the API's thread the projection held both for seconds.
     expect(liveTimes.max).toBeLessThan(1000);
     expect(readTimes.max).toBeLessThan(1000);
