@@ -10,6 +10,7 @@ import {
   type LegacyEnd,
   type SourceProgress,
 } from '../connectors/source-factory.js';
+import { definitionFileOf } from '../definition/load.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
@@ -19,9 +20,10 @@ import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
 import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
-import { ProjectionRunner } from '../projectors/runner.js';
+import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { CaptureGuard } from './capture-guard.js';
 
@@ -29,8 +31,9 @@ export interface EmbeddedPipeline {
   /** The running change source; a new one replaces it after each restart. */
   readonly source: LegacyChangeSource;
   eventStore: SqliteEventStore;
+  /** This thread's connection to the read models (the API reads them through it). */
   readDb: Database.Database;
-  runner: ProjectionRunner;
+  runner: Projector;
   readModels: ReadModels;
   freshness: FreshnessPort;
   /** Component states and read-model lag, for /health/ready. */
@@ -44,6 +47,12 @@ export interface PipelineOptions {
   config: Config;
   /** The user's definition: what to capture and which read models to build. */
   migration: Migration;
+  /**
+   * The module `migration` was loaded from (default: the file loadDefinition read it from).
+   * With one, projection runs in a worker thread that loads it again; without (a migration
+   * built in code), in this thread.
+   */
+  definitionFile?: string;
   logger: Logger;
   registry?: Registry;
   /**
@@ -143,15 +152,23 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
   const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
-  const runner = new ProjectionRunner({
-    eventStore,
-    db: readDb,
-    projections: [store],
+  const definitionFile = options.definitionFile ?? definitionFileOf(migration);
+  const runnerOptions = {
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
-    onError: (err) => projector.failed(err),
-  });
+    onError: (err: Error) => projector.failed(err),
+  };
+  const runner: Projector =
+    definitionFile === undefined
+      ? new ProjectionRunner({ ...runnerOptions, eventStore, db: readDb, projections: [store] })
+      : new ProjectionWorker({
+          ...runnerOptions,
+          eventsPath: dataPath(config, 'events.db'),
+          readModelsPath: dataPath(config, 'read-models.db'),
+          definition: definitionFile,
+          db: readDb,
+        });
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
   const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
@@ -186,11 +203,17 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   }
   // One batch proves the read-model database takes writes again before the loop resumes.
   async function restartProjector(): Promise<void> {
-    await runner.step();
-    runner.start();
+    await runner.restart();
   }
 
-  runner.start();
+  try {
+    await runner.start();
+  } catch (err) {
+    await eventStore.close();
+    readDb.close();
+    await progress.close();
+    throw err;
+  }
   projector.up();
   try {
     await source.start(await eventStore.loadOffset(sourceName), sink);

@@ -238,6 +238,14 @@ function loadFailure(file: string, err: unknown): AdapterError {
   });
 }
 
+/** The file each loaded migration came from, for a worker thread that must load it again. */
+const loadedFrom = new WeakMap<Migration, string>();
+
+/** The absolute path of the module `migration` was loaded from by loadDefinition, if it was. */
+export function definitionFileOf(migration: Migration): string | undefined {
+  return loadedFrom.get(migration);
+}
+
 /**
  * Imports a migration definition (.ts/.mts/.cts through tsx, .js/.mjs/.cjs natively) and
  * returns its migration. Throws DefinitionError for a missing file, a type error, an invalid
@@ -289,5 +297,6 @@ export async function loadDefinition(path: string, options: LoadDefinitionOption
       },
     );
   }
+  loadedFrom.set(migration, file);
   return migration;
 }

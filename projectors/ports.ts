@@ -3,7 +3,7 @@ import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
 /**
  * A projection into an embedded SQLite read model. The runner calls `apply` for each event of
- * a batch and `flush` once at the end, all inside one SQLite transaction that also writes the
+ * a batch and `flush` at the end (and between the chunks of a large source transaction), all inside one SQLite transaction that also writes the
  * checkpoint, so a read model is never ahead of or behind its checkpoint.
  */
 export interface SqliteProjection {
@@ -17,6 +17,11 @@ export interface SqliteProjection {
   apply(db: Database.Database, event: StoredEvent): void;
   /** Materialise what the batch's events made stale (e.g. recompute touched documents). */
   flush?(db: Database.Database): void;
+  /**
+   * How many documents the next flush would write. The runner flushes between the chunks of a
+   * large source transaction once this reaches its batch size (without it: after every chunk).
+   */
+  pending?(): number;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { EventStore, StoredEvent } from '../eventstore/ports.js';
+import type { StoredEvent } from '../eventstore/ports.js';
+import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import type { SqliteProjection } from './ports.js';
@@ -14,8 +15,32 @@ export class ProjectionError extends AdapterError {
   }
 }
 
+/**
+ * What the runner reads events from. Synchronous: the chunks of one source transaction are read
+ * while the SQLite write transaction that applies them is open, and better-sqlite3 transactions
+ * cannot await.
+ */
+export type ProjectorEventSource = Pick<SqliteEventStore, 'readAfterSync' | 'headPositionSync'>;
+
+/** What the embedded pipeline drives, whether the runner is in its thread or in a worker. */
+export interface Projector {
+  /** Position of the last event applied to the read models (0: none). */
+  checkpoint(): number;
+  /** Wakes the loop now: the pipeline calls it after each append. */
+  notify(): void;
+  /** Starts the loop from the checkpoint; resolves once the read models' tables exist. */
+  start(): Promise<void>;
+  /**
+   * (Re)starts the loop from the checkpoint after one batch applied here: a restart after a
+   * failure resolves only once the read-model database takes writes again, and rejects if not.
+   */
+  restart(): Promise<void>;
+  /** Stops after the batch in progress. */
+  stop(): Promise<void>;
+}
+
 export interface RunnerOptions {
-  eventStore: EventStore;
+  eventStore: ProjectorEventSource;
   db: Database.Database;
   projections: SqliteProjection[];
   /** Name of the checkpoint row; one runner per name. */
@@ -30,8 +55,13 @@ export interface RunnerOptions {
  * Applies stored events to SQLite read models. A batch always ends on a source-transaction
  * boundary and is applied together with its checkpoint in one SQLite transaction, so a reader
  * never sees half of a legacy transaction and a restart never applies an event twice.
+ *
+ * A batch that reaches into a source transaction goes on to that transaction's end, however
+ * large: its events are read and applied `batchSize` at a time, inside the one write
+ * transaction, a projection flushed between chunks once a batch's worth of documents is stale. Memory is bounded by the chunk, not by the
+ * transaction, and a failure anywhere rolls the whole of it back with the checkpoint.
  */
-export class ProjectionRunner {
+export class ProjectionRunner implements Projector {
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
@@ -39,7 +69,7 @@ export class ProjectionRunner {
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  private readonly applyBatch: (events: StoredEvent[]) => void;
+  private readonly applyBatch: (first: StoredEvent[]) => number;
   private readonly readCheckpoint: Database.Statement;
   private failure: Error | null = null;
 
@@ -61,7 +91,7 @@ export class ProjectionRunner {
        ON CONFLICT(name) DO UPDATE SET position = excluded.position, source_tx_id = excluded.source_tx_id,
        updated_at = excluded.updated_at`,
     );
-    this.applyBatch = db.transaction((events: StoredEvent[]) => {
+    const applyChunk = (events: readonly StoredEvent[]) => {
       for (const event of events) {
         for (const p of options.projections) {
           if (!p.handles.has(event.type)) continue;
@@ -72,10 +102,39 @@ export class ProjectionRunner {
           }
         }
       }
+    };
+    // Between chunks, only what holds a batch's worth of stale documents: what it keeps never
+    // grows with the transaction, and a document many chunks touch is still written once.
+    const flushFull = () => {
+      for (const p of options.projections)
+        if ((p.pending?.() ?? this.batchSize) >= this.batchSize) p.flush?.(db);
+    };
+    // IMMEDIATE: the write lock is taken before the first read, so a long transaction never
+    // fails half-way on upgrading its lock.
+    this.applyBatch = db.transaction((first: StoredEvent[]) => {
+      applyChunk(first);
+      let last = first[first.length - 1] as StoredEvent;
+      let applied = first.length;
+      if (first.length === this.batchSize) {
+        // The batch's last source transaction may go on past it: read the rest a chunk at a time.
+        const tx = last.metadata.sourceTxId;
+        for (;;) {
+          const more = options.eventStore.readAfterSync(last.position, this.batchSize);
+          const cut = more.findIndex((e) => e.metadata.sourceTxId !== tx);
+          const chunk = cut === -1 ? more : more.slice(0, cut);
+          if (chunk.length > 0) {
+            flushFull();
+            applyChunk(chunk);
+            last = chunk[chunk.length - 1] as StoredEvent;
+            applied += chunk.length;
+          }
+          if (cut !== -1 || more.length < this.batchSize) break;
+        }
+      }
       for (const p of options.projections) p.flush?.(db);
-      const last = events[events.length - 1] as StoredEvent;
       save.run(this.name, last.position, last.metadata.sourceTxId, new Date().toISOString());
-    });
+      return applied;
+    }).immediate;
   }
 
   checkpoint(): number {
@@ -83,31 +142,16 @@ export class ProjectionRunner {
   }
 
   async status(): Promise<{ checkpoint: number; head: number; lag: number }> {
-    const head = await this.options.eventStore.headPosition();
+    const head = this.options.eventStore.headPositionSync();
     const checkpoint = this.checkpoint();
     return { checkpoint, head, lag: head - checkpoint };
   }
 
   /** Applies one batch; returns how many events it applied (0 = caught up). */
   async step(): Promise<number> {
-    const from = this.checkpoint();
-    const events = await this.options.eventStore.readAfter(from, this.batchSize);
+    const events = this.options.eventStore.readAfterSync(this.checkpoint(), this.batchSize);
     if (events.length === 0) return 0;
-    if (events.length === this.batchSize) {
-      // Extend the batch to the end of its last source transaction.
-      const lastTx = (events[events.length - 1] as StoredEvent).metadata.sourceTxId;
-      for (;;) {
-        const more = await this.options.eventStore.readAfter(
-          (events[events.length - 1] as StoredEvent).position,
-          this.batchSize,
-        );
-        const cut = more.findIndex((e) => e.metadata.sourceTxId !== lastTx);
-        events.push(...(cut === -1 ? more : more.slice(0, cut)));
-        if (cut !== -1 || more.length < this.batchSize) break;
-      }
-    }
-    this.applyBatch(events);
-    return events.length;
+    return this.applyBatch(events);
   }
 
   async catchUp(): Promise<number> {
@@ -116,7 +160,7 @@ export class ProjectionRunner {
     return total;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
     // A restart after a failure (the supervisor's) starts clean from the checkpoint.
     this.failure = null;
@@ -124,7 +168,11 @@ export class ProjectionRunner {
     this.loop = this.run();
   }
 
-  /** Wakes the loop now: the pipeline calls it after each append. */
+  async restart(): Promise<void> {
+    await this.step();
+    await this.start();
+  }
+
   notify(): void {
     this.wake?.();
   }
@@ -149,7 +197,7 @@ export class ProjectionRunner {
       this.options.db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
     })();
     const n = await this.catchUp();
-    if (wasRunning) this.start();
+    if (wasRunning) await this.start();
     return n;
   }
 

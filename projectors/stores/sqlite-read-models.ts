@@ -304,6 +304,12 @@ export class SqliteReadModels implements SqliteProjection {
     }
   }
 
+  pending(): number {
+    let n = 0;
+    for (const keys of this.dirty.values()) n += keys.size;
+    return n;
+  }
+
   reset(db: Db): void {
     this.dirty.clear();
     for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${rowTable(table)}`).run();

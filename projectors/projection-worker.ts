@@ -1,0 +1,65 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadDefinition } from '../definition/load.js';
+import { SqliteEventStore } from '../eventstore/sqlite.js';
+import { createLogger } from '../lib/logger.js';
+import { ProjectionRunner } from './runner.js';
+import { openReadModelDb } from './stores/sqlite.js';
+import { SqliteReadModels } from './stores/sqlite-read-models.js';
+import { type FromWorker, type ToWorker, transferError, workerSettingsSchema } from './worker-protocol.js';
+
+/**
+ * The projection loop on a thread of its own (see worker-runner.ts): its batches, however long,
+ * never hold the thread that serves the API and reads the change stream. It reports once its
+ * read models are migrated, once its first batch is applied, and when it fails.
+ */
+const port = parentPort;
+if (port === null) throw new Error('projection-worker.ts runs as a worker thread');
+const settings = workerSettingsSchema.parse(workerData);
+const post = (message: FromWorker) => port.postMessage(message);
+const logger = createLogger({ level: settings.logLevel });
+
+let eventStore: SqliteEventStore | null = null;
+let db: ReturnType<typeof openReadModelDb> | null = null;
+let runner: ProjectionRunner | null = null;
+let closing = false;
+
+async function close(): Promise<void> {
+  closing = true;
+  await runner?.stop();
+  await eventStore?.close();
+  if (db?.open) db.close();
+}
+
+/** Reported, then idle until the pipeline ends this thread: its message must arrive first. */
+async function fail(err: unknown): Promise<void> {
+  post({ type: 'failed', error: transferError(err) });
+  await close();
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'notify') runner?.notify();
+  else void close().then(() => process.exit(0));
+});
+
+try {
+  // Already type-checked by the process that started the pipeline.
+  const migration = await loadDefinition(settings.definition, { typecheck: false });
+  eventStore = new SqliteEventStore(settings.eventsPath, { logger });
+  db = openReadModelDb(settings.readModelsPath, logger);
+  runner = new ProjectionRunner({
+    eventStore,
+    db,
+    projections: [new SqliteReadModels(migration)],
+    name: settings.name,
+    batchSize: settings.batchSize,
+    pollIntervalMs: settings.pollIntervalMs,
+    logger,
+    onError: (err) => void fail(err),
+  });
+  post({ type: 'migrated' });
+  await runner.step();
+  post({ type: 'stepped' });
+  if (!closing) await runner.start();
+} catch (err) {
+  await fail(err);
+}

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { AdapterError } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import type { Projector } from './runner.js';
+import { type FromWorker, type ToWorker, WorkerError, type WorkerSettings } from './worker-protocol.js';
+
+export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel' | 'name'> {
+  name?: string;
+  /** This thread's connection to the read-model database: the checkpoint is read from it. */
+  db: Database.Database;
+  logger?: Logger;
+  /** A failure after the worker started (its own error, or its thread ending unasked). */
+  onError: (err: Error) => void;
+}
+
+/**
+ * How to start the worker: its compiled module beside this file in dist/; else (running from
+ * source under tsx or vitest) a bootstrap that registers tsx in the new thread and imports the
+ * TypeScript module: a worker's entry module is not compiled by an inherited `--import tsx`.
+ */
+function workerEntry(): { entry: URL | string; eval: boolean } {
+  const compiled = new URL('./projection-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return { entry: compiled, eval: false };
+  const source = new URL('./projection-worker.ts', import.meta.url).href;
+  return {
+    entry: `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`,
+    eval: true,
+  };
+}
+
+/**
+ * tsx's ESM API module, found from this file (a bootstrap's own imports resolve from the working
+ * directory). The ESM one: the CommonJS twin does not register from an evaluated worker.
+ */
+function tsxEsmApi(): string {
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
+    exports: Record<string, { import?: { default?: string } }>;
+  };
+  const file = pkg.exports['./esm/api']?.import?.default;
+  if (file === undefined) throw new AdapterError('TSX_API_MISSING', `tsx at ${manifest} has no ESM API`);
+  return pathToFileURL(join(dirname(manifest), file)).href;
+}
+
+/** This process's flags minus `--import tsx`: the bootstrap registers tsx once. */
+function withoutTsx(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--import' && argv[i + 1] === 'tsx') i++;
+    else out.push(argv[i] as string);
+  }
+  return out;
+}
+
+/**
+ * Runs the projection loop (ProjectionRunner) in a worker thread of its own, over its own
+ * connections to the event store and the read-model database: a batch, even a 200k-row source
+ * transaction applied in one write transaction, never holds this thread, which serves the API
+ * (reading the read models on its own connection, WAL) and reads the change stream. A failure
+ * of the worker, or its thread ending unasked, reaches `onError`; `restart` starts a new worker
+ * from the checkpoint.
+ */
+export class ProjectionWorker implements Projector {
+  private readonly name: string;
+  private readonly readCheckpoint: Database.Statement;
+  private readonly logger: Logger;
+  private current: Worker | null = null;
+  private readonly stopping = new WeakSet<Worker>();
+
+  constructor(private readonly options: ProjectionWorkerOptions) {
+    this.name = options.name ?? 'read-models';
+    this.logger = (options.logger ?? silentLogger).child({ component: 'projector', runner: this.name });
+    this.readCheckpoint = options.db
+      .prepare('SELECT position FROM projector_checkpoints WHERE name = ?')
+      .pluck();
+  }
+
+  checkpoint(): number {
+    return (this.readCheckpoint.get(this.name) as number | undefined) ?? 0;
+  }
+
+  notify(): void {
+    this.send({ type: 'notify' });
+  }
+
+  /** Resolves once the worker has created (or migrated) the read models' tables. */
+  async start(): Promise<void> {
+    if (this.current !== null) return;
+    await this.spawn('migrated');
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.spawn('stepped');
+  }
+
+  /** Asks the worker to stop after its batch in progress and waits for its thread to end. */
+  async stop(): Promise<void> {
+    const worker = this.current;
+    if (worker === null) return;
+    this.current = null;
+    this.stopping.add(worker);
+    const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    await ended;
+  }
+
+  private send(message: ToWorker): void {
+    this.current?.postMessage(message);
+  }
+
+  private spawn(until: 'migrated' | 'stepped'): Promise<void> {
+    const { entry, eval: isCode } = workerEntry();
+    const settings: WorkerSettings = {
+      eventsPath: this.options.eventsPath,
+      readModelsPath: this.options.readModelsPath,
+      definition: this.options.definition,
+      name: this.name,
+      batchSize: this.options.batchSize,
+      pollIntervalMs: this.options.pollIntervalMs,
+      logLevel: this.logger.level,
+    };
+    const worker = new Worker(entry, { workerData: settings, eval: isCode, execArgv: withoutTsx() });
+    this.current = worker;
+    return new Promise<void>((resolve, reject) => {
+      let waiting = true;
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        if (this.current === worker) this.current = null;
+        this.stopping.add(worker);
+        void worker.terminate();
+        if (waiting) {
+          waiting = false;
+          reject(err);
+        } else {
+          this.logger.error({ err }, 'projection worker failed');
+          this.options.onError(err);
+        }
+      };
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'failed') fail(new WorkerError(message.error));
+        else if (message.type === until && waiting) {
+          waiting = false;
+          resolve();
+        }
+      });
+      worker.on('error', (err) => fail(err));
+      worker.on('exit', (code) => {
+        if (this.stopping.has(worker)) {
+          if (waiting) reject(new AdapterError('PROJECTION_WORKER_STOPPED', 'projection worker stopped'));
+          waiting = false;
+          return;
+        }
+        fail(
+          new AdapterError('PROJECTION_WORKER_EXITED', `projection worker ended unasked (exit code ${code})`),
+        );
+      });
+    });
+  }
+}
