@@ -136,6 +136,9 @@ export function binlogSourceConfigFrom(config: Config, tables: readonly string[]
     tables: tablesOf(config, tables),
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
+    maxTransactionRows: config.cdc.maxTransactionRows,
+    // Room for two full fragments: the reader fills the next while the sink stores one.
+    maxQueuedRows: 2 * config.cdc.maxTransactionRows,
   };
 }
 
