@@ -137,8 +137,8 @@ export function binlogSourceConfigFrom(config: Config, tables: readonly string[]
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     maxTransactionRows: config.cdc.maxTransactionRows,
-    // Room for two full fragments: the reader fills the next while the sink stores one.
-    maxQueuedRows: 2 * config.cdc.maxTransactionRows,
+    // One full fragment waits while the sink stores another and the reader fills the next.
+    maxQueuedRows: config.cdc.maxTransactionRows,
   };
 }
 

@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { diffJson } from '../../compare/diff.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
-import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries } from '../../examples/bank/legacy-queries.js';
@@ -14,6 +11,7 @@ import { runWorkload, type WorkloadStats } from '../../examples/bank/workload.js
 import { silentLogger } from '../../lib/logger.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { type AccountDrift, accountDrift, exited, mb, peakRss, runProcess, sleep } from './run-process.js';
 
 /**
  * kill -9 of a real `cqrs-migrate run` process at random points while the legacy bank takes
@@ -47,7 +45,7 @@ export interface KillLoopResult {
   killsDuringSnapshot: number;
   accountsCompared: number;
   /** Accounts whose summary or history differed from legacy after the final catch-up. */
-  drift: Array<{ accountId: number; what: string; diff: unknown }>;
+  drift: AccountDrift;
   peakRssBytes: number;
   /** Longest /health answer time seen while a process served. */
   maxApiStallMs: number;
@@ -60,41 +58,6 @@ export interface KillLoopResult {
   writes: WorkloadStats | null;
   catchUpMs: number;
 }
-
-function runProcess(env: NodeJS.ProcessEnv): {
-  child: ChildProcess;
-  output: () => string;
-  url: () => string | null;
-} {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  return {
-    child,
-    output: () => out,
-    url: () => /shadow API on (http:\/\/\S+)/.exec(out)?.[1] ?? null,
-  };
-}
-
-function peakRss(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? 0 : Number(kb) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
 /** Whether the stored source offset says the initial snapshot has begun and not finished. */
 function snapshotInProgress(eventsDb: string): boolean {
@@ -112,19 +75,6 @@ function snapshotInProgress(eventsDb: string): boolean {
     return false;
   } finally {
     db.close();
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function allHistory(q: AccountQueries, accountId: number): Promise<HistoryPage['items']> {
-  const items: HistoryPage['items'] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await q.transactionHistory({ accountId, limit: 100, ...(cursor ? { cursor } : {}) });
-    items.push(...page.items);
-    if (!page.nextCursor) return items;
-    cursor = page.nextCursor;
   }
 }
 
@@ -253,16 +203,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
       const accountIds = (ids as Array<{ id: number }>).map((r) => r.id);
       const deadline = Date.now() + 120_000;
       for (;;) {
-        const drift: KillLoopResult['drift'] = [];
-        for (const accountId of accountIds) {
-          const s = diffJson(
-            await legacy.accountSummary(accountId),
-            await readModels.accountSummary(accountId),
-          );
-          if (s.length > 0) drift.push({ accountId, what: 'summary', diff: s.slice(0, 3) });
-          const h = diffJson(await allHistory(legacy, accountId), await allHistory(readModels, accountId));
-          if (h.length > 0) drift.push({ accountId, what: 'history', diff: h.slice(0, 3) });
-        }
+        const drift = await accountDrift(legacy, readModels, accountIds);
         result.drift = drift;
         result.accountsCompared = accountIds.length;
         if (drift.length === 0 || Date.now() > deadline) break;
@@ -312,7 +253,6 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
 }
 
 export function describeResult(r: KillLoopResult): string {
-  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
   return [
     `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot)`,
     `drift: ${r.drift.length} of ${r.accountsCompared} accounts differ after catch-up (${r.catchUpMs} ms)`,
