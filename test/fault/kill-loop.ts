@@ -11,11 +11,21 @@ import { runWorkload, type WorkloadStats } from '../../examples/bank/workload.js
 import { silentLogger } from '../../lib/logger.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
-import { type AccountDrift, accountDrift, exited, mb, peakRss, runProcess, sleep } from './run-process.js';
+import {
+  type AccountDrift,
+  accountDrift,
+  exited,
+  mb,
+  peakRss,
+  type RunningProcess,
+  runProcess,
+  sleep,
+} from './run-process.js';
 
 /**
  * kill -9 of a real `cqrs-migrate run` process at random points while the legacy bank takes
- * writes: during the initial snapshot, while streaming, between batches. After the last kill
+ * writes: during the initial snapshot, while streaming, between batches, and while a big
+ * legacy transaction is partly staged in the event store. After the last kill
  * a final run catches up and every account's summary and full history must equal the legacy
  * JOIN answers (zero drift), and the event store must hold no second copy of the snapshot. The fault suite runs it bounded; `npm run soak` runs it for
  * minutes and prints the same figures.
@@ -35,6 +45,12 @@ export interface KillLoopOptions {
   writeRate: number;
   /** Bank customers (the rest of the data follows the sample's shape). */
   customers: number;
+  /**
+   * Every `every`-th kill lands during a big legacy transaction: once the process serves, one
+   * transaction posts `rows` ledger rows, and the process is killed while the event store has
+   * part of it staged (see cdc.maxTransactionRows).
+   */
+  bigTransaction?: { rows: number; every: number };
   seed: number;
   log?: (line: string) => void;
 }
@@ -43,6 +59,8 @@ export interface KillLoopResult {
   kills: number;
   /** Kills that landed after the first snapshot chunk was stored and before the last. */
   killsDuringSnapshot: number;
+  /** Kills that landed while a big transaction was partly staged. */
+  killsDuringBigTransaction: number;
   accountsCompared: number;
   /** Accounts whose summary or history differed from legacy after the final catch-up. */
   drift: AccountDrift;
@@ -118,6 +136,52 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     return n;
   };
 
+  let bigTransactions = 0;
+  /**
+   * Once `run` serves, commits one legacy transaction of `rows` ledger postings and waits until
+   * the event store has about `fraction` of it staged (or it was published, or a time limit
+   * passed); returns how many of its events were staged then.
+   */
+  const bigTransactionUnderWay = async (run: RunningProcess, rows: number, fraction: number) => {
+    const serveBy = Date.now() + 180_000;
+    while (run.url() === null) {
+      if (run.child.exitCode !== null || Date.now() > serveBy)
+        throw new Error(`run did not serve:\n${run.output().slice(-2000)}`);
+      await sleep(100);
+    }
+    bigTransactions++;
+    const [accounts] = await pool.query('SELECT COUNT(*) AS n FROM accounts');
+    const perAccount = Math.ceil(rows / Number((accounts as Array<{ n: number }>)[0]?.n));
+    await pool.query(
+      `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, posted_at)
+       SELECT a.id, 'debit', 0.0100, a.currency_code, 0.0000, CONCAT('batch fee ${bigTransactions}/', s.seq),
+              TIMESTAMP('2025-06-01 00:00:00.000000') + INTERVAL s.seq SECOND
+         FROM accounts a JOIN seq_1_to_${perAccount} s ORDER BY a.id, s.seq LIMIT ${rows}`,
+    );
+    const events = new Database(join(dataDir, 'events.db'), { readonly: true, fileMustExist: true });
+    try {
+      const stagedNow = events.prepare('SELECT COUNT(*) FROM staged_items').pluck();
+      const target = Math.ceil(rows * fraction);
+      const until = Date.now() + 180_000;
+      let seen = 0;
+      for (;;) {
+        const staged = Number(stagedNow.get());
+        // Back to 0 after some were staged: published before the target was reached.
+        if (
+          staged >= target ||
+          (seen > 0 && staged === 0) ||
+          Date.now() > until ||
+          run.child.exitCode !== null
+        )
+          return staged;
+        seen = Math.max(seen, staged);
+        await sleep(20);
+      }
+    } finally {
+      events.close();
+    }
+  };
+
   const stopWrites = new AbortController();
   const writes = runWorkload(
     pool,
@@ -127,6 +191,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
   const result: KillLoopResult = {
     kills: 0,
     killsDuringSnapshot: 0,
+    killsDuringBigTransaction: 0,
     accountsCompared: 0,
     drift: [],
     peakRssBytes: 0,
@@ -160,6 +225,18 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
       (options.untilMs === undefined || Date.now() - started < options.untilMs)
     ) {
       running = runProcess(env);
+      const big = options.bigTransaction;
+      if (big !== undefined && (result.kills + 1) % big.every === 0) {
+        const staged = await bigTransactionUnderWay(running, big.rows, 0.1 + 0.8 * next());
+        result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(running.child.pid));
+        running.child.kill('SIGKILL');
+        await exited(running.child);
+        result.kills++;
+        if (staged > 0) result.killsDuringBigTransaction++;
+        log(`kill ${result.kills} with ${staged} of a ${big.rows}-row transaction's events staged`);
+        running = null;
+        continue;
+      }
       const life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
       await Promise.race([sleep(life), exited(running.child)]);
       if (running.child.exitCode !== null) {
@@ -254,7 +331,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
 
 export function describeResult(r: KillLoopResult): string {
   return [
-    `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot)`,
+    `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot, ${r.killsDuringBigTransaction} during a big transaction)`,
     `drift: ${r.drift.length} of ${r.accountsCompared} accounts differ after catch-up (${r.catchUpMs} ms)`,
     `dead letters: ${r.deadLetters}`,
     `event store: ${r.snapshotEvents} snapshot events for ${r.sourceRows} source rows (${(r.snapshotEvents / Math.max(1, r.sourceRows)).toFixed(2)}×), ${r.duplicateSnapshotEvents} captured twice`,
