@@ -140,12 +140,21 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
   /**
    * Once `run` serves, commits one legacy transaction of `rows` ledger postings and waits until
    * the event store has about `fraction` of it staged (or it was published, or a time limit
-   * passed); returns how many of its events were staged then.
+   * passed); returns how many of its events were staged then, and the process now running.
    */
-  const bigTransactionUnderWay = async (run: RunningProcess, rows: number, fraction: number) => {
+  const bigTransactionUnderWay = async (started: RunningProcess, rows: number, fraction: number) => {
+    let run = started;
     const serveBy = Date.now() + 180_000;
     while (run.url() === null) {
-      if (run.child.exitCode !== null || Date.now() > serveBy)
+      // Only this wait sees whole start-ups. One that begins with a long projector batch (a
+      // snapshot chunk left by earlier kills, projected on the main thread) can hold the event
+      // loop past the source's 5 s connect timeout on a loaded machine, which `run` reports by
+      // exiting; each attempt projects a batch more, so start it again until the deadline.
+      if (run.child.exitCode !== null && Date.now() < serveBy && /SOURCE_UNREACHABLE/.test(run.output())) {
+        log('run could not reach the legacy database while starting; starting it again');
+        run = runProcess(env);
+        running = run;
+      } else if (run.child.exitCode !== null || Date.now() > serveBy)
         throw new Error(`run did not serve:\n${run.output().slice(-2000)}`);
       await sleep(100);
     }
@@ -173,7 +182,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
           Date.now() > until ||
           run.child.exitCode !== null
         )
-          return staged;
+          return { staged, run };
         seen = Math.max(seen, staged);
         await sleep(20);
       }
@@ -227,10 +236,10 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
       running = runProcess(env);
       const big = options.bigTransaction;
       if (big !== undefined && (result.kills + 1) % big.every === 0) {
-        const staged = await bigTransactionUnderWay(running, big.rows, 0.1 + 0.8 * next());
-        result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(running.child.pid));
-        running.child.kill('SIGKILL');
-        await exited(running.child);
+        const { staged, run } = await bigTransactionUnderWay(running, big.rows, 0.1 + 0.8 * next());
+        result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(run.child.pid));
+        run.child.kill('SIGKILL');
+        await exited(run.child);
         result.kills++;
         if (staged > 0) result.killsDuringBigTransaction++;
         log(`kill ${result.kills} with ${staged} of a ${big.rows}-row transaction's events staged`);
