@@ -35,7 +35,6 @@ const result = await runKillLoop({
   maxLifeMs: 20_000,
   writeRate: options.writeRate,
   customers: options.customers,
-  bigTransaction: { rows: 50_000, every: 5 },
   seed: Math.floor(options.seed),
   log: (line) => console.info(line),
 });
