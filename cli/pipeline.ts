@@ -176,7 +176,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-    await eventStore.append({
+    const stored = await eventStore.append({
       sourceName,
       sourceTxId: tx.id,
       offset: tx.offset,
@@ -184,10 +184,13 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       deadLetters,
       ...(sweep === undefined ? {} : { sweep }),
       schemaChanges,
+      ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
     });
-    metrics.transactions.inc();
     metrics.events.inc(events.length);
     metrics.deadLetters.inc(deadLetters.length);
+    // A staged fragment is not visible yet: the projector hears of its transaction once published.
+    if (stored.staged) return;
+    metrics.transactions.inc();
     runner.notify();
   };
 

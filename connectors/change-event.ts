@@ -65,7 +65,9 @@ export type SourceOffset = Record<string, unknown>;
 
 /**
  * All row changes of one committed source transaction, delivered together so downstream
- * commits never split a transaction. Snapshot rows come in chunks, each its own unit.
+ * commits never split a transaction, or one fragment of a big one (`fragment`), which the
+ * event store stages until the last fragment publishes them all at once. Snapshot rows come in
+ * chunks, each its own unit.
  */
 export interface SourceTransaction {
   id: string;
@@ -81,6 +83,20 @@ export interface SourceTransaction {
   completesTable?: { db: string; table: string; run: string };
   /** DDL on captured tables that committed at this point of the stream (no row events then). */
   schemaChanges?: SourceSchemaChange[];
+  /**
+   * Present when a streamed transaction too big to hold in memory is delivered in pieces (see
+   * cdc.maxTransactionRows): every piece carries the transaction's `id`, its transaction block
+   * keeps counting across pieces, and `index` numbers them from 0. Only the `last` one ends the
+   * transaction and carries a resume point; the others carry the offset of the transaction's
+   * start, which nobody stores (a restart replays the transaction from its beginning). Absent:
+   * the whole transaction, or a snapshot chunk.
+   */
+  fragment?: TransactionFragment;
+}
+
+export interface TransactionFragment {
+  index: number;
+  last: boolean;
 }
 
 /** A captured table's definition changed (ALTER/RENAME/DROP … in the binlog, a Relation message in pgoutput). */

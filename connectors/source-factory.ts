@@ -138,6 +138,9 @@ export function binlogSourceConfigFrom(config: Config, tables: readonly string[]
     tables: tablesOf(config, tables),
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
+    maxTransactionRows: config.cdc.maxTransactionRows,
+    // One full fragment waits while the sink stores another and the reader fills the next.
+    maxQueuedRows: config.cdc.maxTransactionRows,
   };
 }
 

@@ -75,6 +75,12 @@ export interface AppendBatch {
   sweep?: SnapshotSweep;
   /** Schema changes the batch carries, recorded with it (so a replay does not record them twice). */
   schemaChanges?: SchemaChange[];
+  /**
+   * One fragment of a big source transaction (SourceTransaction.fragment): an unfinished one is
+   * staged out of readers' sight and its offset is not stored; the last one appends every
+   * staged fragment and its own output in one transaction, as one append of the whole would.
+   */
+  fragment?: { index: number; last: boolean };
 }
 
 export interface AppendResult {
@@ -85,6 +91,8 @@ export interface AppendResult {
   duplicate: boolean;
   /** Aggregates the batch's sweep removed; only on a batch with a sweep. */
   swept?: number;
+  /** The batch was an unfinished fragment: staged, nothing visible appended yet. */
+  staged?: boolean;
 }
 
 /**

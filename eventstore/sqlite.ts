@@ -10,6 +10,7 @@ import type { DeadLetterMask } from './dead-letter-mask.js';
 import type {
   AppendBatch,
   AppendResult,
+  DeadLetter,
   DeadLetterFilter,
   DeadLetterStatus,
   EventStore,
@@ -23,7 +24,17 @@ import type {
 import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
-export const EVENT_STORE_MIGRATIONS = ['001_event_store.sql', '002_operations.sql'] as const;
+export const EVENT_STORE_MIGRATIONS = [
+  '001_event_store.sql',
+  '002_operations.sql',
+  '003_staging.sql',
+] as const;
+
+/**
+ * Staged items a publish reads at a time: enough to keep the statement overhead small, few
+ * enough that memory stays flat whatever the transaction's size.
+ */
+const PUBLISH_PAGE_ROWS = 2000;
 
 /** Transaction ids of snapshot chunks start with this: "snapshot:<table>:<n>". */
 export const SNAPSHOT_TX_PREFIX = 'snapshot:';
@@ -62,7 +73,28 @@ interface Statements {
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
   sweepCandidates: Statement<[SweepParams], SweepRow>;
+  stagedFragment: Statement<[string, string], { fragment: number | null }>;
+  insertStaged: Statement<[StagedParams]>;
+  stagedPage: Statement<[string, string, number, number], StagedRow>;
+  dropStagedTx: Statement<[string, string]>;
+  dropStagedSource: Statement<[string]>;
 }
+
+interface StagedParams {
+  sourceName: string;
+  sourceTxId: string;
+  fragment: number;
+  kind: StagedRow['kind'];
+  body: string;
+}
+
+interface StagedRow {
+  id: number;
+  kind: 'event' | 'dead_letter' | 'schema_change';
+  body: string;
+}
+
+type Fragment = NonNullable<AppendBatch['fragment']>;
 
 interface SweepParams {
   streamType: string;
@@ -171,7 +203,12 @@ export class SqliteEventStore implements EventStore {
         },
       );
     }
-    this.appendTx = this.db.transaction((batch: AppendBatch) => this.writeBatch(batch)).immediate;
+    this.appendTx = this.db.transaction((batch: AppendBatch) => {
+      const fragment = batch.fragment;
+      // A fragment both first and last is a whole transaction.
+      if (fragment === undefined || (fragment.index === 0 && fragment.last)) return this.writeBatch(batch);
+      return fragment.last ? this.publish(batch, fragment) : this.stage(batch, fragment);
+    }).immediate;
     this.log.debug({ path, head: this.headPositionSync() }, 'event store opened');
   }
 
@@ -189,6 +226,11 @@ export class SqliteEventStore implements EventStore {
           `event ${event.type} of stream ${event.streamId} carries source transaction ${event.metadata.sourceTxId}, batch is ${batch.sourceTxId}`,
         );
     }
+    if (batch.fragment !== undefined && (isSnapshotChunk(batch) || batch.sweep !== undefined))
+      throw new StoreError(
+        'STORE_BAD_BATCH',
+        `snapshot chunk ${batch.sourceTxId} came as a fragment: only streamed transactions are delivered in fragments`,
+      );
     try {
       const result = this.appendTx(batch);
       if (result.duplicate)
@@ -426,19 +468,8 @@ export class SqliteEventStore implements EventStore {
           );
       }
       for (const change of batch.schemaChanges ?? []) this.recordSchemaChangeSync(change);
-      for (const received of batch.deadLetters) {
-        const letter = this.maskDeadLetter(received);
-        this.sql.insertDeadLetter.run({
-          sourceName: batch.sourceName,
-          reason: letter.reason,
-          table: letter.table,
-          op: letter.op,
-          sourcePosition: letter.sourcePosition,
-          sourceTxId: letter.sourceTxId,
-          change: JSON.stringify(letter.change),
-          recordedAt: now,
-        });
-      }
+      for (const letter of batch.deadLetters)
+        this.insertDeadLetter(batch.sourceName, this.maskDeadLetter(letter), now);
       if (!snapshot)
         this.sql.recordTx.run({
           sourceName: batch.sourceName,
@@ -459,6 +490,122 @@ export class SqliteEventStore implements EventStore {
     return swept === undefined
       ? { firstPosition, lastPosition, duplicate }
       : { firstPosition, lastPosition, duplicate, swept };
+  }
+
+  private insertDeadLetter(sourceName: string, letter: DeadLetter, now: string): void {
+    this.sql.insertDeadLetter.run({
+      sourceName,
+      reason: letter.reason,
+      table: letter.table,
+      op: letter.op,
+      sourcePosition: letter.sourcePosition,
+      sourceTxId: letter.sourceTxId,
+      change: JSON.stringify(letter.change),
+      recordedAt: now,
+    });
+  }
+
+  /**
+   * Keeps an unfinished fragment's output out of readers' sight, without its offset: the stored
+   * offset stays before the transaction, so a restart delivers it again from fragment 0, which
+   * clears what an interrupted delivery left. A fragment of a transaction already stored is a
+   * replay and is skipped.
+   */
+  private stage(batch: AppendBatch, fragment: Fragment): AppendResult {
+    if (this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined)
+      return { firstPosition: null, lastPosition: null, duplicate: true };
+    // One source delivers one transaction at a time: anything staged before its first fragment
+    // is left over from an interrupted delivery.
+    if (fragment.index === 0) this.sql.dropStagedSource.run(batch.sourceName);
+    else this.expectStaged(batch, fragment);
+    const stage = (kind: StagedRow['kind'], item: unknown) =>
+      this.sql.insertStaged.run({
+        sourceName: batch.sourceName,
+        sourceTxId: batch.sourceTxId,
+        fragment: fragment.index,
+        kind,
+        body: JSON.stringify(item),
+      });
+    for (const event of batch.events) stage('event', event);
+    for (const letter of batch.deadLetters) stage('dead_letter', this.maskDeadLetter(letter));
+    for (const change of batch.schemaChanges ?? []) stage('schema_change', change);
+    return { firstPosition: null, lastPosition: null, duplicate: false, staged: true };
+  }
+
+  /**
+   * The last fragment: appends the staged fragments in order, a page at a time, then its own
+   * output, records the transaction and stores the offset, all in the caller's one transaction,
+   * so readers see the whole transaction or none of it.
+   */
+  private publish(batch: AppendBatch, fragment: Fragment): AppendResult {
+    const now = new Date().toISOString();
+    const duplicate = this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
+    let firstPosition: number | null = null;
+    let lastPosition: number | null = null;
+    if (!duplicate) {
+      this.expectStaged(batch, fragment);
+      let deadLetterCount = 0;
+      const write = (events: NewDomainEvent[], letters: DeadLetter[], changes: SchemaChange[]) => {
+        const written = this.insertEvents(events, now);
+        firstPosition ??= written.first;
+        lastPosition = written.last ?? lastPosition;
+        for (const change of changes) this.recordSchemaChangeSync(change);
+        for (const letter of letters) this.insertDeadLetter(batch.sourceName, letter, now);
+        deadLetterCount += letters.length;
+      };
+      // .all() per page rather than one iterator: better-sqlite3 runs no other statement on a
+      // connection while an iterator is open on it.
+      for (let after = 0; ; ) {
+        const page = this.sql.stagedPage.all(batch.sourceName, batch.sourceTxId, after, PUBLISH_PAGE_ROWS);
+        const last = page.at(-1);
+        if (last === undefined) break;
+        after = last.id;
+        const events: NewDomainEvent[] = [];
+        const letters: DeadLetter[] = [];
+        const changes: SchemaChange[] = [];
+        for (const row of page) {
+          const body: unknown = JSON.parse(row.body);
+          if (row.kind === 'event') events.push(body as NewDomainEvent);
+          else if (row.kind === 'dead_letter') letters.push(body as DeadLetter);
+          else changes.push(body as SchemaChange);
+        }
+        write(events, letters, changes);
+      }
+      write(
+        batch.events,
+        batch.deadLetters.map((letter) => this.maskDeadLetter(letter)),
+        batch.schemaChanges ?? [],
+      );
+      this.sql.recordTx.run({
+        sourceName: batch.sourceName,
+        sourceTxId: batch.sourceTxId,
+        firstPosition,
+        lastPosition,
+        deadLetterCount,
+        recordedAt: now,
+      });
+    }
+    this.sql.dropStagedTx.run(batch.sourceName, batch.sourceTxId);
+    this.sql.upsertOffset.run({
+      sourceName: batch.sourceName,
+      offset: JSON.stringify(batch.offset),
+      sourceTxId: batch.sourceTxId,
+      updatedAt: now,
+    });
+    return { firstPosition, lastPosition, duplicate };
+  }
+
+  /** Fragment n may only follow fragment n-1 of the same transaction, staged. */
+  private expectStaged(batch: AppendBatch, fragment: Fragment): void {
+    const staged = this.sql.stagedFragment.get(batch.sourceName, batch.sourceTxId)?.fragment ?? null;
+    if (staged !== fragment.index - 1)
+      throw new StoreError(
+        'STORE_BAD_BATCH',
+        `fragment ${fragment.index} of source transaction ${batch.sourceTxId} arrived after ${staged === null ? 'no staged fragment' : `fragment ${staged}`}`,
+        {
+          hint: 'a transaction must be delivered again from its first fragment: restart the source from its stored offset',
+        },
+      );
   }
 
   /** Appends events at the head (caller holds the write transaction); returns their positions. */
@@ -568,6 +715,15 @@ export class SqliteEventStore implements EventStore {
                           WHERE seen.stream_id = e.stream_id AND seen.snapshot = 1
                             AND seen.source_tx_id LIKE @pattern ESCAPE '\\')
        ORDER BY e.position`),
+      stagedFragment: db.prepare(
+        'SELECT MAX(fragment) AS fragment FROM staged_items WHERE source_name = ? AND source_tx_id = ?',
+      ),
+      insertStaged: db.prepare(`INSERT INTO staged_items (source_name, source_tx_id, fragment, kind, body)
+        VALUES (@sourceName, @sourceTxId, @fragment, @kind, @body)`),
+      stagedPage: db.prepare(`SELECT id, kind, body FROM staged_items
+        WHERE source_name = ? AND source_tx_id = ? AND id > ? ORDER BY id LIMIT ?`),
+      dropStagedTx: db.prepare('DELETE FROM staged_items WHERE source_name = ? AND source_tx_id = ?'),
+      dropStagedSource: db.prepare('DELETE FROM staged_items WHERE source_name = ?'),
     };
   }
 }

@@ -43,6 +43,12 @@ export const configSchema = z.strictObject({
       name: z.string().min(1).default('legacy'),
       snapshotMode: z.enum(['initial', 'never', 'when_needed']).default('initial'),
       snapshotChunkRows: z.number().int().min(1).default(5000),
+      /**
+       * Row changes of one source transaction held in memory at most (embedded reader): a bigger
+       * transaction is delivered in fragments of this many rows, staged in the event store and
+       * published together at its commit, so memory does not grow with the transaction's size.
+       */
+      maxTransactionRows: z.number().int().min(1).default(5000),
       /** Tables to capture; empty = all tables of the database. */
       tables: z.array(z.string()).default([]),
     })
@@ -228,6 +234,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_CDC_NAME: [['cdc', 'name'], 'string'],
+  CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],
   CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],

@@ -40,7 +40,8 @@ export const embeddedDecoder: BinlogDecoder = {
     const t0 = performance.now();
     await source.start({ phase: 'stream', snapshotCompleted: true, ...from }, async (tx) => {
       rows += tx.events.length;
-      transactions++;
+      // A big transaction arrives in fragments: count it once, at its last.
+      if (tx.fragment === undefined || tx.fragment.last) transactions++;
     });
     try {
       const deadline = Date.now() + 600_000;

@@ -24,6 +24,16 @@ export const binlogSourceConfigSchema = z.object({
   snapshotChunkRows: z.number().int().min(1).default(5000),
   /** Completed transactions waiting for the sink before the binlog socket is paused. */
   maxQueuedTransactions: z.number().int().min(1).default(1000),
+  /**
+   * Row changes one delivery holds at most: a bigger transaction is delivered in fragments of
+   * this many rows, which the event store stages and publishes together at the commit.
+   */
+  maxTransactionRows: z.number().int().min(1).default(5000),
+  /**
+   * Row changes waiting for the sink (in transactions or fragments) at which the binlog socket
+   * is paused, whatever the transaction count: memory stays bounded for any transaction size.
+   */
+  maxQueuedRows: z.number().int().min(1).default(10_000),
 });
 export type BinlogSourceConfig = z.infer<typeof binlogSourceConfigSchema>;
 export type BinlogSourceConfigInput = z.input<typeof binlogSourceConfigSchema>;

@@ -3,6 +3,12 @@ export interface DeliveryQueueOptions<T> {
   deliver: (item: T) => Promise<void>;
   /** Items waiting at which the producer is paused; it is resumed once half of them are gone. */
   highWater: number;
+  /**
+   * The same bound in the items' size (`sizeOf`, e.g. row changes): a few huge items pause the
+   * producer as many small ones do, so what waits stays bounded in memory.
+   */
+  highWaterSize?: number;
+  sizeOf?: (item: T) => number;
   pause: () => void;
   resume: () => void;
   /** A failed delivery: the queue stops and delivers nothing more. */
@@ -12,6 +18,9 @@ export interface DeliveryQueueOptions<T> {
 export interface DeliveryStats {
   queued: number;
   maxQueued: number;
+  /** Total size (sizeOf) of the items waiting, and its maximum. */
+  queuedSize: number;
+  maxQueuedSize: number;
   pauses: number;
   delivered: number;
 }
@@ -25,15 +34,23 @@ export class DeliveryQueue<T> {
   private draining: Promise<void> | null = null;
   private paused = false;
   private closed = false;
-  private readonly counts = { maxQueued: 0, pauses: 0, delivered: 0 };
+  private readonly counts = { maxQueued: 0, maxQueuedSize: 0, pauses: 0, delivered: 0 };
+  private size = 0;
+  private readonly sizeOf: (item: T) => number;
+  private readonly highWaterSize: number;
 
-  constructor(private readonly options: DeliveryQueueOptions<T>) {}
+  constructor(private readonly options: DeliveryQueueOptions<T>) {
+    this.sizeOf = options.sizeOf ?? (() => 1);
+    this.highWaterSize = options.highWaterSize ?? Number.POSITIVE_INFINITY;
+  }
 
   push(item: T): void {
     if (this.closed) return;
     this.items.push(item);
+    this.size += this.sizeOf(item);
     this.counts.maxQueued = Math.max(this.counts.maxQueued, this.items.length);
-    if (!this.paused && this.items.length >= this.options.highWater) {
+    this.counts.maxQueuedSize = Math.max(this.counts.maxQueuedSize, this.size);
+    if (!this.paused && (this.items.length >= this.options.highWater || this.size >= this.highWaterSize)) {
       this.paused = true;
       this.counts.pauses++;
       this.options.pause();
@@ -49,19 +66,25 @@ export class DeliveryQueue<T> {
   }
 
   stats(): DeliveryStats {
-    return { queued: this.items.length, ...this.counts };
+    return { queued: this.items.length, queuedSize: this.size, ...this.counts };
   }
 
   /** Drops what waits and resolves once the delivery in flight (if any) has settled. */
   async close(): Promise<void> {
     this.closed = true;
     this.items.length = 0;
+    this.size = 0;
     await this.draining;
   }
 
   private async drain(): Promise<void> {
     for (let item = this.items.shift(); item !== undefined && !this.closed; item = this.items.shift()) {
-      if (this.paused && this.items.length <= this.options.highWater / 2) {
+      this.size -= this.sizeOf(item);
+      if (
+        this.paused &&
+        this.items.length <= this.options.highWater / 2 &&
+        this.size <= this.highWaterSize / 2
+      ) {
         this.paused = false;
         this.options.resume();
       }
@@ -71,6 +94,7 @@ export class DeliveryQueue<T> {
       } catch (err) {
         this.closed = true;
         this.items.length = 0;
+        this.size = 0;
         this.options.onError(err);
         return;
       }

@@ -60,8 +60,8 @@ export interface BinlogSourceStats extends DeliveryStats {
 /**
  * Embedded CDC from a MariaDB/MySQL binlog: an initial consistent snapshot (op 'r') in
  * primary-key chunks, then the row events from the snapshot's binlog position, one
- * SourceTransaction per committed transaction, each handed to the sink only after the previous
- * one's promise resolved.
+ * SourceTransaction per committed transaction (in fragments of maxTransactionRows rows when it
+ * is bigger), each handed to the sink only after the previous one's promise resolved.
  *
  * `start` resolves once the snapshot (if one is needed) has been delivered and the binlog stream
  * is connected; it rejects on preflight, snapshot or sink failures up to then. Later failures go
@@ -106,7 +106,14 @@ export class MysqlBinlogSource implements ChangeSource {
   }
 
   stats(): BinlogSourceStats {
-    const queue = this.queue?.stats() ?? { queued: 0, maxQueued: 0, pauses: 0, delivered: 0 };
+    const queue = this.queue?.stats() ?? {
+      queued: 0,
+      maxQueued: 0,
+      queuedSize: 0,
+      maxQueuedSize: 0,
+      pauses: 0,
+      delivered: 0,
+    };
     return { ...queue, streamedRows: this.streamedRows };
   }
 
@@ -303,13 +310,17 @@ export class MysqlBinlogSource implements ChangeSource {
       source: this.baseSource(facts),
       serverId: facts.serverId,
       gtids: GtidPosition.start(facts.flavor, from.gtid),
+      maxTransactionRows: this.config.maxTransactionRows,
     });
     const queue = new DeliveryQueue<StreamedTransaction>({
       highWater: this.config.maxQueuedTransactions,
+      highWaterSize: this.config.maxQueuedRows,
+      sizeOf: (tx) => tx.events.length,
       deliver: async (tx) => {
         if (tx.schemaChanges !== undefined) await this.describeTables(tx.schemaChanges);
         await sink(tx);
-        this.lastOffset = tx.offset;
+        // An unfinished fragment is no resume point: a restart replays its transaction whole.
+        if (tx.fragment === undefined || tx.fragment.last) this.lastOffset = tx.offset;
       },
       pause: () => this.stream?.pause(),
       resume: () => this.stream?.resume(),
@@ -327,7 +338,8 @@ export class MysqlBinlogSource implements ChangeSource {
         begin: (start) => assembler.begin(start),
         rows: (input) => {
           this.streamedRows += input.rows.length;
-          assembler.rows(input);
+          const fragments = assembler.rows(input);
+          if (!this.stopping) for (const fragment of fragments) queue.push(fragment);
         },
         commit: (end) => {
           const tx = assembler.commit(end);

@@ -42,6 +42,11 @@ export interface AssemblerContext {
   /** server_id to report when a group does not name its origin (MySQL). */
   serverId: number;
   gtids: GtidPosition;
+  /**
+   * Row changes one delivery holds at most: a bigger transaction leaves in fragments of this
+   * many rows (see SourceTransaction.fragment), so memory does not grow with its size.
+   */
+  maxTransactionRows?: number;
   now?: () => number;
 }
 
@@ -49,18 +54,32 @@ function image(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
+/** Numbering of a transaction's changes across its fragments: Debezium's transaction block. */
+interface Ordering {
+  fragments: number;
+  total: number;
+  perTable: Map<string, number>;
+}
+
+const newOrdering = (): Ordering => ({ fragments: 0, total: 0, perTable: new Map() });
+
 /**
  * Pure core of the binlog reader: buffers the row events of one event group and, at its commit,
  * turns them into one SourceTransaction with Debezium's transaction block and the offset just
- * past the commit. Groups that touched no captured table still advance the GTID position.
+ * past the commit. A group with more rows than maxTransactionRows leaves in fragments instead,
+ * each handed out by `rows` once full and the last by `commit`. Groups that touched no captured
+ * table still advance the GTID position.
  */
 export class TransactionAssembler {
   private group: GroupStart | null = null;
   private events: ChangeEvent[] = [];
+  private ordering: Ordering = newOrdering();
   private readonly now: () => number;
+  private readonly maxRows: number;
 
   constructor(private readonly ctx: AssemblerContext) {
     this.now = ctx.now ?? Date.now;
+    this.maxRows = ctx.maxTransactionRows ?? Number.POSITIVE_INFINITY;
   }
 
   /** True while an event group is open (its rows not yet committed). */
@@ -73,12 +92,20 @@ export class TransactionAssembler {
     if (this.group) this.ctx.gtids.commit(this.group.gtid);
     this.group = start;
     this.events = [];
+    this.ordering = newOrdering();
   }
 
-  rows(input: RowsInput): void {
+  /**
+   * Adds the rows of one rows event; returns the fragments that filled up meanwhile (none for
+   * a transaction that stays within maxTransactionRows). A full fragment is handed out only
+   * when a further row arrives, so a transaction of exactly that many rows stays whole.
+   */
+  rows(input: RowsInput): StreamedTransaction[] {
     this.group ??= { gtid: null, serverId: null, file: input.file, pos: input.pos };
     const group = this.group;
+    const full: StreamedTransaction[] = [];
     input.rows.forEach((raw, row) => {
+      if (this.events.length >= this.maxRows) full.push(this.fragment(group, false, this.startOffset(group)));
       let before: Row | null = null;
       let after: Row | null = null;
       if (input.op === 'u') {
@@ -105,6 +132,41 @@ export class TransactionAssembler {
         transaction: null,
       });
     });
+    return full;
+  }
+
+  /**
+   * Where the open group started, which an unfinished fragment carries as its offset: resuming
+   * there replays the whole transaction. The event store does not save it (it stages the
+   * fragment), so the stored offset stays at the last committed transaction.
+   */
+  private startOffset(group: GroupStart): StreamOffset {
+    return {
+      phase: 'stream',
+      snapshotCompleted: true,
+      file: group.file,
+      pos: group.pos,
+      gtid: this.ctx.gtids.toString(),
+    };
+  }
+
+  /** Hands out the buffered events, numbered on from the group's earlier fragments. */
+  private fragment(group: GroupStart, last: boolean, offset: StreamOffset): StreamedTransaction {
+    const events = this.events;
+    this.events = [];
+    const id = transactionId(group);
+    const ordering = this.ordering;
+    for (const event of events) {
+      const n = (ordering.perTable.get(event.source.table) ?? 0) + 1;
+      ordering.perTable.set(event.source.table, n);
+      ordering.total += 1;
+      event.transaction = { id, total_order: ordering.total, data_collection_order: n };
+    }
+    const index = ordering.fragments++;
+    const tx: StreamedTransaction = { id, events, offset, snapshot: false };
+    // A transaction that never filled a fragment stays whole, as every transaction was before.
+    if (index > 0 || !last) tx.fragment = { index, last };
+    return tx;
   }
 
   /**
@@ -116,6 +178,7 @@ export class TransactionAssembler {
     const group = this.group;
     this.group = null;
     this.events = [];
+    this.ordering = newOrdering();
     this.ctx.gtids.commit(group?.gtid ?? null);
     return {
       id: group?.gtid ?? `ddl:${end.file}:${end.pos}`,
@@ -141,18 +204,12 @@ export class TransactionAssembler {
    */
   commit(end: { file: string; pos: number }): StreamedTransaction | null {
     const group = this.group;
-    const events = this.events;
     this.group = null;
-    this.events = [];
     this.ctx.gtids.commit(group?.gtid ?? null);
-    if (!group || events.length === 0) return null;
-    const id = group.gtid ?? `${group.file}:${group.pos}`;
-    const perTable = new Map<string, number>();
-    events.forEach((event, i) => {
-      const n = (perTable.get(event.source.table) ?? 0) + 1;
-      perTable.set(event.source.table, n);
-      event.transaction = { id, total_order: i + 1, data_collection_order: n };
-    });
+    if (!group || this.events.length === 0) {
+      this.events = [];
+      return null;
+    }
     const offset: StreamOffset = {
       phase: 'stream',
       snapshotCompleted: true,
@@ -160,6 +217,12 @@ export class TransactionAssembler {
       pos: end.pos,
       gtid: this.ctx.gtids.toString(),
     };
-    return { id, events, offset, snapshot: false };
+    const tx = this.fragment(group, true, offset);
+    this.ordering = newOrdering();
+    return tx;
   }
+}
+
+function transactionId(group: GroupStart): string {
+  return group.gtid ?? `${group.file}:${group.pos}`;
 }

@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { diffJson } from '../../compare/diff.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
-import type { AccountQueries, HistoryPage } from '../../examples/bank/contract.js';
 import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
 import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries } from '../../examples/bank/legacy-queries.js';
@@ -14,10 +11,21 @@ import { runWorkload, type WorkloadStats } from '../../examples/bank/workload.js
 import { silentLogger } from '../../lib/logger.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import {
+  type AccountDrift,
+  accountDrift,
+  exited,
+  mb,
+  peakRss,
+  type RunningProcess,
+  runProcess,
+  sleep,
+} from './run-process.js';
 
 /**
  * kill -9 of a real `cqrs-migrate run` process at random points while the legacy bank takes
- * writes: during the initial snapshot, while streaming, between batches. After the last kill
+ * writes: during the initial snapshot, while streaming, between batches, and while a big
+ * legacy transaction is partly staged in the event store. After the last kill
  * a final run catches up and every account's summary and full history must equal the legacy
  * JOIN answers (zero drift), and the event store must hold no second copy of the snapshot. The fault suite runs it bounded; `npm run soak` runs it for
  * minutes and prints the same figures.
@@ -37,6 +45,14 @@ export interface KillLoopOptions {
   writeRate: number;
   /** Bank customers (the rest of the data follows the sample's shape). */
   customers: number;
+  /**
+   * Every `every`-th kill lands during a big legacy transaction: once the process serves, one
+   * transaction posts `rows` ledger rows, and the process is killed while the event store has
+   * part of it staged (see cdc.maxTransactionRows). Not yet on in fault-kill/soak: with the
+   * projector on the main thread, a restart after such a transaction serves only once the whole
+   * transaction is projected, which on a loaded machine outlasts the wait for it to serve.
+   */
+  bigTransaction?: { rows: number; every: number };
   seed: number;
   log?: (line: string) => void;
 }
@@ -45,9 +61,11 @@ export interface KillLoopResult {
   kills: number;
   /** Kills that landed after the first snapshot chunk was stored and before the last. */
   killsDuringSnapshot: number;
+  /** Kills that landed while a big transaction was partly staged. */
+  killsDuringBigTransaction: number;
   accountsCompared: number;
   /** Accounts whose summary or history differed from legacy after the final catch-up. */
-  drift: Array<{ accountId: number; what: string; diff: unknown }>;
+  drift: AccountDrift;
   peakRssBytes: number;
   /** Longest /health answer time seen while a process served. */
   maxApiStallMs: number;
@@ -60,41 +78,6 @@ export interface KillLoopResult {
   writes: WorkloadStats | null;
   catchUpMs: number;
 }
-
-function runProcess(env: NodeJS.ProcessEnv): {
-  child: ChildProcess;
-  output: () => string;
-  url: () => string | null;
-} {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  return {
-    child,
-    output: () => out,
-    url: () => /shadow API on (http:\/\/\S+)/.exec(out)?.[1] ?? null,
-  };
-}
-
-function peakRss(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? 0 : Number(kb) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
 /** Whether the stored source offset says the initial snapshot has begun and not finished. */
 function snapshotInProgress(eventsDb: string): boolean {
@@ -112,19 +95,6 @@ function snapshotInProgress(eventsDb: string): boolean {
     return false;
   } finally {
     db.close();
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function allHistory(q: AccountQueries, accountId: number): Promise<HistoryPage['items']> {
-  const items: HistoryPage['items'] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await q.transactionHistory({ accountId, limit: 100, ...(cursor ? { cursor } : {}) });
-    items.push(...page.items);
-    if (!page.nextCursor) return items;
-    cursor = page.nextCursor;
   }
 }
 
@@ -168,6 +138,61 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     return n;
   };
 
+  let bigTransactions = 0;
+  /**
+   * Once `run` serves, commits one legacy transaction of `rows` ledger postings and waits until
+   * the event store has about `fraction` of it staged (or it was published, or a time limit
+   * passed); returns how many of its events were staged then, and the process now running.
+   */
+  const bigTransactionUnderWay = async (started: RunningProcess, rows: number, fraction: number) => {
+    let run = started;
+    const serveBy = Date.now() + 180_000;
+    while (run.url() === null) {
+      // Only this wait sees whole start-ups. One that begins with a long projector batch (a
+      // snapshot chunk left by earlier kills, projected on the main thread) can hold the event
+      // loop past the source's 5 s connect timeout on a loaded machine, which `run` reports by
+      // exiting; each attempt projects a batch more, so start it again until the deadline.
+      if (run.child.exitCode !== null && Date.now() < serveBy && /SOURCE_UNREACHABLE/.test(run.output())) {
+        log('run could not reach the legacy database while starting; starting it again');
+        run = runProcess(env);
+        running = run;
+      } else if (run.child.exitCode !== null || Date.now() > serveBy)
+        throw new Error(`run did not serve:\n${run.output().slice(-2000)}`);
+      await sleep(100);
+    }
+    bigTransactions++;
+    const [accounts] = await pool.query('SELECT COUNT(*) AS n FROM accounts');
+    const perAccount = Math.ceil(rows / Number((accounts as Array<{ n: number }>)[0]?.n));
+    await pool.query(
+      `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, posted_at)
+       SELECT a.id, 'debit', 0.0100, a.currency_code, 0.0000, CONCAT('batch fee ${bigTransactions}/', s.seq),
+              TIMESTAMP('2025-06-01 00:00:00.000000') + INTERVAL s.seq SECOND
+         FROM accounts a JOIN seq_1_to_${perAccount} s ORDER BY a.id, s.seq LIMIT ${rows}`,
+    );
+    const events = new Database(join(dataDir, 'events.db'), { readonly: true, fileMustExist: true });
+    try {
+      const stagedNow = events.prepare('SELECT COUNT(*) FROM staged_items').pluck();
+      const target = Math.ceil(rows * fraction);
+      const until = Date.now() + 180_000;
+      let seen = 0;
+      for (;;) {
+        const staged = Number(stagedNow.get());
+        // Back to 0 after some were staged: published before the target was reached.
+        if (
+          staged >= target ||
+          (seen > 0 && staged === 0) ||
+          Date.now() > until ||
+          run.child.exitCode !== null
+        )
+          return { staged, run };
+        seen = Math.max(seen, staged);
+        await sleep(20);
+      }
+    } finally {
+      events.close();
+    }
+  };
+
   const stopWrites = new AbortController();
   const writes = runWorkload(
     pool,
@@ -177,6 +202,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
   const result: KillLoopResult = {
     kills: 0,
     killsDuringSnapshot: 0,
+    killsDuringBigTransaction: 0,
     accountsCompared: 0,
     drift: [],
     peakRssBytes: 0,
@@ -210,6 +236,18 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
       (options.untilMs === undefined || Date.now() - started < options.untilMs)
     ) {
       running = runProcess(env);
+      const big = options.bigTransaction;
+      if (big !== undefined && (result.kills + 1) % big.every === 0) {
+        const { staged, run } = await bigTransactionUnderWay(running, big.rows, 0.1 + 0.8 * next());
+        result.peakRssBytes = Math.max(result.peakRssBytes, peakRss(run.child.pid));
+        run.child.kill('SIGKILL');
+        await exited(run.child);
+        result.kills++;
+        if (staged > 0) result.killsDuringBigTransaction++;
+        log(`kill ${result.kills} with ${staged} of a ${big.rows}-row transaction's events staged`);
+        running = null;
+        continue;
+      }
       const life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
       await Promise.race([sleep(life), exited(running.child)]);
       if (running.child.exitCode !== null) {
@@ -253,16 +291,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
       const accountIds = (ids as Array<{ id: number }>).map((r) => r.id);
       const deadline = Date.now() + 120_000;
       for (;;) {
-        const drift: KillLoopResult['drift'] = [];
-        for (const accountId of accountIds) {
-          const s = diffJson(
-            await legacy.accountSummary(accountId),
-            await readModels.accountSummary(accountId),
-          );
-          if (s.length > 0) drift.push({ accountId, what: 'summary', diff: s.slice(0, 3) });
-          const h = diffJson(await allHistory(legacy, accountId), await allHistory(readModels, accountId));
-          if (h.length > 0) drift.push({ accountId, what: 'history', diff: h.slice(0, 3) });
-        }
+        const drift = await accountDrift(legacy, readModels, accountIds);
         result.drift = drift;
         result.accountsCompared = accountIds.length;
         if (drift.length === 0 || Date.now() > deadline) break;
@@ -312,9 +341,8 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
 }
 
 export function describeResult(r: KillLoopResult): string {
-  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
   return [
-    `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot)`,
+    `kills survived: ${r.kills} (${r.killsDuringSnapshot} during the initial snapshot, ${r.killsDuringBigTransaction} during a big transaction)`,
     `drift: ${r.drift.length} of ${r.accountsCompared} accounts differ after catch-up (${r.catchUpMs} ms)`,
     `dead letters: ${r.deadLetters}`,
     `event store: ${r.snapshotEvents} snapshot events for ${r.sourceRows} source rows (${(r.snapshotEvents / Math.max(1, r.sourceRows)).toFixed(2)}×), ${r.duplicateSnapshotEvents} captured twice`,

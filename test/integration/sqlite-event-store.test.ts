@@ -187,6 +187,7 @@ describe('SqliteEventStore', () => {
       expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual([
         { name: '001_event_store.sql' },
         { name: '002_operations.sql' },
+        { name: '003_staging.sql' },
       ]);
     } finally {
       raw.close();
@@ -331,6 +332,141 @@ describe('SqliteEventStore', () => {
       raw.close();
     }
     expect((await s.readAfter(0, 10)).map((e) => e.type)).toEqual(['X']);
+  });
+});
+
+describe('SqliteEventStore, a transaction in fragments', () => {
+  const fragmentOf = (
+    txId: string,
+    index: number,
+    last: boolean,
+    events: NewDomainEvent[],
+    deadLetters: DeadLetter[] = [],
+    pos = 0,
+  ): AppendBatch => ({ ...batch(txId, events, deadLetters, pos), fragment: { index, last } });
+  const rows = (txId: string, from: number, n: number) =>
+    Array.from({ length: n }, (_v, i) =>
+      event(`account-${(from + i) % 3}`, 'BalanceChanged', txId, `b:${from + i}:0`),
+    );
+  const offsetOf = (s: SqliteEventStore) => s.loadOffsetSync('legacy');
+
+  it('stages unfinished fragments out of sight, then publishes them all with the last one', async () => {
+    const s = store();
+    await s.append(batch('0-1-1', [event('account-0', 'AccountOpened', '0-1-1', 'b:1:0')], [], 10));
+    const r0 = await s.append(
+      fragmentOf('0-1-2', 0, false, rows('0-1-2', 100, 3), [deadLetter('0-1-2', 103)], 99),
+    );
+    const r1 = await s.append(fragmentOf('0-1-2', 1, false, rows('0-1-2', 200, 3), [], 99));
+    expect([r0, r1]).toEqual([
+      { firstPosition: null, lastPosition: null, duplicate: false, staged: true },
+      { firstPosition: null, lastPosition: null, duplicate: false, staged: true },
+    ]);
+    // Nothing of the transaction is visible, and the offset stays before it.
+    expect(await s.headPosition()).toBe(1);
+    expect(await s.readAfter(1, 100)).toEqual([]);
+    expect(await s.countDeadLetters()).toBe(0);
+    expect(offsetOf(s)).toMatchObject({ pos: 10 });
+
+    const r2 = await s.append(
+      fragmentOf('0-1-2', 2, true, rows('0-1-2', 300, 2), [deadLetter('0-1-2', 302)], 400),
+    );
+    expect(r2).toEqual({ firstPosition: 2, lastPosition: 9, duplicate: false });
+    const all = await s.readAfter(1, 100);
+    expect(all.map((e) => e.metadata.sourcePosition)).toEqual([
+      'b:100:0',
+      'b:101:0',
+      'b:102:0',
+      'b:200:0',
+      'b:201:0',
+      'b:202:0',
+      'b:300:0',
+      'b:301:0',
+    ]);
+    // Versions count on across fragments per stream, as one append of the whole would.
+    expect((await s.readStream('account-0')).map((e) => [e.version, e.position])).toEqual([
+      [1, 1],
+      [2, 4],
+      [3, 6],
+      [4, 8],
+    ]);
+    expect((await s.listDeadLetters(10)).map((d) => d.sourcePosition)).toEqual([
+      'binlog.000001:103:0',
+      'binlog.000001:302:0',
+    ]);
+    expect(offsetOf(s)).toMatchObject({ pos: 400 });
+    const raw = new BetterSqlite3(file, { readonly: true });
+    try {
+      expect(raw.prepare('SELECT COUNT(*) AS n FROM staged_items').get()).toEqual({ n: 0 });
+      expect(
+        raw
+          .prepare(
+            "SELECT first_position, last_position, dead_letter_count FROM source_transactions WHERE source_tx_id = '0-1-2'",
+          )
+          .get(),
+      ).toEqual({ first_position: 2, last_position: 9, dead_letter_count: 2 });
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('publishes more staged rows than one page holds, in order', async () => {
+    const s = store();
+    const total = 5003;
+    await s.append(fragmentOf('0-1-5', 0, false, rows('0-1-5', 0, 2500)));
+    await s.append(fragmentOf('0-1-5', 1, false, rows('0-1-5', 2500, 2500)));
+    await s.append(fragmentOf('0-1-5', 2, true, rows('0-1-5', 5000, 3), [], 9));
+    const all = await s.readAfter(0, 10_000);
+    expect(all.map((e) => e.metadata.sourcePosition)).toEqual(
+      Array.from({ length: total }, (_v, i) => `b:${i}:0`),
+    );
+    expect(all.map((e) => e.position)).toEqual(Array.from({ length: total }, (_v, i) => i + 1));
+  });
+
+  it('starts over when a transaction interrupted mid-way is delivered again from its first fragment', async () => {
+    const first = store();
+    await first.append(fragmentOf('0-1-7', 0, false, rows('0-1-7', 0, 3)));
+    await first.append(fragmentOf('0-1-7', 1, false, rows('0-1-7', 3, 3)));
+    // kill -9 here: the staged rows stay on disk, the offset before the transaction.
+    await first.close();
+    const s = store();
+    expect(offsetOf(s)).toBeNull();
+    await s.append(fragmentOf('0-1-7', 0, false, rows('0-1-7', 0, 3)));
+    await s.append(fragmentOf('0-1-7', 1, false, rows('0-1-7', 3, 3)));
+    await s.append(fragmentOf('0-1-7', 2, true, rows('0-1-7', 6, 1), [], 70));
+    expect((await s.readAfter(0, 100)).map((e) => e.metadata.sourcePosition)).toEqual(
+      Array.from({ length: 7 }, (_v, i) => `b:${i}:0`),
+    );
+  });
+
+  it('skips every fragment of a transaction already stored, yet moves the offset at its last one', async () => {
+    const s = store();
+    await s.append(fragmentOf('0-1-8', 0, false, rows('0-1-8', 0, 2)));
+    await s.append(fragmentOf('0-1-8', 1, true, rows('0-1-8', 2, 2), [], 50));
+    expect(await s.headPosition()).toBe(4);
+    const again = [
+      await s.append(fragmentOf('0-1-8', 0, false, rows('0-1-8', 0, 2))),
+      await s.append(fragmentOf('0-1-8', 1, true, rows('0-1-8', 2, 2), [], 60)),
+    ];
+    expect(again).toEqual([
+      { firstPosition: null, lastPosition: null, duplicate: true },
+      { firstPosition: null, lastPosition: null, duplicate: true },
+    ]);
+    expect(await s.headPosition()).toBe(4);
+    expect(offsetOf(s)).toMatchObject({ pos: 60 });
+    // A whole-transaction replay of it is a duplicate too.
+    expect((await s.append(batch('0-1-8', rows('0-1-8', 0, 4), [], 61))).duplicate).toBe(true);
+  });
+
+  it('refuses a fragment that does not follow the one staged before it', async () => {
+    const s = store();
+    await s.append(fragmentOf('0-1-9', 0, false, rows('0-1-9', 0, 2)));
+    await expect(s.append(fragmentOf('0-1-9', 2, false, rows('0-1-9', 4, 2)))).rejects.toThrow(
+      /fragment 2 of source transaction 0-1-9 arrived after fragment 0/,
+    );
+    await expect(s.append(fragmentOf('0-1-10', 1, true, rows('0-1-10', 0, 2)))).rejects.toThrow(
+      /arrived after no staged fragment/,
+    );
+    expect(await s.headPosition()).toBe(0);
   });
 });
 

@@ -149,3 +149,97 @@ describe('transaction assembly', () => {
     expect(a.commit({ file: 'f', pos: 3 })?.offset.gtid).toBe(`${uuid}:1-6`);
   });
 });
+
+describe('transaction fragments', () => {
+  function fragmenting(maxTransactionRows: number) {
+    return new TransactionAssembler({
+      source: { version: '0.1.0', connector: 'mariadb', name: 'legacy', db: 'bank' },
+      serverId: 7,
+      gtids: GtidPosition.start('mariadb', '0-1-10'),
+      maxTransactionRows,
+      now: () => 1_700_000_000_000,
+    });
+  }
+  const accounts = (ids: number[]) => ids.map((id) => ({ id, balance: String(id) }));
+
+  it('hands out a big group in fragments that keep its id and Debezium ordering, the last with the commit offset', () => {
+    const a = fragmenting(2);
+    a.begin({ gtid: '0-1-11', serverId: 1, file: 'binlog.000004', pos: 100 });
+    const early = a.rows({
+      op: 'c',
+      table: 'account',
+      columns: account,
+      rows: accounts([1, 2, 3]),
+      ...at(200),
+    });
+    const later = a.rows({
+      op: 'c',
+      table: 'entry',
+      columns: entry,
+      rows: [
+        { id: 9, at: '2024-01-02 03:04:05' },
+        { id: 10, at: '2024-01-02 03:04:06' },
+      ],
+      ...at(300),
+    });
+    const last = a.commit({ file: 'binlog.000004', pos: 650 });
+    const all = [...early, ...later, ...(last ? [last] : [])];
+    expect(all.map((t) => [t.id, t.fragment, t.events.length])).toEqual([
+      ['0-1-11', { index: 0, last: false }, 2],
+      ['0-1-11', { index: 1, last: false }, 2],
+      ['0-1-11', { index: 2, last: true }, 1],
+    ]);
+    expect(all.flatMap((t) => t.events.map((e) => [e.source.table, e.transaction]))).toEqual([
+      ['account', { id: '0-1-11', total_order: 1, data_collection_order: 1 }],
+      ['account', { id: '0-1-11', total_order: 2, data_collection_order: 2 }],
+      ['account', { id: '0-1-11', total_order: 3, data_collection_order: 3 }],
+      ['entry', { id: '0-1-11', total_order: 4, data_collection_order: 1 }],
+      ['entry', { id: '0-1-11', total_order: 5, data_collection_order: 2 }],
+    ]);
+    // Unfinished fragments point at the group's start, before the GTID it commits.
+    const start = {
+      phase: 'stream',
+      snapshotCompleted: true,
+      file: 'binlog.000004',
+      pos: 100,
+      gtid: '0-1-10',
+    };
+    expect(all[0]?.offset).toEqual(start);
+    expect(all[1]?.offset).toEqual(start);
+    expect(last?.offset).toEqual({
+      phase: 'stream',
+      snapshotCompleted: true,
+      file: 'binlog.000004',
+      pos: 650,
+      gtid: '0-1-11',
+    });
+  });
+
+  it('keeps a group of exactly maxTransactionRows whole, and numbers the next group afresh', () => {
+    const a = fragmenting(2);
+    a.begin({ gtid: '0-1-11', serverId: 1, file: 'binlog.000004', pos: 100 });
+    expect(
+      a.rows({ op: 'c', table: 'account', columns: account, rows: accounts([1, 2]), ...at(200) }),
+    ).toEqual([]);
+    const whole = a.commit({ file: 'binlog.000004', pos: 300 });
+    expect(whole?.fragment).toBeUndefined();
+    expect(whole?.events.length).toBe(2);
+
+    a.begin({ gtid: '0-1-12', serverId: 1, file: 'binlog.000004', pos: 300 });
+    const first = a.rows({
+      op: 'c',
+      table: 'account',
+      columns: account,
+      rows: accounts([3, 4, 5]),
+      ...at(400),
+    });
+    const last = a.commit({ file: 'binlog.000004', pos: 500 });
+    expect([...first, last].map((t) => [t?.id, t?.fragment, t?.events[0]?.transaction?.total_order])).toEqual(
+      [
+        ['0-1-12', { index: 0, last: false }, 1],
+        ['0-1-12', { index: 1, last: true }, 3],
+      ],
+    );
+    expect(last?.offset).toMatchObject({ pos: 500, gtid: '0-1-12' });
+  });
+});

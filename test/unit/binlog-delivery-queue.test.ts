@@ -55,6 +55,36 @@ describe('delivery queue', () => {
     expect(queue.stats()).toMatchObject({ delivered: 5, maxQueued: 4, pauses: 1 });
   });
 
+  it('pauses on the rows waiting too, so a few big items are bounded like many small ones', async () => {
+    const gates: Array<() => void> = [];
+    const log: string[] = [];
+    const queue = new DeliveryQueue<number>({
+      highWater: 100,
+      highWaterSize: 10,
+      sizeOf: (rows) => rows,
+      deliver: () => new Promise<void>((r) => gates.push(r)),
+      pause: () => log.push('pause'),
+      resume: () => log.push('resume'),
+      onError: () => undefined,
+    });
+    // 6 rows in flight; 4 + 6 rows wait: the row mark is reached with two items queued.
+    for (const rows of [6, 4, 6]) queue.push(rows);
+    expect(log).toEqual(['pause']);
+    expect(queue.stats()).toMatchObject({ queued: 2, queuedSize: 10 });
+    gates.shift()?.();
+    await tick();
+    // 6 rows still wait: more than half of the mark.
+    expect(log).toEqual(['pause']);
+    gates.shift()?.();
+    await tick();
+    expect(log).toEqual(['pause', 'resume']);
+    while (gates.length > 0 || !queue.idle()) {
+      gates.shift()?.();
+      await tick();
+    }
+    expect(queue.stats()).toMatchObject({ delivered: 3, maxQueuedSize: 10, queuedSize: 0 });
+  });
+
   it('stops at the first failed delivery and reports it', async () => {
     const got: number[] = [];
     const { queue, errors } = harness(10, async (n) => {
