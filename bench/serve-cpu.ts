@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import { type RunningApi, startApi } from '../cli/serve.js';
@@ -32,7 +32,7 @@ import { accountRange } from './scenarios/reads.js';
  *
  *   node --import tsx bench/serve-cpu.ts [--database NAME] [--scale tiny|small] [--seconds 5]
  *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,rate] [--out FILE]
- *     [--no-catch-up]
+ *     [--no-catch-up] [--inject] [--profile]
  */
 
 const argsSchema = z.object({
@@ -56,6 +56,8 @@ const argsSchema = z.object({
   catchUp: z.boolean().default(true),
   /** Sample the CPU of each measured run (in-process inspector) and print its hottest frames. */
   profile: z.boolean().default(false),
+  /** Inject requests in this process instead of loading them over TCP from autocannon. */
+  inject: z.boolean().default(false),
 });
 type Args = z.infer<typeof argsSchema>;
 
@@ -92,6 +94,7 @@ function parseCli(argv: string[]): Args {
       out: { type: 'string' },
       'no-catch-up': { type: 'boolean' },
       profile: { type: 'boolean' },
+      inject: { type: 'boolean' },
     },
   });
   return argsSchema.parse({
@@ -106,6 +109,7 @@ function parseCli(argv: string[]): Args {
     out: values.out,
     catchUp: values['no-catch-up'] ? false : undefined,
     profile: values.profile,
+    inject: values.inject,
   });
 }
 
@@ -115,7 +119,34 @@ function load(input: CpuLoadInput) {
 
 interface Served {
   url: string;
+  app: FastifyInstance;
   queue?: RunningApi['queue'];
+}
+
+/**
+ * The load without sockets: requests injected into the app, `connections` at a time, for
+ * `durationSec`. What the API itself costs per request, without the kernel's loopback TCP
+ * work, which a shared machine's contention inflates most.
+ */
+async function inject(app: FastifyInstance, input: CpuLoadInput): Promise<CpuLoadOutput> {
+  const until = performance.now() + input.durationSec * 1000;
+  let k = 0;
+  let requests = 0;
+  let non2xx = 0;
+  const worker = async () => {
+    while (performance.now() < until) {
+      const response = await app.inject({
+        method: 'GET',
+        url: input.paths[k++ % input.paths.length] as string,
+      });
+      requests++;
+      if (response.statusCode >= 300) non2xx++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: input.connections }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  return { requests, requestsPerSec: requests / seconds, non2xx, errors: 0 };
 }
 
 /** One measured load run: CPU and serving-thread time from its start until its comparisons drained. */
@@ -124,6 +155,7 @@ async function measure(
   what: { target: string; mode: Mode | 'hello'; paths: string[]; connections: number; rate?: number },
   seconds: number,
   profile: boolean,
+  injected: boolean,
 ): Promise<CpuRun> {
   const input: CpuLoadInput = {
     baseUrl: served.url,
@@ -132,13 +164,15 @@ async function measure(
     durationSec: seconds,
     ...(what.rate === undefined ? {} : { rate: what.rate }),
   };
-  await load({ ...input, durationSec: 1 });
+  // A fixed rate needs autocannon's pacing.
+  const load_ = (i: CpuLoadInput) => (injected && what.rate === undefined ? inject(served.app, i) : load(i));
+  await load_({ ...input, durationSec: 1 });
   await served.queue?.onIdle();
   const queueBefore = served.queue?.stats();
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const run = async () => {
-    const output = await load(input);
+    const output = await load_(input);
     await served.queue?.onIdle();
     return output;
   };
@@ -174,11 +208,11 @@ async function measure(
   };
 }
 
-async function startHello(): Promise<{ url: string; close(): Promise<void> }> {
+async function startHello(): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
   const app = Fastify();
   app.get('/hello', async () => ({ hello: 'world' }));
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { url, close: () => app.close() };
+  return { url, app, close: () => app.close() };
 }
 
 /** The read models of `adapterDir`, brought up to date with the legacy database once. */
@@ -265,10 +299,11 @@ export async function main(argv: string[]): Promise<void> {
         if (args.only.has('hello'))
           record(
             await measure(
-              { url: hello.url },
+              { url: hello.url, app: hello.app },
               { target: 'hello', mode: 'hello', paths: ['/hello'], connections },
               args.seconds,
               args.profile,
+              args.inject,
             ),
           );
         for (const target of ['summary', 'history'] as const) {
@@ -277,10 +312,11 @@ export async function main(argv: string[]): Promise<void> {
             api.flags.patch(FLAG_KEYS[target], { mode });
             record(
               await measure(
-                { url: api.url, queue: api.queue },
+                { url: api.url, app: api.app, queue: api.queue },
                 { target, mode, paths: pathsOf[target], connections },
                 args.seconds,
                 args.profile,
+                args.inject,
               ),
             );
           }
@@ -292,10 +328,11 @@ export async function main(argv: string[]): Promise<void> {
           api.flags.patch(FLAG_KEYS[target], { mode: 'shadow' });
           record(
             await measure(
-              { url: api.url, queue: api.queue },
+              { url: api.url, app: api.app, queue: api.queue },
               { target, mode: 'shadow', paths: pathsOf[target], connections: 16, rate: 500 },
               args.seconds,
               args.profile,
+              args.inject,
             ),
           );
         }
