@@ -28,6 +28,7 @@ export {
   type LegacySql,
   type ReadModelContext,
 } from './definition/endpoints.js';
+export { JsonText, jsonText, storedDocument } from './definition/json-text.js';
 export {
   defineMigration,
   isMigration,

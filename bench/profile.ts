@@ -23,7 +23,7 @@ function frameName(node: CpuProfileNode): string {
 }
 
 /** Self time per frame, hottest first: samples that landed in that function itself. */
-export function summarizeProfile(profile: CpuProfile, top = 12): ProfileSummary {
+export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary {
   const byFrame = new Map<string, number>();
   let total = 0;
   for (const node of profile.nodes) {
@@ -48,13 +48,16 @@ export function summarizeProfile(profile: CpuProfile, top = 12): ProfileSummary 
  * Samples this process's CPU (the adapter runs in it) while `work` runs, through the built-in
  * inspector: the same data as `node --cpu-prof`, scoped to one measurement.
  */
-export async function profiled<T>(work: () => Promise<T>): Promise<{ value: T; profile: ProfileSummary }> {
+export async function profiled<T>(
+  work: () => Promise<T>,
+  intervalUs = 5000,
+): Promise<{ value: T; profile: ProfileSummary }> {
   const session = new Session();
   session.connect();
   try {
     await session.post('Profiler.enable');
     // A coarser interval than the default 1 ms keeps a long profile (a snapshot) small.
-    await session.post('Profiler.setSamplingInterval', { interval: 5000 });
+    await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
     await session.post('Profiler.start');
     const value = await work();
     const { profile } = await session.post('Profiler.stop');

@@ -25,6 +25,8 @@ export interface AttemptInput {
   readModel: SideResult;
   /** Absent or null when nobody can tell whether the read model is behind. */
   freshness?: FreshnessFacts | null;
+  /** The two present answers' differences, when diffed already (off the serving thread). */
+  differences?: Difference[];
 }
 
 export interface Classification {
@@ -74,7 +76,7 @@ export function classifyAttempt(input: AttemptInput): Classification {
       readModelCaughtUp,
     };
   }
-  const differences = legacyAbsent ? [] : diffJson(legacy.value, readModel.value);
+  const differences = legacyAbsent ? [] : (input.differences ?? diffJson(legacy.value, readModel.value));
   if (differences.length === 0) return { outcome: 'match', differences, error: null, readModelCaughtUp };
   return {
     outcome: lag ? 'lag' : 'mismatch',

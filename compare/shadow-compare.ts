@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { answerValue, JsonText } from '../definition/json-text.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import type { FlagMode, ServeSide } from '../shadow-api/flags.js';
 import { type Classification, classifyAttempt, needsRecheck, type SideResult, settle } from './classify.js';
+import type { Difference } from './diff.js';
+import { type Differ, inlineDiffer } from './differ.js';
 import type { ComparisonRecord, ComparisonRecorder, FreshnessPort } from './ports.js';
 
 /** A request already answered by one side, to be compared with the other side off the request path. */
@@ -14,9 +17,9 @@ export interface ComparisonJob {
   /** The flag mode that served the request; null for comparisons no client asked for (reconciliation). */
   mode: FlagMode | null;
   servedBy: ServeSide;
-  /** The answer the client got. */
+  /** The answer the client got (JsonText when it was sent as such). */
   served: SideResult;
-  /** Runs the same query against one side (again). */
+  /** Runs the same query against one side (again); may answer JsonText. */
   run(side: ServeSide): Promise<unknown>;
   /** Applied to both answers before they are compared (the endpoint's normaliser). */
   normalize?: (answer: unknown) => unknown;
@@ -32,6 +35,8 @@ export interface ShadowComparatorOptions {
   logger?: Logger;
   /** Called after each record is stored (metrics). */
   onRecorded?: (record: ComparisonRecord) => void;
+  /** Where the two answers are diffed; default on the calling thread. */
+  differ?: Differ;
 }
 
 interface Attempt {
@@ -51,10 +56,11 @@ export async function timed<T>(fn: () => Promise<T>): Promise<SideResult<T>> {
   }
 }
 
+/** JSON text stays text unless the endpoint's normaliser needs the value. */
 function normalized(job: ComparisonJob, result: SideResult): SideResult {
   if (!result.ok || job.normalize === undefined) return result;
   try {
-    return { ...result, value: job.normalize(result.value) };
+    return { ...result, value: job.normalize(answerValue(result.value)) };
   } catch (err) {
     return {
       ok: false,
@@ -63,6 +69,19 @@ function normalized(job: ComparisonJob, result: SideResult): SideResult {
       latencyMs: result.latencyMs,
     };
   }
+}
+
+function present(result: SideResult): result is SideResult & { ok: true } {
+  return result.ok && result.value !== null && result.value !== undefined;
+}
+
+/**
+ * A present answer whose other side is absent or failed is recorded as a whole value
+ * (`missing`/`extra` at the root), so it is parsed here; otherwise it stays as it came.
+ */
+function valueIfAlone(result: SideResult, other: SideResult): SideResult {
+  if (!present(result) || present(other) || !(result.value instanceof JsonText)) return result;
+  return { ...result, value: answerValue(result.value) };
 }
 
 /**
@@ -77,6 +96,7 @@ export class ShadowComparator {
   private readonly maxRechecks: number;
   private readonly logger: Logger;
   private readonly onRecorded: ((record: ComparisonRecord) => void) | undefined;
+  private readonly differ: Differ;
 
   constructor(options: ShadowComparatorOptions) {
     this.recorder = options.recorder;
@@ -85,6 +105,7 @@ export class ShadowComparator {
     this.maxRechecks = options.maxRechecks ?? 3;
     this.logger = (options.logger ?? silentLogger).child({ component: 'shadow-compare' });
     this.onRecorded = options.onRecorded;
+    this.differ = options.differ ?? inlineDiffer;
   }
 
   async compare(job: ComparisonJob): Promise<ComparisonRecord> {
@@ -134,14 +155,29 @@ export class ShadowComparator {
     return this.classify(normalized(job, legacy), normalized(job, readModel));
   }
 
-  private async classify(legacy: SideResult, readModel: SideResult): Promise<Attempt> {
+  private async classify(legacyResult: SideResult, readModelResult: SideResult): Promise<Attempt> {
+    const legacy = valueIfAlone(legacyResult, readModelResult);
+    const readModel = valueIfAlone(readModelResult, legacyResult);
+    let differences: Difference[] | undefined;
+    let diffFailed: string | null = null;
+    if (present(legacy) && present(readModel)) {
+      try {
+        differences = await this.differ.diff(legacy.value, readModel.value);
+      } catch (err) {
+        diffFailed = errorMessage(err);
+      }
+    }
     const caughtUp = await this.readModelCaughtUp();
     const stalled = this.freshness?.isStalled?.() ?? false;
-    const classification = classifyAttempt({
-      legacy,
-      readModel,
-      freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
-    });
+    const classification: Classification =
+      diffFailed === null
+        ? classifyAttempt({
+            legacy,
+            readModel,
+            freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
+            ...(differences === undefined ? {} : { differences }),
+          })
+        : { outcome: 'error', differences: [], error: diffFailed, readModelCaughtUp: caughtUp };
     return { classification, legacy, readModel };
   }
 

@@ -1,4 +1,5 @@
 import type { EndpointDefinition, EndpointParams, LegacyDb } from './endpoints.js';
+import { answerValue } from './json-text.js';
 import type { ReadModels } from './read-models.js';
 
 /** How the runtime calls an endpoint's two sides, the same for served reads and reconciliation. */
@@ -13,7 +14,20 @@ export function legacyAnswer(
   return db.query(legacy.sql, params).then((rows) => (legacy.map ? legacy.map(rows, params) : rows));
 }
 
-export function readModelAnswer(
+/** The read-model answer as a value (JSON text an endpoint returns is parsed). */
+export async function readModelAnswer(
+  endpoint: EndpointDefinition,
+  params: EndpointParams,
+  readModels: ReadModels,
+): Promise<unknown> {
+  return answerValue(await endpoint.readModel({ params, readModels }));
+}
+
+/**
+ * The read-model answer as the endpoint gives it: possibly JsonText, which the API sends
+ * without a parse and re-serialisation.
+ */
+export function readModelReply(
   endpoint: EndpointDefinition,
   params: EndpointParams,
   readModels: ReadModels,
@@ -31,6 +45,15 @@ export function subjectOf(endpoint: EndpointDefinition, params: EndpointParams):
   if (endpoint.canaryKey) return endpoint.canaryKey(params);
   const first = routeParams(endpoint.route)[0];
   return first !== undefined && params[first] !== undefined ? String(params[first]) : requestKeyOf(params);
+}
+
+/** subjectOf for one endpoint, with its route parsed once: the request path calls it per request. */
+export function subjectFunction(endpoint: EndpointDefinition): (params: EndpointParams) => string {
+  const canaryKey = endpoint.canaryKey;
+  if (canaryKey) return (params) => canaryKey(params);
+  const first = routeParams(endpoint.route)[0];
+  return (params) =>
+    first !== undefined && params[first] !== undefined ? String(params[first]) : requestKeyOf(params);
 }
 
 /** Canonical text of a request's parameters: defined values, keys in order, URL-encoded. */

@@ -171,6 +171,13 @@ export interface DocumentQuery {
 export interface ReadModelHandle<Doc = unknown> {
   get(key: string): Promise<Doc | null>;
   find(query: DocumentQuery): Promise<Doc[]>;
+  /**
+   * Optional: the document `get` would return, as its stored JSON text, without a parse. Stores
+   * that keep documents as JSON text have it (the embedded SQLite read models).
+   */
+  getJson?(key: string): Promise<string | null>;
+  /** Optional: the documents `find` would return, as their stored JSON texts. */
+  findJson?(query: DocumentQuery): Promise<string[]>;
 }
 
 export type ReadModels = Readonly<Record<string, ReadModelHandle<unknown>>>;

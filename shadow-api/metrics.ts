@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
-import type { ServeSide } from './flags.js';
+import type { FlagMode, ServeSide } from './flags.js';
 
 export type MetricSide = 'legacy' | 'read_model';
 
@@ -62,4 +62,38 @@ export function createShadowMetrics(registry: Registry, queue: ShadowQueue): Sha
   });
   queue.on('drop', () => metrics.queueDropped.inc());
   return metrics;
+}
+
+/** What one request records, with label children bound once per endpoint. */
+export interface EndpointMetrics {
+  serveDuration(side: ServeSide): { observe(seconds: number): void };
+  request(mode: FlagMode, servedBy: ServeSide): { inc(): void };
+}
+
+/**
+ * The metrics of one endpoint's requests. prom-client hashes a label object on every call
+ * (sorted keys joined into a string): bound children skip that on the request path.
+ */
+export function endpointMetrics(metrics: ShadowMetrics, endpoint: string): EndpointMetrics {
+  const durations = new Map<ServeSide, { observe(seconds: number): void }>();
+  const requests = new Map<string, { inc(): void }>();
+  return {
+    serveDuration(side) {
+      let child = durations.get(side);
+      if (child === undefined) {
+        child = metrics.queryDuration.labels({ endpoint, side: metricSideOf(side), role: 'serve' });
+        durations.set(side, child);
+      }
+      return child;
+    },
+    request(mode, servedBy) {
+      const key = `${mode}/${servedBy}`;
+      let child = requests.get(key);
+      if (child === undefined) {
+        child = metrics.requests.labels({ endpoint, mode, served_by: metricSideOf(servedBy) });
+        requests.set(key, child);
+      }
+      return child;
+    },
+  };
 }

@@ -1,11 +1,12 @@
-import { TimeoutStrategy, timeout } from 'cockatiel';
-import { type ComparisonJob, type ShadowComparator, timed } from '../compare/shadow-compare.js';
+import type { SideResult } from '../compare/classify.js';
+import type { ComparisonJob, ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
+import { JsonText } from '../definition/json-text.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { FlagStore } from './flag-store.js';
 import { decide, type FlagMode, type ServeSide } from './flags.js';
-import { metricSideOf, type ShadowMetrics } from './metrics.js';
+import { type EndpointMetrics, endpointMetrics, type ShadowMetrics } from './metrics.js';
 
 /** The legacy side failed: there is nothing to fall back to. */
 export class LegacyUnavailableError extends AdapterError {
@@ -19,6 +20,7 @@ export interface ReadRequest<T> {
   endpoint: string;
   /** The canary key: what the request is about (an account id, an order id…). */
   subject: string;
+  /** Read only for compared or failed requests: a getter computes it only then. */
   requestKey: string;
   /** The answer of one side. */
   query(side: ServeSide): Promise<T>;
@@ -26,7 +28,8 @@ export interface ReadRequest<T> {
 }
 
 export interface Served<T> {
-  value: T;
+  /** The answer; JSON text when it was serialised already (a stored document, or a compared answer). */
+  value: T | JsonText;
   servedBy: ServeSide;
   mode: FlagMode;
   /** The read model threw and legacy answered instead. */
@@ -60,70 +63,89 @@ export class ReadModelTimeoutError extends AdapterError {
  * the request fails.
  */
 export class ReadPath {
-  private readonly readModelTimeout;
+  private readonly endpoints = new Map<string, EndpointMetrics>();
 
-  constructor(private readonly deps: ReadPathDeps) {
-    // Aggressive: the request moves on at the deadline; the store call finishes on its own.
-    this.readModelTimeout =
-      deps.readModelTimeoutMs === undefined
-        ? null
-        : timeout(deps.readModelTimeoutMs, TimeoutStrategy.Aggressive);
+  constructor(private readonly deps: ReadPathDeps) {}
+
+  private metricsOf(endpoint: string): EndpointMetrics {
+    let metrics = this.endpoints.get(endpoint);
+    if (metrics === undefined) {
+      metrics = endpointMetrics(this.deps.metrics, endpoint);
+      this.endpoints.set(endpoint, metrics);
+    }
+    return metrics;
   }
 
-  private query<T>(request: ReadRequest<T>, side: ServeSide): Promise<T> {
-    const policy = this.readModelTimeout;
-    if (side !== 'readModel' || policy === null) return request.query(side);
-    return policy
-      .execute(() => request.query(side))
-      .catch((err: unknown) => {
-        if (err instanceof Error && 'isTaskCancelledError' in err)
-          throw new ReadModelTimeoutError(request.endpoint, this.deps.readModelTimeoutMs ?? 0);
-        throw err;
-      });
+  /**
+   * The read model's answer within the deadline. One timer per request: a timeout policy
+   * object (abort controller, listeners) per request showed in the request path's profile.
+   */
+  private readModelQuery<T>(request: ReadRequest<T>): Promise<T> {
+    const ms = this.deps.readModelTimeoutMs;
+    const answer = request.query('readModel');
+    if (ms === undefined) return answer;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ReadModelTimeoutError(request.endpoint, ms)), ms);
+      answer.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private async answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
+    const started = performance.now();
+    try {
+      const value = side === 'readModel' ? await this.readModelQuery(request) : await request.query(side);
+      const latencyMs = performance.now() - started;
+      this.metricsOf(request.endpoint)
+        .serveDuration(side)
+        .observe(latencyMs / 1000);
+      return { ok: true, value, latencyMs };
+    } catch (err) {
+      const latencyMs = performance.now() - started;
+      this.metricsOf(request.endpoint)
+        .serveDuration(side)
+        .observe(latencyMs / 1000);
+      return { ok: false, error: errorMessage(err), cause: err, latencyMs };
+    }
   }
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
-    const { flags, metrics } = this.deps;
-    const decision = decide(flags.get(), request.endpoint, request.subject);
+    const decision = decide(this.deps.flags.get(), request.endpoint, request.subject);
     let servedBy = decision.serveFrom;
     let fellBack = false;
-    let answer = await timed(() => this.query(request, servedBy));
-    metrics.queryDuration.observe(
-      { endpoint: request.endpoint, side: metricSideOf(servedBy), role: 'serve' },
-      answer.latencyMs / 1000,
-    );
+    let answer = await this.answer(request, servedBy);
     if (!answer.ok && servedBy === 'readModel') {
       this.recordFallback(request, decision.mode, answer.error, answer.latencyMs);
       servedBy = 'legacy';
       fellBack = true;
-      answer = await timed(() => request.query('legacy'));
-      metrics.queryDuration.observe(
-        { endpoint: request.endpoint, side: 'legacy', role: 'serve' },
-        answer.latencyMs / 1000,
-      );
+      answer = await this.answer(request, 'legacy');
     }
     if (!answer.ok) throw new LegacyUnavailableError(request.endpoint, answer.cause ?? answer.error);
-    metrics.requests.inc({
+    this.metricsOf(request.endpoint).request(decision.mode, servedBy).inc();
+    if (!decision.compare || fellBack)
+      return { value: answer.value, servedBy, mode: decision.mode, fellBack };
+    // Serialised once: the client gets this text and the comparison parses it off this thread.
+    const served: SideResult<T | JsonText> = { ...answer, value: serialised(answer.value) };
+    const job: ComparisonJob = {
       endpoint: request.endpoint,
+      requestKey: request.requestKey,
+      subject: request.subject,
       mode: decision.mode,
-      served_by: metricSideOf(servedBy),
-    });
-    if (decision.compare && !fellBack) {
-      const job: ComparisonJob = {
-        endpoint: request.endpoint,
-        requestKey: request.requestKey,
-        subject: request.subject,
-        mode: decision.mode,
-        servedBy,
-        served: answer,
-        run: (side) => request.query(side),
-        ...(request.normalize ? { normalize: request.normalize } : {}),
-      };
-      this.deps.queue.enqueue(async () => {
-        await this.deps.comparator.compare(job);
-      });
-    }
-    return { value: answer.value, servedBy, mode: decision.mode, fellBack };
+      servedBy,
+      served,
+      run: (side) => request.query(side),
+      ...(request.normalize ? { normalize: request.normalize } : {}),
+    };
+    this.deps.queue.enqueue(() => this.deps.comparator.compare(job).then(() => undefined));
+    return { value: served.value, servedBy, mode: decision.mode, fellBack };
   }
 
   private recordFallback(
@@ -151,5 +173,17 @@ export class ReadPath {
       legacyMs: null,
       readModelMs: latencyMs,
     });
+  }
+}
+
+/** An answer as the JSON text the client gets; absent answers (a 404) and text stay as they are. */
+function serialised<T>(value: T): T | JsonText {
+  if (value === null || value === undefined || value instanceof JsonText) return value;
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? value : new JsonText(json);
+  } catch {
+    // Not serialisable: sending it fails the same way; the comparison sees the value.
+    return value;
   }
 }

@@ -6,13 +6,15 @@ import Fastify, {
 } from 'fastify';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
+import { inlineDiffer, WorkerDiffer } from '../compare/differ.js';
 import type { ComparisonRecorder, FreshnessPort } from '../compare/ports.js';
 import { buildReport } from '../compare/report.js';
 import { REPORT_CONTENT_TYPES, REPORT_FORMATS, renderReport } from '../compare/report-formats.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
-import { legacyAnswer, readModelAnswer, requestKeyOf, subjectOf } from '../definition/endpoint-calls.js';
-import type { LegacyDb } from '../definition/endpoints.js';
+import { legacyAnswer, readModelReply, requestKeyOf, subjectFunction } from '../definition/endpoint-calls.js';
+import type { EndpointParams, LegacyDb } from '../definition/endpoints.js';
+import { JsonText } from '../definition/json-text.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
@@ -45,8 +47,11 @@ export interface ShadowServerOptions {
   freshness?: FreshnessPort;
   /** Registry /metrics serves; a fresh one when omitted. One server per registry. */
   metrics?: Registry;
-  /** Re-check policy of differing comparisons (see ShadowComparator). */
-  compare?: { recheckDelayMs?: number; maxRechecks?: number };
+  /**
+   * Re-check policy of differing comparisons (see ShadowComparator), and whether answers are
+   * diffed on a worker thread (default true; false diffs on the serving thread).
+   */
+  compare?: { recheckDelayMs?: number; maxRechecks?: number; offThread?: boolean };
   /** The pipeline's components and lag, for /health/ready; always ready without it. */
   health?: HealthPort;
   /** A read-model answer slower than this is served by legacy instead (api.readModelTimeoutMs). */
@@ -94,6 +99,8 @@ const reportQuerySchema = z.object({
   samples: z.coerce.number().int().min(0).max(50).default(3),
 });
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 function servedByHeader(side: ServeSide): string {
   return side === 'legacy' ? 'legacy' : 'read-model';
 }
@@ -122,10 +129,13 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   const flagKeys = flagKeysOf(options.migration);
   const registry = options.metrics ?? new Registry();
   const metrics = createShadowMetrics(registry, options.queue);
+  const { offThread = true, ...recheck } = options.compare ?? {};
+  const differ = offThread ? new WorkerDiffer({ logger }) : inlineDiffer;
   const comparator = new ShadowComparator({
     recorder: options.recorder,
     ...(options.freshness ? { freshness: options.freshness } : {}),
-    ...options.compare,
+    ...recheck,
+    differ,
     logger,
     onRecorded: (record) => {
       metrics.comparisons.inc({ endpoint: record.endpoint, outcome: record.outcome });
@@ -154,6 +164,8 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
+  // Comparisons still queued after this are diffed on this thread (the queue closes later).
+  app.addHook('onClose', () => differ.close());
   installAdminAuth(app, options.admin, logger);
   function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
     reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
@@ -161,30 +173,38 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return reply;
   }
 
-  // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`.
+  // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
+  // does not depend on the request is built here, once per route.
   for (const entry of options.migration.endpoints) {
     const endpoint = entry.definition;
+    const what = `parameters of ${entry.key}`;
+    const subjectOf = subjectFunction(endpoint);
+    const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
     app.get(endpoint.route, async (request, reply) => {
-      const params = parse(
-        endpoint.params,
-        { ...(request.query as Record<string, unknown>), ...(request.params as Record<string, unknown>) },
-        `parameters of ${entry.key}`,
-      );
+      const query = request.query as Record<string, unknown>;
+      const path = request.params as Record<string, unknown>;
+      const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
       const served = await readPath.serve({
         endpoint: entry.key,
-        subject: subjectOf(endpoint, params),
-        requestKey: requestKeyOf(params),
+        subject: subjectOf(params),
+        // Only compared requests and fallbacks read it.
+        get requestKey() {
+          return requestKeyOf(params);
+        },
         query: (side) =>
           side === 'legacy'
             ? legacyAnswer(endpoint, params, options.legacy)
-            : readModelAnswer(endpoint, params, options.readModels),
-        ...(endpoint.normalize ? { normalize: endpoint.normalize } : {}),
+            : readModelReply(endpoint, params, options.readModels),
+        ...normalize,
       });
       sendServed(reply, served);
-      if (served.value === null || served.value === undefined) {
+      const value = served.value;
+      if (value === null || value === undefined) {
         return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
       }
-      return reply.send(served.value);
+      // Text already serialised (a stored document, or an answer also handed to the comparison).
+      if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
+      return reply.send(value);
     });
   }
 

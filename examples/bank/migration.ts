@@ -1,4 +1,13 @@
-import { defineEndpoint, defineMigration, type LegacyDb, type ReadModels, z } from '../../index.js';
+import {
+  type DocumentQuery,
+  defineEndpoint,
+  defineMigration,
+  jsonText,
+  type LegacyDb,
+  type ReadModels,
+  storedDocument,
+  z,
+} from '../../index.js';
 import {
   type AccountQueries,
   type AccountSummary,
@@ -49,30 +58,56 @@ export class ReadModelQueries implements AccountQueries {
   }
 
   async transactionHistory(query: HistoryQuery): Promise<HistoryPage> {
-    const cursor = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const postedAt = {
-      ...(query.from !== undefined ? { gte: query.from } : {}),
-      ...(query.to !== undefined ? { lt: query.to } : {}),
-    };
-    const items = (await this.model('transaction-history').find({
-      where: { accountId: query.accountId },
-      range: { postedAt },
-      orderBy: [
-        { field: 'postedAt', direction: 'desc' },
-        { field: 'transactionId', direction: 'desc' },
-      ],
-      ...(cursor === null ? {} : { after: [cursor.postedAt, cursor.transactionId] }),
-      limit: query.limit,
-    })) as TransactionItem[];
+    const items = (await this.model('transaction-history').find(
+      historyPageQuery(query),
+    )) as TransactionItem[];
     return { accountId: query.accountId, items, nextCursor: nextCursorFor(items, query.limit) };
   }
+
+  /**
+   * The same page as JSON text built around the stored items' texts, when the store has them:
+   * only the last item is parsed (for the cursor). The answer is equal, as JSON, to
+   * transactionHistory's.
+   */
+  async transactionHistoryReply(query: HistoryQuery): Promise<unknown> {
+    const model = this.model('transaction-history');
+    if (model.findJson === undefined) return this.transactionHistory(query);
+    const texts = await model.findJson(historyPageQuery(query));
+    const lastText = texts.length === query.limit ? texts[texts.length - 1] : undefined;
+    // A full page continues after its last item; the cursor needs only that one.
+    const nextCursor =
+      lastText === undefined ? null : nextCursorFor([JSON.parse(lastText) as TransactionItem], 1);
+    return jsonText(
+      `{"accountId":${JSON.stringify(query.accountId)},"items":[${texts.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`,
+    );
+  }
+}
+
+function historyPageQuery(query: HistoryQuery): DocumentQuery {
+  const cursor = query.cursor === undefined ? null : decodeCursor(query.cursor);
+  const postedAt = {
+    ...(query.from !== undefined ? { gte: query.from } : {}),
+    ...(query.to !== undefined ? { lt: query.to } : {}),
+  };
+  return {
+    where: { accountId: query.accountId },
+    range: { postedAt },
+    orderBy: [
+      { field: 'postedAt', direction: 'desc' },
+      { field: 'transactionId', direction: 'desc' },
+    ],
+    ...(cursor === null ? {} : { after: [cursor.postedAt, cursor.transactionId] }),
+    limit: query.limit,
+  };
 }
 
 export const accountSummary = defineEndpoint({
   route: '/accounts/:accountId/summary',
   params: accountParams,
   legacy: ({ params, db }) => legacyAccountSummary(db, params.accountId),
-  readModel: ({ params, readModels }) => new ReadModelQueries(readModels).accountSummary(params.accountId),
+  // The stored document is the answer: sent as stored, without a parse (storedDocument).
+  readModel: ({ params, readModels }) =>
+    storedDocument(readModels, 'account-summary', String(params.accountId)),
   reconcile: everyAccount,
   sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
 });
@@ -81,7 +116,7 @@ export const accountHistory = defineEndpoint({
   route: '/accounts/:accountId/transactions',
   params: historyQuerySchema,
   legacy: ({ params, db }) => legacyTransactionHistory(db, params),
-  readModel: ({ params, readModels }) => new ReadModelQueries(readModels).transactionHistory(params),
+  readModel: ({ params, readModels }) => new ReadModelQueries(readModels).transactionHistoryReply(params),
   reconcile: everyAccount,
   sensitive: ['items[*].description'],
 });

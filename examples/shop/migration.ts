@@ -5,6 +5,7 @@ import {
   type LegacyDb,
   type ReadModelHandle,
   type ReadModels,
+  storedDocument,
   tableRuleBuilder,
   z,
 } from '../../index.js';
@@ -14,9 +15,7 @@ import {
   type CustomerOrdersPage,
   customerOrdersPage,
   decodeOrderCursor,
-  type OrderDetail,
   orderSummarySchema,
-  type ProductPage,
 } from './documents.js';
 import { countRows, generateShop, loadShop, shopScaleNameSchema } from './generate.js';
 import {
@@ -302,8 +301,9 @@ export const orderDetailEndpoint = defineEndpoint({
   route: '/orders/:orderId',
   params: orderDetailParams,
   legacy: { sql: { postgres: ORDER_DETAIL_SQL }, map: (rows) => mapOrderDetail(rows) },
+  // The stored document is the answer: sent as stored, without a parse (storedDocument).
   readModel: ({ params, readModels }) =>
-    readModel<OrderDetail>(readModels, orderDetailView.name).get(String(params.orderId)),
+    storedDocument(readModels, orderDetailView.name, String(params.orderId)),
   reconcile: { sql: { postgres: RECONCILE_SQL.orderDetail } },
   sensitive: [
     'customer.name',
@@ -344,7 +344,7 @@ export const productEndpoint = defineEndpoint({
   params: productParams,
   legacy: { sql: { postgres: PRODUCT_PAGE_SQL }, map: (rows) => mapProductPage(rows) },
   readModel: ({ params, readModels }) =>
-    readModel<ProductPage>(readModels, productPageView.name).get(String(params.productId)),
+    storedDocument(readModels, productPageView.name, String(params.productId)),
   reconcile: { sql: { postgres: RECONCILE_SQL.product } },
   sensitive: ['latestReviews[*].author'],
 });

@@ -322,31 +322,39 @@ export class SqliteReadModels implements SqliteProjection {
     for (const model of this.migration.readModels) {
       const table = docTable(model.name);
       const column = model.kind === 'view' ? 'row' : 'doc';
+      // Kept by the handle (compiled at first use, when the tables exist): no cache lookup per read.
+      let byKey: Database.Statement | undefined;
+      const getJson = async (key: string): Promise<string | null> => {
+        byKey ??= prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true });
+        return (byKey.get(key) as string | undefined) ?? null;
+      };
+      const findJson = async (query: DocumentQuery): Promise<string[]> => {
+        const clauses = whereClauses(column, query.where);
+        for (const [field, range] of Object.entries(query.range ?? {})) {
+          for (const [op, value] of Object.entries(range) as Array<[keyof typeof RANGE_OPS, Scalar]>) {
+            if (value === undefined) continue;
+            clauses.push({ sql: `${extract(column, field)} ${RANGE_OPS[op]} ?`, params: [bind(value)] });
+          }
+        }
+        if (query.after !== undefined) clauses.push(afterClause(column, query.orderBy ?? [], query.after));
+        const where = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
+        // One statement per query shape, compiled once (compiling per request showed in profiles).
+        const statement = prepared(
+          db,
+          `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`,
+          { pluck: true },
+        );
+        return statement.all(...clauses.flatMap((c) => c.params), query.limit) as string[];
+      };
       handles[model.name] = {
+        getJson,
+        findJson,
         async get(key) {
-          const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(key) as
-            | string
-            | undefined;
-          return text === undefined ? null : JSON.parse(text);
+          const text = await getJson(key);
+          return text === null ? null : JSON.parse(text);
         },
         async find(query: DocumentQuery) {
-          const clauses = whereClauses(column, query.where);
-          for (const [field, range] of Object.entries(query.range ?? {})) {
-            for (const [op, value] of Object.entries(range) as Array<[keyof typeof RANGE_OPS, Scalar]>) {
-              if (value === undefined) continue;
-              clauses.push({ sql: `${extract(column, field)} ${RANGE_OPS[op]} ?`, params: [bind(value)] });
-            }
-          }
-          if (query.after !== undefined) clauses.push(afterClause(column, query.orderBy ?? [], query.after));
-          const where = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
-          // One statement per query shape, compiled once (compiling per request showed in profiles).
-          const statement = prepared(
-            db,
-            `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`,
-            { pluck: true },
-          );
-          const texts = statement.all(...clauses.flatMap((c) => c.params), query.limit) as string[];
-          return texts.map((t) => JSON.parse(t) as unknown);
+          return (await findJson(query)).map((t) => JSON.parse(t) as unknown);
         },
       };
     }

@@ -287,7 +287,10 @@ describe('shadow API serving by flag mode', () => {
     await s.get('/accounts/7/summary');
     await s.get('/accounts/8/summary');
     await s.queue.onIdle();
-    const [missing, changed] = s.recorder.list({ endpoint: 'accounts.summary' });
+    // Diffs finish off the serving thread, so records need not land in request order.
+    const records = s.recorder.list({ endpoint: 'accounts.summary' });
+    const changed = records.find((r) => r.requestKey === 'accountId=7');
+    const missing = records.find((r) => r.requestKey === 'accountId=8');
     const hash = (v: string) => String(maskValue(v));
     expect(changed).toMatchObject({ outcome: 'mismatch', diffCount: 2 });
     expect(changed?.differences).toEqual([

@@ -1,5 +1,8 @@
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { readModelReply } from '../../definition/endpoint-calls.js';
+import { JsonText } from '../../definition/json-text.js';
+import type { ReadModels } from '../../definition/read-models.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { accountSummarySchema } from '../../examples/bank/contract.js';
 import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
@@ -248,5 +251,62 @@ describe('bank read models on the embedded store', () => {
     expect(after.items[0]?.merchant).toEqual({ merchantId: 1, name: 'Bistro' });
     expect(after.items[0]?.category).toBe('Food');
     expect((await q.transactionHistory({ accountId: 99, limit: 5 })).items).toEqual([]);
+  });
+
+  /** The same handles without the JSON-text methods: every endpoint takes its object path. */
+  const objectsOnly = (readModels: ReadModels): ReadModels =>
+    Object.fromEntries(
+      Object.entries(readModels).map(([name, h]) => [name, { get: h.get.bind(h), find: h.find.bind(h) }]),
+    );
+  const sent = (answer: unknown) => (answer instanceof JsonText ? answer.json : JSON.stringify(answer));
+
+  it('answers every bank endpoint with JSON equal to the object path (stored text sent as is)', async () => {
+    apply([
+      customer(1, 'Ann'),
+      account(1, 1),
+      account(2, 1, 'frozen'),
+      balance(1, '10.0000'),
+      balance(2, '0.0000'),
+      card(1, 1, 'active'),
+      loan(1, 1, '500.0000'),
+      ...Array.from({ length: 7 }, (_, i) => posting(i + 1, 1, `2024-02-0${i + 1} 00:00:00.000000`, 1)),
+    ]);
+    const fast = store.readModels(db);
+    const slow = objectsOnly(fast);
+    const first = await q.transactionHistory({ accountId: 1, limit: 3 });
+    const requests: Record<string, Array<Record<string, unknown>>> = {
+      'accounts.summary': [{ accountId: 1 }, { accountId: 2 }, { accountId: 99 }],
+      'accounts.history': [
+        { accountId: 1, limit: 3 },
+        { accountId: 1, limit: 7 },
+        { accountId: 1, limit: 50 },
+        { accountId: 1, limit: 3, cursor: first.nextCursor ?? undefined },
+        { accountId: 1, limit: 50, from: '2024-02-02 00:00:00.000000', to: '2024-02-04 00:00:00.000000' },
+        { accountId: 99, limit: 5 },
+      ],
+      'accounts.overview': [
+        { accountId: 1, asOf: '2024-02-08 00:00:00.000000' },
+        { accountId: 99, asOf: '2024-02-08 00:00:00.000000' },
+      ],
+      'accounts.overviewWide': [{ accountId: 1, asOf: '2024-02-08 00:00:00.000000' }],
+    };
+    expect(Object.keys(requests).sort()).toEqual(bank.endpoints.map((e) => e.key).sort());
+    let textAnswers = 0;
+    for (const { key, definition } of bank.endpoints) {
+      for (const params of requests[key] ?? []) {
+        const parsed = definition.params.parse(params) as Record<string, unknown>;
+        const fastAnswer = await readModelReply(definition, parsed, fast);
+        const slowAnswer = await readModelReply(definition, parsed, slow);
+        expect(slowAnswer instanceof JsonText).toBe(false);
+        if (fastAnswer instanceof JsonText) textAnswers++;
+        if (slowAnswer === null) expect(fastAnswer, `${key} ${JSON.stringify(params)}`).toBeNull();
+        else
+          expect(JSON.parse(sent(fastAnswer)), `${key} ${JSON.stringify(params)}`).toEqual(
+            JSON.parse(sent(slowAnswer)),
+          );
+      }
+    }
+    // Summary (two found) and the six history pages took the text path.
+    expect(textAnswers).toBe(8);
   });
 });

@@ -1,6 +1,7 @@
 import { diffJson } from '../../../compare/diff.js';
-import { legacyAnswer, readModelAnswer } from '../../../definition/endpoint-calls.js';
+import { legacyAnswer, readModelAnswer, readModelReply } from '../../../definition/endpoint-calls.js';
 import type { EndpointDefinition, LegacyDb } from '../../../definition/endpoints.js';
+import { JsonText } from '../../../definition/json-text.js';
 import type { ReadModels } from '../../../definition/read-models.js';
 import shop, { type ShopCheck, shopChecks } from '../../../examples/shop/migration.js';
 
@@ -24,7 +25,25 @@ export interface ShopComparison {
   differences: Array<{ path: string; diff: unknown }>;
 }
 
-/** Every check from `shopChecks` on the legacy data now: legacy answer vs read-model answer (diffJson). */
+/** The same handles without their JSON-text methods: every endpoint takes its object path. */
+function objectsOnly(readModels: ReadModels): ReadModels {
+  return Object.fromEntries(
+    Object.entries(readModels).map(([name, h]) => [name, { get: h.get.bind(h), find: h.find.bind(h) }]),
+  );
+}
+
+/** What the API sends for a read-model reply, parsed back: stored text as it is, a value serialised. */
+function sentJson(reply: unknown): unknown {
+  return reply === null || reply === undefined
+    ? null
+    : JSON.parse(reply instanceof JsonText ? reply.json : JSON.stringify(reply));
+}
+
+/**
+ * Every check from `shopChecks` on the legacy data now: legacy answer vs read-model answer
+ * (diffJson), and the reply the API sends (stored JSON text where the store has it) vs the
+ * object path's, as JSON.
+ */
 export async function compareShopChecks(db: LegacyDb, readModels: ReadModels): Promise<ShopComparison> {
   const checks = await shopChecks(db, { pagedCustomers: 10 });
   const differences: ShopComparison['differences'] = [];
@@ -38,6 +57,12 @@ export async function compareShopChecks(db: LegacyDb, readModels: ReadModels): P
     if (legacy === null) seen.nulls++;
     const d = diffJson(legacy, model);
     if (d.length > 0 && differences.length < 5) differences.push({ path: check.path, diff: d.slice(0, 3) });
+    const sent = diffJson(
+      sentJson(await readModelReply(def, params, objectsOnly(readModels))),
+      sentJson(await readModelReply(def, params, readModels)),
+    );
+    if (sent.length > 0 && differences.length < 5)
+      differences.push({ path: `sent ${check.path}`, diff: sent.slice(0, 3) });
   }
   return { checks: checks.length, seen, differences };
 }
