@@ -132,6 +132,9 @@ describe('help and version', () => {
 describe('refused before any handler runs', () => {
   it.each([
     [['demo', '--duration', 'abc'], /^error: option '--duration <s>' argument 'abc' is invalid/],
+    [['report', '--format', 'pdf'], /argument 'pdf' is invalid/],
+    [['rollout', 'advance'], /rollout advance needs a target/],
+    [['rollout', 'promote', 'accounts'], /value 'promote' is invalid for argument 'action'/],
     [['demo', '--duration', '0'], /argument '0' is invalid/],
     [['demo', '--seed', '1.5'], /argument '1.5' is invalid/],
     [['demo', '--write-rate', ''], /argument '' is invalid/],
@@ -261,7 +264,18 @@ describe('valid arguments reach the right handler with typed values', () => {
     [['project', '--store', 'opensearch'], 'project', { store: 'opensearch' }],
     [['lag'], 'lag', { json: false }],
     [['lag', '--json'], 'lag', { json: true }],
-    [['report', '--json'], 'report', { json: true }],
+    [['report', '--json'], 'report', { format: 'json' }],
+    [
+      ['report', '--format', 'junit', '--domain', 'accounts', '--until', '2024-05-02'],
+      'report',
+      { format: 'junit', domain: 'accounts', until: '2024-05-02T00:00:00.000Z' },
+    ],
+    [['rollout', 'status'], 'rollout', { action: 'status', target: undefined, force: false, json: false }],
+    [
+      ['rollout', 'advance', 'accounts', '--force', '--reason', 'CHG-1'],
+      'rollout',
+      { action: 'advance', target: 'accounts', force: true, reason: 'CHG-1', json: false },
+    ],
     [['audit'], 'audit', { since: undefined, limit: 1000, json: false }],
     [
       ['audit', '--since', '2024-05-01T09:30:00Z', '--json', '--limit', '5'],
