@@ -5,8 +5,21 @@ import type { ReadModels } from './read-models.js';
  * as it is: parsing a stored document only to serialise it again was a third of a read-model
  * request's CPU. Comparisons, reconciliation and `readModelAnswer` see the parsed value.
  */
+const BRAND = Symbol.for('cqrs-migrate.JsonText');
+
 export class JsonText {
+  readonly [BRAND] = true;
+
   constructor(readonly json: string) {}
+
+  /**
+   * A definition file is loaded in its own module namespace (tsx), so the JsonText it builds
+   * comes from another copy of this module than the one the API and reconciliation check
+   * against: any copy is recognised by its process-wide brand.
+   */
+  static [Symbol.hasInstance](value: unknown): value is JsonText {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
 }
 
 /** Wraps JSON text as an endpoint answer (it must be valid JSON: it is sent unchecked). */

@@ -248,8 +248,28 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
         running = null;
         continue;
       }
-      const life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
-      await Promise.race([sleep(life), exited(running.child)]);
+      let life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
+      if (result.killsDuringSnapshot === 0) {
+        // Until one kill has landed inside the initial snapshot, aim for it: with projection off
+        // the reading thread the snapshot can outrun a random kill, and it is the case that
+        // must show that a restart goes on after the last stored chunk.
+        const aimed = Date.now();
+        const deadline = aimed + options.maxLifeMs * 3;
+        while (
+          running.child.exitCode === null &&
+          Date.now() < deadline &&
+          !snapshotInProgress(join(dataDir, 'events.db'))
+        )
+          await sleep(25);
+        life = Date.now() - aimed;
+      } else {
+        // The life counts from when the process serves, so kills spread over snapshot and
+        // streaming rather than over start-up, which now takes seconds of its own.
+        const proc = running;
+        const serving = Date.now() + 60_000;
+        while (proc.child.exitCode === null && proc.url() === null && Date.now() < serving) await sleep(25);
+        await Promise.race([sleep(life), exited(proc.child)]);
+      }
       if (running.child.exitCode !== null) {
         throw new Error(
           `run exited by itself (code ${running.child.exitCode}):\n${running.output().slice(-2000)}`,
