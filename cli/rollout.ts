@@ -1,7 +1,7 @@
 import type { Config } from '../lib/config.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { StepResult, TargetStatus } from '../rollout/controller.js';
-import type { GateResult } from '../rollout/gates.js';
+import { type GateResult, renderGateResults } from '../rollout/gates.js';
 import { loadAdminAuth } from '../shadow-api/admin-auth.js';
 import type { RolloutOptions } from './program.js';
 
@@ -54,7 +54,7 @@ export async function rolloutCommand(
     const refused = body as { message?: string; hint?: string; gates?: GateResult[] } | null;
     if (!options.json) {
       print(`refused (${response.status}): ${refused?.message ?? response.statusText}\n`);
-      if (refused?.gates) print(`${renderGates(refused.gates)}\n`);
+      if (refused?.gates) print(`${renderGateResults(refused.gates, '  ')}\n`);
       if (refused?.hint) print(`  fix: ${refused.hint}\n`);
     }
     return 1;
@@ -66,7 +66,7 @@ export async function rolloutCommand(
   } else if (options.action === 'advance' || options.action === 'rollback') {
     const step = body as StepResult;
     print(`${step.target}: ${step.from} → ${step.to}${step.forced ? ' (forced)' : ''}\n`);
-    if (step.verdict) print(`${renderGates(step.verdict.results)}\n`);
+    if (step.verdict) print(`${renderGateResults(step.verdict.results, '  ')}\n`);
   } else {
     const status = body as TargetStatus;
     print(`${status.target}: ${status.state.held ? 'held' : 'not held'}\n`);
@@ -78,10 +78,6 @@ function hostOf(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
-
-function renderGates(results: readonly GateResult[]): string {
-  return results.map((r) => `  ${r.pass ? 'pass' : 'FAIL'}  ${r.gate.padEnd(13)} ${r.detail}`).join('\n');
 }
 
 function renderStatus(statuses: readonly TargetStatus[]): string {
@@ -97,7 +93,7 @@ function renderStatus(statuses: readonly TargetStatus[]): string {
       const head = `${s.target}: ${stage}${s.state.held ? ' (held)' : ''} since ${s.state.since}; next ${next}${
         s.verdict === null ? '' : s.verdict.pass ? ' (gates pass)' : ' (gates fail)'
       }  [${s.endpoints.join(', ')}]`;
-      return s.verdict === null ? head : `${head}\n${renderGates(s.verdict.results)}`;
+      return s.verdict === null ? head : `${head}\n${renderGateResults(s.verdict.results, '  ')}`;
     })
     .join('\n')}\n`;
 }

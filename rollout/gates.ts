@@ -188,5 +188,12 @@ export function breakGates(config: GateConfig, evidence: GateEvidence): GateVerd
 }
 
 export function renderVerdict(v: GateVerdict): string {
-  return v.results.map((r) => `${r.pass ? 'pass' : 'FAIL'}  ${r.gate.padEnd(13)} ${r.detail}`).join('\n');
+  return renderGateResults(v.results);
+}
+
+/** One line per gate, `indent` before each: the CLI prints them under a target's line. */
+export function renderGateResults(results: readonly GateResult[], indent = ''): string {
+  return results
+    .map((r) => `${indent}${r.pass ? 'pass' : 'FAIL'}  ${r.gate.padEnd(13)} ${r.detail}`)
+    .join('\n');
 }
