@@ -99,9 +99,13 @@ export async function markCreated(url: string, sample: string): Promise<void> {
   await onServer(t, async (query) => {
     if (isPostgres(t.url))
       await query(`COMMENT ON DATABASE "${t.database.replaceAll('"', '""')}" IS '${mark}'`, []);
-    else
-      await query(`ALTER DATABASE \`${t.database.replaceAll('`', '``')}\` COMMENT = ?`, [mark]).catch(
-        () => undefined,
-      );
+    else {
+      // Kept out of the binlog: Debezium's MySQL DDL parser cannot parse ALTER DATABASE … COMMENT
+      // (DBZ-5621) and a connector reading past it fails. Without the privilege to do so the
+      // database stays unmarked, and replacing it later needs --force.
+      await query('SET SESSION sql_log_bin = 0', [])
+        .then(() => query(`ALTER DATABASE \`${t.database.replaceAll('`', '``')}\` COMMENT = ?`, [mark]))
+        .catch(() => undefined);
+    }
   });
 }
