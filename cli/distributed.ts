@@ -253,6 +253,7 @@ export async function startProjector(
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         store,
         storeCheckIntervalMs: config.stores.checkIntervalMs,
+        maskInvalidEvents: migration.sensitiveColumns.size > 0,
         logger,
         ...(registry ? { registry } : {}),
         onError: (err) => fail(err),

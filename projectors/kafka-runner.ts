@@ -21,6 +21,7 @@ import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
 import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { maskValue } from '../lib/masking.js';
 import { type DocumentProjection, partitionKey, type TopicPartition } from './ports.js';
 
 export interface KafkaProjectorOptions {
@@ -38,6 +39,12 @@ export interface KafkaProjectorOptions {
   store?: string;
   /** How often the store's applied marks are compared with the group's committed offsets while idle. */
   storeCheckIntervalMs?: number;
+  /**
+   * Keep only the hash of an invalid event's value in its dead letter (the migration marks
+   * columns sensitive): events carry row data under the rules' names, which a column list cannot
+   * mask reliably, and topic, partition and offset still lead to the record itself.
+   */
+  maskInvalidEvents?: boolean;
   /** The consumer could not be restarted, or the store lost data it cannot rebuild (the process should exit non-zero). */
   onError?: (err: AdapterError) => void;
 }
@@ -399,13 +406,19 @@ export class KafkaProjector {
               topic,
               partition,
               offset: message.offset,
-              value: message.value?.toString('utf8') ?? null,
+              value: this.deadLetterValue(message.value),
             },
           }),
         },
       ],
     });
     return null;
+  }
+
+  private deadLetterValue(value: Buffer | null): string | null {
+    if (value === null) return null;
+    const text = value.toString('utf8');
+    return this.options.maskInvalidEvents === true ? String(maskValue(text)) : text;
   }
 }
 

@@ -1,14 +1,18 @@
 import { ConfigResourceTypes } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deadLetterRetentionMs } from '../../cli/distributed.js';
+import { deadLetterRetentionMs, startProjector } from '../../cli/distributed.js';
 import type { SourceTransaction } from '../../connectors/change-event.js';
 import { deadLetterMasking } from '../../connectors/kafka/dead-letter-masking.js';
-import { deadLetterTopic } from '../../connectors/kafka/domain-topics.js';
+import { deadLetterTopic, domainTopic } from '../../connectors/kafka/domain-topics.js';
+import { ensureTopics } from '../../connectors/kafka/topics.js';
 import { DomainEventTranslator } from '../../connectors/kafka/translator.js';
 import type { ChangeSource } from '../../connectors/ports.js';
 import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
 import { isMaskedValue } from '../../lib/masking.js';
+import { projectorGroupId } from '../../projectors/kafka-runner.js';
 import {
   connectReachable,
   dropKafkaState,
@@ -21,7 +25,8 @@ import {
  * The translator masks capture.sensitive columns in what it writes to the dead-letter topic
  * (a rejected row's images, and a Debezium record no parser accepted), as the embedded store
  * masks its dead letters, and creates that topic with retention.ms from
- * retention.deadLettersMaxAgeDays. Real Kafka; the change source hands over one transaction.
+ * retention.deadLettersMaxAgeDays. A projector keeps only the hash of a domain event it cannot
+ * read. Real Kafka and MongoDB; the change source hands over one transaction.
  */
 
 const up = await connectReachable();
@@ -127,4 +132,54 @@ describe.skipIf(!up)('dead-letter topic masking and retention', () => {
     await admin.disconnect();
     expect(described.resources[0]?.configEntries[0]?.configValue).toBe(String(2 * 86_400_000));
   }, 90_000);
+
+  it('a projector dead-letters an unreadable domain event with its value masked', async () => {
+    const topicPrefix = `${prefix}_p`;
+    const mongoDatabase = `${topicPrefix}_rm`;
+    const config = loadConfig({
+      env: {},
+      overrides: { kafka: { topicPrefix, partitions: 1 }, stores: { mongoDatabase } },
+    });
+    const projector = await startProjector(config, bank, 'mongo', silentLogger);
+    const producer = kafka.producer();
+    const consumer = kafka.consumer({ groupId: `${topicPrefix}.check` });
+    try {
+      const streamType = projector.projections[0]?.streamTypes[0] ?? 'customer';
+      await producer.connect();
+      // Valid JSON with row data in it, but no domain event: the projector cannot apply it.
+      await producer.send({
+        topic: domainTopic(topicPrefix, streamType),
+        messages: [{ key: '7', value: JSON.stringify({ customer }) }],
+      });
+      const values: string[] = [];
+      // The translator creates the dead-letter topic in a real deployment; none runs here.
+      const admin = kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, [deadLetterTopic(topicPrefix)], 1);
+      await admin.disconnect();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [deadLetterTopic(topicPrefix)], fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => void values.push(message.value?.toString() ?? ''),
+      });
+      await waitFor('the projector dead letter', () => values.length >= 1, 60_000);
+      const letter = JSON.parse(values[0] ?? '{}');
+      expect(letter.reason).toMatch(/^projection /);
+      expect(letter.source.topic).toBe(domainTopic(topicPrefix, streamType));
+      expect(isMaskedValue(letter.source.value)).toBe(true);
+      for (const secret of ['Ada', 'Lovelace', 'ada@example.com']) expect(values[0]).not.toContain(secret);
+    } finally {
+      await consumer.disconnect();
+      await producer.disconnect();
+      await projector.stop();
+      await dropKafkaState(
+        kafka,
+        [topicPrefix],
+        [`${topicPrefix}.check`, ...projector.projections.map((p) => projectorGroupId(topicPrefix, p.name))],
+      );
+      const mongo = new MongoClient(config.stores.mongoUrl);
+      await mongo.db(mongoDatabase).dropDatabase();
+      await mongo.close();
+    }
+  }, 120_000);
 });
