@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
@@ -91,52 +92,61 @@ describe('embedded pipeline self-healing', () => {
     }
   });
 
-  it('a locked read-model database: the projector retries, the process stays, the read models catch up', async () => {
-    await sample.create({ url: mariaUrl, scale: 'tiny', seed: 31, force: true, progress: () => undefined });
-    const dataDir = join(dir, 'locked');
-    const given: Error[] = [];
-    const pipeline = await startEmbeddedPipeline({
-      config: configFor(mariaUrl, dataDir, { stallSeconds: 2 }),
-      migration: bank,
-      logger: silentLogger,
-      onError: (e) => given.push(e),
-    });
-    const legacy = openLegacyDb(mariaUrl);
-    const seen = { unready: [] as string[], stalled: false };
-    const watch = setInterval(() => {
-      const r = readinessOf(pipeline.health);
-      for (const p of r.problems) if (!seen.unready.includes(p.component)) seen.unready.push(p.component);
-      seen.stalled ||= pipeline.freshness.isStalled?.() === true;
-    }, 50);
-    const locker = new Database(join(dataDir, 'read-models.db'));
-    try {
-      expect(await pipeline.waitForCatchUp(120_000)).toBe(true);
-      await waitFor('ready', () => readinessOf(pipeline.health).ready, 30_000);
-      // Another writer holds the database longer than the projector's 5 s busy timeout.
-      locker.exec('BEGIN IMMEDIATE');
-      const writes = await sample.load({ url: mariaUrl, ratePerSec: 40, durationMs: 3000, seed: 32 });
-      expect(writes.ops).toBeGreaterThan(20);
-      await waitFor(
-        'the projector to fail on the lock',
-        () => sourceRestarts(pipeline, 'projector') > 0,
-        30_000,
-      );
-      await waitFor('the pipeline to count as stalled', () => seen.stalled, 30_000);
-      locker.exec('ROLLBACK');
+  // A definition loaded from its file is projected in a worker thread, whose failure reaches the
+  // supervisor as a message; one built in code is projected on this thread.
+  it.each([
+    ['on the pipeline thread', undefined],
+    ['in a worker thread', fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url))],
+  ])(
+    'a locked read-model database, projected %s: the projector retries, the process stays, the read models catch up',
+    async (where, definitionFile) => {
+      await sample.create({ url: mariaUrl, scale: 'tiny', seed: 31, force: true, progress: () => undefined });
+      const dataDir = join(dir, `locked-${where.split(' ').at(-2)}`);
+      const given: Error[] = [];
+      const pipeline = await startEmbeddedPipeline({
+        config: configFor(mariaUrl, dataDir, { stallSeconds: 2 }),
+        migration: bank,
+        ...(definitionFile === undefined ? {} : { definitionFile }),
+        logger: silentLogger,
+        onError: (e) => given.push(e),
+      });
+      const legacy = openLegacyDb(mariaUrl);
+      const seen = { unready: [] as string[], stalled: false };
+      const watch = setInterval(() => {
+        const r = readinessOf(pipeline.health);
+        for (const p of r.problems) if (!seen.unready.includes(p.component)) seen.unready.push(p.component);
+        seen.stalled ||= pipeline.freshness.isStalled?.() === true;
+      }, 50);
+      const locker = new Database(join(dataDir, 'read-models.db'));
+      try {
+        expect(await pipeline.waitForCatchUp(120_000)).toBe(true);
+        await waitFor('ready', () => readinessOf(pipeline.health).ready, 30_000);
+        // Another writer holds the database longer than the projector's 5 s busy timeout.
+        locker.exec('BEGIN IMMEDIATE');
+        const writes = await sample.load({ url: mariaUrl, ratePerSec: 40, durationMs: 3000, seed: 32 });
+        expect(writes.ops).toBeGreaterThan(20);
+        await waitFor(
+          'the projector to fail on the lock',
+          () => sourceRestarts(pipeline, 'projector') > 0,
+          30_000,
+        );
+        await waitFor('the pipeline to count as stalled', () => seen.stalled, 30_000);
+        locker.exec('ROLLBACK');
 
-      await waitFor('ready', () => readinessOf(pipeline.health).ready, 60_000);
-      expect(seen.unready).toContain('projector');
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      // Measured every second: moving again, it is no longer stalled.
-      await waitFor('not stalled', () => pipeline.freshness.isStalled?.() === false, 10_000);
-      expect(await untilNoDrift(bank, legacy, pipeline.readModels, 30_000)).toEqual([]);
-      expect(given).toEqual([]);
-    } finally {
-      clearInterval(watch);
-      if (locker.inTransaction) locker.exec('ROLLBACK');
-      locker.close();
-      await pipeline.stop();
-      await legacy.close();
-    }
-  });
+        await waitFor('ready', () => readinessOf(pipeline.health).ready, 60_000);
+        expect(seen.unready).toContain('projector');
+        expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+        // Measured every second: moving again, it is no longer stalled.
+        await waitFor('not stalled', () => pipeline.freshness.isStalled?.() === false, 10_000);
+        expect(await untilNoDrift(bank, legacy, pipeline.readModels, 30_000)).toEqual([]);
+        expect(given).toEqual([]);
+      } finally {
+        clearInterval(watch);
+        if (locker.inTransaction) locker.exec('ROLLBACK');
+        locker.close();
+        await pipeline.stop();
+        await legacy.close();
+      }
+    },
+  );
 });
