@@ -234,6 +234,7 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_CDC_NAME: [['cdc', 'name'], 'string'],
+  CQRS_CDC_SNAPSHOT_CHUNK_ROWS: [['cdc', 'snapshotChunkRows'], 'number'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

@@ -48,11 +48,10 @@ export interface KillLoopOptions {
   /**
    * Every `every`-th kill lands during a big legacy transaction: once the process serves, one
    * transaction posts `rows` ledger rows, and the process is killed while the event store has
-   * part of it staged (see cdc.maxTransactionRows). Not yet on in fault-kill/soak: with the
-   * projector on the main thread, a restart after such a transaction serves only once the whole
-   * transaction is projected, which on a loaded machine outlasts the wait for it to serve.
+   * part of it staged. `fragmentRows` sets cdc.maxTransactionRows, so a transaction small
+   * enough to project in seconds still leaves in several fragments.
    */
-  bigTransaction?: { rows: number; every: number };
+  bigTransaction?: { rows: number; every: number; fragmentRows?: number };
   seed: number;
   log?: (line: string) => void;
 }
@@ -80,23 +79,26 @@ export interface KillLoopResult {
 }
 
 /** Whether the stored source offset says the initial snapshot has begun and not finished. */
-function snapshotInProgress(eventsDb: string): boolean {
+function snapshotPhase(eventsDb: string): 'not begun' | 'in progress' | 'done' {
   let db: Database.Database;
   try {
     // Read-write: after a kill -9 the WAL index needs recovery, which a read-only handle cannot do.
     db = new Database(eventsDb, { fileMustExist: true });
   } catch {
-    return false;
+    return 'not begun';
   }
   try {
     const offsets = db.prepare('SELECT "offset" FROM source_offsets').pluck().all() as string[];
-    return offsets.some((o) => o.includes('"snapshotCompleted":false'));
+    if (offsets.some((o) => o.includes('"snapshotCompleted":false'))) return 'in progress';
+    return offsets.length > 0 ? 'done' : 'not begun';
   } catch {
-    return false;
+    return 'not begun';
   } finally {
     db.close();
   }
 }
+
+const snapshotInProgress = (eventsDb: string) => snapshotPhase(eventsDb) === 'in progress';
 
 /** A seeded generator, so a failing run can be repeated with the seed it printed. */
 function random(seed: number): () => number {
@@ -127,7 +129,12 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     CQRS_DEFINITION: 'examples/bank/migration.ts',
     CQRS_CDC_SERVER_ID: String(7000 + (process.pid % 500) + (options.seed % 400)),
     CQRS_API_PORT: '0',
+    // Small chunks: the snapshot lasts long enough for kills to land inside it.
+    CQRS_CDC_SNAPSHOT_CHUNK_ROWS: '500',
     LOG_LEVEL: 'fatal',
+    ...(options.bigTransaction?.fragmentRows === undefined
+      ? {}
+      : { CQRS_CDC_MAX_TRANSACTION_ROWS: String(options.bigTransaction.fragmentRows) }),
   };
   const countRows = async () => {
     let n = 0;
@@ -249,16 +256,17 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
         continue;
       }
       let life = options.minLifeMs + next() * (options.maxLifeMs - options.minLifeMs);
-      if (result.killsDuringSnapshot === 0) {
+      if (result.killsDuringSnapshot === 0 && snapshotPhase(join(dataDir, 'events.db')) !== 'done') {
         // Until one kill has landed inside the initial snapshot, aim for it: with projection off
         // the reading thread the snapshot can outrun a random kill, and it is the case that
-        // must show that a restart goes on after the last stored chunk.
+        // must show that a restart goes on after the last stored chunk. Start-up takes long on
+        // a loaded machine, so the wait is for the snapshot's first chunk, not for a time.
         const aimed = Date.now();
-        const deadline = aimed + options.maxLifeMs * 3;
+        const deadline = aimed + 120_000;
         while (
           running.child.exitCode === null &&
           Date.now() < deadline &&
-          !snapshotInProgress(join(dataDir, 'events.db'))
+          snapshotPhase(join(dataDir, 'events.db')) === 'not begun'
         )
           await sleep(25);
         life = Date.now() - aimed;

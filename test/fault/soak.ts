@@ -35,6 +35,7 @@ const result = await runKillLoop({
   maxLifeMs: 20_000,
   writeRate: options.writeRate,
   customers: options.customers,
+  bigTransaction: { rows: 50_000, every: 10 },
   seed: Math.floor(options.seed),
   log: (line) => console.info(line),
 });

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { describeResult, runKillLoop } from '../fault/kill-loop.js';
 
 /**
- * Fault suite, process crashes: 20 kill -9s of a real `run` under legacy write load, a third
- * of them during the initial snapshot; then zero drift on every account, no second copy of the
+ * Fault suite, process crashes: 20 kill -9s of a real `run` under legacy write load, at least
+ * one during the initial snapshot and two while an 8,000-row legacy transaction (eight
+ * fragments) is partly staged; then zero drift on every account, no second copy of the
  * snapshot in the event store, no dead letters. `npm run soak` runs the same loop for longer.
  */
 describe('kill -9 of run at random points under write load', () => {
@@ -16,11 +17,14 @@ describe('kill -9 of run at random points under write load', () => {
       maxLifeMs: 6000,
       writeRate: 60,
       customers: 400,
+      bigTransaction: { rows: 8_000, every: 7, fragmentRows: 1_000 },
+      log: (line) => console.info(line),
       seed,
     });
     console.info(describeResult(result));
     expect(result.kills).toBe(20);
     expect(result.killsDuringSnapshot).toBeGreaterThan(0);
+    expect(result.killsDuringBigTransaction).toBeGreaterThan(0);
     expect(result.accountsCompared).toBeGreaterThan(500);
     expect(result.drift).toEqual([]);
     expect(result.deadLetters).toBe(0);
