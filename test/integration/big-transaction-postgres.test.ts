@@ -115,7 +115,7 @@ async function startRun(): Promise<{
 }> {
   const run = runProcess(bigTransactionEnv(URL, dataDir(), { CQRS_CDC_NAME: CDC_NAME }));
   try {
-    await until('the API', 90_000, run, () => run.url() !== null);
+    await until('the API', 180_000, run, () => run.url() !== null);
   } catch (err) {
     await stopRun(run);
     throw err;

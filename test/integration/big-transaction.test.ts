@@ -68,7 +68,7 @@ describe('a 200,000-row source transaction on the embedded path', () => {
     let events: Database.Database | null = null;
     let readDb: Database.Database | null = null;
     try {
-      await until('the API', 90_000, run, () => run.url() !== null);
+      await until('the API', 180_000, run, () => run.url() !== null);
       events = new Database(join(dataDir, 'events.db'), { readonly: true, fileMustExist: true });
       readDb = openReadModelDb(join(dataDir, 'read-models.db'), silentLogger);
       const postingsBefore = await legacyCount('SELECT COUNT(*) AS n FROM transactions');
