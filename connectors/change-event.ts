@@ -87,8 +87,9 @@ export interface SourceTransaction {
    * Present when a streamed transaction too big to hold in memory is delivered in pieces (see
    * cdc.maxTransactionRows): every piece carries the transaction's `id`, its transaction block
    * keeps counting across pieces, and `index` numbers them from 0. Only the `last` one ends the
-   * transaction and carries a resume point; the others carry the offset of the transaction's
-   * start, which nobody stores (a restart replays the transaction from its beginning). Absent:
+   * transaction and carries a resume point; the others carry an offset before the transaction
+   * (its start in the binlog, the previous commit's end in the WAL), which nobody stores (a
+   * restart replays the transaction from its beginning). Absent:
    * the whole transaction, or a snapshot chunk.
    */
   fragment?: TransactionFragment;

@@ -159,6 +159,7 @@ export function pgoutputSourceConfigFrom(
     tables: tablesOf(config, tables),
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
+    maxTransactionRows: config.cdc.maxTransactionRows,
   });
 }
 

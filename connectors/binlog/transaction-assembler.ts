@@ -1,11 +1,5 @@
-import type {
-  ChangeEvent,
-  Op,
-  Row,
-  SourceInfo,
-  SourceSchemaChange,
-  SourceTransaction,
-} from '../change-event.js';
+import type { Op, Row, SourceInfo, SourceSchemaChange, SourceTransaction } from '../change-event.js';
+import { FragmentBuffer } from '../transaction-fragments.js';
 import type { StreamOffset } from './config.js';
 import type { GtidPosition } from './gtid-position.js';
 import { type ColumnInfo, normalizeRow } from './normalize.js';
@@ -54,15 +48,6 @@ function image(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
-/** Numbering of a transaction's changes across its fragments: Debezium's transaction block. */
-interface Ordering {
-  fragments: number;
-  total: number;
-  perTable: Map<string, number>;
-}
-
-const newOrdering = (): Ordering => ({ fragments: 0, total: 0, perTable: new Map() });
-
 /**
  * Pure core of the binlog reader: buffers the row events of one event group and, at its commit,
  * turns them into one SourceTransaction with Debezium's transaction block and the offset just
@@ -72,14 +57,12 @@ const newOrdering = (): Ordering => ({ fragments: 0, total: 0, perTable: new Map
  */
 export class TransactionAssembler {
   private group: GroupStart | null = null;
-  private events: ChangeEvent[] = [];
-  private ordering: Ordering = newOrdering();
+  private readonly buffer: FragmentBuffer;
   private readonly now: () => number;
-  private readonly maxRows: number;
 
   constructor(private readonly ctx: AssemblerContext) {
     this.now = ctx.now ?? Date.now;
-    this.maxRows = ctx.maxTransactionRows ?? Number.POSITIVE_INFINITY;
+    this.buffer = new FragmentBuffer(ctx.maxTransactionRows);
   }
 
   /** True while an event group is open (its rows not yet committed). */
@@ -91,8 +74,7 @@ export class TransactionAssembler {
     // A group without a commit marker (DDL) ends where the next one begins.
     if (this.group) this.ctx.gtids.commit(this.group.gtid);
     this.group = start;
-    this.events = [];
-    this.ordering = newOrdering();
+    this.buffer.reset();
   }
 
   /**
@@ -105,7 +87,7 @@ export class TransactionAssembler {
     const group = this.group;
     const full: StreamedTransaction[] = [];
     input.rows.forEach((raw, row) => {
-      if (this.events.length >= this.maxRows) full.push(this.fragment(group, false, this.startOffset(group)));
+      if (this.buffer.full) full.push(this.fragment(group, false, this.startOffset(group)));
       let before: Row | null = null;
       let after: Row | null = null;
       if (input.op === 'u') {
@@ -113,7 +95,7 @@ export class TransactionAssembler {
         after = normalizeRow(image(raw.after), input.columns);
       } else if (input.op === 'd') before = normalizeRow(raw, input.columns);
       else after = normalizeRow(raw, input.columns);
-      this.events.push({
+      this.buffer.add({
         before,
         after,
         op: input.op,
@@ -152,21 +134,8 @@ export class TransactionAssembler {
 
   /** Hands out the buffered events, numbered on from the group's earlier fragments. */
   private fragment(group: GroupStart, last: boolean, offset: StreamOffset): StreamedTransaction {
-    const events = this.events;
-    this.events = [];
     const id = transactionId(group);
-    const ordering = this.ordering;
-    for (const event of events) {
-      const n = (ordering.perTable.get(event.source.table) ?? 0) + 1;
-      ordering.perTable.set(event.source.table, n);
-      ordering.total += 1;
-      event.transaction = { id, total_order: ordering.total, data_collection_order: n };
-    }
-    const index = ordering.fragments++;
-    const tx: StreamedTransaction = { id, events, offset, snapshot: false };
-    // A transaction that never filled a fragment stays whole, as every transaction was before.
-    if (index > 0 || !last) tx.fragment = { index, last };
-    return tx;
+    return { id, ...this.buffer.take(id, last), offset, snapshot: false };
   }
 
   /**
@@ -177,8 +146,7 @@ export class TransactionAssembler {
   ddl(end: { file: string; pos: number }, changes: SourceSchemaChange[]): StreamedTransaction {
     const group = this.group;
     this.group = null;
-    this.events = [];
-    this.ordering = newOrdering();
+    this.buffer.reset();
     this.ctx.gtids.commit(group?.gtid ?? null);
     return {
       id: group?.gtid ?? `ddl:${end.file}:${end.pos}`,
@@ -206,8 +174,8 @@ export class TransactionAssembler {
     const group = this.group;
     this.group = null;
     this.ctx.gtids.commit(group?.gtid ?? null);
-    if (!group || this.events.length === 0) {
-      this.events = [];
+    if (!group || this.buffer.size === 0) {
+      this.buffer.reset();
       return null;
     }
     const offset: StreamOffset = {
@@ -217,9 +185,7 @@ export class TransactionAssembler {
       pos: end.pos,
       gtid: this.ctx.gtids.toString(),
     };
-    const tx = this.fragment(group, true, offset);
-    this.ordering = newOrdering();
-    return tx;
+    return this.fragment(group, true, offset);
   }
 }
 

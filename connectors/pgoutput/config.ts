@@ -30,6 +30,11 @@ export const pgoutputSourceConfigSchema = z.object({
    */
   snapshotMode: z.enum(['initial', 'never']).default('initial'),
   snapshotChunkRows: z.number().int().min(1).default(5000),
+  /**
+   * Row changes one delivery holds at most: a bigger transaction is delivered in fragments of
+   * this many rows, which the event store stages and publishes together at the commit.
+   */
+  maxTransactionRows: z.number().int().min(1).default(5000),
   /** Seconds between standby status updates that report the acknowledged LSN. */
   statusIntervalSec: z.number().int().min(1).default(10),
 });

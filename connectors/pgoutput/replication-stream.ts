@@ -55,6 +55,7 @@ export class ReplicationStream {
   private streaming = false;
   private received = 0;
   private handled = 0;
+  private maxWaiting = 0;
 
   constructor(
     private readonly config: PgoutputSourceConfig,
@@ -97,7 +98,10 @@ export class ReplicationStream {
       });
       const plugin = new TextPgoutputPlugin(
         { protoVersion: 1, publicationNames: [publicationOf(this.config)] },
-        () => this.received++,
+        () => {
+          this.received++;
+          this.maxWaiting = Math.max(this.maxWaiting, this.received - this.handled);
+        },
       );
       this.service.subscribe(plugin, this.config.slotName, from).then(
         () => {
@@ -109,6 +113,15 @@ export class ReplicationStream {
         },
       );
     });
+  }
+
+  /**
+   * Most messages ever received but not yet handled. The library pauses the socket while
+   * handlers run, so this stays within what one socket read carries, whatever the
+   * transaction's size.
+   */
+  maxWaitingMessages(): number {
+    return this.maxWaiting;
   }
 
   /** Lets the server recycle WAL up to `lsn`: everything before it has been delivered. */

@@ -31,7 +31,11 @@ import {
   readSlot,
 } from './slot.js';
 import { openSnapshotView, readSnapshot, type SnapshotResumePoint } from './snapshot.js';
-import { type ChangeMessage, TransactionAssembler } from './transaction-assembler.js';
+import {
+  type ChangeMessage,
+  type StreamedTransaction,
+  TransactionAssembler,
+} from './transaction-assembler.js';
 import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver, pgTextValue } from './values.js';
 
 const CONNECTOR_VERSION = '0.1.0';
@@ -62,9 +66,11 @@ type Plan =
 /**
  * Embedded CDC from PostgreSQL logical replication with the built-in pgoutput plugin: an
  * initial snapshot (op 'r') read in the snapshot the slot exported when it was created, then
- * the slot's stream from its consistent point, one SourceTransaction per committed transaction,
- * each handed to the sink only after the previous one's promise resolved. The slot is
- * acknowledged (the server may recycle WAL) only up to what the sink accepted.
+ * the slot's stream from its consistent point, one SourceTransaction per committed transaction
+ * (in fragments of maxTransactionRows rows when it is bigger), each handed to the sink only
+ * after the previous one's promise resolved. The replication socket is not read while the sink
+ * works, so memory stays bounded for any transaction size. The slot is acknowledged (the server
+ * may recycle WAL) only up to the last commit the sink accepted, never inside a transaction.
  *
  * `start` resolves once the snapshot (if one is needed) has been delivered and streaming has
  * started; later failures go to `onError`. `stop` must not be awaited inside the sink.
@@ -116,8 +122,13 @@ export class PgoutputSource implements ChangeSource {
     return this.seen;
   }
 
-  stats(): { streamedRows: number } {
-    return { streamedRows: this.streamedRows };
+  /**
+   * Row changes streamed since start, and the most replication messages that ever waited to
+   * be handled (see ReplicationStream.maxWaitingMessages): the part of the source's memory that
+   * is not one fragment filling and one being delivered.
+   */
+  stats(): { streamedRows: number; maxWaitingMessages: number } {
+    return { streamedRows: this.streamedRows, maxWaitingMessages: this.stream?.maxWaitingMessages() ?? 0 };
   }
 
   start(from: SourceOffset | null, sink: Sink): Promise<void> {
@@ -348,7 +359,11 @@ export class PgoutputSource implements ChangeSource {
   }
 
   private async startStream(from: string, sink: Sink): Promise<void> {
-    const assembler = new TransactionAssembler({ source: this.baseSource() });
+    const assembler = new TransactionAssembler({
+      source: this.baseSource(),
+      from,
+      maxTransactionRows: this.config.maxTransactionRows,
+    });
     const stream = new ReplicationStream(
       this.config,
       {
@@ -418,7 +433,10 @@ export class PgoutputSource implements ChangeSource {
           return;
         }
         this.streamedRows++;
-        assembler.change(lsn, change);
+        const full = assembler.change(lsn, change);
+        // Delivered before the next message is read (the stream waits for this handler), so
+        // at most one fragment fills while another is stored, whatever the transaction's size.
+        if (full !== null) await this.deliver(full, sink);
         return;
       }
       case 'relation':
@@ -457,16 +475,7 @@ export class PgoutputSource implements ChangeSource {
           }
           return;
         }
-        try {
-          await sink(tx);
-        } catch (cause) {
-          this.fail(
-            new SourceError('SINK_FAILED', `the sink rejected transaction ${tx.id}: ${errorMessage(cause)}`, {
-              cause,
-            }),
-          );
-          return;
-        }
+        if (!(await this.deliver(tx, sink))) return;
         this.lastOffset = tx.offset;
         this.stream?.acknowledge(tx.offset.lsn);
         this.passed(tx.offset.lsn);
@@ -474,6 +483,28 @@ export class PgoutputSource implements ChangeSource {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * Hands a transaction or fragment to the sink; false when it was rejected (the source fails).
+   * An unfinished fragment moves neither the offset nor the acknowledged LSN: a restart replays
+   * its transaction from the start.
+   */
+  private async deliver(tx: StreamedTransaction, sink: Sink): Promise<boolean> {
+    try {
+      await sink(tx);
+      return true;
+    } catch (cause) {
+      const what = tx.fragment === undefined ? '' : ` (fragment ${tx.fragment.index})`;
+      this.fail(
+        new SourceError(
+          'SINK_FAILED',
+          `the sink rejected transaction ${tx.id}${what}: ${errorMessage(cause)}`,
+          { cause },
+        ),
+      );
+      return false;
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import type { ChangeEvent, Row, SourceInfo, SourceTransaction } from '../change-event.js';
+import type { Row, SourceInfo, SourceTransaction } from '../change-event.js';
+import { FragmentBuffer } from '../transaction-fragments.js';
 import type { PgoutputStreamOffset } from './config.js';
 import { canonicalLsn } from './lsn.js';
 import { pgTextValue } from './values.js';
@@ -17,6 +18,13 @@ export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
 export interface AssemblerContext {
   source: Omit<SourceInfo, 'table' | 'snapshot' | 'ts_ms' | 'schema' | 'lsn' | 'txId'>;
+  /** Where streaming starts: everything that committed before it was delivered already. */
+  from: string;
+  /**
+   * Row changes one delivery holds at most: a bigger transaction leaves in fragments of this
+   * many rows (see SourceTransaction.fragment), so memory does not grow with its size.
+   */
+  maxTransactionRows?: number;
   now?: () => number;
 }
 
@@ -39,15 +47,21 @@ export function rowOf(relation: Pgoutput.MessageRelation, tuple: Tuple, onlyKey 
  * Pure core of the pgoutput reader: collects the changes between a Begin and its Commit and
  * turns them into one SourceTransaction with Debezium's transaction block (id: the xid, which
  * is what connectors/debezium/record.ts makes of Debezium's "<txId>:<LSN>"; total and
- * per-table order) and the offset of the commit's end.
+ * per-table order) and the offset of the commit's end. A transaction with more rows than
+ * maxTransactionRows leaves in fragments instead, each handed out by `change` once full and
+ * the last by `commit`.
  */
 export class TransactionAssembler {
   private open: { xid: number; tsMs: number } | null = null;
-  private events: ChangeEvent[] = [];
+  private readonly buffer: FragmentBuffer;
+  /** End of the last commit passed: where a restart replays the open transaction from. */
+  private committed: string;
   private readonly now: () => number;
 
   constructor(private readonly ctx: AssemblerContext) {
     this.now = ctx.now ?? Date.now;
+    this.buffer = new FragmentBuffer(ctx.maxTransactionRows);
+    this.committed = canonicalLsn(ctx.from);
   }
 
   /** True between a Begin and its Commit. */
@@ -57,13 +71,18 @@ export class TransactionAssembler {
 
   begin(msg: Pgoutput.MessageBegin): void {
     this.open = { xid: msg.xid, tsMs: Number(BigInt(msg.commitTime.toString()) / 1000n) };
-    this.events = [];
+    this.buffer.reset();
   }
 
-  /** One row change; `lsn` is where its WAL record starts. */
-  change(lsn: string, msg: ChangeMessage): void {
+  /**
+   * One row change; `lsn` is where its WAL record starts. Returns the fragment that filled up
+   * before it, if any: a full fragment is handed out only when a further row arrives, so a
+   * transaction of exactly maxTransactionRows rows stays whole.
+   */
+  change(lsn: string, msg: ChangeMessage): StreamedTransaction | null {
     const tx = this.open;
     if (tx === null) throw new Error(`pgoutput ${msg.tag} outside a transaction at ${lsn}`);
+    const full = this.buffer.full ? this.unfinished(tx.xid) : null;
     const relation = msg.relation;
     let before: Row | null = null;
     let after: Row | null = null;
@@ -72,7 +91,7 @@ export class TransactionAssembler {
       after = rowOf(relation, msg.new);
       before = msg.old !== null ? rowOf(relation, msg.old) : rowOf(relation, msg.key, true);
     } else before = msg.old !== null ? rowOf(relation, msg.old) : rowOf(relation, msg.key, true);
-    this.events.push({
+    this.buffer.add({
       before,
       after,
       op: msg.tag === 'insert' ? 'c' : msg.tag === 'update' ? 'u' : 'd',
@@ -88,31 +107,43 @@ export class TransactionAssembler {
       },
       transaction: null,
     });
+    return full;
+  }
+
+  /**
+   * A full fragment of the open transaction. Its offset is the end of the last commit before
+   * it, where the stored offset stays: resuming there replays the whole transaction. The event
+   * store does not save it (it stages the fragment), and the source acknowledges nothing to
+   * the server for it.
+   */
+  private unfinished(xid: number): StreamedTransaction {
+    const id = String(xid);
+    return {
+      id,
+      ...this.buffer.take(id, false),
+      offset: { phase: 'stream', snapshotCompleted: true, lsn: this.committed, txId: null },
+      snapshot: false,
+    };
   }
 
   /** Closes the open transaction; null when it changed no captured row. */
   commit(msg: Pgoutput.MessageCommit): StreamedTransaction | null {
     const tx = this.open;
-    const events = this.events;
     this.open = null;
-    this.events = [];
-    if (tx === null || events.length === 0) return null;
-    const id = String(tx.xid);
-    const perTable = new Map<string, number>();
-    events.forEach((event, i) => {
-      const collection = `${event.source.schema}.${event.source.table}`;
-      const n = (perTable.get(collection) ?? 0) + 1;
-      perTable.set(collection, n);
-      event.transaction = { id, total_order: i + 1, data_collection_order: n };
-    });
     const end = msg.commitEndLsn ?? msg.commitLsn;
+    if (end !== null) this.committed = canonicalLsn(end);
+    if (tx === null || this.buffer.size === 0) {
+      this.buffer.reset();
+      return null;
+    }
     if (end === null) throw new Error(`pgoutput commit of transaction ${tx.xid} without an LSN`);
+    const id = String(tx.xid);
     const offset: PgoutputStreamOffset = {
       phase: 'stream',
       snapshotCompleted: true,
       lsn: canonicalLsn(end),
       txId: tx.xid,
     };
-    return { id, events, offset, snapshot: false };
+    return { id, ...this.buffer.take(id, true), offset, snapshot: false };
   }
 }

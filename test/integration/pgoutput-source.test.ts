@@ -49,6 +49,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   const slotName = `t_pgsrc_${suffix}`;
   const secondSlot = `t_pgsrc2_${suffix}`;
   const thirdSlot = `t_pgsrc3_${suffix}`;
+  const fourthSlot = `t_pgsrc4_${suffix}`;
   const sources: PgoutputSource[] = [];
   const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
 
@@ -59,7 +60,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
 
   afterAll(async () => {
     for (const s of sources) await s.stop();
-    await dropPgState(database, [slotName, secondSlot, thirdSlot]);
+    await dropPgState(database, [slotName, secondSlot, thirdSlot, fourthSlot]);
   });
 
   it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
@@ -248,5 +249,86 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
       (await pgQuery('postgres', `SELECT 1 FROM pg_replication_slots WHERE slot_name = 't_gone_${suffix}'`))
         .length,
     ).toBe(0);
+  });
+
+  it('delivers a big transaction in fragments without reading ahead of the sink, and replays it whole after a failure', async () => {
+    const ROWS = 30_000;
+    const MAX_ROWS = 1000;
+    const cfg = {
+      ...config,
+      slotName: fourthSlot,
+      tables: ['transactions'],
+      snapshotMode: 'never' as const,
+      maxTransactionRows: MAX_ROWS,
+      statusIntervalSec: 1,
+    };
+    const confirmed = async () => {
+      const [row] = await pgQuery(
+        'postgres',
+        `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = '${fourthSlot}'`,
+      );
+      return parseLsn(String(row?.lsn));
+    };
+    const errors: SourceError[] = [];
+    const first: SourceTransaction[] = [];
+    const offsetsSeen = new Set<string>();
+    const acknowledged: bigint[] = [];
+    const a = new PgoutputSource(cfg, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(a);
+    await a.start(null, async (tx) => {
+      if (tx.fragment?.index === 20) throw new Error('sink down');
+      // A slow store: without back-pressure the whole transaction would pile up meanwhile.
+      await new Promise((r) => setTimeout(r, 50));
+      offsetsSeen.add(JSON.stringify(a.offset()));
+      acknowledged.push(await confirmed());
+      first.push(tx);
+    });
+    const before = a.offset();
+    await pgQuery(
+      database,
+      `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, posted_at)
+       SELECT a.id, 'credit', 0.01, a.currency_code, 0, 'bulk ' || s, TIMESTAMP '2025-01-01' + s * INTERVAL '1 second'
+         FROM (SELECT id, currency_code FROM accounts ORDER BY id LIMIT 1) a, generate_series(1, ${ROWS}) s`,
+    );
+    await waitFor('the sink failure', () => errors.length > 0, 60_000);
+    expect(errors[0]?.code).toBe('SINK_FAILED');
+    expect(first.map((t) => t.fragment)).toEqual(
+      Array.from({ length: 20 }, (_, index) => ({ index, last: false })),
+    );
+    expect(first.every((t) => t.events.length === MAX_ROWS && t.id === first[0]?.id)).toBe(true);
+    // Unfinished fragments are no resume point and point before the transaction.
+    expect([...offsetsSeen]).toEqual([JSON.stringify(before)]);
+    expect(a.offset()).toEqual(before);
+    expect(first.every((t) => t.offset.lsn === before?.lsn)).toBe(true);
+    // Back-pressure: while the sink slept, the reader held only what one socket read carried.
+    const waiting = a.stats().maxWaitingMessages;
+    console.info(
+      `pgoutput big transaction: at most ${waiting} messages waited for a ${MAX_ROWS}-row fragment's sink`,
+    );
+    expect(waiting).toBeLessThan(3 * MAX_ROWS);
+
+    // A new reader from the stored offset: the whole transaction again, from fragment 0.
+    const second: SourceTransaction[] = [];
+    const b = new PgoutputSource(cfg, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(b);
+    await b.start(before, async (tx) => {
+      acknowledged.push(await confirmed());
+      second.push(tx);
+    });
+    await waitFor('the replayed transaction', () => second.at(-1)?.fragment?.last === true, 60_000);
+    await b.stop();
+    expect(errors).toHaveLength(1);
+    expect(second.map((t) => t.fragment?.index)).toEqual(
+      Array.from({ length: ROWS / MAX_ROWS }, (_, i) => i),
+    );
+    expect(second.every((t) => t.id === first[0]?.id)).toBe(true);
+    const events = second.flatMap((t) => t.events);
+    expect(events.map((e) => e.transaction?.total_order)).toEqual(events.map((_, i) => i + 1));
+    expect(new Set(events.map((e) => e.after?.description)).size).toBe(ROWS);
+    const commitEnd = parseLsn(String(second.at(-1)?.offset.lsn));
+    expect(b.offset()).toEqual(second.at(-1)?.offset);
+    // Nothing inside the transaction was acknowledged to the server before its commit was stored.
+    expect(acknowledged.every((lsn) => lsn < commitEnd)).toBe(true);
+    expect(await slotFlushLsn(fourthSlot)).toBeGreaterThanOrEqual(commitEnd);
   });
 });
