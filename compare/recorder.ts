@@ -6,7 +6,7 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import { SensitiveFields } from '../lib/masking.js';
 import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
-import { OUTCOMES, type Outcome } from './classify.js';
+import { type Outcome, zeroOutcomeCounts } from './classify.js';
 import { type Difference, pathPattern } from './diff.js';
 import type {
   ComparisonRecord,
@@ -164,7 +164,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
         entry = {
           endpoint: row.endpoint,
           total: 0,
-          byOutcome: noOutcomes(),
+          byOutcome: zeroOutcomeCounts(),
           latency: { legacy: emptyLatency(), readModel: emptyLatency() },
           topPaths: [],
           samples: [],
@@ -207,7 +207,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     for (const row of rows) {
       let last = buckets.at(-1);
       if (last?.endpoint !== row.endpoint || last.index !== row.bucket) {
-        last = { endpoint: row.endpoint, index: row.bucket, byOutcome: noOutcomes() };
+        last = { endpoint: row.endpoint, index: row.bucket, byOutcome: zeroOutcomeCounts() };
         buckets.push(last);
       }
       last.byOutcome[row.outcome] += row.n;
@@ -217,7 +217,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
 
   /** Comparisons of `endpoints` recorded at or after `since`, by outcome (the rollout gates' evidence). */
   outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number> {
-    const counts = noOutcomes();
+    const counts = zeroOutcomeCounts();
     if (endpoints.length === 0) return counts;
     const rows = this.db
       .prepare(
@@ -334,10 +334,6 @@ function windowOf(options: StatsOptions): Window {
     where.push(names.length === 0 ? '0 = 1' : `c.endpoint IN (${names.join(', ')})`);
   }
   return { where: where.join(' AND '), params };
-}
-
-function noOutcomes(): Record<Outcome, number> {
-  return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
 }
 
 function emptyLatency(): LatencySummary {

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { OUTCOMES, type Outcome } from '../compare/classify.js';
+import { OUTCOMES, type Outcome, zeroOutcomeCounts } from '../compare/classify.js';
 import type { Difference } from '../compare/diff.js';
 import type { ComparisonRecorder, PathStats } from '../compare/ports.js';
 import type { QueueReport } from '../compare/report.js';
 import type { Migration } from '../definition/migration.js';
 import type { TargetStatus } from '../rollout/controller.js';
-import { matchRate } from '../rollout/gates.js';
+import { decided, matchRate } from '../rollout/gates.js';
 import type { AuditLog } from './audit-log.js';
 import { type EndpointFlag, type FlagDocument, resolveFlag } from './flags.js';
 import { type HealthPort, type Readiness, readinessOf } from './health.js';
@@ -142,7 +142,7 @@ function denseTimeline(
     const rate = byOutcome === undefined ? null : matchRate(byOutcome);
     return {
       start: new Date(since.getTime() + i * bucketMs).toISOString(),
-      decided: byOutcome === undefined ? 0 : byOutcome.match + byOutcome.mismatch + byOutcome.missing,
+      decided: byOutcome === undefined ? 0 : decided(byOutcome),
       matched: byOutcome?.match ?? 0,
       matchRate: rate,
     };
@@ -172,14 +172,13 @@ export async function buildOverview(
     if (merged === undefined) points.set(index, { ...bucket.byOutcome });
     else for (const o of OUTCOMES) merged[o] += bucket.byOutcome[o];
   }
-  const none = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const domains = sources.migration.domains.map((domain) => ({
     domain,
     endpoints: sources.migration.endpoints
       .filter((e) => e.domain === domain)
       .map((e): EndpointOverview => {
         const s = statsOf.get(e.key);
-        const byOutcome = s?.byOutcome ?? none;
+        const byOutcome = s?.byOutcome ?? zeroOutcomeCounts();
         return {
           key: e.key,
           route: e.definition.route,
