@@ -208,6 +208,11 @@ describe('the dashboard at /admin/', () => {
       async () => (await text(page, `${row} td.stage`)).includes('held'),
       10_000,
     );
+    // Held after a rollback; the operator resumes it from the page.
+    await page.click(`${row} button[data-action="resume"]`);
+    await page.locator('#audit tr[data-action="rollout.resume"]').waitFor();
+    await page.locator(`${row} button[data-action="hold"]`).waitFor();
+    expect(api.rollout.statusOf('accounts').state.held).toBe(false);
 
     const shot = process.env.DASHBOARD_SCREENSHOT ?? join(tmpdir(), `h2_dashboard-${uniqueSuffix()}.png`);
     await page.setViewportSize({ width: 1400, height: 900 });
