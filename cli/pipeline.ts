@@ -294,6 +294,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       components: () => supervisor.status(),
       lagSeconds: () => (measured ? tracker.current().lagSeconds : null),
       maxLagSeconds: config.health.maxLagSeconds,
+      deadLetters: () => eventStore.countDeadLetters(),
     },
     waitForCatchUp,
     async stop() {

@@ -10,6 +10,11 @@ import { type Difference, diffJson, ROOT_PATH } from './diff.js';
 export type Outcome = 'match' | 'mismatch' | 'lag' | 'error' | 'missing';
 export const OUTCOMES: readonly Outcome[] = ['match', 'mismatch', 'lag', 'missing', 'error'];
 
+/** A count per outcome, all zero. */
+export function zeroOutcomeCounts(): Record<Outcome, number> {
+  return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+}
+
 /** One side's answer; `value: null` means "no such thing" (summary of an unknown account). */
 export type SideResult<T = unknown> =
   | { ok: true; value: T; latencyMs: number }

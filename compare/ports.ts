@@ -98,6 +98,23 @@ export interface StatsOptions {
   samples?: number;
 }
 
+export interface TimelineOptions {
+  since: Date;
+  until: Date;
+  /** Width of one bucket, seconds. */
+  bucketSeconds: number;
+  /** Only these endpoints; all when absent. */
+  endpoints?: readonly string[];
+}
+
+/** Comparisons of one endpoint recorded in one bucket; buckets without any are left out. */
+export interface TimelineBucket {
+  endpoint: string;
+  /** Bucket number from `since`: the bucket starts at since + index × bucketSeconds. */
+  index: number;
+  byOutcome: Record<Outcome, number>;
+}
+
 export interface ListOptions {
   endpoint?: string;
   outcome?: Outcome;
@@ -111,5 +128,7 @@ export interface ComparisonRecorder {
   record(comparison: ComparisonRecord): number;
   list(options?: ListOptions): StoredComparison[];
   stats(options?: StatsOptions): ComparisonStats;
+  /** Outcome counts per endpoint and time bucket (the dashboard's match rate over time). */
+  timeline(options: TimelineOptions): TimelineBucket[];
   close(): void;
 }

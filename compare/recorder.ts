@@ -6,7 +6,7 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import { SensitiveFields } from '../lib/masking.js';
 import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
-import { OUTCOMES, type Outcome } from './classify.js';
+import { type Outcome, zeroOutcomeCounts } from './classify.js';
 import { type Difference, pathPattern } from './diff.js';
 import type {
   ComparisonRecord,
@@ -18,6 +18,8 @@ import type {
   PathStats,
   StatsOptions,
   StoredComparison,
+  TimelineBucket,
+  TimelineOptions,
 } from './ports.js';
 import { nearestRankIndex } from './report.js';
 
@@ -162,7 +164,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
         entry = {
           endpoint: row.endpoint,
           total: 0,
-          byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+          byOutcome: zeroOutcomeCounts(),
           latency: { legacy: emptyLatency(), readModel: emptyLatency() },
           topPaths: [],
           samples: [],
@@ -186,9 +188,36 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     };
   }
 
+  timeline(options: TimelineOptions): TimelineBucket[] {
+    const window = windowOf(options);
+    const rows = this.db
+      .prepare(
+        `SELECT endpoint, CAST((julianday(c.recorded_at) - julianday(@since)) * 86400 / @bucketSeconds AS INTEGER)
+           AS bucket, outcome, COUNT(*) AS n
+         FROM comparisons c WHERE ${window.where}
+         GROUP BY endpoint, bucket, outcome ORDER BY endpoint, bucket`,
+      )
+      .all({ ...window.params, bucketSeconds: options.bucketSeconds }) as {
+      endpoint: string;
+      bucket: number;
+      outcome: Outcome;
+      n: number;
+    }[];
+    const buckets: TimelineBucket[] = [];
+    for (const row of rows) {
+      let last = buckets.at(-1);
+      if (last?.endpoint !== row.endpoint || last.index !== row.bucket) {
+        last = { endpoint: row.endpoint, index: row.bucket, byOutcome: zeroOutcomeCounts() };
+        buckets.push(last);
+      }
+      last.byOutcome[row.outcome] += row.n;
+    }
+    return buckets;
+  }
+
   /** Comparisons of `endpoints` recorded at or after `since`, by outcome (the rollout gates' evidence). */
   outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number> {
-    const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+    const counts = zeroOutcomeCounts();
     if (endpoints.length === 0) return counts;
     const rows = this.db
       .prepare(

@@ -124,6 +124,16 @@ export function isAdminRoute(routeUrl: string | undefined): boolean {
   return routeUrl === '/metrics' || routeUrl === '/admin' || routeUrl.startsWith('/admin/');
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * An admin page that holds no data (the dashboard's HTML, script and style): a browser
+     * loads it without a token, and the data it then asks for is guarded as usual.
+     */
+    adminShell?: boolean;
+  }
+}
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** Constant time in the token's content: both sides are hashed to equal lengths first. */
@@ -170,7 +180,7 @@ export class AdminUnauthorizedError extends AdapterError {
 /** Guards admin routes of `app` with `auth`; call before the routes are registered. */
 export function installAdminAuth(app: FastifyInstance, auth: AdminAuth, logger: Logger): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (!isAdminRoute(request.routeOptions.url)) return;
+    if (!isAdminRoute(request.routeOptions.url) || request.routeOptions.config.adminShell === true) return;
     const declared = headerActor(request);
     if (auth.tokens.length === 0) {
       actors.set(request, declared ?? 'unauthenticated');

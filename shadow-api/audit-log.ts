@@ -34,11 +34,13 @@ export interface AuditEntry extends AuditChange {
 export interface AuditQuery {
   /** Entries at or after this time. */
   since?: Date;
-  /** Oldest first; default 100. */
+  /** Default 100. */
   limit?: number;
+  /** The newest `limit` entries, newest first (a dashboard's tail); default oldest first. */
+  newestFirst?: boolean;
 }
 
-/** Where the shadow API appends flag changes; `list` reads them back oldest first. */
+/** Where the shadow API appends flag changes; `list` reads them back (oldest first unless asked otherwise). */
 export interface AuditLog {
   append(change: AuditChange): AuditEntry;
   list(query?: AuditQuery): AuditEntry[];
@@ -104,7 +106,7 @@ export class SqliteAuditLog implements AuditLog {
 
   list(query: AuditQuery = {}): AuditEntry[] {
     const rows = this.db
-      .prepare('SELECT * FROM audit WHERE at >= ? ORDER BY id LIMIT ?')
+      .prepare(`SELECT * FROM audit WHERE at >= ? ORDER BY id ${query.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`)
       .all(query.since?.toISOString() ?? '', query.limit ?? 100) as AuditRow[];
     return rows.map((row) => ({
       id: row.id,

@@ -15,6 +15,8 @@ export interface HealthPort {
   /** Seconds since the oldest source commit not yet projected; null before the first measure. */
   lagSeconds(): number | null;
   readonly maxLagSeconds: number;
+  /** Rows the capture rules refused, stored for redrive; absent where the API cannot count them. */
+  deadLetters?(): Promise<number>;
 }
 
 export interface ReadinessProblem {

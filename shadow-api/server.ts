@@ -22,6 +22,7 @@ import type { Logger } from '../lib/logger.js';
 import type { RolloutController } from '../rollout/controller.js';
 import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
 import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
 import { type HealthPort, registerHealthRoutes } from './health.js';
@@ -282,6 +283,19 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   });
 
   if (options.rollout) registerRolloutRoutes(app, options.rollout, parse);
+  registerDashboardRoutes(
+    app,
+    {
+      migration: options.migration,
+      flags: options.flags,
+      recorder: options.recorder,
+      audit: options.audit,
+      rollout: options.rollout,
+      health: options.health,
+      queue: options.queue,
+    },
+    parse,
+  );
 
   registerHealthRoutes(app, { health: options.health, queue: options.queue });
 

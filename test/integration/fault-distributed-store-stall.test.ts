@@ -49,6 +49,7 @@ describe.skipIf(!ready)('fault: MongoDB stalled longer than the session timeout 
           stats: () => {
             throw new Error('unused');
           },
+          timeline: () => [],
           close: () => undefined,
         },
       }),

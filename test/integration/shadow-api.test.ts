@@ -506,6 +506,7 @@ describe('admin authentication', () => {
     const refused = [
       { method: 'GET' as const, url: '/admin/flags' },
       { method: 'GET' as const, url: '/admin/report' },
+      { method: 'GET' as const, url: '/admin/overview' },
       { method: 'GET' as const, url: '/metrics' },
       { method: 'PATCH' as const, url: '/admin/flags/accounts.summary', payload: { mode: 'new' } },
       { method: 'PUT' as const, url: '/admin/flags', payload: { defaultMode: 'new' } },
@@ -558,6 +559,113 @@ describe('admin authentication', () => {
       payload: { mode: 'shadow' },
     });
     expect(res.statusCode).toBe(200);
+  });
+});
+
+describe('dashboard', () => {
+  it('serves its page without a token but nothing with data, under a policy that loads only its own files', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    const redirect = await s.get('/admin');
+    expect(redirect.statusCode).toBe(308);
+    expect(redirect.headers.location).toBe('/admin/');
+    for (const [url, type] of [
+      ['/admin/', 'text/html'],
+      ['/admin/dashboard.js', 'text/javascript'],
+      ['/admin/dashboard.css', 'text/css'],
+    ] as const) {
+      const res = await s.get(url);
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers['content-type']).toContain(type);
+      expect(res.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'self'/);
+    }
+    expect((await s.get('/admin/')).body).toContain('<script src="dashboard.js" defer></script>');
+    expect((await s.get('/admin/overview')).statusCode).toBe(401);
+    expect((await s.get('/admin/index.html')).statusCode).toBe(404);
+  });
+
+  it('aggregates flags, comparisons over time, differing paths with masked samples, and the newest audit entries', async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(7)!.owner.email = 'changed@example.test';
+    s.readModel.summaries.get(7)!.status = 'frozen';
+    for (const id of [5, 6, 7]) await s.get(`/accounts/${id}/summary`);
+    await s.queue.onIdle();
+    await s.admin({ method: 'PATCH', url: '/admin/flags/accounts.history', payload: { mode: 'legacy' } });
+    await s.admin({ method: 'PATCH', url: '/admin/flags/accounts.history', payload: { mode: 'new' } });
+
+    const res = await s.admin({
+      method: 'GET',
+      url: '/admin/overview?windowSeconds=600&buckets=10&samples=1',
+    });
+    expect(res.statusCode).toBe(200);
+    const o = res.json();
+    expect(o).toMatchObject({ windowSeconds: 600, bucketSeconds: 60, rollout: null });
+    expect(o.health).toMatchObject({ ready: true, lagSeconds: null, deadLetters: null });
+    const [domain] = o.domains;
+    expect(domain.domain).toBe('accounts');
+    const summary = domain.endpoints.find((e: { key: string }) => e.key === 'accounts.summary');
+    const history = domain.endpoints.find((e: { key: string }) => e.key === 'accounts.history');
+    expect(summary).toMatchObject({
+      route: '/accounts/:accountId/summary',
+      flag: { mode: 'shadow' },
+      flagFrom: 'default',
+      byOutcome: { match: 2, mismatch: 1, missing: 0, lag: 0, error: 0 },
+      matchRate: 2 / 3,
+    });
+    expect(history).toMatchObject({ flag: { mode: 'new' }, flagFrom: 'endpoint', matchRate: null });
+    expect(summary.paths.map((p: { path: string; count: number }) => [p.path, p.count])).toEqual([
+      ['owner.email', 1],
+      ['status', 1],
+    ]);
+    expect(summary.samples).toHaveLength(1);
+    expect(summary.samples[0]).toMatchObject({
+      requestKey: 'accountId=7',
+      outcome: 'mismatch',
+      diffCount: 2,
+    });
+    expect(summary.samples[0].differences).toEqual(
+      expect.arrayContaining([
+        { path: 'status', kind: 'changed', legacy: 'active', readModel: 'frozen' },
+        {
+          path: 'owner.email',
+          kind: 'changed',
+          legacy: maskValue('o7@example.test'),
+          readModel: maskValue('changed@example.test'),
+        },
+      ]),
+    );
+    expect(res.body).not.toContain('@example.test');
+    // Ten buckets, the comparisons in the newest; the older ones empty.
+    expect(summary.timeline).toHaveLength(10);
+    expect(summary.timeline.at(-1)).toMatchObject({ decided: 3, matched: 2, matchRate: 2 / 3 });
+    expect(
+      summary.timeline.slice(0, 9).every((p: { matchRate: number | null }) => p.matchRate === null),
+    ).toBe(true);
+    expect(Date.parse(summary.timeline[1].start) - Date.parse(summary.timeline[0].start)).toBe(60_000);
+    // Newest first, each with what it changed to.
+    expect(o.audit.map((a: { action: string; summary: string }) => `${a.action} ${a.summary}`)).toEqual([
+      'flags.patch → new',
+      'flags.patch → legacy',
+    ]);
+    expect(o.audit[0]).toMatchObject({ actor: 'ops', target: 'accounts.history' });
+    const limited = await s.admin({ method: 'GET', url: '/admin/overview?audit=1' });
+    expect(limited.json().audit).toHaveLength(1);
+  });
+
+  it('answers 400 naming the bad overview parameter', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    for (const [query, path] of [
+      ['windowSeconds=5', 'windowSeconds'],
+      ['buckets=abc', 'buckets'],
+      ['buckets=500', 'buckets'],
+      ['samples=-1', 'samples'],
+      ['domain=accounts', ''],
+    ] as const) {
+      const res = await s.admin({ method: 'GET', url: `/admin/overview?${query}` });
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json().error).toBe('BAD_REQUEST');
+      if (path !== '') expect(res.json().issues[0].path, query).toBe(path);
+      else expect(res.json().message).toContain('domain');
+    }
   });
 });
 

@@ -15,6 +15,7 @@ function recorder(records: ComparisonRecord[]): ComparisonRecorder {
     stats: () => {
       throw new Error('unused');
     },
+    timeline: () => [],
     close: () => undefined,
   };
 }
