@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, embeddedAnalytics, startEmbeddedPipeline } from '../../cli/pipeline.js';
+import { startApi } from '../../cli/serve.js';
 import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
 import type { Analytics } from '../../definition/analytics.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
@@ -26,7 +28,8 @@ import { silentLogger } from '../../lib/logger.js';
  * The bank's analytics read model (DuckDB) against the legacy GROUP BY: monthly spend by
  * category per customer equals the monolith's answer for several customers after the initial
  * snapshot, after inserts, updates (a posting's amount, a merchant's category, an account's
- * owner) and a delete, after a re-delivered batch, and after `rebuild`.
+ * owner) and a delete, through the shadow API (compared, all matches), after a re-delivered
+ * batch, and after `rebuild`.
  */
 const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
 const database = `h5_spend_${Math.random().toString(36).slice(2, 8)}`;
@@ -73,6 +76,8 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
         cdc: { serverId: 5000 + Math.floor(Math.random() * 1000) },
         dataDir,
         projector: { pollIntervalMs: 20 },
+        api: { port: 0 },
+        flags: { defaultMode: 'shadow' },
       },
     });
     legacyDb = openLegacyDb(config.legacy.url);
@@ -139,6 +144,37 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
     expect(after.get(`${top}:12`)).not.toEqual(before.get(`${top}:12`));
     expect(after.get(`${customers[2]}:12`)).not.toEqual(before.get(`${customers[2]}:12`));
   }, 120_000);
+
+  it('is shadow-compared by the API like the other endpoints', async () => {
+    const api = await startApi(
+      config,
+      bank,
+      pipeline as EmbeddedPipeline,
+      legacyDb,
+      silentLogger,
+      new Registry(),
+    );
+    try {
+      for (const id of customers) {
+        const res = await fetch(
+          `${api.url}/customers/${id}/spending?asOf=${encodeURIComponent(asOf)}&months=12`,
+        );
+        expect(res.status).toBe(200);
+        // Served from legacy in shadow mode: the GROUP BY's answer.
+        expect(await res.json()).toEqual(
+          await legacyCustomerSpending(legacyDb, { customerId: id, asOf, months: 12 }),
+        );
+      }
+      const bad = await fetch(`${api.url}/customers/${customers[0]}/spending?asOf=yesterday`);
+      expect(bad.status).toBe(400);
+      await api.queue.onIdle();
+      const stats = api.recorder.stats().endpoints.find((e) => e.endpoint === 'customers.spending');
+      expect(stats?.total).toBe(customers.length);
+      expect(stats?.byOutcome.match).toBe(customers.length);
+    } finally {
+      await api.close();
+    }
+  }, 60_000);
 
   it('counts a re-delivered batch once and is rebuilt by `rebuild`', async () => {
     await pipeline?.stop();
