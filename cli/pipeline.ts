@@ -152,12 +152,16 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   });
   const sourceComponent = supervisor.add({ name: 'source', restart: () => restartSource() });
   const projector = supervisor.add({ name: 'projector', restart: () => restartProjector() });
-  const analyticsComponent = supervisor.add({
-    name: 'analytics',
-    restart: async () => {
-      await analytics?.runner.restart();
-    },
-  });
+  // Only a definition with analytics models has the component (health lists it).
+  const analyticsComponent =
+    migration.analytics.length === 0
+      ? null
+      : supervisor.add({
+          name: 'analytics',
+          restart: async () => {
+            await analytics?.runner.restart();
+          },
+        });
 
   const newSource = (): LegacyChangeSource => {
     const created: LegacyChangeSource = createChangeSource(config, {
@@ -202,7 +206,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     analytics = await embeddedAnalytics(config, migration, {
       eventStore,
       logger,
-      onError: (err) => analyticsComponent.failed(err),
+      onError: (err) => analyticsComponent?.failed(err),
     });
   } catch (err) {
     await eventStore.close();
@@ -267,7 +271,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     throw err;
   }
   projector.up();
-  analyticsComponent.up();
+  analyticsComponent?.up();
   try {
     await source.start(await eventStore.loadOffset(sourceName), sink);
   } catch (err) {
