@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../eventstore/ports.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { PollLoop } from './poll-loop.js';
 import type { AnalyticsStore } from './ports.js';
 import { ProjectionError, type Projector, type ProjectorEventSource } from './runner.js';
 
@@ -27,7 +28,7 @@ export class AnalyticsRunner implements Projector {
   private readonly logger: Logger;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly poll = new PollLoop();
   /** The committed checkpoint, kept here: `checkpoint()` is synchronous. */
   private position = 0;
   private migrated = false;
@@ -113,7 +114,7 @@ export class AnalyticsRunner implements Projector {
   }
 
   notify(): void {
-    this.wake?.();
+    this.poll.notify();
   }
 
   async stop(): Promise<void> {
@@ -135,28 +136,16 @@ export class AnalyticsRunner implements Projector {
     return n;
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let applied = 0;
-      try {
-        applied = await this.step();
-      } catch (err) {
-        const failure = err instanceof Error ? err : new Error(String(err));
+  private run(): Promise<void> {
+    return this.poll.run({
+      step: () => this.step(),
+      running: () => this.running,
+      pollIntervalMs: this.pollIntervalMs,
+      onFailure: (failure) => {
         this.running = false;
         this.logger.error({ err: failure }, 'analytics projector stopped');
         this.options.onError?.(failure);
-        return;
-      }
-      if (applied === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollIntervalMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = null;
-      }
-    }
+      },
+    });
   }
 }
