@@ -50,11 +50,6 @@ function scalarOf(value: unknown): Scalar {
   return String(value);
 }
 
-export interface DuckDbAnalyticsOptions {
-  /** Open for queries only (no writes, no migration); fails while another process writes the file. */
-  readOnly?: boolean;
-}
-
 export class DuckDbAnalytics implements AnalyticsStore {
   private readonly targets;
   /** Query connections, one per model, its schema first on the search path. */
@@ -68,11 +63,8 @@ export class DuckDbAnalytics implements AnalyticsStore {
     this.targets = targetsByTable(migration.analytics);
   }
 
-  static async open(
-    path: string,
-    migration: Migration,
-    options: DuckDbAnalyticsOptions = {},
-  ): Promise<DuckDbAnalytics> {
+  /** Opens (creating) the file; one process at a time: DuckDB locks it for its writer. */
+  static async open(path: string, migration: Migration): Promise<DuckDbAnalytics> {
     for (const model of migration.analytics) {
       for (const name of Object.keys(model.queries)) {
         if (duckdbSql(model, name) === undefined)
@@ -87,7 +79,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
     }
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      instance = await DuckDBInstance.create(path);
     } catch (cause) {
       throw new StoreError(
         'ANALYTICS_OPEN_FAILED',
@@ -101,7 +93,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
     const store = new DuckDbAnalytics(migration, instance, await instance.connect());
     for (const model of migration.analytics) {
       const reader = await instance.connect();
-      if (!options.readOnly) await reader.run(`CREATE SCHEMA IF NOT EXISTS ${quote(model.name)}`);
+      await reader.run(`CREATE SCHEMA IF NOT EXISTS ${quote(model.name)}`);
       await reader.run(`SET search_path = '${quote(model.name).replaceAll("'", "''")},main'`);
       store.readers.set(model.name, reader);
     }
