@@ -31,9 +31,12 @@ export interface AnalyticsTableSpec<State = DomainState> {
   row(state: State): AnalyticsValues | null;
 }
 
-/** SQL per store dialect; named parameters are written `$name`. */
+/**
+ * SQL per store dialect (a text for every store, or one per dialect, as a second store adapter
+ * would need); named parameters are written `$name`.
+ */
 export type AnalyticsSql = string | Readonly<Partial<Record<AnalyticsDialect, string>>>;
-export type AnalyticsDialect = 'duckdb' | 'clickhouse';
+export type AnalyticsDialect = 'duckdb';
 
 export interface AnalyticsSpec {
   name: string;
