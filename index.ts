@@ -16,6 +16,20 @@ export {
   type UpdateClause,
 } from './connectors/mapping/rules.js';
 export {
+  type Analytics,
+  type AnalyticsColumnType,
+  type AnalyticsDefinition,
+  type AnalyticsDialect,
+  type AnalyticsHandle,
+  type AnalyticsRow,
+  type AnalyticsSpec,
+  type AnalyticsSql,
+  type AnalyticsTableSpec,
+  type AnalyticsValues,
+  analyticsTable,
+  defineAnalytics,
+} from './definition/analytics.js';
+export {
   type DomainDefinition,
   defineEndpoint,
   type EndpointDefinition,

@@ -40,7 +40,7 @@ import {
   resnapshotTable,
   showSchemaChanges,
 } from './operations.js';
-import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
+import { embeddedAnalytics, embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
@@ -202,6 +202,7 @@ const handlers: CommandHandlers = {
       migration,
       legacy,
       readModels: side.readModels,
+      ...(side.analytics ? { analytics: side.analytics } : {}),
       freshness: side.freshness,
       recorder: api.recorder,
       logger,
@@ -365,13 +366,26 @@ const handlers: CommandHandlers = {
       batchSize: config.projector.batchSize,
       logger,
     });
-    const t0 = performance.now();
-    const n = await runner.rebuild();
-    const sec = (performance.now() - t0) / 1000;
-    print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
-    await eventStore.close();
-    db.close();
-    lock.release();
+    try {
+      const t0 = performance.now();
+      const n = await runner.rebuild();
+      const sec = (performance.now() - t0) / 1000;
+      print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
+      const analytics = await embeddedAnalytics(config, migration, { eventStore, logger });
+      if (analytics !== null) {
+        try {
+          const t1 = performance.now();
+          const m = await analytics.runner.rebuild();
+          print(`rebuilt analytics from ${m} events in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+        } finally {
+          await analytics.store.close();
+        }
+      }
+    } finally {
+      await eventStore.close();
+      db.close();
+      lock.release();
+    }
     return 0;
   },
 

@@ -10,6 +10,7 @@ import {
   type LegacyEnd,
   type SourceProgress,
 } from '../connectors/source-factory.js';
+import type { Analytics } from '../definition/analytics.js';
 import { definitionFileOf } from '../definition/load.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
@@ -20,7 +21,9 @@ import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
 import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
+import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
+import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
@@ -35,6 +38,8 @@ export interface EmbeddedPipeline {
   readDb: Database.Database;
   runner: Projector;
   readModels: ReadModels;
+  /** The analytics read models (DuckDB), empty when the definition has none. */
+  analytics: Analytics;
   freshness: FreshnessPort;
   /** Component states and read-model lag, for /health/ready. */
   health: HealthPort;
@@ -97,6 +102,23 @@ export function embeddedReadModels(migration: Migration): SqliteReadModels {
   return new SqliteReadModels(migration);
 }
 
+/** The embedded analytics store (data dir's analytics.duckdb) and its runner; null when the definition has no analytics. */
+export async function embeddedAnalytics(
+  config: Config,
+  migration: Migration,
+  options: Omit<AnalyticsRunnerOptions, 'store' | 'batchSize' | 'pollIntervalMs'>,
+): Promise<{ runner: AnalyticsRunner; store: DuckDbAnalytics } | null> {
+  if (migration.analytics.length === 0) return null;
+  const store = await DuckDbAnalytics.open(dataPath(config, 'analytics.duckdb'), migration);
+  const runner = new AnalyticsRunner({
+    ...options,
+    store,
+    batchSize: config.projector.batchSize,
+    pollIntervalMs: config.projector.pollIntervalMs,
+  });
+  return { runner, store };
+}
+
 /**
  * The embedded default in one process: change source (binlog or pgoutput, from legacy.url's
  * scheme) → the definition's capture rules → SQLite event store → projection runner → SQLite
@@ -130,6 +152,16 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   });
   const sourceComponent = supervisor.add({ name: 'source', restart: () => restartSource() });
   const projector = supervisor.add({ name: 'projector', restart: () => restartProjector() });
+  // Only a definition with analytics models has the component (health lists it).
+  const analyticsComponent =
+    migration.analytics.length === 0
+      ? null
+      : supervisor.add({
+          name: 'analytics',
+          restart: async () => {
+            await analytics?.runner.restart();
+          },
+        });
 
   const newSource = (): LegacyChangeSource => {
     const created: LegacyChangeSource = createChangeSource(config, {
@@ -169,6 +201,23 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           definition: definitionFile,
           db: readDb,
         });
+  let analytics: Awaited<ReturnType<typeof embeddedAnalytics>> = null;
+  try {
+    analytics = await embeddedAnalytics(config, migration, {
+      eventStore,
+      logger,
+      onError: (err) => analyticsComponent?.failed(err),
+    });
+  } catch (err) {
+    await eventStore.close();
+    readDb.close();
+    await progress.close();
+    throw err;
+  }
+  const closeAnalytics = async () => {
+    await analytics?.runner.stop();
+    await analytics?.store.close();
+  };
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
   const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
@@ -192,6 +241,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     if (stored.staged) return;
     metrics.transactions.inc();
     runner.notify();
+    analytics?.runner.notify();
   };
 
   // A source never starts twice: the failed one is stopped (it closes itself on failing) and a
@@ -211,18 +261,23 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
 
   try {
     await runner.start();
+    await analytics?.runner.start();
   } catch (err) {
+    await runner.stop();
+    await closeAnalytics();
     await eventStore.close();
     readDb.close();
     await progress.close();
     throw err;
   }
   projector.up();
+  analyticsComponent?.up();
   try {
     await source.start(await eventStore.loadOffset(sourceName), sink);
   } catch (err) {
     // Not supervised yet: a source that cannot start at all is the caller's to report.
     await runner.stop();
+    await closeAnalytics();
     await eventStore.close();
     readDb.close();
     await progress.close();
@@ -230,7 +285,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   }
   sourceComponent.up();
 
-  const projectedAll = () => runner.checkpoint() >= eventStore.headPositionSync();
+  const projectedAll = () => {
+    const head = eventStore.headPositionSync();
+    return runner.checkpoint() >= head && (analytics === null || analytics.runner.checkpoint() >= head);
+  };
   const waitForCatchUp = async (timeoutMs: number) => {
     const end = await progress.legacyEnd();
     const deadline = Date.now() + timeoutMs;
@@ -285,6 +343,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     readDb,
     runner,
     readModels: store.readModels(readDb),
+    analytics: analytics?.store.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
       waitForCatchUp,
@@ -303,6 +362,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await supervisor.stop();
       await source.stop();
       await runner.stop();
+      await closeAnalytics();
       await eventStore.close();
       readDb.close();
       await progress.close();

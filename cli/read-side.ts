@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
+import type { Analytics } from '../definition/analytics.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
@@ -20,6 +21,8 @@ import { DistributedMonitor } from './distributed-health.js';
 /** What the API and the reconciliation job read from the new side, whichever mode runs it. */
 export interface RunningReadSide {
   readModels: ReadModels;
+  /** Analytics read models, when this side has them open. */
+  analytics?: Analytics;
   freshness: FreshnessPort;
   /** Components and lag for /health/ready; absent for one-off jobs. */
   health?: HealthPort;

@@ -3,6 +3,7 @@ import { type ReconcileResult, reconcile } from '../compare/reconcile.js';
 import { type ScheduledJob, scheduleJob } from '../compare/reconcile-schedule.js';
 import type { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
+import type { Analytics } from '../definition/analytics.js';
 import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
@@ -14,6 +15,7 @@ export interface ReconcileDeps {
   migration: Migration;
   legacy: LegacyDb;
   readModels: ReadModels;
+  analytics?: Analytics;
   freshness: FreshnessPort;
   recorder: SqliteComparisonRecorder;
   logger: Logger;
@@ -26,6 +28,7 @@ export function reconcileOnce(deps: ReconcileDeps, sample?: number): Promise<Rec
     migration: deps.migration,
     legacy: deps.legacy,
     readModels: deps.readModels,
+    ...(deps.analytics ? { analytics: deps.analytics } : {}),
     comparator: new ShadowComparator({
       recorder: deps.recorder,
       freshness: deps.freshness,

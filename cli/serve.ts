@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { ShadowQueue } from '../compare/shadow-queue.js';
+import type { Analytics } from '../definition/analytics.js';
 import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
@@ -19,6 +20,8 @@ import { buildServer } from '../shadow-api/server.js';
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
 export interface ReadSide {
   readModels: ReadModels;
+  /** Analytics read models, when this process has them open (the embedded pipeline). */
+  analytics?: Analytics;
   freshness: FreshnessPort;
   /** Supervised components and lag, when the pipeline runs in this process. */
   health?: HealthPort;
@@ -83,6 +86,7 @@ export async function startApi(
     migration,
     legacy,
     readModels: pipeline.readModels,
+    ...(pipeline.analytics ? { analytics: pipeline.analytics } : {}),
     flags,
     recorder,
     queue,

@@ -1,3 +1,4 @@
+import type { Analytics } from '../definition/analytics.js';
 import { legacyAnswer, readModelAnswer, requestKeyOf, subjectOf } from '../definition/endpoint-calls.js';
 import type { EndpointParams, LegacyDb } from '../definition/endpoints.js';
 import type { EndpointEntry, Migration } from '../definition/migration.js';
@@ -23,6 +24,8 @@ export interface ReconcileOptions {
   migration: Migration;
   legacy: LegacyDb;
   readModels: ReadModels;
+  /** Analytics read models the endpoints query (none when omitted). */
+  analytics?: Analytics;
   comparator: ShadowComparator;
   /** Check a random sample of this many parameter sets per endpoint; all of them when absent. */
   sample?: number;
@@ -94,7 +97,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     const run = (side: 'legacy' | 'readModel') =>
       side === 'legacy'
         ? legacyAnswer(endpoint, params, options.legacy)
-        : readModelAnswer(endpoint, params, options.readModels);
+        : readModelAnswer(endpoint, params, options.readModels, options.analytics);
     const name = reconcileEndpointName(entry.key);
     const requestKey = requestKeyOf(params);
     const record = await options.comparator.compare({

@@ -1,3 +1,4 @@
+import type { Analytics } from './analytics.js';
 import type { EndpointDefinition, EndpointParams, LegacyDb } from './endpoints.js';
 import { answerValue } from './json-text.js';
 import type { ReadModels } from './read-models.js';
@@ -19,8 +20,9 @@ export async function readModelAnswer(
   endpoint: EndpointDefinition,
   params: EndpointParams,
   readModels: ReadModels,
+  analytics: Analytics = {},
 ): Promise<unknown> {
-  return answerValue(await endpoint.readModel({ params, readModels }));
+  return answerValue(await endpoint.readModel({ params, readModels, analytics }));
 }
 
 /**
@@ -31,8 +33,9 @@ export function readModelReply(
   endpoint: EndpointDefinition,
   params: EndpointParams,
   readModels: ReadModels,
+  analytics: Analytics = {},
 ): Promise<unknown> {
-  return endpoint.readModel({ params, readModels });
+  return endpoint.readModel({ params, readModels, analytics });
 }
 
 /** Route parameter names in order, e.g. ['accountId'] for '/accounts/:accountId/summary'. */

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Analytics } from './analytics.js';
 import type { ReadModels } from './read-models.js';
 
 /**
@@ -34,6 +35,8 @@ export interface LegacyContext<P> {
 export interface ReadModelContext<P> {
   params: P;
   readModels: ReadModels;
+  /** The analytics read models this process serves (empty where none is open, e.g. the distributed read side). */
+  analytics: Analytics;
 }
 
 export interface EndpointSpec<P extends Record<string, unknown>> {

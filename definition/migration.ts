@@ -4,6 +4,7 @@ import type { TableRule } from '../connectors/mapping/rules.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
 import { DefinitionError, errorMessage } from '../lib/errors.js';
 import { sensitivePathSchema } from '../lib/masking.js';
+import { ANALYTICS_IDENTIFIER, type AnalyticsDefinition } from './analytics.js';
 import { routeParams } from './endpoint-calls.js';
 import type { DomainDefinition, EndpointDefinition } from './endpoints.js';
 import type { DomainEvent, ReadModelDefinition, ViewDefinition } from './read-models.js';
@@ -61,6 +62,8 @@ export interface MigrationSpec {
     sensitive?: Readonly<Record<string, readonly string[]>>;
   };
   readModels: readonly ReadModelDefinition[];
+  /** Analytics read models (columnar tables queried with SQL), kept beside the document ones. */
+  analytics?: readonly AnalyticsDefinition[];
   domains: Readonly<Record<string, DomainDefinition>>;
   sample?: SampleHooks;
 }
@@ -80,6 +83,7 @@ export interface Migration {
   /** Captured table names, in definition order. */
   readonly tables: readonly string[];
   readonly readModels: readonly ReadModelDefinition[];
+  readonly analytics: readonly AnalyticsDefinition[];
   /** Compiled plans of the views, by read-model name. */
   readonly viewPlans: ReadonlyMap<string, ViewPlan>;
   readonly endpoints: readonly EndpointEntry[];
@@ -155,6 +159,46 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
   return { entries, problems };
 }
 
+/** Analytics models: names unique among all read models, tables fed by captured tables, SQL-safe names. */
+function checkAnalytics(
+  models: readonly AnalyticsDefinition[],
+  names: Set<string>,
+  captured: (table: string) => boolean,
+): string[] {
+  const problems: string[] = [];
+  models.forEach((model, i) => {
+    const where = `analytics[${i}] (${model.name})`;
+    if (model.kind !== 'analytics') {
+      problems.push(`${where}: not an analytics model; build it with defineAnalytics({...})`);
+      return;
+    }
+    if (!nameSchema.safeParse(model.name).success)
+      problems.push(`${where}.name: not a valid read-model name`);
+    if (names.has(model.name)) problems.push(`${where}.name: two read models are named ${model.name}`);
+    names.add(model.name);
+    const tables = Object.entries(model.tables);
+    if (tables.length === 0) problems.push(`${where}.tables: declare at least one table`);
+    for (const [table, spec] of tables) {
+      if (!ANALYTICS_IDENTIFIER.test(table))
+        problems.push(`${where}.tables.${table}: use lower-case letters, digits and "_" (an SQL name)`);
+      if (!captured(spec.from))
+        problems.push(`${where}.tables.${table}.from: ${spec.from} is not a captured table`);
+      const columns = Object.keys(spec.columns);
+      if (columns.length === 0)
+        problems.push(`${where}.tables.${table}.columns: declare at least one column`);
+      for (const column of columns) {
+        if (!ANALYTICS_IDENTIFIER.test(column))
+          problems.push(
+            `${where}.tables.${table}.columns.${column}: use lower-case letters, digits and "_" (an SQL name)`,
+          );
+      }
+    }
+    if (Object.keys(model.queries).length === 0)
+      problems.push(`${where}.queries: declare at least one query`);
+  });
+  return problems;
+}
+
 /** Validates a migration definition and compiles its views; throws DefinitionError. */
 export function defineMigration(spec: MigrationSpec): Migration {
   const hint = 'fix the definition (see "Migrate your own database" in README.md for every option)';
@@ -212,6 +256,7 @@ export function defineMigration(spec: MigrationSpec): Migration {
       problems.push(`${where}: not a read model; build it with defineView({...}) or defineProjection({...})`);
     }
   });
+  problems.push(...checkAnalytics(spec.analytics ?? [], names, (table) => ruleOf(table) !== undefined));
   const { entries, problems: endpointProblems } = checkEndpoints(spec);
   problems.push(...endpointProblems);
   const sensitiveColumns = new Map<string, readonly string[]>();
@@ -232,6 +277,7 @@ export function defineMigration(spec: MigrationSpec): Migration {
     rules,
     tables: rules.rules.map((r) => r.table),
     readModels: spec.readModels,
+    analytics: spec.analytics ?? [],
     viewPlans,
     endpoints: entries,
     domains: Object.keys(spec.domains),

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { Analytics } from '../definition/analytics.js';
 import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
 /**
@@ -63,3 +64,32 @@ export interface TopicPartition {
 }
 
 export const partitionKey = (p: TopicPartition) => `${p.topic}:${p.partition}`;
+
+/**
+ * An analytics store: the columnar tables of a migration's analytics read models (see
+ * definition/analytics.ts), fed from the event store by AnalyticsRunner. An implementer keeps
+ * the runner's checkpoint in the store itself and commits it in the same transaction as the
+ * rows `write` applies, so the tables never run ahead of or behind it; rows are replaced by
+ * their captured row's key, so events applied twice change nothing.
+ */
+export interface AnalyticsStore {
+  /** Creates the tables; true when stored data was built by another definition (it was dropped: replay). */
+  migrate(): Promise<boolean>;
+  /** Position of the last event `runner` committed (0: none). */
+  checkpoint(runner: string): Promise<number>;
+  /**
+   * Runs `work` in one transaction: each `apply` writes a chunk of events (in store order),
+   * `commit` records the checkpoint; nothing is kept when `work` throws.
+   */
+  write(runner: string, work: (tx: AnalyticsTransaction) => Promise<void>): Promise<void>;
+  /** Empties every table and removes `runner`'s checkpoint, in one transaction (rebuild). */
+  reset(runner: string): Promise<void>;
+  /** Query handles by analytics model name. */
+  handles(): Analytics;
+  close(): Promise<void>;
+}
+
+export interface AnalyticsTransaction {
+  apply(events: readonly StoredEvent[]): Promise<void>;
+  commit(checkpoint: { position: number; sourceTxId: string }): Promise<void>;
+}

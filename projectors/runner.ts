@@ -3,6 +3,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { PollLoop } from './poll-loop.js';
 import type { SqliteProjection } from './ports.js';
 
 export class ProjectionError extends AdapterError {
@@ -68,7 +69,7 @@ export class ProjectionRunner implements Projector {
   private readonly logger: Logger;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly poll = new PollLoop();
   private readonly applyBatch: (first: StoredEvent[]) => number;
   private readonly readCheckpoint: Database.Statement;
   private failure: Error | null = null;
@@ -174,7 +175,7 @@ export class ProjectionRunner implements Projector {
   }
 
   notify(): void {
-    this.wake?.();
+    this.poll.notify();
   }
 
   async stop(): Promise<void> {
@@ -201,32 +202,17 @@ export class ProjectionRunner implements Projector {
     return n;
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let applied = 0;
-      try {
-        applied = await this.step();
-      } catch (err) {
-        this.failure = err instanceof Error ? err : new Error(String(err));
+  private run(): Promise<void> {
+    return this.poll.run({
+      step: () => this.step(),
+      running: () => this.running,
+      pollIntervalMs: this.pollIntervalMs,
+      onFailure: (failure) => {
+        this.failure = failure;
         this.running = false;
-        this.logger.error({ err: this.failure }, 'projector stopped');
-        this.options.onError?.(this.failure);
-        return;
-      }
-      // Batches are synchronous SQLite work: with a backlog, back-to-back batches would hold the
-      // event loop for as long as the backlog lasts (API requests, the binlog socket and timers
-      // waited seconds in the bench's CDC runs). Yield between batches.
-      if (applied > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      if (applied === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollIntervalMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = null;
-      }
-    }
+        this.logger.error({ err: failure }, 'projector stopped');
+        this.options.onError?.(failure);
+      },
+    });
   }
 }

@@ -12,6 +12,7 @@ import { buildReport } from '../compare/report.js';
 import { REPORT_CONTENT_TYPES, REPORT_FORMATS, renderReport } from '../compare/report-formats.js';
 import { ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
+import type { Analytics } from '../definition/analytics.js';
 import { legacyAnswer, readModelReply, requestKeyOf, subjectFunction } from '../definition/endpoint-calls.js';
 import type { EndpointParams, LegacyDb } from '../definition/endpoints.js';
 import { JsonText } from '../definition/json-text.js';
@@ -41,6 +42,8 @@ export interface ShadowServerOptions {
   migration: Migration;
   legacy: LegacyDb;
   readModels: ReadModels;
+  /** Analytics read models the endpoints query (none when omitted). */
+  analytics?: Analytics;
   flags: FlagStore;
   recorder: ComparisonRecorder;
   queue: ShadowQueue;
@@ -195,7 +198,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
         query: (side) =>
           side === 'legacy'
             ? legacyAnswer(endpoint, params, options.legacy)
-            : readModelReply(endpoint, params, options.readModels),
+            : readModelReply(endpoint, params, options.readModels, options.analytics),
         ...normalize,
       });
       sendServed(reply, served);

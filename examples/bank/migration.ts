@@ -25,10 +25,12 @@ import { nextDay, overviewQuerySchema } from './overview.js';
 import { overviewReadModels, readModelOverview } from './overview-read-models.js';
 import { accountSummaryView, transactionHistoryView } from './read-models.js';
 import { bankSample } from './sample.js';
+import { customerSpending, spendingAnalytics } from './spending.js';
 
 /**
  * The sample bank as a cqrs-migrate migration, written only against the public API: the 13
- * captured tables, two read models, and the two read endpoints of the `accounts` domain.
+ * captured tables, the document read models and the `accounts` domain's endpoints over them,
+ * and an analytics model behind the `customers` domain's spending report.
  * `cqrs-migrate run --definition examples/bank/migration.ts` runs it on MariaDB/MySQL or
  * PostgreSQL, whichever `legacy.url` names.
  */
@@ -166,6 +168,7 @@ export default defineMigration({
     },
   },
   readModels: [accountSummaryView, transactionHistoryView, ...overviewReadModels],
+  analytics: [spendingAnalytics],
   domains: {
     accounts: {
       endpoints: {
@@ -175,6 +178,7 @@ export default defineMigration({
         overviewWide: accountOverviewWide,
       },
     },
+    customers: { endpoints: { spending: customerSpending } },
   },
   sample: bankSample,
 });

@@ -8,7 +8,9 @@ import { SqliteComparisonRecorder } from '../../compare/recorder.js';
 import { ShadowComparator } from '../../compare/shadow-compare.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
 import bank from '../../examples/bank/migration.js';
+import { nextDay } from '../../examples/bank/overview.js';
 import { dropPgDatabase, pgConnSchema } from '../../examples/bank/postgres/db.js';
+import { analyticsCustomerSpending, legacyCustomerSpending } from '../../examples/bank/spending.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { dropPgState, pgReachable } from './support/postgres.js';
@@ -16,7 +18,8 @@ import { dropPgState, pgReachable } from './support/postgres.js';
 /**
  * The bank's one definition, unchanged, on a PostgreSQL legacy database: the embedded pipeline
  * reads it with pgoutput, and both endpoints' legacy SQL runs there too, so every account's
- * summary and history page compare equal, before and after a write load.
+ * summary and history page compare equal, before and after a write load; so does every
+ * customer's spending report from the analytics model (its GROUP BY in PostgreSQL's dialect).
  */
 const database = `t_bank_pg_e2e_${process.pid}`;
 const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}`;
@@ -66,6 +69,19 @@ describe('the bank definition on PostgreSQL', () => {
       const after = await reconcile({ migration: bank, legacy, readModels: pipeline.readModels, comparator });
       expect(after.failures).toEqual([]);
       expect(after.byOutcome.match).toBe(after.checked);
+      // The analytics report: its legacy GROUP BY in PostgreSQL's dialect, equal for every customer.
+      const [latest] = await legacy.query(
+        "SELECT to_char(MAX(posted_at), 'YYYY-MM-DD') AS day FROM transactions",
+      );
+      const asOf = `${nextDay(String(latest?.day))} 00:00:00.000000`;
+      let spendRows = 0;
+      for (const { id } of await legacy.query('SELECT id FROM customers ORDER BY id')) {
+        const query = { customerId: Number(id), asOf, months: 3 };
+        const legacySpend = await legacyCustomerSpending(legacy, query);
+        spendRows += legacySpend.byMonth.length;
+        expect(await analyticsCustomerSpending(pipeline.analytics, query)).toEqual(legacySpend);
+      }
+      expect(spendRows).toBeGreaterThan(0);
       expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
       expect(errors).toEqual([]);
     } finally {

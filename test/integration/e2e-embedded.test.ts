@@ -12,6 +12,8 @@ import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/
 import { generateBank } from '../../examples/bank/generate.js';
 import { LegacyQueries } from '../../examples/bank/legacy-queries.js';
 import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
+import { nextDay } from '../../examples/bank/overview.js';
+import { analyticsCustomerSpending, legacyCustomerSpending } from '../../examples/bank/spending.js';
 import { runWorkload } from '../../examples/bank/workload.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -110,7 +112,22 @@ describe('embedded pipeline end to end', () => {
       const h = diffJson(await allHistory(legacy, accountId), await allHistory(readModels, accountId));
       if (h.length > 0) differences.push({ accountId, what: 'history', diff: h.slice(0, 3) });
     }
+    // The analytics model (its own runner and checkpoint) resumed across the restart too.
+    const [latest] = await pool.query(
+      'SELECT DATE_FORMAT(MAX(posted_at), "%Y-%m-%d") AS day FROM transactions',
+    );
+    const asOf = `${nextDay(String((latest as Array<{ day: string }>)[0]?.day))} 00:00:00.000000`;
+    const [customers] = await pool.query('SELECT id FROM customers ORDER BY id');
+    let spendRows = 0;
+    for (const { id } of customers as Array<{ id: number }>) {
+      const query = { customerId: id, asOf, months: 3 };
+      const legacySpend = await legacyCustomerSpending(legacyDb, query);
+      spendRows += legacySpend.byMonth.length;
+      const d = diffJson(legacySpend, await analyticsCustomerSpending(pipeline.analytics, query));
+      if (d.length > 0) differences.push({ accountId: id, what: 'customer spending', diff: d.slice(0, 3) });
+    }
     expect(differences).toEqual([]);
+    expect(spendRows).toBeGreaterThan(0);
     expect(postings).toBeGreaterThan(accountIds.length * 5);
     // Nothing was applied twice: every stored source transaction id of the stream is unique.
     const dup = pipeline.eventStore

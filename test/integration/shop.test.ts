@@ -148,7 +148,7 @@ async function compareAll(migration: Migration, db: LegacyDb, rows?: MemoryRows)
     const def = endpoint(migration, check.key);
     const params = parseParams(def, check.params);
     const legacy = await legacyAnswer(def, params, db);
-    const model = await def.readModel({ params, readModels });
+    const model = await def.readModel({ params, readModels, analytics: {} });
     answerSchemas[check.key].parse(legacy);
     seen[check.key]++;
     if (legacy === null) seen.nulls++;

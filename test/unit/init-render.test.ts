@@ -325,6 +325,7 @@ describe('the rendered definition at run time', () => {
           find: async () => [],
         },
       },
+      analytics: {},
     });
     expect(keys).toEqual([rule?.rowKey({ orderId: 7, productSku: 'A-1' })]);
   }, 60_000);

@@ -25,11 +25,11 @@ export function bankEndpointQueries(migration: Migration, readModels: ReadModels
   return {
     async accountSummary(accountId: number) {
       const params = summary.params.parse({ accountId });
-      return (await summary.readModel({ params, readModels })) as AccountSummary | null;
+      return (await summary.readModel({ params, readModels, analytics: {} })) as AccountSummary | null;
     },
     async transactionHistory(query: HistoryQuery): Promise<HistoryPage> {
       const params = history.params.parse(query);
-      return historyPageSchema.parse(await history.readModel({ params, readModels }));
+      return historyPageSchema.parse(await history.readModel({ params, readModels, analytics: {} }));
     },
   };
 }

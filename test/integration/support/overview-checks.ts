@@ -41,7 +41,11 @@ export async function compareOverviews(
   for (const asOf of asOfs) {
     for (const accountId of accountIds) {
       const params = endpoint.params.parse({ accountId: String(accountId), asOf });
-      const readModel = (await endpoint.readModel({ params, readModels })) as AccountOverview | null;
+      const readModel = (await endpoint.readModel({
+        params,
+        readModels,
+        analytics: {},
+      })) as AccountOverview | null;
       const split = await legacyAccountOverview(legacyDb, { accountId, asOf }, 'split');
       const wide = await legacyAccountOverview(legacyDb, { accountId, asOf }, 'wide');
       for (const [variant, legacy] of [
