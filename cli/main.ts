@@ -43,7 +43,7 @@ import {
   resnapshotTable,
   showSchemaChanges,
 } from './operations.js';
-import { embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
+import { type EmbeddedPipeline, embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { embeddedRepair, reconcileOnce, scheduleReconciliation } from './reconcile.js';
@@ -205,6 +205,15 @@ function openRepair(
   };
 }
 
+/** The scheduled job's repair in `run`: a repair moves no checkpoint, so the cache is dropped after it. */
+function repairThenDropCache(embedded: EmbeddedPipeline, migration: Migration, logger: Logger): RepairPort {
+  const repair = embeddedRepair(migration, embedded.readDb, embedded.eventStore, logger);
+  return async (drifted) => {
+    await repair(drifted);
+    await embedded.dropCache();
+  };
+}
+
 const handlers: CommandHandlers = {
   async demo(options) {
     const { config: loaded, logger } = context(options, true);
@@ -257,9 +266,7 @@ const handlers: CommandHandlers = {
       logger,
       metrics: createReconcileMetrics(registry),
       // This process owns the data directory: its scheduled job is where embedded repairs run.
-      ...(embedded
-        ? { repair: embeddedRepair(migration, embedded.readDb, embedded.eventStore, logger) }
-        : {}),
+      ...(embedded ? { repair: repairThenDropCache(embedded, migration, logger) } : {}),
     });
     const retention = startRetention(
       config,

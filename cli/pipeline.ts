@@ -20,11 +20,13 @@ import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
 import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
+import type { TouchedDocument } from '../projectors/ports.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
+import { ReadModelCache } from '../shadow-api/read-model-cache.js';
 import { CaptureGuard } from './capture-guard.js';
 
 export interface EmbeddedPipeline {
@@ -40,6 +42,8 @@ export interface EmbeddedPipeline {
   health: HealthPort;
   /** Resolves true once everything the legacy database had committed at the call is in the read models. */
   waitForCatchUp(timeoutMs: number): Promise<boolean>;
+  /** Drops every cached read-model document (cache.redisUrl): after writes that move no checkpoint, e.g. a repair. */
+  dropCache(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -153,11 +157,28 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);
+  const { redisUrl } = config.cache;
+  const cache =
+    redisUrl === undefined
+      ? null
+      : new ReadModelCache({
+          url: redisUrl,
+          ttlSeconds: config.cache.ttlSeconds,
+          prefix: config.cache.prefix,
+          logger,
+          ...(options.registry ? { registry: options.registry } : {}),
+        });
   const runnerOptions = {
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
     onError: (err: Error) => projector.failed(err),
+    ...(cache === null
+      ? {}
+      : {
+          onCommitted: (position: number, touched: TouchedDocument[]) =>
+            void cache.invalidate(position, touched),
+        }),
   };
   const runner: Projector =
     definitionFile === undefined
@@ -209,12 +230,15 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await runner.restart();
   }
 
+  // Before the projector's first commit: a new epoch drops what an earlier process cached.
+  void cache?.reset(runner.checkpoint());
   try {
     await runner.start();
   } catch (err) {
     await eventStore.close();
     readDb.close();
     await progress.close();
+    await cache?.close();
     throw err;
   }
   projector.up();
@@ -226,6 +250,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await eventStore.close();
     readDb.close();
     await progress.close();
+    await cache?.close();
     throw err;
   }
   sourceComponent.up();
@@ -284,7 +309,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     eventStore,
     readDb,
     runner,
-    readModels: store.readModels(readDb),
+    readModels:
+      cache === null
+        ? store.readModels(readDb)
+        : cache.wrap(store.readModels(readDb), () => runner.checkpoint()),
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
       waitForCatchUp,
@@ -296,6 +324,9 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       maxLagSeconds: config.health.maxLagSeconds,
     },
     waitForCatchUp,
+    async dropCache() {
+      await cache?.reset(runner.checkpoint());
+    },
     async stop() {
       clearInterval(timer);
       await measuring;
@@ -305,6 +336,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await eventStore.close();
       readDb.close();
       await progress.close();
+      await cache?.close();
       lock.release();
     },
   };

@@ -194,6 +194,22 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Redis in front of the embedded read models' key lookups (`get`), invalidated by the projector
+   * from the documents each batch writes; off without redisUrl. Redis down: reads go to the read models.
+   */
+  cache: z
+    .strictObject({
+      /** redis://host:port/db; absent = no cache. */
+      redisUrl: z.string().url().optional(),
+      ttlSeconds: z.number().int().min(1).default(60),
+      /** Prefix of every key the cache writes (one per pipeline sharing a Redis). */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]+$/)
+        .default('cqrs:cache'),
+    })
+    .prefault({}),
   /** Restarts of failed pipeline components (embedded `run`). */
   supervision: z
     .strictObject({
@@ -274,6 +290,9 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_RECONCILE_MAX_QPS: [['compare', 'reconcile', 'maxQueriesPerSecond'], 'number'],
   CQRS_RECONCILE_REPAIR: [['compare', 'reconcile', 'repair'], 'boolean'],
   CQRS_ROLLOUT_SCHEDULE: [['rollout', 'schedule'], 'string'],
+  CQRS_CACHE_REDIS_URL: [['cache', 'redisUrl'], 'string'],
+  CQRS_CACHE_TTL_SECONDS: [['cache', 'ttlSeconds'], 'number'],
+  CQRS_CACHE_PREFIX: [['cache', 'prefix'], 'string'],
   CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],
   CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
   CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],

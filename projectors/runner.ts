@@ -3,7 +3,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import type { SqliteProjection } from './ports.js';
+import type { SqliteProjection, TouchedDocument } from './ports.js';
 
 export class ProjectionError extends AdapterError {
   constructor(event: StoredEvent, projection: string, cause: unknown) {
@@ -49,6 +49,11 @@ export interface RunnerOptions {
   pollIntervalMs?: number;
   logger?: Logger;
   onError?: (err: Error) => void;
+  /**
+   * After each batch is committed: the checkpoint it reached and the read-model documents it
+   * wrote (e.g. to invalidate a cache). Called before the next batch starts.
+   */
+  onCommitted?: (position: number, touched: TouchedDocument[]) => void;
 }
 
 /**
@@ -151,7 +156,13 @@ export class ProjectionRunner implements Projector {
   async step(): Promise<number> {
     const events = this.options.eventStore.readAfterSync(this.checkpoint(), this.batchSize);
     if (events.length === 0) return 0;
-    return this.applyBatch(events);
+    const applied = this.applyBatch(events);
+    const { onCommitted } = this.options;
+    if (onCommitted !== undefined) {
+      const touched = this.options.projections.flatMap((p) => p.drainTouched?.() ?? []);
+      onCommitted(this.checkpoint(), touched);
+    }
+    return applied;
   }
 
   async catchUp(): Promise<number> {

@@ -23,7 +23,7 @@ import {
 import type { AggregateFn } from '../../definition/view/reads.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
-import type { SqliteProjection } from '../ports.js';
+import type { SqliteProjection, TouchedDocument } from '../ports.js';
 import { prepared } from '../statement-cache.js';
 
 /**
@@ -160,6 +160,8 @@ export class SqliteReadModels implements SqliteProjection {
   private readonly viewsOfTable = new Map<string, ViewPlan[]>();
   private readonly dirty = new Map<string, Set<string>>();
   private readonly readers = new WeakMap<Db, SyncRowReader>();
+  /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
+  private readonly touched = new Set<string>();
 
   constructor(private readonly migration: Migration) {
     this.plans = [...migration.viewPlans.values()];
@@ -323,6 +325,7 @@ export class SqliteReadModels implements SqliteProjection {
       if (!projection.canHandle.includes(event.type)) continue;
       const id = projection.documentId(event);
       if (id === null) continue;
+      this.touched.add(`${projection.name}\u0000${id}`);
       const table = docTable(projection.name);
       const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(id) as
         | string
@@ -346,6 +349,7 @@ export class SqliteReadModels implements SqliteProjection {
       const put = prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
       const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
       for (const key of keys) {
+        this.touched.add(`${plan.name}\u0000${key}`);
         const composed = runSync(composeDocument(plan, key), reader);
         const root = composed === null ? null : reader.get(plan.view.from, key);
         if (composed === null || root === null) {
@@ -357,6 +361,12 @@ export class SqliteReadModels implements SqliteProjection {
       }
       keys.clear();
     }
+  }
+
+  drainTouched(): TouchedDocument[] {
+    const out = [...this.touched].map((t) => t.split('\u0000', 2) as TouchedDocument);
+    this.touched.clear();
+    return out;
   }
 
   pending(): number {
