@@ -308,6 +308,8 @@ export class ReadModelRepair {
     }
     documents += this.store.pending();
     this.store.flush(db);
+    // Whoever caches these documents is told otherwise (EmbeddedPipeline.dropCache): no checkpoint moved.
+    this.store.drainTouched();
     return { rowsReapplied: last.size, rowsRemoved, documents };
   }
 }

@@ -85,6 +85,20 @@ interface Entry {
   d: string | null;
 }
 
+/** An entry as this module writes it; anything else in its place is a miss. */
+function parseEntry(raw: string): Entry | null {
+  try {
+    const value = JSON.parse(raw) as Partial<Entry>;
+    return typeof value.e === 'string' &&
+      typeof value.v === 'number' &&
+      (typeof value.d === 'string' || value.d === null)
+      ? (value as Entry)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface ReadModelCacheOptions {
   url: string;
   ttlSeconds: number;
@@ -190,8 +204,8 @@ export class ReadModelCache {
     const [raw, marker, epoch, upto] = state;
     const covered = epoch !== null && upto !== null && Number(upto) >= seen;
     if (raw !== null && raw !== undefined && covered) {
-      const entry = JSON.parse(raw) as Entry;
-      if (entry.e === epoch && Number(marker ?? 0) <= entry.v) {
+      const entry = parseEntry(raw);
+      if (entry !== null && entry.e === epoch && Number(marker ?? 0) <= entry.v) {
         this.metrics.lookups.inc({ read_model: model, result: 'hit' });
         return entry.d;
       }

@@ -16,7 +16,8 @@ import { ReadModelCache } from '../../shadow-api/read-model-cache.js';
 import { waitFor } from './support/debezium-bank.js';
 
 /**
- * The Redis cache in front of a real bank pipeline's read models: a repeated key lookup is a
+ * The Redis cache in front of a real bank pipeline's read models (projector in its worker
+ * thread, as in `run`): a repeated key lookup is a
  * hit; a legacy change, once the projector committed it, is what the very next lookup returns
  * (never the cached value), and no lookup goes back to the old value after the new one showed;
  * with Redis unreachable, lookups still answer from the read models.
@@ -58,7 +59,14 @@ describe('Redis cache in front of the read models', () => {
         cache: { redisUrl: REDIS, ttlSeconds: 60, prefix },
       },
     });
-    pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger, registry });
+    // The projector in its worker thread, as `run` has it: invalidations are relayed from there.
+    pipeline = await startEmbeddedPipeline({
+      config,
+      migration: bank,
+      definitionFile: 'examples/bank/migration.ts',
+      logger: silentLogger,
+      registry,
+    });
     expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
   }, 120_000);
 
