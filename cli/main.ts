@@ -2,7 +2,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
+import type { RepairPort } from '../compare/reconcile.js';
+import { createReconcileMetrics } from '../compare/reconcile-metrics.js';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
 import { buildReport } from '../compare/report.js';
 import { renderReport, reportFailed } from '../compare/report-formats.js';
@@ -23,7 +26,7 @@ import { loadDefinition } from '../definition/load.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/config.js';
-import { lockDataDir } from '../lib/data-lock.js';
+import { liveHolder, lockDataDir } from '../lib/data-lock.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { ProjectionRunner } from '../projectors/runner.js';
@@ -40,10 +43,15 @@ import {
   resnapshotTable,
   showSchemaChanges,
 } from './operations.js';
-import { embeddedAnalytics, embeddedReadModels, startEmbeddedPipeline } from './pipeline.js';
+import {
+  type EmbeddedPipeline,
+  embeddedAnalytics,
+  embeddedReadModels,
+  startEmbeddedPipeline,
+} from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
-import { reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { embeddedRepair, reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
@@ -155,6 +163,62 @@ function connectorOptions(
   return { ...common, kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(',') };
 }
 
+/**
+ * What `reconcile --repair` writes with: the embedded read models and event store, under the
+ * data directory's lock. Beside a live `run` it refuses instead of handing the repair over: that
+ * process is the read models' one writer, and its own scheduled job repairs with
+ * compare.reconcile.repair, so a second writing path (an admin route) is not needed.
+ */
+function openRepair(
+  config: Config,
+  migration: Migration,
+  logger: Logger,
+): { port: RepairPort; close(): void } {
+  if (config.cdc.mode === 'kafka') {
+    throw new ConfigError('reconcile --repair re-projects the embedded read models; cdc.mode is kafka', {
+      hint: 'rebuild the server read models with `rebuild`, or re-capture the drifted rows with `resnapshot --table <t> --where <key condition> --force`',
+    });
+  }
+  const holder = liveHolder(config.dataDir);
+  if (holder !== null) {
+    throw new AdapterError(
+      'DATA_DIR_LOCKED',
+      `reconcile --repair writes the read models, and \`${holder.role}\` (pid ${holder.pid}) owns ${config.dataDir}`,
+      {
+        hint: 'let the live process repair: set compare.reconcile.repair (CQRS_RECONCILE_REPAIR=true) with compare.reconcileCron; or stop it and repair; `reconcile` without --repair runs beside it',
+      },
+    );
+  }
+  const lock = lockDataDir(config.dataDir, 'reconcile --repair');
+  const opened: { db?: Database.Database; events?: SqliteEventStore } = {};
+  try {
+    opened.db = openReadModelDb(dataPath(config, 'read-models.db'), logger);
+    opened.events = new SqliteEventStore(dataPath(config, 'events.db'), { logger });
+  } catch (err) {
+    opened.db?.close();
+    lock.release();
+    throw err;
+  }
+  const { db, events } = opened;
+  return {
+    port: embeddedRepair(migration, db, events, logger),
+    close() {
+      events.closeSync();
+      db.close();
+      lock.release();
+    },
+  };
+}
+
+/** The scheduled job's repair in `run`: a repair moves no checkpoint, so the cache is dropped after it. */
+function repairThenDropCache(embedded: EmbeddedPipeline, migration: Migration, logger: Logger): RepairPort {
+  const repair = embeddedRepair(migration, embedded.readDb, embedded.eventStore, logger);
+  return async (drifted) => {
+    await repair(drifted);
+    await embedded.dropCache();
+  };
+}
+
 const handlers: CommandHandlers = {
   async demo(options) {
     const { config: loaded, logger } = context(options, true);
@@ -206,6 +270,9 @@ const handlers: CommandHandlers = {
       freshness: side.freshness,
       recorder: api.recorder,
       logger,
+      metrics: createReconcileMetrics(registry),
+      // This process owns the data directory: its scheduled job is where embedded repairs run.
+      ...(embedded ? { repair: repairThenDropCache(embedded, migration, logger) } : {}),
     });
     const retention = startRetention(
       config,
@@ -430,6 +497,7 @@ const handlers: CommandHandlers = {
   async reconcile(options) {
     const { config, logger } = context(options);
     const migration = await checkedDefinitionOf(options, config, logger);
+    const repair = options.repair ? openRepair(config, migration, logger) : null;
     // Never a pipeline of its own: the read models as the running (or last) `run` stored them.
     const stored = config.cdc.mode === 'kafka' ? null : storedReadSide(config, migration, logger);
     const side = stored ?? serverReadSide(config, migration);
@@ -449,8 +517,9 @@ const handlers: CommandHandlers = {
           freshness: side.freshness,
           recorder,
           logger,
+          ...(repair === null ? {} : { repair: repair.port }),
         },
-        options.sample,
+        { sample: options.sample, repair: options.repair },
       );
       const readSide = stored === null ? undefined : await stored.measure();
       print(JSON.stringify(readSide === undefined ? result : { ...result, readSide }, null, 2));
@@ -459,12 +528,13 @@ const handlers: CommandHandlers = {
           `warning: no \`run\` is live on ${config.dataDir}: compared the read models as stored, up to ${readSide.lagSeconds.toFixed(1)} s behind the legacy database (${readSide.unprojectedEvents} events not projected); start \`run\` to catch them up\n`,
         );
       }
+      return result.repair !== undefined && result.repair.stillDifferent.length > 0 ? 1 : 0;
     } finally {
       recorder.close();
       await side.stop();
       await legacy.close();
+      repair?.close();
     }
-    return 0;
   },
 
   async connector(options) {

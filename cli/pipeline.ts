@@ -22,12 +22,14 @@ import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
+import type { TouchedDocument } from '../projectors/ports.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
+import { ReadModelCache } from '../shadow-api/read-model-cache.js';
 import { CaptureGuard } from './capture-guard.js';
 
 export interface EmbeddedPipeline {
@@ -45,6 +47,8 @@ export interface EmbeddedPipeline {
   health: HealthPort;
   /** Resolves true once everything the legacy database had committed at the call is in the read models. */
   waitForCatchUp(timeoutMs: number): Promise<boolean>;
+  /** Drops every cached read-model document (cache.redisUrl): after writes that move no checkpoint, e.g. a repair. */
+  dropCache(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -185,11 +189,28 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);
+  const { redisUrl } = config.cache;
+  const cache =
+    redisUrl === undefined
+      ? null
+      : new ReadModelCache({
+          url: redisUrl,
+          ttlSeconds: config.cache.ttlSeconds,
+          prefix: config.cache.prefix,
+          logger,
+          ...(options.registry ? { registry: options.registry } : {}),
+        });
   const runnerOptions = {
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
     logger,
     onError: (err: Error) => projector.failed(err),
+    ...(cache === null
+      ? {}
+      : {
+          onCommitted: (position: number, touched: TouchedDocument[]) =>
+            void cache.invalidate(position, touched),
+        }),
   };
   const runner: Projector =
     definitionFile === undefined
@@ -259,6 +280,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await runner.restart();
   }
 
+  // Before the projector's first commit: a new epoch drops what an earlier process cached.
+  void cache?.reset(runner.checkpoint());
   try {
     await runner.start();
     await analytics?.runner.start();
@@ -268,6 +291,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await eventStore.close();
     readDb.close();
     await progress.close();
+    await cache?.close();
     throw err;
   }
   projector.up();
@@ -281,6 +305,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await eventStore.close();
     readDb.close();
     await progress.close();
+    await cache?.close();
     throw err;
   }
   sourceComponent.up();
@@ -342,7 +367,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     eventStore,
     readDb,
     runner,
-    readModels: store.readModels(readDb),
+    readModels:
+      cache === null
+        ? store.readModels(readDb)
+        : cache.wrap(store.readModels(readDb), () => runner.checkpoint()),
     analytics: analytics?.store.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
@@ -356,6 +384,9 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       deadLetters: () => eventStore.countDeadLetters(),
     },
     waitForCatchUp,
+    async dropCache() {
+      await cache?.reset(runner.checkpoint());
+    },
     async stop() {
       clearInterval(timer);
       await measuring;
@@ -366,6 +397,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await eventStore.close();
       readDb.close();
       await progress.close();
+      await cache?.close();
       lock.release();
     },
   };

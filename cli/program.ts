@@ -104,6 +104,8 @@ export interface ResnapshotOptions extends GlobalOptions {
 export interface ReconcileOptions extends GlobalOptions {
   /** Undefined: compare every key. */
   sample?: number | undefined;
+  /** Re-project the read-model documents of every drifted key from the event store. */
+  repair: boolean;
 }
 
 export interface ConnectorCommandOptions extends GlobalOptions {
@@ -524,8 +526,14 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     .addOption(
       new Option('--sample <n>', 'compare only n sampled keys (default: every key)').argParser(positiveInt),
     )
+    .addOption(
+      new Option(
+        '--repair',
+        're-project the documents of every drifted key from the event store, then compare them again (run stopped)',
+      ).default(false),
+    )
     .action(async (o) => {
-      await handlers.reconcile({ ...globals(), sample: o.sample });
+      await handlers.reconcile({ ...globals(), sample: o.sample, repair: o.repair });
     });
 
   program

@@ -97,7 +97,9 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
   let unprojected = 0;
 
   const observe = async () => {
-    liveRun = liveHolder(config.dataDir) !== null;
+    // This process holding it (`reconcile --repair`) is no live pipeline: nothing else moves the read models.
+    const holder = liveHolder(config.dataDir);
+    liveRun = holder !== null && holder.pid !== process.pid;
     let end: LegacyEnd | null = null;
     try {
       end = await progress.legacyEnd();

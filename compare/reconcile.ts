@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import { type Progress, ProgressMeter } from '../lib/progress.js';
 import { OUTCOMES, type Outcome } from './classify.js';
+import type { ReconcileMetrics } from './reconcile-metrics.js';
 import { type ShadowComparator, timed } from './shadow-compare.js';
 
 /**
@@ -20,6 +21,22 @@ import { type ShadowComparator, timed } from './shadow-compare.js';
  */
 export const reconcileEndpointName = (key: string) => `reconcile.${key}`;
 
+/** A parameter set of an endpoint whose read-model answer settled as different from legacy. */
+export interface DriftedKey {
+  entry: EndpointEntry;
+  params: EndpointParams;
+}
+
+/**
+ * Rebuilds the read-model documents behind drifted answers from the captured events (the
+ * embedded implementation is projectors/repair.ts). Resolves once the repaired documents are
+ * visible to readers.
+ */
+export type RepairPort = (drifted: readonly DriftedKey[]) => Promise<void>;
+
+/** Outcomes that a re-projection can fix: the read model holds a different answer, or none. */
+const REPAIRABLE: ReadonlySet<Outcome> = new Set(['mismatch', 'missing']);
+
 export interface ReconcileOptions {
   migration: Migration;
   legacy: LegacyDb;
@@ -29,6 +46,11 @@ export interface ReconcileOptions {
   comparator: ShadowComparator;
   /** Check a random sample of this many parameter sets per endpoint; all of them when absent. */
   sample?: number;
+  /** Picks the parameter sets of an endpoint to check (e.g. this run's slice); after `sample`. */
+  select?: (endpoint: string, sets: EndpointParams[]) => EndpointParams[];
+  /** Repair every key whose comparison settled as a mismatch (or missing), then compare it again. */
+  repair?: RepairPort;
+  metrics?: ReconcileMetrics;
   /** Comparisons at once. Default 4. */
   concurrency?: number;
   logger?: Logger;
@@ -43,8 +65,12 @@ export interface ReconcileResult {
   checked: number;
   byOutcome: Record<Outcome, number>;
   /** Every comparison that did not settle as a match. */
-  failures: Array<{ endpoint: string; requestKey: string; outcome: Outcome; paths: string[] }>;
+  failures: Failure[];
+  /** With a repair port: the keys repaired, and those still different when compared again. */
+  repair?: { attempted: number; repaired: number; stillDifferent: Failure[] };
 }
+
+type Failure = { endpoint: string; requestKey: string; outcome: Outcome; paths: string[] };
 
 /** A uniform random sample of `n` items (partial Fisher–Yates), in their original order. */
 export function sampleOf<T>(items: readonly T[], n: number | undefined, random = Math.random): T[] {
@@ -86,13 +112,15 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   for (const entry of options.migration.endpoints) {
     const sets = await parameterSets(entry, options.legacy);
     total += sets.length;
-    for (const params of sampleOf(sets, options.sample)) work.push({ entry, params });
+    const sampled = sampleOf(sets, options.sample);
+    for (const params of options.select?.(entry.key, sampled) ?? sampled) work.push({ entry, params });
   }
   const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
-  const failures: ReconcileResult['failures'] = [];
+  const failures: Failure[] = [];
+  const drifted: DriftedKey[] = [];
   const meter = new ProgressMeter(work.length);
 
-  const check = async ({ entry, params }: (typeof work)[number]) => {
+  const compare = async ({ entry, params }: DriftedKey) => {
     const endpoint = entry.definition;
     const run = (side: 'legacy' | 'readModel') =>
       side === 'legacy'
@@ -110,23 +138,25 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       run,
       ...(endpoint.normalize ? { normalize: endpoint.normalize } : {}),
     });
-    byOutcome[record.outcome]++;
-    if (record.outcome !== 'match') {
-      failures.push({
-        endpoint: name,
-        requestKey,
-        outcome: record.outcome,
-        paths: record.differences.slice(0, 5).map((d) => d.path),
-      });
-    }
-    options.onProgress?.(meter.add(1));
+    options.metrics?.comparisons.inc({ endpoint: name, outcome: record.outcome });
+    if (record.outcome === 'match') return null;
+    return {
+      endpoint: name,
+      requestKey,
+      outcome: record.outcome,
+      paths: record.differences.slice(0, 5).map((d) => d.path),
+    };
   };
 
-  let next = 0;
-  const worker = async () => {
-    while (next < work.length) await check(work[next++] as (typeof work)[number]);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  await inParallel(work, options.concurrency, async (key) => {
+    const failure = await compare(key);
+    byOutcome[failure?.outcome ?? 'match']++;
+    if (failure !== null) {
+      failures.push(failure);
+      if (REPAIRABLE.has(failure.outcome)) drifted.push(key);
+    }
+    options.onProgress?.(meter.add(1));
+  });
   const result: ReconcileResult = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -135,9 +165,62 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     byOutcome,
     failures,
   };
+  if (options.repair !== undefined) {
+    const repaired = drifted.length === 0 ? [] : await repairAndRecheck(drifted, options, compare);
+    result.repair = {
+      attempted: drifted.length,
+      repaired: drifted.length - repaired.length,
+      stillDifferent: repaired,
+    };
+    result.finishedAt = new Date().toISOString();
+  }
   logger.info(
-    { checked: work.length, total, byOutcome, failures: failures.length },
+    {
+      checked: work.length,
+      total,
+      byOutcome,
+      failures: failures.length,
+      ...(result.repair
+        ? { repaired: result.repair.repaired, stillDifferent: result.repair.stillDifferent.length }
+        : {}),
+    },
     'reconciliation finished',
   );
   return result;
+}
+
+/**
+ * Re-projects the drifted keys' documents, then compares each key again (recorded like the
+ * first comparison, so the report shows the mismatch and the match after it). Returns the keys
+ * still different.
+ */
+async function repairAndRecheck(
+  drifted: readonly DriftedKey[],
+  options: ReconcileOptions,
+  compare: (key: DriftedKey) => Promise<Failure | null>,
+): Promise<Failure[]> {
+  await (options.repair as RepairPort)(drifted);
+  const still: Failure[] = [];
+  await inParallel(drifted, options.concurrency, async (key) => {
+    const failure = await compare(key);
+    options.metrics?.repairs.inc({
+      endpoint: reconcileEndpointName(key.entry.key),
+      result: failure === null ? 'repaired' : 'still_different',
+    });
+    if (failure !== null) still.push(failure);
+  });
+  return still;
+}
+
+/** Runs `fn` over `items`, `concurrency` (default 4) at a time. */
+async function inParallel<T>(
+  items: readonly T[],
+  concurrency: number | undefined,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency ?? 4) }, worker));
 }

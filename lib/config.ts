@@ -174,6 +174,40 @@ export const configSchema = z.strictObject({
       maxRechecks: z.number().int().min(0).default(3),
       /** node-cron expression of the scheduled reconciliation job; empty = off. */
       reconcileCron: z.string().default(''),
+      /** How reconciliation spares the legacy database, and what it does about drift. */
+      reconcile: z
+        .strictObject({
+          /**
+           * Parameter sets per endpoint each scheduled run checks: the next slice after the
+           * previous run's (the cursor is kept in <dataDir>/reconcile-cursor.json), so successive
+           * runs cover every key; 0 = every key on every run. The `reconcile` command checks all.
+           */
+          sliceSize: z.number().int().min(0).default(0),
+          /** Legacy queries per second reconciliation may issue (key listing and rechecks included); 0 = no limit. */
+          maxQueriesPerSecond: z.number().min(0).default(0),
+          /**
+           * The scheduled job re-projects, from the event store, the read-model documents of every
+           * key whose comparison settled as a mismatch (embedded pipeline only), like `reconcile --repair`.
+           */
+          repair: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Redis in front of the embedded read models' key lookups (`get`), invalidated by the projector
+   * from the documents each batch writes; off without redisUrl. Redis down: reads go to the read models.
+   */
+  cache: z
+    .strictObject({
+      /** redis://host:port/db; absent = no cache. */
+      redisUrl: z.string().url().optional(),
+      ttlSeconds: z.number().int().min(1).default(60),
+      /** Prefix of every key the cache writes (one per pipeline sharing a Redis). */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]+$/)
+        .default('cqrs:cache'),
     })
     .prefault({}),
   /** Restarts of failed pipeline components (embedded `run`). */
@@ -253,7 +287,13 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
+  CQRS_RECONCILE_SLICE_SIZE: [['compare', 'reconcile', 'sliceSize'], 'number'],
+  CQRS_RECONCILE_MAX_QPS: [['compare', 'reconcile', 'maxQueriesPerSecond'], 'number'],
+  CQRS_RECONCILE_REPAIR: [['compare', 'reconcile', 'repair'], 'boolean'],
   CQRS_ROLLOUT_SCHEDULE: [['rollout', 'schedule'], 'string'],
+  CQRS_CACHE_REDIS_URL: [['cache', 'redisUrl'], 'string'],
+  CQRS_CACHE_TTL_SECONDS: [['cache', 'ttlSeconds'], 'number'],
+  CQRS_CACHE_PREFIX: [['cache', 'prefix'], 'string'],
   CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],
   CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
   CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],

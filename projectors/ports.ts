@@ -25,7 +25,15 @@ export interface SqliteProjection {
   pending?(): number;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
+  /**
+   * The documents written since the last call (flushes of committed and of rolled-back batches
+   * alike: naming a document that did not change costs a cache miss, never a stale read).
+   */
+  drainTouched?(): TouchedDocument[];
 }
+
+/** A read-model document a batch wrote: [read model, document key]. */
+export type TouchedDocument = [readModel: string, key: string];
 
 /**
  * A projection into a server store (MongoDB, OpenSearch) fed by a Kafka consumer group. Each

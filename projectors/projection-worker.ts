@@ -55,6 +55,12 @@ try {
     pollIntervalMs: settings.pollIntervalMs,
     logger,
     onError: (err) => void fail(err),
+    ...(settings.reportCommits
+      ? {
+          onCommitted: (position: number, touched: [string, string][]) =>
+            post({ type: 'committed', position, touched }),
+        }
+      : {}),
   });
   post({ type: 'migrated' });
   await runner.step();

@@ -4,7 +4,7 @@ import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { PollLoop } from './poll-loop.js';
-import type { SqliteProjection } from './ports.js';
+import type { SqliteProjection, TouchedDocument } from './ports.js';
 
 export class ProjectionError extends AdapterError {
   constructor(event: StoredEvent, projection: string, cause: unknown) {
@@ -50,6 +50,11 @@ export interface RunnerOptions {
   pollIntervalMs?: number;
   logger?: Logger;
   onError?: (err: Error) => void;
+  /**
+   * After each batch is committed: the checkpoint it reached and the read-model documents it
+   * wrote (e.g. to invalidate a cache). Called before the next batch starts.
+   */
+  onCommitted?: (position: number, touched: TouchedDocument[]) => void;
 }
 
 /**
@@ -152,7 +157,11 @@ export class ProjectionRunner implements Projector {
   async step(): Promise<number> {
     const events = this.options.eventStore.readAfterSync(this.checkpoint(), this.batchSize);
     if (events.length === 0) return 0;
-    return this.applyBatch(events);
+    const applied = this.applyBatch(events);
+    // Drained whether or not anyone listens, so what the projections note never accumulates.
+    const touched = this.options.projections.flatMap((p) => p.drainTouched?.() ?? []);
+    this.options.onCommitted?.(this.checkpoint(), touched);
+    return applied;
   }
 
   async catchUp(): Promise<number> {

@@ -14,6 +14,8 @@ export const workerSettingsSchema = z.strictObject({
   batchSize: z.number().int().min(1),
   pollIntervalMs: z.number().int().min(1),
   logLevel: z.string(),
+  /** Report each committed batch's documents (`committed` messages). */
+  reportCommits: z.boolean().default(false),
 });
 export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
 
@@ -24,6 +26,8 @@ export type ToWorker = { type: 'notify' } | { type: 'stop' };
 export type FromWorker =
   | { type: 'migrated' }
   | { type: 'stepped' }
+  /** A batch committed (sent only when the pipeline asked for it: a cache to invalidate). */
+  | { type: 'committed'; position: number; touched: [string, string][] }
   | { type: 'failed'; error: TransferredError };
 
 /**

@@ -6,16 +6,19 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import type { TouchedDocument } from './ports.js';
 import type { Projector } from './runner.js';
 import { type FromWorker, type ToWorker, WorkerError, type WorkerSettings } from './worker-protocol.js';
 
-export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel' | 'name'> {
+export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel' | 'name' | 'reportCommits'> {
   name?: string;
   /** This thread's connection to the read-model database: the checkpoint is read from it. */
   db: Database.Database;
   logger?: Logger;
   /** A failure after the worker started (its own error, or its thread ending unasked). */
   onError: (err: Error) => void;
+  /** After each batch the worker committed (RunnerOptions.onCommitted, relayed from its thread). */
+  onCommitted?: (position: number, touched: TouchedDocument[]) => void;
 }
 
 /**
@@ -126,6 +129,7 @@ export class ProjectionWorker implements Projector {
       batchSize: this.options.batchSize,
       pollIntervalMs: this.options.pollIntervalMs,
       logLevel: this.logger.level,
+      reportCommits: this.options.onCommitted !== undefined,
     };
     const worker = new Worker(entry, { workerData: settings, eval: isCode, execArgv: withoutTsx() });
     this.current = worker;
@@ -148,6 +152,7 @@ export class ProjectionWorker implements Projector {
       };
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'failed') fail(new WorkerError(message.error));
+        else if (message.type === 'committed') this.options.onCommitted?.(message.position, message.touched);
         else if (message.type === until && waiting) {
           waiting = false;
           resolve();

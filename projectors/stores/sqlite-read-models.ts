@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Migration } from '../../definition/migration.js';
 import type {
   DocumentQuery,
+  DomainEvent,
   DomainState,
   OrderBy,
   ProjectionDefinition,
@@ -22,7 +23,7 @@ import {
 import type { AggregateFn } from '../../definition/view/reads.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
-import type { SqliteProjection } from '../ports.js';
+import type { SqliteProjection, TouchedDocument } from '../ports.js';
 import { prepared } from '../statement-cache.js';
 
 /**
@@ -159,6 +160,8 @@ export class SqliteReadModels implements SqliteProjection {
   private readonly viewsOfTable = new Map<string, ViewPlan[]>();
   private readonly dirty = new Map<string, Set<string>>();
   private readonly readers = new WeakMap<Db, SyncRowReader>();
+  /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
+  private readonly touched = new Set<string>();
 
   constructor(private readonly migration: Migration) {
     this.plans = [...migration.viewPlans.values()];
@@ -242,15 +245,66 @@ export class SqliteReadModels implements SqliteProjection {
 
   apply(db: Db, stored: StoredEvent): void {
     const event = this.migration.toDomainEvent(stored);
+    this.applyToViews(db, event, stored.position);
+    this.applyToProjections(db, event);
+  }
+
+  /**
+   * Re-applies a row's last event to the views only (repair). A view keeps each row's latest
+   * state, so re-applying the last event is idempotent: a correct row stays as it is, a drifted
+   * or lost one is restored; either way the documents that read it are marked for `flush`.
+   * Projections are left alone: `evolve` folds every event, and applying one twice would count it twice.
+   */
+  reapplyRow(db: Db, stored: StoredEvent): void {
+    this.applyToViews(db, this.migration.toDomainEvent(stored), stored.position);
+  }
+
+  /** Removes a row no event accounts for (repair), marking the documents that read it. */
+  dropRow(db: Db, table: string, key: string): void {
+    const views = this.viewsOfTable.get(table);
+    const reader = this.readerOf(db);
+    const before = reader.get(table, key);
+    if (views === undefined || before === null) return;
+    this.mark(views, table, before, reader);
+    prepared(db, `DELETE FROM ${rowTable(table)} WHERE key = ?`).run(key);
+  }
+
+  /** Has the next `flush` recompose one view document (or drop it when its root row is gone). */
+  markDocument(view: string, key: string): void {
+    let keys = this.dirty.get(view);
+    if (keys === undefined) {
+      keys = new Set();
+      this.dirty.set(view, keys);
+    }
+    keys.add(key);
+  }
+
+  /** Replaces a projection's document with the fold of `events` (all of its events, in store order) from nothing. */
+  refold(db: Db, projection: string, id: string, events: readonly StoredEvent[]): void {
+    const definition = this.projections.find((p) => p.name === projection);
+    if (definition === undefined) return;
+    let doc: unknown = null;
+    for (const stored of events) doc = definition.evolve(doc, this.migration.toDomainEvent(stored));
+    const table = docTable(projection);
+    if (doc === null) prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
+    else {
+      const valid = this.validate(projection, id, definition.schema, doc);
+      prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(valid));
+    }
+  }
+
+  /** The row reader over `db` (the rows views are composed from). */
+  rows(db: Db): SyncRowReader {
+    return this.readerOf(db);
+  }
+
+  private applyToViews(db: Db, event: DomainEvent, position: number): void {
     const views = this.viewsOfTable.get(event.metadata.table);
     if (views !== undefined) {
       const rule = this.migration.ruleOf(event.metadata.table);
       const state = (event.data as { state?: DomainState }).state;
       if (rule === undefined || state === undefined) {
-        throw new StoreError(
-          'EVENT_INVALID',
-          `${event.type} at position ${stored.position} carries no row state`,
-        );
+        throw new StoreError('EVENT_INVALID', `${event.type} at position ${position} carries no row state`);
       }
       const reader = this.readerOf(db);
       const key = rule.rowKey(state);
@@ -264,10 +318,14 @@ export class SqliteReadModels implements SqliteProjection {
         ).run(key, JSON.stringify(state));
       if (!event.removed) this.mark(views, event.metadata.table, state, reader);
     }
+  }
+
+  private applyToProjections(db: Db, event: DomainEvent): void {
     for (const projection of this.projections) {
       if (!projection.canHandle.includes(event.type)) continue;
       const id = projection.documentId(event);
       if (id === null) continue;
+      this.touched.add(`${projection.name}\u0000${id}`);
       const table = docTable(projection.name);
       const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(id) as
         | string
@@ -291,6 +349,7 @@ export class SqliteReadModels implements SqliteProjection {
       const put = prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
       const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
       for (const key of keys) {
+        this.touched.add(`${plan.name}\u0000${key}`);
         const composed = runSync(composeDocument(plan, key), reader);
         const root = composed === null ? null : reader.get(plan.view.from, key);
         if (composed === null || root === null) {
@@ -302,6 +361,12 @@ export class SqliteReadModels implements SqliteProjection {
       }
       keys.clear();
     }
+  }
+
+  drainTouched(): TouchedDocument[] {
+    const out = [...this.touched].map((t) => t.split('\u0000', 2) as TouchedDocument);
+    this.touched.clear();
+    return out;
   }
 
   pending(): number {
@@ -363,12 +428,7 @@ export class SqliteReadModels implements SqliteProjection {
 
   private mark(views: readonly ViewPlan[], table: string, state: DomainState, reader: SyncRowReader): void {
     for (const plan of views) {
-      let keys = this.dirty.get(plan.name);
-      if (keys === undefined) {
-        keys = new Set();
-        this.dirty.set(plan.name, keys);
-      }
-      for (const key of runSync(affectedKeys(plan, table, state), reader)) keys.add(key);
+      for (const key of runSync(affectedKeys(plan, table, state), reader)) this.markDocument(plan.name, key);
     }
   }
 

@@ -313,8 +313,8 @@ describe('valid arguments reach the right handler with typed values', () => {
       'resnapshot',
       { table: 'items', where: 'id BETWEEN 1 AND 9', force: true },
     ],
-    [['reconcile'], 'reconcile', { sample: undefined }],
-    [['reconcile', '--sample', '100'], 'reconcile', { sample: 100 }],
+    [['reconcile'], 'reconcile', { sample: undefined, repair: false }],
+    [['reconcile', '--sample', '100', '--repair'], 'reconcile', { sample: 100, repair: true }],
     [['connector', 'render'], 'connector', { action: 'render', kind: undefined, name: undefined }],
     [
       ['connector', 'deploy', '--kind', 'postgresql', '--name', 'pg-1'],

@@ -1,0 +1,296 @@
+import { Redis } from 'ioredis';
+import { Counter, type Registry } from 'prom-client';
+import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
+import { errorMessage } from '../lib/errors.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+
+/**
+ * Redis in front of the embedded read models' key lookups (`get` / `getJson`; queries go to the
+ * read model). It never serves a document older than the read-model checkpoint a request saw
+ * when it began. The argument:
+ *
+ * - An entry is `{ e: epoch, v, d }`: the document text `d`, read from SQLite *after* the
+ *   checkpoint `v` was read, so it holds every change up to `v` (perhaps more).
+ * - After each committed batch (checkpoint P) the projector runs one script: for every document
+ *   the batch wrote, `marker = P` and the entry deleted; then `upto = P`. So "upto ≥ P" means
+ *   every change up to P has left a marker at least as new as itself.
+ * - A hit needs, with C = the checkpoint read before asking Redis: `upto ≥ C` (every change the
+ *   request could see is marked), `marker ≤ v` (no change to this document after the entry's
+ *   read), and `e = epoch`. Between a commit and its script, upto < C: the cache is bypassed.
+ * - A fill happens only when that read saw `upto ≥ v`, within FILL_WINDOW_MS of its read: a
+ *   later change's script either deletes the entry (it came first) or leaves a marker newer than
+ *   `v` (it came after) that outlives the entry (markers live ttl + MARKER_SLACK_SECONDS).
+ * - When the process starts, or a script failed (Redis down), it bumps `epoch` and sets `upto`
+ *   to the checkpoint in one script: every older entry is dropped at once, whichever documents
+ *   changed meanwhile (or were repaired offline). Until that script succeeds this process does
+ *   not use the cache at all (it alone knows that it lost track).
+ * - The checkpoint going back (a rebuild) starts a new epoch too.
+ *
+ * Markers must not be evicted before entries: run Redis with `noeviction` or `volatile-ttl`
+ * (entries expire sooner than markers). Any Redis error is logged, counted, and the read model
+ * answers.
+ */
+
+const FILL_WINDOW_MS = 1000;
+const MARKER_SLACK_SECONDS = 60;
+
+/**
+ * Sets markers, deletes entries, and (ARGV[3] = '1', a batch's last chunk) advances upto.
+ * KEYS: upto, then marker/entry pairs; ARGV: position, marker ttl, advance.
+ */
+const INVALIDATE = `
+for i = 2, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
+  redis.call('DEL', KEYS[i + 1])
+end
+local upto = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[3] == '1' and tonumber(ARGV[1]) > upto then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1`;
+
+/** Documents per script: a 200k-row transaction's batch is marked in several short scripts. */
+const CHUNK = 1000;
+
+/** Drops every entry at once. KEYS: epoch, upto; ARGV: checkpoint. */
+const RESET = `
+redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
+
+export interface CacheMetrics {
+  lookups: Counter<'read_model' | 'result'>;
+  errors: Counter<'operation'>;
+}
+
+function cacheMetrics(registry: Registry | undefined): CacheMetrics {
+  const registers = registry === undefined ? [] : [registry];
+  return {
+    lookups: new Counter({
+      name: 'cqrs_cache_lookups_total',
+      help: 'Read-model key lookups through the Redis cache, by read model and result (hit, miss, bypass: no current epoch)',
+      labelNames: ['read_model', 'result'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'cqrs_cache_errors_total',
+      help: 'Redis operations of the read-model cache that failed (the read model answered instead)',
+      labelNames: ['operation'],
+      registers,
+    }),
+  };
+}
+
+interface Entry {
+  e: string;
+  v: number;
+  d: string | null;
+}
+
+/** An entry as this module writes it; anything else in its place is a miss. */
+function parseEntry(raw: string): Entry | null {
+  try {
+    const value = JSON.parse(raw) as Partial<Entry>;
+    return typeof value.e === 'string' &&
+      typeof value.v === 'number' &&
+      (typeof value.d === 'string' || value.d === null)
+      ? (value as Entry)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ReadModelCacheOptions {
+  url: string;
+  ttlSeconds: number;
+  prefix: string;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+export class ReadModelCache {
+  private readonly redis: Redis;
+  private readonly logger: Logger;
+  readonly metrics: CacheMetrics;
+  private readonly epochKey: string;
+  private readonly uptoKey: string;
+  /** Invalidations run one after another, in commit order. */
+  private chain: Promise<void> = Promise.resolve();
+  private needsReset = true;
+  private resetting: Promise<void> | null = null;
+  private lastPosition = 0;
+  private lastError = 0;
+
+  constructor(private readonly options: ReadModelCacheOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'cache' });
+    this.metrics = cacheMetrics(options.registry);
+    this.epochKey = `${options.prefix}:epoch`;
+    this.uptoKey = `${options.prefix}:upto`;
+    // Fail fast: a command waiting for a reconnect would hold the request it serves.
+    this.redis = new Redis(options.url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      commandTimeout: 500,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    this.redis.on('error', (err) => this.failed('connection', err));
+  }
+
+  private entryKey = (model: string, key: string) => `${this.options.prefix}:e:${model}:${key}`;
+  private markerKey = (model: string, key: string) => `${this.options.prefix}:m:${model}:${key}`;
+
+  /** Logged at most every 10 s: a Redis that is down would otherwise log once per request. */
+  private failed(operation: string, err: unknown): void {
+    this.metrics.errors.inc({ operation });
+    if (Date.now() - this.lastError > 10_000) {
+      this.lastError = Date.now();
+      this.logger.warn(
+        { operation, err: errorMessage(err) },
+        'Redis cache unavailable; reading the read models',
+      );
+    }
+  }
+
+  /** The read models with their key lookups cached; `checkpoint` is the projector's (a synchronous read). */
+  wrap(readModels: ReadModels, checkpoint: () => number): ReadModels {
+    const out: Record<string, ReadModelHandle<unknown>> = {};
+    for (const [name, handle] of Object.entries(readModels)) {
+      const { getJson } = handle;
+      if (getJson === undefined) {
+        out[name] = handle;
+        continue;
+      }
+      const cachedJson = (key: string) => this.lookup(name, key, checkpoint, () => getJson(key));
+      out[name] = {
+        ...handle,
+        getJson: cachedJson,
+        async get(key) {
+          const text = await cachedJson(key);
+          return text === null ? null : JSON.parse(text);
+        },
+      };
+    }
+    return out;
+  }
+
+  private async lookup(
+    model: string,
+    key: string,
+    checkpoint: () => number,
+    read: () => Promise<string | null>,
+  ): Promise<string | null> {
+    const seen = checkpoint();
+    if (this.needsReset) {
+      // Until this process has started an epoch, nothing in Redis is known to be current.
+      this.resetting ??= this.reset(seen).finally(() => {
+        this.resetting = null;
+      });
+      this.metrics.lookups.inc({ read_model: model, result: 'bypass' });
+      return read();
+    }
+    let state: Array<string | null>;
+    try {
+      state = await this.redis.mget(
+        this.entryKey(model, key),
+        this.markerKey(model, key),
+        this.epochKey,
+        this.uptoKey,
+      );
+    } catch (err) {
+      this.failed('get', err);
+      return read();
+    }
+    const [raw, marker, epoch, upto] = state;
+    const covered = epoch !== null && upto !== null && Number(upto) >= seen;
+    if (raw !== null && raw !== undefined && covered) {
+      const entry = parseEntry(raw);
+      if (entry !== null && entry.e === epoch && Number(marker ?? 0) <= entry.v) {
+        this.metrics.lookups.inc({ read_model: model, result: 'hit' });
+        return entry.d;
+      }
+    }
+    this.metrics.lookups.inc({ read_model: model, result: 'miss' });
+    const started = performance.now();
+    const text = await read();
+    if (covered && performance.now() - started < FILL_WINDOW_MS) {
+      const entry: Entry = { e: epoch as string, v: seen, d: text };
+      this.redis
+        .set(this.entryKey(model, key), JSON.stringify(entry), 'EX', this.options.ttlSeconds)
+        .catch((err: unknown) => this.failed('set', err));
+    }
+    return text;
+  }
+
+  /**
+   * What the projector calls after each committed batch: marks the documents it wrote and
+   * advances `upto` to its checkpoint. Queued; never throws.
+   */
+  invalidate(position: number, touched: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    this.chain = this.chain.then(() => this.runInvalidation(position, touched));
+    return this.chain;
+  }
+
+  /** Drops every entry (a new epoch) with upto at `checkpoint`: at start, before serving. */
+  reset(checkpoint: number): Promise<void> {
+    this.needsReset = true;
+    return this.invalidate(checkpoint, []);
+  }
+
+  private async runInvalidation(
+    position: number,
+    touched: ReadonlyArray<readonly [string, string]>,
+  ): Promise<void> {
+    // The checkpoint went back (the read models are being rebuilt): markers of the old
+    // positions would vouch for entries they no longer describe.
+    if (position < this.lastPosition) this.needsReset = true;
+    try {
+      if (this.needsReset) {
+        if (this.redis.status !== 'ready') await this.connected();
+        // Covers `touched` too: the new epoch drops every entry, and upto moves to this commit.
+        await this.redis.eval(RESET, 2, this.epochKey, this.uptoKey, String(position));
+        this.needsReset = false;
+        this.lastPosition = position;
+        return;
+      }
+      const markerTtl = String(this.options.ttlSeconds + MARKER_SLACK_SECONDS);
+      for (let from = 0; from === 0 || from < touched.length; from += CHUNK) {
+        const chunk = touched.slice(from, from + CHUNK);
+        const keys = chunk.flatMap(([model, key]) => [this.markerKey(model, key), this.entryKey(model, key)]);
+        const last = from + CHUNK >= touched.length ? '1' : '0';
+        await this.redis.eval(
+          INVALIDATE,
+          keys.length + 1,
+          this.uptoKey,
+          ...keys,
+          String(position),
+          markerTtl,
+          last,
+        );
+      }
+      this.lastPosition = position;
+    } catch (err) {
+      // What this batch changed is unknown to Redis now: the next invalidation starts a new epoch.
+      this.needsReset = true;
+      this.failed('invalidate', err);
+    }
+  }
+
+  /** Waits up to a second for the connection (at start it is still being made). */
+  private connected(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 1000);
+      this.redis.once('ready', done);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    this.redis.disconnect();
+  }
+}
