@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
+import { packageVersion } from '../lib/package-version.js';
 
 /**
  * The command line as a commander program. It only parses: every number, choice and required
@@ -217,21 +216,6 @@ function tableList(value: string): string[] {
   if (tables.some((t) => t === ''))
     throw new InvalidArgumentError('expected comma-separated table names (a,b,c).');
   return tables;
-}
-
-/**
- * package.json's version. Found by walking up from this module, since it is one level up in
- * the source tree (cli/) and two in the build (dist/cli/), and resolveJsonModule would copy
- * package.json into dist/.
- */
-export function packageVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (!existsSync(path)) continue;
-    const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
-    if (pkg.name === 'cqrs-migrate' && typeof pkg.version === 'string') return pkg.version;
-  }
-  return '0.0.0-unknown';
 }
 
 /**

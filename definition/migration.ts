@@ -106,7 +106,7 @@ const keyPartSchema = z
   .regex(/^[A-Za-z][\w-]*$/, 'use letters, digits, "_" or "-", starting with a letter');
 
 /** Paths the shadow API serves itself. */
-const RESERVED_ROUTE = /^\/(admin(\/|$)|health$|metrics$)/;
+const RESERVED_ROUTE = /^\/(admin(\/|$)|docs(\/|$)|health(\/live|\/ready)?$|metrics$)/;
 
 function fail(lines: string[], hint: string): never {
   throw new DefinitionError(`invalid migration definition:\n${lines.map((l) => `  ${l}`).join('\n')}`, {
@@ -130,7 +130,7 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
       if (!endpoint.route.startsWith('/')) problems.push(`${where}.route: must start with "/"`);
       if (RESERVED_ROUTE.test(endpoint.route))
         problems.push(
-          `${where}.route: ${endpoint.route} is the API's own (/admin/…, /health, /metrics); pick another path`,
+          `${where}.route: ${endpoint.route} is the API's own (/admin/…, /docs/…, /health, /metrics); pick another path`,
         );
       const other = routes.get(endpoint.route);
       if (other !== undefined)

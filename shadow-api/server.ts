@@ -20,13 +20,21 @@ import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RolloutController } from '../rollout/controller.js';
-import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
+import {
+  ACTOR_HEADER,
+  type AdminAuth,
+  actorOf,
+  installAdminAuth,
+  REASON_HEADER,
+  reasonOf,
+} from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
-import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
+import { endpointFlagPatchSchema, endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
 import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
+import { registerDocs } from './openapi.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 
@@ -173,121 +181,157 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return reply;
   }
 
-  // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
-  // does not depend on the request is built here, once per route.
-  for (const entry of options.migration.endpoints) {
-    const endpoint = entry.definition;
-    const what = `parameters of ${entry.key}`;
-    const subjectOf = subjectFunction(endpoint);
-    const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
-    app.get(endpoint.route, async (request, reply) => {
-      const query = request.query as Record<string, unknown>;
-      const path = request.params as Record<string, unknown>;
-      const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
-      const served = await readPath.serve({
-        endpoint: entry.key,
-        subject: subjectOf(params),
-        // Only compared requests and fallbacks read it.
-        get requestKey() {
-          return requestKeyOf(params);
+  registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
+  // In a plugin registered after the docs, so the document sees every route as it is added.
+  app.register(async (api) => {
+    // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
+    // does not depend on the request is built here, once per route.
+    for (const entry of options.migration.endpoints) {
+      const endpoint = entry.definition;
+      const what = `parameters of ${entry.key}`;
+      const subjectOf = subjectFunction(endpoint);
+      const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
+      const docs = { summary: `${entry.key}: a read answered by the side its flag names`, tag: entry.domain };
+      api.get(
+        endpoint.route,
+        { config: { docs: { ...docs, input: endpoint.params } } },
+        async (request, reply) => {
+          const query = request.query as Record<string, unknown>;
+          const path = request.params as Record<string, unknown>;
+          const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
+          const served = await readPath.serve({
+            endpoint: entry.key,
+            subject: subjectOf(params),
+            // Only compared requests and fallbacks read it.
+            get requestKey() {
+              return requestKeyOf(params);
+            },
+            query: (side) =>
+              side === 'legacy'
+                ? legacyAnswer(endpoint, params, options.legacy)
+                : readModelReply(endpoint, params, options.readModels),
+            ...normalize,
+          });
+          sendServed(reply, served);
+          const value = served.value;
+          if (value === null || value === undefined) {
+            return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
+          }
+          // Text already serialised (a stored document, or an answer also handed to the comparison).
+          if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
+          return reply.send(value);
         },
-        query: (side) =>
-          side === 'legacy'
-            ? legacyAnswer(endpoint, params, options.legacy)
-            : readModelReply(endpoint, params, options.readModels),
-        ...normalize,
-      });
-      sendServed(reply, served);
-      const value = served.value;
-      if (value === null || value === undefined) {
-        return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
-      }
-      // Text already serialised (a stored document, or an answer also handed to the comparison).
-      if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
-      return reply.send(value);
-    });
-  }
+      );
+    }
 
-  app.get('/admin/flags', async () => options.flags.get());
-  // Read-only and without the admin token: applications route with it (the OpenFeature
-  // provider); it says which side serves, nothing about the data.
-  app.get('/flags', async () => options.flags.get());
-
-  app.put('/admin/flags', async (request) => {
-    const document = parse(flagDocumentSchema, request.body, 'flag document');
-    rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
-    return auditedChange(
-      options.audit,
+    api.get('/admin/flags', { config: { docs: { summary: 'The flag document', tag: 'flags' } } }, async () =>
+      options.flags.get(),
+    );
+    // Read-only and without the admin token: applications route with it (the OpenFeature
+    // provider); it says which side serves, nothing about the data.
+    api.get(
+      '/flags',
       {
-        actor: actorOf(request),
-        action: 'flags.set',
-        target: null,
-        before: options.flags.get(),
-        reason: reasonOf(request),
+        config: {
+          docs: { summary: 'The flag document, read-only and open (for routing clients)', tag: 'flags' },
+        },
       },
-      () => options.flags.set(document),
-      (previous) => options.flags.set(previous),
+      async () => options.flags.get(),
     );
-  });
 
-  app.patch('/admin/flags/:endpointKey', async (request) => {
-    const { endpointKey } = parse(
-      z.object({ endpointKey: endpointKeySchema }),
-      request.params,
-      'endpoint key',
-    );
-    rejectUnknownKeys(flagKeys, [endpointKey]);
-    return auditedChange(
-      options.audit,
-      {
-        actor: actorOf(request),
-        action: 'flags.patch',
-        target: endpointKey,
-        before: options.flags.get(),
-        reason: reasonOf(request),
-      },
-      () => options.flags.patch(endpointKey, request.body),
-      (previous) => options.flags.set(previous),
-    );
-  });
-
-  app.get('/admin/audit', async (request) => {
-    const q = parse(auditQuerySchema, request.query, 'audit query');
-    return options.audit.list({
-      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
-      limit: q.limit,
+    const flagChange = z.object({
+      [REASON_HEADER]: z.string().optional(),
+      [ACTOR_HEADER]: z.string().optional(),
     });
-  });
-
-  app.get('/admin/report', async (request, reply) => {
-    const q = parse(reportQuerySchema, request.query, 'report query');
-    const endpoints = q.domain === undefined ? undefined : endpointsOfDomain(options.migration, q.domain);
-    if (endpoints === null)
-      throw new BadRequestError('report query', [
+    const putDocs = {
+      summary: 'Replace the flag document',
+      tag: 'flags',
+      body: flagDocumentSchema,
+      headers: flagChange,
+    };
+    api.put('/admin/flags', { config: { docs: putDocs } }, async (request) => {
+      const document = parse(flagDocumentSchema, request.body, 'flag document');
+      rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
+      return auditedChange(
+        options.audit,
         {
-          path: 'domain',
-          message: `no domain "${q.domain}" (domains: ${options.migration.domains.join(', ')})`,
+          actor: actorOf(request),
+          action: 'flags.set',
+          target: null,
+          before: options.flags.get(),
+          reason: reasonOf(request),
         },
-      ]);
-    const stats = options.recorder.stats({
-      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
-      ...(q.until !== undefined ? { until: new Date(q.until) } : {}),
-      ...(endpoints === undefined ? {} : { endpoints }),
-      topPaths: q.top,
-      samples: q.samples,
+        () => options.flags.set(document),
+        (previous) => options.flags.set(previous),
+      );
     });
-    const report = buildReport(stats, options.queue.stats(), q.domain ?? null);
-    if (q.format === 'json') return report;
-    return reply.type(REPORT_CONTENT_TYPES[q.format]).send(renderReport(report, q.format));
-  });
 
-  if (options.rollout) registerRolloutRoutes(app, options.rollout, parse);
+    const patchParams = z.object({ endpointKey: endpointKeySchema });
+    const patchDocs = {
+      summary: "Change one domain's or endpoint's flag",
+      tag: 'flags',
+      input: patchParams,
+      body: endpointFlagPatchSchema,
+      headers: flagChange,
+    };
+    api.patch('/admin/flags/:endpointKey', { config: { docs: patchDocs } }, async (request) => {
+      const { endpointKey } = parse(patchParams, request.params, 'endpoint key');
+      rejectUnknownKeys(flagKeys, [endpointKey]);
+      return auditedChange(
+        options.audit,
+        {
+          actor: actorOf(request),
+          action: 'flags.patch',
+          target: endpointKey,
+          before: options.flags.get(),
+          reason: reasonOf(request),
+        },
+        () => options.flags.patch(endpointKey, request.body),
+        (previous) => options.flags.set(previous),
+      );
+    });
 
-  registerHealthRoutes(app, { health: options.health, queue: options.queue });
+    const auditDocs = { summary: 'Flag changes, newest first', tag: 'audit', input: auditQuerySchema };
+    api.get('/admin/audit', { config: { docs: auditDocs } }, async (request) => {
+      const q = parse(auditQuerySchema, request.query, 'audit query');
+      return options.audit.list({
+        ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+        limit: q.limit,
+      });
+    });
 
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+    const reportDocs = { summary: 'Comparison report', tag: 'report', input: reportQuerySchema };
+    api.get('/admin/report', { config: { docs: reportDocs } }, async (request, reply) => {
+      const q = parse(reportQuerySchema, request.query, 'report query');
+      const endpoints = q.domain === undefined ? undefined : endpointsOfDomain(options.migration, q.domain);
+      if (endpoints === null)
+        throw new BadRequestError('report query', [
+          {
+            path: 'domain',
+            message: `no domain "${q.domain}" (domains: ${options.migration.domains.join(', ')})`,
+          },
+        ]);
+      const stats = options.recorder.stats({
+        ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+        ...(q.until !== undefined ? { until: new Date(q.until) } : {}),
+        ...(endpoints === undefined ? {} : { endpoints }),
+        topPaths: q.top,
+        samples: q.samples,
+      });
+      const report = buildReport(stats, options.queue.stats(), q.domain ?? null);
+      if (q.format === 'json') return report;
+      return reply.type(REPORT_CONTENT_TYPES[q.format]).send(renderReport(report, q.format));
+    });
+
+    if (options.rollout) registerRolloutRoutes(api, options.rollout, parse);
+
+    registerHealthRoutes(api, { health: options.health, queue: options.queue });
+
+    const metricsDocs = { summary: 'Prometheus metrics', tag: 'metrics' };
+    api.get('/metrics', { config: { docs: metricsDocs } }, async (_request, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    });
   });
 
   app.setNotFoundHandler((request, reply) => {

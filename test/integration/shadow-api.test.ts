@@ -23,10 +23,13 @@ import {
   type TransactionItem,
 } from '../../examples/bank/contract.js';
 import { bankTableRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
+import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { maskValue } from '../../lib/masking.js';
 import type { ComponentStatus } from '../../lib/supervisor.js';
+import { RolloutController } from '../../rollout/controller.js';
 import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
@@ -842,6 +845,131 @@ describe('report and metrics', () => {
     expect(body).toContain('cqrs_shadow_queue_depth 0');
     expect(body).toContain('cqrs_shadow_queue_dropped_total 0');
     expect((await s.get('/health')).json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('OpenAPI document at /docs', () => {
+  /** The bank's own definition with every admin route (rollout included), as `run` serves it. */
+  function bankServer() {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const audit = new SqliteAuditLog(':memory:');
+    const flags = FlagStore.open({});
+    const { rollout } = loadConfig({ env: {}, file: undefined, overrides: {} });
+    const app = buildServer({
+      migration: bank,
+      legacy: noDatabase,
+      readModels: {},
+      flags,
+      recorder,
+      queue: new ShadowQueue({ concurrency: 1, maxSize: 1 }),
+      logger: silentLogger,
+      admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }] },
+      audit,
+      rollout: new RolloutController({
+        migration: bank,
+        flags,
+        audit,
+        comparisons: recorder,
+        lagSeconds: () => null,
+        ...rollout,
+      }),
+    });
+    opened.push(recorder, audit, app);
+    return app;
+  }
+
+  interface Operation {
+    parameters?: Array<{ in: string; name: string; required: boolean; schema: Record<string, unknown> }>;
+    requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+    security?: Array<Record<string, string[]>>;
+    tags?: string[];
+  }
+  type Paths = Record<string, Record<string, Operation>>;
+
+  it('lists every read endpoint with its parameters and every admin route behind the token', async () => {
+    const app = bankServer();
+    const res = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json<{ openapi: string; paths: Paths; components: { securitySchemes: unknown } }>();
+    expect(doc.openapi).toBe('3.1.0');
+    const readPaths = bank.endpoints.map((e) => e.definition.route.replace(/:(\w+)/g, '{$1}'));
+    expect(readPaths).toHaveLength(4);
+    for (const path of readPaths) {
+      const get = doc.paths[path]?.get;
+      expect(get?.tags, path).toEqual(['accounts']);
+      expect(get?.security, path).toBeUndefined();
+      expect(get?.parameters, path).toContainEqual(
+        expect.objectContaining({ in: 'path', name: 'accountId', required: true }),
+      );
+    }
+    const history = doc.paths['/accounts/{accountId}/transactions']?.get?.parameters ?? [];
+    expect(history.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'path:accountId',
+      'query:cursor',
+      'query:from',
+      'query:limit',
+      'query:to',
+    ]);
+    // The zod schema the handler validates with, as JSON Schema: a DATETIME(6) text, optional.
+    expect(history.find((p) => p.name === 'from')).toMatchObject({
+      required: false,
+      schema: { type: 'string', pattern: expect.stringContaining('\\.\\d{6}$') },
+    });
+
+    const admin: [string, string][] = [
+      ['get', '/admin/flags'],
+      ['put', '/admin/flags'],
+      ['patch', '/admin/flags/{endpointKey}'],
+      ['get', '/admin/audit'],
+      ['get', '/admin/report'],
+      ['get', '/admin/rollout'],
+      ['get', '/admin/rollout/{target}'],
+      ['post', '/admin/rollout/{target}/advance'],
+      ['post', '/admin/rollout/{target}/rollback'],
+      ['post', '/admin/rollout/{target}/hold'],
+      ['post', '/admin/rollout/{target}/resume'],
+      ['get', '/metrics'],
+    ];
+    for (const [method, path] of admin)
+      expect(doc.paths[path]?.[method]?.security, `${method} ${path}`).toEqual([{ adminToken: [] }]);
+    expect(doc.components.securitySchemes).toEqual({
+      adminToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    });
+    for (const open of ['/flags', '/health', '/health/live', '/health/ready'])
+      expect(doc.paths[open]?.get?.security, open).toBeUndefined();
+    // Bodies come from the same schemas as the handlers' parse.
+    const patchBody = doc.paths['/admin/flags/{endpointKey}']?.patch?.requestBody;
+    expect(patchBody?.content['application/json']?.schema).toMatchObject({
+      properties: { mode: { enum: ['legacy', 'shadow', 'canary', 'new'] } },
+      additionalProperties: false,
+    });
+    const report = doc.paths['/admin/report']?.get?.parameters ?? [];
+    expect(report.find((p) => p.name === 'format')?.schema).toMatchObject({
+      enum: expect.arrayContaining(['json', 'text']),
+    });
+    // Swagger UI's own routes are not part of the document.
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/docs'))).toEqual([]);
+  });
+
+  it('serves Swagger UI and its assets itself, open, and keeps validating as before', async () => {
+    const app = bankServer();
+    const page = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toContain('swagger-ui-bundle.js');
+    const bundle = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
+    expect(bundle.statusCode).toBe(200);
+    expect(bundle.body.length).toBeGreaterThan(100_000);
+    // Documentation only: the handler's zod parse still answers, with its own message.
+    const bad = await app.inject({ method: 'GET', url: '/accounts/1/transactions?limit=x' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({
+      error: 'BAD_REQUEST',
+      message: expect.stringMatching(/^invalid parameters/),
+    });
+    const missing = await app.inject({ method: 'GET', url: '/docs/static/nope.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: 'NOT_FOUND' });
   });
 });
 

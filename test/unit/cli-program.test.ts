@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CommandHandlers, packageVersion, runProgram } from '../../cli/program.js';
+import { type CommandHandlers, runProgram } from '../../cli/program.js';
+import { packageVersion } from '../../lib/package-version.js';
 
 /** A handler set that records each call (command name and options) and returns `exitCode`. */
 function recordingHandlers(exitCode = 0) {
