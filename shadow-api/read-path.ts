@@ -5,7 +5,7 @@ import { JsonText } from '../definition/json-text.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { FlagStore } from './flag-store.js';
-import { decide, type FlagMode, type ServeSide } from './flags.js';
+import { decide, decideFlag, type FlagMode, type ForcedMode, type ServeSide } from './flags.js';
 import { type EndpointMetrics, endpointMetrics, type ShadowMetrics } from './metrics.js';
 
 /** The legacy side failed: there is nothing to fall back to. */
@@ -25,6 +25,8 @@ export interface ReadRequest<T> {
   /** The answer of one side. */
   query(side: ServeSide): Promise<T>;
   normalize?: (answer: unknown) => unknown;
+  /** A mode forced for this request (an admin's x-cqrs-mode header) instead of the flags'. */
+  forcedMode?: ForcedMode;
 }
 
 export interface Served<T> {
@@ -118,7 +120,10 @@ export class ReadPath {
   }
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
-    const decision = decide(this.deps.flags.get(), request.endpoint, request.subject);
+    const decision =
+      request.forcedMode === undefined
+        ? decide(this.deps.flags.get(), request.endpoint, request.subject)
+        : decideFlag({ mode: request.forcedMode }, request.subject);
     let servedBy = decision.serveFrom;
     let fellBack = false;
     let answer = await this.answer(request, servedBy);

@@ -2,6 +2,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import { Registry } from 'prom-client';
@@ -23,14 +24,23 @@ import type { RolloutController } from '../rollout/controller.js';
 import {
   ACTOR_HEADER,
   type AdminAuth,
+  AdminForbiddenError,
   actorOf,
   installAdminAuth,
+  isAdminRequest,
   REASON_HEADER,
   reasonOf,
 } from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
-import { endpointFlagPatchSchema, endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
+import {
+  endpointFlagPatchSchema,
+  endpointKeySchema,
+  type ForcedMode,
+  flagDocumentSchema,
+  forcedModeSchema,
+  type ServeSide,
+} from './flags.js';
 import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
@@ -109,6 +119,17 @@ const reportQuerySchema = z.object({
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * Request header with which an admin (a tester) forces the mode of one read: `legacy`, `shadow`
+ * or `new`, whatever the flags say. The response's x-served-by and x-flag-mode say what it did.
+ */
+export const MODE_HEADER = 'x-cqrs-mode';
+const modeHeaderSchema = z.object({
+  [MODE_HEADER]: forcedModeSchema
+    .optional()
+    .describe('force this mode for this request instead of the flags (needs the admin token)'),
+});
+
 function servedByHeader(side: ServeSide): string {
   return side === 'legacy' ? 'legacy' : 'read-model';
 }
@@ -181,6 +202,17 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return reply;
   }
 
+  /** The mode an admin forces with x-cqrs-mode: 400 for an unknown one, 403 without the admin token. */
+  function forcedModeOf(request: FastifyRequest): ForcedMode | undefined {
+    const header = { [MODE_HEADER]: request.headers[MODE_HEADER] };
+    const forced = parse(modeHeaderSchema, header, 'request header')[MODE_HEADER];
+    if (forced !== undefined && !isAdminRequest(request, options.admin))
+      throw new AdminForbiddenError(
+        `${MODE_HEADER} needs "Authorization: Bearer <token>" with an admin token: only an admin may choose who answers a read`,
+      );
+    return forced;
+  }
+
   registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
   // In a plugin registered after the docs, so the document sees every route as it is added.
   app.register(async (api) => {
@@ -191,37 +223,40 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       const what = `parameters of ${entry.key}`;
       const subjectOf = subjectFunction(endpoint);
       const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
-      const docs = { summary: `${entry.key}: a read answered by the side its flag names`, tag: entry.domain };
-      api.get(
-        endpoint.route,
-        { config: { docs: { ...docs, input: endpoint.params } } },
-        async (request, reply) => {
-          const query = request.query as Record<string, unknown>;
-          const path = request.params as Record<string, unknown>;
-          const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
-          const served = await readPath.serve({
-            endpoint: entry.key,
-            subject: subjectOf(params),
-            // Only compared requests and fallbacks read it.
-            get requestKey() {
-              return requestKeyOf(params);
-            },
-            query: (side) =>
-              side === 'legacy'
-                ? legacyAnswer(endpoint, params, options.legacy)
-                : readModelReply(endpoint, params, options.readModels),
-            ...normalize,
-          });
-          sendServed(reply, served);
-          const value = served.value;
-          if (value === null || value === undefined) {
-            return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
-          }
-          // Text already serialised (a stored document, or an answer also handed to the comparison).
-          if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
-          return reply.send(value);
-        },
-      );
+      const docs = {
+        summary: `${entry.key}: a read answered by the side its flag names`,
+        tag: entry.domain,
+        input: endpoint.params,
+        headers: modeHeaderSchema,
+      };
+      api.get(endpoint.route, { config: { docs } }, async (request, reply) => {
+        const forcedMode = forcedModeOf(request);
+        const query = request.query as Record<string, unknown>;
+        const path = request.params as Record<string, unknown>;
+        const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
+        const served = await readPath.serve({
+          endpoint: entry.key,
+          subject: subjectOf(params),
+          // Only compared requests and fallbacks read it.
+          get requestKey() {
+            return requestKeyOf(params);
+          },
+          query: (side) =>
+            side === 'legacy'
+              ? legacyAnswer(endpoint, params, options.legacy)
+              : readModelReply(endpoint, params, options.readModels),
+          ...normalize,
+          ...(forcedMode === undefined ? {} : { forcedMode }),
+        });
+        sendServed(reply, served);
+        const value = served.value;
+        if (value === null || value === undefined) {
+          return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
+        }
+        // Text already serialised (a stored document, or an answer also handed to the comparison).
+        if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
+        return reply.send(value);
+      });
     }
 
     api.get('/admin/flags', { config: { docs: { summary: 'The flag document', tag: 'flags' } } }, async () =>

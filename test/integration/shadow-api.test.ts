@@ -400,6 +400,71 @@ describe('shadow API serving by flag mode', () => {
   });
 });
 
+describe('forcing the mode of one request (x-cqrs-mode)', () => {
+  it('lets an admin pick who answers one read, whatever the flags say, and changes no flag', async () => {
+    const s = setup({ defaultMode: 'legacy' }, { freshness: caughtUp });
+    s.readModel.summaries.get(3)!.status = 'frozen';
+    const forced = (mode: string) =>
+      s.admin({ method: 'GET', url: '/accounts/3/summary', headers: { 'x-cqrs-mode': mode } });
+
+    const fromNew = await forced('new');
+    expect(fromNew.statusCode).toBe(200);
+    expect(fromNew.headers['x-served-by']).toBe('read-model');
+    expect(fromNew.headers['x-flag-mode']).toBe('new');
+    expect(fromNew.json<AccountSummary>().status).toBe('frozen');
+    expect(s.legacy.calls).toBe(0);
+
+    // Shadow: legacy answers and the read model is compared, as the mode does for every request.
+    const shadowed = await forced('shadow');
+    expect(shadowed.headers['x-served-by']).toBe('legacy');
+    expect(shadowed.headers['x-flag-mode']).toBe('shadow');
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([
+      { endpoint: 'accounts.summary', mode: 'shadow', outcome: 'mismatch', diffCount: 1 },
+    ]);
+
+    s.flags.set({ defaultMode: 'new' });
+    const fromLegacy = await forced('legacy');
+    expect(fromLegacy.headers['x-served-by']).toBe('legacy');
+    expect(fromLegacy.json<AccountSummary>().status).toBe('active');
+    // The header is for its request only: the next one goes by the flags.
+    expect((await s.get('/accounts/3/summary')).headers['x-served-by']).toBe('read-model');
+    expect(s.flags.get()).toEqual({ defaultMode: 'new', endpoints: {} });
+    expect(s.audit.list({ limit: 100 })).toEqual([]);
+  });
+
+  it('refuses it without the admin token (403) and refuses an unknown mode (400), before any query', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', ADMIN_TOKEN]) {
+      const res = await s.app.inject({
+        method: 'GET',
+        url: '/accounts/1/transactions?limit=2',
+        headers: { 'x-cqrs-mode': 'new', ...(authorization ? { authorization } : {}) },
+      });
+      expect(res.statusCode, String(authorization)).toBe(403);
+      expect(res.json()).toEqual({
+        error: 'FORBIDDEN',
+        message: expect.stringMatching(
+          /^x-cqrs-mode needs "Authorization: Bearer <token>" with an admin token/,
+        ),
+      });
+    }
+    for (const mode of ['canary', 'read-model', 'NEW', '', 'new, legacy']) {
+      const res = await s.admin({
+        method: 'GET',
+        url: '/accounts/1/summary',
+        headers: { 'x-cqrs-mode': mode },
+      });
+      expect(res.statusCode, mode).toBe(400);
+      expect(res.json(), mode).toMatchObject({
+        error: 'BAD_REQUEST',
+        message: expect.stringMatching(/^invalid request header: x-cqrs-mode: /),
+      });
+    }
+    expect(s.legacy.calls + s.readModel.calls).toBe(0);
+  });
+});
+
 describe('flags at run time', () => {
   it('PATCH takes effect on the next request', async () => {
     const s = setup({ defaultMode: 'legacy' });
@@ -561,6 +626,14 @@ describe('admin authentication', () => {
       payload: { mode: 'shadow' },
     });
     expect(res.statusCode).toBe(200);
+    // Forcing the mode of a read is an admin's too, so it is open as well.
+    const forced = await app.inject({
+      method: 'GET',
+      url: '/accounts/1/summary',
+      headers: { 'x-cqrs-mode': 'new' },
+    });
+    expect(forced.statusCode).toBe(200);
+    expect(forced.headers['x-served-by']).toBe('read-model');
   });
 });
 
@@ -904,6 +977,7 @@ describe('OpenAPI document at /docs', () => {
     }
     const history = doc.paths['/accounts/{accountId}/transactions']?.get?.parameters ?? [];
     expect(history.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'header:x-cqrs-mode',
       'path:accountId',
       'query:cursor',
       'query:from',
