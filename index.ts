@@ -4,6 +4,7 @@
  * `--definition ./migration.ts` (see "Migrate your own database" in README.md).
  */
 export { z } from 'zod';
+export type { CompareRulesSpec } from './compare/compare-rules.js';
 export type { Row, RowValue } from './connectors/change-event.js';
 export type { RowEventPayload } from './connectors/mapping/mapper.js';
 export {

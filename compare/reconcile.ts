@@ -106,6 +106,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       served: await timed(() => run('legacy')),
       run,
       ...(endpoint.normalize ? { normalize: endpoint.normalize } : {}),
+      ...(entry.compareRules ? { rules: entry.compareRules } : {}),
     });
     byOutcome[record.outcome]++;
     if (record.outcome !== 'match') {

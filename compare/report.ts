@@ -92,6 +92,13 @@ function pct(value: number | null): string {
   return value === null ? '-' : `${value.toFixed(1)}%`;
 }
 
+/** Endpoints whose compare rules accepted differences: [endpoint, ignored, tolerated]. */
+export function acceptedRows(report: Report): string[][] {
+  return report.endpoints
+    .filter((e) => e.accepted.ignored + e.accepted.tolerated > 0)
+    .map((e) => [e.endpoint, String(e.accepted.ignored), String(e.accepted.tolerated)]);
+}
+
 export function renderReportText(report: Report): string {
   const lines: string[] = [];
   lines.push(`Shadow comparison report (${reportScope(report)})`);
@@ -131,6 +138,12 @@ export function renderReportText(report: Report): string {
     } else {
       lines.push('Top mismatching paths');
       lines.push(alignedTable([['endpoint', 'path', 'comparisons', 'first seen', 'last seen'], ...paths], 2));
+    }
+    const accepted = acceptedRows(report);
+    if (accepted.length > 0) {
+      lines.push('');
+      lines.push("Differences the endpoints' compare rules accepted (not mismatches)");
+      lines.push(alignedTable([['endpoint', 'ignored', 'tolerated'], ...accepted]));
     }
   }
   if (report.queue !== undefined) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type CompareRules, compileCompareRules } from '../compare/compare-rules.js';
 import { defineRuleSet, type RuleSet } from '../connectors/mapping/rule-set.js';
 import type { TableRule } from '../connectors/mapping/rules.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
@@ -71,6 +72,8 @@ export interface EndpointEntry {
   /** Flag key: `<domain>.<endpoint>`. */
   key: string;
   definition: EndpointDefinition;
+  /** The endpoint's `compare` rules, checked and compiled. */
+  compareRules?: CompareRules;
 }
 
 export interface Migration {
@@ -148,7 +151,19 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
         problems.push(
           `${where}.sensitive: ${sensitive.error.issues.map((i) => `${i.path.join('.') || '(list)'}: ${i.message}`).join('; ')}`,
         );
-      entries.push({ domain, name, key: `${domain}.${name}`, definition: endpoint });
+      let compareRules: CompareRules | undefined;
+      try {
+        if (endpoint.compare !== undefined) compareRules = compileCompareRules(endpoint.compare);
+      } catch (err) {
+        problems.push(`${where}.compare: ${errorMessage(err)}`);
+      }
+      entries.push({
+        domain,
+        name,
+        key: `${domain}.${name}`,
+        definition: endpoint,
+        ...(compareRules === undefined ? {} : { compareRules }),
+      });
     }
   }
   if (entries.length === 0) problems.push('domains: define at least one endpoint');

@@ -1,4 +1,5 @@
 import type { SideResult } from '../compare/classify.js';
+import type { CompareRules } from '../compare/compare-rules.js';
 import type { ComparisonJob, ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import { JsonText } from '../definition/json-text.js';
@@ -25,6 +26,8 @@ export interface ReadRequest<T> {
   /** The answer of one side. */
   query(side: ServeSide): Promise<T>;
   normalize?: (answer: unknown) => unknown;
+  /** The endpoint's compare rules, handed to the comparison. */
+  compareRules?: CompareRules;
   /** A mode forced for this request (an admin's x-cqrs-mode header) instead of the flags'. */
   forcedMode?: ForcedMode;
 }
@@ -148,6 +151,7 @@ export class ReadPath {
       served,
       run: (side) => request.query(side),
       ...(request.normalize ? { normalize: request.normalize } : {}),
+      ...(request.compareRules ? { rules: request.compareRules } : {}),
     };
     this.deps.queue.enqueue(() => this.deps.comparator.compare(job).then(() => undefined));
     return { value: served.value, servedBy, mode: decision.mode, fellBack };

@@ -223,6 +223,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       const what = `parameters of ${entry.key}`;
       const subjectOf = subjectFunction(endpoint);
       const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
+      const compareRules = entry.compareRules ? { compareRules: entry.compareRules } : {};
       const docs = {
         summary: `${entry.key}: a read answered by the side its flag names`,
         tag: entry.domain,
@@ -246,6 +247,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
               ? legacyAnswer(endpoint, params, options.legacy)
               : readModelReply(endpoint, params, options.readModels),
           ...normalize,
+          ...compareRules,
           ...(forcedMode === undefined ? {} : { forcedMode }),
         });
         sendServed(reply, served);

@@ -153,6 +153,10 @@ function migrationOver(legacy: AccountQueries, readModel: AccountQueries): Migra
             legacy: ({ params }) => legacy.accountSummary(params.accountId),
             readModel: ({ params }) => readModel.accountSummary(params.accountId),
             sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
+            compare: {
+              ignore: ['balance.updatedAt'],
+              tolerance: { 'recentTransactions.*.balanceAfter': 0.005 },
+            },
           }),
           history: defineEndpoint({
             route: '/accounts/:accountId/transactions',
@@ -893,6 +897,33 @@ describe('report and metrics', () => {
     const empty = await s.admin({ method: 'GET', url: `/admin/report?since=${future}` });
     expect(empty.json<Report>().endpoints).toEqual([]);
     expect((await s.admin({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
+  });
+
+  it("counts what the endpoint's compare rules accepted apart, instead of as mismatches", async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(1)!.balance.updatedAt = '2024-05-27 09:30:00.000001';
+    s.readModel.summaries.get(1)!.recentTransactions[0]!.balanceAfter = '101.0040';
+    s.readModel.summaries.get(2)!.recentTransactions[1]!.balanceAfter = '102.0100';
+    for (const id of [1, 2]) await s.get(`/accounts/${id}/summary`);
+    await s.queue.onIdle();
+    const records = s.recorder.list({ endpoint: 'accounts.summary' });
+    expect(records.find((r) => r.requestKey === 'accountId=1')).toMatchObject({
+      outcome: 'match',
+      diffCount: 0,
+    });
+    expect(records.find((r) => r.requestKey === 'accountId=2')).toMatchObject({
+      outcome: 'mismatch',
+      differences: [
+        { path: 'recentTransactions[1].balanceAfter', legacy: '102.0000', readModel: '102.0100' },
+      ],
+    });
+    const report = (await s.admin({ method: 'GET', url: '/admin/report' })).json<Report>();
+    expect(report.endpoints.find((e) => e.endpoint === 'accounts.summary')).toMatchObject({
+      byOutcome: { match: 1, mismatch: 1 },
+      accepted: { ignored: 1, tolerated: 1 },
+    });
+    const text = (await s.admin({ method: 'GET', url: '/admin/report?format=text' })).body;
+    expect(text).toMatch(/compare rules accepted[\s\S]*accounts\.summary\s+1\s+1\n/);
   });
 
   it('exposes request, latency, comparison and queue metrics', async () => {
