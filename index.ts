@@ -4,7 +4,6 @@
  * `--definition ./migration.ts` (see "Migrate your own database" in README.md).
  */
 export { z } from 'zod';
-export type { CompareRulesSpec } from './compare/compare-rules.js';
 export type { Row, RowValue } from './connectors/change-event.js';
 export type { RowEventPayload } from './connectors/mapping/mapper.js';
 export {
@@ -67,5 +66,6 @@ export {
   type ViewSpec,
   type Where,
 } from './definition/read-models.js';
+export type { CompareRulesSpec } from './lib/compare-rules.js';
 export { AdapterError, ConfigError, DefinitionError, errorMessage } from './lib/errors.js';
 export { type Progress, ProgressMeter } from './lib/progress.js';

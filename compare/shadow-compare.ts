@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerValue, JsonText } from '../definition/json-text.js';
+import { applyCompareRules, type CompareRules } from '../lib/compare-rules.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import type { FlagMode, ServeSide } from '../shadow-api/flags.js';
 import { type Classification, classifyAttempt, needsRecheck, type SideResult, settle } from './classify.js';
-import { applyCompareRules, type CompareRules } from './compare-rules.js';
 import type { Difference } from './diff.js';
 import { type Differ, inlineDiffer } from './differ.js';
 import type { ComparisonRecord, ComparisonRecorder, FreshnessPort } from './ports.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { CompareRulesSpec } from '../compare/compare-rules.js';
+import type { CompareRulesSpec } from '../lib/compare-rules.js';
 import type { ReadModels } from './read-models.js';
 
 /**

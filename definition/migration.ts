@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { type CompareRules, compileCompareRules } from '../compare/compare-rules.js';
 import { defineRuleSet, type RuleSet } from '../connectors/mapping/rule-set.js';
 import type { TableRule } from '../connectors/mapping/rules.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
+import { type CompareRules, compileCompareRules } from '../lib/compare-rules.js';
 import { DefinitionError, errorMessage } from '../lib/errors.js';
 import { sensitivePathSchema } from '../lib/masking.js';
 import { routeParams } from './endpoint-calls.js';

@@ -1,8 +1,8 @@
 import type { SideResult } from '../compare/classify.js';
-import type { CompareRules } from '../compare/compare-rules.js';
 import type { ComparisonJob, ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import { JsonText } from '../definition/json-text.js';
+import type { CompareRules } from '../lib/compare-rules.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { FlagStore } from './flag-store.js';

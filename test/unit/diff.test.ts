@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyCompareRules, compileCompareRules } from '../../compare/compare-rules.js';
 import { diffJson, pathPattern } from '../../compare/diff.js';
+import { applyCompareRules, compileCompareRules } from '../../lib/compare-rules.js';
 
 const tx = (id: number, amount: string) => ({
   transactionId: id,

@@ -1,5 +1,4 @@
 import Big from 'big.js';
-import type { Difference } from './diff.js';
 
 /**
  * An endpoint's comparison rules: answer paths whose differences are expected (a timestamp the
@@ -22,10 +21,18 @@ export interface CompareRules {
   readonly tolerance: readonly { pattern: readonly string[]; within: Big }[];
 }
 
+/** A difference as compare/diff.ts reports it (a path the differ wrote, e.g. 'items[3].amount'). */
+export interface PathDifference {
+  path: string;
+  kind: string;
+  legacy?: unknown;
+  readModel?: unknown;
+}
+
 /** What the rules did to one comparison's differences. */
-export interface RuledDifferences {
+export interface RuledDifferences<D extends PathDifference> {
   /** The differences that still count. */
-  differences: Difference[];
+  differences: D[];
   ignored: number;
   tolerated: number;
 }
@@ -85,8 +92,11 @@ export function compileCompareRules(spec: CompareRulesSpec): CompareRules {
  * tolerated path within its tolerance (compared as exact decimals, so "10.005" is within
  * 0.005 of "10.000").
  */
-export function applyCompareRules(differences: readonly Difference[], rules: CompareRules): RuledDifferences {
-  const out: RuledDifferences = { differences: [], ignored: 0, tolerated: 0 };
+export function applyCompareRules<D extends PathDifference>(
+  differences: readonly D[],
+  rules: CompareRules,
+): RuledDifferences<D> {
+  const out: RuledDifferences<D> = { differences: [], ignored: 0, tolerated: 0 };
   for (const d of differences) {
     // A path the differ wrote always parses; one that did not would be a single opaque segment.
     const segments = segmentsOf(d.path) ?? [d.path];
@@ -103,7 +113,7 @@ export function applyCompareRules(differences: readonly Difference[], rules: Com
   return out;
 }
 
-function withinTolerance(d: Difference, segments: readonly string[], rules: CompareRules): boolean {
+function withinTolerance(d: PathDifference, segments: readonly string[], rules: CompareRules): boolean {
   const rule = rules.tolerance.find(
     (t) => t.pattern.length === segments.length && matchesPrefix(t.pattern, segments),
   );
