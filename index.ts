@@ -80,5 +80,6 @@ export {
   type ViewSpec,
   type Where,
 } from './definition/read-models.js';
+export type { CompareRulesSpec } from './lib/compare-rules.js';
 export { AdapterError, ConfigError, DefinitionError, errorMessage } from './lib/errors.js';
 export { type Progress, ProgressMeter } from './lib/progress.js';

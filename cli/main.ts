@@ -35,6 +35,7 @@ import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
 import { type ConnectorDistance, connectorDistance } from './distributed-health.js';
+import { flagsCommand } from './flags.js';
 import { checkDefinitionQueries } from './legacy-check.js';
 import {
   deadLetterDrift,
@@ -410,6 +411,11 @@ const handlers: CommandHandlers = {
   async rollout(options) {
     const { config } = context(options, true);
     return rolloutCommand(config, options, (text) => process.stdout.write(text));
+  },
+
+  async flags(options) {
+    const { config } = context(options, true);
+    return flagsCommand(config, options, (text) => process.stdout.write(text));
   },
 
   async rebuild(options) {

@@ -1,7 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
+import { packageVersion } from '../lib/package-version.js';
+import {
+  type EndpointFlag,
+  endpointFlagSchema,
+  endpointKeySchema,
+  flagModeSchema,
+} from '../shadow-api/flags.js';
 
 /**
  * The command line as a commander program. It only parses: every number, choice and required
@@ -140,6 +145,24 @@ export interface RolloutOptions extends GlobalOptions {
   json: boolean;
 }
 
+/** Options of every `flags` action: they talk to the running API. */
+export interface FlagsClientOptions extends GlobalOptions {
+  /** The running API; undefined: http://<api.host>:<api.port> from the config. */
+  url?: string | undefined;
+  json: boolean;
+}
+
+export type FlagsOptions =
+  | (FlagsClientOptions & { action: 'list' })
+  | (FlagsClientOptions & { action: 'get'; key: string })
+  | (FlagsClientOptions & {
+      action: 'set';
+      key: string;
+      /** The key's new entry, checked here (a canary has a percent). */
+      flag: EndpointFlag;
+      reason?: string | undefined;
+    });
+
 /** One async function per command; each returns the process exit code. */
 export interface CommandHandlers {
   demo(options: DemoOptions): Promise<number>;
@@ -151,6 +174,7 @@ export interface CommandHandlers {
   report(options: ReportOptions): Promise<number>;
   audit(options: AuditOptions): Promise<number>;
   rollout(options: RolloutOptions): Promise<number>;
+  flags(options: FlagsOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   deadLettersRedrive(options: RedriveOptions): Promise<number>;
@@ -214,26 +238,33 @@ function sqlCondition(value: string): string {
   return value;
 }
 
+/** A flag key: a domain or `<domain>.<endpoint>` (whether the definition has it, the API says). */
+function flagKey(value: string): string {
+  const parsed = endpointKeySchema.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(`${parsed.error.issues[0]?.message ?? 'invalid key'}.`);
+  return value;
+}
+
+const percent = numberParser('a number from 0 to 100', (n) => Number.isFinite(n) && n >= 0 && n <= 100);
+const share = numberParser('a share from 0 to 1', (n) => Number.isFinite(n) && n >= 0 && n <= 1);
+
+/** Why `flags set` options do not make a flag entry, or null when they do. */
+function flagEntryProblem(flag: EndpointFlag): string | null {
+  if (flag.mode === 'canary' && flag.percent === undefined) return '--mode canary needs --percent (0-100)';
+  if (flag.mode !== 'canary' && flag.percent !== undefined)
+    return `--percent applies to --mode canary only (not ${flag.mode})`;
+  if (flag.mode !== 'new' && flag.compareSample !== undefined)
+    return `--compare-sample applies to --mode new only (not ${flag.mode})`;
+  // The API's own schema, so what passes here is what it accepts.
+  const parsed = endpointFlagSchema.safeParse(flag);
+  return parsed.success ? null : (parsed.error.issues[0]?.message ?? 'invalid flag');
+}
+
 function tableList(value: string): string[] {
   const tables = value.split(',').map((t) => t.trim());
   if (tables.some((t) => t === ''))
     throw new InvalidArgumentError('expected comma-separated table names (a,b,c).');
   return tables;
-}
-
-/**
- * package.json's version. Found by walking up from this module, since it is one level up in
- * the source tree (cli/) and two in the build (dist/cli/), and resolveJsonModule would copy
- * package.json into dist/.
- */
-export function packageVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (!existsSync(path)) continue;
-    const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
-    if (pkg.name === 'cqrs-migrate' && typeof pkg.version === 'string') return pkg.version;
-  }
-  return '0.0.0-unknown';
 }
 
 /**
@@ -423,6 +454,70 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
         target,
         force: o.force,
         to: o.to,
+        reason: o.reason,
+        url: o.url,
+        json: o.json,
+      });
+    });
+
+  const flags = program
+    .command('flags')
+    .description('which side serves each domain and endpoint, through the running API: list, get, set');
+  const urlOption = () =>
+    new Option('--url <url>', 'the running API (default: http://<api.host>:<api.port>)');
+  const jsonOption = () => new Option('--json', 'print JSON').default(false);
+  const keyArgument = () =>
+    new Argument('<endpointKey>', 'a domain, or <domain>.<endpoint>').argParser(flagKey);
+  flags
+    .command('list', { isDefault: true })
+    .description('the default and every entry, as a table')
+    .addOption(urlOption())
+    .addOption(jsonOption())
+    .action(async (o) => {
+      await handlers.flags({ ...globals(), action: 'list', url: o.url, json: o.json });
+    });
+  flags
+    .command('get')
+    .description("the entry that governs one key (its own, its domain's or the default)")
+    .addArgument(keyArgument())
+    .addOption(urlOption())
+    .addOption(jsonOption())
+    .action(async (key, o) => {
+      await handlers.flags({ ...globals(), action: 'get', key, url: o.url, json: o.json });
+    });
+  flags
+    .command('set')
+    .description(
+      "change one key's entry (audited); what is not given keeps the value that governs the key now",
+    )
+    .addArgument(keyArgument())
+    .addOption(
+      new Option('--mode <mode>', 'who serves').choices(flagModeSchema.options).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--percent <p>', 'canary: share of subjects the read model serves').argParser(percent),
+    )
+    .addOption(
+      new Option('--compare-sample <s>', 'new: share of requests still compared with legacy').argParser(
+        share,
+      ),
+    )
+    .addOption(new Option('--reason <text>', 'why, for the audit log'))
+    .addOption(urlOption())
+    .addOption(jsonOption())
+    .action(async (key, o, command) => {
+      const flag: EndpointFlag = {
+        mode: o.mode,
+        ...(o.percent === undefined ? {} : { percent: o.percent }),
+        ...(o.compareSample === undefined ? {} : { compareSample: o.compareSample }),
+      };
+      const problem = flagEntryProblem(flag);
+      if (problem !== null) command.error(`error: ${problem}`, { exitCode: USAGE_EXIT_CODE });
+      await handlers.flags({
+        ...globals(),
+        action: 'set',
+        key,
+        flag,
         reason: o.reason,
         url: o.url,
         json: o.json,

@@ -1,8 +1,7 @@
 import type { Config } from '../lib/config.js';
-import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { StepResult, TargetStatus } from '../rollout/controller.js';
 import { type GateResult, renderGateResults } from '../rollout/gates.js';
-import { loadAdminAuth } from '../shadow-api/admin-auth.js';
+import { type AdminRefusal, adminClient, refusedLine } from './admin-client.js';
 import type { RolloutOptions } from './program.js';
 
 /**
@@ -15,12 +14,11 @@ export async function rolloutCommand(
   options: RolloutOptions,
   print: (text: string) => void,
 ): Promise<number> {
-  const base = (options.url ?? `http://${hostOf(config.api.host)}:${config.api.port}`).replace(/\/$/, '');
-  const token = loadAdminAuth(config.api).tokens[0]?.token;
+  const send = adminClient(config, options.url);
   const target = options.target === undefined ? '' : `/${encodeURIComponent(options.target)}`;
-  const request =
+  const reply = await send(
     options.action === 'status'
-      ? { method: 'GET', path: `/admin/rollout${target}`, body: undefined }
+      ? { method: 'GET', path: `/admin/rollout${target}` }
       : {
           method: 'POST',
           path: `/admin/rollout${target}/${options.action}`,
@@ -30,30 +28,15 @@ export async function rolloutCommand(
               : options.action === 'rollback' && options.to !== undefined
                 ? { to: options.to }
                 : {},
-        };
-  let response: Response;
-  try {
-    response = await fetch(`${base}${request.path}`, {
-      method: request.method,
-      headers: {
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-        ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(options.reason === undefined ? {} : { 'x-cqrs-reason': options.reason }),
-      },
-      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-    });
-  } catch (cause) {
-    throw new AdapterError('ROLLOUT_API_UNREACHABLE', `no API answers at ${base}: ${errorMessage(cause)}`, {
-      cause,
-      hint: 'start `cqrs-migrate run` (or serve), or pass --url of the running API',
-    });
-  }
-  const body: unknown = await response.json().catch(() => null);
+          reason: options.reason,
+        },
+  );
+  const body = reply.body;
   if (options.json) print(`${JSON.stringify(body, null, 2)}\n`);
-  if (!response.ok) {
-    const refused = body as { message?: string; hint?: string; gates?: GateResult[] } | null;
+  if (!reply.ok) {
+    const refused = body as (AdminRefusal & { gates?: GateResult[] }) | null;
     if (!options.json) {
-      print(`refused (${response.status}): ${refused?.message ?? response.statusText}\n`);
+      print(refusedLine(reply));
       if (refused?.gates) print(`${renderGateResults(refused.gates, '  ')}\n`);
       if (refused?.hint) print(`  fix: ${refused.hint}\n`);
     }
@@ -72,12 +55,6 @@ export async function rolloutCommand(
     print(`${status.target}: ${status.state.held ? 'held' : 'not held'}\n`);
   }
   return 0;
-}
-
-function hostOf(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 function renderStatus(statuses: readonly TargetStatus[]): string {

@@ -41,6 +41,9 @@ export interface Classification {
   error: string | null;
   /** null: unknown. */
   readModelCaughtUp: boolean | null;
+  /** Differences the endpoint's compare rules accepted (not in `differences`). */
+  ignored?: number;
+  tolerated?: number;
 }
 
 export function caughtUpFrom(facts: FreshnessFacts | null | undefined): boolean | null {
@@ -121,7 +124,13 @@ export function settle(attempts: readonly Classification[]): Classification {
   if (first === undefined || last === undefined) throw new RangeError('settle needs at least one attempt');
   if (last.outcome === 'match' && first.outcome !== 'match') {
     const firstDiffering = attempts.find((a) => a.outcome !== 'match') ?? first;
-    return { ...last, outcome: 'lag', differences: firstDiffering.differences };
+    return {
+      ...last,
+      outcome: 'lag',
+      differences: firstDiffering.differences,
+      ignored: firstDiffering.ignored ?? 0,
+      tolerated: firstDiffering.tolerated ?? 0,
+    };
   }
   return last;
 }

@@ -1,7 +1,8 @@
 /**
  * Structural diff of two JSON answers (legacy vs read model). Objects are compared by key,
  * arrays by index, leaves by strict equality: money and times are strings in the contract
- * and must match character for character ("12.3400" ≠ "12.34"), so there is no tolerance.
+ * and must match character for character ("12.3400" ≠ "12.34"), so there is no tolerance here;
+ * an endpoint that expects some says so in its compare rules (lib/compare-rules.ts).
  */
 export type DifferenceKind = 'changed' | 'missing' | 'extra' | 'type';
 

@@ -40,6 +40,9 @@ export interface ComparisonRecord {
   servedBy: ServeSide;
   outcome: Outcome;
   differences: Difference[];
+  /** Differences the endpoint's compare rules ignored or tolerated (not in `differences`); 0 when absent. */
+  ignored?: number;
+  tolerated?: number;
   error: string | null;
   attempts: number;
   legacyMs: number | null;
@@ -68,6 +71,8 @@ export interface EndpointStats {
   topPaths: PathStats[];
   /** The newest mismatching or missing comparisons, values of sensitive fields masked. */
   samples: StoredComparison[];
+  /** Differences the endpoint's compare rules accepted, summed over its comparisons. */
+  accepted: { ignored: number; tolerated: number };
 }
 
 export interface PathStats {

@@ -137,6 +137,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       served: await timed(() => run('legacy')),
       run,
       ...(endpoint.normalize ? { normalize: endpoint.normalize } : {}),
+      ...(entry.compareRules ? { rules: entry.compareRules } : {}),
     });
     options.metrics?.comparisons.inc({ endpoint: name, outcome: record.outcome });
     if (record.outcome === 'match') return null;

@@ -89,9 +89,9 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     }
     this.insertComparison = this.db.prepare(
       `INSERT INTO comparisons (recorded_at, endpoint, request_key, subject, mode, served_by, outcome,
-         attempts, diff_count, diff_json, error, legacy_ms, read_model_ms)
+         attempts, diff_count, diff_json, error, legacy_ms, read_model_ms, ignored_count, tolerated_count)
        VALUES (@recordedAt, @endpoint, @requestKey, @subject, @mode, @servedBy, @outcome,
-         @attempts, @diffCount, @diffJson, @error, @legacyMs, @readModelMs)`,
+         @attempts, @diffCount, @diffJson, @error, @legacyMs, @readModelMs, @ignored, @tolerated)`,
     );
     this.insertPath = this.db.prepare(
       'INSERT OR IGNORE INTO comparison_paths (comparison_id, path) VALUES (?, ?)',
@@ -118,6 +118,8 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
         error: c.error,
         legacyMs: c.legacyMs,
         readModelMs: c.readModelMs,
+        ignored: c.ignored ?? 0,
+        tolerated: c.tolerated ?? 0,
       });
       const id = Number(info.lastInsertRowid);
       // Every path is counted, not only the stored ones, so the report's ranking is complete.
@@ -153,10 +155,17 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     const window = windowOf(options);
     const counts = this.db
       .prepare(
-        `SELECT endpoint, outcome, COUNT(*) AS n FROM comparisons c WHERE ${window.where}
+        `SELECT endpoint, outcome, COUNT(*) AS n, SUM(ignored_count) AS ignored, SUM(tolerated_count) AS tolerated
+         FROM comparisons c WHERE ${window.where}
          GROUP BY endpoint, outcome ORDER BY endpoint`,
       )
-      .all(window.params) as { endpoint: string; outcome: Outcome; n: number }[];
+      .all(window.params) as {
+      endpoint: string;
+      outcome: Outcome;
+      n: number;
+      ignored: number;
+      tolerated: number;
+    }[];
     const byEndpoint = new Map<string, EndpointStats>();
     for (const row of counts) {
       let entry = byEndpoint.get(row.endpoint);
@@ -168,11 +177,14 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
           latency: { legacy: emptyLatency(), readModel: emptyLatency() },
           topPaths: [],
           samples: [],
+          accepted: { ignored: 0, tolerated: 0 },
         };
         byEndpoint.set(row.endpoint, entry);
       }
       entry.byOutcome[row.outcome] += row.n;
       entry.total += row.n;
+      entry.accepted.ignored += row.ignored;
+      entry.accepted.tolerated += row.tolerated;
     }
     for (const entry of byEndpoint.values()) {
       entry.latency.legacy = this.latency(entry.endpoint, 'legacy_ms', window);

@@ -1,6 +1,6 @@
 import { OUTCOMES } from './classify.js';
 import type { Difference } from './diff.js';
-import { type EndpointReport, type Report, renderReportText, reportScope } from './report.js';
+import { acceptedRows, type EndpointReport, type Report, renderReportText, reportScope } from './report.js';
 
 /**
  * The comparison report in the formats its readers use: text for a terminal, JSON for tools,
@@ -92,6 +92,9 @@ export function renderReportHtml(report: Report): string {
       ),
     )
     .join('\n');
+  const accepted = acceptedRows(report)
+    .map((cells) => `<tr>${cells.map((c) => `<td>${escapeMarkup(c)}</td>`).join('')}</tr>`)
+    .join('\n');
   const samples = report.endpoints
     .filter((e) => e.samples.length > 0)
     .map((e) => `<h3>${escapeMarkup(e.endpoint)}</h3>${sampleRows(e)}`)
@@ -117,6 +120,7 @@ ${rows}
 }
 <h2>Mismatching fields</h2>
 ${paths === '' ? '<p>No mismatching paths.</p>' : `<table><tr><th>endpoint</th><th>path</th><th>comparisons</th><th>first seen</th><th>last seen</th></tr>\n${paths}</table>`}
+${accepted === '' ? '' : `<h2>Accepted by compare rules</h2>\n<table><tr><th>endpoint</th><th>ignored</th><th>tolerated</th></tr>\n${accepted}</table>`}
 <h2>Samples</h2>
 ${samples === '' ? '<p>No mismatching comparison in this window.</p>' : samples}
 <p><small>Values of fields marked sensitive in the definition are masked where they are stored.</small></p>

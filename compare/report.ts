@@ -1,3 +1,4 @@
+import { alignedTable } from '../lib/text-table.js';
 import { OUTCOMES, type Outcome } from './classify.js';
 import type { ComparisonStats, EndpointStats, LatencySummary } from './ports.js';
 
@@ -91,22 +92,11 @@ function pct(value: number | null): string {
   return value === null ? '-' : `${value.toFixed(1)}%`;
 }
 
-/** Left-aligns the first `textColumns` columns, right-aligns the (numeric) others. */
-function table(rows: string[][], textColumns = 1): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+/** Endpoints whose compare rules accepted differences: [endpoint, ignored, tolerated]. */
+export function acceptedRows(report: Report): string[][] {
+  return report.endpoints
+    .filter((e) => e.accepted.ignored + e.accepted.tolerated > 0)
+    .map((e) => [e.endpoint, String(e.accepted.ignored), String(e.accepted.tolerated)]);
 }
 
 export function renderReportText(report: Report): string {
@@ -136,7 +126,9 @@ export function renderReportText(report: Report): string {
       latencyCell(e.latency.readModel),
     ]);
     const t = report.totals;
-    lines.push(table([header, ...rows, [...row('all', t.total, t.matchRatePct, t.byOutcome), '', '']]));
+    lines.push(
+      alignedTable([header, ...rows, [...row('all', t.total, t.matchRatePct, t.byOutcome), '', '']]),
+    );
     const paths = report.endpoints.flatMap((e) =>
       e.topPaths.map((p) => [e.endpoint, p.path, String(p.count), p.firstSeen, p.lastSeen]),
     );
@@ -145,7 +137,13 @@ export function renderReportText(report: Report): string {
       lines.push('No mismatching paths.');
     } else {
       lines.push('Top mismatching paths');
-      lines.push(table([['endpoint', 'path', 'comparisons', 'first seen', 'last seen'], ...paths], 2));
+      lines.push(alignedTable([['endpoint', 'path', 'comparisons', 'first seen', 'last seen'], ...paths], 2));
+    }
+    const accepted = acceptedRows(report);
+    if (accepted.length > 0) {
+      lines.push('');
+      lines.push("Differences the endpoints' compare rules accepted (not mismatches)");
+      lines.push(alignedTable([['endpoint', 'ignored', 'tolerated'], ...accepted]));
     }
   }
   if (report.queue !== undefined) {

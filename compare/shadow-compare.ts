@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerValue, JsonText } from '../definition/json-text.js';
+import { applyCompareRules, type CompareRules } from '../lib/compare-rules.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
@@ -23,6 +24,8 @@ export interface ComparisonJob {
   run(side: ServeSide): Promise<unknown>;
   /** Applied to both answers before they are compared (the endpoint's normaliser). */
   normalize?: (answer: unknown) => unknown;
+  /** The endpoint's compare rules: differences they accept are counted apart, not as mismatches. */
+  rules?: CompareRules;
 }
 
 export interface ShadowComparatorOptions {
@@ -129,6 +132,8 @@ export class ShadowComparator {
       servedBy: job.servedBy,
       outcome: settled.outcome,
       differences: settled.differences,
+      ignored: settled.ignored ?? 0,
+      tolerated: settled.tolerated ?? 0,
       error: settled.error,
       attempts: attempts.length,
       // The first attempt's timings: what serving from either side costs, re-checks aside.
@@ -142,7 +147,7 @@ export class ShadowComparator {
     const other = await timed(() => job.run(job.servedBy === 'legacy' ? 'readModel' : 'legacy'));
     const legacy = job.servedBy === 'legacy' ? job.served : other;
     const readModel = job.servedBy === 'legacy' ? other : job.served;
-    return this.classify(normalized(job, legacy), normalized(job, readModel));
+    return this.classify(job, normalized(job, legacy), normalized(job, readModel));
   }
 
   /**
@@ -152,17 +157,27 @@ export class ShadowComparator {
   private async freshAttempt(job: ComparisonJob): Promise<Attempt> {
     const legacy = await timed(() => job.run('legacy'));
     const readModel = await timed(() => job.run('readModel'));
-    return this.classify(normalized(job, legacy), normalized(job, readModel));
+    return this.classify(job, normalized(job, legacy), normalized(job, readModel));
   }
 
-  private async classify(legacyResult: SideResult, readModelResult: SideResult): Promise<Attempt> {
+  private async classify(
+    job: ComparisonJob,
+    legacyResult: SideResult,
+    readModelResult: SideResult,
+  ): Promise<Attempt> {
     const legacy = valueIfAlone(legacyResult, readModelResult);
     const readModel = valueIfAlone(readModelResult, legacyResult);
     let differences: Difference[] | undefined;
+    let accepted = { ignored: 0, tolerated: 0 };
     let diffFailed: string | null = null;
     if (present(legacy) && present(readModel)) {
       try {
         differences = await this.differ.diff(legacy.value, readModel.value);
+        if (job.rules !== undefined && differences.length > 0) {
+          const ruled = applyCompareRules(differences, job.rules);
+          differences = ruled.differences;
+          accepted = { ignored: ruled.ignored, tolerated: ruled.tolerated };
+        }
       } catch (err) {
         diffFailed = errorMessage(err);
       }
@@ -171,12 +186,15 @@ export class ShadowComparator {
     const stalled = this.freshness?.isStalled?.() ?? false;
     const classification: Classification =
       diffFailed === null
-        ? classifyAttempt({
-            legacy,
-            readModel,
-            freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
-            ...(differences === undefined ? {} : { differences }),
-          })
+        ? {
+            ...classifyAttempt({
+              legacy,
+              readModel,
+              freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
+              ...(differences === undefined ? {} : { differences }),
+            }),
+            ...accepted,
+          }
         : { outcome: 'error', differences: [], error: diffFailed, readModelCaughtUp: caughtUp };
     return { classification, legacy, readModel };
   }

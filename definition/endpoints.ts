@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { CompareRulesSpec } from '../lib/compare-rules.js';
 import type { Analytics } from './analytics.js';
 import type { ReadModels } from './read-models.js';
 
@@ -55,6 +56,11 @@ export interface EndpointSpec<P extends Record<string, unknown>> {
   readModel(ctx: ReadModelContext<P>): Promise<unknown>;
   /** Applied to both answers before they are compared (e.g. to drop a field only one side has). */
   normalize?(answer: unknown): unknown;
+  /**
+   * Expected differences, e.g. `{ ignore: ['items.*.updatedAt'], tolerance: { 'balance.available': 0.005 } }`:
+   * they do not make a comparison a mismatch and are counted apart in the report.
+   */
+  compare?: CompareRulesSpec;
   /**
    * Fields of the answer holding personal data, e.g. ['owner.email', 'items[*].description']:
    * masked (`***` + a short hash) in stored comparison samples, never in the comparison itself.

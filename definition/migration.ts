@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineRuleSet, type RuleSet } from '../connectors/mapping/rule-set.js';
 import type { TableRule } from '../connectors/mapping/rules.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
+import { type CompareRules, compileCompareRules } from '../lib/compare-rules.js';
 import { DefinitionError, errorMessage } from '../lib/errors.js';
 import { sensitivePathSchema } from '../lib/masking.js';
 import { ANALYTICS_IDENTIFIER, type AnalyticsDefinition } from './analytics.js';
@@ -74,6 +75,8 @@ export interface EndpointEntry {
   /** Flag key: `<domain>.<endpoint>`. */
   key: string;
   definition: EndpointDefinition;
+  /** The endpoint's `compare` rules, checked and compiled. */
+  compareRules?: CompareRules;
 }
 
 export interface Migration {
@@ -110,7 +113,7 @@ const keyPartSchema = z
   .regex(/^[A-Za-z][\w-]*$/, 'use letters, digits, "_" or "-", starting with a letter');
 
 /** Paths the shadow API serves itself. */
-const RESERVED_ROUTE = /^\/(admin(\/|$)|health$|metrics$)/;
+const RESERVED_ROUTE = /^\/(admin(\/|$)|docs(\/|$)|health(\/live|\/ready)?$|metrics$)/;
 
 function fail(lines: string[], hint: string): never {
   throw new DefinitionError(`invalid migration definition:\n${lines.map((l) => `  ${l}`).join('\n')}`, {
@@ -134,7 +137,7 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
       if (!endpoint.route.startsWith('/')) problems.push(`${where}.route: must start with "/"`);
       if (RESERVED_ROUTE.test(endpoint.route))
         problems.push(
-          `${where}.route: ${endpoint.route} is the API's own (/admin/…, /health, /metrics); pick another path`,
+          `${where}.route: ${endpoint.route} is the API's own (/admin/…, /docs/…, /health, /metrics); pick another path`,
         );
       const other = routes.get(endpoint.route);
       if (other !== undefined)
@@ -152,7 +155,19 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
         problems.push(
           `${where}.sensitive: ${sensitive.error.issues.map((i) => `${i.path.join('.') || '(list)'}: ${i.message}`).join('; ')}`,
         );
-      entries.push({ domain, name, key: `${domain}.${name}`, definition: endpoint });
+      let compareRules: CompareRules | undefined;
+      try {
+        if (endpoint.compare !== undefined) compareRules = compileCompareRules(endpoint.compare);
+      } catch (err) {
+        problems.push(`${where}.compare: ${errorMessage(err)}`);
+      }
+      entries.push({
+        domain,
+        name,
+        key: `${domain}.${name}`,
+        definition: endpoint,
+        ...(compareRules === undefined ? {} : { compareRules }),
+      });
     }
   }
   if (entries.length === 0) problems.push('domains: define at least one endpoint');

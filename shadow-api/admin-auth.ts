@@ -177,6 +177,31 @@ export class AdminUnauthorizedError extends AdapterError {
   }
 }
 
+/** Answered 403 by the server's error handler: the request asks for what only an admin may do. */
+export class AdminForbiddenError extends AdapterError {
+  readonly statusCode = 403;
+
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+  }
+}
+
+/** The bearer token of the Authorization header, if it has that form. */
+function presentedToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return typeof header === 'string' ? /^Bearer (\S+)$/i.exec(header.trim())?.[1] : undefined;
+}
+
+/**
+ * Whether `request` may do what admin routes may, outside them (e.g. force the side of a read):
+ * it presents a configured token, or none is configured (admin routes are open then too).
+ */
+export function isAdminRequest(request: FastifyRequest, auth: AdminAuth): boolean {
+  if (auth.tokens.length === 0) return true;
+  const presented = presentedToken(request);
+  return presented !== undefined && matchToken(auth.tokens, presented) !== undefined;
+}
+
 /** Guards admin routes of `app` with `auth`; call before the routes are registered. */
 export function installAdminAuth(app: FastifyInstance, auth: AdminAuth, logger: Logger): void {
   app.addHook('onRequest', async (request, reply) => {
@@ -187,7 +212,7 @@ export function installAdminAuth(app: FastifyInstance, auth: AdminAuth, logger: 
       return;
     }
     const header = request.headers.authorization;
-    const presented = typeof header === 'string' ? /^Bearer (\S+)$/i.exec(header.trim())?.[1] : undefined;
+    const presented = presentedToken(request);
     const token = presented === undefined ? undefined : matchToken(auth.tokens, presented);
     if (token === undefined) {
       // The presented value is never logged: a near-miss is often the real token with a typo.

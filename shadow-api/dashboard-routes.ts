@@ -55,7 +55,8 @@ export function registerDashboardRoutes(
   const files = new Map(
     (Object.keys(ASSETS) as Asset[]).map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
   );
-  const shell = { config: { adminShell: true } };
+  // The page's own files carry no data and are not API: left out of /docs.
+  const shell = { config: { adminShell: true }, schema: { hide: true } };
   const serve = (url: string, name: Asset) =>
     app.get(url, shell, async (_request, reply) =>
       reply.headers(SECURITY_HEADERS).type(ASSETS[name]).send(files.get(name)),
@@ -67,7 +68,13 @@ export function registerDashboardRoutes(
   serve('/admin/dashboard.js', 'dashboard.js');
   serve('/admin/dashboard.css', 'dashboard.css');
 
-  app.get('/admin/overview', async (request) =>
+  const docs = {
+    summary:
+      'What the dashboard shows: per endpoint mode, match rates, differing paths, samples; rollout, lag, audit',
+    tag: 'dashboard',
+    input: overviewQuerySchema,
+  };
+  app.get('/admin/overview', { config: { docs } }, async (request) =>
     buildOverview(sources, parse(overviewQuerySchema, request.query, 'overview query')),
   );
 }

@@ -75,6 +75,10 @@ export const endpointFlagPatchSchema = z
   );
 export type EndpointFlagPatch = z.infer<typeof endpointFlagPatchSchema>;
 
+/** Modes one request may force instead of its flag's (a canary share means nothing for one request). */
+export const forcedModeSchema = z.enum(['legacy', 'shadow', 'new']);
+export type ForcedMode = z.infer<typeof forcedModeSchema>;
+
 export type ServeSide = 'legacy' | 'readModel';
 
 export interface Decision {
@@ -107,7 +111,11 @@ export function decide(
   subject: string,
   draw: number = Math.random(),
 ): Decision {
-  const flag = resolveFlag(flags, endpointKey);
+  return decideFlag(resolveFlag(flags, endpointKey), subject, draw);
+}
+
+/** The decision of one flag entry (e.g. a mode a request forces), as `decide` makes it. */
+export function decideFlag(flag: EndpointFlag, subject: string, draw: number = Math.random()): Decision {
   switch (flag.mode) {
     case 'legacy':
       return { serveFrom: 'legacy', compare: false, mode: 'legacy' };

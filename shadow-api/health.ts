@@ -53,9 +53,13 @@ export function registerHealthRoutes(
   options: { health?: HealthPort | undefined; queue: ShadowQueue },
 ): void {
   const live = () => ({ status: 'ok' as const, uptimeSeconds: Math.round(process.uptime()) });
-  app.get('/health', async () => ({ ...live(), queue: options.queue.stats() }));
-  app.get('/health/live', async () => live());
-  app.get('/health/ready', async (_request, reply) => {
+  const docs = (summary: string) => ({ config: { docs: { summary, tag: 'health' } } });
+  app.get('/health', docs('Liveness, with the comparison queue'), async () => ({
+    ...live(),
+    queue: options.queue.stats(),
+  }));
+  app.get('/health/live', docs('Liveness'), async () => live());
+  app.get('/health/ready', docs('Readiness (503 naming what is not ready)'), async (_request, reply) => {
     const r = readinessOf(options.health);
     return reply.code(r.ready ? 200 : 503).send({
       status: r.ready ? 'ready' : 'unready',

@@ -2,10 +2,11 @@ import type { SideResult } from '../compare/classify.js';
 import type { ComparisonJob, ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import { JsonText } from '../definition/json-text.js';
+import type { CompareRules } from '../lib/compare-rules.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { FlagStore } from './flag-store.js';
-import { decide, type FlagMode, type ServeSide } from './flags.js';
+import { decide, decideFlag, type FlagMode, type ForcedMode, type ServeSide } from './flags.js';
 import { type EndpointMetrics, endpointMetrics, type ShadowMetrics } from './metrics.js';
 
 /** The legacy side failed: there is nothing to fall back to. */
@@ -25,6 +26,10 @@ export interface ReadRequest<T> {
   /** The answer of one side. */
   query(side: ServeSide): Promise<T>;
   normalize?: (answer: unknown) => unknown;
+  /** The endpoint's compare rules, handed to the comparison. */
+  compareRules?: CompareRules;
+  /** A mode forced for this request (an admin's x-cqrs-mode header) instead of the flags'. */
+  forcedMode?: ForcedMode;
 }
 
 export interface Served<T> {
@@ -118,7 +123,10 @@ export class ReadPath {
   }
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {
-    const decision = decide(this.deps.flags.get(), request.endpoint, request.subject);
+    const decision =
+      request.forcedMode === undefined
+        ? decide(this.deps.flags.get(), request.endpoint, request.subject)
+        : decideFlag({ mode: request.forcedMode }, request.subject);
     let servedBy = decision.serveFrom;
     let fellBack = false;
     let answer = await this.answer(request, servedBy);
@@ -143,6 +151,7 @@ export class ReadPath {
       served,
       run: (side) => request.query(side),
       ...(request.normalize ? { normalize: request.normalize } : {}),
+      ...(request.compareRules ? { rules: request.compareRules } : {}),
     };
     this.deps.queue.enqueue(() => this.deps.comparator.compare(job).then(() => undefined));
     return { value: served.value, servedBy, mode: decision.mode, fellBack };

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type RolloutController, RolloutError } from '../rollout/controller.js';
 import { actorOf, reasonOf } from './admin-auth.js';
+import type { RouteDocs } from './openapi.js';
 
 const targetParams = z.object({ target: z.string().min(1).max(200) });
 const advanceBody = z.strictObject({ force: z.boolean().default(false) }).prefault({});
@@ -30,18 +31,29 @@ export function registerRolloutRoutes(
     reason: reasonOf(request),
   });
 
-  app.get('/admin/rollout', async () => rollout.status());
-
-  app.get('/admin/rollout/:target', async (request, reply) => {
-    const { target } = parse(targetParams, request.params, 'rollout target');
-    try {
-      return rollout.statusOf(target);
-    } catch (err) {
-      return refused(reply, err);
-    }
+  const docs = (summary: string, more: Omit<RouteDocs, 'summary' | 'tag'> = {}) => ({
+    config: { docs: { summary, tag: 'rollout', ...more } },
   });
+  app.get('/admin/rollout', docs('Rollout state of every domain'), async () => rollout.status());
 
-  app.post('/admin/rollout/:target/advance', async (request, reply) => {
+  app.get(
+    '/admin/rollout/:target',
+    docs('Rollout state of one domain', { input: targetParams }),
+    async (request, reply) => {
+      const { target } = parse(targetParams, request.params, 'rollout target');
+      try {
+        return rollout.statusOf(target);
+      } catch (err) {
+        return refused(reply, err);
+      }
+    },
+  );
+
+  const advanceDocs = docs('Advance one step if the gates pass (force: skip them)', {
+    input: targetParams,
+    body: advanceBody,
+  });
+  app.post('/admin/rollout/:target/advance', advanceDocs, async (request, reply) => {
     const { target } = parse(targetParams, request.params, 'rollout target');
     const { force } = parse(advanceBody, request.body ?? {}, 'advance body');
     try {
@@ -51,7 +63,11 @@ export function registerRolloutRoutes(
     }
   });
 
-  app.post('/admin/rollout/:target/rollback', async (request, reply) => {
+  const rollbackDocs = docs('Roll back one step, or to a named stage', {
+    input: targetParams,
+    body: rollbackBody,
+  });
+  app.post('/admin/rollout/:target/rollback', rollbackDocs, async (request, reply) => {
     const { target } = parse(targetParams, request.params, 'rollout target');
     const { to } = parse(rollbackBody, request.body ?? {}, 'rollback body');
     try {
@@ -65,13 +81,18 @@ export function registerRolloutRoutes(
     ['hold', true],
     ['resume', false],
   ] as const) {
-    app.post(`/admin/rollout/:target/${action}`, async (request, reply) => {
-      const { target } = parse(targetParams, request.params, 'rollout target');
-      try {
-        return rollout.hold(target, by(request), held);
-      } catch (err) {
-        return refused(reply, err);
-      }
-    });
+    const summary = held ? 'Hold automatic advancing' : 'Resume automatic advancing';
+    app.post(
+      `/admin/rollout/:target/${action}`,
+      docs(summary, { input: targetParams }),
+      async (request, reply) => {
+        const { target } = parse(targetParams, request.params, 'rollout target');
+        try {
+          return rollout.hold(target, by(request), held);
+        } catch (err) {
+          return refused(reply, err);
+        }
+      },
+    );
   }
 }

@@ -2,6 +2,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import { Registry } from 'prom-client';
@@ -21,14 +22,31 @@ import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RolloutController } from '../rollout/controller.js';
-import { type AdminAuth, actorOf, installAdminAuth, reasonOf } from './admin-auth.js';
+import {
+  ACTOR_HEADER,
+  type AdminAuth,
+  AdminForbiddenError,
+  actorOf,
+  installAdminAuth,
+  isAdminRequest,
+  REASON_HEADER,
+  reasonOf,
+} from './admin-auth.js';
 import { type AuditLog, AuditUnavailableError, auditedChange } from './audit-log.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { type FlagStore, FlagsInvalidError } from './flag-store.js';
-import { endpointKeySchema, flagDocumentSchema, type ServeSide } from './flags.js';
+import {
+  endpointFlagPatchSchema,
+  endpointKeySchema,
+  type ForcedMode,
+  flagDocumentSchema,
+  forcedModeSchema,
+  type ServeSide,
+} from './flags.js';
 import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
+import { registerDocs } from './openapi.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 
@@ -105,6 +123,17 @@ const reportQuerySchema = z.object({
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * Request header with which an admin (a tester) forces the mode of one read: `legacy`, `shadow`
+ * or `new`, whatever the flags say. The response's x-served-by and x-flag-mode say what it did.
+ */
+export const MODE_HEADER = 'x-cqrs-mode';
+const modeHeaderSchema = z.object({
+  [MODE_HEADER]: forcedModeSchema
+    .optional()
+    .describe('force this mode for this request instead of the flags (needs the admin token)'),
+});
+
 function servedByHeader(side: ServeSide): string {
   return side === 'legacy' ? 'legacy' : 'read-model';
 }
@@ -177,134 +206,186 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return reply;
   }
 
-  // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
-  // does not depend on the request is built here, once per route.
-  for (const entry of options.migration.endpoints) {
-    const endpoint = entry.definition;
-    const what = `parameters of ${entry.key}`;
-    const subjectOf = subjectFunction(endpoint);
-    const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
-    app.get(endpoint.route, async (request, reply) => {
-      const query = request.query as Record<string, unknown>;
-      const path = request.params as Record<string, unknown>;
-      const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
-      const served = await readPath.serve({
-        endpoint: entry.key,
-        subject: subjectOf(params),
-        // Only compared requests and fallbacks read it.
-        get requestKey() {
-          return requestKeyOf(params);
-        },
-        query: (side) =>
-          side === 'legacy'
-            ? legacyAnswer(endpoint, params, options.legacy)
-            : readModelReply(endpoint, params, options.readModels, options.analytics),
-        ...normalize,
-      });
-      sendServed(reply, served);
-      const value = served.value;
-      if (value === null || value === undefined) {
-        return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
-      }
-      // Text already serialised (a stored document, or an answer also handed to the comparison).
-      if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
-      return reply.send(value);
-    });
+  /** The mode an admin forces with x-cqrs-mode: 400 for an unknown one, 403 without the admin token. */
+  function forcedModeOf(request: FastifyRequest): ForcedMode | undefined {
+    const header = { [MODE_HEADER]: request.headers[MODE_HEADER] };
+    const forced = parse(modeHeaderSchema, header, 'request header')[MODE_HEADER];
+    if (forced !== undefined && !isAdminRequest(request, options.admin))
+      throw new AdminForbiddenError(
+        `${MODE_HEADER} needs "Authorization: Bearer <token>" with an admin token: only an admin may choose who answers a read`,
+      );
+    return forced;
   }
 
-  app.get('/admin/flags', async () => options.flags.get());
-  // Read-only and without the admin token: applications route with it (the OpenFeature
-  // provider); it says which side serves, nothing about the data.
-  app.get('/flags', async () => options.flags.get());
+  registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
+  // In a plugin registered after the docs, so the document sees every route as it is added.
+  app.register(async (api) => {
+    // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
+    // does not depend on the request is built here, once per route.
+    for (const entry of options.migration.endpoints) {
+      const endpoint = entry.definition;
+      const what = `parameters of ${entry.key}`;
+      const subjectOf = subjectFunction(endpoint);
+      const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
+      const compareRules = entry.compareRules ? { compareRules: entry.compareRules } : {};
+      const docs = {
+        summary: `${entry.key}: a read answered by the side its flag names`,
+        tag: entry.domain,
+        input: endpoint.params,
+        headers: modeHeaderSchema,
+      };
+      api.get(endpoint.route, { config: { docs } }, async (request, reply) => {
+        const forcedMode = forcedModeOf(request);
+        const query = request.query as Record<string, unknown>;
+        const path = request.params as Record<string, unknown>;
+        const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
+        const served = await readPath.serve({
+          endpoint: entry.key,
+          subject: subjectOf(params),
+          // Only compared requests and fallbacks read it.
+          get requestKey() {
+            return requestKeyOf(params);
+          },
+          query: (side) =>
+            side === 'legacy'
+              ? legacyAnswer(endpoint, params, options.legacy)
+              : readModelReply(endpoint, params, options.readModels, options.analytics),
+          ...normalize,
+          ...compareRules,
+          ...(forcedMode === undefined ? {} : { forcedMode }),
+        });
+        sendServed(reply, served);
+        const value = served.value;
+        if (value === null || value === undefined) {
+          return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
+        }
+        // Text already serialised (a stored document, or an answer also handed to the comparison).
+        if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
+        return reply.send(value);
+      });
+    }
 
-  app.put('/admin/flags', async (request) => {
-    const document = parse(flagDocumentSchema, request.body, 'flag document');
-    rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
-    return auditedChange(
-      options.audit,
+    api.get('/admin/flags', { config: { docs: { summary: 'The flag document', tag: 'flags' } } }, async () =>
+      options.flags.get(),
+    );
+    // Read-only and without the admin token: applications route with it (the OpenFeature
+    // provider); it says which side serves, nothing about the data.
+    api.get(
+      '/flags',
       {
-        actor: actorOf(request),
-        action: 'flags.set',
-        target: null,
-        before: options.flags.get(),
-        reason: reasonOf(request),
-      },
-      () => options.flags.set(document),
-      (previous) => options.flags.set(previous),
-    );
-  });
-
-  app.patch('/admin/flags/:endpointKey', async (request) => {
-    const { endpointKey } = parse(
-      z.object({ endpointKey: endpointKeySchema }),
-      request.params,
-      'endpoint key',
-    );
-    rejectUnknownKeys(flagKeys, [endpointKey]);
-    return auditedChange(
-      options.audit,
-      {
-        actor: actorOf(request),
-        action: 'flags.patch',
-        target: endpointKey,
-        before: options.flags.get(),
-        reason: reasonOf(request),
-      },
-      () => options.flags.patch(endpointKey, request.body),
-      (previous) => options.flags.set(previous),
-    );
-  });
-
-  app.get('/admin/audit', async (request) => {
-    const q = parse(auditQuerySchema, request.query, 'audit query');
-    return options.audit.list({
-      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
-      limit: q.limit,
-    });
-  });
-
-  app.get('/admin/report', async (request, reply) => {
-    const q = parse(reportQuerySchema, request.query, 'report query');
-    const endpoints = q.domain === undefined ? undefined : endpointsOfDomain(options.migration, q.domain);
-    if (endpoints === null)
-      throw new BadRequestError('report query', [
-        {
-          path: 'domain',
-          message: `no domain "${q.domain}" (domains: ${options.migration.domains.join(', ')})`,
+        config: {
+          docs: { summary: 'The flag document, read-only and open (for routing clients)', tag: 'flags' },
         },
-      ]);
-    const stats = options.recorder.stats({
-      ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
-      ...(q.until !== undefined ? { until: new Date(q.until) } : {}),
-      ...(endpoints === undefined ? {} : { endpoints }),
-      topPaths: q.top,
-      samples: q.samples,
+      },
+      async () => options.flags.get(),
+    );
+
+    const flagChange = z.object({
+      [REASON_HEADER]: z.string().optional(),
+      [ACTOR_HEADER]: z.string().optional(),
     });
-    const report = buildReport(stats, options.queue.stats(), q.domain ?? null);
-    if (q.format === 'json') return report;
-    return reply.type(REPORT_CONTENT_TYPES[q.format]).send(renderReport(report, q.format));
-  });
+    const putDocs = {
+      summary: 'Replace the flag document',
+      tag: 'flags',
+      body: flagDocumentSchema,
+      headers: flagChange,
+    };
+    api.put('/admin/flags', { config: { docs: putDocs } }, async (request) => {
+      const document = parse(flagDocumentSchema, request.body, 'flag document');
+      rejectUnknownKeys(flagKeys, Object.keys(document.endpoints));
+      return auditedChange(
+        options.audit,
+        {
+          actor: actorOf(request),
+          action: 'flags.set',
+          target: null,
+          before: options.flags.get(),
+          reason: reasonOf(request),
+        },
+        () => options.flags.set(document),
+        (previous) => options.flags.set(previous),
+      );
+    });
 
-  if (options.rollout) registerRolloutRoutes(app, options.rollout, parse);
-  registerDashboardRoutes(
-    app,
-    {
-      migration: options.migration,
-      flags: options.flags,
-      recorder: options.recorder,
-      audit: options.audit,
-      rollout: options.rollout,
-      health: options.health,
-      queue: options.queue,
-    },
-    parse,
-  );
+    const patchParams = z.object({ endpointKey: endpointKeySchema });
+    const patchDocs = {
+      summary: "Change one domain's or endpoint's flag",
+      tag: 'flags',
+      input: patchParams,
+      body: endpointFlagPatchSchema,
+      headers: flagChange,
+    };
+    api.patch('/admin/flags/:endpointKey', { config: { docs: patchDocs } }, async (request) => {
+      const { endpointKey } = parse(patchParams, request.params, 'endpoint key');
+      rejectUnknownKeys(flagKeys, [endpointKey]);
+      return auditedChange(
+        options.audit,
+        {
+          actor: actorOf(request),
+          action: 'flags.patch',
+          target: endpointKey,
+          before: options.flags.get(),
+          reason: reasonOf(request),
+        },
+        () => options.flags.patch(endpointKey, request.body),
+        (previous) => options.flags.set(previous),
+      );
+    });
 
-  registerHealthRoutes(app, { health: options.health, queue: options.queue });
+    const auditDocs = { summary: 'Flag changes, newest first', tag: 'audit', input: auditQuerySchema };
+    api.get('/admin/audit', { config: { docs: auditDocs } }, async (request) => {
+      const q = parse(auditQuerySchema, request.query, 'audit query');
+      return options.audit.list({
+        ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+        limit: q.limit,
+      });
+    });
 
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+    const reportDocs = { summary: 'Comparison report', tag: 'report', input: reportQuerySchema };
+    api.get('/admin/report', { config: { docs: reportDocs } }, async (request, reply) => {
+      const q = parse(reportQuerySchema, request.query, 'report query');
+      const endpoints = q.domain === undefined ? undefined : endpointsOfDomain(options.migration, q.domain);
+      if (endpoints === null)
+        throw new BadRequestError('report query', [
+          {
+            path: 'domain',
+            message: `no domain "${q.domain}" (domains: ${options.migration.domains.join(', ')})`,
+          },
+        ]);
+      const stats = options.recorder.stats({
+        ...(q.since !== undefined ? { since: new Date(q.since) } : {}),
+        ...(q.until !== undefined ? { until: new Date(q.until) } : {}),
+        ...(endpoints === undefined ? {} : { endpoints }),
+        topPaths: q.top,
+        samples: q.samples,
+      });
+      const report = buildReport(stats, options.queue.stats(), q.domain ?? null);
+      if (q.format === 'json') return report;
+      return reply.type(REPORT_CONTENT_TYPES[q.format]).send(renderReport(report, q.format));
+    });
+
+    if (options.rollout) registerRolloutRoutes(api, options.rollout, parse);
+    registerDashboardRoutes(
+      api,
+      {
+        migration: options.migration,
+        flags: options.flags,
+        recorder: options.recorder,
+        audit: options.audit,
+        rollout: options.rollout,
+        health: options.health,
+        queue: options.queue,
+      },
+      parse,
+    );
+
+    registerHealthRoutes(api, { health: options.health, queue: options.queue });
+
+    const metricsDocs = { summary: 'Prometheus metrics', tag: 'metrics' };
+    api.get('/metrics', { config: { docs: metricsDocs } }, async (_request, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    });
   });
 
   app.setNotFoundHandler((request, reply) => {

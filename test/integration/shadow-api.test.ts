@@ -23,10 +23,13 @@ import {
   type TransactionItem,
 } from '../../examples/bank/contract.js';
 import { bankTableRules } from '../../examples/bank/mapping.js';
+import bank from '../../examples/bank/migration.js';
 import { accountSummaryView, transactionHistoryView } from '../../examples/bank/read-models.js';
+import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { maskValue } from '../../lib/masking.js';
 import type { ComponentStatus } from '../../lib/supervisor.js';
+import { RolloutController } from '../../rollout/controller.js';
 import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
 import { FlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
@@ -150,6 +153,10 @@ function migrationOver(legacy: AccountQueries, readModel: AccountQueries): Migra
             legacy: ({ params }) => legacy.accountSummary(params.accountId),
             readModel: ({ params }) => readModel.accountSummary(params.accountId),
             sensitive: ['owner.name', 'owner.email', 'recentTransactions[*].description'],
+            compare: {
+              ignore: ['balance.updatedAt'],
+              tolerance: { 'recentTransactions.*.balanceAfter': 0.005 },
+            },
           }),
           history: defineEndpoint({
             route: '/accounts/:accountId/transactions',
@@ -397,6 +404,71 @@ describe('shadow API serving by flag mode', () => {
   });
 });
 
+describe('forcing the mode of one request (x-cqrs-mode)', () => {
+  it('lets an admin pick who answers one read, whatever the flags say, and changes no flag', async () => {
+    const s = setup({ defaultMode: 'legacy' }, { freshness: caughtUp });
+    s.readModel.summaries.get(3)!.status = 'frozen';
+    const forced = (mode: string) =>
+      s.admin({ method: 'GET', url: '/accounts/3/summary', headers: { 'x-cqrs-mode': mode } });
+
+    const fromNew = await forced('new');
+    expect(fromNew.statusCode).toBe(200);
+    expect(fromNew.headers['x-served-by']).toBe('read-model');
+    expect(fromNew.headers['x-flag-mode']).toBe('new');
+    expect(fromNew.json<AccountSummary>().status).toBe('frozen');
+    expect(s.legacy.calls).toBe(0);
+
+    // Shadow: legacy answers and the read model is compared, as the mode does for every request.
+    const shadowed = await forced('shadow');
+    expect(shadowed.headers['x-served-by']).toBe('legacy');
+    expect(shadowed.headers['x-flag-mode']).toBe('shadow');
+    await s.queue.onIdle();
+    expect(s.recorder.list()).toMatchObject([
+      { endpoint: 'accounts.summary', mode: 'shadow', outcome: 'mismatch', diffCount: 1 },
+    ]);
+
+    s.flags.set({ defaultMode: 'new' });
+    const fromLegacy = await forced('legacy');
+    expect(fromLegacy.headers['x-served-by']).toBe('legacy');
+    expect(fromLegacy.json<AccountSummary>().status).toBe('active');
+    // The header is for its request only: the next one goes by the flags.
+    expect((await s.get('/accounts/3/summary')).headers['x-served-by']).toBe('read-model');
+    expect(s.flags.get()).toEqual({ defaultMode: 'new', endpoints: {} });
+    expect(s.audit.list({ limit: 100 })).toEqual([]);
+  });
+
+  it('refuses it without the admin token (403) and refuses an unknown mode (400), before any query', async () => {
+    const s = setup({ defaultMode: 'legacy' });
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', ADMIN_TOKEN]) {
+      const res = await s.app.inject({
+        method: 'GET',
+        url: '/accounts/1/transactions?limit=2',
+        headers: { 'x-cqrs-mode': 'new', ...(authorization ? { authorization } : {}) },
+      });
+      expect(res.statusCode, String(authorization)).toBe(403);
+      expect(res.json()).toEqual({
+        error: 'FORBIDDEN',
+        message: expect.stringMatching(
+          /^x-cqrs-mode needs "Authorization: Bearer <token>" with an admin token/,
+        ),
+      });
+    }
+    for (const mode of ['canary', 'read-model', 'NEW', '', 'new, legacy']) {
+      const res = await s.admin({
+        method: 'GET',
+        url: '/accounts/1/summary',
+        headers: { 'x-cqrs-mode': mode },
+      });
+      expect(res.statusCode, mode).toBe(400);
+      expect(res.json(), mode).toMatchObject({
+        error: 'BAD_REQUEST',
+        message: expect.stringMatching(/^invalid request header: x-cqrs-mode: /),
+      });
+    }
+    expect(s.legacy.calls + s.readModel.calls).toBe(0);
+  });
+});
+
 describe('flags at run time', () => {
   it('PATCH takes effect on the next request', async () => {
     const s = setup({ defaultMode: 'legacy' });
@@ -559,6 +631,14 @@ describe('admin authentication', () => {
       payload: { mode: 'shadow' },
     });
     expect(res.statusCode).toBe(200);
+    // Forcing the mode of a read is an admin's too, so it is open as well.
+    const forced = await app.inject({
+      method: 'GET',
+      url: '/accounts/1/summary',
+      headers: { 'x-cqrs-mode': 'new' },
+    });
+    expect(forced.statusCode).toBe(200);
+    expect(forced.headers['x-served-by']).toBe('read-model');
   });
 });
 
@@ -927,6 +1007,33 @@ describe('report and metrics', () => {
     expect((await s.admin({ method: 'GET', url: '/admin/report?since=soon' })).statusCode).toBe(400);
   });
 
+  it("counts what the endpoint's compare rules accepted apart, instead of as mismatches", async () => {
+    const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
+    s.readModel.summaries.get(1)!.balance.updatedAt = '2024-05-27 09:30:00.000001';
+    s.readModel.summaries.get(1)!.recentTransactions[0]!.balanceAfter = '101.0040';
+    s.readModel.summaries.get(2)!.recentTransactions[1]!.balanceAfter = '102.0100';
+    for (const id of [1, 2]) await s.get(`/accounts/${id}/summary`);
+    await s.queue.onIdle();
+    const records = s.recorder.list({ endpoint: 'accounts.summary' });
+    expect(records.find((r) => r.requestKey === 'accountId=1')).toMatchObject({
+      outcome: 'match',
+      diffCount: 0,
+    });
+    expect(records.find((r) => r.requestKey === 'accountId=2')).toMatchObject({
+      outcome: 'mismatch',
+      differences: [
+        { path: 'recentTransactions[1].balanceAfter', legacy: '102.0000', readModel: '102.0100' },
+      ],
+    });
+    const report = (await s.admin({ method: 'GET', url: '/admin/report' })).json<Report>();
+    expect(report.endpoints.find((e) => e.endpoint === 'accounts.summary')).toMatchObject({
+      byOutcome: { match: 1, mismatch: 1 },
+      accepted: { ignored: 1, tolerated: 1 },
+    });
+    const text = (await s.admin({ method: 'GET', url: '/admin/report?format=text' })).body;
+    expect(text).toMatch(/compare rules accepted[\s\S]*accounts\.summary\s+1\s+1\n/);
+  });
+
   it('exposes request, latency, comparison and queue metrics', async () => {
     const s = setup({ defaultMode: 'shadow' }, { freshness: caughtUp });
     s.readModel.summaries.get(3)!.status = 'closed';
@@ -950,6 +1057,132 @@ describe('report and metrics', () => {
     expect(body).toContain('cqrs_shadow_queue_depth 0');
     expect(body).toContain('cqrs_shadow_queue_dropped_total 0');
     expect((await s.get('/health')).json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('OpenAPI document at /docs', () => {
+  /** The bank's own definition with every admin route (rollout included), as `run` serves it. */
+  function bankServer() {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const audit = new SqliteAuditLog(':memory:');
+    const flags = FlagStore.open({});
+    const { rollout } = loadConfig({ env: {}, file: undefined, overrides: {} });
+    const app = buildServer({
+      migration: bank,
+      legacy: noDatabase,
+      readModels: {},
+      flags,
+      recorder,
+      queue: new ShadowQueue({ concurrency: 1, maxSize: 1 }),
+      logger: silentLogger,
+      admin: { tokens: [{ name: 'ops', token: ADMIN_TOKEN }] },
+      audit,
+      rollout: new RolloutController({
+        migration: bank,
+        flags,
+        audit,
+        comparisons: recorder,
+        lagSeconds: () => null,
+        ...rollout,
+      }),
+    });
+    opened.push(recorder, audit, app);
+    return app;
+  }
+
+  interface Operation {
+    parameters?: Array<{ in: string; name: string; required: boolean; schema: Record<string, unknown> }>;
+    requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+    security?: Array<Record<string, string[]>>;
+    tags?: string[];
+  }
+  type Paths = Record<string, Record<string, Operation>>;
+
+  it('lists every read endpoint with its parameters and every admin route behind the token', async () => {
+    const app = bankServer();
+    const res = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json<{ openapi: string; paths: Paths; components: { securitySchemes: unknown } }>();
+    expect(doc.openapi).toBe('3.1.0');
+    const readPaths = bank.endpoints.map((e) => e.definition.route.replace(/:(\w+)/g, '{$1}'));
+    expect(readPaths).toHaveLength(4);
+    for (const path of readPaths) {
+      const get = doc.paths[path]?.get;
+      expect(get?.tags, path).toEqual(['accounts']);
+      expect(get?.security, path).toBeUndefined();
+      expect(get?.parameters, path).toContainEqual(
+        expect.objectContaining({ in: 'path', name: 'accountId', required: true }),
+      );
+    }
+    const history = doc.paths['/accounts/{accountId}/transactions']?.get?.parameters ?? [];
+    expect(history.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'header:x-cqrs-mode',
+      'path:accountId',
+      'query:cursor',
+      'query:from',
+      'query:limit',
+      'query:to',
+    ]);
+    // The zod schema the handler validates with, as JSON Schema: a DATETIME(6) text, optional.
+    expect(history.find((p) => p.name === 'from')).toMatchObject({
+      required: false,
+      schema: { type: 'string', pattern: expect.stringContaining('\\.\\d{6}$') },
+    });
+
+    const admin: [string, string][] = [
+      ['get', '/admin/flags'],
+      ['put', '/admin/flags'],
+      ['patch', '/admin/flags/{endpointKey}'],
+      ['get', '/admin/audit'],
+      ['get', '/admin/report'],
+      ['get', '/admin/rollout'],
+      ['get', '/admin/rollout/{target}'],
+      ['post', '/admin/rollout/{target}/advance'],
+      ['post', '/admin/rollout/{target}/rollback'],
+      ['post', '/admin/rollout/{target}/hold'],
+      ['post', '/admin/rollout/{target}/resume'],
+      ['get', '/metrics'],
+    ];
+    for (const [method, path] of admin)
+      expect(doc.paths[path]?.[method]?.security, `${method} ${path}`).toEqual([{ adminToken: [] }]);
+    expect(doc.components.securitySchemes).toEqual({
+      adminToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    });
+    for (const open of ['/flags', '/health', '/health/live', '/health/ready'])
+      expect(doc.paths[open]?.get?.security, open).toBeUndefined();
+    // Bodies come from the same schemas as the handlers' parse.
+    const patchBody = doc.paths['/admin/flags/{endpointKey}']?.patch?.requestBody;
+    expect(patchBody?.content['application/json']?.schema).toMatchObject({
+      properties: { mode: { enum: ['legacy', 'shadow', 'canary', 'new'] } },
+      additionalProperties: false,
+    });
+    const report = doc.paths['/admin/report']?.get?.parameters ?? [];
+    expect(report.find((p) => p.name === 'format')?.schema).toMatchObject({
+      enum: expect.arrayContaining(['json', 'text']),
+    });
+    // Swagger UI's own routes are not part of the document.
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/docs'))).toEqual([]);
+  });
+
+  it('serves Swagger UI and its assets itself, open, and keeps validating as before', async () => {
+    const app = bankServer();
+    const page = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toContain('swagger-ui-bundle.js');
+    const bundle = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
+    expect(bundle.statusCode).toBe(200);
+    expect(bundle.body.length).toBeGreaterThan(100_000);
+    // Documentation only: the handler's zod parse still answers, with its own message.
+    const bad = await app.inject({ method: 'GET', url: '/accounts/1/transactions?limit=x' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({
+      error: 'BAD_REQUEST',
+      message: expect.stringMatching(/^invalid parameters/),
+    });
+    const missing = await app.inject({ method: 'GET', url: '/docs/static/nope.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: 'NOT_FOUND' });
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CommandHandlers, packageVersion, runProgram } from '../../cli/program.js';
+import { type CommandHandlers, runProgram } from '../../cli/program.js';
+import { packageVersion } from '../../lib/package-version.js';
 
 /** A handler set that records each call (command name and options) and returns `exitCode`. */
 function recordingHandlers(exitCode = 0) {
@@ -20,6 +21,7 @@ function recordingHandlers(exitCode = 0) {
     report: record('report'),
     audit: record('audit'),
     rollout: record('rollout'),
+    flags: record('flags'),
     rebuild: record('rebuild'),
     deadLetters: record('deadLetters'),
     deadLettersRedrive: record('deadLettersRedrive'),
@@ -78,6 +80,7 @@ describe('help and version', () => {
       'lag',
       'report',
       'audit',
+      'flags',
       'rebuild',
       'dead-letters',
       'schema-changes',
@@ -164,6 +167,36 @@ describe('refused before any handler runs', () => {
     [['init', '--tables', 'a,,b'], /argument 'a,,b' is invalid/],
     [['demo', '--durration', '5'], /^error: unknown option '--durration' \(Did you mean --duration\?\)$/],
     [['lag', 'extra'], /^error: too many arguments for 'lag'/],
+    [['flags', 'set', 'accounts.summary'], /^error: required option '--mode <mode>' not specified/],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'sometimes'],
+      /'sometimes' is invalid\. Allowed choices are legacy, shadow, canary, new/,
+    ],
+    [['flags', 'set', 'accounts', '--mode', 'canary'], /^error: --mode canary needs --percent \(0-100\)$/],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'canary', '--percent', '101'],
+      /argument '101' is invalid\. expected a number from 0 to 100/,
+    ],
+    [['flags', 'set', 'accounts', '--mode', 'canary', '--percent', ''], /argument '' is invalid/],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'new', '--percent', '5'],
+      /^error: --percent applies to --mode canary only \(not new\)$/,
+    ],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'shadow', '--compare-sample', '0.1'],
+      /^error: --compare-sample applies to --mode new only \(not shadow\)$/,
+    ],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'new', '--compare-sample', '5'],
+      /argument '5' is invalid\. expected a share from 0 to 1/,
+    ],
+    [
+      ['flags', 'get', '../etc'],
+      /value '\.\.\/etc' is invalid for argument 'endpointKey'\. expected "<domain>" or "<domain>\.<endpoint>"/,
+    ],
+    [['flags', 'set', 'a.b.c', '--mode', 'new'], /value 'a\.b\.c' is invalid for argument 'endpointKey'/],
+    [['flags', 'get'], /^error: missing required argument 'endpointKey'/],
+    [['flags', 'toggle', 'accounts'], /^error: unknown command 'toggle'|too many arguments/],
     [['frobnicate'], /^error: unknown command 'frobnicate'/],
   ])('%j', async (argv, message) => {
     const { code, err, calls } = await cli(argv);
@@ -275,6 +308,41 @@ describe('valid arguments reach the right handler with typed values', () => {
       ['rollout', 'advance', 'accounts', '--force', '--reason', 'CHG-1'],
       'rollout',
       { action: 'advance', target: 'accounts', force: true, reason: 'CHG-1', json: false },
+    ],
+    [['flags'], 'flags', { action: 'list', url: undefined, json: false }],
+    [
+      ['flags', 'list', '--json', '--url', 'http://127.0.0.1:9/'],
+      'flags',
+      { action: 'list', url: 'http://127.0.0.1:9/', json: true },
+    ],
+    [
+      ['flags', 'get', 'accounts.summary'],
+      'flags',
+      { action: 'get', key: 'accounts.summary', url: undefined, json: false },
+    ],
+    [
+      ['flags', 'set', 'accounts', '--mode', 'canary', '--percent', '12.5', '--reason', 'CHG-2'],
+      'flags',
+      {
+        action: 'set',
+        key: 'accounts',
+        flag: { mode: 'canary', percent: 12.5 },
+        reason: 'CHG-2',
+        url: undefined,
+        json: false,
+      },
+    ],
+    [
+      ['flags', 'set', 'accounts.summary', '--mode', 'new', '--compare-sample', '0.01'],
+      'flags',
+      {
+        action: 'set',
+        key: 'accounts.summary',
+        flag: { mode: 'new', compareSample: 0.01 },
+        reason: undefined,
+        url: undefined,
+        json: false,
+      },
     ],
     [['audit'], 'audit', { since: undefined, limit: 1000, json: false }],
     [

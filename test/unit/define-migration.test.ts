@@ -98,7 +98,13 @@ describe('defineMigration', () => {
         readModels: [itemView, projection],
         domains: {
           items: {
-            endpoints: { get: itemEndpoint(), again: itemEndpoint(), metrics: itemEndpoint('/metrics') },
+            endpoints: {
+              get: itemEndpoint(),
+              again: itemEndpoint(),
+              metrics: itemEndpoint('/metrics'),
+              docs: itemEndpoint('/docs/json'),
+              ruled: { ...itemEndpoint('/ruled/:itemId'), compare: { tolerance: { price: -0.01 } } },
+            },
           },
         },
       }),
@@ -109,6 +115,8 @@ describe('defineMigration', () => {
       /again\.route: \/items\/:itemId is also the route of domains\.items\.endpoints\.get/,
     );
     expect(message).toMatch(/metrics\.route: \/metrics is the API's own/);
+    expect(message).toMatch(/docs\.route: \/docs\/json is the API's own/);
+    expect(message).toMatch(/ruled\.compare: tolerance of "price" must be a number ≥ 0/);
   });
 
   it('refuses a route parameter missing from the params schema and a delete event shared with updates', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diffJson, pathPattern } from '../../compare/diff.js';
+import { applyCompareRules, compileCompareRules } from '../../lib/compare-rules.js';
 
 const tx = (id: number, amount: string) => ({
   transactionId: id,
@@ -89,5 +90,79 @@ describe('diffJson', () => {
   it('generalises indices in path patterns', () => {
     expect(pathPattern('recentTransactions[3].amount')).toBe('recentTransactions[*].amount');
     expect(pathPattern('[0][12].x')).toBe('[*][*].x');
+  });
+});
+
+describe('compare rules (ignored paths and numeric tolerances)', () => {
+  const rules = compileCompareRules({
+    ignore: ['items.*.updatedAt', 'meta', '["odd key"]'],
+    tolerance: { 'balance.available': 0.005, 'items[*].amount': 0.01 },
+  });
+  const legacy = {
+    balance: { available: '10.0000', ledger: '10.0000' },
+    meta: { servedAt: '2024-05-01 10:00:00', node: 'a' },
+    'odd key': 1,
+    items: [
+      { id: 1, amount: '5.00', updatedAt: '2024-05-01 10:00:00' },
+      { id: 2, amount: 7.5, updatedAt: '2024-05-01 11:00:00' },
+    ],
+  };
+
+  it('ignores differences at or below a pattern, "*" standing for any one key or index', () => {
+    const readModel = structuredClone(legacy);
+    readModel.items[0]!.updatedAt = '2024-05-01 10:00:01';
+    readModel.items[1]!.updatedAt = '2024-05-01 11:00:09';
+    readModel.meta = { servedAt: 'later', node: 'b' };
+    readModel['odd key'] = 2;
+    readModel.items[1]!.id = 3;
+    const ruled = applyCompareRules(diffJson(legacy, readModel), rules);
+    expect(ruled).toEqual({
+      differences: [{ path: 'items[1].id', kind: 'changed', legacy: 2, readModel: 3 }],
+      ignored: 5,
+      tolerated: 0,
+    });
+  });
+
+  it('tolerates changed numbers and decimal texts within the tolerance, exactly, and nothing else', () => {
+    const within = structuredClone(legacy);
+    within.balance.available = '10.0050'; // exactly at the tolerance, as a decimal (no float error)
+    within.items[0]!.amount = '4.99';
+    within.items[1]!.amount = 7.51;
+    const ruled = applyCompareRules(diffJson(legacy, within), rules);
+    expect(ruled).toEqual({ differences: [], ignored: 0, tolerated: 3 });
+
+    const beyond = structuredClone(legacy);
+    beyond.balance.available = '10.0051';
+    beyond.balance.ledger = '10.0001'; // no tolerance at this path
+    (beyond.items[0] as Record<string, unknown>).amount = 'five'; // not a number
+    (beyond.items[1] as Record<string, unknown>).amount = '7.5'; // a type difference, never tolerated
+    expect(
+      applyCompareRules(diffJson(legacy, beyond), rules).differences.map((d) => [d.path, d.kind]),
+    ).toEqual([
+      ['balance.available', 'changed'],
+      ['balance.ledger', 'changed'],
+      ['items[0].amount', 'changed'],
+      ['items[1].amount', 'type'],
+    ]);
+  });
+
+  it('does not stretch a pattern: a whole missing item is not an ignored field of it', () => {
+    const shorter = structuredClone(legacy);
+    shorter.items.pop();
+    expect(applyCompareRules(diffJson(legacy, shorter), rules)).toMatchObject({
+      differences: [{ path: 'items[1]', kind: 'missing' }],
+      ignored: 0,
+    });
+    // A tolerance names a leaf: it covers no path below or above it.
+    const nested = compileCompareRules({ tolerance: { balance: 1 } });
+    const moved = { ...structuredClone(legacy), balance: { available: '10.5000', ledger: '10.0000' } };
+    expect(applyCompareRules(diffJson(legacy, moved), nested).tolerated).toBe(0);
+  });
+
+  it('refuses an empty path segment or a negative, non-finite tolerance', () => {
+    expect(() => compileCompareRules({ ignore: ['items..updatedAt'] })).toThrow(/not a path pattern/);
+    expect(() => compileCompareRules({ tolerance: { balance: -1 } })).toThrow(/must be a number ≥ 0/);
+    expect(() => compileCompareRules({ tolerance: { balance: Number.NaN } })).toThrow(/must be a number ≥ 0/);
+    expect(compileCompareRules({})).toEqual({ ignore: [], tolerance: [] });
   });
 });
