@@ -196,6 +196,9 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // The API starts while the source appends the initial snapshot on this thread; on a busy
+    // machine the docs plugins' file reads then outlast Fastify's 10 s default and `run` died.
+    pluginTimeout: 120_000,
   });
   // Comparisons still queued after this are diffed on this thread (the queue closes later).
   app.addHook('onClose', () => differ.close());

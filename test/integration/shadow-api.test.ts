@@ -1104,15 +1104,16 @@ describe('OpenAPI document at /docs', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json<{ openapi: string; paths: Paths; components: { securitySchemes: unknown } }>();
     expect(doc.openapi).toBe('3.1.0');
-    const readPaths = bank.endpoints.map((e) => e.definition.route.replace(/:(\w+)/g, '{$1}'));
-    expect(readPaths).toHaveLength(4);
-    for (const path of readPaths) {
+    expect(bank.endpoints).toHaveLength(5);
+    for (const entry of bank.endpoints) {
+      const path = entry.definition.route.replace(/:(\w+)/g, '{$1}');
       const get = doc.paths[path]?.get;
-      expect(get?.tags, path).toEqual(['accounts']);
+      expect(get?.tags, path).toEqual([entry.domain]);
       expect(get?.security, path).toBeUndefined();
-      expect(get?.parameters, path).toContainEqual(
-        expect.objectContaining({ in: 'path', name: 'accountId', required: true }),
-      );
+      for (const [, name] of entry.definition.route.matchAll(/:(\w+)/g))
+        expect(get?.parameters, path).toContainEqual(
+          expect.objectContaining({ in: 'path', name, required: true }),
+        );
     }
     const history = doc.paths['/accounts/{accountId}/transactions']?.get?.parameters ?? [];
     expect(history.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
