@@ -1,7 +1,7 @@
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from '../../lib/logger.js';
 import { connectionConfig, type PgoutputSourceConfig, publicationOf } from './config.js';
-import { parseLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
 
 /**
  * pgoutput with every value kept as the server's text. The library hands tuple values to
@@ -142,7 +142,12 @@ export class ReplicationStream {
   private async report(): Promise<void> {
     if (this.acknowledged === null) return;
     try {
-      await this.service.acknowledge(this.acknowledged);
+      // The library reports the LSN it is given plus one ("last byte + 1"); ours is already an
+      // end (a commit's end, a keepalive's send position). Reporting one past it let the server
+      // treat a commit record starting exactly there, a transaction committed right after the
+      // last delivered one, as confirmed: the next reader never got it.
+      const end = parseLsn(this.acknowledged);
+      await this.service.acknowledge(formatLsn(end > 0n ? end - 1n : 0n));
     } catch (err) {
       this.logger.warn({ err }, 'standby status update failed');
     }

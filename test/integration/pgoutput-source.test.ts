@@ -3,7 +3,7 @@ import type { SourceTransaction } from '../../connectors/change-event.js';
 import { parseLsn } from '../../connectors/pgoutput/lsn.js';
 import { PgoutputSource } from '../../connectors/pgoutput/source.js';
 import { BANK_TABLES } from '../../examples/bank/generate.js';
-import { createPgBankDatabase, loadPgBank } from '../../examples/bank/postgres/db.js';
+import { createPgBankDatabase, loadPgBank, pgClient } from '../../examples/bank/postgres/db.js';
 import { runPgWorkload } from '../../examples/bank/postgres/workload.js';
 import type { SourceError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -50,6 +50,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   const secondSlot = `t_pgsrc2_${suffix}`;
   const thirdSlot = `t_pgsrc3_${suffix}`;
   const fourthSlot = `t_pgsrc4_${suffix}`;
+  const fifthSlot = `t_pgsrc5_${suffix}`;
   const sources: PgoutputSource[] = [];
   const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
 
@@ -60,7 +61,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
 
   afterAll(async () => {
     for (const s of sources) await s.stop();
-    await dropPgState(database, [slotName, secondSlot, thirdSlot, fourthSlot]);
+    await dropPgState(database, [slotName, secondSlot, thirdSlot, fourthSlot, fifthSlot]);
   });
 
   it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
@@ -330,5 +331,48 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
     // Nothing inside the transaction was acknowledged to the server before its commit was stored.
     expect(acknowledged.every((lsn) => lsn < commitEnd)).toBe(true);
     expect(await slotFlushLsn(fourthSlot)).toBeGreaterThanOrEqual(commitEnd);
+  });
+
+  it('resumes with the transaction whose commit record directly follows the last delivered commit', async () => {
+    // On a restart the server skips every transaction whose commit record starts before the
+    // slot's confirmed position. Two sessions committing back to back put the second commit
+    // record right at the end of the first: acknowledging one byte past that end (a status
+    // update counts "last byte + 1") lost the second transaction to the next reader.
+    const cfg = { ...config, slotName: fifthSlot, snapshotMode: 'never' as const };
+    const errors: SourceError[] = [];
+    const firstReader: SourceTransaction[] = [];
+    const touches = (tx: SourceTransaction, id: number) =>
+      tx.events.some((e) => e.source.table === 'customers' && (e.after as { id?: number } | null)?.id === id);
+    const a = new PgoutputSource(cfg, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(a);
+    await a.start(null, async (tx) => {
+      if (touches(tx, 2)) throw new Error('sink down');
+      firstReader.push(tx);
+    });
+    const one = pgClient(LEGACY_PG, database);
+    const two = pgClient(LEGACY_PG, database);
+    await one.connect();
+    await two.connect();
+    try {
+      await two.query('BEGIN');
+      await two.query("UPDATE customers SET email = 'adjacent-2@example.com' WHERE id = 2");
+      await one.query("UPDATE customers SET email = 'adjacent-1@example.com' WHERE id = 1");
+      await two.query('COMMIT');
+    } finally {
+      await one.end();
+      await two.end();
+    }
+    await waitFor('the sink failure', () => errors.length > 0, 30_000);
+    expect(firstReader.some((tx) => touches(tx, 1))).toBe(true);
+    await a.stop();
+
+    const secondReader: SourceTransaction[] = [];
+    const b = new PgoutputSource(cfg, { logger: silentLogger });
+    sources.push(b);
+    await b.start(a.offset(), async (tx) => {
+      secondReader.push(tx);
+    });
+    await waitFor('the second commit', () => secondReader.some((tx) => touches(tx, 2)), 15_000);
+    expect(secondReader.some((tx) => touches(tx, 1))).toBe(false);
   });
 });
