@@ -21,6 +21,7 @@ export {
   type AnalyticsDefinition,
   type AnalyticsDialect,
   type AnalyticsHandle,
+  AnalyticsNotServedError,
   type AnalyticsRow,
   type AnalyticsSpec,
   type AnalyticsSql,

@@ -1,4 +1,4 @@
-import type { Analytics } from '../definition/analytics.js';
+import { type Analytics, AnalyticsNotServedError } from '../definition/analytics.js';
 import { legacyAnswer, readModelAnswer, requestKeyOf, subjectOf } from '../definition/endpoint-calls.js';
 import type { EndpointParams, LegacyDb } from '../definition/endpoints.js';
 import type { EndpointEntry, Migration } from '../definition/migration.js';
@@ -66,6 +66,8 @@ export interface ReconcileResult {
   byOutcome: Record<Outcome, number>;
   /** Every comparison that did not settle as a match. */
   failures: Failure[];
+  /** Endpoints not compared, and why: their read side cannot answer in this process. */
+  skipped: Array<{ endpoint: string; reason: string }>;
   /** With a repair port: the keys repaired, and those still different when compared again. */
   repair?: { attempted: number; repaired: number; stillDifferent: Failure[] };
 }
@@ -84,6 +86,25 @@ export function sampleOf<T>(items: readonly T[], n: number | undefined, random =
     .slice(0, n)
     .sort((a, b) => a - b)
     .map((i) => items[i] as T);
+}
+
+/**
+ * Why `entry`'s read side cannot answer in this process (an analytics model another process
+ * holds), asked with one parameter set; null when it can, or when the answer is another error
+ * (that one is compared and reported like any other).
+ */
+async function notServedHere(
+  entry: EndpointEntry,
+  params: EndpointParams | undefined,
+  options: ReconcileOptions,
+): Promise<string | null> {
+  if (params === undefined) return null;
+  try {
+    await readModelAnswer(entry.definition, params, options.readModels, options.analytics);
+    return null;
+  } catch (err) {
+    return err instanceof AnalyticsNotServedError ? err.message : null;
+  }
 }
 
 /** The parameter sets an endpoint lists for reconciliation, each parsed by its params schema. */
@@ -109,11 +130,19 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const startedAt = new Date().toISOString();
   const work: Array<{ entry: EndpointEntry; params: EndpointParams }> = [];
   let total = 0;
+  const skipped: ReconcileResult['skipped'] = [];
   for (const entry of options.migration.endpoints) {
     const sets = await parameterSets(entry, options.legacy);
-    total += sets.length;
     const sampled = sampleOf(sets, options.sample);
-    for (const params of options.select?.(entry.key, sampled) ?? sampled) work.push({ entry, params });
+    const selected = options.select?.(entry.key, sampled) ?? sampled;
+    const unserved = await notServedHere(entry, selected[0], options);
+    if (unserved !== null) {
+      skipped.push({ endpoint: reconcileEndpointName(entry.key), reason: unserved });
+      logger.warn({ endpoint: entry.key, reason: unserved }, 'endpoint not reconciled');
+      continue;
+    }
+    total += sets.length;
+    for (const params of selected) work.push({ entry, params });
   }
   const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const failures: Failure[] = [];
@@ -165,6 +194,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     checked: work.length,
     byOutcome,
     failures,
+    skipped,
   };
   if (options.repair !== undefined) {
     const repaired = drifted.length === 0 ? [] : await repairAndRecheck(drifted, options, compare);

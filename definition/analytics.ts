@@ -1,3 +1,4 @@
+import { AdapterError } from '../lib/errors.js';
 import type { DomainEvent, DomainState, Scalar } from './read-models.js';
 
 /**
@@ -73,6 +74,29 @@ export interface AnalyticsHandle {
 }
 
 export type Analytics = Readonly<Record<string, AnalyticsHandle>>;
+
+/**
+ * An analytics model this process has not opened: the embedded store is one DuckDB file that
+ * one process writes (`run`), so a process beside it, or a distributed read side, cannot query it.
+ */
+export class AnalyticsNotServedError extends AdapterError {
+  constructor(model: string) {
+    super('ANALYTICS_NOT_SERVED', `the analytics model ${model} is not open in this process`, {
+      hint: 'analytics read models are embedded (DuckDB) and queried by the process that runs the pipeline (`run`, cdc.mode=embedded)',
+    });
+  }
+}
+
+/** What an endpoint's read-model query gets where no analytics store is open: every query fails with AnalyticsNotServedError. */
+export const analyticsNotServed: Analytics = new Proxy(
+  {},
+  {
+    get: (_, model) =>
+      typeof model === 'string'
+        ? { query: () => Promise.reject(new AnalyticsNotServedError(model)) }
+        : undefined,
+  },
+);
 
 /** Column and table names are plain identifiers: they become SQL names unquoted in user queries. */
 export const ANALYTICS_IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;

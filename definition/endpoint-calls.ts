@@ -1,4 +1,4 @@
-import type { Analytics } from './analytics.js';
+import { type Analytics, analyticsNotServed } from './analytics.js';
 import type { EndpointDefinition, EndpointParams, LegacyDb } from './endpoints.js';
 import { answerValue } from './json-text.js';
 import type { ReadModels } from './read-models.js';
@@ -20,7 +20,7 @@ export async function readModelAnswer(
   endpoint: EndpointDefinition,
   params: EndpointParams,
   readModels: ReadModels,
-  analytics: Analytics = {},
+  analytics: Analytics = analyticsNotServed,
 ): Promise<unknown> {
   return answerValue(await endpoint.readModel({ params, readModels, analytics }));
 }
@@ -33,7 +33,7 @@ export function readModelReply(
   endpoint: EndpointDefinition,
   params: EndpointParams,
   readModels: ReadModels,
-  analytics: Analytics = {},
+  analytics: Analytics = analyticsNotServed,
 ): Promise<unknown> {
   return endpoint.readModel({ params, readModels, analytics });
 }

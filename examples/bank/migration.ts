@@ -21,7 +21,7 @@ import {
 import { legacyAccountOverview } from './legacy-overview.js';
 import { legacyAccountSummary, legacyTransactionHistory } from './legacy-queries.js';
 import { bankEventNames, bankTableRules } from './mapping.js';
-import { nextDay, overviewQuerySchema } from './overview.js';
+import { midnightAfterLatestPosting, overviewQuerySchema } from './overview.js';
 import { overviewReadModels, readModelOverview } from './overview-read-models.js';
 import { accountSummaryView, transactionHistoryView } from './read-models.js';
 import { bankSample } from './sample.js';
@@ -128,9 +128,7 @@ export const accountHistory = defineEndpoint({
  * windows cover the ledger's last 90 days. Both sides are asked the same question.
  */
 async function everyAccountAsOfLatest(db: LegacyDb): Promise<Array<{ accountId: number; asOf: string }>> {
-  const [latest] = await db.query('SELECT MAX(posted_at) AS latest FROM transactions');
-  const day = String(latest?.latest ?? '1970-01-01').slice(0, 10);
-  const asOf = `${nextDay(day)} 00:00:00.000000`;
+  const asOf = await midnightAfterLatestPosting(db);
   const ids = await db.query(everyAccount.sql);
   return ids.map((r) => ({ accountId: Number(r.accountId), asOf }));
 }

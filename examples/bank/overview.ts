@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datetimeParam, integerParam } from '../../index.js';
+import { datetimeParam, integerParam, type LegacyDb } from '../../index.js';
 import { accountSummarySchema } from './contract.js';
 import { date, datetime6, money, rate } from './rows.js';
 
@@ -82,6 +82,15 @@ export function overviewWindows(asOf: string): OverviewWindows {
 /** The calendar day ('YYYY-MM-DD') after `day`. */
 export function nextDay(day: string): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + MS_PER_DAY).toISOString().slice(0, 10);
+}
+
+/**
+ * The midnight after the ledger's latest posting: the reference instant reconciliation asks the
+ * time-relative endpoints about, so their windows cover the ledger's last days.
+ */
+export async function midnightAfterLatestPosting(db: LegacyDb): Promise<string> {
+  const [latest] = await db.query('SELECT MAX(posted_at) AS latest FROM transactions');
+  return `${nextDay(String(latest?.latest ?? '1970-01-01').slice(0, 10))} 00:00:00.000000`;
 }
 
 /**

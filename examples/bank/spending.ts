@@ -1,6 +1,6 @@
 import {
-  AdapterError,
   type Analytics,
+  AnalyticsNotServedError,
   analyticsTable,
   datetimeParam,
   defineAnalytics,
@@ -9,6 +9,7 @@ import {
   type LegacyDb,
   z,
 } from '../../index.js';
+import { midnightAfterLatestPosting } from './overview.js';
 import type * as Rows from './rows.js';
 import { money } from './rows.js';
 
@@ -159,14 +160,7 @@ export async function analyticsCustomerSpending(
   query: SpendingQuery,
 ): Promise<CustomerSpending> {
   const model = analytics.spending;
-  if (model === undefined)
-    throw new AdapterError(
-      'ANALYTICS_NOT_SERVED',
-      'the spending analytics model is not open in this process',
-      {
-        hint: 'analytics read models are embedded (DuckDB): serve this endpoint from the embedded pipeline (cdc.mode=embedded)',
-      },
-    );
+  if (model === undefined) throw new AnalyticsNotServedError('spending');
   const from = spendingFrom(query.asOf, query.months);
   const found = await model.query('monthlyByCategory', {
     customerId: query.customerId,
@@ -181,4 +175,17 @@ export const customerSpending = defineEndpoint({
   params: spendingQuerySchema,
   legacy: ({ params, db }) => legacyCustomerSpending(db, params),
   readModel: ({ params, analytics }) => analyticsCustomerSpending(analytics, params),
+  reconcile: everyCustomerAsOfLatest,
 });
+
+/** Every customer over the three months up to the midnight after the latest posting (as the overviews' reconciliation asks). */
+async function everyCustomerAsOfLatest(
+  db: LegacyDb,
+): Promise<Array<{ customerId: number; asOf: string; months: number }>> {
+  const asOf = await midnightAfterLatestPosting(db);
+  const ids = await db.query({
+    mysql: 'SELECT id AS customerId FROM customers ORDER BY id',
+    postgres: 'SELECT id AS "customerId" FROM customers ORDER BY id',
+  });
+  return ids.map((r) => ({ customerId: Number(r.customerId), asOf, months: 3 }));
+}
