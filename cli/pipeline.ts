@@ -14,6 +14,7 @@ import type { Analytics } from '../definition/analytics.js';
 import { definitionFileOf } from '../definition/load.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
+import { AppendThread } from '../eventstore/append-thread.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
@@ -185,6 +186,11 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     logger,
     maskDeadLetter: deadLetterMask(migration.sensitiveColumns),
   });
+  const writer = new AppendThread({
+    path: dataPath(config, 'events.db'),
+    sensitiveColumns: migration.sensitiveColumns,
+    logger,
+  });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
   const store = embeddedReadModels(migration);
   const metrics = pipelineMetrics(options.registry);
@@ -230,6 +236,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       onError: (err) => analyticsComponent?.failed(err),
     });
   } catch (err) {
+    await writer.close();
     await eventStore.close();
     readDb.close();
     await progress.close();
@@ -246,7 +253,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
     for (const d of deadLetters)
       logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-    const stored = await eventStore.append({
+    const stored = await writer.append({
       sourceName,
       sourceTxId: tx.id,
       offset: tx.offset,
@@ -283,11 +290,13 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   // Before the projector's first commit: a new epoch drops what an earlier process cached.
   void cache?.reset(runner.checkpoint());
   try {
+    await writer.start();
     await runner.start();
     await analytics?.runner.start();
   } catch (err) {
     await runner.stop();
     await closeAnalytics();
+    await writer.close();
     await eventStore.close();
     readDb.close();
     await progress.close();
@@ -302,6 +311,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     // Not supervised yet: a source that cannot start at all is the caller's to report.
     await runner.stop();
     await closeAnalytics();
+    await writer.close();
     await eventStore.close();
     readDb.close();
     await progress.close();
@@ -394,6 +404,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await source.stop();
       await runner.stop();
       await closeAnalytics();
+      await writer.close();
       await eventStore.close();
       readDb.close();
       await progress.close();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AdapterError } from '../lib/errors.js';
+import type { TransferredError } from '../lib/worker-thread.js';
 
 /**
  * What the pipeline's thread and the projection worker (projection-worker.ts) tell each other.
@@ -30,45 +30,4 @@ export type FromWorker =
   | { type: 'committed'; position: number; touched: [string, string][] }
   | { type: 'failed'; error: TransferredError };
 
-/**
- * An error as plain data: structured clone keeps only an Error's message and stack, while the
- * supervisor decides on `code`, `retriable` and the codes down the cause chain (SQLITE_BUSY).
- */
-export interface TransferredError {
-  name: string;
-  message: string;
-  stack?: string;
-  code?: string;
-  hint?: string;
-  retriable?: boolean;
-  cause?: TransferredError;
-}
-
-export function transferError(err: unknown, depth = 0): TransferredError {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  const like = err as Error & { code?: unknown; hint?: unknown; retriable?: unknown };
-  return {
-    name: err.name,
-    message: err.message,
-    ...(err.stack === undefined ? {} : { stack: err.stack }),
-    ...(typeof like.code === 'string' ? { code: like.code } : {}),
-    ...(typeof like.hint === 'string' ? { hint: like.hint } : {}),
-    ...(typeof like.retriable === 'boolean' ? { retriable: like.retriable } : {}),
-    ...(err.cause === undefined || depth >= 8 ? {} : { cause: transferError(err.cause, depth + 1) }),
-  };
-}
-
-/** The worker's error, rebuilt with its code, hint, retriable and cause chain. */
-export class WorkerError extends AdapterError {
-  readonly retriable: boolean | undefined;
-
-  constructor(data: TransferredError) {
-    super(data.code ?? 'PROJECTION_WORKER_FAILED', data.message, {
-      ...(data.cause === undefined ? {} : { cause: new WorkerError(data.cause) }),
-      ...(data.hint === undefined ? {} : { hint: data.hint }),
-    });
-    this.name = data.name;
-    this.retriable = data.retriable;
-    if (data.stack !== undefined) this.stack = data.stack;
-  }
-}
+export { type TransferredError, transferError, WorkerError } from '../lib/worker-thread.js';

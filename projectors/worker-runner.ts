@@ -1,11 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { startWorker } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
 import type { Projector } from './runner.js';
 import { type FromWorker, type ToWorker, WorkerError, type WorkerSettings } from './worker-protocol.js';
@@ -19,47 +16,6 @@ export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel'
   onError: (err: Error) => void;
   /** After each batch the worker committed (RunnerOptions.onCommitted, relayed from its thread). */
   onCommitted?: (position: number, touched: TouchedDocument[]) => void;
-}
-
-/**
- * How to start the worker: its compiled module beside this file in dist/; else (running from
- * source under tsx or vitest) a bootstrap that registers tsx in the new thread and imports the
- * TypeScript module: a worker's entry module is not compiled by an inherited `--import tsx`.
- */
-function workerEntry(): { entry: URL | string; eval: boolean } {
-  const compiled = new URL('./projection-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { entry: compiled, eval: false };
-  const source = new URL('./projection-worker.ts', import.meta.url).href;
-  return {
-    entry: `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`,
-    eval: true,
-  };
-}
-
-/**
- * tsx's ESM API module, found from this file (a bootstrap's own imports resolve from the working
- * directory). The ESM one: the CommonJS twin does not register from an evaluated worker.
- */
-function tsxEsmApi(): string {
-  const require = createRequire(import.meta.url);
-  const manifest = require.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
-    exports: Record<string, { import?: { default?: string } }>;
-  };
-  const file = pkg.exports['./esm/api']?.import?.default;
-  if (file === undefined) throw new AdapterError('TSX_API_MISSING', `tsx at ${manifest} has no ESM API`);
-  return pathToFileURL(join(dirname(manifest), file)).href;
-}
-
-/** This process's flags minus `--import tsx`: the bootstrap registers tsx once. */
-function withoutTsx(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--import' && argv[i + 1] === 'tsx') i++;
-    else out.push(argv[i] as string);
-  }
-  return out;
 }
 
 /**
@@ -120,7 +76,6 @@ export class ProjectionWorker implements Projector {
   }
 
   private spawn(until: 'migrated' | 'stepped'): Promise<void> {
-    const { entry, eval: isCode } = workerEntry();
     const settings: WorkerSettings = {
       eventsPath: this.options.eventsPath,
       readModelsPath: this.options.readModelsPath,
@@ -131,7 +86,7 @@ export class ProjectionWorker implements Projector {
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };
-    const worker = new Worker(entry, { workerData: settings, eval: isCode, execArgv: withoutTsx() });
+    const worker = startWorker(import.meta.url, 'projection-worker', settings);
     this.current = worker;
     return new Promise<void>((resolve, reject) => {
       let waiting = true;
@@ -151,7 +106,7 @@ export class ProjectionWorker implements Projector {
         }
       };
       worker.on('message', (message: FromWorker) => {
-        if (message.type === 'failed') fail(new WorkerError(message.error));
+        if (message.type === 'failed') fail(new WorkerError(message.error, 'PROJECTION_WORKER_FAILED'));
         else if (message.type === 'committed') this.options.onCommitted?.(message.position, message.touched);
         else if (message.type === until && waiting) {
           waiting = false;

@@ -97,6 +97,7 @@ export async function watchBigTransaction(
     rss[phase] = Math.max(rss[phase], currentRss(run.child.pid));
     return { published: e !== before.events, projected: h === before.postings + rows };
   };
+  const liveness = probeLiveness(run);
   await until('the transaction in the event store', 240_000, run, () => observe().published);
   const stagedPeak = peakRss(run.child.pid);
   console.info(
@@ -105,8 +106,9 @@ export async function watchBigTransaction(
   try {
     await until('the transaction in the read models', 300_000, run, () => observe().projected);
   } finally {
+    const slowest = await liveness.stop();
     console.info(
-      `${label}: in the read models after ${Date.now() - started} ms (or not: see the error); max RSS sampled while projecting ${mb(rss.projecting)}; peak (VmHWM) ${mb(peakRss(run.child.pid))}, bound ${mb(PEAK_RSS_BOUND)}`,
+      `${label}: in the read models after ${Date.now() - started} ms (or not: see the error); max RSS sampled while projecting ${mb(rss.projecting)}; peak (VmHWM) ${mb(peakRss(run.child.pid))}, bound ${mb(PEAK_RSS_BOUND)}; slowest /health/live answer meanwhile ${slowest} ms`,
     );
   }
   const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
@@ -115,6 +117,35 @@ export async function watchBigTransaction(
     historyCounts: sorted(historyCounts),
     stagedPeak,
     peak: peakRss(run.child.pid),
+  };
+}
+
+/**
+ * Asks the run's /health/live one request after another until stopped; resolves with the
+ * slowest answer's time: how long the API thread was held (a figure to print, not a bound).
+ */
+function probeLiveness(run: RunningProcess): { stop: () => Promise<number> } {
+  let stopped = false;
+  let slowest = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      const url = run.url();
+      const t0 = Date.now();
+      try {
+        if (url !== null) await fetch(`${url}/health/live`);
+      } catch {
+        // The run's own exit is reported by `until`.
+      }
+      slowest = Math.max(slowest, Date.now() - t0);
+      await sleep(50);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return slowest;
+    },
   };
 }
 

@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AdapterError } from './errors.js';
+
+/**
+ * Starts the worker module `name` that sits beside `base` (a module's import.meta.url): its
+ * compiled .js in dist/; else (running from source under tsx or vitest) a bootstrap that
+ * registers tsx in the new thread and imports the TypeScript module, since a worker's entry
+ * module is not compiled by an inherited `--import tsx`.
+ */
+export function startWorker(base: string, name: string, workerData: unknown): Worker {
+  const compiled = new URL(`./${name}.js`, base);
+  if (existsSync(fileURLToPath(compiled)))
+    return new Worker(compiled, { workerData, execArgv: withoutTsx() });
+  const source = new URL(`./${name}.ts`, base).href;
+  const bootstrap = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(bootstrap, { workerData, eval: true, execArgv: withoutTsx() });
+}
+
+/**
+ * tsx's ESM API module, found from this file (a bootstrap's own imports resolve from the working
+ * directory). The ESM one: the CommonJS twin does not register from an evaluated worker.
+ */
+function tsxEsmApi(): string {
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
+    exports: Record<string, { import?: { default?: string } }>;
+  };
+  const file = pkg.exports['./esm/api']?.import?.default;
+  if (file === undefined) throw new AdapterError('TSX_API_MISSING', `tsx at ${manifest} has no ESM API`);
+  return pathToFileURL(join(dirname(manifest), file)).href;
+}
+
+/** This process's flags minus `--import tsx`: the bootstrap registers tsx once. */
+function withoutTsx(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--import' && argv[i + 1] === 'tsx') i++;
+    else out.push(argv[i] as string);
+  }
+  return out;
+}
+
+/**
+ * An error as plain data: structured clone keeps only an Error's message and stack, while a
+ * supervisor decides on `code`, `retriable` and the codes down the cause chain (SQLITE_BUSY).
+ */
+export interface TransferredError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  hint?: string;
+  retriable?: boolean;
+  cause?: TransferredError;
+}
+
+export function transferError(err: unknown, depth = 0): TransferredError {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const like = err as Error & { code?: unknown; hint?: unknown; retriable?: unknown };
+  return {
+    name: err.name,
+    message: err.message,
+    ...(err.stack === undefined ? {} : { stack: err.stack }),
+    ...(typeof like.code === 'string' ? { code: like.code } : {}),
+    ...(typeof like.hint === 'string' ? { hint: like.hint } : {}),
+    ...(typeof like.retriable === 'boolean' ? { retriable: like.retriable } : {}),
+    ...(err.cause === undefined || depth >= 8 ? {} : { cause: transferError(err.cause, depth + 1) }),
+  };
+}
+
+/** A worker's error, rebuilt with its code, hint, retriable and cause chain. */
+export class WorkerError extends AdapterError {
+  readonly retriable: boolean | undefined;
+
+  constructor(data: TransferredError, fallbackCode = 'WORKER_FAILED') {
+    super(data.code ?? fallbackCode, data.message, {
+      ...(data.cause === undefined ? {} : { cause: new WorkerError(data.cause, fallbackCode) }),
+      ...(data.hint === undefined ? {} : { hint: data.hint }),
+    });
+    this.name = data.name;
+    this.retriable = data.retriable;
+    if (data.stack !== undefined) this.stack = data.stack;
+  }
+}
