@@ -4,16 +4,16 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
+import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
-import { ProjectionRunner, type ProjectorEventSource } from './runner.js';
+import { ProjectionError, type ProjectorEventSource } from './runner.js';
 import { SqliteReadModels } from './stores/sqlite-read-models.js';
 
 /**
  * Read models as they stood after one event position (time travel): the events up to it are
- * replayed into a scratch SQLite database by the same SqliteReadModels and ProjectionRunner the
- * live pipeline uses, so a past answer is exactly what the live read model answered when its
+ * replayed into a scratch SQLite database by the same SqliteReadModels the live pipeline
+ * projects with, so a past answer is exactly what the live read model answered when its
  * checkpoint was there. Only the read models asked for are built, and a few built states are
  * kept, so repeated questions about one instant cost one replay.
  */
@@ -68,15 +68,17 @@ export interface BuildPastStateOptions {
   position: number;
   /** The scratch database; removed when the state closes (or its build fails). */
   file: string;
-  /** Events per projector step; the thread is handed back to the event loop between steps. */
+  /** Events per chunk; the thread is handed back to the event loop between chunks. */
   batchSize: number;
-  logger?: Logger;
 }
 
 /**
- * Replays events 1..position into a new scratch database. Each projector step is one batch
- * (ending on a source-transaction boundary); between steps the event loop runs, so the API
- * keeps serving (/health included) while a long replay goes on.
+ * Replays events 1..position into a new scratch database, `batchSize` events per write
+ * transaction, the event loop running between them, so the API keeps serving (/health
+ * included) while a long replay goes on. Unlike the live ProjectionRunner, a chunk may end
+ * inside a source transaction: nobody reads the scratch state before it is complete, and a
+ * snapshot chunk or a big legacy transaction applied whole held the thread for a second
+ * (a view document recomposed once per chunk ends the same: `flush` composes from the rows).
  */
 export async function buildPastState(options: BuildPastStateOptions): Promise<PastState> {
   const db = new Database(options.file);
@@ -88,17 +90,30 @@ export async function buildPastState(options: BuildPastStateOptions): Promise<Pa
     // Rebuilt from the event store whenever it is lost: durability would buy nothing.
     db.pragma('journal_mode = MEMORY');
     db.pragma('synchronous = OFF');
-    applyMigrations(db, migrationFiles(sqliteMigrationsDir('read-models')));
     const store = new SqliteReadModels(restrictTo(options.migration, options.models));
-    const runner = new ProjectionRunner({
-      eventStore: eventsUpTo(options.events, options.position),
-      db,
-      projections: [store],
-      name: 'time-travel',
-      batchSize: options.batchSize,
-      ...(options.logger ? { logger: options.logger } : {}),
+    store.migrate(db);
+    const applyChunk = db.transaction((events: readonly StoredEvent[]) => {
+      for (const event of events) {
+        if (!store.handles.has(event.type)) continue;
+        try {
+          store.apply(db, event);
+        } catch (cause) {
+          throw new ProjectionError(event, store.name, cause);
+        }
+      }
+      store.flush(db);
     });
-    while ((await runner.step()) > 0) await nextTurn();
+    const events = eventsUpTo(options.events, options.position);
+    for (let after = 0; ; ) {
+      const chunk = events.readAfterSync(after, options.batchSize);
+      const last = chunk.at(-1);
+      if (last === undefined) break;
+      applyChunk(chunk);
+      // Nobody invalidates a cache from a scratch state: what it notes is dropped.
+      store.drainTouched();
+      after = last.position;
+      await nextTurn();
+    }
     return { readModels: store.readModels(db), close: discard };
   } catch (err) {
     discard();
@@ -220,7 +235,6 @@ export function embeddedTimeTravel(options: EmbeddedTimeTravelOptions): TimeTrav
       position,
       file: join(options.dir, `state-${position}-${built}.db`),
       batchSize: options.batchSize,
-      logger: log,
     });
     log.info(
       { position, readModels: [...models], ms: Math.round(performance.now() - started) },

@@ -233,6 +233,38 @@ describe('time travel on the embedded pipeline', () => {
     }
   });
 
+  it('serves other requests between the batches of a long replay', async () => {
+    const batchSize = 32;
+    // One past state of every read model: the longest replay this store offers.
+    const travel = embeddedTimeTravel({
+      eventStore: pipeline.eventStore,
+      migration: bank,
+      dir: join(dataDir, 'h3-replay'),
+      maxEvents: 10_000_000,
+      cachedStates: 1,
+      batchSize,
+    });
+    const head = pipeline.eventStore.headPositionSync();
+    let ticks = 0;
+    const ticker = setInterval(() => {
+      ticks += 1;
+    }, 1);
+    let built = false;
+    const building = travel.lease(head, new Set(bank.readModels.map((m) => m.name))).finally(() => {
+      built = true;
+    });
+    const health = await fetch(`${api.url}/health/live`);
+    // Answered while the replay was still going on.
+    expect(health.status).toBe(200);
+    expect(built).toBe(false);
+    (await building).release();
+    clearInterval(ticker);
+    travel.close();
+    // The thread came back to the event loop between chunks: a replay applied a source
+    // transaction at a time (a snapshot chunk is thousands of events) would tick a few times.
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(head / batchSize / 2));
+  });
+
   it('documents the time-travel parameter and header on every endpoint', async () => {
     const doc = (await (await fetch(`${api.url}/docs/json`)).json()) as {
       paths: Record<string, { get?: { parameters?: Array<{ name: string; in: string }> } }>;
