@@ -424,7 +424,9 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorResponse(err);
-    if (status >= 500) logger.error({ err, url: request.url }, 'request failed');
+    // A 501 of time travel is a refusal, not a failure.
+    if (status >= 500 && !(err instanceof TimeTravelError))
+      logger.error({ err, url: request.url }, 'request failed');
     reply.code(status).send(body);
   });
 

@@ -101,8 +101,8 @@ class NeedsReadModel extends Error {
   }
 }
 
-/** `base` that notes which of `names` are read. */
-function noting(base: ReadModels, read: Set<string>): ReadModels {
+/** `base` that notes which of its entries are read. */
+function noting<T extends object>(base: T, read: Set<string>): T {
   return new Proxy(base, {
     get(target, prop, receiver) {
       if (typeof prop === 'string' && prop in target) read.add(prop);
@@ -121,18 +121,22 @@ function guarded(past: ReadModels, known: ReadonlySet<string>): ReadModels {
   });
 }
 
-/** Analytics models are not rebuilt for time travel: any use is a 501. */
-const noPastAnalytics: Analytics = new Proxy(
+/** Analytics models are not rebuilt for time travel: an endpoint reading one is a 501. */
+function noPastAnalytics(name: string): TimeTravelError {
+  return new TimeTravelError(
+    'TIME_TRAVEL_UNSUPPORTED',
+    501,
+    `analytics read models (here ${name}) are not rebuilt for time travel`,
+    'ask the endpoint without the time-travel parameter',
+  );
+}
+
+const pastAnalytics: Analytics = new Proxy(
   {},
   {
     get(_target, prop) {
       if (typeof prop !== 'string') return undefined;
-      throw new TimeTravelError(
-        'TIME_TRAVEL_UNSUPPORTED',
-        501,
-        `analytics read models (here ${prop}) are not rebuilt for time travel`,
-        'ask the endpoint without the time-travel parameter',
-      );
+      throw noPastAnalytics(prop);
     },
   },
 );
@@ -184,15 +188,18 @@ export async function answerAsOf(
     );
   const known = new Set(ctx.migration.readModels.map((m) => m.name));
   const models = new Set<string>();
+  const analytics = new Set<string>();
   try {
-    await readModelReply(endpoint, params, noting(ctx.live, models), ctx.analytics ?? {});
+    await readModelReply(endpoint, params, noting(ctx.live, models), noting(ctx.analytics ?? {}, analytics));
   } catch {
     // What it read before failing is noted; the past answer finds anything else it needs.
   }
+  const [analyticsModel] = analytics;
+  if (analyticsModel !== undefined) throw noPastAnalytics(analyticsModel);
   for (let round = 0; ; round++) {
     const lease = await travel.lease(position, models);
     try {
-      const value = await readModelReply(endpoint, params, guarded(lease.readModels, known), noPastAnalytics);
+      const value = await readModelReply(endpoint, params, guarded(lease.readModels, known), pastAnalytics);
       return { value, position, atMs };
     } catch (err) {
       if (!(err instanceof NeedsReadModel) || round >= known.size) throw err;

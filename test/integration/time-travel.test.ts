@@ -166,7 +166,7 @@ describe('time travel on the embedded pipeline', () => {
     expect(scratch.length).toBeLessThanOrEqual(config.timeTravel.cachedStates);
   });
 
-  it('answers 404 before the first event, 400 for a malformed or future time', async () => {
+  it('answers 404 before the first event, 400 for a malformed or future time, 501 for analytics', async () => {
     const summary = `/accounts/${accountId}/summary`;
     const early = await fetch(`${api.url}${withAsOf(summary, '2001-01-01T00:00:00Z')}`);
     expect(early.status).toBe(404);
@@ -179,6 +179,12 @@ describe('time travel on the embedded pipeline', () => {
     const future = await fetch(`${api.url}${withAsOf(summary, new Date(Date.now() + 60_000).toISOString())}`);
     expect(future.status).toBe(400);
     expect(((await future.json()) as { error: string }).error).toBe('AS_OF_IN_FUTURE');
+    // Analytics read models are not rebuilt: an endpoint reading one says so, before any replay.
+    const spending = await fetch(
+      `${api.url}${withAsOf(`/customers/1/spending?asOf=${encodeURIComponent(overviewAsOf)}&months=3`, new Date().toISOString())}`,
+    );
+    expect(spending.status).toBe(501);
+    expect(((await spending.json()) as { error: string }).error).toBe('TIME_TRAVEL_UNSUPPORTED');
     // The endpoint's own parameters are still checked.
     const badParam = await fetch(`${api.url}${withAsOf('/accounts/abc/summary', new Date().toISOString())}`);
     expect(badParam.status).toBe(400);
