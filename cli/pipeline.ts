@@ -335,6 +335,9 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     cachedStates: config.timeTravel.cachedStates,
     batchSize: config.projector.batchSize,
     logger,
+    ...(definitionFile === undefined
+      ? {}
+      : { offThread: { eventsPath: dataPath(config, 'events.db'), definition: definitionFile } }),
   });
 
   const tracker = new FreshnessTracker<LegacyEnd>(config.health.stallSeconds * 1000, Date.now());

@@ -7,6 +7,7 @@ import type { ReadModels } from '../definition/read-models.js';
 import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { writePastStateOffThread } from './past-state-thread.js';
 import { ProjectionError, type ProjectorEventSource } from './runner.js';
 import { SqliteReadModels } from './stores/sqlite-read-models.js';
 
@@ -73,19 +74,16 @@ export interface BuildPastStateOptions {
 }
 
 /**
- * Replays events 1..position into a new scratch database, `batchSize` events per write
- * transaction, the event loop running between them, so the API keeps serving (/health
- * included) while a long replay goes on. Unlike the live ProjectionRunner, a chunk may end
- * inside a source transaction: nobody reads the scratch state before it is complete, and a
- * snapshot chunk or a big legacy transaction applied whole held the thread for a second
- * (a view document recomposed once per chunk ends the same: `flush` composes from the rows).
+ * Replays events 1..position into a new scratch database file, `batchSize` events per write
+ * transaction, the event loop running between them, so on the serving thread the API keeps
+ * answering (/health included) while a long replay goes on. Unlike the live ProjectionRunner, a
+ * chunk may end inside a source transaction: nobody reads the scratch state before it is
+ * complete, and a snapshot chunk or a big legacy transaction applied whole held the thread for
+ * a second (a view document recomposed once per chunk ends the same: `flush` composes from the
+ * rows). The file is removed if the replay fails.
  */
-export async function buildPastState(options: BuildPastStateOptions): Promise<PastState> {
+export async function writePastState(options: BuildPastStateOptions): Promise<void> {
   const db = new Database(options.file);
-  const discard = () => {
-    if (db.open) db.close();
-    rmSync(options.file, { force: true });
-  };
   try {
     // Rebuilt from the event store whenever it is lost: durability would buy nothing.
     db.pragma('journal_mode = MEMORY');
@@ -114,11 +112,24 @@ export async function buildPastState(options: BuildPastStateOptions): Promise<Pa
       after = last.position;
       await nextTurn();
     }
-    return { readModels: store.readModels(db), close: discard };
+    db.close();
   } catch (err) {
-    discard();
+    db.close();
+    rmSync(options.file, { force: true });
     throw err;
   }
+}
+
+/** The read models of a scratch database writePastState completed; closing removes the file. */
+export function openPastState(file: string, migration: Migration, models: ReadonlySet<string>): PastState {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  return {
+    readModels: new SqliteReadModels(restrictTo(migration, models)).readModels(db),
+    close: () => {
+      if (db.open) db.close();
+      rmSync(file, { force: true });
+    },
+  };
 }
 
 interface Entry {
@@ -210,6 +221,12 @@ export class PastStateCache {
 export interface EmbeddedTimeTravelOptions {
   eventStore: Pick<SqliteEventStore, 'readAfterSync' | 'headPositionSync' | 'positionAtSync'>;
   migration: Migration;
+  /**
+   * The event store's file and the module `migration` was loaded from: with both, each replay
+   * runs on a worker thread of its own (which loads the definition again), never on the thread
+   * that serves; without (a migration built in code), on this thread between requests.
+   */
+  offThread?: { eventsPath: string; definition: string };
   /** Folder of the scratch databases (emptied at start: nothing in it outlives a process). */
   dir: string;
   maxEvents: number;
@@ -228,19 +245,34 @@ export function embeddedTimeTravel(options: EmbeddedTimeTravelOptions): TimeTrav
   const cache = new PastStateCache(options.cachedStates, async (position, models) => {
     built += 1;
     const started = performance.now();
-    const state = await buildPastState({
-      events: options.eventStore,
-      migration: options.migration,
-      models,
-      position,
-      file: join(options.dir, `state-${position}-${built}.db`),
-      batchSize: options.batchSize,
-    });
+    const file = join(options.dir, `state-${position}-${built}.db`);
+    if (options.offThread === undefined)
+      await writePastState({
+        events: options.eventStore,
+        migration: options.migration,
+        models,
+        position,
+        file,
+        batchSize: options.batchSize,
+      });
+    else
+      await writePastStateOffThread({
+        ...options.offThread,
+        models: [...models],
+        position,
+        file,
+        batchSize: options.batchSize,
+      });
     log.info(
-      { position, readModels: [...models], ms: Math.round(performance.now() - started) },
+      {
+        position,
+        readModels: [...models],
+        ms: Math.round(performance.now() - started),
+        thread: options.offThread ? 'worker' : 'serving',
+      },
       'past read-model state rebuilt',
     );
-    return state;
+    return openPastState(file, options.migration, models);
   });
   return {
     maxEvents: options.maxEvents,

@@ -22,14 +22,14 @@ export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel'
 }
 
 /**
- * How to start the worker: its compiled module beside this file in dist/; else (running from
- * source under tsx or vitest) a bootstrap that registers tsx in the new thread and imports the
- * TypeScript module: a worker's entry module is not compiled by an inherited `--import tsx`.
+ * How to start a worker module of this folder: compiled beside this file in dist/; else (running
+ * from source under tsx or vitest) a bootstrap that registers tsx in the new thread and imports
+ * the TypeScript module: a worker's entry module is not compiled by an inherited `--import tsx`.
  */
-function workerEntry(): { entry: URL | string; eval: boolean } {
-  const compiled = new URL('./projection-worker.js', import.meta.url);
+export function workerEntry(module = 'projection-worker'): { entry: URL | string; eval: boolean } {
+  const compiled = new URL(`./${module}.js`, import.meta.url);
   if (existsSync(fileURLToPath(compiled))) return { entry: compiled, eval: false };
-  const source = new URL('./projection-worker.ts', import.meta.url).href;
+  const source = new URL(`./${module}.ts`, import.meta.url).href;
   return {
     entry: `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`,
     eval: true,
@@ -52,7 +52,7 @@ function tsxEsmApi(): string {
 }
 
 /** This process's flags minus `--import tsx`: the bootstrap registers tsx once. */
-function withoutTsx(): string[] {
+export function withoutTsx(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Pool } from 'mysql2/promise';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -269,6 +270,49 @@ describe('time travel on the embedded pipeline', () => {
     // The thread came back to the event loop between chunks: a replay applied a source
     // transaction at a time (a snapshot chunk is thousands of events) would tick a few times.
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(head / batchSize / 2));
+  });
+
+  it('replays on a worker thread when the definition is a file, to the same state', async () => {
+    const all = new Set(bank.readModels.map((m) => m.name));
+    const head = pipeline.eventStore.headPositionSync();
+    const common = {
+      eventStore: pipeline.eventStore,
+      migration: bank,
+      maxEvents: 10_000_000,
+      cachedStates: 1,
+    };
+    const worker = embeddedTimeTravel({
+      ...common,
+      dir: join(dataDir, 'h3-worker'),
+      batchSize: 500,
+      offThread: {
+        eventsPath: dataPath(config, 'events.db'),
+        definition: fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url)),
+      },
+    });
+    const serving = embeddedTimeTravel({ ...common, dir: join(dataDir, 'h3-serving'), batchSize: 500 });
+    let built = false;
+    const building = worker.lease(head, all).finally(() => {
+      built = true;
+    });
+    const health = await fetch(`${api.url}/health/live`);
+    expect(health.status).toBe(200);
+    expect(built).toBe(false);
+    const off = await building;
+    const here = await serving.lease(head, all);
+    try {
+      for (const name of all) {
+        const everything = { limit: 1_000_000 };
+        const docs = await off.readModels[name]?.find(everything);
+        expect(docs?.length, name).toBeGreaterThan(0);
+        expect(docs, name).toEqual(await here.readModels[name]?.find(everything));
+      }
+    } finally {
+      off.release();
+      here.release();
+      worker.close();
+      serving.close();
+    }
   });
 
   it('documents the time-travel parameter and header on every endpoint', async () => {
