@@ -335,6 +335,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     cachedStates: config.timeTravel.cachedStates,
     batchSize: config.projector.batchSize,
     logger,
+    ...(options.registry ? { registry: options.registry } : {}),
     ...(definitionFile === undefined
       ? {}
       : { offThread: { eventsPath: dataPath(config, 'events.db'), definition: definitionFile } }),

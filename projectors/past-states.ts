@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { Histogram, type Registry } from 'prom-client';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import type { StoredEvent } from '../eventstore/ports.js';
@@ -233,6 +234,8 @@ export interface EmbeddedTimeTravelOptions {
   cachedStates: number;
   batchSize: number;
   logger?: Logger;
+  /** Where cqrs_time_travel_build_seconds{thread} is registered. */
+  registry?: Registry;
 }
 
 /** Time travel over the embedded event store, scratch states under `dir`. */
@@ -241,6 +244,14 @@ export function embeddedTimeTravel(options: EmbeddedTimeTravelOptions): TimeTrav
   mkdirSync(options.dir, { recursive: true });
   for (const name of readdirSync(options.dir))
     if (/^state-.*\.db$/.test(name)) rmSync(join(options.dir, name), { force: true });
+  const thread = options.offThread ? 'worker' : 'serving';
+  const buildSeconds = new Histogram({
+    name: 'cqrs_time_travel_build_seconds',
+    help: 'Time to rebuild one past read-model state from the event store (GET …?_asOf=)',
+    labelNames: ['thread'],
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: options.registry ? [options.registry] : [],
+  }).labels({ thread });
   let built = 0;
   const cache = new PastStateCache(options.cachedStates, async (position, models) => {
     built += 1;
@@ -263,13 +274,10 @@ export function embeddedTimeTravel(options: EmbeddedTimeTravelOptions): TimeTrav
         file,
         batchSize: options.batchSize,
       });
+    const ms = performance.now() - started;
+    buildSeconds.observe(ms / 1000);
     log.info(
-      {
-        position,
-        readModels: [...models],
-        ms: Math.round(performance.now() - started),
-        thread: options.offThread ? 'worker' : 'serving',
-      },
+      { position, readModels: [...models], ms: Math.round(ms), thread },
       'past read-model state rebuilt',
     );
     return openPastState(file, options.migration, models);

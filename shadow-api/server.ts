@@ -51,8 +51,8 @@ import { registerDocs } from './openapi.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 import {
+  AS_OF_HEADER,
   AS_OF_POSITION_HEADER,
-  AS_OF_RESPONSE_HEADER,
   answerAsOf,
   splitAsOf,
   TimeTravelError,
@@ -270,7 +270,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
           );
           reply
             .header('x-served-by', 'read-model')
-            .header(AS_OF_RESPONSE_HEADER, new Date(past.atMs).toISOString())
+            .header(AS_OF_HEADER, new Date(past.atMs).toISOString())
             .header(AS_OF_POSITION_HEADER, String(past.position))
             .header('cache-control', 'no-store');
           return sendAnswer(reply, past.value, request.url);

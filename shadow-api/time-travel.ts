@@ -15,10 +15,12 @@ import type { TimeTravelPort } from '../projectors/past-states.js';
  * compared and never cached, and says which event position it reflects.
  */
 
-/** Request header asking for the same thing as the `_asOf` query parameter. */
+/**
+ * Request header asking for the same thing as the `_asOf` query parameter; on a past answer,
+ * the instant it answers for.
+ */
 export const AS_OF_HEADER = 'x-cqrs-as-of';
-/** Response headers of a past answer: the instant asked, and the last event position it includes. */
-export const AS_OF_RESPONSE_HEADER = 'x-cqrs-as-of';
+/** Response header of a past answer: the last event position it includes. */
 export const AS_OF_POSITION_HEADER = 'x-cqrs-as-of-position';
 
 /** A time-travel request the API refuses: `status` is the HTTP status it answers with. */
