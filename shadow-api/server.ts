@@ -51,8 +51,6 @@ import { registerDocs } from './openapi.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 import {
-  AS_OF_HEADER,
-  AS_OF_POSITION_HEADER,
   answerAsOf,
   splitAsOf,
   TimeTravelError,
@@ -234,6 +232,12 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   }
 
   registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
+  const pastContext = {
+    migration: options.migration,
+    timeTravel: options.timeTravel,
+    live: options.readModels,
+    analytics: options.analytics,
+  };
   // In a plugin registered after the docs, so the document sees every route as it is added.
   app.register(async (api) => {
     // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
@@ -257,23 +261,8 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
         const path = request.params as Record<string, unknown>;
         const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
         if (asOf !== undefined) {
-          const past = await answerAsOf(
-            {
-              migration: options.migration,
-              timeTravel: options.timeTravel,
-              live: options.readModels,
-              analytics: options.analytics,
-            },
-            endpoint,
-            params,
-            asOf,
-          );
-          reply
-            .header('x-served-by', 'read-model')
-            .header(AS_OF_HEADER, new Date(past.atMs).toISOString())
-            .header(AS_OF_POSITION_HEADER, String(past.position))
-            .header('cache-control', 'no-store');
-          return sendAnswer(reply, past.value, request.url);
+          const past = await answerAsOf(pastContext, endpoint, params, asOf);
+          return sendAnswer(reply.headers(past.headers), past.value, request.url);
         }
         const served = await readPath.serve({
           endpoint: entry.key,

@@ -158,6 +158,8 @@ export interface PastAnswer {
   /** The last event position the answer includes (0: none, before the first event). */
   position: number;
   atMs: number;
+  /** Response headers that say so; never cached, always the read model. */
+  headers: Record<string, string>;
 }
 
 /**
@@ -202,7 +204,13 @@ export async function answerAsOf(
     const lease = await travel.lease(position, models);
     try {
       const value = await readModelReply(endpoint, params, guarded(lease.readModels, known), pastAnalytics);
-      return { value, position, atMs };
+      const headers = {
+        'x-served-by': 'read-model',
+        [AS_OF_HEADER]: new Date(atMs).toISOString(),
+        [AS_OF_POSITION_HEADER]: String(position),
+        'cache-control': 'no-store',
+      };
+      return { value, position, atMs, headers };
     } catch (err) {
       if (!(err instanceof NeedsReadModel) || round >= known.size) throw err;
       models.add(err.readModel);
