@@ -257,23 +257,29 @@ export function embeddedTimeTravel(options: EmbeddedTimeTravelOptions): TimeTrav
     built += 1;
     const started = performance.now();
     const file = join(options.dir, `state-${position}-${built}.db`);
-    if (options.offThread === undefined)
-      await writePastState({
-        events: options.eventStore,
-        migration: options.migration,
-        models,
-        position,
-        file,
-        batchSize: options.batchSize,
-      });
-    else
-      await writePastStateOffThread({
-        ...options.offThread,
-        models: [...models],
-        position,
-        file,
-        batchSize: options.batchSize,
-      });
+    try {
+      if (options.offThread === undefined)
+        await writePastState({
+          events: options.eventStore,
+          migration: options.migration,
+          models,
+          position,
+          file,
+          batchSize: options.batchSize,
+        });
+      else
+        await writePastStateOffThread({
+          ...options.offThread,
+          models: [...models],
+          position,
+          file,
+          batchSize: options.batchSize,
+        });
+    } catch (err) {
+      // A worker that died mid-replay removed nothing.
+      rmSync(file, { force: true });
+      throw err;
+    }
     const ms = performance.now() - started;
     buildSeconds.observe(ms / 1000);
     log.info(
