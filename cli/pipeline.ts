@@ -23,6 +23,7 @@ import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
+import { embeddedTimeTravel, type TimeTravelPort } from '../projectors/past-states.js';
 import type { TouchedDocument } from '../projectors/ports.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
@@ -50,6 +51,8 @@ export interface EmbeddedPipeline {
   waitForCatchUp(timeoutMs: number): Promise<boolean>;
   /** Drops every cached read-model document (cache.redisUrl): after writes that move no checkpoint, e.g. a repair. */
   dropCache(): Promise<void>;
+  /** Past read-model states rebuilt from the event store (`GET …?_asOf=`). */
+  timeTravel: TimeTravelPort;
   stop(): Promise<void>;
 }
 
@@ -334,6 +337,20 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     return true;
   };
 
+  const timeTravel = embeddedTimeTravel({
+    eventStore,
+    migration,
+    dir: dataPath(config, 'time-travel'),
+    maxEvents: config.timeTravel.maxEvents,
+    cachedStates: config.timeTravel.cachedStates,
+    batchSize: config.projector.batchSize,
+    logger,
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(definitionFile === undefined
+      ? {}
+      : { offThread: { eventsPath: dataPath(config, 'events.db'), definition: definitionFile } }),
+  });
+
   const tracker = new FreshnessTracker<LegacyEnd>(config.health.stallSeconds * 1000, Date.now());
   let measured = false;
   const measure = async () => {
@@ -397,6 +414,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     async dropCache() {
       await cache?.reset(runner.checkpoint());
     },
+    timeTravel,
     async stop() {
       clearInterval(timer);
       await measuring;
@@ -405,6 +423,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await runner.stop();
       await closeAnalytics();
       await writer.close();
+      timeTravel.close();
       await eventStore.close();
       readDb.close();
       await progress.close();

@@ -10,6 +10,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import type { TimeTravelPort } from '../projectors/past-states.js';
 import { RolloutController } from '../rollout/controller.js';
 import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
@@ -25,6 +26,8 @@ export interface ReadSide {
   freshness: FreshnessPort;
   /** Supervised components and lag, when the pipeline runs in this process. */
   health?: HealthPort;
+  /** Past read-model states for `?_asOf=`, where an event store is at hand (the embedded pipeline). */
+  timeTravel?: TimeTravelPort;
 }
 
 export interface RunningApi {
@@ -93,6 +96,7 @@ export async function startApi(
     logger,
     freshness: pipeline.freshness,
     ...(pipeline.health ? { health: pipeline.health } : {}),
+    ...(pipeline.timeTravel ? { timeTravel: pipeline.timeTravel } : {}),
     metrics: registry,
     compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
     readModelTimeoutMs: config.api.readModelTimeoutMs,

@@ -79,6 +79,14 @@ export interface EndpointSpec<P extends Record<string, unknown>> {
 export type EndpointParams = Record<string, unknown>;
 
 /**
+ * Query parameter of every endpoint the API reads itself (time travel: the answer as of a past
+ * time), so no endpoint may declare it. Not `asOf`: endpoints have their own `asOf` (the bank's
+ * reference date of month-to-date figures), and a parameter whose meaning changed with the
+ * endpoint would turn a client's URL into another question when a definition adds one.
+ */
+export const TIME_TRAVEL_PARAM = '_asOf';
+
+/**
  * An endpoint with its parameter type erased, so endpoints of different shapes fit in one
  * domain; `defineEndpoint` checks the typed spec first. A null answer is a 404; anything else
  * is sent as JSON.

@@ -7,7 +7,7 @@ import { DefinitionError, errorMessage } from '../lib/errors.js';
 import { sensitivePathSchema } from '../lib/masking.js';
 import { ANALYTICS_IDENTIFIER, type AnalyticsDefinition } from './analytics.js';
 import { routeParams } from './endpoint-calls.js';
-import type { DomainDefinition, EndpointDefinition } from './endpoints.js';
+import { type DomainDefinition, type EndpointDefinition, TIME_TRAVEL_PARAM } from './endpoints.js';
 import type { DomainEvent, ReadModelDefinition, ViewDefinition } from './read-models.js';
 import { compileView, type ViewPlan } from './view/plan.js';
 
@@ -145,6 +145,10 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
       routes.set(endpoint.route, where);
       const shape = (endpoint.params as { shape?: Record<string, unknown> }).shape;
       if (shape !== undefined) {
+        if (TIME_TRAVEL_PARAM in shape)
+          problems.push(
+            `${where}.params: ${TIME_TRAVEL_PARAM} is the API's time-travel parameter (answer as of a past time); name yours otherwise`,
+          );
         for (const p of routeParams(endpoint.route)) {
           if (!(p in shape))
             problems.push(`${where}.params: route parameter :${p} is not in the params schema`);

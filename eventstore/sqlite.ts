@@ -28,6 +28,7 @@ export const EVENT_STORE_MIGRATIONS = [
   '001_event_store.sql',
   '002_operations.sql',
   '003_staging.sql',
+  '004_commit_time.sql',
 ] as const;
 
 /**
@@ -70,6 +71,7 @@ interface Statements {
   loadOffset: Statement<[string], { offset: string }>;
   readAfter: Statement<[number, number], unknown>;
   readStream: Statement<[string], unknown>;
+  firstCommittedAfter: Statement<[number], { position: number | null }>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
   sweepCandidates: Statement<[SweepParams], SweepRow>;
@@ -280,6 +282,17 @@ export class SqliteEventStore implements EventStore {
 
   headPositionSync(): number {
     return this.sql.head.get()?.head ?? 0;
+  }
+
+  /**
+   * The end of the longest prefix of the store whose events the source committed at or before
+   * `commitMs` (epoch ms): the position before the first event stamped later, or the head when
+   * none is. A prefix, not "every event stamped at or before": an event appended late with an
+   * old stamp (a re-driven dead letter) must not pull the state forward past later events.
+   */
+  positionAtSync(commitMs: number): number {
+    const next = this.sql.firstCommittedAfter.get(commitMs)?.position ?? null;
+    return next === null ? this.headPositionSync() : next - 1;
   }
 
   async listDeadLetters(limit: number, afterId = 0): Promise<StoredDeadLetter[]> {
@@ -700,6 +713,12 @@ export class SqliteEventStore implements EventStore {
         `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
       ),
       readStream: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY version`),
+      // Through ix_events_commit_time (migration 004), its expression verbatim: left to itself the
+      // planner walks positions upwards and parses each event's JSON until one matches.
+      firstCommittedAfter: db.prepare(
+        `SELECT MIN(position) AS position FROM events INDEXED BY ix_events_commit_time
+          WHERE json_extract(metadata, '$.sourceTsMs') > ?`,
+      ),
       listDeadLetters:
         db.prepare(`SELECT id, reason, table_name, op, source_position, source_tx_id, change, recorded_at
         FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?`),

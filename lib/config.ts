@@ -210,6 +210,15 @@ export const configSchema = z.strictObject({
         .default('cqrs:cache'),
     })
     .prefault({}),
+  /** `GET <endpoint>?_asOf=<time>`: answers rebuilt from the event store (embedded pipeline only). */
+  timeTravel: z
+    .strictObject({
+      /** Most events one past state may replay; a time further from the store's start is a 422. */
+      maxEvents: z.number().int().min(1).default(1_000_000),
+      /** Past states kept for repeated questions (each a SQLite file under <dataDir>/time-travel). */
+      cachedStates: z.number().int().min(1).default(2),
+    })
+    .prefault({}),
   /** Restarts of failed pipeline components (embedded `run`). */
   supervision: z
     .strictObject({
@@ -294,6 +303,8 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_CACHE_REDIS_URL: [['cache', 'redisUrl'], 'string'],
   CQRS_CACHE_TTL_SECONDS: [['cache', 'ttlSeconds'], 'number'],
   CQRS_CACHE_PREFIX: [['cache', 'prefix'], 'string'],
+  CQRS_TIME_TRAVEL_MAX_EVENTS: [['timeTravel', 'maxEvents'], 'number'],
+  CQRS_TIME_TRAVEL_CACHED_STATES: [['timeTravel', 'cachedStates'], 'number'],
   CQRS_SUPERVISION_FAILURE_BUDGET_MS: [['supervision', 'failureBudgetMs'], 'number'],
   CQRS_SUPERVISION_EXIT_ON_FAILURE: [['supervision', 'exitOnFailure'], 'boolean'],
   CQRS_HEALTH_MAX_LAG_SECONDS: [['health', 'maxLagSeconds'], 'number'],

@@ -28,6 +28,8 @@ export interface RouteDocs {
   tag: string;
   /** Path parameters and query string in one schema, as the handler parses them; split by the route's `:names`. */
   input?: z.ZodType;
+  /** Query parameters the API reads itself on this route (e.g. time travel's), beside `input`'s. */
+  query?: z.ZodType;
   body?: z.ZodType;
   /** Request headers the route reads. */
   headers?: z.ZodType;
@@ -70,6 +72,11 @@ function splitInput(route: string, input: JsonSchema): { params?: JsonSchema; qu
 function documentedSchema(url: string, docs: RouteDocs): JsonSchema {
   const out: JsonSchema = { summary: docs.summary, tags: [docs.tag] };
   if (docs.input) Object.assign(out, splitInput(url, jsonSchemaOf(docs.input)));
+  if (docs.query) {
+    const own = (jsonSchemaOf(docs.query).properties ?? {}) as JsonSchema;
+    const querystring = (out.querystring ?? { type: 'object', properties: {}, required: [] }) as JsonSchema;
+    out.querystring = { ...querystring, properties: { ...(querystring.properties as JsonSchema), ...own } };
+  }
   if (docs.body) out.body = jsonSchemaOf(docs.body);
   if (docs.headers) out.headers = jsonSchemaOf(docs.headers);
   return out;

@@ -21,6 +21,7 @@ import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { TimeTravelPort } from '../projectors/past-states.js';
 import type { RolloutController } from '../rollout/controller.js';
 import {
   ACTOR_HEADER,
@@ -49,6 +50,13 @@ import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
+import {
+  answerAsOf,
+  splitAsOf,
+  TimeTravelError,
+  timeTravelHeaderSchema,
+  timeTravelQuerySchema,
+} from './time-travel.js';
 
 /** Flag keys a migration's endpoints answer to: each domain and each `<domain>.<endpoint>`. */
 export function flagKeysOf(migration: Migration): string[] {
@@ -84,12 +92,15 @@ export interface ShadowServerOptions {
   audit: AuditLog;
   /** Per-domain rollout with gates (/admin/rollout); absent = flags only. */
   rollout?: RolloutController;
+  /** Past states for `?_asOf=` (the embedded event store); absent: such requests are a 501. */
+  timeTravel?: TimeTravelPort;
 }
 
 interface ErrorBody {
   error: string;
   message: string;
   issues?: IssueSummary[];
+  hint?: string;
 }
 
 class BadRequestError extends AdapterError {
@@ -221,6 +232,12 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   }
 
   registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
+  const pastContext = {
+    migration: options.migration,
+    timeTravel: options.timeTravel,
+    live: options.readModels,
+    analytics: options.analytics,
+  };
   // In a plugin registered after the docs, so the document sees every route as it is added.
   app.register(async (api) => {
     // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
@@ -235,13 +252,18 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
         summary: `${entry.key}: a read answered by the side its flag names`,
         tag: entry.domain,
         input: endpoint.params,
-        headers: modeHeaderSchema,
+        query: timeTravelQuerySchema,
+        headers: modeHeaderSchema.extend(timeTravelHeaderSchema.shape),
       };
       api.get(endpoint.route, { config: { docs } }, async (request, reply) => {
         const forcedMode = forcedModeOf(request);
-        const query = request.query as Record<string, unknown>;
+        const { asOf, query } = splitAsOf(request.query as Record<string, unknown>, request.headers);
         const path = request.params as Record<string, unknown>;
         const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
+        if (asOf !== undefined) {
+          const past = await answerAsOf(pastContext, endpoint, params, asOf);
+          return sendAnswer(reply.headers(past.headers), past.value, request.url);
+        }
         const served = await readPath.serve({
           endpoint: entry.key,
           subject: subjectOf(params),
@@ -258,13 +280,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
           ...(forcedMode === undefined ? {} : { forcedMode }),
         });
         sendServed(reply, served);
-        const value = served.value;
-        if (value === null || value === undefined) {
-          return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${request.url}` });
-        }
-        // Text already serialised (a stored document, or an answer also handed to the comparison).
-        if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
-        return reply.send(value);
+        return sendAnswer(reply, served.value, request.url);
       });
     }
 
@@ -397,16 +413,34 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorResponse(err);
-    if (status >= 500) logger.error({ err, url: request.url }, 'request failed');
+    // A 501 of time travel is a refusal, not a failure.
+    if (status >= 500 && !(err instanceof TimeTravelError))
+      logger.error({ err, url: request.url }, 'request failed');
     reply.code(status).send(body);
   });
 
   return app;
 }
 
+/** An endpoint's answer: a null one is a 404. */
+function sendAnswer(reply: FastifyReply, value: unknown, url: string): FastifyReply {
+  if (value === null || value === undefined) {
+    return reply.code(404).send({ error: 'NOT_FOUND', message: `nothing at ${url}` });
+  }
+  // Text already serialised (a stored document, or an answer also handed to the comparison).
+  if (value instanceof JsonText) return reply.type(JSON_TYPE).send(value.json);
+  return reply.send(value);
+}
+
 function errorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof BadRequestError || err instanceof FlagsInvalidError) {
     return { status: 400, body: { error: err.code, message: err.message, issues: err.issues } };
+  }
+  if (err instanceof TimeTravelError) {
+    return {
+      status: err.status,
+      body: { error: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+    };
   }
   if (err instanceof LegacyUnavailableError || err instanceof AuditUnavailableError) {
     return { status: 503, body: { error: err.code, message: err.message } };

@@ -1117,8 +1117,10 @@ describe('OpenAPI document at /docs', () => {
     }
     const history = doc.paths['/accounts/{accountId}/transactions']?.get?.parameters ?? [];
     expect(history.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      'header:x-cqrs-as-of',
       'header:x-cqrs-mode',
       'path:accountId',
+      'query:_asOf',
       'query:cursor',
       'query:from',
       'query:limit',

@@ -188,10 +188,37 @@ describe('SqliteEventStore', () => {
         { name: '001_event_store.sql' },
         { name: '002_operations.sql' },
         { name: '003_staging.sql' },
+        { name: '004_commit_time.sql' },
       ]);
     } finally {
       raw.close();
     }
+  });
+
+  it('finds the last position committed at or before a time, as a prefix of the store', async () => {
+    const s = store();
+    const at = (e: NewDomainEvent, sourceTsMs: number): NewDomainEvent => ({
+      ...e,
+      metadata: { ...e.metadata, sourceTsMs },
+    });
+    expect(s.positionAtSync(2_000)).toBe(0);
+    await s.append(batch('0-1-1', [at(event('account-1', 'AccountOpened', '0-1-1', 'b:1:0'), 1_000)]));
+    await s.append(
+      batch('0-1-2', [
+        at(event('account-1', 'AccountUpdated', '0-1-2', 'b:2:0'), 2_000),
+        at(event('account-2', 'AccountOpened', '0-1-2', 'b:2:1'), 2_000),
+      ]),
+    );
+    await s.append(batch('0-1-3', [at(event('account-2', 'AccountUpdated', '0-1-3', 'b:3:0'), 3_000)]));
+    // Stamped earlier but stored last (a re-driven dead letter): it does not pull T=2000 forward.
+    await s.append(batch('0-1-4', [at(event('account-3', 'AccountOpened', '0-1-4', 'b:4:0'), 1_500)]));
+    expect(s.positionAtSync(999)).toBe(0);
+    expect(s.positionAtSync(1_000)).toBe(1);
+    expect(s.positionAtSync(1_999)).toBe(1);
+    expect(s.positionAtSync(2_000)).toBe(3);
+    expect(s.positionAtSync(2_999)).toBe(3);
+    expect(s.positionAtSync(3_000)).toBe(5);
+    expect(s.positionAtSync(9_000)).toBe(5);
   });
 
   it('rolls back events, dead letters and offset together when an append fails', async () => {

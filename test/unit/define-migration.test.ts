@@ -119,6 +119,18 @@ describe('defineMigration', () => {
     expect(message).toMatch(/ruled\.compare: tolerance of "price" must be a number ≥ 0/);
   });
 
+  it("refuses an endpoint parameter named like the API's time-travel parameter", () => {
+    const clash = defineEndpoint({
+      route: '/items/:itemId/at',
+      params: z.object({ itemId: z.coerce.number(), _asOf: z.string().optional() }),
+      legacy: { sql: 'SELECT 1' },
+      readModel: async () => null,
+    });
+    expect(problemsOf(spec({ domains: { items: { endpoints: { at: clash } } } }))).toMatch(
+      /endpoints\.at\.params: _asOf is the API's time-travel parameter/,
+    );
+  });
+
   it('refuses a route parameter missing from the params schema and a delete event shared with updates', () => {
     const noParam = defineEndpoint({
       route: '/lists/:listId/items',
