@@ -24,7 +24,10 @@ const noDatabase = {
 };
 
 async function api(dataDir: string, over: ConfigInput = {}) {
-  const config = loadConfig({ env: {}, overrides: { dataDir, api: { port: 0 }, ...over } });
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, api: { port: 0, admin: { port: 0 } }, ...over },
+  });
   return startApi(config, bank, side, noDatabase, silentLogger, new Registry());
 }
 

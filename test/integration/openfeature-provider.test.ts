@@ -35,7 +35,10 @@ const noDatabase = {
 };
 
 async function api(dataDir: string, over: ConfigInput = {}): Promise<RunningApi> {
-  const config = loadConfig({ env: {}, overrides: { dataDir, api: { port: 0 }, ...over } });
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, api: { port: 0, admin: { port: 0 } }, ...over },
+  });
   const started = await startApi(config, bank, side, noDatabase, silentLogger, new Registry());
   apis.push(started);
   return started;
