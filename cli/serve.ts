@@ -15,9 +15,10 @@ import { RolloutController } from '../rollout/controller.js';
 import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
 import { type AdminPlacement, adminPlacementOf } from '../shadow-api/admin-listener.js';
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
-import { FlagStore } from '../shadow-api/flag-store.js';
+import type { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { buildServers } from '../shadow-api/server.js';
+import { openRunState } from './run-state.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
 export interface ReadSide {
@@ -57,15 +58,8 @@ export async function startApi(
     admin,
     logger,
   );
-  // Flags changed at run time (a rollback to legacy during an incident) must survive a restart,
-  // so they persist even when no file is configured. Until one is changed, the config rules.
-  const flags = FlagStore.open({
-    initial: { defaultMode: config.flags.defaultMode, endpoints: config.flags.endpoints },
-    ...(config.flags.file
-      ? { file: config.flags.file }
-      : { file: dataPath(config, 'flags.json'), writeInitial: false }),
-    logger,
-  });
+  const state = await openRunState(config, logger);
+  const { flags } = state;
   const recorder = new SqliteComparisonRecorder({
     path: dataPath(config, 'compare.db'),
     sensitive: migration.sensitiveFields,
@@ -80,7 +74,7 @@ export async function startApi(
     lagSeconds: () => pipeline.health?.lagSeconds() ?? null,
     plan: config.rollout.plan,
     gates: config.rollout.gates,
-    file: dataPath(config, 'rollout.json'),
+    state: state.rollout,
     schedule: config.rollout.schedule,
     checkIntervalMs: config.rollout.checkIntervalMs,
     logger,
@@ -119,6 +113,7 @@ export async function startApi(
     await queue.close();
     recorder.close();
     audit.close();
+    await state.close();
   };
   let address: string;
   let adminUrl: string;
@@ -133,7 +128,7 @@ export async function startApi(
   }
   logger.info({ url: address, adminUrl }, 'shadow API listening');
   rollout.start();
-  const unwatchFlags = flags.watch(1000);
+  const unwatchFlags = state.watch();
   return {
     app,
     url: address,

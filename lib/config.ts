@@ -177,6 +177,22 @@ export const configSchema = z.strictObject({
       file: z.string().optional(),
     })
     .prefault({}),
+  /**
+   * Where flags and rollout state live. Without redisUrl: files in dataDir (flags.file,
+   * rollout.json), for one API process or replicas sharing a volume. With it: Redis, shared by
+   * every API replica, changes announced over pub/sub and made atomically.
+   */
+  state: z
+    .strictObject({
+      /** redis://host:port/db; absent = files. */
+      redisUrl: z.string().url().optional(),
+      /** Prefix of the keys and channels (one per migration sharing a Redis). */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]+$/)
+        .default('cqrs:state'),
+    })
+    .prefault({}),
   compare: z
     .strictObject({
       concurrency: z.number().int().min(1).default(2),
@@ -308,6 +324,8 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_RECONCILE_MAX_QPS: [['compare', 'reconcile', 'maxQueriesPerSecond'], 'number'],
   CQRS_RECONCILE_REPAIR: [['compare', 'reconcile', 'repair'], 'boolean'],
   CQRS_ROLLOUT_SCHEDULE: [['rollout', 'schedule'], 'string'],
+  CQRS_STATE_REDIS_URL: [['state', 'redisUrl'], 'string'],
+  CQRS_STATE_PREFIX: [['state', 'prefix'], 'string'],
   CQRS_CACHE_REDIS_URL: [['cache', 'redisUrl'], 'string'],
   CQRS_CACHE_TTL_SECONDS: [['cache', 'ttlSeconds'], 'number'],
   CQRS_CACHE_PREFIX: [['cache', 'prefix'], 'string'],

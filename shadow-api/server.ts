@@ -21,6 +21,7 @@ import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { StateUnavailableError } from '../lib/shared-state.js';
 import type { RolloutController } from '../rollout/controller.js';
 import {
   ACTOR_HEADER,
@@ -460,7 +461,11 @@ function errorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof BadRequestError || err instanceof FlagsInvalidError) {
     return { status: 400, body: { error: err.code, message: err.message, issues: err.issues } };
   }
-  if (err instanceof LegacyUnavailableError || err instanceof AuditUnavailableError) {
+  if (
+    err instanceof LegacyUnavailableError ||
+    err instanceof AuditUnavailableError ||
+    err instanceof StateUnavailableError
+  ) {
     return { status: 503, body: { error: err.code, message: err.message } };
   }
   // Fastify's own client errors (malformed JSON, unsupported media type, body too large).
