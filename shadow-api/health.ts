@@ -15,8 +15,11 @@ export interface HealthPort {
   /** Seconds since the oldest source commit not yet projected; null before the first measure. */
   lagSeconds(): number | null;
   readonly maxLagSeconds: number;
-  /** Rows the capture rules refused, stored for redrive; absent where the API cannot count them. */
-  deadLetters?(): Promise<number>;
+  /**
+   * Rows the capture rules refused, stored for redrive (the embedded store, or the distributed
+   * dead-letter topic); null while unknown, absent where the API cannot count them.
+   */
+  deadLetters?(): Promise<number | null>;
 }
 
 export interface ReadinessProblem {
