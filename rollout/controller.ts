@@ -312,7 +312,12 @@ export class RolloutController {
           gates: verdict?.results ?? null,
         },
       },
-      () => this.options.flags.set({ ...before, endpoints: { ...before.endpoints, [target]: flag } }),
+      // On the newest stored flags: another replica's change to another key stays.
+      () =>
+        this.options.flags.update((stored) => ({
+          ...stored,
+          endpoints: { ...stored.endpoints, [target]: flag },
+        })),
       (previous) => this.options.flags.set(previous),
     );
     this.setMeta(target, { retired, since: this.now().toISOString(), step: describeStep(to) });

@@ -75,6 +75,8 @@ export interface FlagStore {
   set(input: unknown): Promise<FlagDocument>;
   /** Changes one key, e.g. patch('accounts.summary', { mode: 'canary', percent: 25 }). */
   patch(endpointKey: string, patch: unknown): Promise<FlagDocument>;
+  /** Replaces the document with what `change` makes of the newest stored one (validated). */
+  update(change: (stored: FlagDocument) => unknown): Promise<FlagDocument>;
   watch(intervalMs: number): () => void;
   on(event: 'change', listener: (change: FlagChange) => void): unknown;
   close(): Promise<void>;
@@ -131,6 +133,10 @@ export class FileFlagStore extends EventEmitter<{ change: [FlagChange] }> implem
   async patch(endpointKey: string, patch: unknown): Promise<FlagDocument> {
     const parsed = parsePatch(endpointKey, patch);
     return this.replace(patchedDocument(this.current, parsed), 'patch');
+  }
+
+  async update(change: (stored: FlagDocument) => unknown): Promise<FlagDocument> {
+    return this.replace(parseFlags(change(this.current), 'flag document after update'), 'set');
   }
 
   async close(): Promise<void> {}

@@ -86,6 +86,10 @@ export class RedisFlagStore extends EventEmitter<{ change: [FlagChange] }> imple
     return this.change((stored) => patchedDocument(stored, parsed), 'patch');
   }
 
+  async update(change: (stored: FlagDocument) => unknown): Promise<FlagDocument> {
+    return this.change((stored) => parseFlags(change(stored), 'flag document after update'), 'set');
+  }
+
   /** Changes are pushed through the channel; there is nothing to poll. */
   watch(): () => void {
     return () => undefined;

@@ -201,6 +201,25 @@ for (const adapter of adapters) {
       },
     );
 
+    it.runIf(adapter.atomicAcrossReplicas)(
+      "updates the newest stored flags, not a replica's stale copy",
+      async () => {
+        const backing = adapter.backing();
+        const [a, b] = [
+          await backing.open({ defaultMode: 'shadow' }),
+          await backing.open({ defaultMode: 'shadow' }),
+        ];
+        await a.patch('accounts', { mode: 'new' });
+        // Issued at once, before B can have heard of A's change: the rollout's way of changing a target.
+        const after = await b.update((stored) => ({
+          ...stored,
+          endpoints: { ...stored.endpoints, orders: { mode: 'legacy' } },
+        }));
+        expect(after.endpoints).toEqual({ accounts: { mode: 'new' }, orders: { mode: 'legacy' } });
+        await expect(b.update(() => ({ defaultMode: 'never' }))).rejects.toBeInstanceOf(FlagsInvalidError);
+      },
+    );
+
     it('shares the rollout state of a target between replicas', async () => {
       const backing = adapter.backing();
       const a = await backing.rollout();
