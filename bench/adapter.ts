@@ -36,7 +36,7 @@ export function benchConfig(target: BenchTarget): Config {
     legacy: { url, flavor: 'mariadb' },
     cdc: { serverId: benchServerId() },
     dataDir: target.dataDir,
-    api: { host: '127.0.0.1', port: 0 },
+    api: { host: '127.0.0.1', port: 0, admin: { port: 0 } },
     flags: { defaultMode: 'legacy' },
     log: { level: 'warn' },
   });

@@ -30,7 +30,7 @@ export async function measureEndpoint(
     asOf?: string;
   },
 ): Promise<HttpRun> {
-  api.flags.patch(flagKeyOf(run.endpoint), { mode: run.mode });
+  await api.flags.patch(flagKeyOf(run.endpoint), { mode: run.mode });
   const { httpSec, warmupSec } = ctx.settings;
   const output = await runChild(
     childModule('http-load'),

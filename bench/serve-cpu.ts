@@ -309,7 +309,7 @@ export async function main(argv: string[]): Promise<void> {
         for (const target of ['summary', 'history'] as const) {
           if (!args.only.has(target)) continue;
           for (const mode of ['new', 'legacy', 'shadow'] as const) {
-            api.flags.patch(FLAG_KEYS[target], { mode });
+            await api.flags.patch(FLAG_KEYS[target], { mode });
             record(
               await measure(
                 { url: api.url, app: api.app, queue: api.queue },
@@ -325,7 +325,7 @@ export async function main(argv: string[]): Promise<void> {
       if (args.only.has('rate')) {
         // The shadow target: no comparison dropped at 500 req/s.
         for (const target of ['summary', 'history'] as const) {
-          api.flags.patch(FLAG_KEYS[target], { mode: 'shadow' });
+          await api.flags.patch(FLAG_KEYS[target], { mode: 'shadow' });
           record(
             await measure(
               { url: api.url, app: api.app, queue: api.queue },

@@ -1,6 +1,7 @@
 import type { Config } from '../lib/config.js';
-import { AdapterError, errorMessage } from '../lib/errors.js';
+import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { loadAdminAuth, REASON_HEADER } from '../shadow-api/admin-auth.js';
+import { adminPlacementOf } from '../shadow-api/admin-listener.js';
 
 /**
  * The CLI's client of the running API's admin routes (`rollout`, `flags`): the process that
@@ -31,14 +32,15 @@ export interface AdminRefusal {
 }
 
 /**
- * Requests against `url` (default http://<api.host>:<api.port>) with the first configured admin
- * token; an API that does not answer is an AdapterError with the fix.
+ * Requests against `url` (default: the admin listener, http://<api.admin.host>:<api.admin.port>,
+ * or api.host:api.port when admin is on the public port) with the first configured admin token;
+ * an API that does not answer is an AdapterError with the fix.
  */
 export function adminClient(
   config: Config,
   url: string | undefined,
 ): (request: AdminRequest) => Promise<AdminReply> {
-  const base = (url ?? `http://${hostOf(config.api.host)}:${config.api.port}`).replace(/\/$/, '');
+  const base = (url ?? defaultAdminUrl(config)).replace(/\/$/, '');
   const token = loadAdminAuth(config.api).tokens[0]?.token;
   return async (request) => {
     let response: Response;
@@ -55,7 +57,7 @@ export function adminClient(
     } catch (cause) {
       throw new AdapterError('ADMIN_API_UNREACHABLE', `no API answers at ${base}: ${errorMessage(cause)}`, {
         cause,
-        hint: 'start `cqrs-migrate run` (or serve), or pass --url of the running API',
+        hint: "start `cqrs-migrate run` (or serve), or pass --url of the running API's admin listener (api.admin.host:api.admin.port)",
       });
     }
     const body: unknown = await response.json().catch(() => null);
@@ -66,6 +68,18 @@ export function adminClient(
 /** The first line printed for a refused request: `refused (<status>): <message>`. */
 export function refusedLine(reply: AdminReply): string {
   return `refused (${reply.status}): ${(reply.body as AdminRefusal | null)?.message ?? reply.statusText}\n`;
+}
+
+function defaultAdminUrl(config: Config): string {
+  const { host, port } = adminPlacementOf(config.api);
+  if (port === 0)
+    throw new ConfigError(
+      'api.admin.port is 0 (any free port): there is no address to reach the admin API at',
+      {
+        hint: 'pass --url with the admin address the running API logged (adminUrl), or set api.admin.port',
+      },
+    );
+  return `http://${hostOf(host)}:${port}`;
 }
 
 function hostOf(host: string): string {

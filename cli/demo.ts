@@ -102,8 +102,9 @@ export async function runDemo(
   const api = await startApi(config, migration, pipeline, legacy, logger, registry);
   const paths = await sample.readPaths({ url, count: 1000, seed: options.seed });
   say(`3/5 shadow API on ${api.url} (every endpoint in '${config.flags.defaultMode}' mode)`);
+  say(`    try: curl ${api.url}${paths[0] ?? '/health'}   |   API docs ${api.url}/docs`);
   say(
-    `    try: curl ${api.url}${paths[0] ?? '/health'}   |   ${api.url}/admin/report?format=text   |   ${api.url}/metrics`,
+    `    admin (${api.adminUrl === api.url ? 'on the public port' : 'own listener'}): dashboard ${api.adminUrl}/admin/   |   ${api.adminUrl}/admin/report?format=text   |   ${api.adminUrl}/metrics`,
   );
 
   say(
@@ -138,7 +139,9 @@ export async function runDemo(
       '5/5 comparison report (shadow reads: legacy answer served, read model compared off the request path)\n',
     );
     say(renderReportText(buildReport(api.recorder.stats(), api.queue.stats())));
-    say(`\nAPI was at ${api.url}; \`cqrs-migrate run\` keeps the pipeline and API running,`);
+    say(
+      `\nAPI was at ${api.url} (admin at ${api.adminUrl}); \`cqrs-migrate run\` keeps the pipeline and API running,`,
+    );
     say('`cqrs-migrate report` prints this report again.');
   } finally {
     stop.abort();

@@ -8,6 +8,7 @@ import {
   type LegacyEndProbe,
   legacyEndProbe,
 } from '../connectors/debezium/source-distance.js';
+import { countDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import type { LegacyEnd } from '../connectors/source-factory.js';
 import type { Migration } from '../definition/migration.js';
@@ -70,6 +71,8 @@ export class DistributedMonitor {
   private measuring: Promise<void> | null = null;
   private groupsBehindSince: number | null = null;
   private lag: number | null = null;
+  /** Records of the dead-letter topic at the last measure; null until one succeeds. */
+  private deadLetters: number | null = null;
   private source: number | null = null;
   private readonly gauges;
 
@@ -109,6 +112,7 @@ export class DistributedMonitor {
       components: () => [...this.statuses.values()],
       lagSeconds: () => this.lag,
       maxLagSeconds: this.options.config.health.maxLagSeconds,
+      deadLetters: async () => this.deadLetters,
     };
   }
 
@@ -155,6 +159,11 @@ export class DistributedMonitor {
     this.gauges.lag.set(this.lag);
     await this.measureGroups();
     await this.measureStores();
+    try {
+      this.deadLetters = await countDeadLetterTopic(kafka, config.kafka.topicPrefix);
+    } catch (err) {
+      this.options.logger.debug({ err }, 'dead-letter count unknown');
+    }
   }
 
   private async measureSource(connector: SourceConnectorState | null, now: number): Promise<void> {

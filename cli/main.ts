@@ -280,8 +280,13 @@ const handlers: CommandHandlers = {
       { comparisons: api.recorder, ...(embedded ? { deadLetters: embedded.eventStore } : {}) },
       logger,
     );
-    logger.info({ url: api.url, mode: config.cdc.mode }, 'pipeline and shadow API running');
-    print(`shadow API on ${api.url} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`);
+    logger.info(
+      { url: api.url, adminUrl: api.adminUrl, mode: config.cdc.mode },
+      'pipeline and shadow API running',
+    );
+    print(
+      `shadow API on ${api.url} — admin on ${api.adminUrl} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`,
+    );
     const failed = await Promise.race([untilSignal().then(() => null), failure]);
     if (failed !== null) {
       logger.error({ err: failed }, 'pipeline component failed; stopping');
@@ -306,7 +311,7 @@ const handlers: CommandHandlers = {
     const side = serverReadSide(config, migration, logger, { registry });
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const retention = startRetention(config, { comparisons: api.recorder }, logger);
-    print(`shadow API on ${api.url} over the server read models — Ctrl-C stops`);
+    print(`shadow API on ${api.url} — admin on ${api.adminUrl}, over the server read models — Ctrl-C stops`);
     await untilSignal();
     await retention.stop();
     await api.close();

@@ -441,7 +441,12 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
       ] as const),
     )
     .addOption(new Option('--reason <text>', 'why, for the audit log'))
-    .addOption(new Option('--url <url>', 'the running API (default: http://<api.host>:<api.port>)'))
+    .addOption(
+      new Option(
+        '--url <url>',
+        "the running API's admin listener (default: http://<api.admin.host>:<api.admin.port>)",
+      ),
+    )
     .addOption(new Option('--json', 'print JSON').default(false))
     .action(async (action, target, o, command) => {
       if (action !== 'status' && target === undefined)
@@ -464,7 +469,10 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     .command('flags')
     .description('which side serves each domain and endpoint, through the running API: list, get, set');
   const urlOption = () =>
-    new Option('--url <url>', 'the running API (default: http://<api.host>:<api.port>)');
+    new Option(
+      '--url <url>',
+      "the running API's admin listener (default: http://<api.admin.host>:<api.admin.port>)",
+    );
   const jsonOption = () => new Option('--json', 'print JSON').default(false);
   const keyArgument = () =>
     new Argument('<endpointKey>', 'a domain, or <domain>.<endpoint>').argParser(flagKey);

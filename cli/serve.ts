@@ -9,14 +9,17 @@ import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { type Config, dataPath } from '../lib/config.js';
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { TimeTravelPort } from '../projectors/past-states.js';
 import { RolloutController } from '../rollout/controller.js';
 import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
+import { type AdminPlacement, adminPlacementOf } from '../shadow-api/admin-listener.js';
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
-import { FlagStore } from '../shadow-api/flag-store.js';
+import type { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
-import { buildServer } from '../shadow-api/server.js';
+import { buildServers } from '../shadow-api/server.js';
+import { openRunState } from './run-state.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
 export interface ReadSide {
@@ -33,6 +36,8 @@ export interface ReadSide {
 export interface RunningApi {
   app: FastifyInstance;
   url: string;
+  /** Where /admin/*, the dashboard and /metrics answer: the admin listener, or `url` (api.admin.port 'public'). */
+  adminUrl: string;
   flags: FlagStore;
   recorder: SqliteComparisonRecorder;
   queue: ShadowQueue;
@@ -50,16 +55,14 @@ export async function startApi(
   registry: Registry,
 ): Promise<RunningApi> {
   const admin = loadAdminAuth(config.api);
-  checkAdminExposure(config.api, admin, logger);
-  // Flags changed at run time (a rollback to legacy during an incident) must survive a restart,
-  // so they persist even when no file is configured. Until one is changed, the config rules.
-  const flags = FlagStore.open({
-    initial: { defaultMode: config.flags.defaultMode, endpoints: config.flags.endpoints },
-    ...(config.flags.file
-      ? { file: config.flags.file }
-      : { file: dataPath(config, 'flags.json'), writeInitial: false }),
+  const placement = adminPlacementOf(config.api);
+  checkAdminExposure(
+    { host: placement.host, allowUnauthenticatedAdmin: config.api.allowUnauthenticatedAdmin },
+    admin,
     logger,
-  });
+  );
+  const state = await openRunState(config, logger);
+  const { flags } = state;
   const recorder = new SqliteComparisonRecorder({
     path: dataPath(config, 'compare.db'),
     sensitive: migration.sensitiveFields,
@@ -74,7 +77,7 @@ export async function startApi(
     lagSeconds: () => pipeline.health?.lagSeconds() ?? null,
     plan: config.rollout.plan,
     gates: config.rollout.gates,
-    file: dataPath(config, 'rollout.json'),
+    state: state.rollout,
     schedule: config.rollout.schedule,
     checkIntervalMs: config.rollout.checkIntervalMs,
     logger,
@@ -85,38 +88,55 @@ export async function startApi(
     maxSize: config.compare.queueSize,
     logger,
   });
-  const app = buildServer({
-    migration,
-    legacy,
-    readModels: pipeline.readModels,
-    ...(pipeline.analytics ? { analytics: pipeline.analytics } : {}),
-    flags,
-    recorder,
-    queue,
-    logger,
-    freshness: pipeline.freshness,
-    ...(pipeline.health ? { health: pipeline.health } : {}),
-    ...(pipeline.timeTravel ? { timeTravel: pipeline.timeTravel } : {}),
-    metrics: registry,
-    compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
-    readModelTimeoutMs: config.api.readModelTimeoutMs,
-    admin,
-    audit,
-    rollout,
-  });
+  const servers = buildServers(
+    {
+      migration,
+      legacy,
+      readModels: pipeline.readModels,
+      ...(pipeline.analytics ? { analytics: pipeline.analytics } : {}),
+      flags,
+      recorder,
+      queue,
+      logger,
+      freshness: pipeline.freshness,
+      ...(pipeline.health ? { health: pipeline.health } : {}),
+      ...(pipeline.timeTravel ? { timeTravel: pipeline.timeTravel } : {}),
+      metrics: registry,
+      compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
+      readModelTimeoutMs: config.api.readModelTimeoutMs,
+      admin,
+      audit,
+      rollout,
+    },
+    { separateAdmin: placement.separate },
+  );
+  const { api: app } = servers;
+  const closeAll = async () => {
+    await servers.admin?.close();
+    await app.close();
+    await queue.close();
+    recorder.close();
+    audit.close();
+    await state.close();
+  };
   let address: string;
+  let adminUrl: string;
   try {
-    address = await app.listen({ host: config.api.host, port: config.api.port });
+    // The admin listener first: a taken admin port stops the start before any read is served.
+    const adminAddress = servers.admin === null ? null : await listenAdmin(servers.admin, placement);
+    address = await listenPublic(app, config, logger);
+    adminUrl = adminAddress ?? address;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    logger.warn({ port: config.api.port }, 'port in use; listening on a free port instead');
-    address = await app.listen({ host: config.api.host, port: 0 });
+    await closeAll();
+    throw err;
   }
+  logger.info({ url: address, adminUrl }, 'shadow API listening');
   rollout.start();
-  const unwatchFlags = flags.watch(1000);
+  const unwatchFlags = state.watch();
   return {
     app,
     url: address,
+    adminUrl,
     flags,
     recorder,
     queue,
@@ -124,12 +144,35 @@ export async function startApi(
     async close() {
       unwatchFlags();
       await rollout.stop();
-      await app.close();
-      await queue.close();
-      recorder.close();
-      audit.close();
+      await closeAll();
     },
   };
+}
+
+async function listenPublic(app: FastifyInstance, config: Config, logger: Logger): Promise<string> {
+  try {
+    return await app.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    logger.warn({ port: config.api.port }, 'port in use; listening on a free port instead');
+    return app.listen({ host: config.api.host, port: 0 });
+  }
+}
+
+/**
+ * Unlike the public port, a taken admin port is not swapped for a free one: the CLI's clients
+ * (`flags`, `rollout`) find the admin listener at its configured address.
+ */
+async function listenAdmin(app: FastifyInstance, placement: AdminPlacement): Promise<string> {
+  try {
+    return await app.listen({ host: placement.host, port: placement.port });
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw cause;
+    throw new ConfigError(`the admin port ${placement.host}:${placement.port} is already in use`, {
+      cause,
+      hint: 'stop the process holding it (another `run` or `serve`?), or set api.admin.port (CQRS_ADMIN_PORT) to a free port, 0 for any, or "public" to serve admin on api.port',
+    });
+  }
 }
 
 /** /metrics on api.metricsPort for processes without the API (translator, projectors); a no-op when 0. */

@@ -144,6 +144,18 @@ export const configSchema = z.strictObject({
        * authenticating proxy). Without it, such a bind is refused; a warning is logged either way.
        */
       allowUnauthenticatedAdmin: z.boolean().default(false),
+      /**
+       * The admin surface (/admin/*, the dashboard, /metrics) listens apart from the reads, on
+       * loopback by default, so opening api.host to clients does not open it. port 'public'
+       * serves it on api.port instead (one-port deployments); the token rules are the same.
+       */
+      admin: z
+        .strictObject({
+          host: z.string().default('127.0.0.1'),
+          /** 0 = any free port (clients then need --url); 'public' = on api.port. */
+          port: z.union([z.number().int().min(0).max(65535), z.literal('public')]).default(8081),
+        })
+        .prefault({}),
     })
     .prefault({}),
   flags: z
@@ -163,6 +175,22 @@ export const configSchema = z.strictObject({
         .default({}),
       /** Persist run-time flag changes here (JSON); default <dataDir>/flags.json. */
       file: z.string().optional(),
+    })
+    .prefault({}),
+  /**
+   * Where flags and rollout state live. Without redisUrl: files in dataDir (flags.file,
+   * rollout.json), for one API process or replicas sharing a volume. With it: Redis, shared by
+   * every API replica, changes announced over pub/sub and made atomically.
+   */
+  state: z
+    .strictObject({
+      /** redis://host:port/db; absent = files. */
+      redisUrl: z.string().url().optional(),
+      /** Prefix of the keys and channels (one per migration sharing a Redis). */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]+$/)
+        .default('cqrs:state'),
     })
     .prefault({}),
   compare: z
@@ -270,8 +298,11 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
+/** How a variable's text becomes a value; `port` is a number or a word such as 'public'. */
+type EnvType = 'string' | 'number' | 'list' | 'boolean' | 'port';
+
 /** Environment variables and the config path they set. */
-const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean']> = {
+const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_LEGACY_URL: [['legacy', 'url'], 'string'],
   CQRS_LEGACY_CHECK_QUERIES: [['legacy', 'checkQueries'], 'boolean'],
   CQRS_CDC_MODE: [['cdc', 'mode'], 'string'],
@@ -293,6 +324,8 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_API_HOST: [['api', 'host'], 'string'],
   CQRS_API_PORT: [['api', 'port'], 'number'],
   CQRS_METRICS_PORT: [['api', 'metricsPort'], 'number'],
+  CQRS_ADMIN_HOST: [['api', 'admin', 'host'], 'string'],
+  CQRS_ADMIN_PORT: [['api', 'admin', 'port'], 'port'],
   CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
@@ -300,6 +333,8 @@ const ENV_MAP: Record<string, [string[], 'string' | 'number' | 'list' | 'boolean
   CQRS_RECONCILE_MAX_QPS: [['compare', 'reconcile', 'maxQueriesPerSecond'], 'number'],
   CQRS_RECONCILE_REPAIR: [['compare', 'reconcile', 'repair'], 'boolean'],
   CQRS_ROLLOUT_SCHEDULE: [['rollout', 'schedule'], 'string'],
+  CQRS_STATE_REDIS_URL: [['state', 'redisUrl'], 'string'],
+  CQRS_STATE_PREFIX: [['state', 'prefix'], 'string'],
   CQRS_CACHE_REDIS_URL: [['cache', 'redisUrl'], 'string'],
   CQRS_CACHE_TTL_SECONDS: [['cache', 'ttlSeconds'], 'number'],
   CQRS_CACHE_PREFIX: [['cache', 'prefix'], 'string'],
@@ -328,10 +363,12 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 }
 
 /** "true"/"false" become booleans; any other text stays text, so the schema names the variable's bad value. */
-function envValue(value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
+function envValue(value: string, type: EnvType): unknown {
   switch (type) {
     case 'number':
       return Number(value);
+    case 'port':
+      return /^\d+$/.test(value) ? Number(value) : value;
     case 'list':
       return value.split(',');
     case 'boolean':

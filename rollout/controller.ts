@@ -11,7 +11,8 @@ import { type EndpointFlag, type FlagDocument, resolveFlag } from '../shadow-api
 import { advanceGates, type GateConfig, type GateEvidence, type GateVerdict } from './gates.js';
 import { LagWindow } from './lag-window.js';
 import { automaticStep } from './policy.js';
-import { readRolloutFile, type TargetMeta, writeRolloutFile } from './rollout-file.js';
+import type { TargetMeta } from './rollout-file.js';
+import { FileRolloutState, type RolloutStateStore } from './rollout-state.js';
 import {
   describeStep,
   flagFor,
@@ -52,8 +53,8 @@ export interface RolloutControllerOptions {
   lagSeconds: () => number | null;
   plan: RolloutPlan;
   gates: GateConfig;
-  /** rollout.json; absent = in memory only (tests). */
-  file?: string;
+  /** Held/retired and step clocks (rollout.json, or Redis shared by replicas); in memory when absent (tests). */
+  state?: RolloutStateStore;
   /** node-cron expression on which canary steps advance while the gates hold; '' = off. */
   schedule: string;
   /** How often the kill switch looks at the evidence. */
@@ -99,12 +100,12 @@ const STAGE_OF_MODE: Record<EndpointFlag['mode'], Stage> = {
  * Per-domain (and per-endpoint, where an endpoint has its own flag) rollout on top of the
  * shadow API's flags. The flags stay the one truth about routing, so a PATCH of a flag is a
  * rollout step too; what the flags cannot say (held, retired, since when a step runs) is kept
- * in rollout.json. Every step, manual or automatic, goes through the gates and the audit log.
+ * in a RolloutStateStore (rollout.json, or Redis shared by every replica). Every step, manual or automatic, goes through the gates and the audit log.
  */
 export class RolloutController {
   private readonly logger: Logger;
   private readonly now: () => Date;
-  private readonly meta: Record<string, TargetMeta>;
+  private readonly state: RolloutStateStore;
   private readonly lag: LagWindow;
   private timer: NodeJS.Timeout | null = null;
   private job: ScheduledJob | null = null;
@@ -113,7 +114,7 @@ export class RolloutController {
   constructor(private readonly options: RolloutControllerOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' });
     this.now = options.now ?? (() => new Date());
-    this.meta = options.file === undefined ? {} : readRolloutFile(options.file).targets;
+    this.state = options.state ?? new FileRolloutState();
     this.lag = new LagWindow(options.gates.windowSeconds * 1000);
     this.metrics = options.registry
       ? {
@@ -164,7 +165,7 @@ export class RolloutController {
     };
   }
 
-  advance(target: string, by: Actor, force = false): StepResult {
+  async advance(target: string, by: Actor, force = false): Promise<StepResult> {
     this.sample();
     const status = this.statusOf(target);
     if (status.next === null || status.verdict === null)
@@ -184,7 +185,7 @@ export class RolloutController {
     return this.apply(target, status.state, status.next, 'rollout.advance', by, status.verdict, force);
   }
 
-  rollback(target: string, by: Actor, to?: 'shadow' | 'capture'): StepResult {
+  async rollback(target: string, by: Actor, to?: 'shadow' | 'capture'): Promise<StepResult> {
     const state = this.stateOf(this.requireTarget(target));
     const plan = to === undefined ? this.options.plan : { ...this.options.plan, rollbackTo: to };
     const step = rollbackStep(state, plan);
@@ -194,7 +195,7 @@ export class RolloutController {
         `${target} is in ${state.stage}: the read model serves nothing to roll back`,
         409,
       );
-    const result = this.apply(target, state, step, 'rollout.rollback', by, null, false);
+    const result = await this.apply(target, state, step, 'rollout.rollback', by, null, false);
     // A rolled-back target waits for an operator before the schedule moves it again.
     this.setMeta(target, { held: true });
     return result;
@@ -217,7 +218,7 @@ export class RolloutController {
   }
 
   /** One look at every target: the kill switch always, the canary schedule when it fired. */
-  tick(scheduleDue: boolean): StepResult[] {
+  async tick(scheduleDue: boolean): Promise<StepResult[]> {
     this.sample();
     const done: StepResult[] = [];
     for (const target of this.targets()) {
@@ -234,7 +235,7 @@ export class RolloutController {
       if (action.action === 'none') continue;
       const by = { actor: 'rollout-controller', reason: null };
       if (action.action === 'rollback') {
-        const result = this.apply(
+        const result = await this.apply(
           target,
           state,
           action.to,
@@ -251,14 +252,16 @@ export class RolloutController {
         );
         done.push(result);
       } else {
-        done.push(this.apply(target, state, action.to, 'rollout.auto-advance', by, action.verdict, false));
+        done.push(
+          await this.apply(target, state, action.to, 'rollout.auto-advance', by, action.verdict, false),
+        );
       }
     }
     return done;
   }
 
   start(): void {
-    this.timer = setInterval(() => this.safeTick(false), this.options.checkIntervalMs);
+    this.timer = setInterval(() => void this.safeTick(false), this.options.checkIntervalMs);
     this.timer.unref();
     if (this.options.schedule !== '') {
       this.job = scheduleJob('rollout', this.options.schedule, async () => this.safeTick(true), this.logger);
@@ -272,15 +275,15 @@ export class RolloutController {
     this.job = null;
   }
 
-  private safeTick(scheduleDue: boolean): void {
+  private async safeTick(scheduleDue: boolean): Promise<void> {
     try {
-      this.tick(scheduleDue);
+      await this.tick(scheduleDue);
     } catch (err) {
       this.logger.error({ err }, 'rollout check failed');
     }
   }
 
-  private apply(
+  private async apply(
     target: string,
     from: RolloutState,
     to: StageStep,
@@ -288,12 +291,12 @@ export class RolloutController {
     by: Actor,
     verdict: GateVerdict | null,
     forced: boolean,
-  ): StepResult {
+  ): Promise<StepResult> {
     const before = this.options.flags.get();
     const retired = to.stage === 'retired';
     const flag = flagFor(to, this.options.plan);
     const summary = `${describe(from)} → ${describeStep(to)}`;
-    const flags = auditedChange(
+    const flags = await auditedChange(
       this.options.audit,
       {
         actor: by.actor,
@@ -309,7 +312,12 @@ export class RolloutController {
           gates: verdict?.results ?? null,
         },
       },
-      () => this.options.flags.set({ ...before, endpoints: { ...before.endpoints, [target]: flag } }),
+      // On the newest stored flags: another replica's change to another key stays.
+      () =>
+        this.options.flags.update((stored) => ({
+          ...stored,
+          endpoints: { ...stored.endpoints, [target]: flag },
+        })),
       (previous) => this.options.flags.set(previous),
     );
     this.setMeta(target, { retired, since: this.now().toISOString(), step: describeStep(to) });
@@ -319,7 +327,7 @@ export class RolloutController {
 
   private stateOf(target: string): RolloutState {
     const flag = resolveFlag(this.options.flags.get(), target);
-    const meta = this.meta[target];
+    const meta = this.state.targets()[target];
     let stage = STAGE_OF_MODE[flag.mode];
     let percent: number | undefined;
     if (stage === 'canary') {
@@ -340,7 +348,7 @@ export class RolloutController {
   /** Starts the step clock of every target whose step changed outside the controller. */
   private syncMeta(): void {
     for (const target of this.targets()) {
-      const meta = this.meta[target];
+      const meta = this.state.targets()[target];
       const state = this.stateOf(target);
       const step = describe(state);
       if (meta?.step === step) continue;
@@ -353,15 +361,14 @@ export class RolloutController {
   }
 
   private setMeta(target: string, patch: Partial<TargetMeta>): void {
-    const current = this.meta[target];
+    const current = this.state.targets()[target];
     const state = current ?? {
       held: false,
       retired: false,
       since: this.now().toISOString(),
       step: describe(this.stateOf(target)),
     };
-    this.meta[target] = { ...state, ...patch };
-    if (this.options.file !== undefined) writeRolloutFile(this.options.file, { targets: this.meta });
+    this.state.put(target, { ...state, ...patch });
     this.metrics?.stage.set({ target }, stageIndex(this.stateOf(target).stage));
   }
 

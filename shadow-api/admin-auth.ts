@@ -89,31 +89,32 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Refuses to expose open admin routes beyond this machine unless the operator opted out, and
- * warns whenever they are open (once, at start).
+ * warns whenever they are open (once, at start). `host` is where the admin routes listen
+ * (see adminPlacementOf): the admin listener's host, or api.host when they share the public port.
  */
 export function checkAdminExposure(
-  api: Pick<Config['api'], 'host' | 'allowUnauthenticatedAdmin'>,
+  admin: { host: string; allowUnauthenticatedAdmin: boolean },
   auth: AdminAuth,
   logger: Logger,
 ): void {
   if (auth.tokens.length > 0) return;
-  if (isLoopbackHost(api.host)) {
+  if (isLoopbackHost(admin.host)) {
     logger.warn(
-      { host: api.host },
+      { host: admin.host },
       'admin routes (/admin/*, /metrics) have no token; anyone on this machine can change flags (set api.adminTokenFile or CQRS_ADMIN_TOKEN)',
     );
     return;
   }
-  if (!api.allowUnauthenticatedAdmin) {
+  if (!admin.allowUnauthenticatedAdmin) {
     throw new ConfigError(
-      `the API would listen on ${api.host}, reachable from other machines, with admin routes (flag changes, report, metrics) open to anyone`,
+      `the admin routes (flag changes, report, metrics) would listen on ${admin.host}, reachable from other machines, open to anyone`,
       {
-        hint: 'set api.adminTokenFile (or CQRS_ADMIN_TOKEN) to a token, bind api.host to 127.0.0.1, or, behind your own authenticating proxy, set api.allowUnauthenticatedAdmin: true',
+        hint: 'set api.adminTokenFile (or CQRS_ADMIN_TOKEN) to a token, keep api.admin.host (or, with api.admin.port "public", api.host) on 127.0.0.1, or, behind your own authenticating proxy, set api.allowUnauthenticatedAdmin: true',
       },
     );
   }
   logger.warn(
-    { host: api.host },
+    { host: admin.host },
     'admin routes (/admin/*, /metrics) are open to anyone who reaches this non-loopback address (api.allowUnauthenticatedAdmin)',
   );
 }

@@ -145,17 +145,17 @@ export class AuditUnavailableError extends AdapterError {
  * Applies a flag change and records it; when the record cannot be written the change is
  * undone, so no flag change is ever in force without its audit entry.
  */
-export function auditedChange(
+export async function auditedChange(
   audit: AuditLog,
   change: Omit<AuditChange, 'after'>,
-  apply: () => FlagDocument,
-  undo: (previous: FlagDocument) => void,
-): FlagDocument {
-  const after = apply();
+  apply: () => Promise<FlagDocument>,
+  undo: (previous: FlagDocument) => Promise<unknown>,
+): Promise<FlagDocument> {
+  const after = await apply();
   try {
     audit.append({ ...change, after });
   } catch (err) {
-    undo(change.before);
+    await undo(change.before);
     throw new AuditUnavailableError(err);
   }
   return after;

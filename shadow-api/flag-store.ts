@@ -14,6 +14,7 @@ import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import {
+  type EndpointFlagPatch,
   endpointFlagPatchSchema,
   endpointKeySchema,
   type FlagDocument,
@@ -57,11 +58,46 @@ export interface FlagStoreOptions {
 }
 
 /**
- * The current flags, replaceable at run time. Every change is validated before it becomes
- * visible, written to the file (when there is one) and announced with a `change` event;
- * readers always see a whole, frozen document.
+ * The flags port: the current flags, replaceable at run time, as every adapter keeps them
+ * (FileFlagStore, RedisFlagStore). What an implementer must do:
+ * - `get()` answers at once, without I/O, with the last whole document this process knows: the
+ *   read path calls it on every request. Documents are frozen.
+ * - `set`/`patch` validate before anything becomes visible (FlagsInvalidError), persist, then
+ *   resolve with the document in force; a patch applies to the newest stored document, not to
+ *   this process's copy, wherever replicas can write concurrently.
+ * - Every change, made here or heard from another process, is announced once with `change`.
+ * - `watch()` starts following changes other processes make; its result stops that.
+ * - `close()` releases connections (after the last write).
  */
-export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
+export interface FlagStore {
+  get(): FlagDocument;
+  /** Replaces the whole document. */
+  set(input: unknown): Promise<FlagDocument>;
+  /** Changes one key, e.g. patch('accounts.summary', { mode: 'canary', percent: 25 }). */
+  patch(endpointKey: string, patch: unknown): Promise<FlagDocument>;
+  /** Replaces the document with what `change` makes of the newest stored one (validated). */
+  update(change: (stored: FlagDocument) => unknown): Promise<FlagDocument>;
+  watch(intervalMs: number): () => void;
+  on(event: 'change', listener: (change: FlagChange) => void): unknown;
+  close(): Promise<void>;
+}
+
+/** The validated key and patch of a patch call, or FlagsInvalidError. */
+export function parsePatch(endpointKey: string, patch: unknown): { key: string; patch: EndpointFlagPatch } {
+  const key = endpointKeySchema.safeParse(endpointKey);
+  if (!key.success) throw new FlagsInvalidError('endpoint key', summarizeIssues(key.error));
+  const body = endpointFlagPatchSchema.safeParse(patch);
+  if (!body.success) throw new FlagsInvalidError('flag patch', summarizeIssues(body.error));
+  return { key: key.data, patch: body.data };
+}
+
+/**
+ * Flags in a JSON file (or in memory without one). Every change is validated before it becomes
+ * visible, written to the file (when there is one) and announced with a `change` event. Replicas
+ * sharing the file on a volume follow each other with watch(); two of them patching within the
+ * same second can lose one change (each writes its own whole document): share RedisFlagStore then.
+ */
+export class FileFlagStore extends EventEmitter<{ change: [FlagChange] }> implements FlagStore {
   private current: FlagDocument;
   private readonly file: string | undefined;
   private readonly logger: Logger;
@@ -73,15 +109,15 @@ export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
     this.logger = logger;
   }
 
-  static open(options: FlagStoreOptions = {}): FlagStore {
+  static open(options: FlagStoreOptions = {}): FileFlagStore {
     const logger = (options.logger ?? silentLogger).child({ component: 'flag-store' });
     const file = options.file;
     if (file !== undefined && existsSync(file)) {
-      const store = new FlagStore(readFlagFile(file), file, logger);
+      const store = new FileFlagStore(readFlagFile(file), file, logger);
       logger.info({ file }, 'flags loaded from file');
       return store;
     }
-    const store = new FlagStore(parseFlags(options.initial ?? {}, 'flag document'), file, logger);
+    const store = new FileFlagStore(parseFlags(options.initial ?? {}, 'flag document'), file, logger);
     if (options.writeInitial !== false) store.persist();
     return store;
   }
@@ -90,20 +126,20 @@ export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
     return this.current;
   }
 
-  /** Replaces the whole document. */
-  set(input: unknown): FlagDocument {
+  async set(input: unknown): Promise<FlagDocument> {
     return this.replace(parseFlags(input, 'flag document'), 'set');
   }
 
-  /** Changes one key, e.g. patch('accounts.summary', { mode: 'canary', percent: 25 }). */
-  patch(endpointKey: string, patch: unknown): FlagDocument {
-    const key = endpointKeySchema.safeParse(endpointKey);
-    if (!key.success) throw new FlagsInvalidError('endpoint key', summarizeIssues(key.error));
-    const body = endpointFlagPatchSchema.safeParse(patch);
-    if (!body.success) throw new FlagsInvalidError('flag patch', summarizeIssues(body.error));
-    const next = parseFlags(patchFlags(this.current, key.data, body.data), 'flag document after patch');
-    return this.replace(next, 'patch');
+  async patch(endpointKey: string, patch: unknown): Promise<FlagDocument> {
+    const parsed = parsePatch(endpointKey, patch);
+    return this.replace(patchedDocument(this.current, parsed), 'patch');
   }
+
+  async update(change: (stored: FlagDocument) => unknown): Promise<FlagDocument> {
+    return this.replace(parseFlags(change(this.current), 'flag document after update'), 'set');
+  }
+
+  async close(): Promise<void> {}
 
   /** Re-reads the file, e.g. after an operator edited it. */
   reload(): FlagDocument {
@@ -162,7 +198,16 @@ export class FlagStore extends EventEmitter<{ change: [FlagChange] }> {
   }
 }
 
-function parseFlags(input: unknown, what: string): FlagDocument {
+/** `current` with a parsed patch applied, validated as a whole. */
+export function patchedDocument(
+  current: FlagDocument,
+  { key, patch }: { key: string; patch: EndpointFlagPatch },
+): FlagDocument {
+  return parseFlags(patchFlags(current, key, patch), 'flag document after patch');
+}
+
+/** A validated, frozen flag document, or FlagsInvalidError naming `what`. */
+export function parseFlags(input: unknown, what: string): FlagDocument {
   const parsed = flagDocumentSchema.safeParse(input);
   if (!parsed.success)
     throw new FlagsInvalidError(what, summarizeIssues(parsed.error), { cause: parsed.error });

@@ -15,8 +15,11 @@ export interface HealthPort {
   /** Seconds since the oldest source commit not yet projected; null before the first measure. */
   lagSeconds(): number | null;
   readonly maxLagSeconds: number;
-  /** Rows the capture rules refused, stored for redrive; absent where the API cannot count them. */
-  deadLetters?(): Promise<number>;
+  /**
+   * Rows the capture rules refused, stored for redrive (the embedded store, or the distributed
+   * dead-letter topic); null while unknown, absent where the API cannot count them.
+   */
+  deadLetters?(): Promise<number | null>;
 }
 
 export interface ReadinessProblem {
@@ -47,16 +50,22 @@ export function readinessOf(port: HealthPort | undefined): Readiness {
   return { ready: problems.length === 0, problems, components, lagSeconds };
 }
 
-/** /health/live, /health/ready, and /health (liveness, as before, with the comparison queue). */
+/** Where the admin surface is: its own listener (up or not, on which port) or the public port. */
+export type AdminHealth =
+  | { listener: 'separate'; listening: boolean; port: number | null }
+  | { listener: 'public-port' };
+
+/** /health/live, /health/ready, and /health (liveness, with the comparison queue and the admin listener). */
 export function registerHealthRoutes(
   app: FastifyInstance,
-  options: { health?: HealthPort | undefined; queue: ShadowQueue },
+  options: { health?: HealthPort | undefined; queue: ShadowQueue; admin: () => AdminHealth },
 ): void {
   const live = () => ({ status: 'ok' as const, uptimeSeconds: Math.round(process.uptime()) });
   const docs = (summary: string) => ({ config: { docs: { summary, tag: 'health' } } });
-  app.get('/health', docs('Liveness, with the comparison queue'), async () => ({
+  app.get('/health', docs('Liveness, with the comparison queue and the admin listener'), async () => ({
     ...live(),
     queue: options.queue.stats(),
+    admin: options.admin(),
   }));
   app.get('/health/live', docs('Liveness'), async () => live());
   app.get('/health/ready', docs('Readiness (503 naming what is not ready)'), async (_request, reply) => {

@@ -57,7 +57,7 @@ export function registerRolloutRoutes(
     const { target } = parse(targetParams, request.params, 'rollout target');
     const { force } = parse(advanceBody, request.body ?? {}, 'advance body');
     try {
-      return rollout.advance(target, by(request), force);
+      return await rollout.advance(target, by(request), force);
     } catch (err) {
       return refused(reply, err);
     }
@@ -71,7 +71,7 @@ export function registerRolloutRoutes(
     const { target } = parse(targetParams, request.params, 'rollout target');
     const { to } = parse(rollbackBody, request.body ?? {}, 'rollback body');
     try {
-      return rollout.rollback(target, by(request), to);
+      return await rollout.rollback(target, by(request), to);
     } catch (err) {
       return refused(reply, err);
     }

@@ -21,6 +21,7 @@ import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { StateUnavailableError } from '../lib/shared-state.js';
 import type { TimeTravelPort } from '../projectors/past-states.js';
 import type { RolloutController } from '../rollout/controller.js';
 import {
@@ -44,7 +45,7 @@ import {
   forcedModeSchema,
   type ServeSide,
 } from './flags.js';
-import { type HealthPort, registerHealthRoutes } from './health.js';
+import { type AdminHealth, type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
@@ -165,10 +166,31 @@ function rejectUnknownKeys(known: readonly string[], keys: Iterable<string>): vo
  * `x-fallback: read-model-error`) and an `error` comparison is recorded: during a migration
  * availability comes before serving from the new side.
  *
+ * Everything on one app (the api.admin.port 'public' layout; buildServers splits it).
  * The caller owns the queue and the recorder: on shutdown close the app, then
  * `queue.close()` (lets accepted comparisons finish), then `recorder.close()`.
  */
 export function buildServer(options: ShadowServerOptions): FastifyInstance {
+  return buildServers(options, { separateAdmin: false }).api;
+}
+
+/** The apps of one shadow API; the caller listens on them and closes both. */
+export interface ShadowServers {
+  /** The reads, GET /flags, /health and /docs; also the admin surface when `admin` is null. */
+  api: FastifyInstance;
+  /** /admin/* (dashboard included), /metrics, /health and /docs of the admin API; null = on `api`. */
+  admin: FastifyInstance | null;
+}
+
+/**
+ * buildServer with the admin surface on an app of its own (`separateAdmin`), which the caller
+ * listens on apart from the reads: admin paths then answer 404 on the public app. Close the
+ * admin app before the public one (the public one's close ends the shared differ).
+ */
+export function buildServers(
+  options: ShadowServerOptions,
+  layout: { separateAdmin: boolean },
+): ShadowServers {
   const logger = options.logger.child({ component: 'shadow-api' });
   const flagKeys = flagKeysOf(options.migration);
   const registry = options.metrics ?? new Registry();
@@ -201,19 +223,11 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     logger,
     ...(options.readModelTimeoutMs === undefined ? {} : { readModelTimeoutMs: options.readModelTimeoutMs }),
   });
-  // Typed as Fastify's base logger so the instance has Fastify's default logger type.
-  const fastifyLogger: FastifyBaseLogger = logger;
-  // Per-request log lines would dominate the log at API rates; failures are logged below.
-  const app = Fastify({
-    loggerInstance: fastifyLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    // The API starts while the source appends the initial snapshot on this thread; on a busy
-    // machine the docs plugins' file reads then outlast Fastify's 10 s default and `run` died.
-    pluginTimeout: 120_000,
-  });
+  const app = newApp(logger);
+  const adminApp = layout.separateAdmin ? newApp(logger) : app;
   // Comparisons still queued after this are diffed on this thread (the queue closes later).
   app.addHook('onClose', () => differ.close());
-  installAdminAuth(app, options.admin, logger);
+  installAdminAuth(adminApp, options.admin, logger);
   function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
     reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
     if (served.fellBack) reply.header('x-fallback', 'read-model-error');
@@ -231,15 +245,14 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     return forced;
   }
 
-  registerDocs(app, { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger });
   const pastContext = {
     migration: options.migration,
     timeTravel: options.timeTravel,
     live: options.readModels,
     analytics: options.analytics,
   };
-  // In a plugin registered after the docs, so the document sees every route as it is added.
-  app.register(async (api) => {
+  /** What the public app answers: the definition's reads, the open flag document, health. */
+  const publicRoutes = async (api: FastifyInstance) => {
     // Each endpoint of the definition is a route; its flag key is `<domain>.<endpoint>`. What
     // does not depend on the request is built here, once per route.
     for (const entry of options.migration.endpoints) {
@@ -284,9 +297,6 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       });
     }
 
-    api.get('/admin/flags', { config: { docs: { summary: 'The flag document', tag: 'flags' } } }, async () =>
-      options.flags.get(),
-    );
     // Read-only and without the admin token: applications route with it (the OpenFeature
     // provider); it says which side serves, nothing about the data.
     api.get(
@@ -297,6 +307,14 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
         },
       },
       async () => options.flags.get(),
+    );
+    registerHealthRoutes(api, { health: options.health, queue: options.queue, admin: adminHealth });
+  };
+
+  /** What only admins use: flags, audit, report, rollout, the dashboard, metrics. */
+  const adminRoutes = async (api: FastifyInstance) => {
+    api.get('/admin/flags', { config: { docs: { summary: 'The flag document', tag: 'flags' } } }, async () =>
+      options.flags.get(),
     );
 
     const flagChange = z.object({
@@ -398,19 +416,50 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       parse,
     );
 
-    registerHealthRoutes(api, { health: options.health, queue: options.queue });
-
     const metricsDocs = { summary: 'Prometheus metrics', tag: 'metrics' };
     api.get('/metrics', { config: { docs: metricsDocs } }, async (_request, reply) => {
       reply.type(registry.contentType);
       return registry.metrics();
     });
-  });
+  };
 
+  const adminHealth = (): AdminHealth =>
+    layout.separateAdmin
+      ? { listener: 'separate', listening: adminApp.server.listening, port: portOf(adminApp) }
+      : { listener: 'public-port' };
+  const docs = { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger };
+  // The routes go in plugins registered after the docs, so the document sees each as it is added.
+  registerDocs(app, docs);
+  if (adminApp === app) {
+    app.register(async (api) => {
+      await publicRoutes(api);
+      await adminRoutes(api);
+    });
+    return { api: app, admin: null };
+  }
+  app.register(publicRoutes);
+  registerDocs(adminApp, docs);
+  adminApp.register(async (api) => {
+    await adminRoutes(api);
+    registerHealthRoutes(api, { health: options.health, queue: options.queue, admin: adminHealth });
+  });
+  return { api: app, admin: adminApp };
+}
+
+function newApp(logger: Logger): FastifyInstance {
+  // Typed as Fastify's base logger so the instance has Fastify's default logger type.
+  const fastifyLogger: FastifyBaseLogger = logger;
+  // Per-request log lines would dominate the log at API rates; failures are logged below.
+  const app = Fastify({
+    loggerInstance: fastifyLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // The API starts while the source appends the initial snapshot on this thread; on a busy
+    // machine the docs plugins' file reads then outlast Fastify's 10 s default and `run` died.
+    pluginTimeout: 120_000,
+  });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
   });
-
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorResponse(err);
     // A 501 of time travel is a refusal, not a failure.
@@ -418,7 +467,6 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
       logger.error({ err, url: request.url }, 'request failed');
     reply.code(status).send(body);
   });
-
   return app;
 }
 
@@ -432,6 +480,11 @@ function sendAnswer(reply: FastifyReply, value: unknown, url: string): FastifyRe
   return reply.send(value);
 }
 
+function portOf(app: FastifyInstance): number | null {
+  const address = app.server.address();
+  return typeof address === 'object' && address !== null ? address.port : null;
+}
+
 function errorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof BadRequestError || err instanceof FlagsInvalidError) {
     return { status: 400, body: { error: err.code, message: err.message, issues: err.issues } };
@@ -442,7 +495,11 @@ function errorResponse(err: unknown): { status: number; body: ErrorBody } {
       body: { error: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
     };
   }
-  if (err instanceof LegacyUnavailableError || err instanceof AuditUnavailableError) {
+  if (
+    err instanceof LegacyUnavailableError ||
+    err instanceof AuditUnavailableError ||
+    err instanceof StateUnavailableError
+  ) {
     return { status: 503, body: { error: err.code, message: err.message } };
   }
   // Fastify's own client errors (malformed JSON, unsupported media type, body too large).

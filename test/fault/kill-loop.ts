@@ -129,6 +129,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRes
     CQRS_DEFINITION: 'examples/bank/migration.ts',
     CQRS_CDC_SERVER_ID: String(7000 + (process.pid % 500) + (options.seed % 400)),
     CQRS_API_PORT: '0',
+    CQRS_ADMIN_PORT: '0',
     // Small chunks: the snapshot lasts long enough for kills to land inside it.
     CQRS_CDC_SNAPSHOT_CHUNK_ROWS: '500',
     LOG_LEVEL: 'fatal',

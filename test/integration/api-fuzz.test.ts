@@ -16,7 +16,7 @@ import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { SqliteAuditLog } from '../../shadow-api/audit-log.js';
-import { FlagStore } from '../../shadow-api/flag-store.js';
+import { FileFlagStore } from '../../shadow-api/flag-store.js';
 import type { FlagMode } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
 
@@ -41,7 +41,7 @@ let pipeline: EmbeddedPipeline;
 let legacy: OpenedLegacyDb;
 let recorder: SqliteComparisonRecorder;
 let queue: ShadowQueue;
-let flags: FlagStore;
+let flags: FileFlagStore;
 let audit: SqliteAuditLog;
 let app: FastifyInstance;
 let port: number;
@@ -64,7 +64,7 @@ beforeAll(async () => {
   legacy = openLegacyDb(url, { poolSize: 4 });
   recorder = new SqliteComparisonRecorder({ path: join(dir, 'compare.db') });
   queue = new ShadowQueue({ concurrency: 2, maxSize: 10_000 });
-  flags = FlagStore.open({});
+  flags = FileFlagStore.open({});
   audit = new SqliteAuditLog(':memory:');
   app = buildServer({
     migration: bank,
@@ -410,7 +410,7 @@ function flagsFor(mode: FlagMode) {
 describe('API fuzz', () => {
   for (const [index, mode] of (['legacy', 'shadow', 'new'] as const).entries()) {
     it(`${mode} mode: no 5xx, every 4xx a JSON message, no mismatch or error recorded`, async () => {
-      flags.set(flagsFor(mode));
+      await flags.set(flagsFor(mode));
       const before = recorder.stats();
       const audited = audit.list({ limit: 1_000_000 }).length;
       let changes = 0;
@@ -423,7 +423,7 @@ describe('API fuzz', () => {
           // A valid flag change the generator happened to produce is undone, so the mode holds.
           if (res.status === 200 && r.method !== 'GET') {
             changes++;
-            flags.set(flagsFor(mode));
+            await flags.set(flagsFor(mode));
           }
           const what = `${sent.method} ${sent.path.slice(0, 200)} → ${res.status} ${res.body.slice(0, 300)}`;
           if (res.status >= 500) throw new Error(`server error: ${what}`);

@@ -76,7 +76,7 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
         cdc: { serverId: 5000 + Math.floor(Math.random() * 1000) },
         dataDir,
         projector: { pollIntervalMs: 20 },
-        api: { port: 0 },
+        api: { port: 0, admin: { port: 0 } },
         flags: { defaultMode: 'shadow' },
       },
     });

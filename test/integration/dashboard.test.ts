@@ -53,7 +53,7 @@ beforeAll(async () => {
       legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
       cdc: { serverId: 8000 + Math.floor(Math.random() * 1000) },
       dataDir,
-      api: { host: '127.0.0.1', port: 0, adminToken: token },
+      api: { host: '127.0.0.1', port: 0, adminToken: token, admin: { port: 0 } },
       projector: { pollIntervalMs: 20 },
       flags: { defaultMode: 'shadow' },
       compare: { recheckDelayMs: 50 },
@@ -91,7 +91,7 @@ afterAll(async () => {
 });
 
 async function adminJson(path: string, init: RequestInit = {}): Promise<unknown> {
-  const res = await fetch(`${api.url}${path}`, {
+  const res = await fetch(`${api.adminUrl}${path}`, {
     ...init,
     headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', ...init.headers },
   });
@@ -114,13 +114,16 @@ const text = async (page: Page, selector: string) =>
 describe('the dashboard at /admin/', () => {
   it('shows endpoints, mismatches and gates, and rolls a domain back from the page', async () => {
     // The page itself holds no data and loads without a token; its data does not.
-    expect((await fetch(`${api.url}/admin/overview`)).status).toBe(401);
+    expect((await fetch(`${api.adminUrl}/admin/overview`)).status).toBe(401);
+    // The admin listener is apart from the reads: the public port does not serve the dashboard.
+    expect(api.adminUrl).not.toBe(api.url);
+    expect((await fetch(`${api.url}/admin/`)).status).toBe(404);
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
-    const shell = await page.goto(`${api.url}/admin`);
+    const shell = await page.goto(`${api.adminUrl}/admin`);
     expect(shell?.status()).toBe(200);
-    expect(page.url()).toBe(`${api.url}/admin/`);
+    expect(page.url()).toBe(`${api.adminUrl}/admin/`);
 
     // A wrong token is refused and asked again; the right one opens the board.
     await page.fill('#token', 'not-the-token-0123456789');

@@ -28,6 +28,7 @@ const env = {
   CQRS_DEFINITION: 'examples/bank/migration.ts',
   CQRS_CDC_SERVER_ID: String(8100 + (process.pid % 800)),
   CQRS_API_PORT: '0',
+  CQRS_ADMIN_PORT: '0',
   LOG_LEVEL: 'warn',
 };
 let child: ChildProcess | undefined;
@@ -44,7 +45,7 @@ afterAll(async () => {
 
 describe('data directory lock', () => {
   it('refuses rebuild beside a live run, which keeps capturing', async () => {
-    const { child: runner, api } = await startRun(env);
+    const { child: runner, ...urls } = await startRun(env);
     child = runner;
 
     const refused = await run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'rebuild'], {
@@ -58,7 +59,7 @@ describe('data directory lock', () => {
     expect(refused?.stderr).toMatch(/fix: one process at a time owns a data directory: stop it first/);
 
     // The live pipeline still captures: a balance change reaches its read model.
-    await expectBalanceInReadModel(api, { ...server, database }, 1, '4242.4200');
+    await expectBalanceInReadModel(urls, { ...server, database }, 1, '4242.4200');
     expect(runner.exitCode).toBeNull();
     runner.kill('SIGTERM');
     await new Promise((resolve) => runner.once('exit', resolve));

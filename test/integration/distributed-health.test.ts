@@ -35,7 +35,11 @@ describe.skipIf(!ready)('distributed /health/ready (shop on PostgreSQL)', () => 
     const registry = new Registry();
     const side = serverReadSide(shop.config, shopMigration, silentLogger, { registry });
     const app = Fastify();
-    registerHealthRoutes(app, { health: side.health, queue: new ShadowQueue() });
+    registerHealthRoutes(app, {
+      health: side.health,
+      queue: new ShadowQueue(),
+      admin: () => ({ listener: 'public-port' }),
+    });
     let last: Answer | null = null;
     const readiness = async (): Promise<Answer> => {
       const res = await app.inject({ method: 'GET', url: '/health/ready' });

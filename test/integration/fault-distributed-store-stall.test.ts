@@ -9,7 +9,7 @@ import { legacyAnswer, readModelAnswer } from '../../definition/endpoint-calls.j
 import shopMigration from '../../examples/shop/migration.js';
 import { runShopWorkload } from '../../examples/shop/workload.js';
 import { silentLogger } from '../../lib/logger.js';
-import { FlagStore } from '../../shadow-api/flag-store.js';
+import { FileFlagStore } from '../../shadow-api/flag-store.js';
 import { createShadowMetrics } from '../../shadow-api/metrics.js';
 import { ReadPath } from '../../shadow-api/read-path.js';
 import { waitFor } from './support/debezium-bank.js';
@@ -40,7 +40,7 @@ describe.skipIf(!ready)('fault: MongoDB stalled longer than the session timeout 
     const records: ComparisonRecord[] = [];
     const queue = new ShadowQueue();
     const readPath = new ReadPath({
-      flags: FlagStore.open({ initial: { defaultMode: 'new' } }),
+      flags: FileFlagStore.open({ initial: { defaultMode: 'new' } }),
       queue,
       comparator: new ShadowComparator({
         recorder: {

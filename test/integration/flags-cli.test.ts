@@ -10,7 +10,7 @@ import bank from '../../examples/bank/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { SqliteAuditLog } from '../../shadow-api/audit-log.js';
-import { FlagStore } from '../../shadow-api/flag-store.js';
+import { FileFlagStore } from '../../shadow-api/flag-store.js';
 import { buildServer } from '../../shadow-api/server.js';
 
 /**
@@ -23,7 +23,7 @@ const run = promisify(execFile);
 const audit = new SqliteAuditLog(':memory:');
 const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
 const queue = new ShadowQueue({ concurrency: 1, maxSize: 1 });
-const flags = FlagStore.open({ initial: { defaultMode: 'shadow' } });
+const flags = FileFlagStore.open({ initial: { defaultMode: 'shadow' } });
 let app: FastifyInstance;
 let url: string;
 
@@ -149,7 +149,7 @@ describe('cqrs-migrate flags', () => {
       migration: bank,
       legacy: { dialect: 'mysql', query: async () => [], snapshot: async () => [] as never },
       readModels: {},
-      flags: FlagStore.open({}),
+      flags: FileFlagStore.open({}),
       recorder,
       queue,
       logger: silentLogger,

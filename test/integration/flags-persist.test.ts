@@ -24,7 +24,10 @@ const noDatabase = {
 };
 
 async function api(dataDir: string, over: ConfigInput = {}) {
-  const config = loadConfig({ env: {}, overrides: { dataDir, api: { port: 0 }, ...over } });
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, api: { port: 0, admin: { port: 0 } }, ...over },
+  });
   return startApi(config, bank, side, noDatabase, silentLogger, new Registry());
 }
 
@@ -32,7 +35,7 @@ describe('flags without flags.file', () => {
   it('keep a run-time rollback across a restart, in <dataDir>/flags.json', async () => {
     const dataDir = join(dir, 'rollback');
     const first = await api(dataDir, { flags: { defaultMode: 'new' } });
-    first.flags.patch('accounts.summary', { mode: 'legacy' });
+    await first.flags.patch('accounts.summary', { mode: 'legacy' });
     await first.close();
     expect(JSON.parse(readFileSync(join(dataDir, 'flags.json'), 'utf8'))).toMatchObject({
       endpoints: { 'accounts.summary': { mode: 'legacy' } },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readDeadLetterTopic } from '../../connectors/kafka/dead-letter-reader.js';
+import { countDeadLetterTopic, readDeadLetterTopic } from '../../connectors/kafka/dead-letter-reader.js';
 import { deadLetterTopic } from '../../connectors/kafka/domain-topics.js';
 import { connectReachable, dropKafkaState, testKafka, uniqueSuffix } from './support/debezium-bank.js';
 
@@ -55,6 +55,9 @@ describe.skipIf(!up)('dead letters of the distributed mode', () => {
     expect(total).toBe(3);
     expect(letters.map((l) => l.reason)).toEqual(['unparseable Debezium record', 'balance is not a decimal']);
     expect(letters[1]).toMatchObject({ table: 'accounts', op: 'c', sourceTxId: '0-1-2' });
+    // What the dashboard's dead-letter figure reads in distributed mode (DistributedMonitor).
+    expect(await countDeadLetterTopic(kafka, prefix)).toBe(3);
+    expect(await countDeadLetterTopic(kafka, `${prefix}_none`)).toBe(0);
 
     const configFile = join(dir, 'config.json');
     writeFileSync(configFile, JSON.stringify({ cdc: { mode: 'kafka' }, kafka: { topicPrefix: prefix } }));

@@ -55,7 +55,7 @@ async function refusal(fn: () => Promise<unknown>): Promise<AdapterError> {
 async function runCli(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   return exec(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], {
     cwd: root,
-    env: { ...process.env, CQRS_API_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, CQRS_API_PORT: '0', CQRS_ADMIN_PORT: '0', LOG_LEVEL: 'warn', ...env },
     // Loading a definition type-checks it: minutes on a loaded machine.
     timeout: 300_000,
   }).then(

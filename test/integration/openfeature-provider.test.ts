@@ -35,7 +35,10 @@ const noDatabase = {
 };
 
 async function api(dataDir: string, over: ConfigInput = {}): Promise<RunningApi> {
-  const config = loadConfig({ env: {}, overrides: { dataDir, api: { port: 0 }, ...over } });
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, api: { port: 0, admin: { port: 0 } }, ...over },
+  });
   const started = await startApi(config, bank, side, noDatabase, silentLogger, new Registry());
   apis.push(started);
   return started;
@@ -85,7 +88,7 @@ describe('OpenFeature provider', () => {
     const changed = new Promise<void>((resolve) =>
       client.addHandler(ProviderEvents.ConfigurationChanged, () => resolve()),
     );
-    server.flags.patch('accounts', { percent: 60 });
+    await server.flags.patch('accounts', { percent: 60 });
     await changed;
     const at60 = await newSide();
     expect([...at30].every((s) => at60.has(s))).toBe(true);
@@ -102,7 +105,7 @@ describe('OpenFeature provider', () => {
     const toNew = new Promise<void>((resolve) =>
       client.addHandler(ProviderEvents.ConfigurationChanged, () => resolve()),
     );
-    server.flags.patch('accounts', { mode: 'new' });
+    await server.flags.patch('accounts', { mode: 'new' });
     await toNew;
     const stale = new Promise<void>((resolve) => client.addHandler(ProviderEvents.Stale, () => resolve()));
     await server.close();
@@ -117,7 +120,7 @@ describe('OpenFeature provider', () => {
     const file = join(dir, 'shared-flags.json');
     const a = await api(join(dir, 'a'), { flags: { file } });
     const b = await api(join(dir, 'b'), { flags: { file } });
-    a.flags.patch('accounts.summary', { mode: 'canary', percent: 12 });
+    await a.flags.patch('accounts.summary', { mode: 'canary', percent: 12 });
     const seen = await waitFor(() => b.flags.get().endpoints['accounts.summary'], 5000);
     expect(seen).toEqual({ mode: 'canary', percent: 12 });
     const res = await fetch(`${b.url}/flags`);

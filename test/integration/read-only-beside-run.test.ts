@@ -30,6 +30,7 @@ const env = {
   CQRS_DEFINITION: 'examples/bank/migration.ts',
   CQRS_CDC_SERVER_ID: String(6100 + (process.pid % 800)),
   CQRS_API_PORT: '0',
+  CQRS_ADMIN_PORT: '0',
   LOG_LEVEL: 'warn',
 };
 const cli = (args: string[]) =>
@@ -104,7 +105,8 @@ afterAll(async () => {
 
 describe('reconcile and report beside a live run', () => {
   it('read what run stores without a change stream of their own, while run keeps streaming', async () => {
-    const { child: live, api } = await startRun(env);
+    const { child: live, ...urls } = await startRun(env);
+    const { api } = urls;
     runner = live;
     await waitFor(
       'the snapshot in the read models',
@@ -166,7 +168,7 @@ describe('reconcile and report beside a live run', () => {
 
       await load;
       // The live run still streams: a change after reconcile reaches its read model.
-      await expectBalanceInReadModel(api, { ...server, database }, 1, '4343.4300');
+      await expectBalanceInReadModel(urls, { ...server, database }, 1, '4343.4300');
       expect(live.exitCode).toBeNull();
     } finally {
       await conn.end();

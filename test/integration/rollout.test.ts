@@ -49,7 +49,7 @@ beforeAll(async () => {
       legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
       cdc: { serverId: 7000 + Math.floor(Math.random() * 1000) },
       dataDir,
-      api: { port: 0, adminToken: token },
+      api: { port: 0, adminToken: token, admin: { port: 0 } },
       projector: { pollIntervalMs: 20 },
       flags: { defaultMode: 'shadow' },
       compare: { recheckDelayMs: 50 },
@@ -101,7 +101,7 @@ async function cli(
   let out = '';
   const code = await rolloutCommand(
     { ...config, api: { ...config.api, adminToken: token } },
-    { action, target: 'accounts', force, json: false, url: api.url, reason: 'rollout test' },
+    { action, target: 'accounts', force, json: false, url: api.adminUrl, reason: 'rollout test' },
     (text) => {
       out += text;
     },
@@ -111,8 +111,11 @@ async function cli(
 
 describe('rollout of a domain', () => {
   it('advances through the gates, then rolls back by itself when the read model drifts', async () => {
-    const anonymous = await fetch(`${api.url}/admin/rollout/accounts/advance`, { method: 'POST' });
+    const anonymous = await fetch(`${api.adminUrl}/admin/rollout/accounts/advance`, { method: 'POST' });
     expect(anonymous.status).toBe(401);
+    // The public port has no admin surface at all.
+    const onPublic = await fetch(`${api.url}/admin/rollout/accounts/advance`, { method: 'POST' });
+    expect(onPublic.status).toBe(404);
     // No evidence yet: the gates refuse the first step, and say why.
     const refused = await cli('advance');
     expect(refused.code).toBe(1);

@@ -53,6 +53,8 @@ interface RunningChild {
   err: () => string;
   exit: Promise<number | null>;
   url: () => string;
+  /** The admin listener (/metrics). */
+  adminUrl: () => string;
 }
 
 function startRun(dataDir: string, env: Record<string, string> = {}): RunningChild {
@@ -64,6 +66,7 @@ function startRun(dataDir: string, env: Record<string, string> = {}): RunningChi
       CQRS_DEFINITION: 'examples/bank/migration.ts',
       CQRS_CDC_SERVER_ID: String(serverId),
       CQRS_API_PORT: '0',
+      CQRS_ADMIN_PORT: '0',
       LOG_LEVEL: 'fatal',
       ...env,
     },
@@ -83,6 +86,7 @@ function startRun(dataDir: string, env: Record<string, string> = {}): RunningChi
     err: () => err,
     exit,
     url: () => /shadow API on (\S+)/.exec(out)?.[1] ?? '',
+    adminUrl: () => /admin on (\S+)/.exec(out)?.[1] ?? '',
   };
 }
 
@@ -173,7 +177,7 @@ describe('run when a pipeline component fails', () => {
       } finally {
         db.close();
       }
-      const metrics = await (await fetch(`${run.url()}/metrics`)).text();
+      const metrics = await (await fetch(`${run.adminUrl()}/metrics`)).text();
       expect(metrics).toMatch(/cqrs_component_restarts_total\{component="source"\} [1-9]/);
       expect(metrics).toMatch(/cqrs_component_up\{component="source"\} 1/);
       expect(metrics).toMatch(/cqrs_read_model_lag_seconds \d/);

@@ -87,6 +87,7 @@ describe('run with a big legacy transaction', () => {
         CQRS_CDC_NAME: `h2off${process.pid}`,
         CQRS_CDC_SERVER_ID: String(9300 + (process.pid % 90)),
         CQRS_API_PORT: '0',
+        CQRS_ADMIN_PORT: '0',
         CQRS_FLAGS_DEFAULT_MODE: 'legacy',
         LOG_LEVEL: 'fatal',
       },

@@ -31,7 +31,7 @@ import { maskValue } from '../../lib/masking.js';
 import type { ComponentStatus } from '../../lib/supervisor.js';
 import { RolloutController } from '../../rollout/controller.js';
 import { type AuditEntry, type AuditLog, SqliteAuditLog } from '../../shadow-api/audit-log.js';
-import { FlagStore } from '../../shadow-api/flag-store.js';
+import { FileFlagStore } from '../../shadow-api/flag-store.js';
 import { type FlagDocumentInput, inCanary } from '../../shadow-api/flags.js';
 import { buildServer } from '../../shadow-api/server.js';
 
@@ -194,7 +194,7 @@ function setup(
     sensitive: migration.sensitiveFields,
   });
   const queue = new ShadowQueue({ concurrency: 2, maxSize: 100 });
-  const flags = FlagStore.open({ initial });
+  const flags = FileFlagStore.open({ initial });
   const registry = new Registry();
   const audit = options.audit ?? new SqliteAuditLog(':memory:');
   const app = buildServer({
@@ -427,7 +427,7 @@ describe('forcing the mode of one request (x-cqrs-mode)', () => {
       { endpoint: 'accounts.summary', mode: 'shadow', outcome: 'mismatch', diffCount: 1 },
     ]);
 
-    s.flags.set({ defaultMode: 'new' });
+    await s.flags.set({ defaultMode: 'new' });
     const fromLegacy = await forced('legacy');
     expect(fromLegacy.headers['x-served-by']).toBe('legacy');
     expect(fromLegacy.json<AccountSummary>().status).toBe('active');
@@ -547,15 +547,15 @@ describe('flags at run time', () => {
     });
   });
 
-  it('persists to a file, survives a restart and reloads an edited file', () => {
+  it('persists to a file, survives a restart and reloads an edited file', async () => {
     const file = join(dir, `flags-${++seq}.json`);
-    const first = FlagStore.open({ file, initial: { defaultMode: 'legacy' } });
+    const first = FileFlagStore.open({ file, initial: { defaultMode: 'legacy' } });
     const changes: string[] = [];
     first.on('change', (c) => changes.push(`${c.source}:${c.current.endpoints['accounts.summary']?.mode}`));
-    first.patch('accounts.summary', { mode: 'canary', percent: 10 });
+    await first.patch('accounts.summary', { mode: 'canary', percent: 10 });
     expect(changes).toEqual(['patch:canary']);
 
-    const reopened = FlagStore.open({ file, initial: { defaultMode: 'new' } });
+    const reopened = FileFlagStore.open({ file, initial: { defaultMode: 'new' } });
     expect(reopened.get()).toEqual({
       defaultMode: 'legacy',
       endpoints: { 'accounts.summary': { mode: 'canary', percent: 10 } },
@@ -617,7 +617,7 @@ describe('admin authentication', () => {
       migration: migrationOver(legacy, legacy),
       legacy: noDatabase,
       readModels: {},
-      flags: FlagStore.open({}),
+      flags: FileFlagStore.open({}),
       recorder,
       queue,
       logger: silentLogger,
@@ -1065,7 +1065,7 @@ describe('OpenAPI document at /docs', () => {
   function bankServer() {
     const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
     const audit = new SqliteAuditLog(':memory:');
-    const flags = FlagStore.open({});
+    const flags = FileFlagStore.open({});
     const { rollout } = loadConfig({ env: {}, file: undefined, overrides: {} });
     const app = buildServer({
       migration: bank,
@@ -1209,7 +1209,7 @@ describe('health', () => {
       migration: migrationOver(new MemoryBank(), new MemoryBank()),
       legacy: noDatabase,
       readModels: {},
-      flags: FlagStore.open({}),
+      flags: FileFlagStore.open({}),
       recorder,
       queue: new ShadowQueue({ concurrency: 1, maxSize: 1 }),
       logger: silentLogger,

@@ -28,6 +28,25 @@ describe('loadConfig', () => {
     expect(config.stores.placement).toEqual({});
     expect(config.definition).toBeUndefined();
     expect(config.api.port).toBe(8080);
+    expect(config.api.admin).toEqual({ host: '127.0.0.1', port: 8081 });
+    expect(config.state).toEqual({ prefix: 'cqrs:state' });
+  });
+
+  it('places the admin listener and the shared state from the environment', () => {
+    const config = loadConfig({
+      env: {
+        CQRS_ADMIN_HOST: '10.0.0.5',
+        CQRS_ADMIN_PORT: '9443',
+        CQRS_STATE_REDIS_URL: 'redis://127.0.0.1:6379/2',
+        CQRS_STATE_PREFIX: 'shop:state',
+      },
+    });
+    expect(config.api.admin).toEqual({ host: '10.0.0.5', port: 9443 });
+    expect(config.state).toEqual({ redisUrl: 'redis://127.0.0.1:6379/2', prefix: 'shop:state' });
+    expect(loadConfig({ env: { CQRS_ADMIN_PORT: 'public' } }).api.admin.port).toBe('public');
+    expect(refusal(() => loadConfig({ env: { CQRS_ADMIN_PORT: 'private' } })).message).toMatch(
+      /api\.admin\.port/,
+    );
   });
 
   it('supervises with a one-minute budget and exits past it by default; env can change both', () => {

@@ -4,7 +4,7 @@ import type { ComparisonRecord, ComparisonRecorder } from '../../compare/ports.j
 import { ShadowComparator } from '../../compare/shadow-compare.js';
 import { ShadowQueue } from '../../compare/shadow-queue.js';
 import { silentLogger } from '../../lib/logger.js';
-import { FlagStore } from '../../shadow-api/flag-store.js';
+import { FileFlagStore } from '../../shadow-api/flag-store.js';
 import { createShadowMetrics } from '../../shadow-api/metrics.js';
 import { ReadPath } from '../../shadow-api/read-path.js';
 
@@ -23,7 +23,7 @@ function recorder(records: ComparisonRecord[]): ComparisonRecorder {
 function readPath(timeoutMs: number | undefined, records: ComparisonRecord[]) {
   const queue = new ShadowQueue();
   return new ReadPath({
-    flags: FlagStore.open({ initial: { defaultMode: 'new' } }),
+    flags: FileFlagStore.open({ initial: { defaultMode: 'new' } }),
     queue,
     comparator: new ShadowComparator({ recorder: recorder(records) }),
     metrics: createShadowMetrics(new Registry(), queue),

@@ -34,6 +34,7 @@ export function bigTransactionEnv(url: string, dataDir: string, extra: NodeJS.Pr
     // default limit on this machine (it collects lazily far below that limit).
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${HEAP_MB}`.trim(),
     CQRS_API_PORT: '0',
+    CQRS_ADMIN_PORT: '0',
     LOG_LEVEL: 'warn',
     ...extra,
   };

@@ -2,8 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import { waitFor } from './debezium-bank.js';
 
+/** Where a live run answers: the reads, and the admin listener. */
+export interface RunUrls {
+  api: string;
+  admin: string;
+}
+
 /** A real `cqrs-migrate run` process (from the source tree) with `env`, once its shadow API serves. */
-export async function startRun(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; api: string }> {
+export async function startRun(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess } & RunUrls> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run'], { env });
   let out = '';
   const collect = (d: Buffer) => {
@@ -11,11 +17,12 @@ export async function startRun(env: NodeJS.ProcessEnv): Promise<{ child: ChildPr
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const serving = /shadow API on (http:\/\/\S+)/;
+  const serving = /shadow API on (http:\/\/\S+) — admin on (http:\/\/\S+)/;
   await waitFor('run to serve', () => serving.test(out) || child.exitCode !== null, 300_000);
-  const api = serving.exec(out)?.[1];
-  if (api === undefined) throw new Error(`run exited with ${child.exitCode}: ${out.slice(-2000)}`);
-  return { child, api };
+  const [, api, admin] = serving.exec(out) ?? [];
+  if (api === undefined || admin === undefined)
+    throw new Error(`run exited with ${child.exitCode}: ${out.slice(-2000)}`);
+  return { child, api, admin };
 }
 
 /**
@@ -23,12 +30,12 @@ export async function startRun(env: NodeJS.ProcessEnv): Promise<{ child: ChildPr
  * is switched to `new` so the answer comes from the read model.
  */
 export async function expectBalanceInReadModel(
-  api: string,
+  { api, admin }: RunUrls,
   legacy: mysql.ConnectionOptions,
   accountId: number,
   available: string,
 ): Promise<void> {
-  await fetch(`${api}/admin/flags/accounts.summary`, {
+  await fetch(`${admin}/admin/flags/accounts.summary`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ mode: 'new' }),
