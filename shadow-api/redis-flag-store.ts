@@ -35,6 +35,8 @@ export class RedisFlagStore extends EventEmitter<{ change: [FlagChange] }> imple
   private readonly logger: Logger;
   /** Changes of this process, one at a time: WATCH belongs to the connection, not to a call. */
   private writes: Promise<unknown> = Promise.resolve();
+  /** Changes of this process not finished yet (see refresh). */
+  private writing = 0;
   private reads: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -104,7 +106,12 @@ export class RedisFlagStore extends EventEmitter<{ change: [FlagChange] }> imple
     compute: (stored: FlagDocument) => FlagDocument,
     source: 'set' | 'patch',
   ): Promise<FlagDocument> {
-    const run = this.writes.then(() => stateCall(`${source} flags`, () => this.transact(compute, source)));
+    this.writing++;
+    const run = this.writes
+      .then(() => stateCall(`${source} flags`, () => this.transact(compute, source)))
+      .finally(() => {
+        this.writing--;
+      });
     this.writes = run.catch(() => undefined);
     return run;
   }
@@ -146,6 +153,10 @@ export class RedisFlagStore extends EventEmitter<{ change: [FlagChange] }> imple
   /** Re-reads the stored document after a change announced on the channel; in order of arrival. */
   private refresh(): void {
     this.reads = this.reads.then(async () => {
+      // Never between a change's EXEC and its replace: the key would show this process's own
+      // change first, announced again as a reload. The GET is sent in the turn the wait ends,
+      // so a change started later is ordered after it on the connection.
+      while (this.writing > 0) await this.writes;
       try {
         const raw = await stateCall(`GET ${this.key}`, () => this.redis.get(this.key));
         if (raw === null) return;

@@ -82,7 +82,7 @@ beforeAll(async () => {
       legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
       cdc: { serverId: 8300 + Math.floor(Math.random() * 600) },
       dataDir,
-      api: { port: 0, adminToken: token },
+      api: { port: 0, adminToken: token, admin: { port: 0 } },
       projector: { pollIntervalMs: 20, batchSize: 64 },
       flags: { defaultMode: 'shadow' },
     },
