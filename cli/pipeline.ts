@@ -23,10 +23,12 @@ import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
 import type { TouchedDocument } from '../projectors/ports.js';
+import { embeddedProjections } from '../projectors/replay.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { ReadModelCache } from '../shadow-api/read-model-cache.js';
@@ -40,6 +42,8 @@ export interface EmbeddedPipeline {
   readDb: Database.Database;
   runner: Projector;
   readModels: ReadModels;
+  /** Which version of each read model answers (replay): refresh it after a switch. */
+  versions: VersionedReadModels;
   /** The analytics read models (DuckDB), empty when the definition has none. */
   analytics: Analytics;
   freshness: FreshnessPort;
@@ -186,7 +190,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     maskDeadLetter: deadLetterMask(migration.sensitiveColumns),
   });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
-  const store = embeddedReadModels(migration);
+  const versions = new VersionedReadModels(migration, readDb);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);
   const { redisUrl } = config.cache;
@@ -214,7 +218,12 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   };
   const runner: Projector =
     definitionFile === undefined
-      ? new ProjectionRunner({ ...runnerOptions, eventStore, db: readDb, projections: [store] })
+      ? new ProjectionRunner({
+          ...runnerOptions,
+          eventStore,
+          db: readDb,
+          projections: embeddedProjections(migration, readDb),
+        })
       : new ProjectionWorker({
           ...runnerOptions,
           eventsPath: dataPath(config, 'events.db'),
@@ -368,9 +377,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     readDb,
     runner,
     readModels:
-      cache === null
-        ? store.readModels(readDb)
-        : cache.wrap(store.readModels(readDb), () => runner.checkpoint()),
+      cache === null ? versions.readModels : cache.wrap(versions.readModels, () => runner.checkpoint()),
+    versions,
     analytics: analytics?.store.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),

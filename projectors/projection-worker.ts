@@ -2,9 +2,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadDefinition } from '../definition/load.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { createLogger } from '../lib/logger.js';
+import { embeddedProjections } from './replay.js';
 import { ProjectionRunner } from './runner.js';
 import { openReadModelDb } from './stores/sqlite.js';
-import { SqliteReadModels } from './stores/sqlite-read-models.js';
 import { type FromWorker, type ToWorker, transferError, workerSettingsSchema } from './worker-protocol.js';
 
 /**
@@ -49,7 +49,7 @@ try {
   runner = new ProjectionRunner({
     eventStore,
     db,
-    projections: [new SqliteReadModels(migration)],
+    projections: embeddedProjections(migration, db),
     name: settings.name,
     batchSize: settings.batchSize,
     pollIntervalMs: settings.pollIntervalMs,
