@@ -23,7 +23,7 @@ import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
 import type { TouchedDocument } from '../projectors/ports.js';
-import { embeddedProjections } from '../projectors/replay.js';
+import { embeddedProjections, inThreadReplayHost, type ReplayHost } from '../projectors/replay.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
@@ -32,7 +32,9 @@ import { VersionedReadModels } from '../projectors/stores/versioned-read-models.
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { ReadModelCache } from '../shadow-api/read-model-cache.js';
+import type { ReadModelVersionsPort } from '../shadow-api/read-model-routes.js';
 import { CaptureGuard } from './capture-guard.js';
+import { embeddedVersions } from './embedded-versions.js';
 
 export interface EmbeddedPipeline {
   /** The running change source; a new one replaces it after each restart. */
@@ -44,6 +46,8 @@ export interface EmbeddedPipeline {
   readModels: ReadModels;
   /** Which version of each read model answers (replay): refresh it after a switch. */
   versions: VersionedReadModels;
+  /** Replay, switch, rollback and drop of read-model versions in this process (admin routes). */
+  readModelVersions: ReadModelVersionsPort;
   /** The analytics read models (DuckDB), empty when the definition has none. */
   analytics: Analytics;
   freshness: FreshnessPort;
@@ -216,7 +220,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
             void cache.invalidate(position, touched),
         }),
   };
-  const runner: Projector =
+  const inThread =
     definitionFile === undefined
       ? new ProjectionRunner({
           ...runnerOptions,
@@ -224,6 +228,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           db: readDb,
           projections: embeddedProjections(migration, readDb),
         })
+      : null;
+  const worker =
+    definitionFile === undefined
+      ? null
       : new ProjectionWorker({
           ...runnerOptions,
           eventsPath: dataPath(config, 'events.db'),
@@ -231,6 +239,18 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           definition: definitionFile,
           db: readDb,
         });
+  const runner = (inThread ?? worker) as Projector;
+  // Replays run where the live batches do, between them.
+  const replayHost: ReplayHost =
+    worker ??
+    inThreadReplayHost({
+      db: readDb,
+      eventStore,
+      migration,
+      batchSize: config.projector.batchSize,
+      logger,
+      runner: inThread as ProjectionRunner,
+    });
   let analytics: Awaited<ReturnType<typeof embeddedAnalytics>> = null;
   try {
     analytics = await embeddedAnalytics(config, migration, {
@@ -319,6 +339,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   }
   sourceComponent.up();
 
+  const dropCache = async () => {
+    await cache?.reset(runner.checkpoint());
+  };
+
   const projectedAll = () => {
     const head = eventStore.headPositionSync();
     return runner.checkpoint() >= head && (analytics === null || analytics.runner.checkpoint() >= head);
@@ -379,6 +403,15 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     readModels:
       cache === null ? versions.readModels : cache.wrap(versions.readModels, () => runner.checkpoint()),
     versions,
+    readModelVersions: embeddedVersions({
+      migration,
+      readDb,
+      eventsPath: dataPath(config, 'events.db'),
+      versions,
+      host: replayHost,
+      dropCache: () => dropCache(),
+      logger,
+    }),
     analytics: analytics?.store.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
@@ -392,9 +425,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       deadLetters: () => eventStore.countDeadLetters(),
     },
     waitForCatchUp,
-    async dropCache() {
-      await cache?.reset(runner.checkpoint());
-    },
+    dropCache,
     async stop() {
       clearInterval(timer);
       await measuring;

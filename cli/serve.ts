@@ -15,6 +15,7 @@ import { checkAdminExposure, loadAdminAuth } from '../shadow-api/admin-auth.js';
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
 import { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
+import type { ReadModelVersionsPort } from '../shadow-api/read-model-routes.js';
 import { buildServer } from '../shadow-api/server.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
@@ -25,6 +26,8 @@ export interface ReadSide {
   freshness: FreshnessPort;
   /** Supervised components and lag, when the pipeline runs in this process. */
   health?: HealthPort;
+  /** Versions of the embedded read models (/admin/read-models), when this process owns them. */
+  readModelVersions?: ReadModelVersionsPort;
 }
 
 export interface RunningApi {
@@ -99,6 +102,7 @@ export async function startApi(
     admin,
     audit,
     rollout,
+    ...(pipeline.readModelVersions ? { readModelVersions: pipeline.readModelVersions } : {}),
   });
   let address: string;
   try {

@@ -5,7 +5,7 @@ import { StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import type { SqliteProjection } from './ports.js';
 import { ProjectionRunner, type ProjectorEventSource } from './runner.js';
-import { buildCheckpointName, maintainedVersions } from './stores/read-model-versions.js';
+import { buildCheckpointName, maintainedVersions, VersionRegistry } from './stores/read-model-versions.js';
 import { SqliteReadModels } from './stores/sqlite-read-models.js';
 
 /**
@@ -147,4 +147,117 @@ export class VersionBuilder {
   finish(): void {
     this.options.db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
   }
+}
+
+/** A replay the live process runs: which version, from where, up to where (null: the live checkpoint). */
+export interface ReplayJobSpec {
+  readModel: string;
+  version: number;
+  startAfter: number;
+  /** Last position of a frozen (--to) version; null: catch up with the live projector and join it. */
+  end: number | null;
+}
+
+export interface ReplayReport {
+  state: 'running' | 'done' | 'failed';
+  done: number;
+  total: number | null;
+  error?: string;
+}
+
+/** Where a live process's replay runs: beside its live projector, on the same thread and connection. */
+export interface VersionHost {
+  db: Database.Database;
+  eventStore: ProjectorEventSource;
+  migration: Migration;
+  batchSize: number;
+  logger?: Logger;
+  runner: Pick<ProjectionRunner, 'checkpoint' | 'addProjection'>;
+}
+
+const WAIT_MS = 50;
+
+/**
+ * Builds a version batch by batch in the live projector's thread, yielding after each batch so
+ * the live batches run in between (neither starves). Once the version has reached the live
+ * checkpoint, it is handed to the live projector in the same synchronous stretch of code, so
+ * no live batch can commit in between: from the next batch on, both are applied together. A
+ * frozen version stops at its end and is not handed over.
+ */
+export async function runReplayJob(
+  host: VersionHost,
+  spec: ReplayJobSpec,
+  report: (r: ReplayReport) => void,
+  stopped: () => boolean,
+): Promise<void> {
+  const upTo = () => spec.end ?? host.runner.checkpoint();
+  let done = 0;
+  const total = () => Math.max(0, upTo() - spec.startAfter);
+  try {
+    const builder = new VersionBuilder({
+      db: host.db,
+      eventStore: host.eventStore,
+      migration: host.migration,
+      readModel: spec.readModel,
+      version: spec.version,
+      startAfter: spec.startAfter,
+      upTo,
+      batchSize: host.batchSize,
+      ...(host.logger ? { logger: host.logger } : {}),
+    });
+    const registry = new VersionRegistry(host.db);
+    for (;;) {
+      if (stopped()) return;
+      const n = await builder.step();
+      done += n;
+      if (n === 0) {
+        // Read again here: a live batch may have committed since the step (microtasks run between).
+        const target = upTo();
+        if (builder.checkpoint() < target) continue;
+        // A --from past the live checkpoint waits for the live projector to get there.
+        if (builder.checkpoint() > target && spec.end === null) {
+          await new Promise((r) => setTimeout(r, WAIT_MS));
+          continue;
+        }
+        if (spec.end === null) host.runner.addProjection(builder.projection);
+        builder.finish();
+        registry.markReady(spec.readModel, spec.version, target);
+        report({ state: 'done', done, total: total() });
+        return;
+      }
+      report({ state: 'running', done, total: total() });
+      // Lets the live projector's loop (and the thread's messages) in between two batches.
+      await new Promise((r) => setImmediate(r));
+    }
+  } catch (err) {
+    (host.logger ?? silentLogger).error({ err, ...spec }, 'read-model replay failed');
+    report({
+      state: 'failed',
+      done,
+      total: total(),
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
+/** What runs replays in a live process: its projection worker, or its in-thread runner. */
+export interface ReplayHost {
+  /** Starts a replay; `onReport` hears of each batch and of the end (done or failed). */
+  replay(spec: ReplayJobSpec, onReport: (report: ReplayReport) => void): void;
+  /** Resolves once the live projector no longer applies the projection `name` (a version to drop). */
+  forget(name: string): Promise<void>;
+}
+
+/** The ReplayHost of a runner in this thread. */
+export function inThreadReplayHost(
+  host: VersionHost & { runner: Pick<ProjectionRunner, 'removeProjection'> },
+): ReplayHost {
+  return {
+    replay(spec, onReport) {
+      void runReplayJob(host, spec, onReport, () => false);
+    },
+    async forget(name) {
+      host.runner.removeProjection(name);
+    },
+  };
 }

@@ -47,6 +47,7 @@ import { type HealthPort, registerHealthRoutes } from './health.js';
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
+import { type ReadModelVersionsPort, registerReadModelRoutes } from './read-model-routes.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 
@@ -84,6 +85,8 @@ export interface ShadowServerOptions {
   audit: AuditLog;
   /** Per-domain rollout with gates (/admin/rollout); absent = flags only. */
   rollout?: RolloutController;
+  /** Versions of the embedded read models (/admin/read-models); absent when this process owns none. */
+  readModelVersions?: ReadModelVersionsPort;
 }
 
 interface ErrorBody {
@@ -368,6 +371,7 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
     });
 
     if (options.rollout) registerRolloutRoutes(api, options.rollout, parse);
+    if (options.readModelVersions) registerReadModelRoutes(api, options.readModelVersions, parse);
     registerDashboardRoutes(
       api,
       {

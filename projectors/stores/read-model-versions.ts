@@ -289,24 +289,25 @@ export class VersionRegistry {
     return previous;
   }
 
+  /** Throws VERSION_DROP_REFUSED for the live version and version 1. */
+  checkDroppable(readModel: string, version: number): void {
+    const target = this.get(readModel, version);
+    if (version === DEFAULT_VERSION) {
+      throw new StoreError('VERSION_DROP_REFUSED', `${readModel} version 1 is the definition's own tables`, {
+        hint: 'the projector always maintains version 1 (rebuild empties it); drop only replayed versions',
+      });
+    }
+    if (target.state === 'live') {
+      throw new StoreError('VERSION_DROP_REFUSED', `${readModel} version ${version} is live`, {
+        hint: 'switch to another version (or roll back) first',
+      });
+    }
+  }
+
   /** Removes a version's tables, checkpoint and record in one transaction; never the live one or version 1. */
   drop(readModel: string, version: number, tables: readonly string[]): void {
     this.db.transaction(() => {
-      const target = this.get(readModel, version);
-      if (version === DEFAULT_VERSION) {
-        throw new StoreError(
-          'VERSION_DROP_REFUSED',
-          `${readModel} version 1 is the definition's own tables`,
-          {
-            hint: 'the projector always maintains version 1 (rebuild empties it); drop only replayed versions',
-          },
-        );
-      }
-      if (target.state === 'live') {
-        throw new StoreError('VERSION_DROP_REFUSED', `${readModel} version ${version} is live`, {
-          hint: 'switch to another version (or roll back) first',
-        });
-      }
+      this.checkDroppable(readModel, version);
       for (const table of tables) this.db.exec(`DROP TABLE IF EXISTS ${quote(table)}`);
       this.db
         .prepare('DELETE FROM projector_checkpoints WHERE name = ?')

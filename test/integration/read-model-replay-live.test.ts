@@ -1,0 +1,154 @@
+import { type ChildProcess, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropDatabase } from '../../examples/bank/db.js';
+import bank from '../../examples/bank/migration.js';
+import type { VersionRecord } from '../../projectors/stores/read-model-versions.js';
+import { waitFor } from './support/debezium-bank.js';
+import { expectBalanceInReadModel, startRun } from './support/live-run.js';
+
+/**
+ * Blue/green replay beside a live `run`: the CLI asks the running process (admin API), whose
+ * projection worker builds version 2 of account-summary between its live batches while the API
+ * keeps answering from version 1; the verified switch makes the API answer from version 2
+ * without a restart, the same answers; version 2 is then maintained by the live projector (a
+ * legacy change reaches it), rollback returns to version 1 (maintained too), and drop removes
+ * version 2 while the projector keeps running.
+ */
+const server = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const database = `h1_rpll_${process.pid}`;
+const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
+const dir = mkdtempSync(join(tmpdir(), 'cqrs-h1-rpll-'));
+const dataDir = join(dir, 'data');
+const env = {
+  ...process.env,
+  CQRS_LEGACY_URL: url,
+  CQRS_DATA_DIR: dataDir,
+  CQRS_DEFINITION: 'examples/bank/migration.ts',
+  CQRS_CDC_SERVER_ID: String(8100 + (process.pid % 800)),
+  CQRS_API_PORT: '0',
+  LOG_LEVEL: 'warn',
+};
+const RM = 'account-summary';
+const started: ChildProcess[] = [];
+let runner: ChildProcess | undefined;
+
+const cli = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'cli/main.ts', ...args],
+      { env: { ...env, LOG_LEVEL: 'error' }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    started.push(child);
+  });
+
+beforeAll(async () => {
+  await bank.sample?.create({ url, scale: 'tiny', seed: 21, force: true, progress: () => undefined });
+}, 120_000);
+
+afterAll(async () => {
+  runner?.kill('SIGTERM');
+  for (const c of started) c.kill('SIGTERM');
+  await dropDatabase(server, database).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function summary(
+  api: string,
+  id: number,
+): Promise<{ status: number; servedBy: string | null; body: unknown }> {
+  const res = await fetch(`${api}/accounts/${id}/summary`);
+  return { status: res.status, servedBy: res.headers.get('x-served-by'), body: await res.json() };
+}
+
+describe('replay beside a live run', () => {
+  it('builds, switches, maintains, rolls back and drops a version while the API serves', async () => {
+    const { child, api } = await startRun(env);
+    runner = child;
+    await waitFor(
+      'the snapshot in the read models',
+      async () => (await fetch(`${api}/health/ready`)).status === 200,
+      120_000,
+    );
+    const conn = await mysql.createConnection({ ...server, database });
+    try {
+      const [rows] = await conn.query('SELECT id FROM accounts ORDER BY id');
+      const ids = (rows as Array<{ id: number }>).map((r) => Number(r.id));
+      const first = ids[0] as number;
+      // Served by the read model from here on.
+      await expectBalanceInReadModel(api, { ...server, database }, first, '1111.0000');
+      const before = new Map<number, unknown>();
+      for (const id of ids.slice(0, 10)) before.set(id, (await summary(api, id)).body);
+
+      let replaying = true;
+      let reads = 0;
+      const bad: string[] = [];
+      const reader = (async () => {
+        while (replaying) {
+          for (const id of ids.slice(0, 10)) {
+            const got = await summary(api, id);
+            if (got.status !== 200 || got.servedBy !== 'read-model')
+              bad.push(`${id}: ${got.status} ${got.servedBy}`);
+            else if (JSON.stringify(got.body) !== JSON.stringify(before.get(id))) bad.push(`${id}: differs`);
+            else reads++;
+          }
+        }
+      })();
+      const replay = await cli(['replay', RM, '--url', api]);
+      replaying = false;
+      await reader;
+      expect(replay.stderr).toMatch(/replay account-summary v2: \d+\/\d+ events \(100%\), \d+ events\/s/);
+      expect(replay.code).toBe(0);
+      expect(replay.stdout).toContain('built account-summary version 2 in the running process');
+      expect(replay.stdout).toContain('documents differing from live version 1: 0');
+      expect(replay.stdout).toContain('switched account-summary from version 1 to 2');
+      expect(bad).toEqual([]);
+      expect(reads).toBeGreaterThan(0);
+
+      const listed = await cli(['read-model', 'versions', RM, '--json', '--url', api]);
+      const versions = JSON.parse(listed.stdout) as VersionRecord[];
+      expect(versions.find((v) => v.state === 'live')?.version).toBe(2);
+      // The API answers from version 2 now, the same answers.
+      for (const [id, body] of before) expect((await summary(api, id)).body).toEqual(body);
+
+      // Version 2 is maintained by the live projector: a legacy change reaches it (and version 1).
+      await expectBalanceInReadModel(api, { ...server, database }, first, '2222.0000');
+      const db = new Database(join(dataDir, 'read-models.db'), { readonly: true });
+      const balance = (table: string) =>
+        db
+          .prepare(`SELECT json_extract(doc, '$.balance.available') FROM "${table}" WHERE key = ?`)
+          .pluck()
+          .get(String(first));
+      try {
+        expect(balance('rm_doc__account-summary__v2')).toBe('2222.0000');
+        await waitFor(
+          'version 1 maintained too',
+          async () => balance('rm_doc__account-summary') === '2222.0000',
+          30_000,
+        );
+      } finally {
+        db.close();
+      }
+
+      const back = await cli(['read-model', 'rollback', RM, '--url', api]);
+      expect(back.stdout).toContain('rolled account-summary back from version 2 to 1');
+      await expectBalanceInReadModel(api, { ...server, database }, first, '3333.0000');
+
+      const dropped = await cli(['read-model', 'drop', RM, '2', '--force', '--url', api]);
+      expect(dropped.stderr).toBe('');
+      expect(dropped.stdout).toContain('dropped account-summary version 2');
+      // The projector goes on without the dropped version's tables.
+      await expectBalanceInReadModel(api, { ...server, database }, first, '4444.0000');
+      expect((await fetch(`${api}/health/ready`)).status).toBe(200);
+    } finally {
+      await conn.end();
+    }
+  }, 600_000);
+});
