@@ -5,7 +5,7 @@ import type { Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { liveHolder, lockDataDir } from '../lib/data-lock.js';
-import { AdapterError, ConfigError } from '../lib/errors.js';
+import { AdapterError, ConfigError, StoreError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type Progress, ProgressMeter } from '../lib/progress.js';
 import {
@@ -260,6 +260,39 @@ async function verify(
   }
 }
 
+/** Every version of a read model, from the live process or the data directory. */
+async function listVersions(env: Env, readModel: string, url: string | undefined): Promise<VersionRecord[]> {
+  if (liveHolder(env.config.dataDir) !== null) {
+    const call = adminClient(env.config, url);
+    return expectOk(
+      await call({ method: 'GET', path: `/admin/read-models/${encodeURIComponent(readModel)}/versions` }),
+    ) as VersionRecord[];
+  }
+  const opened = openOffline(env.config, 'read-model versions', env.logger);
+  try {
+    return opened.registry.list(readModel);
+  } finally {
+    opened.close();
+  }
+}
+
+/** One version's record (see listVersions). */
+async function versionOf(
+  env: Env,
+  readModel: string,
+  version: number,
+  url: string | undefined,
+): Promise<VersionRecord> {
+  const versions = await listVersions(env, readModel, url);
+  const found = versions.find((v) => v.version === version);
+  if (found === undefined) {
+    throw new StoreError('VERSION_UNKNOWN', `${readModel} has no version ${version}`, {
+      hint: `see \`cqrs-migrate read-model versions ${readModel}\``,
+    });
+  }
+  return found;
+}
+
 /** Switches atomically, offline or through the live process. */
 async function doSwitch(
   env: Env,
@@ -294,6 +327,15 @@ async function verifiedSwitch(
   version: number,
   request: { sample?: number | undefined; force: boolean; url?: string | undefined },
 ): Promise<number> {
+  const record = await versionOf(env, readModel, version, request.url);
+  // Refused before comparing anything: a past state differs from legacy by design.
+  if (record.frozen && !request.force) {
+    throw new StoreError(
+      'VERSION_FROZEN',
+      `${readModel} version ${version} was built up to position ${record.toPosition} (--to) and is not maintained: it would serve a past state`,
+      { hint: 'replay without --to for a version that stays current; --force switches anyway' },
+    );
+  }
   const verdict = await verify(env, readModel, version, request.sample);
   const text = renderVerdict(verdict);
   if (!verdict.passed && !request.force) {
@@ -339,23 +381,7 @@ export async function versionsCommand(
 ): Promise<number> {
   checkEmbedded(env.config, 'read-model versions');
   readModelOf(env.migration, options.readModel);
-  let versions: VersionRecord[];
-  if (liveHolder(env.config.dataDir) !== null) {
-    const call = adminClient(env.config, options.url);
-    versions = expectOk(
-      await call({
-        method: 'GET',
-        path: `/admin/read-models/${encodeURIComponent(options.readModel)}/versions`,
-      }),
-    ) as VersionRecord[];
-  } else {
-    const opened = openOffline(env.config, 'read-model versions', env.logger);
-    try {
-      versions = opened.registry.list(options.readModel);
-    } finally {
-      opened.close();
-    }
-  }
+  const versions = await listVersions(env, options.readModel, options.url);
   if (options.json) env.io.out(`${JSON.stringify(versions, null, 2)}\n`);
   else {
     env.io.out('version  state     built to   from      frozen  built at                  live since\n');

@@ -234,6 +234,7 @@ describe('replay into a new read-model version (embedded, offline)', () => {
     const refused = await cli(['read-model', 'switch', RM, '3']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('VERSION_FROZEN');
+    expect(refused.stderr).toContain('it would serve a past state');
     expect(live(await versions())).toBe(1);
   }, 180_000);
 });
