@@ -12,7 +12,7 @@ import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/
 import { generateBank } from '../../examples/bank/generate.js';
 import { legacyAccountIds } from '../../examples/bank/legacy-queries.js';
 import bank from '../../examples/bank/migration.js';
-import { loadConfig } from '../../lib/config.js';
+import { type Config, loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { VersionRecord } from '../../projectors/stores/read-model-versions.js';
 import { VersionedReadModels } from '../../projectors/stores/versioned-read-models.js';
@@ -34,6 +34,7 @@ const SUMMARY = bank.endpoints.find((e) => e.key === 'accounts.summary');
 let pool: Pool;
 let legacyDb: OpenedLegacyDb;
 let ids: number[] = [];
+let config: Config;
 
 function cli(args: string[]) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -87,7 +88,9 @@ describe('replay into a new read-model version (embedded, offline)', () => {
     await createBankDatabase(conn, database, { dropExisting: true });
     pool = openPool(conn, database);
     await generateBank(pool, { seed: 5, scale: 'tiny' });
-    const config = loadConfig({
+    legacyDb = openLegacyDb(legacyUrl);
+    ids = await legacyAccountIds(legacyDb);
+    config = loadConfig({
       env: {},
       overrides: {
         legacy: { url: legacyUrl },
@@ -96,8 +99,6 @@ describe('replay into a new read-model version (embedded, offline)', () => {
         projector: { pollIntervalMs: 20 },
       },
     });
-    legacyDb = openLegacyDb(legacyUrl);
-    ids = await legacyAccountIds(legacyDb);
     const pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
     try {
       expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
@@ -236,5 +237,29 @@ describe('replay into a new read-model version (embedded, offline)', () => {
     expect(refused.stderr).toContain('VERSION_FROZEN');
     expect(refused.stderr).toContain('it would serve a past state');
     expect(live(await versions())).toBe(1);
+  }, 180_000);
+
+  it('keeps the built versions current when run starts again, and leaves the frozen one as it was', async () => {
+    const id = ids[0] as number;
+    const db = new Database(join(dataDir, 'read-models.db'), { readonly: true });
+    const balance = (version: number) =>
+      db
+        .prepare(
+          `SELECT json_extract(doc, '$.balance.available') FROM "${version === 1 ? 'rm_doc__account-summary' : `rm_doc__account-summary__v${version}`}" WHERE key = ?`,
+        )
+        .pluck()
+        .get(String(id));
+    const frozenBefore = balance(3);
+    const pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
+    try {
+      await pool.query('UPDATE balances SET available = ? WHERE account_id = ?', ['9876.5400', id]);
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      expect(balance(1)).toBe('9876.5400');
+      expect(balance(2)).toBe('9876.5400');
+      expect(balance(3)).toBe(frozenBefore);
+    } finally {
+      await pipeline.stop();
+      db.close();
+    }
   }, 180_000);
 });
