@@ -240,17 +240,21 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           db: readDb,
         });
   const runner = (inThread ?? worker) as Projector;
+  let stopping = false;
   // Replays run where the live batches do, between them.
   const replayHost: ReplayHost =
     worker ??
-    inThreadReplayHost({
-      db: readDb,
-      eventStore,
-      migration,
-      batchSize: config.projector.batchSize,
-      logger,
-      runner: inThread as ProjectionRunner,
-    });
+    inThreadReplayHost(
+      {
+        db: readDb,
+        eventStore,
+        migration,
+        batchSize: config.projector.batchSize,
+        logger,
+        runner: inThread as ProjectionRunner,
+      },
+      () => stopping,
+    );
   let analytics: Awaited<ReturnType<typeof embeddedAnalytics>> = null;
   try {
     analytics = await embeddedAnalytics(config, migration, {
@@ -427,6 +431,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     waitForCatchUp,
     dropCache,
     async stop() {
+      stopping = true;
       clearInterval(timer);
       await measuring;
       await supervisor.stop();

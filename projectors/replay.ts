@@ -248,13 +248,14 @@ export interface ReplayHost {
   forget(name: string): Promise<void>;
 }
 
-/** The ReplayHost of a runner in this thread. */
+/** The ReplayHost of a runner in this thread; `stopped` ends its replays (the pipeline stops). */
 export function inThreadReplayHost(
   host: VersionHost & { runner: Pick<ProjectionRunner, 'removeProjection'> },
+  stopped: () => boolean,
 ): ReplayHost {
   return {
     replay(spec, onReport) {
-      void runReplayJob(host, spec, onReport, () => false);
+      void runReplayJob(host, spec, onReport, stopped);
     },
     async forget(name) {
       host.runner.removeProjection(name);

@@ -262,4 +262,58 @@ describe('replay into a new read-model version (embedded, offline)', () => {
       db.close();
     }
   }, 180_000);
+
+  it('replays beside the in-thread projector of a live pipeline under legacy writes, then switches and rolls back', async () => {
+    // The bank imported here has no definition file: the pipeline's projector runs in this thread.
+    const pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        await pool.query('UPDATE balances SET available = available + 1 WHERE account_id = ?', [
+          ids[10 + (writes % 10)],
+        ]);
+        writes++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      const port = pipeline.readModelVersions;
+      const job = port.replay(RM, {});
+      expect(job).toMatchObject({ version: 4, state: 'running' });
+      const deadline = Date.now() + 60_000;
+      while (port.job(RM)?.state === 'running' && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(port.job(RM)).toMatchObject({ version: 4, state: 'done' });
+      writing = false;
+      await writer;
+      expect(writes).toBeGreaterThan(0);
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      const db = new Database(join(dataDir, 'read-models.db'), { readonly: true });
+      try {
+        const differ = (a: string, b: string) =>
+          db
+            .prepare(`SELECT COUNT(*) FROM (SELECT key, doc FROM "${a}" EXCEPT SELECT key, doc FROM "${b}")`)
+            .pluck()
+            .get();
+        expect(differ('rm_doc__account-summary', 'rm_doc__account-summary__v4')).toBe(0);
+        expect(differ('rm_doc__account-summary__v4', 'rm_doc__account-summary')).toBe(0);
+      } finally {
+        db.close();
+      }
+      expect(await port.switchTo(RM, 4, false)).toEqual({ from: 1, to: 4 });
+      // The read side serves version 4 from the next read, without a restart.
+      expect(pipeline.versions.liveVersion(RM)).toBe(4);
+      const id = ids[10] as number;
+      expect(await readModelAnswer(SUMMARY!.definition, { accountId: id }, pipeline.readModels)).toEqual(
+        await legacyAnswer(SUMMARY!.definition, { accountId: id }, legacyDb),
+      );
+      expect(await port.rollback(RM)).toEqual({ from: 4, to: 1 });
+      expect(pipeline.versions.liveVersion(RM)).toBe(1);
+    } finally {
+      writing = false;
+      await writer;
+      await pipeline.stop();
+    }
+  }, 180_000);
 });
