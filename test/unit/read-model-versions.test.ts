@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseReplayPoint, runProgram } from '../../cli/program.js';
 import { progressLine } from '../../cli/replay.js';
+import { endAt, startAfter } from '../../projectors/replay.js';
 import {
   buildCheckpointName,
   canTransition,
@@ -149,5 +150,46 @@ describe('replay bounds on the command line', () => {
     expect(progressLine('rm', 2, { done: 500, total: 2000, rowsPerSec: 250, etaSec: 6, elapsedSec: 2 })).toBe(
       'replay rm v2: 500/2000 events (25%), 250 events/s, ETA 6 s',
     );
+  });
+});
+
+describe('replay bounds in the event store', () => {
+  /** Three source transactions: positions 1-2 at t=1000, 3-5 at t=2000, 6 at t=3000. */
+  function events() {
+    const db = new Database(':memory:');
+    db.exec(
+      'CREATE TABLE events (position INTEGER PRIMARY KEY, source_tx_id TEXT NOT NULL, metadata TEXT NOT NULL)',
+    );
+    const put = db.prepare('INSERT INTO events VALUES (?, ?, ?)');
+    for (const [position, tx, ms] of [
+      [1, 'a', 1000],
+      [2, 'a', 1000],
+      [3, 'b', 2000],
+      [4, 'b', 2000],
+      [5, 'b', 2000],
+      [6, 'c', 3000],
+    ] as const)
+      put.run(position, tx, JSON.stringify({ sourceTsMs: ms }));
+    return db;
+  }
+  const at = (ms: number) => new Date(ms).toISOString();
+
+  it('starts at the beginning of the source transaction holding --from, never half-way in', () => {
+    const db = events();
+    expect(startAfter(db, undefined)).toBe(0);
+    expect(startAfter(db, { position: 4 })).toBe(2);
+    expect(startAfter(db, { position: 6 })).toBe(5);
+    expect(startAfter(db, { time: at(1500) })).toBe(2);
+    expect(startAfter(db, { time: at(2000) })).toBe(2);
+    expect(() => startAfter(db, { time: at(5000) })).toThrow(/no event was committed at or after/);
+    expect(() => startAfter(db, { position: 9 })).toThrow(/no event at position 9/);
+  });
+
+  it('ends at the end of the source transaction holding --to, or of the last one committed by then', () => {
+    const db = events();
+    expect(endAt(db, { position: 3 })).toBe(5);
+    expect(endAt(db, { position: 1 })).toBe(2);
+    expect(endAt(db, { time: at(2500) })).toBe(5);
+    expect(endAt(db, { time: at(999) })).toBe(0);
   });
 });
