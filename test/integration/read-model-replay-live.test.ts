@@ -9,7 +9,7 @@ import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
 import type { VersionRecord } from '../../projectors/stores/read-model-versions.js';
 import { waitFor } from './support/debezium-bank.js';
-import { expectBalanceInReadModel, startRun } from './support/live-run.js';
+import { startRun } from './support/live-run.js';
 
 /**
  * Blue/green replay beside a live `run`: the CLI asks the running process (admin API), whose
@@ -19,6 +19,7 @@ import { expectBalanceInReadModel, startRun } from './support/live-run.js';
  * legacy change reaches it), rollback returns to version 1 (maintained too), and drop removes
  * version 2 while the projector keeps running.
  */
+const TOKEN = `h1-${process.pid}-0123456789abcdef`;
 const server = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
 const database = `h1_rpll_${process.pid}`;
 const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
@@ -32,8 +33,34 @@ const env = {
   CQRS_CDC_SERVER_ID: String(8100 + (process.pid % 800)),
   CQRS_API_PORT: '0',
   LOG_LEVEL: 'warn',
+  // The CLI reads the same variable: its admin calls carry the token, anonymous ones get 401.
+  CQRS_ADMIN_TOKEN: `h1ops:${TOKEN}`,
 };
 const RM = 'account-summary';
+const authorization = `Bearer ${TOKEN}`;
+
+/** A balance changed on the legacy bank is served by the read model (the endpoint set to `new`). */
+async function balanceServed(api: string, conn: mysql.Connection, accountId: number, available: string) {
+  const flag = await fetch(`${api}/admin/flags/accounts.summary`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ mode: 'new' }),
+  });
+  expect(flag.status).toBe(200);
+  await conn.query('UPDATE balances SET available = ? WHERE account_id = ?', [available, accountId]);
+  await waitFor(
+    `balance ${available} served by the read model`,
+    async () => {
+      const res = await fetch(`${api}/accounts/${accountId}/summary`);
+      return (
+        res.ok &&
+        res.headers.get('x-served-by') === 'read-model' &&
+        ((await res.json()) as { balance: { available: string } }).balance.available === available
+      );
+    },
+    30_000,
+  );
+}
 const started: ChildProcess[] = [];
 let runner: ChildProcess | undefined;
 
@@ -88,7 +115,12 @@ describe('replay beside a live run', () => {
       const ids = (rows as Array<{ id: number }>).map((r) => Number(r.id));
       const first = ids[0] as number;
       // Served by the read model from here on.
-      await expectBalanceInReadModel(api, { ...server, database }, first, '1111.0000');
+      await balanceServed(api, conn, first, '1111.0000');
+      // Behind the admin auth like every /admin route.
+      const versionsUrl = `${api}/admin/read-models/${RM}/versions`;
+      expect((await fetch(versionsUrl)).status).toBe(401);
+      expect((await fetch(`${api}/admin/read-models/${RM}/replay`, { method: 'POST' })).status).toBe(401);
+      expect((await fetch(versionsUrl, { headers: { authorization } })).status).toBe(200);
       const before = new Map<number, unknown>();
       for (const id of ids.slice(0, 10)) before.set(id, (await summary(api, id)).body);
 
@@ -161,7 +193,7 @@ describe('replay beside a live run', () => {
       for (const [id, body] of before) expect((await summary(api, id)).body).toEqual(body);
 
       // Version 2 is maintained by the live projector: a legacy change reaches it (and version 1).
-      await expectBalanceInReadModel(api, { ...server, database }, first, '2222.0000');
+      await balanceServed(api, conn, first, '2222.0000');
       const db = new Database(join(dataDir, 'read-models.db'), { readonly: true });
       const balance = (table: string) =>
         db
@@ -181,13 +213,13 @@ describe('replay beside a live run', () => {
 
       const back = await cli(['read-model', 'rollback', RM, '--url', api]);
       expect(back.stdout).toContain('rolled account-summary back from version 2 to 1');
-      await expectBalanceInReadModel(api, { ...server, database }, first, '3333.0000');
+      await balanceServed(api, conn, first, '3333.0000');
 
       const dropped = await cli(['read-model', 'drop', RM, '2', '--force', '--url', api]);
       expect(dropped.stderr).toBe('');
       expect(dropped.stdout).toContain('dropped account-summary version 2');
       // The projector goes on without the dropped version's tables.
-      await expectBalanceInReadModel(api, { ...server, database }, first, '4444.0000');
+      await balanceServed(api, conn, first, '4444.0000');
       expect((await fetch(`${api}/health/ready`)).status).toBe(200);
     } finally {
       await conn.end();
