@@ -19,6 +19,7 @@ import { readModelOf } from '../projectors/stores/read-model-documents.js';
 import { type VersionRecord, VersionRegistry } from '../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import type { ReplayJobView } from '../shadow-api/read-model-routes.js';
 import { type AdminReply, adminClient, refusedLine } from './admin-client.js';
 import { storedReadSide } from './stored-read-side.js';
 import { renderVerdict, type VersionVerdict, verifyVersion } from './verify-version.js';
@@ -177,11 +178,11 @@ async function buildOnline(env: Env, request: ReplayRequest): Promise<VersionRec
       ...(request.to === undefined ? {} : { to: request.to }),
     },
   });
-  const job = expectOk(started) as ReplayJob;
+  const job = expectOk(started) as ReplayJobView;
   const printer = progressPrinter(io);
   const t0 = performance.now();
   for (;;) {
-    const reply = expectOk(await call({ method: 'GET', path: `${path}/replay` })) as ReplayJob;
+    const reply = expectOk(await call({ method: 'GET', path: `${path}/replay` })) as ReplayJobView;
     if (reply.version === job.version) {
       const elapsed = (performance.now() - t0) / 1000;
       const rate = elapsed > 0 ? Math.round(reply.done / elapsed) : 0;
@@ -214,16 +215,6 @@ async function buildOnline(env: Env, request: ReplayRequest): Promise<VersionRec
     `built ${request.readModel} version ${record.version} in the running process up to position ${record.builtTo} in ${((performance.now() - t0) / 1000).toFixed(1)} s${record.frozen ? ' (frozen: not maintained past --to)' : '; maintained with the live version from here'}\n`,
   );
   return record;
-}
-
-/** What the admin route reports of a replay job. */
-export interface ReplayJob {
-  readModel: string;
-  version: number;
-  state: 'running' | 'done' | 'failed';
-  done: number;
-  total: number | null;
-  error?: string;
 }
 
 function expectOk(reply: AdminReply): unknown {
