@@ -29,6 +29,7 @@ import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/co
 import { liveHolder, lockDataDir } from '../lib/data-lock.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { embeddedProjections } from '../projectors/replay.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
@@ -44,21 +45,22 @@ import {
   resnapshotTable,
   showSchemaChanges,
 } from './operations.js';
-import {
-  type EmbeddedPipeline,
-  embeddedAnalytics,
-  embeddedReadModels,
-  startEmbeddedPipeline,
-} from './pipeline.js';
+import { type EmbeddedPipeline, embeddedAnalytics, startEmbeddedPipeline } from './pipeline.js';
 import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { embeddedRepair, reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { dropCommand, replayCommand, rollbackCommand, switchCommand, versionsCommand } from './replay.js';
 import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
 import { storedReadSide } from './stored-read-side.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
+const replayIo = {
+  out: (text: string) => process.stdout.write(text),
+  err: (text: string) => process.stderr.write(text),
+  tty: process.stderr.isTTY === true,
+};
 
 function renderDistance(d: ConnectorDistance | { error: string }): string {
   if ('error' in d) return `unknown (${d.error})`;
@@ -440,7 +442,8 @@ const handlers: CommandHandlers = {
     const runner = new ProjectionRunner({
       eventStore,
       db,
-      projections: [embeddedReadModels(migration)],
+      // Replayed versions the live projector maintains are rebuilt with version 1.
+      projections: embeddedProjections(migration, db),
       batchSize: config.projector.batchSize,
       logger,
     });
@@ -465,6 +468,27 @@ const handlers: CommandHandlers = {
       lock.release();
     }
     return 0;
+  },
+
+  async replay(options) {
+    const { config, logger } = context(options, true);
+    const migration = await definitionOf(options, config);
+    return replayCommand({ config, migration, logger, io: replayIo }, options);
+  },
+
+  async readModel(options) {
+    const { config, logger } = context(options, true);
+    const env = { config, migration: await definitionOf(options, config), logger, io: replayIo };
+    switch (options.action) {
+      case 'versions':
+        return versionsCommand(env, options);
+      case 'switch':
+        return switchCommand(env, options);
+      case 'rollback':
+        return rollbackCommand(env, options);
+      case 'drop':
+        return dropCommand(env, options);
+    }
   },
 
   async deadLetters(options) {

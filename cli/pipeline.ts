@@ -25,14 +25,18 @@ import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
 import { embeddedTimeTravel, type TimeTravelPort } from '../projectors/past-states.js';
 import type { TouchedDocument } from '../projectors/ports.js';
+import { embeddedProjections, inThreadReplayHost, type ReplayHost } from '../projectors/replay.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { ReadModelCache } from '../shadow-api/read-model-cache.js';
+import type { ReadModelVersionsPort } from '../shadow-api/read-model-routes.js';
 import { CaptureGuard } from './capture-guard.js';
+import { embeddedVersions } from './embedded-versions.js';
 
 export interface EmbeddedPipeline {
   /** The running change source; a new one replaces it after each restart. */
@@ -42,6 +46,10 @@ export interface EmbeddedPipeline {
   readDb: Database.Database;
   runner: Projector;
   readModels: ReadModels;
+  /** Which version of each read model answers (replay): refresh it after a switch. */
+  versions: VersionedReadModels;
+  /** Replay, switch, rollback and drop of read-model versions in this process (admin routes). */
+  readModelVersions: ReadModelVersionsPort;
   /** The analytics read models (DuckDB), empty when the definition has none. */
   analytics: Analytics;
   freshness: FreshnessPort;
@@ -195,7 +203,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     logger,
   });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
-  const store = embeddedReadModels(migration);
+  const versions = new VersionedReadModels(migration, readDb);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);
   const { redisUrl } = config.cache;
@@ -221,9 +229,18 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
             void cache.invalidate(position, touched),
         }),
   };
-  const runner: Projector =
+  const inThread =
     definitionFile === undefined
-      ? new ProjectionRunner({ ...runnerOptions, eventStore, db: readDb, projections: [store] })
+      ? new ProjectionRunner({
+          ...runnerOptions,
+          eventStore,
+          db: readDb,
+          projections: embeddedProjections(migration, readDb),
+        })
+      : null;
+  const worker =
+    definitionFile === undefined
+      ? null
       : new ProjectionWorker({
           ...runnerOptions,
           eventsPath: dataPath(config, 'events.db'),
@@ -231,6 +248,22 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           definition: definitionFile,
           db: readDb,
         });
+  const runner = (inThread ?? worker) as Projector;
+  let stopping = false;
+  // Replays run where the live batches do, between them.
+  const replayHost: ReplayHost =
+    worker ??
+    inThreadReplayHost(
+      {
+        db: readDb,
+        eventStore,
+        migration,
+        batchSize: config.projector.batchSize,
+        logger,
+        runner: inThread as ProjectionRunner,
+      },
+      () => stopping,
+    );
   let analytics: Awaited<ReturnType<typeof embeddedAnalytics>> = null;
   try {
     analytics = await embeddedAnalytics(config, migration, {
@@ -323,6 +356,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   }
   sourceComponent.up();
 
+  const dropCache = async () => {
+    await cache?.reset(runner.checkpoint());
+  };
+
   const projectedAll = () => {
     const head = eventStore.headPositionSync();
     return runner.checkpoint() >= head && (analytics === null || analytics.runner.checkpoint() >= head);
@@ -395,9 +432,17 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     readDb,
     runner,
     readModels:
-      cache === null
-        ? store.readModels(readDb)
-        : cache.wrap(store.readModels(readDb), () => runner.checkpoint()),
+      cache === null ? versions.readModels : cache.wrap(versions.readModels, () => runner.checkpoint()),
+    versions,
+    readModelVersions: embeddedVersions({
+      migration,
+      readDb,
+      eventsPath: dataPath(config, 'events.db'),
+      versions,
+      host: replayHost,
+      dropCache: () => dropCache(),
+      logger,
+    }),
     analytics: analytics?.store.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
@@ -411,11 +456,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       deadLetters: () => eventStore.countDeadLetters(),
     },
     waitForCatchUp,
-    async dropCache() {
-      await cache?.reset(runner.checkpoint());
-    },
+    dropCache,
     timeTravel,
     async stop() {
+      stopping = true;
       clearInterval(timer);
       await measuring;
       await supervisor.stop();

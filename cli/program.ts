@@ -1,6 +1,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
 import { packageVersion } from '../lib/package-version.js';
+import type { ReplayPoint } from '../projectors/replay.js';
 import {
   type EndpointFlag,
   endpointFlagSchema,
@@ -163,6 +164,37 @@ export type FlagsOptions =
       reason?: string | undefined;
     });
 
+/** Options of `replay` and the `read-model` commands (the embedded read models' versions). */
+export interface ReplayOptions extends GlobalOptions {
+  readModel: string;
+  from?: ReplayPoint | undefined;
+  to?: ReplayPoint | undefined;
+  /** False with --no-switch: build only. */
+  switch: boolean;
+  sample?: number | undefined;
+  force: boolean;
+  url?: string | undefined;
+}
+
+export type ReadModelOptions =
+  | (GlobalOptions & { action: 'versions'; readModel: string; json: boolean; url?: string | undefined })
+  | (GlobalOptions & {
+      action: 'switch';
+      readModel: string;
+      version: number;
+      force: boolean;
+      sample?: number | undefined;
+      url?: string | undefined;
+    })
+  | (GlobalOptions & { action: 'rollback'; readModel: string; url?: string | undefined })
+  | (GlobalOptions & {
+      action: 'drop';
+      readModel: string;
+      version: number;
+      force: boolean;
+      url?: string | undefined;
+    });
+
 /** One async function per command; each returns the process exit code. */
 export interface CommandHandlers {
   demo(options: DemoOptions): Promise<number>;
@@ -176,6 +208,8 @@ export interface CommandHandlers {
   rollout(options: RolloutOptions): Promise<number>;
   flags(options: FlagsOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
+  replay(options: ReplayOptions): Promise<number>;
+  readModel(options: ReadModelOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   deadLettersRedrive(options: RedriveOptions): Promise<number>;
   deadLettersDrift(options: JsonOptions): Promise<number>;
@@ -221,6 +255,26 @@ function isoTime(value: string): string {
   if (Number.isNaN(ms))
     throw new InvalidArgumentError('expected an ISO date or time (2024-05-01 or 2024-05-01T12:00:00Z).');
   return new Date(ms).toISOString();
+}
+
+/**
+ * A replay bound: a whole number is an event position (≥ 1), anything else an ISO date or
+ * time, compared with the events' source commit times.
+ */
+export function parseReplayPoint(value: string): ReplayPoint {
+  if (/^\d+$/.test(value)) {
+    const position = Number(value);
+    if (!Number.isSafeInteger(position) || position < 1)
+      throw new InvalidArgumentError('expected an event position ≥ 1 or an ISO time.');
+    return { position };
+  }
+  try {
+    return { time: isoTime(value) };
+  } catch {
+    throw new InvalidArgumentError(
+      'expected an event position (e.g. 1200) or an ISO time (2024-05-01T12:00:00Z).',
+    );
+  }
 }
 
 /** A table name as the database spells it: no quoting, no schema prefix, no spaces. */
@@ -543,6 +597,128 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     )
     .action(async (o) => {
       await handlers.rebuild({ ...globals(), store: o.store });
+    });
+
+  program
+    .command('replay')
+    .description(
+      'build a new version of one embedded read model from the event store beside the live one, verify it against legacy, switch to it (the old one is kept for rollback)',
+    )
+    .addArgument(new Argument('<read-model>', 'a read model of the definition'))
+    .addOption(
+      new Option(
+        '--from <position|time>',
+        'start from an empty model and apply the events from this position (or first commit at/after this ISO time); default: every event',
+      ).argParser(parseReplayPoint),
+    )
+    .addOption(
+      new Option(
+        '--to <position|time>',
+        'stop at this position (or the last commit at/before this ISO time): a frozen version, for inspection',
+      ).argParser(parseReplayPoint),
+    )
+    .addOption(new Option('--no-switch', 'build only; switch later with `read-model switch`'))
+    .addOption(
+      new Option(
+        '--sample <n>',
+        'keys per endpoint the verification compares with legacy (default 200)',
+      ).argParser(positiveInt),
+    )
+    .addOption(
+      new Option(
+        '--force',
+        'switch even when the verification finds differences, or to a frozen version',
+      ).default(false),
+    )
+    .addOption(
+      new Option(
+        '--url <url>',
+        'the running API, when `run` is live (default: http://<api.host>:<api.port>)',
+      ),
+    )
+    .action(async (readModel, o, command) => {
+      if (
+        o.from !== undefined &&
+        o.to !== undefined &&
+        'position' in o.from &&
+        'position' in o.to &&
+        o.to.position < o.from.position
+      )
+        command.error('error: --to is before --from', { exitCode: USAGE_EXIT_CODE });
+      await handlers.replay({
+        ...globals(),
+        readModel,
+        from: o.from,
+        to: o.to,
+        switch: o.switch,
+        sample: o.sample,
+        force: o.force,
+        url: o.url,
+      });
+    });
+
+  const readModelCommand = program
+    .command('read-model')
+    .description('versions of an embedded read model: list, switch (verified), rollback, drop');
+  const readModelArgument = () => new Argument('<read-model>', 'a read model of the definition');
+  const versionArgument = () =>
+    new Argument('<version>', 'a version number (see `read-model versions`)').argParser(positiveInt);
+  readModelCommand
+    .command('versions')
+    .description('every version, its state (building, ready, live, retired) and how far it was built')
+    .addArgument(readModelArgument())
+    .addOption(urlOption())
+    .addOption(jsonOption())
+    .action(async (readModel, o) => {
+      await handlers.readModel({ ...globals(), action: 'versions', readModel, json: o.json, url: o.url });
+    });
+  readModelCommand
+    .command('switch')
+    .description('verify a version against legacy, then make it live in one transaction')
+    .addArgument(readModelArgument())
+    .addArgument(versionArgument())
+    .addOption(
+      new Option('--sample <n>', 'keys per endpoint compared with legacy (default 200)').argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(new Option('--force', 'switch despite differences, or to a frozen version').default(false))
+    .addOption(urlOption())
+    .action(async (readModel, version, o) => {
+      await handlers.readModel({
+        ...globals(),
+        action: 'switch',
+        readModel,
+        version,
+        force: o.force,
+        sample: o.sample,
+        url: o.url,
+      });
+    });
+  readModelCommand
+    .command('rollback')
+    .description('make the previously live version live again (one transaction)')
+    .addArgument(readModelArgument())
+    .addOption(urlOption())
+    .action(async (readModel, o) => {
+      await handlers.readModel({ ...globals(), action: 'rollback', readModel, url: o.url });
+    });
+  readModelCommand
+    .command('drop')
+    .description("delete a version's tables (not the live one, not version 1); needs --force")
+    .addArgument(readModelArgument())
+    .addArgument(versionArgument())
+    .addOption(new Option('--force', 'really delete it').default(false))
+    .addOption(urlOption())
+    .action(async (readModel, version, o) => {
+      await handlers.readModel({
+        ...globals(),
+        action: 'drop',
+        readModel,
+        version,
+        force: o.force,
+        url: o.url,
+      });
     });
 
   const deadLetters = program

@@ -18,6 +18,7 @@ import { type AdminPlacement, adminPlacementOf } from '../shadow-api/admin-liste
 import { SqliteAuditLog } from '../shadow-api/audit-log.js';
 import type { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
+import type { ReadModelVersionsPort } from '../shadow-api/read-model-routes.js';
 import { buildServers } from '../shadow-api/server.js';
 import { openRunState } from './run-state.js';
 
@@ -31,6 +32,8 @@ export interface ReadSide {
   health?: HealthPort;
   /** Past read-model states for `?_asOf=`, where an event store is at hand (the embedded pipeline). */
   timeTravel?: TimeTravelPort;
+  /** Versions of the embedded read models (/admin/read-models), when this process owns them. */
+  readModelVersions?: ReadModelVersionsPort;
 }
 
 export interface RunningApi {
@@ -107,6 +110,7 @@ export async function startApi(
       admin,
       audit,
       rollout,
+      ...(pipeline.readModelVersions ? { readModelVersions: pipeline.readModelVersions } : {}),
     },
     { separateAdmin: placement.separate },
   );

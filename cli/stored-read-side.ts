@@ -8,7 +8,7 @@ import { liveHolder } from '../lib/data-lock.js';
 import { AdapterError } from '../lib/errors.js';
 import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
-import { embeddedReadModels } from './pipeline.js';
+import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
 import type { RunningReadSide } from './read-side.js';
 
 /**
@@ -121,7 +121,8 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     });
   };
   return {
-    readModels: embeddedReadModels(migration).readModels(readDb),
+    // Each read model from its live version, as the running API serves it.
+    readModels: new VersionedReadModels(migration, readDb).readModels,
     freshness: {
       isCaughtUp: async () => (await observe()).caughtUp,
       // Nothing moves the stored read models without a live `run`: a difference then is final.

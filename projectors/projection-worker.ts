@@ -1,10 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadDefinition } from '../definition/load.js';
+import type { Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { createLogger } from '../lib/logger.js';
+import { embeddedProjections, type ReplayJobSpec, type ReplayReport, runReplayJob } from './replay.js';
 import { ProjectionRunner } from './runner.js';
 import { openReadModelDb } from './stores/sqlite.js';
-import { SqliteReadModels } from './stores/sqlite-read-models.js';
 import { type FromWorker, type ToWorker, transferError, workerSettingsSchema } from './worker-protocol.js';
 
 /**
@@ -21,6 +22,7 @@ const logger = createLogger({ level: settings.logLevel });
 let eventStore: SqliteEventStore | null = null;
 let db: ReturnType<typeof openReadModelDb> | null = null;
 let runner: ProjectionRunner | null = null;
+let migration: Migration | null = null;
 let closing = false;
 
 async function close(): Promise<void> {
@@ -38,18 +40,38 @@ async function fail(err: unknown): Promise<void> {
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'notify') runner?.notify();
-  else void close().then(() => process.exit(0));
+  else if (message.type === 'replay') replay(message.spec);
+  else if (message.type === 'forget') {
+    runner?.removeProjection(message.name);
+    post({ type: 'forgotten', id: message.id });
+  } else void close().then(() => process.exit(0));
 });
+
+/** A replay between the live batches, on this thread's connection; reported back per batch. */
+function replay(spec: ReplayJobSpec): void {
+  const report = (r: ReplayReport) =>
+    post({ type: 'replay-report', readModel: spec.readModel, version: spec.version, report: r });
+  if (runner === null || db === null || eventStore === null || migration === null) {
+    report({ state: 'failed', done: 0, total: null, error: 'the projection worker is not running' });
+    return;
+  }
+  void runReplayJob(
+    { db, eventStore, migration, batchSize: settings.batchSize, logger, runner },
+    spec,
+    report,
+    () => closing,
+  );
+}
 
 try {
   // Already type-checked by the process that started the pipeline.
-  const migration = await loadDefinition(settings.definition, { typecheck: false });
+  migration = await loadDefinition(settings.definition, { typecheck: false });
   eventStore = new SqliteEventStore(settings.eventsPath, { logger });
   db = openReadModelDb(settings.readModelsPath, logger);
   runner = new ProjectionRunner({
     eventStore,
     db,
-    projections: [new SqliteReadModels(migration)],
+    projections: embeddedProjections(migration, db),
     name: settings.name,
     batchSize: settings.batchSize,
     pollIntervalMs: settings.pollIntervalMs,

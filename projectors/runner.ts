@@ -88,8 +88,13 @@ export class ProjectionRunner implements Projector {
     const changed = options.projections.flatMap((p) => p.migrate?.(db) ?? []);
     if (changed.length > 0) {
       // Their data was built by another definition: rebuild them from the whole event store.
+      // Every projection sharing the checkpoint is emptied with it (replayed read-model versions
+      // too), or the replay would apply its events a second time to what they hold.
       this.logger.warn({ readModels: changed }, 'read-model definitions changed; replaying the event store');
-      db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
+      db.transaction(() => {
+        for (const p of options.projections) p.reset(db);
+        db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
+      })();
     }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
     const save = db.prepare(
@@ -151,6 +156,21 @@ export class ProjectionRunner implements Projector {
     const head = this.options.eventStore.headPositionSync();
     const checkpoint = this.checkpoint();
     return { checkpoint, head, lag: head - checkpoint };
+  }
+
+  /**
+   * Adds a projection the next batch applies as well (a replayed read-model version caught up to
+   * this runner's checkpoint). Call it between batches, from the thread that runs them.
+   */
+  addProjection(projection: SqliteProjection): void {
+    projection.migrate?.(this.options.db);
+    this.options.projections.push(projection);
+  }
+
+  /** Stops applying the projection named `name` (a dropped version). */
+  removeProjection(name: string): void {
+    const i = this.options.projections.findIndex((p) => p.name === name);
+    if (i !== -1) this.options.projections.splice(i, 1);
   }
 
   /** Applies one batch; returns how many events it applied (0 = caught up). */

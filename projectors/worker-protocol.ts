@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TransferredError } from '../lib/worker-thread.js';
+import type { ReplayJobSpec, ReplayReport } from './replay.js';
 
 /**
  * What the pipeline's thread and the projection worker (projection-worker.ts) tell each other.
@@ -20,7 +21,13 @@ export const workerSettingsSchema = z.strictObject({
 export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
 
 /** Main thread → worker. */
-export type ToWorker = { type: 'notify' } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'notify' }
+  | { type: 'stop' }
+  /** Build a read-model version beside the live batches (projectors/replay.ts runReplayJob). */
+  | { type: 'replay'; spec: ReplayJobSpec }
+  /** Stop applying a maintained version (before its tables are dropped); answered by `forgotten`. */
+  | { type: 'forget'; id: number; name: string };
 
 /** Worker → main thread: its read models are migrated; its first batch is applied; it failed. */
 export type FromWorker =
@@ -28,6 +35,8 @@ export type FromWorker =
   | { type: 'stepped' }
   /** A batch committed (sent only when the pipeline asked for it: a cache to invalidate). */
   | { type: 'committed'; position: number; touched: [string, string][] }
-  | { type: 'failed'; error: TransferredError };
+  | { type: 'failed'; error: TransferredError }
+  | { type: 'replay-report'; readModel: string; version: number; report: ReplayReport }
+  | { type: 'forgotten'; id: number };
 
 export { type TransferredError, transferError, WorkerError } from '../lib/worker-thread.js';

@@ -4,6 +4,7 @@ import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { startWorker } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
+import type { ReplayHost, ReplayJobSpec, ReplayReport } from './replay.js';
 import type { Projector } from './runner.js';
 import { type FromWorker, type ToWorker, WorkerError, type WorkerSettings } from './worker-protocol.js';
 
@@ -26,8 +27,11 @@ export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel'
  * of the worker, or its thread ending unasked, reaches `onError`; `restart` starts a new worker
  * from the checkpoint.
  */
-export class ProjectionWorker implements Projector {
+export class ProjectionWorker implements Projector, ReplayHost {
   private readonly name: string;
+  private readonly replays = new Map<string, (report: ReplayReport) => void>();
+  private readonly forgetting = new Map<number, () => void>();
+  private nextId = 1;
   private readonly readCheckpoint: Database.Statement;
   private readonly logger: Logger;
   private current: Worker | null = null;
@@ -71,6 +75,33 @@ export class ProjectionWorker implements Projector {
     await ended;
   }
 
+  replay(spec: ReplayJobSpec, onReport: (report: ReplayReport) => void): void {
+    if (this.current === null) {
+      onReport({ state: 'failed', done: 0, total: null, error: 'the projection worker is not running' });
+      return;
+    }
+    this.replays.set(`${spec.readModel}\u0000${spec.version}`, onReport);
+    this.send({ type: 'replay', spec });
+  }
+
+  forget(name: string): Promise<void> {
+    if (this.current === null) return Promise.resolve();
+    const id = this.nextId++;
+    return new Promise<void>((resolve) => {
+      this.forgetting.set(id, resolve);
+      this.send({ type: 'forget', id, name });
+    });
+  }
+
+  /** A worker that ended takes its replays with it (the versions stay `building`) and answers nothing more. */
+  private abandon(reason: string): void {
+    for (const onReport of this.replays.values())
+      onReport({ state: 'failed', done: 0, total: null, error: reason });
+    this.replays.clear();
+    for (const resolve of this.forgetting.values()) resolve();
+    this.forgetting.clear();
+  }
+
   private send(message: ToWorker): void {
     this.current?.postMessage(message);
   }
@@ -108,13 +139,21 @@ export class ProjectionWorker implements Projector {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'failed') fail(new WorkerError(message.error, 'PROJECTION_WORKER_FAILED'));
         else if (message.type === 'committed') this.options.onCommitted?.(message.position, message.touched);
-        else if (message.type === until && waiting) {
+        else if (message.type === 'replay-report') {
+          const id = `${message.readModel}\u0000${message.version}`;
+          this.replays.get(id)?.(message.report);
+          if (message.report.state !== 'running') this.replays.delete(id);
+        } else if (message.type === 'forgotten') {
+          this.forgetting.get(message.id)?.();
+          this.forgetting.delete(message.id);
+        } else if (message.type === until && waiting) {
           waiting = false;
           resolve();
         }
       });
       worker.on('error', (err) => fail(err));
       worker.on('exit', (code) => {
+        this.abandon(`the projection worker ended (exit code ${code}); run replay again`);
         if (this.stopping.has(worker)) {
           if (waiting) reject(new AdapterError('PROJECTION_WORKER_STOPPED', 'projection worker stopped'));
           waiting = false;

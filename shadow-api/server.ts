@@ -49,6 +49,7 @@ import { type AdminHealth, type HealthPort, registerHealthRoutes } from './healt
 import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js';
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
+import { type ReadModelVersionsPort, registerReadModelRoutes } from './read-model-routes.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 import {
@@ -95,6 +96,8 @@ export interface ShadowServerOptions {
   rollout?: RolloutController;
   /** Past states for `?_asOf=` (the embedded event store); absent: such requests are a 501. */
   timeTravel?: TimeTravelPort;
+  /** Versions of the embedded read models (/admin/read-models); absent when this process owns none. */
+  readModelVersions?: ReadModelVersionsPort;
 }
 
 interface ErrorBody {
@@ -402,6 +405,7 @@ export function buildServers(
     });
 
     if (options.rollout) registerRolloutRoutes(api, options.rollout, parse);
+    if (options.readModelVersions) registerReadModelRoutes(api, options.readModelVersions, parse);
     registerDashboardRoutes(
       api,
       {

@@ -25,6 +25,7 @@ import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
 import type { SqliteProjection, TouchedDocument } from '../ports.js';
 import { prepared } from '../statement-cache.js';
+import { DEFAULT_VERSION, docTableName, rowTableName } from './read-model-versions.js';
 
 /**
  * Every read model of a migration in the embedded SQLite database.
@@ -44,8 +45,6 @@ type Db = Database.Database;
 type SqlValue = string | number | bigint | null;
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
-const rowTable = (table: string) => quote(`rm_row__${table}`);
-const docTable = (readModel: string) => quote(`rm_doc__${readModel}`);
 
 /** A JSON path literal for json_extract; dotted fields reach nested values. */
 function jsonPath(field: string): string {
@@ -151,9 +150,16 @@ function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | un
     .digest('hex');
 }
 
+/** A replayed version of one read model (read-model-versions.ts), instead of every read model's version 1. */
+export interface VersionTarget {
+  readModel: string;
+  version: number;
+}
+
 export class SqliteReadModels implements SqliteProjection {
-  readonly name = 'read-models';
+  readonly name: string;
   readonly handles: ReadonlySet<string>;
+  private readonly models: Migration['readModels'];
   private readonly plans: ViewPlan[];
   private readonly projections: ProjectionDefinition<unknown>[];
   /** Captured table → the views that read it. */
@@ -163,11 +169,27 @@ export class SqliteReadModels implements SqliteProjection {
   /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
   private readonly touched = new Set<string>();
 
-  constructor(private readonly migration: Migration) {
-    this.plans = [...migration.viewPlans.values()];
-    this.projections = migration.readModels.filter(
-      (m): m is ProjectionDefinition<unknown> => m.kind === 'projection',
-    );
+  private readonly rowTable: (table: string) => string;
+  private readonly docTable: (readModel: string) => string;
+  /** Set for a replayed version: it keeps no fingerprints (its tables are built for the definition it was replayed with). */
+  private readonly version: VersionTarget | null;
+  /** Appended to index names, so a version's indexes never collide with version 1's. */
+  private readonly indexSuffix: string;
+
+  constructor(
+    private readonly migration: Migration,
+    target?: VersionTarget,
+  ) {
+    this.version = target === undefined || target.version === DEFAULT_VERSION ? null : target;
+    const only = this.version?.readModel;
+    this.name = this.version === null ? 'read-models' : `read-models:${only}:v${this.version.version}`;
+    this.models = migration.readModels.filter((m) => only === undefined || m.name === only);
+    const version = this.version?.version ?? DEFAULT_VERSION;
+    this.indexSuffix = this.version === null ? '' : `__${only}__v${version}`;
+    this.rowTable = (table) => quote(rowTableName(table, only ?? null, version));
+    this.docTable = (readModel) => quote(docTableName(readModel, version));
+    this.plans = [...migration.viewPlans.values()].filter((p) => only === undefined || p.name === only);
+    this.projections = this.models.filter((m): m is ProjectionDefinition<unknown> => m.kind === 'projection');
     for (const plan of this.plans) {
       for (const table of plan.tables) {
         const list = this.viewsOfTable.get(table) ?? [];
@@ -200,7 +222,9 @@ export class SqliteReadModels implements SqliteProjection {
     const changed: string[] = [];
     db.transaction(() => {
       for (const table of this.viewsOfTable.keys()) {
-        db.exec(`CREATE TABLE IF NOT EXISTS ${rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`);
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${this.rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`,
+        );
       }
       const rowIndexes = new Map<string, readonly string[]>();
       for (const plan of this.plans) {
@@ -209,7 +233,7 @@ export class SqliteReadModels implements SqliteProjection {
       }
       for (const [table, ...fields] of rowIndexes.values()) {
         db.exec(
-          `CREATE INDEX IF NOT EXISTS ${indexName(`row__${table}`, fields)} ON ${rowTable(table as string)} (${fields.map((f) => extract('state', f)).join(', ')})`,
+          `CREATE INDEX IF NOT EXISTS ${indexName(`row__${table}${this.indexSuffix}`, fields)} ON ${this.rowTable(table as string)} (${fields.map((f) => extract('state', f)).join(', ')})`,
         );
       }
       const previous = new Map(
@@ -221,17 +245,18 @@ export class SqliteReadModels implements SqliteProjection {
         ).map((r) => [r.name, r.fingerprint]),
       );
       const projected = previous.size > 0 || anyCheckpoint(db);
-      for (const model of this.migration.readModels) {
+      for (const model of this.models) {
         const column = model.kind === 'view' ? 'row' : 'doc';
         const extra = model.kind === 'view' ? ', row TEXT NOT NULL' : '';
         db.exec(
-          `CREATE TABLE IF NOT EXISTS ${docTable(model.name)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL${extra})`,
+          `CREATE TABLE IF NOT EXISTS ${this.docTable(model.name)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL${extra})`,
         );
         for (const fields of model.indexes ?? []) {
           db.exec(
-            `CREATE INDEX IF NOT EXISTS ${indexName(`doc__${model.name}`, fields)} ON ${docTable(model.name)} (${fields.map((f) => extract(column, f)).join(', ')})`,
+            `CREATE INDEX IF NOT EXISTS ${indexName(`doc__${model.name}${this.indexSuffix}`, fields)} ON ${this.docTable(model.name)} (${fields.map((f) => extract(column, f)).join(', ')})`,
           );
         }
+        if (this.version !== null) continue;
         const print = fingerprint(model, this.migration.viewPlans.get(model.name));
         const before = previous.get(model.name);
         // Changed, or new where events were already projected: either way it needs every past event.
@@ -266,7 +291,7 @@ export class SqliteReadModels implements SqliteProjection {
     const before = reader.get(table, key);
     if (views === undefined || before === null) return;
     this.mark(views, table, before, reader);
-    prepared(db, `DELETE FROM ${rowTable(table)} WHERE key = ?`).run(key);
+    prepared(db, `DELETE FROM ${this.rowTable(table)} WHERE key = ?`).run(key);
   }
 
   /** Has the next `flush` recompose one view document (or drop it when its root row is gone). */
@@ -285,12 +310,22 @@ export class SqliteReadModels implements SqliteProjection {
     if (definition === undefined) return;
     let doc: unknown = null;
     for (const stored of events) doc = definition.evolve(doc, this.migration.toDomainEvent(stored));
-    const table = docTable(projection);
+    const table = this.docTable(projection);
     if (doc === null) prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
     else {
       const valid = this.validate(projection, id, definition.schema, doc);
       prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(valid));
     }
+  }
+
+  /** Every table this projection writes (unquoted): what dropping a replayed version removes. */
+  tables(): string[] {
+    const version = this.version?.version ?? DEFAULT_VERSION;
+    const only = this.version?.readModel ?? null;
+    return [
+      ...[...this.viewsOfTable.keys()].map((t) => rowTableName(t, only, version)),
+      ...this.models.map((m) => docTableName(m.name, version)),
+    ];
   }
 
   /** The row reader over `db` (the rows views are composed from). */
@@ -310,11 +345,12 @@ export class SqliteReadModels implements SqliteProjection {
       const key = rule.rowKey(state);
       const before = reader.get(event.metadata.table, key);
       if (before !== null) this.mark(views, event.metadata.table, before, reader);
-      if (event.removed) prepared(db, `DELETE FROM ${rowTable(event.metadata.table)} WHERE key = ?`).run(key);
+      if (event.removed)
+        prepared(db, `DELETE FROM ${this.rowTable(event.metadata.table)} WHERE key = ?`).run(key);
       else
         prepared(
           db,
-          `INSERT OR REPLACE INTO ${rowTable(event.metadata.table)} (key, state) VALUES (?, ?)`,
+          `INSERT OR REPLACE INTO ${this.rowTable(event.metadata.table)} (key, state) VALUES (?, ?)`,
         ).run(key, JSON.stringify(state));
       if (!event.removed) this.mark(views, event.metadata.table, state, reader);
     }
@@ -326,7 +362,7 @@ export class SqliteReadModels implements SqliteProjection {
       const id = projection.documentId(event);
       if (id === null) continue;
       this.touched.add(`${projection.name}\u0000${id}`);
-      const table = docTable(projection.name);
+      const table = this.docTable(projection.name);
       const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(id) as
         | string
         | undefined;
@@ -345,7 +381,7 @@ export class SqliteReadModels implements SqliteProjection {
     for (const plan of this.plans) {
       const keys = this.dirty.get(plan.name);
       if (keys === undefined || keys.size === 0) continue;
-      const table = docTable(plan.name);
+      const table = this.docTable(plan.name);
       const put = prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
       const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
       for (const key of keys) {
@@ -377,15 +413,15 @@ export class SqliteReadModels implements SqliteProjection {
 
   reset(db: Db): void {
     this.dirty.clear();
-    for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${rowTable(table)}`).run();
-    for (const model of this.migration.readModels) prepared(db, `DELETE FROM ${docTable(model.name)}`).run();
+    for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${this.rowTable(table)}`).run();
+    for (const model of this.models) prepared(db, `DELETE FROM ${this.docTable(model.name)}`).run();
   }
 
   /** The query handles of every read model, over `db` (a connection that may be read-only). */
   readModels(db: Db): ReadModels {
     const handles: Record<string, ReadModelHandle<unknown>> = {};
-    for (const model of this.migration.readModels) {
-      const table = docTable(model.name);
+    for (const model of this.models) {
+      const table = this.docTable(model.name);
       const column = model.kind === 'view' ? 'row' : 'doc';
       // Kept by the handle (compiled at first use, when the tables exist): no cache lookup per read.
       let byKey: Database.Statement | undefined;
@@ -463,14 +499,14 @@ export class SqliteReadModels implements SqliteProjection {
     const parse = (text: string) => JSON.parse(text) as DomainState;
     return {
       get: (table, key) => {
-        const text = prepared(db, `SELECT state FROM ${rowTable(table)} WHERE key = ?`, { pluck: true }).get(
-          key,
-        ) as string | undefined;
+        const text = prepared(db, `SELECT state FROM ${this.rowTable(table)} WHERE key = ?`, {
+          pluck: true,
+        }).get(key) as string | undefined;
         return text === undefined ? null : parse(text);
       },
       find: (table, where, orderBy, limit) => {
         const clauses = whereClauses('state', where);
-        const sql = `SELECT state FROM ${rowTable(table)}${clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`;
+        const sql = `SELECT state FROM ${this.rowTable(table)}${clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`;
         const params = clauses.flatMap((c) => c.params);
         const texts = prepared(db, sql, { pluck: true }).all(
           ...params,
@@ -483,15 +519,19 @@ export class SqliteReadModels implements SqliteProjection {
         const filter = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
         const params = clauses.flatMap((c) => c.params);
         if (fn === 'count') {
-          return prepared(db, `SELECT COUNT(*) FROM ${rowTable(table)}${filter}`, { pluck: true }).get(
+          return prepared(db, `SELECT COUNT(*) FROM ${this.rowTable(table)}${filter}`, { pluck: true }).get(
             ...params,
           ) as number;
         }
         if (field === undefined) throw new StoreError('VIEW_INVALID', `${fn} over ${table} needs a field`);
         // Summed in JS: SQLite would add DECIMAL strings as floats.
-        const values = prepared(db, `SELECT ${extract('state', field)} FROM ${rowTable(table)}${filter}`, {
-          pluck: true,
-        }).all(...params) as Scalar[];
+        const values = prepared(
+          db,
+          `SELECT ${extract('state', field)} FROM ${this.rowTable(table)}${filter}`,
+          {
+            pluck: true,
+          },
+        ).all(...params) as Scalar[];
         return aggregateRows(
           values.map((v) => ({ v })),
           fn,

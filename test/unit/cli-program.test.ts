@@ -23,6 +23,8 @@ function recordingHandlers(exitCode = 0) {
     rollout: record('rollout'),
     flags: record('flags'),
     rebuild: record('rebuild'),
+    replay: record('replay'),
+    readModel: record('readModel'),
     deadLetters: record('deadLetters'),
     deadLettersRedrive: record('deadLettersRedrive'),
     deadLettersDrift: record('deadLettersDrift'),
