@@ -8,6 +8,7 @@ import {
   endpointKeySchema,
   flagModeSchema,
 } from '../shadow-api/flags.js';
+import type { ReplayRequest } from './replay.js';
 
 /**
  * The command line as a commander program. It only parses: every number, choice and required
@@ -165,16 +166,7 @@ export type FlagsOptions =
     });
 
 /** Options of `replay` and the `read-model` commands (the embedded read models' versions). */
-export interface ReplayOptions extends GlobalOptions {
-  readModel: string;
-  from?: ReplayPoint | undefined;
-  to?: ReplayPoint | undefined;
-  /** False with --no-switch: build only. */
-  switch: boolean;
-  sample?: number | undefined;
-  force: boolean;
-  url?: string | undefined;
-}
+export interface ReplayOptions extends GlobalOptions, ReplayRequest {}
 
 export type ReadModelOptions =
   | (GlobalOptions & { action: 'versions'; readModel: string; json: boolean; url?: string | undefined })

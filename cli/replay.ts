@@ -44,6 +44,7 @@ export interface ReplayRequest {
   readModel: string;
   from?: ReplayPoint | undefined;
   to?: ReplayPoint | undefined;
+  /** False with --no-switch: build only. */
   switch: boolean;
   sample?: number | undefined;
   force: boolean;
