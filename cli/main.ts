@@ -50,9 +50,10 @@ import {
   embeddedReadModels,
   startEmbeddedPipeline,
 } from './pipeline.js';
-import { type CommandHandlers, type GlobalOptions, runProgram } from './program.js';
+import { type CommandHandlers, type GlobalOptions, runProgram, type StoreChoice } from './program.js';
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { embeddedRepair, reconcileOnce, scheduleReconciliation } from './reconcile.js';
+import { readModelVersionsCommand, replayDistributed } from './replay-distributed.js';
 import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
@@ -218,6 +219,15 @@ function repairThenDropCache(embedded: EmbeddedPipeline, migration: Migration, l
     await repair(drifted);
     await embedded.dropCache();
   };
+}
+
+/** Versions of the server read models (this branch); the embedded read models' versions are another path. */
+function requireServerStore(store: StoreChoice | undefined, command: string): StoreChoice {
+  if (store === undefined)
+    throw new ConfigError(
+      `${command} needs --store mongo|opensearch (the store the read model is placed in)`,
+    );
+  return store;
 }
 
 const handlers: CommandHandlers = {
@@ -460,6 +470,26 @@ const handlers: CommandHandlers = {
       lock.release();
     }
     return 0;
+  },
+
+  async replay(options) {
+    const { config, logger } = context(options, true);
+    const migration = await definitionOf(options, config);
+    const store = requireServerStore(options.store, 'replay');
+    return replayDistributed(config, migration, { ...options, store }, logger, {
+      out: print,
+      err: (text) => process.stderr.write(text),
+    });
+  },
+
+  async readModelVersions(options) {
+    const { config, logger } = context(options, true);
+    const migration = await definitionOf(options, config);
+    const store = requireServerStore(options.store, `read-model ${options.action}`);
+    return readModelVersionsCommand(config, migration, { ...options, store }, logger, {
+      out: print,
+      err: (text) => process.stderr.write(text),
+    });
   },
 
   async deadLetters(options) {

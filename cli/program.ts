@@ -1,6 +1,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
 import { packageVersion } from '../lib/package-version.js';
+import { parseReplayStart } from '../projectors/replay-start.js';
 import {
   type EndpointFlag,
   endpointFlagSchema,
@@ -72,6 +73,34 @@ export interface ProjectOptions extends GlobalOptions {
 export interface RebuildOptions extends GlobalOptions {
   /** Undefined: replay the embedded event store into the embedded read models. */
   store?: StoreChoice | undefined;
+}
+
+export interface ReplayOptions extends GlobalOptions {
+  readModel: string;
+  /** mongo/opensearch: a new version in that server store. */
+  store?: StoreChoice | undefined;
+  /** 'beginning', an offset or an ISO time; undefined: the beginning. */
+  from?: string | undefined;
+  /** ISO time: build the version as of then (frozen). */
+  to?: string | undefined;
+  /** False (--no-switch): build the version, leave readers where they are. */
+  switch: boolean;
+  sample?: number | undefined;
+  force: boolean;
+}
+
+export const READ_MODEL_ACTIONS = ['versions', 'switch', 'rollback', 'drop'] as const;
+export type ReadModelAction = (typeof READ_MODEL_ACTIONS)[number];
+
+export interface ReadModelVersionOptions extends GlobalOptions {
+  action: ReadModelAction;
+  readModel: string;
+  /** switch, drop. */
+  version?: number | undefined;
+  store?: StoreChoice | undefined;
+  force: boolean;
+  sample?: number | undefined;
+  json: boolean;
 }
 
 export interface AuditOptions extends JsonOptions {
@@ -176,6 +205,8 @@ export interface CommandHandlers {
   rollout(options: RolloutOptions): Promise<number>;
   flags(options: FlagsOptions): Promise<number>;
   rebuild(options: RebuildOptions): Promise<number>;
+  replay(options: ReplayOptions): Promise<number>;
+  readModelVersions(options: ReadModelVersionOptions): Promise<number>;
   deadLetters(options: DeadLettersOptions): Promise<number>;
   deadLettersRedrive(options: RedriveOptions): Promise<number>;
   deadLettersDrift(options: JsonOptions): Promise<number>;
@@ -221,6 +252,18 @@ function isoTime(value: string): string {
   if (Number.isNaN(ms))
     throw new InvalidArgumentError('expected an ISO date or time (2024-05-01 or 2024-05-01T12:00:00Z).');
   return new Date(ms).toISOString();
+}
+
+/** A replay start: 'beginning', an offset or an ISO time (kept as given; the handler parses it again). */
+function replayStart(value: string): string {
+  try {
+    parseReplayStart(value);
+  } catch {
+    throw new InvalidArgumentError(
+      'expected "beginning", an offset (e.g. 1200) or an ISO time (2024-05-01T12:00:00Z).',
+    );
+  }
+  return value;
 }
 
 /** A table name as the database spells it: no quoting, no schema prefix, no spaces. */
@@ -535,6 +578,82 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     )
     .action(async (o) => {
       await handlers.rebuild({ ...globals(), store: o.store });
+    });
+
+  program
+    .command('replay')
+    .description(
+      'replay the event log into a new version of a read model beside the live one, verify it against legacy, then switch readers to it (the old version is kept for rollback)',
+    )
+    .addArgument(new Argument('<read-model>', 'read model to replay'))
+    .addOption(
+      new Option('--store <store>', 'server store the read model is placed in').choices(STORE_CHOICES),
+    )
+    .addOption(
+      new Option(
+        '--from <position|time>',
+        'start: "beginning" (default), an offset or an ISO time',
+      ).argParser(replayStart),
+    )
+    .addOption(
+      new Option('--to <time>', 'only events committed up to this ISO time (a frozen version)').argParser(
+        isoTime,
+      ),
+    )
+    .addOption(new Option('--no-switch', 'build and keep the version; readers stay on the live one'))
+    .addOption(
+      new Option(
+        '--sample <n>',
+        'keys per endpoint the verification compares (default: every key)',
+      ).argParser(positiveInt),
+    )
+    .addOption(new Option('--force', 'switch even when the verification finds differences').default(false))
+    .action(async (readModel, o) => {
+      await handlers.replay({
+        ...globals(),
+        readModel,
+        store: o.store,
+        from: o.from,
+        to: o.to,
+        switch: o.switch,
+        sample: o.sample,
+        force: o.force,
+      });
+    });
+
+  program
+    .command('read-model')
+    .description(
+      "a read model's versions: list them, switch readers (verified), roll back to the previous one, drop one (--force)",
+    )
+    .addArgument(new Argument('<action>', 'what to do').choices(READ_MODEL_ACTIONS))
+    .addArgument(new Argument('<read-model>', 'read model'))
+    .addArgument(new Argument('[version]', 'version number (switch, drop)').argParser(positiveInt))
+    .addOption(
+      new Option('--store <store>', 'server store the read model is placed in').choices(STORE_CHOICES),
+    )
+    .addOption(
+      new Option('--force', 'switch: without verification; drop: required (deletes the data)').default(false),
+    )
+    .addOption(
+      new Option('--sample <n>', 'switch: keys per endpoint the verification compares').argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(new Option('--json', 'print JSON').default(false))
+    .action(async (action, readModel, version, o, command) => {
+      if ((action === 'switch' || action === 'drop') && version === undefined)
+        command.error(`error: read-model ${action} needs a version number`, { exitCode: USAGE_EXIT_CODE });
+      await handlers.readModelVersions({
+        ...globals(),
+        action,
+        readModel,
+        version,
+        store: o.store,
+        force: o.force,
+        sample: o.sample,
+        json: o.json,
+      });
     });
 
   const deadLetters = program

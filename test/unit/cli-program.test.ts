@@ -23,6 +23,8 @@ function recordingHandlers(exitCode = 0) {
     rollout: record('rollout'),
     flags: record('flags'),
     rebuild: record('rebuild'),
+    replay: record('replay'),
+    readModelVersions: record('readModelVersions'),
     deadLetters: record('deadLetters'),
     deadLettersRedrive: record('deadLettersRedrive'),
     deadLettersDrift: record('deadLettersDrift'),
