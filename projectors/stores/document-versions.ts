@@ -28,7 +28,7 @@ export function versionName(readModel: string, version: VersionRef): string {
 }
 
 /**
- * - preparing: allocated, its start offsets not yet set (nobody consumes it);
+ * - preparing: allocated; only the `replay` that allocated it feeds it (a frozen one, until built);
  * - building/ready: maintained by every projector process of the store (ready: caught up once);
  * - frozen: built up to a time (`replay --to`), never fed again;
  * - dropped: its data is deleted (the number is never reused, so a stale group cannot resurface).

@@ -6,6 +6,7 @@ import { StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import {
   aliasActions,
+  followLive,
   type RegistryBackend,
   type StoreVersions,
   switchedTo,
@@ -213,25 +214,17 @@ export class OpenSearchVersions implements StoreVersions {
     });
   }
 
+  /**
+   * Reads through the aliases, checked (and created when missing) at most every
+   * LIVE_REFRESH_MS: indexes deleted under a running reader (a store that lost its data) take
+   * their aliases with them, and a search of a missing alias would answer nothing instead of
+   * failing.
+   */
   liveHandle(readModel: string): ReadModelHandle {
     const handle = this.adapter(readModel, 'live').handle();
-    let ready: Promise<void> | null = null;
-    const aliased = () => {
-      ready ??= this.ensureAliases(readModel).catch((err: unknown) => {
-        ready = null;
-        throw err;
-      });
-      return ready;
-    };
-    return {
-      get: async (key) => {
-        await aliased();
-        return handle.get(key);
-      },
-      find: async (query) => {
-        await aliased();
-        return handle.find(query);
-      },
-    };
+    return followLive(async () => {
+      await this.ensureAliases(readModel);
+      return handle;
+    });
   }
 }
