@@ -376,7 +376,15 @@ describe('blue/green replay of server read models (MongoDB, OpenSearch)', () => 
       const refused = await replayDistributed(
         config,
         bank,
-        { readModel, store, switch: true, force: false, to: beforeWorkload.toISOString(), progressMs: 300 },
+        {
+          readModel,
+          store,
+          switch: true,
+          force: false,
+          to: beforeWorkload.toISOString(),
+          sample: 25,
+          progressMs: 300,
+        },
         silentLogger,
         frozen.io,
       );
