@@ -28,7 +28,6 @@ import { readModelOf, readModelTopics } from './read-model-documents.js';
 export const VERSIONS_COLLECTION = 'cqrs_read_model_versions';
 
 const DUPLICATE_KEY = 11000;
-const NAMESPACE_NOT_FOUND = 26;
 
 interface RegistryDocument {
   _id: string;
@@ -122,12 +121,16 @@ export class MongoVersions implements StoreVersions {
       model.kind === 'view'
         ? readModelTopics(migration, model).tables.map((t) => mirrorCollection(storage, t))
         : [storage];
-    for (const name of collections) {
+    // Only the collections that exist: this Mongo-wire server answers a drop of a missing one
+    // with "ns not found" and no error code to tell it from a real failure.
+    const existing = new Set(
+      (await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name),
+    );
+    for (const name of collections.filter((c) => existing.has(c))) {
       await this.db
         .collection(name)
         .drop()
         .catch((err: unknown) => {
-          if (err instanceof MongoServerError && err.code === NAMESPACE_NOT_FOUND) return;
           throw new StoreError('STORE_WRITE_FAILED', `could not drop MongoDB collection ${name}`, {
             cause: err,
           });
