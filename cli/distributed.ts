@@ -17,9 +17,13 @@ import { type AdapterError, ConfigError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { groupLag, KafkaProjector, projectorGroupId, rebuildProjection } from '../projectors/kafka-runner.js';
 import type { DocumentProjection } from '../projectors/ports.js';
+import { maintainedVersions, type StoreVersions } from '../projectors/stores/document-versions.js';
 import { MongoReadModel } from '../projectors/stores/mongo-read-models.js';
+import { MongoVersions } from '../projectors/stores/mongo-versions.js';
 import { OpenSearchReadModel } from '../projectors/stores/opensearch-read-models.js';
+import { OpenSearchVersions } from '../projectors/stores/opensearch-versions.js';
 import { readModelTopics } from '../projectors/stores/read-model-documents.js';
+import { VersionedProjectors } from './distributed-versions.js';
 
 /**
  * The distributed mode's processes, built from the one configuration object: the translator
@@ -175,6 +179,8 @@ export type ServerReadModel = DocumentProjection & { handle(): ReadModelHandle }
 export interface OpenedStore {
   store: StoreName;
   readModels: ServerReadModel[];
+  /** The read models' versions (blue/green replays) in this store. */
+  versions: StoreVersions;
   /** Rejects when the store does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -197,7 +203,8 @@ export function openStore(
     const ping = async () => {
       await client.db(config.stores.mongoDatabase).command({ ping: 1 });
     };
-    return { store, readModels, ping, close: () => client.close() };
+    const versions = new MongoVersions({ migration, client, database: config.stores.mongoDatabase, logger });
+    return { store, readModels, versions, ping, close: () => client.close() };
   }
   const client = new Client({ node: config.stores.opensearchUrl });
   const readModels = names.map(
@@ -213,7 +220,13 @@ export function openStore(
   const ping = async () => {
     await client.cluster.health({ timeout: '5s' });
   };
-  return { store, readModels, ping, close: () => client.close() };
+  const versions = new OpenSearchVersions({
+    migration,
+    client,
+    indexPrefix: config.stores.opensearchIndexPrefix,
+    logger,
+  });
+  return { store, readModels, versions, ping, close: () => client.close() };
 }
 
 export interface RunningProjector {
@@ -227,8 +240,9 @@ export interface RunningProjector {
 }
 
 /**
- * One projector process for a server store: a KafkaProjector (its own consumer group) per read
- * model placed there. Start several processes to share each group's partitions.
+ * One projector process for a server store: a KafkaProjector (its own consumer group) per
+ * maintained version of each read model placed there (VersionedProjectors; version 1 only
+ * until a replay adds one). Start several processes to share each group's partitions.
  */
 export async function startProjector(
   config: Config,
@@ -238,13 +252,17 @@ export async function startProjector(
   registry?: Registry,
 ): Promise<RunningProjector> {
   const opened = openStore(config, migration, store, logger);
-  const projectors: KafkaProjector[] = [];
   let fail: (err: AdapterError) => void = () => undefined;
   const failed = new Promise<AdapterError>((resolve) => {
     fail = resolve;
   });
-  try {
-    for (const projection of opened.readModels) {
+  const versioned = new VersionedProjectors({
+    readModels: opened.readModels.map((m) => m.name),
+    versions: opened.versions,
+    firstVersions: new Map(opened.readModels.map((m) => [m.name, m])),
+    intervalMs: config.stores.checkIntervalMs,
+    logger,
+    start: async (projection) => {
       const projector = new KafkaProjector({
         kafka: kafkaFrom(config, `projector-${store}`, logger),
         projection,
@@ -259,29 +277,33 @@ export async function startProjector(
         onError: (err) => fail(err),
       });
       await projector.start();
-      projectors.push(projector);
-    }
+      return projector;
+    },
+  });
+  try {
+    await versioned.start();
   } catch (err) {
-    for (const p of projectors) await p.stop();
+    await versioned.stop();
     await opened.close();
     throw err;
   }
   return {
     names: opened.readModels.map((p) => p.name),
-    projectors,
-    projections: opened.readModels,
+    projectors: versioned.projectors,
+    projections: versioned.projections,
     failed,
     async stop() {
-      for (const p of projectors) await p.stop();
+      await versioned.stop();
       await opened.close();
     },
   };
 }
 
 /**
- * Empties every read model placed in `store` and rewinds their consumer groups, so the next
- * projectors replay the domain topics from the start. Refused while a projector of one of
- * them is running (rebuildProjection). Returns the read models rebuilt.
+ * Empties every read model placed in `store` (each maintained version of it) and rewinds their
+ * consumer groups, so the next projectors replay the domain topics from the start. Refused
+ * while a projector of one of them is running (rebuildProjection). Returns the read models
+ * rebuilt.
  */
 export async function rebuildStore(
   config: Config,
@@ -293,7 +315,11 @@ export async function rebuildStore(
   const kafka = kafkaFrom(config, 'rebuild', logger);
   try {
     for (const projection of opened.readModels) {
-      await rebuildProjection(kafka, projection, config.kafka.topicPrefix);
+      const record = await opened.versions.registry.read(projection.name);
+      for (const version of maintainedVersions(record)) {
+        const stored = version === 1 ? projection : opened.versions.adapter(projection.name, version);
+        await rebuildProjection(kafka, stored, config.kafka.topicPrefix);
+      }
     }
     return opened.readModels.map((p) => p.name);
   } finally {
@@ -405,7 +431,9 @@ export function openServerReadModels(
     openStore(config, migration, store, logger),
   );
   const readModels: Record<string, ReadModelHandle> = {};
-  for (const opened of stores) for (const model of opened.readModels) readModels[model.name] = model.handle();
+  // Each through its live version: a switch (replay, read-model switch/rollback) reaches every reader.
+  for (const opened of stores)
+    for (const model of opened.readModels) readModels[model.name] = opened.versions.liveHandle(model.name);
   return {
     readModels,
     stores,

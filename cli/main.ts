@@ -50,6 +50,7 @@ import { type CommandHandlers, type GlobalOptions, runProgram } from './program.
 import { serverReadSide, startDistributedInProcess } from './read-side.js';
 import { embeddedRepair, reconcileOnce, scheduleReconciliation } from './reconcile.js';
 import { dropCommand, replayCommand, rollbackCommand, switchCommand, versionsCommand } from './replay.js';
+import { readModelVersionsCommand, replayDistributed } from './replay-distributed.js';
 import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
@@ -222,6 +223,7 @@ function repairThenDropCache(embedded: EmbeddedPipeline, migration: Migration, l
   };
 }
 
+/** Versions of the server read models (this branch); the embedded read models' versions are another path. */
 const handlers: CommandHandlers = {
   async demo(options) {
     const { config: loaded, logger } = context(options, true);
@@ -473,12 +475,33 @@ const handlers: CommandHandlers = {
   async replay(options) {
     const { config, logger } = context(options, true);
     const migration = await definitionOf(options, config);
+    if (options.store !== undefined)
+      return replayDistributed(config, migration, { ...options, store: options.store }, logger, {
+        out: print,
+        err: (text) => process.stderr.write(text),
+      });
     return replayCommand({ config, migration, logger, io: replayIo }, options);
   },
 
   async readModel(options) {
     const { config, logger } = context(options, true);
     const env = { config, migration: await definitionOf(options, config), logger, io: replayIo };
+    if (options.store !== undefined)
+      return readModelVersionsCommand(
+        env.config,
+        env.migration,
+        {
+          action: options.action,
+          readModel: options.readModel,
+          store: options.store,
+          version: 'version' in options ? options.version : undefined,
+          force: 'force' in options ? options.force : false,
+          sample: 'sample' in options ? options.sample : undefined,
+          json: 'json' in options ? options.json : false,
+        },
+        logger,
+        { out: print, err: (text) => process.stderr.write(text) },
+      );
     switch (options.action) {
       case 'versions':
         return versionsCommand(env, options);

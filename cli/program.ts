@@ -2,6 +2,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { REPORT_FORMATS, type ReportFormat } from '../compare/report-formats.js';
 import { packageVersion } from '../lib/package-version.js';
 import type { ReplayPoint } from '../projectors/replay.js';
+import { parseReplayStart } from '../projectors/replay-start.js';
 import {
   type EndpointFlag,
   endpointFlagSchema,
@@ -165,10 +166,28 @@ export type FlagsOptions =
       reason?: string | undefined;
     });
 
-/** Options of `replay` and the `read-model` commands (the embedded read models' versions). */
-export interface ReplayOptions extends GlobalOptions, ReplayRequest {}
+/**
+ * Options of `replay`: the embedded read models' (positions or times, through the running
+ * process when `run` is live), or a server store's (`--store`: Kafka offsets or times).
+ */
+export type ReplayOptions = GlobalOptions &
+  (
+    | (ReplayRequest & { store?: undefined })
+    | {
+        store: StoreChoice;
+        readModel: string;
+        /** 'beginning', an offset or an ISO time; undefined: the beginning. */
+        from?: string | undefined;
+        /** ISO time: a frozen version. */
+        to?: string | undefined;
+        switch: boolean;
+        sample?: number | undefined;
+        force: boolean;
+      }
+  );
 
-export type ReadModelOptions =
+/** `read-model <action>`: without `store`, the embedded read models'. */
+export type ReadModelOptions = { store?: StoreChoice | undefined } & (
   | (GlobalOptions & { action: 'versions'; readModel: string; json: boolean; url?: string | undefined })
   | (GlobalOptions & {
       action: 'switch';
@@ -185,7 +204,8 @@ export type ReadModelOptions =
       version: number;
       force: boolean;
       url?: string | undefined;
-    });
+    })
+);
 
 /** One async function per command; each returns the process exit code. */
 export interface CommandHandlers {
@@ -267,6 +287,25 @@ export function parseReplayPoint(value: string): ReplayPoint {
       'expected an event position (e.g. 1200) or an ISO time (2024-05-01T12:00:00Z).',
     );
   }
+}
+
+/** A replay end: an event position or an ISO time (kept as given; the action parses it for its store). */
+function replayEnd(value: string): string {
+  if (/^\d+$/.test(value)) return value;
+  isoTime(value);
+  return value;
+}
+
+/** A replay start: 'beginning', an offset or position, or an ISO time (kept as given; the action parses it for its store). */
+function replayStart(value: string): string {
+  try {
+    parseReplayStart(value);
+  } catch {
+    throw new InvalidArgumentError(
+      'expected "beginning", an offset (e.g. 1200) or an ISO time (2024-05-01T12:00:00Z).',
+    );
+  }
+  return value;
 }
 
 /** A table name as the database spells it: no quoting, no schema prefix, no spaces. */
@@ -591,29 +630,35 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
       await handlers.rebuild({ ...globals(), store: o.store });
     });
 
+  const storeOption = () =>
+    new Option(
+      '--store <store>',
+      'a server store (distributed path; default: the embedded read models)',
+    ).choices(STORE_CHOICES);
   program
     .command('replay')
     .description(
-      'build a new version of one embedded read model from the event store beside the live one, verify it against legacy, switch to it (the old one is kept for rollback)',
+      'build a new version of one read model beside the live one (embedded: from the event store; --store: from the domain topics), verify it against legacy, switch to it (the old one is kept for rollback)',
     )
     .addArgument(new Argument('<read-model>', 'a read model of the definition'))
+    .addOption(storeOption())
     .addOption(
       new Option(
-        '--from <position|time>',
-        'start from an empty model and apply the events from this position (or first commit at/after this ISO time); default: every event',
-      ).argParser(parseReplayPoint),
+        '--from <point>',
+        'start from an empty model and apply the events from here: embedded, an event position or ISO time (first commit at/after it); --store, "beginning", a Kafka offset or an ISO time. Default: every event',
+      ).argParser(replayStart),
     )
     .addOption(
       new Option(
-        '--to <position|time>',
-        'stop at this position (or the last commit at/before this ISO time): a frozen version, for inspection',
-      ).argParser(parseReplayPoint),
+        '--to <point>',
+        'stop here: a frozen version, for inspection (embedded: an event position or ISO time, the last commit at/before it; --store: an ISO time)',
+      ).argParser(replayEnd),
     )
     .addOption(new Option('--no-switch', 'build only; switch later with `read-model switch`'))
     .addOption(
       new Option(
         '--sample <n>',
-        'keys per endpoint the verification compares with legacy (default 200)',
+        'keys per endpoint the verification compares with legacy (default: embedded 200, --store every key)',
       ).argParser(positiveInt),
     )
     .addOption(
@@ -625,56 +670,83 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
     .addOption(
       new Option(
         '--url <url>',
-        'the running API, when `run` is live (default: http://<api.host>:<api.port>)',
+        "embedded: the running process's admin API, when `run` is live (default: the admin listener)",
       ),
     )
     .action(async (readModel, o, command) => {
+      const common = { ...globals(), readModel, switch: o.switch, sample: o.sample, force: o.force };
+      if (o.store !== undefined) {
+        if (o.to !== undefined && /^\d+$/.test(o.to))
+          command.error('error: --to with --store takes an ISO time', { exitCode: USAGE_EXIT_CODE });
+        await handlers.replay({
+          ...common,
+          store: o.store,
+          from: o.from,
+          to: o.to === undefined ? undefined : isoTime(o.to),
+        });
+        return;
+      }
+      const point = (value: string | undefined) => {
+        if (value === undefined || value === 'beginning' || value === 'earliest') return undefined;
+        try {
+          return parseReplayPoint(value);
+        } catch (err) {
+          return command.error(`error: ${(err as Error).message}`, { exitCode: USAGE_EXIT_CODE });
+        }
+      };
+      const from = point(o.from);
+      const to = point(o.to);
       if (
-        o.from !== undefined &&
-        o.to !== undefined &&
-        'position' in o.from &&
-        'position' in o.to &&
-        o.to.position < o.from.position
+        from !== undefined &&
+        to !== undefined &&
+        'position' in from &&
+        'position' in to &&
+        to.position < from.position
       )
         command.error('error: --to is before --from', { exitCode: USAGE_EXIT_CODE });
-      await handlers.replay({
-        ...globals(),
-        readModel,
-        from: o.from,
-        to: o.to,
-        switch: o.switch,
-        sample: o.sample,
-        force: o.force,
-        url: o.url,
-      });
+      await handlers.replay({ ...common, from, to, url: o.url });
     });
 
   const readModelCommand = program
     .command('read-model')
-    .description('versions of an embedded read model: list, switch (verified), rollback, drop');
+    .description('versions of a read model: list, switch (verified), rollback, drop');
   const readModelArgument = () => new Argument('<read-model>', 'a read model of the definition');
   const versionArgument = () =>
     new Argument('<version>', 'a version number (see `read-model versions`)').argParser(positiveInt);
   readModelCommand
     .command('versions')
-    .description('every version, its state (building, ready, live, retired) and how far it was built')
+    .description('every version, its state and how far it was built')
     .addArgument(readModelArgument())
+    .addOption(storeOption())
     .addOption(urlOption())
     .addOption(jsonOption())
     .action(async (readModel, o) => {
-      await handlers.readModel({ ...globals(), action: 'versions', readModel, json: o.json, url: o.url });
+      await handlers.readModel({
+        ...globals(),
+        action: 'versions',
+        readModel,
+        json: o.json,
+        url: o.url,
+        store: o.store,
+      });
     });
   readModelCommand
     .command('switch')
-    .description('verify a version against legacy, then make it live in one transaction')
+    .description('verify a version against legacy, then make it live atomically')
     .addArgument(readModelArgument())
     .addArgument(versionArgument())
+    .addOption(storeOption())
     .addOption(
       new Option('--sample <n>', 'keys per endpoint compared with legacy (default 200)').argParser(
         positiveInt,
       ),
     )
-    .addOption(new Option('--force', 'switch despite differences, or to a frozen version').default(false))
+    .addOption(
+      new Option(
+        '--force',
+        'switch despite differences, or to a frozen version (--store: without verification)',
+      ).default(false),
+    )
     .addOption(urlOption())
     .action(async (readModel, version, o) => {
       await handlers.readModel({
@@ -685,21 +757,24 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
         force: o.force,
         sample: o.sample,
         url: o.url,
+        store: o.store,
       });
     });
   readModelCommand
     .command('rollback')
-    .description('make the previously live version live again (one transaction)')
+    .description('make the previously live version live again, atomically')
     .addArgument(readModelArgument())
+    .addOption(storeOption())
     .addOption(urlOption())
     .action(async (readModel, o) => {
-      await handlers.readModel({ ...globals(), action: 'rollback', readModel, url: o.url });
+      await handlers.readModel({ ...globals(), action: 'rollback', readModel, url: o.url, store: o.store });
     });
   readModelCommand
     .command('drop')
-    .description("delete a version's tables (not the live one, not version 1); needs --force")
+    .description("delete a version's data (not the live one, not version 1); needs --force")
     .addArgument(readModelArgument())
     .addArgument(versionArgument())
+    .addOption(storeOption())
     .addOption(new Option('--force', 'really delete it').default(false))
     .addOption(urlOption())
     .action(async (readModel, version, o) => {
@@ -710,6 +785,7 @@ export function buildProgram(handlers: CommandHandlers, io: ProgramIo = processI
         version,
         force: o.force,
         url: o.url,
+        store: o.store,
       });
     });
 

@@ -108,7 +108,7 @@ async function notServedHere(
 }
 
 /** The parameter sets an endpoint lists for reconciliation, each parsed by its params schema. */
-async function parameterSets(entry: EndpointEntry, db: LegacyDb): Promise<EndpointParams[]> {
+export async function parameterSets(entry: EndpointEntry, db: LegacyDb): Promise<EndpointParams[]> {
   const source = entry.definition.reconcile;
   if (source === undefined) return [];
   const raw = typeof source === 'function' ? await source(db) : await db.query(source.sql);

@@ -28,6 +28,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
+import { versionName } from './document-versions.js';
 import {
   applyProjectionBatch,
   checkDocument,
@@ -91,6 +92,11 @@ export interface MongoReadModelOptions {
   url?: string;
   database: string;
   logger: Logger;
+  /**
+   * Which version of the read model this instance stores (default 1: today's collections).
+   * Version n ≥ 2 keeps its own collections and applied marks (document-versions.ts).
+   */
+  version?: number;
 }
 
 /**
@@ -208,12 +214,14 @@ class MongoView implements Strategy {
     private readonly plan: ViewPlan,
     private readonly topics: ReadModelTopics,
     private readonly logger: Logger,
+    /** Base of the mirror collections' names: the read model's name, with its version's suffix. */
+    private readonly storage: string,
   ) {
     this.schema = plan.view.schema;
   }
 
   private mirror(table: string): Collection<MirrorDocument> {
-    return this.db.collection<MirrorDocument>(mirrorCollection(this.plan.name, table));
+    return this.db.collection<MirrorDocument>(mirrorCollection(this.storage, table));
   }
 
   async migrate(): Promise<void> {
@@ -224,7 +232,7 @@ class MongoView implements Strategy {
     // A mirror without indexes needs no creation: MongoDB creates a collection on first write,
     // and reads of a missing one find nothing.
     for (const [table, indexes] of byTable) {
-      const collection = mirrorCollection(this.plan.name, table);
+      const collection = mirrorCollection(this.storage, table);
       await call(`create indexes on ${collection}`, () =>
         this.mirror(table).createIndexes(
           indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`row.${f}`, 1])) })),
@@ -250,7 +258,7 @@ class MongoView implements Strategy {
   }
 
   private async write(table: string, ops: AnyBulkWriteOperation<MirrorDocument>[]): Promise<void> {
-    const collection = mirrorCollection(this.plan.name, table);
+    const collection = mirrorCollection(this.storage, table);
     try {
       const result = await this.mirror(table).bulkWrite(ops, { ordered: false });
       this.logger.debug({
@@ -353,8 +361,9 @@ class MongoProjection implements Strategy, ProjectionBackend {
     private readonly migration: Migration,
     private readonly projection: ProjectionDefinition,
     private readonly logger: Logger,
+    storage: string,
   ) {
-    this.collection = db.collection<ProjectionDocument>(projection.name);
+    this.collection = db.collection<ProjectionDocument>(storage);
   }
 
   async migrate(): Promise<void> {
@@ -449,7 +458,14 @@ class MongoProjection implements Strategy, ProjectionBackend {
  * endpoints read it (`handle()`).
  */
 export class MongoReadModel implements DocumentProjection {
+  /**
+   * The stored version's name (the read model's name for version 1, `<name>__v<n>` after):
+   * it names the consumer group, the applied marks and the collections.
+   */
   readonly name: string;
+  /** The read model this instance stores a version of. */
+  readonly readModel: string;
+  readonly version: number;
   readonly streamTypes: readonly string[];
   readonly handles: ReadonlySet<string>;
   private readonly client: MongoClient;
@@ -461,7 +477,9 @@ export class MongoReadModel implements DocumentProjection {
     const { migration } = options;
     const model = readModelOf(migration, options.readModel);
     const topics = readModelTopics(migration, model);
-    this.name = model.name;
+    this.version = options.version ?? 1;
+    this.readModel = model.name;
+    this.name = versionName(model.name, this.version);
     this.streamTypes = topics.streamTypes;
     this.handles = topics.handles;
     if (options.client === undefined && options.url === undefined) {
@@ -474,14 +492,14 @@ export class MongoReadModel implements DocumentProjection {
     this.client = options.client ?? new MongoClient(options.url as string);
     const db = this.client.db(options.database);
     this.marks = db.collection<AppliedMark>(APPLIED_MARKS_COLLECTION);
-    const logger = options.logger.child({ component: 'mongo-read-model', readModel: model.name });
+    const logger = options.logger.child({ component: 'mongo-read-model', readModel: this.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
       if (plan === undefined)
         throw new StoreError('READ_MODEL_UNKNOWN', `view ${model.name} has no compiled plan`);
-      this.strategy = new MongoView(db, migration, plan, topics, logger);
+      this.strategy = new MongoView(db, migration, plan, topics, logger, this.name);
     } else {
-      this.strategy = new MongoProjection(db, migration, model, logger);
+      this.strategy = new MongoProjection(db, migration, model, logger, this.name);
     }
   }
 

@@ -19,6 +19,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
+import { type VersionRef, versionName } from './document-versions.js';
 import {
   applyProjectionBatch,
   checkDocument,
@@ -141,6 +142,12 @@ export interface OpenSearchReadModelOptions {
   /** Prefix of the index names (stores.opensearchIndexPrefix). */
   indexPrefix: string;
   logger: Logger;
+  /**
+   * Which version's indexes this instance uses (default 1: today's indexes). Version n ≥ 2
+   * has its own indexes and applied marks; 'live' reads through the aliases that name the
+   * live version (document-versions.ts) and is never written.
+   */
+  version?: VersionRef;
 }
 
 type Query = Record<string, unknown>;
@@ -353,13 +360,15 @@ class OpenSearchView extends Base implements Strategy {
     private readonly plan: ViewPlan,
     private readonly topics: ReadModelTopics,
     private readonly logger: Logger,
+    /** The read model's name with its version's suffix. */
+    private readonly storage: string,
   ) {
     super(client);
     this.schema = plan.view.schema;
   }
 
   private index(table: string): string {
-    return mirrorIndex(this.prefix, this.plan.name, table);
+    return mirrorIndex(this.prefix, this.storage, table);
   }
 
   indexes(): string[] {
@@ -488,9 +497,10 @@ class OpenSearchProjection extends Base implements Strategy, ProjectionBackend {
     private readonly migration: Migration,
     private readonly projection: ProjectionDefinition,
     private readonly logger: Logger,
+    storage: string,
   ) {
     super(client);
-    this.index = projectionIndex(prefix, projection.name);
+    this.index = projectionIndex(prefix, storage);
   }
 
   indexes(): string[] {
@@ -589,7 +599,11 @@ class OpenSearchProjection extends Base implements Strategy, ProjectionBackend {
  * as endpoints read it (`handle()`).
  */
 export class OpenSearchReadModel implements DocumentProjection {
+  /** The stored version's name (see MongoReadModel.name); `<name>__live` for the reading instance. */
   readonly name: string;
+  /** The read model this instance stores a version of. */
+  readonly readModel: string;
+  readonly version: VersionRef;
   readonly streamTypes: readonly string[];
   readonly handles: ReadonlySet<string>;
   private readonly client: Client;
@@ -601,7 +615,9 @@ export class OpenSearchReadModel implements DocumentProjection {
     const { migration } = options;
     const model = readModelOf(migration, options.readModel);
     const topics = readModelTopics(migration, model);
-    this.name = model.name;
+    this.version = options.version ?? 1;
+    this.readModel = model.name;
+    this.name = versionName(model.name, this.version);
     this.streamTypes = topics.streamTypes;
     this.handles = topics.handles;
     if (options.client === undefined && options.url === undefined) {
@@ -613,14 +629,29 @@ export class OpenSearchReadModel implements DocumentProjection {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new Client({ node: options.url as string });
     this.marksIndex = appliedMarksIndex(options.indexPrefix);
-    const logger = options.logger.child({ component: 'opensearch-read-model', readModel: model.name });
+    const logger = options.logger.child({ component: 'opensearch-read-model', readModel: this.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
       if (plan === undefined)
         throw new StoreError('READ_MODEL_UNKNOWN', `view ${model.name} has no compiled plan`);
-      this.strategy = new OpenSearchView(this.client, options.indexPrefix, migration, plan, topics, logger);
+      this.strategy = new OpenSearchView(
+        this.client,
+        options.indexPrefix,
+        migration,
+        plan,
+        topics,
+        logger,
+        this.name,
+      );
     } else {
-      this.strategy = new OpenSearchProjection(this.client, options.indexPrefix, migration, model, logger);
+      this.strategy = new OpenSearchProjection(
+        this.client,
+        options.indexPrefix,
+        migration,
+        model,
+        logger,
+        this.name,
+      );
     }
   }
 
