@@ -24,6 +24,7 @@ import { OpenSearchReadModel } from '../projectors/stores/opensearch-read-models
 import { OpenSearchVersions } from '../projectors/stores/opensearch-versions.js';
 import { readModelTopics } from '../projectors/stores/read-model-documents.js';
 import { VersionedProjectors } from './distributed-versions.js';
+import { cachedLiveHandle, openServerCache } from './server-cache.js';
 
 /**
  * The distributed mode's processes, built from the one configuration object: the translator
@@ -252,6 +253,7 @@ export async function startProjector(
   registry?: Registry,
 ): Promise<RunningProjector> {
   const opened = openStore(config, migration, store, logger);
+  const cache = openServerCache(config, logger, registry);
   let fail: (err: AdapterError) => void = () => undefined;
   const failed = new Promise<AdapterError>((resolve) => {
     fail = resolve;
@@ -274,6 +276,7 @@ export async function startProjector(
         maskInvalidEvents: migration.sensitiveColumns.size > 0,
         logger,
         ...(registry ? { registry } : {}),
+        ...(cache ? { invalidate: (touched) => cache.invalidate(touched) } : {}),
         onError: (err) => fail(err),
       });
       await projector.start();
@@ -285,6 +288,7 @@ export async function startProjector(
   } catch (err) {
     await versioned.stop();
     await opened.close();
+    cache?.close();
     throw err;
   }
   return {
@@ -295,6 +299,7 @@ export async function startProjector(
     async stop() {
       await versioned.stop();
       await opened.close();
+      cache?.close();
     },
   };
 }
@@ -425,20 +430,28 @@ export function openServerReadModels(
   config: Config,
   migration: Migration,
   logger: Logger = silentLogger,
+  /** With `cache`, key lookups go through the distributed read-model cache (serve, run). */
+  cached?: { registry: Registry },
 ): { readModels: ReadModels; stores: OpenedStore[]; close(): Promise<void> } {
   const placement = placementOf(config, migration);
   const stores = STORES.filter((store) => [...placement.values()].includes(store)).map((store) =>
     openStore(config, migration, store, logger),
   );
+  const cache = cached === undefined ? null : openServerCache(config, logger, cached.registry);
   const readModels: Record<string, ReadModelHandle> = {};
   // Each through its live version: a switch (replay, read-model switch/rollback) reaches every reader.
   for (const opened of stores)
-    for (const model of opened.readModels) readModels[model.name] = opened.versions.liveHandle(model.name);
+    for (const model of opened.readModels)
+      readModels[model.name] =
+        cache === null
+          ? opened.versions.liveHandle(model.name)
+          : cachedLiveHandle(opened.versions, model.name, cache);
   return {
     readModels,
     stores,
     async close() {
       await Promise.all(stores.map((opened) => opened.close()));
+      cache?.close();
     },
   };
 }

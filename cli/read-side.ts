@@ -40,7 +40,7 @@ export function serverReadSide(
   logger: Logger = silentLogger,
   monitor?: { registry: Registry },
 ): RunningReadSide {
-  const opened = openServerReadModels(config, migration, logger);
+  const opened = openServerReadModels(config, migration, logger, monitor);
   const kafka = kafkaFrom(config, 'read-side', logger);
   const health =
     monitor === undefined

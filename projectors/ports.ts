@@ -55,6 +55,12 @@ export interface DocumentProjection {
   /** Deletes every document and applied mark (rebuild). */
   reset(): Promise<void>;
   /**
+   * The documents (named by the stored version) the batches applied since the last call
+   * addressed, rewritten or not: a redelivered batch names them again, for a cache whose
+   * invalidation the first delivery may not have reached. Tracking may start with the first call.
+   */
+  drainTouched?(): TouchedDocument[];
+  /**
    * The store's own record of how far it got: for each partition asked (`topic:partition`),
    * the next offset after the last batch whose writes it holds; absent when it has no mark.
    * Read in real time (not through a search refresh), since a projector compares it with the

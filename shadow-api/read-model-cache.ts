@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
-import { errorMessage } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './cache-redis.js';
 
 /**
  * Redis in front of the embedded read models' key lookups (`get` / `getJson`; queries go to the
@@ -56,29 +56,6 @@ redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[1])
 return 1`;
 
-export interface CacheMetrics {
-  lookups: Counter<'read_model' | 'result'>;
-  errors: Counter<'operation'>;
-}
-
-function cacheMetrics(registry: Registry | undefined): CacheMetrics {
-  const registers = registry === undefined ? [] : [registry];
-  return {
-    lookups: new Counter({
-      name: 'cqrs_cache_lookups_total',
-      help: 'Read-model key lookups through the Redis cache, by read model and result (hit, miss, bypass: no current epoch)',
-      labelNames: ['read_model', 'result'],
-      registers,
-    }),
-    errors: new Counter({
-      name: 'cqrs_cache_errors_total',
-      help: 'Redis operations of the read-model cache that failed (the read model answered instead)',
-      labelNames: ['operation'],
-      registers,
-    }),
-  };
-}
-
 interface Entry {
   e: string;
   v: number;
@@ -118,39 +95,20 @@ export class ReadModelCache {
   private needsReset = true;
   private resetting: Promise<void> | null = null;
   private lastPosition = 0;
-  private lastError = 0;
+  private readonly failed: (operation: string, err: unknown) => void;
 
   constructor(private readonly options: ReadModelCacheOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'cache' });
     this.metrics = cacheMetrics(options.registry);
     this.epochKey = `${options.prefix}:epoch`;
     this.uptoKey = `${options.prefix}:upto`;
-    // Fail fast: a command waiting for a reconnect would hold the request it serves.
-    this.redis = new Redis(options.url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
-      commandTimeout: 500,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
+    this.failed = failureReporter(this.metrics, this.logger);
+    this.redis = cacheRedis(options.url);
     this.redis.on('error', (err) => this.failed('connection', err));
   }
 
   private entryKey = (model: string, key: string) => `${this.options.prefix}:e:${model}:${key}`;
   private markerKey = (model: string, key: string) => `${this.options.prefix}:m:${model}:${key}`;
-
-  /** Logged at most every 10 s: a Redis that is down would otherwise log once per request. */
-  private failed(operation: string, err: unknown): void {
-    this.metrics.errors.inc({ operation });
-    if (Date.now() - this.lastError > 10_000) {
-      this.lastError = Date.now();
-      this.logger.warn(
-        { operation, err: errorMessage(err) },
-        'Redis cache unavailable; reading the read models',
-      );
-    }
-  }
 
   /** The read models with their key lookups cached; `checkpoint` is the projector's (a synchronous read). */
   wrap(readModels: ReadModels, checkpoint: () => number): ReadModels {

@@ -20,6 +20,7 @@ import type {
   Where,
 } from '../../definition/read-models.js';
 import { composeDocument, composeFromRow } from '../../definition/view/compose.js';
+import { affectedKeys } from '../../definition/view/fanout.js';
 import type { ViewPlan } from '../../definition/view/plan.js';
 import type { AsyncRowReader } from '../../definition/view/reads.js';
 import { aggregateRows } from '../../definition/view/rows.js';
@@ -27,12 +28,18 @@ import { runAsync } from '../../definition/view/run.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
+import {
+  type DocumentProjection,
+  partitionKey,
+  type TopicPartition,
+  type TouchedDocument,
+} from '../ports.js';
 import { versionName } from './document-versions.js';
 import {
   applyProjectionBatch,
   checkDocument,
   composePage,
+  eventsByDocument,
   keysetTerms,
   mapLimit,
   mirrorWrites,
@@ -200,7 +207,8 @@ function duplicateKeyIndexes(err: unknown, collection: string, ops: number): num
 
 interface Strategy {
   migrate(): Promise<void>;
-  apply(events: readonly NewDomainEvent[]): Promise<void>;
+  /** `touched` (when given) receives the key of every document the batch addresses, changed or not. */
+  apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void>;
   reset(): Promise<void>;
   handle(): ReadModelHandle;
 }
@@ -241,9 +249,19 @@ class MongoView implements Strategy {
     }
   }
 
-  async apply(events: readonly NewDomainEvent[]): Promise<void> {
+  async apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void> {
     const byTable = new Map<string, AnyBulkWriteOperation<MirrorDocument>[]>();
-    for (const w of mirrorWrites(this.migration, this.topics, events)) {
+    const writes = mirrorWrites(this.migration, this.topics, events);
+    // Documents that read a row as it was (before its mirror changes) and as it will be (after).
+    const fanOut = async (table: string, state: DomainState | null) => {
+      if (touched === null || state === null) return;
+      for (const key of await runAsync(affectedKeys(this.plan, table, state), this.reader)) touched.add(key);
+    };
+    if (touched !== null)
+      await mapLimit(writes, READ_CONCURRENCY, async (w) =>
+        fanOut(w.table, await this.reader.get(w.table, w.key)),
+      );
+    for (const w of writes) {
       const replacement: Omit<MirrorDocument, '_id'> =
         w.state === null
           ? { _order: w.order, _deleted: true }
@@ -255,6 +273,7 @@ class MongoView implements Strategy {
       byTable.set(w.table, ops);
     }
     await Promise.all([...byTable].map(([table, ops]) => this.write(table, ops)));
+    if (touched !== null) await mapLimit(writes, READ_CONCURRENCY, (w) => fanOut(w.table, w.state));
   }
 
   private async write(table: string, ops: AnyBulkWriteOperation<MirrorDocument>[]): Promise<void> {
@@ -376,7 +395,9 @@ class MongoProjection implements Strategy, ProjectionBackend {
     );
   }
 
-  apply(events: readonly NewDomainEvent[]): Promise<void> {
+  apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void> {
+    if (touched !== null)
+      for (const id of eventsByDocument(this.migration, this.projection, events).keys()) touched.add(id);
     return applyProjectionBatch(this.migration, this.projection, this, events);
   }
 
@@ -472,6 +493,8 @@ export class MongoReadModel implements DocumentProjection {
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
   private readonly marks: Collection<AppliedMark>;
+  /** Keys addressed since drainTouched last ran; null until its first call. */
+  private touched: Set<string> | null = null;
 
   constructor(options: MongoReadModelOptions) {
     const { migration } = options;
@@ -509,7 +532,17 @@ export class MongoReadModel implements DocumentProjection {
   }
 
   apply(events: readonly NewDomainEvent[]): Promise<void> {
-    return this.strategy.apply(events);
+    return this.strategy.apply(events, this.touched);
+  }
+
+  /**
+   * Documents the batches since the last call addressed. Tracking starts with the first call:
+   * a view's fan-out costs reads that a process without a cache should not pay.
+   */
+  drainTouched(): TouchedDocument[] {
+    const out = [...(this.touched ?? [])].map((key): TouchedDocument => [this.name, key]);
+    this.touched = new Set();
+    return out;
   }
 
   async reset(): Promise<void> {

@@ -1,0 +1,212 @@
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { ReadModelHandle } from '../definition/read-models.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import type { TouchedDocument } from '../projectors/ports.js';
+import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './cache-redis.js';
+
+/**
+ * Redis in front of the server read models' key lookups (MongoDB, OpenSearch) on the
+ * distributed path, where several projector processes each own some partitions and there is
+ * no single checkpoint to compare with. Entries are invalidated by the projectors from the
+ * same events, timed by Redis's own clock (TIME inside scripts, which Redis runs one at a time):
+ *
+ * - A projector, once a batch's store writes are durable and before it records its applied
+ *   marks and commits its offsets, runs for every document the batch addressed (redelivered
+ *   no-ops too: the process that wrote them may have died before invalidating)
+ *   `marker = TIME; DEL entry`. Markers live ttl + MARKER_SLACK_SECONDS.
+ * - A reader's lookup script returns the entry and the current epoch, and on a miss TIME (t0).
+ *   It then reads the store and fills the entry only if the document's marker is absent or
+ *   strictly older than t0, within FILL_WINDOW_MS of t0. A marker ≥ t0 may belong to a write
+ *   the read did not see (equal: same microsecond, order unknown); a marker < t0 was set
+ *   after its store write was durable, so the read (which began after t0) saw it. A later
+ *   change either deletes the entry (it came after the fill) or leaves a marker ≥ t0 that
+ *   refuses the fill (it came before).
+ * - Entries carry the epoch they were read under; a lookup serves only the current one. A
+ *   projector bumps it (INCR) when it starts (a crash or an offline rebuild may have changed
+ *   documents no script named) and, after an invalidation failed, before its next one.
+ * - A projector that cannot invalidate retries until ttl + FILL_WINDOW_MS have passed since
+ *   its writes (every entry that could predate them has expired by then), then goes on and
+ *   bumps the epoch as soon as Redis answers. Readers that cannot reach Redis read the store.
+ * - Keys hold the stored version's name (`<rm>__v<n>`, the projection's name), so a switch
+ *   never serves the old version's entries.
+ *
+ * Redis's clock must not step back by more than the time between a write and its marker
+ * (run it on a host with a slewing clock). Markers must not be evicted before entries: run
+ * Redis with `noeviction` or `volatile-ttl`.
+ */
+
+const FILL_WINDOW_MS = 1000;
+const MARKER_SLACK_SECONDS = 60;
+/** Documents per invalidation script. */
+const CHUNK = 1000;
+
+/** Fixed-width microseconds (16 digits until 2286), so Lua compares them as strings. */
+const NOW = `local t = redis.call('TIME')
+local now = string.format('%010d%06d', tonumber(t[1]), tonumber(t[2]))`;
+
+/** KEYS: entry, epoch. Returns [entry or nil, epoch, now]. */
+const LOOKUP = `${NOW}
+return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) or '0', now }`;
+
+/** KEYS: entry, marker; ARGV: t0, value, ttl. */
+const FILL = `local m = redis.call('GET', KEYS[2])
+if m and m >= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1`;
+
+/** KEYS: marker/entry pairs; ARGV: marker ttl. */
+const INVALIDATE = `${NOW}
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], now, 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+return #KEYS / 2`;
+
+interface Entry {
+  e: string;
+  d: string | null;
+}
+
+/** An entry as this module writes it; anything else in its place is a miss. */
+export function parseEntry(raw: string): Entry | null {
+  try {
+    const value = JSON.parse(raw) as Partial<Entry>;
+    return typeof value.e === 'string' && (typeof value.d === 'string' || value.d === null)
+      ? (value as Entry)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The lookup script's answer, checked. */
+export function parseLookup(reply: unknown): { entry: string | null; epoch: string; now: string } | null {
+  if (!Array.isArray(reply)) return null;
+  const [entry, epoch, now] = reply as unknown[];
+  if (typeof epoch !== 'string' || typeof now !== 'string') return null;
+  return { entry: typeof entry === 'string' ? entry : null, epoch, now };
+}
+
+/** Chunks of marker/entry key pairs, one script each. */
+export function invalidationChunks(
+  touched: readonly TouchedDocument[],
+  keys: (storage: string, key: string) => { marker: string; entry: string },
+  size = CHUNK,
+): string[][] {
+  const unique = [...new Map(touched.map(([m, k]) => [`${m}\u0000${k}`, [m, k] as const])).values()];
+  const out: string[][] = [];
+  for (let from = 0; from < unique.length; from += size) {
+    out.push(
+      unique.slice(from, from + size).flatMap(([m, k]) => {
+        const { marker, entry } = keys(m, k);
+        return [marker, entry];
+      }),
+    );
+  }
+  return out;
+}
+
+export interface DistributedCacheOptions {
+  url: string;
+  ttlSeconds: number;
+  prefix: string;
+  logger?: Logger;
+  registry?: Registry;
+  /** Delay between invalidation attempts while Redis does not answer. */
+  retryMs?: number;
+}
+
+export class DistributedReadModelCache {
+  private readonly redis: Redis;
+  private readonly logger: Logger;
+  readonly metrics: CacheMetrics;
+  private readonly failed: (operation: string, err: unknown) => void;
+  private readonly epochKey: string;
+  /** An invalidation failed (or this projector just started): bump the epoch before the next one. */
+  private bumpEpoch = true;
+  private closed = false;
+
+  constructor(private readonly options: DistributedCacheOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'distributed-cache' });
+    this.metrics = cacheMetrics(options.registry);
+    this.failed = failureReporter(this.metrics, this.logger);
+    this.epochKey = `${options.prefix}:d:epoch`;
+    this.redis = cacheRedis(options.url);
+    this.redis.on('error', (err) => this.failed('connection', err));
+  }
+
+  private keys = (storage: string, key: string) => ({
+    entry: `${this.options.prefix}:d:e:${storage}:${key}`,
+    marker: `${this.options.prefix}:d:m:${storage}:${key}`,
+  });
+
+  /** `handle` (of the stored version `storage`) with its key lookups cached. */
+  wrap(storage: string, handle: ReadModelHandle): ReadModelHandle {
+    return { ...handle, get: (key) => this.lookup(storage, key, () => handle.get(key)) };
+  }
+
+  private async lookup(storage: string, key: string, read: () => Promise<unknown>): Promise<unknown> {
+    const { entry: entryKey, marker } = this.keys(storage, key);
+    let state: ReturnType<typeof parseLookup>;
+    try {
+      state = parseLookup(await this.redis.eval(LOOKUP, 2, entryKey, this.epochKey));
+    } catch (err) {
+      this.failed('get', err);
+      state = null;
+    }
+    if (state === null) {
+      this.metrics.lookups.inc({ read_model: storage, result: 'bypass' });
+      return read();
+    }
+    if (state.entry !== null) {
+      const entry = parseEntry(state.entry);
+      if (entry !== null && entry.e === state.epoch) {
+        this.metrics.lookups.inc({ read_model: storage, result: 'hit' });
+        return entry.d === null ? null : JSON.parse(entry.d);
+      }
+    }
+    this.metrics.lookups.inc({ read_model: storage, result: 'miss' });
+    const started = performance.now();
+    const doc = await read();
+    if (performance.now() - started < FILL_WINDOW_MS) {
+      const value: Entry = { e: state.epoch, d: doc === null ? null : JSON.stringify(doc) };
+      this.redis
+        .eval(FILL, 2, entryKey, marker, state.now, JSON.stringify(value), String(this.options.ttlSeconds))
+        .catch((err: unknown) => this.failed('set', err));
+    }
+    return doc;
+  }
+
+  /**
+   * What a projector calls after a batch's store writes are durable and before it commits:
+   * marks `touched` (stored-version name, key). Resolves once Redis took them, or once every
+   * entry that could predate the writes has expired (Redis down: the epoch is bumped later).
+   */
+  async invalidate(touched: readonly TouchedDocument[]): Promise<void> {
+    const deadline = performance.now() + this.options.ttlSeconds * 1000 + FILL_WINDOW_MS;
+    const markerTtl = String(this.options.ttlSeconds + MARKER_SLACK_SECONDS);
+    const chunks = invalidationChunks(touched, this.keys);
+    for (;;) {
+      try {
+        if (this.bumpEpoch) {
+          await this.redis.incr(this.epochKey);
+          this.bumpEpoch = false;
+        }
+        // Later chunks are safe to redo after a failure: a marker only ever moves forward.
+        for (const keys of chunks) await this.redis.eval(INVALIDATE, keys.length, ...keys, markerTtl);
+        return;
+      } catch (err) {
+        this.bumpEpoch = true;
+        this.failed('invalidate', err);
+        if (this.closed || performance.now() >= deadline) return;
+        await new Promise((r) => setTimeout(r, this.options.retryMs ?? 500));
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.redis.disconnect();
+  }
+}
