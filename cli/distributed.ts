@@ -276,7 +276,7 @@ export async function startProjector(
         maskInvalidEvents: migration.sensitiveColumns.size > 0,
         logger,
         ...(registry ? { registry } : {}),
-        ...(cache ? { invalidate: (touched) => cache.invalidate(touched) } : {}),
+        ...(cache ? { invalidation: cache } : {}),
         onError: (err) => fail(err),
       });
       await projector.start();

@@ -22,7 +22,12 @@ import type { NewDomainEvent } from '../eventstore/ports.js';
 import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { maskValue } from '../lib/masking.js';
-import { type DocumentProjection, partitionKey, type TopicPartition, type TouchedDocument } from './ports.js';
+import {
+  type BatchInvalidation,
+  type DocumentProjection,
+  partitionKey,
+  type TopicPartition,
+} from './ports.js';
 
 export interface KafkaProjectorOptions {
   kafka: Kafka;
@@ -45,11 +50,8 @@ export interface KafkaProjectorOptions {
    * mask reliably, and topic, partition and offset still lead to the record itself.
    */
   maskInvalidEvents?: boolean;
-  /**
-   * Called with the documents a batch addressed once its writes are durable, before its applied
-   * mark and offsets are recorded (the distributed read-model cache's invalidation).
-   */
-  invalidate?: (touched: TouchedDocument[]) => Promise<void>;
+  /** The distributed read-model cache, told before each batch's writes and after them, before its commit. */
+  invalidation?: BatchInvalidation;
   /** The consumer could not be restarted, or the store lost data it cannot rebuild (the process should exit non-zero). */
   onError?: (err: AdapterError) => void;
 }
@@ -181,7 +183,7 @@ export class KafkaProjector {
     const { projection, topicPrefix } = this.options;
     await projection.migrate();
     // Starts the projection's tracking: what it addressed before is nobody's concern.
-    if (this.options.invalidate) projection.drainTouched?.();
+    if (this.options.invalidation) projection.drainTouched?.();
     const topics = projection.streamTypes.map((t) => domainTopic(topicPrefix, t));
     // kafkajs resolves a subscription once: a topic created after it would never be read.
     const admin = this.options.kafka.admin();
@@ -364,9 +366,12 @@ export class KafkaProjector {
       const event = await this.decode(batch.topic, batch.partition, message);
       if (event !== null && projection.handles.has(event.type)) events.push(event);
     }
+    const { invalidation } = this.options;
+    const begun = invalidation === undefined ? [] : ((await projection.addressedBy?.(events)) ?? []);
+    if (invalidation) await whileBeating(heartbeat, () => invalidation.begin(begun));
     if (events.length > 0) await whileBeating(heartbeat, () => projection.apply(events));
-    const { invalidate } = this.options;
-    if (invalidate) await whileBeating(heartbeat, () => invalidate(projection.drainTouched?.() ?? []));
+    if (invalidation)
+      await whileBeating(heartbeat, () => invalidation.end(begun, projection.drainTouched?.() ?? []));
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
     resolveOffset(last.offset);

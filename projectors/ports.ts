@@ -32,6 +32,16 @@ export interface SqliteProjection {
   drainTouched?(): TouchedDocument[];
 }
 
+/**
+ * A cache of a projection's documents, told about each batch (shadow-api/distributed-cache.ts):
+ * `begin` before its writes with the documents it will address, `end` once they are durable and
+ * before the batch is committed, with those and every document it addressed.
+ */
+export interface BatchInvalidation {
+  begin(documents: readonly TouchedDocument[]): Promise<void>;
+  end(begun: readonly TouchedDocument[], touched: readonly TouchedDocument[]): Promise<void>;
+}
+
 /** A read-model document a batch wrote: [read model, document key]. */
 export type TouchedDocument = [readModel: string, key: string];
 
@@ -60,6 +70,11 @@ export interface DocumentProjection {
    * invalidation the first delivery may not have reached. Tracking may start with the first call.
    */
   drainTouched?(): TouchedDocument[];
+  /**
+   * The documents a batch will address, as the store stands before its writes (a view's
+   * fan-out through the rows it reads); drainTouched after the writes names them too.
+   */
+  addressedBy?(events: readonly NewDomainEvent[]): Promise<TouchedDocument[]>;
   /**
    * The store's own record of how far it got: for each partition asked (`topic:partition`),
    * the next offset after the last batch whose writes it holds; absent when it has no mark.

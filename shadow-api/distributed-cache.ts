@@ -49,19 +49,29 @@ local now = string.format('%010d%06d', tonumber(t[1]), tonumber(t[2]))`;
 const LOOKUP = `${NOW}
 return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) or '0', now }`;
 
-/** KEYS: entry, marker; ARGV: t0, value, ttl. */
+/** KEYS: entry, marker, pending; ARGV: t0, value, ttl. */
 const FILL = `local m = redis.call('GET', KEYS[2])
 if m and m >= ARGV[1] then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1`;
 
-/** KEYS: marker/entry pairs; ARGV: marker ttl. */
-const INVALIDATE = `${NOW}
-for i = 1, #KEYS, 2 do
-  redis.call('SET', KEYS[i], now, 'EX', ARGV[1])
+/** KEYS: pending/entry pairs; ARGV: pending ttl. */
+const BEGIN = `for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
   redis.call('DEL', KEYS[i + 1])
 end
 return #KEYS / 2`;
+
+/** KEYS: marker/entry/pending triples; ARGV: marker ttl, then per document '1' when begun. */
+const END = `${NOW}
+for i = 1, #KEYS, 3 do
+  redis.call('SET', KEYS[i], now, 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+  if ARGV[(i - 1) / 3 + 2] == '1' and redis.call('DECR', KEYS[i + 2]) <= 0 then redis.call('DEL', KEYS[i + 2]) end
+end
+return #KEYS / 3`;
 
 interface Entry {
   e: string;
@@ -88,22 +98,13 @@ export function parseLookup(reply: unknown): { entry: string | null; epoch: stri
   return { entry: typeof entry === 'string' ? entry : null, epoch, now };
 }
 
-/** Chunks of marker/entry key pairs, one script each. */
-export function invalidationChunks(
-  touched: readonly TouchedDocument[],
-  keys: (storage: string, key: string) => { marker: string; entry: string },
-  size = CHUNK,
-): string[][] {
-  const unique = [...new Map(touched.map(([m, k]) => [`${m}\u0000${k}`, [m, k] as const])).values()];
-  const out: string[][] = [];
-  for (let from = 0; from < unique.length; from += size) {
-    out.push(
-      unique.slice(from, from + size).flatMap(([m, k]) => {
-        const { marker, entry } = keys(m, k);
-        return [marker, entry];
-      }),
-    );
-  }
+/** Distinct documents in chunks, one script each. */
+export function chunksOf(touched: readonly TouchedDocument[], size = CHUNK): TouchedDocument[][] {
+  const unique = [
+    ...new Map(touched.map(([m, k]) => [`${m}\u0000${k}`, [m, k] as TouchedDocument])).values(),
+  ];
+  const out: TouchedDocument[][] = [];
+  for (let from = 0; from < unique.length; from += size) out.push(unique.slice(from, from + size));
   return out;
 }
 
@@ -139,6 +140,7 @@ export class DistributedReadModelCache {
   private keys = (storage: string, key: string) => ({
     entry: `${this.options.prefix}:d:e:${storage}:${key}`,
     marker: `${this.options.prefix}:d:m:${storage}:${key}`,
+    pending: `${this.options.prefix}:d:p:${storage}:${key}`,
   });
 
   /** `handle` (of the stored version `storage`) with its key lookups cached. */
@@ -147,7 +149,7 @@ export class DistributedReadModelCache {
   }
 
   private async lookup(storage: string, key: string, read: () => Promise<unknown>): Promise<unknown> {
-    const { entry: entryKey, marker } = this.keys(storage, key);
+    const { entry: entryKey, marker, pending } = this.keys(storage, key);
     let state: ReturnType<typeof parseLookup>;
     try {
       state = parseLookup(await this.redis.eval(LOOKUP, 2, entryKey, this.epochKey));
@@ -172,29 +174,74 @@ export class DistributedReadModelCache {
     if (performance.now() - started < FILL_WINDOW_MS) {
       const value: Entry = { e: state.epoch, d: doc === null ? null : JSON.stringify(doc) };
       this.redis
-        .eval(FILL, 2, entryKey, marker, state.now, JSON.stringify(value), String(this.options.ttlSeconds))
+        .eval(
+          FILL,
+          3,
+          entryKey,
+          marker,
+          pending,
+          state.now,
+          JSON.stringify(value),
+          String(this.options.ttlSeconds),
+        )
         .catch((err: unknown) => this.failed('set', err));
     }
     return doc;
   }
 
   /**
-   * What a projector calls after a batch's store writes are durable and before it commits:
-   * marks `touched` (stored-version name, key). Resolves once Redis took them, or once every
-   * entry that could predate the writes has expired (Redis down: the epoch is bumped later).
+   * What a projector calls before a batch's store writes, with the documents it will address:
+   * their entries are dropped and no reader fills them until `end` (or, should the projector
+   * die, until the pending count expires after ttl + MARKER_SLACK_SECONDS).
    */
-  async invalidate(touched: readonly TouchedDocument[]): Promise<void> {
+  begin(documents: readonly TouchedDocument[]): Promise<void> {
+    const ttl = String(this.options.ttlSeconds + MARKER_SLACK_SECONDS);
+    return this.attempt(chunksOf(documents), (chunk) => {
+      const keys = chunk.flatMap(([m, k]) => {
+        const { pending, entry } = this.keys(m, k);
+        return [pending, entry];
+      });
+      return this.redis.eval(BEGIN, keys.length, ...keys, ttl);
+    });
+  }
+
+  /**
+   * What a projector calls once the writes are durable and before it commits: marks every
+   * document the batch addressed (`touched`, a superset of `begun`) with Redis TIME, drops
+   * their entries and ends `begun`'s pending state.
+   */
+  end(begun: readonly TouchedDocument[], touched: readonly TouchedDocument[]): Promise<void> {
+    const started = new Set(begun.map(([m, k]) => `${m}\u0000${k}`));
+    const ttl = String(this.options.ttlSeconds + MARKER_SLACK_SECONDS);
+    return this.attempt(chunksOf([...begun, ...touched]), (chunk) => {
+      const keys = chunk.flatMap(([m, k]) => {
+        const { marker, entry, pending } = this.keys(m, k);
+        return [marker, entry, pending];
+      });
+      const flags = chunk.map(([m, k]) => (started.has(`${m}\u0000${k}`) ? '1' : '0'));
+      return this.redis.eval(END, keys.length, ...keys, ttl, ...flags);
+    });
+  }
+
+  /**
+   * Runs `script` on every chunk. Redis not answering: retried until every entry that could
+   * predate the batch has expired (ttl + FILL_WINDOW_MS), then given up; the epoch is bumped
+   * before the next attempt that reaches Redis. A chunk run twice does no harm except a
+   * pending count left up, which only delays fills until it expires.
+   */
+  private async attempt(
+    chunks: readonly TouchedDocument[][],
+    script: (chunk: TouchedDocument[]) => Promise<unknown>,
+  ): Promise<void> {
     const deadline = performance.now() + this.options.ttlSeconds * 1000 + FILL_WINDOW_MS;
-    const markerTtl = String(this.options.ttlSeconds + MARKER_SLACK_SECONDS);
-    const chunks = invalidationChunks(touched, this.keys);
+    let done = 0;
     for (;;) {
       try {
         if (this.bumpEpoch) {
           await this.redis.incr(this.epochKey);
           this.bumpEpoch = false;
         }
-        // Later chunks are safe to redo after a failure: a marker only ever moves forward.
-        for (const keys of chunks) await this.redis.eval(INVALIDATE, keys.length, ...keys, markerTtl);
+        for (; done < chunks.length; done++) await script(chunks[done] as TouchedDocument[]);
         return;
       } catch (err) {
         this.bumpEpoch = true;

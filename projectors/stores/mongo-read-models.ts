@@ -207,6 +207,8 @@ function duplicateKeyIndexes(err: unknown, collection: string, ops: number): num
 
 interface Strategy {
   migrate(): Promise<void>;
+  /** Keys of the documents a batch will address, read before its writes. */
+  addressedBy(events: readonly NewDomainEvent[]): Promise<string[]>;
   /** `touched` (when given) receives the key of every document the batch addresses, changed or not. */
   apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void>;
   reset(): Promise<void>;
@@ -247,6 +249,19 @@ class MongoView implements Strategy {
         ),
       );
     }
+  }
+
+  async addressedBy(events: readonly NewDomainEvent[]): Promise<string[]> {
+    const keys = new Set<string>();
+    const fanOut = async (table: string, state: DomainState | null) => {
+      if (state === null) return;
+      for (const key of await runAsync(affectedKeys(this.plan, table, state), this.reader)) keys.add(key);
+    };
+    await mapLimit(mirrorWrites(this.migration, this.topics, events), READ_CONCURRENCY, async (w) => {
+      await fanOut(w.table, await this.reader.get(w.table, w.key));
+      await fanOut(w.table, w.state);
+    });
+    return [...keys];
   }
 
   async apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void> {
@@ -395,6 +410,10 @@ class MongoProjection implements Strategy, ProjectionBackend {
     );
   }
 
+  async addressedBy(events: readonly NewDomainEvent[]): Promise<string[]> {
+    return [...eventsByDocument(this.migration, this.projection, events).keys()];
+  }
+
   apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void> {
     if (touched !== null)
       for (const id of eventsByDocument(this.migration, this.projection, events).keys()) touched.add(id);
@@ -533,6 +552,10 @@ export class MongoReadModel implements DocumentProjection {
 
   apply(events: readonly NewDomainEvent[]): Promise<void> {
     return this.strategy.apply(events, this.touched);
+  }
+
+  async addressedBy(events: readonly NewDomainEvent[]): Promise<TouchedDocument[]> {
+    return (await this.strategy.addressedBy(events)).map((key): TouchedDocument => [this.name, key]);
   }
 
   /**

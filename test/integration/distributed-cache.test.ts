@@ -1,0 +1,154 @@
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReadModelHandle } from '../../definition/read-models.js';
+import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { silentLogger } from '../../lib/logger.js';
+import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
+import { DistributedReadModelCache } from '../../shadow-api/distributed-cache.js';
+import { itemsMigration } from './support/items.js';
+
+/**
+ * The distributed read-model cache with writes racing reads: a projector applies batches to a
+ * real MongoDB read model and invalidates each batch's documents before it would commit (what
+ * KafkaProjector does with `invalidate`), while readers look the same documents up through the
+ * cache in a loop. Each write bumps an item's qty; a reader records the store's qty before each
+ * cached lookup, and the cached answer must be at least that new. With invalidation switched
+ * off the same race must produce stale answers (the check can fail).
+ */
+const suffix = Math.random().toString(36).slice(2, 8);
+const REDIS = 'redis://127.0.0.1:6379';
+const MONGO = process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27017';
+const database = `h5_cache_${suffix}`;
+const migration = itemsMigration();
+const ITEMS = 4;
+const redis = new Redis(REDIS);
+let client: MongoClient;
+let clock = 0;
+
+function itemChanged(itemId: number, qty: number): NewDomainEvent {
+  const order = `b:0000000001:${String(++clock).padStart(12, '0')}:0000000000:000000:1`;
+  return {
+    streamType: 'item',
+    streamId: `item-${itemId}`,
+    type: clock <= ITEMS ? 'ItemAdded' : 'ItemChanged',
+    data: { state: { itemId, name: `item ${itemId}`, qty }, changes: {} },
+    metadata: {
+      op: clock <= ITEMS ? 'c' : 'u',
+      table: 'items',
+      sourcePosition: order,
+      sourceOrder: order,
+      sourceTxId: `tx-${clock}`,
+      sourceTsMs: 1_700_000_000_000 + clock,
+      snapshot: false,
+    },
+  };
+}
+
+const qtyOf = (doc: unknown) => (doc as { qty: number } | null)?.qty ?? -1;
+
+async function lookups(registry: Registry, result: string): Promise<number> {
+  const metric = await registry.getSingleMetric('cqrs_cache_lookups_total')?.get();
+  return (metric?.values ?? []).filter((v) => v.labels.result === result).reduce((s, v) => s + v.value, 0);
+}
+
+/** One race; returns stale answers, hits and checked lookups. */
+async function race(run: string, invalidate: boolean) {
+  const prefix = `h5_cache_${suffix}_${run}`;
+  const registry = new Registry();
+  const projectorCache = new DistributedReadModelCache({
+    url: REDIS,
+    ttlSeconds: 60,
+    prefix,
+    logger: silentLogger,
+  });
+  const readerCache = new DistributedReadModelCache({
+    url: REDIS,
+    ttlSeconds: 60,
+    prefix,
+    logger: silentLogger,
+    registry,
+  });
+  const projection = new MongoReadModel({
+    migration,
+    readModel: 'item',
+    client,
+    database: `${database}_${run}`,
+    logger: silentLogger,
+  });
+  await projection.migrate();
+  projection.drainTouched();
+  const store: ReadModelHandle = projection.handle();
+  const cached = readerCache.wrap(projection.name, store);
+  const qty = new Map<number, number>();
+  const apply = async (events: NewDomainEvent[]) => {
+    // What KafkaProjector.onBatch does with an invalidation.
+    const begun = await projection.addressedBy(events);
+    if (invalidate) await projectorCache.begin(begun);
+    await projection.apply(events);
+    const touched = projection.drainTouched();
+    if (invalidate) await projectorCache.end(begun, touched);
+  };
+  await apply(Array.from({ length: ITEMS }, (_, i) => itemChanged(i + 1, 0)));
+  for (let i = 1; i <= ITEMS; i++) qty.set(i, 0);
+
+  let writing = true;
+  let stale = 0;
+  let checked = 0;
+  const writer = (async () => {
+    for (let round = 0; round < 150; round++) {
+      const ids = [1 + (round % ITEMS), 1 + ((round * 3 + 1) % ITEMS)];
+      const batch = [...new Set(ids)].map((id) => {
+        const next = (qty.get(id) ?? 0) + 1;
+        qty.set(id, next);
+        return itemChanged(id, next);
+      });
+      await apply(batch);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    writing = false;
+  })();
+  const reader = async (n: number) => {
+    for (let i = n; writing; i++) {
+      const key = String(1 + (i % ITEMS));
+      const before = qtyOf(await store.get(key));
+      const answer = qtyOf(await cached.get(key));
+      checked++;
+      if (answer < before) stale++;
+    }
+  };
+  await Promise.all([writer, reader(0), reader(1), reader(2)]);
+  const hits = await lookups(registry, 'hit');
+  projectorCache.close();
+  readerCache.close();
+  await client.db(`${database}_${run}`).dropDatabase();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  return { stale, hits, checked };
+}
+
+describe('distributed read-model cache (MongoDB)', () => {
+  beforeAll(async () => {
+    client = new MongoClient(MONGO);
+    await client.connect();
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    redis.disconnect();
+  });
+
+  it('never answers older than the store was when the lookup began, and hits', async () => {
+    const result = await race('on', true);
+    expect(result.checked).toBeGreaterThan(100);
+    expect(result.hits).toBeGreaterThan(0);
+    expect(result.stale).toBe(0);
+  }, 120_000);
+
+  it('answers stale without the projector invalidation (the check can fail)', async () => {
+    const result = await race('off', false);
+    expect(result.hits).toBeGreaterThan(0);
+    expect(result.stale).toBeGreaterThan(0);
+  }, 120_000);
+});
