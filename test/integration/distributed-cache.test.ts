@@ -1,10 +1,13 @@
 import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { domainTopic, EVENT_TYPE_HEADER } from '../../connectors/kafka/domain-topics.js';
 import type { ReadModelHandle } from '../../definition/read-models.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { silentLogger } from '../../lib/logger.js';
+import { KafkaProjector } from '../../projectors/kafka-runner.js';
 import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
 import { DistributedReadModelCache } from '../../shadow-api/distributed-cache.js';
 import { itemsMigration } from './support/items.js';
@@ -151,4 +154,95 @@ describe('distributed read-model cache (MongoDB)', () => {
     expect(result.hits).toBeGreaterThan(0);
     expect(result.stale).toBeGreaterThan(0);
   }, 120_000);
+
+  it('a KafkaProjector with the cache as its invalidation: racing readers never go back, and see the last write', async () => {
+    const run = 'kafka';
+    const topicPrefix = `h5_cache_${suffix}`;
+    const prefix = `h5_cache_${suffix}_${run}`;
+    const registry = new Registry();
+    const kafka = new Kafka({
+      clientId: 'h5-cache',
+      brokers: ['127.0.0.1:9092'],
+      logLevel: logLevel.NOTHING,
+    });
+    const projectorCache = new DistributedReadModelCache({ url: REDIS, ttlSeconds: 60, prefix });
+    const readerCache = new DistributedReadModelCache({ url: REDIS, ttlSeconds: 60, prefix, registry });
+    const projection = new MongoReadModel({
+      migration,
+      readModel: 'item',
+      client,
+      database: `${database}_${run}`,
+      logger: silentLogger,
+    });
+    const projector = new KafkaProjector({
+      kafka,
+      projection,
+      topicPrefix,
+      partitions: 2,
+      store: 'mongo',
+      invalidation: projectorCache,
+    });
+    await projector.start();
+    const producer = kafka.producer();
+    await producer.connect();
+    const store = projection.handle();
+    const cached = readerCache.wrap(projection.name, store);
+    const send = (events: NewDomainEvent[]) =>
+      producer.send({
+        topic: domainTopic(topicPrefix, 'item'),
+        acks: -1,
+        messages: events.map((e) => ({
+          key: e.streamId,
+          value: JSON.stringify(e),
+          headers: { [EVENT_TYPE_HEADER]: e.type },
+        })),
+      });
+    const ROUNDS = 60;
+    let writing = true;
+    let stale = 0;
+    let checked = 0;
+    const writer = (async () => {
+      for (let round = 1; round <= ROUNDS; round++) {
+        await send(Array.from({ length: ITEMS }, (_, i) => itemChanged(i + 1, round)));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Until the projector applied the last round everywhere.
+      for (;;) {
+        const docs = await Promise.all(Array.from({ length: ITEMS }, (_, i) => store.get(String(i + 1))));
+        if (docs.every((d) => qtyOf(d) === ROUNDS)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      writing = false;
+    })();
+    const reader = async (n: number) => {
+      for (let i = n; writing; i++) {
+        const key = String(1 + (i % ITEMS));
+        const before = qtyOf(await store.get(key));
+        const answer = qtyOf(await cached.get(key));
+        checked++;
+        if (answer < before) stale++;
+      }
+    };
+    try {
+      await Promise.all([writer, reader(0), reader(1)]);
+      const last = await Promise.all(Array.from({ length: ITEMS }, (_, i) => cached.get(String(i + 1))));
+      expect(last.map(qtyOf)).toEqual(Array.from({ length: ITEMS }, () => ROUNDS));
+      expect(checked).toBeGreaterThan(50);
+      expect(await lookups(registry, 'hit')).toBeGreaterThan(0);
+      expect(stale).toBe(0);
+    } finally {
+      await producer.disconnect();
+      await projector.stop();
+      projectorCache.close();
+      readerCache.close();
+      await client.db(`${database}_${run}`).dropDatabase();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [domainTopic(topicPrefix, 'item')] }).catch(() => undefined);
+      await admin.deleteGroups([`${topicPrefix}.projector.item`]).catch(() => undefined);
+      await admin.disconnect();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  }, 180_000);
 });
