@@ -6,34 +6,41 @@ import type { TouchedDocument } from '../projectors/ports.js';
 import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './cache-redis.js';
 
 /**
- * Redis in front of the server read models' key lookups (MongoDB, OpenSearch) on the
- * distributed path, where several projector processes each own some partitions and there is
- * no single checkpoint to compare with. Entries are invalidated by the projectors from the
- * same events, timed by Redis's own clock (TIME inside scripts, which Redis runs one at a time):
+ * Redis in front of the server read models' key lookups on the distributed path, where several
+ * projector processes each own some partitions and there is no single checkpoint to compare
+ * with. A lookup answers at least what the store held when the lookup began. The projectors
+ * invalidate from the same events, timed by Redis's own clock (TIME inside scripts, which
+ * Redis runs one at a time):
  *
- * - A projector, once a batch's store writes are durable and before it records its applied
- *   marks and commits its offsets, runs for every document the batch addressed (redelivered
- *   no-ops too: the process that wrote them may have died before invalidating)
- *   `marker = TIME; DEL entry`. Markers live ttl + MARKER_SLACK_SECONDS.
+ * - begin, before a batch's store writes, for every document it will address (redelivered
+ *   no-ops too: the process that wrote them may have died before invalidating): `INCR pending`
+ *   (expiring after ttl + MARKER_SLACK_SECONDS, should the projector die) and `DEL entry`.
+ * - end, once the writes are durable and before the applied marks and offsets are committed,
+ *   for those and every document the writes addressed (a view's fan-out through the rows it
+ *   reads, computed again after them): `marker = TIME`, `DEL entry`, `DECR pending`.
  * - A reader's lookup script returns the entry and the current epoch, and on a miss TIME (t0).
- *   It then reads the store and fills the entry only if the document's marker is absent or
- *   strictly older than t0, within FILL_WINDOW_MS of t0. A marker ≥ t0 may belong to a write
- *   the read did not see (equal: same microsecond, order unknown); a marker < t0 was set
- *   after its store write was durable, so the read (which began after t0) saw it. A later
- *   change either deletes the entry (it came after the fill) or leaves a marker ≥ t0 that
- *   refuses the fill (it came before).
+ *   It then reads the store and fills only if no write is pending on the document and its
+ *   marker is absent or older than t0, within FILL_WINDOW_MS of t0. Why a hit is never older
+ *   than the store at the lookup: a write the store held then was begun before it, so its
+ *   begin deleted any older entry; a fill after that begin was refused while the write was
+ *   pending, and after its end only a read that began after the marker (which follows the
+ *   durable write) could fill. Equal times (same microsecond, order unknown) refuse the fill.
+ *   Without begin (markers after the write only), a reader could hit the old entry between
+ *   the store write and the marker: the test showed it.
  * - Entries carry the epoch they were read under; a lookup serves only the current one. A
  *   projector bumps it (INCR) when it starts (a crash or an offline rebuild may have changed
- *   documents no script named) and, after an invalidation failed, before its next one.
- * - A projector that cannot invalidate retries until ttl + FILL_WINDOW_MS have passed since
- *   its writes (every entry that could predate them has expired by then), then goes on and
- *   bumps the epoch as soon as Redis answers. Readers that cannot reach Redis read the store.
+ *   documents no script named) and, after a script failed, before its next one.
+ * - A projector that cannot reach Redis retries until ttl + FILL_WINDOW_MS have passed (the
+ *   entries that could predate its writes have expired by then), then goes on. Readers that
+ *   cannot reach Redis read the store.
  * - Keys hold the stored version's name (`<rm>__v<n>`, the projection's name), so a switch
  *   never serves the old version's entries.
  *
- * Redis's clock must not step back by more than the time between a write and its marker
- * (run it on a host with a slewing clock). Markers must not be evicted before entries: run
- * Redis with `noeviction` or `volatile-ttl`.
+ * Redis's clock must not step back by more than the time between a write and its marker;
+ * markers and pending counts must not be evicted before entries (`noeviction` or
+ * `volatile-ttl`). A script whose reply was lost and that is run again may decrement a
+ * pending count twice, ending another projector's pending state early (a window the size of
+ * that projector's write).
  */
 
 const FILL_WINDOW_MS = 1000;
