@@ -223,8 +223,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * Redis in front of the embedded read models' key lookups (`get`), invalidated by the projector
-   * from the documents each batch writes; off without redisUrl. Redis down: reads go to the read models.
+   * Redis in front of the read models' key lookups (`get`: embedded, and MongoDB's on the
+   * distributed path), invalidated by the projectors from the documents each batch writes; off without redisUrl. Redis down: reads go to the read models.
    */
   cache: z
     .strictObject({

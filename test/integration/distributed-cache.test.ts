@@ -3,8 +3,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { domainTopic, EVENT_TYPE_HEADER } from '../../connectors/kafka/domain-topics.js';
+import { defineTableRule } from '../../connectors/mapping/rules.js';
+import { defineEndpoint } from '../../definition/endpoints.js';
+import { defineMigration } from '../../definition/migration.js';
 import type { ReadModelHandle } from '../../definition/read-models.js';
+import { defineView } from '../../definition/read-models.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { silentLogger } from '../../lib/logger.js';
 import { KafkaProjector } from '../../projectors/kafka-runner.js';
@@ -245,4 +250,117 @@ describe('distributed read-model cache (MongoDB)', () => {
       if (keys.length > 0) await redis.del(...keys);
     }
   }, 180_000);
+
+  it("names every view document a looked-up row's change reaches, before and after the writes", async () => {
+    const owners = defineTableRule({
+      table: 'owners',
+      row: z.object({ ownerId: z.number(), name: z.string() }),
+      key: 'ownerId',
+      stream: { type: 'owner', id: (s) => `owner-${s.ownerId}` },
+      onCreate: 'OwnerAdded',
+      otherwise: 'OwnerChanged',
+      onDelete: 'OwnerRemoved',
+    });
+    const accounts = defineTableRule({
+      table: 'accounts',
+      row: z.object({ accountId: z.number(), ownerId: z.number() }),
+      key: 'accountId',
+      stream: { type: 'account', id: (s) => `account-${s.accountId}` },
+      onCreate: 'AccountOpened',
+      otherwise: 'AccountChanged',
+      onDelete: 'AccountRemoved',
+    });
+    const withOwners = defineMigration({
+      name: 'h5-owners',
+      capture: { tables: [owners, accounts] },
+      readModels: [
+        defineView({
+          name: 'account',
+          from: 'accounts',
+          join: { owner: { table: 'owners', on: 'ownerId', required: true } },
+          schema: z.object({ owner: z.string() }),
+          select: (root) => {
+            const o = root.joins.owner;
+            return o && !Array.isArray(o) ? { owner: String(o.row.name) } : null;
+          },
+        }),
+      ],
+      domains: {
+        accounts: {
+          endpoints: {
+            get: defineEndpoint({
+              route: '/accounts/:accountId',
+              params: z.object({ accountId: z.coerce.number() }),
+              legacy: { sql: 'SELECT name AS owner FROM owners WHERE 1 = 0' },
+              readModel: ({ params, readModels }) =>
+                readModels.account?.get(String(params.accountId)) ?? Promise.resolve(null),
+            }),
+          },
+        },
+      },
+    });
+    let order = 0;
+    const change = (table: string, streamType: string, type: string, state: Record<string, unknown>) => {
+      const at = `b:0000000001:${String(++order).padStart(12, '0')}:0000000000:000000:1`;
+      return {
+        streamType,
+        streamId: `${streamType}-${order}`,
+        type,
+        data: { state, changes: {} },
+        metadata: {
+          op: type.endsWith('Removed') ? ('d' as const) : ('u' as const),
+          table,
+          sourcePosition: at,
+          sourceOrder: at,
+          sourceTxId: `tx-${order}`,
+          sourceTsMs: 1_700_000_000_000 + order,
+          snapshot: false,
+        },
+      };
+    };
+    const run = 'view';
+    const projection = new MongoReadModel({
+      migration: withOwners,
+      readModel: 'account',
+      client,
+      database: `${database}_${run}`,
+      logger: silentLogger,
+    });
+    try {
+      await projection.migrate();
+      projection.drainTouched();
+      await projection.apply([
+        change('owners', 'owner', 'OwnerAdded', { ownerId: 1, name: 'Ann' }),
+        change('owners', 'owner', 'OwnerAdded', { ownerId: 2, name: 'Bob' }),
+        ...[1, 2, 3].map((id) =>
+          change('accounts', 'account', 'AccountOpened', { accountId: id, ownerId: 1 }),
+        ),
+        change('accounts', 'account', 'AccountOpened', { accountId: 4, ownerId: 2 }),
+      ]);
+      expect(
+        projection
+          .drainTouched()
+          .map(([, key]) => key)
+          .sort(),
+      ).toEqual(['1', '2', '3', '4']);
+      const sorted = (docs: [string, string][]) => docs.map(([m, key]) => `${m}/${key}`).sort();
+      // A rename reaches every account of the owner, and nothing else.
+      const rename = [change('owners', 'owner', 'OwnerChanged', { ownerId: 1, name: 'Anne' })];
+      expect(sorted(await projection.addressedBy(rename))).toEqual(['account/1', 'account/2', 'account/3']);
+      await projection.apply(rename);
+      expect(sorted(projection.drainTouched())).toEqual(['account/1', 'account/2', 'account/3']);
+      // An account moving to another owner, and a removed owner (the required lookup drops documents).
+      const moved = [change('accounts', 'account', 'AccountChanged', { accountId: 3, ownerId: 2 })];
+      expect(sorted(await projection.addressedBy(moved))).toEqual(['account/3']);
+      await projection.apply(moved);
+      expect(sorted(projection.drainTouched())).toEqual(['account/3']);
+      const removed = [change('owners', 'owner', 'OwnerRemoved', { ownerId: 2, name: 'Bob' })];
+      expect(sorted(await projection.addressedBy(removed))).toEqual(['account/3', 'account/4']);
+      await projection.apply(removed);
+      expect(sorted(projection.drainTouched())).toEqual(['account/3', 'account/4']);
+      expect(await projection.handle().get('4')).toBeNull();
+    } finally {
+      await client.db(`${database}_${run}`).dropDatabase();
+    }
+  });
 });
