@@ -16,6 +16,7 @@ import { KafkaProjector } from '../../projectors/kafka-runner.js';
 import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
 import { DistributedReadModelCache } from '../../shadow-api/distributed-cache.js';
 import { itemsMigration } from './support/items.js';
+import { startTcpProxy } from './support/tcp-proxy.js';
 
 /**
  * The distributed read-model cache with writes racing reads: a projector applies batches to a
@@ -363,4 +364,69 @@ describe('distributed read-model cache (MongoDB)', () => {
       await client.db(`${database}_${run}`).dropDatabase();
     }
   });
+
+  it('a projector cut off from Redis waits out the entries, then bumps the epoch when Redis is back', async () => {
+    const prefix = `h5_cache_${suffix}_outage`;
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 6379 });
+    const ttlSeconds = 2;
+    const projectorCache = new DistributedReadModelCache({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      ttlSeconds,
+      prefix,
+      retryMs: 100,
+    });
+    // The readers still reach Redis: only the projector is cut off.
+    const readerCache = new DistributedReadModelCache({ url: REDIS, ttlSeconds, prefix });
+    const docs = new Map<string, { qty: number }>([
+      ['1', { qty: 0 }],
+      ['3', { qty: 0 }],
+    ]);
+    let reads = 0;
+    const store: ReadModelHandle = {
+      get: async (key) => {
+        reads++;
+        return docs.get(key) ?? null;
+      },
+      find: async () => [],
+    };
+    const cached = readerCache.wrap('item', store);
+    const settle = () => new Promise((r) => setTimeout(r, 100));
+    try {
+      await projectorCache.begin([]);
+      await projectorCache.end([], []);
+      await cached.get('1');
+      await settle();
+      const before = reads;
+      expect(qtyOf(await cached.get('1'))).toBe(0);
+      expect(reads).toBe(before);
+
+      proxy.outage();
+      const started = performance.now();
+      await projectorCache.begin([['item', '1']]);
+      // Gave up only once every entry that could predate the write had expired.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(ttlSeconds * 1000);
+      docs.set('1', { qty: 1 });
+      await projectorCache.end([['item', '1']], [['item', '1']]);
+      expect(qtyOf(await cached.get('1'))).toBe(1);
+      // Filled while the projector was cut off, from a store it may have changed unseen.
+      await cached.get('3');
+      await settle();
+      const epoch = Number(await redis.get(`${prefix}:d:epoch`));
+
+      proxy.restore();
+      await projectorCache.begin([['item', '5']]);
+      await projectorCache.end([['item', '5']], [['item', '5']]);
+      expect(Number(await redis.get(`${prefix}:d:epoch`))).toBe(epoch + 1);
+      const afterBump = reads;
+      await cached.get('3');
+      expect(reads).toBe(afterBump + 1);
+      expect(await redis.get(`${prefix}:d:p:item:5`)).toBeNull();
+    } finally {
+      projectorCache.close();
+      readerCache.close();
+      await proxy.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  }, 60_000);
 });
