@@ -4,6 +4,8 @@ import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { startProjector } from '../../cli/distributed.js';
+import { serverReadSide } from '../../cli/read-side.js';
 import { domainTopic, EVENT_TYPE_HEADER } from '../../connectors/kafka/domain-topics.js';
 import { defineTableRule } from '../../connectors/mapping/rules.js';
 import { defineEndpoint } from '../../definition/endpoints.js';
@@ -11,6 +13,7 @@ import { defineMigration } from '../../definition/migration.js';
 import type { ReadModelHandle } from '../../definition/read-models.js';
 import { defineView } from '../../definition/read-models.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { KafkaProjector } from '../../projectors/kafka-runner.js';
 import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
@@ -429,4 +432,69 @@ describe('distributed read-model cache (MongoDB)', () => {
       if (keys.length > 0) await redis.del(...keys);
     }
   }, 60_000);
+
+  it('wired: a `project` process and the read side of `serve` with cache.redisUrl set', async () => {
+    const run = 'wired';
+    const topicPrefix = `h5_cache_${suffix}_${run}`;
+    const prefix = `h5_cache_${suffix}_${run}`;
+    const config = loadConfig({
+      env: {},
+      file: undefined,
+      overrides: {
+        legacy: { url: 'mysql://cqrs:cqrs@127.0.0.1:3307/h5_unused' },
+        cdc: { name: `h5cdc${suffix}` },
+        kafka: { topicPrefix, partitions: 2, sessionTimeoutMs: 8000 },
+        stores: { mongoDatabase: `${database}_${run}`, checkIntervalMs: 1000 },
+        cache: { redisUrl: REDIS, ttlSeconds: 60, prefix },
+      },
+    });
+    const registry = new Registry();
+    const projector = await startProjector(config, migration, 'mongo', silentLogger, new Registry());
+    const side = serverReadSide(config, migration, silentLogger, { registry });
+    const kafka = new Kafka({
+      clientId: 'h5-cache',
+      brokers: ['127.0.0.1:9092'],
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    const item = side.readModels.item as ReadModelHandle;
+    const send = (qty: number) =>
+      producer.send({
+        topic: domainTopic(topicPrefix, 'item'),
+        acks: -1,
+        messages: [itemChanged(1, qty)].map((e) => ({
+          key: e.streamId,
+          value: JSON.stringify(e),
+          headers: { [EVENT_TYPE_HEADER]: e.type },
+        })),
+      });
+    const until = async (qty: number) => {
+      for (let i = 0; i < 300 && qtyOf(await item.get('1')) !== qty; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      return qtyOf(await item.get('1'));
+    };
+    try {
+      await send(1);
+      expect(await until(1)).toBe(1);
+      expect(qtyOf(await item.get('1'))).toBe(1);
+      expect(await lookups(registry, 'hit')).toBeGreaterThan(0);
+      // A cached document is replaced by the next write, through the projector's invalidation.
+      await send(2);
+      expect(await until(2)).toBe(2);
+      expect((await redis.keys(`${prefix}:d:e:item:1`)).length).toBe(1);
+    } finally {
+      await producer.disconnect();
+      await side.stop();
+      await projector.stop();
+      await client.db(`${database}_${run}`).dropDatabase();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [domainTopic(topicPrefix, 'item')] }).catch(() => undefined);
+      await admin.deleteGroups([`${topicPrefix}.projector.item`]).catch(() => undefined);
+      await admin.disconnect();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  }, 120_000);
 });
