@@ -27,6 +27,9 @@ import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './
  *   durable write) could fill. Equal times (same microsecond, order unknown) refuse the fill.
  *   Without begin (markers after the write only), a reader could hit the old entry between
  *   the store write and the marker: the test showed it.
+ * - A view document that only the writes themselves bring within a row's reach (its parent
+ *   changed in the same batch, or concurrently in another partition) is named at end only:
+ *   for it the guarantee is the weaker "as new as every batch ended before the lookup".
  * - Entries carry the epoch they were read under; a lookup serves only the current one. A
  *   projector bumps it (INCR) when it starts (a crash or an offline rebuild may have changed
  *   documents no script named) and, after a script failed, before its next one.
