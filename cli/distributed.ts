@@ -240,6 +240,19 @@ export interface RunningProjector {
   stop(): Promise<void>;
 }
 
+/** What every KafkaProjector of `store` takes from the configuration and the definition. */
+export function projectorSettings(config: Config, migration: Migration, store: StoreName, logger: Logger) {
+  return {
+    topicPrefix: config.kafka.topicPrefix,
+    partitions: config.kafka.partitions,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    store,
+    storeCheckIntervalMs: config.stores.checkIntervalMs,
+    maskInvalidEvents: migration.sensitiveColumns.size > 0,
+    logger,
+  };
+}
+
 /**
  * One projector process for a server store: a KafkaProjector (its own consumer group) per
  * maintained version of each read model placed there (VersionedProjectors; version 1 only
@@ -266,15 +279,9 @@ export async function startProjector(
     logger,
     start: async (projection) => {
       const projector = new KafkaProjector({
+        ...projectorSettings(config, migration, store, logger),
         kafka: kafkaFrom(config, `projector-${store}`, logger),
         projection,
-        topicPrefix: config.kafka.topicPrefix,
-        partitions: config.kafka.partitions,
-        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-        store,
-        storeCheckIntervalMs: config.stores.checkIntervalMs,
-        maskInvalidEvents: migration.sensitiveColumns.size > 0,
-        logger,
         ...(registry ? { registry } : {}),
         ...(cache ? { invalidation: cache } : {}),
         onError: (err) => fail(err),

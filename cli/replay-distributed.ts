@@ -24,7 +24,14 @@ import {
   versionName,
   withState,
 } from '../projectors/stores/document-versions.js';
-import { kafkaFrom, type OpenedStore, openStore, placementOf, type StoreName } from './distributed.js';
+import {
+  kafkaFrom,
+  type OpenedStore,
+  openStore,
+  placementOf,
+  projectorSettings,
+  type StoreName,
+} from './distributed.js';
 import { renderVerification, verifyVersion } from './version-verify.js';
 
 /**
@@ -192,16 +199,12 @@ export async function replayDistributed(
     const failed = new Promise<AdapterError>((resolve) => {
       fail = resolve;
     });
+    // No cache invalidation: readers read this version only after the switch, and this
+    // projector stops before it (the `project` processes, which invalidate, go on).
     projector = new KafkaProjector({
+      ...projectorSettings(config, migration, store, logger),
       kafka,
       projection: to === null ? adapter : frozenAt(adapter, to),
-      topicPrefix: config.kafka.topicPrefix,
-      partitions: config.kafka.partitions,
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      store,
-      storeCheckIntervalMs: config.stores.checkIntervalMs,
-      maskInvalidEvents: migration.sensitiveColumns.size > 0,
-      logger,
       onError: (err) => fail(err),
     });
     await projector.start();
