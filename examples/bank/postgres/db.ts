@@ -110,11 +110,27 @@ export async function createPgBankDatabase(
   });
 }
 
-/** Drops `database`, ending its sessions; replication slots on it must be dropped first. */
+/** Attempts of a drop refused while a server process (an autovacuum worker) is in the database. */
+const DROP_ATTEMPTS = 20;
+
+/**
+ * Drops `database`, ending its sessions; replication slots on it must be dropped first. FORCE
+ * may only end sessions of roles the caller belongs to: an autovacuum worker (a superuser's
+ * process) that is in the database makes it fail with 42501 until the worker is done, so that
+ * refusal is tried again.
+ */
 export async function dropPgDatabase(conn: PgConnOptions, database: string): Promise<void> {
   const name = databaseNameSchema.parse(database);
   await withClient(conn, 'postgres', async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        return;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== '42501' || attempt >= DROP_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   });
 }
 
