@@ -32,7 +32,7 @@ import {
   projectorSettings,
   type StoreName,
 } from './distributed.js';
-import { renderVerification, verifyVersion } from './version-verify.js';
+import { renderVerification, verifyVersion } from './verify-version-distributed.js';
 
 /**
  * `replay` and `read-model versions|switch|rollback|drop` for the server stores (MongoDB,

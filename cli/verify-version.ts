@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { FreshnessPort } from '../compare/ports.js';
 import { SqliteComparisonRecorder } from '../compare/recorder.js';
+import { notingReads } from '../definition/endpoint-calls.js';
 import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
-import type { ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { docTableName } from '../projectors/stores/read-model-versions.js';
@@ -62,12 +62,7 @@ export async function verifyVersion(
     // endpoints that never touch this read model are left out of the verdict.
     for (const entry of deps.migration.endpoints) {
       const read = new Set<string>();
-      const watched = new Proxy(candidate, {
-        get(target, property, receiver) {
-          if (typeof property === 'string') read.add(property);
-          return Reflect.get(target, property, receiver);
-        },
-      }) as ReadModels;
+      const watched = notingReads(candidate, read);
       const result = await reconcileOnce(
         {
           config: deps.config,

@@ -38,6 +38,19 @@ export function readModelReply(
   return endpoint.readModel({ params, readModels, analytics });
 }
 
+/**
+ * `base` (read models, analytics) noting in `read` each of its entries a call reads: which read
+ * models an endpoint's read-model side depends on is known only by running it.
+ */
+export function notingReads<T extends object>(base: T, read: Set<string>): T {
+  return new Proxy(base, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && prop in target) read.add(prop);
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
+
 /** Route parameter names in order, e.g. ['accountId'] for '/accounts/:accountId/summary'. */
 export function routeParams(route: string): string[] {
   return [...route.matchAll(/:([A-Za-z_]\w*)/g)].map((m) => m[1] as string);

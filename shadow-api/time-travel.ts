@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type { Analytics } from '../definition/analytics.js';
-import { readModelReply } from '../definition/endpoint-calls.js';
+import { notingReads, readModelReply } from '../definition/endpoint-calls.js';
 import { type EndpointDefinition, type EndpointParams, TIME_TRAVEL_PARAM } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
@@ -103,16 +103,6 @@ class NeedsReadModel extends Error {
   }
 }
 
-/** `base` that notes which of its entries are read. */
-function noting<T extends object>(base: T, read: Set<string>): T {
-  return new Proxy(base, {
-    get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in target) read.add(prop);
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-}
-
 /** `past`, throwing NeedsReadModel for a read model of the definition it was built without. */
 function guarded(past: ReadModels, known: ReadonlySet<string>): ReadModels {
   return new Proxy(past, {
@@ -194,7 +184,12 @@ export async function answerAsOf(
   const models = new Set<string>();
   const analytics = new Set<string>();
   try {
-    await readModelReply(endpoint, params, noting(ctx.live, models), noting(ctx.analytics ?? {}, analytics));
+    await readModelReply(
+      endpoint,
+      params,
+      notingReads(ctx.live, models),
+      notingReads(ctx.analytics ?? {}, analytics),
+    );
   } catch {
     // What it read before failing is noted; the past answer finds anything else it needs.
   }

@@ -8,7 +8,7 @@ import { throttledLegacyDb } from '../compare/throttle.js';
 import { tableTopic } from '../connectors/debezium/config.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { openLegacyDb } from '../connectors/legacy/index.js';
-import { readModelAnswer } from '../definition/endpoint-calls.js';
+import { notingReads, readModelAnswer } from '../definition/endpoint-calls.js';
 import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
@@ -78,12 +78,7 @@ async function endpointsReading(
     const [first] = await parameterSets(entry, legacy);
     if (first === undefined) continue;
     const touched = new Set<string>();
-    const watching = new Proxy(readModels, {
-      get(target, property, receiver) {
-        if (typeof property === 'string') touched.add(property);
-        return Reflect.get(target, property, receiver);
-      },
-    });
+    const watching = notingReads(readModels, touched);
     // Only which read models it reads matters here; its answer is compared below.
     await readModelAnswer(entry.definition, first, watching).catch(() => undefined);
     if (touched.has(readModel)) using.add(entry.key);
