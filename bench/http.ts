@@ -3,6 +3,7 @@ import { BENCH_MIGRATION } from './adapter.js';
 import { childModule, runChild } from './child.js';
 import { httpLoadOutputSchema } from './children/http-load.js';
 import type { ScenarioContext } from './context.js';
+import { legacyServerPid } from './legacy-cpu.js';
 import type { BenchEndpoint, HttpRun, ServedMode } from './results-schema.js';
 
 export interface AccountRange {
@@ -15,6 +16,18 @@ function flagKeyOf(endpoint: BenchEndpoint): string {
   const entry = BENCH_MIGRATION.endpoints.find((e) => e.name === endpoint);
   if (entry === undefined) throw new Error(`the bench migration has no endpoint "${endpoint}"`);
   return entry.key;
+}
+
+const pids = new WeakMap<ScenarioContext, Promise<number | null>>();
+
+/** The legacy server's pid, looked up once per scenario. */
+function legacyPidOf(ctx: ScenarioContext): Promise<number | null> {
+  let pid = pids.get(ctx);
+  if (pid === undefined) {
+    pid = legacyServerPid(ctx.fixture.pool, ctx.server.host);
+    pids.set(ctx, pid);
+  }
+  return pid;
 }
 
 /** Sets the endpoint's flag on the running API, then loads it from a separate autocannon process. */
@@ -32,6 +45,7 @@ export async function measureEndpoint(
 ): Promise<HttpRun> {
   await api.flags.patch(flagKeyOf(run.endpoint), { mode: run.mode });
   const { httpSec, warmupSec } = ctx.settings;
+  const legacyPid = await legacyPidOf(ctx);
   const output = await runChild(
     childModule('http-load'),
     {
@@ -42,6 +56,7 @@ export async function measureEndpoint(
       durationSec: httpSec,
       warmupSec,
       ...(run.asOf === undefined ? {} : { asOf: run.asOf }),
+      ...(legacyPid === null ? {} : { legacyPid }),
     },
     httpLoadOutputSchema,
   );
@@ -55,12 +70,17 @@ export async function measureEndpoint(
     },
     'http run',
   );
+  const { legacyCpuMs, ...load } = output;
   return {
     endpoint: run.endpoint,
     mode: run.mode,
     connections: run.connections,
     durationSec: httpSec,
-    ...output,
+    ...load,
     counted: '2xx',
+    legacyDbCpu:
+      legacyCpuMs === null
+        ? null
+        : { cpuMs: legacyCpuMs, usPerRequest: load.requests > 0 ? (legacyCpuMs * 1000) / load.requests : 0 },
   };
 }

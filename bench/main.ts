@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseMysqlUrl } from '../examples/bank/db.js';
@@ -19,6 +20,7 @@ import {
   SCENARIOS,
   type ScenarioName,
   scenarioNameSchema,
+  serveCpuResultSchema,
 } from './results-schema.js';
 import { CDC_PATHS, type CdcPath, cdcScenario } from './scenarios/cdc.js';
 import { type BinlogDecoder, DECODERS, decodeScenario } from './scenarios/decode.js';
@@ -28,7 +30,8 @@ import { throughputScenario } from './scenarios/throughput.js';
 import { renderSummary } from './summary.js';
 
 export const USAGE = `usage: npm run bench -- <scenario|all> [options]
-  scenarios: ${SCENARIOS.join(', ')} (all runs each in its own process, throughput first)
+  scenarios: ${SCENARIOS.join(', ')} (all runs each in its own process, throughput first,
+             then bench/serve-cpu.ts on the same data: everything the summary's targets need)
   summary: render summary.md again from the results in --out
   --scale tiny|small|bench   sample bank size (default bench: 100k customers, 200k accounts, 5M transactions)
   --seed N                   data seed (default 42)
@@ -38,7 +41,9 @@ export const USAGE = `usage: npm run bench -- <scenario|all> [options]
   --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
   --cdc-paths LIST           CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)
   --decoders LIST            binlog readers of the decode scenario (default embedded; debezium needs the stack)
-  --no-profile               skip the CPU-profiled runs`;
+  --no-profile               skip the CPU-profiled runs
+  --embedded-only            all: leave out the Debezium/Kafka path (otherwise all starts the stack
+                             with stack/stack.sh up and measures both paths)`;
 
 const argsSchema = z.object({
   scenario: z.union([scenarioNameSchema, z.literal('all'), z.literal('summary')]),
@@ -49,6 +54,7 @@ const argsSchema = z.object({
   out: z.string().default('bench/results'),
   dataDir: z.string().optional(),
   profile: z.boolean().default(true),
+  embeddedOnly: z.boolean().default(false),
   cdcPaths: z
     .string()
     .default('embedded')
@@ -74,6 +80,7 @@ function parseCli(argv: string[]) {
       out: { type: 'string' },
       'data-dir': { type: 'string' },
       'no-profile': { type: 'boolean' },
+      'embedded-only': { type: 'boolean' },
       'cdc-paths': { type: 'string' },
       decoders: { type: 'string' },
     },
@@ -97,6 +104,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     out: values.out,
     dataDir: values['data-dir'],
     profile: values['no-profile'] ? false : undefined,
+    embeddedOnly: values['embedded-only'],
     cdcPaths: values['cdc-paths'],
     decoders: values.decoders,
   });
@@ -149,6 +157,10 @@ function settingsOf(args: BenchArgs) {
   return { ...SETTINGS[args.scale], profile: args.profile && SETTINGS[args.scale].profile };
 }
 
+const databaseOf = (args: BenchArgs) =>
+  args.database ?? (args.scale === 'bench' ? 'bench_bank' : `bench_bank_${args.scale}`);
+const dataDirOf = (args: BenchArgs) => args.dataDir ?? join('.data/bench', args.scale);
+
 /** One scenario in this process: its peak RSS is this process's. */
 async function runScenario(
   args: BenchArgs & { scenario: ScenarioName },
@@ -159,13 +171,13 @@ async function runScenario(
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const server = parseMysqlUrl(args.legacyUrl);
-  const database = args.database ?? (args.scale === 'bench' ? 'bench_bank' : `bench_bank_${args.scale}`);
+  const database = databaseOf(args);
   const fixture = await prepareFixture({
     server,
     database,
     scale: args.scale,
     seed: args.seed,
-    dataDir: args.dataDir ?? join('.data/bench', args.scale),
+    dataDir: dataDirOf(args),
     logger,
   });
   try {
@@ -193,44 +205,97 @@ async function runScenario(
 export function readResults(dir: string, logger: Logger): BenchResult[] {
   const results: BenchResult[] = [];
   for (const name of SCENARIOS) {
-    let text: string;
-    try {
-      text = readFileSync(join(dir, `${name}.json`), 'utf8');
-    } catch {
-      continue;
-    }
-    const parsed = resultSchema.safeParse(JSON.parse(text));
-    if (parsed.success) results.push(parsed.data);
-    else
-      logger.warn(
-        { file: `${name}.json`, issues: parsed.error.issues.slice(0, 3) },
-        'result left out of the summary',
-      );
+    const parsed = readJson(dir, `${name}.json`, resultSchema, logger);
+    if (parsed) results.push(parsed);
   }
   return results;
 }
 
-function writeSummary(dir: string, logger: Logger): void {
-  writeFileSync(join(dir, 'summary.md'), renderSummary(readResults(dir, logger)));
+function readJson<T>(dir: string, file: string, schema: z.ZodType<T>, logger: Logger): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, file), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(JSON.parse(text));
+  if (parsed.success) return parsed.data;
+  logger.warn({ file, issues: parsed.error.issues.slice(0, 3) }, 'result left out of the summary');
+  return undefined;
 }
 
-/** `all`: each scenario in a child process of this command, so each has its own peak RSS. */
-async function runAll(args: BenchArgs, argv: string[]): Promise<void> {
-  const rest = argv.filter((a) => a !== 'all');
-  for (const scenario of SCENARIOS) {
-    const code = await new Promise<number | null>((done, fail) => {
-      const child = spawn(
-        process.execPath,
-        [...process.execArgv, process.argv[1] as string, scenario, ...rest],
-        {
-          stdio: 'inherit',
-        },
-      );
-      child.on('error', fail);
-      child.on('close', done);
+function writeSummary(dir: string, logger: Logger): void {
+  const serveCpu = readJson(dir, SERVE_CPU_FILE, serveCpuResultSchema, logger);
+  writeFileSync(join(dir, 'summary.md'), renderSummary(readResults(dir, logger), serveCpu));
+}
+
+const SERVE_CPU_FILE = 'serve-cpu.json';
+
+function runNode(args: string[]): Promise<number | null> {
+  return new Promise<number | null>((done, fail) => {
+    const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: 'inherit' });
+    child.on('error', fail);
+    child.on('close', done);
+  });
+}
+
+/** `stack/stack.sh up`: a no-op when the stack already runs. */
+function stackUp(): Promise<void> {
+  return new Promise<void>((done, fail) => {
+    const child = spawn('bash', [fileURLToPath(new URL('../stack/stack.sh', import.meta.url)), 'up'], {
+      stdio: 'inherit',
     });
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0
+        ? done()
+        : fail(
+            new BenchError('BENCH_STACK', `stack/stack.sh up exited with ${code}`, {
+              hint: 'see stack/stack.sh logs <service>, or run all with --embedded-only',
+            }),
+          ),
+    );
+  });
+}
+
+/**
+ * `all`: each scenario in a child process of this command, so each has its own peak RSS, then
+ * the serving-CPU measurement on the same data. Unless --embedded-only, the stack is started and
+ * the Debezium/Kafka path measured too (where --cdc-paths / --decoders do not say otherwise).
+ */
+async function runAll(args: BenchArgs, argv: string[]): Promise<void> {
+  const rest = argv.filter((a) => a !== 'all' && a !== '--embedded-only');
+  if (!args.embeddedOnly) {
+    await stackUp();
+    if (!argv.includes('--cdc-paths')) rest.push('--cdc-paths', 'embedded,debezium-kafka');
+    if (!argv.includes('--decoders')) rest.push('--decoders', 'embedded,debezium');
+  }
+  for (const scenario of SCENARIOS) {
+    const code = await runNode([process.argv[1] as string, scenario, ...rest]);
     if (code !== 0) throw new BenchError('BENCH_SCENARIO_FAILED', `scenario ${scenario} exited with ${code}`);
   }
+  const settings = settingsOf(args);
+  const code = await runNode([
+    fileURLToPath(new URL('./serve-cpu.ts', import.meta.url)),
+    '--database',
+    databaseOf(args),
+    '--scale',
+    args.scale,
+    '--legacy-url',
+    args.legacyUrl,
+    '--data-dir',
+    dataDirOf(args),
+    '--seconds',
+    String(settings.httpSec),
+    '--repeat',
+    '1',
+    '--connections',
+    String(Math.max(...settings.connections)),
+    '--out',
+    join(args.out, SERVE_CPU_FILE),
+  ]);
+  if (code !== 0) throw new BenchError('BENCH_SCENARIO_FAILED', `serve-cpu exited with ${code}`);
+  writeSummary(args.out, createLogger({ name: 'bench' }));
   process.stdout.write(`results and summary in ${resolve(args.out)}\n`);
 }
 

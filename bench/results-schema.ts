@@ -53,6 +53,11 @@ export const httpRunSchema = z.object({
   errors: count,
   /** x-served-by header values seen (warm-up included): proves which side answered. */
   servedBy: z.record(z.string(), count),
+  /**
+   * CPU the legacy database server used in the measured window, in total and per 2xx answer;
+   * null when its process is not on this machine; absent in results from before it was measured.
+   */
+  legacyDbCpu: z.object({ cpuMs: ms, usPerRequest: z.number().nonnegative() }).nullable().optional(),
 });
 export type HttpRun = z.infer<typeof httpRunSchema>;
 
@@ -155,6 +160,37 @@ const envelope = {
   peakRssBytes: count,
   params: z.record(z.string(), z.unknown()),
 };
+
+/**
+ * bench/serve-cpu.ts's file (serve-cpu.json): server CPU per request of the read endpoints and
+ * of Fastify's hello-world in the same process, and shadow mode at a fixed rate.
+ */
+export const cpuRunSchema = z.object({
+  target: z.string(),
+  mode: z.enum(['legacy', 'new', 'shadow', 'hello']),
+  connections: z.number().int().positive(),
+  rate: z.number().positive().nullable(),
+  requests: count,
+  requestsPerSec: z.number().nonnegative(),
+  non2xx: count,
+  /** process.cpuUsage() delta over the run (and the comparisons' drain after it), per request. */
+  processCpuUsPerRequest: z.number().nonnegative(),
+  /** Active time of the serving thread's event loop over the same span, per request. */
+  serveThreadUsPerRequest: z.number().nonnegative(),
+  comparisons: z.object({ recorded: count, dropped: count }).nullable(),
+});
+export type CpuRun = z.infer<typeof cpuRunSchema>;
+
+export const serveCpuResultSchema = z.object({
+  startedAt: z.iso.datetime(),
+  machine: machineSchema,
+  git: z.object({ commit: z.string(), dirty: z.boolean() }).nullable().optional(),
+  node: z.string(),
+  scale: z.string(),
+  seconds: z.number().positive(),
+  runs: z.array(cpuRunSchema),
+});
+export type ServeCpuResult = z.infer<typeof serveCpuResultSchema>;
 
 export const resultSchema = z.discriminatedUnion('scenario', [
   z.object({ scenario: z.literal('throughput'), ...envelope, results: throughputResults }),

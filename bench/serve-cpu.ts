@@ -18,6 +18,7 @@ import { type CpuLoadInput, type CpuLoadOutput, cpuLoadOutputSchema } from './ch
 import { prepareFixture } from './fixture.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
+import { type CpuRun, type ServeCpuResult, serveCpuResultSchema } from './results-schema.js';
 import { accountRange } from './scenarios/reads.js';
 
 /**
@@ -63,21 +64,6 @@ type Args = z.infer<typeof argsSchema>;
 
 type Mode = 'legacy' | 'new' | 'shadow';
 const FLAG_KEYS = { summary: 'accounts.summary', history: 'accounts.history' } as const;
-
-export interface CpuRun {
-  target: string;
-  mode: Mode | 'hello';
-  connections: number;
-  rate: number | null;
-  requests: number;
-  requestsPerSec: number;
-  non2xx: number;
-  /** process.cpuUsage() delta over the run (and the comparisons' drain after it), per request. */
-  processCpuUsPerRequest: number;
-  /** Active time of the serving thread's event loop over the same span, per request. */
-  serveThreadUsPerRequest: number;
-  comparisons: { recorded: number; dropped: number } | null;
-}
 
 function parseCli(argv: string[]): Args {
   const { values } = parseArgs({
@@ -344,7 +330,7 @@ export async function main(argv: string[]): Promise<void> {
     await legacy.close();
     readDb.close();
   }
-  const result = {
+  const result: ServeCpuResult = serveCpuResultSchema.parse({
     startedAt: new Date().toISOString(),
     machine: machineInfo(),
     git: gitInfo(),
@@ -352,7 +338,7 @@ export async function main(argv: string[]): Promise<void> {
     scale: args.scale,
     seconds: args.seconds,
     runs,
-  };
+  });
   mkdirSync(join(args.out, '..'), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${table(runs)}\n\nresults in ${args.out}\n`);

@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { z } from 'zod';
 import { childMain, isEntry } from '../child.js';
+import { processCpuMs } from '../legacy-cpu.js';
 import { endpointSchema, latencySchema } from '../results-schema.js';
 import { latencyOf } from '../stats.js';
 
@@ -14,6 +15,8 @@ export const httpLoadInputSchema = z.object({
   warmupSec: z.number().nonnegative(),
   /** Reference instant of the overview endpoints (DATETIME(6) text). */
   asOf: z.string().optional(),
+  /** The legacy database server's pid: its CPU time over the measured window is reported. */
+  legacyPid: z.number().int().positive().optional(),
 });
 export type HttpLoadInput = z.infer<typeof httpLoadInputSchema>;
 
@@ -25,6 +28,8 @@ export const httpLoadOutputSchema = z.object({
   non2xx: z.number().int().nonnegative(),
   errors: z.number().int().nonnegative(),
   servedBy: z.record(z.string(), z.number().int().nonnegative()),
+  /** CPU milliseconds the legacy database server used in the measured window (null: not measurable). */
+  legacyCpuMs: z.number().nonnegative().nullable(),
 });
 export type HttpLoadOutput = z.infer<typeof httpLoadOutputSchema>;
 
@@ -80,7 +85,9 @@ async function run(input: HttpLoadInput): Promise<HttpLoadOutput> {
   if (input.warmupSec > 0) await load(options(input.warmupSec));
   // autocannon's own histogram has 1 ms resolution; a read-model answer takes less.
   const latencies: number[] = [];
+  const cpuBefore = input.legacyPid === undefined ? null : processCpuMs(input.legacyPid);
   const result = await load(options(input.durationSec), (ms) => latencies.push(ms));
+  const cpuAfter = input.legacyPid === undefined ? null : processCpuMs(input.legacyPid);
   // Only 2xx answers count as served: an error page is cheap and would inflate throughput.
   const ok = result['2xx'];
   return {
@@ -90,6 +97,7 @@ async function run(input: HttpLoadInput): Promise<HttpLoadOutput> {
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     servedBy,
+    legacyCpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
   };
 }
 

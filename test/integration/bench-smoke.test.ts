@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resultSchema, SCENARIOS } from '../../bench/results-schema.js';
+import { resultSchema, SCENARIOS, serveCpuResultSchema } from '../../bench/results-schema.js';
 import { dropDatabase } from '../../examples/bank/db.js';
 
 const run = promisify(execFile);
@@ -40,6 +40,7 @@ describe('bench harness smoke run', () => {
         '--out',
         out,
         '--no-profile',
+        '--embedded-only',
       ],
       { env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
     );
@@ -74,6 +75,9 @@ describe('bench harness smoke run', () => {
       expect(r.errors).toBe(0);
       // The flag took effect: every answer came from the side the mode names.
       expect(Object.keys(r.servedBy)).toEqual([r.mode === 'legacy' ? 'legacy' : 'read-model']);
+      // The private MariaDB runs on this machine: its CPU time per answer is measured.
+      expect(r.legacyDbCpu).not.toBeNull();
+      if (r.mode === 'legacy') expect(r.legacyDbCpu?.usPerRequest).toBeGreaterThan(0);
     }
     if (shadow?.scenario !== 'shadow') throw new Error('shadow result missing');
     const notLegacy = shadow.results.runs.filter((r) => Object.keys(r.servedBy).join() !== 'legacy');
@@ -101,8 +105,27 @@ describe('bench harness smoke run', () => {
     expect(decode.results.readers.map((r) => r.reader)).toEqual(['embedded']);
     expect(decode.results.readers[0]?.rowChanges.items).toBeGreaterThan(0);
 
+    // all ends with the serving-CPU measurement on the same data, read by the summary.
+    const serveCpu = serveCpuResultSchema.parse(
+      JSON.parse(readFileSync(join(out, 'serve-cpu.json'), 'utf8')),
+    );
+    expect(new Set(serveCpu.runs.map((r) => `${r.target}.${r.mode}`))).toEqual(
+      new Set([
+        'hello.hello',
+        ...['summary', 'history'].flatMap((t) => [`${t}.new`, `${t}.legacy`, `${t}.shadow`]),
+      ]),
+    );
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toContain('## Targets');
+    for (const target of [
+      'Fastify hello-world',
+      'initial snapshot ≥',
+      'full replay ≥',
+      'Debezium/Kafka',
+      'peak RSS of every scenario',
+      'legacy database CPU per read request',
+    ])
+      expect(summary).toContain(target);
     expect(summary).toContain('## CDC freshness');
     expect(summary).toContain('overview (case-study)');
     expect(summary).toMatch(/Commit: [0-9a-f]{12}/);
