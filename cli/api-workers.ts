@@ -7,6 +7,7 @@ import type { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import { healthSnapshotOf } from './api-worker-health.js';
 import { type PrimaryMessage, type WorkerMessage, workerMessageSchema } from './api-worker-protocol.js';
+import { type CrashLoopPolicy, crashLoop, DEFAULT_CRASH_LOOP } from './crash-loop.js';
 
 /**
  * The primary side of api.workers > 1: forks the API workers (node:cluster, so they share the
@@ -20,13 +21,6 @@ const HEALTH_RELAY_MS = 1000;
 const METRICS_TIMEOUT_MS = 2000;
 const STOP_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 180_000;
-
-/** Deaths within `windowMs` after which the primary stops restarting and fails. */
-export interface CrashLoopPolicy {
-  deaths: number;
-  windowMs: number;
-}
-const DEFAULT_CRASH_LOOP: CrashLoopPolicy = { deaths: 5, windowMs: 60_000 };
 
 export interface ApiWorkersOptions {
   count: number;
@@ -60,7 +54,7 @@ export function startApiWorkers(options: ApiWorkersOptions): ApiWorkers {
   const policy = options.crashLoop ?? DEFAULT_CRASH_LOOP;
   const log = logger.child({ component: 'api-workers' });
   const workers = new Set<Worker>();
-  const deaths: number[] = [];
+  const deaths = crashLoop(policy);
   let stopping = false;
   let fail: (err: Error) => void = () => undefined;
   const failed = new Promise<Error>((resolve) => {
@@ -163,16 +157,14 @@ export function startApiWorkers(options: ApiWorkersOptions): ApiWorkers {
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
       if (stopping) return;
-      const now = Date.now();
-      deaths.push(now);
-      while (deaths.length > 0 && (deaths[0] ?? now) < now - policy.windowMs) deaths.shift();
+      const recent = deaths.died(Date.now());
       const how = { workerPid: worker.process.pid, code, signal };
-      if (deaths.length >= policy.deaths) {
-        log.error({ ...how, deaths: deaths.length }, 'API workers keep dying; giving up');
+      if (deaths.looping(recent)) {
+        log.error({ ...how, deaths: recent }, 'API workers keep dying; giving up');
         fail(
           new AdapterError(
             'API_WORKERS_FAILING',
-            `API workers died ${deaths.length} times within ${policy.windowMs / 1000} s (the last, pid ${worker.process.pid}: ${signal ?? `exit code ${code}`})`,
+            `API workers died ${recent} times within ${policy.windowMs / 1000} s (the last, pid ${worker.process.pid}: ${signal ?? `exit code ${code}`})`,
             {
               hint: "see the API workers' errors in the log; api.workers=1 (CQRS_API_WORKERS) serves from this process",
             },
