@@ -5,7 +5,7 @@
  *
  *   npm run -s build
  *   node --import tsx bench/api-workers-reads.ts --url mysql://cqrs:cqrs@127.0.0.1:3307/<bank> \
- *     [--rounds 3] [--duration 10] [--connections 64] [--accounts 80] [--prefix h3_]
+ *     [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--accounts 80] [--prefix h3_]
  *
  * The load generator runs in this process, on the same cores as MariaDB and the runs.
  */
@@ -21,6 +21,8 @@ const { values } = parseArgs({
     url: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
+    /** Seconds of load before each measured one: each worker's JIT warms on its share only. */
+    warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '64' },
     accounts: { type: 'string', default: '80' },
     prefix: { type: 'string', default: 'h3_' },
@@ -133,7 +135,7 @@ try {
       const order = round % 2 === 0 ? runs : [...runs].reverse();
       for (const run of order) {
         await setMode(run, c.mode);
-        await load(run.api, c.path, 2);
+        await load(run.api, c.path, Number(values.warmup));
         const cpuBefore = cpuSeconds(run.pids);
         const r = await load(run.api, c.path, duration);
         const cpu = cpuSeconds(run.pids) - cpuBefore;
