@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +132,21 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
       resolve(code);
     });
   });
+}
+
+/** Process ids whose parent is `pid` (Linux /proc): a primary's API workers. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // The process ended while listed.
+    }
+  }
+  return out;
 }
 
 const alive = (pid: number) => {
@@ -280,8 +295,12 @@ describe('run with api.workers=2', () => {
     );
   }, 240_000);
 
-  it('takes flag changes from a shared Redis state store on every worker', async () => {
+  it('takes flag changes from a shared Redis state store on every worker; exits 1 when workers keep dying', async () => {
     const run = await startRun({ ...envOf(2), CQRS_STATE_REDIS_URL: REDIS, CQRS_STATE_PREFIX: statePrefix });
+    let stderr = '';
+    run.child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     children.push(run.child);
     await waitFor('ready workers', async () => (await get(run.api, '/health/ready')).status === 200, 60_000);
     const patched = performance.now();
@@ -297,7 +316,27 @@ describe('run with api.workers=2', () => {
       5000,
     );
     expect(performance.now() - patched).toBeLessThan(2000);
-    run.child.kill('SIGTERM');
-    expect(await exited(run.child, 30_000)).toBe(0);
+
+    // Five worker deaths within a minute: the primary gives up rather than look healthy.
+    const primary = run.child.pid ?? 0;
+    const killed = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      let victim: number | undefined;
+      await waitFor(
+        'a live worker',
+        () => {
+          victim = childrenOf(primary).find((pid) => !killed.has(pid));
+          return victim !== undefined || run.child.exitCode !== null;
+        },
+        20_000,
+      );
+      if (victim === undefined) break;
+      killed.add(victim);
+      process.kill(victim, 'SIGKILL');
+    }
+    expect(killed.size).toBe(5);
+    expect(await exited(run.child, 30_000)).toBe(1);
+    expect(stderr).toContain('API_WORKERS_FAILING');
+    expect(childrenOf(primary)).toEqual([]);
   }, 120_000);
 });
