@@ -1,7 +1,13 @@
+import { availableParallelism } from 'node:os';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { PRIMARY_COMPONENT, relayedHealth } from '../../cli/api-worker-health.js';
 import { primaryMessageSchema } from '../../cli/api-worker-protocol.js';
 import { crashLoop } from '../../cli/crash-loop.js';
+import { startApi } from '../../cli/serve.js';
+import bank from '../../examples/bank/migration.js';
+import { apiWorkerCount, loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
 import { readinessOf } from '../../shadow-api/health.js';
 
 const up = { name: 'source', state: 'up' as const, since: 0, reason: null, restarts: 0 };
@@ -50,5 +56,31 @@ describe("a worker's relayed health", () => {
       false,
     );
     expect(primaryMessageSchema.safeParse({ type: 'cqrs:health', snapshot }).success).toBe(true);
+  });
+});
+
+describe('api.workers', () => {
+  it('is 1 by default, a number, or one per core with "auto"; 0 is refused', () => {
+    expect(apiWorkerCount(loadConfig({ env: {} }))).toBe(1);
+    expect(apiWorkerCount(loadConfig({ env: { CQRS_API_WORKERS: '3' } }))).toBe(3);
+    expect(apiWorkerCount(loadConfig({ env: { CQRS_API_WORKERS: 'auto' } }))).toBe(availableParallelism());
+    expect(() => loadConfig({ env: { CQRS_API_WORKERS: '0' } })).toThrow(/api\.workers/);
+    expect(() => loadConfig({ env: { CQRS_API_WORKERS: 'many' } })).toThrow(/api\.workers/);
+  });
+
+  it('refuses workers with the admin surface on the public port, before anything listens', async () => {
+    const config = loadConfig({
+      env: { CQRS_API_WORKERS: '2', CQRS_ADMIN_PORT: 'public', CQRS_API_PORT: '0' },
+    });
+    const side = { readModels: {}, freshness: { isCaughtUp: async () => true } };
+    const legacy = {
+      dialect: 'mysql' as const,
+      query: () => Promise.reject(new Error('no database in this test')),
+      snapshot: () => Promise.reject(new Error('no database in this test')),
+    };
+    await expect(startApi(config, bank, side, legacy, silentLogger, new Registry())).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/api\.workers=2/),
+    });
   });
 });
