@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,7 @@ import { embeddedProjections } from '../projectors/replay.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { renderAuditText, SqliteAuditLog } from '../shadow-api/audit-log.js';
+import { runApiWorker } from './api-worker.js';
 import { demoPlan, runDemo } from './demo.js';
 import { distributedLag, kafkaFrom, rebuildStore, startProjector, startTranslator } from './distributed.js';
 import { type ConnectorDistance, connectorDistance } from './distributed-health.js';
@@ -95,6 +97,11 @@ function exampleDefinition(name: string): string {
   throw new ConfigError(`no example named "${name}"`, {
     hint: 'examples ship with the source checkout: examples/<name>/migration.ts (bank, shop)',
   });
+}
+
+/** ", API workers 123, 124" when api.workers > 1 forked them, else nothing. */
+function workersNote(pids: number[]): string {
+  return pids.length === 0 ? '' : `, API workers ${pids.join(', ')}`;
 }
 
 interface Context {
@@ -241,6 +248,14 @@ const handlers: CommandHandlers = {
 
   async run(options) {
     const { config, logger } = context(options);
+    // An API worker forked by this command's primary (api.workers > 1): the same argv, its own job.
+    if (cluster.isWorker)
+      return runApiWorker(
+        config,
+        await definitionOf(options, config),
+        logger,
+        config.cdc.mode === 'kafka' ? 'server' : 'embedded',
+      );
     const migration = await checkedDefinitionOf(options, config, logger);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
@@ -289,11 +304,11 @@ const handlers: CommandHandlers = {
       'pipeline and shadow API running',
     );
     print(
-      `shadow API on ${api.url} — admin on ${api.adminUrl} (${config.cdc.mode} pipeline, ${migration.name}) — Ctrl-C stops`,
+      `shadow API on ${api.url} — admin on ${api.adminUrl} (${config.cdc.mode} pipeline, ${migration.name}${workersNote(api.workerPids())}) — Ctrl-C stops`,
     );
-    const failed = await Promise.race([untilSignal().then(() => null), failure]);
+    const failed = await Promise.race([untilSignal().then(() => null), failure, api.failed]);
     if (failed !== null) {
-      logger.error({ err: failed }, 'pipeline component failed; stopping');
+      logger.error({ err: failed }, 'pipeline component or API workers failed; stopping');
       const code = (failed as Partial<AdapterError>).code ?? 'PIPELINE_FAILED';
       process.stderr.write(
         `error [${code}]: ${errorMessage(failed)}\n  the pipeline stopped; exiting so a supervisor restarts it (it resumes from the stored offset)\n`,
@@ -309,19 +324,28 @@ const handlers: CommandHandlers = {
 
   async serve(options) {
     const { config, logger } = context(options);
+    if (cluster.isWorker) return runApiWorker(config, await definitionOf(options, config), logger, 'server');
     const migration = await checkedDefinitionOf(options, config, logger);
     const registry = new Registry();
     const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger });
     const side = serverReadSide(config, migration, logger, { registry });
     const api = await startApi(config, migration, side, legacy, logger, registry);
     const retention = startRetention(config, { comparisons: api.recorder }, logger);
-    print(`shadow API on ${api.url} — admin on ${api.adminUrl}, over the server read models — Ctrl-C stops`);
-    await untilSignal();
+    print(
+      `shadow API on ${api.url} — admin on ${api.adminUrl}, over the server read models${workersNote(api.workerPids())} — Ctrl-C stops`,
+    );
+    const failed = await Promise.race([untilSignal().then(() => null), api.failed]);
+    if (failed !== null) {
+      logger.error({ err: failed }, 'API workers failed; stopping');
+      process.stderr.write(
+        `error [${(failed as Partial<AdapterError>).code ?? 'API_FAILED'}]: ${errorMessage(failed)}\n`,
+      );
+    }
     await retention.stop();
     await api.close();
     await side.stop();
     await legacy.close();
-    return 0;
+    return failed === null ? 0 : 1;
   },
 
   async translate(options) {

@@ -11,6 +11,8 @@ export interface RunState {
   rollout: RolloutStateStore;
   /** Follows changes other processes make (a shared flags file; Redis pushes them). */
   watch(): () => void;
+  /** Takes the stored flags now, told another process changed them (an API worker told by its primary). */
+  refresh(): void;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,8 @@ export async function openRunState(config: Config, logger: Logger): Promise<RunS
         flags,
         rollout,
         watch: () => () => undefined,
+        // Redis pushes every change already.
+        refresh: () => undefined,
         async close() {
           await flags.close();
           await rollout.close();
@@ -52,6 +56,13 @@ export async function openRunState(config: Config, logger: Logger): Promise<RunS
     flags,
     rollout: new FileRolloutState(dataPath(config, 'rollout.json')),
     watch: () => flags.watch(1000),
+    refresh() {
+      try {
+        flags.reload();
+      } catch (err) {
+        logger.warn({ err }, 'flags changed elsewhere but cannot be re-read; the current flags stay');
+      }
+    },
     close: async () => undefined,
   };
 }

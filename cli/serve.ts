@@ -8,7 +8,7 @@ import type { Analytics } from '../definition/analytics.js';
 import type { LegacyDb } from '../definition/endpoints.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
-import { type Config, dataPath } from '../lib/config.js';
+import { apiWorkerCount, type Config, dataPath } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { TimeTravelPort } from '../projectors/past-states.js';
@@ -20,6 +20,7 @@ import type { FlagStore } from '../shadow-api/flag-store.js';
 import type { HealthPort } from '../shadow-api/health.js';
 import type { ReadModelVersionsPort } from '../shadow-api/read-model-routes.js';
 import { buildServers } from '../shadow-api/server.js';
+import { type ApiWorkers, startApiWorkers } from './api-workers.js';
 import { openRunState } from './run-state.js';
 
 /** What the API reads from the new side: the embedded pipeline, or the server stores of the distributed mode. */
@@ -45,10 +46,18 @@ export interface RunningApi {
   recorder: SqliteComparisonRecorder;
   queue: ShadowQueue;
   rollout: RolloutController;
+  /** Process ids of the API workers serving `url` (api.workers > 1); empty when this process serves it. */
+  workerPids(): number[];
+  /** Settles when the API workers keep dying (api.workers > 1); never otherwise. */
+  failed: Promise<Error>;
   close(): Promise<void>;
 }
 
-/** Starts the shadow API serving the migration's endpoints over the legacy database and the read side. */
+/**
+ * Starts the shadow API serving the migration's endpoints over the legacy database and the read
+ * side. With api.workers > 1 this process serves the admin listener only, and forks the API
+ * workers that serve the public one (see api-workers.ts).
+ */
 export async function startApi(
   config: Config,
   migration: Migration,
@@ -59,6 +68,15 @@ export async function startApi(
 ): Promise<RunningApi> {
   const admin = loadAdminAuth(config.api);
   const placement = adminPlacementOf(config.api);
+  const workerCount = apiWorkerCount(config);
+  if (workerCount > 1 && !placement.separate) {
+    throw new ConfigError(
+      `api.workers=${config.api.workers} needs the admin surface on a listener of its own`,
+      {
+        hint: 'the admin API (flags, rollout, /metrics) is served by the primary process alone: set api.admin.port (CQRS_ADMIN_PORT) to a port, not "public", or api.workers=1',
+      },
+    );
+  }
   checkAdminExposure(
     { host: placement.host, allowUnauthenticatedAdmin: config.api.allowUnauthenticatedAdmin },
     admin,
@@ -91,6 +109,7 @@ export async function startApi(
     maxSize: config.compare.queueSize,
     logger,
   });
+  let workers: ApiWorkers | null = null;
   const servers = buildServers(
     {
       migration,
@@ -105,6 +124,15 @@ export async function startApi(
       ...(pipeline.health ? { health: pipeline.health } : {}),
       ...(pipeline.timeTravel ? { timeTravel: pipeline.timeTravel } : {}),
       metrics: registry,
+      // Bound late: the workers start once the admin listener is up.
+      ...(workerCount > 1
+        ? {
+            exposition: {
+              contentType: registry.contentType,
+              metrics: () => workers?.exposition.metrics() ?? registry.metrics(),
+            },
+          }
+        : {}),
       compare: { recheckDelayMs: config.compare.recheckDelayMs, maxRechecks: config.compare.maxRechecks },
       readModelTimeoutMs: config.api.readModelTimeoutMs,
       admin,
@@ -116,6 +144,7 @@ export async function startApi(
   );
   const { api: app } = servers;
   const closeAll = async () => {
+    await workers?.stop();
     await servers.admin?.close();
     await app.close();
     await queue.close();
@@ -128,13 +157,23 @@ export async function startApi(
   try {
     // The admin listener first: a taken admin port stops the start before any read is served.
     const adminAddress = servers.admin === null ? null : await listenAdmin(servers.admin, placement);
-    address = await listenPublic(app, config, logger);
+    if (workerCount > 1) {
+      workers = startApiWorkers({
+        count: workerCount,
+        health: pipeline.health,
+        analytics: pipeline.analytics,
+        flags,
+        registry,
+        logger,
+      });
+      address = await workers.ready;
+    } else address = await listenPublic(app, config, logger);
     adminUrl = adminAddress ?? address;
   } catch (err) {
     await closeAll();
     throw err;
   }
-  logger.info({ url: address, adminUrl }, 'shadow API listening');
+  logger.info({ url: address, adminUrl, workers: workerCount }, 'shadow API listening');
   rollout.start();
   const unwatchFlags = state.watch();
   return {
@@ -145,6 +184,8 @@ export async function startApi(
     recorder,
     queue,
     rollout,
+    workerPids: () => workers?.pids() ?? [],
+    failed: workers?.failed ?? new Promise<Error>(() => undefined),
     async close() {
       unwatchFlags();
       await rollout.stop();
@@ -153,7 +194,8 @@ export async function startApi(
   };
 }
 
-async function listenPublic(app: FastifyInstance, config: Config, logger: Logger): Promise<string> {
+/** Listens on api.port, or on a free port when it is taken (API workers share what they get). */
+export async function listenPublic(app: FastifyInstance, config: Config, logger: Logger): Promise<string> {
   try {
     return await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { gateConfigSchema } from '../rollout/gates.js';
@@ -132,6 +133,12 @@ export const configSchema = z.strictObject({
       metricsPort: z.number().int().min(0).max(65535).default(0),
       /** A read-model answer slower than this is served by legacy instead (a stalled store). */
       readModelTimeoutMs: z.number().int().min(1).default(2000),
+      /**
+       * Processes serving the public listener (node:cluster): 1 = this process alone; N > 1 =
+       * N API workers sharing api.port while this process keeps the pipeline and the admin
+       * listener; 'auto' = one per core (os.availableParallelism()).
+       */
+      workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
       /**
        * File of admin tokens (`name:token` or a bare token per line): /admin/* and /metrics then
        * need `Authorization: Bearer <token>`. Prefer it to adminToken, which sits in the environment.
@@ -298,7 +305,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** How a variable's text becomes a value; `port` is a number or a word such as 'public'. */
+/** How a variable's text becomes a value; `port` is a number or a word such as 'public' or 'auto'. */
 type EnvType = 'string' | 'number' | 'list' | 'boolean' | 'port';
 
 /** Environment variables and the config path they set. */
@@ -327,6 +334,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_ADMIN_HOST: [['api', 'admin', 'host'], 'string'],
   CQRS_ADMIN_PORT: [['api', 'admin', 'port'], 'port'],
   CQRS_API_READ_MODEL_TIMEOUT_MS: [['api', 'readModelTimeoutMs'], 'number'],
+  CQRS_API_WORKERS: [['api', 'workers'], 'port'],
   CQRS_FLAGS_DEFAULT_MODE: [['flags', 'defaultMode'], 'string'],
   CQRS_RECONCILE_CRON: [['compare', 'reconcileCron'], 'string'],
   CQRS_RECONCILE_SLICE_SIZE: [['compare', 'reconcile', 'sliceSize'], 'number'],
@@ -474,6 +482,12 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** How many processes serve the public listener: api.workers, 'auto' resolved to the cores. */
+export function apiWorkerCount(config: Config): number {
+  const { workers } = config.api;
+  return workers === 'auto' ? availableParallelism() : workers;
 }
 
 export function dataPath(config: Config, file: string): string {

@@ -50,10 +50,14 @@ export function readinessOf(port: HealthPort | undefined): Readiness {
   return { ready: problems.length === 0, problems, components, lagSeconds };
 }
 
-/** Where the admin surface is: its own listener (up or not, on which port) or the public port. */
+/**
+ * Where the admin surface is: its own listener (up or not, on which port), the public port, or
+ * the primary process (this process is an API worker of api.workers).
+ */
 export type AdminHealth =
   | { listener: 'separate'; listening: boolean; port: number | null }
-  | { listener: 'public-port' };
+  | { listener: 'public-port' }
+  | { listener: 'primary-process' };
 
 /** /health/live, /health/ready, and /health (liveness, with the comparison queue and the admin listener). */
 export function registerHealthRoutes(

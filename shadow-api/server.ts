@@ -79,6 +79,8 @@ export interface ShadowServerOptions {
   freshness?: FreshnessPort;
   /** Registry /metrics serves; a fresh one when omitted. One server per registry. */
   metrics?: Registry;
+  /** What /metrics answers instead of `metrics` alone (api.workers: the workers' registries summed in). */
+  exposition?: { contentType: string; metrics(): Promise<string> };
   /**
    * Re-check policy of differing comparisons (see ShadowComparator), and whether answers are
    * diffed on a worker thread (default true; false diffs on the serving thread).
@@ -177,6 +179,15 @@ export function buildServer(options: ShadowServerOptions): FastifyInstance {
   return buildServers(options, { separateAdmin: false }).api;
 }
 
+/**
+ * Where the admin surface goes: an app of its own, the public app, or another process (an API
+ * worker of api.workers, whose primary serves it): then no admin route is built here.
+ */
+export interface ServerLayout {
+  separateAdmin: boolean;
+  adminElsewhere?: boolean;
+}
+
 /** The apps of one shadow API; the caller listens on them and closes both. */
 export interface ShadowServers {
   /** The reads, GET /flags, /health and /docs; also the admin surface when `admin` is null. */
@@ -190,10 +201,7 @@ export interface ShadowServers {
  * listens on apart from the reads: admin paths then answer 404 on the public app. Close the
  * admin app before the public one (the public one's close ends the shared differ).
  */
-export function buildServers(
-  options: ShadowServerOptions,
-  layout: { separateAdmin: boolean },
-): ShadowServers {
+export function buildServers(options: ShadowServerOptions, layout: ServerLayout): ShadowServers {
   const logger = options.logger.child({ component: 'shadow-api' });
   const flagKeys = flagKeysOf(options.migration);
   const registry = options.metrics ?? new Registry();
@@ -227,10 +235,10 @@ export function buildServers(
     ...(options.readModelTimeoutMs === undefined ? {} : { readModelTimeoutMs: options.readModelTimeoutMs }),
   });
   const app = newApp(logger);
-  const adminApp = layout.separateAdmin ? newApp(logger) : app;
+  const adminApp = layout.separateAdmin && !layout.adminElsewhere ? newApp(logger) : app;
   // Comparisons still queued after this are diffed on this thread (the queue closes later).
   app.addHook('onClose', () => differ.close());
-  installAdminAuth(adminApp, options.admin, logger);
+  if (!layout.adminElsewhere) installAdminAuth(adminApp, options.admin, logger);
   function sendServed(reply: FastifyReply, served: Served<unknown>): FastifyReply {
     reply.header('x-served-by', servedByHeader(served.servedBy)).header('x-flag-mode', served.mode);
     if (served.fellBack) reply.header('x-fallback', 'read-model-error');
@@ -421,19 +429,26 @@ export function buildServers(
     );
 
     const metricsDocs = { summary: 'Prometheus metrics', tag: 'metrics' };
+    const exposition = options.exposition ?? registry;
     api.get('/metrics', { config: { docs: metricsDocs } }, async (_request, reply) => {
-      reply.type(registry.contentType);
-      return registry.metrics();
+      reply.type(exposition.contentType);
+      return exposition.metrics();
     });
   };
 
   const adminHealth = (): AdminHealth =>
-    layout.separateAdmin
-      ? { listener: 'separate', listening: adminApp.server.listening, port: portOf(adminApp) }
-      : { listener: 'public-port' };
+    layout.adminElsewhere
+      ? { listener: 'primary-process' }
+      : layout.separateAdmin
+        ? { listener: 'separate', listening: adminApp.server.listening, port: portOf(adminApp) }
+        : { listener: 'public-port' };
   const docs = { name: options.migration.name, adminTokens: options.admin.tokens.length > 0, logger };
   // The routes go in plugins registered after the docs, so the document sees each as it is added.
   registerDocs(app, docs);
+  if (layout.adminElsewhere) {
+    app.register(publicRoutes);
+    return { api: app, admin: null };
+  }
   if (adminApp === app) {
     app.register(async (api) => {
       await publicRoutes(api);
