@@ -10,9 +10,11 @@ import {
 import { deployConnector } from '../../connectors/debezium/cli.js';
 import { mariadbConnector, signalTableDdl } from '../../connectors/debezium/config.js';
 import { ConnectClient } from '../../connectors/debezium/connect-client.js';
-import type { PublishedRecord } from '../../connectors/kafka/translator.js';
+import type { PublishedRecord, PublishTiming } from '../../connectors/kafka/translator.js';
 import { type Config, configSchema } from '../../lib/config.js';
+import type { DocumentProjection } from '../../projectors/ports.js';
 import { BENCH_MIGRATION } from '../adapter.js';
+import { latencyOf } from '../stats.js';
 import type { CdcPath } from './cdc.js';
 
 export const DEBEZIUM_FRESHNESS_METHOD =
@@ -20,6 +22,89 @@ export const DEBEZIUM_FRESHNESS_METHOD =
   'poll (every 2 ms) at which the account-summary projector (MongoDB) has committed the Kafka offset past the ' +
   'domain event the translator published for that GTID; connector started with snapshot.mode=no_data (streaming ' +
   'only), translator and both projectors (MongoDB, OpenSearch) in the harness process';
+
+/** A marker transaction's way through the stages (epoch ms). */
+interface MarkerTimes {
+  /** First asked about: within a poll (2 ms) and a round trip of its commit. */
+  committed?: number;
+  captured?: number;
+  received?: number;
+  acknowledged?: number;
+  visible?: number;
+}
+
+/** Calls and time spent in one store operation of the projectors, per store. */
+interface OperationTimes {
+  calls: number;
+  ms: number;
+  events: number;
+}
+
+/**
+ * Wraps a projection's store calls with timers: where a projector's batch spends its time,
+ * without changing what it does.
+ */
+function timeStoreCalls(
+  projection: DocumentProjection,
+  store: string,
+  times: Map<string, OperationTimes>,
+): void {
+  const timed =
+    <A extends unknown[], R>(op: string, fn: (...args: A) => Promise<R>, count?: (...args: A) => number) =>
+    async (...args: A): Promise<R> => {
+      const started = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        const key = `${store}.${op}`;
+        const t = times.get(key) ?? { calls: 0, ms: 0, events: 0 };
+        t.calls++;
+        t.ms += performance.now() - started;
+        t.events += count?.(...args) ?? 0;
+        times.set(key, t);
+      }
+    };
+  const p = projection as { -readonly [K in keyof DocumentProjection]: DocumentProjection[K] };
+  p.apply = timed('apply', projection.apply.bind(projection), (events) => events.length);
+  p.appliedMarks = timed('appliedMarks', projection.appliedMarks.bind(projection));
+  p.markApplied = timed('markApplied', projection.markApplied.bind(projection));
+}
+
+/** p50/p99 of each stage of the markers that became visible, and the store calls' costs. */
+function stageReport(markers: Iterable<MarkerTimes>, times: Map<string, OperationTimes>) {
+  const stages = {
+    commitToCaptured: [] as number[],
+    capturedToTranslator: [] as number[],
+    translatorToAcknowledged: [] as number[],
+    acknowledgedToVisible: [] as number[],
+  };
+  for (const m of markers) {
+    const { committed, captured, received, acknowledged, visible } = m;
+    if ([committed, captured, received, acknowledged, visible].some((t) => t === undefined)) continue;
+    stages.commitToCaptured.push((captured as number) - (committed as number));
+    stages.capturedToTranslator.push((received as number) - (captured as number));
+    stages.translatorToAcknowledged.push((acknowledged as number) - (received as number));
+    stages.acknowledgedToVisible.push((visible as number) - (acknowledged as number));
+  }
+  const stageLatency = Object.fromEntries(
+    Object.entries(stages).map(([name, samples]) => {
+      const l = latencyOf(samples);
+      return [name, { p50: l.p50Ms, p99: l.p99Ms }];
+    }),
+  );
+  const storeCalls = Object.fromEntries(
+    [...times].map(([op, t]) => [
+      op,
+      {
+        calls: t.calls,
+        meanMs: Math.round((t.ms / Math.max(1, t.calls)) * 10) / 10,
+        totalMs: Math.round(t.ms),
+        ...(t.events > 0 ? { eventsPerCall: Math.round((t.events / t.calls) * 10) / 10 } : {}),
+      },
+    ]),
+  );
+  return { stages: stageLatency, storeCalls };
+}
 
 /** The read model whose projector tells when a marker is visible, placed in MongoDB as before. */
 const SUMMARY = 'account-summary';
@@ -32,6 +117,7 @@ const SUMMARY = 'account-summary';
 export const debeziumPath: CdcPath = {
   name: 'debezium-kafka',
   method: DEBEZIUM_FRESHNESS_METHOD,
+  profileEveryLevel: true,
   async start(ctx) {
     const suffix = randomBytes(3).toString('hex');
     const { host, port, user, password } = ctx.server;
@@ -69,6 +155,8 @@ export const debeziumPath: CdcPath = {
       { waitMs: 120_000 },
     );
     const published = new Map<string, PublishedRecord[]>();
+    const timeline = new Map<string, MarkerTimes>();
+    const storeTimes = new Map<string, OperationTimes>();
     let translator: RunningTranslator | undefined;
     const projectors: RunningProjector[] = [];
     const stop = async () => {
@@ -88,11 +176,20 @@ export const debeziumPath: CdcPath = {
       await admin.disconnect();
     };
     try {
-      translator = await startTranslator(config, BENCH_MIGRATION, ctx.logger, undefined, (txId, records) => {
+      const onPublished = (txId: string, records: PublishedRecord[], timing: PublishTiming) => {
         published.set(txId, records);
-      });
-      projectors.push(await startProjector(config, BENCH_MIGRATION, 'mongo', ctx.logger));
-      projectors.push(await startProjector(config, BENCH_MIGRATION, 'opensearch', ctx.logger));
+        const marker = timeline.get(txId);
+        if (marker === undefined) return;
+        marker.captured = timing.capturedAtMs;
+        marker.received = timing.receivedAtMs;
+        marker.acknowledged = Date.now();
+      };
+      translator = await startTranslator(config, BENCH_MIGRATION, ctx.logger, undefined, onPublished);
+      for (const store of ['mongo', 'opensearch'] as const) {
+        const running = await startProjector(config, BENCH_MIGRATION, store, ctx.logger);
+        projectors.push(running);
+        for (const projection of running.projections) timeStoreCalls(projection, store, storeTimes);
+      }
     } catch (err) {
       await stop();
       throw err;
@@ -101,9 +198,22 @@ export const debeziumPath: CdcPath = {
     const summary = mongo?.projectors[mongo.names.indexOf(SUMMARY)];
     return {
       visible(gtid) {
+        let marker = timeline.get(gtid);
+        if (marker === undefined) {
+          marker = { committed: Date.now() };
+          timeline.set(gtid, marker);
+        }
         const records = published.get(gtid);
         if (records === undefined || summary === undefined) return false;
-        return records.every((r) => summary.committedOffset(r.topic, r.partition) > BigInt(r.offset));
+        const seen = records.every((r) => summary.committedOffset(r.topic, r.partition) > BigInt(r.offset));
+        if (seen) marker.visible = Date.now();
+        return seen;
+      },
+      levelReport() {
+        const report = stageReport(timeline.values(), storeTimes);
+        timeline.clear();
+        storeTimes.clear();
+        return report;
       },
       stop,
     };

@@ -26,11 +26,19 @@ export interface TranslatorOptions {
    * Called after a source transaction's events are acknowledged, with the offset of its first
    * record in each partition it wrote to (freshness measurements follow a transaction so).
    */
-  onPublished?: (txId: string, records: PublishedRecord[]) => void;
+  onPublished?: (txId: string, records: PublishedRecord[], timing: PublishTiming) => void;
   /** Masks sensitive columns of what goes to the dead-letter topic; without it letters are produced as they are. */
   masking?: DeadLetterMasking;
   /** retention.ms of the dead-letter topic when this translator creates it; -1 keeps every letter. */
   deadLetterRetentionMs?: number;
+}
+
+/** When a transaction reached the stages before its acknowledgement (epoch ms). */
+export interface PublishTiming {
+  /** When the connector read its first change (Debezium's ts_ms). */
+  capturedAtMs: number | undefined;
+  /** When the source handed the whole transaction to the translator. */
+  receivedAtMs: number;
 }
 
 export interface PublishedRecord {
@@ -111,6 +119,7 @@ export class DomainEventTranslator {
   }
 
   private async publish(tx: SourceTransaction): Promise<void> {
+    const receivedAtMs = Date.now();
     const { events, deadLetters } = mapTransaction(tx, this.options.rules);
     const byTopic = new Map<string, Message[]>();
     for (const event of events) {
@@ -138,6 +147,7 @@ export class DomainEventTranslator {
     this.options.onPublished?.(
       tx.id,
       acknowledged.map((r) => ({ topic: r.topicName, partition: r.partition, offset: r.baseOffset ?? '-1' })),
+      { capturedAtMs: tx.events[0]?.ts_ms, receivedAtMs },
     );
     this.metrics.events.inc(events.length);
     this.metrics.deadLetters.inc(deadLetters.length);
