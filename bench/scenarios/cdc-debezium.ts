@@ -8,8 +8,9 @@ import {
   startTranslator,
 } from '../../cli/distributed.js';
 import { deployConnector } from '../../connectors/debezium/cli.js';
-import { mariadbConnector, signalTableDdl } from '../../connectors/debezium/config.js';
+import { mariadbConnector, signalTableDdl, transactionTopic } from '../../connectors/debezium/config.js';
 import { ConnectClient } from '../../connectors/debezium/connect-client.js';
+import { parseTransactionRecord } from '../../connectors/debezium/record.js';
 import type { PublishedRecord, PublishTiming } from '../../connectors/kafka/translator.js';
 import { type Config, configSchema } from '../../lib/config.js';
 import type { DocumentProjection } from '../../projectors/ports.js';
@@ -28,6 +29,8 @@ interface MarkerTimes {
   /** First asked about: within a poll (2 ms) and a round trip of its commit. */
   committed?: number;
   captured?: number;
+  /** When Connect produced its END marker (the record's CreateTime). */
+  produced?: number;
   received?: number;
   acknowledged?: number;
   visible?: number;
@@ -70,11 +73,47 @@ function timeStoreCalls(
   p.markApplied = timed('markApplied', projection.markApplied.bind(projection));
 }
 
+/**
+ * When Connect produced each marker's END record: read back from the transaction topic after
+ * the level (reading it during the level would load the process being measured).
+ */
+async function markEndTimes(config: Config, timeline: Map<string, MarkerTimes>): Promise<void> {
+  const kafka = kafkaFrom(config, 'bench-timeline');
+  const topic = transactionTopic(config.cdc.name);
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const high = BigInt(ends[0]?.high ?? '0');
+  if (high === 0n) return;
+  const consumer = kafka.consumer({
+    groupId: `${config.kafka.topicPrefix}.bench-timeline.${randomBytes(3).toString('hex')}`,
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((done, fail) => {
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            const marker = parseTransactionRecord(message.value);
+            const times = marker?.status === 'END' ? timeline.get(marker.id) : undefined;
+            if (times !== undefined) times.produced = Number(message.timestamp);
+            if (BigInt(message.offset) + 1n >= high) done();
+          },
+        })
+        .catch(fail);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 /** p50/p99 of each stage of the markers that became visible, and the store calls' costs. */
 function stageReport(markers: Iterable<MarkerTimes>, times: Map<string, OperationTimes>) {
   const stages = {
     commitToCaptured: [] as number[],
-    capturedToTranslator: [] as number[],
+    capturedToProduced: [] as number[],
+    producedToTranslator: [] as number[],
     translatorToAcknowledged: [] as number[],
     acknowledgedToVisible: [] as number[],
   };
@@ -82,7 +121,10 @@ function stageReport(markers: Iterable<MarkerTimes>, times: Map<string, Operatio
     const { committed, captured, received, acknowledged, visible } = m;
     if ([committed, captured, received, acknowledged, visible].some((t) => t === undefined)) continue;
     stages.commitToCaptured.push((captured as number) - (committed as number));
-    stages.capturedToTranslator.push((received as number) - (captured as number));
+    if (m.produced !== undefined) {
+      stages.capturedToProduced.push(m.produced - (captured as number));
+      stages.producedToTranslator.push((received as number) - m.produced);
+    }
     stages.translatorToAcknowledged.push((acknowledged as number) - (received as number));
     stages.acknowledgedToVisible.push((visible as number) - (acknowledged as number));
   }
@@ -209,7 +251,8 @@ export const debeziumPath: CdcPath = {
         if (seen) marker.visible = Date.now();
         return seen;
       },
-      levelReport() {
+      async levelReport() {
+        await markEndTimes(config, timeline);
         const report = stageReport(timeline.values(), storeTimes);
         timeline.clear();
         storeTimes.clear();

@@ -30,7 +30,7 @@ export interface RunningCdcPath {
   /** Whether the read models reflect the legacy transaction with this GTID. */
   visible(gtid: string): boolean;
   /** Where the markers' time went since the last call (stage timings), logged with the level. */
-  levelReport?(): Record<string, unknown>;
+  levelReport?(): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -207,7 +207,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           achieved: level.achievedRowChangesPerSec,
           lag: level.lag,
           ...(profile ? { profile } : {}),
-          ...(running.levelReport?.() ?? {}),
+          ...((await running.levelReport?.()) ?? {}),
         },
         'cdc level',
       );
