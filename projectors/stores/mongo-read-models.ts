@@ -29,6 +29,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import {
+  type AppliedMark,
   type DocumentProjection,
   partitionKey,
   type TopicPartition,
@@ -112,7 +113,7 @@ export interface MongoReadModelOptions {
  */
 export const APPLIED_MARKS_COLLECTION = 'cqrs_applied_marks';
 
-interface AppliedMark {
+interface AppliedMarkDocument {
   _id: string;
   readModel: string;
   /** Next offset as a decimal string: offsets are 64-bit. */
@@ -511,7 +512,7 @@ export class MongoReadModel implements DocumentProjection {
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
-  private readonly marks: Collection<AppliedMark>;
+  private readonly marks: Collection<AppliedMarkDocument>;
   /** Keys addressed since drainTouched last ran; null until its first call. */
   private touched: Set<string> | null = null;
 
@@ -533,7 +534,7 @@ export class MongoReadModel implements DocumentProjection {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url as string);
     const db = this.client.db(options.database);
-    this.marks = db.collection<AppliedMark>(APPLIED_MARKS_COLLECTION);
+    this.marks = db.collection<AppliedMarkDocument>(APPLIED_MARKS_COLLECTION);
     const logger = options.logger.child({ component: 'mongo-read-model', readModel: this.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
@@ -599,6 +600,27 @@ export class MongoReadModel implements DocumentProjection {
       );
     } catch (err) {
       throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied mark of ${this.name} failed`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** The marks of several partitions in one bulk write (a projector applies their batches together). */
+  async markAppliedMany(marks: readonly AppliedMark[]): Promise<void> {
+    if (marks.length === 0) return;
+    try {
+      await this.marks.bulkWrite(
+        marks.map(({ partition, next }) => ({
+          replaceOne: {
+            filter: { _id: this.markId(partition) },
+            replacement: { readModel: this.name, next: String(next) },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    } catch (err) {
+      throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied marks of ${this.name} failed`, {
         cause: err,
       });
     }
