@@ -21,6 +21,17 @@ import {
   TransactionReassembler,
 } from './transaction-reassembler.js';
 
+/**
+ * Transactions handed to a batch sink at most at once: a fetched batch of small transactions
+ * goes in one call; a huge one is split so a sink's request stays bounded.
+ */
+const MAX_DELIVERY = 500;
+
+/** A source that can hand over several transactions at once (same order and commit rules as `start`). */
+export interface BatchedChangeSource {
+  startBatches(sink: (txs: SourceTransaction[]) => Promise<void>): Promise<void>;
+}
+
 export interface CapturedTable {
   /** The database (MariaDB/MySQL) or schema (PostgreSQL) of the table. */
   scope: string;
@@ -65,8 +76,12 @@ export interface KafkaDebeziumSourceOptions {
  * the oldest record not yet delivered, after the sink resolved, so a crash re-delivers and
  * never skips. The resume point is the consumer group's committed offsets; `from` is unused.
  * Every partition goes to one group member: more instances are hot standbys.
+ *
+ * `startBatches` hands the transactions a fetched batch completes to the sink together, in
+ * commit order, so a sink that publishes them pays one round trip for all of them; the
+ * offsets are still committed only after the sink resolved.
  */
-export class KafkaDebeziumSource implements ChangeSource {
+export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   readonly name: string;
   private readonly logger: Logger;
   private readonly tableTopics: string[];
@@ -75,7 +90,7 @@ export class KafkaDebeziumSource implements ChangeSource {
   private consumer: Consumer | null = null;
   private supervisor: ConsumerSupervisor | null = null;
   private admin: Admin | null = null;
-  private sink: ((tx: SourceTransaction) => Promise<void>) | null = null;
+  private sink: ((txs: SourceTransaction[]) => Promise<void>) | null = null;
   private delivered = 0;
   private lastDelivered: SourceTransaction | null = null;
   /** Set on every group join: the committed offsets are fetched before the next batch. */
@@ -138,7 +153,13 @@ export class KafkaDebeziumSource implements ChangeSource {
     return this.reassembler.buffered;
   }
 
-  async start(_from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+  start(_from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+    return this.startBatches(async (txs) => {
+      for (const tx of txs) await sink(tx);
+    });
+  }
+
+  async startBatches(sink: (txs: SourceTransaction[]) => Promise<void>): Promise<void> {
     const { kafka, groupId } = this.options;
     this.sink = sink;
     const admin = kafka.admin();
@@ -219,20 +240,48 @@ export class KafkaDebeziumSource implements ChangeSource {
       this.reassembler.seed(await this.committedOffsets());
       this.needsSeed = false;
     }
+    // Transactions completed while reading the batch, delivered together before the commit.
+    const ready: SourceTransaction[] = [];
     for (const message of batch.messages) {
-      if (!isRunning() || isStale()) return;
+      if (!isRunning() || isStale()) {
+        // Taken from the reassembler, so delivered as the old one-at-a-time loop had them; not committed.
+        await this.deliver(ready, heartbeat);
+        return;
+      }
       const ref = { topic: batch.topic, partition: batch.partition, offset: message.offset };
       if (batch.topic === this.txTopic) this.readMarker(ref, message);
       else await this.readChange(ref, message);
       resolveOffset(message.offset);
-      await this.drain(false, heartbeat);
+      this.take(ready, false);
+      if (ready.length >= MAX_DELIVERY) await this.deliver(ready, heartbeat);
       // A long batch of rows waiting for their END must not cost the group membership.
       await heartbeat();
     }
-    if (!isRunning() || isStale()) return;
+    if (!isRunning() || isStale()) {
+      await this.deliver(ready, heartbeat);
+      return;
+    }
     if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
-    await this.drain(true, heartbeat);
+    this.take(ready, true);
+    await this.deliver(ready, heartbeat);
     await this.commit(this.reassembler.commitPoints());
+  }
+
+  /** Moves every unit the reassembler has ready into `ready`. */
+  private take(ready: SourceTransaction[], endOfBatch: boolean): void {
+    for (let unit = this.reassembler.next(endOfBatch); unit; unit = this.reassembler.next(endOfBatch))
+      ready.push(unit.tx);
+  }
+
+  /** Hands `ready` to the sink in one call and empties it. */
+  private async deliver(ready: SourceTransaction[], heartbeat: () => Promise<void>): Promise<void> {
+    const sink = this.sink;
+    if (sink === null || ready.length === 0) return;
+    const txs = ready.splice(0);
+    await sink(txs);
+    this.delivered += txs.length;
+    this.lastDelivered = txs[txs.length - 1] ?? this.lastDelivered;
+    await heartbeat();
   }
 
   /**
@@ -252,7 +301,9 @@ export class KafkaDebeziumSource implements ChangeSource {
         this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs) > 0 || dropped;
     }
     if (!dropped) return;
-    await this.drain(true, async () => undefined);
+    const ready: SourceTransaction[] = [];
+    this.take(ready, true);
+    await this.deliver(ready, async () => undefined);
     await this.commit(this.reassembler.commitPoints());
   }
 
@@ -288,17 +339,6 @@ export class KafkaDebeziumSource implements ChangeSource {
       const value = message.value === null ? null : message.value.toString('utf8');
       this.logger.warn({ ...ref, err: errorMessage(err) }, 'unreadable change record skipped');
       await this.options.onInvalidRecord?.({ ...ref, reason: errorMessage(err), value });
-    }
-  }
-
-  private async drain(endOfBatch: boolean, heartbeat: () => Promise<void>): Promise<void> {
-    const sink = this.sink;
-    if (sink === null) return;
-    for (let unit = this.reassembler.next(endOfBatch); unit; unit = this.reassembler.next(endOfBatch)) {
-      await sink(unit.tx);
-      this.delivered++;
-      this.lastDelivered = unit.tx;
-      await heartbeat();
     }
   }
 
