@@ -71,6 +71,12 @@ function timeStoreCalls(
   p.apply = timed('apply', projection.apply.bind(projection), (events) => events.length);
   p.appliedMarks = timed('appliedMarks', projection.appliedMarks.bind(projection));
   p.markApplied = timed('markApplied', projection.markApplied.bind(projection));
+  if (projection.markAppliedMany)
+    p.markAppliedMany = timed(
+      'markAppliedMany',
+      projection.markAppliedMany.bind(projection),
+      (marks) => marks.length,
+    );
 }
 
 /**
@@ -193,6 +199,7 @@ export const debeziumPath: CdcPath = {
         kafkaBootstrap: config.kafka.brokers.join(','),
         snapshotMode: 'no_data',
         snapshotLockingMode: 'none',
+        pollIntervalMs: config.connect.pollIntervalMs,
       }),
       { waitMs: 120_000 },
     );
