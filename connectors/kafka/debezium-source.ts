@@ -22,8 +22,8 @@ import {
 } from './transaction-reassembler.js';
 
 /**
- * Transactions handed to a batch sink at most at once: a fetched batch of small transactions
- * goes in one call; a huge one is split so a sink's request stays bounded.
+ * Transactions handed to a batch sink at most at once: the transactions a fetch completed go
+ * in one call when they are few; many are split so one sink call stays bounded.
  */
 const MAX_DELIVERY = 500;
 
@@ -77,9 +77,10 @@ export interface KafkaDebeziumSourceOptions {
  * never skips. The resume point is the consumer group's committed offsets; `from` is unused.
  * Every partition goes to one group member: more instances are hot standbys.
  *
- * `startBatches` hands the transactions a fetched batch completes to the sink together, in
- * commit order, so a sink that publishes them pays one round trip for all of them; the
- * offsets are still committed only after the sink resolved.
+ * The batches of one fetch (one per topic) are read in turn, then the transactions they
+ * completed are delivered and the offsets committed once; `startBatches` hands those
+ * transactions to the sink together, in commit order, so a sink that publishes them pays one
+ * round trip for all of them. Offsets are still committed only after the sink resolved.
  */
 export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   readonly name: string;
@@ -97,6 +98,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private needsSeed = true;
   /** Batches and the stale-marker check run one at a time (both deliver and commit). */
   private exclusive: Promise<void> = Promise.resolve();
+  /** The flush batches read since the last one started will join. */
+  private pendingFlush: Promise<void> | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
@@ -218,7 +221,9 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.one(() => this.onBatch(payload)),
+        // Every topic's batch of a fetch at once, so they share one delivery and commit.
+        partitionsConsumedConcurrently: this.tableTopics.length + 1,
+        eachBatch: (payload) => this.onBatch(payload),
       });
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
@@ -235,33 +240,55 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     return run;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+  /**
+   * Reads a partition's batch into the reassembler, then joins the next flush: the batches
+   * kafkajs hands over together (one per topic) are read one after the other and their
+   * transactions delivered and committed once.
+   */
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    await this.one(() => this.read(payload));
+    await this.flushSoon(payload);
+  }
+
+  private async read({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
     if (this.needsSeed) {
       this.reassembler.seed(await this.committedOffsets());
       this.needsSeed = false;
     }
-    // Transactions completed while reading the batch, delivered together before the commit.
-    const ready: SourceTransaction[] = [];
     for (const message of batch.messages) {
-      if (!isRunning() || isStale()) {
-        // Taken from the reassembler, so delivered as the old one-at-a-time loop had them; not committed.
-        await this.deliver(ready, heartbeat);
-        return;
-      }
+      if (!isRunning() || isStale()) return;
       const ref = { topic: batch.topic, partition: batch.partition, offset: message.offset };
       if (batch.topic === this.txTopic) this.readMarker(ref, message);
       else await this.readChange(ref, message);
       resolveOffset(message.offset);
-      this.take(ready, false);
-      if (ready.length >= MAX_DELIVERY) await this.deliver(ready, heartbeat);
       // A long batch of rows waiting for their END must not cost the group membership.
       await heartbeat();
     }
-    if (!isRunning() || isStale()) {
-      await this.deliver(ready, heartbeat);
-      return;
-    }
+  }
+
+  /**
+   * The flush every batch read before it starts joins: it runs once the batches handed over
+   * together had their turn to be read (they queue on `one` ahead of it).
+   */
+  private flushSoon(payload: EachBatchPayload): Promise<void> {
+    if (this.pendingFlush !== null) return this.pendingFlush;
+    const flush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingFlush = null;
+      return this.one(() => this.flush(payload));
+    });
+    this.pendingFlush = flush;
+    return flush;
+  }
+
+  /**
+   * Delivers what the reads completed, in commit order, then commits: only after the sink
+   * resolved, and never past a record still buffered (commitPoints).
+   */
+  private async flush({ heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    // A rebalance resets the reassembler (GROUP_JOIN); the new assignment reads from the commits.
+    if (!isRunning() || isStale()) return;
     if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
+    const ready: SourceTransaction[] = [];
     this.take(ready, true);
     await this.deliver(ready, heartbeat);
     await this.commit(this.reassembler.commitPoints());
@@ -273,15 +300,17 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       ready.push(unit.tx);
   }
 
-  /** Hands `ready` to the sink in one call and empties it. */
+  /** Hands `ready` to the sink, at most MAX_DELIVERY transactions a call, and empties it. */
   private async deliver(ready: SourceTransaction[], heartbeat: () => Promise<void>): Promise<void> {
     const sink = this.sink;
-    if (sink === null || ready.length === 0) return;
-    const txs = ready.splice(0);
-    await sink(txs);
-    this.delivered += txs.length;
-    this.lastDelivered = txs[txs.length - 1] ?? this.lastDelivered;
-    await heartbeat();
+    if (sink === null) return;
+    while (ready.length > 0) {
+      const txs = ready.splice(0, MAX_DELIVERY);
+      await sink(txs);
+      this.delivered += txs.length;
+      this.lastDelivered = txs[txs.length - 1] ?? this.lastDelivered;
+      await heartbeat();
+    }
   }
 
   /**
