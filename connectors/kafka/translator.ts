@@ -284,15 +284,21 @@ interface Placed {
   message: Message;
 }
 
-/** What the default partitioner reads of a topic's metadata: how many partitions it has. */
+/** What the default partitioner reads of a topic's metadata: how many partitions it has (built once per count). */
+const partitionLists = new Map<number, PartitionMetadata[]>();
 function partitionsOf(count: number): PartitionMetadata[] {
-  return Array.from({ length: count }, (_, partitionId) => ({
-    partitionErrorCode: 0,
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-  }));
+  let list = partitionLists.get(count);
+  if (list === undefined) {
+    list = Array.from({ length: count }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    partitionLists.set(count, list);
+  }
+  return list;
 }
 
 /** A message's size as the request limit counts it (key, value, headers). */
