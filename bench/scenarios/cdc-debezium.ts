@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client as OpenSearchClient } from '@opensearch-project/opensearch';
+import { MongoClient } from 'mongodb';
 import {
   kafkaFrom,
   type RunningProjector,
@@ -77,6 +79,22 @@ function timeStoreCalls(
       projection.markAppliedMany.bind(projection),
       (marks) => marks.length,
     );
+}
+
+/** The run's MongoDB database and OpenSearch indexes. */
+async function dropStores(config: Config): Promise<void> {
+  const mongo = new MongoClient(config.stores.mongoUrl);
+  try {
+    await mongo.db(config.stores.mongoDatabase).dropDatabase();
+  } finally {
+    await mongo.close();
+  }
+  const opensearch = new OpenSearchClient({ node: config.stores.opensearchUrl });
+  try {
+    await opensearch.indices.delete({ index: `${config.stores.opensearchIndexPrefix}*` });
+  } finally {
+    await opensearch.close();
+  }
 }
 
 /**
@@ -210,10 +228,9 @@ export const debeziumPath: CdcPath = {
     const projectors: RunningProjector[] = [];
     const stop = async () => {
       await translator?.stop();
-      for (const p of projectors) {
-        for (const projection of p.projections) await projection.reset().catch(() => undefined);
-        await p.stop();
-      }
+      // Stopped before their stores are dropped: a running projector would take that for lost data.
+      for (const p of projectors) await p.stop();
+      await dropStores(config).catch(() => undefined);
       await connect.delete(connectorName).catch(() => undefined);
       await sleep(2000);
       const admin = kafkaFrom(config, 'bench-cleanup').admin();
