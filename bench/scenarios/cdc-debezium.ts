@@ -236,9 +236,16 @@ export const debeziumPath: CdcPath = {
       const admin = kafkaFrom(config, 'bench-cleanup').admin();
       await admin.connect();
       const topics = (await admin.listTopics()).filter(
-        (t) => t.startsWith(`${config.cdc.name}.`) || t.startsWith(`${config.kafka.topicPrefix}.`),
+        (t) =>
+          t.startsWith(`${config.cdc.name}.`) ||
+          t.startsWith(`${config.kafka.topicPrefix}.`) ||
+          t === `schema-history.${config.cdc.name}`,
       );
       if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
+      const groups = (await admin.listGroups()).groups
+        .map((g) => g.groupId)
+        .filter((g) => g.startsWith(`${config.kafka.topicPrefix}.`));
+      if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
       await admin.disconnect();
     };
     try {
