@@ -239,7 +239,8 @@ export const debeziumPath: CdcPath = {
         (t) =>
           t.startsWith(`${config.cdc.name}.`) ||
           t.startsWith(`${config.kafka.topicPrefix}.`) ||
-          t === `schema-history.${config.cdc.name}`,
+          t === `schema-history.${config.cdc.name}` ||
+          t === `__debezium-heartbeat.${config.cdc.name}`,
       );
       if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
       const groups = (await admin.listGroups()).groups
