@@ -169,6 +169,7 @@ function connectorOptions(
     user: legacy.user,
     password: legacy.password,
     database: requireDatabase(url, legacy),
+    pollIntervalMs: config.connect.pollIntervalMs,
   };
   if (kind === 'postgresql') return common;
   return { ...common, kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(',') };

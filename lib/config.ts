@@ -77,6 +77,18 @@ export const configSchema = z.strictObject({
        * read to its end, is a duplicate Debezium re-sent after a restart: dropped, not waited for.
        */
       staleMarkerGraceMs: z.number().int().min(1000).default(30_000),
+      /**
+       * Partitions a projector takes batches from at once (kafkajs partitionsConsumedConcurrently);
+       * the batches that arrive together are written, marked and committed as one.
+       */
+      projectorConcurrency: z.number().int().min(1).max(256).default(16),
+      /** Most bytes of domain events the translator puts in one produce request (under the broker's message.max.bytes). */
+      produceMaxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(512 * 1024),
     })
     .prefault({}),
   connect: z
@@ -86,6 +98,8 @@ export const configSchema = z.strictObject({
       legacyUrl: z.string().optional(),
       /** Kafka as the Connect workers reach it (schema history topic); default kafka.brokers. */
       kafkaBootstrap: z.string().optional(),
+      /** The connector's poll.interval.ms: the longest a captured change waits in Debezium's queue for a fuller batch. */
+      pollIntervalMs: z.number().int().min(1).default(50),
     })
     .prefault({}),
   /**
@@ -324,6 +338,9 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_CONNECT_URL: [['connect', 'url'], 'string'],
   CQRS_CONNECT_LEGACY_URL: [['connect', 'legacyUrl'], 'string'],
   CQRS_CONNECT_KAFKA_BOOTSTRAP: [['connect', 'kafkaBootstrap'], 'string'],
+  CQRS_CONNECT_POLL_INTERVAL_MS: [['connect', 'pollIntervalMs'], 'number'],
+  CQRS_KAFKA_PROJECTOR_CONCURRENCY: [['kafka', 'projectorConcurrency'], 'number'],
+  CQRS_KAFKA_PRODUCE_MAX_BYTES: [['kafka', 'produceMaxBytes'], 'number'],
   CQRS_MONGO_URL: [['stores', 'mongoUrl'], 'string'],
   CQRS_MONGO_DATABASE: [['stores', 'mongoDatabase'], 'string'],
   CQRS_OPENSEARCH_URL: [['stores', 'opensearchUrl'], 'string'],

@@ -23,6 +23,7 @@ import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { maskValue } from '../lib/masking.js';
 import {
+  type AppliedMark,
   type BatchInvalidation,
   type DocumentProjection,
   partitionKey,
@@ -50,6 +51,12 @@ export interface KafkaProjectorOptions {
    * mask reliably, and topic, partition and offset still lead to the record itself.
    */
   maskInvalidEvents?: boolean;
+  /**
+   * Partitions whose fetched batches kafkajs hands over at once (partitionsConsumedConcurrently):
+   * the batches that arrive together are applied as one store write, one applied-marks write
+   * and one offset commit. Each partition's batches still come one after the other.
+   */
+  partitionsConcurrency?: number;
   /** The distributed read-model cache, told before each batch's writes and after them, before its commit. */
   invalidation?: BatchInvalidation;
   /** The consumer could not be restarted, or the store lost data it cannot rebuild (the process should exit non-zero). */
@@ -91,6 +98,15 @@ function projectionGauge(
 }
 
 const DEFAULT_STORE_CHECK_MS = 15_000;
+const DEFAULT_PARTITIONS_CONCURRENCY = 16;
+
+/** A partition's batch handed over by kafkajs, waiting to be applied with the others that came with it. */
+interface QueuedBatch {
+  consumer: Consumer;
+  payload: EachBatchPayload;
+  done(): void;
+  failed(err: unknown): void;
+}
 
 /**
  * Feeds a DocumentProjection from the domain topics as a member of its consumer group. Each
@@ -99,6 +115,12 @@ const DEFAULT_STORE_CHECK_MS = 15_000;
  * redelivered (to itself or, after the rebalance, to another member), and the projection's
  * sourceOrder guard makes the repeat a no-op. Start several processes to scale out: the
  * partitions (aggregates) are spread among them.
+ *
+ * The batches of several partitions that kafkajs hands over together (partitionsConcurrency)
+ * are applied as one: one applied-marks read, one store write of their events (each
+ * partition's in its order; an aggregate lives on one partition, so its order is kept), one
+ * applied-marks write and one offset commit. A store round trip costs the same for one event
+ * or hundreds, so this is what lets a projector keep up with many partitions.
  *
  * After a batch's writes the store also records the next offset of that partition (its applied
  * mark), before the offsets are committed: the mark is never behind the committed offset unless
@@ -122,6 +144,9 @@ export class KafkaProjector {
   private checkTimer: NodeJS.Timeout | null = null;
   /** Batches and store checks run one at a time: a replay must not interleave with a batch. */
   private serial: Promise<unknown> = Promise.resolve();
+  /** Batches handed over while the previous ones were written: the next write takes them all. */
+  private queued: QueuedBatch[] = [];
+  private draining = false;
 
   constructor(private readonly options: KafkaProjectorOptions) {
     const { kafka, projection } = options;
@@ -333,7 +358,8 @@ export class KafkaProjector {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.exclusive(() => this.onBatch(consumer, payload)),
+        partitionsConsumedConcurrently: this.options.partitionsConcurrency ?? DEFAULT_PARTITIONS_CONCURRENCY,
+        eachBatch: (payload) => this.enqueue(consumer, payload),
       });
       return consumer;
     } catch (err) {
@@ -342,29 +368,84 @@ export class KafkaProjector {
     }
   }
 
-  private async onBatch(
-    consumer: Consumer,
-    { batch, resolveOffset, isRunning, isStale, heartbeat }: EachBatchPayload,
-  ) {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const { projection } = this.options;
-    const partition = { topic: batch.topic, partition: batch.partition };
-    const key = partitionKey(partition);
-    const first = BigInt(batch.firstOffset() ?? '0');
-    if (!this.lost.has(key)) {
-      const mark = (await projection.appliedMarks([partition])).get(key);
-      // The batch starts where the group committed; the store's mark is never behind that.
-      if (mark === undefined ? first > 0n : mark < first) {
-        await this.recover(consumer, partition, mark ?? 0n, first);
-        return;
+  /** Queues a partition's batch; it settles once written and committed with the others that came with it. */
+  private enqueue(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ consumer, payload, done: resolve, failed: reject });
+      if (this.draining) return;
+      this.draining = true;
+      // kafkajs hands a fetch's batches over within a few microtasks: let them all arrive.
+      setImmediate(() => void this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const taken = this.queued.splice(0);
+        // A consumer restarted by the supervisor leaves its batches stale; never mix members.
+        for (const consumer of new Set(taken.map((q) => q.consumer))) {
+          const group = taken.filter((q) => q.consumer === consumer);
+          try {
+            await this.exclusive(() =>
+              this.onBatches(
+                consumer,
+                group.map((q) => q.payload),
+              ),
+            );
+            for (const q of group) q.done();
+          } catch (err) {
+            for (const q of group) q.failed(err);
+          }
+        }
       }
+    } finally {
+      this.draining = false;
     }
+  }
+
+  /**
+   * Applies the batches of several partitions as one: marks checked, events written, marks
+   * written, offsets committed, each in one call. A partition found lost is replayed instead
+   * (recover) and its batch left uncommitted, as the seek already moved it.
+   */
+  private async onBatches(consumer: Consumer, payloads: readonly EachBatchPayload[]) {
+    const { projection } = this.options;
+    const live = payloads.filter((p) => p.batch.messages.length > 0 && p.isRunning() && !p.isStale());
+    if (live.length === 0) return;
+    const heartbeat = (live[0] as EachBatchPayload).heartbeat;
+    const checked = live.filter((p) => !this.lost.has(partitionKey(p.batch)));
+    const marks =
+      checked.length === 0
+        ? new Map<string, bigint>()
+        : await projection.appliedMarks(
+            checked.map(({ batch }) => ({ topic: batch.topic, partition: batch.partition })),
+          );
+    const applying: EachBatchPayload[] = [];
+    for (const payload of live) {
+      const { batch } = payload;
+      const partition = { topic: batch.topic, partition: batch.partition };
+      const key = partitionKey(partition);
+      const first = BigInt(batch.firstOffset() ?? '0');
+      if (!this.lost.has(key)) {
+        const mark = marks.get(key);
+        // The batch starts where the group committed; the store's mark is never behind that.
+        if (mark === undefined ? first > 0n : mark < first) {
+          await this.recover(consumer, partition, mark ?? 0n, first);
+          continue;
+        }
+      }
+      applying.push(payload);
+    }
+    if (applying.length === 0) return;
     const events: NewDomainEvent[] = [];
-    for (const message of batch.messages) {
-      const type = message.headers?.[EVENT_TYPE_HEADER]?.toString();
-      if (type !== undefined && !projection.handles.has(type)) continue;
-      const event = await this.decode(batch.topic, batch.partition, message);
-      if (event !== null && projection.handles.has(event.type)) events.push(event);
+    for (const { batch } of applying) {
+      for (const message of batch.messages) {
+        const type = message.headers?.[EVENT_TYPE_HEADER]?.toString();
+        if (type !== undefined && !projection.handles.has(type)) continue;
+        const event = await this.decode(batch.topic, batch.partition, message);
+        if (event !== null && projection.handles.has(event.type)) events.push(event);
+      }
     }
     const { invalidation } = this.options;
     const begun = invalidation === undefined ? [] : ((await projection.addressedBy?.(events)) ?? []);
@@ -372,18 +453,28 @@ export class KafkaProjector {
     if (events.length > 0) await whileBeating(heartbeat, () => projection.apply(events));
     if (invalidation)
       await whileBeating(heartbeat, () => invalidation.end(begun, projection.drainTouched?.() ?? []));
-    const last = batch.messages[batch.messages.length - 1];
-    if (last === undefined) return;
-    resolveOffset(last.offset);
-    const next = BigInt(last.offset) + 1n;
-    await projection.markApplied(partition, next);
-    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
-    this.committed.set(key, next);
-    const rebuiltAt = this.lost.get(key);
-    if (rebuiltAt !== undefined && next >= rebuiltAt) {
-      this.lost.delete(key);
-      if (this.lost.size === 0) this.metrics.dataLost.set(this.labels(), 0);
-      this.logger.warn({ partition: key, offset: next }, 'lost read-model data replayed');
+    const applied: AppliedMark[] = [];
+    for (const { batch, resolveOffset } of applying) {
+      const last = batch.messages[batch.messages.length - 1] as KafkaMessage;
+      resolveOffset(last.offset);
+      applied.push({
+        partition: { topic: batch.topic, partition: batch.partition },
+        next: BigInt(last.offset) + 1n,
+      });
+    }
+    await whileBeating(heartbeat, () => markAppliedAll(projection, applied));
+    await consumer.commitOffsets(
+      applied.map(({ partition, next }) => ({ ...partition, offset: String(next) })),
+    );
+    for (const { partition, next } of applied) {
+      const key = partitionKey(partition);
+      this.committed.set(key, next);
+      const rebuiltAt = this.lost.get(key);
+      if (rebuiltAt !== undefined && next >= rebuiltAt) {
+        this.lost.delete(key);
+        if (this.lost.size === 0) this.metrics.dataLost.set(this.labels(), 0);
+        this.logger.warn({ partition: key, offset: next }, 'lost read-model data replayed');
+      }
     }
     this.applied += events.length;
     this.metrics.applied.inc({ projection: projection.name }, events.length);
@@ -434,6 +525,15 @@ export class KafkaProjector {
     const text = value.toString('utf8');
     return this.options.maskInvalidEvents === true ? String(maskValue(text)) : text;
   }
+}
+
+/** The marks of several partitions in one store write when the store can (else one after the other). */
+function markAppliedAll(projection: DocumentProjection, marks: readonly AppliedMark[]): Promise<void> {
+  if (projection.markAppliedMany) return projection.markAppliedMany(marks);
+  return marks.reduce<Promise<void>>(
+    (chain, { partition, next }) => chain.then(() => projection.markApplied(partition, next)),
+    Promise.resolve(),
+  );
 }
 
 /**

@@ -84,7 +84,15 @@ export interface DocumentProjection {
   appliedMarks(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>>;
   /** Records that the store holds a partition's events below `next`; called after `apply` resolved and before the offsets are committed. */
   markApplied(partition: TopicPartition, next: bigint): Promise<void>;
+  /** markApplied of several partitions in one store write (a store without it gets one call each). */
+  markAppliedMany?(marks: readonly AppliedMark[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A partition's applied mark: the store holds its events below `next`. */
+export interface AppliedMark {
+  partition: TopicPartition;
+  next: bigint;
 }
 
 export interface TopicPartition {

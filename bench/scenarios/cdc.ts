@@ -20,6 +20,8 @@ export interface CdcPath {
   readonly name: CdcPathName;
   /** How commit → visible is observed on this path, for the results. */
   readonly method: string;
+  /** Profile every level, not only the top one (a path whose lag at a low rate needs explaining too). */
+  readonly profileEveryLevel?: boolean;
   /** Starts the path, caught up with the legacy database. */
   start(ctx: ScenarioContext): Promise<RunningCdcPath>;
 }
@@ -27,6 +29,8 @@ export interface CdcPath {
 export interface RunningCdcPath {
   /** Whether the read models reflect the legacy transaction with this GTID. */
   visible(gtid: string): boolean;
+  /** Where the markers' time went since the last call (stage timings), logged with the level. */
+  levelReport?(): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -186,7 +190,8 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
       let level: FreshnessLevel;
       let profile: ProfileSummary | undefined;
       // The top rate is where a missed target would be explained.
-      if (ctx.settings.profile && target === top) ({ value: level, profile } = await profiled(measure));
+      if (ctx.settings.profile && (target === top || path.profileEveryLevel === true))
+        ({ value: level, profile } = await profiled(measure));
       else level = await measure();
       if (level.markers > 0 && level.markersLost === level.markers)
         throw new BenchError(
@@ -196,7 +201,14 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
       if (level.writeOps > 0 && level.achievedRowChangesPerSec > 0)
         rowsPerOp = (level.achievedRowChangesPerSec * level.durationSec) / level.writeOps;
       ctx.logger.info(
-        { path: path.name, target, achieved: level.achievedRowChangesPerSec, lag: level.lag },
+        {
+          path: path.name,
+          target,
+          achieved: level.achievedRowChangesPerSec,
+          lag: level.lag,
+          ...(profile ? { profile } : {}),
+          ...((await running.levelReport?.()) ?? {}),
+        },
         'cdc level',
       );
       levels.push(profile ? { ...level, profile } : level);

@@ -121,6 +121,12 @@ const commonOptions = z.object({
   signalTable: identifier.nullable().default(SIGNAL_TABLE),
   /** Heartbeats keep offsets moving while the captured tables are idle; 0 disables. */
   heartbeatIntervalMs: z.number().int().min(0).default(10_000),
+  /**
+   * `poll.interval.ms`: how long the connector's queue waits for a full batch (max.batch.size,
+   * 2048) before Connect gets what it holds. Debezium's default, 500 ms, is added to every
+   * change's latency below ~4,000 changes/s; 50 ms costs a few more, smaller produce requests.
+   */
+  pollIntervalMs: z.number().int().min(1).default(50),
   /** Further connector properties; pipeline settings cannot be overridden here. */
   extra: z.record(z.string(), z.string()).default({}),
 });
@@ -223,6 +229,7 @@ function commonSettings(o: z.output<typeof commonOptions>, kind: ConnectorKind, 
     'table.include.list': o.tables.map((t) => tablePattern(scope, t)).join(','),
     'snapshot.mode': o.snapshotMode,
     'heartbeat.interval.ms': String(o.heartbeatIntervalMs),
+    'poll.interval.ms': String(o.pollIntervalMs),
   };
   if (o.signalTable !== null) settings['signal.data.collection'] = `${scope}.${o.signalTable}`;
   return settings;

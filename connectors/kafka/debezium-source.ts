@@ -21,6 +21,17 @@ import {
   TransactionReassembler,
 } from './transaction-reassembler.js';
 
+/**
+ * Transactions handed to a batch sink at most at once: the transactions a fetch completed go
+ * in one call when they are few; many are split so one sink call stays bounded.
+ */
+const MAX_DELIVERY = 500;
+
+/** A source that can hand over several transactions at once (same order and commit rules as `start`). */
+export interface BatchedChangeSource {
+  startBatches(sink: (txs: SourceTransaction[]) => Promise<void>): Promise<void>;
+}
+
 export interface CapturedTable {
   /** The database (MariaDB/MySQL) or schema (PostgreSQL) of the table. */
   scope: string;
@@ -65,8 +76,13 @@ export interface KafkaDebeziumSourceOptions {
  * the oldest record not yet delivered, after the sink resolved, so a crash re-delivers and
  * never skips. The resume point is the consumer group's committed offsets; `from` is unused.
  * Every partition goes to one group member: more instances are hot standbys.
+ *
+ * The batches of one fetch (one per topic) are read in turn, then the transactions they
+ * completed are delivered and the offsets committed once; `startBatches` hands those
+ * transactions to the sink together, in commit order, so a sink that publishes them pays one
+ * round trip for all of them. Offsets are still committed only after the sink resolved.
  */
-export class KafkaDebeziumSource implements ChangeSource {
+export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   readonly name: string;
   private readonly logger: Logger;
   private readonly tableTopics: string[];
@@ -75,13 +91,15 @@ export class KafkaDebeziumSource implements ChangeSource {
   private consumer: Consumer | null = null;
   private supervisor: ConsumerSupervisor | null = null;
   private admin: Admin | null = null;
-  private sink: ((tx: SourceTransaction) => Promise<void>) | null = null;
+  private sink: ((txs: SourceTransaction[]) => Promise<void>) | null = null;
   private delivered = 0;
   private lastDelivered: SourceTransaction | null = null;
   /** Set on every group join: the committed offsets are fetched before the next batch. */
   private needsSeed = true;
   /** Batches and the stale-marker check run one at a time (both deliver and commit). */
   private exclusive: Promise<void> = Promise.resolve();
+  /** The flush batches read since the last one started will join. */
+  private pendingFlush: Promise<void> | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
@@ -138,7 +156,13 @@ export class KafkaDebeziumSource implements ChangeSource {
     return this.reassembler.buffered;
   }
 
-  async start(_from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+  start(_from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+    return this.startBatches(async (txs) => {
+      for (const tx of txs) await sink(tx);
+    });
+  }
+
+  async startBatches(sink: (txs: SourceTransaction[]) => Promise<void>): Promise<void> {
     const { kafka, groupId } = this.options;
     this.sink = sink;
     const admin = kafka.admin();
@@ -197,7 +221,9 @@ export class KafkaDebeziumSource implements ChangeSource {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.one(() => this.onBatch(payload)),
+        // Every topic's batch of a fetch at once, so they share one delivery and commit.
+        partitionsConsumedConcurrently: this.tableTopics.length + 1,
+        eachBatch: (payload) => this.onBatch(payload),
       });
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
@@ -214,7 +240,17 @@ export class KafkaDebeziumSource implements ChangeSource {
     return run;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+  /**
+   * Reads a partition's batch into the reassembler, then joins the next flush: the batches
+   * kafkajs hands over together (one per topic) are read one after the other and their
+   * transactions delivered and committed once.
+   */
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    await this.one(() => this.read(payload));
+    await this.flushSoon(payload);
+  }
+
+  private async read({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
     if (this.needsSeed) {
       this.reassembler.seed(await this.committedOffsets());
       this.needsSeed = false;
@@ -225,14 +261,56 @@ export class KafkaDebeziumSource implements ChangeSource {
       if (batch.topic === this.txTopic) this.readMarker(ref, message);
       else await this.readChange(ref, message);
       resolveOffset(message.offset);
-      await this.drain(false, heartbeat);
       // A long batch of rows waiting for their END must not cost the group membership.
       await heartbeat();
     }
+  }
+
+  /**
+   * The flush every batch read before it starts joins: it runs once the batches handed over
+   * together had their turn to be read (they queue on `one` ahead of it).
+   */
+  private flushSoon(payload: EachBatchPayload): Promise<void> {
+    if (this.pendingFlush !== null) return this.pendingFlush;
+    const flush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pendingFlush = null;
+      return this.one(() => this.flush(payload));
+    });
+    this.pendingFlush = flush;
+    return flush;
+  }
+
+  /**
+   * Delivers what the reads completed, in commit order, then commits: only after the sink
+   * resolved, and never past a record still buffered (commitPoints).
+   */
+  private async flush({ heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    // A rebalance resets the reassembler (GROUP_JOIN); the new assignment reads from the commits.
     if (!isRunning() || isStale()) return;
     if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
-    await this.drain(true, heartbeat);
+    const ready: SourceTransaction[] = [];
+    this.take(ready, true);
+    await this.deliver(ready, heartbeat);
     await this.commit(this.reassembler.commitPoints());
+  }
+
+  /** Moves every unit the reassembler has ready into `ready`. */
+  private take(ready: SourceTransaction[], endOfBatch: boolean): void {
+    for (let unit = this.reassembler.next(endOfBatch); unit; unit = this.reassembler.next(endOfBatch))
+      ready.push(unit.tx);
+  }
+
+  /** Hands `ready` to the sink, at most MAX_DELIVERY transactions a call, and empties it. */
+  private async deliver(ready: SourceTransaction[], heartbeat: () => Promise<void>): Promise<void> {
+    const sink = this.sink;
+    if (sink === null) return;
+    while (ready.length > 0) {
+      const txs = ready.splice(0, MAX_DELIVERY);
+      await sink(txs);
+      this.delivered += txs.length;
+      this.lastDelivered = txs[txs.length - 1] ?? this.lastDelivered;
+      await heartbeat();
+    }
   }
 
   /**
@@ -252,7 +330,9 @@ export class KafkaDebeziumSource implements ChangeSource {
         this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs) > 0 || dropped;
     }
     if (!dropped) return;
-    await this.drain(true, async () => undefined);
+    const ready: SourceTransaction[] = [];
+    this.take(ready, true);
+    await this.deliver(ready, async () => undefined);
     await this.commit(this.reassembler.commitPoints());
   }
 
@@ -288,17 +368,6 @@ export class KafkaDebeziumSource implements ChangeSource {
       const value = message.value === null ? null : message.value.toString('utf8');
       this.logger.warn({ ...ref, err: errorMessage(err) }, 'unreadable change record skipped');
       await this.options.onInvalidRecord?.({ ...ref, reason: errorMessage(err), value });
-    }
-  }
-
-  private async drain(endOfBatch: boolean, heartbeat: () => Promise<void>): Promise<void> {
-    const sink = this.sink;
-    if (sink === null) return;
-    for (let unit = this.reassembler.next(endOfBatch); unit; unit = this.reassembler.next(endOfBatch)) {
-      await sink(unit.tx);
-      this.delivered++;
-      this.lastDelivered = unit.tx;
-      await heartbeat();
     }
   }
 

@@ -1,4 +1,4 @@
-import { type Kafka, type Message, Partitioners, type Producer } from 'kafkajs';
+import { type Kafka, type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { DeadLetter, NewDomainEvent } from '../../eventstore/ports.js';
@@ -8,13 +8,14 @@ import { mapTransaction } from '../mapping/mapper.js';
 import type { RuleSet } from '../mapping/rule-set.js';
 import type { ChangeSource } from '../ports.js';
 import type { DeadLetterMasking } from './dead-letter-masking.js';
-import type { InvalidRecord } from './debezium-source.js';
+import type { BatchedChangeSource, InvalidRecord } from './debezium-source.js';
 import { DOMAIN_TOPIC_CONFIG, deadLetterTopic, domainTopic, EVENT_TYPE_HEADER } from './domain-topics.js';
 import { ensureTopics } from './topics.js';
 
 export interface TranslatorOptions {
   kafka: Kafka;
-  source: ChangeSource;
+  /** A source that hands over several transactions at once gets them published in one request. */
+  source: ChangeSource & Partial<BatchedChangeSource>;
   rules: RuleSet;
   /** Domain topic prefix (config kafka.topicPrefix). */
   topicPrefix: string;
@@ -26,11 +27,27 @@ export interface TranslatorOptions {
    * Called after a source transaction's events are acknowledged, with the offset of its first
    * record in each partition it wrote to (freshness measurements follow a transaction so).
    */
-  onPublished?: (txId: string, records: PublishedRecord[]) => void;
+  onPublished?: (txId: string, records: PublishedRecord[], timing: PublishTiming) => void;
   /** Masks sensitive columns of what goes to the dead-letter topic; without it letters are produced as they are. */
   masking?: DeadLetterMasking;
   /** retention.ms of the dead-letter topic when this translator creates it; -1 keeps every letter. */
   deadLetterRetentionMs?: number;
+  /**
+   * Most bytes of messages per produce request: the transactions a source hands over together
+   * go in as few requests as this allows (each partition's part stays under the broker's
+   * message.max.bytes). Default 512 KiB.
+   */
+  maxRequestBytes?: number;
+}
+
+const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
+
+/** When a transaction reached the stages before its acknowledgement (epoch ms). */
+export interface PublishTiming {
+  /** When the connector read its first change (Debezium's ts_ms). */
+  capturedAtMs: number | undefined;
+  /** When the source handed the whole transaction to the translator. */
+  receivedAtMs: number;
 }
 
 export interface PublishedRecord {
@@ -47,12 +64,21 @@ export interface PublishedRecord {
  * after a transaction's events are acknowledged, so a crash re-publishes rather than loses,
  * and projections skip what they already hold (sourceOrder). Rows the rules reject go to the
  * dead-letter topic with the reason; the pipeline goes on.
+ *
+ * The transactions a source hands over together are published in one produce request (or a
+ * few, by size), in order: one acknowledgement round trip for all of them instead of one
+ * each. Each message's partition is chosen here with the producer's own partitioner, so the
+ * offset of every transaction's first record per partition is known from the request's base
+ * offsets (onPublished).
  */
 export class DomainEventTranslator {
   private readonly logger: Logger;
   private readonly producer: Producer;
   private readonly metrics;
   private readonly knownTopics = new Set<string>();
+  /** Partition count of each topic written, for choosing partitions as the producer would. */
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(private readonly options: TranslatorOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'translator' });
@@ -85,7 +111,9 @@ export class DomainEventTranslator {
   async start(): Promise<void> {
     await this.producer.connect();
     await this.ensureTopics();
-    await this.options.source.start(null, (tx) => this.publish(tx));
+    const { source } = this.options;
+    if (source.startBatches) await source.startBatches((txs) => this.publish(txs));
+    else await source.start(null, (tx) => this.publish([tx]));
     this.logger.info({ source: this.options.source.name }, 'translating change events to domain topics');
   }
 
@@ -110,39 +138,105 @@ export class DomainEventTranslator {
     this.metrics.deadLetters.inc();
   }
 
-  private async publish(tx: SourceTransaction): Promise<void> {
-    const { events, deadLetters } = mapTransaction(tx, this.options.rules);
-    const byTopic = new Map<string, Message[]>();
-    for (const event of events) {
-      const topic = domainTopic(this.options.topicPrefix, event.streamType);
-      const list = byTopic.get(topic);
-      const message = toMessage(event);
-      if (list) list.push(message);
-      else byTopic.set(topic, [message]);
+  private async publish(txs: readonly SourceTransaction[]): Promise<void> {
+    const receivedAtMs = Date.now();
+    const mapped = txs.map((tx) => this.messagesOf(tx));
+    const topics = new Set(mapped.flatMap((m) => m.messages.map((o) => o.topic)));
+    if (topics.size === 0) return;
+    await this.ensureTopics([...topics]);
+    const placed = mapped.map((m) => m.messages.map((o) => this.place(o.topic, o.message)));
+    const offsets = await this.send(placed.flat());
+    let at = 0;
+    for (const [i, tx] of txs.entries()) {
+      const { events, deadLetters } = mapped[i] as MappedMessages;
+      const first = new Map<string, PublishedRecord>();
+      for (const p of placed[i] as Placed[]) {
+        const key = `${p.topic}:${p.partition}`;
+        if (!first.has(key))
+          first.set(key, { topic: p.topic, partition: p.partition, offset: offsets[at] ?? '-1' });
+        at++;
+      }
+      if (first.size > 0)
+        this.options.onPublished?.(tx.id, [...first.values()], {
+          capturedAtMs: tx.events[0]?.ts_ms,
+          receivedAtMs,
+        });
+      this.metrics.events.inc(events);
+      this.metrics.deadLetters.inc(deadLetters);
     }
+    const last = txs[txs.length - 1];
+    const commitMs = last?.events[0]?.source.ts_ms;
+    if (last !== undefined && !last.snapshot && commitMs !== undefined)
+      this.metrics.lag.set(Date.now() - commitMs);
+  }
+
+  /** A transaction's domain events (and dead letters) as messages, in order. */
+  private messagesOf(tx: SourceTransaction): MappedMessages {
+    const { events, deadLetters } = mapTransaction(tx, this.options.rules);
+    const messages = events.map((event) => ({
+      topic: domainTopic(this.options.topicPrefix, event.streamType),
+      message: toMessage(event),
+    }));
     if (deadLetters.length > 0) {
       const mask = this.options.masking?.row ?? ((d: DeadLetter) => d);
-      byTopic.set(
-        deadLetterTopic(this.options.topicPrefix),
-        deadLetters.map((d) => deadLetterMessage(mask(d))),
-      );
-      for (const d of deadLetters)
+      const topic = deadLetterTopic(this.options.topicPrefix);
+      for (const d of deadLetters) {
+        messages.push({ topic, message: deadLetterMessage(mask(d)) });
         this.logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
+      }
     }
-    if (byTopic.size === 0) return;
-    await this.ensureTopics([...byTopic.keys()]);
-    const acknowledged = await this.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
-    this.options.onPublished?.(
-      tx.id,
-      acknowledged.map((r) => ({ topic: r.topicName, partition: r.partition, offset: r.baseOffset ?? '-1' })),
-    );
-    this.metrics.events.inc(events.length);
-    this.metrics.deadLetters.inc(deadLetters.length);
-    const commitMs = tx.events[0]?.source.ts_ms;
-    if (!tx.snapshot && commitMs !== undefined) this.metrics.lag.set(Date.now() - commitMs);
+    return { messages, events: events.length, deadLetters: deadLetters.length };
+  }
+
+  /** The message with the partition the producer's partitioner gives its key. */
+  private place(topic: string, message: Message): Placed {
+    const count = this.partitionCounts.get(topic) ?? this.options.partitions;
+    const partition = this.partitioner({ topic, partitionMetadata: partitionsOf(count), message });
+    return { topic, partition, message: { ...message, partition } };
+  }
+
+  /**
+   * Sends the messages in order, in as few requests as maxRequestBytes allows, one after the
+   * other (the idempotent producer keeps one request in flight); returns each message's
+   * offset. A request writes each partition's messages contiguously from its base offset.
+   */
+  private async send(messages: readonly Placed[]): Promise<string[]> {
+    const limit = this.options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    const offsets: string[] = [];
+    let chunk: Placed[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const byTopic = new Map<string, Message[]>();
+      for (const p of chunk) {
+        const list = byTopic.get(p.topic);
+        if (list) list.push(p.message);
+        else byTopic.set(p.topic, [p.message]);
+      }
+      const acknowledged = await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })),
+      });
+      const next = new Map<string, bigint>(
+        acknowledged.map((r) => [`${r.topicName}:${r.partition}`, BigInt(r.baseOffset ?? '-1')]),
+      );
+      for (const p of chunk) {
+        const key = `${p.topic}:${p.partition}`;
+        const offset = next.get(key) ?? -1n;
+        offsets.push(String(offset));
+        if (offset >= 0n) next.set(key, offset + 1n);
+      }
+      chunk = [];
+      bytes = 0;
+    };
+    for (const p of messages) {
+      const size = messageBytes(p.message);
+      if (chunk.length > 0 && bytes + size > limit) await flush();
+      chunk.push(p);
+      bytes += size;
+    }
+    await flush();
+    return offsets;
   }
 
   /**
@@ -168,11 +262,52 @@ export class DomainEventTranslator {
           configEntries: [{ name: 'retention.ms', value: String(this.options.deadLetterRetentionMs ?? -1) }],
         });
       }
+      // Read once: partitions added later are used from the next start (the keys' partitions change then anyway).
+      const { topics } = await admin.fetchTopicMetadata({ topics: missing });
+      for (const t of topics) this.partitionCounts.set(t.name, t.partitions.length);
       for (const t of missing) this.knownTopics.add(t);
     } finally {
       await admin.disconnect();
     }
   }
+}
+
+interface MappedMessages {
+  messages: { topic: string; message: Message }[];
+  events: number;
+  deadLetters: number;
+}
+
+interface Placed {
+  topic: string;
+  partition: number;
+  message: Message;
+}
+
+/** What the default partitioner reads of a topic's metadata: how many partitions it has (built once per count). */
+const partitionLists = new Map<number, PartitionMetadata[]>();
+function partitionsOf(count: number): PartitionMetadata[] {
+  let list = partitionLists.get(count);
+  if (list === undefined) {
+    list = Array.from({ length: count }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    partitionLists.set(count, list);
+  }
+  return list;
+}
+
+/** A message's size as the request limit counts it (key, value, headers). */
+function messageBytes(message: Message): number {
+  const size = (v: unknown) =>
+    typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0;
+  let bytes = size(message.key) + size(message.value) + 64;
+  for (const [k, v] of Object.entries(message.headers ?? {})) bytes += k.length + size(v);
+  return bytes;
 }
 
 function toMessage(event: NewDomainEvent): Message {

@@ -29,6 +29,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import {
+  type AppliedMark,
   type DocumentProjection,
   partitionKey,
   type TopicPartition,
@@ -41,6 +42,7 @@ import {
   composePage,
   eventsByDocument,
   keysetTerms,
+  type MirrorWrite,
   mapLimit,
   mirrorWrites,
   type ProjectionBackend,
@@ -58,11 +60,12 @@ import {
  * document per captured row it reads and composes its documents at query time; a projection
  * keeps one document per id, evolved by the user's code.
  *
- * Views. Mirror `<readModel>__<table>`: `{ _id: rowKey, _order, _deleted, row }`. Each write is
- * a replaceOne upsert whose filter only matches an older `_order`. When the stored document is
- * as new or newer the filter misses, the upsert tries to insert the same `_id` and the server
- * answers duplicate key (11000): that is the "already newer" outcome, not an error. Removals
- * leave a tombstone that keeps `_order`, so a late older create cannot bring the row back.
+ * Views. Mirror `<readModel>__<table>`: `{ _id: rowKey, _order, _deleted, row }`. A batch reads
+ * the stored `_order` of its rows, skips the rows stored as new or newer, inserts the new ones
+ * and replaces the others with a filter on the `_order` it read (compare and set). A row
+ * another writer changed in between fails that filter, the upsert collides on `_id` (11000)
+ * and the row is read and decided again. Removals leave a tombstone that keeps `_order`, so a
+ * late older create cannot bring the row back.
  * Redelivered or reordered batches therefore change nothing, and since documents are composed
  * from the mirrors when read, renaming a looked-up row is one write, whatever reads it.
  *
@@ -87,6 +90,16 @@ interface ProjectionDocument {
 }
 
 const DUPLICATE_KEY = 11000;
+/** Rounds of re-reading rows another writer changed between a read and a write. */
+const MAX_WRITE_ROUNDS = 20;
+/**
+ * `{ _id, _order }` as one unique index (unique since `_id` is): mirror writes are guarded by
+ * an exact match on both, which a MongoDB-wire server without query planning (the stack's
+ * in-memory one) answers from this index instead of a collection scan.
+ */
+const ORDER_INDEX = { key: { _id: 1, _order: 1 }, name: 'cqrs_row_order', unique: true } as const;
+/** The same for a projection document's version guard `{ _id, _v }`. */
+const VERSION_INDEX = { key: { _id: 1, _v: 1 }, name: 'cqrs_document_version', unique: true } as const;
 /** Reads in flight per request (the driver pools connections; this keeps one request from taking all). */
 const READ_CONCURRENCY = 16;
 
@@ -112,7 +125,7 @@ export interface MongoReadModelOptions {
  */
 export const APPLIED_MARKS_COLLECTION = 'cqrs_applied_marks';
 
-interface AppliedMark {
+interface AppliedMarkDocument {
   _id: string;
   readModel: string;
   /** Next offset as a decimal string: offsets are 64-bit. */
@@ -239,14 +252,14 @@ class MongoView implements Strategy {
     for (const index of this.plan.indexes) {
       byTable.set(index.table, [...(byTable.get(index.table) ?? []), index.fields]);
     }
-    // A mirror without indexes needs no creation: MongoDB creates a collection on first write,
-    // and reads of a missing one find nothing.
-    for (const [table, indexes] of byTable) {
+    for (const table of this.topics.tables) {
       const collection = mirrorCollection(this.storage, table);
+      const indexes = byTable.get(table) ?? [];
       await call(`create indexes on ${collection}`, () =>
-        this.mirror(table).createIndexes(
-          indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`row.${f}`, 1])) })),
-        ),
+        this.mirror(table).createIndexes([
+          ORDER_INDEX,
+          ...indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`row.${f}`, 1])) })),
+        ]),
       );
     }
   }
@@ -265,7 +278,7 @@ class MongoView implements Strategy {
   }
 
   async apply(events: readonly NewDomainEvent[], touched: Set<string> | null): Promise<void> {
-    const byTable = new Map<string, AnyBulkWriteOperation<MirrorDocument>[]>();
+    const byTable = new Map<string, MirrorWrite[]>();
     const writes = mirrorWrites(this.migration, this.topics, events);
     // Documents that read a row as it was (before its mirror changes) and as it will be (after).
     const fanOut = async (table: string, state: DomainState | null) => {
@@ -276,33 +289,65 @@ class MongoView implements Strategy {
       await mapLimit(writes, READ_CONCURRENCY, async (w) =>
         fanOut(w.table, await this.reader.get(w.table, w.key)),
       );
-    for (const w of writes) {
-      const replacement: Omit<MirrorDocument, '_id'> =
-        w.state === null
-          ? { _order: w.order, _deleted: true }
-          : { _order: w.order, _deleted: false, row: w.state };
-      const ops = byTable.get(w.table) ?? [];
-      ops.push({
-        replaceOne: { filter: { _id: w.key, _order: { $lt: w.order } }, replacement, upsert: true },
-      });
-      byTable.set(w.table, ops);
-    }
-    await Promise.all([...byTable].map(([table, ops]) => this.write(table, ops)));
+    for (const w of writes) byTable.set(w.table, [...(byTable.get(w.table) ?? []), w]);
+    await Promise.all([...byTable].map(([table, rows]) => this.write(table, rows)));
     if (touched !== null) await mapLimit(writes, READ_CONCURRENCY, (w) => fanOut(w.table, w.state));
   }
 
-  private async write(table: string, ops: AnyBulkWriteOperation<MirrorDocument>[]): Promise<void> {
+  /**
+   * Writes the rows whose mirror is older than the write: the stored orders are read first
+   * (by `_id`), then each row is inserted (new) or replaced only if its order is still the
+   * one read (`{ _id, _order }`, an exact match the ORDER_INDEX answers; a range filter on
+   * `_order` makes some MongoDB-wire servers scan the whole collection per row). A row another
+   * writer changed in between fails its filter, its upsert collides on `_id` (11000), and it
+   * is read and decided again.
+   */
+  private async write(table: string, rows: readonly MirrorWrite[]): Promise<void> {
     const collection = mirrorCollection(this.storage, table);
-    try {
-      const result = await this.mirror(table).bulkWrite(ops, { ordered: false });
-      this.logger.debug({
-        collection,
-        rows: ops.length,
-        written: result.upsertedCount + result.modifiedCount,
-      });
-    } catch (err) {
-      const stale = duplicateKeyIndexes(err, collection, ops.length);
-      this.logger.debug({ collection, rows: ops.length, stale: stale.length });
+    let pending = rows;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === MAX_WRITE_ROUNDS) {
+        throw new StoreError(
+          'STORE_WRITE_CONFLICT',
+          `MongoDB ${collection}: ${pending.length} row(s) still changed concurrently after ${round} attempts`,
+          {
+            hint: 'the batch is redelivered; if it persists, check for a runaway writer on the same read model',
+          },
+        );
+      }
+      const keys = pending.map((w) => w.key);
+      const found = await call(`read orders in ${collection}`, () =>
+        this.mirror(table)
+          .find({ _id: { $in: keys } }, { projection: { _order: 1 } })
+          .toArray(),
+      );
+      const stored = new Map(found.map((d) => [d._id, d._order]));
+      const ops: AnyBulkWriteOperation<MirrorDocument>[] = [];
+      const written: MirrorWrite[] = [];
+      for (const w of pending) {
+        const current = stored.get(w.key);
+        // As new or newer already (a redelivery, or a later event applied first): nothing to do.
+        if (current !== undefined && current >= w.order) continue;
+        const replacement: Omit<MirrorDocument, '_id'> =
+          w.state === null
+            ? { _order: w.order, _deleted: true }
+            : { _order: w.order, _deleted: false, row: w.state };
+        ops.push(
+          current === undefined
+            ? { insertOne: { document: { _id: w.key, ...replacement } } }
+            : { replaceOne: { filter: { _id: w.key, _order: current }, replacement, upsert: true } },
+        );
+        written.push(w);
+      }
+      if (ops.length === 0) return;
+      let lost: number[] = [];
+      try {
+        await this.mirror(table).bulkWrite(ops, { ordered: false });
+      } catch (err) {
+        lost = duplicateKeyIndexes(err, collection, ops.length);
+      }
+      this.logger.debug({ collection, rows: ops.length, raced: lost.length });
+      pending = lost.map((i) => written[i]).filter((w): w is MirrorWrite => w !== undefined);
     }
   }
 
@@ -402,11 +447,11 @@ class MongoProjection implements Strategy, ProjectionBackend {
 
   async migrate(): Promise<void> {
     const indexes = this.projection.indexes ?? [];
-    if (indexes.length === 0) return;
     await call(`create indexes on ${this.projection.name}`, () =>
-      this.collection.createIndexes(
-        indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`doc.${f}`, 1])) })),
-      ),
+      this.collection.createIndexes([
+        VERSION_INDEX,
+        ...indexes.map((fields) => ({ key: Object.fromEntries(fields.map((f) => [`doc.${f}`, 1])) })),
+      ]),
     );
   }
 
@@ -511,7 +556,7 @@ export class MongoReadModel implements DocumentProjection {
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
-  private readonly marks: Collection<AppliedMark>;
+  private readonly marks: Collection<AppliedMarkDocument>;
   /** Keys addressed since drainTouched last ran; null until its first call. */
   private touched: Set<string> | null = null;
 
@@ -533,7 +578,7 @@ export class MongoReadModel implements DocumentProjection {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url as string);
     const db = this.client.db(options.database);
-    this.marks = db.collection<AppliedMark>(APPLIED_MARKS_COLLECTION);
+    this.marks = db.collection<AppliedMarkDocument>(APPLIED_MARKS_COLLECTION);
     const logger = options.logger.child({ component: 'mongo-read-model', readModel: this.name });
     if (model.kind === 'view') {
       const plan = migration.viewPlans.get(model.name);
@@ -599,6 +644,27 @@ export class MongoReadModel implements DocumentProjection {
       );
     } catch (err) {
       throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied mark of ${this.name} failed`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** The marks of several partitions in one bulk write (a projector applies their batches together). */
+  async markAppliedMany(marks: readonly AppliedMark[]): Promise<void> {
+    if (marks.length === 0) return;
+    try {
+      await this.marks.bulkWrite(
+        marks.map(({ partition, next }) => ({
+          replaceOne: {
+            filter: { _id: this.markId(partition) },
+            replacement: { readModel: this.name, next: String(next) },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    } catch (err) {
+      throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied marks of ${this.name} failed`, {
         cause: err,
       });
     }

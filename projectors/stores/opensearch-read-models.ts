@@ -18,7 +18,7 @@ import { runAsync } from '../../definition/view/run.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { AdapterError, StoreError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
+import { type AppliedMark, type DocumentProjection, partitionKey, type TopicPartition } from '../ports.js';
 import { type VersionRef, versionName } from './document-versions.js';
 import {
   applyProjectionBatch,
@@ -720,6 +720,31 @@ export class OpenSearchReadModel implements DocumentProjection {
       throw new StoreError('STORE_WRITE_FAILED', `OpenSearch applied mark of ${this.name} failed`, {
         cause: err,
       });
+    }
+  }
+
+  /** The marks of several partitions in one bulk request (a projector applies their batches together). */
+  async markAppliedMany(marks: readonly AppliedMark[]): Promise<void> {
+    if (marks.length === 0) return;
+    const body = marks.flatMap(({ partition, next }) => [
+      { index: { _index: this.marksIndex, _id: this.markId(partition) } },
+      { readModel: this.name, next: String(next) },
+    ]);
+    let response: API.Bulk_Response;
+    try {
+      response = await this.client.bulk({ body });
+    } catch (err) {
+      throw new StoreError('STORE_WRITE_FAILED', `OpenSearch applied marks of ${this.name} failed`, {
+        cause: err,
+      });
+    }
+    const failed = failedItems(response, () => false);
+    if (failed.length > 0) {
+      throw new StoreError(
+        'STORE_WRITE_FAILED',
+        `OpenSearch rejected ${failed.length} of ${marks.length} applied marks of ${this.name}: ${failed[0]?.error?.reason ?? failed[0]?.error?.type}`,
+        { cause: failed },
+      );
     }
   }
 

@@ -42,6 +42,7 @@ describe('mariadbConnector / mysqlConnector', () => {
       'snapshot.mode': 'initial',
       'signal.data.collection': 'legacy_bank.debezium_signal',
       'heartbeat.interval.ms': '10000',
+      'poll.interval.ms': '50',
       'schema.history.internal.kafka.bootstrap.servers': '127.0.0.1:9092',
       'schema.history.internal.kafka.topic': 'schema-history.bank',
       'decimal.handling.mode': 'string',

@@ -32,6 +32,16 @@ describe('parseJsonKeepingBigInts', () => {
     });
   });
 
+  it('does not touch digits inside strings that look like values', () => {
+    const text =
+      '{"s":"a:12345678901234567890,b","t":"[ -98765432109876543210]","n":[1, 12345678901234567890 ]}';
+    expect(parseJsonKeepingBigInts(text)).toEqual({
+      s: 'a:12345678901234567890,b',
+      t: '[ -98765432109876543210]',
+      n: [1, '12345678901234567890'],
+    });
+  });
+
   it('does not touch digits inside strings, including escaped quotes', () => {
     const text = '{"q":"say \\"12345678901234567890\\" twice","n":12345678901234567890}';
     expect(parseJsonKeepingBigInts(text)).toEqual({
