@@ -184,16 +184,22 @@ export class ProjectionRunner implements Projector {
     // Between chunks: what memory holds is written, and only a projection with a bound's worth
     // of stale documents composes them, so what it keeps never grows with the transaction and
     // a document many chunks touch is still written once.
+    // A batch that composed between its chunks ends composed: documents never run ahead of
+    // the checkpoint it commits.
+    let composedBetween = false;
     const between = () => {
       const bound = this.deferrable() ? this.deferMaxDocuments : this.batchSize;
       for (const p of options.projections) {
-        if ((p.pending?.() ?? bound) >= bound) p.flush?.(db);
-        else p.writeHeld?.(db);
+        if ((p.pending?.() ?? bound) >= bound) {
+          p.flush?.(db);
+          composedBetween = true;
+        } else p.writeHeld?.(db);
       }
     };
     // IMMEDIATE: the write lock is taken before the first read, so a long transaction never
     // fails half-way on upgrading its lock.
     this.applyBatch = db.transaction((first: StoredEvent[]) => {
+      composedBetween = false;
       applyChunk(first);
       let last = first[first.length - 1] as StoredEvent;
       let applied = first.length;
@@ -215,7 +221,7 @@ export class ProjectionRunner implements Projector {
       }
       const now = new Date().toISOString();
       const behind = first.length === this.batchSize && options.eventStore.headPositionSync() > last.position;
-      if (behind && this.mayDefer()) {
+      if (behind && !composedBetween && this.mayDefer()) {
         for (const p of options.projections) p.defer?.(db);
         saveApplied.run(this.name, now, last.position, last.metadata.sourceTxId);
         return { applied, deferred: true };
