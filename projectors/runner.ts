@@ -3,6 +3,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { type DeferralBounds, deferralEnabled, defersAt } from './deferral.js';
 import { PollLoop } from './poll-loop.js';
 import type { SqliteProjection, TouchedDocument } from './ports.js';
 
@@ -221,7 +222,7 @@ export class ProjectionRunner implements Projector {
       }
       const now = new Date().toISOString();
       const behind = first.length === this.batchSize && options.eventStore.headPositionSync() > last.position;
-      if (behind && !composedBetween && this.mayDefer()) {
+      if (!composedBetween && this.mayDefer(behind)) {
         for (const p of options.projections) p.defer?.(db);
         saveApplied.run(this.name, now, last.position, last.metadata.sourceTxId);
         return { applied, deferred: true };
@@ -287,20 +288,25 @@ export class ProjectionRunner implements Projector {
   }
 
   /** Whether a batch may defer: every projection can, and neither bound is reached. */
-  private mayDefer(): boolean {
+  private mayDefer(behind: boolean): boolean {
     if (!this.deferrable()) return false;
     let pending = this.deferredTouched.size;
     for (const p of this.options.projections) pending += p.pending?.() ?? 0;
-    if (pending >= this.deferMaxDocuments) return false;
-    return (
-      this.bulk || this.deferredSince === null || performance.now() - this.deferredSince < this.deferMaxMs
-    );
+    return defersAt(this.bounds(), {
+      behind,
+      pending,
+      deferredSinceMs: this.deferredSince,
+      nowMs: performance.now(),
+    });
+  }
+
+  private bounds(): DeferralBounds {
+    return { maxDocuments: this.deferMaxDocuments, maxMs: this.deferMaxMs, bulk: this.bulk };
   }
 
   private deferrable(): boolean {
     return (
-      this.deferMaxDocuments > 0 &&
-      (this.bulk || this.deferMaxMs > 0) &&
+      deferralEnabled(this.bounds()) &&
       this.options.projections.every((p) => p.defer !== undefined || p.flush === undefined)
     );
   }
