@@ -4,8 +4,10 @@ import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
 /**
  * A projection into an embedded SQLite read model. The runner calls `apply` for each event of
- * a batch and `flush` at the end (and between the chunks of a large source transaction), all inside one SQLite transaction that also writes the
- * checkpoint, so a read model is never ahead of or behind its checkpoint.
+ * a batch and `flush` (or, while it catches up, `defer`) at the end (and between the chunks of
+ * a large source transaction), all inside one SQLite transaction that also writes the
+ * checkpoint, so a read model is never behind its checkpoint, and ahead of it only by what a
+ * deferral leaves written per batch (code projections' documents).
  */
 export interface SqliteProjection {
   readonly name: string;

@@ -26,7 +26,7 @@ export type ProjectorEventSource = Pick<SqliteEventStore, 'readAfterSync' | 'hea
 
 /** What the embedded pipeline drives, whether the runner is in its thread or in a worker. */
 export interface Projector {
-  /** Position of the last event applied to the read models (0: none). */
+  /** Position up to which the read models' documents are complete (0: none). */
   checkpoint(): number;
   /** Wakes the loop now: the pipeline calls it after each append. */
   notify(): void;
