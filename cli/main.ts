@@ -472,6 +472,7 @@ const handlers: CommandHandlers = {
       // Replayed versions the live projector maintains are rebuilt with version 1.
       projections: embeddedProjections(migration, db),
       batchSize: config.projector.batchSize,
+      deferMaxDocuments: config.projector.deferMaxDocuments,
       logger,
     });
     try {

@@ -220,6 +220,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const runnerOptions = {
     batchSize: config.projector.batchSize,
     pollIntervalMs: config.projector.pollIntervalMs,
+    deferMaxDocuments: config.projector.deferMaxDocuments,
+    deferMaxMs: config.projector.deferMaxMs,
     logger,
     onError: (err: Error) => projector.failed(err),
     ...(cache === null

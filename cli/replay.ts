@@ -15,6 +15,7 @@ import {
   startAfter,
   VersionBuilder,
 } from '../projectors/replay.js';
+import { appliedPosition } from '../projectors/runner.js';
 import { readModelOf } from '../projectors/stores/read-model-documents.js';
 import { type VersionRecord, VersionRegistry } from '../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
@@ -124,11 +125,8 @@ async function buildOffline(env: Env, request: ReplayRequest): Promise<VersionRe
   const eventStore = new SqliteEventStore(dataPath(config, 'events.db'), { logger });
   const events = openEventsReadOnly(dataPath(config, 'events.db'));
   try {
-    const live =
-      (opened.db
-        .prepare("SELECT position FROM projector_checkpoints WHERE name = 'read-models'")
-        .pluck()
-        .get() as number | undefined) ?? 0;
+    // Where the live runner resumes (ahead of its checkpoint after an interrupted catch-up).
+    const live = appliedPosition(opened.db, 'read-models');
     const after = startAfter(events, request.from);
     const end = request.to === undefined ? live : endAt(events, request.to);
     const record = opened.registry.create(request.readModel, {

@@ -137,6 +137,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       batchSize: z.number().int().min(1).default(500),
       pollIntervalMs: z.number().int().min(1).default(200),
+      /**
+       * A projector behind by more than a batch composes view documents once per catch-up, not
+       * per batch: at most this many documents wait to be composed (0: compose every batch).
+       */
+      deferMaxDocuments: z.number().int().min(0).default(50_000),
+      /** …and for at most this long after its first deferred batch (what bounds live lag; 0: never defer). */
+      deferMaxMs: z.number().int().min(0).default(1000),
     })
     .prefault({}),
   api: z
@@ -330,6 +337,8 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_CDC_SERVER_ID: [['cdc', 'serverId'], 'number'],
   CQRS_CDC_NAME: [['cdc', 'name'], 'string'],
   CQRS_CDC_SNAPSHOT_CHUNK_ROWS: [['cdc', 'snapshotChunkRows'], 'number'],
+  CQRS_PROJECTOR_DEFER_MAX_DOCUMENTS: [['projector', 'deferMaxDocuments'], 'number'],
+  CQRS_PROJECTOR_DEFER_MAX_MS: [['projector', 'deferMaxMs'], 'number'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

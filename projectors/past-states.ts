@@ -9,7 +9,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { writePastStateOffThread } from './past-state-thread.js';
-import { ProjectionError, type ProjectorEventSource } from './runner.js';
+import { DEFAULT_DEFER_MAX_DOCUMENTS, ProjectionError, type ProjectorEventSource } from './runner.js';
 import { SqliteReadModels } from './stores/sqlite-read-models.js';
 
 /**
@@ -80,8 +80,7 @@ export interface BuildPastStateOptions {
  * answering (/health included) while a long replay goes on. Unlike the live ProjectionRunner, a
  * chunk may end inside a source transaction: nobody reads the scratch state before it is
  * complete, and a snapshot chunk or a big legacy transaction applied whole held the thread for
- * a second (a view document recomposed once per chunk ends the same: `flush` composes from the
- * rows). The file is removed if the replay fails.
+ * a second (view documents are composed from the rows once, at the end). The file is removed if the replay fails.
  */
 export async function writePastState(options: BuildPastStateOptions): Promise<void> {
   const db = new Database(options.file);
@@ -91,6 +90,8 @@ export async function writePastState(options: BuildPastStateOptions): Promise<vo
     db.pragma('synchronous = OFF');
     const store = new SqliteReadModels(restrictTo(options.migration, options.models));
     store.migrate(db);
+    // Pure bulk: view documents are composed once, at the end (or when a bound's worth are
+    // marked), not per chunk; the code projections' documents are written per chunk.
     const applyChunk = db.transaction((events: readonly StoredEvent[]) => {
       for (const event of events) {
         if (!store.handles.has(event.type)) continue;
@@ -100,7 +101,8 @@ export async function writePastState(options: BuildPastStateOptions): Promise<vo
           throw new ProjectionError(event, store.name, cause);
         }
       }
-      store.flush(db);
+      if (store.pending() >= DEFAULT_DEFER_MAX_DOCUMENTS) store.flush(db);
+      else store.writeHeld(db);
     });
     const events = eventsUpTo(options.events, options.position);
     for (let after = 0; ; ) {
@@ -113,6 +115,8 @@ export async function writePastState(options: BuildPastStateOptions): Promise<vo
       after = last.position;
       await nextTurn();
     }
+    db.transaction(() => store.flush(db))();
+    store.drainTouched();
     db.close();
   } catch (err) {
     db.close();

@@ -4,8 +4,10 @@ import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
 /**
  * A projection into an embedded SQLite read model. The runner calls `apply` for each event of
- * a batch and `flush` at the end (and between the chunks of a large source transaction), all inside one SQLite transaction that also writes the
- * checkpoint, so a read model is never ahead of or behind its checkpoint.
+ * a batch and `flush` (or, while it catches up, `defer`) at the end (and between the chunks of
+ * a large source transaction), all inside one SQLite transaction that also writes the
+ * checkpoint, so a read model is never behind its checkpoint, and ahead of it only by what a
+ * deferral leaves written per batch (code projections' documents).
  */
 export interface SqliteProjection {
   readonly name: string;
@@ -16,8 +18,21 @@ export interface SqliteProjection {
    */
   migrate?(db: Database.Database): string[];
   apply(db: Database.Database, event: StoredEvent): void;
-  /** Materialise what the batch's events made stale (e.g. recompute touched documents). */
+  /**
+   * Materialise what the batch's events made stale (e.g. recompute touched documents), and
+   * what earlier `defer`red batches left.
+   */
   flush?(db: Database.Database): void;
+  /**
+   * Ends a batch of a catch-up without materialising: what must be written per batch is (a
+   * code projection's documents), what `flush` would compose is kept in the database, in the
+   * batch's transaction, for a later `flush`. A projection without it is flushed every batch.
+   */
+  defer?(db: Database.Database): void;
+  /** Writes what the events applied so far hold in memory (between the chunks of a large source transaction). */
+  writeHeld?(db: Database.Database): void;
+  /** Drops what memory holds of rolled-back batches and reloads what `defer` kept (at start, after a failure). */
+  restore?(db: Database.Database): void;
   /**
    * How many documents the next flush would write. The runner flushes between the chunks of a
    * large source transaction once this reaches its batch size (without it: after every chunk).

@@ -75,6 +75,8 @@ try {
     name: settings.name,
     batchSize: settings.batchSize,
     pollIntervalMs: settings.pollIntervalMs,
+    ...(settings.deferMaxDocuments === undefined ? {} : { deferMaxDocuments: settings.deferMaxDocuments }),
+    ...(settings.deferMaxMs === undefined ? {} : { deferMaxMs: settings.deferMaxMs }),
     logger,
     onError: (err) => void fail(err),
     ...(settings.reportCommits

@@ -23,7 +23,8 @@ import { SqliteReadModels } from './stores/sqlite-read-models.js';
  *    documents it got by key, and the queries it ran.
  * 2. Each view document is composed over a reader that records the rows it reads (lookups by
  *    key, children and aggregates by condition): the rows the document is built from.
- * 3. The event store is read once up to the projector's checkpoint, keeping the last event of
+ * 3. The event store is read once up to where the projector applied rows (its checkpoint, or
+ *    ahead of it while a catch-up defers composing documents), keeping the last event of
  *    each of those rows, and every event of each projection document concerned.
  * 4. In one write transaction: each row's last event is re-applied (idempotent: a view keeps a
  *    row's latest state), a row no event accounts for is removed, projection documents are
@@ -135,7 +136,11 @@ export class ReadModelRepair {
     this.store = new SqliteReadModels(options.migration);
     this.served = this.store.readModels(options.db);
     this.checkpoint = options.db
-      .prepare<[string], number>('SELECT position FROM projector_checkpoints WHERE name = ?')
+      // The rows stand where the runner applied them (ahead of its checkpoint while it defers
+      // composing): re-applying only up to the checkpoint would take rows back in time.
+      .prepare<[string], number>(
+        'SELECT MAX(position, COALESCE(applied_position, 0)) FROM projector_checkpoints WHERE name = ?',
+      )
       .pluck();
     this.logger = (options.logger ?? silentLogger).child({ component: 'repair' });
   }

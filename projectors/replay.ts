@@ -131,6 +131,8 @@ export class VersionBuilder {
       name: this.name,
       batchSize: options.batchSize,
       logger: options.logger ?? silentLogger,
+      // Nobody reads a version being built: its documents are composed once, when it caught up.
+      bulk: true,
     });
   }
 
@@ -172,7 +174,7 @@ export interface VersionHost {
   migration: Migration;
   batchSize: number;
   logger?: Logger;
-  runner: Pick<ProjectionRunner, 'checkpoint' | 'addProjection'>;
+  runner: Pick<ProjectionRunner, 'appliedPosition' | 'addProjection'>;
 }
 
 const WAIT_MS = 50;
@@ -180,7 +182,7 @@ const WAIT_MS = 50;
 /**
  * Builds a version batch by batch in the live projector's thread, yielding after each batch so
  * the live batches run in between (neither starves). Once the version has reached the live
- * checkpoint, it is handed to the live projector in the same synchronous stretch of code, so
+ * applied position, it is handed to the live projector in the same synchronous stretch of code, so
  * no live batch can commit in between: from the next batch on, both are applied together. A
  * frozen version stops at its end and is not handed over.
  */
@@ -190,7 +192,9 @@ export async function runReplayJob(
   report: (r: ReplayReport) => void,
   stopped: () => boolean,
 ): Promise<void> {
-  const upTo = () => spec.end ?? host.runner.checkpoint();
+  // The position the live runner applied (ahead of its checkpoint while it defers composing):
+  // its next batch starts after it, so a version joining it must hold every event up to there.
+  const upTo = () => spec.end ?? host.runner.appliedPosition();
   let done = 0;
   const total = () => Math.max(0, upTo() - spec.startAfter);
   try {

@@ -3,6 +3,7 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { type DeferralBounds, deferralEnabled, defersAt } from './deferral.js';
 import { PollLoop } from './poll-loop.js';
 import type { SqliteProjection, TouchedDocument } from './ports.js';
 
@@ -25,7 +26,7 @@ export type ProjectorEventSource = Pick<SqliteEventStore, 'readAfterSync' | 'hea
 
 /** What the embedded pipeline drives, whether the runner is in its thread or in a worker. */
 export interface Projector {
-  /** Position of the last event applied to the read models (0: none). */
+  /** Position up to which the read models' documents are complete (0: none). */
   checkpoint(): number;
   /** Wakes the loop now: the pipeline calls it after each append. */
   notify(): void;
@@ -51,10 +52,40 @@ export interface RunnerOptions {
   logger?: Logger;
   onError?: (err: Error) => void;
   /**
-   * After each batch is committed: the checkpoint it reached and the read-model documents it
-   * wrote (e.g. to invalidate a cache). Called before the next batch starts.
+   * After each batch is committed: the checkpoint (documents complete up to it) and the
+   * read-model documents it wrote (e.g. to invalidate a cache). Called before the next batch
+   * starts. A deferred batch leaves the checkpoint where it was and names the code projections'
+   * documents it wrote; the batch that composes names them again with the view documents, under
+   * the checkpoint that now covers them (a cache entry filled in between is dropped then).
    */
   onCommitted?: (position: number, touched: TouchedDocument[]) => void;
+  /**
+   * Most view documents a catch-up leaves to compose before it composes them
+   * (projector.deferMaxDocuments); 0: every batch composes its documents.
+   */
+  deferMaxDocuments?: number;
+  /**
+   * Longest a catch-up leaves documents to compose, from its first deferred batch
+   * (projector.deferMaxMs): what bounds live lag under a steady backlog. 0: never defers.
+   */
+  deferMaxMs?: number;
+  /** A bulk build (a version's replay, a scratch replay): no time bound, composed when caught up or at deferMaxDocuments. */
+  bulk?: boolean;
+}
+
+export const DEFAULT_DEFER_MAX_DOCUMENTS = 50_000;
+export const DEFAULT_DEFER_MAX_MS = 1000;
+
+const APPLIED_SQL =
+  'SELECT MAX(position, COALESCE(applied_position, 0)) FROM projector_checkpoints WHERE name = ?';
+
+/**
+ * How far a runner applied rows (and code projections): where it resumes. Ahead of the
+ * checkpoint (`position`, documents complete) while a catch-up defers composing view documents.
+ * What joins the live runner (a replayed version) must be built up to here, not to the checkpoint.
+ */
+export function appliedPosition(db: Database.Database, name: string): number {
+  return (db.prepare(APPLIED_SQL).pluck().get(name) as number | null | undefined) ?? 0;
 }
 
 /**
@@ -64,25 +95,47 @@ export interface RunnerOptions {
  *
  * A batch that reaches into a source transaction goes on to that transaction's end, however
  * large: its events are read and applied `batchSize` at a time, inside the one write
- * transaction, a projection flushed between chunks once a batch's worth of documents is stale. Memory is bounded by the chunk, not by the
- * transaction, and a failure anywhere rolls the whole of it back with the checkpoint.
+ * transaction, a projection flushed between chunks once enough documents are stale. Memory is
+ * bounded by the chunk, not by the transaction, and a failure anywhere rolls the whole of it
+ * back with the checkpoint.
+ *
+ * Behind by more than a batch (a snapshot, a rebuild, a burst), it defers composing view
+ * documents: each batch applies its rows and records the documents they mark (rm_dirty) and
+ * how far it applied (`applied_position`) in its transaction, and leaves `position` (documents
+ * complete up to there: what readers, freshness and caches go by) where it was. Once caught up,
+ * or `deferMaxDocuments` marked, or `deferMaxMs` after the first deferred batch, one batch
+ * composes every marked document once and moves `position` to what it applied. Code projections
+ * are still written every batch: during a deferral their documents run ahead of the checkpoint
+ * (never behind it), and a reader may see them newer than the views.
  */
 export class ProjectionRunner implements Projector {
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   private readonly logger: Logger;
+  private readonly deferMaxDocuments: number;
+  private readonly deferMaxMs: number;
+  private bulk: boolean;
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly poll = new PollLoop();
-  private readonly applyBatch: (first: StoredEvent[]) => number;
+  private readonly applyBatch: (first: StoredEvent[]) => { applied: number; deferred: boolean };
+  private readonly composeDeferred: () => void;
   private readonly readCheckpoint: Database.Statement;
+  private readonly readApplied: Database.Statement;
   private failure: Error | null = null;
+  /** When the first batch of the deferral in progress committed (null: none in progress). */
+  private deferredSince: number | null = null;
+  /** Documents written by the deferred batches: named again when their checkpoint arrives. */
+  private readonly deferredTouched = new Set<string>();
 
   constructor(private readonly options: RunnerOptions) {
     this.name = options.name ?? 'read-models';
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 200;
+    this.deferMaxDocuments = options.deferMaxDocuments ?? DEFAULT_DEFER_MAX_DOCUMENTS;
+    this.deferMaxMs = options.deferMaxMs ?? DEFAULT_DEFER_MAX_MS;
+    this.bulk = options.bulk ?? false;
     this.logger = (options.logger ?? silentLogger).child({ component: 'projector', runner: this.name });
     const db = options.db;
     const changed = options.projections.flatMap((p) => p.migrate?.(db) ?? []);
@@ -96,11 +149,26 @@ export class ProjectionRunner implements Projector {
         db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
       })();
     }
+    for (const p of options.projections) p.restore?.(db);
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
-    const save = db.prepare(
+    this.readApplied = db.prepare(APPLIED_SQL).pluck();
+    // A deferral interrupted by a stop or a crash goes on; its time bound counts from now.
+    if (this.appliedPosition() > this.checkpoint()) this.deferredSince = performance.now();
+    const saveComposed = db.prepare(
       `INSERT INTO projector_checkpoints (name, position, source_tx_id, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET position = excluded.position, source_tx_id = excluded.source_tx_id,
-       updated_at = excluded.updated_at`,
+       updated_at = excluded.updated_at, applied_position = NULL, applied_source_tx_id = NULL`,
+    );
+    const saveApplied = db.prepare(
+      `INSERT INTO projector_checkpoints (name, position, updated_at, applied_position, applied_source_tx_id)
+       VALUES (?, 0, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET applied_position = excluded.applied_position,
+       applied_source_tx_id = excluded.applied_source_tx_id, updated_at = excluded.updated_at`,
+    );
+    const promoteApplied = db.prepare(
+      `UPDATE projector_checkpoints SET position = applied_position, source_tx_id = applied_source_tx_id,
+       applied_position = NULL, applied_source_tx_id = NULL, updated_at = ?
+       WHERE name = ? AND applied_position > position`,
     );
     const applyChunk = (events: readonly StoredEvent[]) => {
       for (const event of events) {
@@ -114,15 +182,25 @@ export class ProjectionRunner implements Projector {
         }
       }
     };
-    // Between chunks, only what holds a batch's worth of stale documents: what it keeps never
-    // grows with the transaction, and a document many chunks touch is still written once.
-    const flushFull = () => {
-      for (const p of options.projections)
-        if ((p.pending?.() ?? this.batchSize) >= this.batchSize) p.flush?.(db);
+    // Between chunks: what memory holds is written, and only a projection with a bound's worth
+    // of stale documents composes them, so what it keeps never grows with the transaction and
+    // a document many chunks touch is still written once.
+    // A batch that composed between its chunks ends composed: documents never run ahead of
+    // the checkpoint it commits.
+    let composedBetween = false;
+    const between = () => {
+      const bound = this.deferrable() ? this.deferMaxDocuments : this.batchSize;
+      for (const p of options.projections) {
+        if ((p.pending?.() ?? bound) >= bound) {
+          p.flush?.(db);
+          composedBetween = true;
+        } else p.writeHeld?.(db);
+      }
     };
     // IMMEDIATE: the write lock is taken before the first read, so a long transaction never
     // fails half-way on upgrading its lock.
     this.applyBatch = db.transaction((first: StoredEvent[]) => {
+      composedBetween = false;
       applyChunk(first);
       let last = first[first.length - 1] as StoredEvent;
       let applied = first.length;
@@ -134,7 +212,7 @@ export class ProjectionRunner implements Projector {
           const cut = more.findIndex((e) => e.metadata.sourceTxId !== tx);
           const chunk = cut === -1 ? more : more.slice(0, cut);
           if (chunk.length > 0) {
-            flushFull();
+            between();
             applyChunk(chunk);
             last = chunk[chunk.length - 1] as StoredEvent;
             applied += chunk.length;
@@ -142,14 +220,31 @@ export class ProjectionRunner implements Projector {
           if (cut !== -1 || more.length < this.batchSize) break;
         }
       }
+      const now = new Date().toISOString();
+      const behind = first.length === this.batchSize && options.eventStore.headPositionSync() > last.position;
+      if (!composedBetween && this.mayDefer(behind)) {
+        for (const p of options.projections) p.defer?.(db);
+        saveApplied.run(this.name, now, last.position, last.metadata.sourceTxId);
+        return { applied, deferred: true };
+      }
       for (const p of options.projections) p.flush?.(db);
-      save.run(this.name, last.position, last.metadata.sourceTxId, new Date().toISOString());
-      return applied;
+      saveComposed.run(this.name, last.position, last.metadata.sourceTxId, now);
+      return { applied, deferred: false };
+    }).immediate;
+    this.composeDeferred = db.transaction(() => {
+      for (const p of options.projections) p.flush?.(db);
+      promoteApplied.run(new Date().toISOString(), this.name);
     }).immediate;
   }
 
+  /** Position up to which the read models' documents are complete (0: none). */
   checkpoint(): number {
     return (this.readCheckpoint.get(this.name) as number | undefined) ?? 0;
+  }
+
+  /** Position of the last event applied (the checkpoint, or ahead of it during a deferral). */
+  appliedPosition(): number {
+    return (this.readApplied.get(this.name) as number | null | undefined) ?? 0;
   }
 
   async status(): Promise<{ checkpoint: number; head: number; lag: number }> {
@@ -173,15 +268,81 @@ export class ProjectionRunner implements Projector {
     if (i !== -1) this.options.projections.splice(i, 1);
   }
 
-  /** Applies one batch; returns how many events it applied (0 = caught up). */
+  /**
+   * Applies one batch; returns how many events it applied (0 = caught up, and every document
+   * composed: a step that finds no event composes what a deferral left).
+   */
   async step(): Promise<number> {
-    const events = this.options.eventStore.readAfterSync(this.checkpoint(), this.batchSize);
-    if (events.length === 0) return 0;
-    const applied = this.applyBatch(events);
+    const after = this.appliedPosition();
+    const events = this.options.eventStore.readAfterSync(after, this.batchSize);
+    if (events.length === 0) {
+      if (after > this.checkpoint()) {
+        this.guarded(this.composeDeferred);
+        this.committed(false);
+      }
+      return 0;
+    }
+    const { applied, deferred } = this.guarded(() => this.applyBatch(events));
+    this.committed(deferred);
+    return applied;
+  }
+
+  /** Whether a batch may defer: every projection can, and neither bound is reached. */
+  private mayDefer(behind: boolean): boolean {
+    if (!this.deferrable()) return false;
+    let pending = this.deferredTouched.size;
+    for (const p of this.options.projections) pending += p.pending?.() ?? 0;
+    return defersAt(this.bounds(), {
+      behind,
+      pending,
+      deferredSinceMs: this.deferredSince,
+      nowMs: performance.now(),
+    });
+  }
+
+  private bounds(): DeferralBounds {
+    return { maxDocuments: this.deferMaxDocuments, maxMs: this.deferMaxMs, bulk: this.bulk };
+  }
+
+  private deferrable(): boolean {
+    return (
+      deferralEnabled(this.bounds()) &&
+      this.options.projections.every((p) => p.defer !== undefined || p.flush === undefined)
+    );
+  }
+
+  /** A rolled-back batch took its marks with it: what the projections hold is reloaded from the database. */
+  private guarded<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (err) {
+      try {
+        for (const p of this.options.projections) p.restore?.(this.options.db);
+      } catch (cause) {
+        this.logger.warn({ err: cause }, 'could not reload the deferred documents after a failed batch');
+      }
+      throw err;
+    }
+  }
+
+  private committed(deferred: boolean): void {
     // Drained whether or not anyone listens, so what the projections note never accumulates.
     const touched = this.options.projections.flatMap((p) => p.drainTouched?.() ?? []);
+    if (deferred) {
+      this.deferredSince ??= performance.now();
+      if (this.options.onCommitted !== undefined)
+        for (const [model, key] of touched) this.deferredTouched.add(`${model}\u0000${key}`);
+      this.options.onCommitted?.(this.checkpoint(), touched);
+      return;
+    }
+    this.deferredSince = null;
+    if (this.deferredTouched.size > 0) {
+      const seen = new Set(touched.map(([model, key]) => `${model}\u0000${key}`));
+      for (const id of this.deferredTouched)
+        if (!seen.has(id)) touched.push(id.split('\u0000', 2) as TouchedDocument);
+      this.deferredTouched.clear();
+    }
     this.options.onCommitted?.(this.checkpoint(), touched);
-    return applied;
   }
 
   async catchUp(): Promise<number> {
@@ -226,7 +387,15 @@ export class ProjectionRunner implements Projector {
       for (const p of this.options.projections) p.reset(this.options.db);
       this.options.db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
     })();
-    const n = await this.catchUp();
+    this.deferredSince = null;
+    // Bulk: documents composed once at the end (or at deferMaxDocuments), whatever the time.
+    this.bulk = true;
+    let n: number;
+    try {
+      n = await this.catchUp();
+    } finally {
+      this.bulk = this.options.bulk ?? false;
+    }
     if (wasRunning) await this.start();
     return n;
   }

@@ -14,6 +14,9 @@ export const workerSettingsSchema = z.strictObject({
   name: z.string().min(1),
   batchSize: z.number().int().min(1),
   pollIntervalMs: z.number().int().min(1),
+  /** RunnerOptions.deferMaxDocuments / deferMaxMs (projector.* config); absent: the runner's defaults. */
+  deferMaxDocuments: z.number().int().min(0).optional(),
+  deferMaxMs: z.number().int().min(0).optional(),
   logLevel: z.string(),
   /** Report each committed batch's documents (`committed` messages). */
   reportCommits: z.boolean().default(false),

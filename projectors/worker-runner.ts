@@ -114,6 +114,10 @@ export class ProjectionWorker implements Projector, ReplayHost {
       name: this.name,
       batchSize: this.options.batchSize,
       pollIntervalMs: this.options.pollIntervalMs,
+      ...(this.options.deferMaxDocuments === undefined
+        ? {}
+        : { deferMaxDocuments: this.options.deferMaxDocuments }),
+      ...(this.options.deferMaxMs === undefined ? {} : { deferMaxMs: this.options.deferMaxMs }),
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };

@@ -33,8 +33,11 @@ import { DEFAULT_VERSION, docTableName, rowTableName } from './read-model-versio
  * - Views: each captured row a view reads is kept as JSON in `rm_row__<table>` (indexed on the
  *   fields the engine looks rows up by); an event updates its row and marks the documents that
  *   read the row before or after the change (fan-out through lookups and children); `flush`
- *   recomposes each marked document once per batch into `rm_doc__<view>` with its root row.
- * - Projections: `rm_doc__<projection>` holds each document; `evolve` runs per event, in order.
+ *   recomposes each marked document once into `rm_doc__<view>` with its root row. While the
+ *   runner catches up it calls `defer` instead: the marks are kept in `rm_dirty` (committed with
+ *   the rows, so a crash loses none) and the documents composed once, by a later `flush`.
+ * - Projections: `rm_doc__<projection>` holds each document; `evolve` runs per event, in order,
+ *   on a copy held in memory until the batch ends (`flush` or `defer` write it once).
  *
  * The runner calls apply/flush inside one transaction with its checkpoint, so the read models
  * never run ahead of or behind it; each event is applied exactly once, in store order, which is
@@ -122,11 +125,17 @@ function anyCheckpoint(db: Db): boolean {
   const table = db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projector_checkpoints'")
     .get();
-  return (
-    table !== undefined &&
-    db.prepare('SELECT 1 FROM projector_checkpoints WHERE position > 0').get() !== undefined
-  );
+  if (table === undefined) return false;
+  // Rows applied by a catch-up that composed no document yet count too (applied_position).
+  const rows = db.prepare('SELECT * FROM projector_checkpoints').all() as Array<{
+    position: number;
+    applied_position?: number | null;
+  }>;
+  return rows.some((r) => r.position > 0 || (r.applied_position ?? 0) > 0);
 }
+
+const hasTable = (db: Db, name: string) =>
+  db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 
 /** A stable fingerprint of what a read model's stored data depends on. */
 function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | undefined): string {
@@ -165,6 +174,15 @@ export class SqliteReadModels implements SqliteProjection {
   /** Captured table → the views that read it. */
   private readonly viewsOfTable = new Map<string, ViewPlan[]>();
   private readonly dirty = new Map<string, Set<string>>();
+  /** Marks not yet in rm_dirty, as [view, key]: what the next `defer` persists. */
+  private unsaved: Array<[string, string]> = [];
+  /** Whether rm_dirty may hold marks of this projection (then `flush` composes and clears them too). */
+  private persisted = false;
+  /** Projection documents evolved in this batch and not written yet, by `projection\u0000id` (null: deleted). */
+  private readonly held = new Map<
+    string,
+    { projection: ProjectionDefinition<unknown>; id: string; doc: unknown }
+  >();
   private readonly readers = new WeakMap<Db, SyncRowReader>();
   /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
   private readonly touched = new Set<string>();
@@ -301,7 +319,9 @@ export class SqliteReadModels implements SqliteProjection {
       keys = new Set();
       this.dirty.set(view, keys);
     }
+    if (keys.has(key)) return;
     keys.add(key);
+    this.unsaved.push([view, key]);
   }
 
   /** Replaces a projection's document with the fold of `events` (all of its events, in store order) from nothing. */
@@ -361,22 +381,47 @@ export class SqliteReadModels implements SqliteProjection {
       if (!projection.canHandle.includes(event.type)) continue;
       const id = projection.documentId(event);
       if (id === null) continue;
-      this.touched.add(`${projection.name}\u0000${id}`);
-      const table = this.docTable(projection.name);
-      const text = prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }).get(id) as
-        | string
-        | undefined;
-      const next = projection.evolve(text === undefined ? null : JSON.parse(text), event);
-      if (next === null) {
-        prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
-        continue;
+      const slot = `${projection.name}\u0000${id}`;
+      let entry = this.held.get(slot);
+      if (entry === undefined) {
+        const text = prepared(db, `SELECT doc FROM ${this.docTable(projection.name)} WHERE key = ?`, {
+          pluck: true,
+        }).get(id) as string | undefined;
+        entry = { projection, id, doc: text === undefined ? null : JSON.parse(text) };
+        this.held.set(slot, entry);
       }
-      const doc = this.validate(projection.name, id, projection.schema, next);
-      prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(doc));
+      // Parsed once per batch and evolved in memory: validated and written once, at the batch's end.
+      entry.doc = projection.evolve(entry.doc, event);
     }
   }
 
+  /** Writes the projection documents this batch evolved (both `flush` and `defer` do). */
+  writeHeld(db: Db): void {
+    for (const [slot, { projection, id, doc }] of this.held) {
+      this.touched.add(slot);
+      const table = this.docTable(projection.name);
+      if (doc === null) {
+        prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
+        continue;
+      }
+      const valid = this.validate(projection.name, id, projection.schema, doc);
+      prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(valid));
+    }
+    this.held.clear();
+  }
+
+  /** Ends a batch and composes every marked view document (those kept in rm_dirty too). */
   flush(db: Db): void {
+    this.writeHeld(db);
+    if (this.persisted) {
+      const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(
+        this.name,
+      ) as Array<{
+        view: string;
+        key: string;
+      }>;
+      for (const { view, key } of kept) this.markDocument(view, key);
+    }
     const reader = this.readerOf(db);
     for (const plan of this.plans) {
       const keys = this.dirty.get(plan.name);
@@ -397,6 +442,41 @@ export class SqliteReadModels implements SqliteProjection {
       }
       keys.clear();
     }
+    this.unsaved = [];
+    if (this.persisted) {
+      prepared(db, 'DELETE FROM rm_dirty WHERE projection = ?').run(this.name);
+      this.persisted = false;
+    }
+  }
+
+  /**
+   * Ends a batch without composing: projection documents are written, the view documents it
+   * marked are added to rm_dirty (in the batch's transaction) for a later `flush` to compose.
+   */
+  defer(db: Db): void {
+    this.writeHeld(db);
+    if (this.unsaved.length === 0) return;
+    const keep = prepared(db, 'INSERT OR IGNORE INTO rm_dirty (projection, view, key) VALUES (?, ?, ?)');
+    for (const [view, key] of this.unsaved) keep.run(this.name, view, key);
+    this.unsaved = [];
+    this.persisted = true;
+  }
+
+  /**
+   * Forgets what memory holds and takes the marks rm_dirty keeps: at start, and after a batch
+   * rolled back (whose marks and evolved documents went with it).
+   */
+  restore(db: Db): void {
+    this.dirty.clear();
+    this.held.clear();
+    this.unsaved = [];
+    const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(this.name) as Array<{
+      view: string;
+      key: string;
+    }>;
+    for (const { view, key } of kept) this.markDocument(view, key);
+    this.unsaved = [];
+    this.persisted = kept.length > 0;
   }
 
   drainTouched(): TouchedDocument[] {
@@ -413,6 +493,10 @@ export class SqliteReadModels implements SqliteProjection {
 
   reset(db: Db): void {
     this.dirty.clear();
+    this.held.clear();
+    this.unsaved = [];
+    this.persisted = false;
+    if (hasTable(db, 'rm_dirty')) prepared(db, 'DELETE FROM rm_dirty WHERE projection = ?').run(this.name);
     for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${this.rowTable(table)}`).run();
     for (const model of this.models) prepared(db, `DELETE FROM ${this.docTable(model.name)}`).run();
   }

@@ -1,0 +1,258 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Pool } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPipeline } from '../../cli/pipeline.js';
+import { SqliteEventStore } from '../../eventstore/sqlite.js';
+import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
+import { generateBank } from '../../examples/bank/generate.js';
+import bank from '../../examples/bank/migration.js';
+import { runWorkload } from '../../examples/bank/workload.js';
+import { loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { SqliteProjection } from '../../projectors/ports.js';
+import { ProjectionRunner, type RunnerOptions } from '../../projectors/runner.js';
+import { openReadModelDb } from '../../projectors/stores/sqlite.js';
+import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { DEFERRED_RUNNER_SCRIPT } from './support/deferred-runner.js';
+
+/**
+ * The bank's event store (a snapshot, then a workload's updates) projected per batch and with
+ * deferred composition: the documents are byte-identical; while a catch-up defers, a reader's
+ * checkpoint never covers a document not yet composed (the views a reader sees are exactly the
+ * per-batch path's at that checkpoint); a throw or a kill -9 in the middle of a deferral, then a
+ * restart, ends with the same documents (the marks were committed with the rows).
+ */
+const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const database = `h1_dfc_${Math.random().toString(36).slice(2, 8)}`;
+const legacyUrl = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
+const dir = mkdtempSync(join(tmpdir(), 'h1_deferred-'));
+const serverId = 9000 + Math.floor(Math.random() * 1000);
+const eventsPath = join(dir, 'adapter', 'events.db');
+const BATCH = 40;
+let pool: Pool;
+let store: SqliteEventStore;
+
+const viewNames = new Set(bank.viewPlans.keys());
+
+/** Every document table as text (key, doc and root row), optionally only the views. */
+function dump(db: Database.Database, only?: (readModel: string) => boolean): string {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm_doc__%' ORDER BY name")
+    .pluck()
+    .all() as string[];
+  return JSON.stringify(
+    tables
+      .filter((t) => only === undefined || only(t.slice('rm_doc__'.length)))
+      .map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY key`).raw().all()]),
+  );
+}
+
+function runnerOver(name: string, extra: Partial<RunnerOptions> = {}, projection?: SqliteProjection) {
+  const db = openReadModelDb(join(dir, `${name}.db`));
+  const runner = new ProjectionRunner({
+    eventStore: store,
+    db,
+    projections: [projection ?? new SqliteReadModels(bank)],
+    batchSize: BATCH,
+    ...extra,
+  });
+  return { db, runner };
+}
+
+const positions = (db: Database.Database) =>
+  db.prepare('SELECT position, applied_position AS applied FROM projector_checkpoints').get() as {
+    position: number;
+    applied: number | null;
+  };
+
+describe('deferred composition on the bank', () => {
+  let perBatch: string;
+
+  beforeAll(async () => {
+    await createBankDatabase(conn, database, { dropExisting: true });
+    pool = openPool(conn, database);
+    await generateBank(pool, { seed: 9, scale: 'tiny' });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        legacy: { url: legacyUrl },
+        cdc: { serverId },
+        dataDir: join(dir, 'adapter'),
+        projector: { pollIntervalMs: 20 },
+      },
+    });
+    const pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
+    try {
+      await runWorkload(pool, { seed: 3, ratePerSec: 400, maxOps: 300, concurrency: 4 });
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+    } finally {
+      await pipeline.stop();
+    }
+    store = new SqliteEventStore(eventsPath);
+    const reference = runnerOver('per-batch', { deferMaxDocuments: 0 });
+    await reference.runner.catchUp();
+    perBatch = dump(reference.db);
+    reference.db.close();
+  }, 240_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await pool?.end();
+    await dropDatabase(conn, database);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('builds byte-identical documents per catch-up as per batch, and as the live pipeline did', async () => {
+    const head = store.headPositionSync();
+    expect(head).toBeGreaterThan(20 * BATCH);
+    const live = new Database(join(dir, 'adapter', 'read-models.db'), { readonly: true });
+    expect(dump(live)).toBe(perBatch);
+    live.close();
+    for (const [name, extra] of [
+      ['deferred', { deferMaxMs: 600_000 }],
+      ['bounded', { deferMaxDocuments: 7, deferMaxMs: 600_000 }],
+      ['rebuilt', {}],
+    ] as const) {
+      const { db, runner } = runnerOver(name, extra);
+      if (name === 'rebuilt') await runner.rebuild();
+      else await runner.catchUp();
+      expect(runner.checkpoint()).toBe(head);
+      expect(positions(db).applied).toBeNull();
+      expect(db.prepare('SELECT COUNT(*) FROM rm_dirty').pluck().get()).toBe(0);
+      expect(dump(db), name).toBe(perBatch);
+      db.close();
+    }
+  });
+
+  it('never lets the checkpoint cover a view document not composed yet', async () => {
+    // The per-batch path's views at each checkpoint it commits (the same batches: same store, same size).
+    const reference = runnerOver('reference', { deferMaxDocuments: 0 });
+    const viewsAt = new Map<number, string>([[0, dump(reference.db, (m) => viewNames.has(m))]]);
+    const allAt = new Map<number, string>([[0, dump(reference.db)]]);
+    while ((await reference.runner.step()) > 0) {
+      viewsAt.set(
+        reference.runner.checkpoint(),
+        dump(reference.db, (m) => viewNames.has(m)),
+      );
+      allAt.set(reference.runner.checkpoint(), dump(reference.db));
+    }
+    reference.db.close();
+
+    const { db, runner } = runnerOver('polled', { deferMaxMs: 600_000, deferMaxDocuments: 150 });
+    const reader = new Database(join(dir, 'polled.db'), { readonly: true });
+    let deferredSteps = 0;
+    let composedSteps = 0;
+    for (;;) {
+      const n = await runner.step();
+      // What a reader on its own connection sees: one read transaction for checkpoint and documents.
+      const seen = reader.transaction(() => ({
+        at: positions(reader),
+        views: dump(reader, (m) => viewNames.has(m)),
+        all: dump(reader),
+      }))();
+      expect(viewsAt.has(seen.at.position)).toBe(true);
+      expect(seen.views).toBe(viewsAt.get(seen.at.position));
+      if (seen.at.applied !== null && seen.at.applied > seen.at.position) deferredSteps++;
+      else {
+        composedSteps++;
+        expect(seen.all).toBe(allAt.get(seen.at.position));
+      }
+      if (n === 0) break;
+    }
+    expect(deferredSteps).toBeGreaterThan(5);
+    expect(composedSteps).toBeGreaterThan(1);
+    expect(dump(db)).toBe(perBatch);
+    reader.close();
+    db.close();
+  });
+
+  it('resumes a deferral after a throw mid-catch-up with the same documents', async () => {
+    const inner = new SqliteReadModels(bank);
+    let applied = 0;
+    const failAt = Math.floor(store.headPositionSync() * 0.6);
+    const failing: SqliteProjection = {
+      name: inner.name,
+      handles: inner.handles,
+      migrate: (db) => inner.migrate(db),
+      apply: (db, event) => {
+        if (++applied === failAt) throw new Error('injected failure');
+        inner.apply(db, event);
+      },
+      flush: (db) => inner.flush(db),
+      defer: (db) => inner.defer(db),
+      restore: (db) => inner.restore(db),
+      writeHeld: (db) => inner.writeHeld(db),
+      pending: () => inner.pending(),
+      reset: (db) => inner.reset(db),
+      drainTouched: () => inner.drainTouched(),
+    };
+    const first = runnerOver('thrown', { deferMaxMs: 600_000 }, failing);
+    await expect(first.runner.catchUp()).rejects.toThrow(/projection read-models failed on event/);
+    const stopped = positions(first.db);
+    expect(stopped.applied ?? 0).toBeGreaterThan(stopped.position);
+    expect(first.db.prepare('SELECT COUNT(*) FROM rm_dirty').pluck().get()).toBeGreaterThan(0);
+    first.db.close();
+    // A new process: new projection, new runner, on the same database.
+    const second = runnerOver('thrown', { deferMaxMs: 600_000 });
+    expect(second.runner.checkpoint()).toBe(stopped.position);
+    await second.runner.catchUp();
+    expect(dump(second.db)).toBe(perBatch);
+    second.db.close();
+  });
+
+  it('resumes a deferral after a kill -9 mid-catch-up with the same documents', async () => {
+    const path = join(dir, 'killed.db');
+    // Both runs in a process of its own, loaded alike (a definition's code is fingerprinted).
+    const run = () => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          DEFERRED_RUNNER_SCRIPT,
+          eventsPath,
+          path,
+          String(BATCH),
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return { child, exited };
+    };
+    const first = run();
+    // Killed once it committed deferred batches, before it composed (it does only once caught up).
+    for (let i = 0; ; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      try {
+        const probe = new Database(path, { readonly: true, fileMustExist: true });
+        const at = probe.prepare('SELECT applied_position FROM projector_checkpoints').pluck().get() as
+          | number
+          | null
+          | undefined;
+        probe.close();
+        if ((at ?? 0) > store.headPositionSync() / 3) break;
+      } catch {
+        // Not created, or its tables not yet.
+      }
+      expect(i).toBeLessThan(1200);
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const killed = new Database(path, { readonly: true });
+    const at = positions(killed);
+    expect(at.applied ?? 0).toBeGreaterThan(at.position);
+    expect(killed.prepare('SELECT COUNT(*) FROM rm_dirty').pluck().get()).toBeGreaterThan(0);
+    killed.close();
+    expect(await run().exited).toBe(0);
+    const restarted = new Database(path, { readonly: true });
+    expect(positions(restarted)).toEqual({ position: store.headPositionSync(), applied: null });
+    expect(dump(restarted)).toBe(perBatch);
+    restarted.close();
+  }, 90_000);
+});
