@@ -273,18 +273,21 @@ export class ProjectionRunner implements Projector {
    * composed: a step that finds no event composes what a deferral left).
    */
   async step(): Promise<number> {
-    const after = this.appliedPosition();
-    const events = this.options.eventStore.readAfterSync(after, this.batchSize);
+    const events = this.options.eventStore.readAfterSync(this.appliedPosition(), this.batchSize);
     if (events.length === 0) {
-      if (after > this.checkpoint()) {
-        this.guarded(this.composeDeferred);
-        this.committed(false);
-      }
+      this.composePending();
       return 0;
     }
     const { applied, deferred } = this.guarded(() => this.applyBatch(events));
     this.committed(deferred);
     return applied;
+  }
+
+  /** Composes what a deferral left, so the checkpoint reaches the applied position (a bounded bulk run stopping early). */
+  composePending(): void {
+    if (this.appliedPosition() <= this.checkpoint()) return;
+    this.guarded(this.composeDeferred);
+    this.committed(false);
   }
 
   /** Whether a batch may defer: every projection can, and neither bound is reached. */
