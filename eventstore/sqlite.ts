@@ -21,7 +21,7 @@ import type {
   StoredEvent,
   StoredSchemaChange,
 } from './ports.js';
-import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
+import { decodeDeadLetter, decodeEvent, decodeOffset, type EventRow } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
 export const EVENT_STORE_MIGRATIONS = [
@@ -69,8 +69,8 @@ interface Statements {
   recordTx: Statement<[TxParams]>;
   upsertOffset: Statement<[OffsetParams]>;
   loadOffset: Statement<[string], { offset: string }>;
-  readAfter: Statement<[number, number], unknown>;
-  readStream: Statement<[string], unknown>;
+  readAfter: Statement<[number, number], EventRow>;
+  readStream: Statement<[string], EventRow>;
   firstCommittedAfter: Statement<[number], { position: number | null }>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
