@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
 import type { SourceTransaction } from '../connectors/change-event.js';
+import { orderedSink } from '../connectors/snapshot-delivery.js';
 import {
   createChangeSource,
   type LegacyChangeSource,
@@ -285,28 +286,37 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
   const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
-  const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
-    for (const d of deadLetters)
-      logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-    const stored = await writer.append({
-      sourceName,
-      sourceTxId: tx.id,
-      offset: tx.offset,
-      events,
-      deadLetters,
-      ...(sweep === undefined ? {} : { sweep }),
-      schemaChanges,
-      ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
-    });
-    metrics.events.inc(events.length);
-    metrics.deadLetters.inc(deadLetters.length);
-    // A staged fragment is not visible yet: the projector hears of its transaction once published.
-    if (stored.staged) return;
-    metrics.transactions.inc();
-    runner.notify();
-    analytics?.runner.notify();
-  };
+  // One per start of a source: the snapshot's next chunk is read and mapped while the writer
+  // thread appends the previous one (at most two in flight), appends stay one at a time in order.
+  const newSink = () =>
+    orderedSink(
+      (tx) => {
+        const mapped = guard.map(tx);
+        for (const d of mapped.deadLetters)
+          logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
+        return mapped;
+      },
+      async ({ events, deadLetters, sweep, schemaChanges }, tx: SourceTransaction) => {
+        const stored = await writer.append({
+          sourceName,
+          sourceTxId: tx.id,
+          offset: tx.offset,
+          events,
+          deadLetters,
+          ...(sweep === undefined ? {} : { sweep }),
+          schemaChanges,
+          ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
+        });
+        metrics.events.inc(events.length);
+        metrics.deadLetters.inc(deadLetters.length);
+        // A staged fragment is not visible yet: the projector hears of its transaction once published.
+        if (stored.staged) return;
+        metrics.transactions.inc();
+        runner.notify();
+        analytics?.runner.notify();
+      },
+    );
+  const delivery = { snapshotInFlight: 2 };
 
   // A source never starts twice: the failed one is stopped (it closes itself on failing) and a
   // new one resumes from the offset stored with the last transaction the store accepted.
@@ -316,7 +326,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     source = newSource();
     progress = source.openProgress();
     await previous.close().catch(() => undefined);
-    await source.start(await eventStore.loadOffset(sourceName), sink);
+    await source.start(await eventStore.loadOffset(sourceName), newSink(), delivery);
   }
   // One batch proves the read-model database takes writes again before the loop resumes.
   async function restartProjector(): Promise<void> {
@@ -342,7 +352,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   projector.up();
   analyticsComponent?.up();
   try {
-    await source.start(await eventStore.loadOffset(sourceName), sink);
+    await source.start(await eventStore.loadOffset(sourceName), newSink(), delivery);
   } catch (err) {
     // Not supervised yet: a source that cannot start at all is the caller's to report.
     await runner.stop();
