@@ -3,7 +3,6 @@ import type Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
-import type { SourceTransaction } from '../connectors/change-event.js';
 import { orderedSink } from '../connectors/snapshot-delivery.js';
 import {
   createChangeSource,
@@ -17,6 +16,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AppendThread } from '../eventstore/append-thread.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
+import { encodeBatch } from '../eventstore/event-encoding.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
@@ -286,18 +286,15 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
   const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
-  // One per start of a source: the snapshot's next chunk is read and mapped while the writer
-  // thread appends the previous one (at most two in flight), appends stay one at a time in order.
+  // One per start of a source: the snapshot's next chunk is read, mapped and encoded while the
+  // writer thread appends the previous one (at most two in flight); appends stay in order.
   const newSink = () =>
     orderedSink(
       (tx) => {
-        const mapped = guard.map(tx);
-        for (const d of mapped.deadLetters)
+        const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
+        for (const d of deadLetters)
           logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-        return mapped;
-      },
-      async ({ events, deadLetters, sweep, schemaChanges }, tx: SourceTransaction) => {
-        const stored = await writer.append({
+        return encodeBatch({
           sourceName,
           sourceTxId: tx.id,
           offset: tx.offset,
@@ -307,8 +304,11 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           schemaChanges,
           ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
         });
-        metrics.events.inc(events.length);
-        metrics.deadLetters.inc(deadLetters.length);
+      },
+      async (batch) => {
+        const stored = await writer.appendEncoded(batch);
+        metrics.events.inc(batch.events.length);
+        metrics.deadLetters.inc(batch.deadLetters.length);
         // A staged fragment is not visible yet: the projector hears of its transaction once published.
         if (stored.staged) return;
         metrics.transactions.inc();

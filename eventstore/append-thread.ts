@@ -59,12 +59,19 @@ export class AppendThread {
     await this.running();
   }
 
-  async append(batch: AppendBatch): Promise<AppendResult> {
+  append(batch: AppendBatch): Promise<AppendResult> {
+    return this.appendEncoded(encodeBatch(batch));
+  }
+
+  /**
+   * Appends a batch encoded on the caller's thread (encodeBatch): one flat message for the
+   * writer. A caller that encodes ahead (while the previous append runs) keeps it off the
+   * writer's critical path.
+   */
+  async appendEncoded(encoded: EncodedAppendBatch): Promise<AppendResult> {
     await this.running();
     const worker = this.worker as Worker;
     const id = this.nextId++;
-    // Encoded here, on the caller's thread: one flat message per batch for the writer.
-    const encoded = encodeBatch(batch);
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ type: 'append', id, batch: encoded } satisfies AppendRequest);
