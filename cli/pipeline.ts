@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
-import type { SourceTransaction } from '../connectors/change-event.js';
+import { orderedSink } from '../connectors/snapshot-delivery.js';
 import {
   createChangeSource,
   type LegacyChangeSource,
@@ -16,6 +16,7 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AppendThread } from '../eventstore/append-thread.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
+import { encodeBatch } from '../eventstore/event-encoding.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
@@ -287,28 +288,37 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
   const guard = new CaptureGuard(migration.rules, sourceName, open, logger, options.registry);
-  const sink = async (tx: SourceTransaction) => {
-    const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
-    for (const d of deadLetters)
-      logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
-    const stored = await writer.append({
-      sourceName,
-      sourceTxId: tx.id,
-      offset: tx.offset,
-      events,
-      deadLetters,
-      ...(sweep === undefined ? {} : { sweep }),
-      schemaChanges,
-      ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
-    });
-    metrics.events.inc(events.length);
-    metrics.deadLetters.inc(deadLetters.length);
-    // A staged fragment is not visible yet: the projector hears of its transaction once published.
-    if (stored.staged) return;
-    metrics.transactions.inc();
-    runner.notify();
-    analytics?.runner.notify();
-  };
+  // One per start of a source: the snapshot's next chunk is read, mapped and encoded while the
+  // writer thread appends the previous one (at most two in flight); appends stay in order.
+  const newSink = () =>
+    orderedSink(
+      (tx) => {
+        const { events, deadLetters, sweep, schemaChanges } = guard.map(tx);
+        for (const d of deadLetters)
+          logger.warn({ table: d.table, op: d.op, reason: d.reason }, 'row dead-lettered');
+        return encodeBatch({
+          sourceName,
+          sourceTxId: tx.id,
+          offset: tx.offset,
+          events,
+          deadLetters,
+          ...(sweep === undefined ? {} : { sweep }),
+          schemaChanges,
+          ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
+        });
+      },
+      async (batch) => {
+        const stored = await writer.appendEncoded(batch);
+        metrics.events.inc(batch.events.length);
+        metrics.deadLetters.inc(batch.deadLetters.length);
+        // A staged fragment is not visible yet: the projector hears of its transaction once published.
+        if (stored.staged) return;
+        metrics.transactions.inc();
+        runner.notify();
+        analytics?.runner.notify();
+      },
+    );
+  const delivery = { snapshotInFlight: 2 };
 
   // A source never starts twice: the failed one is stopped (it closes itself on failing) and a
   // new one resumes from the offset stored with the last transaction the store accepted.
@@ -318,7 +328,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     source = newSource();
     progress = source.openProgress();
     await previous.close().catch(() => undefined);
-    await source.start(await eventStore.loadOffset(sourceName), sink);
+    await source.start(await eventStore.loadOffset(sourceName), newSink(), delivery);
   }
   // One batch proves the read-model database takes writes again before the loop resumes.
   async function restartProjector(): Promise<void> {
@@ -344,7 +354,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   projector.up();
   analyticsComponent?.up();
   try {
-    await source.start(await eventStore.loadOffset(sourceName), sink);
+    await source.start(await eventStore.loadOffset(sourceName), newSink(), delivery);
   } catch (err) {
     // Not supervised yet: a source that cannot start at all is the caller's to report.
     await runner.stop();

@@ -2,9 +2,10 @@ import type { Worker } from 'node:worker_threads';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { startWorker, type TransferredError, WorkerError } from '../lib/worker-thread.js';
+import { type EncodedAppendBatch, encodeBatch } from './event-encoding.js';
 import type { AppendBatch, AppendResult } from './ports.js';
 
-export type AppendRequest = { type: 'append'; id: number; batch: AppendBatch };
+export type AppendRequest = { type: 'append'; id: number; batch: EncodedAppendBatch };
 export type AppendReply =
   | { id: number; ready: true }
   | { id: number; result: AppendResult }
@@ -58,13 +59,22 @@ export class AppendThread {
     await this.running();
   }
 
-  async append(batch: AppendBatch): Promise<AppendResult> {
+  append(batch: AppendBatch): Promise<AppendResult> {
+    return this.appendEncoded(encodeBatch(batch));
+  }
+
+  /**
+   * Appends a batch encoded on the caller's thread (encodeBatch): one flat message for the
+   * writer. A caller that encodes ahead (while the previous append runs) keeps it off the
+   * writer's critical path.
+   */
+  async appendEncoded(encoded: EncodedAppendBatch): Promise<AppendResult> {
     await this.running();
     const worker = this.worker as Worker;
     const id = this.nextId++;
     return new Promise<AppendResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'append', id, batch } satisfies AppendRequest);
+      worker.postMessage({ type: 'append', id, batch: encoded } satisfies AppendRequest);
     });
   }
 

@@ -4,7 +4,6 @@ import { createLogger } from '../lib/logger.js';
 import { transferError } from '../lib/worker-thread.js';
 import type { AppendReply, AppendRequest } from './append-thread.js';
 import { deadLetterMask } from './dead-letter-mask.js';
-import type { AppendBatch } from './ports.js';
 import { SqliteEventStore } from './sqlite.js';
 
 /**
@@ -34,8 +33,8 @@ port.on('message', (message: AppendRequest | { type: 'close' }) => {
   }
   let reply: AppendReply;
   try {
-    // Built by this process's own sink, which validated it: a structured clone of an AppendBatch.
-    reply = { id: message.id, result: store.appendSync(message.batch as AppendBatch) };
+    // Built and encoded by this process's own sink (AppendThread.append).
+    reply = { id: message.id, result: store.appendEncodedSync(message.batch) };
   } catch (err) {
     reply = { id: message.id, error: transferError(err) };
   }

@@ -7,6 +7,13 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import { pruneOldest, type RetentionPolicy } from '../lib/retention.js';
 import { applyMigrations, migrationFiles, sqliteMigrationsDir } from '../migrations/sqlite.js';
 import type { DeadLetterMask } from './dead-letter-mask.js';
+import {
+  type EncodedAppendBatch,
+  type EncodedEvent,
+  encodeBatch,
+  encodeEvent,
+  eventJson,
+} from './event-encoding.js';
 import type {
   AppendBatch,
   AppendResult,
@@ -21,7 +28,7 @@ import type {
   StoredEvent,
   StoredSchemaChange,
 } from './ports.js';
-import { decodeDeadLetter, decodeEvent, decodeOffset } from './sqlite-codec.js';
+import { decodeDeadLetter, decodeEvent, decodeOffset, type EventRow } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
 export const EVENT_STORE_MIGRATIONS = [
@@ -48,8 +55,13 @@ export const SNAPSHOT_TX_PREFIX = 'snapshot:';
  * with the table's current content, which must be applied or the read models would keep
  * stale rows. Projections apply full-state events idempotently, so re-applying is safe.
  */
-export function isSnapshotChunk(batch: AppendBatch): boolean {
-  return batch.sourceTxId.startsWith(SNAPSHOT_TX_PREFIX) || batch.events.some((e) => e.metadata.snapshot);
+export function isSnapshotChunk(batch: AppendBatch | EncodedAppendBatch): boolean {
+  return (
+    batch.sourceTxId.startsWith(SNAPSHOT_TX_PREFIX) ||
+    batch.events.some((e) =>
+      typeof e.metadata === 'string' ? (e as EncodedEvent).snapshot : e.metadata.snapshot,
+    )
+  );
 }
 
 export interface SqliteEventStoreOptions {
@@ -69,8 +81,8 @@ interface Statements {
   recordTx: Statement<[TxParams]>;
   upsertOffset: Statement<[OffsetParams]>;
   loadOffset: Statement<[string], { offset: string }>;
-  readAfter: Statement<[number, number], unknown>;
-  readStream: Statement<[string], unknown>;
+  readAfter: Statement<[number, number], EventRow>;
+  readStream: Statement<[string], EventRow>;
   firstCommittedAfter: Statement<[number], { position: number | null }>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
@@ -97,6 +109,7 @@ interface StagedRow {
 }
 
 type Fragment = NonNullable<AppendBatch['fragment']>;
+type Batch = EncodedAppendBatch;
 
 interface SweepParams {
   streamType: string;
@@ -169,7 +182,7 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database;
   private readonly log: Logger;
   private readonly sql: Statements;
-  private readonly appendTx: (batch: AppendBatch) => AppendResult;
+  private readonly appendTx: (batch: Batch) => AppendResult;
   private readonly maskDeadLetter: DeadLetterMask;
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
@@ -205,7 +218,7 @@ export class SqliteEventStore implements EventStore {
         },
       );
     }
-    this.appendTx = this.db.transaction((batch: AppendBatch) => {
+    this.appendTx = this.db.transaction((batch: Batch) => {
       const fragment = batch.fragment;
       // A fragment both first and last is a whole transaction.
       if (fragment === undefined || (fragment.index === 0 && fragment.last)) return this.writeBatch(batch);
@@ -219,13 +232,18 @@ export class SqliteEventStore implements EventStore {
   }
 
   appendSync(batch: AppendBatch): AppendResult {
+    return this.appendEncodedSync(encodeBatch(batch));
+  }
+
+  /** appendSync of a batch whose events were encoded already (the writer thread's input). */
+  appendEncodedSync(batch: EncodedAppendBatch): AppendResult {
     for (const event of batch.events) {
       // Every event of a batch must come from the batch's transaction: replay detection and
       // the source_tx_id index rely on it.
-      if (event.metadata.sourceTxId !== batch.sourceTxId)
+      if (event.sourceTxId !== batch.sourceTxId)
         throw new StoreError(
           'STORE_BAD_BATCH',
-          `event ${event.type} of stream ${event.streamId} carries source transaction ${event.metadata.sourceTxId}, batch is ${batch.sourceTxId}`,
+          `event ${event.type} of stream ${event.streamId} carries source transaction ${event.sourceTxId}, batch is ${batch.sourceTxId}`,
         );
     }
     if (batch.fragment !== undefined && (isSnapshotChunk(batch) || batch.sweep !== undefined))
@@ -367,7 +385,7 @@ export class SqliteEventStore implements EventStore {
       );
       const fresh = events.filter((e) => newer.get(e.streamId, e.metadata.sourceOrder) === undefined);
       const outcome = fresh.length > 0 || events.length === 0 ? 'appended' : 'superseded';
-      const positions = this.insertEvents(fresh, new Date().toISOString());
+      const positions = this.insertEvents(fresh.map(encodeEvent), new Date().toISOString());
       this.db
         .prepare(
           `INSERT INTO dead_letter_redrives
@@ -456,7 +474,7 @@ export class SqliteEventStore implements EventStore {
     if (this.db.open) this.db.close();
   }
 
-  private writeBatch(batch: AppendBatch): AppendResult {
+  private writeBatch(batch: Batch): AppendResult {
     const now = new Date().toISOString();
     const snapshot = isSnapshotChunk(batch);
     const duplicate = !snapshot && this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
@@ -470,7 +488,7 @@ export class SqliteEventStore implements EventStore {
       lastPosition = written.last;
       if (batch.sweep !== undefined) {
         const removals = this.sweepRemovals(batch.sweep, batch.sourceTxId);
-        const removed = this.insertEvents(removals, now);
+        const removed = this.insertEvents(removals.map(encodeEvent), now);
         firstPosition ??= removed.first;
         lastPosition = removed.last ?? lastPosition;
         swept = removals.length;
@@ -524,24 +542,24 @@ export class SqliteEventStore implements EventStore {
    * clears what an interrupted delivery left. A fragment of a transaction already stored is a
    * replay and is skipped.
    */
-  private stage(batch: AppendBatch, fragment: Fragment): AppendResult {
+  private stage(batch: Batch, fragment: Fragment): AppendResult {
     if (this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined)
       return { firstPosition: null, lastPosition: null, duplicate: true };
     // One source delivers one transaction at a time: anything staged before its first fragment
     // is left over from an interrupted delivery.
     if (fragment.index === 0) this.sql.dropStagedSource.run(batch.sourceName);
     else this.expectStaged(batch, fragment);
-    const stage = (kind: StagedRow['kind'], item: unknown) =>
+    const stage = (kind: StagedRow['kind'], body: string) =>
       this.sql.insertStaged.run({
         sourceName: batch.sourceName,
         sourceTxId: batch.sourceTxId,
         fragment: fragment.index,
         kind,
-        body: JSON.stringify(item),
+        body,
       });
-    for (const event of batch.events) stage('event', event);
-    for (const letter of batch.deadLetters) stage('dead_letter', this.maskDeadLetter(letter));
-    for (const change of batch.schemaChanges ?? []) stage('schema_change', change);
+    for (const event of batch.events) stage('event', eventJson(event));
+    for (const letter of batch.deadLetters) stage('dead_letter', JSON.stringify(this.maskDeadLetter(letter)));
+    for (const change of batch.schemaChanges ?? []) stage('schema_change', JSON.stringify(change));
     return { firstPosition: null, lastPosition: null, duplicate: false, staged: true };
   }
 
@@ -550,7 +568,7 @@ export class SqliteEventStore implements EventStore {
    * output, records the transaction and stores the offset, all in the caller's one transaction,
    * so readers see the whole transaction or none of it.
    */
-  private publish(batch: AppendBatch, fragment: Fragment): AppendResult {
+  private publish(batch: Batch, fragment: Fragment): AppendResult {
     const now = new Date().toISOString();
     const duplicate = this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
     let firstPosition: number | null = null;
@@ -558,7 +576,7 @@ export class SqliteEventStore implements EventStore {
     if (!duplicate) {
       this.expectStaged(batch, fragment);
       let deadLetterCount = 0;
-      const write = (events: NewDomainEvent[], letters: DeadLetter[], changes: SchemaChange[]) => {
+      const write = (events: EncodedEvent[], letters: DeadLetter[], changes: SchemaChange[]) => {
         const written = this.insertEvents(events, now);
         firstPosition ??= written.first;
         lastPosition = written.last ?? lastPosition;
@@ -573,12 +591,12 @@ export class SqliteEventStore implements EventStore {
         const last = page.at(-1);
         if (last === undefined) break;
         after = last.id;
-        const events: NewDomainEvent[] = [];
+        const events: EncodedEvent[] = [];
         const letters: DeadLetter[] = [];
         const changes: SchemaChange[] = [];
         for (const row of page) {
           const body: unknown = JSON.parse(row.body);
-          if (row.kind === 'event') events.push(body as NewDomainEvent);
+          if (row.kind === 'event') events.push(encodeEvent(body as NewDomainEvent));
           else if (row.kind === 'dead_letter') letters.push(body as DeadLetter);
           else changes.push(body as SchemaChange);
         }
@@ -609,7 +627,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Fragment n may only follow fragment n-1 of the same transaction, staged. */
-  private expectStaged(batch: AppendBatch, fragment: Fragment): void {
+  private expectStaged(batch: Batch, fragment: Fragment): void {
     const staged = this.sql.stagedFragment.get(batch.sourceName, batch.sourceTxId)?.fragment ?? null;
     if (staged !== fragment.index - 1)
       throw new StoreError(
@@ -623,7 +641,7 @@ export class SqliteEventStore implements EventStore {
 
   /** Appends events at the head (caller holds the write transaction); returns their positions. */
   private insertEvents(
-    events: readonly NewDomainEvent[],
+    events: readonly EncodedEvent[],
     now: string,
   ): { first: number | null; last: number | null } {
     let position = this.headPositionSync();
@@ -641,11 +659,11 @@ export class SqliteEventStore implements EventStore {
         streamType: event.streamType,
         version,
         type: event.type,
-        data: JSON.stringify(event.data),
-        metadata: JSON.stringify(event.metadata),
-        sourceTxId: event.metadata.sourceTxId,
-        sourcePosition: event.metadata.sourcePosition,
-        snapshot: event.metadata.snapshot ? 1 : 0,
+        data: event.data,
+        metadata: event.metadata,
+        sourceTxId: event.sourceTxId,
+        sourcePosition: event.sourcePosition,
+        snapshot: event.snapshot ? 1 : 0,
         recordedAt: now,
       });
     }

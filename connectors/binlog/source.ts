@@ -1,15 +1,10 @@
 import { type Connection as CoreConnection, createConnection } from 'mysql2';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type {
-  Row,
-  SourceInfo,
-  SourceOffset,
-  SourceSchemaChange,
-  SourceTransaction,
-} from '../change-event.js';
-import type { ChangeSource } from '../ports.js';
+import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
+import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
+import { deliverChunks } from '../snapshot-delivery.js';
 import { BinlogStream } from './binlog-stream.js';
 import {
   type BinlogOffset,
@@ -27,13 +22,11 @@ import { normalizeRow } from './normalize.js';
 import { preflight, type ServerFacts } from './preflight.js';
 import { readTableInfo } from './schema-info.js';
 import { binlogFiles, binlogHead } from './server-position.js';
-import { openConsistentView, quoteIdent, readSnapshot, selectList } from './snapshot.js';
+import { openConsistentView, quoteIdent, readSnapshot, type SnapshotChunk, selectList } from './snapshot.js';
 import { planStart, type SnapshotResume } from './start-plan.js';
 import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
 
 const CONNECTOR_VERSION = '0.1.0';
-
-type Sink = (tx: SourceTransaction) => Promise<void>;
 
 /**
  * Replica ids of the readers running in this process. The server drops an earlier binlog
@@ -117,7 +110,7 @@ export class MysqlBinlogSource implements ChangeSource {
     return { ...queue, streamedRows: this.streamedRows };
   }
 
-  start(from: SourceOffset | null, sink: Sink): Promise<void> {
+  start(from: SourceOffset | null, sink: Sink, delivery: DeliveryOptions = {}): Promise<void> {
     if (this.started || this.stopping)
       return Promise.reject(
         new SourceError('SOURCE_STARTED', `${this.name} was already started; create a new one`),
@@ -134,7 +127,7 @@ export class MysqlBinlogSource implements ChangeSource {
       );
     serverIdsInUse.add(this.config.serverId);
     this.started = true;
-    const run = this.run(from, sink);
+    const run = this.run(from, sink, delivery);
     this.running = run.catch(() => undefined);
     return run.catch(async (err: unknown) => {
       await this.close();
@@ -151,7 +144,7 @@ export class MysqlBinlogSource implements ChangeSource {
     return this.teardown;
   }
 
-  private async run(from: SourceOffset | null, sink: Sink): Promise<void> {
+  private async run(from: SourceOffset | null, sink: Sink, delivery: DeliveryOptions): Promise<void> {
     const facts = await preflight(this.config);
     const offset = this.parseOffset(from);
     if (this.stopping) return;
@@ -167,7 +160,7 @@ export class MysqlBinlogSource implements ChangeSource {
       const plan = planStart(offset, this.config.snapshotMode, (file) => files.includes(file));
       this.logger.info({ plan, version: facts.version, flavor: facts.flavor }, 'binlog source starting');
       if (plan.kind === 'stream') streamFrom = plan.from ?? (await binlogHead(conn, facts.flavor));
-      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, plan.resume, sink);
+      else streamFrom = await this.snapshot(core, facts, plan.streamFrom, plan.resume, sink, delivery);
     } finally {
       // A stopped snapshot may leave a streamed query behind: destroy rather than wait for it.
       if (this.stopping) conn.destroy();
@@ -194,6 +187,7 @@ export class MysqlBinlogSource implements ChangeSource {
     earlier: BinlogPosition | null,
     resume: SnapshotResume | null,
     sink: Sink,
+    delivery: DeliveryOptions,
   ): Promise<BinlogPosition | null> {
     const conn = core.promise();
     const tables = await readTableInfo(conn, this.config.database, this.config.tables);
@@ -219,10 +213,8 @@ export class MysqlBinlogSource implements ChangeSource {
       run,
       resume,
     });
-    for await (const chunk of chunks) {
-      // The connection is destroyed on the way out, which ends the read view.
-      if (this.stopping) return null;
-      const offset: BinlogOffset = chunk.last
+    const offsetOf = (chunk: SnapshotChunk): BinlogOffset =>
+      chunk.last
         ? { phase: 'stream', snapshotCompleted: true, ...streamFrom }
         : {
             phase: 'snapshot',
@@ -233,27 +225,31 @@ export class MysqlBinlogSource implements ChangeSource {
             rows: chunk.rowsDone,
             after: chunk.after,
           };
-      try {
-        await sink({
+    const completed = await deliverChunks(
+      chunks,
+      (chunk) =>
+        sink({
           id: chunk.id,
           events: chunk.events,
-          offset,
+          offset: offsetOf(chunk),
           snapshot: true,
           ...(chunk.tableDone
             ? { completesTable: { db: this.config.database, table: chunk.table, run } }
             : {}),
-        });
-      } catch (cause) {
-        throw new SourceError(
-          'SINK_FAILED',
-          `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
-          {
-            cause,
-          },
-        );
-      }
-      this.lastOffset = offset;
-    }
+        }).catch((cause: unknown) => {
+          throw new SourceError(
+            'SINK_FAILED',
+            `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
+            { cause },
+          );
+        }),
+      (chunk) => {
+        this.lastOffset = offsetOf(chunk);
+      },
+      // The connection is destroyed on the way out, which ends the read view.
+      { inFlight: delivery.snapshotInFlight ?? 1, stopped: () => this.stopping },
+    );
+    if (!completed) return null;
     await conn.query('COMMIT');
     return streamFrom;
   }

@@ -3,15 +3,10 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type {
-  Row,
-  SourceInfo,
-  SourceOffset,
-  SourceSchemaChange,
-  SourceTransaction,
-} from '../change-event.js';
-import type { ChangeSource } from '../ports.js';
+import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
+import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
+import { deliverChunks } from '../snapshot-delivery.js';
 import {
   connectionConfig,
   type PgoutputOffset,
@@ -30,7 +25,7 @@ import {
   publishedTables,
   readSlot,
 } from './slot.js';
-import { openSnapshotView, readSnapshot, type SnapshotResumePoint } from './snapshot.js';
+import { openSnapshotView, readSnapshot, type SnapshotChunk, type SnapshotResumePoint } from './snapshot.js';
 import {
   type ChangeMessage,
   type StreamedTransaction,
@@ -41,8 +36,6 @@ import { DOMAIN_STEPS_SQL, type DomainStep, PgTypeResolver, pgTextValue } from '
 const CONNECTOR_VERSION = '0.1.0';
 
 const domainRow = z.object({ oid: z.string(), base: z.string(), typmod: z.string() });
-
-type Sink = (tx: SourceTransaction) => Promise<void>;
 
 export interface PgoutputSourceOptions {
   logger?: Logger;
@@ -131,14 +124,14 @@ export class PgoutputSource implements ChangeSource {
     return { streamedRows: this.streamedRows, maxWaitingMessages: this.stream?.maxWaitingMessages() ?? 0 };
   }
 
-  start(from: SourceOffset | null, sink: Sink): Promise<void> {
+  start(from: SourceOffset | null, sink: Sink, delivery: DeliveryOptions = {}): Promise<void> {
     if (this.started || this.stopping) {
       return Promise.reject(
         new SourceError('SOURCE_STARTED', `${this.name} was already started; create a new one`),
       );
     }
     this.started = true;
-    const run = this.run(from, sink);
+    const run = this.run(from, sink, delivery);
     this.running = run.catch(() => undefined);
     return run.catch(async (err: unknown) => {
       await this.close();
@@ -153,7 +146,7 @@ export class PgoutputSource implements ChangeSource {
     return this.teardown;
   }
 
-  private async run(from: SourceOffset | null, sink: Sink): Promise<void> {
+  private async run(from: SourceOffset | null, sink: Sink, delivery: DeliveryOptions): Promise<void> {
     const offset = this.parseOffset(from);
     const client = new pg.Client(connectionConfig(this.config));
     // Failures of a running query reach its caller; this keeps a dropped idle connection
@@ -177,7 +170,7 @@ export class PgoutputSource implements ChangeSource {
       const plan = await this.plan(client, offset);
       this.logger.info({ plan }, 'pgoutput source starting');
       if (plan.kind === 'stream') streamFrom = plan.from ?? (await this.streamStart(client));
-      else streamFrom = await this.snapshot(client, plan, sink);
+      else streamFrom = await this.snapshot(client, plan, sink, delivery);
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -250,6 +243,7 @@ export class PgoutputSource implements ChangeSource {
     client: pg.Client,
     plan: Extract<Plan, { kind: 'snapshot' }>,
     sink: Sink,
+    delivery: DeliveryOptions,
   ): Promise<string | null> {
     const view: CreatedSlot =
       plan.streamFrom === null
@@ -281,9 +275,8 @@ export class PgoutputSource implements ChangeSource {
       run,
       resume: plan.resume,
     });
-    for await (const chunk of chunks) {
-      if (this.stopping) return null;
-      const offset: PgoutputOffset = chunk.last
+    const offsetOf = (chunk: SnapshotChunk): PgoutputOffset =>
+      chunk.last
         ? { phase: 'stream', snapshotCompleted: true, lsn: streamFrom, txId: null }
         : {
             phase: 'snapshot',
@@ -294,25 +287,30 @@ export class PgoutputSource implements ChangeSource {
             rows: chunk.rowsDone,
             after: chunk.after,
           };
-      try {
-        await sink({
+    const completed = await deliverChunks(
+      chunks,
+      (chunk) =>
+        sink({
           id: chunk.id,
           events: chunk.events,
-          offset,
+          offset: offsetOf(chunk),
           snapshot: true,
           ...(chunk.tableDone
             ? { completesTable: { db: this.config.database, table: chunk.table, run } }
             : {}),
-        });
-      } catch (cause) {
-        throw new SourceError(
-          'SINK_FAILED',
-          `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
-          { cause },
-        );
-      }
-      this.lastOffset = offset;
-    }
+        }).catch((cause: unknown) => {
+          throw new SourceError(
+            'SINK_FAILED',
+            `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
+            { cause },
+          );
+        }),
+      (chunk) => {
+        this.lastOffset = offsetOf(chunk);
+      },
+      { inFlight: delivery.snapshotInFlight ?? 1, stopped: () => this.stopping },
+    );
+    if (!completed) return null;
     await client.query('COMMIT');
     return streamFrom;
   }

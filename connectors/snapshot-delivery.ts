@@ -1,0 +1,65 @@
+import type { SourceTransaction } from './change-event.js';
+import type { Sink } from './ports.js';
+
+/**
+ * Hands snapshot chunks to a sink with up to `inFlight` calls pending (DeliveryOptions): with 2,
+ * the reader fetches chunk n+1 while the sink stores chunk n. Each chunk is acknowledged, in
+ * order, once its own call resolved. Returns false when `stopped()` ended the delivery early.
+ * No sink call is still running when this returns or throws: stop() and a restart rely on it.
+ */
+export async function deliverChunks<C>(
+  chunks: AsyncIterable<C>,
+  deliver: (chunk: C) => Promise<void>,
+  acknowledge: (chunk: C) => void,
+  options: { inFlight: number; stopped: () => boolean },
+): Promise<boolean> {
+  const pending: Array<{ chunk: C; delivered: Promise<void> }> = [];
+  const settleOldest = async () => {
+    const oldest = pending[0];
+    if (oldest === undefined) return;
+    await oldest.delivered;
+    pending.shift();
+    acknowledge(oldest.chunk);
+  };
+  try {
+    for await (const chunk of chunks) {
+      if (options.stopped()) return false;
+      const delivered = deliver(chunk);
+      // Awaited in order below; a later call failing first must not count as unhandled meanwhile.
+      delivered.catch(() => undefined);
+      pending.push({ chunk, delivered });
+      while (pending.length >= Math.max(1, options.inFlight)) await settleOldest();
+    }
+    while (pending.length > 0) await settleOldest();
+    return true;
+  } finally {
+    await Promise.allSettled(pending.map((p) => p.delivered));
+  }
+}
+
+/**
+ * A sink that takes a call while its previous one is still pending (DeliveryOptions): `prepare`
+ * runs at once, in call order (mapping chunk n+1 while chunk n is stored), `store` only once the
+ * previous call's store succeeded, so stores run one at a time in call order and none follows a
+ * failed one: a stored offset never skips a chunk. Make a new one for each start of a source.
+ */
+export function orderedSink<P>(
+  prepare: (tx: SourceTransaction) => P,
+  store: (prepared: P, tx: SourceTransaction) => Promise<void>,
+): Sink {
+  let previous: Promise<void> = Promise.resolve();
+  return (tx) => {
+    let prepared: { ok: true; value: P } | { ok: false; error: unknown };
+    try {
+      prepared = { ok: true, value: prepare(tx) };
+    } catch (error) {
+      prepared = { ok: false, error };
+    }
+    const stored = previous.then(() => {
+      if (!prepared.ok) throw prepared.error;
+      return store(prepared.value, tx);
+    });
+    previous = stored;
+    return stored;
+  };
+}
