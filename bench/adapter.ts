@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../cli/pipeline.js';
 import { type RunningApi, startApi } from '../cli/serve.js';
@@ -12,6 +13,11 @@ import { BenchError } from './errors.js';
 
 /** The migration every scenario runs: the sample bank, as `run --definition examples/bank/migration.ts`. */
 export const BENCH_MIGRATION: Migration = bank;
+/**
+ * Its file, handed to the pipeline as `run --definition` does: with it the projector runs on its
+ * own worker thread (it loads the definition again); without it, on the API's thread.
+ */
+const BENCH_DEFINITION_FILE = fileURLToPath(new URL('../examples/bank/migration.ts', import.meta.url));
 
 export interface BenchTarget {
   server: MysqlConnOptions;
@@ -75,6 +81,7 @@ export async function startAdapter(
   const pipeline = await startEmbeddedPipeline({
     config,
     migration: BENCH_MIGRATION,
+    definitionFile: BENCH_DEFINITION_FILE,
     logger,
     registry,
     onError: (err) => {
