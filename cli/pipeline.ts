@@ -29,6 +29,7 @@ import type { TouchedDocument } from '../projectors/ports.js';
 import { embeddedProjections, inThreadReplayHost, type ReplayHost } from '../projectors/replay.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
+import { ensureVersionRegistry } from '../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
@@ -204,6 +205,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     logger,
   });
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
+  // Before the projector starts: afterwards its thread may hold the write lock for seconds.
+  ensureVersionRegistry(readDb);
   const versions = new VersionedReadModels(migration, readDb);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);

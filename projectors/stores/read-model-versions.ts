@@ -158,10 +158,19 @@ export function maintainedVersions(db: Database.Database): Array<{ readModel: st
   return rows.map((r) => ({ readModel: r.read_model, version: r.version }));
 }
 
+/**
+ * Creates the registry's table where it is missing. Checked with a read first: even a CREATE
+ * TABLE IF NOT EXISTS waits for the write lock, which the projector's thread may hold for a
+ * whole catch-up composition, longer than the busy timeout.
+ */
+export function ensureVersionRegistry(db: Database.Database): void {
+  if (!hasRegistry(db)) db.exec(SCHEMA);
+}
+
 /** The registry over a writable read-model database. */
 export class VersionRegistry {
   constructor(private readonly db: Database.Database) {
-    db.exec(SCHEMA);
+    ensureVersionRegistry(db);
   }
 
   list(readModel: string): VersionRecord[] {
