@@ -6,8 +6,8 @@ import { BenchError } from './errors.js';
 
 /**
  * Load generators run in their own processes so their CPU is not the adapter's event loop:
- * the module gets its input as JSON in argv[2] and prints its result as JSON on the last line
- * of stdout. Children start with this process's exec arguments, so under tsx they run from
+ * the module gets its input as JSON on stdin (a list of thousands of request paths exceeds what
+ * one argument may hold) and prints its result as JSON on the last line of stdout. Children start with this process's exec arguments, so under tsx they run from
  * source too.
  */
 export async function runChild<S extends z.ZodType>(
@@ -17,10 +17,11 @@ export async function runChild<S extends z.ZodType>(
   options: { signal?: AbortSignal } = {},
 ): Promise<z.output<S>> {
   const file = fileURLToPath(moduleUrl);
-  const child = spawn(process.execPath, [...process.execArgv, file, JSON.stringify(input)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [...process.execArgv, file], {
+    stdio: ['pipe', 'pipe', 'pipe'],
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  child.stdin.end(JSON.stringify(input));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -58,13 +59,15 @@ export function isEntry(moduleUrl: string): boolean {
   return entry !== undefined && pathToFileURL(entry).href === moduleUrl;
 }
 
-/** A child's side: parses argv[2] with `schema`, runs `main`, prints its result. */
+/** A child's side: parses its stdin with `schema`, runs `main`, prints its result. */
 export async function childMain<S extends z.ZodType>(
   schema: S,
   main: (input: z.output<S>) => Promise<unknown>,
 ): Promise<void> {
   try {
-    const input = schema.parse(JSON.parse(process.argv[2] ?? 'null'));
+    let text = '';
+    for await (const chunk of process.stdin.setEncoding('utf8')) text += chunk;
+    const input = schema.parse(JSON.parse(text || 'null'));
     const output = await main(input);
     process.stdout.write(`${JSON.stringify(output)}\n`);
   } catch (err) {
