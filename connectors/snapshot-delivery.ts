@@ -1,4 +1,5 @@
-import type { SourceTransaction } from './change-event.js';
+import { errorMessage, SourceError } from '../lib/errors.js';
+import type { ChangeEvent, SourceOffset, SourceTransaction } from './change-event.js';
 import type { Sink } from './ports.js';
 
 /**
@@ -35,6 +36,55 @@ export async function deliverChunks<C>(
   } finally {
     await Promise.allSettled(pending.map((p) => p.delivered));
   }
+}
+
+/** What both readers' snapshot chunks carry (snapshot-chunk.ts). */
+interface DeliverableChunk {
+  id: string;
+  table: string;
+  events: ChangeEvent[];
+  tableDone: boolean;
+}
+
+/**
+ * An initial snapshot's chunks into the sink as snapshot transactions, each with the offset it
+ * reaches (`offsetOf`) and, for a table's last chunk, `completesTable`; `onStored` once a chunk's
+ * own call resolved (deliverChunks). A sink failure becomes SINK_FAILED naming the chunk.
+ */
+export function deliverSnapshot<C extends DeliverableChunk>(
+  chunks: AsyncIterable<C>,
+  sink: Sink,
+  options: {
+    offsetOf: (chunk: C) => SourceOffset;
+    database: string;
+    run: string;
+    onStored: (chunk: C) => void;
+    inFlight: number;
+    stopped: () => boolean;
+  },
+): Promise<boolean> {
+  const { offsetOf, database, run } = options;
+  return deliverChunks(
+    chunks,
+    (chunk) =>
+      sink({
+        id: chunk.id,
+        events: chunk.events,
+        offset: offsetOf(chunk),
+        snapshot: true,
+        ...(chunk.tableDone ? { completesTable: { db: database, table: chunk.table, run } } : {}),
+      }).catch((cause: unknown) => {
+        throw new SourceError(
+          'SINK_FAILED',
+          `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
+          {
+            cause,
+          },
+        );
+      }),
+    options.onStored,
+    { inFlight: options.inFlight, stopped: options.stopped },
+  );
 }
 
 /**

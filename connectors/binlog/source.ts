@@ -4,7 +4,7 @@ import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
-import { deliverChunks } from '../snapshot-delivery.js';
+import { deliverSnapshot } from '../snapshot-delivery.js';
 import { BinlogStream } from './binlog-stream.js';
 import {
   type BinlogOffset,
@@ -225,30 +225,17 @@ export class MysqlBinlogSource implements ChangeSource {
             rows: chunk.rowsDone,
             after: chunk.after,
           };
-    const completed = await deliverChunks(
-      chunks,
-      (chunk) =>
-        sink({
-          id: chunk.id,
-          events: chunk.events,
-          offset: offsetOf(chunk),
-          snapshot: true,
-          ...(chunk.tableDone
-            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
-            : {}),
-        }).catch((cause: unknown) => {
-          throw new SourceError(
-            'SINK_FAILED',
-            `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
-            { cause },
-          );
-        }),
-      (chunk) => {
+    const completed = await deliverSnapshot(chunks, sink, {
+      offsetOf,
+      database: this.config.database,
+      run,
+      onStored: (chunk) => {
         this.lastOffset = offsetOf(chunk);
       },
       // The connection is destroyed on the way out, which ends the read view.
-      { inFlight: delivery.snapshotInFlight ?? 1, stopped: () => this.stopping },
-    );
+      inFlight: delivery.snapshotInFlight ?? 1,
+      stopped: () => this.stopping,
+    });
     if (!completed) return null;
     await conn.query('COMMIT');
     return streamFrom;

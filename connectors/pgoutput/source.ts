@@ -6,7 +6,7 @@ import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
-import { deliverChunks } from '../snapshot-delivery.js';
+import { deliverSnapshot } from '../snapshot-delivery.js';
 import {
   connectionConfig,
   type PgoutputOffset,
@@ -287,29 +287,16 @@ export class PgoutputSource implements ChangeSource {
             rows: chunk.rowsDone,
             after: chunk.after,
           };
-    const completed = await deliverChunks(
-      chunks,
-      (chunk) =>
-        sink({
-          id: chunk.id,
-          events: chunk.events,
-          offset: offsetOf(chunk),
-          snapshot: true,
-          ...(chunk.tableDone
-            ? { completesTable: { db: this.config.database, table: chunk.table, run } }
-            : {}),
-        }).catch((cause: unknown) => {
-          throw new SourceError(
-            'SINK_FAILED',
-            `the sink rejected snapshot chunk ${chunk.id}: ${errorMessage(cause)}`,
-            { cause },
-          );
-        }),
-      (chunk) => {
+    const completed = await deliverSnapshot(chunks, sink, {
+      offsetOf,
+      database: this.config.database,
+      run,
+      onStored: (chunk) => {
         this.lastOffset = offsetOf(chunk);
       },
-      { inFlight: delivery.snapshotInFlight ?? 1, stopped: () => this.stopping },
-    );
+      inFlight: delivery.snapshotInFlight ?? 1,
+      stopped: () => this.stopping,
+    });
     if (!completed) return null;
     await client.query('COMMIT');
     return streamFrom;
