@@ -225,6 +225,7 @@ export class MysqlBinlogSource implements ChangeSource {
             rows: chunk.rowsDone,
             after: chunk.after,
           };
+    // The connection is destroyed on the way out, which ends the read view.
     const completed = await deliverSnapshot(chunks, sink, {
       offsetOf,
       database: this.config.database,
@@ -232,7 +233,6 @@ export class MysqlBinlogSource implements ChangeSource {
       onStored: (chunk) => {
         this.lastOffset = offsetOf(chunk);
       },
-      // The connection is destroyed on the way out, which ends the read view.
       inFlight: delivery.snapshotInFlight ?? 1,
       stopped: () => this.stopping,
     });
