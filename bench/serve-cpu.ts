@@ -20,6 +20,7 @@ import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
 import { type CpuRun, type ServeCpuResult, serveCpuResultSchema } from './results-schema.js';
 import { accountRange } from './scenarios/reads.js';
+import { median } from './stats.js';
 
 /**
  * Server CPU per request of the shadow API's read endpoints against Fastify's hello-world, in
@@ -211,11 +212,6 @@ async function catchUp(args: Args, adapterDir: string, logger: Logger): Promise<
   await adapter.stop();
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 function table(runs: CpuRun[]): string {
   const groups = new Map<string, CpuRun[]>();
   for (const run of runs) {
@@ -232,7 +228,7 @@ function table(runs: CpuRun[]): string {
       ? ''
       : `${group.reduce((n, r) => n + (r.comparisons?.recorded ?? 0), 0)} / ${group.reduce((n, r) => n + (r.comparisons?.dropped ?? 0), 0)}`;
     lines.push(
-      `| ${first.target} | ${first.mode} | ${first.connections} | ${first.rate ?? 'max'} | ${median(group.map((r) => r.processCpuUsPerRequest))} | ${median(group.map((r) => r.serveThreadUsPerRequest))} | ${median(group.map((r) => r.requestsPerSec))} | ${compared} |`,
+      `| ${first.target} | ${first.mode} | ${first.connections} | ${first.rate ?? 'max'} | ${median(group.map((r) => r.processCpuUsPerRequest)) ?? 0} | ${median(group.map((r) => r.serveThreadUsPerRequest)) ?? 0} | ${median(group.map((r) => r.requestsPerSec)) ?? 0} | ${compared} |`,
     );
   }
   return lines.join('\n');

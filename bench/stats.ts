@@ -24,3 +24,9 @@ export function latencyOf(samplesMs: number[]): Latency {
 export function rate(items: number, ms: number): { items: number; ms: number; perSec: number } {
   return { items, ms: Math.round(ms), perSec: ms <= 0 ? 0 : Math.round((items / ms) * 1000) };
 }
+
+/** The middle value (the upper one of an even count); undefined for none. */
+export function median(values: readonly number[]): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}

@@ -7,6 +7,7 @@ import {
   SCREEN_OF,
   type ServeCpuResult,
 } from './results-schema.js';
+import { median } from './stats.js';
 
 const ENDPOINTS: readonly BenchEndpoint[] = ['summary', 'history', 'overview', 'overviewWide'];
 
@@ -356,11 +357,6 @@ function shadowTargets(shadow: ResultsOf<'shadow'> | undefined): TargetRow[] {
   return out;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
-};
-
 function serveCpuTargets(serveCpu: ServeCpuResult | undefined): TargetRow[] {
   const cpuTarget = `read-model endpoint server CPU per request ≤ ${TARGETS.serveCpuRatio}× Fastify hello-world`;
   const rateTarget = `no shadow comparison dropped at ${TARGETS.shadowRate} req/s`;
@@ -381,7 +377,7 @@ function serveCpuTargets(serveCpu: ServeCpuResult | undefined): TargetRow[] {
           .filter((r) => r.target === target && r.mode === 'new' && r.connections === c)
           .map((r) => r.processCpuUsPerRequest),
       );
-      if (!Number.isFinite(hello) || !Number.isFinite(own)) continue;
+      if (hello === undefined || own === undefined) continue;
       const x = own / hello;
       out.push({
         target: `${target} (read model) ${cpuTarget} (${c} connections)`,
