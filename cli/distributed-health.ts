@@ -65,6 +65,8 @@ export class DistributedMonitor {
   private readonly statuses = new Map<string, ComponentStatus>();
   private readonly tracker: FreshnessTracker<SourceSample>;
   private heartbeatTopicOf = new Map<string, string>();
+  /** The connector found on Connect before: an unanswered Connect then reads as that connector down. */
+  private connectorSeen: string | null = null;
   private readonly probe: LegacyEndProbe;
   private readonly connect: ConnectClient;
   private timer: NodeJS.Timeout | null = null;
@@ -144,7 +146,8 @@ export class DistributedMonitor {
   private async measure(): Promise<void> {
     const { config, migration, kafka } = this.options;
     const now = Date.now();
-    const connector = await sourceConnectorState(config);
+    const connector = await sourceConnectorState(config, this.connectorSeen);
+    this.connectorSeen = connector?.name ?? this.connectorSeen;
     await this.measureSource(connector, now);
     let groupsLag: number | null = null;
     try {
@@ -175,7 +178,9 @@ export class DistributedMonitor {
     this.set(
       'connector',
       connector.state === 'RUNNING' ? 'up' : 'down',
-      `Debezium connector ${connector.name} (or a task) is ${connector.state}`,
+      connector.state === 'UNREACHABLE'
+        ? `Kafka Connect at ${this.options.config.connect.url} does not answer: Debezium connector ${connector.name} is not known to run`
+        : `Debezium connector ${connector.name} (or a task) is ${connector.state}`,
     );
     let end: LegacyEnd | null = null;
     try {

@@ -344,16 +344,25 @@ export async function rebuildStore(
 /** The Debezium connector writing `cdc.name`'s topics, as Kafka Connect reports it. */
 export interface SourceConnectorState {
   name: string;
-  /** RUNNING when the connector and every task run; else the first state that is not. */
-  state: ConnectorState;
+  /**
+   * RUNNING when the connector and every task run; else the first state that is not.
+   * UNREACHABLE: Kafka Connect did not answer about a connector it ran before.
+   */
+  state: ConnectorState | 'UNREACHABLE';
 }
 
 /**
  * The connector whose `topic.prefix` is `cdc.name`, or null when Connect has none (the
- * connector is managed elsewhere) or cannot be asked. A connector that is not running is a
- * source that stopped capturing: consumer-group lag stays 0 while the legacy database moves on.
+ * connector is managed elsewhere) or cannot be asked and no connector was seen before. A
+ * connector that is not running is a source that stopped capturing: consumer-group lag stays 0
+ * while the legacy database moves on. So is one whose Connect stopped answering (a restart, a
+ * crash): `seen` names the connector found on an earlier call, which then reads UNREACHABLE
+ * instead of "none".
  */
-export async function sourceConnectorState(config: Config): Promise<SourceConnectorState | null> {
+export async function sourceConnectorState(
+  config: Config,
+  seen: string | null = null,
+): Promise<SourceConnectorState | null> {
   const client = new ConnectClient({ url: config.connect.url });
   try {
     for (const name of await client.list()) {
@@ -364,7 +373,7 @@ export async function sourceConnectorState(config: Config): Promise<SourceConnec
     }
     return null;
   } catch {
-    return null;
+    return seen === null ? null : { name: seen, state: 'UNREACHABLE' };
   }
 }
 
@@ -417,8 +426,11 @@ export async function distributedLag(
  * their writes by up to the refresh interval (1 s) on top of this.
  */
 export function lagFreshness(config: Config, migration: Migration, kafka: Kafka): FreshnessPort {
+  let seen: string | null = null;
   const isCaughtUp = async () => {
-    const lag = await distributedLag(config, migration, kafka);
+    const connector = await sourceConnectorState(config, seen);
+    seen = connector?.name ?? seen;
+    const lag = await distributedLag(config, migration, kafka, connector);
     return lag.total === 0 && (lag.connector === null || lag.connector.state === 'RUNNING');
   };
   return {

@@ -391,7 +391,7 @@ const handlers: CommandHandlers = {
     if (options.json) print(JSON.stringify({ ...lag, source }, null, 2));
     else {
       print(
-        `connector            ${lag.connector === null ? 'none on Connect' : `${lag.connector.name} ${lag.connector.state}`}`,
+        `connector            ${lag.connector === null ? `none found on Connect at ${config.connect.url}` : `${lag.connector.name} ${lag.connector.state}`}`,
       );
       if (source !== null) print(`source               ${renderDistance(source)}`);
       print(`translator           ${lag.translator}`);
