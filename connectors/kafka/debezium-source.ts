@@ -94,12 +94,20 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private sink: ((txs: SourceTransaction[]) => Promise<void>) | null = null;
   private delivered = 0;
   private lastDelivered: SourceTransaction | null = null;
-  /** Set on every group join: the committed offsets are fetched before the next batch. */
-  private needsSeed = true;
+  /**
+   * Group joins seen (GROUP_JOIN). A join only bumps it: the reassembler is reset and seeded
+   * from the committed offsets by the next read of the new generation, inside `one`, so a
+   * read or flush still running for a batch of the old one (kafkajs rejoins while other
+   * partitions' batches are in flight) never mixes with a reset. Batches of an older
+   * generation are dropped unread: the new assignment re-reads from the commits.
+   */
+  private generation = 0;
+  /** The generation the reassembler holds the state of; -1 before the first read. */
+  private seeded = -1;
   /** Batches and the stale-marker check run one at a time (both deliver and commit). */
   private exclusive: Promise<void> = Promise.resolve();
-  /** The flush batches read since the last one started will join. */
-  private pendingFlush: Promise<void> | null = null;
+  /** The flush batches read since the last one started will join (of one generation). */
+  private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
@@ -212,8 +220,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       ...(sessionTimeoutMs === undefined ? {} : { sessionTimeout: sessionTimeoutMs }),
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.reassembler.reset();
-      this.needsSeed = true;
+      this.generation++;
     });
     try {
       await consumer.connect();
@@ -246,17 +253,25 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * transactions delivered and committed once.
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
-    await this.one(() => this.read(payload));
-    await this.flushSoon(payload);
+    const generation = this.generation;
+    await this.one(() => this.read(payload, generation));
+    await this.flushSoon(payload, generation);
   }
 
-  private async read({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
-    if (this.needsSeed) {
+  private async read(
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+    generation: number,
+  ) {
+    if (generation !== this.generation) return;
+    if (this.seeded !== generation) {
+      // What the old generation buffered goes: the new assignment reads it again from the commits.
+      this.reassembler.reset();
       this.reassembler.seed(await this.committedOffsets());
-      this.needsSeed = false;
+      if (generation !== this.generation) return;
+      this.seeded = generation;
     }
     for (const message of batch.messages) {
-      if (!isRunning() || isStale()) return;
+      if (!isRunning() || isStale() || generation !== this.generation) return;
       const ref = { topic: batch.topic, partition: batch.partition, offset: message.offset };
       if (batch.topic === this.txTopic) this.readMarker(ref, message);
       else await this.readChange(ref, message);
@@ -270,23 +285,26 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * The flush every batch read before it starts joins: it runs once the batches handed over
    * together had their turn to be read (they queue on `one` ahead of it).
    */
-  private flushSoon(payload: EachBatchPayload): Promise<void> {
-    if (this.pendingFlush !== null) return this.pendingFlush;
-    const flush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.pendingFlush = null;
-      return this.one(() => this.flush(payload));
+  private flushSoon(payload: EachBatchPayload, generation: number): Promise<void> {
+    if (this.pendingFlush?.generation === generation) return this.pendingFlush.done;
+    const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      if (this.pendingFlush?.generation === generation) this.pendingFlush = null;
+      return this.one(() => this.flush(payload, generation));
     });
-    this.pendingFlush = flush;
-    return flush;
+    this.pendingFlush = { generation, done };
+    return done;
   }
 
   /**
    * Delivers what the reads completed, in commit order, then commits: only after the sink
    * resolved, and never past a record still buffered (commitPoints).
    */
-  private async flush({ heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    // A rebalance resets the reassembler (GROUP_JOIN); the new assignment reads from the commits.
-    if (!isRunning() || isStale()) return;
+  private async flush(
+    { heartbeat, isRunning, isStale }: EachBatchPayload,
+    generation: number,
+  ): Promise<void> {
+    // After a rejoin the new generation's first read resets the reassembler and reads from the commits.
+    if (!isRunning() || isStale() || generation !== this.generation || this.seeded !== generation) return;
     if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
@@ -319,7 +337,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * queued behind it goes on.
    */
   private async dropExhaustedHead(graceMs: number): Promise<void> {
-    if (this.needsSeed) return;
+    if (this.seeded !== this.generation) return;
     let dropped = false;
     const blocked = this.reassembler.blockedHead();
     if (blocked !== null && Date.now() - blocked.readAtMs >= graceMs) {

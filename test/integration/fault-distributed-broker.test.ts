@@ -35,8 +35,23 @@ describe.skipIf(!ready)('fault: Kafka broker restarted under load (distributed s
     await shop.waitCaughtUp(marker, 150_000);
     const { checks, differences } = await shop.compare();
     const dropped = await shop.metric('cqrs_source_duplicates_dropped_total');
+    // A drift is diagnosed from why the translator let records go: say it either way.
+    const reasons = [
+      'duplicate-end',
+      'duplicate-row',
+      'stale-end',
+      'exhausted-end',
+      'orphan-rows',
+      'orphan-rows-exhausted',
+    ];
+    const byReason = await Promise.all(
+      reasons.map(
+        async (reason) =>
+          `${reason} ${await shop.metric('cqrs_source_duplicates_dropped_total', { reason })}`,
+      ),
+    );
     console.info(
-      `broker restart took ${restartMs} ms; ${stats.ops} ops; ${checks} checks; duplicates dropped ${dropped}; ` +
+      `broker restart took ${restartMs} ms; ${stats.ops} ops; ${checks} checks; duplicates dropped ${dropped} (${byReason.join(', ')}); ` +
         `consumer restarts ${await shop.metric('cqrs_translator_consumer_restarts_total')} translator, ` +
         `${await shop.metric('cqrs_projector_consumer_restarts_total')} projectors`,
     );
