@@ -79,6 +79,8 @@ const shadowResults = z.object({
   runs: z.array(httpRunSchema).min(1),
   /** Comparisons the off-path queue accepted, dropped (full) and recorded during the runs. */
   comparisons: z.object({ recorded: count, dropped: count }),
+  /** The adapter process per `<endpoint>.<mode>`, in runs of their own after the measured ones. */
+  profiles: z.record(z.string(), profileSchema).default({}),
 });
 
 export const freshnessLevelSchema = z.object({
