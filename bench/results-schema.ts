@@ -58,6 +58,12 @@ export const httpRunSchema = z.object({
    * null when its process is not on this machine; absent in results from before it was measured.
    */
   legacyDbCpu: z.object({ cpuMs: ms, usPerRequest: z.number().nonnegative() }).nullable().optional(),
+  /**
+   * CPU of the adapter process (all its threads) from the run's start until its queued comparisons
+   * finished, in total and per answer served (warm-up included): what a mode costs, less
+   * sensitive than req/s to what else the machine runs. Absent in results from before it was measured.
+   */
+  adapterCpu: z.object({ cpuMs: ms, usPerRequest: z.number().nonnegative() }).optional(),
 });
 export type HttpRun = z.infer<typeof httpRunSchema>;
 
@@ -79,6 +85,8 @@ const shadowResults = z.object({
   runs: z.array(httpRunSchema).min(1),
   /** Comparisons the off-path queue accepted, dropped (full) and recorded during the runs. */
   comparisons: z.object({ recorded: count, dropped: count }),
+  /** The adapter process per `<endpoint>.<mode>`, in runs of their own after the measured ones. */
+  profiles: z.record(z.string(), profileSchema).default({}),
 });
 
 export const freshnessLevelSchema = z.object({

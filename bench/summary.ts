@@ -204,6 +204,9 @@ function shadowSection(shadow: ResultsOf<'shadow'>): string {
       `${f2(p.b.latency.p50Ms)} / ${f2(p.b.latency.p99Ms)}`,
       `${f2(p.b.latency.p50Ms - p.a.latency.p50Ms)} / ${f2(p.b.latency.p99Ms - p.a.latency.p99Ms)}`,
       `${Math.round(p.a.requestsPerSec)} / ${Math.round(p.b.requestsPerSec)}`,
+      p.a.adapterCpu && p.b.adapterCpu
+        ? `${Math.round(p.a.adapterCpu.usPerRequest)} / ${Math.round(p.b.adapterCpu.usPerRequest)}`
+        : 'n/a',
       non2xx(p.a, p.b),
     ]);
   }
@@ -215,6 +218,7 @@ function shadowSection(shadow: ResultsOf<'shadow'>): string {
       'shadow mode p50 / p99 ms',
       'overhead p50 / p99 ms',
       'req/s legacy / shadow',
+      'adapter CPU µs/request legacy / shadow',
       'non-2xx legacy / shadow',
     ],
     rows,

@@ -57,8 +57,8 @@ function startWorker(): Worker {
 }
 
 /**
- * Diffs on a worker thread, so parsing both answers and walking them does not take the
- * serving thread's time. Requests of one event-loop turn go in one message. When the worker
+ * Diffs differing answers on a worker thread, so parsing both and walking them does not take
+ * the serving thread's time. Requests of one event-loop turn go in one message. When the worker
  * fails (it cannot load, or crashes), the pending and later diffs run on the calling thread
  * and the failure is logged: comparisons go on, slower, never silently stop.
  */
@@ -89,6 +89,9 @@ export class WorkerDiffer implements Differ {
 
   diff(legacy: unknown, readModel: unknown): Promise<Difference[]> {
     const request: DiffRequest = { id: this.nextId++, legacy: textOf(legacy), readModel: textOf(readModel) };
+    // Equal texts, the common case, are settled here: comparing them costs less than copying
+    // both to the worker, and the comparison frees its queue slot without a round trip.
+    if (request.legacy === request.readModel) return Promise.resolve([]);
     if (this.worker === null) return Promise.resolve().then(() => settled(diffTexts(request)));
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker?.ref();

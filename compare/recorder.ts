@@ -60,6 +60,8 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   private readonly sensitive: ReadonlyMap<string, SensitiveFields>;
   private readonly insertComparison: Database.Statement;
   private readonly insertPath: Database.Statement;
+  /** One comparison and its paths, in one transaction. */
+  private readonly writeComparison: (c: ComparisonRecord, stored: Difference[]) => number;
 
   constructor(options: SqliteRecorderOptions) {
     this.maxStoredDifferences = options.maxStoredDifferences ?? 50;
@@ -96,14 +98,8 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     this.insertPath = this.db.prepare(
       'INSERT OR IGNORE INTO comparison_paths (comparison_id, path) VALUES (?, ?)',
     );
-  }
-
-  record(c: ComparisonRecord): number {
-    const fields = this.sensitive.get(c.endpoint);
-    const stored = c.differences
-      .slice(0, this.maxStoredDifferences)
-      .map((d) => this.capValues(fields === undefined ? d : maskDifference(d, fields)));
-    const write = this.db.transaction((): number => {
+    // Built once: record() runs per shadow comparison.
+    this.writeComparison = this.db.transaction((c: ComparisonRecord, stored: Difference[]): number => {
       const info = this.insertComparison.run({
         recordedAt: c.recordedAt.toISOString(),
         endpoint: c.endpoint,
@@ -127,8 +123,15 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
         this.insertPath.run(id, path);
       return id;
     });
+  }
+
+  record(c: ComparisonRecord): number {
+    const fields = this.sensitive.get(c.endpoint);
+    const stored = c.differences
+      .slice(0, this.maxStoredDifferences)
+      .map((d) => this.capValues(fields === undefined ? d : maskDifference(d, fields)));
     try {
-      return write();
+      return this.writeComparison(c, stored);
     } catch (cause) {
       throw new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${c.endpoint}`, { cause });
     }

@@ -182,21 +182,28 @@ export class ShadowComparator {
         diffFailed = errorMessage(err);
       }
     }
-    const caughtUp = await this.readModelCaughtUp();
-    const stalled = this.freshness?.isStalled?.() ?? false;
-    const classification: Classification =
-      diffFailed === null
-        ? {
-            ...classifyAttempt({
-              legacy,
-              readModel,
-              freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
-              ...(differences === undefined ? {} : { differences }),
-            }),
-            ...accepted,
-          }
-        : { outcome: 'error', differences: [], error: diffFailed, readModelCaughtUp: caughtUp };
-    return { classification, legacy, readModel };
+    if (diffFailed !== null) {
+      const classification: Classification = {
+        outcome: 'error',
+        differences: [],
+        error: diffFailed,
+        readModelCaughtUp: null,
+      };
+      return { classification, legacy, readModel };
+    }
+    const answers = { legacy, readModel, ...(differences === undefined ? {} : { differences }) };
+    let classification = classifyAttempt(answers);
+    // Freshness only tells lag from a real difference: a match or an error is one whatever the
+    // read model's position, so the common case asks the legacy database nothing more.
+    if (classification.outcome !== 'match' && classification.outcome !== 'error') {
+      const caughtUp = await this.readModelCaughtUp();
+      const stalled = this.freshness?.isStalled?.() ?? false;
+      classification = classifyAttempt({
+        ...answers,
+        freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
+      });
+    }
+    return { classification: { ...classification, ...accepted }, legacy, readModel };
   }
 
   private async readModelCaughtUp(): Promise<boolean | null> {

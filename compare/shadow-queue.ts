@@ -102,8 +102,11 @@ export class ShadowQueue extends EventEmitter<{ drop: []; idle: [] }> {
       this.logger.error({ err }, 'shadow task failed');
     } finally {
       this.active--;
-      this.pump();
-      if (this.isIdle()) this.emit('idle');
+      // The next task starts on a later turn of the event loop: a comparison that needs no I/O
+      // (equal answers) settles in microtasks, and a backlog of those run back to back would
+      // hold off the requests waiting on this thread.
+      if (this.waiting.length > 0) setImmediate(() => this.pump());
+      else if (this.active === 0) this.emit('idle');
     }
   }
 }

@@ -1,7 +1,8 @@
 import { startServingAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
 import { measureEndpoint } from '../http.js';
-import type { BenchEndpoint, HttpRun, ResultsOf, ServedMode } from '../results-schema.js';
+import { profiled } from '../profile.js';
+import type { BenchEndpoint, HttpRun, ProfileSummary, ResultsOf, ServedMode } from '../results-schema.js';
 import { accountRange, overviewAsOf } from './reads.js';
 
 const ENDPOINTS: readonly BenchEndpoint[] = ['summary', 'history', 'overview', 'overviewWide'];
@@ -27,14 +28,23 @@ export async function shadowScenario(ctx: ScenarioContext): Promise<ResultsOf<'s
     for (const endpoint of ENDPOINTS)
       for (const mode of MODES)
         runs.push(await measureEndpoint(ctx, api, { endpoint, mode, connections, accounts, asOf }));
-    await api.queue.onIdle();
     const after = api.queue.stats();
+    const profiles: Record<string, ProfileSummary> = {};
+    // Separate runs, after the counted ones: the measured runs carry no profiler overhead.
+    for (const endpoint of ctx.settings.profile ? ENDPOINTS : [])
+      for (const mode of MODES) {
+        const { profile } = await profiled(() =>
+          measureEndpoint(ctx, api, { endpoint, mode, connections, accounts, asOf }),
+        );
+        profiles[`${endpoint}.${mode}`] = profile;
+      }
     return {
       runs,
       comparisons: {
         recorded: after.completed - before.completed,
         dropped: after.dropped - before.dropped,
       },
+      profiles,
     };
   } finally {
     await adapter.stop();

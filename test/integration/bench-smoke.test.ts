@@ -88,6 +88,8 @@ describe('bench harness smoke run', () => {
       new Set(['summary', 'history', 'overview', 'overviewWide']),
     );
     expect(shadow.results.comparisons.recorded).toBeGreaterThan(0);
+    // Each mode's cost to the adapter process, its comparisons included, per answer.
+    for (const r of shadow.results.runs) expect(r.adapterCpu?.usPerRequest).toBeGreaterThan(0);
 
     if (cdc?.scenario !== 'cdc') throw new Error('cdc result missing');
     expect(cdc.results.paths.map((p) => p.path)).toEqual(['embedded']);

@@ -947,6 +947,36 @@ describe('lag-aware comparison', () => {
     ]);
   });
 
+  it('asks freshness only about differing answers, and still re-checks and records those as before', async () => {
+    let checks = 0;
+    const freshness: FreshnessPort = {
+      isCaughtUp: async () => {
+        checks++;
+        return true;
+      },
+    };
+    const s = setup({ defaultMode: 'shadow' }, { freshness });
+    // A match is one whatever the read model's position: no freshness query, no second legacy run.
+    await s.get('/accounts/5/summary');
+    await s.queue.onIdle();
+    expect(checks).toBe(0);
+    expect(s.legacy.calls).toBe(1);
+    s.readModel.summaries.get(12)!.balance.ledger = '1.0000';
+    await s.get('/accounts/12/summary');
+    await s.queue.onIdle();
+    // Served answer against the read model, then both sides fresh: one check per attempt.
+    expect(checks).toBe(2);
+    expect(s.legacy.calls).toBe(3);
+    expect(s.recorder.list({ outcome: 'mismatch' })).toMatchObject([
+      {
+        requestKey: 'accountId=12',
+        attempts: 2,
+        diffCount: 1,
+        differences: [{ path: 'balance.ledger', kind: 'changed', legacy: '150.0000', readModel: '1.0000' }],
+      },
+    ]);
+  });
+
   it('uses waitForCatchUp between attempts when the port has it', async () => {
     const waits: number[] = [];
     let behind = true;
@@ -1242,6 +1272,23 @@ describe('health', () => {
 });
 
 describe('shadow queue', () => {
+  it('starts the next task on a later turn of the event loop: tasks without I/O do not hold off other work', async () => {
+    const queue = new ShadowQueue({ concurrency: 1, maxSize: 10 });
+    const order: string[] = [];
+    const step = (name: string) => async () => {
+      order.push(name);
+    };
+    queue.enqueue(async () => {
+      order.push('task 1');
+      setImmediate(() => order.push('other work'));
+      queue.enqueue(step('task 2'));
+      queue.enqueue(step('task 3'));
+    });
+    await queue.onIdle();
+    expect(order).toEqual(['task 1', 'other work', 'task 2', 'task 3']);
+    expect(queue.stats()).toMatchObject({ completed: 3, dropped: 0, depth: 0, running: 0 });
+  });
+
   it('drops and counts tasks beyond its size instead of waiting, and runs at most `concurrency` at once', async () => {
     const queue = new ShadowQueue({ concurrency: 2, maxSize: 3 });
     let release!: () => void;
