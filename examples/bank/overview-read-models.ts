@@ -1,4 +1,4 @@
-import { defineView, type ReadModels, type ViewNode, z } from '../../index.js';
+import { defineView, jsonText, type ReadModels, type ViewNode, z } from '../../index.js';
 import { type ActivityDay, activityDaysProjection } from './activity-days.js';
 import type { AccountSummary, TransactionItem } from './contract.js';
 import {
@@ -198,16 +198,12 @@ async function overviewTotals(
   return { month: month.totals, spending: spending.totals };
 }
 
-/** The overview answered from the read models; null when the account has no summary. */
-export async function readModelOverview(
+/** Everything of the overview but its summary; null when the account has no position document. */
+async function overviewFigures(
   readModels: ReadModels,
   query: OverviewQuery,
-): Promise<AccountOverview | null> {
+): Promise<Omit<AccountOverview, 'summary'> | null> {
   const { accountId } = query;
-  const summary = (await model(readModels, 'account-summary').get(
-    String(accountId),
-  )) as AccountSummary | null;
-  if (summary === null) return null;
   const position = (await model(readModels, accountPositionView.name).get(
     String(accountId),
   )) as AccountPosition | null;
@@ -228,7 +224,6 @@ export async function readModelOverview(
     }
   }
   return {
-    summary,
     asOf: windows.asOf,
     monthToDate: {
       from: windows.monthStart,
@@ -241,4 +236,31 @@ export async function readModelOverview(
     cards: position.cards,
     loans: position.loans,
   };
+}
+
+/** The overview answered from the read models; null when the account has no summary. */
+export async function readModelOverview(
+  readModels: ReadModels,
+  query: OverviewQuery,
+): Promise<AccountOverview | null> {
+  const summary = (await model(readModels, 'account-summary').get(
+    String(query.accountId),
+  )) as AccountSummary | null;
+  if (summary === null) return null;
+  const figures = await overviewFigures(readModels, query);
+  return figures === null ? null : { summary, ...figures };
+}
+
+/**
+ * The same answer as JSON text around the summary's stored text, when the store has it: the
+ * summary (the answer's largest part) is neither parsed nor serialised again. Equal, as JSON,
+ * to readModelOverview's.
+ */
+export async function readModelOverviewReply(readModels: ReadModels, query: OverviewQuery): Promise<unknown> {
+  const summaries = model(readModels, 'account-summary');
+  if (summaries.getJson === undefined) return readModelOverview(readModels, query);
+  const summary = await summaries.getJson(String(query.accountId));
+  if (summary === null) return null;
+  const figures = await overviewFigures(readModels, query);
+  return figures === null ? null : jsonText(`{"summary":${summary},${JSON.stringify(figures).slice(1)}`);
 }

@@ -390,7 +390,7 @@ describe('bank read models on the embedded store', () => {
           );
       }
     }
-    // Summary (two found) and the six history pages took the text path.
-    expect(textAnswers).toBe(8);
+    // Summary (two found), the six history pages and the two overviews found took the text path.
+    expect(textAnswers).toBe(10);
   });
 });
