@@ -19,7 +19,7 @@ import { prepareFixture } from './fixture.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
 import { type CpuRun, type ServeCpuResult, serveCpuResultSchema } from './results-schema.js';
-import { accountRange } from './scenarios/reads.js';
+import { accountRange, overviewAsOf } from './scenarios/reads.js';
 import { median } from './stats.js';
 
 /**
@@ -33,7 +33,7 @@ import { median } from './stats.js';
  * the measurements, so the read models do not change and freshness is "caught up").
  *
  *   node --import tsx bench/serve-cpu.ts [--database NAME] [--scale tiny|small] [--seconds 5]
- *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,rate] [--out FILE]
+ *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,overview,rate] [--out FILE]
  *     [--no-catch-up] [--inject] [--profile]
  */
 
@@ -51,7 +51,7 @@ const argsSchema = z.object({
     .pipe(z.array(z.number().int().positive()).min(1)),
   only: z
     .string()
-    .default('hello,summary,history,rate')
+    .default('hello,summary,history,overview,rate')
     .transform((s) => new Set(s.split(','))),
   out: z.string().default('bench/results/serve-cpu.json'),
   /** Skip the catch-up when the read models are known to be current (repeated runs). */
@@ -64,7 +64,11 @@ const argsSchema = z.object({
 type Args = z.infer<typeof argsSchema>;
 
 type Mode = 'legacy' | 'new' | 'shadow';
-const FLAG_KEYS = { summary: 'accounts.summary', history: 'accounts.history' } as const;
+const FLAG_KEYS = {
+  summary: 'accounts.summary',
+  history: 'accounts.history',
+  overview: 'accounts.overview',
+} as const;
 
 function parseCli(argv: string[]): Args {
   const { values } = parseArgs({
@@ -247,6 +251,8 @@ export async function main(argv: string[]): Promise<void> {
     logger,
   });
   const accounts = await accountRange({ fixture } as Parameters<typeof accountRange>[0]);
+  // The reads scenario's reference instant: windows over the ledger's busiest stretch.
+  const asOf = encodeURIComponent(await overviewAsOf({ fixture } as Parameters<typeof overviewAsOf>[0]));
   await fixture.pool.end();
   if (args.catchUp) await catchUp(args, fixture.adapterDir, logger);
 
@@ -269,6 +275,7 @@ export async function main(argv: string[]): Promise<void> {
   const pathsOf = {
     summary: ids.map((id) => `/accounts/${id}/summary`),
     history: ids.map((id) => `/accounts/${id}/transactions?limit=50`),
+    overview: ids.map((id) => `/accounts/${id}/overview?asOf=${asOf}`),
   };
   const runs: CpuRun[] = [];
   const record = (run: CpuRun) => {
@@ -288,7 +295,7 @@ export async function main(argv: string[]): Promise<void> {
               args.inject,
             ),
           );
-        for (const target of ['summary', 'history'] as const) {
+        for (const target of ['summary', 'history', 'overview'] as const) {
           if (!args.only.has(target)) continue;
           for (const mode of ['new', 'legacy', 'shadow'] as const) {
             await api.flags.patch(FLAG_KEYS[target], { mode });

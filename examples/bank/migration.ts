@@ -22,7 +22,7 @@ import { legacyAccountOverview } from './legacy-overview.js';
 import { legacyAccountSummary, legacyTransactionHistory } from './legacy-queries.js';
 import { bankEventNames, bankTableRules } from './mapping.js';
 import { midnightAfterLatestPosting, overviewQuerySchema } from './overview.js';
-import { overviewReadModels, readModelOverview } from './overview-read-models.js';
+import { overviewReadModels, readModelOverviewReply } from './overview-read-models.js';
 import { accountSummaryView, transactionHistoryView } from './read-models.js';
 import { bankSample } from './sample.js';
 import { customerSpending, spendingAnalytics } from './spending.js';
@@ -142,7 +142,7 @@ export const accountOverview = defineEndpoint({
   route: '/accounts/:accountId/overview',
   params: overviewQuerySchema,
   legacy: ({ params, db }) => legacyAccountOverview(db, params, 'split'),
-  readModel: ({ params, readModels }) => readModelOverview(readModels, params),
+  readModel: ({ params, readModels }) => readModelOverviewReply(readModels, params),
   reconcile: everyAccountAsOfLatest,
 });
 
@@ -150,7 +150,7 @@ export const accountOverviewWide = defineEndpoint({
   route: '/accounts/:accountId/overview-wide',
   params: overviewQuerySchema,
   legacy: ({ params, db }) => legacyAccountOverview(db, params, 'wide'),
-  readModel: ({ params, readModels }) => readModelOverview(readModels, params),
+  readModel: ({ params, readModels }) => readModelOverviewReply(readModels, params),
   reconcile: everyAccountAsOfLatest,
 });
 

@@ -1,10 +1,12 @@
-import { defineView, type ReadModels, type ViewNode, z } from '../../index.js';
+import { defineView, jsonText, type ReadModels, type ViewNode, z } from '../../index.js';
 import { type ActivityDay, activityDaysProjection } from './activity-days.js';
 import type { AccountSummary, TransactionItem } from './contract.js';
 import {
   type AccountOverview,
+  type DaySplit,
   fromUnits,
   type OverviewQuery,
+  type OverviewWindows,
   overviewCardSchema,
   overviewLoanSchema,
   overviewWindows,
@@ -120,67 +122,94 @@ interface WindowTotals {
   byMerchant: Map<number, bigint>;
 }
 
+const noTotals = (): WindowTotals => ({ spent: 0n, received: 0n, byMerchant: new Map() });
+
 function model(readModels: ReadModels, name: string) {
   const found = readModels[name];
   if (found === undefined) throw new Error(`read model ${name} is not served here`);
   return found;
 }
 
-/** Sums [from, to) from whole-day buckets plus the postings of the partial days at its edges. */
-async function windowTotals(readModels: ReadModels, accountId: number, from: string, to: string) {
-  const totals: WindowTotals = { spent: 0n, received: 0n, byMerchant: new Map() };
-  const addSpend = (merchantId: number | null, units: bigint) => {
-    totals.spent += units;
-    if (merchantId !== null)
-      totals.byMerchant.set(merchantId, (totals.byMerchant.get(merchantId) ?? 0n) + units);
+const inWholeDays = (split: DaySplit, day: string) => day >= split.firstDay && day < split.endDay;
+
+/**
+ * Month-to-date and the spending window, each [from, asOf): summed from whole-day buckets plus
+ * the postings of the partial days at their edges. Both windows end at asOf and the month lies
+ * inside the 90 days, so one read of the spending window's buckets (and of each partial day)
+ * serves both: a busy account's buckets are its overview's largest read.
+ */
+async function overviewTotals(
+  readModels: ReadModels,
+  accountId: number,
+  windows: OverviewWindows,
+): Promise<{ month: WindowTotals; spending: WindowTotals }> {
+  const month = { split: splitByDay(windows.monthStart, windows.asOf), totals: noTotals() };
+  const spending = { split: splitByDay(windows.spendingFrom, windows.asOf), totals: noTotals() };
+  const addSpend = (t: WindowTotals, merchantId: number | null, units: bigint) => {
+    t.spent += units;
+    if (merchantId !== null) t.byMerchant.set(merchantId, (t.byMerchant.get(merchantId) ?? 0n) + units);
   };
-  const split = splitByDay(from, to);
-  if (split.firstDay < split.endDay) {
+  // The spending window's whole days hold the month's (same end, earlier start).
+  if (spending.split.firstDay < spending.split.endDay) {
     const days = (await model(readModels, activityDaysProjection.name).find({
       where: { accountId },
-      range: { day: { gte: split.firstDay, lt: split.endDay } },
+      range: { day: { gte: spending.split.firstDay, lt: spending.split.endDay } },
       limit: 400,
     })) as ActivityDay[];
     for (const day of days) {
-      totals.received += toUnits(day.received);
-      totals.spent += toUnits(day.spent);
-      for (const [merchantId, spent] of Object.entries(day.spentByMerchant)) {
-        const id = Number(merchantId);
-        totals.byMerchant.set(id, (totals.byMerchant.get(id) ?? 0n) + toUnits(spent));
+      const into = [month, spending].filter((w) => inWholeDays(w.split, day.day)).map((w) => w.totals);
+      if (into.length === 0) continue;
+      const received = toUnits(day.received);
+      const spent = toUnits(day.spent);
+      const byMerchant = Object.entries(day.spentByMerchant).map(
+        ([id, s]) => [Number(id), toUnits(s)] as const,
+      );
+      for (const t of into) {
+        t.received += received;
+        t.spent += spent;
+        for (const [id, units] of byMerchant) t.byMerchant.set(id, (t.byMerchant.get(id) ?? 0n) + units);
       }
     }
   }
-  for (const range of split.partial) {
+  // A partial day both windows share (the one asOf falls in) is read once.
+  const partials = new Map<string, { range: { gte: string; lt: string }; into: WindowTotals[] }>();
+  for (const { split, totals } of [month, spending]) {
+    for (const range of split.partial) {
+      const id = `${range.gte}|${range.lt}`;
+      const entry = partials.get(id) ?? { range, into: [] };
+      entry.into.push(totals);
+      partials.set(id, entry);
+    }
+  }
+  for (const { range, into } of partials.values()) {
     const items = (await model(readModels, 'transaction-history').find({
       where: { accountId },
       range: { postedAt: range },
       limit: PARTIAL_DAY_LIMIT,
     })) as TransactionItem[];
     for (const item of items) {
-      if (item.direction === 'credit') totals.received += toUnits(item.amount);
-      else addSpend(item.merchant?.merchantId ?? null, toUnits(item.amount));
+      const units = toUnits(item.amount);
+      for (const t of into) {
+        if (item.direction === 'credit') t.received += units;
+        else addSpend(t, item.merchant?.merchantId ?? null, units);
+      }
     }
   }
-  return totals;
+  return { month: month.totals, spending: spending.totals };
 }
 
-/** The overview answered from the read models; null when the account has no summary. */
-export async function readModelOverview(
+/** Everything of the overview but its summary; null when the account has no position document. */
+async function overviewFigures(
   readModels: ReadModels,
   query: OverviewQuery,
-): Promise<AccountOverview | null> {
+): Promise<Omit<AccountOverview, 'summary'> | null> {
   const { accountId } = query;
-  const summary = (await model(readModels, 'account-summary').get(
-    String(accountId),
-  )) as AccountSummary | null;
-  if (summary === null) return null;
   const position = (await model(readModels, accountPositionView.name).get(
     String(accountId),
   )) as AccountPosition | null;
   if (position === null) return null;
   const windows = overviewWindows(query.asOf);
-  const month = await windowTotals(readModels, accountId, windows.monthStart, windows.asOf);
-  const spending = await windowTotals(readModels, accountId, windows.spendingFrom, windows.asOf);
+  const { month, spending } = await overviewTotals(readModels, accountId, windows);
   const merchantIds = [...spending.byMerchant.keys()];
   const categories = new Map<number, { name: string; units: bigint }>();
   if (merchantIds.length > 0) {
@@ -195,7 +224,6 @@ export async function readModelOverview(
     }
   }
   return {
-    summary,
     asOf: windows.asOf,
     monthToDate: {
       from: windows.monthStart,
@@ -208,4 +236,31 @@ export async function readModelOverview(
     cards: position.cards,
     loans: position.loans,
   };
+}
+
+/** The overview answered from the read models; null when the account has no summary. */
+export async function readModelOverview(
+  readModels: ReadModels,
+  query: OverviewQuery,
+): Promise<AccountOverview | null> {
+  const summary = (await model(readModels, 'account-summary').get(
+    String(query.accountId),
+  )) as AccountSummary | null;
+  if (summary === null) return null;
+  const figures = await overviewFigures(readModels, query);
+  return figures === null ? null : { summary, ...figures };
+}
+
+/**
+ * The same answer as JSON text around the summary's stored text, when the store has it: the
+ * summary (the answer's largest part) is neither parsed nor serialised again. Equal, as JSON,
+ * to readModelOverview's.
+ */
+export async function readModelOverviewReply(readModels: ReadModels, query: OverviewQuery): Promise<unknown> {
+  const summaries = model(readModels, 'account-summary');
+  if (summaries.getJson === undefined) return readModelOverview(readModels, query);
+  const summary = await summaries.getJson(String(query.accountId));
+  if (summary === null) return null;
+  const figures = await overviewFigures(readModels, query);
+  return figures === null ? null : jsonText(`{"summary":${summary},${JSON.stringify(figures).slice(1)}`);
 }

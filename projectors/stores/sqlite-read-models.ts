@@ -120,6 +120,24 @@ function indexName(prefix: string, fields: readonly string[]): string {
   return quote(`ix__${prefix}__${digest}`);
 }
 
+/** Marks a document index's name apart from the one it replaced (the declared fields alone). */
+const PAGE_INDEX = '\u0000page';
+
+/**
+ * A declared index of a document table, in a shape that serves a page from the index alone.
+ * The key comes last, descending: walked backwards, the index gives an all-descending order with
+ * its ascending key tie-break (newest-first pages, the common one) with no sort step, where the
+ * declared fields alone left SQLite sorting every equal-prefix group on the key. A view's index
+ * also carries the document (covering): a page is read from consecutive index entries, not one
+ * table row per document scattered over the table.
+ */
+function documentIndexColumns(kind: 'view' | 'projection', fields: readonly string[]): string {
+  const column = kind === 'view' ? 'row' : 'doc';
+  const columns = [...fields.map((f) => extract(column, f)), 'key DESC'];
+  if (kind === 'view') columns.push('doc');
+  return columns.join(', ');
+}
+
 /** Whether a projection runner has already applied events to this database. */
 function anyCheckpoint(db: Db): boolean {
   const table = db
@@ -264,14 +282,16 @@ export class SqliteReadModels implements SqliteProjection {
       );
       const projected = previous.size > 0 || anyCheckpoint(db);
       for (const model of this.models) {
-        const column = model.kind === 'view' ? 'row' : 'doc';
         const extra = model.kind === 'view' ? ', row TEXT NOT NULL' : '';
         db.exec(
           `CREATE TABLE IF NOT EXISTS ${this.docTable(model.name)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL${extra})`,
         );
         for (const fields of model.indexes ?? []) {
+          const prefix = `doc__${model.name}${this.indexSuffix}`;
+          // Replaced by the page index below; dropped in this transaction, so a reader sees one of them.
+          db.exec(`DROP INDEX IF EXISTS ${indexName(prefix, fields)}`);
           db.exec(
-            `CREATE INDEX IF NOT EXISTS ${indexName(`doc__${model.name}${this.indexSuffix}`, fields)} ON ${this.docTable(model.name)} (${fields.map((f) => extract(column, f)).join(', ')})`,
+            `CREATE INDEX IF NOT EXISTS ${indexName(prefix, [...fields, PAGE_INDEX])} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
           );
         }
         if (this.version !== null) continue;

@@ -114,7 +114,7 @@ describe('bench harness smoke run', () => {
     expect(new Set(serveCpu.runs.map((r) => `${r.target}.${r.mode}`))).toEqual(
       new Set([
         'hello.hello',
-        ...['summary', 'history'].flatMap((t) => [`${t}.new`, `${t}.legacy`, `${t}.shadow`]),
+        ...['summary', 'history', 'overview'].flatMap((t) => [`${t}.new`, `${t}.legacy`, `${t}.shadow`]),
       ]),
     );
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { readModelReply } from '../../definition/endpoint-calls.js';
@@ -253,6 +254,86 @@ describe('bank read models on the embedded store', () => {
     expect((await q.transactionHistory({ accountId: 99, limit: 5 })).items).toEqual([]);
   });
 
+  it('walks every page of a busy account newest first, ties by id, each posting once, from an index walk with no sort', async () => {
+    // Account 1's postings share timestamps in groups of three; account 2's interleave with them.
+    const at = (i: number) => `2024-03-${String(10 + Math.floor(i / 3)).padStart(2, '0')} 08:00:00.000000`;
+    apply([
+      ...Array.from({ length: 40 }, (_, i) => posting(1000 + i, 1, at(i), i % 2 === 0 ? 1 : null)),
+      ...Array.from({ length: 10 }, (_, i) => posting(2000 + i, 2, at(i * 4))),
+    ]);
+    const expected = Array.from({ length: 40 }, (_, i) => ({ id: 1000 + i, at: at(i) }))
+      .sort((a, b) => (a.at === b.at ? b.id - a.id : a.at < b.at ? 1 : -1))
+      .map((p) => p.id);
+    for (const limit of [1, 3, 7, 40]) {
+      const walked: number[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 50; pages++) {
+        const reply = JSON.parse(
+          sent(await q.transactionHistoryReply({ accountId: 1, limit, ...(cursor ? { cursor } : {}) })),
+        ) as { items: Array<{ transactionId: number }>; nextCursor: string | null };
+        walked.push(...reply.items.map((t) => t.transactionId));
+        if (reply.nextCursor === null) break;
+        cursor = reply.nextCursor;
+      }
+      expect(walked, `limit ${limit}`).toEqual(expected);
+    }
+    const within = await q.transactionHistory({
+      accountId: 1,
+      limit: 4,
+      from: at(3),
+      to: at(9),
+    });
+    expect(within.items.map((t) => t.transactionId)).toEqual([1008, 1007, 1006, 1005]);
+
+    // Equal sort values come back by key ascending in either direction.
+    const history = store.readModels(db)['transaction-history'];
+    if (history === undefined) throw new Error('no transaction-history read model');
+    const tied = async (direction: 'asc' | 'desc') =>
+      (
+        (await history.find({
+          where: { accountId: 1 },
+          orderBy: [{ field: 'postedAt', direction }],
+          limit: 6,
+        })) as Array<{ transactionId: number }>
+      ).map((t) => t.transactionId);
+    expect(await tied('desc')).toEqual([1039, 1036, 1037, 1038, 1033, 1034]);
+    expect(await tied('asc')).toEqual([1000, 1001, 1002, 1003, 1004, 1005]);
+
+    // The page query the endpoint sends is answered by walking the index: no sort of an account's postings.
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT doc FROM "rm_doc__transaction-history" WHERE json_extract(row, '$."accountId"') = ? ORDER BY json_extract(row, '$."postedAt"') DESC, json_extract(row, '$."transactionId"') DESC, key ASC LIMIT ?`,
+      )
+      .all(1, 50) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING COVERING INDEX/);
+    expect(plan.map((p) => p.detail).join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('moves a database built with the declared-fields index to the page index without a replay', async () => {
+    apply([customer(1, 'Ann'), account(1, 1), balance(1, '5.0000')]);
+    apply(Array.from({ length: 5 }, (_, i) => posting(i + 1, 1, `2024-02-0${i + 1} 00:00:00.000000`)));
+    const indexes = () =>
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_doc__transaction-history' AND sql IS NOT NULL",
+        )
+        .pluck()
+        .all() as string[];
+    const [page] = indexes();
+    // The index as stores before the page index created it: the declared fields only.
+    const digest = createHash('sha1').update('accountId\u0000postedAt\u0000transactionId').digest('hex');
+    const old = `ix__doc__transaction-history__${digest.slice(0, 10)}`;
+    db.exec(`DROP INDEX "${page}"`);
+    db.exec(
+      `CREATE INDEX "${old}" ON "rm_doc__transaction-history" (json_extract(row, '$."accountId"'), json_extract(row, '$."postedAt"'), json_extract(row, '$."transactionId"'))`,
+    );
+    expect(new SqliteReadModels(bank).migrate(db)).toEqual([]);
+    expect(indexes()).toEqual([page]);
+    expect(
+      (await q.transactionHistory({ accountId: 1, limit: 3 })).items.map((t) => t.transactionId),
+    ).toEqual([5, 4, 3]);
+  });
+
   /** The same handles without the JSON-text methods: every endpoint takes its object path. */
   const objectsOnly = (readModels: ReadModels): ReadModels =>
     Object.fromEntries(
@@ -309,7 +390,7 @@ describe('bank read models on the embedded store', () => {
           );
       }
     }
-    // Summary (two found) and the six history pages took the text path.
-    expect(textAnswers).toBe(8);
+    // Summary (two found), the six history pages and the two overviews found took the text path.
+    expect(textAnswers).toBe(10);
   });
 });

@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import { startEmbeddedPipeline } from '../../../cli/pipeline.js';
 import { diffJson } from '../../../compare/diff.js';
 import { openLegacyDb } from '../../../connectors/legacy/index.js';
+import { readModelAnswer } from '../../../definition/endpoint-calls.js';
 import type { LegacyDb } from '../../../definition/endpoints.js';
 import type { ReadModels } from '../../../definition/read-models.js';
 import { legacyAccountOverview } from '../../../examples/bank/legacy-overview.js';
@@ -41,11 +42,8 @@ export async function compareOverviews(
   for (const asOf of asOfs) {
     for (const accountId of accountIds) {
       const params = endpoint.params.parse({ accountId: String(accountId), asOf });
-      const readModel = (await endpoint.readModel({
-        params,
-        readModels,
-        analytics: {},
-      })) as AccountOverview | null;
+      // As a value: the endpoint answers with JSON text around the stored summary.
+      const readModel = (await readModelAnswer(endpoint, params, readModels)) as AccountOverview | null;
       const split = await legacyAccountOverview(legacyDb, { accountId, asOf }, 'split');
       const wide = await legacyAccountOverview(legacyDb, { accountId, asOf }, 'wide');
       for (const [variant, legacy] of [
