@@ -41,8 +41,18 @@ const postingState = z.object({
 
 export const activityDayKey = (accountId: number, day: string): string => `${accountId}:${day}`;
 
-function postingOf(event: DomainEvent): z.infer<typeof postingState> {
-  return postingState.parse((event.data as { state: unknown }).state);
+type Posting = z.infer<typeof postingState>;
+
+// documentId and evolve both read the posting of one event object: it is parsed once.
+const parsedPostings = new WeakMap<DomainEvent, Posting>();
+
+function postingOf(event: DomainEvent): Posting {
+  let posting = parsedPostings.get(event);
+  if (posting === undefined) {
+    posting = postingState.parse((event.data as { state: unknown }).state);
+    parsedPostings.set(event, posting);
+  }
+  return posting;
 }
 
 /** Totals recomputed from the contributions: a bucket holds one day, so this stays small. */
@@ -85,9 +95,46 @@ export function evolveActivityDay(bucket: ActivityDay | null, event: DomainEvent
   const day = posting.postedAt.slice(0, 10);
   const postings = { ...(bucket?.postings ?? {}) };
   const key = String(posting.transactionId);
+  const counted = postings[key] !== undefined;
   if (event.removed) delete postings[key];
   else postings[key] = [posting.direction, posting.amount, posting.merchantId];
-  return bucketWith(posting.accountId, day, postings);
+  // A posting new to the bucket only adds to its totals; summing every contribution again per
+  // event made a busy account's day quadratic. A re-delivery, amendment or removal recomputes.
+  if (bucket === null || counted || event.removed || !ordersAsIndex(posting.merchantId))
+    return bucketWith(posting.accountId, day, postings);
+  return withAddedPosting(bucket, posting, day, postings);
+}
+
+/**
+ * Whether a merchant id, as an object key, is enumerated (and serialised) in numeric order
+ * wherever it is inserted: true of array indices, which is what bucketWith's sort yields.
+ */
+function ordersAsIndex(merchantId: number | null): boolean {
+  return merchantId === null || (merchantId >= 0 && merchantId <= 4_294_967_294);
+}
+
+/** bucketWith's result for `bucket` plus one posting it did not count: the same totals, summed once. */
+function withAddedPosting(
+  bucket: ActivityDay,
+  posting: Posting,
+  day: string,
+  postings: Record<string, Contribution>,
+): ActivityDay {
+  const units = toUnits(posting.amount);
+  let { spent, received, spentByMerchant } = bucket;
+  if (posting.direction === 'credit') received = fromUnits(toUnits(received) + units);
+  else {
+    spent = fromUnits(toUnits(spent) + units);
+    if (posting.merchantId !== null) {
+      const merchant = String(posting.merchantId);
+      const before = spentByMerchant[merchant];
+      spentByMerchant = {
+        ...spentByMerchant,
+        [merchant]: fromUnits((before === undefined ? 0n : toUnits(before)) + units),
+      };
+    }
+  }
+  return { accountId: posting.accountId, day, spent, received, spentByMerchant, postings };
 }
 
 /**
