@@ -89,11 +89,23 @@ export function bucketWith(
   };
 }
 
-/** The next state of one day bucket for one posting event. */
+/** The next state of one day bucket for one posting event; `bucket` is left as it was. */
 export function evolveActivityDay(bucket: ActivityDay | null, event: DomainEvent): ActivityDay | null {
+  const copy =
+    bucket === null
+      ? null
+      : { ...bucket, spentByMerchant: { ...bucket.spentByMerchant }, postings: { ...bucket.postings } };
+  return evolveOwnedActivityDay(copy, event);
+}
+
+/**
+ * evolveActivityDay changing `bucket` in place: a busy account's day holds hundreds of postings,
+ * and copying them per event was most of a replay's time.
+ */
+export function evolveOwnedActivityDay(bucket: ActivityDay | null, event: DomainEvent): ActivityDay | null {
   const posting = postingOf(event);
   const day = posting.postedAt.slice(0, 10);
-  const postings = { ...(bucket?.postings ?? {}) };
+  const postings = bucket?.postings ?? {};
   const key = String(posting.transactionId);
   const counted = postings[key] !== undefined;
   if (event.removed) delete postings[key];
@@ -102,7 +114,10 @@ export function evolveActivityDay(bucket: ActivityDay | null, event: DomainEvent
   // event made a busy account's day quadratic. A re-delivery, amendment or removal recomputes.
   if (bucket === null || counted || event.removed || !ordersAsIndex(posting.merchantId))
     return bucketWith(posting.accountId, day, postings);
-  return withAddedPosting(bucket, posting, day, postings);
+  addPosting(bucket, posting);
+  bucket.accountId = posting.accountId;
+  bucket.day = day;
+  return bucket;
 }
 
 /**
@@ -113,28 +128,18 @@ function ordersAsIndex(merchantId: number | null): boolean {
   return merchantId === null || (merchantId >= 0 && merchantId <= 4_294_967_294);
 }
 
-/** bucketWith's result for `bucket` plus one posting it did not count: the same totals, summed once. */
-function withAddedPosting(
-  bucket: ActivityDay,
-  posting: Posting,
-  day: string,
-  postings: Record<string, Contribution>,
-): ActivityDay {
+/** Adds one posting the bucket did not count to its totals: bucketWith's sums, summed once. */
+function addPosting(bucket: ActivityDay, posting: Posting): void {
   const units = toUnits(posting.amount);
-  let { spent, received, spentByMerchant } = bucket;
-  if (posting.direction === 'credit') received = fromUnits(toUnits(received) + units);
-  else {
-    spent = fromUnits(toUnits(spent) + units);
-    if (posting.merchantId !== null) {
-      const merchant = String(posting.merchantId);
-      const before = spentByMerchant[merchant];
-      spentByMerchant = {
-        ...spentByMerchant,
-        [merchant]: fromUnits((before === undefined ? 0n : toUnits(before)) + units),
-      };
-    }
+  if (posting.direction === 'credit') {
+    bucket.received = fromUnits(toUnits(bucket.received) + units);
+    return;
   }
-  return { accountId: posting.accountId, day, spent, received, spentByMerchant, postings };
+  bucket.spent = fromUnits(toUnits(bucket.spent) + units);
+  if (posting.merchantId === null) return;
+  const merchant = String(posting.merchantId);
+  const before = bucket.spentByMerchant[merchant];
+  bucket.spentByMerchant[merchant] = fromUnits((before === undefined ? 0n : toUnits(before)) + units);
 }
 
 /**
@@ -150,5 +155,6 @@ export const activityDaysProjection = defineProjection<ActivityDay>({
     return activityDayKey(posting.accountId, posting.postedAt.slice(0, 10));
   },
   evolve: evolveActivityDay,
+  evolveOwned: evolveOwnedActivityDay,
   indexes: [['accountId', 'day']],
 });

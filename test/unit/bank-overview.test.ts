@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../definition/read-models.js';
-import { type ActivityDay, bucketWith, evolveActivityDay } from '../../examples/bank/activity-days.js';
+import {
+  type ActivityDay,
+  bucketWith,
+  evolveActivityDay,
+  evolveOwnedActivityDay,
+} from '../../examples/bank/activity-days.js';
 import {
   fromUnits,
   nextDay,
@@ -195,6 +200,9 @@ describe('activity day buckets', () => {
         // Reference: every contribution summed from scratch (what the bucket held before it added incrementally).
         const recomputed = day === null ? null : bucketWith(day.accountId, day.day, day.postings);
         expect(JSON.stringify(day)).toBe(JSON.stringify(recomputed));
+        // The in-place fold the embedded store runs gives the same document.
+        const owned = events.reduce<ActivityDay | null>((doc, e) => evolveOwnedActivityDay(doc, e), null);
+        expect(JSON.stringify(owned)).toBe(JSON.stringify(day));
       }),
       { seed: 11, numRuns: 300 },
     );
