@@ -56,6 +56,13 @@ export interface ProjectionSpec<Doc> {
   documentId(event: DomainEvent): string | null;
   /** The next state of the document (null: none yet / delete it). Must be deterministic. */
   evolve(document: Doc | null, event: DomainEvent): Doc | null;
+  /**
+   * Optional: `evolve` for a document the store holds alone (one it parsed, or an earlier
+   * evolveOwned returned), which it may change in place and return. For a document that
+   * accumulates (a map of contributions) a pure evolve copies it per event; the embedded store
+   * folds a batch's events into its private copy with this instead. Must give what evolve gives.
+   */
+  evolveOwned?(document: Doc | null, event: DomainEvent): Doc | null;
   /** Indexes over document fields that `find` queries use. */
   indexes?: readonly IndexFields[];
 }

@@ -169,6 +169,7 @@ function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | un
       : {
           canHandle: model.canHandle,
           evolve: String(model.evolve),
+          evolveOwned: model.evolveOwned === undefined ? undefined : String(model.evolveOwned),
           documentId: String(model.documentId),
           indexes: model.indexes,
         };
@@ -348,8 +349,10 @@ export class SqliteReadModels implements SqliteProjection {
   refold(db: Db, projection: string, id: string, events: readonly StoredEvent[]): void {
     const definition = this.projections.find((p) => p.name === projection);
     if (definition === undefined) return;
+    // Folded from nothing: the document is this fold's alone.
+    const evolve = definition.evolveOwned ?? definition.evolve;
     let doc: unknown = null;
-    for (const stored of events) doc = definition.evolve(doc, this.migration.toDomainEvent(stored));
+    for (const stored of events) doc = evolve(doc, this.migration.toDomainEvent(stored));
     const table = this.docTable(projection);
     if (doc === null) prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
     else {
@@ -411,7 +414,8 @@ export class SqliteReadModels implements SqliteProjection {
         this.held.set(slot, entry);
       }
       // Parsed once per batch and evolved in memory: validated and written once, at the batch's end.
-      entry.doc = projection.evolve(entry.doc, event);
+      // Nothing else holds the parsed document or what evolve returned: it may change in place.
+      entry.doc = (projection.evolveOwned ?? projection.evolve)(entry.doc, event);
     }
   }
 

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../definition/read-models.js';
-import { type ActivityDay, evolveActivityDay } from '../../examples/bank/activity-days.js';
+import {
+  type ActivityDay,
+  bucketWith,
+  evolveActivityDay,
+  evolveOwnedActivityDay,
+} from '../../examples/bank/activity-days.js';
 import {
   fromUnits,
   nextDay,
@@ -173,10 +178,62 @@ describe('activity day buckets', () => {
     expect(removed).toBeNull();
   });
 
+  it('adding postings one by one gives the totals of summing them all, in any order (property)', () => {
+    const contribution = fc.record({
+      id: fc.integer({ min: 1, max: 60 }),
+      direction: fc.constantFrom<'debit' | 'credit'>('debit', 'credit'),
+      units: fc.bigInt({ min: -(10n ** 18n), max: 10n ** 18n }),
+      merchantId: fc.option(fc.integer({ min: 0, max: 12 }), { nil: null }),
+      kind: fc.constantFrom(
+        'TransactionPosted',
+        'TransactionPosted',
+        'TransactionAmended',
+        'TransactionRemoved',
+      ),
+    });
+    fc.assert(
+      fc.property(fc.array(contribution, { maxLength: 40 }), (steps) => {
+        const events = steps.map((c) =>
+          posting(c.id, '2024-01-02 09:00:00.000000', c.direction, fromUnits(c.units), c.merchantId, c.kind),
+        );
+        const day = apply(events);
+        // Reference: every contribution summed from scratch (what the bucket held before it added incrementally).
+        const recomputed = day === null ? null : bucketWith(day.accountId, day.day, day.postings);
+        expect(JSON.stringify(day)).toBe(JSON.stringify(recomputed));
+        // The in-place fold the embedded store runs gives the same document.
+        const owned = events.reduce<ActivityDay | null>((doc, e) => evolveOwnedActivityDay(doc, e), null);
+        expect(JSON.stringify(owned)).toBe(JSON.stringify(day));
+      }),
+      { seed: 11, numRuns: 300 },
+    );
+  });
+
+  it('leaves the bucket it evolves as it was', () => {
+    const day = apply([posting(1, '2024-01-02 09:00:00.000000', 'debit', '5.0000', 2)]);
+    const before = JSON.stringify(day);
+    evolveActivityDay(day, posting(2, '2024-01-02 10:00:00.000000', 'debit', '1.0000', 2));
+    evolveActivityDay(day, posting(3, '2024-01-02 11:00:00.000000', 'credit', '1.0000'));
+    expect(JSON.stringify(day)).toBe(before);
+  });
+
   it('money survives large sums and ranks categories by spend, then id', () => {
     expect(fromUnits(toUnits('999999999999999.9999') + toUnits('0.0001'))).toBe('1000000000000000.0000');
     expect(toUnits('-1.5')).toBe(-15_000n);
     expect(fromUnits(-15_000n)).toBe('-1.5000');
+    expect(toUnits('-0.0001')).toBe(-1n);
+    expect(toUnits('0.0000')).toBe(0n);
+    expect(toUnits('-0.0000')).toBe(0n);
+    expect(toUnits('007.0500')).toBe(70_500n);
+    expect(toUnits('9223372036854775807.9999')).toBe(92_233_720_368_547_758_079_999n);
+    // Fewer or more than four decimals: padded, or cut to scale 4 (as DECIMAL(19,4) would store).
+    expect(toUnits('5')).toBe(50_000n);
+    expect(toUnits('0.12345678')).toBe(1_234n);
+    expect(toUnits('-2.5')).toBe(-25_000n);
+    expect(fromUnits(0n)).toBe('0.0000');
+    expect(fromUnits(1n)).toBe('0.0001');
+    expect(fromUnits(-1n)).toBe('-0.0001');
+    expect(fromUnits(-10_000n)).toBe('-1.0000');
+    expect(fromUnits(123_456_789_012_345_678_901n)).toBe('12345678901234567.8901');
     const ranked = rankCategories(
       new Map([
         [4, { name: 'b', units: 10n }],
@@ -186,5 +243,20 @@ describe('activity day buckets', () => {
     );
     expect(ranked.map((c) => c.categoryId)).toEqual([9, 2, 4]);
     expect(ranked[0]?.spent).toBe('0.0030');
+  });
+
+  it('money text at scale 4 round-trips through units, and sums match the schoolbook result (property)', () => {
+    const units = fc.bigInt({ min: -(10n ** 22n), max: 10n ** 22n });
+    fc.assert(
+      fc.property(units, units, (a, b) => {
+        expect(toUnits(fromUnits(a))).toBe(a);
+        const text = fromUnits(a);
+        expect(text).toMatch(/^-?\d+\.\d{4}$/);
+        const abs = a < 0n ? -a : a;
+        expect(text).toBe(`${a < 0n ? '-' : ''}${abs / 10_000n}.${String(abs % 10_000n).padStart(4, '0')}`);
+        expect(toUnits(fromUnits(a)) + toUnits(fromUnits(b))).toBe(a + b);
+      }),
+      { seed: 5, numRuns: 500 },
+    );
   });
 });
