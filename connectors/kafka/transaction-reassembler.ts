@@ -53,13 +53,15 @@ export interface ReadyUnit {
 }
 
 /** Why records were dropped as a duplicate of what was already delivered. */
-export type DropReason =
-  | 'duplicate-end'
-  | 'duplicate-row'
-  | 'stale-end'
-  | 'exhausted-end'
-  | 'orphan-rows'
-  | 'orphan-rows-exhausted';
+export const DROP_REASONS = [
+  'duplicate-end',
+  'duplicate-row',
+  'stale-end',
+  'exhausted-end',
+  'orphan-rows',
+  'orphan-rows-exhausted',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface Dropped {
   reason: DropReason;

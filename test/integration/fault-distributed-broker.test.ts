@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { DROP_REASONS } from '../../connectors/kafka/transaction-reassembler.js';
 import { runShopWorkload } from '../../examples/shop/workload.js';
 import { faultStackReady, shopForFaults, startShopPipeline } from './support/distributed-fault.js';
 import { RENAME_HEAVY_MIX } from './support/shop-checks.js';
@@ -36,16 +37,8 @@ describe.skipIf(!ready)('fault: Kafka broker restarted under load (distributed s
     const { checks, differences } = await shop.compare();
     const dropped = await shop.metric('cqrs_source_duplicates_dropped_total');
     // A drift is diagnosed from why the translator let records go: say it either way.
-    const reasons = [
-      'duplicate-end',
-      'duplicate-row',
-      'stale-end',
-      'exhausted-end',
-      'orphan-rows',
-      'orphan-rows-exhausted',
-    ];
     const byReason = await Promise.all(
-      reasons.map(
+      DROP_REASONS.map(
         async (reason) =>
           `${reason} ${await shop.metric('cqrs_source_duplicates_dropped_total', { reason })}`,
       ),
