@@ -5,7 +5,7 @@
  *
  *   npm run -s build
  *   node --import tsx bench/api-workers-reads.ts --url mysql://cqrs:cqrs@127.0.0.1:3307/<bank> \
- *     [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--accounts 80] [--prefix h3_]
+ *     [--rounds 3] [--duration 10] [--warmup 2] [--connections 64] [--accounts 80] [--prefix bw_]
  *
  * The load generator runs in this process, on the same cores as MariaDB and the runs.
  */
@@ -13,27 +13,36 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command } from '@commander-js/extra-typings';
 import autocannon from 'autocannon';
+import { z } from 'zod';
 
-const { values } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '10' },
-    /** Seconds of load before each measured one: each worker's JIT warms on its share only. */
-    warmup: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '64' },
-    accounts: { type: 'string', default: '80' },
-    prefix: { type: 'string', default: 'h3_' },
-  },
-});
-if (values.url === undefined) throw new Error('--url mysql://… of a bank sample database is required');
+const options = new Command('node --import tsx bench/api-workers-reads.ts')
+  .description('Read throughput of `run` with api.workers=1 against api.workers=2, interleaved.')
+  .requiredOption('--url <url>', 'mysql://… of a bank sample database')
+  .option('--rounds <n>', 'rounds, each loading both runs', '3')
+  .option('--duration <seconds>', 'measured seconds per load', '10')
+  // Each worker's JIT warms on its share of the load only.
+  .option('--warmup <seconds>', 'seconds of load before each measured one', '2')
+  .option('--connections <n>', 'autocannon connections', '64')
+  .option('--accounts <n>', 'accounts the requests spread over', '80')
+  .option('--prefix <prefix>', 'prefix of the runs’ data directories and CDC names', 'bw_')
+  .parse()
+  .opts();
+const count = z.coerce.number().int().positive();
+const values = z
+  .object({
+    url: z.string().regex(/^mysql:\/\//, 'a mysql:// URL'),
+    rounds: count,
+    duration: count,
+    warmup: z.coerce.number().int().nonnegative(),
+    connections: count,
+    accounts: count,
+    prefix: z.string(),
+  })
+  .parse(options);
 const legacyUrl = values.url;
-const rounds = Number(values.rounds);
-const duration = Number(values.duration);
-const connections = Number(values.connections);
-const accounts = Number(values.accounts);
+const { rounds, duration, connections, accounts } = values;
 
 interface Run {
   workers: number;
@@ -135,7 +144,7 @@ try {
       const order = round % 2 === 0 ? runs : [...runs].reverse();
       for (const run of order) {
         await setMode(run, c.mode);
-        await load(run.api, c.path, Number(values.warmup));
+        await load(run.api, c.path, values.warmup);
         const cpuBefore = cpuSeconds(run.pids);
         const r = await load(run.api, c.path, duration);
         const cpu = cpuSeconds(run.pids) - cpuBefore;

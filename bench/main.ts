@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from '@commander-js/extra-typings';
 import { z } from 'zod';
 import { parseMysqlUrl } from '../examples/bank/db.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
@@ -19,7 +19,6 @@ import {
   resultSchema,
   SCENARIOS,
   type ScenarioName,
-  scenarioNameSchema,
   serveCpuResultSchema,
 } from './results-schema.js';
 import { CDC_PATHS, type CdcPath, cdcScenario } from './scenarios/cdc.js';
@@ -29,24 +28,8 @@ import { shadowScenario } from './scenarios/shadow.js';
 import { throughputScenario } from './scenarios/throughput.js';
 import { renderSummary } from './summary.js';
 
-export const USAGE = `usage: npm run bench -- <scenario|all> [options]
-  scenarios: ${SCENARIOS.join(', ')} (all runs each in its own process, throughput first,
-             then bench/serve-cpu.ts on the same data: everything the summary's targets need)
-  summary: render summary.md again from the results in --out
-  --scale tiny|small|bench   sample bank size (default bench: 100k customers, 200k accounts, 5M transactions)
-  --seed N                   data seed (default 42)
-  --database NAME            legacy database (default bench_bank, or bench_bank_<scale>)
-  --legacy-url URL           server of the legacy database (default mysql://cqrs:cqrs@127.0.0.1:3307)
-  --out DIR                  results directory (default bench/results)
-  --data-dir DIR             dataset record and adapter stores (default .data/bench/<scale>)
-  --cdc-paths LIST           CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)
-  --decoders LIST            binlog readers of the decode scenario (default embedded; debezium needs the stack)
-  --no-profile               skip the CPU-profiled runs
-  --embedded-only            all: leave out the Debezium/Kafka path (otherwise all starts the stack
-                             with stack/stack.sh up and measures both paths)`;
-
 const argsSchema = z.object({
-  scenario: z.union([scenarioNameSchema, z.literal('all'), z.literal('summary')]),
+  scenario: z.enum([...SCENARIOS, 'all', 'summary']),
   scale: z.enum(['tiny', 'small', 'bench']).default('bench'),
   seed: z.coerce.number().int().default(42),
   database: z.string().optional(),
@@ -68,48 +51,65 @@ const argsSchema = z.object({
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
 
-function parseCli(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      scale: { type: 'string' },
-      seed: { type: 'string' },
-      database: { type: 'string' },
-      'legacy-url': { type: 'string' },
-      out: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'no-profile': { type: 'boolean' },
-      'embedded-only': { type: 'boolean' },
-      'cdc-paths': { type: 'string' },
-      decoders: { type: 'string' },
-    },
-  });
+/** Commander parses and documents the options (`--help`); zod checks their values. */
+function benchCommand() {
+  return new Command('npm run bench --')
+    .description('Benchmarks: the legacy JOIN queries side by side with the read models, on the sample bank.')
+    .argument(
+      '<scenario>',
+      `${SCENARIOS.join(', ')}; all runs each in its own process (throughput first, then bench/serve-cpu.ts on the same data: everything the summary's targets need); summary renders summary.md again from the results in --out`,
+    )
+    .option(
+      '--scale <scale>',
+      'sample bank size: tiny, small or bench (default bench: 100k customers, 200k accounts, 5M transactions)',
+    )
+    .option('--seed <n>', 'data seed (default 42)')
+    .option('--database <name>', 'legacy database (default bench_bank, or bench_bank_<scale>)')
+    .option('--legacy-url <url>', 'server of the legacy database (default mysql://cqrs:cqrs@127.0.0.1:3307)')
+    .option('--out <dir>', 'results directory (default bench/results)')
+    .option('--data-dir <dir>', 'dataset record and adapter stores (default .data/bench/<scale>)')
+    .option(
+      '--cdc-paths <list>',
+      'CDC paths of the cdc scenario, comma-separated (default embedded; debezium-kafka needs the stack)',
+    )
+    .option(
+      '--decoders <list>',
+      'binlog readers of the decode scenario (default embedded; debezium needs the stack)',
+    )
+    .option('--no-profile', 'skip the CPU-profiled runs')
+    .option(
+      '--embedded-only',
+      'all: leave out the Debezium/Kafka path (otherwise all starts the stack with stack/stack.sh up and measures both paths)',
+    )
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
 }
 
-export function parseBenchArgs(argv: string[]): BenchArgs {
-  let cli: ReturnType<typeof parseCli>;
+/** The parsed arguments, or null when the user asked for --help (printed to stdout). */
+export function parseBenchArgs(argv: string[]): BenchArgs | null {
+  const command = benchCommand();
   try {
-    cli = parseCli(argv);
+    command.parse(argv, { from: 'user' });
   } catch (cause) {
-    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${USAGE}`, { cause });
+    if (cause instanceof CommanderError && cause.code === 'commander.helpDisplayed') return null;
+    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${command.helpInformation()}`, { cause });
   }
-  const { values, positionals } = cli;
+  const values = command.opts();
   const parsed = argsSchema.safeParse({
-    scenario: positionals[0],
+    scenario: command.args[0],
     scale: values.scale,
     seed: values.seed,
     database: values.database,
-    legacyUrl: values['legacy-url'],
+    legacyUrl: values.legacyUrl,
     out: values.out,
-    dataDir: values['data-dir'],
-    profile: values['no-profile'] ? false : undefined,
-    embeddedOnly: values['embedded-only'],
-    cdcPaths: values['cdc-paths'],
+    dataDir: values.dataDir,
+    profile: values.profile,
+    embeddedOnly: values.embeddedOnly,
+    cdcPaths: values.cdcPaths,
     decoders: values.decoders,
   });
   if (!parsed.success)
-    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${USAGE}`, {
+    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${command.helpInformation()}`, {
       cause: parsed.error,
     });
   return parsed.data;
@@ -302,6 +302,7 @@ async function runAll(args: BenchArgs, argv: string[]): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const logger = createLogger({ name: 'bench' });
   const args = parseBenchArgs(argv);
+  if (!args) return;
   mkdirSync(args.out, { recursive: true });
   if (args.scenario === 'all') return runAll(args, argv);
   if (args.scenario === 'summary') return writeSummary(args.out, logger);

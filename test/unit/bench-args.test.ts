@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../../bench/main.js';
+
+describe('bench arguments', () => {
+  it('parses a scenario with its options and defaults', () => {
+    const args = parseBenchArgs([
+      'reads',
+      '--scale',
+      'small',
+      '--no-profile',
+      '--cdc-paths',
+      'embedded,debezium-kafka',
+    ]);
+    expect(args).toMatchObject({
+      scenario: 'reads',
+      scale: 'small',
+      seed: 42,
+      profile: false,
+      embeddedOnly: false,
+      cdcPaths: ['embedded', 'debezium-kafka'],
+      out: 'bench/results',
+    });
+  });
+
+  it('refuses an unknown scenario, naming the valid ones', () => {
+    expect(() => parseBenchArgs(['bogus'])).toThrow(/expected one of "throughput"\|"decode"/);
+  });
+
+  it('refuses an unknown option with the usage', () => {
+    expect(() => parseBenchArgs(['reads', '--bogus'])).toThrow(/unknown option '--bogus'[\s\S]*Usage:/);
+  });
+
+  it('refuses a bad value', () => {
+    expect(() => parseBenchArgs(['reads', '--scale', 'huge'])).toThrow(/scale/);
+    expect(() => parseBenchArgs(['cdc', '--cdc-paths', 'carrier-pigeon'])).toThrow(/cdcPaths/);
+  });
+});
