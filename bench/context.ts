@@ -47,7 +47,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     connections: [1, 16],
     shadowConnections: 16,
     cdcSec: 10,
-    cdcRates: [500, 2000],
+    cdcRates: [500, 2000, 5000],
     markersPerSec: 20,
     replaySec: 60,
     decodeOps: 5000,

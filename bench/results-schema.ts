@@ -99,6 +99,19 @@ export const freshnessLevelSchema = z.object({
   /** Markers not visible before the run's deadline. */
   markersLost: count,
   lag: latencySchema,
+  /**
+   * CPU time over the level in µs per row change achieved: the legacy database server (from
+   * /proc, absent when it is not on this machine), the write-load process, and the harness
+   * process (the embedded pipeline runs in it; on the Debezium/Kafka path the translator and
+   * projectors do, Kafka Connect and the stores do not). Absent in results written before.
+   */
+  cpuPerRowChangeUs: z
+    .object({
+      legacyServer: z.number().nonnegative().nullable(),
+      writeLoad: z.number().nonnegative(),
+      harness: z.number().nonnegative(),
+    })
+    .optional(),
   profile: profileSchema.optional(),
 });
 export type FreshnessLevel = z.infer<typeof freshnessLevelSchema>;

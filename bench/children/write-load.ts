@@ -24,12 +24,15 @@ export const writeLoadOutputSchema = z.object({
   errors: z.number().int().nonnegative(),
   rowChanges: z.number().int().nonnegative(),
   elapsedMs: z.number().int().nonnegative(),
+  /** This process's CPU time (user + system) over the load: what producing the writes cost the client side. */
+  cpuMs: z.number().nonnegative(),
 });
 export type WriteLoadOutput = z.infer<typeof writeLoadOutputSchema>;
 
 /** The sample bank's own write workload, in a process of its own so it does not share the adapter's CPU time. */
 async function run(input: WriteLoadInput): Promise<WriteLoadOutput> {
   const pool = openPool(input.server, input.database, { connectionLimit: input.concurrency });
+  const cpuBefore = process.cpuUsage();
   try {
     const stats = await runWorkload(pool, {
       seed: input.seed,
@@ -38,7 +41,14 @@ async function run(input: WriteLoadInput): Promise<WriteLoadOutput> {
       ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
       ...(input.maxOps !== undefined ? { maxOps: input.maxOps } : {}),
     });
-    return { ops: stats.ops, errors: stats.errors, rowChanges: stats.rowChanges, elapsedMs: stats.elapsedMs };
+    const cpu = process.cpuUsage(cpuBefore);
+    return {
+      ops: stats.ops,
+      errors: stats.errors,
+      rowChanges: stats.rowChanges,
+      elapsedMs: stats.elapsedMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    };
   } finally {
     await pool.end();
   }

@@ -7,6 +7,7 @@ import { childModule, runChild } from '../child.js';
 import { type WriteLoadOutput, writeLoadOutputSchema } from '../children/write-load.js';
 import type { ScenarioContext } from '../context.js';
 import { BenchError } from '../errors.js';
+import { legacyServerPid, processCpuMs } from '../legacy-cpu.js';
 import { profiled } from '../profile.js';
 import type { CdcPathName, FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
 import { latencyOf } from '../stats.js';
@@ -71,6 +72,7 @@ export const embeddedPath: CdcPath = {
 /** Row changes per workload operation, from the demo's mix; refined by each level's measurement. */
 const INITIAL_ROWS_PER_OP = 3.3;
 const POLL_MS = 2;
+const OP_BUDGET_MS = 30;
 /** How long after the write load ends markers may still become visible (a backlog drains). */
 const MARKER_DEADLINE_MS = 300_000;
 const gtidRow = z.object({ gtid: z.string().min(1) });
@@ -100,11 +102,15 @@ async function measureLevel(
   targetRowChangesPerSec: number,
   rowsPerOp: number,
   accountMax: number,
+  legacyPid: number | null,
 ): Promise<FreshnessLevel> {
   const { cdcSec, markersPerSec } = ctx.settings;
   const opsPerSec = targetRowChangesPerSec / rowsPerOp;
-  // Enough operations in flight for the rate at a few milliseconds each.
-  const concurrency = Math.min(64, Math.max(2, Math.ceil(opsPerSec * 0.008)));
+  // Enough operations in flight for the rate when each takes OP_BUDGET_MS: an operation is about
+  // a dozen statements, and on a busy machine each round trip waits for a core.
+  const concurrency = Math.min(64, Math.max(4, Math.ceil((opsPerSec * OP_BUDGET_MS) / 1000)));
+  const legacyCpuBefore = legacyPid === null ? null : processCpuMs(legacyPid);
+  const harnessCpuBefore = process.cpuUsage();
   const load = runChild(
     childModule('write-load'),
     {
@@ -154,8 +160,15 @@ async function measureLevel(
     conn.release();
   }
   let writes: WriteLoadOutput;
+  let legacyCpuMs: number | null = null;
+  let harnessCpuMs = 0;
   try {
     writes = await load;
+    // Up to the load's end: the backlog drained after it is the pipeline's, counted in its lag.
+    const legacyCpuAfter = legacyPid === null ? null : processCpuMs(legacyPid);
+    if (legacyCpuBefore !== null && legacyCpuAfter !== null) legacyCpuMs = legacyCpuAfter - legacyCpuBefore;
+    const harnessCpu = process.cpuUsage(harnessCpuBefore);
+    harnessCpuMs = (harnessCpu.user + harnessCpu.system) / 1000;
     // Generous: a marker left out would make the percentiles look better than they are.
     deadline = performance.now() + MARKER_DEADLINE_MS;
   } catch (err) {
@@ -174,19 +187,31 @@ async function measureLevel(
     markers,
     markersLost: pending.length,
     lag: latencyOf(lags),
+    ...(writes.rowChanges > 0
+      ? {
+          cpuPerRowChangeUs: {
+            legacyServer: legacyCpuMs === null ? null : round1((legacyCpuMs * 1000) / writes.rowChanges),
+            writeLoad: round1((writes.cpuMs * 1000) / writes.rowChanges),
+            harness: round1((harnessCpuMs * 1000) / writes.rowChanges),
+          },
+        }
+      : {}),
   };
 }
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
 
 const maxRow = z.object({ max: z.number().int().positive() });
 
 async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: number) {
+  const legacyPid = await legacyServerPid(ctx.fixture.pool, ctx.server.host);
   const running = await path.start(ctx);
   const levels: FreshnessLevel[] = [];
   try {
     let rowsPerOp = INITIAL_ROWS_PER_OP;
     const top = Math.max(...ctx.settings.cdcRates);
     for (const target of ctx.settings.cdcRates) {
-      const measure = () => measureLevel(ctx, running, target, rowsPerOp, accountMax);
+      const measure = () => measureLevel(ctx, running, target, rowsPerOp, accountMax, legacyPid);
       let level: FreshnessLevel;
       let profile: ProfileSummary | undefined;
       // The top rate is where a missed target would be explained.

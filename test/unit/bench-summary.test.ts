@@ -123,4 +123,37 @@ describe('bench summary', () => {
     expect(row('overview (case-study) | 16')).toContain('| 7 / 0 |');
     expect(md).toContain('Commit: 0123456789ab (with uncommitted changes)');
   });
+
+  it('explains a write load short of its rate by the cores its CPU per row change needs', () => {
+    const level = (target: number, achieved: number, p99Ms: number) => ({
+      targetRowChangesPerSec: target,
+      achievedRowChangesPerSec: achieved,
+      durationSec: 10,
+      writeOps: achieved * 3,
+      writeErrors: 0,
+      markers: 200,
+      markersLost: 0,
+      lag: { p50Ms: p99Ms / 4, p99Ms, maxMs: p99Ms, meanMs: p99Ms / 4 },
+      cpuPerRowChangeUs: { legacyServer: 250, writeLoad: 200, harness: 150 },
+    });
+    const cdc: BenchResult = {
+      scenario: 'cdc',
+      ...envelope,
+      results: {
+        paths: [
+          { path: 'embedded', method: 'm', levels: [level(500, 500, 300), level(5000, 1800, 4000)] },
+          { path: 'debezium-kafka', method: 'm', levels: [level(2000, 1900, 800)] },
+        ],
+      },
+    };
+    const md = renderSummary([cdc]);
+    const row = (text: string) => md.split('\n').find((l) => l.startsWith(`| ${text}`)) ?? '';
+    // (250 + 200 + 150) µs × 5,000/s = 3 cores on a 2-core machine.
+    expect(row('CDC lag p99 ≤ 1000 ms at 5000')).toContain('| missed |');
+    expect(row('CDC lag p99 ≤ 1000 ms at 5000')).toContain(
+      "the write load reached 1800 of 5000 row changes/s: CPU per row change: legacy database 250.0 µs, write load 200.0 µs, harness 150.0 µs, so 5000 row changes/s needs 3.0 cores of the machine's 2",
+    );
+    expect(row('CDC lag p99 ≤ 1000 ms at 2000')).toContain('| met |');
+    expect(row('embedded | 5000')).toContain('| 250.0 / 200.0 / 150.0 |');
+  });
 });
