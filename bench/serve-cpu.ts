@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from '@commander-js/extra-typings';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -15,6 +15,7 @@ import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { BENCH_MIGRATION, benchConfig, startAdapter } from './adapter.js';
 import { childModule, isEntry, runChild } from './child.js';
 import { type CpuLoadInput, type CpuLoadOutput, cpuLoadOutputSchema } from './children/cpu-load.js';
+import { BenchError } from './errors.js';
 import { prepareFixture } from './fixture.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
@@ -70,38 +71,52 @@ const FLAG_KEYS = {
   overview: 'accounts.overview',
 } as const;
 
-function parseCli(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      database: { type: 'string' },
-      scale: { type: 'string' },
-      'legacy-url': { type: 'string' },
-      'data-dir': { type: 'string' },
-      seconds: { type: 'string' },
-      repeat: { type: 'string' },
-      connections: { type: 'string' },
-      only: { type: 'string' },
-      out: { type: 'string' },
-      'no-catch-up': { type: 'boolean' },
-      profile: { type: 'boolean' },
-      inject: { type: 'boolean' },
-    },
-  });
-  return argsSchema.parse({
+/** Commander parses and documents the options (`--help`); zod checks their values. Null: help was printed. */
+function parseCli(argv: string[]): Args | null {
+  const command = new Command('node --import tsx bench/serve-cpu.ts')
+    .description(
+      "Server CPU per request of the shadow API's read endpoints against Fastify's hello-world, in the same process.",
+    )
+    .option('--database <name>', 'legacy database (default serve_cpu_bank)')
+    .option('--scale <scale>', 'sample bank size: tiny, small or bench (default small)')
+    .option('--legacy-url <url>', 'server of the legacy database (default mysql://cqrs:cqrs@127.0.0.1:3307)')
+    .option('--data-dir <dir>', 'dataset record and adapter stores (default .data/serve-cpu/<scale>)')
+    .option('--seconds <n>', 'seconds per measured run (default 5)')
+    .option('--repeat <n>', 'runs per endpoint and connection count (default 3)')
+    .option('--connections <list>', 'connection counts, comma-separated (default 16,64)')
+    .option('--only <list>', 'what to measure: hello,summary,history,overview,rate (default all)')
+    .option('--out <file>', 'results file (default bench/results/serve-cpu.json)')
+    .option('--no-catch-up', 'skip the catch-up when the read models are known to be current')
+    .option('--profile', 'sample the CPU of each measured run and print its hottest frames')
+    .option('--inject', 'inject requests in this process instead of loading them over TCP')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    command.parse(argv, { from: 'user' });
+  } catch (cause) {
+    if (cause instanceof CommanderError && cause.code === 'commander.helpDisplayed') return null;
+    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${command.helpInformation()}`, { cause });
+  }
+  const values = command.opts();
+  const parsed = argsSchema.safeParse({
     database: values.database,
     scale: values.scale,
-    legacyUrl: values['legacy-url'],
-    dataDir: values['data-dir'],
+    legacyUrl: values.legacyUrl,
+    dataDir: values.dataDir,
     seconds: values.seconds,
     repeat: values.repeat,
     connections: values.connections,
     only: values.only,
     out: values.out,
-    catchUp: values['no-catch-up'] ? false : undefined,
+    catchUp: values.catchUp,
     profile: values.profile,
     inject: values.inject,
   });
+  if (!parsed.success)
+    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${command.helpInformation()}`, {
+      cause: parsed.error,
+    });
+  return parsed.data;
 }
 
 function load(input: CpuLoadInput) {
@@ -240,6 +255,7 @@ function table(runs: CpuRun[]): string {
 
 export async function main(argv: string[]): Promise<void> {
   const args = parseCli(argv);
+  if (!args) return;
   const logger = createLogger({ name: 'serve-cpu', level: 'warn' });
   const server = parseMysqlUrl(args.legacyUrl);
   const fixture = await prepareFixture({
