@@ -120,6 +120,9 @@ function indexName(prefix: string, fields: readonly string[]): string {
   return quote(`ix__${prefix}__${digest}`);
 }
 
+/** How much of read-models.db a connection serving reads maps into memory (SQLite mmap_size). */
+export const READ_MMAP_BYTES = 1024 * 1024 * 1024;
+
 /** Marks a document index's name apart from the one it replaced (the declared fields alone). */
 const PAGE_INDEX = '\u0000page';
 
@@ -527,6 +530,10 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** The query handles of every read model, over `db` (a connection that may be read-only). */
   readModels(db: Db): ReadModels {
+    // Pages read from the mapping instead of copied by a pread each: a history page's system CPU
+    // halved (small scale). Only what lies in the mapped first GiB benefits (256 MiB gave nothing
+    // measurable), and touched pages count towards RSS (file-backed, reclaimable).
+    db.pragma(`mmap_size = ${READ_MMAP_BYTES}`);
     const handles: Record<string, ReadModelHandle<unknown>> = {};
     for (const model of this.models) {
       const table = this.docTable(model.name);
