@@ -247,6 +247,8 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
 
   /** The mode an admin forces with x-cqrs-mode: 400 for an unknown one, 403 without the admin token. */
   function forcedModeOf(request: FastifyRequest): ForcedMode | undefined {
+    // Most reads force nothing: no header to validate.
+    if (request.headers[MODE_HEADER] === undefined) return undefined;
     const header = { [MODE_HEADER]: request.headers[MODE_HEADER] };
     const forced = parse(modeHeaderSchema, header, 'request header')[MODE_HEADER];
     if (forced !== undefined && !isAdminRequest(request, options.admin))

@@ -82,6 +82,9 @@ export function splitAsOf(
   query: Readonly<Record<string, unknown>>,
   headers: IncomingHttpHeaders,
 ): { asOf: string | undefined; query: Record<string, unknown> } {
+  // The common read asks for the present: nothing to take out of the query.
+  if (!Object.hasOwn(query, TIME_TRAVEL_PARAM) && headers[AS_OF_HEADER] === undefined)
+    return { asOf: undefined, query };
   const { [TIME_TRAVEL_PARAM]: param, ...rest } = query;
   const header = headers[AS_OF_HEADER];
   const values = [param, header].flat().filter((v) => v !== undefined);

@@ -213,11 +213,14 @@ async function overviewFigures(
   const merchantIds = [...spending.byMerchant.keys()];
   const categories = new Map<number, { name: string; units: bigint }>();
   if (merchantIds.length > 0) {
-    const merchants = (await model(readModels, merchantCategoryView.name).find({
-      where: { merchantId: merchantIds },
-      limit: merchantIds.length,
-    })) as MerchantCategory[];
+    // One key lookup per merchant (the view's key is the merchant id): a find on merchantId has
+    // no index to use and scanned every merchant document, half of an overview's CPU.
+    const merchantCategories = model(readModels, merchantCategoryView.name);
+    const merchants = (await Promise.all(
+      merchantIds.map((id) => merchantCategories.get(String(id))),
+    )) as Array<MerchantCategory | null>;
     for (const m of merchants) {
+      if (m === null) continue;
       const units = spending.byMerchant.get(m.merchantId) ?? 0n;
       const current = categories.get(m.categoryId);
       categories.set(m.categoryId, { name: m.category, units: (current?.units ?? 0n) + units });

@@ -54,7 +54,17 @@ function jsonPath(field: string): string {
   const parts = field.split('.').map((p) => `"${p.replaceAll('"', '\\"')}"`);
   return `'$.${parts.join('.').replaceAll("'", "''")}'`;
 }
-const extract = (column: string, field: string) => `json_extract(${column}, ${jsonPath(field)})`;
+const extracts = new Map<string, string>();
+/** Memoised: reads build their SQL per request, and the path literal's building showed in their profile. */
+function extract(column: string, field: string): string {
+  const key = `${column}.${field}`;
+  let sql = extracts.get(key);
+  if (sql === undefined) {
+    sql = `json_extract(${column}, ${jsonPath(field)})`;
+    extracts.set(key, sql);
+  }
+  return sql;
+}
 
 /** better-sqlite3 binds no booleans; json_extract yields 1/0 for JSON true/false. */
 function bind(value: Scalar): SqlValue {
@@ -119,6 +129,9 @@ function indexName(prefix: string, fields: readonly string[]): string {
   const digest = createHash('sha1').update(fields.join('\u0000')).digest('hex').slice(0, 10);
   return quote(`ix__${prefix}__${digest}`);
 }
+
+/** How much of read-models.db a connection serving reads maps into memory (SQLite mmap_size). */
+export const READ_MMAP_BYTES = 1024 * 1024 * 1024;
 
 /** Marks a document index's name apart from the one it replaced (the declared fields alone). */
 const PAGE_INDEX = '\u0000page';
@@ -527,6 +540,10 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** The query handles of every read model, over `db` (a connection that may be read-only). */
   readModels(db: Db): ReadModels {
+    // Pages read from the mapping instead of copied by a pread each: a history page's system CPU
+    // halved (small scale). Only what lies in the mapped first GiB benefits (256 MiB gave nothing
+    // measurable), and touched pages count towards RSS (file-backed, reclaimable).
+    db.pragma(`mmap_size = ${READ_MMAP_BYTES}`);
     const handles: Record<string, ReadModelHandle<unknown>> = {};
     for (const model of this.models) {
       const table = this.docTable(model.name);
