@@ -249,6 +249,8 @@ export class SqliteReadModels implements SqliteProjection {
   private readonly whole = new Set<string>();
   /** Views found with documents, or composed whole, since start: marked per row from then on. */
   private readonly settled = new Set<string>();
+  /** Whether this batch or an earlier one of a whole composition dropped the row indexes. */
+  private rowIndexesDropped = false;
   /** Set by the runner during a bulk build: only then are views composed whole. */
   private bulk = false;
   /** Whether this batch has looked for views to compose whole (the first apply of each does). */
@@ -334,16 +336,7 @@ export class SqliteReadModels implements SqliteProjection {
           `CREATE TABLE IF NOT EXISTS ${this.rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`,
         );
       }
-      const rowIndexes = new Map<string, readonly string[]>();
-      for (const plan of this.plans) {
-        for (const ix of plan.indexes)
-          rowIndexes.set(`${ix.table}\u0000${ix.fields.join('\u0000')}`, [ix.table, ...ix.fields]);
-      }
-      for (const [table, ...fields] of rowIndexes.values()) {
-        db.exec(
-          `CREATE INDEX IF NOT EXISTS ${indexName(`row__${table}${this.indexSuffix}`, fields)} ON ${this.rowTable(table as string)} (${fields.map((f) => extract('state', f)).join(', ')})`,
-        );
-      }
+      this.createRowIndexes(db);
       const previous = new Map(
         (
           db.prepare('SELECT name, fingerprint FROM rm_meta').all() as Array<{
@@ -362,10 +355,8 @@ export class SqliteReadModels implements SqliteProjection {
           const prefix = `doc__${model.name}${this.indexSuffix}`;
           // Replaced by the page index below; dropped in this transaction, so a reader sees one of them.
           db.exec(`DROP INDEX IF EXISTS ${indexName(prefix, fields)}`);
-          db.exec(
-            `CREATE INDEX IF NOT EXISTS ${indexName(prefix, [...fields, PAGE_INDEX])} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
-          );
         }
+        for (const index of this.documentIndexes(model)) db.exec(index.create);
         if (this.version !== null) continue;
         const print = fingerprint(model, this.migration.viewPlans.get(model.name));
         const before = previous.get(model.name);
@@ -376,6 +367,38 @@ export class SqliteReadModels implements SqliteProjection {
       if (changed.length > 0) this.reset(db);
     })();
     return changed;
+  }
+
+  /** The mirrored rows' indexes (what the engine finds rows by), as migrate creates them. */
+  private rowIndexes(): Array<{ name: string; create: string }> {
+    const byName = new Map<string, { name: string; create: string }>();
+    for (const plan of this.plans) {
+      for (const { table, fields } of plan.indexes) {
+        const name = indexName(`row__${table}${this.indexSuffix}`, fields);
+        const columns = fields.map((f) => extract('state', f)).join(', ');
+        byName.set(name, {
+          name,
+          create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.rowTable(table)} (${columns})`,
+        });
+      }
+    }
+    return [...byName.values()];
+  }
+
+  private createRowIndexes(db: Db): void {
+    for (const index of this.rowIndexes()) db.exec(index.create);
+  }
+
+  /** A read model's declared (page) indexes. */
+  private documentIndexes(model: Migration['readModels'][number]): Array<{ name: string; create: string }> {
+    const prefix = `doc__${model.name}${this.indexSuffix}`;
+    return (model.indexes ?? []).map((fields) => {
+      const name = indexName(prefix, [...fields, PAGE_INDEX]);
+      return {
+        name,
+        create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
+      };
+    });
   }
 
   apply(db: Db, stored: StoredEvent): void {
@@ -508,6 +531,13 @@ export class SqliteReadModels implements SqliteProjection {
       changed = true;
     }
     if (changed) this.markedViews();
+    // Every view composed whole: nothing finds rows until the flush, which builds the indexes
+    // again in one pass over each table (cheaper than keeping them row by row). Dropped in this
+    // batch's transaction with the whole-view marks; a restart's migrate creates them again.
+    if (!this.rowIndexesDropped && this.whole.size === this.plans.length && this.plans.length > 0) {
+      for (const index of this.rowIndexes()) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+      this.rowIndexesDropped = true;
+    }
   }
 
   setBulk(bulk: boolean): void {
@@ -583,6 +613,10 @@ export class SqliteReadModels implements SqliteProjection {
       }>;
       for (const { view, key } of kept) this.takeKept(view, key);
     }
+    if (this.whole.size > 0) {
+      this.createRowIndexes(db);
+      this.rowIndexesDropped = false;
+    }
     const reader = this.composingReader(db);
     for (const plan of this.plans) {
       if (this.whole.has(plan.name)) {
@@ -622,6 +656,9 @@ export class SqliteReadModels implements SqliteProjection {
   private composeWhole(db: Db, plan: ViewPlan, reader: SyncRowReader): void {
     const table = this.docTable(plan.name);
     prepared(db, `DELETE FROM ${table}`).run();
+    // Built again after the inserts, in one sorted pass, instead of entry by entry.
+    const indexes = this.documentIndexes(plan.view);
+    for (const index of indexes) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
     const put = prepared(db, `INSERT INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
     const page = prepared(
       db,
@@ -637,6 +674,7 @@ export class SqliteReadModels implements SqliteProjection {
       if (rows.length < ROOT_PAGE) break;
       after = (rows[rows.length - 1] as [string, string])[0];
     }
+    for (const index of indexes) db.exec(index.create);
   }
 
   /**
@@ -709,6 +747,7 @@ export class SqliteReadModels implements SqliteProjection {
     this.whole.clear();
     this.settled.clear();
     this.wholeChecked = false;
+    this.rowIndexesDropped = false;
     this.markedViews();
     const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(this.name) as Array<{
       view: string;
