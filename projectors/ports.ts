@@ -38,6 +38,11 @@ export interface SqliteProjection {
    * large source transaction once this reaches its batch size (without it: after every chunk).
    */
   pending?(): number;
+  /**
+   * Told when the runner's bulk build starts and ends (a rebuild, a version's replay): nothing
+   * reads the documents until it is done, so a projection may compose them all at its end.
+   */
+  setBulk?(bulk: boolean): void;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
   /**

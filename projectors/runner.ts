@@ -149,7 +149,10 @@ export class ProjectionRunner implements Projector {
         db.prepare('DELETE FROM projector_checkpoints WHERE name = ?').run(this.name);
       })();
     }
-    for (const p of options.projections) p.restore?.(db);
+    for (const p of options.projections) {
+      p.restore?.(db);
+      p.setBulk?.(this.bulk);
+    }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
     this.readApplied = db.prepare(APPLIED_SQL).pluck();
     // A deferral interrupted by a stop or a crash goes on; its time bound counts from now.
@@ -259,6 +262,7 @@ export class ProjectionRunner implements Projector {
    */
   addProjection(projection: SqliteProjection): void {
     projection.migrate?.(this.options.db);
+    projection.setBulk?.(this.bulk);
     this.options.projections.push(projection);
   }
 
@@ -392,15 +396,20 @@ export class ProjectionRunner implements Projector {
     })();
     this.deferredSince = null;
     // Bulk: documents composed once at the end (or at deferMaxDocuments), whatever the time.
-    this.bulk = true;
+    this.setBulk(true);
     let n: number;
     try {
       n = await this.catchUp();
     } finally {
-      this.bulk = this.options.bulk ?? false;
+      this.setBulk(this.options.bulk ?? false);
     }
     if (wasRunning) await this.start();
     return n;
+  }
+
+  private setBulk(bulk: boolean): void {
+    this.bulk = bulk;
+    for (const p of this.options.projections) p.setBulk?.(bulk);
   }
 
   private run(): Promise<void> {

@@ -15,7 +15,7 @@ import type {
 import {
   affectedKeys,
   aggregateRows,
-  composeDocument,
+  composeFromRow,
   runSync,
   type SyncRowReader,
   type ViewPlan,
@@ -136,6 +136,48 @@ export const READ_MMAP_BYTES = 1024 * 1024 * 1024;
 /** Marks a document index's name apart from the one it replaced (the declared fields alone). */
 const PAGE_INDEX = '\u0000page';
 
+/** The rm_dirty key that stands for every document of a view (no row key starts with NUL). */
+const EVERY_DOCUMENT = '\u0000every';
+
+/** Root rows a whole-view composition reads per statement. */
+const ROOT_PAGE = 1000;
+
+/** Most looked-up rows a flush keeps (as text): merchants, branches, categories… are read per document. */
+const LOOKUP_MEMO_LIMIT = 20_000;
+
+/** The params of whereClauses(column, where), in its order, for a statement cached per where shape. */
+function whereParams(where: Where, into: SqlValue[]): void {
+  for (const field in where) {
+    const value = where[field];
+    if (Array.isArray(value)) {
+      for (const v of value as readonly Scalar[]) if (v !== null) into.push(bind(v));
+    } else if (value !== null) into.push(bind(value as Scalar));
+  }
+}
+
+/** What a where's SQL text depends on: its fields, and per field scalar, null, or a list's make-up. */
+function whereShape(where: Where): string {
+  let shape = '';
+  for (const field in where) {
+    const value = where[field];
+    let kind: string;
+    if (Array.isArray(value)) {
+      const list = value as readonly Scalar[];
+      let nulls = 0;
+      for (const v of list) if (v === null) nulls++;
+      kind = `[${list.length - nulls}${nulls > 0 ? 'n' : ''}`;
+    } else kind = value === null ? 'n' : '=';
+    shape += `${field}\u0001${kind}\u0002`;
+  }
+  return shape;
+}
+
+function orderShape(orderBy: readonly OrderBy[] | undefined): string {
+  let shape = '';
+  for (const o of orderBy ?? []) shape += `${o.field}\u0001${o.direction ?? ''}\u0002`;
+  return shape;
+}
+
 /**
  * A declared index of a document table, in a shape that serves a page from the index alone.
  * The key comes last, descending: walked backwards, the index gives an all-descending order with
@@ -210,12 +252,37 @@ export class SqliteReadModels implements SqliteProjection {
   private unsaved: Array<[string, string]> = [];
   /** Whether rm_dirty may hold marks of this projection (then `flush` composes and clears them too). */
   private persisted = false;
+  /**
+   * Views the next flush composes whole, from their root rows: in a bulk build, a view whose
+   * document table was empty when a batch began needs no marks, since every document it will
+   * hold is composed anyway. Its rows are then written without the fan-out reads, which were
+   * most of a bulk replay's per-event cost. Outside a bulk build views are marked per row, so a
+   * catch-up's deferral stays bounded by the documents it leaves.
+   */
+  private readonly whole = new Set<string>();
+  /** Views found with documents, or composed whole, since start: marked per row from then on. */
+  private readonly settled = new Set<string>();
+  /** Whether this batch or an earlier one of a whole composition dropped the row indexes. */
+  private rowIndexesDropped = false;
+  /** Set by the runner during a bulk build: only then are views composed whole. */
+  private bulk = false;
+  /** Whether this batch has looked for views to compose whole (the first apply of each does). */
+  private wholeChecked = false;
+  /** Captured table → the views that read it and are marked per row (not composed whole). */
+  private markedViewsOfTable = new Map<string, ViewPlan[]>();
+  /** Tables some view looks rows up in by key: a flush keeps what it read of them. */
+  private readonly lookupTables: ReadonlySet<string>;
   /** Projection documents evolved in this batch and not written yet, by `projection\u0000id` (null: deleted). */
   private readonly held = new Map<
     string,
     { projection: ProjectionDefinition<unknown>; id: string; doc: unknown }
   >();
   private readonly readers = new WeakMap<Db, SyncRowReader>();
+  private readonly rowByKey = new WeakMap<Db, Map<string, Database.Statement>>();
+  private readonly rowWriteStatements = new Map<
+    string,
+    { db: Db; put: Database.Statement; drop: Database.Statement }
+  >();
   /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
   private readonly touched = new Set<string>();
 
@@ -247,6 +314,12 @@ export class SqliteReadModels implements SqliteProjection {
         this.viewsOfTable.set(table, list);
       }
     }
+    this.markedViewsOfTable = this.viewsOfTable;
+    this.lookupTables = new Set(
+      this.plans.flatMap((plan) =>
+        plan.nodes.filter((n) => n.relation.kind === 'lookup').map((n) => n.table),
+      ),
+    );
     const handles = new Set<string>();
     for (const rule of migration.rules.rules) {
       if (!this.viewsOfTable.has(rule.table)) continue;
@@ -276,16 +349,7 @@ export class SqliteReadModels implements SqliteProjection {
           `CREATE TABLE IF NOT EXISTS ${this.rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`,
         );
       }
-      const rowIndexes = new Map<string, readonly string[]>();
-      for (const plan of this.plans) {
-        for (const ix of plan.indexes)
-          rowIndexes.set(`${ix.table}\u0000${ix.fields.join('\u0000')}`, [ix.table, ...ix.fields]);
-      }
-      for (const [table, ...fields] of rowIndexes.values()) {
-        db.exec(
-          `CREATE INDEX IF NOT EXISTS ${indexName(`row__${table}${this.indexSuffix}`, fields)} ON ${this.rowTable(table as string)} (${fields.map((f) => extract('state', f)).join(', ')})`,
-        );
-      }
+      this.createRowIndexes(db);
       const previous = new Map(
         (
           db.prepare('SELECT name, fingerprint FROM rm_meta').all() as Array<{
@@ -304,10 +368,8 @@ export class SqliteReadModels implements SqliteProjection {
           const prefix = `doc__${model.name}${this.indexSuffix}`;
           // Replaced by the page index below; dropped in this transaction, so a reader sees one of them.
           db.exec(`DROP INDEX IF EXISTS ${indexName(prefix, fields)}`);
-          db.exec(
-            `CREATE INDEX IF NOT EXISTS ${indexName(prefix, [...fields, PAGE_INDEX])} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
-          );
         }
+        for (const index of this.documentIndexes(model)) db.exec(index.create);
         if (this.version !== null) continue;
         const print = fingerprint(model, this.migration.viewPlans.get(model.name));
         const before = previous.get(model.name);
@@ -318,6 +380,38 @@ export class SqliteReadModels implements SqliteProjection {
       if (changed.length > 0) this.reset(db);
     })();
     return changed;
+  }
+
+  /** The mirrored rows' indexes (what the engine finds rows by), as migrate creates them. */
+  private rowIndexes(): Array<{ name: string; create: string }> {
+    const byName = new Map<string, { name: string; create: string }>();
+    for (const plan of this.plans) {
+      for (const { table, fields } of plan.indexes) {
+        const name = indexName(`row__${table}${this.indexSuffix}`, fields);
+        const columns = fields.map((f) => extract('state', f)).join(', ');
+        byName.set(name, {
+          name,
+          create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.rowTable(table)} (${columns})`,
+        });
+      }
+    }
+    return [...byName.values()];
+  }
+
+  private createRowIndexes(db: Db): void {
+    for (const index of this.rowIndexes()) db.exec(index.create);
+  }
+
+  /** A read model's declared (page) indexes. */
+  private documentIndexes(model: Migration['readModels'][number]): Array<{ name: string; create: string }> {
+    const prefix = `doc__${model.name}${this.indexSuffix}`;
+    return (model.indexes ?? []).map((fields) => {
+      const name = indexName(prefix, [...fields, PAGE_INDEX]);
+      return {
+        name,
+        create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
+      };
+    });
   }
 
   apply(db: Db, stored: StoredEvent): void {
@@ -348,6 +442,7 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** Has the next `flush` recompose one view document (or drop it when its root row is gone). */
   markDocument(view: string, key: string): void {
+    if (this.whole.has(view)) return;
     let keys = this.dirty.get(view);
     if (keys === undefined) {
       keys = new Set();
@@ -390,26 +485,98 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   private applyToViews(db: Db, event: DomainEvent, position: number): void {
-    const views = this.viewsOfTable.get(event.metadata.table);
-    if (views !== undefined) {
-      const rule = this.migration.ruleOf(event.metadata.table);
-      const state = (event.data as { state?: DomainState }).state;
-      if (rule === undefined || state === undefined) {
-        throw new StoreError('EVENT_INVALID', `${event.type} at position ${position} carries no row state`);
-      }
-      const reader = this.readerOf(db);
-      const key = rule.rowKey(state);
-      const before = reader.get(event.metadata.table, key);
-      if (before !== null) this.mark(views, event.metadata.table, before, reader);
-      if (event.removed)
-        prepared(db, `DELETE FROM ${this.rowTable(event.metadata.table)} WHERE key = ?`).run(key);
-      else
-        prepared(
-          db,
-          `INSERT OR REPLACE INTO ${this.rowTable(event.metadata.table)} (key, state) VALUES (?, ?)`,
-        ).run(key, JSON.stringify(state));
-      if (!event.removed) this.mark(views, event.metadata.table, state, reader);
+    const table = event.metadata.table;
+    if (!this.viewsOfTable.has(table)) return;
+    const rule = this.migration.ruleOf(table);
+    const state = (event.data as { state?: DomainState }).state;
+    if (rule === undefined || state === undefined) {
+      throw new StoreError('EVENT_INVALID', `${event.type} at position ${position} carries no row state`);
     }
+    if (!this.wholeChecked && this.bulk) this.checkWhole(db);
+    const views = this.markedViewsOfTable.get(table);
+    const reader = this.readerOf(db);
+    const key = rule.rowKey(state);
+    if (views !== undefined) {
+      const before = reader.get(table, key);
+      if (before !== null) this.mark(views, table, before, reader);
+    }
+    const writes = this.rowWrites(db, table);
+    if (event.removed) writes.drop.run(key);
+    else writes.put.run(key, JSON.stringify(state));
+    if (views !== undefined && !event.removed) this.mark(views, table, state, reader);
+  }
+
+  /** The statements writing one mirrored table's rows, kept per table (run for every event). */
+  private rowWrites(db: Db, table: string): { put: Database.Statement; drop: Database.Statement } {
+    let found = this.rowWriteStatements.get(table);
+    if (found === undefined || found.db !== db) {
+      found = {
+        db,
+        put: prepared(db, `INSERT OR REPLACE INTO ${this.rowTable(table)} (key, state) VALUES (?, ?)`),
+        drop: prepared(db, `DELETE FROM ${this.rowTable(table)} WHERE key = ?`),
+      };
+      this.rowWriteStatements.set(table, found);
+    }
+    return found;
+  }
+
+  /**
+   * At a batch's first row: a view with no document stored and not composed whole yet is
+   * composed whole by the next flush (its marks dropped); the mark is kept in rm_dirty too, so
+   * a deferral interrupted by a crash still composes every document.
+   */
+  private checkWhole(db: Db): void {
+    this.wholeChecked = true;
+    let changed = false;
+    for (const plan of this.plans) {
+      if (this.whole.has(plan.name) || this.settled.has(plan.name)) continue;
+      const anyDocument = prepared(db, `SELECT 1 FROM ${this.docTable(plan.name)} LIMIT 1`, {
+        pluck: true,
+      }).get();
+      if (anyDocument !== undefined) {
+        this.settled.add(plan.name);
+        continue;
+      }
+      this.dirty.delete(plan.name);
+      this.unsaved = this.unsaved.filter(([view]) => view !== plan.name);
+      this.unsaved.push([plan.name, EVERY_DOCUMENT]);
+      this.whole.add(plan.name);
+      changed = true;
+    }
+    if (changed) this.markedViews();
+    // Every view composed whole: nothing finds rows until the flush, which builds the indexes
+    // again in one pass over each table (cheaper than keeping them row by row). Dropped in this
+    // batch's transaction with the whole-view marks; a restart's migrate creates them again.
+    if (!this.rowIndexesDropped && this.whole.size === this.plans.length && this.plans.length > 0) {
+      for (const index of this.rowIndexes()) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+      this.rowIndexesDropped = true;
+    }
+  }
+
+  setBulk(bulk: boolean): void {
+    this.bulk = bulk;
+  }
+
+  /** Recomputes which views each table's rows are marked for: those not composed whole. */
+  private markedViews(): void {
+    const marked = new Map<string, ViewPlan[]>();
+    for (const [table, views] of this.viewsOfTable) {
+      const list = views.filter((plan) => !this.whole.has(plan.name));
+      if (list.length > 0) marked.set(table, list);
+    }
+    this.markedViewsOfTable = marked;
+  }
+
+  /** Takes a mark kept in rm_dirty (at start, or at a flush after a deferral). */
+  private takeKept(view: string, key: string): void {
+    if (key !== EVERY_DOCUMENT) {
+      this.markDocument(view, key);
+      return;
+    }
+    if (this.whole.has(view) || !this.plans.some((p) => p.name === view)) return;
+    this.dirty.delete(view);
+    this.whole.add(view);
+    this.markedViews();
   }
 
   private applyToProjections(db: Db, event: DomainEvent): void {
@@ -457,10 +624,18 @@ export class SqliteReadModels implements SqliteProjection {
         view: string;
         key: string;
       }>;
-      for (const { view, key } of kept) this.markDocument(view, key);
+      for (const { view, key } of kept) this.takeKept(view, key);
     }
-    const reader = this.readerOf(db);
+    if (this.whole.size > 0) {
+      this.createRowIndexes(db);
+      this.rowIndexesDropped = false;
+    }
+    const reader = this.composingReader(db);
     for (const plan of this.plans) {
+      if (this.whole.has(plan.name)) {
+        this.composeWhole(db, plan, reader);
+        continue;
+      }
       const keys = this.dirty.get(plan.name);
       if (keys === undefined || keys.size === 0) continue;
       const table = this.docTable(plan.name);
@@ -468,22 +643,96 @@ export class SqliteReadModels implements SqliteProjection {
       const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
       for (const key of keys) {
         this.touched.add(`${plan.name}\u0000${key}`);
-        const composed = runSync(composeDocument(plan, key), reader);
-        const root = composed === null ? null : reader.get(plan.view.from, key);
-        if (composed === null || root === null) {
-          drop.run(key);
-          continue;
-        }
-        const doc = this.validate(plan.name, key, plan.view.schema, composed);
-        put.run(key, JSON.stringify(doc), JSON.stringify(root));
+        const text = this.rowText(db, plan.view.from, key);
+        if (text === undefined || !this.composeInto(plan, key, text, reader, put)) drop.run(key);
       }
       keys.clear();
     }
+    if (this.whole.size > 0) {
+      for (const view of this.whole) this.settled.add(view);
+      this.whole.clear();
+      this.markedViews();
+    }
     this.unsaved = [];
+    this.wholeChecked = false;
     if (this.persisted) {
       prepared(db, 'DELETE FROM rm_dirty WHERE projection = ?').run(this.name);
       this.persisted = false;
     }
+  }
+
+  /**
+   * Every document of a view, from its root rows in key order, a page per statement: what the
+   * marks of a bulk run would have named, without reading a row per event to find them. The
+   * table is emptied first, so a root row gone since is no document.
+   */
+  private composeWhole(db: Db, plan: ViewPlan, reader: SyncRowReader): void {
+    const table = this.docTable(plan.name);
+    prepared(db, `DELETE FROM ${table}`).run();
+    // Built again after the inserts, in one sorted pass, instead of entry by entry.
+    const indexes = this.documentIndexes(plan.view);
+    for (const index of indexes) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+    const put = prepared(db, `INSERT INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
+    const page = prepared(
+      db,
+      `SELECT key, state FROM ${this.rowTable(plan.view.from)} WHERE key > ? ORDER BY key LIMIT ${ROOT_PAGE}`,
+    ).raw(true);
+    let after = '';
+    for (;;) {
+      const rows = page.all(after) as Array<[string, string]>;
+      for (const [key, text] of rows) {
+        this.touched.add(`${plan.name}\u0000${key}`);
+        this.composeInto(plan, key, text, reader, put);
+      }
+      if (rows.length < ROOT_PAGE) break;
+      after = (rows[rows.length - 1] as [string, string])[0];
+    }
+    for (const index of indexes) db.exec(index.create);
+  }
+
+  /**
+   * Composes one document from its root row's stored text and writes it with `put`; false when
+   * it composes to nothing. The row column takes the stored text as it is: it is what
+   * JSON.stringify gave when the row was written, so serialising the parsed row again would
+   * give the same bytes.
+   */
+  private composeInto(
+    plan: ViewPlan,
+    key: string,
+    rowText: string,
+    reader: SyncRowReader,
+    put: Database.Statement,
+  ): boolean {
+    const composed = runSync(composeFromRow(plan, JSON.parse(rowText) as DomainState), reader);
+    if (composed === null) return false;
+    const doc = this.validate(plan.name, key, plan.view.schema, composed);
+    put.run(key, JSON.stringify(doc), rowText);
+    return true;
+  }
+
+  /**
+   * The row reader a flush composes with: rows of looked-up tables are kept (as text, so no
+   * document shares a parsed row another's select could change) for the flush, since the same
+   * few merchants or branches are read for document after document.
+   */
+  private composingReader(db: Db): SyncRowReader {
+    const rows = this.readerOf(db);
+    const memo = new Map<string, string | null>();
+    return {
+      get: (table, key) => {
+        if (!this.lookupTables.has(table)) return rows.get(table, key);
+        const id = `${table}\u0000${key}`;
+        let text = memo.get(id);
+        if (text === undefined) {
+          text = this.rowText(db, table, key) ?? null;
+          if (memo.size >= LOOKUP_MEMO_LIMIT) memo.clear();
+          memo.set(id, text);
+        }
+        return text === null ? null : (JSON.parse(text) as DomainState);
+      },
+      find: rows.find,
+      aggregate: rows.aggregate,
+    };
   }
 
   /**
@@ -492,6 +741,7 @@ export class SqliteReadModels implements SqliteProjection {
    */
   defer(db: Db): void {
     this.writeHeld(db);
+    this.wholeChecked = false;
     if (this.unsaved.length === 0) return;
     const keep = prepared(db, 'INSERT OR IGNORE INTO rm_dirty (projection, view, key) VALUES (?, ?, ?)');
     for (const [view, key] of this.unsaved) keep.run(this.name, view, key);
@@ -507,11 +757,16 @@ export class SqliteReadModels implements SqliteProjection {
     this.dirty.clear();
     this.held.clear();
     this.unsaved = [];
+    this.whole.clear();
+    this.settled.clear();
+    this.wholeChecked = false;
+    this.rowIndexesDropped = false;
+    this.markedViews();
     const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(this.name) as Array<{
       view: string;
       key: string;
     }>;
-    for (const { view, key } of kept) this.markDocument(view, key);
+    for (const { view, key } of kept) this.takeKept(view, key);
     this.unsaved = [];
     this.persisted = kept.length > 0;
   }
@@ -533,6 +788,10 @@ export class SqliteReadModels implements SqliteProjection {
     this.held.clear();
     this.unsaved = [];
     this.persisted = false;
+    this.whole.clear();
+    this.settled.clear();
+    this.wholeChecked = false;
+    this.markedViews();
     if (hasTable(db, 'rm_dirty')) prepared(db, 'DELETE FROM rm_dirty WHERE projection = ?').run(this.name);
     for (const table of this.viewsOfTable.keys()) prepared(db, `DELETE FROM ${this.rowTable(table)}`).run();
     for (const model of this.models) prepared(db, `DELETE FROM ${this.docTable(model.name)}`).run();
@@ -622,40 +881,56 @@ export class SqliteReadModels implements SqliteProjection {
 
   private reader(db: Db): SyncRowReader {
     const parse = (text: string) => JSON.parse(text) as DomainState;
+    // One statement per table and read shape, kept here: the engine reads rows for every event
+    // and every document, and building each read's SQL text again showed in replay profiles.
+    const statements = new Map<string, Database.Statement>();
+    const statement = (shape: string, sql: () => string) => {
+      let found = statements.get(shape);
+      if (found === undefined) {
+        found = prepared(db, sql(), { pluck: true });
+        statements.set(shape, found);
+      }
+      return found;
+    };
+    const filter = (where: Where) => {
+      const clauses = whereClauses('state', where);
+      return clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
+    };
     return {
       get: (table, key) => {
-        const text = prepared(db, `SELECT state FROM ${this.rowTable(table)} WHERE key = ?`, {
-          pluck: true,
-        }).get(key) as string | undefined;
+        const text = this.rowText(db, table, key);
         return text === undefined ? null : parse(text);
       },
       find: (table, where, orderBy, limit) => {
-        const clauses = whereClauses('state', where);
-        const sql = `SELECT state FROM ${this.rowTable(table)}${clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`;
-        const params = clauses.flatMap((c) => c.params);
-        const texts = prepared(db, sql, { pluck: true }).all(
-          ...params,
-          ...(limit === undefined ? [] : [limit]),
-        ) as string[];
-        return texts.map(parse);
+        const shape = `find\u0000${table}\u0000${whereShape(where)}\u0000${orderShape(orderBy)}\u0000${limit === undefined ? '' : 'limit'}`;
+        const find = statement(
+          shape,
+          () =>
+            `SELECT state FROM ${this.rowTable(table)}${filter(where)}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`,
+        );
+        const params: SqlValue[] = [];
+        whereParams(where, params);
+        if (limit !== undefined) params.push(limit);
+        const texts = find.all(...params) as string[];
+        const rows = new Array<DomainState>(texts.length);
+        for (let i = 0; i < texts.length; i++) rows[i] = parse(texts[i] as string);
+        return rows;
       },
       aggregate: (table, where, fn: AggregateFn, field, scale) => {
-        const clauses = whereClauses('state', where);
-        const filter = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
-        const params = clauses.flatMap((c) => c.params);
+        const params: SqlValue[] = [];
+        whereParams(where, params);
         if (fn === 'count') {
-          return prepared(db, `SELECT COUNT(*) FROM ${this.rowTable(table)}${filter}`, { pluck: true }).get(
-            ...params,
-          ) as number;
+          const count = statement(
+            `count\u0000${table}\u0000${whereShape(where)}`,
+            () => `SELECT COUNT(*) FROM ${this.rowTable(table)}${filter(where)}`,
+          );
+          return count.get(...params) as number;
         }
         if (field === undefined) throw new StoreError('VIEW_INVALID', `${fn} over ${table} needs a field`);
         // Summed in JS: SQLite would add DECIMAL strings as floats.
-        const values = prepared(
-          db,
-          `SELECT ${extract('state', field)} FROM ${this.rowTable(table)}${filter}`,
-          {
-            pluck: true,
-          },
+        const values = statement(
+          `values\u0000${table}\u0000${whereShape(where)}\u0000${field}`,
+          () => `SELECT ${extract('state', field)} FROM ${this.rowTable(table)}${filter(where)}`,
         ).all(...params) as Scalar[];
         return aggregateRows(
           values.map((v) => ({ v })),
@@ -665,5 +940,20 @@ export class SqliteReadModels implements SqliteProjection {
         );
       },
     };
+  }
+
+  /** A mirrored row's stored JSON text (undefined: no such row), by a statement kept per table. */
+  private rowText(db: Db, table: string, key: string): string | undefined {
+    let byKey = this.rowByKey.get(db)?.get(table);
+    if (byKey === undefined) {
+      byKey = prepared(db, `SELECT state FROM ${this.rowTable(table)} WHERE key = ?`, { pluck: true });
+      let tables = this.rowByKey.get(db);
+      if (tables === undefined) {
+        tables = new Map();
+        this.rowByKey.set(db, tables);
+      }
+      tables.set(table, byKey);
+    }
+    return byKey.get(key) as string | undefined;
   }
 }

@@ -11,6 +11,10 @@ export function openReadModelDb(path: string, logger?: Logger): Database.Databas
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // 64 MiB of pages instead of SQLite's 2 MiB: a replay or a snapshot writes rows and documents
+  // all over tables of hundreds of MB, and re-reading their index pages from the OS cost ~10% of
+  // a full replay's CPU.
+  db.pragma('cache_size = -65536');
   applyMigrations(db, migrationFiles(sqliteMigrationsDir('read-models')), logger);
   return db;
 }

@@ -204,6 +204,44 @@ describe('deferred composition on the bank', () => {
     second.db.close();
   });
 
+  it('composes a bulk build whole, and resumes one after a throw with the same documents', async () => {
+    const inner = new SqliteReadModels(bank);
+    let applied = 0;
+    const failAt = Math.floor(store.headPositionSync() * 0.6);
+    const failing: SqliteProjection = {
+      name: inner.name,
+      handles: inner.handles,
+      migrate: (db) => inner.migrate(db),
+      apply: (db, event) => {
+        if (++applied === failAt) throw new Error('injected failure');
+        inner.apply(db, event);
+      },
+      flush: (db) => inner.flush(db),
+      defer: (db) => inner.defer(db),
+      restore: (db) => inner.restore(db),
+      writeHeld: (db) => inner.writeHeld(db),
+      pending: () => inner.pending(),
+      setBulk: (bulk) => inner.setBulk(bulk),
+      reset: (db) => inner.reset(db),
+      drainTouched: () => inner.drainTouched(),
+    };
+    const first = runnerOver('bulk-thrown', { bulk: true }, failing);
+    await expect(first.runner.catchUp()).rejects.toThrow(/projection read-models failed on event/);
+    // No per-row marks: one mark per view, standing for all of its documents.
+    const marks = first.db.prepare('SELECT view, key FROM rm_dirty ORDER BY view').all() as Array<{
+      view: string;
+      key: string;
+    }>;
+    expect(marks.map((m) => m.view)).toEqual([...viewNames].sort());
+    expect(new Set(marks.map((m) => m.key)).size).toBe(1);
+    first.db.close();
+    // Resumed by a runner that is not bulk: the kept marks still compose every document.
+    const second = runnerOver('bulk-thrown', { deferMaxMs: 600_000 });
+    await second.runner.catchUp();
+    expect(dump(second.db)).toBe(perBatch);
+    second.db.close();
+  });
+
   it('resumes a deferral after a kill -9 mid-catch-up with the same documents', async () => {
     const path = join(dir, 'killed.db');
     // Both runs in a process of its own, loaded alike (a definition's code is fingerprinted).
