@@ -130,7 +130,9 @@ export const debeziumDecoder: BinlogDecoder = {
     } finally {
       await connect.delete(name).catch(() => undefined);
       await sleep(1500);
-      await admin.deleteTopics({ topics: topics.concat(`schema-history.${prefix}`) }).catch(() => undefined);
+      await admin
+        .deleteTopics({ topics: topics.concat(`schema-history.${prefix}`, `__debezium-heartbeat.${prefix}`) })
+        .catch(() => undefined);
       await admin.disconnect();
     }
   },
