@@ -99,6 +99,16 @@ function projectionGauge(
 
 const DEFAULT_STORE_CHECK_MS = 15_000;
 const DEFAULT_PARTITIONS_CONCURRENCY = 16;
+/**
+ * The broker answers a fetch once it holds this many bytes for it, or after FETCH_MAX_WAIT_MS.
+ * A batch costs the store three round trips (marks read, writes, marks written) and the
+ * commit, whatever its size, and its driver CPU is per call: under load, waiting a moment
+ * for a fuller batch costs far less than answering every fetch with the few events that
+ * arrived meanwhile (16 events a batch at 500 row changes/s).
+ */
+const FETCH_MIN_BYTES = 256 * 1024;
+/** What the wait for a fuller batch adds to the lag at most; also how often an idle member fetches. */
+const FETCH_MAX_WAIT_MS = 100;
 
 /** A partition's batch handed over by kafkajs, waiting to be applied with the others that came with it. */
 interface QueuedBatch {
@@ -337,6 +347,8 @@ export class KafkaProjector {
     const { kafka, projection, topicPrefix, sessionTimeoutMs } = this.options;
     const consumer = kafka.consumer({
       groupId: projectorGroupId(topicPrefix, projection.name),
+      minBytes: FETCH_MIN_BYTES,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       ...(sessionTimeoutMs === undefined ? {} : { sessionTimeout: sessionTimeoutMs }),
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {

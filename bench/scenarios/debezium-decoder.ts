@@ -28,11 +28,11 @@ export const debeziumDecoder: BinlogDecoder = {
   name: 'debezium',
   async decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition) {
     const config = configSchema.parse({});
-    const suffix = randomBytes(3).toString('hex');
-    const name = `bench-decode-${suffix}`;
-    const prefix = `bench_decode_${suffix}`;
     const { host, port, user, password } = ctx.server;
     const database = ctx.fixture.dataset.database;
+    // Named after the bench database, so runs against other databases on the same stack never collide.
+    const name = `${database}_decode_${randomBytes(3).toString('hex')}`;
+    const prefix = name;
     const connect = new ConnectClient({ url: config.connect.url });
     const kafka = new Kafka({ clientId: name, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -130,7 +130,9 @@ export const debeziumDecoder: BinlogDecoder = {
     } finally {
       await connect.delete(name).catch(() => undefined);
       await sleep(1500);
-      await admin.deleteTopics({ topics: topics.concat(`schema-history.${prefix}`) }).catch(() => undefined);
+      await admin
+        .deleteTopics({ topics: topics.concat(`schema-history.${prefix}`, `__debezium-heartbeat.${prefix}`) })
+        .catch(() => undefined);
       await admin.disconnect();
     }
   },

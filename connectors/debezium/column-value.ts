@@ -182,8 +182,9 @@ function primitiveValue(column: ColumnSchema, value: unknown): RowValue {
     case 'double':
     case 'float32':
     case 'float64':
-      if (typeof value === 'number') return value;
-      return fail(column, `expected a number, got ${JSON.stringify(value)}`);
+      // 1e400 parses to Infinity, which no column holds (and JSON cannot carry on).
+      if (typeof value === 'number' && Number.isFinite(value)) return value;
+      return fail(column, `expected a finite number, got ${JSON.stringify(value)}`);
     case 'boolean':
       if (typeof value === 'boolean') return value;
       return fail(column, `expected a boolean, got ${JSON.stringify(value)}`);
@@ -212,6 +213,10 @@ export function normaliseColumnValue(column: ColumnSchema, value: unknown, flavo
 export function untypedValue(value: unknown): RowValue {
   if (value === null || value === undefined) return null;
   // A big integer arrives as its digit string (json-text.ts), which is already our form.
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value;
+    throw new DebeziumRecordError(`value ${value} is not a finite number`);
+  }
   return JSON.stringify(value);
 }

@@ -102,6 +102,8 @@ const ORDER_INDEX = { key: { _id: 1, _order: 1 }, name: 'cqrs_row_order', unique
 const VERSION_INDEX = { key: { _id: 1, _v: 1 }, name: 'cqrs_document_version', unique: true } as const;
 /** Reads in flight per request (the driver pools connections; this keeps one request from taking all). */
 const READ_CONCURRENCY = 16;
+/** Document ids a projection's load asks for in one find. */
+const LOAD_CHUNK = 1000;
 
 export interface MongoReadModelOptions {
   migration: Migration;
@@ -465,14 +467,23 @@ class MongoProjection implements Strategy, ProjectionBackend {
     return applyProjectionBatch(this.migration, this.projection, this, events);
   }
 
-  /** One findOne per id: keyed by `_id`, the one lookup every MongoDB-wire server indexes. */
+  /**
+   * The batch's documents by `_id` (the lookup every MongoDB-wire server indexes), LOAD_CHUNK
+   * ids a find: one round trip where a findOne per id cost the driver ~0.2 ms CPU each (100
+   * ids: 14-46 ms CPU and 22-56 ms wall against 1-2 ms and 2-3 ms, on the stack's server).
+   */
   async load(ids: readonly string[]): Promise<Map<string, { state: ProjectionState; version: unknown }>> {
-    const found = await mapLimit(ids, READ_CONCURRENCY, (id) =>
-      call(`get ${this.projection.name}/${id}`, () => this.collection.findOne({ _id: id })),
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += LOAD_CHUNK) chunks.push(ids.slice(i, i + LOAD_CHUNK));
+    const found = await Promise.all(
+      chunks.map((chunk) =>
+        call(`load ${chunk.length} documents of ${this.projection.name}`, () =>
+          this.collection.find({ _id: { $in: chunk } }).toArray(),
+        ),
+      ),
     );
     const out = new Map<string, { state: ProjectionState; version: unknown }>();
-    for (const d of found)
-      if (d !== null) out.set(d._id, { state: { doc: d.doc, seen: d._seen }, version: d._v });
+    for (const d of found.flat()) out.set(d._id, { state: { doc: d.doc, seen: d._seen }, version: d._v });
     return out;
   }
 
