@@ -51,6 +51,7 @@ import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
 import { type ReadModelVersionsPort, registerReadModelRoutes } from './read-model-routes.js';
 import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 import {
   answerAsOf,
@@ -474,6 +475,8 @@ function newApp(logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's reqId child is made only if something logs through it.
+    childLoggerFactory: lazyRequestLogger,
     // The API starts while the source appends the initial snapshot on this thread; on a busy
     // machine the docs plugins' file reads then outlast Fastify's 10 s default and `run` died.
     pluginTimeout: 120_000,
