@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../lib/config.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -203,10 +203,13 @@ export function isAdminRequest(request: FastifyRequest, auth: AdminAuth): boolea
   return presented !== undefined && matchToken(auth.tokens, presented) !== undefined;
 }
 
-/** Guards admin routes of `app` with `auth`; call before the routes are registered. */
+/**
+ * Guards admin routes of `app` with `auth`; call before the routes are registered. The guard
+ * is a hook of each admin route alone (their HEAD twins included): an app-wide hook cost every
+ * read a promise and a route check, and matched no other route.
+ */
 export function installAdminAuth(app: FastifyInstance, auth: AdminAuth, logger: Logger): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (!isAdminRoute(request.routeOptions.url) || request.routeOptions.config.adminShell === true) return;
+  const guard = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const declared = headerActor(request);
     if (auth.tokens.length === 0) {
       actors.set(request, declared ?? 'unauthenticated');
@@ -234,5 +237,10 @@ export function installAdminAuth(app: FastifyInstance, auth: AdminAuth, logger: 
       );
     }
     actors.set(request, declared === undefined ? token.name : `${token.name} (${declared})`);
+  };
+  app.addHook('onRoute', (route) => {
+    if (!isAdminRoute(route.url) || route.config?.adminShell === true) return;
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [guard, ...own];
   });
 }

@@ -104,22 +104,33 @@ export class ReadPath {
     });
   }
 
-  private async answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
+  /**
+   * One side's answer with its serve latency observed. Chained with `then` rather than an async
+   * function: the read path's promise hops showed in the request profile.
+   */
+  private answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
     const started = performance.now();
+    let pending: Promise<T>;
     try {
-      const value = side === 'readModel' ? await this.readModelQuery(request) : await request.query(side);
-      const latencyMs = performance.now() - started;
-      this.metricsOf(request.endpoint)
-        .serveDuration(side)
-        .observe(latencyMs / 1000);
-      return { ok: true, value, latencyMs };
+      pending = side === 'readModel' ? this.readModelQuery(request) : Promise.resolve(request.query(side));
     } catch (err) {
+      // A query that throws before returning its promise is a failed answer like a rejection.
+      pending = Promise.reject(err);
+    }
+    const observed = () => {
       const latencyMs = performance.now() - started;
       this.metricsOf(request.endpoint)
         .serveDuration(side)
         .observe(latencyMs / 1000);
-      return { ok: false, error: errorMessage(err), cause: err, latencyMs };
-    }
+      return latencyMs;
+    };
+    return pending.then(
+      (value): SideResult<T> => ({ ok: true, value, latencyMs: observed() }),
+      (err: unknown): SideResult<T> => {
+        const latencyMs = observed();
+        return { ok: false, error: errorMessage(err), cause: err, latencyMs };
+      },
+    );
   }
 
   async serve<T>(request: ReadRequest<T>): Promise<Served<T>> {

@@ -15,10 +15,11 @@ import { ShadowComparator } from '../compare/shadow-compare.js';
 import type { ShadowQueue } from '../compare/shadow-queue.js';
 import type { Analytics } from '../definition/analytics.js';
 import { legacyAnswer, readModelReply, requestKeyOf, subjectFunction } from '../definition/endpoint-calls.js';
-import type { EndpointParams, LegacyDb } from '../definition/endpoints.js';
+import type { EndpointDefinition, EndpointParams, LegacyDb } from '../definition/endpoints.js';
 import { JsonText } from '../definition/json-text.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
+import type { CompareRules } from '../lib/compare-rules.js';
 import { AdapterError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { StateUnavailableError } from '../lib/shared-state.js';
@@ -50,7 +51,8 @@ import { describeIssues, type IssueSummary, summarizeIssues } from './issues.js'
 import { createShadowMetrics, metricSideOf } from './metrics.js';
 import { registerDocs } from './openapi.js';
 import { type ReadModelVersionsPort, registerReadModelRoutes } from './read-model-routes.js';
-import { LegacyUnavailableError, ReadPath, type Served } from './read-path.js';
+import { LegacyUnavailableError, ReadPath, type ReadRequest, type Served } from './read-path.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
 import {
   answerAsOf,
@@ -258,6 +260,11 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
     return forced;
   }
 
+  const sides: Sides = {
+    legacy: options.legacy,
+    readModels: options.readModels,
+    analytics: options.analytics,
+  };
   const pastContext = {
     migration: options.migration,
     timeTravel: options.timeTravel,
@@ -272,8 +279,10 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
       const endpoint = entry.definition;
       const what = `parameters of ${entry.key}`;
       const subjectOf = subjectFunction(endpoint);
-      const normalize = endpoint.normalize ? { normalize: endpoint.normalize } : {};
-      const compareRules = entry.compareRules ? { compareRules: entry.compareRules } : {};
+      const readOptions = {
+        normalize: endpoint.normalize,
+        compareRules: entry.compareRules,
+      };
       const docs = {
         summary: `${entry.key}: a read answered by the side its flag names`,
         tag: entry.domain,
@@ -290,21 +299,9 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
           const past = await answerAsOf(pastContext, endpoint, params, asOf);
           return sendAnswer(reply.headers(past.headers), past.value, request.url);
         }
-        const served = await readPath.serve({
-          endpoint: entry.key,
-          subject: subjectOf(params),
-          // Only compared requests and fallbacks read it.
-          get requestKey() {
-            return requestKeyOf(params);
-          },
-          query: (side) =>
-            side === 'legacy'
-              ? legacyAnswer(endpoint, params, options.legacy)
-              : readModelReply(endpoint, params, options.readModels, options.analytics),
-          ...normalize,
-          ...compareRules,
-          ...(forcedMode === undefined ? {} : { forcedMode }),
-        });
+        const served = await readPath.serve(
+          new RouteRead(entry.key, subjectOf(params), params, endpoint, sides, readOptions, forcedMode),
+        );
         sendServed(reply, served);
         return sendAnswer(reply, served.value, request.url);
       });
@@ -474,6 +471,8 @@ function newApp(logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: fastifyLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's reqId child is made only if something logs through it.
+    childLoggerFactory: lazyRequestLogger,
     // The API starts while the source appends the initial snapshot on this thread; on a busy
     // machine the docs plugins' file reads then outlast Fastify's 10 s default and `run` died.
     pluginTimeout: 120_000,
@@ -489,6 +488,48 @@ function newApp(logger: Logger): FastifyInstance {
     reply.code(status).send(body);
   });
   return app;
+}
+
+interface Sides {
+  legacy: LegacyDb;
+  readModels: ReadModels;
+  analytics: Analytics | undefined;
+}
+
+/**
+ * One read as the read path takes it, with one shape for every request: an object literal with
+ * a getter and spread options took a slow path on every read.
+ */
+class RouteRead implements ReadRequest<unknown> {
+  readonly normalize: ((answer: unknown) => unknown) | undefined;
+  readonly compareRules: CompareRules | undefined;
+
+  constructor(
+    readonly endpoint: string,
+    readonly subject: string,
+    private readonly params: EndpointParams,
+    private readonly definition: EndpointDefinition,
+    private readonly sides: Sides,
+    options: {
+      normalize: ((answer: unknown) => unknown) | undefined;
+      compareRules: CompareRules | undefined;
+    },
+    readonly forcedMode: ForcedMode | undefined,
+  ) {
+    this.normalize = options.normalize;
+    this.compareRules = options.compareRules;
+  }
+
+  /** Only compared requests and fallbacks read it. */
+  get requestKey(): string {
+    return requestKeyOf(this.params);
+  }
+
+  query(side: ServeSide): Promise<unknown> {
+    return side === 'legacy'
+      ? legacyAnswer(this.definition, this.params, this.sides.legacy)
+      : readModelReply(this.definition, this.params, this.sides.readModels, this.sides.analytics);
+  }
 }
 
 /** An endpoint's answer: a null one is a 404. */

@@ -597,6 +597,12 @@ describe('admin authentication', () => {
         expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
       }
     }
+    // Fastify's HEAD twin of a GET admin route carries the route's guard too.
+    for (const url of ['/admin/flags', '/metrics']) {
+      const head = await s.app.inject({ method: 'HEAD', url });
+      expect(head.statusCode, `HEAD ${url}`).toBe(401);
+      expect(head.headers['www-authenticate']).toMatch(/^Bearer/);
+    }
     // Fastify routes a percent-encoded spelling of an admin path like the plain one: guarded too.
     for (const url of ['/%61dmin/flags', '/admin/./flags', '/admin/flags?x=1']) {
       expect((await s.app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
