@@ -2,12 +2,13 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import { z } from 'zod';
 import { parseMysqlUrl } from '../examples/bank/db.js';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { isEntry } from './child.js';
+import { invalidOptions, parseOptions } from './cli-options.js';
 import { type ScenarioContext, SETTINGS } from './context.js';
 import { BenchError } from './errors.js';
 import { prepareFixture } from './fixture.js';
@@ -88,12 +89,7 @@ function benchCommand() {
 /** The parsed arguments, or null when the user asked for --help (printed to stdout). */
 export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const command = benchCommand();
-  try {
-    command.parse(argv, { from: 'user' });
-  } catch (cause) {
-    if (cause instanceof CommanderError && cause.code === 'commander.helpDisplayed') return null;
-    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${command.helpInformation()}`, { cause });
-  }
+  if (!parseOptions(command, argv)) return null;
   const values = command.opts();
   const parsed = argsSchema.safeParse({
     scenario: command.args[0],
@@ -108,10 +104,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     cdcPaths: values.cdcPaths,
     decoders: values.decoders,
   });
-  if (!parsed.success)
-    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${command.helpInformation()}`, {
-      cause: parsed.error,
-    });
+  if (!parsed.success) throw invalidOptions(parsed.error, command);
   return parsed.data;
 }
 

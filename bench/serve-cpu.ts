@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Command, CommanderError } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -15,7 +15,7 @@ import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
 import { BENCH_MIGRATION, benchConfig, startAdapter } from './adapter.js';
 import { childModule, isEntry, runChild } from './child.js';
 import { type CpuLoadInput, type CpuLoadOutput, cpuLoadOutputSchema } from './children/cpu-load.js';
-import { BenchError } from './errors.js';
+import { invalidOptions, parseOptions } from './cli-options.js';
 import { prepareFixture } from './fixture.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
@@ -91,12 +91,7 @@ function parseCli(argv: string[]): Args | null {
     .option('--inject', 'inject requests in this process instead of loading them over TCP')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  try {
-    command.parse(argv, { from: 'user' });
-  } catch (cause) {
-    if (cause instanceof CommanderError && cause.code === 'commander.helpDisplayed') return null;
-    throw new BenchError('BENCH_USAGE', `${errorMessage(cause)}\n${command.helpInformation()}`, { cause });
-  }
+  if (!parseOptions(command, argv)) return null;
   const values = command.opts();
   const parsed = argsSchema.safeParse({
     database: values.database,
@@ -112,10 +107,7 @@ function parseCli(argv: string[]): Args | null {
     profile: values.profile,
     inject: values.inject,
   });
-  if (!parsed.success)
-    throw new BenchError('BENCH_USAGE', `${z.prettifyError(parsed.error)}\n${command.helpInformation()}`, {
-      cause: parsed.error,
-    });
+  if (!parsed.success) throw invalidOptions(parsed.error, command);
   return parsed.data;
 }
 

@@ -1,11 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
 import { ConfigError } from '../../lib/errors.js';
-import { createLogger } from '../../lib/logger.js';
 import {
   checkAdminExposure,
   isAdminRoute,
@@ -13,20 +11,9 @@ import {
   loadAdminAuth,
   parseAdminTokens,
 } from '../../shadow-api/admin-auth.js';
+import { jsonLinesLogger } from './support/json-lines-logger.js';
 
 const TOKEN = 'a'.repeat(16);
-
-/** A real pino logger writing JSON lines into an array. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
-}
 
 describe('admin tokens', () => {
   it('parses named and bare tokens, skipping blanks and comments', () => {
@@ -84,7 +71,7 @@ describe('admin exposure', () => {
   });
 
   it('refuses a public bind without a token unless opted out, and warns when admin is open', () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = jsonLinesLogger();
     const none = { tokens: [] };
     expect(() =>
       checkAdminExposure({ host: '0.0.0.0', allowUnauthenticatedAdmin: false }, none, logger),
@@ -110,7 +97,7 @@ describe('admin exposure', () => {
   });
 
   it('never logs an authorization header or the admin token', () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = jsonLinesLogger();
     logger.warn({ req: { headers: { authorization: `Bearer ${TOKEN}` } } }, 'one');
     logger.warn({ request: { headers: { authorization: `Bearer ${TOKEN}` } } }, 'two');
     logger.child({ component: 'x' }).info({ config: { api: { adminToken: TOKEN } } }, 'three');

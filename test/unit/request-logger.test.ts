@@ -1,20 +1,7 @@
-import { Writable } from 'node:stream';
 import Fastify, { LogController } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { lazyRequestLogger } from '../../shadow-api/request-logger.js';
-
-/** A real pino logger writing JSON lines into an array. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
-}
+import { jsonLinesLogger } from './support/json-lines-logger.js';
 
 const withoutTime = (line: Record<string, unknown>) => {
   const { time: _time, ...rest } = line;
@@ -23,8 +10,8 @@ const withoutTime = (line: Record<string, unknown>) => {
 
 describe('lazyRequestLogger', () => {
   it('logs the lines pino child() would, bindings and redaction included', async () => {
-    const lazy = capturingLogger();
-    const eager = capturingLogger();
+    const lazy = jsonLinesLogger();
+    const eager = jsonLinesLogger();
     const bindings = { reqId: 'req-7' };
     const fields = { headers: { authorization: 'Bearer secret' }, n: 1 };
     lazyRequestLogger(lazy.logger, bindings, {}).warn(fields, 'slow %s', 'read');
@@ -36,7 +23,7 @@ describe('lazyRequestLogger', () => {
   });
 
   it("answers the parent's level until it is set, and makes children of the bound child", async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = jsonLinesLogger();
     const log = lazyRequestLogger(logger, { reqId: 'req-1' }, {});
     expect(log.level).toBe('info');
     log.level = 'error';
@@ -48,7 +35,7 @@ describe('lazyRequestLogger', () => {
   });
 
   it('serves as the childLoggerFactory of an app: request.log carries the reqId', async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = jsonLinesLogger();
     const app = Fastify({
       loggerInstance: logger,
       logController: new LogController({ disableRequestLogging: true }),
