@@ -269,10 +269,6 @@ export const debeziumPath: CdcPath = {
       await stop();
       throw err;
     }
-    // This process's CPU per level (translator, both projectors and the harness's marker polling):
-    // a cost per row change that other load on the machine disturbs less than the lag.
-    let cpuFrom = process.cpuUsage();
-    let windowFrom = process.hrtime.bigint();
     const mongo = projectors[0];
     const summary = mongo?.projectors[mongo.names.indexOf(SUMMARY)];
     return {
@@ -289,23 +285,11 @@ export const debeziumPath: CdcPath = {
         return seen;
       },
       async levelReport() {
-        // Taken before reading the END times back, which is the harness's work, not the path's.
-        const cpu = process.cpuUsage(cpuFrom);
-        const windowTo = process.hrtime.bigint();
         await markEndTimes(config, timeline);
         const report = stageReport(timeline.values(), storeTimes);
         timeline.clear();
         storeTimes.clear();
-        const cpuReport = {
-          userMs: Math.round(cpu.user / 1000),
-          systemMs: Math.round(cpu.system / 1000),
-          wallMs: Number((windowTo - windowFrom) / 1_000_000n),
-          // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
-          monotonicUs: [String(windowFrom / 1000n), String(windowTo / 1000n)],
-        };
-        cpuFrom = process.cpuUsage();
-        windowFrom = process.hrtime.bigint();
-        return { ...report, cpu: cpuReport };
+        return report;
       },
       stop,
     };

@@ -214,6 +214,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
       const measure = () => measureLevel(ctx, running, target, rowsPerOp, accountMax, legacyPid);
       let level: FreshnessLevel;
       let profile: ProfileSummary | undefined;
+      const windowFrom = process.hrtime.bigint();
       // The top rate is where a missed target would be explained.
       if (ctx.settings.profile && (target === top || path.profileEveryLevel === true))
         ({ value: level, profile } = await profiled(measure));
@@ -231,6 +232,9 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           target,
           achieved: level.achievedRowChangesPerSec,
           lag: level.lag,
+          cpuPerRowChangeUs: level.cpuPerRowChangeUs,
+          // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
+          monotonicUs: [String(windowFrom / 1000n), String(process.hrtime.bigint() / 1000n)],
           ...(profile ? { profile } : {}),
           ...((await running.levelReport?.()) ?? {}),
         },
