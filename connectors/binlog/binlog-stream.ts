@@ -53,7 +53,12 @@ function is<N extends BinlogEventName>(event: AnyBinlogEvent, name: N): event is
  */
 export class BinlogStream {
   private readonly zongji: ZongJi;
-  private readonly columnCache = new WeakMap<ColumnSchema[], ColumnInfo[]>();
+  /**
+   * Column info by table. zongji builds a new column list at every table map event when the
+   * binlog describes its own columns (binlog_row_metadata=FULL), so once per transaction: the
+   * cached info is reused while the names and types are the same.
+   */
+  private readonly columnCache = new Map<string, { schemas: ColumnSchema[]; columns: ColumnInfo[] }>();
   private groupOpen = false;
   private groupPos = 0;
   private ready = false;
@@ -171,6 +176,17 @@ export class BinlogStream {
     this.handlers.position({ file: this.file(), pos: this.zongji.options.position ?? 0 });
   }
 
+  private columnsOf(table: string, schemas: ColumnSchema[]): ColumnInfo[] {
+    const cached = this.columnCache.get(table);
+    if (cached !== undefined && (cached.schemas === schemas || sameColumns(cached.schemas, schemas))) {
+      cached.schemas = schemas;
+      return cached.columns;
+    }
+    const columns = schemas.map((c) => columnFromType(c.COLUMN_NAME, c.COLUMN_TYPE));
+    this.columnCache.set(table, { schemas, columns });
+    return columns;
+  }
+
   private rows(
     event: BinlogEventByName<'writerows' | 'updaterows' | 'deleterows'>,
     op: RowsInput['op'],
@@ -179,19 +195,24 @@ export class BinlogStream {
     this.sawRows = true;
     const table = event.tableMap[event.tableId];
     if (!table || table.parentSchema !== this.config.database) return;
-    let columns = this.columnCache.get(table.columnSchemas);
-    if (!columns) {
-      columns = table.columnSchemas.map((c) => columnFromType(c.COLUMN_NAME, c.COLUMN_TYPE));
-      this.columnCache.set(table.columnSchemas, columns);
-    }
     this.handlers.rows({
       op,
       table: table.tableName,
-      columns,
+      columns: this.columnsOf(`${table.parentSchema}.${table.tableName}`, table.columnSchemas),
       rows,
       file: this.file(),
       pos: this.startOf(event),
       tsMs: event.timestamp,
     });
   }
+}
+
+function sameColumns(a: readonly ColumnSchema[], b: readonly ColumnSchema[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as ColumnSchema;
+    const y = b[i] as ColumnSchema;
+    if (x.COLUMN_NAME !== y.COLUMN_NAME || x.COLUMN_TYPE !== y.COLUMN_TYPE) return false;
+  }
+  return true;
 }
