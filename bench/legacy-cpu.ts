@@ -24,9 +24,14 @@ function clockTicks(): number {
 
 /** User + system CPU milliseconds the process has used, or null when /proc does not show it. */
 export function processCpuMs(pid: number): number | null {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU milliseconds of a /proc stat file: a process's, or one thread's (/proc/<pid>/task/<tid>/stat). */
+export function statCpuMs(path: string): number | null {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(path, 'utf8');
   } catch {
     return null;
   }

@@ -1,13 +1,13 @@
 import type { Worker } from 'node:worker_threads';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { startWorker, type TransferredError, WorkerError } from '../lib/worker-thread.js';
+import { nameThread, startWorker, type TransferredError, WorkerError } from '../lib/worker-thread.js';
 import { type EncodedAppendBatch, encodeBatch } from './event-encoding.js';
 import type { AppendBatch, AppendResult } from './ports.js';
 
 export type AppendRequest = { type: 'append'; id: number; batch: EncodedAppendBatch };
 export type AppendReply =
-  | { id: number; ready: true }
+  | { id: number; ready: true; tid: number | null }
   | { id: number; result: AppendResult }
   | { id: number; error: TransferredError };
 
@@ -121,6 +121,7 @@ export class AppendThread {
       };
       worker.on('message', (reply: AppendReply) => {
         if ('ready' in reply) {
+          nameThread(reply.tid, 'event-store-writer');
           starting = false;
           resolve();
           return;

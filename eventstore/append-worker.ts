@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { z } from 'zod';
 import { createLogger } from '../lib/logger.js';
-import { transferError } from '../lib/worker-thread.js';
+import { osThreadId, transferError } from '../lib/worker-thread.js';
 import type { AppendReply, AppendRequest } from './append-thread.js';
 import { deadLetterMask } from './dead-letter-mask.js';
 import { SqliteEventStore } from './sqlite.js';
@@ -40,4 +40,4 @@ port.on('message', (message: AppendRequest | { type: 'close' }) => {
   }
   port.postMessage(reply);
 });
-port.postMessage({ id: 0, ready: true } satisfies AppendReply);
+port.postMessage({ id: 0, ready: true, tid: osThreadId() } satisfies AppendReply);

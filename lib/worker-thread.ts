@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -44,6 +44,32 @@ function withoutTsx(): string[] {
     else out.push(argv[i] as string);
   }
   return out;
+}
+
+/**
+ * The operating system's id of the calling thread (Linux: /proc/thread-self), or null where it
+ * is not shown. A worker reports it with its first message, so a profile of the process can
+ * tell which thread used how much CPU (/proc/<pid>/task/<tid>/stat).
+ */
+export function osThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
+  }
+}
+
+const namedThreads = new Map<number, string>();
+
+/** Records what the thread `tid` (osThreadId, reported by a worker) does, for threadNames. */
+export function nameThread(tid: number | null | undefined, name: string): void {
+  if (typeof tid === 'number') namedThreads.set(tid, name);
+}
+
+/** The worker threads of this process by operating-system thread id, e.g. 'event-store-writer'. */
+export function threadNames(): ReadonlyMap<number, string> {
+  return namedThreads;
 }
 
 /**

@@ -3,6 +3,7 @@ import { loadDefinition } from '../definition/load.js';
 import type { Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { createLogger } from '../lib/logger.js';
+import { osThreadId } from '../lib/worker-thread.js';
 import { embeddedProjections, type ReplayJobSpec, type ReplayReport, runReplayJob } from './replay.js';
 import { ProjectionRunner } from './runner.js';
 import { openReadModelDb } from './stores/sqlite.js';
@@ -86,7 +87,7 @@ try {
         }
       : {}),
   });
-  post({ type: 'migrated' });
+  post({ type: 'migrated', tid: osThreadId() });
   await runner.step();
   post({ type: 'stepped' });
   if (!closing) await runner.start();

@@ -34,7 +34,8 @@ export type ToWorker =
 
 /** Worker → main thread: its read models are migrated; its first batch is applied; it failed. */
 export type FromWorker =
-  | { type: 'migrated' }
+  /** `tid`: the worker's operating-system thread id (osThreadId), for CPU by thread. */
+  | { type: 'migrated'; tid: number | null }
   | { type: 'stepped' }
   /** A batch committed (sent only when the pipeline asked for it: a cache to invalidate). */
   | { type: 'committed'; position: number; touched: [string, string][] }

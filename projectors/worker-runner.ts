@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { startWorker } from '../lib/worker-thread.js';
+import { nameThread, startWorker } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
 import type { ReplayHost, ReplayJobSpec, ReplayReport } from './replay.js';
 import type { Projector } from './runner.js';
@@ -150,7 +150,9 @@ export class ProjectionWorker implements Projector, ReplayHost {
         } else if (message.type === 'forgotten') {
           this.forgetting.get(message.id)?.();
           this.forgetting.delete(message.id);
-        } else if (message.type === until && waiting) {
+        }
+        if (message.type === 'migrated') nameThread(message.tid, `projection-worker:${this.name}`);
+        if (message.type === until && waiting) {
           waiting = false;
           resolve();
         }

@@ -1,13 +1,15 @@
+import { readdirSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { PoolConnection } from 'mysql2/promise';
 import { z } from 'zod';
 import { dataPath } from '../../lib/config.js';
+import { threadNames } from '../../lib/worker-thread.js';
 import { startAdapter } from '../adapter.js';
 import { childModule, runChild } from '../child.js';
 import { type WriteLoadOutput, writeLoadOutputSchema } from '../children/write-load.js';
 import type { ScenarioContext } from '../context.js';
 import { BenchError } from '../errors.js';
-import { legacyServerPid, processCpuMs } from '../legacy-cpu.js';
+import { legacyServerPid, processCpuMs, statCpuMs } from '../legacy-cpu.js';
 import { profiled } from '../profile.js';
 import type { CdcPathName, FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
 import { latencyOf } from '../stats.js';
@@ -111,6 +113,48 @@ async function commitMarker(conn: PoolConnection, accountId: number): Promise<Ma
   return { gtid: gtidRow.parse((rows as unknown[])[0]).gtid, committedAt };
 }
 
+/**
+ * CPU milliseconds of each of this process's threads (/proc/<tid>/stat), by thread id: the
+ * process's CPU split between the main thread, the event store's writer, the projection worker
+ * and V8's helpers (GC), which a --cpu-prof profile (wall-clock samples) cannot tell apart.
+ */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${process.pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const ms = statCpuMs(`/proc/${process.pid}/task/${tid}/stat`);
+    if (ms !== null) out.set(tid, ms);
+  }
+  return out;
+}
+
+/** 'main', a worker's name (lib/worker-thread.ts threadNames), else V8's and libuv's helpers by id. */
+function threadLabel(tid: string): string {
+  if (tid === String(process.pid)) return 'main';
+  const name = threadNames().get(Number(tid));
+  return name === undefined ? tid : `${name} (${tid})`;
+}
+
+/** µs per row change of each thread that used CPU between two threadCpuMs readings, busiest first. */
+function threadCpuPerRowChange(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  rowChanges: number,
+): Record<string, number> {
+  const used = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)] as const);
+  return Object.fromEntries(
+    used
+      .filter(([, ms]) => ms > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([tid, ms]) => [threadLabel(tid), round1((ms * 1000) / rowChanges)]),
+  );
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measureLevel(
@@ -120,7 +164,7 @@ async function measureLevel(
   rowsPerOp: number,
   accountMax: number,
   legacyPid: number | null,
-): Promise<FreshnessLevel> {
+): Promise<MeasuredLevel> {
   const { cdcSec, markersPerSec } = ctx.settings;
   const opsPerSec = targetRowChangesPerSec / rowsPerOp;
   // Enough operations in flight for the rate when each takes OP_BUDGET_MS: an operation is about
@@ -128,6 +172,7 @@ async function measureLevel(
   const concurrency = Math.min(64, Math.max(4, Math.ceil((opsPerSec * OP_BUDGET_MS) / 1000)));
   const legacyCpuBefore = legacyPid === null ? null : processCpuMs(legacyPid);
   const harnessCpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuMs();
   const load = runChild(
     childModule('write-load'),
     {
@@ -188,6 +233,7 @@ async function measureLevel(
   let writes: WriteLoadOutput;
   let legacyCpuMs: number | null = null;
   let harnessCpuMs = 0;
+  let threadsAfter = threadsBefore;
   try {
     writes = await load;
     // Up to the load's end: the backlog drained after it is the pipeline's, counted in its lag.
@@ -195,6 +241,7 @@ async function measureLevel(
     if (legacyCpuBefore !== null && legacyCpuAfter !== null) legacyCpuMs = legacyCpuAfter - legacyCpuBefore;
     const harnessCpu = process.cpuUsage(harnessCpuBefore);
     harnessCpuMs = (harnessCpu.user + harnessCpu.system) / 1000;
+    threadsAfter = threadCpuMs();
     // Generous: a marker left out would make the percentiles look better than they are.
     deadline = performance.now() + MARKER_DEADLINE_MS;
   } catch (err) {
@@ -204,7 +251,7 @@ async function measureLevel(
     polling = false;
     await poller;
   }
-  return {
+  const level: FreshnessLevel = {
     targetRowChangesPerSec,
     achievedRowChangesPerSec: Math.round((writes.rowChanges / Math.max(1, writes.elapsedMs)) * 1000),
     durationSec: Math.round(writes.elapsedMs / 100) / 10,
@@ -223,6 +270,17 @@ async function measureLevel(
         }
       : {}),
   };
+  return {
+    level,
+    threadCpuPerRowChangeUs:
+      writes.rowChanges > 0 ? threadCpuPerRowChange(threadsBefore, threadsAfter, writes.rowChanges) : {},
+  };
+}
+
+/** A level's results, and the harness CPU by thread for its log line (not part of the results). */
+interface MeasuredLevel {
+  level: FreshnessLevel;
+  threadCpuPerRowChangeUs: Record<string, number>;
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -238,13 +296,14 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
     const top = Math.max(...ctx.settings.cdcRates);
     for (const target of ctx.settings.cdcRates) {
       const measure = () => measureLevel(ctx, running, target, rowsPerOp, accountMax, legacyPid);
-      let level: FreshnessLevel;
+      let measured: MeasuredLevel;
       let profile: ProfileSummary | undefined;
       const windowFrom = process.hrtime.bigint();
       // The top rate is where a missed target would be explained.
       if (ctx.settings.profile && (target === top || path.profileEveryLevel === true))
-        ({ value: level, profile } = await profiled(measure));
-      else level = await measure();
+        ({ value: measured, profile } = await profiled(measure));
+      else measured = await measure();
+      const { level } = measured;
       if (level.markers > 0 && level.markersLost === level.markers)
         throw new BenchError(
           'BENCH_NO_MARKERS',
@@ -259,6 +318,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           achieved: level.achievedRowChangesPerSec,
           lag: level.lag,
           cpuPerRowChangeUs: level.cpuPerRowChangeUs,
+          threadCpuPerRowChangeUs: measured.threadCpuPerRowChangeUs,
           // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
           monotonicUs: [String(windowFrom / 1000n), String(process.hrtime.bigint() / 1000n)],
           ...(profile ? { profile } : {}),
