@@ -92,6 +92,8 @@ export const embeddedPath: CdcPath = {
 const INITIAL_ROWS_PER_OP = 3.3;
 const POLL_MS = 2;
 const OP_BUDGET_MS = 30;
+/** The write load's connection limit (its input schema's maximum). */
+const MAX_WRITE_CONNECTIONS = 64;
 /** How long after the write load ends markers may still become visible (a backlog drains). */
 const MARKER_DEADLINE_MS = 300_000;
 const gtidRow = z.object({ gtid: z.string().min(1) });
@@ -162,6 +164,7 @@ async function measureLevel(
   path: RunningCdcPath,
   targetRowChangesPerSec: number,
   rowsPerOp: number,
+  opBudgetMs: number,
   accountMax: number,
   legacyPid: number | null,
 ): Promise<MeasuredLevel> {
@@ -169,7 +172,10 @@ async function measureLevel(
   const opsPerSec = targetRowChangesPerSec / rowsPerOp;
   // Enough operations in flight for the rate when each takes OP_BUDGET_MS: an operation is about
   // a dozen statements, and on a busy machine each round trip waits for a core.
-  const concurrency = Math.min(64, Math.max(4, Math.ceil((opsPerSec * OP_BUDGET_MS) / 1000)));
+  const concurrency = Math.min(
+    MAX_WRITE_CONNECTIONS,
+    Math.max(4, Math.ceil((opsPerSec * opBudgetMs) / 1000)),
+  );
   const legacyCpuBefore = legacyPid === null ? null : processCpuMs(legacyPid);
   const harnessCpuBefore = process.cpuUsage();
   const threadsBefore = threadCpuMs();
@@ -272,6 +278,13 @@ async function measureLevel(
   };
   return {
     level,
+    writeConnections: concurrency,
+    // Little's law, all connections busy (the load fell behind its schedule): the mean time an
+    // operation held its connection. Null when the load kept up (connections sat idle).
+    busyOpMs:
+      writes.ops > 0 && writes.rowChanges < targetRowChangesPerSec * cdcSec * 0.95
+        ? Math.round((concurrency * writes.elapsedMs) / writes.ops)
+        : null,
     threadCpuPerRowChangeUs:
       writes.rowChanges > 0 ? threadCpuPerRowChange(threadsBefore, threadsAfter, writes.rowChanges) : {},
   };
@@ -280,6 +293,9 @@ async function measureLevel(
 /** A level's results, and the harness CPU by thread for its log line (not part of the results). */
 interface MeasuredLevel {
   level: FreshnessLevel;
+  /** Connections the write load had, and how long each operation took when all were busy. */
+  writeConnections: number;
+  busyOpMs: number | null;
   threadCpuPerRowChangeUs: Record<string, number>;
 }
 
@@ -293,9 +309,13 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
   const levels: FreshnessLevel[] = [];
   try {
     let rowsPerOp = INITIAL_ROWS_PER_OP;
+    // Grows to what operations took at the last level when the load could not keep up: on a busy
+    // machine an operation takes far longer than OP_BUDGET_MS, and too few connections, not the
+    // pipeline, would then cap the rate.
+    let opBudgetMs = OP_BUDGET_MS;
     const top = Math.max(...ctx.settings.cdcRates);
     for (const target of ctx.settings.cdcRates) {
-      const measure = () => measureLevel(ctx, running, target, rowsPerOp, accountMax, legacyPid);
+      const measure = () => measureLevel(ctx, running, target, rowsPerOp, opBudgetMs, accountMax, legacyPid);
       let measured: MeasuredLevel;
       let profile: ProfileSummary | undefined;
       const windowFrom = process.hrtime.bigint();
@@ -311,6 +331,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
         );
       if (level.writeOps > 0 && level.achievedRowChangesPerSec > 0)
         rowsPerOp = (level.achievedRowChangesPerSec * level.durationSec) / level.writeOps;
+      if (measured.busyOpMs !== null) opBudgetMs = Math.max(opBudgetMs, measured.busyOpMs);
       ctx.logger.info(
         {
           path: path.name,
@@ -318,6 +339,8 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           achieved: level.achievedRowChangesPerSec,
           lag: level.lag,
           cpuPerRowChangeUs: level.cpuPerRowChangeUs,
+          writeConnections: measured.writeConnections,
+          busyOpMs: measured.busyOpMs,
           threadCpuPerRowChangeUs: measured.threadCpuPerRowChangeUs,
           // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
           monotonicUs: [String(windowFrom / 1000n), String(process.hrtime.bigint() / 1000n)],
