@@ -2,16 +2,41 @@ import { Session } from 'node:inspector/promises';
 import { relative } from 'node:path';
 import type { ProfileSummary } from './results-schema.js';
 
-interface CpuProfileNode {
+export interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
   hitCount?: number;
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: CpuProfileNode[];
   startTime: number;
   endTime: number;
+  /** Leaf node id of each sample, and the µs since the previous one (`node --cpu-prof` files). */
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/**
+ * The part of a profile sampled within [fromUs, toUs] (monotonic µs, the clock of its
+ * timestamps; the cdc scenario logs each level's window): hit counts from those samples only.
+ */
+export function profileWindow(profile: CpuProfile, fromUs: number, toUs: number): CpuProfile {
+  const hits = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let at = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (at < fromUs || at > toUs) continue;
+    const id = samples[i] as number;
+    hits.set(id, (hits.get(id) ?? 0) + 1);
+  }
+  return {
+    nodes: profile.nodes.map((node) => ({ ...node, hitCount: hits.get(node.id) ?? 0 })),
+    startTime: Math.max(profile.startTime, fromUs),
+    endTime: Math.min(profile.endTime, toUs),
+  };
 }
 
 function frameName(node: CpuProfileNode): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeProfile } from '../../bench/profile.js';
+import { profileWindow, summarizeProfile } from '../../bench/profile.js';
 import type { BenchResult, HttpRun } from '../../bench/results-schema.js';
 import { latencyOf, rate } from '../../bench/stats.js';
 import { renderSummary } from '../../bench/summary.js';
@@ -38,6 +38,24 @@ describe('bench statistics', () => {
       { frame: 'b', selfPct: 30 },
       { frame: 'a', selfPct: 20 },
     ]);
+  });
+
+  it("counts a --cpu-prof profile's samples within one level's window only", () => {
+    const frame = (id: number, functionName: string) => ({ id, callFrame: { functionName, url: '' } });
+    // Samples at 1000, 2000, 3000, 4000 µs: a, b, b, a.
+    const profile = {
+      nodes: [frame(1, 'a'), frame(2, 'b')],
+      startTime: 0,
+      endTime: 5000,
+      samples: [1, 2, 2, 1],
+      timeDeltas: [1000, 1000, 1000, 1000],
+    };
+    const summary = summarizeProfile(profileWindow(profile, 1500, 3500));
+    expect(summary.topFrames).toEqual([
+      { frame: 'b', selfPct: 100 },
+      { frame: 'a', selfPct: 0 },
+    ]);
+    expect(summary.durationMs).toBe(2);
   });
 });
 
