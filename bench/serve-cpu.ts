@@ -34,7 +34,8 @@ import { median } from './stats.js';
  * the measurements, so the read models do not change and freshness is "caught up").
  *
  *   node --import tsx bench/serve-cpu.ts [--database NAME] [--scale tiny|small] [--seconds 5]
- *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,overview,rate] [--out FILE]
+ *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,overview,rate]
+ *     [--modes new,legacy,shadow] [--out FILE]
  *     [--no-catch-up] [--inject] [--profile]
  */
 
@@ -54,6 +55,11 @@ const argsSchema = z.object({
     .string()
     .default('hello,summary,history,overview,rate')
     .transform((s) => new Set(s.split(','))),
+  modes: z
+    .string()
+    .default('new,legacy,shadow')
+    .transform((s) => s.split(','))
+    .pipe(z.array(z.enum(['new', 'legacy', 'shadow'])).min(1)),
   out: z.string().default('bench/results/serve-cpu.json'),
   /** Skip the catch-up when the read models are known to be current (repeated runs). */
   catchUp: z.boolean().default(true),
@@ -85,6 +91,7 @@ function parseCli(argv: string[]): Args | null {
     .option('--repeat <n>', 'runs per endpoint and connection count (default 3)')
     .option('--connections <list>', 'connection counts, comma-separated (default 16,64)')
     .option('--only <list>', 'what to measure: hello,summary,history,overview,rate (default all)')
+    .option('--modes <list>', 'flag modes of each read endpoint: new,legacy,shadow (default all)')
     .option('--out <file>', 'results file (default bench/results/serve-cpu.json)')
     .option('--no-catch-up', 'skip the catch-up when the read models are known to be current')
     .option('--profile', 'sample the CPU of each measured run and print its hottest frames')
@@ -102,6 +109,7 @@ function parseCli(argv: string[]): Args | null {
     repeat: values.repeat,
     connections: values.connections,
     only: values.only,
+    modes: values.modes,
     out: values.out,
     catchUp: values.catchUp,
     profile: values.profile,
@@ -321,7 +329,7 @@ export async function main(argv: string[]): Promise<void> {
           );
         for (const target of ['summary', 'history', 'overview'] as const) {
           if (!args.only.has(target)) continue;
-          for (const mode of ['new', 'legacy', 'shadow'] as const) {
+          for (const mode of args.modes) {
             await api.flags.patch(FLAG_KEYS[target], { mode });
             record(
               await measure(

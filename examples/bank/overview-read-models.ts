@@ -1,5 +1,5 @@
 import { defineView, jsonText, type ReadModels, type ViewNode, z } from '../../index.js';
-import { type ActivityDay, activityDaysProjection } from './activity-days.js';
+import { type ActivityDay, activityDaysProjection, type DayFigures, dayFiguresOf } from './activity-days.js';
 import type { AccountSummary, TransactionItem } from './contract.js';
 import {
   type AccountOverview,
@@ -151,11 +151,19 @@ async function overviewTotals(
   };
   // The spending window's whole days hold the month's (same end, earlier start).
   if (spending.split.firstDay < spending.split.endDay) {
-    const days = (await model(readModels, activityDaysProjection.name).find({
+    const buckets = model(readModels, activityDaysProjection.name);
+    const query = {
       where: { accountId },
       range: { day: { gte: spending.split.firstDay, lt: spending.split.endDay } },
+      // The index's order read backwards (day, then key, descending both ways): no sort of the
+      // page. The sums do not depend on the order.
+      orderBy: [{ field: 'day', direction: 'desc' }],
       limit: 400,
-    })) as ActivityDay[];
+    } as const;
+    const days: DayFigures[] =
+      buckets.findJson === undefined
+        ? ((await buckets.find(query)) as ActivityDay[])
+        : (await buckets.findJson(query)).map(dayFiguresOf);
     for (const day of days) {
       const into = [month, spending].filter((w) => inWholeDays(w.split, day.day)).map((w) => w.totals);
       if (into.length === 0) continue;

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../definition/read-models.js';
 import {
   type ActivityDay,
+  activityDaySchema,
   bucketWith,
+  dayFiguresOf,
   evolveActivityDay,
   evolveOwnedActivityDay,
 } from '../../examples/bank/activity-days.js';
@@ -206,6 +208,28 @@ describe('activity day buckets', () => {
       }),
       { seed: 11, numRuns: 300 },
     );
+  });
+
+  it("reads a stored bucket's figures without its postings, and any other layout whole", () => {
+    const day = apply([
+      posting(1, '2024-01-02 09:00:00.000000', 'debit', '5.0000', 2),
+      posting(2, '2024-01-02 10:00:00.000000', 'credit', '7.2500'),
+      posting(3, '2024-01-02 11:00:00.000000', 'debit', '1.0000', 9),
+    ]) as ActivityDay;
+    const figures = {
+      day: day.day,
+      spent: day.spent,
+      received: day.received,
+      spentByMerchant: day.spentByMerchant,
+    };
+    // As the embedded store writes it: the schema's output, serialised.
+    const stored = JSON.stringify(activityDaySchema.parse(day));
+    expect(dayFiguresOf(stored)).toEqual({ accountId: 1, ...figures });
+    expect(dayFiguresOf(stored)).not.toHaveProperty('postings');
+    // Keys ordered otherwise (as a JSONB store would): the figures are still all there.
+    const { postings, accountId, spentByMerchant, ...rest } = day;
+    const reordered = JSON.stringify({ ...rest, postings, accountId, spentByMerchant });
+    expect(dayFiguresOf(reordered)).toMatchObject(figures);
   });
 
   it('leaves the bucket it evolves as it was', () => {

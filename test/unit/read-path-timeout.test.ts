@@ -76,4 +76,26 @@ describe('ReadPath with a read-model timeout', () => {
     });
     expect(served).toMatchObject({ value: 'legacy answer', fellBack: true });
   });
+
+  it('falls back to legacy when the read model throws before returning a promise, with or without a timeout', async () => {
+    for (const timeoutMs of [undefined, 1000]) {
+      const records: ComparisonRecord[] = [];
+      const served = await readPath(timeoutMs, records).serve({
+        endpoint: 'accounts.summary',
+        subject: '1',
+        requestKey: 'accounts.summary:1',
+        query: (side) => {
+          if (side === 'readModel') throw new Error('no such read model');
+          return Promise.resolve('legacy answer');
+        },
+      });
+      expect(served).toMatchObject({
+        value: 'legacy answer',
+        servedBy: 'legacy',
+        fellBack: true,
+        mode: 'new',
+      });
+      expect(records.map((r) => [r.outcome, r.error])).toEqual([['error', 'read model: no such read model']]);
+    }
+  });
 });
