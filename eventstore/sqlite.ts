@@ -28,7 +28,7 @@ import type {
   StoredEvent,
   StoredSchemaChange,
 } from './ports.js';
-import { decodeDeadLetter, decodeEvent, decodeOffset, type EventRow } from './sqlite-codec.js';
+import { decodeDeadLetter, decodeEvent, decodeOffset, EVENT_COLUMNS, type EventRow } from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
 export const EVENT_STORE_MIGRATIONS = [
@@ -169,8 +169,6 @@ interface OffsetParams {
   sourceTxId: string;
   updatedAt: string;
 }
-
-const EVENT_COLUMNS = 'position, stream_id, stream_type, version, type, data, metadata, recorded_at';
 
 /**
  * EventStore on one SQLite file (better-sqlite3). The async port methods run synchronously
@@ -727,10 +725,16 @@ export class SqliteEventStore implements EventStore {
         ON CONFLICT (source_name) DO UPDATE SET
           "offset" = excluded."offset", source_tx_id = excluded.source_tx_id, updated_at = excluded.updated_at`),
       loadOffset: db.prepare('SELECT "offset" AS offset FROM source_offsets WHERE source_name = ?'),
-      readAfter: db.prepare(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
-      ),
-      readStream: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY version`),
+      readAfter: db
+        .prepare<[number, number], EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+        )
+        .raw(true),
+      readStream: db
+        .prepare<[string], EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY version`,
+        )
+        .raw(true),
       // Through ix_events_commit_time (migration 004), its expression verbatim: left to itself the
       // planner walks positions upwards and parses each event's JSON until one matches.
       firstCommittedAfter: db.prepare(

@@ -21,6 +21,7 @@ import {
   type ViewPlan,
 } from '../../definition/view/index.js';
 import type { AggregateFn } from '../../definition/view/reads.js';
+import { storedStateJson } from '../../eventstore/event-encoding.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
 import type { SqliteProjection, TouchedDocument } from '../ports.js';
@@ -45,6 +46,7 @@ import { DEFAULT_VERSION, docTableName, rowTableName } from './read-model-versio
  */
 
 type Db = Database.Database;
+type RowData = { state?: unknown; changes?: unknown };
 type SqlValue = string | number | bigint | null;
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
@@ -416,7 +418,7 @@ export class SqliteReadModels implements SqliteProjection {
 
   apply(db: Db, stored: StoredEvent): void {
     const event = this.migration.toDomainEvent(stored);
-    this.applyToViews(db, event, stored.position);
+    this.applyToViews(db, event, stored);
     this.applyToProjections(db, event);
   }
 
@@ -427,7 +429,7 @@ export class SqliteReadModels implements SqliteProjection {
    * Projections are left alone: `evolve` folds every event, and applying one twice would count it twice.
    */
   reapplyRow(db: Db, stored: StoredEvent): void {
-    this.applyToViews(db, this.migration.toDomainEvent(stored), stored.position);
+    this.applyToViews(db, this.migration.toDomainEvent(stored), stored);
   }
 
   /** Removes a row no event accounts for (repair), marking the documents that read it. */
@@ -484,13 +486,16 @@ export class SqliteReadModels implements SqliteProjection {
     return this.readerOf(db);
   }
 
-  private applyToViews(db: Db, event: DomainEvent, position: number): void {
+  private applyToViews(db: Db, event: DomainEvent, stored: StoredEvent): void {
     const table = event.metadata.table;
     if (!this.viewsOfTable.has(table)) return;
     const rule = this.migration.ruleOf(table);
     const state = (event.data as { state?: DomainState }).state;
     if (rule === undefined || state === undefined) {
-      throw new StoreError('EVENT_INVALID', `${event.type} at position ${position} carries no row state`);
+      throw new StoreError(
+        'EVENT_INVALID',
+        `${event.type} at position ${stored.position} carries no row state`,
+      );
     }
     if (!this.wholeChecked && this.bulk) this.checkWhole(db);
     const views = this.markedViewsOfTable.get(table);
@@ -502,7 +507,9 @@ export class SqliteReadModels implements SqliteProjection {
     }
     const writes = this.rowWrites(db, table);
     if (event.removed) writes.drop.run(key);
-    else writes.put.run(key, JSON.stringify(state));
+    // The state's text as the store holds it, when it came with the event: the same bytes as
+    // serialising the parsed state again, for a string copy.
+    else writes.put.run(key, storedStateJson(stored, event.data as RowData) ?? JSON.stringify(state));
     if (views !== undefined && !event.removed) this.mark(views, table, state, reader);
   }
 
