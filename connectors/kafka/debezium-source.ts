@@ -90,6 +90,13 @@ export interface KafkaDebeziumSourceOptions {
  * completed are delivered and the offsets committed once; `startBatches` hands those
  * transactions to the sink together, in commit order, so a sink that publishes them pays one
  * round trip for all of them. Offsets are still committed only after the sink resolved.
+ *
+ * The commit itself does not hold up the next fetch: kafkajs fetches again only once every
+ * batch handler returned, and a commit round trip was a fifth of a round. Commits run one at
+ * a time in the background, each with the newest points of every partition (a point skipped
+ * for a newer one loses nothing: the newer one was computed after it was delivered); a commit
+ * that fails is logged and retried with the next one, and at worst a restart re-delivers what
+ * the sink already took, which the projections skip (sourceOrder).
  */
 export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   readonly name: string;
@@ -118,6 +125,10 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   /** The flush batches read since the last one started will join (of one generation). */
   private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
+  /** Commit points waiting for the commit in flight (newer points of a partition replace older ones). */
+  private commitWaiting = new Map<string, CommitPoint>();
+  /** The offset commits in flight, one after the other; null when none is. */
+  private committing: Promise<void> | null = null;
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
 
@@ -213,6 +224,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   async stop(): Promise<void> {
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
+    // What was delivered is committed before the consumer leaves: less to re-deliver after.
+    await this.committing;
     await this.supervisor?.stop();
     await this.admin?.disconnect();
     this.consumer = null;
@@ -320,7 +333,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
     await this.deliver(ready, heartbeat);
-    await this.commit(this.reassembler.commitPoints());
+    this.commitSoon(this.reassembler.commitPoints());
   }
 
   /** Moves every unit the reassembler has ready into `ready`. */
@@ -362,7 +375,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
     await this.deliver(ready, async () => undefined);
-    await this.commit(this.reassembler.commitPoints());
+    this.commitSoon(this.reassembler.commitPoints());
   }
 
   private onDrop(d: Dropped): void {
@@ -400,8 +413,35 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     }
   }
 
-  private async commit(points: CommitPoint[]): Promise<void> {
-    if (points.length > 0) await this.consumer?.commitOffsets(points);
+  /**
+   * Commits `points` after the commits before them, without waiting: only called once the
+   * sink resolved for everything below them (their output is acknowledged by Kafka).
+   */
+  private commitSoon(points: CommitPoint[]): void {
+    for (const p of points) this.commitWaiting.set(`${p.topic}:${p.partition}`, p);
+    if (this.committing !== null || this.commitWaiting.size === 0) return;
+    this.committing = this.commitWaitingPoints().finally(() => {
+      this.committing = null;
+    });
+  }
+
+  private async commitWaitingPoints(): Promise<void> {
+    while (this.commitWaiting.size > 0) {
+      const points = [...this.commitWaiting.values()];
+      this.commitWaiting = new Map();
+      try {
+        if (this.consumer === null) throw new Error('no consumer running');
+        await this.consumer.commitOffsets(points);
+      } catch (err) {
+        // A rebalance or a broker hiccup: retried with the next commit (a restart re-delivers meanwhile).
+        for (const p of points) {
+          const key = `${p.topic}:${p.partition}`;
+          if (!this.commitWaiting.has(key)) this.commitWaiting.set(key, p);
+        }
+        this.logger.warn({ err: errorMessage(err) }, 'offset commit failed; retried with the next one');
+        return;
+      }
+    }
   }
 
   /** The group's committed offsets of every topic consumed (-1: none yet). */
