@@ -123,6 +123,23 @@ describe('TransactionReassembler', () => {
     expect(after).toEqual({ [ACC]: '2', [BAL]: '1', [TX]: '2' });
   });
 
+  it('commits up to the oldest undelivered record while far behind, one table topic ahead of the other', () => {
+    const drops: Dropped[] = [];
+    const far = reassembler(100, { ms: 0 }, drops);
+    for (let i = 0; i < 1000; i++) {
+      far.addChange(ref(ACC, i), change('accounts', i, { id: `g${i}`, order: 1 }));
+      far.addMarker(ref(TX, i), end(`g${i}`, { 'bank.accounts': 1, 'bank.balances': 1 }));
+    }
+    expect(drain(far)).toEqual([]);
+    expect(points(far)).toEqual({ [ACC]: '0', [TX]: '0' });
+    for (let i = 0; i < 500; i++)
+      far.addChange(ref(BAL, i), change('balances', i, { id: `g${i}`, order: 2 }));
+    expect(drain(far).map((t) => t.id)).toEqual(Array.from({ length: 500 }, (_, i) => `g${i}`));
+    expect(points(far)).toEqual({ [ACC]: '500', [BAL]: '500', [TX]: '500' });
+    expect(far.buffered).toBe(500);
+    expect(drops).toEqual([]);
+  });
+
   it('sends snapshot rows in chunks and holds streamed transactions until the snapshot barrier is passed', () => {
     const r = reassembler(2);
     r.addChange(ref(ACC, 0), change('accounts', 1, null, 'first'));
