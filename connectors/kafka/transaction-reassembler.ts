@@ -381,6 +381,18 @@ export class TransactionReassembler {
     return points;
   }
 
+  /**
+   * Transactions handed out (next) whose delivery then failed: no longer taken for delivered,
+   * so their records, read again, make them whole again instead of being dropped.
+   */
+  undeliver(txIds: readonly string[]): void {
+    const ids = new Set(txIds.filter((id) => this.recentlyDelivered.delete(id)));
+    if (ids.size === 0) return;
+    const kept = this.recentOrder.filter((id) => !ids.has(id));
+    this.recentOrder.length = 0;
+    this.recentOrder.push(...kept);
+  }
+
   /** Forget everything buffered (after a rebalance the consumer re-reads from committed offsets). */
   reset(): void {
     this.streamed.clear();

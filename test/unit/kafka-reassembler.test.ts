@@ -170,6 +170,25 @@ describe('TransactionReassembler', () => {
     expect(tx?.events).toHaveLength(1);
   });
 
+  it('delivers again a transaction whose delivery failed, once its records are read again', () => {
+    const r = reassembler();
+    const readG1 = () => {
+      r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+      r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+    };
+    readG1();
+    expect(drain(r).map((t) => t.id)).toEqual(['g1']);
+    // The sink failed: the source rewinds to the last safe points and reads g1 again.
+    r.undeliver(['g1']);
+    r.reset();
+    readG1();
+    expect(drain(r).map((t) => t.id)).toEqual(['g1']);
+    // Delivered this time: read again after a rebalance, it is dropped.
+    r.reset();
+    readG1();
+    expect(drain(r)).toEqual([]);
+  });
+
   it('drops records of a transaction it already delivered (re-read after a rebalance)', () => {
     const r = reassembler();
     r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
