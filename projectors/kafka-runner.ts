@@ -157,6 +157,9 @@ export class KafkaProjector {
   /** Batches handed over while the previous ones were written: the next write takes them all. */
   private queued: QueuedBatch[] = [];
   private draining = false;
+  /** Offsets written to the store, waiting for the commit in flight (the newest per partition). */
+  private commitWaiting = new Map<string, WaitingCommit>();
+  private committing: Promise<void> | null = null;
 
   constructor(private readonly options: KafkaProjectorOptions) {
     const { kafka, projection } = options;
@@ -250,6 +253,8 @@ export class KafkaProjector {
 
   async stop(): Promise<void> {
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
+    // What the store holds is committed before the consumer leaves: less to re-deliver after.
+    await this.committing;
     await this.supervisor?.stop();
     await this.producer.disconnect();
   }
@@ -450,6 +455,10 @@ export class KafkaProjector {
       applying.push(payload);
     }
     if (applying.length === 0) return;
+    const applied: AppliedMark[] = applying.map(({ batch }) => ({
+      partition: { topic: batch.topic, partition: batch.partition },
+      next: BigInt((batch.messages[batch.messages.length - 1] as KafkaMessage).offset) + 1n,
+    }));
     const events: NewDomainEvent[] = [];
     for (const { batch } of applying) {
       for (const message of batch.messages) {
@@ -461,24 +470,66 @@ export class KafkaProjector {
     }
     const { invalidation } = this.options;
     const begun = invalidation === undefined ? [] : ((await projection.addressedBy?.(events)) ?? []);
-    if (invalidation) await whileBeating(heartbeat, () => invalidation.begin(begun));
-    if (events.length > 0) await whileBeating(heartbeat, () => projection.apply(events));
-    if (invalidation)
-      await whileBeating(heartbeat, () => invalidation.end(begun, projection.drainTouched?.() ?? []));
-    const applied: AppliedMark[] = [];
+    const write = async () => {
+      if (invalidation) await invalidation.begin(begun);
+      if (events.length > 0) await projection.apply(events);
+      if (invalidation) await invalidation.end(begun, projection.drainTouched?.() ?? []);
+    };
+    // The marks go with the writes, not after them: one round trip less a batch. A mark ahead
+    // of writes that then fail is harmless: nothing is committed, the batch comes again from
+    // the committed offset, which the mark is not behind (no loss is seen), and is applied.
+    await whileBeating(heartbeat, () => settledBoth(write(), markAppliedAll(projection, applied)));
     for (const { batch, resolveOffset } of applying) {
-      const last = batch.messages[batch.messages.length - 1] as KafkaMessage;
-      resolveOffset(last.offset);
-      applied.push({
-        partition: { topic: batch.topic, partition: batch.partition },
-        next: BigInt(last.offset) + 1n,
-      });
+      resolveOffset((batch.messages[batch.messages.length - 1] as KafkaMessage).offset);
     }
-    await whileBeating(heartbeat, () => markAppliedAll(projection, applied));
-    await consumer.commitOffsets(
-      applied.map(({ partition, next }) => ({ ...partition, offset: String(next) })),
-    );
-    for (const { partition, next } of applied) {
+    this.commitSoon(consumer, applied);
+    this.applied += events.length;
+    this.metrics.applied.inc({ projection: projection.name }, events.length);
+    await heartbeat();
+  }
+
+  /**
+   * Commits the offsets of batches written to the store, after the commits before them,
+   * without holding up the next batch: kafkajs fetches again only once the batch handlers
+   * returned, and the commit round trip was a share of every batch. Commits run one at a time,
+   * each with the newest offsets of every partition waiting. A failed commit is retried with
+   * the next one; a restart meanwhile re-delivers batches the store holds, which the
+   * sourceOrder guard makes no-ops.
+   */
+  private commitSoon(consumer: Consumer, marks: readonly AppliedMark[]): void {
+    for (const mark of marks) this.commitWaiting.set(partitionKey(mark.partition), { consumer, mark });
+    if (this.committing !== null) return;
+    this.committing = this.commitWaitingMarks().finally(() => {
+      this.committing = null;
+    });
+  }
+
+  private async commitWaitingMarks(): Promise<void> {
+    while (this.commitWaiting.size > 0) {
+      const waiting = [...this.commitWaiting.values()];
+      this.commitWaiting = new Map();
+      // A consumer restarted by the supervisor commits the points of its predecessor too.
+      const consumer = this.supervisor?.current() ?? (waiting[0] as WaitingCommit).consumer;
+      const marks = waiting.map((w) => w.mark);
+      try {
+        await consumer.commitOffsets(
+          marks.map(({ partition, next }) => ({ ...partition, offset: String(next) })),
+        );
+      } catch (err) {
+        for (const w of waiting) {
+          const key = partitionKey(w.mark.partition);
+          if (!this.commitWaiting.has(key)) this.commitWaiting.set(key, w);
+        }
+        this.logger.warn({ err }, 'offset commit failed; retried with the next one');
+        return;
+      }
+      this.committedUpTo(marks);
+    }
+  }
+
+  /** Partitions committed up to these marks: what a replay of lost data waited for. */
+  private committedUpTo(marks: readonly AppliedMark[]): void {
+    for (const { partition, next } of marks) {
       const key = partitionKey(partition);
       this.committed.set(key, next);
       const rebuiltAt = this.lost.get(key);
@@ -488,9 +539,6 @@ export class KafkaProjector {
         this.logger.warn({ partition: key, offset: next }, 'lost read-model data replayed');
       }
     }
-    this.applied += events.length;
-    this.metrics.applied.inc({ projection: projection.name }, events.length);
-    await heartbeat();
   }
 
   private async decode(
@@ -537,6 +585,18 @@ export class KafkaProjector {
     const text = value.toString('utf8');
     return this.options.maskInvalidEvents === true ? String(maskValue(text)) : text;
   }
+}
+
+interface WaitingCommit {
+  consumer: Consumer;
+  mark: AppliedMark;
+}
+
+/** Waits for both, then fails with the first failure: no write is left running behind a failed batch. */
+async function settledBoth(a: Promise<unknown>, b: Promise<unknown>): Promise<void> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
 }
 
 /** The marks of several partitions in one store write when the store can (else one after the other). */

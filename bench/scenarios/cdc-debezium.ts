@@ -222,7 +222,8 @@ export const debeziumPath: CdcPath = {
       }),
       { waitMs: 120_000 },
     );
-    const published = new Map<string, PublishedRecord[]>();
+    /** Per published marker: where its events landed, offsets parsed once (polled every 2 ms). */
+    const published = new Map<string, { topic: string; partition: number; offset: bigint }[]>();
     const timeline = new Map<string, MarkerTimes>();
     const storeTimes = new Map<string, OperationTimes>();
     let translator: RunningTranslator | undefined;
@@ -252,7 +253,10 @@ export const debeziumPath: CdcPath = {
     };
     try {
       const onPublished = (txId: string, records: PublishedRecord[], timing: PublishTiming) => {
-        published.set(txId, records);
+        published.set(
+          txId,
+          records.map((r) => ({ topic: r.topic, partition: r.partition, offset: BigInt(r.offset) })),
+        );
         const marker = timeline.get(txId);
         if (marker === undefined) return;
         marker.captured = timing.capturedAtMs;
@@ -280,7 +284,7 @@ export const debeziumPath: CdcPath = {
         }
         const records = published.get(gtid);
         if (records === undefined || summary === undefined) return false;
-        const seen = records.every((r) => summary.committedOffset(r.topic, r.partition) > BigInt(r.offset));
+        const seen = records.every((r) => summary.committedOffset(r.topic, r.partition) > r.offset);
         if (seen) marker.visible = Date.now();
         return seen;
       },

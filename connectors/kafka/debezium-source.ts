@@ -90,6 +90,13 @@ export interface KafkaDebeziumSourceOptions {
  * completed are delivered and the offsets committed once; `startBatches` hands those
  * transactions to the sink together, in commit order, so a sink that publishes them pays one
  * round trip for all of them. Offsets are still committed only after the sink resolved.
+ *
+ * The commit itself does not hold up the next fetch: kafkajs fetches again only once every
+ * batch handler returned, and a commit round trip was a fifth of a round. Commits run one at
+ * a time in the background, each with the newest points of every partition (a point skipped
+ * for a newer one loses nothing: the newer one was computed after it was delivered); a commit
+ * that fails is logged and retried with the next one, and at worst a restart re-delivers what
+ * the sink already took, which the projections skip (sourceOrder).
  */
 export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   readonly name: string;
@@ -101,6 +108,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private supervisor: ConsumerSupervisor | null = null;
   private admin: Admin | null = null;
   private sink: ((txs: SourceTransaction[]) => Promise<void>) | null = null;
+  /** Transactions a sink call takes at most. */
+  private deliveryMax = MAX_DELIVERY;
   private delivered = 0;
   private lastDelivered: SourceTransaction | null = null;
   /**
@@ -118,6 +127,15 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   /** The flush batches read since the last one started will join (of one generation). */
   private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
+  /** Commit points waiting for the commit in flight (newer points of a partition replace older ones). */
+  private commitWaiting = new Map<string, CommitPoint>();
+  /** The offset commits in flight, one after the other; null when none is. */
+  private committing: Promise<void> | null = null;
+  /**
+   * Per partition, the newest offset below which everything was delivered (the group's
+   * commits at a join, then every commit point): where a failed delivery reads again from.
+   */
+  private safe = new Map<string, CommitPoint>();
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
 
@@ -174,6 +192,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   }
 
   start(_from: SourceOffset | null, sink: (tx: SourceTransaction) => Promise<void>): Promise<void> {
+    // One a call: a sink failing on one has taken every one before it, and only those.
+    this.deliveryMax = 1;
     return this.startBatches(async (txs) => {
       for (const tx of txs) await sink(tx);
     });
@@ -213,6 +233,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   async stop(): Promise<void> {
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
+    // What was delivered is committed before the consumer leaves: less to re-deliver after.
+    await this.committing;
     await this.supervisor?.stop();
     await this.admin?.disconnect();
     this.consumer = null;
@@ -277,8 +299,10 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (this.seeded !== generation) {
       // What the old generation buffered goes: the new assignment reads it again from the commits.
       this.reassembler.reset();
-      this.reassembler.seed(await this.committedOffsets());
+      const committed = await this.committedOffsets();
+      this.reassembler.seed(committed);
       if (generation !== this.generation) return;
+      this.safe = new Map(committed.map((c) => [`${c.topic}:${c.partition}`, c]));
       this.seeded = generation;
     }
     for (const message of batch.messages) {
@@ -319,8 +343,42 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (this.reassembler.needsBarrier) this.reassembler.setBarrier(await this.endOffsets(this.tableTopics));
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
-    await this.deliver(ready, heartbeat);
-    await this.commit(this.reassembler.commitPoints());
+    await this.deliverOrRewind(ready, heartbeat);
+    this.commitSoon(this.reassembler.commitPoints());
+  }
+
+  /**
+   * Delivers `ready`; when the sink fails, what it did not take is read again: the reassembler
+   * starts over from the last safe points and the consumer seeks there (kafkajs would go on
+   * from the records already read, and those transactions left the reassembler when taken),
+   * then the failure goes to kafkajs, which fetches again.
+   */
+  private async deliverOrRewind(ready: SourceTransaction[], heartbeat: () => Promise<void>): Promise<void> {
+    try {
+      await this.deliver(ready, heartbeat);
+    } catch (err) {
+      this.rewind(ready);
+      throw err;
+    }
+  }
+
+  private rewind(undelivered: readonly SourceTransaction[]): void {
+    this.reassembler.undeliver(undelivered.map((tx) => tx.id));
+    this.reassembler.reset();
+    const points = [...this.safe.values()];
+    this.reassembler.seed(points);
+    for (const p of points) {
+      // No commit yet: from the beginning, as a new group member would.
+      this.consumer?.seek({
+        topic: p.topic,
+        partition: p.partition,
+        offset: BigInt(p.offset) < 0n ? '-2' : p.offset,
+      });
+    }
+    this.logger.warn(
+      { transactions: undelivered.length },
+      'delivery failed; reading again from the last delivered offsets',
+    );
   }
 
   /** Moves every unit the reassembler has ready into `ready`. */
@@ -329,13 +387,15 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       ready.push(unit.tx);
   }
 
-  /** Hands `ready` to the sink, at most MAX_DELIVERY transactions a call, and empties it. */
+  /** Hands `ready` to the sink, at most deliveryMax transactions a call, and empties it. */
   private async deliver(ready: SourceTransaction[], heartbeat: () => Promise<void>): Promise<void> {
     const sink = this.sink;
     if (sink === null) return;
     while (ready.length > 0) {
-      const txs = ready.splice(0, MAX_DELIVERY);
+      const txs = ready.slice(0, this.deliveryMax);
+      // Left in `ready` until the sink resolved: what a failure leaves there is read again.
       await sink(txs);
+      ready.splice(0, txs.length);
       this.delivered += txs.length;
       this.lastDelivered = txs[txs.length - 1] ?? this.lastDelivered;
       await heartbeat();
@@ -361,8 +421,8 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (!dropped) return;
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
-    await this.deliver(ready, async () => undefined);
-    await this.commit(this.reassembler.commitPoints());
+    await this.deliverOrRewind(ready, async () => undefined);
+    this.commitSoon(this.reassembler.commitPoints());
   }
 
   private onDrop(d: Dropped): void {
@@ -400,8 +460,38 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     }
   }
 
-  private async commit(points: CommitPoint[]): Promise<void> {
-    if (points.length > 0) await this.consumer?.commitOffsets(points);
+  /**
+   * Commits `points` after the commits before them, without waiting: only called once the
+   * sink resolved for everything below them (their output is acknowledged by Kafka).
+   */
+  private commitSoon(points: CommitPoint[]): void {
+    for (const p of points) {
+      this.commitWaiting.set(`${p.topic}:${p.partition}`, p);
+      this.safe.set(`${p.topic}:${p.partition}`, p);
+    }
+    if (this.committing !== null || this.commitWaiting.size === 0) return;
+    this.committing = this.commitWaitingPoints().finally(() => {
+      this.committing = null;
+    });
+  }
+
+  private async commitWaitingPoints(): Promise<void> {
+    while (this.commitWaiting.size > 0) {
+      const points = [...this.commitWaiting.values()];
+      this.commitWaiting = new Map();
+      try {
+        if (this.consumer === null) throw new Error('no consumer running');
+        await this.consumer.commitOffsets(points);
+      } catch (err) {
+        // A rebalance or a broker hiccup: retried with the next commit (a restart re-delivers meanwhile).
+        for (const p of points) {
+          const key = `${p.topic}:${p.partition}`;
+          if (!this.commitWaiting.has(key)) this.commitWaiting.set(key, p);
+        }
+        this.logger.warn({ err: errorMessage(err) }, 'offset commit failed; retried with the next one');
+        return;
+      }
+    }
   }
 
   /** The group's committed offsets of every topic consumed (-1: none yet). */

@@ -1,5 +1,6 @@
 import type { ChangeEvent, SourceTransaction } from '../change-event.js';
 import type { TransactionMarker } from '../debezium/record.js';
+import { HeldOffsets } from './held-offsets.js';
 
 /**
  * Debezium writes each table to its own topic and the BEGIN/END markers of every source
@@ -123,6 +124,14 @@ export class TransactionReassembler {
   private readonly streamed = new Map<string, TxBuffer>();
   /** Transaction ids with buffered records, per topic. */
   private readonly byTopic = new Map<string, Set<string>>();
+  /**
+   * The same, of transactions whose END is not queued (orphan candidates): few, the ones
+   * at the reading front, where byTopic holds every transaction queued when far behind.
+   */
+  private readonly endless = new Map<string, Set<string>>();
+  /** Offsets of every record buffered (rows, markers, snapshot rows): the commit points. */
+  private readonly held = new HeldOffsets();
+  private streamedRecords = 0;
   private readonly ends: PendingEnd[] = [];
   private readonly endIds = new Set<string>();
   private snapshotRows: Buffered[] = [];
@@ -199,11 +208,13 @@ export class TransactionReassembler {
       this.snapshotSeen = true;
       if (event.source.snapshot === 'last') this.snapshotLastSeen = true;
       this.snapshotRows.push({ ref, event });
+      this.holdRef(ref);
       return;
     }
     const txId = event.transaction?.id;
     if (txId === undefined) {
       this.loose.push({ ref, event });
+      this.holdRef(ref);
       return;
     }
     if (this.recentlyDelivered.has(txId)) return;
@@ -249,6 +260,10 @@ export class TransactionReassembler {
     }
     this.endIds.add(marker.id);
     this.ends.push({ ref, marker, expected: counted, perTopic, readAtMs: this.now() });
+    this.holdRef(ref);
+    for (const topic of this.streamed.get(marker.id)?.topics.keys() ?? []) {
+      removeFrom(this.endless, topic, marker.id);
+    }
   }
 
   /**
@@ -267,6 +282,7 @@ export class TransactionReassembler {
     }
     const single = this.loose.shift();
     if (single) {
+      this.releaseRef(single.ref);
       const records = [single.ref];
       return {
         tx: {
@@ -322,8 +338,9 @@ export class TransactionReassembler {
   /** Whether rows without a queued END were read more than `graceMs` ago (see dropOrphansExhausted). */
   hasOldOrphans(graceMs: number): boolean {
     const now = this.now();
-    for (const [txId, buffer] of this.streamed) {
-      if (!this.endIds.has(txId) && now - buffer.readAtMs >= graceMs) return true;
+    for (const txId of this.orphanCandidates()) {
+      const buffer = this.streamed.get(txId);
+      if (buffer !== undefined && now - buffer.readAtMs >= graceMs) return true;
     }
     return false;
   }
@@ -341,9 +358,10 @@ export class TransactionReassembler {
     );
     if (!read || txEnds.length === 0) return 0;
     const now = this.now();
-    const orphans = [...this.streamed].filter(
-      ([txId, buffer]) => !this.endIds.has(txId) && now - buffer.readAtMs >= graceMs,
-    );
+    const orphans = [...this.orphanCandidates()].flatMap((txId) => {
+      const buffer = this.streamed.get(txId);
+      return buffer !== undefined && now - buffer.readAtMs >= graceMs ? [[txId, buffer] as const] : [];
+    });
     for (const [txId, buffer] of orphans) {
       this.forget(txId);
       this.remember(txId);
@@ -354,29 +372,34 @@ export class TransactionReassembler {
 
   /** Where each topic-partition may be committed, given what is still buffered. */
   commitPoints(): CommitPoint[] {
-    const oldest = new Map<string, bigint>();
-    const hold = (ref: RecordRef) => {
-      const key = tpKey(ref.topic, ref.partition);
-      const offset = BigInt(ref.offset);
-      const seen = oldest.get(key);
-      if (seen === undefined || offset < seen) oldest.set(key, offset);
-    };
-    for (const buffer of this.streamed.values()) for (const b of buffer.records) hold(b.ref);
-    for (const b of this.snapshotRows) hold(b.ref);
-    for (const b of this.loose) hold(b.ref);
-    for (const e of this.ends) hold(e.ref);
     const points: CommitPoint[] = [];
-    for (const [key, p] of this.position) {
+    for (const p of this.position.values()) {
       if (p.next === 0n) continue;
-      points.push({ topic: p.topic, partition: p.partition, offset: String(oldest.get(key) ?? p.next) });
+      const offset = this.held.lowest(p.topic, p.partition) ?? p.next;
+      points.push({ topic: p.topic, partition: p.partition, offset: String(offset) });
     }
     return points;
+  }
+
+  /**
+   * Transactions handed out (next) whose delivery then failed: no longer taken for delivered,
+   * so their records, read again, make them whole again instead of being dropped.
+   */
+  undeliver(txIds: readonly string[]): void {
+    const ids = new Set(txIds.filter((id) => this.recentlyDelivered.delete(id)));
+    if (ids.size === 0) return;
+    const kept = this.recentOrder.filter((id) => !ids.has(id));
+    this.recentOrder.length = 0;
+    this.recentOrder.push(...kept);
   }
 
   /** Forget everything buffered (after a rebalance the consumer re-reads from committed offsets). */
   reset(): void {
     this.streamed.clear();
     this.byTopic.clear();
+    this.endless.clear();
+    this.held.clear();
+    this.streamedRecords = 0;
     this.ends.length = 0;
     this.endIds.clear();
     this.snapshotRows = [];
@@ -388,9 +411,7 @@ export class TransactionReassembler {
   }
 
   get buffered(): number {
-    let n = this.snapshotRows.length + this.loose.length;
-    for (const buffer of this.streamed.values()) n += buffer.records.length;
-    return n;
+    return this.snapshotRows.length + this.loose.length + this.streamedRecords;
   }
 
   /** What the reassembler holds, for a diagnosis of a pipeline that stopped moving. */
@@ -441,6 +462,7 @@ export class TransactionReassembler {
 
   private removeHead(head: PendingEnd): void {
     this.ends.shift();
+    this.releaseRef(head.ref);
     this.endIds.delete(head.marker.id);
     this.forget(head.marker.id);
     this.remember(head.marker.id);
@@ -453,9 +475,11 @@ export class TransactionReassembler {
   private laterRowsRead(head: PendingEnd, buffer: TxBuffer | undefined): string | null {
     if (head.perTopic === null) return null;
     for (const topic of this.missingTopics(head, buffer)) {
-      for (const txId of this.byTopic.get(topic) ?? []) {
-        if (txId !== head.marker.id && this.endIds.has(txId)) return topic;
-      }
+      const ids = this.byTopic.get(topic);
+      if (ids === undefined) continue;
+      // Transactions with rows here whose END is queued, the head's own aside (its END is queued).
+      const queued = ids.size - (this.endless.get(topic)?.size ?? 0) - (ids.has(head.marker.id) ? 1 : 0);
+      if (queued > 0) return topic;
     }
     return null;
   }
@@ -480,8 +504,7 @@ export class TransactionReassembler {
     }
     const orphans = new Set<string>();
     for (const [topic, offset] of highest) {
-      for (const txId of this.byTopic.get(topic) ?? []) {
-        if (this.endIds.has(txId)) continue;
+      for (const txId of this.endless.get(topic) ?? []) {
         const lowest = this.streamed.get(txId)?.topics.get(topic)?.lowest;
         if (lowest !== undefined && lowest < offset) orphans.add(txId);
       }
@@ -505,6 +528,8 @@ export class TransactionReassembler {
 
   private hold(txId: string, buffer: TxBuffer, record: Buffered<ChangeEvent | null>): void {
     buffer.records.push(record);
+    this.streamedRecords++;
+    this.holdRef(record.ref);
     const { topic } = record.ref;
     const offset = BigInt(record.ref.offset);
     const seen = buffer.topics.get(topic);
@@ -513,28 +538,41 @@ export class TransactionReassembler {
       seen.count++;
       if (offset < seen.lowest) seen.lowest = offset;
     }
-    let ids = this.byTopic.get(topic);
-    if (ids === undefined) {
-      ids = new Set();
-      this.byTopic.set(topic, ids);
-    }
-    ids.add(txId);
+    addTo(this.byTopic, topic, txId);
+    if (!this.endIds.has(txId)) addTo(this.endless, topic, txId);
   }
 
   private forget(txId: string): void {
     const buffer = this.streamed.get(txId);
     if (buffer === undefined) return;
     this.streamed.delete(txId);
+    this.streamedRecords -= buffer.records.length;
+    for (const b of buffer.records) this.releaseRef(b.ref);
     for (const topic of buffer.topics.keys()) {
-      const ids = this.byTopic.get(topic);
-      ids?.delete(txId);
-      if (ids?.size === 0) this.byTopic.delete(topic);
+      removeFrom(this.byTopic, topic, txId);
+      removeFrom(this.endless, topic, txId);
     }
+  }
+
+  /** Transactions with rows buffered and no END queued. */
+  private orphanCandidates(): Set<string> {
+    const ids = new Set<string>();
+    for (const set of this.endless.values()) for (const txId of set) ids.add(txId);
+    return ids;
+  }
+
+  private holdRef(ref: RecordRef): void {
+    this.held.hold(ref.topic, ref.partition, BigInt(ref.offset));
+  }
+
+  private releaseRef(ref: RecordRef): void {
+    this.held.release(ref.topic, ref.partition, BigInt(ref.offset));
   }
 
   private takeSnapshotChunk(): ReadyUnit {
     const chunk = this.snapshotRows.slice(0, this.options.snapshotChunkRows);
     this.snapshotRows = this.snapshotRows.slice(chunk.length);
+    for (const b of chunk) this.releaseRef(b.ref);
     const records = chunk.map((b) => b.ref);
     const first = chunk[0]?.ref;
     return {
@@ -570,4 +608,19 @@ export class TransactionReassembler {
       if (old !== undefined) this.recentlyDelivered.delete(old);
     }
   }
+}
+
+function addTo(index: Map<string, Set<string>>, topic: string, txId: string): void {
+  let ids = index.get(topic);
+  if (ids === undefined) {
+    ids = new Set();
+    index.set(topic, ids);
+  }
+  ids.add(txId);
+}
+
+function removeFrom(index: Map<string, Set<string>>, topic: string, txId: string): void {
+  const ids = index.get(topic);
+  ids?.delete(txId);
+  if (ids?.size === 0) index.delete(topic);
 }

@@ -123,6 +123,23 @@ describe('TransactionReassembler', () => {
     expect(after).toEqual({ [ACC]: '2', [BAL]: '1', [TX]: '2' });
   });
 
+  it('commits up to the oldest undelivered record while far behind, one table topic ahead of the other', () => {
+    const drops: Dropped[] = [];
+    const far = reassembler(100, { ms: 0 }, drops);
+    for (let i = 0; i < 1000; i++) {
+      far.addChange(ref(ACC, i), change('accounts', i, { id: `g${i}`, order: 1 }));
+      far.addMarker(ref(TX, i), end(`g${i}`, { 'bank.accounts': 1, 'bank.balances': 1 }));
+    }
+    expect(drain(far)).toEqual([]);
+    expect(points(far)).toEqual({ [ACC]: '0', [TX]: '0' });
+    for (let i = 0; i < 500; i++)
+      far.addChange(ref(BAL, i), change('balances', i, { id: `g${i}`, order: 2 }));
+    expect(drain(far).map((t) => t.id)).toEqual(Array.from({ length: 500 }, (_, i) => `g${i}`));
+    expect(points(far)).toEqual({ [ACC]: '500', [BAL]: '500', [TX]: '500' });
+    expect(far.buffered).toBe(500);
+    expect(drops).toEqual([]);
+  });
+
   it('sends snapshot rows in chunks and holds streamed transactions until the snapshot barrier is passed', () => {
     const r = reassembler(2);
     r.addChange(ref(ACC, 0), change('accounts', 1, null, 'first'));
@@ -151,6 +168,25 @@ describe('TransactionReassembler', () => {
     r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 2 }));
     const [tx] = drain(r);
     expect(tx?.events).toHaveLength(1);
+  });
+
+  it('delivers again a transaction whose delivery failed, once its records are read again', () => {
+    const r = reassembler();
+    const readG1 = () => {
+      r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
+      r.addMarker(ref(TX, 0), end('g1', { 'bank.accounts': 1 }));
+    };
+    readG1();
+    expect(drain(r).map((t) => t.id)).toEqual(['g1']);
+    // The sink failed: the source rewinds to the last safe points and reads g1 again.
+    r.undeliver(['g1']);
+    r.reset();
+    readG1();
+    expect(drain(r).map((t) => t.id)).toEqual(['g1']);
+    // Delivered this time: read again after a rebalance, it is dropped.
+    r.reset();
+    readG1();
+    expect(drain(r)).toEqual([]);
   });
 
   it('drops records of a transaction it already delivered (re-read after a rebalance)', () => {
