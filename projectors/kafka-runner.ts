@@ -9,6 +9,7 @@ import {
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
+import { BackgroundCommits } from '../connectors/kafka/background-commits.js';
 import { ConsumerSupervisor } from '../connectors/kafka/consumer-supervisor.js';
 import {
   DOMAIN_TOPIC_CONFIG,
@@ -157,9 +158,19 @@ export class KafkaProjector {
   /** Batches handed over while the previous ones were written: the next write takes them all. */
   private queued: QueuedBatch[] = [];
   private draining = false;
-  /** Offsets written to the store, waiting for the commit in flight (the newest per partition). */
-  private commitWaiting = new Map<string, WaitingCommit>();
-  private committing: Promise<void> | null = null;
+  /** Offsets of batches the store holds, committed one commit after the other, not awaited by the batches. */
+  private readonly commits = new BackgroundCommits<WaitingCommit>({
+    key: (w) => partitionKey(w.mark.partition),
+    commit: async (waiting) => {
+      // A consumer restarted by the supervisor commits the points of its predecessor too.
+      const consumer = this.supervisor?.current() ?? (waiting[0] as WaitingCommit).consumer;
+      await consumer.commitOffsets(
+        waiting.map(({ mark: { partition, next } }) => ({ ...partition, offset: String(next) })),
+      );
+    },
+    onCommitted: (waiting) => this.committedUpTo(waiting.map((w) => w.mark)),
+    onFailed: (err) => this.logger.warn({ err }, 'offset commit failed; retried with the next one'),
+  });
 
   constructor(private readonly options: KafkaProjectorOptions) {
     const { kafka, projection } = options;
@@ -254,7 +265,7 @@ export class KafkaProjector {
   async stop(): Promise<void> {
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     // What the store holds is committed before the consumer leaves: less to re-deliver after.
-    await this.committing;
+    await this.commits.settled();
     await this.supervisor?.stop();
     await this.producer.disconnect();
   }
@@ -482,49 +493,12 @@ export class KafkaProjector {
     for (const { batch, resolveOffset } of applying) {
       resolveOffset((batch.messages[batch.messages.length - 1] as KafkaMessage).offset);
     }
-    this.commitSoon(consumer, applied);
+    // Not awaited: the next batch need not wait for the commit round trip; a restart meanwhile
+    // re-delivers batches the store holds, which the sourceOrder guard makes no-ops.
+    this.commits.add(applied.map((mark) => ({ consumer, mark })));
     this.applied += events.length;
     this.metrics.applied.inc({ projection: projection.name }, events.length);
     await heartbeat();
-  }
-
-  /**
-   * Commits the offsets of batches written to the store, after the commits before them,
-   * without holding up the next batch: kafkajs fetches again only once the batch handlers
-   * returned, and the commit round trip was a share of every batch. Commits run one at a time,
-   * each with the newest offsets of every partition waiting. A failed commit is retried with
-   * the next one; a restart meanwhile re-delivers batches the store holds, which the
-   * sourceOrder guard makes no-ops.
-   */
-  private commitSoon(consumer: Consumer, marks: readonly AppliedMark[]): void {
-    for (const mark of marks) this.commitWaiting.set(partitionKey(mark.partition), { consumer, mark });
-    if (this.committing !== null) return;
-    this.committing = this.commitWaitingMarks().finally(() => {
-      this.committing = null;
-    });
-  }
-
-  private async commitWaitingMarks(): Promise<void> {
-    while (this.commitWaiting.size > 0) {
-      const waiting = [...this.commitWaiting.values()];
-      this.commitWaiting = new Map();
-      // A consumer restarted by the supervisor commits the points of its predecessor too.
-      const consumer = this.supervisor?.current() ?? (waiting[0] as WaitingCommit).consumer;
-      const marks = waiting.map((w) => w.mark);
-      try {
-        await consumer.commitOffsets(
-          marks.map(({ partition, next }) => ({ ...partition, offset: String(next) })),
-        );
-      } catch (err) {
-        for (const w of waiting) {
-          const key = partitionKey(w.mark.partition);
-          if (!this.commitWaiting.has(key)) this.commitWaiting.set(key, w);
-        }
-        this.logger.warn({ err }, 'offset commit failed; retried with the next one');
-        return;
-      }
-      this.committedUpTo(marks);
-    }
   }
 
   /** Partitions committed up to these marks: what a replay of lost data waited for. */

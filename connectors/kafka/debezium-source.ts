@@ -11,6 +11,7 @@ import {
   transactionIdOf as sourceTransactionId,
 } from '../debezium/record.js';
 import type { ChangeSource } from '../ports.js';
+import { BackgroundCommits } from './background-commits.js';
 import { ConsumerSupervisor } from './consumer-supervisor.js';
 import { singleMemberAssigner } from './single-member-assigner.js';
 import { ensureTopics } from './topics.js';
@@ -127,10 +128,17 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   /** The flush batches read since the last one started will join (of one generation). */
   private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
-  /** Commit points waiting for the commit in flight (newer points of a partition replace older ones). */
-  private commitWaiting = new Map<string, CommitPoint>();
-  /** The offset commits in flight, one after the other; null when none is. */
-  private committing: Promise<void> | null = null;
+  /** Offset commits of delivered points, one after the other, not awaited by the batches. */
+  private readonly commits = new BackgroundCommits<CommitPoint>({
+    key: (p) => `${p.topic}:${p.partition}`,
+    commit: async (points) => {
+      if (this.consumer === null) throw new Error('no consumer running');
+      await this.consumer.commitOffsets(points);
+    },
+    // A rebalance or a broker hiccup: retried with the next commit (a restart re-delivers meanwhile).
+    onFailed: (err) =>
+      this.logger.warn({ err: errorMessage(err) }, 'offset commit failed; retried with the next one'),
+  });
   /**
    * Per partition, the newest offset below which everything was delivered (the group's
    * commits at a join, then every commit point): where a failed delivery reads again from.
@@ -234,7 +242,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
     // What was delivered is committed before the consumer leaves: less to re-deliver after.
-    await this.committing;
+    await this.commits.settled();
     await this.supervisor?.stop();
     await this.admin?.disconnect();
     this.consumer = null;
@@ -465,36 +473,10 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * sink resolved for everything below them (their output is acknowledged by Kafka).
    */
   private commitSoon(points: CommitPoint[]): void {
-    for (const p of points) {
-      this.commitWaiting.set(`${p.topic}:${p.partition}`, p);
-      this.safe.set(`${p.topic}:${p.partition}`, p);
-    }
-    if (this.committing !== null || this.commitWaiting.size === 0) return;
-    this.committing = this.commitWaitingPoints().finally(() => {
-      this.committing = null;
-    });
+    for (const p of points) this.safe.set(`${p.topic}:${p.partition}`, p);
+    this.commits.add(points);
   }
 
-  private async commitWaitingPoints(): Promise<void> {
-    while (this.commitWaiting.size > 0) {
-      const points = [...this.commitWaiting.values()];
-      this.commitWaiting = new Map();
-      try {
-        if (this.consumer === null) throw new Error('no consumer running');
-        await this.consumer.commitOffsets(points);
-      } catch (err) {
-        // A rebalance or a broker hiccup: retried with the next commit (a restart re-delivers meanwhile).
-        for (const p of points) {
-          const key = `${p.topic}:${p.partition}`;
-          if (!this.commitWaiting.has(key)) this.commitWaiting.set(key, p);
-        }
-        this.logger.warn({ err: errorMessage(err) }, 'offset commit failed; retried with the next one');
-        return;
-      }
-    }
-  }
-
-  /** The group's committed offsets of every topic consumed (-1: none yet). */
   private async committedOffsets(): Promise<CommitPoint[]> {
     const admin = this.admin;
     if (admin === null) return [];
