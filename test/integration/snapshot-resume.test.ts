@@ -116,9 +116,15 @@ describe('resumable initial snapshot (MariaDB)', () => {
       await projectItems(store, readDb, migration),
     );
     const snapshotEvents = count(store, 'snapshot = 1');
-    // Restarted from the first row each time, the snapshot would have stored ~1.8× the rows.
-    expect(snapshotEvents).toBeLessThanOrEqual(Math.ceil(rows * 1.05));
-    expect(snapshotEvents).toBeGreaterThan(0);
+    // Restarted from the first row each time, the snapshot would have stored most rows twice or
+    // more. Counted per key, not against the final row count: rows the writer deleted after they
+    // were read leave their snapshot events behind, as many as the machine's pace allows.
+    const copiedTwice = count(
+      store,
+      'snapshot = 1 AND stream_id IN (SELECT stream_id FROM events WHERE snapshot = 1 GROUP BY stream_id HAVING COUNT(*) > 1)',
+    );
+    expect(copiedTwice).toBe(0);
+    expect(snapshotEvents).toBeGreaterThan(rows / 2);
     readDb.close();
     await store.close();
   });
