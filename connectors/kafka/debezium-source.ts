@@ -79,6 +79,9 @@ export interface KafkaDebeziumSourceOptions {
   onError?: (err: SourceError) => void;
 }
 
+/** One key per topic partition: the background commits and the safe points keep the newest of each. */
+const pointKey = (p: CommitPoint) => `${p.topic}:${p.partition}`;
+
 /**
  * The Debezium-on-Kafka change source: consumes the connector's table topics and its
  * transaction topic and delivers the same SourceTransactions as the embedded readers, in
@@ -130,7 +133,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private staleTimer: NodeJS.Timeout | null = null;
   /** Offset commits of delivered points, one after the other, not awaited by the batches. */
   private readonly commits = new BackgroundCommits<CommitPoint>({
-    key: (p) => `${p.topic}:${p.partition}`,
+    key: pointKey,
     commit: async (points) => {
       if (this.consumer === null) throw new Error('no consumer running');
       await this.consumer.commitOffsets(points);
@@ -310,7 +313,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       const committed = await this.committedOffsets();
       this.reassembler.seed(committed);
       if (generation !== this.generation) return;
-      this.safe = new Map(committed.map((c) => [`${c.topic}:${c.partition}`, c]));
+      this.safe = new Map(committed.map((c) => [pointKey(c), c]));
       this.seeded = generation;
     }
     for (const message of batch.messages) {
@@ -473,10 +476,11 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * sink resolved for everything below them (their output is acknowledged by Kafka).
    */
   private commitSoon(points: CommitPoint[]): void {
-    for (const p of points) this.safe.set(`${p.topic}:${p.partition}`, p);
+    for (const p of points) this.safe.set(pointKey(p), p);
     this.commits.add(points);
   }
 
+  /** The group's committed offsets of every topic consumed (-1: none yet). */
   private async committedOffsets(): Promise<CommitPoint[]> {
     const admin = this.admin;
     if (admin === null) return [];
