@@ -73,7 +73,17 @@ export interface PublishedRecord {
  */
 export class DomainEventTranslator {
   private readonly logger: Logger;
-  private readonly producer: Producer;
+  private producer: Producer;
+  /**
+   * A send failed: the producer is replaced before the next one. kafkajs rolls an idempotent
+   * producer's sequence numbers back when it gives up on a request, but the broker may have
+   * written that request (the response was lost in a restart). The source then re-delivers
+   * from its last commit, so the next request can differ in content yet reuse those sequence
+   * numbers: the broker answers a range it has seen as a duplicate and writes nothing of it
+   * (a silent loss), or one it has not as out of order. A new producer id starts afresh; what
+   * the lost-response request wrote stays as a duplicate, which the projections skip.
+   */
+  private producerFailed = false;
   private readonly metrics;
   private readonly knownTopics = new Set<string>();
   /** Partition count of each topic written, for choosing partitions as the producer would. */
@@ -83,11 +93,7 @@ export class DomainEventTranslator {
   constructor(private readonly options: TranslatorOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'translator' });
     // The default (murmur2, Java-compatible) partitioner: any Kafka client maps a stream id to the same partition.
-    this.producer = options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    this.producer = this.newProducer();
     const registers = options.registry ? [options.registry] : [];
     this.metrics = {
       events: new Counter({
@@ -108,6 +114,37 @@ export class DomainEventTranslator {
     };
   }
 
+  private newProducer(): Producer {
+    return this.options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  /** The producer after a failed send: disconnected and replaced by one with a new producer id. */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    await old.disconnect().catch(() => undefined);
+    const fresh = this.newProducer();
+    // Stays marked failed until the new one is connected: a broker still down fails the next try too.
+    await fresh.connect();
+    this.producer = fresh;
+    this.producerFailed = false;
+    this.logger.warn('producer replaced after a failed send (new producer id)');
+  }
+
+  /** Runs a send on a producer that has not failed before (see producerFailed). */
+  private async withProducer<T>(send: (producer: Producer) => Promise<T>): Promise<T> {
+    if (this.producerFailed) await this.renewProducer();
+    try {
+      return await send(this.producer);
+    } catch (err) {
+      this.producerFailed = true;
+      throw err;
+    }
+  }
+
   async start(): Promise<void> {
     await this.producer.connect();
     await this.ensureTopics();
@@ -125,16 +162,18 @@ export class DomainEventTranslator {
   /** Sends a record the source could not parse to the dead-letter topic. */
   async deadLetterRecord(invalid: InvalidRecord): Promise<void> {
     const record = this.options.masking?.record(invalid) ?? invalid;
-    await this.producer.send({
-      topic: deadLetterTopic(this.options.topicPrefix),
-      acks: -1,
-      messages: [
-        {
-          key: `${record.topic}:${record.partition}:${record.offset}`,
-          value: JSON.stringify({ reason: record.reason, source: record }),
-        },
-      ],
-    });
+    await this.withProducer((producer) =>
+      producer.send({
+        topic: deadLetterTopic(this.options.topicPrefix),
+        acks: -1,
+        messages: [
+          {
+            key: `${record.topic}:${record.partition}:${record.offset}`,
+            value: JSON.stringify({ reason: record.reason, source: record }),
+          },
+        ],
+      }),
+    );
     this.metrics.deadLetters.inc();
   }
 
@@ -145,7 +184,7 @@ export class DomainEventTranslator {
     if (topics.size === 0) return;
     await this.ensureTopics([...topics]);
     const placed = mapped.map((m) => m.messages.map((o) => this.place(o.topic, o.message)));
-    const offsets = await this.send(placed.flat());
+    const offsets = await this.withProducer(() => this.send(placed.flat()));
     let at = 0;
     for (const [i, tx] of txs.entries()) {
       const { events, deadLetters } = mapped[i] as MappedMessages;

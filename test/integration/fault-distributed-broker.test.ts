@@ -48,6 +48,13 @@ describe.skipIf(!ready)('fault: Kafka broker restarted under load (distributed s
         `consumer restarts ${await shop.metric('cqrs_translator_consumer_restarts_total')} translator, ` +
         `${await shop.metric('cqrs_projector_consumer_restarts_total')} projectors`,
     );
+    if (differences.length > 0)
+      console.info(
+        `last warnings:\n${shop.log.lines
+          .filter((l) => /"level":[45]0/.test(l))
+          .slice(-80)
+          .join('\n')}`,
+      );
     expect(differences).toEqual([]);
     expect(checks).toBeGreaterThan(300);
     expect(shop.log.lines.filter((l) => /"level":50/.test(l) && /stopped for good/.test(l))).toEqual([]);

@@ -1,12 +1,12 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ChangeEvent, SourceTransaction } from '../../connectors/change-event.js';
+import type { SourceTransaction } from '../../connectors/change-event.js';
 import type { BatchedChangeSource } from '../../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type PublishedRecord } from '../../connectors/kafka/translator.js';
 import type { ChangeSource } from '../../connectors/ports.js';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
-import { itemsMigration } from './support/items.js';
+import { itemChange, itemsMigration } from './support/items.js';
 
 /**
  * The translator publishing the transactions a source hands over together in one produce
@@ -23,31 +23,6 @@ const migration = itemsMigration();
 const ITEMS = 12;
 const TXS = 60;
 
-let pos = 1000;
-function itemChange(id: number, qty: number, txId: string, order: number): ChangeEvent {
-  pos += 10;
-  return {
-    before: qty === 1 ? null : { id, name: `item ${id}`, qty: qty - 1 },
-    after: { id, name: `item ${id}`, qty },
-    op: qty === 1 ? 'c' : 'u',
-    ts_ms: 1_700_000_000_500,
-    transaction: { id: txId, total_order: order, data_collection_order: order },
-    source: {
-      version: 'test',
-      connector: 'mariadb',
-      name: 'h4',
-      ts_ms: 1_700_000_000_000,
-      snapshot: 'false',
-      db: 'h4',
-      table: 'items',
-      file: 'binlog.000001',
-      pos,
-      row: 0,
-      gtid: txId,
-    },
-  };
-}
-
 /** Transaction k touches three items, each one step further than its last change. */
 function transactions(): SourceTransaction[] {
   const qty = new Map<number, number>();
@@ -59,7 +34,7 @@ function transactions(): SourceTransaction[] {
       qty.set(item, next);
       return itemChange(item, next, id, n + 1);
     });
-    return { id, events, offset: { file: 'binlog.000001', pos }, snapshot: false };
+    return { id, events, offset: { file: 'binlog.000001', pos: events.at(-1)?.source.pos }, snapshot: false };
   });
 }
 

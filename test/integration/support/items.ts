@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ChangeEvent } from '../../../connectors/change-event.js';
 import { defineTableRule } from '../../../connectors/mapping/rules.js';
 import { defineEndpoint } from '../../../definition/endpoints.js';
 import { defineMigration, type Migration } from '../../../definition/migration.js';
@@ -72,4 +73,34 @@ export function itemsMigration(options: ItemsOptions = {}): Migration {
       },
     },
   });
+}
+
+let binlogPos = 1000;
+
+/**
+ * A streamed change of one item as the Debezium source parses it: created at qty 1, updated
+ * after; each call gets a later binlog position.
+ */
+export function itemChange(id: number, qty: number, txId: string, order: number): ChangeEvent {
+  binlogPos += 10;
+  return {
+    before: qty === 1 ? null : { id, name: `item ${id}`, qty: qty - 1 },
+    after: { id, name: `item ${id}`, qty },
+    op: qty === 1 ? 'c' : 'u',
+    ts_ms: 1_700_000_000_500,
+    transaction: { id: txId, total_order: order, data_collection_order: order },
+    source: {
+      version: 'test',
+      connector: 'mariadb',
+      name: 'items',
+      ts_ms: 1_700_000_000_000,
+      snapshot: 'false',
+      db: 'items',
+      table: 'items',
+      file: 'binlog.000001',
+      pos: binlogPos,
+      row: 0,
+      gtid: txId,
+    },
+  };
 }
