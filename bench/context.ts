@@ -17,6 +17,8 @@ export const benchSettingsSchema = z.object({
   cdcSec: z.number().positive(),
   /** Row changes per second the CDC levels aim at. */
   cdcRates: z.array(z.number().positive()).min(1),
+  /** Seconds with no write load measured before the first CDC level (0: none). */
+  cdcQuietSec: z.number().nonnegative(),
   /** Freshness markers committed per second during each CDC level. */
   markersPerSec: z.number().positive(),
   /** Longest replay per store, from the start of the event store into empty read models. */
@@ -36,6 +38,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     shadowConnections: 4,
     cdcSec: 2,
     cdcRates: [100],
+    cdcQuietSec: 0,
     markersPerSec: 10,
     replaySec: 60,
     decodeOps: 100,
@@ -48,6 +51,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     shadowConnections: 16,
     cdcSec: 10,
     cdcRates: [500, 2000, 5000],
+    cdcQuietSec: 0,
     markersPerSec: 20,
     replaySec: 60,
     decodeOps: 5000,
@@ -60,6 +64,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     shadowConnections: 16,
     cdcSec: 30,
     cdcRates: [500, 2000, 5000],
+    cdcQuietSec: 0,
     markersPerSec: 20,
     replaySec: 120,
     decodeOps: 20_000,

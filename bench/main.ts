@@ -49,6 +49,13 @@ const argsSchema = z.object({
     .default('embedded')
     .transform((list) => list.split(','))
     .pipe(z.array(z.string().min(1)).min(1)),
+  cdcSec: z.coerce.number().positive().optional(),
+  cdcRates: z
+    .string()
+    .transform((list) => list.split(',').map(Number))
+    .pipe(z.array(z.number().positive()).min(1))
+    .optional(),
+  cdcQuietSec: z.coerce.number().nonnegative().optional(),
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
 
@@ -77,6 +84,12 @@ function benchCommand() {
       '--decoders <list>',
       'binlog readers of the decode scenario (default embedded; debezium needs the stack)',
     )
+    .option('--cdc-sec <n>', 'seconds of write load per CDC level (default per scale: 2, 10, 30)')
+    .option('--cdc-rates <list>', 'row changes/s of the CDC levels, comma-separated (default 500,2000,5000)')
+    .option(
+      '--cdc-quiet-sec <n>',
+      'seconds with no write load measured before the first CDC level: what the pipeline spends idle after its start (default 0)',
+    )
     .option('--no-profile', 'skip the CPU-profiled runs')
     .option(
       '--embedded-only',
@@ -103,6 +116,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     embeddedOnly: values.embeddedOnly,
     cdcPaths: values.cdcPaths,
     decoders: values.decoders,
+    cdcSec: values.cdcSec,
+    cdcRates: values.cdcRates,
+    cdcQuietSec: values.cdcQuietSec,
   });
   if (!parsed.success) throw invalidOptions(parsed.error, command);
   return parsed.data;
@@ -147,7 +163,14 @@ function scenarioRunner(
 }
 
 function settingsOf(args: BenchArgs) {
-  return { ...SETTINGS[args.scale], profile: args.profile && SETTINGS[args.scale].profile };
+  const scale = SETTINGS[args.scale];
+  return {
+    ...scale,
+    profile: args.profile && scale.profile,
+    cdcSec: args.cdcSec ?? scale.cdcSec,
+    cdcRates: args.cdcRates ?? scale.cdcRates,
+    cdcQuietSec: args.cdcQuietSec ?? scale.cdcQuietSec,
+  };
 }
 
 const databaseOf = (args: BenchArgs) =>

@@ -157,6 +157,95 @@ function threadCpuPerRowChange(
   );
 }
 
+/** Milliseconds per second of each thread that used CPU between two threadCpuMs readings, busiest first. */
+function threadCpuPerSec(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  seconds: number,
+): Record<string, number> {
+  return threadCpuPerRowChange(before, after, seconds * 1000);
+}
+
+/** Moves the markers visible now from `pending` to `lags`. */
+function takeVisible(path: RunningCdcPath, pending: Marker[], lags: number[], now: number): void {
+  if (path.visibleInCommitOrder) {
+    let seen = 0;
+    while (seen < pending.length && path.visible((pending[seen] as Marker).gtid)) {
+      lags.push(now - (pending[seen] as Marker).committedAt);
+      seen++;
+    }
+    pending.splice(0, seen);
+    return;
+  }
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const m = pending[i] as Marker;
+    if (path.visible(m.gtid)) {
+      lags.push(now - m.committedAt);
+      pending.splice(i, 1);
+    }
+  }
+}
+
+/**
+ * Only the freshness markers (no write load) for `ms`, committed and polled as in a level: what
+ * measuring costs the harness per second, whatever the level's rate.
+ */
+async function markersOnly(ctx: ScenarioContext, path: RunningCdcPath, accountMax: number, ms: number) {
+  const conn = await ctx.fixture.pool.getConnection();
+  const pending: Marker[] = [];
+  const lags: number[] = [];
+  const started = performance.now();
+  try {
+    for (let k = 0; performance.now() < started + ms; k++) {
+      pending.push(await commitMarker(conn, 1 + ((k * 7919) % accountMax)));
+      const next = started + ((k + 1) * 1000) / ctx.settings.markersPerSec;
+      while (performance.now() < next) {
+        takeVisible(path, pending, lags, performance.now());
+        await sleep(POLL_MS);
+      }
+    }
+  } finally {
+    conn.release();
+  }
+  return lags.length;
+}
+
+/**
+ * The pipeline with no write load, in slices: what it spends idle after its start (a catch-up
+ * or a loop still running after the snapshot) would otherwise be charged to the first level.
+ */
+async function measureQuiet(
+  ctx: ScenarioContext,
+  path: CdcPath,
+  running: RunningCdcPath,
+  accountMax: number,
+): Promise<void> {
+  const sliceSec = Math.min(5, ctx.settings.cdcQuietSec);
+  // Idle first (what the pipeline still does after its start), then with the markers alone.
+  for (const withMarkers of [false, true]) {
+    for (let from = 0; from < ctx.settings.cdcQuietSec; from += sliceSec) {
+      const threadsBefore = threadCpuMs();
+      const t0 = performance.now();
+      let markersSeen = 0;
+      if (withMarkers) markersSeen = await markersOnly(ctx, running, accountMax, sliceSec * 1000);
+      else await sleep(sliceSec * 1000);
+      const seconds = (performance.now() - t0) / 1000;
+      const perThread = threadCpuPerSec(threadsBefore, threadCpuMs(), seconds);
+      ctx.logger.info(
+        {
+          path: path.name,
+          markers: withMarkers,
+          markersSeen,
+          fromSec: from,
+          cpuMsPerSec: round1(Object.values(perThread).reduce((a, b) => a + b, 0)),
+          threadCpuMsPerSec: perThread,
+        },
+        'cdc quiet',
+      );
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measureLevel(
@@ -204,22 +293,7 @@ async function measureLevel(
   const poller = (async () => {
     while (polling || pending.length > 0) {
       const now = performance.now();
-      if (path.visibleInCommitOrder) {
-        let seen = 0;
-        while (seen < pending.length && path.visible((pending[seen] as Marker).gtid)) {
-          lags.push(now - (pending[seen] as Marker).committedAt);
-          seen++;
-        }
-        pending.splice(0, seen);
-      } else {
-        for (let i = pending.length - 1; i >= 0; i--) {
-          const m = pending[i] as Marker;
-          if (path.visible(m.gtid)) {
-            lags.push(now - m.committedAt);
-            pending.splice(i, 1);
-          }
-        }
-      }
+      takeVisible(path, pending, lags, now);
       if (!polling && pending.length > 0 && now > deadline) break;
       await sleep(POLL_MS);
     }
@@ -287,6 +361,7 @@ async function measureLevel(
         : null,
     threadCpuPerRowChangeUs:
       writes.rowChanges > 0 ? threadCpuPerRowChange(threadsBefore, threadsAfter, writes.rowChanges) : {},
+    threadCpuMsPerSec: threadCpuPerSec(threadsBefore, threadsAfter, writes.elapsedMs / 1000),
   };
 }
 
@@ -297,6 +372,8 @@ interface MeasuredLevel {
   writeConnections: number;
   busyOpMs: number | null;
   threadCpuPerRowChangeUs: Record<string, number>;
+  /** The same per second of write load: a cost that does not grow with the rate stays flat here. */
+  threadCpuMsPerSec: Record<string, number>;
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -308,6 +385,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
   const running = await path.start(ctx);
   const levels: FreshnessLevel[] = [];
   try {
+    if (ctx.settings.cdcQuietSec > 0) await measureQuiet(ctx, path, running, accountMax);
     let rowsPerOp = INITIAL_ROWS_PER_OP;
     // Grows to what operations took at the last level when the load could not keep up: on a busy
     // machine an operation takes far longer than OP_BUDGET_MS, and too few connections, not the
@@ -342,6 +420,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           writeConnections: measured.writeConnections,
           busyOpMs: measured.busyOpMs,
           threadCpuPerRowChangeUs: measured.threadCpuPerRowChangeUs,
+          threadCpuMsPerSec: measured.threadCpuMsPerSec,
           // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
           monotonicUs: [String(windowFrom / 1000n), String(process.hrtime.bigint() / 1000n)],
           ...(profile ? { profile } : {}),

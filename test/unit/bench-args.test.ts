@@ -22,6 +22,14 @@ describe('bench arguments', () => {
     });
   });
 
+  it('parses the CDC level options', () => {
+    expect(
+      parseBenchArgs(['cdc', '--cdc-rates', '300,300,1200', '--cdc-sec', '5', '--cdc-quiet-sec', '10']),
+    ).toMatchObject({ cdcRates: [300, 300, 1200], cdcSec: 5, cdcQuietSec: 10 });
+    expect(parseBenchArgs(['cdc'])).toMatchObject({ cdcRates: undefined, cdcSec: undefined });
+    expect(() => parseBenchArgs(['cdc', '--cdc-rates', '300,fast'])).toThrow(/cdcRates/);
+  });
+
   it('refuses an unknown scenario, naming the valid ones', () => {
     expect(() => parseBenchArgs(['bogus'])).toThrow(/expected one of "throughput"\|"decode"/);
   });

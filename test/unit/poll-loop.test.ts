@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { PollLoop } from '../../projectors/poll-loop.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A loop, waiting once caught up, whose step applies what was queued since the last one. */
+async function queuedLoop(minBatchIntervalMs: number) {
+  const loop = new PollLoop();
+  let queued = 0;
+  let running = true;
+  const batches: number[] = [];
+  const done = loop.run({
+    step: async () => {
+      const n = queued;
+      queued = 0;
+      if (n > 0) batches.push(n);
+      return n;
+    },
+    running: () => running,
+    pollIntervalMs: 10_000,
+    minBatchIntervalMs,
+    onFailure: (err) => {
+      throw err;
+    },
+  });
+  // A notify while a step runs is not waited for: the first step has found nothing by now.
+  await sleep(5);
+  return {
+    batches,
+    push() {
+      queued++;
+      loop.notify();
+    },
+    async stop() {
+      running = false;
+      loop.notify();
+      await done;
+    },
+  };
+}
+
+describe('PollLoop', () => {
+  it('steps at each notify without a minimum interval', async () => {
+    const loop = await queuedLoop(0);
+    for (let i = 0; i < 5; i++) {
+      loop.push();
+      await sleep(5);
+    }
+    await loop.stop();
+    expect(loop.batches).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('gathers what is notified within the minimum interval into one batch', async () => {
+    const loop = await queuedLoop(200);
+    loop.push();
+    await sleep(20);
+    expect(loop.batches).toEqual([1]);
+    for (let i = 0; i < 5; i++) {
+      loop.push();
+      await sleep(5);
+    }
+    expect(loop.batches).toEqual([1]);
+    await sleep(250);
+    expect(loop.batches).toEqual([1, 5]);
+    await loop.stop();
+  });
+
+  it('stops without waiting out the interval', async () => {
+    const loop = await queuedLoop(10_000);
+    loop.push();
+    await sleep(20);
+    loop.push();
+    const t0 = performance.now();
+    await loop.stop();
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(loop.batches).toEqual([1]);
+  });
+});
