@@ -158,11 +158,18 @@ export class DuckDbAnalytics implements AnalyticsStore {
       work({
         apply: (events) => this.applyEvents(events),
         commit: async ({ position, sourceTxId }) => {
-          await this.writer.run(
-            `INSERT OR REPLACE INTO _analytics_checkpoints (name, position, source_tx_id, updated_at)
-             VALUES ($1, $2, $3, now())`,
+          // An UPDATE of the existing row: DuckDB's INSERT OR REPLACE (a delete and an insert
+          // through the primary-key index) made the commit of a one-event batch twice as costly.
+          const updated = await this.writer.run(
+            'UPDATE _analytics_checkpoints SET position = $2, source_tx_id = $3, updated_at = now() WHERE name = $1',
             [runner, BigInt(position), sourceTxId],
           );
+          if (updated.rowsChanged === 0)
+            await this.writer.run(
+              `INSERT INTO _analytics_checkpoints (name, position, source_tx_id, updated_at)
+               VALUES ($1, $2, $3, now())`,
+              [runner, BigInt(position), sourceTxId],
+            );
         },
       }),
     );
