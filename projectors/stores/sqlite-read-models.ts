@@ -7,6 +7,7 @@ import type {
   DomainState,
   OrderBy,
   ProjectionDefinition,
+  Range,
   ReadModelHandle,
   ReadModels,
   Scalar,
@@ -100,22 +101,82 @@ function whereClauses(column: string, where: Where | undefined): Clause[] {
 
 const RANGE_OPS = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
 
-/** Keyset continuation: strictly after `after` in the order `orderBy` gives. */
-function afterClause(column: string, orderBy: readonly OrderBy[], after: readonly Scalar[]): Clause {
+/** How many values of `after` a continuation over `orderBy` uses. */
+const afterCount = (orderBy: readonly OrderBy[], after: readonly Scalar[]) =>
+  Math.min(orderBy.length, after.length);
+
+/**
+ * Keyset continuation: strictly after `after` (its first `count` values) in the order `orderBy`
+ * gives. Over more than one field the first field's bound (<= or >= its value, which the OR
+ * implies) comes first: SQLite seeks the index to it, where the OR alone had it walk every
+ * entry of the pages before the cursor.
+ */
+function afterSql(column: string, orderBy: readonly OrderBy[], count: number): string {
+  if (count === 0) return '1';
   const ors: string[] = [];
-  const params: SqlValue[] = [];
-  orderBy.forEach((o, i) => {
-    if (i >= after.length) return;
+  for (let i = 0; i < count; i++) {
     const ands: string[] = [];
-    for (let j = 0; j < i; j++) {
-      ands.push(`${extract(column, (orderBy[j] as OrderBy).field)} = ?`);
-      params.push(bind(after[j] as Scalar));
-    }
+    for (let j = 0; j < i; j++) ands.push(`${extract(column, (orderBy[j] as OrderBy).field)} = ?`);
+    const o = orderBy[i] as OrderBy;
     ands.push(`${extract(column, o.field)} ${o.direction === 'desc' ? '<' : '>'} ?`);
-    params.push(bind(after[i] as Scalar));
     ors.push(`(${ands.join(' AND ')})`);
-  });
-  return { sql: ors.length === 0 ? '1' : `(${ors.join(' OR ')})`, params };
+  }
+  if (count === 1) return ors[0] as string;
+  const first = orderBy[0] as OrderBy;
+  return `(${extract(column, first.field)} ${first.direction === 'desc' ? '<=' : '>='} ? AND (${ors.join(' OR ')}))`;
+}
+
+/** The params of afterSql(column, orderBy, count), in its order. */
+function afterParams(after: readonly Scalar[], count: number, into: SqlValue[]): void {
+  if (count > 1) into.push(bind(after[0] as Scalar));
+  for (let i = 0; i < count; i++) for (let j = 0; j <= i; j++) into.push(bind(after[j] as Scalar));
+}
+
+/** A find's SQL text; findParams gives its params, findShape what the text depends on. */
+function findSql(table: string, column: string, query: DocumentQuery): string {
+  const clauses = whereClauses(column, query.where).map((c) => c.sql);
+  const range = query.range ?? {};
+  for (const field in range) {
+    const bounds = range[field] as Range;
+    for (const op in bounds) {
+      if (bounds[op as keyof Range] === undefined) continue;
+      clauses.push(`${extract(column, field)} ${RANGE_OPS[op as keyof Range]} ?`);
+    }
+  }
+  const orderBy = query.orderBy ?? [];
+  if (query.after !== undefined) clauses.push(afterSql(column, orderBy, afterCount(orderBy, query.after)));
+  const where = clauses.length === 0 ? '' : ` WHERE ${clauses.join(' AND ')}`;
+  return `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`;
+}
+
+function findParams(query: DocumentQuery): SqlValue[] {
+  const params: SqlValue[] = [];
+  if (query.where !== undefined) whereParams(query.where, params);
+  const range = query.range ?? {};
+  for (const field in range) {
+    const bounds = range[field] as Range;
+    for (const op in bounds) {
+      const value = bounds[op as keyof Range];
+      if (value !== undefined) params.push(bind(value));
+    }
+  }
+  if (query.after !== undefined)
+    afterParams(query.after, afterCount(query.orderBy ?? [], query.after), params);
+  params.push(query.limit);
+  return params;
+}
+
+function findShape(query: DocumentQuery): string {
+  let shape = `${query.where === undefined ? '' : whereShape(query.where)}\u0003`;
+  const range = query.range ?? {};
+  for (const field in range) {
+    const bounds = range[field] as Range;
+    for (const op in bounds)
+      if (bounds[op as keyof Range] !== undefined) shape += `${field}\u0001${op}\u0002`;
+  }
+  shape += `\u0003${orderShape(query.orderBy)}\u0003`;
+  if (query.after !== undefined) shape += afterCount(query.orderBy ?? [], query.after);
+  return shape;
 }
 
 function orderSql(column: string, orderBy: readonly OrderBy[] | undefined): string {
@@ -820,23 +881,17 @@ export class SqliteReadModels implements SqliteProjection {
         byKey ??= prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true });
         return (byKey.get(key) as string | undefined) ?? null;
       };
+      // One statement per query shape, kept by the handle: a find's SQL text is built and
+      // compiled once per shape, and a request only collects its parameters.
+      const byShape = new Map<string, Database.Statement>();
       const findJson = async (query: DocumentQuery): Promise<string[]> => {
-        const clauses = whereClauses(column, query.where);
-        for (const [field, range] of Object.entries(query.range ?? {})) {
-          for (const [op, value] of Object.entries(range) as Array<[keyof typeof RANGE_OPS, Scalar]>) {
-            if (value === undefined) continue;
-            clauses.push({ sql: `${extract(column, field)} ${RANGE_OPS[op]} ?`, params: [bind(value)] });
-          }
+        const shape = findShape(query);
+        let statement = byShape.get(shape);
+        if (statement === undefined) {
+          statement = prepared(db, findSql(table, column, query), { pluck: true });
+          byShape.set(shape, statement);
         }
-        if (query.after !== undefined) clauses.push(afterClause(column, query.orderBy ?? [], query.after));
-        const where = clauses.length === 0 ? '' : ` WHERE ${clauses.map((c) => c.sql).join(' AND ')}`;
-        // One statement per query shape, compiled once (compiling per request showed in profiles).
-        const statement = prepared(
-          db,
-          `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`,
-          { pluck: true },
-        );
-        return statement.all(...clauses.flatMap((c) => c.params), query.limit) as string[];
+        return statement.all(...findParams(query)) as string[];
       };
       handles[model.name] = {
         getJson,

@@ -307,6 +307,16 @@ describe('bank read models on the embedded store', () => {
       .all(1, 50) as Array<{ detail: string }>;
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING COVERING INDEX/);
     expect(plan.map((p) => p.detail).join('\n')).not.toMatch(/TEMP B-TREE/);
+    // A cursor's page seeks to the cursor's postedAt (the first field's bound before the
+    // continuation's OR), instead of walking the account's newer postings.
+    const cursorPlan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT doc FROM "rm_doc__transaction-history" WHERE json_extract(row, '$."accountId"') = ? AND (json_extract(row, '$."postedAt"') <= ? AND ((json_extract(row, '$."postedAt"') < ?) OR (json_extract(row, '$."postedAt"') = ? AND json_extract(row, '$."transactionId"') < ?))) ORDER BY json_extract(row, '$."postedAt"') DESC, json_extract(row, '$."transactionId"') DESC, key ASC LIMIT ?`,
+      )
+      .all(1, 'x', 'x', 'x', 1, 50) as Array<{ detail: string }>;
+    expect(cursorPlan.map((p) => p.detail).join('\n')).toMatch(
+      /COVERING INDEX \S+ \(<expr>=\? AND <expr><\?\)/,
+    );
   });
 
   it('moves a database built with the declared-fields index to the page index without a replay', async () => {
