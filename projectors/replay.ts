@@ -115,10 +115,12 @@ export class VersionBuilder {
     this.name = buildCheckpointName(readModel, version);
     this.projection = new SqliteReadModels(options.migration, { readModel, version });
     const bounded: ProjectorEventSource = {
-      readAfterSync: (after, limit) =>
-        options.eventStore
-          .readAfterSync(after, limit)
-          .filter((e: StoredEvent) => e.position <= options.upTo()),
+      readAfterSync: (after, limit) => {
+        // Read once per read, not per event: it is a statement on the live checkpoint row, and
+        // nothing can move that checkpoint while this synchronous read runs.
+        const bound = options.upTo();
+        return options.eventStore.readAfterSync(after, limit).filter((e: StoredEvent) => e.position <= bound);
+      },
       headPositionSync: () => Math.min(options.eventStore.headPositionSync(), options.upTo()),
     };
     db.prepare(

@@ -208,6 +208,22 @@ const ROOT_PAGE = 1000;
 /** Most looked-up rows a flush keeps (as text): merchants, branches, categories… are read per document. */
 const LOOKUP_MEMO_LIMIT = 20_000;
 
+/** A looked-up row a flush keeps: its text, and its parsed value when no field holds an object or array. */
+interface KeptRow {
+  text: string;
+  flat: DomainState | null;
+}
+
+function keptRow(text: string): KeptRow {
+  const row = JSON.parse(text) as unknown;
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) return { text, flat: null };
+  for (const field in row) {
+    const value = (row as DomainState)[field];
+    if (typeof value === 'object' && value !== null) return { text, flat: null };
+  }
+  return { text, flat: row as DomainState };
+}
+
 /** The params of whereClauses(column, where), in its order, for a statement cached per where shape. */
 function whereParams(where: Where, into: SqlValue[]): void {
   for (const field in where) {
@@ -296,6 +312,14 @@ function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | un
     .digest('hex');
 }
 
+/** The statements reading and writing one projection's documents on one connection. */
+interface DocumentStatements {
+  db: Db;
+  read: Database.Statement;
+  put: Database.Statement;
+  drop: Database.Statement;
+}
+
 /** A replayed version of one read model (read-model-versions.ts), instead of every read model's version 1. */
 export interface VersionTarget {
   readModel: string;
@@ -346,8 +370,13 @@ export class SqliteReadModels implements SqliteProjection {
     string,
     { db: Db; put: Database.Statement; drop: Database.Statement }
   >();
-  /** Documents written since drainTouched last ran, as `readModel\u0000key`. */
-  private readonly touched = new Set<string>();
+  private readonly documentStatements = new Map<string, DocumentStatements>();
+  /**
+   * Documents written since drainTouched last ran, per read model: a whole composition adds
+   * every document of a view, and joining the two names into one string per document showed in
+   * a bulk replay's profile.
+   */
+  private readonly touched = new Map<string, Set<string>>();
 
   private readonly rowTable: (table: string) => string;
   private readonly docTable: (readModel: string) => string;
@@ -589,6 +618,26 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   /**
+   * A projection's document statements, kept per projection: run for every event and document,
+   * where building the SQL text and looking it up in the statement cache each time showed in a
+   * bulk replay's profile.
+   */
+  private documentWrites(db: Db, projection: string): DocumentStatements {
+    let found = this.documentStatements.get(projection);
+    if (found === undefined || found.db !== db) {
+      const table = this.docTable(projection);
+      found = {
+        db,
+        read: prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }),
+        put: prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`),
+        drop: prepared(db, `DELETE FROM ${table} WHERE key = ?`),
+      };
+      this.documentStatements.set(projection, found);
+    }
+    return found;
+  }
+
+  /**
    * At a batch's first row: a view with no document stored and not composed whole yet is
    * composed whole by the next flush (its marks dropped); the mark is kept in rm_dirty too, so
    * a deferral interrupted by a crash still composes every document.
@@ -655,9 +704,7 @@ export class SqliteReadModels implements SqliteProjection {
       const slot = `${projection.name}\u0000${id}`;
       let entry = this.held.get(slot);
       if (entry === undefined) {
-        const text = prepared(db, `SELECT doc FROM ${this.docTable(projection.name)} WHERE key = ?`, {
-          pluck: true,
-        }).get(id) as string | undefined;
+        const text = this.documentWrites(db, projection.name).read.get(id) as string | undefined;
         entry = { projection, id, doc: text === undefined ? null : JSON.parse(text) };
         this.held.set(slot, entry);
       }
@@ -669,15 +716,15 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** Writes the projection documents this batch evolved (both `flush` and `defer` do). */
   writeHeld(db: Db): void {
-    for (const [slot, { projection, id, doc }] of this.held) {
-      this.touched.add(slot);
-      const table = this.docTable(projection.name);
+    for (const { projection, id, doc } of this.held.values()) {
+      this.touchedOf(projection.name).add(id);
+      const writes = this.documentWrites(db, projection.name);
       if (doc === null) {
-        prepared(db, `DELETE FROM ${table} WHERE key = ?`).run(id);
+        writes.drop.run(id);
         continue;
       }
       const valid = this.validate(projection.name, id, projection.schema, doc);
-      prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`).run(id, JSON.stringify(valid));
+      writes.put.run(id, JSON.stringify(valid));
     }
     this.held.clear();
   }
@@ -709,8 +756,9 @@ export class SqliteReadModels implements SqliteProjection {
       const table = this.docTable(plan.name);
       const put = prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
       const drop = prepared(db, `DELETE FROM ${table} WHERE key = ?`);
+      const touched = this.touchedOf(plan.name);
       for (const key of keys) {
-        this.touched.add(`${plan.name}\u0000${key}`);
+        touched.add(key);
         const text = this.rowText(db, plan.view.from, key);
         if (text === undefined || !this.composeInto(plan, key, text, reader, put)) drop.run(key);
       }
@@ -745,11 +793,12 @@ export class SqliteReadModels implements SqliteProjection {
       db,
       `SELECT key, state FROM ${this.rowTable(plan.view.from)} WHERE key > ? ORDER BY key LIMIT ${ROOT_PAGE}`,
     ).raw(true);
+    const touched = this.touchedOf(plan.name);
     let after = '';
     for (;;) {
       const rows = page.all(after) as Array<[string, string]>;
       for (const [key, text] of rows) {
-        this.touched.add(`${plan.name}\u0000${key}`);
+        touched.add(key);
         this.composeInto(plan, key, text, reader, put);
       }
       if (rows.length < ROOT_PAGE) break;
@@ -779,24 +828,37 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   /**
-   * The row reader a flush composes with: rows of looked-up tables are kept (as text, so no
-   * document shares a parsed row another's select could change) for the flush, since the same
-   * few merchants or branches are read for document after document.
+   * The row reader a flush composes with: rows of looked-up tables are kept for the flush, since
+   * the same few merchants or branches are read for document after document. Each read still
+   * gets a row of its own, so no document shares a row another's select could change: a copy of
+   * the top level when every value is a scalar (what JSON.parse of the text would give, for a
+   * fraction of its cost), the text parsed again otherwise.
    */
   private composingReader(db: Db): SyncRowReader {
     const rows = this.readerOf(db);
-    const memo = new Map<string, string | null>();
+    const memo = new Map<string, Map<string, KeptRow | null>>();
+    let size = 0;
     return {
       get: (table, key) => {
         if (!this.lookupTables.has(table)) return rows.get(table, key);
-        const id = `${table}\u0000${key}`;
-        let text = memo.get(id);
-        if (text === undefined) {
-          text = this.rowText(db, table, key) ?? null;
-          if (memo.size >= LOOKUP_MEMO_LIMIT) memo.clear();
-          memo.set(id, text);
+        let kept = memo.get(table);
+        if (kept === undefined) {
+          kept = new Map();
+          memo.set(table, kept);
         }
-        return text === null ? null : (JSON.parse(text) as DomainState);
+        let row = kept.get(key);
+        if (row === undefined) {
+          const text = this.rowText(db, table, key);
+          row = text === undefined ? null : keptRow(text);
+          if (size >= LOOKUP_MEMO_LIMIT) {
+            for (const m of memo.values()) m.clear();
+            size = 0;
+          }
+          kept.set(key, row);
+          size++;
+        }
+        if (row === null) return null;
+        return row.flat === null ? (JSON.parse(row.text) as DomainState) : { ...row.flat };
       },
       find: rows.find,
       aggregate: rows.aggregate,
@@ -840,9 +902,19 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   drainTouched(): TouchedDocument[] {
-    const out = [...this.touched].map((t) => t.split('\u0000', 2) as TouchedDocument);
+    const out: TouchedDocument[] = [];
+    for (const [model, keys] of this.touched) for (const key of keys) out.push([model, key]);
     this.touched.clear();
     return out;
+  }
+
+  private touchedOf(model: string): Set<string> {
+    let keys = this.touched.get(model);
+    if (keys === undefined) {
+      keys = new Set();
+      this.touched.set(model, keys);
+    }
+    return keys;
   }
 
   pending(): number {
