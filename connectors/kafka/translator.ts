@@ -184,7 +184,7 @@ export class DomainEventTranslator {
     if (topics.size === 0) return;
     await this.ensureTopics([...topics]);
     const placed = mapped.map((m) => m.messages.map((o) => this.place(o.topic, o.message)));
-    const offsets = await this.withProducer(() => this.send(placed.flat()));
+    const offsets = await this.withProducer((producer) => this.send(producer, placed.flat()));
     let at = 0;
     for (const [i, tx] of txs.entries()) {
       const { events, deadLetters } = mapped[i] as MappedMessages;
@@ -239,7 +239,7 @@ export class DomainEventTranslator {
    * other (the idempotent producer keeps one request in flight); returns each message's
    * offset. A request writes each partition's messages contiguously from its base offset.
    */
-  private async send(messages: readonly Placed[]): Promise<string[]> {
+  private async send(producer: Producer, messages: readonly Placed[]): Promise<string[]> {
     const limit = this.options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
     const offsets: string[] = [];
     let chunk: Placed[] = [];
@@ -252,7 +252,7 @@ export class DomainEventTranslator {
         if (list) list.push(p.message);
         else byTopic.set(p.topic, [p.message]);
       }
-      const acknowledged = await this.producer.sendBatch({
+      const acknowledged = await producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })),
       });

@@ -312,6 +312,20 @@ function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | un
     .digest('hex');
 }
 
+/**
+ * Statements kept per table or projection for the connection they were prepared on, built again
+ * when another connection (a version build's) asks: the statement cache's SQL-text lookup per
+ * event showed in a bulk replay's profile.
+ */
+function keptFor<S extends { db: Db }>(kept: Map<string, S>, name: string, db: Db, build: () => S): S {
+  let found = kept.get(name);
+  if (found === undefined || found.db !== db) {
+    found = build();
+    kept.set(name, found);
+  }
+  return found;
+}
+
 /** The statements reading and writing one projection's documents on one connection. */
 interface DocumentStatements {
   db: Db;
@@ -605,16 +619,11 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** The statements writing one mirrored table's rows, kept per table (run for every event). */
   private rowWrites(db: Db, table: string): { put: Database.Statement; drop: Database.Statement } {
-    let found = this.rowWriteStatements.get(table);
-    if (found === undefined || found.db !== db) {
-      found = {
-        db,
-        put: prepared(db, `INSERT OR REPLACE INTO ${this.rowTable(table)} (key, state) VALUES (?, ?)`),
-        drop: prepared(db, `DELETE FROM ${this.rowTable(table)} WHERE key = ?`),
-      };
-      this.rowWriteStatements.set(table, found);
-    }
-    return found;
+    return keptFor(this.rowWriteStatements, table, db, () => ({
+      db,
+      put: prepared(db, `INSERT OR REPLACE INTO ${this.rowTable(table)} (key, state) VALUES (?, ?)`),
+      drop: prepared(db, `DELETE FROM ${this.rowTable(table)} WHERE key = ?`),
+    }));
   }
 
   /**
@@ -623,18 +632,13 @@ export class SqliteReadModels implements SqliteProjection {
    * bulk replay's profile.
    */
   private documentWrites(db: Db, projection: string): DocumentStatements {
-    let found = this.documentStatements.get(projection);
-    if (found === undefined || found.db !== db) {
-      const table = this.docTable(projection);
-      found = {
-        db,
-        read: prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }),
-        put: prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`),
-        drop: prepared(db, `DELETE FROM ${table} WHERE key = ?`),
-      };
-      this.documentStatements.set(projection, found);
-    }
-    return found;
+    const table = this.docTable(projection);
+    return keptFor(this.documentStatements, projection, db, () => ({
+      db,
+      read: prepared(db, `SELECT doc FROM ${table} WHERE key = ?`, { pluck: true }),
+      put: prepared(db, `INSERT OR REPLACE INTO ${table} (key, doc) VALUES (?, ?)`),
+      drop: prepared(db, `DELETE FROM ${table} WHERE key = ?`),
+    }));
   }
 
   /**
