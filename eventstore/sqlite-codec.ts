@@ -70,21 +70,45 @@ function fail(what: string, error: z.ZodError): never {
   });
 }
 
-/** An event row the store wrote itself: parsed, not validated (see the module comment). */
-export function decodeEvent(row: EventRow): StoredEvent {
-  const position = row[0];
-  const dataText = row[5];
-  const data = storedObject(position, dataText, 'data');
-  const metadata = storedObject(position, row[6], 'metadata') as unknown as EventMetadata;
+/**
+ * Event rows the store wrote itself, in order: parsed, not validated (see the module comment).
+ * Consecutive rows with the same metadata text share one parsed metadata object: a snapshot
+ * chunk's events all carry the same metadata (their source transaction, position and commit
+ * time), and parsing it again per event was a third of the CPU decoding their rows. Nothing
+ * writes to an event's metadata (projections get it to read).
+ */
+export function decodeEvents(rows: readonly EventRow[]): StoredEvent[] {
+  const events = new Array<StoredEvent>(rows.length);
+  let text: string | undefined;
+  let metadata: EventMetadata | undefined;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as EventRow;
+    if (metadata === undefined || row[6] !== text) {
+      text = row[6];
+      metadata = storedMetadata(row[0], text);
+    }
+    events[i] = eventOf(row, metadata);
+  }
+  return events;
+}
+
+function storedMetadata(position: number, text: string): EventMetadata {
+  const metadata = storedObject(position, text, 'metadata') as unknown as EventMetadata;
   // Stores written before the key existed lack it; '' sorts before every real key.
   if (metadata.sourceOrder === undefined) metadata.sourceOrder = '';
+  return metadata;
+}
+
+function eventOf(row: EventRow, metadata: EventMetadata): StoredEvent {
+  const position = row[0];
+  const dataText = row[5];
   return {
     position,
     streamId: row[1],
     streamType: row[2],
     version: row[3],
     type: row[4],
-    data,
+    data: storedObject(position, dataText, 'data'),
     metadata,
     recordedAt: row[7],
     [STORED_DATA_JSON]: dataText,

@@ -28,7 +28,13 @@ import type {
   StoredEvent,
   StoredSchemaChange,
 } from './ports.js';
-import { decodeDeadLetter, decodeEvent, decodeOffset, EVENT_COLUMNS, type EventRow } from './sqlite-codec.js';
+import {
+  decodeDeadLetter,
+  decodeEvents,
+  decodeOffset,
+  EVENT_COLUMNS,
+  type EventRow,
+} from './sqlite-codec.js';
 
 /** The event store's own files in migrations/sqlite/, in order; append new ones here. */
 export const EVENT_STORE_MIGRATIONS = [
@@ -281,7 +287,7 @@ export class SqliteEventStore implements EventStore {
 
   /** Events with position > afterPosition, ascending, at most `limit`. */
   readAfterSync(afterPosition: number, limit: number): StoredEvent[] {
-    return this.sql.readAfter.all(afterPosition, checkLimit(limit)).map(decodeEvent);
+    return decodeEvents(this.sql.readAfter.all(afterPosition, checkLimit(limit)));
   }
 
   async readStream(streamId: string): Promise<StoredEvent[]> {
@@ -289,7 +295,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   readStreamSync(streamId: string): StoredEvent[] {
-    return this.sql.readStream.all(streamId).map(decodeEvent);
+    return decodeEvents(this.sql.readStream.all(streamId));
   }
 
   async headPosition(): Promise<number> {
