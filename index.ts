@@ -63,6 +63,7 @@ export {
   type DomainState,
   defineProjection,
   defineView,
+  getMany,
   type IndexFields,
   type Join,
   type Joins,

@@ -185,6 +185,21 @@ export interface ReadModelHandle<Doc = unknown> {
   getJson?(key: string): Promise<string | null>;
   /** Optional: the documents `find` would return, as their stored JSON texts. */
   findJson?(query: DocumentQuery): Promise<string[]>;
+  /**
+   * Optional: what `get` would return for each key, in the keys' order (null where there is
+   * none), read together: one statement or round trip instead of one per key. Use `getMany`
+   * (below), which falls back to `get` per key on a store without it.
+   */
+  getMany?(keys: readonly string[]): Promise<Array<Doc | null>>;
+}
+
+/** What `handle.get` returns for each key, in order: by one `getMany` where the store has it. */
+export function getMany<Doc>(
+  handle: ReadModelHandle<Doc>,
+  keys: readonly string[],
+): Promise<Array<Doc | null>> {
+  if (handle.getMany !== undefined) return handle.getMany(keys);
+  return Promise.all(keys.map((key) => handle.get(key)));
 }
 
 export type ReadModels = Readonly<Record<string, ReadModelHandle<unknown>>>;

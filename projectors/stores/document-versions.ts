@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ReadModelHandle } from '../../definition/read-models.js';
+import { getMany, type ReadModelHandle } from '../../definition/read-models.js';
 import { StoreError } from '../../lib/errors.js';
 import type { DocumentProjection } from '../ports.js';
 
@@ -283,5 +283,6 @@ export function followLive(
   return {
     get: async (key) => (await current()).get(key),
     find: async (query) => (await current()).find(query),
+    getMany: async (keys) => getMany(await current(), keys),
   };
 }

@@ -572,6 +572,15 @@ class OpenSearchProjection extends Base implements Strategy, ProjectionBackend {
         const source = parse(projectionSource, found._source, `${this.index}/${key}`);
         return source.live ? source.doc : null;
       },
+      // One mget for every key: a get each cost a round trip each.
+      getMany: async (keys) => {
+        const docs = new Map<string, unknown>();
+        for (const found of await this.mget(this.index, keys)) {
+          const source = parse(projectionSource, found._source, `${this.index}/${found._id}`);
+          if (source.live) docs.set(found._id, source.doc);
+        }
+        return keys.map((key) => docs.get(key) ?? null);
+      },
       find: async (query) => {
         const sort = querySort(query);
         if (query.limit === 0) return [];

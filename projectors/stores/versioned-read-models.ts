@@ -1,6 +1,11 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../../definition/migration.js';
-import type { DocumentQuery, ReadModelHandle, ReadModels } from '../../definition/read-models.js';
+import {
+  type DocumentQuery,
+  getMany,
+  type ReadModelHandle,
+  type ReadModels,
+} from '../../definition/read-models.js';
 import { DEFAULT_VERSION, liveVersions } from './read-model-versions.js';
 import { SqliteReadModels } from './sqlite-read-models.js';
 
@@ -59,6 +64,7 @@ export class VersionedReadModels {
     return {
       get: (key: string) => current().get(key),
       find: (query: DocumentQuery) => current().find(query),
+      getMany: (keys: readonly string[]) => getMany(current(), keys),
       getJson: async (key: string) => {
         const handle = current();
         if (handle.getJson) return handle.getJson(key);

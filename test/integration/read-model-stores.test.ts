@@ -10,6 +10,7 @@ import {
   type DocumentQuery,
   defineProjection,
   defineView,
+  getMany,
   type ReadModels,
   type ViewNode,
 } from '../../definition/read-models.js';
@@ -340,6 +341,15 @@ function contract(name: string, factory: StoreFactory, available: boolean) {
       await expect(get('owner-view', '4')).rejects.toSatisfy(
         (e) => e instanceof StoreError && e.code === 'STORE_DOCUMENT_INVALID',
       );
+    });
+
+    it("reads many keys at once as get reads each, in the keys' order, null where there is none", async () => {
+      for (const model of ['account-view', 'entry-list', 'account-activity']) {
+        const keys = ['4', '404', '1', '3', '1'];
+        const each = await Promise.all(keys.map((k) => get(model, k)));
+        expect(await getMany(store.readModels[model]!, keys)).toEqual(each);
+        expect(await getMany(store.readModels[model]!, [])).toEqual([]);
+      }
     });
 
     it('gives the same answers after the batch is redelivered and replayed in reverse order', async () => {
