@@ -8,15 +8,14 @@ import {
 } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import { z } from 'zod';
 import { BackgroundCommits } from '../connectors/kafka/background-commits.js';
 import { ConsumerSupervisor } from '../connectors/kafka/consumer-supervisor.js';
 import {
   DOMAIN_TOPIC_CONFIG,
   deadLetterTopic,
-  domainEventMessageSchema,
   domainTopic,
   EVENT_TYPE_HEADER,
+  readDomainEvent,
 } from '../connectors/kafka/domain-topics.js';
 import { ensureTopics } from '../connectors/kafka/topics.js';
 import type { NewDomainEvent } from '../eventstore/ports.js';
@@ -522,11 +521,9 @@ export class KafkaProjector {
   ): Promise<NewDomainEvent | null> {
     let reason: string;
     try {
-      const parsed = domainEventMessageSchema.safeParse(
-        JSON.parse(message.value?.toString('utf8') ?? 'null'),
-      );
-      if (parsed.success) return parsed.data;
-      reason = z.prettifyError(parsed.error);
+      const read = readDomainEvent(JSON.parse(message.value?.toString('utf8') ?? 'null'));
+      if (read.event !== undefined) return read.event;
+      reason = read.reason;
     } catch (err) {
       reason = `not JSON: ${errorMessage(err)}`;
     }

@@ -41,6 +41,8 @@ export interface TranslatorOptions {
 }
 
 const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
+/** Keys whose partition is remembered (translator.placedKeys), emptied when full. */
+const PLACED_KEYS_MAX = 100_000;
 
 /** When a transaction reached the stages before its acknowledgement (epoch ms). */
 export interface PublishTiming {
@@ -89,6 +91,12 @@ export class DomainEventTranslator {
   /** Partition count of each topic written, for choosing partitions as the producer would. */
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
+  /**
+   * The partition of each key lately placed, by partition count: the default partitioner
+   * hashes with murmur2 on kafkajs' 64-bit Long emulation, a share of publishing's CPU, and a
+   * stream's events keep coming under the same key. A key's partition depends on nothing else.
+   */
+  private readonly placedKeys = new Map<string, number>();
 
   constructor(private readonly options: TranslatorOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'translator' });
@@ -230,7 +238,16 @@ export class DomainEventTranslator {
   /** The message with the partition the producer's partitioner gives its key. */
   private place(topic: string, message: Message): Placed {
     const count = this.partitionCounts.get(topic) ?? this.options.partitions;
-    const partition = this.partitioner({ topic, partitionMetadata: partitionsOf(count), message });
+    const { key } = message;
+    const cacheKey = typeof key === 'string' ? `${count}:${key}` : null;
+    let partition = cacheKey === null ? undefined : this.placedKeys.get(cacheKey);
+    if (partition === undefined) {
+      partition = this.partitioner({ topic, partitionMetadata: partitionsOf(count), message });
+      if (cacheKey !== null) {
+        if (this.placedKeys.size >= PLACED_KEYS_MAX) this.placedKeys.clear();
+        this.placedKeys.set(cacheKey, partition);
+      }
+    }
     return { topic, partition, message: { ...message, partition } };
   }
 

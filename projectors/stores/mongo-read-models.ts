@@ -147,6 +147,45 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Ids a find by id asks for at once: bounded so that one reply always holds every match. */
+const IDS_PER_FIND = 1000;
+
+/**
+ * The small documents (marks, stored orders: `projection` keeps them small) of `ids`, by the
+ * find command itself, one reply per IDS_PER_FIND ids. A batch reads them before each write,
+ * and the driver's cursor cost twice the CPU of the command (sessions, cursor state) and a
+ * second round trip past 101 matches (its default first batch). Each id matches one document
+ * at most, so a reply of IDS_PER_FIND of them stays far below the 16 MB that would cut it.
+ */
+async function findSmallByIds<T>(
+  db: Db,
+  collection: string,
+  ids: readonly string[],
+  projection?: Document,
+): Promise<T[]> {
+  const replies = [];
+  for (let i = 0; i < ids.length; i += IDS_PER_FIND) {
+    const chunk = ids.slice(i, i + IDS_PER_FIND);
+    replies.push(
+      db.command({
+        find: collection,
+        filter: { _id: { $in: chunk } },
+        ...(projection === undefined ? {} : { projection }),
+        batchSize: chunk.length,
+        singleBatch: true,
+      }),
+    );
+  }
+  const out: T[] = [];
+  for (const reply of await Promise.all(replies)) {
+    const batch: unknown = reply.cursor?.firstBatch;
+    if (!Array.isArray(batch) || (reply.cursor.id !== 0 && String(reply.cursor.id) !== '0'))
+      throw new StoreError('STORE_READ_FAILED', `MongoDB find in ${collection} answered no single batch`);
+    for (const doc of batch) out.push(doc as T);
+  }
+  return out;
+}
+
 /** `{ <prefix>.<field>: value | { $in } }` for a Where; a missing field matches null, as matchesWhere has it. */
 function whereFilters(prefix: string, where: Where): Filter<Document>[] {
   return Object.entries(where).map(([field, value]) =>
@@ -319,9 +358,7 @@ class MongoView implements Strategy {
       }
       const keys = pending.map((w) => w.key);
       const found = await call(`read orders in ${collection}`, () =>
-        this.mirror(table)
-          .find({ _id: { $in: keys } }, { projection: { _order: 1 } })
-          .toArray(),
+        findSmallByIds<Pick<MirrorDocument, '_id' | '_order'>>(this.db, collection, keys, { _order: 1 }),
       );
       const stored = new Map(found.map((d) => [d._id, d._order]));
       const ops: AnyBulkWriteOperation<MirrorDocument>[] = [];
@@ -478,7 +515,8 @@ class MongoProjection implements Strategy, ProjectionBackend {
     const found = await Promise.all(
       chunks.map((chunk) =>
         call(`load ${chunk.length} documents of ${this.projection.name}`, () =>
-          this.collection.find({ _id: { $in: chunk } }).toArray(),
+          // Every match in the first reply (the driver's default is 101): no getMore round trip.
+          this.collection.find({ _id: { $in: chunk } }, { batchSize: chunk.length }).toArray(),
         ),
       ),
     );
@@ -576,6 +614,7 @@ export class MongoReadModel implements DocumentProjection {
   private readonly ownsClient: boolean;
   private readonly strategy: Strategy;
   private readonly marks: Collection<AppliedMarkDocument>;
+  private readonly db: Db;
   /** Keys addressed since drainTouched last ran; null until its first call. */
   private touched: Set<string> | null = null;
 
@@ -597,6 +636,7 @@ export class MongoReadModel implements DocumentProjection {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url as string);
     const db = this.client.db(options.database);
+    this.db = db;
     this.marks = db.collection<AppliedMarkDocument>(APPLIED_MARKS_COLLECTION);
     const logger = options.logger.child({ component: 'mongo-read-model', readModel: this.name });
     if (model.kind === 'view') {
@@ -644,7 +684,7 @@ export class MongoReadModel implements DocumentProjection {
   async appliedMarks(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>> {
     const ids = new Map(partitions.map((p) => [this.markId(p), partitionKey(p)]));
     const found = await call(`read applied marks of ${this.name}`, () =>
-      this.marks.find({ _id: { $in: [...ids.keys()] } }).toArray(),
+      findSmallByIds<AppliedMarkDocument>(this.db, APPLIED_MARKS_COLLECTION, [...ids.keys()]),
     );
     const marks = new Map<string, bigint>();
     for (const mark of found) {
@@ -668,23 +708,33 @@ export class MongoReadModel implements DocumentProjection {
     }
   }
 
-  /** The marks of several partitions in one bulk write (a projector applies their batches together). */
+  /**
+   * The marks of several partitions in one update command (a projector applies their batches
+   * together): every batch writes them, and a bulk write's driver machinery cost more CPU than
+   * the round trip itself. The command reports failed writes in its answer, not by throwing.
+   */
   async markAppliedMany(marks: readonly AppliedMark[]): Promise<void> {
     if (marks.length === 0) return;
+    let reply: Document;
     try {
-      await this.marks.bulkWrite(
-        marks.map(({ partition, next }) => ({
-          replaceOne: {
-            filter: { _id: this.markId(partition) },
-            replacement: { readModel: this.name, next: String(next) },
-            upsert: true,
-          },
+      reply = await this.db.command({
+        update: APPLIED_MARKS_COLLECTION,
+        updates: marks.map(({ partition, next }) => ({
+          q: { _id: this.markId(partition) },
+          u: { readModel: this.name, next: String(next) },
+          upsert: true,
         })),
-        { ordered: false },
-      );
+        ordered: false,
+      });
     } catch (err) {
       throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied marks of ${this.name} failed`, {
         cause: err,
+      });
+    }
+    const failed = reply.writeErrors ?? reply.writeConcernError;
+    if (failed !== undefined && failed !== null) {
+      throw new StoreError('STORE_WRITE_FAILED', `MongoDB applied marks of ${this.name} failed`, {
+        cause: failed,
       });
     }
   }

@@ -428,3 +428,45 @@ describe('transaction metadata records', () => {
     expect(parseTransactionRecord(null)).toBeNull();
   });
 });
+
+describe('toChangeEvent checks', () => {
+  const change = (source: Record<string, unknown>, rest: Record<string, unknown> = {}) => ({
+    before: null,
+    after: { id: 1 },
+    source: {
+      version: '3.1.0.Final',
+      connector: 'mariadb',
+      name: 'bank',
+      ts_ms: 10,
+      db: 'bank',
+      table: 'accounts',
+      gtid: '0-1-42',
+      ...source,
+    },
+    op: 'c',
+    transaction: { id: '0-1-42', total_order: 1, data_collection_order: 1 },
+    ...rest,
+  });
+
+  it('takes integers written as digit strings where Debezium may write them so', () => {
+    const event = toChangeEvent(
+      change(
+        { ts_ms: '10', pos: '1234', server_id: '1' },
+        { ts_ms: '11', transaction: { id: 't', total_order: '2', data_collection_order: 1 } },
+      ),
+    );
+    expect(event.source).toMatchObject({ ts_ms: 10, pos: 1234, server_id: 1 });
+    expect(event.ts_ms).toBe(11);
+    expect(event.transaction).toEqual({ id: 't', total_order: 2, data_collection_order: 1 });
+  });
+
+  it.each([
+    ['an unknown connector', change({ connector: 'oracle' })],
+    ['a fractional commit time', change({ ts_ms: 1.5 })],
+    ['a position that is no integer', change({ pos: '12a' })],
+    ['a row image that is a list', { ...change({}), after: [1] }],
+    ['a transaction without its order', { ...change({}), transaction: { id: 't', total_order: 1 } }],
+  ])('refuses %s as the schema does', (_, value) => {
+    expect(() => toChangeEvent(value)).toThrow(/not a Debezium change event/);
+  });
+});
