@@ -56,6 +56,8 @@ const PERMANENT_CODES = new Set([
   'SLOT_MISMATCH',
   'SLOT_MISSING',
   'SOURCE_ACCESS_DENIED',
+  // A read model's select/evolve and its schema disagree: the same events compose the same document.
+  'STORE_DOCUMENT_INVALID',
   'WAL_LEVEL',
 ]);
 

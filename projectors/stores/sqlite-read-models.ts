@@ -27,6 +27,7 @@ import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
 import type { SqliteProjection, TouchedDocument } from '../ports.js';
 import { prepared } from '../statement-cache.js';
+import { querySort } from './read-model-documents.js';
 import { DEFAULT_VERSION, docTableName, rowTableName } from './read-model-versions.js';
 
 /**
@@ -1080,6 +1081,14 @@ export class SqliteReadModels implements SqliteProjection {
       // compiled once per shape, and a request only collects its parameters.
       const byShape = new Map<string, Database.Statement>();
       const findJson = async (query: DocumentQuery): Promise<string[]> => {
+        // Refused as the server stores refuse it (querySort throws QUERY_INVALID): a keyset
+        // position shorter than the order would page by a prefix of it and skip or repeat rows.
+        if (
+          (query.after !== undefined && query.after.length !== (query.orderBy?.length ?? 0)) ||
+          !Number.isInteger(query.limit) ||
+          query.limit < 0
+        )
+          querySort(query);
         const shape = findShape(query);
         let statement = byShape.get(shape);
         if (statement === undefined) {
@@ -1138,7 +1147,7 @@ export class SqliteReadModels implements SqliteProjection {
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       throw new StoreError(
-        'DOCUMENT_INVALID',
+        'STORE_DOCUMENT_INVALID',
         `read model ${readModel}: document ${key} does not match its schema: ${parsed.error.message}`,
         { cause: parsed.error, hint: `fix the read model's select/evolve or its schema in the definition` },
       );

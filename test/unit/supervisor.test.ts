@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SourceError } from '../../lib/errors.js';
+import { ConfigError, SourceError, StoreError } from '../../lib/errors.js';
 import {
   type ComponentDownError,
   isRetriable,
@@ -102,6 +102,10 @@ describe('isRetriable', () => {
     expect(isRetriable(new SourceError('BINLOG_PURGED', 'gone'))).toBe(false);
     expect(isRetriable(new SourceError('SERVER_ID_IN_USE', 'taken'))).toBe(false);
     expect(isRetriable(new ConfigError('bad'))).toBe(false);
+    // A read model's document its schema refuses: the same events compose it again.
+    expect(
+      isRetriable(new StoreError('STORE_DOCUMENT_INVALID', 'read model x: document 1 does not match')),
+    ).toBe(false);
     expect(isRetriable(new ProjectionError(event, 'accounts', new TypeError('x is undefined')))).toBe(false);
   });
 
