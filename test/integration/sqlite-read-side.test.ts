@@ -8,31 +8,9 @@ import type { StoredEvent } from '../../eventstore/ports.js';
 import bank from '../../examples/bank/migration.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
 
 /** The embedded read models as a read-only serving connection sees them, next to the writer's. */
-
-let position = 0;
-function ev(type: string, table: string, state: Record<string, unknown>): StoredEvent {
-  position++;
-  return {
-    position,
-    version: 1,
-    recordedAt: '2024-01-01T00:00:00Z',
-    streamId: `${table}-x`,
-    streamType: table,
-    type,
-    data: { state, changes: {} },
-    metadata: {
-      op: 'c',
-      table,
-      sourcePosition: `f:${position}:0`,
-      sourceOrder: String(position).padStart(10, '0'),
-      sourceTxId: `tx${position}`,
-      sourceTsMs: 0,
-      snapshot: false,
-    },
-  };
-}
 
 const category = (categoryId: number, name: string) =>
   ev('CategoryUpserted', 'categories', { categoryId, code: name.toLowerCase(), name, parentId: null });
@@ -54,11 +32,7 @@ describe('embedded read models on a read-only connection', () => {
   let reader: Database.Database;
   let store: SqliteReadModels;
   let readModels: ReadModels;
-  const apply = (events: StoredEvent[]) =>
-    writer.transaction(() => {
-      for (const e of events) if (store.handles.has(e.type)) store.apply(writer, e);
-      store.flush(writer);
-    })();
+  const apply = (events: StoredEvent[]) => applyBatch(store, writer, events);
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'sqlite-read-side-'));

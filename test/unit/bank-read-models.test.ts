@@ -8,29 +8,7 @@ import type { StoredEvent } from '../../eventstore/ports.js';
 import { accountSummarySchema } from '../../examples/bank/contract.js';
 import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
-
-let position = 0;
-function ev(type: string, table: string, state: Record<string, unknown>): StoredEvent {
-  position++;
-  return {
-    position,
-    version: 1,
-    recordedAt: '2024-01-01T00:00:00Z',
-    streamId: `${table}-x`,
-    streamType: table,
-    type,
-    data: { state, changes: {} },
-    metadata: {
-      op: 'c',
-      table,
-      sourcePosition: `f:${position}:0`,
-      sourceOrder: String(position).padStart(10, '0'),
-      sourceTxId: `tx${position}`,
-      sourceTsMs: 0,
-      snapshot: false,
-    },
-  };
-}
+import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
 
 const T = (s: string) => `2024-01-0${s}.000000`;
 const customer = (id: number, first: string, email = `c${id}@x.io`) =>
@@ -136,11 +114,7 @@ describe('bank read models on the embedded store', () => {
   let db: Database.Database;
   let store: SqliteReadModels;
   let q: ReadModelQueries;
-  const apply = (events: StoredEvent[]) =>
-    db.transaction(() => {
-      for (const e of events) if (store.handles.has(e.type)) store.apply(db, e);
-      store.flush(db);
-    })();
+  const apply = (events: StoredEvent[]) => applyBatch(store, db, events);
 
   beforeEach(() => {
     db = new Database(':memory:');
