@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { gateConfigSchema } from '../rollout/gates.js';
 import { rolloutPlanSchema } from '../rollout/stages.js';
 import { ConfigError } from './errors.js';
+import { isObject } from './guards.js';
 
 /**
  * The adapter's whole configuration as one validated object, read from an optional JSON
@@ -501,13 +502,9 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = isPlainObject(v) && isPlainObject(b) ? deepMerge(b, v) : v === undefined ? b : (v as unknown);
+    out[k] = isObject(v) && isObject(b) ? deepMerge(b, v) : v === undefined ? b : (v as unknown);
   }
   return out;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** How many processes serve the public listener: api.workers, 'auto' resolved to the cores. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isObject } from '../../lib/guards.js';
 import type { ChangeEvent, Op, Row, SourceInfo } from '../change-event.js';
 import {
   type ColumnSchema,
@@ -124,10 +125,6 @@ export function parseChangeRecord(raw: RecordValue): ChangeEvent | null {
 export function parseTransactionRecord(raw: RecordValue): TransactionMarker | null {
   const value = decodeRecordValue(raw);
   return value === null ? null : toTransactionMarker(value);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** `{schema, payload}` from a converter with schemas enabled, else the bare payload. */

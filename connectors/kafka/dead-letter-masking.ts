@@ -1,4 +1,5 @@
 import { type DeadLetterMask, deadLetterMask } from '../../eventstore/dead-letter-mask.js';
+import { isObject } from '../../lib/guards.js';
 import { maskColumns, maskValue } from '../../lib/masking.js';
 import type { InvalidRecord } from './debezium-source.js';
 
@@ -30,10 +31,6 @@ export function deadLetterMasking(columnsByTable: ReadonlyMap<string, readonly s
       return { ...record, value: JSON.stringify(maskEnvelope(parsed, columns)) };
     },
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function maskEnvelope(value: unknown, columns: readonly string[]): unknown {

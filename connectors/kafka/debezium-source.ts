@@ -1,6 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { Counter, type Registry } from 'prom-client';
 import { errorMessage, SourceError } from '../../lib/errors.js';
+import { isObject } from '../../lib/guards.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
@@ -553,14 +554,10 @@ function highestPerPartition(records: RecordRef[]): CommitPoint[] {
 function unreadableTransactionId(raw: Buffer | null): string | null {
   try {
     const value = decodeRecordValue(raw);
-    const payload = isRecord(value) && isRecord(value.payload) ? value.payload : value;
-    if (!isRecord(payload) || !isRecord(payload.transaction)) return null;
+    const payload = isObject(value) && isObject(value.payload) ? value.payload : value;
+    if (!isObject(payload) || !isObject(payload.transaction)) return null;
     return typeof payload.transaction.id === 'string' ? sourceTransactionId(payload.transaction.id) : null;
   } catch {
     return null;
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

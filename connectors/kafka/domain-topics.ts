@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { isName, isObject } from '../../lib/guards.js';
 import { type Op, opSchema } from '../change-event.js';
 
 /**
@@ -42,10 +43,6 @@ export const domainEventMessageSchema = z.object({
 });
 
 const OPS: ReadonlySet<string> = new Set<Op>(opSchema.options);
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 
 /**
  * A domain-topic message's parsed value as the NewDomainEvent domainEventMessageSchema gives,

@@ -1,3 +1,4 @@
+import { isName, isObject } from '../../lib/guards.js';
 import type {
   Aggregate,
   Aggregates,
@@ -93,9 +94,6 @@ interface MutableNode extends PlanNode {
 }
 
 const quote = (s: unknown) => JSON.stringify(s);
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const at = (path: string, part: string) => (path === '' ? part : `${path}.${part}`);
 
