@@ -102,13 +102,9 @@ function whereClauses(column: string, where: Where | undefined): Clause[] {
 
 const RANGE_OPS = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
 
-/** How many values of `after` a continuation over `orderBy` uses. */
-const afterCount = (orderBy: readonly OrderBy[], after: readonly Scalar[]) =>
-  Math.min(orderBy.length, after.length);
-
 /**
- * Keyset continuation: strictly after `after` (its first `count` values) in the order `orderBy`
- * gives. Over more than one field the first field's bound (<= or >= its value, which the OR
+ * Keyset continuation: strictly after `after` (`count` values, one per field of `orderBy`, as
+ * findJson checks) in the order `orderBy` gives. Over more than one field the first field's bound (<= or >= its value, which the OR
  * implies) comes first: SQLite seeks the index to it, where the OR alone had it walk every
  * entry of the pages before the cursor.
  */
@@ -127,8 +123,9 @@ function afterSql(column: string, orderBy: readonly OrderBy[], count: number): s
   return `(${extract(column, first.field)} ${first.direction === 'desc' ? '<=' : '>='} ? AND (${ors.join(' OR ')}))`;
 }
 
-/** The params of afterSql(column, orderBy, count), in its order. */
-function afterParams(after: readonly Scalar[], count: number, into: SqlValue[]): void {
+/** The params of afterSql(column, orderBy, after.length), in its order. */
+function afterParams(after: readonly Scalar[], into: SqlValue[]): void {
+  const count = after.length;
   if (count > 1) into.push(bind(after[0] as Scalar));
   for (let i = 0; i < count; i++) for (let j = 0; j <= i; j++) into.push(bind(after[j] as Scalar));
 }
@@ -145,7 +142,7 @@ function findSql(table: string, column: string, query: DocumentQuery): string {
     }
   }
   const orderBy = query.orderBy ?? [];
-  if (query.after !== undefined) clauses.push(afterSql(column, orderBy, afterCount(orderBy, query.after)));
+  if (query.after !== undefined) clauses.push(afterSql(column, orderBy, query.after.length));
   const where = clauses.length === 0 ? '' : ` WHERE ${clauses.join(' AND ')}`;
   return `SELECT doc FROM ${table}${where}${orderSql(column, query.orderBy)} LIMIT ?`;
 }
@@ -161,8 +158,7 @@ function findParams(query: DocumentQuery): SqlValue[] {
       if (value !== undefined) params.push(bind(value));
     }
   }
-  if (query.after !== undefined)
-    afterParams(query.after, afterCount(query.orderBy ?? [], query.after), params);
+  if (query.after !== undefined) afterParams(query.after, params);
   params.push(query.limit);
   return params;
 }
@@ -176,7 +172,7 @@ function findShape(query: DocumentQuery): string {
       if (bounds[op as keyof Range] !== undefined) shape += `${field}\u0001${op}\u0002`;
   }
   shape += `\u0003${orderShape(query.orderBy)}\u0003`;
-  if (query.after !== undefined) shape += afterCount(query.orderBy ?? [], query.after);
+  if (query.after !== undefined) shape += query.after.length;
   return shape;
 }
 
