@@ -24,6 +24,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { MongoReadModel } from '../../projectors/stores/mongo-read-models.js';
 import { OpenSearchReadModel } from '../../projectors/stores/opensearch-read-models.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { applyBatch } from '../support/stored-events.js';
 
 /**
  * One behaviour suite for every read-model store: the same migration definition, the same
@@ -681,10 +682,7 @@ const sqliteFactory: StoreFactory = async (m) => {
   return {
     readModels: models.readModels(reader),
     async apply(events) {
-      writer.transaction(() => {
-        for (const e of events) models.apply(writer, stored(e));
-        models.flush(writer);
-      })();
+      applyBatch(models, writer, events.map(stored));
       await nextTurn();
     },
     async reset() {
