@@ -439,9 +439,12 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
 
   private onDrop(d: Dropped): void {
     this.dropped.inc({ reason: d.reason }, Math.max(1, d.records));
+    const certain = d.reason === 'duplicate-end' || d.reason === 'duplicate-row';
     this.logger.warn(
       { reason: d.reason, txId: d.txId, records: d.records },
-      'duplicate from the source dropped (Debezium re-sent what was delivered before)',
+      certain
+        ? 'duplicate from the source dropped (Debezium re-sent what was delivered before)'
+        : 'transaction let go without all its records (probably a re-send); its rows are delivered as they come',
     );
   }
 
@@ -528,7 +531,7 @@ function duplicatesCounter(registry: Registry | undefined): Counter<'reason'> {
   if (existing instanceof Counter) return existing as Counter<'reason'>;
   return new Counter({
     name,
-    help: 'Records Debezium re-sent of transactions delivered before, dropped by the translator',
+    help: 'Records taken for what Debezium re-sent: a certain duplicate (duplicate-end, duplicate-row) is dropped; a transaction let go without all its records (the other reasons) has its rows delivered anyway',
     labelNames: ['reason'],
     registers: registry ? [registry] : [],
   });

@@ -18,10 +18,11 @@ import { HeldOffsets } from './held-offsets.js';
  *
  * Debezium is at-least-once: after a task restart, a rebalance or a broker hiccup it re-sends
  * what followed its last flushed offset, all of it or only part (an END marker whose rows it
- * had marked processed). A duplicate is recognised and dropped instead of blocking every
- * later transaction behind an END whose rows will never come:
+ * had marked processed). Only what is certainly a duplicate is dropped:
  * - an END (or rows) of a transaction delivered recently, or an END already queued;
- * - a row whose position in its transaction (total_order) is already buffered;
+ * - a row whose position in its transaction (total_order) is already buffered.
+ * What is probably a re-send is let go instead of blocking every later transaction behind an
+ * END whose rows will never come, but its rows are delivered, never dropped:
  * - a head END missing rows of a table whose topic already gave rows of a transaction
  *   committed later (an END queued behind it): one partition per topic keeps commit order, so
  *   its rows were read before, i.e. below the committed offset, i.e. delivered already;
@@ -29,9 +30,12 @@ import { HeldOffsets } from './held-offsets.js';
  *   after the END was read (`dropExhausted`, fed by the caller with the topics' end offsets);
  * - rows of a transaction without END lying below rows of a transaction whose END was read
  *   (orphans: their END was read before, so they were delivered or will never complete).
- * Downstream stays correct if a duplicate still passes (a translator restarted with an empty
- * memory re-delivers what Debezium re-sent): projections keep each row's sourceOrder and
- * skip anything not newer.
+ * "Probably" because a broker restart can hold one partition's records back in the
+ * connector's producer while another's (the END's) are written: the rows of a transaction
+ * let go then arrive late, and are delivered as they come (dropping them lost data; a CI
+ * run lost an order's lines after a broker restart). A transaction let go is delivered in parts, and a duplicate
+ * delivered so is harmless: projections keep each row's sourceOrder and skip anything not
+ * newer.
  */
 
 export interface RecordRef {
@@ -67,7 +71,11 @@ export type DropReason = (typeof DROP_REASONS)[number];
 export interface Dropped {
   reason: DropReason;
   txId: string;
-  /** Records that were buffered (or read, for a single row) and are now let go. */
+  /**
+   * Records that were buffered (or read, for a single row) and are now let go: a duplicate
+   * row is dropped, the rows of a transaction let go without its END or all its rows are
+   * delivered as they are (see the class comment).
+   */
   records: number;
 }
 
@@ -142,9 +150,17 @@ export class TransactionReassembler {
   private snapshotSeen = false;
   private snapshotLastSeen = false;
   private barrier: Map<string, bigint> | null = null;
-  /** Transactions delivered (or dropped) lately: their re-read or re-sent records are dropped. */
+  /** Transactions delivered whole lately: their re-read or re-sent records are dropped. */
   private readonly recentlyDelivered = new Set<string>();
   private readonly recentOrder: string[] = [];
+  /**
+   * Transactions let go without their END or all their rows: a re-sent END of one is
+   * dropped, a row of one that comes later is delivered on its own (it may be new).
+   */
+  private readonly letGo = new Set<string>();
+  private readonly letGoOrder: string[] = [];
+  /** Units ready ahead of the END queue: rows of transactions let go, then the head they preceded. */
+  private readonly released: ReadyUnit[] = [];
   private readonly topics: ReadonlySet<string>;
   private readonly now: () => number;
 
@@ -218,6 +234,11 @@ export class TransactionReassembler {
       return;
     }
     if (this.recentlyDelivered.has(txId)) return;
+    if (this.letGo.has(txId)) {
+      this.holdRef(ref);
+      this.released.push(this.partialUnit(txId, [{ ref, event }], []));
+      return;
+    }
     const order = event.transaction?.total_order;
     const buffer = this.bufferOf(txId);
     if (order !== undefined && buffer.orders.has(order)) {
@@ -231,7 +252,7 @@ export class TransactionReassembler {
   /** A record whose transaction is known but whose value could not be parsed still counts. */
   addUnreadable(ref: RecordRef, txId: string | null): void {
     this.advance(ref);
-    if (txId === null || this.recentlyDelivered.has(txId)) return;
+    if (txId === null || this.recentlyDelivered.has(txId) || this.letGo.has(txId)) return;
     // Counted towards the END marker but not delivered: the caller dead-letters it.
     this.hold(txId, this.bufferOf(txId), { ref, event: null });
   }
@@ -239,6 +260,10 @@ export class TransactionReassembler {
   addMarker(ref: RecordRef, marker: TransactionMarker): void {
     this.advance(ref);
     if (marker.status !== 'END' || this.recentlyDelivered.has(marker.id)) return;
+    if (this.letGo.has(marker.id)) {
+      this.options.onDrop?.({ reason: 'duplicate-end', txId: marker.id, records: 0 });
+      return;
+    }
     let perTopic: Map<string, number> | null = null;
     let counted = marker.event_count ?? 0;
     if (marker.data_collections) {
@@ -274,11 +299,20 @@ export class TransactionReassembler {
     if (this.snapshotRows.length >= this.options.snapshotChunkRows) return this.takeSnapshotChunk();
     if (this.snapshotRows.length > 0 && endOfBatch) return this.takeSnapshotChunk();
     if (this.holdingForSnapshot) return null;
+    const released = this.released.shift();
+    if (released !== undefined) {
+      for (const r of released.records) this.releaseRef(r);
+      return released;
+    }
     for (let head = this.ends[0]; head; head = this.ends[0]) {
       const buffer = this.streamed.get(head.marker.id);
-      if ((buffer?.records.length ?? 0) >= head.expected) return this.deliverHead(head, buffer);
+      if ((buffer?.records.length ?? 0) >= head.expected) {
+        this.deliverHead(head, buffer);
+        return this.next(endOfBatch);
+      }
       if (this.laterRowsRead(head, buffer) === null) return null;
-      this.dropHead(head, 'stale-end');
+      this.letHeadGo(head, 'stale-end');
+      if (this.released.length > 0) return this.next(endOfBatch);
     }
     const single = this.loose.shift();
     if (single) {
@@ -331,7 +365,7 @@ export class TransactionReassembler {
         points.every((e) => (this.position.get(tpKey(e.topic, e.partition))?.next ?? 0n) >= BigInt(e.offset))
       );
     });
-    if (exhausted) this.dropHead(head, 'exhausted-end');
+    if (exhausted) this.letHeadGo(head, 'exhausted-end');
     return exhausted;
   }
 
@@ -363,8 +397,7 @@ export class TransactionReassembler {
       return buffer !== undefined && now - buffer.readAtMs >= graceMs ? [[txId, buffer] as const] : [];
     });
     for (const [txId, buffer] of orphans) {
-      this.forget(txId);
-      this.remember(txId);
+      this.letOrphanGo(txId, buffer);
       this.options.onDrop?.({ reason: 'orphan-rows-exhausted', txId, records: buffer.records.length });
     }
     return orphans.length;
@@ -386,11 +419,16 @@ export class TransactionReassembler {
    * so their records, read again, make them whole again instead of being dropped.
    */
   undeliver(txIds: readonly string[]): void {
-    const ids = new Set(txIds.filter((id) => this.recentlyDelivered.delete(id)));
-    if (ids.size === 0) return;
-    const kept = this.recentOrder.filter((id) => !ids.has(id));
-    this.recentOrder.length = 0;
-    this.recentOrder.push(...kept);
+    for (const [set, order] of [
+      [this.recentlyDelivered, this.recentOrder],
+      [this.letGo, this.letGoOrder],
+    ] as const) {
+      const ids = new Set(txIds.filter((id) => set.delete(id)));
+      if (ids.size === 0) continue;
+      const kept = order.filter((id) => !ids.has(id));
+      order.length = 0;
+      order.push(...kept);
+    }
   }
 
   /** Forget everything buffered (after a rebalance the consumer re-reads from committed offsets). */
@@ -404,6 +442,7 @@ export class TransactionReassembler {
     this.endIds.clear();
     this.snapshotRows = [];
     this.loose.length = 0;
+    this.released.length = 0;
     this.position.clear();
     this.snapshotSeen = false;
     this.snapshotLastSeen = false;
@@ -411,7 +450,12 @@ export class TransactionReassembler {
   }
 
   get buffered(): number {
-    return this.snapshotRows.length + this.loose.length + this.streamedRecords;
+    return (
+      this.snapshotRows.length +
+      this.loose.length +
+      this.streamedRecords +
+      this.released.reduce((n, u) => n + u.records.length, 0)
+    );
   }
 
   /** What the reassembler holds, for a diagnosis of a pipeline that stopped moving. */
@@ -439,25 +483,27 @@ export class TransactionReassembler {
     };
   }
 
-  private deliverHead(head: PendingEnd, buffer: TxBuffer | undefined): ReadyUnit {
+  /** Queues the complete head, after the orphans lying below its rows (they committed before it). */
+  private deliverHead(head: PendingEnd, buffer: TxBuffer | undefined): void {
     const list = buffer?.records ?? [];
     this.removeHead(head);
-    const events = list
-      .flatMap((b) => (b.event === null ? [] : [b.event]))
-      .sort((a, b) => (a.transaction?.total_order ?? 0) - (b.transaction?.total_order ?? 0));
-    const records = [...list.map((b) => b.ref), head.ref];
-    this.dropOrphansBelow(list);
-    return {
-      tx: { id: head.marker.id, events, offset: this.options.offsetOf(records), snapshot: false },
-      records,
-    };
+    this.remember(head.marker.id);
+    this.letOrphansBelowGo(list);
+    this.holdAll([...list.map((b) => b.ref), head.ref]);
+    this.released.push(this.partialUnit(head.marker.id, list, [head.ref]));
   }
 
-  private dropHead(head: PendingEnd, reason: DropReason): void {
+  /** Lets the head go without the rows it misses: what it buffered is queued for delivery. */
+  private letHeadGo(head: PendingEnd, reason: DropReason): void {
     const list = this.streamed.get(head.marker.id)?.records ?? [];
     this.removeHead(head);
+    this.markLetGo(head.marker.id);
     this.options.onDrop?.({ reason, txId: head.marker.id, records: list.length });
-    this.dropOrphansBelow(list);
+    this.letOrphansBelowGo(list);
+    if (list.length > 0) {
+      this.holdAll(list.map((b) => b.ref));
+      this.released.push(this.partialUnit(head.marker.id, list, []));
+    }
   }
 
   private removeHead(head: PendingEnd): void {
@@ -465,7 +511,28 @@ export class TransactionReassembler {
     this.releaseRef(head.ref);
     this.endIds.delete(head.marker.id);
     this.forget(head.marker.id);
-    this.remember(head.marker.id);
+  }
+
+  /** Rows of a transaction without its END, queued for delivery as they are. */
+  private letOrphanGo(txId: string, buffer: TxBuffer): void {
+    const list = buffer.records;
+    this.forget(txId);
+    this.markLetGo(txId);
+    this.holdAll(list.map((b) => b.ref));
+    this.released.push(this.partialUnit(txId, list, []));
+  }
+
+  /** A unit of `list`'s events in total_order; its records stay held until next() hands it out. */
+  private partialUnit(txId: string, list: Buffered<ChangeEvent | null>[], extra: RecordRef[]): ReadyUnit {
+    const events = list
+      .flatMap((b) => (b.event === null ? [] : [b.event]))
+      .sort((a, b) => (a.transaction?.total_order ?? 0) - (b.transaction?.total_order ?? 0));
+    const records = [...list.map((b) => b.ref), ...extra];
+    return { tx: { id: txId, events, offset: this.options.offsetOf(records), snapshot: false }, records };
+  }
+
+  private holdAll(refs: readonly RecordRef[]): void {
+    for (const r of refs) this.holdRef(r);
   }
 
   /**
@@ -496,7 +563,7 @@ export class TransactionReassembler {
    * was read: its END came before on the transaction topic, so it was delivered already (by a
    * previous run) or will never come.
    */
-  private dropOrphansBelow(list: Buffered<ChangeEvent | null>[]): void {
+  private letOrphansBelowGo(list: Buffered<ChangeEvent | null>[]): void {
     const highest = new Map<string, bigint>();
     for (const b of list) {
       const offset = BigInt(b.ref.offset);
@@ -510,10 +577,10 @@ export class TransactionReassembler {
       }
     }
     for (const txId of orphans) {
-      const records = this.streamed.get(txId)?.records.length ?? 0;
-      this.forget(txId);
-      this.remember(txId);
-      this.options.onDrop?.({ reason: 'orphan-rows', txId, records });
+      const buffer = this.streamed.get(txId);
+      if (buffer === undefined) continue;
+      this.options.onDrop?.({ reason: 'orphan-rows', txId, records: buffer.records.length });
+      this.letOrphanGo(txId, buffer);
     }
   }
 
@@ -600,13 +667,22 @@ export class TransactionReassembler {
   }
 
   private remember(txId: string): void {
-    if (this.recentlyDelivered.has(txId)) return;
-    this.recentlyDelivered.add(txId);
-    this.recentOrder.push(txId);
-    if (this.recentOrder.length > 10_000) {
-      const old = this.recentOrder.shift();
-      if (old !== undefined) this.recentlyDelivered.delete(old);
-    }
+    rememberIn(this.recentlyDelivered, this.recentOrder, txId);
+  }
+
+  private markLetGo(txId: string): void {
+    rememberIn(this.letGo, this.letGoOrder, txId);
+  }
+}
+
+/** Adds to a set that keeps the 10,000 newest ids. */
+function rememberIn(set: Set<string>, order: string[], id: string): void {
+  if (set.has(id)) return;
+  set.add(id);
+  order.push(id);
+  if (order.length > 10_000) {
+    const old = order.shift();
+    if (old !== undefined) set.delete(old);
   }
 }
 

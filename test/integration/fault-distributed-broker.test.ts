@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DROP_REASONS } from '../../connectors/kafka/transaction-reassembler.js';
 import { runShopWorkload } from '../../examples/shop/workload.js';
 import { faultStackReady, shopForFaults, startShopPipeline } from './support/distributed-fault.js';
+import { orderLossDiagnosis } from './support/loss-diagnosis.js';
 import { RENAME_HEAVY_MIX } from './support/shop-checks.js';
 import { stack } from './support/shop-distributed.js';
 
@@ -48,14 +49,18 @@ describe.skipIf(!ready)('fault: Kafka broker restarted under load (distributed s
         `consumer restarts ${await shop.metric('cqrs_translator_consumer_restarts_total')} translator, ` +
         `${await shop.metric('cqrs_projector_consumer_restarts_total')} projectors`,
     );
-    if (differences.length > 0)
-      console.info(
-        `last warnings:\n${shop.log.lines
-          .filter((l) => /"level":[45]0/.test(l))
-          .slice(-80)
-          .join('\n')}`,
-      );
-    expect(differences).toEqual([]);
+    // CI shows the assertion's message, not always the output before it: the diagnosis goes there.
+    const diagnosis =
+      differences.length === 0
+        ? ''
+        : `${byReason.join(', ')}\n${await orderLossDiagnosis(
+            shop,
+            differences.map((d) => d.path),
+          )}\nlast warnings:\n${shop.log.lines
+            .filter((l) => /"level":[45]0/.test(l))
+            .slice(-40)
+            .join('\n')}`;
+    expect(differences, diagnosis).toEqual([]);
     expect(checks).toBeGreaterThan(300);
     expect(shop.log.lines.filter((l) => /"level":50/.test(l) && /stopped for good/.test(l))).toEqual([]);
   }, 300_000);
