@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { FreshnessPort } from '../compare/ports.js';
@@ -31,7 +31,7 @@ import { ProjectionRunner, type Projector } from '../projectors/runner.js';
 import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { ensureVersionRegistry } from '../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
-import { SqliteReadModels } from '../projectors/stores/sqlite-read-models.js';
+import { SqliteReadModels, turnSnapshot } from '../projectors/stores/sqlite-read-models.js';
 import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
 import { ProjectionWorker } from '../projectors/worker-runner.js';
 import type { HealthPort } from '../shadow-api/health.js';
@@ -44,7 +44,10 @@ export interface EmbeddedPipeline {
   /** The running change source; a new one replaces it after each restart. */
   readonly source: LegacyChangeSource;
   eventStore: SqliteEventStore;
-  /** This thread's connection to the read models (the API reads them through it). */
+  /**
+   * This thread's writable connection to the read models (the registry of versions, repairs;
+   * the projector's own when it runs in this thread). The API reads through a read-only one.
+   */
   readDb: Database.Database;
   runner: Projector;
   readModels: ReadModels;
@@ -92,6 +95,29 @@ export interface PipelineOptions {
 const STABLE_MS = 10_000;
 /** How often lag and stalls are measured (one query of the legacy change log's end). */
 const MEASURE_INTERVAL_MS = 1000;
+/** Name of the embedded projector's checkpoint row (ProjectionRunner's and ProjectionWorker's default). */
+const CHECKPOINT_NAME = 'read-models';
+
+/**
+ * The API's connection to read-models.db: read-only, so a turn's reads share one read
+ * transaction (turnSnapshot) instead of opening one per statement, which a connection that
+ * writes (the projector's, in this thread) cannot do. WAL lets it read while the projector
+ * commits. With it, the checkpoint the read side compares with: read on the same connection, in
+ * the same turn's snapshot as the documents (or before it begins), it never claims a position
+ * whose writes the reads do not see, and the cache never vouches for a document read before it.
+ */
+function openApiReads(path: string): { db: Database.Database; checkpoint: () => number } {
+  const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 5000 });
+  const snapshot = turnSnapshot(db);
+  const position = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
+  return {
+    db,
+    checkpoint: () => {
+      snapshot();
+      return (position.get(CHECKPOINT_NAME) as number | undefined) ?? 0;
+    },
+  };
+}
 
 function pipelineMetrics(registry: Registry | undefined) {
   const registers = registry ? [registry] : [];
@@ -207,7 +233,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   const readDb = openReadModelDb(dataPath(config, 'read-models.db'), logger);
   // Before the projector starts: afterwards its thread may hold the write lock for seconds.
   ensureVersionRegistry(readDb);
-  const versions = new VersionedReadModels(migration, readDb);
+  const api = openApiReads(dataPath(config, 'read-models.db'));
+  const versions = new VersionedReadModels(migration, api.db);
   const metrics = pipelineMetrics(options.registry);
   const definitionFile = options.definitionFile ?? definitionFileOf(migration);
   const { redisUrl } = config.cache;
@@ -280,6 +307,8 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   } catch (err) {
     await writer.close();
     await eventStore.close();
+    // The writer closes last: the last connection's close checkpoints the WAL and removes it.
+    api.db.close();
     readDb.close();
     await progress.close();
     throw err;
@@ -349,6 +378,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await closeAnalytics();
     await writer.close();
     await eventStore.close();
+    api.db.close();
     readDb.close();
     await progress.close();
     await cache?.close();
@@ -364,6 +394,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await closeAnalytics();
     await writer.close();
     await eventStore.close();
+    api.db.close();
     readDb.close();
     await progress.close();
     await cache?.close();
@@ -375,9 +406,10 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     await cache?.reset(runner.checkpoint());
   };
 
+  // What the API can read (api.checkpoint), not what the projector has just committed.
   const projectedAll = () => {
     const head = eventStore.headPositionSync();
-    return runner.checkpoint() >= head && (analytics === null || analytics.runner.checkpoint() >= head);
+    return api.checkpoint() >= head && (analytics === null || analytics.runner.checkpoint() >= head);
   };
   const waitForCatchUp = async (timeoutMs: number) => {
     const end = await progress.legacyEnd();
@@ -446,8 +478,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     eventStore,
     readDb,
     runner,
-    readModels:
-      cache === null ? versions.readModels : cache.wrap(versions.readModels, () => runner.checkpoint()),
+    readModels: cache === null ? versions.readModels : cache.wrap(versions.readModels, api.checkpoint),
     versions,
     readModelVersions: embeddedVersions({
       migration,
@@ -484,6 +515,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       await writer.close();
       timeTravel.close();
       await eventStore.close();
+      api.db.close();
       readDb.close();
       await progress.close();
       await cache?.close();

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { ReadModelHandle } from '../definition/read-models.js';
+import { getMany, type ReadModelHandle } from '../definition/read-models.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import type { TouchedDocument } from '../projectors/ports.js';
 import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './cache-redis.js';
@@ -18,9 +18,11 @@ import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './
  * - end, once the writes are durable and before the applied marks and offsets are committed,
  *   for those and every document the writes addressed (a view's fan-out through the rows it
  *   reads, computed again after them): `marker = TIME`, `DEL entry`, `DECR pending`.
- * - A reader's lookup script returns the entry and the current epoch, and on a miss TIME (t0).
- *   It then reads the store and fills only if no write is pending on the document and its
- *   marker is absent or older than t0, within FILL_WINDOW_MS of t0. Why a hit is never older
+ * - A reader's lookup script returns the entries and the current epoch, and TIME (t0). On a
+ *   miss it reads the store and fills only if no write is pending on the document and its
+ *   marker is absent or older than t0, within FILL_WINDOW_MS of t0. `getMany` looks its keys
+ *   up in one script, reads the misses by one `getMany` of the store, and fills them in one
+ *   script that checks each document as a single fill does. Why a hit is never older
  *   than the store at the lookup: a write the store held then was begun before it, so its
  *   begin deleted any older entry; a fill after that begin was refused while the write was
  *   pending, and after its end only a read that began after the marker (which follows the
@@ -55,16 +57,22 @@ const CHUNK = 1000;
 const NOW = `local t = redis.call('TIME')
 local now = string.format('%010d%06d', tonumber(t[1]), tonumber(t[2]))`;
 
-/** KEYS: entry, epoch. Returns [entry or nil, epoch, now]. */
+/** KEYS: epoch, then the entries. Returns [epoch, now, then each entry or nil]. */
 const LOOKUP = `${NOW}
-return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) or '0', now }`;
+local out = { redis.call('GET', KEYS[1]) or '0', now }
+for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
+return out`;
 
-/** KEYS: entry, marker, pending; ARGV: t0, value, ttl. */
-const FILL = `local m = redis.call('GET', KEYS[2])
-if m and m >= ARGV[1] then return 0 end
-if tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1`;
+/** KEYS: entry/marker/pending triples; ARGV: t0, ttl, then each entry's value. Returns how many were set. */
+const FILL = `local set = 0
+for i = 1, #KEYS, 3 do
+  local m = redis.call('GET', KEYS[i + 1])
+  if not (m and m >= ARGV[1]) and tonumber(redis.call('GET', KEYS[i + 2]) or '0') <= 0 then
+    redis.call('SET', KEYS[i], ARGV[(i - 1) / 3 + 3], 'EX', ARGV[2])
+    set = set + 1
+  end
+end
+return set`;
 
 /** KEYS: pending/entry pairs; ARGV: pending ttl. */
 const BEGIN = `for i = 1, #KEYS, 2 do
@@ -100,12 +108,19 @@ export function parseEntry(raw: string): Entry | null {
   }
 }
 
-/** The lookup script's answer, checked. */
-export function parseLookup(reply: unknown): { entry: string | null; epoch: string; now: string } | null {
+/** The lookup script's answer for `count` keys, checked. */
+export function parseLookup(
+  reply: unknown,
+  count: number,
+): { entries: Array<string | null>; epoch: string; now: string } | null {
   if (!Array.isArray(reply)) return null;
-  const [entry, epoch, now] = reply as unknown[];
+  const [epoch, now, ...found] = reply as unknown[];
   if (typeof epoch !== 'string' || typeof now !== 'string') return null;
-  return { entry: typeof entry === 'string' ? entry : null, epoch, now };
+  const entries = new Array<string | null>(count).fill(null);
+  found.forEach((entry, i) => {
+    if (i < count && typeof entry === 'string') entries[i] = entry;
+  });
+  return { entries, epoch, now };
 }
 
 /** Distinct documents in chunks, one script each. */
@@ -155,48 +170,65 @@ export class DistributedReadModelCache {
 
   /** `handle` (of the stored version `storage`) with its key lookups cached. */
   wrap(storage: string, handle: ReadModelHandle): ReadModelHandle {
-    return { ...handle, get: (key) => this.lookup(storage, key, () => handle.get(key)) };
+    return {
+      ...handle,
+      get: async (key) => (await this.lookup(storage, [key], async () => [await handle.get(key)]))[0] ?? null,
+      getMany: async (keys) =>
+        keys.length === 0 ? [] : this.lookup(storage, keys, (missed) => getMany(handle, missed)),
+    };
   }
 
-  private async lookup(storage: string, key: string, read: () => Promise<unknown>): Promise<unknown> {
-    const { entry: entryKey, marker, pending } = this.keys(storage, key);
+  /** `keys` from Redis where an entry answers, the rest by one `read` of the store (the misses, in order). */
+  private async lookup(
+    storage: string,
+    keys: readonly string[],
+    read: (missed: string[]) => Promise<unknown[]>,
+  ): Promise<unknown[]> {
     let state: ReturnType<typeof parseLookup>;
     try {
-      state = parseLookup(await this.redis.eval(LOOKUP, 2, entryKey, this.epochKey));
+      const entries = keys.map((key) => this.keys(storage, key).entry);
+      state = parseLookup(
+        await this.redis.eval(LOOKUP, entries.length + 1, this.epochKey, ...entries),
+        keys.length,
+      );
     } catch (err) {
       this.failed('get', err);
       state = null;
     }
     if (state === null) {
-      this.metrics.lookups.inc({ read_model: storage, result: 'bypass' });
-      return read();
+      this.metrics.lookups.inc({ read_model: storage, result: 'bypass' }, keys.length);
+      return read([...keys]);
     }
-    if (state.entry !== null) {
-      const entry = parseEntry(state.entry);
-      if (entry !== null && entry.e === state.epoch) {
-        this.metrics.lookups.inc({ read_model: storage, result: 'hit' });
-        return entry.d === null ? null : JSON.parse(entry.d);
-      }
-    }
-    this.metrics.lookups.inc({ read_model: storage, result: 'miss' });
+    const out = new Array<unknown>(keys.length);
+    const missed: number[] = [];
+    state.entries.forEach((raw, i) => {
+      const entry = raw === null ? null : parseEntry(raw);
+      if (entry !== null && entry.e === state.epoch) out[i] = entry.d === null ? null : JSON.parse(entry.d);
+      else missed.push(i);
+    });
+    const hits = keys.length - missed.length;
+    if (hits > 0) this.metrics.lookups.inc({ read_model: storage, result: 'hit' }, hits);
+    if (missed.length === 0) return out;
+    this.metrics.lookups.inc({ read_model: storage, result: 'miss' }, missed.length);
     const started = performance.now();
-    const doc = await read();
-    if (performance.now() - started < FILL_WINDOW_MS) {
+    const docs = await read(missed.map((i) => keys[i] as string));
+    missed.forEach((i, n) => {
+      out[i] = docs[n] ?? null;
+    });
+    if (performance.now() - started >= FILL_WINDOW_MS) return out;
+    const fillKeys: string[] = [];
+    const values: string[] = [];
+    for (const i of missed) {
+      const { entry, marker, pending } = this.keys(storage, keys[i] as string);
+      fillKeys.push(entry, marker, pending);
+      const doc = out[i];
       const value: Entry = { e: state.epoch, d: doc === null ? null : JSON.stringify(doc) };
-      this.redis
-        .eval(
-          FILL,
-          3,
-          entryKey,
-          marker,
-          pending,
-          state.now,
-          JSON.stringify(value),
-          String(this.options.ttlSeconds),
-        )
-        .catch((err: unknown) => this.failed('set', err));
+      values.push(JSON.stringify(value));
     }
-    return doc;
+    this.redis
+      .eval(FILL, fillKeys.length, ...fillKeys, state.now, String(this.options.ttlSeconds), ...values)
+      .catch((err: unknown) => this.failed('set', err));
+    return out;
   }
 
   /**

@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
+import { getMany, type ReadModelHandle, type ReadModels } from '../definition/read-models.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { type CacheMetrics, cacheMetrics, cacheRedis, failureReporter } from './cache-redis.js';
 
 /**
- * Redis in front of the embedded read models' key lookups (`get` / `getJson`; queries go to the
- * read model). It never serves a document older than the read-model checkpoint a request saw
+ * Redis in front of the embedded read models' key lookups (`get`, `getJson` and `getMany`, whose
+ * keys are looked up in one MGET and whose misses are read by one `getMany` of the read model;
+ * queries go to the read model). It never serves a document older than the read-model checkpoint a request saw
  * when it began. The argument:
  *
  * - An entry is `{ e: epoch, v, d }`: the document text `d`, read from SQLite *after* the
@@ -61,6 +62,23 @@ interface Entry {
   v: number;
   d: string | null;
 }
+
+/** A looked-up value and the document text an entry holds for it. */
+interface Codec<T> {
+  encode(value: T): string | null;
+  decode(text: string | null): T;
+}
+
+/** `getJson`'s values are the texts. */
+const asText: Codec<string | null> = { encode: (text) => text, decode: (text) => text };
+/**
+ * `getMany`'s are documents: each is the parse of its stored text, which JSON.stringify wrote,
+ * so stringifying it again gives the stored bytes back.
+ */
+const asDoc: Codec<unknown> = {
+  encode: (doc) => (doc === null ? null : JSON.stringify(doc)),
+  decode: (text) => (text === null ? null : JSON.parse(text)),
+};
 
 /** An entry as this module writes it; anything else in its place is a miss. */
 function parseEntry(raw: string): Entry | null {
@@ -119,7 +137,8 @@ export class ReadModelCache {
         out[name] = handle;
         continue;
       }
-      const cachedJson = (key: string) => this.lookup(name, key, checkpoint, () => getJson(key));
+      const cachedJson = async (key: string) =>
+        (await this.lookup(name, [key], checkpoint, async () => [await getJson(key)], asText))[0] ?? null;
       out[name] = {
         ...handle,
         getJson: cachedJson,
@@ -127,57 +146,74 @@ export class ReadModelCache {
           const text = await cachedJson(key);
           return text === null ? null : JSON.parse(text);
         },
+        getMany: async (keys) =>
+          keys.length === 0
+            ? []
+            : this.lookup(name, keys, checkpoint, (missed) => getMany(handle, missed), asDoc),
       };
     }
     return out;
   }
 
-  private async lookup(
+  /**
+   * `keys` from Redis where an entry may answer, the rest by one `read` of the read model (the
+   * misses, in order), each filled in under the conditions above.
+   */
+  private async lookup<T>(
     model: string,
-    key: string,
+    keys: readonly string[],
     checkpoint: () => number,
-    read: () => Promise<string | null>,
-  ): Promise<string | null> {
+    read: (missed: string[]) => Promise<T[]>,
+    codec: Codec<T>,
+  ): Promise<T[]> {
     const seen = checkpoint();
     if (this.needsReset) {
       // Until this process has started an epoch, nothing in Redis is known to be current.
       this.resetting ??= this.reset(seen).finally(() => {
         this.resetting = null;
       });
-      this.metrics.lookups.inc({ read_model: model, result: 'bypass' });
-      return read();
+      this.metrics.lookups.inc({ read_model: model, result: 'bypass' }, keys.length);
+      return read([...keys]);
     }
     let state: Array<string | null>;
     try {
       state = await this.redis.mget(
-        this.entryKey(model, key),
-        this.markerKey(model, key),
+        ...keys.flatMap((key) => [this.entryKey(model, key), this.markerKey(model, key)]),
         this.epochKey,
         this.uptoKey,
       );
     } catch (err) {
       this.failed('get', err);
-      return read();
+      return read([...keys]);
     }
-    const [raw, marker, epoch, upto] = state;
+    const epoch = state[keys.length * 2] ?? null;
+    const upto = state[keys.length * 2 + 1] ?? null;
     const covered = epoch !== null && upto !== null && Number(upto) >= seen;
-    if (raw !== null && raw !== undefined && covered) {
-      const entry = parseEntry(raw);
-      if (entry !== null && entry.e === epoch && Number(marker ?? 0) <= entry.v) {
-        this.metrics.lookups.inc({ read_model: model, result: 'hit' });
-        return entry.d;
-      }
+    const out = new Array<T>(keys.length);
+    const missed: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const raw = state[i * 2];
+      const entry = covered && raw !== null && raw !== undefined ? parseEntry(raw) : null;
+      if (entry !== null && entry.e === epoch && Number(state[i * 2 + 1] ?? 0) <= entry.v)
+        out[i] = codec.decode(entry.d);
+      else missed.push(i);
     }
-    this.metrics.lookups.inc({ read_model: model, result: 'miss' });
+    const hits = keys.length - missed.length;
+    if (hits > 0) this.metrics.lookups.inc({ read_model: model, result: 'hit' }, hits);
+    if (missed.length === 0) return out;
+    this.metrics.lookups.inc({ read_model: model, result: 'miss' }, missed.length);
     const started = performance.now();
-    const text = await read();
-    if (covered && performance.now() - started < FILL_WINDOW_MS) {
-      const entry: Entry = { e: epoch as string, v: seen, d: text };
-      this.redis
-        .set(this.entryKey(model, key), JSON.stringify(entry), 'EX', this.options.ttlSeconds)
-        .catch((err: unknown) => this.failed('set', err));
-    }
-    return text;
+    const values = await read(missed.map((i) => keys[i] as string));
+    const fill = covered && performance.now() - started < FILL_WINDOW_MS ? this.redis.pipeline() : null;
+    missed.forEach((i, n) => {
+      const value = values[n] as T;
+      out[i] = value;
+      if (fill === null) return;
+      const entry: Entry = { e: epoch as string, v: seen, d: codec.encode(value) };
+      fill.set(this.entryKey(model, keys[i] as string), JSON.stringify(entry), 'EX', this.options.ttlSeconds);
+    });
+    fill?.exec().catch((err: unknown) => this.failed('set', err));
+    return out;
   }
 
   /**

@@ -193,7 +193,13 @@ function indexName(prefix: string, fields: readonly string[]): string {
 /** How much of read-models.db a connection serving reads maps into memory (SQLite mmap_size). */
 export const READ_MMAP_BYTES = 1024 * 1024 * 1024;
 
-const turnSnapshots = new WeakMap<Db, () => void>();
+interface TurnSnapshot {
+  open: () => void;
+  release: () => void;
+}
+
+const turnSnapshots = new WeakMap<Db, TurnSnapshot>();
+const leftAlone: TurnSnapshot = { open: () => {}, release: () => {} };
 
 /**
  * What a read on `db` calls first: on a read-only connection, the reads of one event-loop turn
@@ -202,17 +208,33 @@ const turnSnapshots = new WeakMap<Db, () => void>();
  * mark, the mapping's size check), 8 of a key lookup's 10 µs here. A turn's reads see the
  * read models as they were at its first read; the snapshot is let go within the turn, so a
  * checkpoint waits for it no longer than that. A writable connection is left alone: the reads
- * would hold its writer's transactions open.
+ * would hold its writer's transactions open. Whatever else the read side asks of `db` (the
+ * projector checkpoint its freshness and cache compare with) is read the same way, so it
+ * never claims more than the turn's reads see.
  */
-function turnSnapshot(db: Db): () => void {
-  let open = turnSnapshots.get(db);
-  if (open !== undefined) return open;
-  if (!db.readonly) open = () => {};
+export function turnSnapshot(db: Db): () => void {
+  return snapshotOf(db).open;
+}
+
+/**
+ * Lets go of the turn's read transaction on `db` now, so the next read sees the latest commit:
+ * for a reader that must see a write this thread has just made on another connection (a
+ * version switch in the registry).
+ */
+export function releaseTurnSnapshot(db: Db): void {
+  turnSnapshots.get(db)?.release();
+}
+
+function snapshotOf(db: Db): TurnSnapshot {
+  let snapshot = turnSnapshots.get(db);
+  if (snapshot !== undefined) return snapshot;
+  if (!db.readonly) snapshot = leftAlone;
   else {
     const begin = db.prepare('BEGIN');
     const commit = db.prepare('COMMIT');
     let ours = false;
-    const end = () => {
+    const release = () => {
+      if (!ours) return;
       if (!db.open || !db.inTransaction) {
         ours = false;
         return;
@@ -222,18 +244,21 @@ function turnSnapshot(db: Db): () => void {
         ours = false;
       } catch {
         // A statement still iterating holds the connection busy: the next turn ends it.
-        setImmediate(end);
+        setImmediate(release);
       }
     };
-    open = () => {
-      if (ours || db.inTransaction) return;
-      begin.run();
-      ours = true;
-      setImmediate(end);
+    snapshot = {
+      open: () => {
+        if (ours || db.inTransaction) return;
+        begin.run();
+        ours = true;
+        setImmediate(release);
+      },
+      release,
     };
   }
-  turnSnapshots.set(db, open);
-  return open;
+  turnSnapshots.set(db, snapshot);
+  return snapshot;
 }
 
 /** Marks a document index's name apart from the one it replaced (the declared fields alone). */

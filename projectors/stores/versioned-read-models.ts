@@ -7,7 +7,7 @@ import {
   type ReadModels,
 } from '../../definition/read-models.js';
 import { DEFAULT_VERSION, liveVersions } from './read-model-versions.js';
-import { SqliteReadModels } from './sqlite-read-models.js';
+import { releaseTurnSnapshot, SqliteReadModels } from './sqlite-read-models.js';
 
 /**
  * The embedded read models as the read side serves them: each read model answers from its live
@@ -34,6 +34,8 @@ export class VersionedReadModels {
 
   /** Reads the live versions again: call after the registry changed. */
   refresh(): void {
+    // A read-only connection may still hold this turn's snapshot, from before the change.
+    releaseTurnSnapshot(this.db);
     this.live = liveVersions(this.db);
   }
 

@@ -6,8 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getMany, type ReadModels } from '../../definition/read-models.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import bank from '../../examples/bank/migration.js';
+import { ensureVersionRegistry, VersionRegistry } from '../../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { VersionedReadModels } from '../../projectors/stores/versioned-read-models.js';
 import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
 
 /** The embedded read models as a read-only serving connection sees them, next to the writer's. */
@@ -88,5 +90,25 @@ describe('embedded read models on a read-only connection', () => {
     expect(writer.inTransaction).toBe(false);
     apply([category(2, 'Trips')]);
     expect(await handle.get('2')).toMatchObject({ category: 'Trips' });
+  });
+
+  it('serves a switched version at once, even to a turn whose snapshot began before the switch', async () => {
+    const model = 'merchant-category';
+    ensureVersionRegistry(writer);
+    const v2 = new SqliteReadModels(bank, { readModel: model, version: 2 });
+    v2.migrate(writer);
+    applyBatch(v2, writer, [category(1, 'Version two'), merchant(1, 1)]);
+    const registry = new VersionRegistry(writer);
+    registry.create(model, { fromPosition: null, toPosition: null });
+    registry.markReady(model, 2, 0);
+    const versions = new VersionedReadModels(bank, reader);
+    const handle = versions.readModels[model]!;
+    await turn();
+    expect(await handle.get('1')).toMatchObject({ category: 'Food' });
+    // In the same turn, as the admin route does it: the switch on the writer, then refresh.
+    registry.switchTo(model, 2);
+    versions.refresh();
+    expect(versions.liveVersion(model)).toBe(2);
+    expect(await handle.get('1')).toMatchObject({ category: 'Version two' });
   });
 });

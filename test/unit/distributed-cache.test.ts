@@ -32,13 +32,14 @@ describe('distributed cache: pure parts', () => {
   });
 
   it("checks the lookup script's answer", () => {
-    expect(parseLookup([null, '2', '1700000000000001'])).toEqual({
-      entry: null,
+    expect(parseLookup(['2', '1700000000000001', null], 1)).toEqual({
+      entries: [null],
       epoch: '2',
       now: '1700000000000001',
     });
-    expect(parseLookup(['x', '2', '1700000000000001'])?.entry).toBe('x');
-    expect(parseLookup(['x', 2, '1'])).toBeNull();
-    expect(parseLookup('x')).toBeNull();
+    // Redis ends a reply's array at its last entry: the missing tail is no entry either.
+    expect(parseLookup(['2', '1', 'x', null, 'y'], 4)?.entries).toEqual(['x', null, 'y', null]);
+    expect(parseLookup([2, '1', 'x'], 1)).toBeNull();
+    expect(parseLookup('x', 1)).toBeNull();
   });
 });
