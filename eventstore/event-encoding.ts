@@ -20,20 +20,39 @@ export interface EncodedEvent {
 export type EncodedAppendBatch = Omit<AppendBatch, 'events'> & { events: EncodedEvent[] };
 
 export function encodeEvent(event: NewDomainEvent): EncodedEvent {
+  return encodedWith(event, JSON.stringify(event.metadata));
+}
+
+function encodedWith(event: NewDomainEvent, metadataJson: string): EncodedEvent {
   return {
     streamType: event.streamType,
     streamId: event.streamId,
     type: event.type,
     data: JSON.stringify(event.data),
-    metadata: JSON.stringify(event.metadata),
+    metadata: metadataJson,
     sourceTxId: event.metadata.sourceTxId,
     sourcePosition: event.metadata.sourcePosition,
     snapshot: event.metadata.snapshot,
   };
 }
 
+/**
+ * Events that share one metadata object (the mapping gives a snapshot page's events one) share
+ * its text too: serialised once, not once per event. Nothing writes to a mapped event's metadata.
+ */
 export function encodeBatch(batch: AppendBatch): EncodedAppendBatch {
-  return { ...batch, events: batch.events.map(encodeEvent) };
+  const events = new Array<EncodedEvent>(batch.events.length);
+  let metadata: NewDomainEvent['metadata'] | undefined;
+  let text = '';
+  for (let i = 0; i < events.length; i++) {
+    const event = batch.events[i] as NewDomainEvent;
+    if (event.metadata !== metadata) {
+      metadata = event.metadata;
+      text = JSON.stringify(metadata);
+    }
+    events[i] = encodedWith(event, text);
+  }
+  return { ...batch, events };
 }
 
 /** The event as JSON.stringify(NewDomainEvent) would spell it (staged fragments keep that form). */

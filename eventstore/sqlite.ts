@@ -52,6 +52,8 @@ const PUBLISH_PAGE_ROWS = 2000;
 
 /** Transaction ids of snapshot chunks start with this: "snapshot:<table>:<n>". */
 export const SNAPSHOT_TX_PREFIX = 'snapshot:';
+/** The first text after every id that starts with SNAPSHOT_TX_PREFIX (':' + 1). */
+const SNAPSHOT_TX_UPPER = 'snapshot;';
 
 /**
  * Whether a batch is a snapshot chunk rather than a streamed transaction. Streamed ids (GTIDs,
@@ -92,6 +94,8 @@ interface Statements {
   firstCommittedAfter: Statement<[number], { position: number | null }>;
   listDeadLetters: Statement<[number, number], unknown>;
   countDeadLetters: Statement<[], { count: number }>;
+  eventOfRun: Statement<[string], number>;
+  countOfRun: Statement<[string], number>;
   sweepCandidates: Statement<[SweepParams], SweepRow>;
   stagedFragment: Statement<[string, string], { fragment: number | null }>;
   insertStaged: Statement<[StagedParams]>;
@@ -680,11 +684,13 @@ export class SqliteEventStore implements EventStore {
    * the mapping's own delete events do. Ordered after the aggregate's last event.
    */
   private sweepRemovals(sweep: SnapshotSweep, sourceTxId: string): NewDomainEvent[] {
+    const pattern = `${SNAPSHOT_TX_PREFIX}%@${likeLiteral(sweep.run)}`;
+    if (this.onlyEventsOfRun(pattern)) return [];
     const rows = this.sql.sweepCandidates.all({
       streamType: sweep.streamType,
       deleteType: sweep.deleteType,
       table: sweep.table,
-      pattern: `${SNAPSHOT_TX_PREFIX}%@${likeLiteral(sweep.run)}`,
+      pattern,
     });
     return rows.map((row) => {
       const data = JSON.parse(row.data) as { state?: unknown };
@@ -707,6 +713,22 @@ export class SqliteEventStore implements EventStore {
         },
       };
     });
+  }
+
+  /**
+   * Whether every stored event is one of the snapshot run's (its chunk ids match `pattern`): then
+   * every aggregate has an event the run delivered and a sweep has nothing to remove. An initial
+   * snapshot into an empty store always is, and the candidates query scans the whole store at
+   * each table's end (1.3-1.6 s at 560k events, ~10% of the writer thread's snapshot time);
+   * this counts entries of the source-transaction index (~0.2 s), and only when the store's
+   * first event is the run's. Every event a run's chunks append is flagged snapshot (rows read
+   * by the snapshot, and the sweep's own removals), as the candidates query asks of them.
+   */
+  private onlyEventsOfRun(pattern: string): boolean {
+    const head = this.headPositionSync();
+    if (head === 0) return true;
+    if (this.sql.eventOfRun.get(pattern) === undefined) return false;
+    return this.sql.countOfRun.get(pattern) === head;
   }
 
   private prepareStatements(): Statements {
@@ -751,6 +773,20 @@ export class SqliteEventStore implements EventStore {
         db.prepare(`SELECT id, reason, table_name, op, source_position, source_tx_id, change, recorded_at
         FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?`),
       countDeadLetters: db.prepare('SELECT COUNT(*) AS count FROM dead_letters'),
+      eventOfRun: db
+        .prepare<[string], number>(
+          "SELECT 1 FROM events WHERE position = 1 AND source_tx_id LIKE ? ESCAPE '\\'",
+        )
+        .pluck(),
+      // A range of the index (positions are gap-free, so the count of the run's events equals
+      // the head exactly when no other event exists); LIKE alone would read every row.
+      countOfRun: db
+        .prepare<[string], number>(
+          `SELECT COUNT(*) FROM events INDEXED BY ix_events_source_tx
+            WHERE source_tx_id >= '${SNAPSHOT_TX_PREFIX}' AND source_tx_id < '${SNAPSHOT_TX_UPPER}'
+              AND source_tx_id LIKE ? ESCAPE '\\'`,
+        )
+        .pluck(),
       sweepCandidates: db.prepare(`SELECT e.stream_id AS streamId, e.data AS data, e.metadata AS metadata
         FROM events e
         JOIN (SELECT stream_id, MAX(version) AS version FROM events

@@ -211,13 +211,19 @@ export async function* readSnapshot(
     let chunkNo = resuming !== null && (startAfter !== null || !keyed) ? resuming.nextChunk : 0;
     let any = false;
     for await (const page of pages) {
+      // One source block and read time for the page's rows: the mapping then derives their
+      // shared metadata once per page (mapper.ts), not once per row. The first and last rows
+      // get their own block, the ones a snapshot marks 'first' and 'last' (finalChunk).
+      const source: SourceInfo = { ...options.source, table: table.name, ts_ms: tsMs, snapshot: 'true' };
+      const readMs = Date.now();
+      const end = page.length - 1;
       const events = page.map(
-        (raw): ChangeEvent => ({
+        (raw, i): ChangeEvent => ({
           before: null,
           after: normalizeRow(raw, table.columns),
           op: 'r',
-          ts_ms: Date.now(),
-          source: { ...options.source, table: table.name, ts_ms: tsMs, snapshot: 'true' },
+          ts_ms: readMs,
+          source: i === 0 || i === end ? { ...source } : source,
           transaction: null,
         }),
       );

@@ -32,8 +32,9 @@ type RowOutcome = { ok: true; events: NewDomainEvent[] } | { ok: false; reason: 
 export function mapTransaction(tx: SourceTransaction, rules: RuleSet): MappedTransaction {
   const events: NewDomainEvent[] = [];
   const deadLetters: DeadLetter[] = [];
+  const shared = new SharedMetadata(tx);
   for (const change of tx.events) {
-    const outcome = mapChange(change, tx, rules);
+    const outcome = mapChange(change, rules, shared);
     if (outcome.ok) events.push(...outcome.events);
     else
       deadLetters.push({
@@ -78,20 +79,50 @@ export function updateEventNames(rule: TableRule, changes: FieldChanges): string
   return names.length > 0 ? names : [rule.otherwise];
 }
 
-function mapChange(change: ChangeEvent, tx: SourceTransaction, rules: RuleSet): RowOutcome {
+/**
+ * The metadata of a transaction's events, one object for consecutive changes that carry the same
+ * source block, op and transaction block: a snapshot page's rows share theirs (binlog/snapshot.ts), so its metadata
+ * is derived (and encodeBatch serialises it) once per page instead of once per row. Every
+ * metadata field comes from those and the source transaction, so sharing changes no value. Nothing writes to an event's metadata once mapped.
+ */
+class SharedMetadata {
+  private source: ChangeEvent['source'] | null = null;
+  private op: ChangeEvent['op'] | null = null;
+  private block: ChangeEvent['transaction'] = null;
+  private metadata: EventMetadata | null = null;
+
+  constructor(private readonly tx: SourceTransaction) {}
+
+  of(change: ChangeEvent): EventMetadata {
+    if (
+      this.metadata !== null &&
+      change.source === this.source &&
+      change.op === this.op &&
+      change.transaction === this.block
+    )
+      return this.metadata;
+    this.source = change.source;
+    this.op = change.op;
+    this.block = change.transaction;
+    this.metadata = {
+      op: change.op,
+      table: change.source.table,
+      sourcePosition: sourcePositionOf(change),
+      sourceOrder: sourceOrderOf(change),
+      sourceTxId: this.tx.id,
+      sourceTsMs: change.source.ts_ms,
+      snapshot: this.tx.snapshot || change.op === 'r',
+    };
+    return this.metadata;
+  }
+}
+
+function mapChange(change: ChangeEvent, rules: RuleSet, shared: SharedMetadata): RowOutcome {
   const { db, table } = change.source;
   const rule = rules.ruleFor(db, table);
   if (rule === undefined) return { ok: false, reason: `no mapping rule for table ${db}.${table}` };
   const where = `${db}.${table} op ${change.op}`;
-  const metadata: EventMetadata = {
-    op: change.op,
-    table,
-    sourcePosition: sourcePositionOf(change),
-    sourceOrder: sourceOrderOf(change),
-    sourceTxId: tx.id,
-    sourceTsMs: change.source.ts_ms,
-    snapshot: tx.snapshot || change.op === 'r',
-  };
+  const metadata = shared.of(change);
   const event = (
     type: string,
     streamId: string,
@@ -99,7 +130,7 @@ function mapChange(change: ChangeEvent, tx: SourceTransaction, rules: RuleSet): 
     changes: FieldChanges,
   ): NewDomainEvent => {
     const data: RowEventPayload = { state, changes };
-    return { streamType: rule.streamType, streamId, type, data, metadata: { ...metadata } };
+    return { streamType: rule.streamType, streamId, type, data, metadata };
   };
 
   const parse = (image: 'before' | 'after', row: Row | null) => {

@@ -89,6 +89,31 @@ describe('SqliteEventStore decoding its own rows', () => {
     expect(() => store.readStreamSync('account-1')).toThrow(/position=1: metadata: not a JSON object/);
   });
 
+  it('gives consecutive events with the same metadata text one parsed object, and events with other metadata their own', async () => {
+    // A snapshot chunk: every event carries its chunk's metadata.
+    const chunk = { ...event('account-3', 'tx-2', 3).metadata, op: 'r' as const, snapshot: true };
+    await store.append({
+      sourceName: 'legacy',
+      sourceTxId: 'tx-2',
+      offset: { pos: 2 },
+      events: [
+        { ...event('account-3', 'tx-2', 3), metadata: chunk },
+        { ...event('account-4', 'tx-2', 4), metadata: chunk },
+        { ...event('account-5', 'tx-2', 5), metadata: chunk },
+        event('account-6', 'tx-2', 6),
+      ],
+      deadLetters: [],
+    });
+    const [first, second, third, fourth, fifth, sixth] = await store.readAfter(0, 10);
+    expect(third?.metadata).toEqual(chunk);
+    expect(fourth?.metadata).toBe(third?.metadata);
+    expect(fifth?.metadata).toBe(third?.metadata);
+    expect(sixth?.metadata).toEqual(event('account-6', 'tx-2', 6).metadata);
+    expect(sixth?.metadata).not.toBe(fifth?.metadata);
+    expect(second?.metadata).not.toBe(first?.metadata);
+    expect(third?.metadata).not.toBe(second?.metadata);
+  });
+
   it("reads an event stored before sourceOrder existed with '' as its order", async () => {
     const { sourceOrder: _, ...old } = event('account-1', 'tx-1', 1).metadata;
     tamper(1, 'metadata', JSON.stringify(old));
