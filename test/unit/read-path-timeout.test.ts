@@ -51,6 +51,35 @@ describe('ReadPath with a read-model timeout', () => {
     expect(records[0]?.error).toMatch(/did not answer within 100 ms/);
   });
 
+  it('times each read out from its own start when reads overlap (one timer serves all deadlines)', async () => {
+    const records: ComparisonRecord[] = [];
+    const path = readPath(150, records);
+    const read = (subject: string, readModel: () => Promise<string>) => {
+      const started = performance.now();
+      return path
+        .serve({
+          endpoint: 'accounts.summary',
+          subject,
+          requestKey: `accounts.summary:${subject}`,
+          query: (side) => (side === 'legacy' ? Promise.resolve(`legacy ${subject}`) : readModel()),
+        })
+        .then((served) => ({ served, ms: performance.now() - started }));
+    };
+    const first = read('1', stalled);
+    await new Promise((r) => setTimeout(r, 100));
+    // Answers in time although the first read's deadline passes while it waits.
+    const answered = read('2', () => new Promise((r) => setTimeout(() => r('read model 2'), 80)));
+    const second = read('3', stalled);
+    const [a, b, c] = await Promise.all([first, answered, second]);
+    expect(a.served).toMatchObject({ value: 'legacy 1', fellBack: true });
+    expect(a.ms).toBeGreaterThanOrEqual(149);
+    expect(b.served).toMatchObject({ value: 'read model 2', servedBy: 'readModel', fellBack: false });
+    expect(c.served).toMatchObject({ value: 'legacy 3', fellBack: true });
+    // Not expired with the first read's deadline, 100 ms earlier.
+    expect(c.ms).toBeGreaterThanOrEqual(149);
+    expect(records.map((r) => r.requestKey)).toEqual(['accounts.summary:1', 'accounts.summary:3']);
+  });
+
   it('serves the read model when it answers in time', async () => {
     const records: ComparisonRecord[] = [];
     const served = await readPath(1000, records).serve({
