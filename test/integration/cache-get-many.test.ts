@@ -10,7 +10,7 @@ import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 import { DistributedReadModelCache } from '../../shadow-api/distributed-cache.js';
 import { ReadModelCache } from '../../shadow-api/read-model-cache.js';
-import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
+import { applyBatch, category, merchant } from '../support/stored-events.js';
 import { waitFor } from './support/debezium-bank.js';
 
 /**
@@ -21,18 +21,6 @@ import { waitFor } from './support/debezium-bank.js';
 const REDIS = 'redis://127.0.0.1:6379';
 const MODEL = 'merchant-category';
 const redis = new Redis(REDIS);
-
-const category = (categoryId: number, name: string) =>
-  ev('CategoryUpserted', 'categories', { categoryId, code: name.toLowerCase(), name, parentId: null });
-const merchant = (merchantId: number, categoryId: number) =>
-  ev('MerchantUpserted', 'merchants', {
-    merchantId,
-    name: `M${merchantId}`,
-    categoryId,
-    mcc: '5812',
-    city: 'X',
-    country: 'DE',
-  });
 
 /** The store's handle, recording the keys of each read that reaches it. */
 function recorded(handle: ReadModelHandle) {

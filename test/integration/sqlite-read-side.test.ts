@@ -10,21 +10,9 @@ import { ensureVersionRegistry, VersionRegistry } from '../../projectors/stores/
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 import { VersionedReadModels } from '../../projectors/stores/versioned-read-models.js';
-import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
+import { applyBatch, category, merchant } from '../support/stored-events.js';
 
 /** The embedded read models as a read-only serving connection sees them, next to the writer's. */
-
-const category = (categoryId: number, name: string) =>
-  ev('CategoryUpserted', 'categories', { categoryId, code: name.toLowerCase(), name, parentId: null });
-const merchant = (merchantId: number, categoryId: number) =>
-  ev('MerchantUpserted', 'merchants', {
-    merchantId,
-    name: `M${merchantId}`,
-    categoryId,
-    mcc: '5812',
-    city: 'X',
-    country: 'DE',
-  });
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 

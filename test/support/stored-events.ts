@@ -30,6 +30,26 @@ export function storedCreate(type: string, table: string, state: Record<string, 
   };
 }
 
+/** The bank's category row as a stored event (its merchant-category read model joins it). */
+export const category = (categoryId: number, name: string) =>
+  storedCreate('CategoryUpserted', 'categories', {
+    categoryId,
+    code: name.toLowerCase(),
+    name,
+    parentId: null,
+  });
+
+/** A bank merchant of `categoryId` as a stored event. */
+export const merchant = (merchantId: number, categoryId: number) =>
+  storedCreate('MerchantUpserted', 'merchants', {
+    merchantId,
+    name: `M${merchantId}`,
+    categoryId,
+    mcc: '5812',
+    city: 'X',
+    country: 'DE',
+  });
+
 /** One batch as the projection runner drives the embedded store: applied, then flushed, in one transaction. */
 export function applyBatch(
   store: SqliteReadModels,
