@@ -1,14 +1,5 @@
 import { EventEmitter } from 'node:events';
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  type Stats,
-  unwatchFile,
-  watchFile,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AdapterError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -156,8 +147,23 @@ export class FileFlagStore extends EventEmitter<{ change: [FlagChange] }> implem
   watch(intervalMs: number): () => void {
     const file = this.file;
     if (file === undefined) return () => undefined;
-    const onChange = (current: Stats, previous: Stats) => {
-      if (current.mtimeMs === previous.mtimeMs || current.mtimeMs === 0) return;
+    // Own polling rather than fs.watchFile: watchFile takes its baseline from a stat on the
+    // thread pool, so a write landing before that stat completes is never reported. Here the
+    // first poll that finds the file compares its content, and later ones compare the file's
+    // identity (a rename gives a new inode) as well as its mtime and size.
+    let seen: string | undefined;
+    const poll = () => {
+      let signature: string;
+      try {
+        const stats = statSync(file, { throwIfNoEntry: false });
+        if (stats === undefined) return;
+        signature = `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
+      } catch (err) {
+        this.logger.warn({ err, file }, 'flag file cannot be checked; the current flags stay');
+        return;
+      }
+      if (signature === seen) return;
+      seen = signature;
       try {
         const next = readFlagFile(file);
         if (JSON.stringify(next) !== JSON.stringify(this.current)) this.replace(next, 'reload');
@@ -165,8 +171,9 @@ export class FileFlagStore extends EventEmitter<{ change: [FlagChange] }> implem
         this.logger.warn({ err, file }, 'flag file changed but cannot be read; the current flags stay');
       }
     };
-    watchFile(file, { interval: intervalMs, persistent: false }, onChange);
-    return () => unwatchFile(file, onChange);
+    const timer = setInterval(poll, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private replace(next: FlagDocument, source: FlagChange['source']): FlagDocument {

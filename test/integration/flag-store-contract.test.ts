@@ -158,7 +158,10 @@ for (const adapter of adapters) {
       const backing = adapter.backing();
       const a = await backing.open({ defaultMode: 'shadow' });
       const b = await backing.open({ defaultMode: 'shadow' });
-      const heard = new Promise<FlagChange>((resolve) => b.on('change', resolve));
+      const heard = new Promise<FlagChange>((resolve, reject) => {
+        b.on('change', resolve);
+        setTimeout(() => reject(new Error('the other replica heard nothing within 5 s')), 5000).unref();
+      });
       const started = Date.now();
       await a.patch('accounts.summary', { mode: 'new' });
       const change = await heard;
