@@ -5,7 +5,8 @@ import { type Difference, diffJson, ROOT_PATH } from './diff.js';
  * so a difference only counts as a mismatch when the read model had caught up with the
  * legacy database; otherwise it is lag, and the comparison is re-checked before it is final.
  * Lag means "on its way": a read model that is behind but stalled (its pipeline down or
- * wedged) will not converge by itself, so its differences are mismatches.
+ * wedged) will not converge by itself, so its differences are mismatches. A caught-up read
+ * model's difference is lag too when the subject was written during the attempt.
  */
 export type Outcome = 'match' | 'mismatch' | 'lag' | 'error' | 'missing';
 export const OUTCOMES: readonly Outcome[] = ['match', 'mismatch', 'lag', 'missing', 'error'];
@@ -20,10 +21,23 @@ export type SideResult<T = unknown> =
   | { ok: true; value: T; latencyMs: number }
   | { ok: false; error: string; cause?: unknown; latencyMs: number };
 
-/** Either the answer of the freshness port, or the two positions it would compare. */
-export type FreshnessFacts =
-  | { readModelCaughtUp: boolean; stalled?: boolean }
-  | { sourcePosition: number; readModelPosition: number; stalled?: boolean };
+/**
+ * What was known of the read model's position when it answered: either the answer of the
+ * freshness port, or the two positions it would compare.
+ */
+export type FreshnessFacts = (
+  | { readModelCaughtUp: boolean }
+  | { sourcePosition: number; readModelPosition: number }
+) & {
+  /** Behind and not moving toward the legacy position (FreshnessPort.isStalled). */
+  stalled?: boolean;
+  /**
+   * The legacy answer changed between a read before the read model's and one after it: the
+   * subject was written meanwhile, so a caught-up read model may have answered from a newer
+   * state than the legacy answer it is compared with.
+   */
+  legacyChanged?: boolean;
+};
 
 export interface AttemptInput {
   legacy: SideResult;
@@ -39,7 +53,10 @@ export interface Classification {
   differences: Difference[];
   /** Messages of the side(s) that threw, prefixed with the side. */
   error: string | null;
-  /** null: unknown. */
+  /**
+   * Whether the read model had caught up with the legacy database (FreshnessFacts); null:
+   * unknown. In a fresh attempt this was established before the read model's read.
+   */
   readModelCaughtUp: boolean | null;
   /** Differences the endpoint's compare rules accepted (not in `differences`). */
   ignored?: number;
@@ -52,9 +69,15 @@ export function caughtUpFrom(facts: FreshnessFacts | null | undefined): boolean 
   return facts.readModelPosition >= facts.sourcePosition;
 }
 
-/** Behind and advancing toward the legacy position: a difference may be lag. */
+/**
+ * A difference may be lag: the read model was behind and advancing toward the legacy
+ * position, or it was caught up while the subject was being written (either answer may be
+ * the older one). Stalled only qualifies "behind": a caught-up read model is not stalled.
+ */
 export function lagging(facts: FreshnessFacts | null | undefined): boolean {
-  return caughtUpFrom(facts) === false && facts?.stalled !== true;
+  const caughtUp = caughtUpFrom(facts);
+  if (caughtUp === false) return facts?.stalled !== true;
+  return caughtUp === true && facts?.legacyChanged === true;
 }
 
 export function classifyAttempt(input: AttemptInput): Classification {

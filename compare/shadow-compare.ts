@@ -5,7 +5,15 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import type { FlagMode, ServeSide } from '../shadow-api/flags.js';
-import { type Classification, classifyAttempt, needsRecheck, type SideResult, settle } from './classify.js';
+import {
+  type Classification,
+  caughtUpFrom,
+  classifyAttempt,
+  type FreshnessFacts,
+  needsRecheck,
+  type SideResult,
+  settle,
+} from './classify.js';
 import type { Difference } from './diff.js';
 import { type Differ, inlineDiffer } from './differ.js';
 import type { ComparisonRecord, ComparisonRecorder, FreshnessPort } from './ports.js';
@@ -142,28 +150,81 @@ export class ShadowComparator {
     });
   }
 
-  /** The served answer against a fresh answer of the other side. */
+  /**
+   * The served answer against a fresh answer of the other side. Freshness is asked only when
+   * they differ, after both reads, so it may judge a position newer than the one the read
+   * model answered from; that is fine here: either outcome of a first attempt's difference
+   * (lag, or a mismatch with one answer served earlier) is re-checked by a fresh attempt
+   * (compare.maxRechecks permitting).
+   */
   private async firstAttempt(job: ComparisonJob): Promise<Attempt> {
     const other = await timed(() => job.run(job.servedBy === 'legacy' ? 'readModel' : 'legacy'));
     const legacy = job.servedBy === 'legacy' ? job.served : other;
     const readModel = job.servedBy === 'legacy' ? other : job.served;
-    return this.classify(job, normalized(job, legacy), normalized(job, readModel));
+    return this.classify(job, normalized(job, legacy), normalized(job, readModel), () => this.freshnessNow());
   }
 
   /**
-   * Both sides read now, legacy first: if the read model is caught up after it answered, it
-   * had seen at least what legacy had when legacy answered.
+   * Both sides read now, freshness asked between them: legacy, then the freshness port, then
+   * the read model. A read that starts after isCaughtUp() resolved sees at least the state it
+   * judged. That assumes monotonic reads: a read-only SQLite connection's reads of one
+   * event-loop turn share one snapshot with the checkpoint the freshness check read, and a later
+   * turn opens a newer one (turnSnapshot in projectors/stores/sqlite-read-models.ts); the other
+   * stores read their latest commit (OpenSearch up to its refresh interval behind, see
+   * lagFreshness). So "caught up" means the read model's answer covers at least legacy's;
+   * asked after the read model answered, it would vouch for a projector that caught up only
+   * afterwards. This attempt only runs after a differing one, so it may ask before knowing.
    */
   private async freshAttempt(job: ComparisonJob): Promise<Attempt> {
-    const legacy = await timed(() => job.run('legacy'));
-    const readModel = await timed(() => job.run('readModel'));
-    return this.classify(job, normalized(job, legacy), normalized(job, readModel));
+    const legacy = normalized(job, await timed(() => job.run('legacy')));
+    const before = await this.freshnessNow();
+    const readModel = normalized(job, await timed(() => job.run('readModel')));
+    return this.classify(job, legacy, readModel, async () => {
+      // Behind or unknown decide without it; caught up, the answers may still differ because a
+      // write to the subject landed after legacy's read and reached the read model before its
+      // read. Legacy read again tells: an unchanged answer means the difference is real.
+      if (before === null || !caughtUpFrom(before)) return before;
+      const legacyChanged = await this.legacyChanged(job, legacy);
+      return legacyChanged === null ? null : { ...before, legacyChanged };
+    });
   }
 
+  /**
+   * Whether legacy's answer now differs from `before` in a way the comparison counts; null
+   * when that cannot be told (a side failed), which leaves freshness unknown.
+   */
+  private async legacyChanged(job: ComparisonJob, before: SideResult): Promise<boolean | null> {
+    const after = normalized(job, await timed(() => job.run('legacy')));
+    if (!before.ok || !after.ok) return null;
+    if (!present(before) || !present(after)) return present(before) !== present(after);
+    try {
+      return (await this.counted(job, before.value, after.value)).differences.length > 0;
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot diff the two legacy answers; treating freshness as unknown');
+      return null;
+    }
+  }
+
+  /** The differences of two present answers that the endpoint's compare rules do not accept. */
+  private async counted(
+    job: ComparisonJob,
+    a: unknown,
+    b: unknown,
+  ): Promise<{ differences: Difference[]; ignored: number; tolerated: number }> {
+    const differences = await this.differ.diff(a, b);
+    if (job.rules === undefined || differences.length === 0) return { differences, ignored: 0, tolerated: 0 };
+    return applyCompareRules(differences, job.rules);
+  }
+
+  /**
+   * Classifies one attempt's answers. `freshness` is asked only when they differ: a match or an
+   * error is one whatever the read model's position, so the common case asks nothing more.
+   */
   private async classify(
     job: ComparisonJob,
     legacyResult: SideResult,
     readModelResult: SideResult,
+    freshness: () => Promise<FreshnessFacts | null>,
   ): Promise<Attempt> {
     const legacy = valueIfAlone(legacyResult, readModelResult);
     const readModel = valueIfAlone(readModelResult, legacyResult);
@@ -172,12 +233,9 @@ export class ShadowComparator {
     let diffFailed: string | null = null;
     if (present(legacy) && present(readModel)) {
       try {
-        differences = await this.differ.diff(legacy.value, readModel.value);
-        if (job.rules !== undefined && differences.length > 0) {
-          const ruled = applyCompareRules(differences, job.rules);
-          differences = ruled.differences;
-          accepted = { ignored: ruled.ignored, tolerated: ruled.tolerated };
-        }
+        const counted = await this.counted(job, legacy.value, readModel.value);
+        differences = counted.differences;
+        accepted = { ignored: counted.ignored, tolerated: counted.tolerated };
       } catch (err) {
         diffFailed = errorMessage(err);
       }
@@ -193,23 +251,18 @@ export class ShadowComparator {
     }
     const answers = { legacy, readModel, ...(differences === undefined ? {} : { differences }) };
     let classification = classifyAttempt(answers);
-    // Freshness only tells lag from a real difference: a match or an error is one whatever the
-    // read model's position, so the common case asks the legacy database nothing more.
     if (classification.outcome !== 'match' && classification.outcome !== 'error') {
-      const caughtUp = await this.readModelCaughtUp();
-      const stalled = this.freshness?.isStalled?.() ?? false;
-      classification = classifyAttempt({
-        ...answers,
-        freshness: caughtUp === null ? null : { readModelCaughtUp: caughtUp, stalled },
-      });
+      classification = classifyAttempt({ ...answers, freshness: await freshness() });
     }
     return { classification: { ...classification, ...accepted }, legacy, readModel };
   }
 
-  private async readModelCaughtUp(): Promise<boolean | null> {
+  /** The freshness port's answer now; null when there is none or it failed. */
+  private async freshnessNow(): Promise<FreshnessFacts | null> {
     if (this.freshness === undefined) return null;
     try {
-      return await this.freshness.isCaughtUp();
+      const readModelCaughtUp = await this.freshness.isCaughtUp();
+      return { readModelCaughtUp, stalled: this.freshness.isStalled?.() ?? false };
     } catch (err) {
       this.logger.warn({ err }, 'freshness check failed; treating the read model position as unknown');
       return null;

@@ -88,6 +88,33 @@ describe('classifyAttempt', () => {
     expect(settle([attempt, attempt]).outcome).toBe('mismatch');
   });
 
+  it('calls a caught-up difference lag when the legacy answer changed during the attempt', () => {
+    const differing = { legacy: ok(summary('1.0000')), readModel: ok(summary('2.0000')) };
+    const written = classifyAttempt({
+      ...differing,
+      freshness: { readModelCaughtUp: true, legacyChanged: true },
+    });
+    expect(written).toMatchObject({ outcome: 'lag', readModelCaughtUp: true });
+    expect(needsRecheck(written, { bothSidesFresh: true })).toBe(true);
+    expect(
+      classifyAttempt({ ...differing, freshness: { readModelCaughtUp: true, legacyChanged: false } }).outcome,
+    ).toBe('mismatch');
+    expect(
+      classifyAttempt({
+        legacy: ok(summary('1.0000')),
+        readModel: ok(null),
+        freshness: { sourcePosition: 10, readModelPosition: 10, legacyChanged: true },
+      }).outcome,
+    ).toBe('lag');
+    // Behind and stalled stays a mismatch: the read model will not converge by itself.
+    expect(
+      classifyAttempt({
+        ...differing,
+        freshness: { readModelCaughtUp: false, stalled: true, legacyChanged: true },
+      }).outcome,
+    ).toBe('mismatch');
+  });
+
   it('reports errors of either side with the side named, before anything else', () => {
     expect(classifyAttempt({ legacy: ok(null), readModel: failed('no such table') })).toMatchObject({
       outcome: 'error',
