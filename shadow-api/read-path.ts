@@ -93,34 +93,32 @@ export class ReadPath {
   }
 
   /**
-   * The read model's answer within the deadline. The deadlines share one timer (Deadlines): a
-   * timer per request (setTimeout, clearTimeout) was ~1 µs of every read.
-   */
-  private readModelQuery<T>(request: ReadRequest<T>): Promise<T> {
-    const answer = request.query('readModel');
-    return this.deadlines === undefined ? answer : this.deadlines.race(answer, request.endpoint);
-  }
-
-  /**
-   * One side's answer with its serve latency observed. Chained with `then` rather than an async
-   * function: the read path's promise hops showed in the request profile.
+   * One side's answer with its serve latency observed; the read model's within the deadline.
+   * Chained with `then` rather than an async function, and the deadline's race folded into the
+   * same chain: each promise hop showed in the request profile.
    */
   private answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
     const started = performance.now();
     let pending: Promise<T>;
     try {
-      pending = side === 'readModel' ? this.readModelQuery(request) : Promise.resolve(request.query(side));
+      pending = side === 'readModel' ? request.query(side) : Promise.resolve(request.query(side));
     } catch (err) {
       // A query that throws before returning its promise is a failed answer like a rejection.
       pending = Promise.reject(err);
     }
-    return pending.then(
-      (value): SideResult<T> => ({ ok: true, value, latencyMs: this.observed(request, side, started) }),
-      (err: unknown): SideResult<T> => {
-        const latencyMs = this.observed(request, side, started);
-        return { ok: false, error: errorMessage(err), cause: err, latencyMs };
-      },
-    );
+    const answered = (value: T): SideResult<T> => ({
+      ok: true,
+      value,
+      latencyMs: this.observed(request, side, started),
+    });
+    const failed = (err: unknown): SideResult<T> => {
+      const latencyMs = this.observed(request, side, started);
+      return { ok: false, error: errorMessage(err), cause: err, latencyMs };
+    };
+    // The deadlines share one timer (Deadlines): a timer per request was ~1 µs of every read.
+    if (side === 'readModel' && this.deadlines !== undefined)
+      return this.deadlines.race(pending, request.endpoint, answered, failed);
+    return pending.then(answered, failed);
   }
 
   /** The serve latency of an answer begun at `started`, observed in the endpoint's histogram. */
@@ -215,7 +213,7 @@ interface Deadline {
   at: number;
   endpoint: string;
   settled: boolean;
-  reject(err: unknown): void;
+  expire(err: ReadModelTimeoutError): void;
 }
 
 /**
@@ -233,17 +231,30 @@ class Deadlines {
 
   constructor(private readonly ms: number) {}
 
-  /** `answer`, or a ReadModelTimeoutError when it is not in within `ms`. */
-  race<T>(answer: Promise<T>, endpoint: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const deadline: Deadline = { at: performance.now() + this.ms, endpoint, settled: false, reject };
+  /**
+   * `answered(value)` of the answer, or `failed` of its error, or of a ReadModelTimeoutError
+   * when it is not in within `ms`.
+   */
+  race<T, R>(
+    answer: Promise<T>,
+    endpoint: string,
+    answered: (value: T) => R,
+    failed: (err: unknown) => R,
+  ): Promise<R> {
+    return new Promise<R>((resolve) => {
+      const deadline: Deadline = {
+        at: performance.now() + this.ms,
+        endpoint,
+        settled: false,
+        expire: (err) => resolve(failed(err)),
+      };
       this.add(deadline);
       answer.then(
         (value) => {
-          if (this.settle(deadline)) resolve(value);
+          if (this.settle(deadline)) resolve(answered(value));
         },
         (err: unknown) => {
-          if (this.settle(deadline)) reject(err);
+          if (this.settle(deadline)) resolve(failed(err));
         },
       );
     });
@@ -255,7 +266,7 @@ class Deadlines {
     this.pending.push(deadline);
   }
 
-  /** False when the deadline passed first (its promise is rejected already). */
+  /** False when the deadline passed first (its answer is the timeout already). */
   private settle(deadline: Deadline): boolean {
     if (deadline.settled) return false;
     deadline.settled = true;
@@ -286,7 +297,7 @@ class Deadlines {
       if (!deadline.settled) {
         if (deadline.at > now) break;
         deadline.settled = true;
-        deadline.reject(new ReadModelTimeoutError(deadline.endpoint, this.ms));
+        deadline.expire(new ReadModelTimeoutError(deadline.endpoint, this.ms));
       }
       pending[this.head++] = undefined;
     }
