@@ -93,11 +93,15 @@ export class ReadPath {
   }
 
   /**
-   * One side's answer with its serve latency observed; the read model's within the deadline.
-   * Chained with `then` rather than an async function, and the deadline's race folded into the
-   * same chain: each promise hop showed in the request profile.
+   * `then` of one side's answer (its serve latency observed); the read model's within the
+   * deadline. One `then` chain, not an async function, with the deadline's race and the
+   * caller's continuation folded in: each promise hop showed in the request profile.
    */
-  private answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
+  private answer<T, R>(
+    request: ReadRequest<T>,
+    side: ServeSide,
+    then: (result: SideResult<T>) => R | PromiseLike<R>,
+  ): Promise<R> {
     const started = performance.now();
     let pending: Promise<T>;
     try {
@@ -106,19 +110,30 @@ export class ReadPath {
       // A query that throws before returning its promise is a failed answer like a rejection.
       pending = Promise.reject(err);
     }
-    const answered = (value: T): SideResult<T> => ({
-      ok: true,
-      value,
-      latencyMs: this.observed(request, side, started),
-    });
-    const failed = (err: unknown): SideResult<T> => {
-      const latencyMs = this.observed(request, side, started);
-      return { ok: false, error: errorMessage(err), cause: err, latencyMs };
-    };
-    // The deadlines share one timer (Deadlines): a timer per request was ~1 µs of every read.
+    // Inline callbacks, not named consts: tsx (esbuild keepNames) gives a named closure its
+    // name with defineProperty, which showed in the request profile.
     if (side === 'readModel' && this.deadlines !== undefined)
-      return this.deadlines.race(pending, request.endpoint, answered, failed);
-    return pending.then(answered, failed);
+      return this.deadlines.race(pending, request.endpoint, (ok, outcome) =>
+        then(this.sideResult<T>(request, side, started, ok, outcome)),
+      );
+    return pending.then(
+      (value) => then(this.sideResult<T>(request, side, started, true, value)),
+      (err: unknown) => then(this.sideResult<T>(request, side, started, false, err)),
+    );
+  }
+
+  /** An answer (ok: the value; else the error), with its serve latency observed. */
+  private sideResult<T>(
+    request: ReadRequest<T>,
+    side: ServeSide,
+    started: number,
+    ok: boolean,
+    outcome: unknown,
+  ): SideResult<T> {
+    const latencyMs = this.observed(request, side, started);
+    return ok
+      ? { ok: true, value: outcome as T, latencyMs }
+      : { ok: false, error: errorMessage(outcome), cause: outcome, latencyMs };
   }
 
   /** The serve latency of an answer begun at `started`, observed in the endpoint's histogram. */
@@ -140,12 +155,12 @@ export class ReadPath {
     } catch (err) {
       return Promise.reject(err);
     }
-    // Chained with `then` rather than awaited: an async serve added promise hops to every read.
-    return this.answer(request, decision.serveFrom).then((answer) => {
+    // A continuation rather than awaited: an async serve added promise hops to every read.
+    return this.answer(request, decision.serveFrom, (answer) => {
       if (answer.ok || decision.serveFrom === 'legacy')
         return this.served(request, decision, answer, decision.serveFrom, false);
       this.recordFallback(request, decision.mode, answer.error, answer.latencyMs);
-      return this.answer(request, 'legacy').then((legacy) =>
+      return this.answer(request, 'legacy', (legacy) =>
         this.served(request, decision, legacy, 'legacy', true),
       );
     });
@@ -213,7 +228,10 @@ interface Deadline {
   at: number;
   endpoint: string;
   settled: boolean;
-  expire(err: ReadModelTimeoutError): void;
+  /** The race's promise functions and what it settles with (no closure per deadline: see answer). */
+  resolve(result: unknown): void;
+  reject(err: unknown): void;
+  outcome(ok: boolean, outcome: unknown): unknown;
 }
 
 /**
@@ -232,29 +250,30 @@ class Deadlines {
   constructor(private readonly ms: number) {}
 
   /**
-   * `answered(value)` of the answer, or `failed` of its error, or of a ReadModelTimeoutError
-   * when it is not in within `ms`.
+   * `settled(true, value)` of the answer, `settled(false, error)` of its failure, or of a
+   * ReadModelTimeoutError when it is not in within `ms`; rejected when `settled` throws.
    */
   race<T, R>(
     answer: Promise<T>,
     endpoint: string,
-    answered: (value: T) => R,
-    failed: (err: unknown) => R,
+    settled: (ok: boolean, outcome: unknown) => R | PromiseLike<R>,
   ): Promise<R> {
-    return new Promise<R>((resolve) => {
+    return new Promise<R>((resolve, reject) => {
       const deadline: Deadline = {
         at: performance.now() + this.ms,
         endpoint,
         settled: false,
-        expire: (err) => resolve(failed(err)),
+        resolve: resolve as (result: unknown) => void,
+        reject,
+        outcome: settled,
       };
       this.add(deadline);
       answer.then(
         (value) => {
-          if (this.settle(deadline)) resolve(answered(value));
+          if (this.settle(deadline)) finish(deadline, true, value);
         },
         (err: unknown) => {
-          if (this.settle(deadline)) resolve(failed(err));
+          if (this.settle(deadline)) finish(deadline, false, err);
         },
       );
     });
@@ -297,7 +316,7 @@ class Deadlines {
       if (!deadline.settled) {
         if (deadline.at > now) break;
         deadline.settled = true;
-        deadline.expire(new ReadModelTimeoutError(deadline.endpoint, this.ms));
+        finish(deadline, false, new ReadModelTimeoutError(deadline.endpoint, this.ms));
       }
       pending[this.head++] = undefined;
     }
@@ -306,6 +325,15 @@ class Deadlines {
     // Timers may fire a little before performance.now() reaches the deadline: wait out the rest.
     this.timer =
       next === undefined ? undefined : setTimeout(this.expire, Math.max(1, Math.ceil(next.at - now)));
+  }
+}
+
+/** Settles a race: a continuation that throws rejects it rather than escaping into a then or the timer. */
+function finish(deadline: Deadline, ok: boolean, outcome: unknown): void {
+  try {
+    deadline.resolve(deadline.outcome(ok, outcome));
+  } catch (err) {
+    deadline.reject(err);
   }
 }
 
