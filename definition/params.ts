@@ -13,24 +13,84 @@ export interface IntegerParamOptions {
   max?: number;
 }
 
+const DECIMAL_INTEGER = /^-?(0|[1-9]\d*)$/;
+
+/** What a quick parser answers for an input it leaves to the schema (to answer or to refuse). */
+const NO_QUICK_ANSWER: unique symbol = Symbol('no quick answer');
+
+/** A parameter schema's answer for the inputs it accepts, checked without zod: integerParam's. */
+const quickParsers = new WeakMap<z.ZodType, (input: unknown) => unknown>();
+
 /** A whole number: a JSON number, or its canonical decimal text ('42', '-7'; not '042', '4e1', ' 4'). */
 export function integerParam(options: IntegerParamOptions = {}) {
   let bounded = z.number().int().refine(Number.isSafeInteger, 'expected a whole number within ±2^53');
   if (options.min !== undefined) bounded = bounded.min(options.min);
   if (options.max !== undefined) bounded = bounded.max(options.max);
   const decimal = 'expected a whole number written in decimal digits (no sign +, no leading 0, no spaces)';
-  return z
-    .union(
-      [
-        z.number(),
-        z
-          .string()
-          .regex(/^-?(0|[1-9]\d*)$/, decimal)
-          .transform(Number),
-      ],
-      { error: decimal },
-    )
+  const schema = z
+    .union([z.number(), z.string().regex(DECIMAL_INTEGER, decimal).transform(Number)], { error: decimal })
     .pipe(bounded);
+  const min = options.min ?? Number.NEGATIVE_INFINITY;
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  quickParsers.set(schema, (input) => {
+    const n = typeof input === 'string' && DECIMAL_INTEGER.test(input) ? Number(input) : input;
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max ? n : NO_QUICK_ANSWER;
+  });
+  return schema;
+}
+
+/** What quickParams answers for the input it leaves to zod. */
+export type QuickParse = (input: Readonly<Record<string, unknown>>) => Record<string, unknown> | undefined;
+
+/**
+ * The parse of an endpoint's parameter object for the requests that need no more than the
+ * fields' own quick parsers: the value `schema.parse` gives, built without zod, whose object,
+ * union and pipe steps were ~2 µs of a read-model request's 57 µs on the serving thread.
+ * Undefined for any other input (a field's bad or unusual value, a default-less absent field):
+ * the caller parses it with zod, which answers it or explains the refusal. Null when the
+ * schema is not one it knows (only an object that strips unknown keys, of integerParam fields,
+ * optional fields and defaults of them).
+ */
+export function quickParams(schema: z.ZodType): QuickParse | null {
+  const def = schema._zod.def as z.core.$ZodObjectDef;
+  if (def.type !== 'object' || def.catchall !== undefined || (def.checks?.length ?? 0) > 0) return null;
+  interface Field {
+    key: string;
+    /** Undefined: a present value goes to zod. */
+    quick: ((input: unknown) => unknown) | undefined;
+    /** When absent: zod refuses it (null), leaves it out ('omit'), or gives this default. */
+    absent: null | 'omit' | z.core.$ZodDefaultDef;
+  }
+  const fields: Field[] = [];
+  for (const [key, field] of Object.entries(def.shape)) {
+    const fieldDef = field._zod.def;
+    if (fieldDef.type === 'optional') {
+      const inner = (fieldDef as z.core.$ZodOptionalDef).innerType as z.ZodType;
+      fields.push({ key, quick: quickParsers.get(inner), absent: 'omit' });
+      continue;
+    }
+    const defaulted = fieldDef.type === 'default' ? (fieldDef as z.core.$ZodDefaultDef) : null;
+    const quick = quickParsers.get((defaulted?.innerType ?? field) as z.ZodType);
+    if (quick === undefined) return null;
+    fields.push({ key, quick, absent: defaulted });
+  }
+  return (input) => {
+    const out: Record<string, unknown> = {};
+    for (const { key, quick, absent } of fields) {
+      if (!Object.hasOwn(input, key)) {
+        if (absent === null) return undefined;
+        // zod's default is its value (the definition's, or its factory's), not parsed again.
+        if (absent !== 'omit') out[key] = absent.defaultValue;
+        continue;
+      }
+      const value = input[key];
+      if (value === undefined || quick === undefined) return undefined;
+      const parsed = quick(value);
+      if (parsed === NO_QUICK_ANSWER) return undefined;
+      out[key] = parsed;
+    }
+    return out;
+  };
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');

@@ -93,34 +93,47 @@ export class ReadPath {
   }
 
   /**
-   * The read model's answer within the deadline. The deadlines share one timer (Deadlines): a
-   * timer per request (setTimeout, clearTimeout) was ~1 µs of every read.
+   * `then` of one side's answer (its serve latency observed); the read model's within the
+   * deadline. One `then` chain, not an async function, with the deadline's race and the
+   * caller's continuation folded in: each promise hop showed in the request profile.
    */
-  private readModelQuery<T>(request: ReadRequest<T>): Promise<T> {
-    const answer = request.query('readModel');
-    return this.deadlines === undefined ? answer : this.deadlines.race(answer, request.endpoint);
-  }
-
-  /**
-   * One side's answer with its serve latency observed. Chained with `then` rather than an async
-   * function: the read path's promise hops showed in the request profile.
-   */
-  private answer<T>(request: ReadRequest<T>, side: ServeSide): Promise<SideResult<T>> {
+  private answer<T, R>(
+    request: ReadRequest<T>,
+    side: ServeSide,
+    then: (result: SideResult<T>) => R | PromiseLike<R>,
+  ): Promise<R> {
     const started = performance.now();
     let pending: Promise<T>;
     try {
-      pending = side === 'readModel' ? this.readModelQuery(request) : Promise.resolve(request.query(side));
+      pending = side === 'readModel' ? request.query(side) : Promise.resolve(request.query(side));
     } catch (err) {
       // A query that throws before returning its promise is a failed answer like a rejection.
       pending = Promise.reject(err);
     }
+    // Inline callbacks, not named consts: tsx (esbuild keepNames) gives a named closure its
+    // name with defineProperty, which showed in the request profile.
+    if (side === 'readModel' && this.deadlines !== undefined)
+      return this.deadlines.race(pending, request.endpoint, (ok, outcome) =>
+        then(this.sideResult<T>(request, side, started, ok, outcome)),
+      );
     return pending.then(
-      (value): SideResult<T> => ({ ok: true, value, latencyMs: this.observed(request, side, started) }),
-      (err: unknown): SideResult<T> => {
-        const latencyMs = this.observed(request, side, started);
-        return { ok: false, error: errorMessage(err), cause: err, latencyMs };
-      },
+      (value) => then(this.sideResult<T>(request, side, started, true, value)),
+      (err: unknown) => then(this.sideResult<T>(request, side, started, false, err)),
     );
+  }
+
+  /** An answer (ok: the value; else the error), with its serve latency observed. */
+  private sideResult<T>(
+    request: ReadRequest<T>,
+    side: ServeSide,
+    started: number,
+    ok: boolean,
+    outcome: unknown,
+  ): SideResult<T> {
+    const latencyMs = this.observed(request, side, started);
+    return ok
+      ? { ok: true, value: outcome as T, latencyMs }
+      : { ok: false, error: errorMessage(outcome), cause: outcome, latencyMs };
   }
 
   /** The serve latency of an answer begun at `started`, observed in the endpoint's histogram. */
@@ -142,12 +155,12 @@ export class ReadPath {
     } catch (err) {
       return Promise.reject(err);
     }
-    // Chained with `then` rather than awaited: an async serve added promise hops to every read.
-    return this.answer(request, decision.serveFrom).then((answer) => {
+    // A continuation rather than awaited: an async serve added promise hops to every read.
+    return this.answer(request, decision.serveFrom, (answer) => {
       if (answer.ok || decision.serveFrom === 'legacy')
         return this.served(request, decision, answer, decision.serveFrom, false);
       this.recordFallback(request, decision.mode, answer.error, answer.latencyMs);
-      return this.answer(request, 'legacy').then((legacy) =>
+      return this.answer(request, 'legacy', (legacy) =>
         this.served(request, decision, legacy, 'legacy', true),
       );
     });
@@ -215,7 +228,10 @@ interface Deadline {
   at: number;
   endpoint: string;
   settled: boolean;
+  /** The race's promise functions and what it settles with (no closure per deadline: see answer). */
+  resolve(result: unknown): void;
   reject(err: unknown): void;
+  outcome(ok: boolean, outcome: unknown): unknown;
 }
 
 /**
@@ -233,17 +249,31 @@ class Deadlines {
 
   constructor(private readonly ms: number) {}
 
-  /** `answer`, or a ReadModelTimeoutError when it is not in within `ms`. */
-  race<T>(answer: Promise<T>, endpoint: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const deadline: Deadline = { at: performance.now() + this.ms, endpoint, settled: false, reject };
+  /**
+   * `settled(true, value)` of the answer, `settled(false, error)` of its failure, or of a
+   * ReadModelTimeoutError when it is not in within `ms`; rejected when `settled` throws.
+   */
+  race<T, R>(
+    answer: Promise<T>,
+    endpoint: string,
+    settled: (ok: boolean, outcome: unknown) => R | PromiseLike<R>,
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const deadline: Deadline = {
+        at: performance.now() + this.ms,
+        endpoint,
+        settled: false,
+        resolve: resolve as (result: unknown) => void,
+        reject,
+        outcome: settled,
+      };
       this.add(deadline);
       answer.then(
         (value) => {
-          if (this.settle(deadline)) resolve(value);
+          if (this.settle(deadline)) finish(deadline, true, value);
         },
         (err: unknown) => {
-          if (this.settle(deadline)) reject(err);
+          if (this.settle(deadline)) finish(deadline, false, err);
         },
       );
     });
@@ -255,7 +285,7 @@ class Deadlines {
     this.pending.push(deadline);
   }
 
-  /** False when the deadline passed first (its promise is rejected already). */
+  /** False when the deadline passed first (its answer is the timeout already). */
   private settle(deadline: Deadline): boolean {
     if (deadline.settled) return false;
     deadline.settled = true;
@@ -286,7 +316,7 @@ class Deadlines {
       if (!deadline.settled) {
         if (deadline.at > now) break;
         deadline.settled = true;
-        deadline.reject(new ReadModelTimeoutError(deadline.endpoint, this.ms));
+        finish(deadline, false, new ReadModelTimeoutError(deadline.endpoint, this.ms));
       }
       pending[this.head++] = undefined;
     }
@@ -295,6 +325,15 @@ class Deadlines {
     // Timers may fire a little before performance.now() reaches the deadline: wait out the rest.
     this.timer =
       next === undefined ? undefined : setTimeout(this.expire, Math.max(1, Math.ceil(next.at - now)));
+  }
+}
+
+/** Settles a race: a continuation that throws rejects it rather than escaping into a then or the timer. */
+function finish(deadline: Deadline, ok: boolean, outcome: unknown): void {
+  try {
+    deadline.resolve(deadline.outcome(ok, outcome));
+  } catch (err) {
+    deadline.reject(err);
   }
 }
 

@@ -18,6 +18,7 @@ import { legacyAnswer, readModelReply, requestKeyOf, subjectFunction } from '../
 import type { EndpointDefinition, EndpointParams, LegacyDb } from '../definition/endpoints.js';
 import { JsonText } from '../definition/json-text.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
+import { quickParams } from '../definition/params.js';
 import type { ReadModels } from '../definition/read-models.js';
 import type { CompareRules } from '../lib/compare-rules.js';
 import { AdapterError } from '../lib/errors.js';
@@ -279,6 +280,7 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
       const endpoint = entry.definition;
       const what = `parameters of ${entry.key}`;
       const subjectOf = subjectFunction(endpoint);
+      const quick = quickParams(endpoint.params);
       const readOptions = {
         normalize: endpoint.normalize,
         compareRules: entry.compareRules,
@@ -294,7 +296,8 @@ export function buildServers(options: ShadowServerOptions, layout: ServerLayout)
         const forcedMode = forcedModeOf(request);
         const { asOf, query } = splitAsOf(request.query as Record<string, unknown>, request.headers);
         const path = request.params as Record<string, unknown>;
-        const params: EndpointParams = parse(endpoint.params, { ...query, ...path }, what);
+        const input = { ...query, ...path };
+        const params: EndpointParams = quick?.(input) ?? parse(endpoint.params, input, what);
         if (asOf !== undefined) {
           const past = await answerAsOf(pastContext, endpoint, params, asOf);
           return sendAnswer(reply.headers(past.headers), past.value, request.url);

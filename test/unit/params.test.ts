@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { datetimeParam, integerParam } from '../../definition/params.js';
+import { z } from 'zod';
+import { datetimeParam, integerParam, quickParams } from '../../definition/params.js';
 
 describe('integerParam', () => {
   const id = integerParam({ min: 1 });
@@ -53,5 +54,63 @@ describe('datetimeParam', () => {
       expect(at.safeParse(text).error?.issues[0]?.message, text).toBe(
         'expected DATETIME(6) "YYYY-MM-DD HH:MM:SS.ffffff"',
       );
+  });
+});
+
+describe('quickParams', () => {
+  const account = z.object({ accountId: integerParam({ min: 1 }) });
+  const page = z.object({
+    accountId: integerParam({ min: 1 }),
+    from: datetimeParam(6).optional(),
+    limit: integerParam({ min: 1, max: 200 }).default(50),
+    after: integerParam().optional(),
+  });
+  const inputs: Record<string, unknown>[] = [
+    { accountId: '42' },
+    { accountId: 42 },
+    { accountId: '42', extra: 'dropped' },
+    { accountId: '0' },
+    { accountId: '-1' },
+    { accountId: '042' },
+    { accountId: ' 1' },
+    { accountId: '1e3' },
+    { accountId: '9007199254740993' },
+    { accountId: 1.5 },
+    { accountId: Number.NaN },
+    { accountId: ['1', '2'] },
+    { accountId: undefined },
+    {},
+    { accountId: '5', limit: '10' },
+    { accountId: '5', limit: '201' },
+    { accountId: '5', after: '-0' },
+    { accountId: '5', after: '7', limit: '3' },
+    { accountId: '5', from: '2024-01-02 03:04:05.000006' },
+    { accountId: '5', from: '2024-13-02 03:04:05.000006' },
+  ];
+
+  it.each(inputs)('answers %j as zod does, or leaves it to zod', (input) => {
+    for (const schema of [account, page]) {
+      const quick = quickParams(schema);
+      expect(quick).not.toBeNull();
+      const answer = quick?.(input);
+      const zod = schema.safeParse(input);
+      if (answer === undefined) continue;
+      expect(zod.success).toBe(true);
+      expect(answer).toStrictEqual(zod.data);
+      expect(Object.keys(answer)).toEqual(Object.keys(zod.data as object));
+    }
+  });
+
+  it('answers the common reads itself', () => {
+    expect(quickParams(account)?.({ accountId: '42' })).toStrictEqual({ accountId: 42 });
+    expect(quickParams(page)?.({ accountId: '42', limit: '50' })).toStrictEqual({ accountId: 42, limit: 50 });
+    expect(quickParams(page)?.({ accountId: '42' })).toStrictEqual({ accountId: 42, limit: 50 });
+  });
+
+  it('knows only stripping objects of integerParam fields, optional and defaulted ones', () => {
+    expect(quickParams(z.object({ id: z.coerce.number() }))).toBeNull();
+    expect(quickParams(z.strictObject({ id: integerParam() }))).toBeNull();
+    expect(quickParams(z.object({ id: integerParam() }).refine(() => true))).toBeNull();
+    expect(quickParams(integerParam())).toBeNull();
   });
 });
