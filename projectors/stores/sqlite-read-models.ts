@@ -188,9 +188,14 @@ function orderSql(column: string, orderBy: readonly OrderBy[] | undefined): stri
   return ` ORDER BY ${terms.join(', ')}`;
 }
 
-function indexName(prefix: string, fields: readonly string[]): string {
+/** An index's name as sqlite_master holds it. */
+function indexId(prefix: string, fields: readonly string[]): string {
   const digest = createHash('sha1').update(fields.join('\u0000')).digest('hex').slice(0, 10);
-  return quote(`ix__${prefix}__${digest}`);
+  return `ix__${prefix}__${digest}`;
+}
+
+function indexName(prefix: string, fields: readonly string[]): string {
+  return quote(indexId(prefix, fields));
 }
 
 /** How much of read-models.db a connection serving reads maps into memory (SQLite mmap_size). */
@@ -357,6 +362,9 @@ function anyCheckpoint(db: Db): boolean {
 const hasTable = (db: Db, name: string) =>
   db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 
+const hasIndex = (db: Db, name: string) =>
+  db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) !== undefined;
+
 /** A stable fingerprint of what a read model's stored data depends on. */
 function fingerprint(model: Migration['readModels'][number], plan: ViewPlan | undefined): string {
   const shape =
@@ -433,6 +441,13 @@ export class SqliteReadModels implements SqliteProjection {
   private readonly settled = new Set<string>();
   /** Whether this batch or an earlier one of a whole composition dropped the row indexes. */
   private rowIndexesDropped = false;
+  /**
+   * Projections whose document indexes a bulk build dropped (their table was empty when a batch
+   * began): the next flush builds them again in one pass over the documents. Kept entry by entry,
+   * every write of a document also replaced its index entry (its fields read out of the JSON
+   * text, old and new), at a place in the index as scattered as the document's own.
+   */
+  private readonly unindexed = new Set<string>();
   /** Set by the runner during a bulk build: only then are views composed whole. */
   private bulk = false;
   /** Whether this batch has looked for views to compose whole (the first apply of each does). */
@@ -577,11 +592,15 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   /** A read model's declared (page) indexes. */
-  private documentIndexes(model: Migration['readModels'][number]): Array<{ name: string; create: string }> {
+  private documentIndexes(
+    model: Migration['readModels'][number],
+  ): Array<{ id: string; name: string; create: string }> {
     const prefix = `doc__${model.name}${this.indexSuffix}`;
     return (model.indexes ?? []).map((fields) => {
-      const name = indexName(prefix, [...fields, PAGE_INDEX]);
+      const id = indexId(prefix, [...fields, PAGE_INDEX]);
+      const name = quote(id);
       return {
+        id,
         name,
         create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
       };
@@ -589,6 +608,7 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   apply(db: Db, stored: StoredEvent): void {
+    if (!this.wholeChecked && this.bulk) this.checkWhole(db);
     const event = this.migration.toDomainEvent(stored);
     this.applyToViews(db, event, stored);
     this.applyToProjections(db, event);
@@ -601,6 +621,7 @@ export class SqliteReadModels implements SqliteProjection {
    * Projections are left alone: `evolve` folds every event, and applying one twice would count it twice.
    */
   reapplyRow(db: Db, stored: StoredEvent): void {
+    if (!this.wholeChecked && this.bulk) this.checkWhole(db);
     this.applyToViews(db, this.migration.toDomainEvent(stored), stored);
   }
 
@@ -669,7 +690,6 @@ export class SqliteReadModels implements SqliteProjection {
         `${event.type} at position ${stored.position} carries no row state`,
       );
     }
-    if (!this.wholeChecked && this.bulk) this.checkWhole(db);
     const views = this.markedViewsOfTable.get(table);
     const reader = this.readerOf(db);
     const key = rule.rowKey(state);
@@ -739,6 +759,26 @@ export class SqliteReadModels implements SqliteProjection {
     if (!this.rowIndexesDropped && this.whole.size === this.plans.length && this.plans.length > 0) {
       for (const index of this.rowIndexes()) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
       this.rowIndexesDropped = true;
+    }
+    // Documents are read by key only while they are evolved: a projection starting empty has
+    // its indexes dropped in this batch's transaction, and the flush ending the build (or a
+    // restart's migrate) creates them again.
+    for (const model of this.projections) {
+      if (
+        (model.indexes ?? []).length === 0 ||
+        this.unindexed.has(model.name) ||
+        this.settled.has(model.name)
+      )
+        continue;
+      const anyDocument = prepared(db, `SELECT 1 FROM ${this.docTable(model.name)} LIMIT 1`, {
+        pluck: true,
+      }).get();
+      if (anyDocument !== undefined) {
+        this.settled.add(model.name);
+        continue;
+      }
+      for (const index of this.documentIndexes(model)) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
+      this.unindexed.add(model.name);
     }
   }
 
@@ -817,6 +857,12 @@ export class SqliteReadModels implements SqliteProjection {
       this.createRowIndexes(db);
       this.rowIndexesDropped = false;
     }
+    for (const model of this.projections) {
+      if (!this.unindexed.has(model.name)) continue;
+      for (const index of this.documentIndexes(model)) db.exec(index.create);
+      this.settled.add(model.name);
+    }
+    this.unindexed.clear();
     const reader = this.composingReader(db);
     for (const plan of this.plans) {
       if (this.whole.has(plan.name)) {
@@ -1037,6 +1083,11 @@ export class SqliteReadModels implements SqliteProjection {
     this.settled.clear();
     this.wholeChecked = false;
     this.rowIndexesDropped = false;
+    // A rolled-back batch leaves dropped what the batches before it committed dropping.
+    this.unindexed.clear();
+    for (const model of this.projections)
+      if (this.documentIndexes(model).some((index) => !hasIndex(db, index.id)))
+        this.unindexed.add(model.name);
     this.markedViews();
     const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(this.name) as Array<{
       view: string;

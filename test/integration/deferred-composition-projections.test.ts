@@ -13,7 +13,7 @@ import {
   defineView,
   z,
 } from '../../index.js';
-import type { TouchedDocument } from '../../projectors/ports.js';
+import type { SqliteProjection, TouchedDocument } from '../../projectors/ports.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
@@ -52,6 +52,7 @@ const migration = defineMigration({
     defineProjection({
       name: 'owner_total',
       schema: z.object({ changes: z.number(), total: z.number() }),
+      indexes: [['total']],
       canHandle: ['AccountOpened', 'AccountChanged', 'AccountClosed'],
       documentId: (e) => String((e.data.state as { ownerId: number }).ownerId),
       evolve: (doc, e) => {
@@ -98,6 +99,37 @@ function event(tx: number, n: number, balance: number): NewDomainEvent {
 
 const docs = (db: Database.Database, table: string) =>
   db.prepare(`SELECT key, doc FROM "${table}" ORDER BY key`).raw().all();
+
+/** The definitions of owner_total's document indexes, as sqlite_master holds them. */
+const ownerTotalIndexes = (db: Database.Database) =>
+  db
+    .prepare(
+      "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_doc__owner_total' AND sql IS NOT NULL",
+    )
+    .pluck()
+    .all();
+
+/** The bank-less projection, throwing once on its `failAt`-th applied event. */
+function failingOnce(inner: SqliteReadModels, failAt: number): SqliteProjection {
+  let applied = 0;
+  return {
+    name: inner.name,
+    handles: inner.handles,
+    migrate: (db) => inner.migrate(db),
+    apply: (db, event) => {
+      if (++applied === failAt) throw new Error('injected failure');
+      inner.apply(db, event);
+    },
+    flush: (db) => inner.flush(db),
+    defer: (db) => inner.defer(db),
+    restore: (db) => inner.restore(db),
+    writeHeld: (db) => inner.writeHeld(db),
+    pending: () => inner.pending(),
+    setBulk: (on: boolean) => inner.setBulk(on),
+    reset: (db) => inner.reset(db),
+    drainTouched: () => inner.drainTouched(),
+  };
+}
 
 describe('code projections with deferred composition', () => {
   const store = new SqliteEventStore(join(dir, 'events.db'));
@@ -176,6 +208,62 @@ describe('code projections with deferred composition', () => {
     // Every report but the last kept the checkpoint at 0: composing waited for the catch-up's end.
     expect(reports.slice(0, -1).every((r) => r.position === 0)).toBe(true);
     db.close();
+  });
+
+  it('builds the document indexes of a projection once, at the end of a bulk build, also after a failed batch or a restart', async () => {
+    const head = store.headPositionSync();
+    const reference = openReadModelDb(join(dir, 'indexed-reference.db'));
+    await new ProjectionRunner({
+      eventStore: store,
+      db: reference,
+      projections: [new SqliteReadModels(migration)],
+      batchSize: 50,
+      deferMaxDocuments: 0,
+    }).catchUp();
+    const indexes = ownerTotalIndexes(reference);
+    expect(indexes).toHaveLength(1);
+    const expected = docs(reference, 'rm_doc__owner_total');
+    reference.close();
+    const db = openReadModelDb(join(dir, 'indexed-bulk.db'));
+    const bulk = (projection: SqliteProjection) =>
+      new ProjectionRunner({ eventStore: store, db, projections: [projection], batchSize: 50, bulk: true });
+    // Fails in its fourth batch: three deferred batches committed their documents without the index.
+    const failing = bulk(failingOnce(new SqliteReadModels(migration), 180));
+    for (let i = 0; i < 3; i++) expect(await failing.step()).toBe(50);
+    expect(failing.checkpoint()).toBe(0);
+    expect((docs(db, 'rm_doc__owner_total') as unknown[]).length).toBe(OWNERS);
+    expect(ownerTotalIndexes(db)).toEqual([]);
+    await expect(failing.step()).rejects.toThrow(/projection read-models failed on event/);
+    // The same runner goes on after the rolled-back batch: its last flush builds the index.
+    await failing.catchUp();
+    expect(failing.checkpoint()).toBe(head);
+    expect(ownerTotalIndexes(db)).toEqual(indexes);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(docs(db, 'rm_doc__owner_total')).toEqual(expected);
+    db.close();
+    // A build stopped between its batches: the next process's migrate creates the index again.
+    const stopped = openReadModelDb(join(dir, 'indexed-stopped.db'));
+    const first = new ProjectionRunner({
+      eventStore: store,
+      db: stopped,
+      projections: [new SqliteReadModels(migration)],
+      batchSize: 50,
+      bulk: true,
+    });
+    expect(await first.step()).toBe(50);
+    expect(ownerTotalIndexes(stopped)).toEqual([]);
+    const restarted = new ProjectionRunner({
+      eventStore: store,
+      db: stopped,
+      projections: [new SqliteReadModels(migration)],
+      batchSize: 50,
+    });
+    expect(ownerTotalIndexes(stopped)).toEqual(indexes);
+    await restarted.catchUp();
+    expect(restarted.checkpoint()).toBe(head);
+    expect(stopped.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(docs(stopped, 'rm_doc__owner_total')).toEqual(expected);
+    stopped.close();
   });
 
   it('composes within the time bound while a backlog lasts', async () => {
