@@ -17,6 +17,7 @@ import type { SqliteProjection, TouchedDocument } from '../../projectors/ports.j
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { failingOnce } from '../support/failing-projection.js';
 
 /**
  * Code projections under deferred composition (real SQLite): a document many events of a batch
@@ -108,28 +109,6 @@ const ownerTotalIndexes = (db: Database.Database) =>
     )
     .pluck()
     .all();
-
-/** The bank-less projection, throwing once on its `failAt`-th applied event. */
-function failingOnce(inner: SqliteReadModels, failAt: number): SqliteProjection {
-  let applied = 0;
-  return {
-    name: inner.name,
-    handles: inner.handles,
-    migrate: (db) => inner.migrate(db),
-    apply: (db, event) => {
-      if (++applied === failAt) throw new Error('injected failure');
-      inner.apply(db, event);
-    },
-    flush: (db) => inner.flush(db),
-    defer: (db) => inner.defer(db),
-    restore: (db) => inner.restore(db),
-    writeHeld: (db) => inner.writeHeld(db),
-    pending: () => inner.pending(),
-    setBulk: (on: boolean) => inner.setBulk(on),
-    reset: (db) => inner.reset(db),
-    drainTouched: () => inner.drainTouched(),
-  };
-}
 
 describe('code projections with deferred composition', () => {
   const store = new SqliteEventStore(join(dir, 'events.db'));

@@ -17,6 +17,7 @@ import type { SqliteProjection } from '../../projectors/ports.js';
 import { ProjectionRunner, type RunnerOptions } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { failingOnce } from '../support/failing-projection.js';
 import { DEFERRED_RUNNER_SCRIPT } from './support/deferred-runner.js';
 
 /**
@@ -68,32 +69,6 @@ const positions = (db: Database.Database) =>
     position: number;
     applied: number | null;
   };
-
-/**
- * The bank's read models, throwing once at 60% of the event store; `bulk` says whether the
- * runner may switch them to bulk builds (a projection without setBulk is never switched).
- */
-function failingAtSixtyPercent(inner: SqliteReadModels, { bulk }: { bulk: boolean }): SqliteProjection {
-  let applied = 0;
-  const failAt = Math.floor(store.headPositionSync() * 0.6);
-  return {
-    name: inner.name,
-    handles: inner.handles,
-    migrate: (db) => inner.migrate(db),
-    apply: (db, event) => {
-      if (++applied === failAt) throw new Error('injected failure');
-      inner.apply(db, event);
-    },
-    flush: (db) => inner.flush(db),
-    defer: (db) => inner.defer(db),
-    restore: (db) => inner.restore(db),
-    writeHeld: (db) => inner.writeHeld(db),
-    pending: () => inner.pending(),
-    ...(bulk ? { setBulk: (on: boolean) => inner.setBulk(on) } : {}),
-    reset: (db) => inner.reset(db),
-    drainTouched: () => inner.drainTouched(),
-  };
-}
 
 describe('deferred composition on the bank', () => {
   let perBatch: string;
@@ -197,7 +172,9 @@ describe('deferred composition on the bank', () => {
   });
 
   it('resumes a deferral after a throw mid-catch-up with the same documents', async () => {
-    const failing = failingAtSixtyPercent(new SqliteReadModels(bank), { bulk: false });
+    const failing = failingOnce(new SqliteReadModels(bank), Math.floor(store.headPositionSync() * 0.6), {
+      bulk: false,
+    });
     const first = runnerOver('thrown', { deferMaxMs: 600_000 }, failing);
     await expect(first.runner.catchUp()).rejects.toThrow(/projection read-models failed on event/);
     const stopped = positions(first.db);
@@ -213,7 +190,7 @@ describe('deferred composition on the bank', () => {
   });
 
   it('composes a bulk build whole, and resumes one after a throw with the same documents', async () => {
-    const failing = failingAtSixtyPercent(new SqliteReadModels(bank), { bulk: true });
+    const failing = failingOnce(new SqliteReadModels(bank), Math.floor(store.headPositionSync() * 0.6));
     const first = runnerOver('bulk-thrown', { bulk: true }, failing);
     await expect(first.runner.catchUp()).rejects.toThrow(/projection read-models failed on event/);
     // No per-row marks: one mark per view, standing for all of its documents.
