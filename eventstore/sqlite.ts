@@ -755,7 +755,9 @@ export class SqliteEventStore implements EventStore {
       loadOffset: db.prepare('SELECT "offset" AS offset FROM source_offsets WHERE source_name = ?'),
       readAfter: db
         .prepare<[number, number], EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+          // `+?`: SQLite re-prepares a statement whose LIMIT is a bare parameter at every run
+          // after a bind (~5 µs of parse and planning per read); an expression over it it does not.
+          `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT +?`,
         )
         .raw(true),
       readStream: db
@@ -804,7 +806,7 @@ export class SqliteEventStore implements EventStore {
       insertStaged: db.prepare(`INSERT INTO staged_items (source_name, source_tx_id, fragment, kind, body)
         VALUES (@sourceName, @sourceTxId, @fragment, @kind, @body)`),
       stagedPage: db.prepare(`SELECT id, kind, body FROM staged_items
-        WHERE source_name = ? AND source_tx_id = ? AND id > ? ORDER BY id LIMIT ?`),
+        WHERE source_name = ? AND source_tx_id = ? AND id > ? ORDER BY id LIMIT +?`),
       dropStagedTx: db.prepare('DELETE FROM staged_items WHERE source_name = ? AND source_tx_id = ?'),
       dropStagedSource: db.prepare('DELETE FROM staged_items WHERE source_name = ?'),
     };

@@ -1267,7 +1267,8 @@ export class SqliteReadModels implements SqliteProjection {
         const find = statement(
           shape,
           () =>
-            `SELECT state FROM ${this.rowTable(table)}${filter(where)}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT ?'}`,
+            // LIMIT +? for the reason findSql gives.
+            `SELECT state FROM ${this.rowTable(table)}${filter(where)}${orderSql('state', orderBy)}${limit === undefined ? '' : ' LIMIT +?'}`,
         );
         const params: SqlValue[] = [];
         whereParams(where, params);
