@@ -19,7 +19,8 @@ type Decode = ResultsOf<'decode'>['readers'][number];
  */
 export interface BinlogDecoder {
   readonly name: string;
-  decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition): Promise<Decode>;
+  /** `rowChanges`: how many row changes the range holds (the write load counted them). */
+  decode(ctx: ScenarioContext, from: BinlogPosition, to: BinlogPosition, rowChanges: number): Promise<Decode>;
 }
 
 /** The embedded reader from `from` to `to`, delivering into a sink that only counts. */
@@ -92,6 +93,6 @@ export async function decodeScenario(
   const to = await binlogHead(ctx.fixture.pool, 'mariadb');
   ctx.logger.info({ ops: writes.ops, rowChanges: writes.rowChanges }, 'binlog range written');
   const readers: Decode[] = [];
-  for (const decoder of decoders) readers.push(await decoder.decode(ctx, from, to));
+  for (const decoder of decoders) readers.push(await decoder.decode(ctx, from, to, writes.rowChanges));
   return { range: { ops: writes.ops, rowChanges: writes.rowChanges }, readers };
 }
