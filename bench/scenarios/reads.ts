@@ -21,8 +21,18 @@ const PLAN: ReadonlyArray<{ endpoint: BenchEndpoint; sides: readonly ServedMode[
 
 const rangeRow = z.object({ min: z.number().int().positive(), max: z.number().int().positive() });
 
+/**
+ * The generated accounts, whose ids run without gaps. Accounts the write loads opened later have
+ * gaps between their ids (a rolled-back or retried insert keeps its AUTO_INCREMENT value): a
+ * request for a gap is a 404 on both sides, 5.6% of the requests on a bench bank grown by
+ * earlier runs' write loads.
+ */
 export async function accountRange(ctx: ScenarioContext): Promise<AccountRange> {
-  const [rows] = await ctx.fixture.pool.query('SELECT MIN(id) AS min, MAX(id) AS max FROM accounts');
+  const generated = ctx.fixture.dataset.tables.accounts ?? 0;
+  const [rows] = await ctx.fixture.pool.query(
+    `SELECT MIN(id) AS min, MAX(id) AS max FROM accounts${generated > 0 ? ' WHERE id <= ?' : ''}`,
+    generated > 0 ? [generated] : [],
+  );
   return rangeRow.parse((rows as unknown[])[0]);
 }
 
