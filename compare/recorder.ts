@@ -157,9 +157,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     try {
       row = this.rowOf(c);
     } catch (cause) {
-      return Promise.reject(
-        new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${c.endpoint}`, { cause }),
-      );
+      return Promise.reject(recordFailed(c.endpoint, cause));
     }
     return new Promise<void>((resolve, reject) => {
       this.buffer.push({ row, paths: pathsOf(c), endpoint: c.endpoint, resolve, reject });
@@ -180,8 +178,9 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     this.buffer = [];
     try {
       this.writeBatch(batch);
-    } catch {
-      for (const pending of batch) this.writeAlone(pending);
+    } catch (cause) {
+      if (isRowError(cause)) for (const pending of batch) this.writeAlone(pending);
+      else for (const pending of batch) pending.reject(recordFailed(pending.endpoint, cause));
       return;
     }
     for (const pending of batch) pending.resolve();
@@ -359,9 +358,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     try {
       this.writeOne(pending);
     } catch (cause) {
-      pending.reject(
-        new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${pending.endpoint}`, { cause }),
-      );
+      pending.reject(recordFailed(pending.endpoint, cause));
       return;
     }
     pending.resolve();
@@ -413,6 +410,20 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     if (json === undefined || json.length <= this.maxValueChars) return value;
     return `${json.slice(0, this.maxValueChars)}… (${json.length} chars)`;
   }
+}
+
+function recordFailed(endpoint: string, cause: unknown): StoreError {
+  return new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${endpoint}`, { cause });
+}
+
+/**
+ * Whether a batch failed because of one of its rows (a constraint): then the others are worth
+ * writing alone. A store that is busy, full, read-only or closed fails them all the same, and
+ * a retry each would wait out the busy timeout once per comparison on the serving thread.
+ */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_TOOBIG');
 }
 
 /** Every generalised path that differed, not only the stored ones, so the report's ranking is complete. */

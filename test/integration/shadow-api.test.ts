@@ -1440,4 +1440,14 @@ describe('SQLite recorder', () => {
     });
     expect(recorder.list().map((c) => c.requestKey)).toEqual(['accountId=3', 'accountId=1']);
   });
+
+  it('rejects the comparisons it can no longer store once closed', async () => {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    recorder.close();
+    const results = await Promise.allSettled([match(1), match(2)].map((c) => recorder.record(c)));
+    expect(results.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual([
+      'COMPARE_RECORD_FAILED',
+      'COMPARE_RECORD_FAILED',
+    ]);
+  });
 });
