@@ -129,8 +129,11 @@ export interface ListOptions {
 
 /** Where comparisons are kept; the shadow API and the report only see this port. */
 export interface ComparisonRecorder {
-  /** Stores one comparison; returns its id. */
-  record(comparison: ComparisonRecord): number;
+  /**
+   * Stores one comparison, possibly batched with others: resolves once it is stored, rejects
+   * when it cannot be. The reads below see every comparison accepted before them.
+   */
+  record(comparison: ComparisonRecord): Promise<void>;
   list(options?: ListOptions): StoredComparison[];
   stats(options?: StatsOptions): ComparisonStats;
   /** Outcome counts per endpoint and time bucket (the dashboard's match rate over time). */

@@ -33,6 +33,38 @@ export interface SqliteRecorderOptions {
   /** Sensitive answer fields by endpoint key (Migration.sensitiveFields): stored masked. */
   sensitive?: ReadonlyMap<string, readonly string[]>;
   logger?: Logger;
+  /** Longest a recorded comparison waits for its batch to be written. Default 5. */
+  flushIntervalMs?: number;
+  /** A batch this large is written at once. Default 500. */
+  maxBatch?: number;
+}
+
+/** The parameters of one comparisons row insert. */
+interface InsertRow {
+  recordedAt: string;
+  endpoint: string;
+  requestKey: string;
+  subject: string | null;
+  mode: string | null;
+  servedBy: string;
+  outcome: string;
+  attempts: number;
+  diffCount: number;
+  diffJson: string;
+  error: string | null;
+  legacyMs: number | null;
+  readModelMs: number | null;
+  ignored: number;
+  tolerated: number;
+}
+
+/** A comparison accepted by record() and not yet written. */
+interface PendingComparison {
+  row: InsertRow;
+  paths: readonly string[];
+  endpoint: string;
+  resolve(): void;
+  reject(err: StoreError): void;
 }
 
 interface ComparisonRow {
@@ -58,14 +90,23 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   private readonly maxStoredDifferences: number;
   private readonly maxValueChars: number;
   private readonly sensitive: ReadonlyMap<string, SensitiveFields>;
+  private readonly flushIntervalMs: number;
+  private readonly maxBatch: number;
   private readonly insertComparison: Database.Statement;
   private readonly insertPath: Database.Statement;
-  /** One comparison and its paths, in one transaction. */
-  private readonly writeComparison: (c: ComparisonRecord, stored: Difference[]) => number;
+  /** Comparisons accepted and not yet written, oldest first. */
+  private buffer: PendingComparison[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** A batch of comparisons and their paths, in one transaction. */
+  private readonly writeBatch: (batch: readonly PendingComparison[]) => void;
+  /** One comparison and its paths, in one transaction: a batch that failed, retried one by one. */
+  private readonly writeOne: (pending: PendingComparison) => void;
 
   constructor(options: SqliteRecorderOptions) {
     this.maxStoredDifferences = options.maxStoredDifferences ?? 50;
     this.maxValueChars = options.maxValueChars ?? 300;
+    this.flushIntervalMs = options.flushIntervalMs ?? 5;
+    this.maxBatch = options.maxBatch ?? 500;
     this.sensitive = new Map(
       [...(options.sensitive ?? new Map<string, readonly string[]>())].map(([endpoint, paths]) => [
         endpoint,
@@ -98,46 +139,55 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     this.insertPath = this.db.prepare(
       'INSERT OR IGNORE INTO comparison_paths (comparison_id, path) VALUES (?, ?)',
     );
-    // Built once: record() runs per shadow comparison.
-    this.writeComparison = this.db.transaction((c: ComparisonRecord, stored: Difference[]): number => {
-      const info = this.insertComparison.run({
-        recordedAt: c.recordedAt.toISOString(),
-        endpoint: c.endpoint,
-        requestKey: c.requestKey,
-        subject: c.subject,
-        mode: c.mode,
-        servedBy: c.servedBy,
-        outcome: c.outcome,
-        attempts: c.attempts,
-        diffCount: c.differences.length,
-        diffJson: JSON.stringify(stored),
-        error: c.error,
-        legacyMs: c.legacyMs,
-        readModelMs: c.readModelMs,
-        ignored: c.ignored ?? 0,
-        tolerated: c.tolerated ?? 0,
-      });
-      const id = Number(info.lastInsertRowid);
-      // Every path is counted, not only the stored ones, so the report's ranking is complete.
-      for (const path of new Set(c.differences.map((d) => pathPattern(d.path))))
-        this.insertPath.run(id, path);
-      return id;
+    // Built once: they run at every flush.
+    this.writeBatch = this.db.transaction((batch: readonly PendingComparison[]) => {
+      for (const pending of batch) this.insert(pending);
+    });
+    this.writeOne = this.db.transaction((pending: PendingComparison) => this.insert(pending));
+  }
+
+  /**
+   * Accepts one comparison; it is written with the others accepted within `flushIntervalMs`, in
+   * one transaction: a transaction per comparison on the serving thread was most of what shadow
+   * mode cost beyond legacy mode. Resolves once it is stored, rejects with a StoreError when it
+   * cannot be. Every read of this recorder writes what is pending first.
+   */
+  record(c: ComparisonRecord): Promise<void> {
+    let row: InsertRow;
+    try {
+      row = this.rowOf(c);
+    } catch (cause) {
+      return Promise.reject(recordFailed(c.endpoint, cause));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.buffer.push({ row, paths: pathsOf(c), endpoint: c.endpoint, resolve, reject });
+      if (this.buffer.length >= this.maxBatch) this.flush();
+      else this.flushTimer ??= setTimeout(() => this.flush(), this.flushIntervalMs);
     });
   }
 
-  record(c: ComparisonRecord): number {
-    const fields = this.sensitive.get(c.endpoint);
-    const stored = c.differences
-      .slice(0, this.maxStoredDifferences)
-      .map((d) => this.capValues(fields === undefined ? d : maskDifference(d, fields)));
+  /**
+   * Writes the pending comparisons now. Never throws: a comparison that cannot be written
+   * rejects its own record() promise, and the others of its batch are still written.
+   */
+  flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = this.buffer;
+    if (batch.length === 0) return;
+    this.buffer = [];
     try {
-      return this.writeComparison(c, stored);
+      this.writeBatch(batch);
     } catch (cause) {
-      throw new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${c.endpoint}`, { cause });
+      if (isRowError(cause)) for (const pending of batch) this.writeAlone(pending);
+      else for (const pending of batch) pending.reject(recordFailed(pending.endpoint, cause));
+      return;
     }
+    for (const pending of batch) pending.resolve();
   }
 
   list(options: ListOptions = {}): StoredComparison[] {
+    this.flush();
     const where: string[] = [];
     const params: unknown[] = [];
     if (options.endpoint !== undefined) {
@@ -155,6 +205,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   }
 
   stats(options: StatsOptions = {}): ComparisonStats {
+    this.flush();
     const window = windowOf(options);
     const counts = this.db
       .prepare(
@@ -204,6 +255,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   }
 
   timeline(options: TimelineOptions): TimelineBucket[] {
+    this.flush();
     const window = windowOf(options);
     const rows = this.db
       .prepare(
@@ -234,6 +286,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   outcomeCounts(endpoints: readonly string[], since: Date): Record<Outcome, number> {
     const counts = zeroOutcomeCounts();
     if (endpoints.length === 0) return counts;
+    this.flush();
     const rows = this.db
       .prepare(
         `SELECT outcome, COUNT(*) AS n FROM comparisons
@@ -248,6 +301,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   /** When `endpoints` last had a mismatching or missing answer, or null when never (within retention). */
   lastMismatchAt(endpoints: readonly string[]): Date | null {
     if (endpoints.length === 0) return null;
+    this.flush();
     const at = this.db
       .prepare(
         `SELECT MAX(recorded_at) FROM comparisons
@@ -260,11 +314,54 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
 
   /** Deletes comparisons (and their paths) beyond the retention policy; returns how many. */
   prune(policy: RetentionPolicy, now?: Date): Promise<number> {
+    this.flush();
     return pruneOldest(this.db, 'comparisons', policy, now);
   }
 
   close(): void {
+    this.flush();
     if (this.db.open) this.db.close();
+  }
+
+  /** The row of a comparison as stored: differences capped, sensitive values masked. */
+  private rowOf(c: ComparisonRecord): InsertRow {
+    const fields = this.sensitive.get(c.endpoint);
+    const stored = c.differences
+      .slice(0, this.maxStoredDifferences)
+      .map((d) => this.capValues(fields === undefined ? d : maskDifference(d, fields)));
+    return {
+      recordedAt: c.recordedAt.toISOString(),
+      endpoint: c.endpoint,
+      requestKey: c.requestKey,
+      subject: c.subject,
+      mode: c.mode,
+      servedBy: c.servedBy,
+      outcome: c.outcome,
+      attempts: c.attempts,
+      diffCount: c.differences.length,
+      diffJson: JSON.stringify(stored),
+      error: c.error,
+      legacyMs: c.legacyMs,
+      readModelMs: c.readModelMs,
+      ignored: c.ignored ?? 0,
+      tolerated: c.tolerated ?? 0,
+    };
+  }
+
+  private insert(pending: PendingComparison): void {
+    const id = this.insertComparison.run(pending.row).lastInsertRowid;
+    for (const path of pending.paths) this.insertPath.run(id, path);
+  }
+
+  /** Writes one comparison of a failed batch: only one that fails alone is lost. */
+  private writeAlone(pending: PendingComparison): void {
+    try {
+      this.writeOne(pending);
+    } catch (cause) {
+      pending.reject(recordFailed(pending.endpoint, cause));
+      return;
+    }
+    pending.resolve();
   }
 
   private latency(endpoint: string, column: 'legacy_ms' | 'read_model_ms', window: Window): LatencySummary {
@@ -313,6 +410,26 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     if (json === undefined || json.length <= this.maxValueChars) return value;
     return `${json.slice(0, this.maxValueChars)}… (${json.length} chars)`;
   }
+}
+
+function recordFailed(endpoint: string, cause: unknown): StoreError {
+  return new StoreError('COMPARE_RECORD_FAILED', `cannot record comparison of ${endpoint}`, { cause });
+}
+
+/**
+ * Whether a batch failed because of one of its rows (a constraint): then the others are worth
+ * writing alone. A store that is busy, full, read-only or closed fails them all the same, and
+ * a retry each would wait out the busy timeout once per comparison on the serving thread.
+ */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_TOOBIG');
+}
+
+/** Every generalised path that differed, not only the stored ones, so the report's ranking is complete. */
+function pathsOf(c: ComparisonRecord): string[] {
+  if (c.differences.length === 0) return [];
+  return [...new Set(c.differences.map((d) => pathPattern(d.path)))];
 }
 
 /** The difference as stored: values of sensitive fields masked, the path kept for the report. */

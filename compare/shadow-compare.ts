@@ -282,17 +282,25 @@ export class ShadowComparator {
     await sleep(this.recheckDelayMs);
   }
 
-  /** Stores a record, reporting failures to the log instead of the caller. */
+  /**
+   * Hands a record to the recorder without waiting for it to be stored (the recorder batches
+   * writes): a failure to store it is logged, not returned, and `onRecorded` follows the store.
+   */
   record(record: ComparisonRecord): ComparisonRecord {
+    let stored: Promise<void>;
     try {
-      this.recorder.record(record);
-      this.onRecorded?.(record);
+      stored = this.recorder.record(record);
     } catch (err) {
-      this.logger.error(
-        { err, endpoint: record.endpoint, outcome: record.outcome },
-        'cannot record comparison',
-      );
+      stored = Promise.reject(err);
     }
+    stored
+      .then(() => this.onRecorded?.(record))
+      .catch((err: unknown) =>
+        this.logger.error(
+          { err, endpoint: record.endpoint, outcome: record.outcome },
+          'cannot record comparison',
+        ),
+      );
     if (record.outcome === 'mismatch' || record.outcome === 'missing' || record.outcome === 'error') {
       this.logger.warn(
         {

@@ -100,6 +100,9 @@ export function openMysqlLegacyDb(url: string, options: LegacyDbOptions = {}): M
     connectionLimit: options.poolSize ?? 8,
     connectTimeout: 10_000,
     charset: 'utf8mb4',
+    // No stack captured per query (up to 9% of a read's CPU): a failure is rethrown as an
+    // AdapterError from run(), whose stack and cause already say where and what failed.
+    trace: false,
     ...MYSQL_TYPE_OPTIONS,
   });
   // TIMESTAMP prints in the session's zone; the binlog reader renders it in UTC. Queued on the

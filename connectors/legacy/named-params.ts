@@ -140,6 +140,57 @@ export function namedParamsOf(sql: string, dialect: LegacyDialect): string[] {
   return [...names];
 }
 
+/** Legacy SQL rewritten for its dialect: the text to send and the name bound at each value. */
+interface ParsedSql {
+  text: string;
+  names: readonly string[];
+}
+
+/** Parsed texts by dialect and SQL; an endpoint's few texts are parsed once, not per query. */
+const parsedCache = new Map<string, ParsedSql>();
+/** A definition that builds its SQL text per call must not grow the cache without end: the oldest goes. */
+const PARSED_CACHE_SIZE = 256;
+
+function parsed(sql: string, dialect: LegacyDialect): ParsedSql {
+  const key = `${dialect}\0${sql}`;
+  let entry = parsedCache.get(key);
+  if (entry === undefined) {
+    entry = parse(sql, dialect);
+    if (parsedCache.size >= PARSED_CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string);
+    parsedCache.set(key, entry);
+  }
+  return entry;
+}
+
+/**
+ * `?` per occurrence for mysql2 (a name used twice is bound twice); `$n` per name for
+ * node-postgres, numbered in order of first use.
+ */
+function parse(sql: string, dialect: LegacyDialect): ParsedSql {
+  const names: string[] = [];
+  const numbers = new Map<string, number>();
+  let text = '';
+  let copied = 0;
+  scanNamedParams(sql, dialect, (name, start, end) => {
+    let placeholder: string;
+    if (dialect === 'mysql') {
+      names.push(name);
+      placeholder = '?';
+    } else {
+      let n = numbers.get(name);
+      if (n === undefined) {
+        names.push(name);
+        n = names.length;
+        numbers.set(name, n);
+      }
+      placeholder = `$${n}`;
+    }
+    text += sql.slice(copied, start) + placeholder;
+    copied = end;
+  });
+  return { text: text + sql.slice(copied), names };
+}
+
 /**
  * Rewrites `:name` placeholders into the dialect's bound ones. A name the SQL uses but `params`
  * lacks (or holds as undefined) is a DefinitionError naming it; extra params are ignored, since
@@ -150,11 +201,8 @@ export function bindNamedParams(
   params: Readonly<Record<string, unknown>>,
   dialect: LegacyDialect,
 ): BoundSql {
-  const values: unknown[] = [];
-  const numbers = new Map<string, number>();
-  let out = '';
-  let copied = 0;
-  scanNamedParams(sql, dialect, (name, start, end) => {
+  const { text, names } = parsed(sql, dialect);
+  const values = names.map((name) => {
     const value = Object.hasOwn(params, name) ? params[name] : undefined;
     if (value === undefined) {
       const given = Object.keys(params).join(', ') || 'none';
@@ -162,21 +210,7 @@ export function bindNamedParams(
         hint: `pass "${name}" in the query's parameters (null binds SQL NULL), or fix the name in the SQL`,
       });
     }
-    let placeholder: string;
-    if (dialect === 'mysql') {
-      values.push(value);
-      placeholder = '?';
-    } else {
-      let n = numbers.get(name);
-      if (n === undefined) {
-        values.push(value);
-        n = values.length;
-        numbers.set(name, n);
-      }
-      placeholder = `$${n}`;
-    }
-    out += sql.slice(copied, start) + placeholder;
-    copied = end;
+    return value;
   });
-  return { text: out + sql.slice(copied), values };
+  return { text, values };
 }

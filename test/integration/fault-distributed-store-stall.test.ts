@@ -44,7 +44,9 @@ describe.skipIf(!ready)('fault: MongoDB stalled longer than the session timeout 
       queue,
       comparator: new ShadowComparator({
         recorder: {
-          record: (r) => records.push(r),
+          record: async (r) => {
+            records.push(r);
+          },
           list: () => [],
           stats: () => {
             throw new Error('unused');

@@ -6,7 +6,7 @@ import type { InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { FreshnessPort } from '../../compare/ports.js';
+import type { ComparisonRecord, FreshnessPort } from '../../compare/ports.js';
 import { SqliteComparisonRecorder } from '../../compare/recorder.js';
 import type { Report } from '../../compare/report.js';
 import { ShadowQueue } from '../../compare/shadow-queue.js';
@@ -1076,6 +1076,8 @@ describe('report and metrics', () => {
     s.readModel.summaries.get(3)!.status = 'closed';
     for (const id of [1, 2, 3]) await s.get(`/accounts/${id}/summary`);
     await s.queue.onIdle();
+    // Comparisons are counted once stored, and the recorder writes them in batches.
+    s.recorder.flush();
     const res = await s.admin({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
@@ -1397,5 +1399,55 @@ describe('SQLite recorder', () => {
       legacy: { count: 100, p50Ms: 50, p99Ms: 99 },
       readModel: { count: 100, p50Ms: 5, p99Ms: 9.9 },
     });
+  });
+
+  const match = (i: number): ComparisonRecord => ({
+    recordedAt: new Date(),
+    endpoint: 'accounts.summary',
+    requestKey: `accountId=${i}`,
+    subject: String(i),
+    mode: 'shadow',
+    servedBy: 'legacy',
+    outcome: 'match',
+    differences: [],
+    error: null,
+    attempts: 1,
+    legacyMs: 1,
+    readModelMs: 1,
+  });
+
+  it('writes batched comparisons within the flush interval, in the order recorded', async () => {
+    const path = join(dir, `recorder-${++seq}.sqlite`);
+    const recorder = new SqliteComparisonRecorder({ path, flushIntervalMs: 5, maxBatch: 1000 });
+    opened.push(recorder);
+    await Promise.all([1, 2, 3].map((i) => recorder.record(match(i))));
+    // Written before any read of this recorder asked for it: another process sees them.
+    const other = new Database(path, { readonly: true });
+    const keys = other.prepare('SELECT request_key FROM comparisons ORDER BY id').pluck().all();
+    other.close();
+    expect(keys).toEqual(['accountId=1', 'accountId=2', 'accountId=3']);
+  });
+
+  it('rejects only the comparison that cannot be stored, and stores the rest of its batch', async () => {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    opened.push(recorder);
+    const bad = { ...match(2), servedBy: 'nobody' } as unknown as ComparisonRecord;
+    const results = await Promise.allSettled([match(1), bad, match(3)].map((c) => recorder.record(c)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
+      code: 'COMPARE_RECORD_FAILED',
+      message: 'cannot record comparison of accounts.summary',
+    });
+    expect(recorder.list().map((c) => c.requestKey)).toEqual(['accountId=3', 'accountId=1']);
+  });
+
+  it('rejects the comparisons it can no longer store once closed', async () => {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    recorder.close();
+    const results = await Promise.allSettled([match(1), match(2)].map((c) => recorder.record(c)));
+    expect(results.map((r) => (r as PromiseRejectedResult).reason?.code)).toEqual([
+      'COMPARE_RECORD_FAILED',
+      'COMPARE_RECORD_FAILED',
+    ]);
   });
 });

@@ -10,7 +10,9 @@ import { ReadPath } from '../../shadow-api/read-path.js';
 
 function recorder(records: ComparisonRecord[]): ComparisonRecorder {
   return {
-    record: (r) => records.push(r),
+    record: async (r) => {
+      records.push(r);
+    },
     list: () => [],
     stats: () => {
       throw new Error('unused');
