@@ -1,5 +1,11 @@
 import { defineView, getMany, jsonText, type ReadModels, type ViewNode, z } from '../../index.js';
-import { type ActivityDay, activityDaysProjection, type DayFigures, dayFiguresOf } from './activity-days.js';
+import {
+  type ActivityDay,
+  activityDaysProjection,
+  type DayFiguresSink,
+  readDayFigures,
+  sendDayFigures,
+} from './activity-days.js';
 import type { AccountSummary, TransactionItem } from './contract.js';
 import {
   type AccountOverview,
@@ -138,6 +144,22 @@ function addSpend(byMerchant: Map<number, bigint>, merchantId: number, units: bi
   byMerchant.set(merchantId, (byMerchant.get(merchantId) ?? 0n) + units);
 }
 
+/** Adds whole-day buckets to `totals`: the month's from those in it, the spending by merchant of all. */
+function bucketSums(totals: OverviewTotals, month: DaySplit, spending: DaySplit): DayFiguresSink {
+  return {
+    day(day, spent, received) {
+      if (inWholeDays(month, day)) {
+        totals.monthSpent += toUnits(spent);
+        totals.monthReceived += toUnits(received);
+      }
+      return inWholeDays(spending, day);
+    },
+    merchant(merchantId, spent) {
+      addSpend(totals.spentByMerchant, merchantId, toUnits(spent));
+    },
+  };
+}
+
 /**
  * Month-to-date and the spending window, each [from, asOf): summed from whole-day buckets plus
  * the postings of the partial days at their edges. Both windows end at asOf and the month lies
@@ -163,19 +185,10 @@ async function overviewTotals(
       orderBy: [{ field: 'day', direction: 'desc' }],
       limit: 400,
     } as const;
-    const days: DayFigures[] =
-      buckets.findJson === undefined
-        ? ((await buckets.find(query)) as ActivityDay[])
-        : (await buckets.findJson(query)).map(dayFiguresOf);
-    for (const day of days) {
-      if (inWholeDays(month, day.day)) {
-        totals.monthSpent += toUnits(day.spent);
-        totals.monthReceived += toUnits(day.received);
-      }
-      if (!inWholeDays(spending, day.day)) continue;
-      const bySpend = day.spentByMerchant;
-      for (const id in bySpend) addSpend(totals.spentByMerchant, Number(id), toUnits(bySpend[id] as string));
-    }
+    const sink = bucketSums(totals, month, spending);
+    if (buckets.findJson === undefined)
+      for (const bucket of (await buckets.find(query)) as ActivityDay[]) sendDayFigures(bucket, sink);
+    else for (const text of await buckets.findJson(query)) readDayFigures(text, sink);
   }
   // A partial day both windows share (the one asOf falls in) is read once.
   const partials = new Map<
