@@ -38,6 +38,8 @@ export interface FixtureOptions {
   /** Root of the bench's files: dataset record and the adapter's stores. */
   dataDir: string;
   logger: Logger;
+  /** Drop and regenerate `database` though this data dir holds no record of generating it. */
+  force?: boolean;
 }
 
 export interface Fixture {
@@ -70,6 +72,16 @@ async function customerCount(pool: Pool): Promise<number | null> {
   } catch {
     // Missing database or table: there is nothing to reuse.
     return null;
+  }
+}
+
+/** Whether the pool connects, i.e. its database exists. */
+async function reachable(pool: Pool): Promise<boolean> {
+  try {
+    await pool.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -108,6 +120,17 @@ export async function prepareFixture(options: FixtureOptions): Promise<Fixture> 
   ) {
     logger.info({ database, scale, generatedAt: recorded.generatedAt }, 'reusing the bench bank');
     return { dataset: recorded, generated: false, adapterDir, pool };
+  }
+  // Another data dir's bank, or a database that is not a bench bank at all: dropping it is the
+  // caller's call, not the harness's (an earlier run with another --data-dir and the same
+  // --database silently regenerated the bank under that run's read models).
+  if (recorded?.database !== database && options.force !== true && (await reachable(pool))) {
+    await pool.end();
+    throw new BenchError(
+      'BENCH_DATABASE_EXISTS',
+      `database ${database} exists and ${options.dataDir} holds no record of the bench generating it`,
+      { hint: 'pass --force to drop and regenerate it, or the --data-dir of the run that generated it' },
+    );
   }
   await pool.end();
   rmSync(adapterDir, { recursive: true, force: true });

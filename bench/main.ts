@@ -39,6 +39,7 @@ const argsSchema = z.object({
   dataDir: z.string().optional(),
   profile: z.boolean().default(true),
   embeddedOnly: z.boolean().default(false),
+  force: z.boolean().default(false),
   cdcPaths: z
     .string()
     .default('embedded')
@@ -91,6 +92,7 @@ function benchCommand() {
       'seconds with no write load measured before the first CDC level: what the pipeline spends idle after its start (default 0)',
     )
     .option('--no-profile', 'skip the CPU-profiled runs')
+    .option('--force', 'drop and regenerate --database when this --data-dir holds no record of generating it')
     .option(
       '--embedded-only',
       'all: leave out the Debezium/Kafka path (otherwise all starts the stack with stack/stack.sh up and measures both paths)',
@@ -114,6 +116,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     dataDir: values.dataDir,
     profile: values.profile,
     embeddedOnly: values.embeddedOnly,
+    force: values.force,
     cdcPaths: values.cdcPaths,
     decoders: values.decoders,
     cdcSec: values.cdcSec,
@@ -194,6 +197,7 @@ async function runScenario(
     scale: args.scale,
     seed: args.seed,
     dataDir: dataDirOf(args),
+    force: args.force,
     logger,
   });
   try {

@@ -67,6 +67,7 @@ const argsSchema = z.object({
   profile: z.boolean().default(false),
   /** Inject requests in this process instead of loading them over TCP from autocannon. */
   inject: z.boolean().default(false),
+  force: z.boolean().default(false),
 });
 type Args = z.infer<typeof argsSchema>;
 
@@ -96,6 +97,7 @@ function parseCli(argv: string[]): Args | null {
     .option('--no-catch-up', 'skip the catch-up when the read models are known to be current')
     .option('--profile', 'sample the CPU of each measured run and print its hottest frames')
     .option('--inject', 'inject requests in this process instead of loading them over TCP')
+    .option('--force', 'drop and regenerate --database when --data-dir holds no record of generating it')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   if (!parseOptions(command, argv)) return null;
@@ -114,6 +116,7 @@ function parseCli(argv: string[]): Args | null {
     catchUp: values.catchUp,
     profile: values.profile,
     inject: values.inject,
+    force: values.force,
   });
   if (!parsed.success) throw invalidOptions(parsed.error, command);
   return parsed.data;
@@ -271,6 +274,7 @@ export async function main(argv: string[]): Promise<void> {
     scale: args.scale,
     seed: 42,
     dataDir: args.dataDir ?? join('.data/serve-cpu', args.scale),
+    force: args.force,
     logger,
   });
   // Only ids that exist: rolled-back inserts of earlier write loads leave gaps, whose 404s would
