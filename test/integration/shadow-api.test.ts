@@ -1375,32 +1375,6 @@ describe('SQLite recorder', () => {
     ]);
   });
 
-  it('computes nearest-rank p50/p99 of each side', () => {
-    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
-    opened.push(recorder);
-    for (let i = 1; i <= 100; i++) {
-      recorder.record({
-        recordedAt: new Date(),
-        endpoint: 'accounts.summary',
-        requestKey: `accountId=${i}`,
-        subject: String(i),
-        mode: 'shadow',
-        servedBy: 'legacy',
-        outcome: 'match',
-        differences: [],
-        error: null,
-        attempts: 1,
-        legacyMs: 101 - i,
-        readModelMs: i / 10,
-      });
-    }
-    const [stats] = recorder.stats().endpoints;
-    expect(stats?.latency).toEqual({
-      legacy: { count: 100, p50Ms: 50, p99Ms: 99 },
-      readModel: { count: 100, p50Ms: 5, p99Ms: 9.9 },
-    });
-  });
-
   const match = (i: number): ComparisonRecord => ({
     recordedAt: new Date(),
     endpoint: 'accounts.summary',
@@ -1414,6 +1388,17 @@ describe('SQLite recorder', () => {
     attempts: 1,
     legacyMs: 1,
     readModelMs: 1,
+  });
+
+  it('computes nearest-rank p50/p99 of each side', () => {
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    opened.push(recorder);
+    for (let i = 1; i <= 100; i++) recorder.record({ ...match(i), legacyMs: 101 - i, readModelMs: i / 10 });
+    const [stats] = recorder.stats().endpoints;
+    expect(stats?.latency).toEqual({
+      legacy: { count: 100, p50Ms: 50, p99Ms: 99 },
+      readModel: { count: 100, p50Ms: 5, p99Ms: 9.9 },
+    });
   });
 
   it('writes batched comparisons within the flush interval, in the order recorded', async () => {
