@@ -99,8 +99,6 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   private flushTimer: NodeJS.Timeout | undefined;
   /** A batch of comparisons and their paths, in one transaction. */
   private readonly writeBatch: (batch: readonly PendingComparison[]) => void;
-  /** One comparison and its paths, in one transaction: a batch that failed, retried one by one. */
-  private readonly writeOne: (pending: PendingComparison) => void;
 
   constructor(options: SqliteRecorderOptions) {
     this.maxStoredDifferences = options.maxStoredDifferences ?? 50;
@@ -143,7 +141,6 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
     this.writeBatch = this.db.transaction((batch: readonly PendingComparison[]) => {
       for (const pending of batch) this.insert(pending);
     });
-    this.writeOne = this.db.transaction((pending: PendingComparison) => this.insert(pending));
   }
 
   /**
@@ -356,7 +353,7 @@ export class SqliteComparisonRecorder implements ComparisonRecorder {
   /** Writes one comparison of a failed batch: only one that fails alone is lost. */
   private writeAlone(pending: PendingComparison): void {
     try {
-      this.writeOne(pending);
+      this.writeBatch([pending]);
     } catch (cause) {
       pending.reject(recordFailed(pending.endpoint, cause));
       return;
