@@ -79,9 +79,15 @@ export class ReadModelQueries implements AccountQueries {
     // A full page continues after its last item; the cursor needs only that one.
     const nextCursor =
       lastText === undefined ? null : nextCursorFor([JSON.parse(lastText) as TransactionItem], 1);
-    return jsonText(
-      `{"accountId":${JSON.stringify(query.accountId)},"items":[${texts.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`,
-    );
+    const head = `{"accountId":${JSON.stringify(query.accountId)},"items":[`;
+    const tail = `],"nextCursor":${JSON.stringify(nextCursor)}}`;
+    if (texts.length === 0) return jsonText(head + tail);
+    // The envelope joined in with the items (findJson's array is this call's own): one flat copy
+    // of the page. Concatenated around the joined items it was a second one, made when the
+    // response counted its bytes (~2.6 µs of a 50-item page, measured in process).
+    texts[0] = head + texts[0];
+    texts[texts.length - 1] += tail;
+    return jsonText(texts.join(','));
   }
 }
 

@@ -342,6 +342,8 @@ describe('bank read models on the embedded store', () => {
     const requests: Record<string, Array<Record<string, unknown>>> = {
       'accounts.summary': [{ accountId: 1 }, { accountId: 2 }, { accountId: 99 }],
       'accounts.history': [
+        // One item: the page's envelope is joined in before and after the same item.
+        { accountId: 1, limit: 1 },
         { accountId: 1, limit: 3 },
         { accountId: 1, limit: 7 },
         { accountId: 1, limit: 50 },
@@ -374,7 +376,7 @@ describe('bank read models on the embedded store', () => {
           );
       }
     }
-    // Summary (two found), the six history pages and the two overviews found took the text path.
-    expect(textAnswers).toBe(10);
+    // Summary (two found), the seven history pages and the two overviews found took the text path.
+    expect(textAnswers).toBe(11);
   });
 });
