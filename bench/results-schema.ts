@@ -89,6 +89,29 @@ const shadowResults = z.object({
   profiles: z.record(z.string(), profileSchema).default({}),
 });
 
+/**
+ * One hop of a marker's way, over the markers that became visible. Its ends come from two
+ * clocks of one machine (the harness's, Kafka Connect's JVM), each to the millisecond: a hop of
+ * a millisecond or two can come out slightly negative.
+ */
+const stageSchema = z.object({ p50Ms: z.number(), p99Ms: z.number(), samples: count });
+
+/**
+ * The Debezium/Kafka path's lag split at the timestamps a marker's records carry (see
+ * bench/scenarios/cdc-stages.ts): COMMIT acknowledged → Debezium processed its first change
+ * (envelope ts_ms) → Connect produced its END record (Kafka CreateTime) → the translator's
+ * source handed over the whole transaction → Kafka acknowledged its domain events → the
+ * harness saw the account-summary projector's committed offset past them.
+ */
+export const cdcStagesSchema = z.object({
+  commitToCaptured: stageSchema,
+  capturedToProduced: stageSchema,
+  producedToReceived: stageSchema,
+  receivedToPublished: stageSchema,
+  publishedToVisible: stageSchema,
+});
+export type CdcStages = z.infer<typeof cdcStagesSchema>;
+
 export const freshnessLevelSchema = z.object({
   targetRowChangesPerSec: z.number().positive(),
   achievedRowChangesPerSec: z.number().nonnegative(),
@@ -113,6 +136,8 @@ export const freshnessLevelSchema = z.object({
     })
     .optional(),
   profile: profileSchema.optional(),
+  /** Debezium/Kafka path only; absent in results written before it was measured. */
+  stages: cdcStagesSchema.optional(),
 });
 export type FreshnessLevel = z.infer<typeof freshnessLevelSchema>;
 

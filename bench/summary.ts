@@ -1,6 +1,7 @@
 import {
   type BenchEndpoint,
   type BenchResult,
+  type CdcStages,
   type FreshnessLevel,
   type HttpRun,
   type ProfileSummary,
@@ -262,6 +263,7 @@ function cdcSection(cdc: ResultsOf<'cdc'>): string {
     ]),
   );
   const methods = cdc.paths.map((p) => `${p.path}: ${p.method}.`).join('\n\n');
+  const stages = cdcStagesTable(cdc);
   return `${table(
     [
       'path',
@@ -273,7 +275,34 @@ function cdcSection(cdc: ResultsOf<'cdc'>): string {
       'CPU µs per row change: legacy DB / write load / harness',
     ],
     rows,
-  )}\n\nCPU per row change: each process's CPU time over the write load divided by the row changes it made; the harness runs the markers and their 2 ms polling, and the embedded pipeline (or the translator and projectors of the Debezium/Kafka path; Kafka Connect and the stores are not counted).\n\nMethod — ${methods}`;
+  )}\n\nCPU per row change: each process's CPU time over the write load divided by the row changes it made; the harness runs the markers and their 2 ms polling, and the embedded pipeline (or the translator and projectors of the Debezium/Kafka path; Kafka Connect and the stores are not counted).${stages}\n\nMethod — ${methods}`;
+}
+
+/** The hops of a marker's way, in order, as the stage table heads them. */
+const STAGE_HEADS: readonly [keyof CdcStages, string][] = [
+  ['commitToCaptured', 'commit → Debezium'],
+  ['capturedToProduced', 'Debezium → Connect produced'],
+  ['producedToReceived', 'produced → translator has it'],
+  ['receivedToPublished', 'translator → domain events acked'],
+  ['publishedToVisible', 'acked → projector committed'],
+];
+
+/** Where the Debezium/Kafka path's lag went, per level; empty for results without stages. */
+function cdcStagesTable(cdc: ResultsOf<'cdc'>): string {
+  const rows = cdc.paths.flatMap((p) =>
+    p.levels.flatMap(({ stages, targetRowChangesPerSec, achievedRowChangesPerSec }) => {
+      if (stages === undefined) return [];
+      const cells = STAGE_HEADS.map(([key]) =>
+        stages[key].samples === 0 ? '—' : `${f1(stages[key].p50Ms)} / ${f1(stages[key].p99Ms)}`,
+      );
+      return [[p.path, String(targetRowChangesPerSec), String(achievedRowChangesPerSec), ...cells]];
+    }),
+  );
+  if (rows.length === 0) return '';
+  return `\n\nWhere the lag went, p50 / p99 ms of each hop (each hop's percentiles on their own: they do not add up to the lag's):\n\n${table(
+    ['path', 'target row changes/s', 'achieved', ...STAGE_HEADS.map(([, head]) => head)],
+    rows,
+  )}`;
 }
 
 function throughputSection(

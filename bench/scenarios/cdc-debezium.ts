@@ -17,26 +17,14 @@ import type { PublishedRecord, PublishTiming } from '../../connectors/kafka/tran
 import { type Config, configSchema } from '../../lib/config.js';
 import type { DocumentProjection } from '../../projectors/ports.js';
 import { BENCH_MIGRATION } from '../adapter.js';
-import { latencyOf } from '../stats.js';
 import type { CdcPath } from './cdc.js';
+import { type MarkerTimes, stageLatencies } from './cdc-stages.js';
 
 export const DEBEZIUM_FRESHNESS_METHOD =
   'the same marker transactions as the embedded path; lag = time from the COMMIT acknowledgement to the first ' +
   'poll (every 2 ms) at which the account-summary projector (MongoDB) has committed the Kafka offset past the ' +
   'domain event the translator published for that GTID; connector started with snapshot.mode=no_data (streaming ' +
   'only), translator and both projectors (MongoDB, OpenSearch) in the harness process';
-
-/** A marker transaction's way through the stages (epoch ms). */
-interface MarkerTimes {
-  /** First asked about: within a poll (2 ms) and a round trip of its commit. */
-  committed?: number;
-  captured?: number;
-  /** When Connect produced its END marker (the record's CreateTime). */
-  produced?: number;
-  received?: number;
-  acknowledged?: number;
-  visible?: number;
-}
 
 /** Calls and time spent in one store operation of the projectors, per store. */
 interface OperationTimes {
@@ -132,33 +120,9 @@ async function markEndTimes(config: Config, timeline: Map<string, MarkerTimes>):
   }
 }
 
-/** p50/p99 of each stage of the markers that became visible, and the store calls' costs. */
-function stageReport(markers: Iterable<MarkerTimes>, times: Map<string, OperationTimes>) {
-  const stages = {
-    commitToCaptured: [] as number[],
-    capturedToProduced: [] as number[],
-    producedToTranslator: [] as number[],
-    translatorToAcknowledged: [] as number[],
-    acknowledgedToVisible: [] as number[],
-  };
-  for (const m of markers) {
-    const { committed, captured, received, acknowledged, visible } = m;
-    if ([committed, captured, received, acknowledged, visible].some((t) => t === undefined)) continue;
-    stages.commitToCaptured.push((captured as number) - (committed as number));
-    if (m.produced !== undefined) {
-      stages.capturedToProduced.push(m.produced - (captured as number));
-      stages.producedToTranslator.push((received as number) - m.produced);
-    }
-    stages.translatorToAcknowledged.push((acknowledged as number) - (received as number));
-    stages.acknowledgedToVisible.push((visible as number) - (acknowledged as number));
-  }
-  const stageLatency = Object.fromEntries(
-    Object.entries(stages).map(([name, samples]) => {
-      const l = latencyOf(samples);
-      return [name, { p50: l.p50Ms, p99: l.p99Ms }];
-    }),
-  );
-  const storeCalls = Object.fromEntries(
+/** What each store operation of the projectors cost over the level, per call. */
+function storeCallReport(times: Map<string, OperationTimes>) {
+  return Object.fromEntries(
     [...times].map(([op, t]) => [
       op,
       {
@@ -169,7 +133,6 @@ function stageReport(markers: Iterable<MarkerTimes>, times: Map<string, Operatio
       },
     ]),
   );
-  return { stages: stageLatency, storeCalls };
 }
 
 /** The read model whose projector tells when a marker is visible, placed in MongoDB as before. */
@@ -261,7 +224,7 @@ export const debeziumPath: CdcPath = {
         if (marker === undefined) return;
         marker.captured = timing.capturedAtMs;
         marker.received = timing.receivedAtMs;
-        marker.acknowledged = Date.now();
+        marker.published = Date.now();
       };
       translator = await startTranslator(config, BENCH_MIGRATION, ctx.logger, undefined, onPublished);
       for (const store of ['mongo', 'opensearch'] as const) {
@@ -276,10 +239,10 @@ export const debeziumPath: CdcPath = {
     const mongo = projectors[0];
     const summary = mongo?.projectors[mongo.names.indexOf(SUMMARY)];
     return {
-      visible(gtid) {
+      visible(gtid, committedAtMs) {
         let marker = timeline.get(gtid);
         if (marker === undefined) {
-          marker = { committed: Date.now() };
+          marker = { committed: committedAtMs };
           timeline.set(gtid, marker);
         }
         const records = published.get(gtid);
@@ -290,7 +253,10 @@ export const debeziumPath: CdcPath = {
       },
       async levelReport() {
         await markEndTimes(config, timeline);
-        const report = stageReport(timeline.values(), storeTimes);
+        const report = {
+          stages: stageLatencies(timeline.values()),
+          log: { storeCalls: storeCallReport(storeTimes) },
+        };
         timeline.clear();
         storeTimes.clear();
         return report;

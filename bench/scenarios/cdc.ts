@@ -11,7 +11,7 @@ import type { ScenarioContext } from '../context.js';
 import { BenchError } from '../errors.js';
 import { legacyServerPid, processCpuMs, statCpuMs } from '../legacy-cpu.js';
 import { profiled } from '../profile.js';
-import type { CdcPathName, FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
+import type { CdcPathName, CdcStages, FreshnessLevel, ProfileSummary, ResultsOf } from '../results-schema.js';
 import { latencyOf } from '../stats.js';
 import { debeziumPath } from './cdc-debezium.js';
 
@@ -30,17 +30,26 @@ export interface CdcPath {
 }
 
 export interface RunningCdcPath {
-  /** Whether the read models reflect the legacy transaction with this GTID. */
-  visible(gtid: string): boolean;
+  /**
+   * Whether the read models reflect the legacy transaction with this GTID, committed at
+   * `committedAtMs` (epoch ms, for a path that splits the lag into stages).
+   */
+  visible(gtid: string, committedAtMs: number): boolean;
   /**
    * Markers become visible in commit order, so a poll can stop at the first one still pending:
    * checking every pending marker each 2 ms costs the harness CPU in proportion to the lag and
    * takes it from the pipeline it measures.
    */
   readonly visibleInCommitOrder?: boolean;
-  /** Where the markers' time went since the last call (stage timings), logged with the level. */
-  levelReport?(): Promise<Record<string, unknown>>;
+  /** Where the markers' time went since the last call: stages into the results, the rest logged with the level. */
+  levelReport?(): Promise<LevelReport>;
   stop(): Promise<void>;
+}
+
+export interface LevelReport {
+  stages?: CdcStages;
+  /** Logged with the level only. */
+  log?: Record<string, unknown>;
 }
 
 const EMBEDDED_METHOD =
@@ -100,7 +109,10 @@ const gtidRow = z.object({ gtid: z.string().min(1) });
 
 interface Marker {
   gtid: string;
+  /** performance.now(): the lag's start. */
   committedAt: number;
+  /** The same moment on the epoch clock, which the stage timestamps of a path use. */
+  committedAtEpochMs: number;
 }
 
 /** Commits one marker transaction and returns its GTID and commit time. */
@@ -111,8 +123,9 @@ async function commitMarker(conn: PoolConnection, accountId: number): Promise<Ma
     [accountId],
   );
   const committedAt = performance.now();
+  const committedAtEpochMs = Date.now();
   const [rows] = await conn.query('SELECT @@last_gtid AS gtid');
-  return { gtid: gtidRow.parse((rows as unknown[])[0]).gtid, committedAt };
+  return { gtid: gtidRow.parse((rows as unknown[])[0]).gtid, committedAt, committedAtEpochMs };
 }
 
 /**
@@ -170,8 +183,10 @@ function threadCpuPerSec(
 function takeVisible(path: RunningCdcPath, pending: Marker[], lags: number[], now: number): void {
   if (path.visibleInCommitOrder) {
     let seen = 0;
-    while (seen < pending.length && path.visible((pending[seen] as Marker).gtid)) {
-      lags.push(now - (pending[seen] as Marker).committedAt);
+    while (seen < pending.length) {
+      const m = pending[seen] as Marker;
+      if (!path.visible(m.gtid, m.committedAtEpochMs)) break;
+      lags.push(now - m.committedAt);
       seen++;
     }
     pending.splice(0, seen);
@@ -179,7 +194,7 @@ function takeVisible(path: RunningCdcPath, pending: Marker[], lags: number[], no
   }
   for (let i = pending.length - 1; i >= 0; i--) {
     const m = pending[i] as Marker;
-    if (path.visible(m.gtid)) {
+    if (path.visible(m.gtid, m.committedAtEpochMs)) {
       lags.push(now - m.committedAt);
       pending.splice(i, 1);
     }
@@ -401,7 +416,8 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
       if (ctx.settings.profile && (target === top || path.profileEveryLevel === true))
         ({ value: measured, profile } = await profiled(measure));
       else measured = await measure();
-      const { level } = measured;
+      const report = (await running.levelReport?.()) ?? {};
+      const level = report.stages ? { ...measured.level, stages: report.stages } : measured.level;
       if (level.markers > 0 && level.markersLost === level.markers)
         throw new BenchError(
           'BENCH_NO_MARKERS',
@@ -424,7 +440,8 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           // Monotonic µs, the clock of a --cpu-prof profile's timestamps: this level's slice of it.
           monotonicUs: [String(windowFrom / 1000n), String(process.hrtime.bigint() / 1000n)],
           ...(profile ? { profile } : {}),
-          ...((await running.levelReport?.()) ?? {}),
+          ...(report.stages ? { stages: report.stages } : {}),
+          ...report.log,
         },
         'cdc level',
       );

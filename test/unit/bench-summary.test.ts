@@ -160,7 +160,22 @@ describe('bench summary', () => {
       results: {
         paths: [
           { path: 'embedded', method: 'm', levels: [level(500, 500, 300), level(5000, 1800, 4000)] },
-          { path: 'debezium-kafka', method: 'm', levels: [level(2000, 1900, 800)] },
+          {
+            path: 'debezium-kafka',
+            method: 'm',
+            levels: [
+              {
+                ...level(2000, 1900, 800),
+                stages: {
+                  commitToCaptured: { p50Ms: 3, p99Ms: 12, samples: 200 },
+                  capturedToProduced: { p50Ms: 0, p99Ms: 0, samples: 0 },
+                  producedToReceived: { p50Ms: 0, p99Ms: 0, samples: 0 },
+                  receivedToPublished: { p50Ms: 40, p99Ms: 90, samples: 200 },
+                  publishedToVisible: { p50Ms: 150, p99Ms: 600, samples: 200 },
+                },
+              },
+            ],
+          },
         ],
       },
     };
@@ -173,5 +188,11 @@ describe('bench summary', () => {
     );
     expect(row('CDC lag p99 ≤ 1000 ms at 2000')).toContain('| met |');
     expect(row('embedded | 5000')).toContain('| 250.0 / 200.0 / 150.0 |');
+    // The stage table: one row per level that has stages, a hop without samples shown as such.
+    expect(row('debezium-kafka | 2000 | 1900 | 3.0 / 12.0 | — | — | 40.0 / 90.0 | 150.0 / 600.0 |')).not.toBe(
+      '',
+    );
+    // Embedded levels carry no stages: their two rows are the lag table's only.
+    expect(md.split('\n').filter((l) => l.startsWith('| embedded | '))).toHaveLength(2);
   });
 });
