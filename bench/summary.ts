@@ -431,6 +431,13 @@ function shadowTargets(shadow: ResultsOf<'shadow'> | undefined): TargetRow[] {
   return out;
 }
 
+/** `a` or `a–b`: the range of some whole numbers. */
+function spread(values: readonly number[]): string {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? String(lo) : `${lo}–${hi}`;
+}
+
 function serveCpuTargets(serveCpu: ServeCpuResult | undefined): TargetRow[] {
   const cpuTarget = `read-model endpoint server CPU per request ≤ ${TARGETS.serveCpuRatio}× Fastify hello-world`;
   const rateTarget = `no shadow comparison dropped at ${TARGETS.shadowRate} req/s`;
@@ -464,18 +471,25 @@ function serveCpuTargets(serveCpu: ServeCpuResult | undefined): TargetRow[] {
       });
     }
   }
-  for (const r of serveCpu.runs.filter((run) => run.rate === TARGETS.shadowRate && run.mode === 'shadow')) {
-    const dropped = r.comparisons?.dropped ?? 0;
-    const reached = r.requestsPerSec >= 0.9 * TARGETS.shadowRate;
+  // One row per endpoint: `--repeat` runs each rate run several times, and the target holds only if it held in all.
+  const rated = serveCpu.runs.filter((run) => run.rate === TARGETS.shadowRate && run.mode === 'shadow');
+  for (const target of [...new Set(rated.map((r) => r.target))]) {
+    const own = rated.filter((r) => r.target === target);
+    const dropped = own.reduce((sum, r) => sum + (r.comparisons?.dropped ?? 0), 0);
+    const recorded = own.map((r) => r.comparisons?.recorded ?? 0);
+    const reqPerSec = own.map((r) => Math.round(r.requestsPerSec));
+    const short = own.filter((r) => r.requestsPerSec < 0.9 * TARGETS.shadowRate);
+    const runs = own.length === 1 ? '' : ` over ${own.length} runs`;
     out.push({
-      target: `${r.target}: ${rateTarget}`,
-      measured: `${dropped} dropped, ${r.comparisons?.recorded ?? 0} recorded at ${Math.round(r.requestsPerSec)} req/s`,
-      status: dropped === 0 && reached ? 'met' : 'missed',
-      why: reached
-        ? dropped === 0
-          ? ''
-          : 'the comparison queue overflowed'
-        : `the load reached ${Math.round(r.requestsPerSec)} of ${TARGETS.shadowRate} req/s`,
+      target: `${target}: ${rateTarget}`,
+      measured: `${dropped} dropped${runs}, ${spread(recorded)} recorded at ${spread(reqPerSec)} req/s`,
+      status: dropped === 0 && short.length === 0 ? 'met' : 'missed',
+      why:
+        short.length > 0
+          ? `the load reached ${spread(short.map((r) => Math.round(r.requestsPerSec)))} of ${TARGETS.shadowRate} req/s`
+          : dropped === 0
+            ? ''
+            : 'the comparison queue overflowed',
     });
   }
   return out;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { profileWindow, summarizeProfile } from '../../bench/profile.js';
-import type { BenchResult, HttpRun } from '../../bench/results-schema.js';
+import type { BenchResult, HttpRun, ServeCpuResult } from '../../bench/results-schema.js';
 import { latencyOf, rate } from '../../bench/stats.js';
 import { renderSummary } from '../../bench/summary.js';
 
@@ -194,5 +194,43 @@ describe('bench summary', () => {
     );
     // Embedded levels carry no stages: their two rows are the lag table's only.
     expect(md.split('\n').filter((l) => l.startsWith('| embedded | '))).toHaveLength(2);
+  });
+
+  it('judges the no-drop target once per endpoint over every repeated run at the rate', () => {
+    const reads: BenchResult = { scenario: 'reads', ...envelope, results: { runs: [], profiles: {} } };
+    const cpuRun = (target: string, requestsPerSec: number, recorded: number, dropped: number) => ({
+      target,
+      mode: 'shadow' as const,
+      connections: 16,
+      rate: 500,
+      requests: recorded,
+      requestsPerSec,
+      non2xx: 0,
+      processCpuUsPerRequest: 700,
+      serveThreadUsPerRequest: 800,
+      comparisons: { recorded, dropped },
+    });
+    const serveCpu: ServeCpuResult = {
+      startedAt: envelope.startedAt,
+      machine: envelope.machine,
+      node: 'v20',
+      scale: 'small',
+      seconds: 5,
+      runs: [
+        cpuRun('summary', 498, 2516, 0),
+        cpuRun('summary', 500, 2531, 0),
+        cpuRun('history', 497, 2518, 0),
+        cpuRun('history', 499, 2520, 3),
+        cpuRun('overview', 310, 1550, 0),
+      ],
+    };
+    const rows = renderSummary([reads], serveCpu)
+      .split('\n')
+      .filter((l) => l.includes('no shadow comparison dropped'));
+    expect(rows).toEqual([
+      '| summary: no shadow comparison dropped at 500 req/s | 0 dropped over 2 runs, 2516–2531 recorded at 498–500 req/s | met |  |',
+      '| history: no shadow comparison dropped at 500 req/s | 3 dropped over 2 runs, 2518–2520 recorded at 497–499 req/s | missed | the comparison queue overflowed |',
+      '| overview: no shadow comparison dropped at 500 req/s | 0 dropped, 1550 recorded at 310 req/s | missed | the load reached 310 of 500 req/s |',
+    ]);
   });
 });
