@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { prepareFixture } from '../../bench/fixture.js';
 import { dropDatabase } from '../../examples/bank/db.js';
 import { silentLogger } from '../../lib/logger.js';
+import { createForeignDatabase, foreignRows } from '../support/foreign-database.js';
 
 const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
 const database = `t_guard_${Math.random().toString(36).slice(2, 8)}`;
@@ -24,9 +25,7 @@ describe('bench fixture', () => {
   it('refuses to drop a database its data dir has no record of, and leaves it as it was', async () => {
     const admin = await mysql.createConnection(conn);
     try {
-      await admin.query(`CREATE DATABASE \`${database}\``);
-      await admin.query(`CREATE TABLE \`${database}\`.keep_me (id INT PRIMARY KEY)`);
-      await admin.query(`INSERT INTO \`${database}\`.keep_me VALUES (1)`);
+      await createForeignDatabase(admin, database);
       const prepared = prepareFixture({
         server: conn,
         database,
@@ -39,8 +38,7 @@ describe('bench fixture', () => {
         code: 'BENCH_DATABASE_EXISTS',
         hint: expect.stringContaining('--force'),
       });
-      const [rows] = await admin.query(`SELECT id FROM \`${database}\`.keep_me`);
-      expect(rows).toEqual([{ id: 1 }]);
+      expect(await foreignRows(admin, database)).toEqual([{ id: 1 }]);
     } finally {
       await admin.end();
     }

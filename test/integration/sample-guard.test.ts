@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
+import { createForeignDatabase, FOREIGN_TABLE, foreignRows } from '../support/foreign-database.js';
 
 /**
  * `demo` and `npm run sample -- create` drop and re-create the database legacy.url names: on a
@@ -25,17 +26,14 @@ describe('sample databases are only replaced when they are the sample’s own', 
   it('refuses a foreign database and leaves it intact; with --force replaces it; then replaces its own', async () => {
     const c = await mysql.createConnection(server);
     try {
-      await c.query(`CREATE DATABASE \`${database}\``);
-      await c.query(`CREATE TABLE \`${database}\`.precious (id INT PRIMARY KEY)`);
-      await c.query(`INSERT INTO \`${database}\`.precious VALUES (1)`);
+      await createForeignDatabase(c, database);
       await expect(create(false)).rejects.toMatchObject({ code: 'SAMPLE_DB_FOREIGN' });
-      const [kept] = await c.query(`SELECT COUNT(*) AS n FROM \`${database}\`.precious`);
-      expect((kept as Array<{ n: number }>)[0]?.n).toBe(1);
+      expect(await foreignRows(c, database)).toEqual([{ id: 1 }]);
 
       expect((await create(true)).rows).toBeGreaterThan(1000);
       const [tables] = await c.query(
         'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-        [database, 'precious'],
+        [database, FOREIGN_TABLE],
       );
       expect(tables).toEqual([]);
       // Its own database now: re-created without --force.
