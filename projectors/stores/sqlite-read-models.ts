@@ -538,6 +538,7 @@ export class SqliteReadModels implements SqliteProjection {
           `CREATE TABLE IF NOT EXISTS ${this.rowTable(table)} (key TEXT PRIMARY KEY, state TEXT NOT NULL)`,
         );
       }
+      this.dropUnwantedRowIndexes(db);
       this.createRowIndexes(db);
       const previous = new Map(
         (
@@ -589,6 +590,27 @@ export class SqliteReadModels implements SqliteProjection {
 
   private createRowIndexes(db: Db): void {
     for (const index of this.rowIndexes()) db.exec(index.create);
+  }
+
+  /**
+   * Drops the row indexes an earlier version of the engine or the definition made and the
+   * plans no longer seek by: each would still be kept up to date on every row write. Only
+   * this instance's tables and the engine's own index names are looked at.
+   */
+  private dropUnwantedRowIndexes(db: Db): void {
+    const wanted = new Set(this.rowIndexes().map((index) => index.name));
+    const listed = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND substr(name, 1, 9) = 'ix__row__'",
+      )
+      .pluck();
+    const readModel = this.version?.readModel ?? null;
+    const version = this.version?.version ?? DEFAULT_VERSION;
+    for (const table of this.viewsOfTable.keys()) {
+      for (const name of listed.all(rowTableName(table, readModel, version)) as string[]) {
+        if (!wanted.has(quote(name))) db.exec(`DROP INDEX IF EXISTS ${quote(name)}`);
+      }
+    }
   }
 
   /** A read model's declared (page) indexes. */

@@ -318,6 +318,31 @@ describe('bank read models on the embedded store', () => {
     ).toEqual([5, 4, 3]);
   });
 
+  it('drops a row index the plans no longer seek by and finds pending transfers by account and status', () => {
+    const indexes = () =>
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_row__transfers' AND sql IS NOT NULL ORDER BY name",
+        )
+        .pluck()
+        .all() as string[];
+    const wanted = indexes();
+    // The index as the engine made it before it sought a join's where: the by field only.
+    const digest = createHash('sha1').update('fromAccountId').digest('hex');
+    db.exec(
+      `CREATE INDEX "ix__row__transfers__${digest.slice(0, 10)}" ON rm_row__transfers (json_extract(state, '$."fromAccountId"'))`,
+    );
+    db.exec(`CREATE INDEX "someone_elses" ON rm_row__transfers (key, state)`);
+    expect(new SqliteReadModels(bank).migrate(db)).toEqual([]);
+    expect(indexes()).toEqual([...wanted, 'someone_elses'].sort());
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT json_extract(state, '$."amount"') FROM rm_row__transfers WHERE json_extract(state, '$."fromAccountId"') = ? AND json_extract(state, '$."status"') = ?`,
+      )
+      .all(1, 'pending') as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING INDEX \S+ \(<expr>=\? AND <expr>=\?\)/);
+  });
+
   /** The same handles without the JSON-text methods: every endpoint takes its object path. */
   const objectsOnly = (readModels: ReadModels): ReadModels =>
     Object.fromEntries(

@@ -590,6 +590,8 @@ describe('compileView', () => {
       'postings',
     ]);
     expect(accounts.indexes).toEqual([
+      // activeCards seeks its status; the ordered cards join leaves its list of statuses out.
+      { table: 'cards', fields: ['accountId', 'status'] },
       { table: 'accounts', fields: ['customerId'] },
       { table: 'customers', fields: ['branchId'] },
       { table: 'cards', fields: ['accountId', 'cardId'] },
@@ -607,6 +609,29 @@ describe('compileView', () => {
       by: ['accountId'],
       where: { status: 'active' },
     });
+  });
+
+  it("seeks a join's where fields after its by fields, a list of values only where no order follows", () => {
+    const plan = compile(
+      view({
+        name: 'holds',
+        from: 'accounts',
+        join: {
+          held: { table: 'cards', by: 'accountId', where: { status: ['blocked', 'frozen'] }, limit: 0 },
+          latest: {
+            table: 'postings',
+            by: 'accountId',
+            where: { kind: 'hold' },
+            orderBy: [{ field: 'postedAt' }],
+          },
+        },
+        aggregate: { heldCount: { count: 'held' } },
+      }),
+    );
+    expect(plan.indexes).toEqual([
+      { table: 'cards', fields: ['accountId', 'status'] },
+      { table: 'postings', fields: ['accountId', 'kind', 'postedAt', 'postingId'] },
+    ]);
   });
 
   it('names an unknown table with its place and the captured tables', () => {
