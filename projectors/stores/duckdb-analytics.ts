@@ -4,6 +4,7 @@ import {
   type Analytics,
   type AnalyticsDefinition,
   type AnalyticsRow,
+  type AnalyticsTarget,
   type AnalyticsValues,
   type AnalyticsWrites,
   foldAnalyticsWrites,
@@ -19,17 +20,14 @@ import type { AnalyticsStore, AnalyticsTransaction } from '../ports.js';
  * The analytics read models in an embedded DuckDB file (columnar, one writer process). Each
  * model is a schema of its own, so its queries name its tables unqualified; each table has the
  * declared columns plus `_key`, the captured row's key, its primary key. A chunk of events is
- * folded first (the last state of each row wins), then written as one DELETE of the touched
- * keys and one multi-row INSERT per table: set-wise, as a columnar store wants it, and a row
- * delivered twice is replaced, not counted twice. The runner's checkpoint lives in
+ * folded first (the last state of each row wins), then appended to a staging table and written
+ * as one DELETE of the touched keys and one INSERT … SELECT per table: set-wise, as a columnar
+ * store wants it, and a row delivered twice is replaced, not counted twice. The runner's checkpoint lives in
  * `_analytics_checkpoints` and commits with the rows.
  */
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 const tableName = (model: string, table: string) => `${quote(model)}.${quote(table)}`;
-/** Rows per INSERT statement and keys per DELETE: bounded statements, few round trips. */
-const STATEMENT_ROWS = 500;
-
 /** What a model's stored rows depend on: its tables' sources, columns and row functions. */
 function fingerprint(model: AnalyticsDefinition): string {
   const tables = Object.entries(model.tables).map(([name, t]) => [name, t.from, t.columns, String(t.row)]);
@@ -54,6 +52,8 @@ export class DuckDbAnalytics implements AnalyticsStore {
   private readonly targets;
   /** Query connections, one per model, its schema first on the search path. */
   private readonly readers = new Map<string, DuckDBConnection>();
+  /** Staging tables on the writer connection, by model and table. */
+  private readonly staged = new Map<string, string>();
 
   private constructor(
     private readonly migration: Migration,
@@ -227,6 +227,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
       await work();
     } catch (err) {
       await this.writer.run('ROLLBACK').catch(() => undefined);
+      this.staged.clear();
       throw err;
     }
     await this.writer.run('COMMIT');
@@ -249,33 +250,58 @@ export class DuckDbAnalytics implements AnalyticsStore {
         { cause, hint: "fix the analytics table's row() or its columns in the definition" },
       );
     }
-    for (const { target, rows } of writes.values()) {
-      const table = tableName(target.model, target.table);
-      const keys = [...rows.keys()];
-      for (let i = 0; i < keys.length; i += STATEMENT_ROWS) {
-        const slice = keys.slice(i, i + STATEMENT_ROWS);
-        await this.writer.run(
-          `DELETE FROM ${table} WHERE _key IN (${slice.map((_, j) => `$${j + 1}`).join(', ')})`,
-          slice,
-        );
+    for (const { target, rows } of writes.values()) await this.writeRows(target, rows);
+  }
+
+  /**
+   * Replaces a table's rows by key, set-wise: the folded rows (and the keys to delete) go into a
+   * staging table through DuckDB's appender, every value as text, then one DELETE of the staged
+   * keys and one INSERT … SELECT of the staged rows, each column cast to its declared type.
+   * A multi-row INSERT with a parameter per value cost DuckDB's parser and the bindings ~100 µs
+   * a row: into an empty store, 500 events a batch, the sample bank's first 300,000 events took
+   * 20 s that way (15,000 events/s) and 10 s this way (30,000/s), the tables identical.
+   */
+  private async writeRows(target: AnalyticsTarget, rows: ReadonlyMap<string, AnalyticsValues | null>) {
+    const columns = Object.keys(target.spec.columns);
+    const stage = await this.stageOf(target, columns);
+    await this.writer.run(`TRUNCATE ${stage.table}`);
+    const appender = await this.writer.createAppender(stage.name, 'main', 'temp');
+    try {
+      for (const [key, row] of rows) {
+        appender.appendVarchar(key);
+        appender.appendBoolean(row !== null);
+        for (const column of columns) {
+          const value = row?.[column];
+          if (value === null || value === undefined) appender.appendNull();
+          else appender.appendVarchar(String(value));
+        }
+        appender.endRow();
       }
-      const columns = Object.keys(target.spec.columns);
-      const present = [...rows].filter((entry): entry is [string, AnalyticsValues] => entry[1] !== null);
-      for (let i = 0; i < present.length; i += STATEMENT_ROWS) {
-        const slice = present.slice(i, i + STATEMENT_ROWS);
-        const width = columns.length + 1;
-        const tuples = slice.map(
-          (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`,
-        );
-        const values = slice.flatMap(([key, row]) => [
-          key,
-          ...columns.map((c) => (row[c] ?? null) as DuckDBValue),
-        ]);
-        await this.writer.run(
-          `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`,
-          values,
-        );
-      }
+    } finally {
+      appender.closeSync();
     }
+    const table = tableName(target.model, target.table);
+    await this.writer.run(`DELETE FROM ${table} WHERE _key IN (SELECT _key FROM ${stage.table})`);
+    const casts = Object.entries(target.spec.columns).map(([c, type]) => `CAST(${quote(c)} AS ${type})`);
+    await this.writer.run(
+      `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) SELECT _key, ${casts.join(', ')} FROM ${stage.table} WHERE _present`,
+    );
+  }
+
+  /**
+   * A target's staging table on the writer connection (temporary: never in the file), created at
+   * its first write; a rolled-back transaction takes a table it created with it (transaction()).
+   */
+  private async stageOf(target: AnalyticsTarget, columns: readonly string[]) {
+    const key = `${target.model}\u0000${target.table}`;
+    let name = this.staged.get(key);
+    if (name === undefined) {
+      name = `_stage_${this.staged.size + 1}`;
+      await this.writer.run(
+        `CREATE TEMP TABLE IF NOT EXISTS ${quote(name)} (_key VARCHAR NOT NULL, _present BOOLEAN NOT NULL${columns.map((c) => `, ${quote(c)} VARCHAR`).join('')})`,
+      );
+      this.staged.set(key, name);
+    }
+    return { name, table: `temp.main.${quote(name)}` };
   }
 }
