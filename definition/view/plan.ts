@@ -390,8 +390,9 @@ class Compiler {
 /**
  * The fields of a join's `where` an index seeks by after its `by` fields: without them a
  * pending-transfers count reads every transfer of the account and checks each (a busy
- * account's 37,400 payments and 17,100 transfers took 69 ms to count none pending). A list of values (IN) seeks once per value
- * and loses the index's order, so ahead of an order only single values are taken.
+ * account's 37,400 payments and 17,100 transfers took 69 ms to count none pending). A list of
+ * values (IN) seeks once per value and loses the index's order, so ahead of an order only
+ * single values are taken.
  */
 function seekFields(where: Where, ordered: boolean): string[] {
   return Object.entries(where)

@@ -475,6 +475,8 @@ export class SqliteReadModels implements SqliteProjection {
    */
   private readonly touched = new Map<string, Set<string>>();
 
+  /** A mirrored table's row table, as sqlite_master names it, and quoted for SQL. */
+  private readonly rowTableName: (table: string) => string;
   private readonly rowTable: (table: string) => string;
   private readonly docTable: (readModel: string) => string;
   /** Set for a replayed version: it keeps no fingerprints (its tables are built for the definition it was replayed with). */
@@ -492,7 +494,8 @@ export class SqliteReadModels implements SqliteProjection {
     this.models = migration.readModels.filter((m) => only === undefined || m.name === only);
     const version = this.version?.version ?? DEFAULT_VERSION;
     this.indexSuffix = this.version === null ? '' : `__${only}__v${version}`;
-    this.rowTable = (table) => quote(rowTableName(table, only ?? null, version));
+    this.rowTableName = (table) => rowTableName(table, only ?? null, version);
+    this.rowTable = (table) => quote(this.rowTableName(table));
     this.docTable = (readModel) => quote(docTableName(readModel, version));
     this.plans = [...migration.viewPlans.values()].filter((p) => only === undefined || p.name === only);
     this.projections = this.models.filter((m): m is ProjectionDefinition<unknown> => m.kind === 'projection');
@@ -604,10 +607,8 @@ export class SqliteReadModels implements SqliteProjection {
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND substr(name, 1, 9) = 'ix__row__'",
       )
       .pluck();
-    const readModel = this.version?.readModel ?? null;
-    const version = this.version?.version ?? DEFAULT_VERSION;
     for (const table of this.viewsOfTable.keys()) {
-      for (const name of listed.all(rowTableName(table, readModel, version)) as string[]) {
+      for (const name of listed.all(this.rowTableName(table)) as string[]) {
         if (!wanted.has(quote(name))) db.exec(`DROP INDEX IF EXISTS ${quote(name)}`);
       }
     }
