@@ -22,12 +22,21 @@ import type { AnalyticsStore, AnalyticsTransaction } from '../ports.js';
  * declared columns plus `_key`, the captured row's key, its primary key. A chunk of events is
  * folded first (the last state of each row wins), then appended to a staging table and written
  * as one DELETE of the touched keys and one INSERT … SELECT per table: set-wise, as a columnar
- * store wants it, and a row delivered twice is replaced, not counted twice. The runner's checkpoint lives in
- * `_analytics_checkpoints` and commits with the rows.
+ * store wants it, and a row delivered twice is replaced, not counted twice. The runner's
+ * checkpoint lives in `_analytics_checkpoints` and commits with the rows.
  */
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 const tableName = (model: string, table: string) => `${quote(model)}.${quote(table)}`;
+/** A target's staging table (every column text) and the statements that empty it and move its rows. */
+interface Stage {
+  name: string;
+  columns: readonly string[];
+  truncate: string;
+  delete: string;
+  insert: string;
+}
+
 /** What a model's stored rows depend on: its tables' sources, columns and row functions. */
 function fingerprint(model: AnalyticsDefinition): string {
   const tables = Object.entries(model.tables).map(([name, t]) => [name, t.from, t.columns, String(t.row)]);
@@ -53,7 +62,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
   /** Query connections, one per model, its schema first on the search path. */
   private readonly readers = new Map<string, DuckDBConnection>();
   /** Staging tables on the writer connection, by model and table. */
-  private readonly staged = new Map<string, string>();
+  private readonly staged = new Map<string, Stage>();
 
   private constructor(
     private readonly migration: Migration,
@@ -262,15 +271,14 @@ export class DuckDbAnalytics implements AnalyticsStore {
    * 20 s that way (15,000 events/s) and 10 s this way (30,000/s), the tables identical.
    */
   private async writeRows(target: AnalyticsTarget, rows: ReadonlyMap<string, AnalyticsValues | null>) {
-    const columns = Object.keys(target.spec.columns);
-    const stage = await this.stageOf(target, columns);
-    await this.writer.run(`TRUNCATE ${stage.table}`);
+    const stage = await this.stageOf(target);
+    await this.writer.run(stage.truncate);
     const appender = await this.writer.createAppender(stage.name, 'main', 'temp');
     try {
       for (const [key, row] of rows) {
         appender.appendVarchar(key);
         appender.appendBoolean(row !== null);
-        for (const column of columns) {
+        for (const column of stage.columns) {
           const value = row?.[column];
           if (value === null || value === undefined) appender.appendNull();
           else appender.appendVarchar(String(value));
@@ -280,28 +288,35 @@ export class DuckDbAnalytics implements AnalyticsStore {
     } finally {
       appender.closeSync();
     }
-    const table = tableName(target.model, target.table);
-    await this.writer.run(`DELETE FROM ${table} WHERE _key IN (SELECT _key FROM ${stage.table})`);
-    const casts = Object.entries(target.spec.columns).map(([c, type]) => `CAST(${quote(c)} AS ${type})`);
-    await this.writer.run(
-      `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) SELECT _key, ${casts.join(', ')} FROM ${stage.table} WHERE _present`,
-    );
+    await this.writer.run(stage.delete);
+    await this.writer.run(stage.insert);
   }
 
   /**
-   * A target's staging table on the writer connection (temporary: never in the file), created at
-   * its first write; a rolled-back transaction takes a table it created with it (transaction()).
+   * A target's staging table on the writer connection (temporary: never in the file) and the
+   * statements that move its rows, made at its first write; a rolled-back transaction takes a
+   * table it created with it (transaction()).
    */
-  private async stageOf(target: AnalyticsTarget, columns: readonly string[]) {
+  private async stageOf(target: AnalyticsTarget): Promise<Stage> {
     const key = `${target.model}\u0000${target.table}`;
-    let name = this.staged.get(key);
-    if (name === undefined) {
-      name = `_stage_${this.staged.size + 1}`;
-      await this.writer.run(
-        `CREATE TEMP TABLE IF NOT EXISTS ${quote(name)} (_key VARCHAR NOT NULL, _present BOOLEAN NOT NULL${columns.map((c) => `, ${quote(c)} VARCHAR`).join('')})`,
-      );
-      this.staged.set(key, name);
-    }
-    return { name, table: `temp.main.${quote(name)}` };
+    const made = this.staged.get(key);
+    if (made !== undefined) return made;
+    const name = `_stage_${this.staged.size + 1}`;
+    const staging = `temp.main.${quote(name)}`;
+    const table = tableName(target.model, target.table);
+    const columns = Object.keys(target.spec.columns);
+    const casts = Object.entries(target.spec.columns).map(([c, type]) => `CAST(${quote(c)} AS ${type})`);
+    await this.writer.run(
+      `CREATE TEMP TABLE IF NOT EXISTS ${quote(name)} (_key VARCHAR NOT NULL, _present BOOLEAN NOT NULL${columns.map((c) => `, ${quote(c)} VARCHAR`).join('')})`,
+    );
+    const stage: Stage = {
+      name,
+      columns,
+      truncate: `TRUNCATE ${staging}`,
+      delete: `DELETE FROM ${table} WHERE _key IN (SELECT _key FROM ${staging})`,
+      insert: `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) SELECT _key, ${casts.join(', ')} FROM ${staging} WHERE _present`,
+    };
+    this.staged.set(key, stage);
+    return stage;
   }
 }
