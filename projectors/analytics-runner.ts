@@ -152,6 +152,7 @@ export class AnalyticsRunner implements Projector {
       step: () => this.step(),
       running: () => this.running,
       pollIntervalMs: this.pollIntervalMs,
+      batchSize: this.batchSize,
       minBatchIntervalMs: this.minBatchIntervalMs,
       onFailure: (failure) => {
         this.running = false;

@@ -3,22 +3,29 @@ import { PollLoop } from '../../projectors/poll-loop.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A loop, waiting once caught up, whose step applies what was queued since the last one. */
-async function queuedLoop(minBatchIntervalMs: number) {
+/**
+ * A loop, waiting once caught up, whose step applies what was queued since the last one (at
+ * most `batchSize`), taking `stepMs` over a batch.
+ */
+async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: number; stepMs?: number } = {}) {
   const loop = new PollLoop();
   let queued = 0;
   let running = true;
   const batches: number[] = [];
   const done = loop.run({
     step: async () => {
-      const n = queued;
-      queued = 0;
-      if (n > 0) batches.push(n);
+      const n = Math.min(queued, options.batchSize ?? Number.POSITIVE_INFINITY);
+      queued -= n;
+      if (n > 0) {
+        batches.push(n);
+        if (options.stepMs !== undefined) await sleep(options.stepMs);
+      }
       return n;
     },
     running: () => running,
     pollIntervalMs: 10_000,
     minBatchIntervalMs,
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     onFailure: (err) => {
       throw err;
     },
@@ -62,6 +69,31 @@ describe('PollLoop', () => {
     expect(loop.batches).toEqual([1]);
     await sleep(250);
     expect(loop.batches).toEqual([1, 5]);
+    await loop.stop();
+  });
+
+  it('leaves what arrives while a batch runs to the next interval, once caught up', async () => {
+    for (const batchSize of [undefined, 100]) {
+      const loop = await queuedLoop(400, { stepMs: 60, ...(batchSize === undefined ? {} : { batchSize }) });
+      loop.push();
+      for (let i = 0; i < 3; i++) {
+        await sleep(10);
+        loop.push();
+      }
+      await sleep(100);
+      // Without the batch size the loop cannot tell a caught-up batch from a full one.
+      expect(loop.batches).toEqual(batchSize === undefined ? [1, 3] : [1]);
+      await sleep(400);
+      expect(loop.batches).toEqual([1, 3]);
+      await loop.stop();
+    }
+  });
+
+  it('steps again at once after a full batch', async () => {
+    const loop = await queuedLoop(10_000, { batchSize: 2 });
+    for (let i = 0; i < 5; i++) loop.push();
+    await sleep(50);
+    expect(loop.batches).toEqual([2, 2, 1]);
     await loop.stop();
   });
 
