@@ -262,6 +262,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     pollIntervalMs: config.projector.pollIntervalMs,
     deferMaxDocuments: config.projector.deferMaxDocuments,
     deferMaxMs: config.projector.deferMaxMs,
+    minBatchIntervalMs: config.projector.minBatchIntervalMs,
     logger,
     onError: (err: Error) => projector.failed(err),
     ...(cache === null

@@ -145,6 +145,13 @@ export const configSchema = z.strictObject({
       deferMaxDocuments: z.number().int().min(0).default(50_000),
       /** …and for at most this long after its first deferred batch (what bounds live lag; 0: never defer). */
       deferMaxMs: z.number().int().min(0).default(1000),
+      /**
+       * Once caught up, the next batch starts no sooner than this after the last one that
+       * applied events: a trickle of small legacy transactions is applied several per batch, so a
+       * batch's fixed cost (its transaction, checkpoint and composing) is shared. Adds up to this
+       * much read-model lag. 0: a batch at every append.
+       */
+      minBatchIntervalMs: z.number().int().min(0).max(10_000).default(0),
     })
     .prefault({}),
   api: z
@@ -340,6 +347,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_CDC_SNAPSHOT_CHUNK_ROWS: [['cdc', 'snapshotChunkRows'], 'number'],
   CQRS_PROJECTOR_DEFER_MAX_DOCUMENTS: [['projector', 'deferMaxDocuments'], 'number'],
   CQRS_PROJECTOR_DEFER_MAX_MS: [['projector', 'deferMaxMs'], 'number'],
+  CQRS_PROJECTOR_MIN_BATCH_INTERVAL_MS: [['projector', 'minBatchIntervalMs'], 'number'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

@@ -78,6 +78,7 @@ try {
     pollIntervalMs: settings.pollIntervalMs,
     ...(settings.deferMaxDocuments === undefined ? {} : { deferMaxDocuments: settings.deferMaxDocuments }),
     ...(settings.deferMaxMs === undefined ? {} : { deferMaxMs: settings.deferMaxMs }),
+    ...(settings.minBatchIntervalMs === undefined ? {} : { minBatchIntervalMs: settings.minBatchIntervalMs }),
     logger,
     onError: (err) => void fail(err),
     ...(settings.reportCommits

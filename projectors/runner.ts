@@ -71,6 +71,8 @@ export interface RunnerOptions {
   deferMaxMs?: number;
   /** A bulk build (a version's replay, a scratch replay): no time bound, composed when caught up or at deferMaxDocuments. */
   bulk?: boolean;
+  /** PollLoop's minBatchIntervalMs (projector.minBatchIntervalMs): 0, a batch at every notify. */
+  minBatchIntervalMs?: number;
 }
 
 export const DEFAULT_DEFER_MAX_DOCUMENTS = 50_000;
@@ -443,6 +445,8 @@ export class ProjectionRunner implements Projector {
       step: () => this.step(),
       running: () => this.running,
       pollIntervalMs: this.pollIntervalMs,
+      batchSize: this.batchSize,
+      minBatchIntervalMs: this.options.minBatchIntervalMs ?? 0,
       onFailure: (failure) => {
         this.failure = failure;
         this.running = false;

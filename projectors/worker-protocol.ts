@@ -17,6 +17,8 @@ export const workerSettingsSchema = z.strictObject({
   /** RunnerOptions.deferMaxDocuments / deferMaxMs (projector.* config); absent: the runner's defaults. */
   deferMaxDocuments: z.number().int().min(0).optional(),
   deferMaxMs: z.number().int().min(0).optional(),
+  /** RunnerOptions.minBatchIntervalMs (projector.minBatchIntervalMs); absent: 0. */
+  minBatchIntervalMs: z.number().int().min(0).optional(),
   logLevel: z.string(),
   /** Report each committed batch's documents (`committed` messages). */
   reportCommits: z.boolean().default(false),

@@ -118,6 +118,9 @@ export class ProjectionWorker implements Projector, ReplayHost {
         ? {}
         : { deferMaxDocuments: this.options.deferMaxDocuments }),
       ...(this.options.deferMaxMs === undefined ? {} : { deferMaxMs: this.options.deferMaxMs }),
+      ...(this.options.minBatchIntervalMs === undefined
+        ? {}
+        : { minBatchIntervalMs: this.options.minBatchIntervalMs }),
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };

@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { SqliteEventStore } from '../../eventstore/sqlite.js';
+import { captureTable, defineEndpoint, defineMigration, defineView, z } from '../../index.js';
+import { ProjectionRunner } from '../../projectors/runner.js';
+import { openReadModelDb } from '../../projectors/stores/sqlite.js';
+import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+
+/**
+ * projector.minBatchIntervalMs on the real stores: legacy transactions that arrive one by one
+ * while the runner is caught up are applied together, one batch and one checkpoint an interval.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'batch-interval-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const migration = defineMigration({
+  name: 'interval',
+  capture: {
+    tables: [
+      captureTable({
+        table: 'accounts',
+        row: z.object({ id: z.number(), balance: z.number() }),
+        key: 'id',
+        stream: { type: 'account', id: (s) => `account-${s.id}` },
+        onCreate: 'AccountOpened',
+        otherwise: 'AccountChanged',
+        onDelete: 'AccountClosed',
+      }),
+    ],
+  },
+  readModels: [
+    defineView({
+      name: 'account',
+      from: 'accounts',
+      schema: z.object({ balance: z.number() }),
+      select: (root) => ({ balance: Number(root.row.balance) }),
+    }),
+  ],
+  domains: {
+    accounts: {
+      endpoints: {
+        get: defineEndpoint({
+          route: '/accounts/:id',
+          params: z.object({ id: z.coerce.number() }),
+          legacy: { sql: 'SELECT balance FROM accounts WHERE id = :id' },
+          readModel: ({ params, readModels }) =>
+            readModels.account?.get(String(params.id)) ?? Promise.resolve(null),
+        }),
+      },
+    },
+  },
+});
+
+function append(store: SqliteEventStore, n: number): void {
+  const txId = `tx-${n}`;
+  const event: NewDomainEvent = {
+    streamType: 'account',
+    streamId: `account-${n}`,
+    type: 'AccountOpened',
+    data: { state: { id: n, balance: n }, changes: {} },
+    metadata: {
+      op: 'c',
+      table: 'accounts',
+      sourcePosition: `${txId}:0`,
+      sourceOrder: `${txId}:0`,
+      sourceTxId: txId,
+      sourceTsMs: 0,
+      snapshot: false,
+    },
+  };
+  store.appendSync({
+    sourceName: 'test',
+    sourceTxId: txId,
+    offset: { tx: txId },
+    events: [event],
+    deadLetters: [],
+  });
+}
+
+describe('a projector with a minimum batch interval', () => {
+  it('applies the transactions that arrive within an interval in one batch', async () => {
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const db = openReadModelDb(join(dir, 'read-models.db'));
+    const commits: Array<{ position: number; documents: number }> = [];
+    const runner = new ProjectionRunner({
+      eventStore: store,
+      db,
+      projections: [new SqliteReadModels(migration)],
+      batchSize: 100,
+      pollIntervalMs: 10_000,
+      minBatchIntervalMs: 500,
+      onCommitted: (position, touched) => commits.push({ position, documents: touched.length }),
+    });
+    try {
+      await runner.start();
+      append(store, 1);
+      runner.notify();
+      for (let i = 0; i < 100 && commits.length === 0; i++) await sleep(10);
+      expect(commits).toEqual([{ position: 1, documents: 1 }]);
+      for (let n = 2; n <= 4; n++) {
+        append(store, n);
+        runner.notify();
+        await sleep(20);
+      }
+      // Well within the interval of the first batch: nothing more applied yet.
+      expect(commits).toHaveLength(1);
+      for (let i = 0; i < 200 && commits.length < 2; i++) await sleep(10);
+      expect(commits).toEqual([
+        { position: 1, documents: 1 },
+        { position: 4, documents: 3 },
+      ]);
+      expect(db.prepare('SELECT COUNT(*) FROM rm_doc__account').pluck().get()).toBe(4);
+    } finally {
+      await runner.stop();
+      db.close();
+      await store.close();
+    }
+  });
+});
