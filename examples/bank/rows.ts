@@ -6,7 +6,9 @@ import { z } from 'zod';
  * (examples/bank/mapping.ts) parse every captured row with these schemas; a row that fails
  * goes to the dead-letter store with zod's message. Projections consume the parsed shapes.
  */
-export const money = z.string().regex(/^-?\d+\.\d{4}$/, 'expected a DECIMAL(19,4) string');
+/** A DECIMAL(19,4) as MariaDB and PostgreSQL send it: what `money` checks. */
+export const MONEY_PATTERN = /^-?\d+\.\d{4}$/;
+export const money = z.string().regex(MONEY_PATTERN, 'expected a DECIMAL(19,4) string');
 export const rate = z.string().regex(/^-?\d+\.\d{4}$/, 'expected a DECIMAL(7,4) string');
 export const datetime6 = z
   .string()

@@ -251,6 +251,29 @@ describe('activity day buckets', () => {
     expect(figuresOf(stored, false)).toEqual({ ...figures, spentByMerchant: {} });
   });
 
+  it("checks a bucket's postings entry by entry and stores them as they are", () => {
+    const day = apply([
+      posting(1, '2024-01-02 09:00:00.000000', 'debit', '5.0000', 2),
+      posting(2, '2024-01-02 10:00:00.000000', 'credit', '7.2500'),
+    ]) as ActivityDay;
+    expect(JSON.stringify(activityDaySchema.parse(day))).toBe(JSON.stringify(day));
+    const withEntry = (entry: unknown) => ({ ...day, postings: { ...day.postings, '3': entry } });
+    for (const bad of [
+      ['refund', '1.0000', null],
+      ['debit', '1.00', null],
+      ['debit', 1, null],
+      ['debit', '1.0000', 1.5],
+      ['debit', '1.0000'],
+      { direction: 'debit' },
+    ]) {
+      const result = activityDaySchema.safeParse(withEntry(bad));
+      expect(result.success, JSON.stringify(bad)).toBe(false);
+      expect(result.error?.message).toContain('expected postings');
+    }
+    expect(activityDaySchema.safeParse({ ...day, postings: [] }).success).toBe(false);
+    expect(activityDaySchema.safeParse(withEntry(['debit', '-1.0000', 7])).success).toBe(true);
+  });
+
   it('leaves the bucket it evolves as it was', () => {
     const day = apply([posting(1, '2024-01-02 09:00:00.000000', 'debit', '5.0000', 2)]);
     const before = JSON.stringify(day);
