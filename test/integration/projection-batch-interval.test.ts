@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { captureTable, defineEndpoint, defineMigration, defineView, z } from '../../index.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { notesMigration } from './support/notes.js';
 
 /**
  * projector.minBatchIntervalMs on the real stores: legacy transactions that arrive one by one
@@ -17,54 +17,18 @@ const dir = mkdtempSync(join(tmpdir(), 'batch-interval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const migration = defineMigration({
-  name: 'interval',
-  capture: {
-    tables: [
-      captureTable({
-        table: 'accounts',
-        row: z.object({ id: z.number(), balance: z.number() }),
-        key: 'id',
-        stream: { type: 'account', id: (s) => `account-${s.id}` },
-        onCreate: 'AccountOpened',
-        otherwise: 'AccountChanged',
-        onDelete: 'AccountClosed',
-      }),
-    ],
-  },
-  readModels: [
-    defineView({
-      name: 'account',
-      from: 'accounts',
-      schema: z.object({ balance: z.number() }),
-      select: (root) => ({ balance: Number(root.row.balance) }),
-    }),
-  ],
-  domains: {
-    accounts: {
-      endpoints: {
-        get: defineEndpoint({
-          route: '/accounts/:id',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: { sql: 'SELECT balance FROM accounts WHERE id = :id' },
-          readModel: ({ params, readModels }) =>
-            readModels.account?.get(String(params.id)) ?? Promise.resolve(null),
-        }),
-      },
-    },
-  },
-});
+const migration = notesMigration('body');
 
 function append(store: SqliteEventStore, n: number): void {
   const txId = `tx-${n}`;
   const event: NewDomainEvent = {
-    streamType: 'account',
-    streamId: `account-${n}`,
-    type: 'AccountOpened',
-    data: { state: { id: n, balance: n }, changes: {} },
+    streamType: 'note',
+    streamId: `note-${n}`,
+    type: 'NoteAdded',
+    data: { state: { id: n, body: `note ${n}` }, changes: {} },
     metadata: {
       op: 'c',
-      table: 'accounts',
+      table: 'notes',
       sourcePosition: `${txId}:0`,
       sourceOrder: `${txId}:0`,
       sourceTxId: txId,
@@ -113,7 +77,7 @@ describe('a projector with a minimum batch interval', () => {
         { position: 1, documents: 1 },
         { position: 4, documents: 3 },
       ]);
-      expect(db.prepare('SELECT COUNT(*) FROM rm_doc__account').pluck().get()).toBe(4);
+      expect(db.prepare('SELECT COUNT(*) FROM rm_doc__note').pluck().get()).toBe(4);
     } finally {
       await runner.stop();
       db.close();
