@@ -1,6 +1,6 @@
 import { type DomainEvent, defineProjection, z } from '../../index.js';
 import { fromUnits, toUnits } from './overview.js';
-import { MONEY_PATTERN, money } from './rows.js';
+import { money, SCALE_4 } from './rows.js';
 
 /**
  * Per-account daily activity buckets, maintained from ledger postings as they are captured: the
@@ -32,7 +32,7 @@ function isContributions(value: unknown): value is Record<string, Contribution> 
     if (!Array.isArray(entry) || entry.length !== 3) return false;
     const [direction, amount, merchantId] = entry as unknown[];
     if (direction !== 'debit' && direction !== 'credit') return false;
-    if (typeof amount !== 'string' || !MONEY_PATTERN.test(amount)) return false;
+    if (typeof amount !== 'string' || !SCALE_4.test(amount)) return false;
     if (merchantId !== null && !Number.isSafeInteger(merchantId)) return false;
   }
   return true;

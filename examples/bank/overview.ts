@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { datetimeParam, integerParam, type LegacyDb } from '../../index.js';
 import { accountSummarySchema } from './contract.js';
-import { date, datetime6, money, rate } from './rows.js';
+import { date, datetime6, money, rate, SCALE_4 } from './rows.js';
 
 /**
  * The case-study-like account overview: the summary plus the aggregate-heavy figures a real
@@ -122,9 +122,6 @@ export function splitByDay(from: string, to: string): DaySplit {
 }
 
 // Money as exact integers of 1/10,000: DECIMAL(19,4) text in and out, never a float.
-
-/** DECIMAL(19,4) as stored: an optional sign, digits, a point and exactly four digits. */
-const SCALE_4 = /^-?\d+\.\d{4}$/;
 
 export function toUnits(text: string): bigint {
   // At scale 4 the digits without the point are the units: one parse (a hot path of replays).

@@ -6,10 +6,10 @@ import { z } from 'zod';
  * (examples/bank/mapping.ts) parse every captured row with these schemas; a row that fails
  * goes to the dead-letter store with zod's message. Projections consume the parsed shapes.
  */
-/** A DECIMAL(19,4) as MariaDB and PostgreSQL send it: what `money` checks. */
-export const MONEY_PATTERN = /^-?\d+\.\d{4}$/;
-export const money = z.string().regex(MONEY_PATTERN, 'expected a DECIMAL(19,4) string');
-export const rate = z.string().regex(/^-?\d+\.\d{4}$/, 'expected a DECIMAL(7,4) string');
+/** A DECIMAL at scale 4 as stored and sent: an optional sign, digits, a point and exactly four digits. */
+export const SCALE_4 = /^-?\d+\.\d{4}$/;
+export const money = z.string().regex(SCALE_4, 'expected a DECIMAL(19,4) string');
+export const rate = z.string().regex(SCALE_4, 'expected a DECIMAL(7,4) string');
 export const datetime6 = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/, 'expected DATETIME(6) "YYYY-MM-DD HH:MM:SS.ffffff"');
