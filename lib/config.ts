@@ -76,6 +76,8 @@ export const configSchema = z.strictObject({
       /**
        * A transaction END marker still missing rows this long after it was read, from a topic
        * read to its end, is a duplicate Debezium re-sent after a restart: dropped, not waited for.
+       * Also how long a table whose last snapshot row was not read holds streamed transactions
+       * once every topic was read to the snapshot barrier.
        */
       staleMarkerGraceMs: z.number().int().min(1000).default(30_000),
       /**

@@ -118,8 +118,19 @@ export function decodeRecordValue(raw: RecordValue): unknown {
 }
 
 export function parseChangeRecord(raw: RecordValue): ChangeEvent | null {
+  return parseMarkedChangeRecord(raw)?.event ?? null;
+}
+
+/** A change event, and whether Debezium marked it its table's last snapshot row. */
+export interface MarkedChange {
+  event: ChangeEvent;
+  /** source.snapshot was last_in_data_collection (the contract's enum keeps only the whole snapshot's ends). */
+  lastOfTable: boolean;
+}
+
+export function parseMarkedChangeRecord(raw: RecordValue): MarkedChange | null {
   const value = decodeRecordValue(raw);
-  return value === null ? null : toChangeEvent(value);
+  return value === null ? null : toMarkedChange(value);
 }
 
 export function parseTransactionRecord(raw: RecordValue): TransactionMarker | null {
@@ -304,6 +315,10 @@ function isOp(op: string): op is Op {
  * changeEventSchema: that second pass cost as much as the first, per record.
  */
 export function toChangeEvent(value: unknown): ChangeEvent {
+  return toMarkedChange(value).event;
+}
+
+function toMarkedChange(value: unknown): MarkedChange {
   const { schema, payload } = unwrap(value);
   const p = checkedPayload(payload) ?? parseWith(changePayload, payload, 'change event');
   if (!isOp(p.op)) {
@@ -317,7 +332,7 @@ export function toChangeEvent(value: unknown): ChangeEvent {
   if (p.op === 'd' ? before === null : after === null) {
     throw new DebeziumRecordError(`op "${p.op}" without ${p.op === 'd' ? 'before' : 'after'} row image`);
   }
-  return {
+  const event: ChangeEvent = {
     before,
     after,
     source,
@@ -335,6 +350,7 @@ export function toChangeEvent(value: unknown): ChangeEvent {
             ),
           },
   };
+  return { event, lastOfTable: p.source.snapshot === 'last_in_data_collection' };
 }
 
 const transactionPayload = z

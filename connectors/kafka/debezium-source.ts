@@ -7,7 +7,7 @@ import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
 import {
   decodeRecordValue,
-  parseChangeRecord,
+  parseMarkedChangeRecord,
   parseTransactionRecord,
   transactionIdOf as sourceTransactionId,
 } from '../debezium/record.js';
@@ -70,7 +70,9 @@ export interface KafkaDebeziumSourceOptions {
   sessionTimeoutMs?: number;
   /**
    * An END marker still missing rows this long after it was read, while a topic it misses rows
-   * of has been read to its end, is a re-sent duplicate whose rows were delivered before: dropped.
+   * of has been read to its end, is a re-sent duplicate whose rows were delivered before:
+   * dropped. Also how long a table whose snapshot end was not read holds streamed
+   * transactions once every topic was read to the snapshot barrier.
    */
   staleMarkerGraceMs?: number;
   logger?: Logger;
@@ -79,6 +81,9 @@ export interface KafkaDebeziumSourceOptions {
   /** Called when consumption stops on an error (the sink threw, Kafka failed for good). */
   onError?: (err: SourceError) => void;
 }
+
+/** The stale-END grace when none is given (the config's default). */
+const DEFAULT_GRACE_MS = 30_000;
 
 /** One key per topic partition: the background commits and the safe points keep the newest of each. */
 const pointKey = (p: CommitPoint) => `${p.topic}:${p.partition}`;
@@ -150,6 +155,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private safe = new Map<string, CommitPoint>();
   private readonly dropped: Counter<'reason'>;
   private readonly restarts: Counter;
+  private readonly unclosedTables: Counter;
 
   constructor(private readonly options: KafkaDebeziumSourceOptions) {
     this.name = `debezium:${options.topicPrefix}`;
@@ -157,15 +163,16 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     this.tableTopics = options.tables.map((t) => tableTopic(options.topicPrefix, t.scope, t.table));
     this.txTopic = transactionTopic(options.topicPrefix);
     this.dropped = duplicatesCounter(options.registry);
-    const restarts = options.registry?.getSingleMetric('cqrs_translator_consumer_restarts_total');
-    this.restarts =
-      restarts instanceof Counter
-        ? restarts
-        : new Counter({
-            name: 'cqrs_translator_consumer_restarts_total',
-            help: 'Consumers of the Debezium topics started again after kafkajs gave up on one',
-            registers: options.registry ? [options.registry] : [],
-          });
+    this.restarts = sharedCounter(
+      options.registry,
+      'cqrs_translator_consumer_restarts_total',
+      'Consumers of the Debezium topics started again after kafkajs gave up on one',
+    );
+    this.unclosedTables = sharedCounter(
+      options.registry,
+      'cqrs_translator_snapshot_tables_unclosed_total',
+      'Snapshotted tables whose last snapshot row the translator never read: their hold on streamed transactions was let go after the grace',
+    );
     this.reassembler = new TransactionReassembler({
       collections: new Map(
         options.tables.map((t) => [
@@ -176,6 +183,14 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       snapshotChunkRows: options.snapshotChunkRows ?? 2000,
       offsetOf: (records) => ({ kafka: highestPerPartition(records) }),
       onDrop: (d) => this.onDrop(d),
+      snapshotTableGraceMs: options.staleMarkerGraceMs ?? DEFAULT_GRACE_MS,
+      onSnapshotTablesUnclosed: (topics) => {
+        this.unclosedTables.inc(topics.length);
+        this.logger.warn(
+          { topics },
+          "snapshot tables without a last-row mark: streamed transactions go on after the grace (a connector that does not mark each table's last snapshot row?)",
+        );
+      },
     });
   }
 
@@ -228,11 +243,12 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
       onGiveUp: (err) => this.fail(err),
     });
     await this.supervisor.start();
-    const graceMs = this.options.staleMarkerGraceMs ?? 30_000;
-    // No batch comes while the topics are quiet: the check of a stuck END needs its own clock.
+    const graceMs = this.options.staleMarkerGraceMs ?? DEFAULT_GRACE_MS;
+    // No batch comes while the topics are quiet: the check of a stuck END, and the end of a
+    // snapshot table's grace, need their own clock.
     this.staleTimer = setInterval(
       () => {
-        this.one(() => this.dropExhaustedHead(graceMs)).catch((err: unknown) =>
+        this.one(() => this.onTick(graceMs)).catch((err: unknown) =>
           this.logger.warn({ err: errorMessage(err) }, 'stale END marker check failed; retried'),
         );
       },
@@ -419,20 +435,19 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * end, is a duplicate Debezium re-sent (its rows were delivered before): dropped, and what
    * queued behind it goes on.
    */
-  private async dropExhaustedHead(graceMs: number): Promise<void> {
+  private async onTick(graceMs: number): Promise<void> {
     if (this.seeded !== this.generation) return;
-    let dropped = false;
     const blocked = this.reassembler.blockedHead();
     if (blocked !== null && Date.now() - blocked.readAtMs >= graceMs) {
-      dropped = this.reassembler.dropExhausted(await this.endOffsets(blocked.missingTopics), graceMs);
+      this.reassembler.dropExhausted(await this.endOffsets(blocked.missingTopics), graceMs);
     }
     if (this.reassembler.hasOldOrphans(graceMs)) {
-      dropped =
-        this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs) > 0 || dropped;
+      this.reassembler.dropOrphansExhausted(await this.endOffsets([this.txTopic]), graceMs);
     }
-    if (!dropped) return;
+    // What the drops let go, or a snapshot table's grace that ran out.
     const ready: SourceTransaction[] = [];
     this.take(ready, true);
+    if (ready.length === 0) return;
     await this.deliverOrRewind(ready, async () => undefined);
     this.commitSoon(this.reassembler.commitPoints());
   }
@@ -464,9 +479,9 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
 
   private async readChange(ref: RecordRef, message: KafkaMessage): Promise<void> {
     try {
-      const event = parseChangeRecord(message.value);
-      if (event === null) this.reassembler.skip(ref);
-      else this.reassembler.addChange(ref, event);
+      const change = parseMarkedChangeRecord(message.value);
+      if (change === null) this.reassembler.skip(ref);
+      else this.reassembler.addChange(ref, change.event, change.lastOfTable);
     } catch (err) {
       this.reassembler.addUnreadable(ref, unreadableTransactionId(message.value));
       const value = message.value === null ? null : message.value.toString('utf8');
@@ -535,6 +550,13 @@ function duplicatesCounter(registry: Registry | undefined): Counter<'reason'> {
     labelNames: ['reason'],
     registers: registry ? [registry] : [],
   });
+}
+
+/** A counter several sources of one registry share (a registry refuses a second of a name). */
+function sharedCounter(registry: Registry | undefined, name: string, help: string): Counter {
+  const existing = registry?.getSingleMetric(name);
+  if (existing instanceof Counter) return existing;
+  return new Counter({ name, help, registers: registry ? [registry] : [] });
 }
 
 function at(ref: RecordRef): string {

@@ -12,6 +12,16 @@ import { HeldOffsets } from './held-offsets.js';
  * every snapshot row before them has left (the snapshot barrier), as the embedded reader
  * delivers its whole snapshot before streaming.
  *
+ * The barrier is the table topics' end offsets, fetched once the snapshot is known finished at
+ * the source (its last row or a streamed END was read). Kafka orders records within a
+ * partition only: Connect's producer sends one batch per partition per request, so a big
+ * table's snapshot tail can land after the END of a transaction streamed later (a CI run
+ * delivered a streamed transaction before an order_items snapshot tail that way). So a table
+ * whose snapshot rows were read is also held open until its last row (Debezium marks it
+ * last_in_data_collection, or last) or a streamed record of it (after its snapshot in the
+ * same partition) is read; one whose end never shows (a connector that does not mark
+ * tables) is let go `snapshotTableGraceMs` after the barrier was passed.
+ *
  * It also says how far each topic-partition may be committed: up to, not including, the
  * oldest record still buffered, so a restart re-reads exactly what was not yet delivered.
  * Hence every record below a committed offset belongs to a transaction already delivered.
@@ -124,6 +134,10 @@ export interface ReassemblerOptions {
   offsetOf: (unit: RecordRef[]) => Record<string, unknown>;
   /** Told about every duplicate dropped (log it, count it). */
   onDrop?: (dropped: Dropped) => void;
+  /** How long tables whose snapshot end was not read hold streamed transactions past the barrier. */
+  snapshotTableGraceMs?: number;
+  /** Told about the tables let go that way (log it, count it). */
+  onSnapshotTablesUnclosed?: (topics: string[]) => void;
   now?: () => number;
 }
 
@@ -150,6 +164,10 @@ export class TransactionReassembler {
   private snapshotSeen = false;
   private snapshotLastSeen = false;
   private barrier: Map<string, bigint> | null = null;
+  /** Table topics with snapshot rows read whose table's last snapshot row is not read yet. */
+  private readonly openTables = new Set<string>();
+  /** When the read positions passed the barrier while tables were still open. */
+  private barrierPassedAtMs: number | null = null;
   /** Transactions delivered whole lately: their re-read or re-sent records are dropped. */
   private readonly recentlyDelivered = new Set<string>();
   private readonly recentOrder: string[] = [];
@@ -176,10 +194,21 @@ export class TransactionReassembler {
     for (const [key, high] of this.barrier) {
       if ((this.position.get(key)?.next ?? 0n) < high) return true;
     }
+    if (this.openTables.size > 0) {
+      this.barrierPassedAtMs ??= this.now();
+      if (this.now() - this.barrierPassedAtMs < (this.options.snapshotTableGraceMs ?? 30_000)) return true;
+      this.options.onSnapshotTablesUnclosed?.([...this.openTables]);
+    }
+    this.clearSnapshotHold();
+    return false;
+  }
+
+  private clearSnapshotHold(): void {
     this.snapshotSeen = false;
     this.snapshotLastSeen = false;
     this.barrier = null;
-    return false;
+    this.openTables.clear();
+    this.barrierPassedAtMs = null;
   }
 
   /**
@@ -213,20 +242,33 @@ export class TransactionReassembler {
     }
   }
 
-  /** A record that carries nothing to deliver (BEGIN marker, tombstone): only the position moves. */
+  /**
+   * A record that carries nothing to deliver (BEGIN marker, tombstone): only the position moves.
+   * A tombstone follows a streamed delete, so its table's snapshot rows were all read before it.
+   */
   skip(ref: RecordRef): void {
     this.advance(ref);
+    this.openTables.delete(ref.topic);
   }
 
-  addChange(ref: RecordRef, event: ChangeEvent): void {
+  /**
+   * `lastOfTable`: the connector marked the row its table's last snapshot row (Debezium's
+   * last_in_data_collection; the snapshot's very last row is `snapshot: 'last'` anyway).
+   */
+  addChange(ref: RecordRef, event: ChangeEvent, lastOfTable = false): void {
     this.advance(ref);
-    if (event.source.snapshot !== 'false' && event.source.snapshot !== 'incremental') {
+    const snapshot = event.source.snapshot;
+    if (snapshot !== 'false' && snapshot !== 'incremental') {
       this.snapshotSeen = true;
-      if (event.source.snapshot === 'last') this.snapshotLastSeen = true;
+      if (snapshot === 'last') this.snapshotLastSeen = true;
+      // The snapshot's first row opens nothing: a one-row first table gets no other mark.
+      if (snapshot === 'last' || lastOfTable) this.openTables.delete(ref.topic);
+      else if (snapshot === 'true') this.openTables.add(ref.topic);
       this.snapshotRows.push({ ref, event });
       this.holdRef(ref);
       return;
     }
+    this.openTables.delete(ref.topic);
     const txId = event.transaction?.id;
     if (txId === undefined) {
       this.loose.push({ ref, event });
@@ -444,9 +486,7 @@ export class TransactionReassembler {
     this.loose.length = 0;
     this.released.length = 0;
     this.position.clear();
-    this.snapshotSeen = false;
-    this.snapshotLastSeen = false;
-    this.barrier = null;
+    this.clearSnapshotHold();
   }
 
   get buffered(): number {
@@ -468,6 +508,7 @@ export class TransactionReassembler {
       snapshotRows: this.snapshotRows.length,
       holdingForSnapshot: this.holdingForSnapshot,
       barrier: this.barrier === null ? null : Object.fromEntries(this.barrier),
+      openSnapshotTables: [...this.openTables],
       head:
         head === undefined
           ? null

@@ -33,6 +33,9 @@ describe.skipIf(!ready)('freshness sees the source connector (distributed shop)'
     await shop.startTranslator();
     await shop.startProjectors();
     await shop.waitCaughtUp(await shop.marker(), 150_000);
+    // Every table's snapshot end was read by its mark (last_in_data_collection), none by the grace.
+    expect(await shop.metric('cqrs_translator_snapshot_tables_unclosed_total')).toBe(0);
+    expect(shop.translator?.source.describe()).toMatchObject({ openSnapshotTables: [] });
     const freshness = lagFreshness(shop.config, shopMigration, kafkaFrom(shop.config, 'test', silentLogger));
     expect(await freshness.isCaughtUp()).toBe(true);
 

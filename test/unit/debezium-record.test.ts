@@ -4,6 +4,7 @@ import { DebeziumRecordError } from '../../connectors/debezium/errors.js';
 import {
   formatLsn,
   parseChangeRecord,
+  parseMarkedChangeRecord,
   parseTransactionRecord,
   toChangeEvent,
   toTransactionMarker,
@@ -229,21 +230,22 @@ describe('parseChangeRecord (JSON converter with schemas)', () => {
   });
 
   it.each([
-    ['"first"', 'first'],
-    ['"true"', 'true'],
-    ['"first_in_data_collection"', 'true'],
-    ['"last_in_data_collection"', 'true'],
-    ['"last"', 'last'],
-    ['"incremental"', 'incremental'],
-    ['true', 'true'],
-    ['false', 'false'],
-  ])('maps snapshot %s of a read event to "%s"', (raw, expected) => {
-    const event = parseChangeRecord(
+    ['"first"', 'first', false],
+    ['"true"', 'true', false],
+    ['"first_in_data_collection"', 'true', false],
+    ['"last_in_data_collection"', 'true', true],
+    ['"last"', 'last', false],
+    ['"incremental"', 'incremental', false],
+    ['true', 'true', false],
+    ['false', 'false', false],
+  ])('maps snapshot %s of a read event to "%s" (last of its table: %s)', (raw, expected, lastOfTable) => {
+    const change = parseMarkedChangeRecord(
       record({ op: 'r', before: 'null', after: AFTER_ROW, snapshot: raw, transaction: 'null' }),
     );
-    expect(event?.op).toBe('r');
-    expect(event?.source.snapshot).toBe(expected);
-    expect(event?.after).toEqual(EXPECTED_AFTER);
+    expect(change?.event.op).toBe('r');
+    expect(change?.event.source.snapshot).toBe(expected);
+    expect(change?.lastOfTable).toBe(lastOfTable);
+    expect(change?.event.after).toEqual(EXPECTED_AFTER);
   });
 
   it('returns null for tombstones and empty values', () => {

@@ -161,6 +161,68 @@ describe('TransactionReassembler', () => {
     expect(drain(r, true).map((t) => t.id)).toEqual(['g9']);
   });
 
+  describe("a table's snapshot tail that lands after a streamed END", () => {
+    // Connect's producer orders records within a partition only: ACC's tail may land after
+    // the END of a transaction streamed after the snapshot.
+    function snapshotThenStreamed(options: { unclosed?: string[][]; clock?: { ms: number } } = {}) {
+      const clock = options.clock ?? { ms: 0 };
+      const r = new TransactionReassembler({
+        collections: new Map([
+          ['bank.accounts', ACC],
+          ['bank.balances', BAL],
+        ]),
+        snapshotChunkRows: 100,
+        offsetOf: (records) => ({ n: records.length }),
+        snapshotTableGraceMs: 5000,
+        onSnapshotTablesUnclosed: (topics) => options.unclosed?.push(topics),
+        now: () => clock.ms,
+      });
+      r.addChange(ref(BAL, 0), change('balances', 1, null, 'first'));
+      r.addChange(ref(ACC, 0), change('accounts', 1, null, 'true'));
+      r.addChange(ref(ACC, 1), change('accounts', 2, null, 'true'));
+      r.addChange(ref(BAL, 1), change('balances', 1, { id: 'g9', order: 1 }));
+      r.addMarker(ref(TX, 0), end('g9', { 'bank.balances': 1 }));
+      expect(r.needsBarrier).toBe(true);
+      // Read when ACC's tail (offset 2) had not landed yet.
+      r.setBarrier([
+        { topic: ACC, partition: 0, offset: '2' },
+        { topic: BAL, partition: 0, offset: '2' },
+      ]);
+      return r;
+    }
+    const units = (r: TransactionReassembler) =>
+      drain(r, true).map((t) => (t.snapshot ? `snapshot ${t.events.length}` : t.id));
+
+    it("holds streamed transactions until the table's last snapshot row is read", () => {
+      const r = snapshotThenStreamed();
+      expect(units(r)).toEqual(['snapshot 3']);
+      expect(r.holdingForSnapshot).toBe(true);
+      r.addChange(ref(ACC, 2), change('accounts', 3, null, 'true'), true);
+      expect(units(r)).toEqual(['snapshot 1', 'g9']);
+    });
+
+    it('takes a streamed row of the table as the end of its snapshot (same partition, after it)', () => {
+      const r = snapshotThenStreamed();
+      expect(units(r)).toEqual(['snapshot 3']);
+      r.addChange(ref(ACC, 2), change('accounts', 4, { id: 'g10', order: 1 }));
+      r.addMarker(ref(TX, 1), end('g10', { 'bank.accounts': 1 }));
+      expect(units(r)).toEqual(['g9', 'g10']);
+    });
+
+    it("lets streamed transactions go a grace after the barrier when a table's end never shows", () => {
+      const unclosed: string[][] = [];
+      const clock = { ms: 0 };
+      const r = snapshotThenStreamed({ unclosed, clock });
+      expect(units(r)).toEqual(['snapshot 3']);
+      clock.ms = 4999;
+      expect(units(r)).toEqual([]);
+      clock.ms = 5000;
+      expect(units(r)).toEqual(['g9']);
+      expect(unclosed).toEqual([[ACC]]);
+      expect(r.holdingForSnapshot).toBe(false);
+    });
+  });
+
   it('counts an unreadable record towards its transaction without delivering it', () => {
     const r = reassembler();
     r.addChange(ref(ACC, 0), change('accounts', 1, { id: 'g1', order: 1 }));
