@@ -5,10 +5,16 @@
  */
 export class PollLoop {
   private wake: (() => void) | null = null;
+  /**
+   * A notify that came while no wait was running (a step was): the step may have read before
+   * what it announces, so the next wait must not sleep through it.
+   */
+  private notified = false;
 
-  /** Wakes a loop that waits for its next poll now. */
+  /** Wakes a loop that waits for its next poll now, or keeps its next wait short. */
   notify(): void {
-    this.wake?.();
+    if (this.wake) this.wake();
+    else this.notified = true;
   }
 
   async run(options: {
@@ -35,6 +41,8 @@ export class PollLoop {
     while (options.running()) {
       let applied = 0;
       const started = performance.now();
+      // What was notified before this step began, it reads.
+      this.notified = false;
       try {
         applied = await options.step();
       } catch (err) {
@@ -63,8 +71,12 @@ export class PollLoop {
       await this.pause(rest);
   }
 
-  /** Waits `ms`, or until the next notify. */
+  /** Waits `ms`, or until the next notify (none if one came since the last step began). */
   private async pause(ms: number): Promise<void> {
+    if (this.notified) {
+      this.notified = false;
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wake = () => {

@@ -4,15 +4,19 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
+import { analyticsTable, defineAnalytics } from '../../index.js';
+import { AnalyticsRunner } from '../../projectors/analytics-runner.js';
+import type { AnalyticsStore } from '../../projectors/ports.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
+import { DuckDbAnalytics } from '../../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 import { notesMigration } from './support/notes.js';
 
 /**
- * projector.minBatchIntervalMs on the real stores: legacy transactions that arrive one by one
- * while the runner is caught up, or while a batch runs, are applied together, one batch and one
- * checkpoint an interval.
+ * projector.minBatchIntervalMs on the real stores, and the analytics runner's interval on a
+ * real DuckDB file: legacy transactions that arrive one by one while the runner is caught up,
+ * or while a batch runs, are applied together, one batch and one checkpoint an interval.
  */
 const dir = mkdtempSync(join(tmpdir(), 'batch-interval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,6 +91,81 @@ describe('a projector with a minimum batch interval', () => {
     } finally {
       await runner.stop();
       db.close();
+      await store.close();
+    }
+  });
+});
+
+const analyticsMigration = notesMigration('body', {
+  analytics: [
+    defineAnalytics({
+      name: 'notes_facts',
+      tables: {
+        notes: analyticsTable<{ id: number; body: string }>({
+          from: 'notes',
+          columns: { id: 'BIGINT', body: 'VARCHAR' },
+          row: (n) => ({ id: n.id, body: n.body }),
+        }),
+      },
+      queries: { count: 'SELECT count(*)::INTEGER AS n FROM notes' },
+    }),
+  ],
+});
+
+describe('the analytics runner with its minimum batch interval (DuckDB)', () => {
+  it('applies the transactions that arrive within an interval in one DuckDB transaction', async () => {
+    const store = new SqliteEventStore(join(dir, 'analytics-events.db'));
+    const duck = await DuckDbAnalytics.open(join(dir, 'analytics.duckdb'), analyticsMigration);
+    const commits: number[] = [];
+    const failures: Error[] = [];
+    // The DuckDB store itself, its write transactions observed: the checkpoint each committed.
+    const observed: AnalyticsStore = {
+      migrate: () => duck.migrate(),
+      checkpoint: (runner) => duck.checkpoint(runner),
+      reset: (runner) => duck.reset(runner),
+      handles: () => duck.handles(),
+      close: () => duck.close(),
+      write: (runner, work) =>
+        duck.write(runner, (tx) =>
+          work({
+            apply: (events) => tx.apply(events),
+            commit: async (checkpoint) => {
+              await tx.commit(checkpoint);
+              commits.push(checkpoint.position);
+              // Arrives while the first batch is still in its step.
+              if (checkpoint.position === 1) append(store, 2);
+            },
+          }),
+        ),
+    };
+    const runner = new AnalyticsRunner({
+      eventStore: store,
+      store: observed,
+      batchSize: 100,
+      pollIntervalMs: 10_000,
+      minBatchIntervalMs: 500,
+      onError: (err) => failures.push(err),
+    });
+    try {
+      await runner.start();
+      append(store, 1);
+      runner.notify();
+      for (let i = 0; i < 200 && commits.length === 0; i++) await sleep(10);
+      expect(failures).toEqual([]);
+      expect(commits).toEqual([1]);
+      for (let n = 3; n <= 4; n++) {
+        append(store, n);
+        runner.notify();
+        await sleep(20);
+      }
+      expect(commits).toEqual([1]);
+      for (let i = 0; i < 200 && commits.length < 2; i++) await sleep(10);
+      expect(commits).toEqual([1, 4]);
+      expect(failures).toEqual([]);
+      expect(await duck.handles().notes_facts?.query('count')).toEqual([{ n: 4 }]);
+    } finally {
+      await runner.stop();
+      await duck.close();
       await store.close();
     }
   });

@@ -30,7 +30,7 @@ async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: num
       throw err;
     },
   });
-  // A notify while a step runs is not waited for: the first step has found nothing by now.
+  // The first step has found nothing by now: a push is its own batch.
   await sleep(5);
   return {
     batches,
@@ -47,6 +47,35 @@ async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: num
 }
 
 describe('PollLoop', () => {
+  it('does not sleep through a notify that came while a step ran, after the step had read', async () => {
+    const loop = new PollLoop();
+    let queued = 0;
+    let running = true;
+    const batches: number[] = [];
+    const done = loop.run({
+      step: async () => {
+        const n = queued;
+        queued = 0;
+        if (n > 0) batches.push(n);
+        await sleep(50);
+        return n;
+      },
+      running: () => running,
+      pollIntervalMs: 10_000,
+      onFailure: (err) => {
+        throw err;
+      },
+    });
+    await sleep(10);
+    queued++;
+    loop.notify();
+    await sleep(300);
+    expect(batches).toEqual([1]);
+    running = false;
+    loop.notify();
+    await done;
+  });
+
   it('steps at each notify without a minimum interval', async () => {
     const loop = await queuedLoop(0);
     for (let i = 0; i < 5; i++) {

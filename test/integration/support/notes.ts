@@ -1,4 +1,5 @@
 import {
+  type AnalyticsDefinition,
   captureTable,
   defineEndpoint,
   defineMigration,
@@ -12,7 +13,10 @@ import {
  * legacy SQL reading `column` (a column the table lacks makes it wrong). With `functions`, a
  * second endpoint answers through functions, which no check can prepare.
  */
-export function notesMigration(column: string, options: { functions?: boolean } = {}): Migration {
+export function notesMigration(
+  column: string,
+  options: { functions?: boolean; analytics?: readonly AnalyticsDefinition[] } = {},
+): Migration {
   const notes = captureTable({
     table: 'notes',
     row: z.object({ id: z.number(), body: z.string() }),
@@ -26,6 +30,7 @@ export function notesMigration(column: string, options: { functions?: boolean } 
   return defineMigration({
     name: 'notes',
     capture: { tables: [notes] },
+    ...(options.analytics ? { analytics: options.analytics } : {}),
     readModels: [
       defineView({
         name: 'note',
