@@ -5,9 +5,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A loop, waiting once caught up, whose step applies what was queued since the last one (at
- * most `batchSize`), taking `stepMs` over a batch.
+ * most `batchSize`), taking `stepMs` over a batch and `emptyStepMs` after finding nothing.
  */
-async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: number; stepMs?: number } = {}) {
+async function queuedLoop(
+  minBatchIntervalMs: number,
+  options: { batchSize?: number; stepMs?: number; emptyStepMs?: number } = {},
+) {
   const loop = new PollLoop();
   let queued = 0;
   let running = true;
@@ -19,7 +22,7 @@ async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: num
       if (n > 0) {
         batches.push(n);
         if (options.stepMs !== undefined) await sleep(options.stepMs);
-      }
+      } else if (options.emptyStepMs !== undefined) await sleep(options.emptyStepMs);
       return n;
     },
     running: () => running,
@@ -30,7 +33,7 @@ async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: num
       throw err;
     },
   });
-  // The first step has found nothing by now: a push is its own batch.
+  // The first step has found nothing by now.
   await sleep(5);
   return {
     batches,
@@ -48,32 +51,12 @@ async function queuedLoop(minBatchIntervalMs: number, options: { batchSize?: num
 
 describe('PollLoop', () => {
   it('does not sleep through a notify that came while a step ran, after the step had read', async () => {
-    const loop = new PollLoop();
-    let queued = 0;
-    let running = true;
-    const batches: number[] = [];
-    const done = loop.run({
-      step: async () => {
-        const n = queued;
-        queued = 0;
-        if (n > 0) batches.push(n);
-        await sleep(50);
-        return n;
-      },
-      running: () => running,
-      pollIntervalMs: 10_000,
-      onFailure: (err) => {
-        throw err;
-      },
-    });
-    await sleep(10);
-    queued++;
-    loop.notify();
+    // The first step reads nothing, then works on for 50 ms: the push comes meanwhile.
+    const loop = await queuedLoop(0, { emptyStepMs: 50 });
+    loop.push();
     await sleep(300);
-    expect(batches).toEqual([1]);
-    running = false;
-    loop.notify();
-    await done;
+    expect(loop.batches).toEqual([1]);
+    await loop.stop();
   });
 
   it('steps at each notify without a minimum interval', async () => {
