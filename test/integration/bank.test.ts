@@ -442,6 +442,48 @@ describe('runWorkload', () => {
     });
   });
 
+  it('draws the rows it works on uniformly, whatever gaps their ids have', async () => {
+    const only = (kind: (typeof OP_KINDS)[number]) => ({
+      ...Object.fromEntries(OP_KINDS.map((k) => [k, 0])),
+      [kind]: 1,
+    });
+    // Ids skip 1,000 (as rolled-back inserts leave them) before one new account.
+    const [top] = await rows<{ max: number }>(poolA, 'SELECT MAX(id) AS max FROM accounts');
+    const afterGap = Number(top?.max) + 1000;
+    await poolA.query(`ALTER TABLE accounts AUTO_INCREMENT = ${afterGap}`);
+    await runWorkload(poolA, {
+      seed: 21,
+      ratePerSec: 500,
+      maxOps: 1,
+      mix: only('open_account'),
+      logger: silentLogger,
+    });
+    const [opened] = await rows<{ n: number }>(poolA, 'SELECT COUNT(*) AS n FROM accounts WHERE id = ?', [
+      afterGap,
+    ]);
+    expect(Number(opened?.n)).toBe(1);
+    const [accounts] = await rows<{ n: number }>(
+      poolA,
+      "SELECT COUNT(*) AS n FROM accounts WHERE status = 'active'",
+    );
+
+    const stats = await runWorkload(poolA, {
+      seed: 22,
+      ratePerSec: 500,
+      maxOps: 200,
+      mix: only('issue_card'),
+      logger: silentLogger,
+    });
+    expect(stats.byKind.issue_card).toBeGreaterThan(150);
+    const [cards] = await rows<{ n: number }>(poolA, 'SELECT COUNT(*) AS n FROM cards WHERE account_id = ?', [
+      afterGap,
+    ]);
+    // About 200 / (active accounts) each, 3 or 4 here; a draw between 1 and the highest id gave
+    // the account after the gap every draw in it, most of the 200.
+    expect(Number(accounts?.n)).toBeGreaterThan(50);
+    expect(Number(cards?.n)).toBeLessThan(15);
+  });
+
   it('refuses to run without a way to stop', async () => {
     await expect(runWorkload(poolA, { seed: 1, ratePerSec: 10 })).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
