@@ -7,7 +7,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
+import { Gauge } from 'prom-client';
 import { BackgroundCommits } from '../connectors/kafka/background-commits.js';
 import { ConsumerSupervisor } from '../connectors/kafka/consumer-supervisor.js';
 import {
@@ -22,6 +22,7 @@ import type { NewDomainEvent } from '../eventstore/ports.js';
 import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { maskValue } from '../lib/masking.js';
+import { sharedCounter } from '../lib/metrics.js';
 import {
   type AppliedMark,
   type BatchInvalidation,
@@ -72,16 +73,6 @@ export function projectorGroupId(topicPrefix: string, projection: string): strin
  * A counter labelled by projection, shared by every projector of one registry: a process
  * projecting several read models into one store runs one KafkaProjector per read model.
  */
-function projectionCounter(
-  registry: Registry | undefined,
-  name: string,
-  help: string,
-): Counter<'projection'> {
-  const existing = registry?.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<'projection'>;
-  return new Counter({ name, help, labelNames: ['projection'], registers: registry ? [registry] : [] });
-}
-
 function projectionGauge(
   registry: Registry | undefined,
   name: string,
@@ -179,20 +170,23 @@ export class KafkaProjector {
     });
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     this.metrics = {
-      applied: projectionCounter(
+      applied: sharedCounter(
         options.registry,
         'cqrs_projected_events_total',
         'Domain events applied to the read model',
+        ['projection'],
       ),
-      invalid: projectionCounter(
+      invalid: sharedCounter(
         options.registry,
         'cqrs_projector_invalid_messages_total',
         'Domain-topic messages that failed validation (sent to the dead-letter topic)',
+        ['projection'],
       ),
-      restarts: projectionCounter(
+      restarts: sharedCounter(
         options.registry,
         'cqrs_projector_consumer_restarts_total',
         'Consumers started again after kafkajs gave up on one (e.g. evicted from the group)',
+        ['projection'],
       ),
       dataLost: projectionGauge(
         options.registry,

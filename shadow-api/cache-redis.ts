@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { sharedCounter } from '../lib/metrics.js';
 
 /** What the embedded (read-model-cache.ts) and the distributed (distributed-cache.ts) caches share. */
 
@@ -10,27 +11,15 @@ export interface CacheMetrics {
   errors: Counter<'operation'>;
 }
 
-/** A counter of `registry` by name when one exists: a process may hold several caches. */
-function counter<L extends string>(
-  registry: Registry | undefined,
-  name: string,
-  help: string,
-  labelNames: L[],
-): Counter<L> {
-  const existing = registry?.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: registry === undefined ? [] : [registry] });
-}
-
 export function cacheMetrics(registry: Registry | undefined): CacheMetrics {
   return {
-    lookups: counter(
+    lookups: sharedCounter(
       registry,
       'cqrs_cache_lookups_total',
       'Read-model key lookups through the Redis cache, by read model and result (hit, miss, bypass: no current epoch)',
       ['read_model', 'result'],
     ),
-    errors: counter(
+    errors: sharedCounter(
       registry,
       'cqrs_cache_errors_total',
       'Redis operations of the read-model cache that failed (the read model answered instead)',

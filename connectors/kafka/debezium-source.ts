@@ -1,8 +1,9 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { isObject } from '../../lib/guards.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
+import { sharedCounter } from '../../lib/metrics.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
 import {
@@ -162,7 +163,12 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     this.logger = (options.logger ?? silentLogger).child({ component: 'kafka-debezium-source' });
     this.tableTopics = options.tables.map((t) => tableTopic(options.topicPrefix, t.scope, t.table));
     this.txTopic = transactionTopic(options.topicPrefix);
-    this.dropped = duplicatesCounter(options.registry);
+    this.dropped = sharedCounter(
+      options.registry,
+      'cqrs_source_duplicates_dropped_total',
+      'Records taken for what Debezium re-sent: a certain duplicate (duplicate-end, duplicate-row) is dropped; a transaction let go without all its records (the other reasons) has its rows delivered anyway',
+      ['reason'],
+    );
     this.restarts = sharedCounter(
       options.registry,
       'cqrs_translator_consumer_restarts_total',
@@ -538,25 +544,6 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (this.options.onError) this.options.onError(error);
     else this.logger.error({ err: error }, 'Debezium topic consumer stopped');
   }
-}
-
-function duplicatesCounter(registry: Registry | undefined): Counter<'reason'> {
-  const name = 'cqrs_source_duplicates_dropped_total';
-  const existing = registry?.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<'reason'>;
-  return new Counter({
-    name,
-    help: 'Records taken for what Debezium re-sent: a certain duplicate (duplicate-end, duplicate-row) is dropped; a transaction let go without all its records (the other reasons) has its rows delivered anyway',
-    labelNames: ['reason'],
-    registers: registry ? [registry] : [],
-  });
-}
-
-/** A counter several sources of one registry share (a registry refuses a second of a name). */
-function sharedCounter(registry: Registry | undefined, name: string, help: string): Counter {
-  const existing = registry?.getSingleMetric(name);
-  if (existing instanceof Counter) return existing;
-  return new Counter({ name, help, registers: registry ? [registry] : [] });
 }
 
 function at(ref: RecordRef): string {
