@@ -99,7 +99,6 @@ interface Universe {
   maxAccountId: number;
   maxCustomerId: number;
   maxCardId: number;
-  maxLoanId: number;
   maxMerchantId: number;
   products: { id: number; currency: string }[];
   /** Every id of the tables operations draw rows of, so a draw lands on a row, not in a gap. */
@@ -431,8 +430,7 @@ async function profileEdit(ctx: OpContext): Promise<void> {
 }
 
 async function loanRepayment(ctx: OpContext): Promise<void> {
-  const { rng, universe } = ctx;
-  if (universe.maxLoanId === 0) throw new Skip();
+  const { rng } = ctx;
   const loanId = await findFrom(ctx, 'loans', "status = 'active'", []);
   if (loanId === null) throw new Skip();
   const installments = rng.int(3, 12);
@@ -518,7 +516,6 @@ async function openLoan(ctx: OpContext): Promise<void> {
     "INSERT INTO loans (customer_id, account_id, principal, outstanding, interest_rate, status, opened_at, maturity_date, updated_at) VALUES (?,?,?,?,?,'active',?,DATE_ADD(DATE(?), INTERVAL ? MONTH),?)",
     [account.customer_id, accountId, principal, principal, rate, at, at, months, at],
   );
-  universe.maxLoanId = Math.max(universe.maxLoanId, inserted.insertId);
   universe.ids.loans.push(inserted.insertId);
   await post(
     ctx,
@@ -637,7 +634,6 @@ async function loadUniverse(pool: Pool): Promise<Universe> {
     `SELECT (SELECT COALESCE(MAX(id), 0) FROM accounts) AS accounts,
             (SELECT COALESCE(MAX(id), 0) FROM customers) AS customers,
             (SELECT COALESCE(MAX(id), 0) FROM cards) AS cards,
-            (SELECT COALESCE(MAX(id), 0) FROM loans) AS loans,
             (SELECT COALESCE(MAX(id), 0) FROM merchants) AS merchants`,
   );
   // MAX over an unsigned column with a 0 fallback comes back as DECIMAL text.
@@ -646,7 +642,6 @@ async function loadUniverse(pool: Pool): Promise<Universe> {
       accounts: z.coerce.number(),
       customers: z.coerce.number(),
       cards: z.coerce.number(),
-      loans: z.coerce.number(),
       merchants: z.coerce.number(),
     })
     .parse(rows[0]);
@@ -667,7 +662,6 @@ async function loadUniverse(pool: Pool): Promise<Universe> {
     maxAccountId: max.accounts,
     maxCustomerId: max.customers,
     maxCardId: max.cards,
-    maxLoanId: max.loans,
     maxMerchantId: max.merchants,
     products: products
       .map((p) => z.object({ id: z.number(), currency_code: z.string() }).parse(p))
