@@ -313,6 +313,7 @@ async function runAll(args: BenchArgs, argv: string[]): Promise<void> {
     String(Math.max(...settings.connections)),
     '--out',
     join(args.out, SERVE_CPU_FILE),
+    ...(settings.profile ? ['--profiled-runs'] : []),
   ]);
   if (code !== 0) throw new BenchError('BENCH_SCENARIO_FAILED', `serve-cpu exited with ${code}`);
   writeSummary(args.out, createLogger({ name: 'bench' }));

@@ -235,6 +235,11 @@ export const serveCpuResultSchema = z.object({
   scale: z.string(),
   seconds: z.number().positive(),
   runs: z.array(cpuRunSchema),
+  /**
+   * Profiles of extra runs after the measured ones (`--profiled-runs`), by target (`hello`,
+   * `summary`, …, read-model mode): the sampler's own cost stays out of the measured figures.
+   */
+  profiles: z.record(z.string(), profileSchema).optional(),
 });
 export type ServeCpuResult = z.infer<typeof serveCpuResultSchema>;
 

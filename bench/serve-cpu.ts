@@ -19,7 +19,12 @@ import { invalidOptions, parseOptions } from './cli-options.js';
 import { prepareFixture } from './fixture.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { profiled } from './profile.js';
-import { type CpuRun, type ServeCpuResult, serveCpuResultSchema } from './results-schema.js';
+import {
+  type CpuRun,
+  type ProfileSummary,
+  type ServeCpuResult,
+  serveCpuResultSchema,
+} from './results-schema.js';
 import { overviewAsOf } from './scenarios/reads.js';
 import { median } from './stats.js';
 
@@ -36,7 +41,7 @@ import { median } from './stats.js';
  *   node --import tsx bench/serve-cpu.ts [--database NAME] [--scale tiny|small] [--seconds 5]
  *     [--repeat 3] [--connections 16,64] [--only hello,summary,history,overview,rate]
  *     [--modes new,legacy,shadow] [--out FILE]
- *     [--no-catch-up] [--inject] [--profile]
+ *     [--no-catch-up] [--inject] [--profile] [--profiled-runs]
  */
 
 const argsSchema = z.object({
@@ -65,6 +70,8 @@ const argsSchema = z.object({
   catchUp: z.boolean().default(true),
   /** Sample the CPU of each measured run (in-process inspector) and print its hottest frames. */
   profile: z.boolean().default(false),
+  /** After the measured runs, one profiled run per target in read-model mode, kept in the results. */
+  profiledRuns: z.boolean().default(false),
   /** Inject requests in this process instead of loading them over TCP from autocannon. */
   inject: z.boolean().default(false),
   force: z.boolean().default(false),
@@ -96,6 +103,10 @@ function parseCli(argv: string[]): Args | null {
     .option('--out <file>', 'results file (default bench/results/serve-cpu.json)')
     .option('--no-catch-up', 'skip the catch-up when the read models are known to be current')
     .option('--profile', 'sample the CPU of each measured run and print its hottest frames')
+    .option(
+      '--profiled-runs',
+      'after the measured runs, profile one more run of hello and of each endpoint in read-model mode and keep its hottest frames in the results',
+    )
     .option('--inject', 'inject requests in this process instead of loading them over TCP')
     .option('--force', 'drop and regenerate --database when --data-dir holds no record of generating it')
     .exitOverride()
@@ -115,6 +126,7 @@ function parseCli(argv: string[]): Args | null {
     out: values.out,
     catchUp: values.catchUp,
     profile: values.profile,
+    profiledRuns: values.profiledRuns,
     inject: values.inject,
     force: values.force,
   });
@@ -224,6 +236,20 @@ async function measure(
   };
 }
 
+/** A load run under the sampler, apart from the measured ones: what a target's CPU goes to. */
+async function profileRun(
+  served: Served,
+  paths: string[],
+  connections: number,
+  seconds: number,
+): Promise<ProfileSummary> {
+  const { profile } = await profiled(async () => {
+    await load({ baseUrl: served.url, paths, connections, durationSec: seconds });
+    await served.queue?.onIdle();
+  }, 1000);
+  return profile;
+}
+
 async function startHello(): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
   const app = Fastify();
   app.get('/hello', async () => ({ hello: 'world' }));
@@ -314,6 +340,7 @@ export async function main(argv: string[]): Promise<void> {
     overview: ids.map((id) => `/accounts/${id}/overview?asOf=${asOf}`),
   };
   const runs: CpuRun[] = [];
+  const profiles: Record<string, ProfileSummary> = {};
   const record = (run: CpuRun) => {
     runs.push(run);
     process.stderr.write(`${JSON.stringify(run)}\n`);
@@ -363,6 +390,26 @@ export async function main(argv: string[]): Promise<void> {
         }
       }
     }
+    if (args.profiledRuns) {
+      const connections = Math.max(...args.connections);
+      if (args.only.has('hello'))
+        profiles.hello = await profileRun(
+          { url: hello.url, app: hello.app },
+          ['/hello'],
+          connections,
+          args.seconds,
+        );
+      for (const target of ['summary', 'history', 'overview'] as const) {
+        if (!args.only.has(target)) continue;
+        await api.flags.patch(FLAG_KEYS[target], { mode: 'new' });
+        profiles[target] = await profileRun(
+          { url: api.url, app: api.app, queue: api.queue },
+          pathsOf[target],
+          connections,
+          args.seconds,
+        );
+      }
+    }
   } finally {
     await hello.close();
     await api.close();
@@ -377,6 +424,7 @@ export async function main(argv: string[]): Promise<void> {
     scale: args.scale,
     seconds: args.seconds,
     runs,
+    ...(args.profiledRuns ? { profiles } : {}),
   });
   mkdirSync(join(args.out, '..'), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);

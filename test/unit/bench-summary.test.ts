@@ -233,4 +233,52 @@ describe('bench summary', () => {
       '| overview: no shadow comparison dropped at 500 req/s | 0 dropped, 1550 recorded at 310 req/s | missed | the load reached 310 of 500 req/s |',
     ]);
   });
+
+  it("explains a missed endpoint-CPU target by its profiled run's frames, beside hello-world's", () => {
+    const reads: BenchResult = { scenario: 'reads', ...envelope, results: { runs: [], profiles: {} } };
+    const cpuRun = (target: string, mode: 'hello' | 'new', us: number) => ({
+      target,
+      mode,
+      connections: 16,
+      rate: null,
+      requests: 1000,
+      requestsPerSec: 1000,
+      non2xx: 0,
+      processCpuUsPerRequest: us,
+      serveThreadUsPerRequest: us,
+      comparisons: null,
+    });
+    const profile = (frames: Record<string, number>, idlePct: number) => ({
+      durationMs: 5000,
+      idlePct,
+      topFrames: Object.entries(frames).map(([frame, selfPct]) => ({ frame, selfPct })),
+    });
+    const serveCpu: ServeCpuResult = {
+      startedAt: envelope.startedAt,
+      machine: envelope.machine,
+      node: 'v20',
+      scale: 'small',
+      seconds: 5,
+      runs: [cpuRun('hello', 'hello', 20), cpuRun('summary', 'new', 30), cpuRun('history', 'new', 80)],
+      profiles: {
+        hello: profile({ '(idle)': 40, writev: 30 }, 40),
+        history: profile({ '(idle)': 10, writev: 35, all: 12 }, 10),
+      },
+    };
+    const row = (target: string) =>
+      renderSummary([reads], serveCpu)
+        .split('\n')
+        .find((l) => l.startsWith(`| ${target} (read model) read-model endpoint`)) ?? '';
+    expect(row('summary')).toMatch(/\| met \| {2}\|$/);
+    expect(row('history')).toContain(
+      '| missed | profile of a separate run, read-model mode: thread busy 90.0% of the run; top self time `writev` 35%, `all` 12%; hello-world: thread busy 60.0% of the run; top self time `writev` 30% |',
+    );
+    // Results without the profiled runs say how to get them.
+    const { profiles: _, ...unprofiled } = serveCpu;
+    expect(
+      renderSummary([reads], unprofiled)
+        .split('\n')
+        .find((l) => l.startsWith('| history (read model)')),
+    ).toContain('no profiled run recorded (`bench/serve-cpu.ts --profiled-runs`)');
+  });
 });
