@@ -281,4 +281,32 @@ describe('bench summary', () => {
         .find((l) => l.startsWith('| history (read model)')),
     ).toContain('no profiled run recorded (`bench/serve-cpu.ts --profiled-runs`)');
   });
+
+  it('explains a missed shadow-throughput target by what each mode cost per answer and their profiles', () => {
+    const cpu = (us: number) => ({ cpuMs: us, usPerRequest: us });
+    const shadow: BenchResult = {
+      scenario: 'shadow',
+      ...envelope,
+      results: {
+        runs: [
+          { ...run('summary', 'legacy', 20, 1000), adapterCpu: cpu(600) },
+          { ...run('summary', 'shadow', 22, 800), servedBy: { legacy: 8000 }, adapterCpu: cpu(750) },
+        ],
+        comparisons: { recorded: 8000, dropped: 0 },
+        profiles: {
+          'summary.shadow': { durationMs: 1, idlePct: 20, topFrames: [{ frame: 'compare', selfPct: 15 }] },
+          'summary.legacy': { durationMs: 1, idlePct: 30, topFrames: [{ frame: 'writev', selfPct: 10 }] },
+        },
+      },
+    };
+    const row =
+      renderSummary([shadow])
+        .split('\n')
+        .find((l) => l.startsWith('| summary (light) shadow mode')) ?? '';
+    expect(row).toContain('| 80% (1000 → 800 req/s) | missed |');
+    expect(row).toContain('adapter CPU per answer 600 µs legacy → 750 µs shadow (25.0% more');
+    expect(row).toContain(
+      'shadow profile: thread busy 80.0% of the run; top self time `compare` 15%; legacy profile: thread busy 70.0% of the run; top self time `writev` 10%',
+    );
+  });
 });
