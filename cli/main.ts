@@ -30,6 +30,7 @@ import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/co
 import { liveHolder, lockDataDir } from '../lib/data-lock.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { ProgressMeter } from '../lib/progress.js';
 import { embeddedProjections } from '../projectors/replay.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
@@ -57,6 +58,9 @@ import { startRetention } from './retention.js';
 import { rolloutCommand } from './rollout.js';
 import { serveMetrics, startApi } from './serve.js';
 import { storedReadSide } from './stored-read-side.js';
+
+/** How often `rebuild` logs its progress (the snapshot's interval). */
+const REBUILD_PROGRESS_MS = 2000;
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 const replayIo = {
@@ -477,7 +481,18 @@ const handlers: CommandHandlers = {
     });
     try {
       const t0 = performance.now();
-      const n = await runner.rebuild();
+      // Rate and ETA while it runs: a large event store takes many minutes, composing at the end.
+      const meter = new ProgressMeter(await eventStore.headPosition());
+      let lastLog = performance.now();
+      const n = await runner.rebuild((events) => {
+        const p = meter.add(events);
+        if (performance.now() - lastLog < REBUILD_PROGRESS_MS) return;
+        lastLog = performance.now();
+        logger.info(
+          { events: p.done, total: p.total, eventsPerSec: p.rowsPerSec, etaSec: p.etaSec },
+          'rebuild progress',
+        );
+      });
       const sec = (performance.now() - t0) / 1000;
       print(`rebuilt read models from ${n} events in ${sec.toFixed(1)} s (${Math.round(n / sec)} events/s)`);
       const analytics = await embeddedAnalytics(config, migration, { eventStore, logger });

@@ -380,9 +380,13 @@ export class ProjectionRunner implements Projector {
     this.options.onCommitted?.(this.checkpoint(), touched);
   }
 
-  async catchUp(): Promise<number> {
+  /** Applies batches until none is left; `onBatch` hears each batch's event count. */
+  async catchUp(onBatch?: (events: number) => void): Promise<number> {
     let total = 0;
-    for (let n = await this.step(); n > 0; n = await this.step()) total += n;
+    for (let n = await this.step(); n > 0; n = await this.step()) {
+      total += n;
+      onBatch?.(n);
+    }
     return total;
   }
 
@@ -415,7 +419,7 @@ export class ProjectionRunner implements Projector {
   }
 
   /** Empties every read model and replays the whole event store. */
-  async rebuild(): Promise<number> {
+  async rebuild(onBatch?: (events: number) => void): Promise<number> {
     const wasRunning = this.running;
     await this.stop();
     this.options.db.transaction(() => {
@@ -427,7 +431,7 @@ export class ProjectionRunner implements Projector {
     this.setBulk(true);
     let n: number;
     try {
-      n = await this.catchUp();
+      n = await this.catchUp(onBatch);
     } finally {
       this.setBulk(this.options.bulk ?? false);
     }

@@ -87,7 +87,10 @@ describe('bulk builds and the connection WAL checkpoint setting', () => {
       batchSize: 1,
       onCommitted: () => afterBatch.push(walPages()),
     });
-    expect(await runner.rebuild()).toBe(TRANSACTIONS);
+    // Each batch's count reaches the caller as it lands (the rebuild command's progress).
+    const batches: number[] = [];
+    expect(await runner.rebuild((n) => batches.push(n))).toBe(TRANSACTIONS);
+    expect(batches).toEqual(Array(TRANSACTIONS).fill(1));
     expect(seen).toEqual(Array(TRANSACTIONS).fill(BULK_WAL_AUTOCHECKPOINT_PAGES));
     expect(afterBatch.length).toBeGreaterThanOrEqual(TRANSACTIONS);
     expect(new Set(afterBatch)).toEqual(new Set([OWN_PAGES]));
