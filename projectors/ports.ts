@@ -50,6 +50,12 @@ export interface SqliteProjection {
    * alike: naming a document that did not change costs a cache miss, never a stale read).
    */
   drainTouched?(): TouchedDocument[];
+  /**
+   * Whether to note the documents written for drainTouched (on until told otherwise). The runner
+   * turns it off when nothing hears of them: a whole composition writes every document of a
+   * view, and noting each of millions of keys took gigabytes for nothing.
+   */
+  trackTouched?(on: boolean): void;
 }
 
 /**

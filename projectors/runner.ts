@@ -163,6 +163,7 @@ export class ProjectionRunner implements Projector {
     for (const p of options.projections) {
       p.restore?.(db);
       p.setBulk?.(this.bulk);
+      p.trackTouched?.(options.onCommitted !== undefined);
     }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
     this.readApplied = db.prepare(APPLIED_SQL).pluck();
@@ -274,6 +275,7 @@ export class ProjectionRunner implements Projector {
   addProjection(projection: SqliteProjection): void {
     projection.migrate?.(this.options.db);
     projection.setBulk?.(this.bulk);
+    projection.trackTouched?.(this.options.onCommitted !== undefined);
     this.options.projections.push(projection);
   }
 

@@ -275,6 +275,12 @@ const PAGE_INDEX = '\u0000page';
 /** The rm_dirty key that stands for every document of a view (no row key starts with NUL). */
 const EVERY_DOCUMENT = '\u0000every';
 
+/** Where a written document's key is noted: a read model's touched set, or nowhere. */
+interface KeySink {
+  add(key: string): unknown;
+}
+const IGNORED_KEYS: KeySink = { add: () => undefined };
+
 /** Root rows a whole-view composition reads per statement. */
 const ROOT_PAGE = 1000;
 
@@ -474,6 +480,8 @@ export class SqliteReadModels implements SqliteProjection {
    * a bulk replay's profile.
    */
   private readonly touched = new Map<string, Set<string>>();
+  /** Whether documents written are noted in `touched` (trackTouched). */
+  private tracking = true;
 
   /** A mirrored table's row table, as sqlite_master names it, and quoted for SQL. */
   private readonly rowTableName: (table: string) => string;
@@ -1128,7 +1136,13 @@ export class SqliteReadModels implements SqliteProjection {
     return out;
   }
 
-  private touchedOf(model: string): Set<string> {
+  trackTouched(on: boolean): void {
+    this.tracking = on;
+    if (!on) this.touched.clear();
+  }
+
+  private touchedOf(model: string): KeySink {
+    if (!this.tracking) return IGNORED_KEYS;
     let keys = this.touched.get(model);
     if (keys === undefined) {
       keys = new Set();

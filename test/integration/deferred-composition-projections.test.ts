@@ -189,6 +189,39 @@ describe('code projections with deferred composition', () => {
     db.close();
   });
 
+  it('notes no written document when nothing hears of them, in a bulk build or a deferred catch-up', async () => {
+    for (const bulk of [true, false]) {
+      const db = openReadModelDb(join(dir, `untracked-${bulk}.db`));
+      const projection = new SqliteReadModels(migration);
+      const runner = new ProjectionRunner({
+        eventStore: store,
+        db,
+        projections: [projection],
+        batchSize: 50,
+        bulk,
+      });
+      await runner.catchUp();
+      expect(runner.checkpoint()).toBe(store.headPositionSync());
+      expect((docs(db, 'rm_doc__account') as unknown[]).length).toBe(40);
+      // The runner has no listener: the projection notes nothing it writes, in a flush of
+      // thousands of documents (a whole composition) or of one.
+      const key = String(
+        (db.prepare('SELECT key FROM rm_doc__account LIMIT 1').get() as { key: string }).key,
+      );
+      const recompose = () => {
+        projection.markDocument('account', key);
+        db.transaction(() => projection.flush(db))();
+      };
+      recompose();
+      expect(projection.drainTouched()).toEqual([]);
+      // Told to note them (a listener), it names what the next writes touch.
+      projection.trackTouched(true);
+      recompose();
+      expect(projection.drainTouched()).toEqual([['account', key]]);
+      db.close();
+    }
+  });
+
   it('builds the document indexes of a projection once, at the end of a bulk build, also after a failed batch or a restart', async () => {
     const head = store.headPositionSync();
     const reference = openReadModelDb(join(dir, 'indexed-reference.db'));

@@ -27,5 +27,6 @@ export function failingOnce(
     ...(bulk ? { setBulk: (on: boolean) => inner.setBulk(on) } : {}),
     reset: (db) => inner.reset(db),
     drainTouched: () => inner.drainTouched(),
+    trackTouched: (on) => inner.trackTouched(on),
   };
 }
