@@ -263,6 +263,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     deferMaxDocuments: config.projector.deferMaxDocuments,
     deferMaxMs: config.projector.deferMaxMs,
     minBatchIntervalMs: config.projector.minBatchIntervalMs,
+    bulkInitialBuild: config.projector.bulkInitialBuild,
     logger,
     onError: (err: Error) => projector.failed(err),
     ...(cache === null

@@ -89,6 +89,7 @@ interface Statements {
   recordTx: Statement<[TxParams]>;
   upsertOffset: Statement<[OffsetParams]>;
   loadOffset: Statement<[string], { offset: string }>;
+  snapshotPhase: Statement<[], number>;
   readAfter: Statement<[number, number], EventRow>;
   readStream: Statement<[string], EventRow>;
   firstCommittedAfter: Statement<[number], { position: number | null }>;
@@ -304,6 +305,15 @@ export class SqliteEventStore implements EventStore {
 
   async headPosition(): Promise<number> {
     return this.headPositionSync();
+  }
+
+  /**
+   * Whether a source's stored offset is in its snapshot phase: a snapshot under way (or
+   * interrupted, to be resumed). The offset of its last chunk, appended with that chunk's events,
+   * is in the stream phase.
+   */
+  snapshotInProgressSync(): boolean {
+    return this.sql.snapshotPhase.get() !== undefined;
   }
 
   headPositionSync(): number {
@@ -753,6 +763,11 @@ export class SqliteEventStore implements EventStore {
         ON CONFLICT (source_name) DO UPDATE SET
           "offset" = excluded."offset", source_tx_id = excluded.source_tx_id, updated_at = excluded.updated_at`),
       loadOffset: db.prepare('SELECT "offset" AS offset FROM source_offsets WHERE source_name = ?'),
+      snapshotPhase: db
+        .prepare<[], number>(
+          `SELECT 1 FROM source_offsets WHERE json_extract("offset", '$.phase') = 'snapshot' LIMIT 1`,
+        )
+        .pluck(),
       readAfter: db
         .prepare<[number, number], EventRow>(
           // `+?`: SQLite re-prepares a statement whose LIMIT is a bare parameter at every run

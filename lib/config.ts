@@ -154,6 +154,11 @@ export const configSchema = z.strictObject({
        * much read-model lag. 0: a batch at every append.
        */
       minBatchIntervalMs: z.number().int().min(0).max(10_000).default(0),
+      /**
+       * Read models that never had a document composed (a first start) are built in bulk through
+       * the source's initial snapshot: views composed once, whole, at its end (as `rebuild` does).
+       */
+      bulkInitialBuild: z.boolean().default(true),
     })
     .prefault({}),
   api: z
@@ -350,6 +355,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_PROJECTOR_DEFER_MAX_DOCUMENTS: [['projector', 'deferMaxDocuments'], 'number'],
   CQRS_PROJECTOR_DEFER_MAX_MS: [['projector', 'deferMaxMs'], 'number'],
   CQRS_PROJECTOR_MIN_BATCH_INTERVAL_MS: [['projector', 'minBatchIntervalMs'], 'number'],
+  CQRS_PROJECTOR_BULK_INITIAL_BUILD: [['projector', 'bulkInitialBuild'], 'boolean'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

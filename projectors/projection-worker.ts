@@ -79,6 +79,7 @@ try {
     ...(settings.deferMaxDocuments === undefined ? {} : { deferMaxDocuments: settings.deferMaxDocuments }),
     ...(settings.deferMaxMs === undefined ? {} : { deferMaxMs: settings.deferMaxMs }),
     ...(settings.minBatchIntervalMs === undefined ? {} : { minBatchIntervalMs: settings.minBatchIntervalMs }),
+    bulkInitialBuild: settings.bulkInitialBuild,
     logger,
     onError: (err) => void fail(err),
     ...(settings.reportCommits

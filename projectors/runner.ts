@@ -22,7 +22,8 @@ export class ProjectionError extends AdapterError {
  * while the SQLite write transaction that applies them is open, and better-sqlite3 transactions
  * cannot await.
  */
-export type ProjectorEventSource = Pick<SqliteEventStore, 'readAfterSync' | 'headPositionSync'>;
+export type ProjectorEventSource = Pick<SqliteEventStore, 'readAfterSync' | 'headPositionSync'> &
+  Partial<Pick<SqliteEventStore, 'snapshotInProgressSync'>>;
 
 /** What the embedded pipeline drives, whether the runner is in its thread or in a worker. */
 export interface Projector {
@@ -71,6 +72,13 @@ export interface RunnerOptions {
   deferMaxMs?: number;
   /** A bulk build (a version's replay, a scratch replay): no time bound, composed when caught up or at deferMaxDocuments. */
   bulk?: boolean;
+  /**
+   * Build read models that never had a document composed (checkpoint 0) in bulk: through the
+   * source's initial snapshot, views are composed once, whole, when it is done and the runner
+   * has caught up, instead of as a live catch-up composes (every second, what the second marked).
+   * Nothing is served from documents before that anyway. A restart during it goes on in bulk.
+   */
+  bulkInitialBuild?: boolean;
   /** PollLoop's minBatchIntervalMs (projector.minBatchIntervalMs): 0, a batch at every notify. */
   minBatchIntervalMs?: number;
 }
@@ -127,6 +135,8 @@ export class ProjectionRunner implements Projector {
   private readonly deferMaxDocuments: number;
   private readonly deferMaxMs: number;
   private bulk: boolean;
+  /** In the bulk build of read models that never had a composed document (bulkInitialBuild). */
+  private initialBuild = false;
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly poll = new PollLoop();
@@ -167,6 +177,10 @@ export class ProjectionRunner implements Projector {
     }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
     this.readApplied = db.prepare(APPLIED_SQL).pluck();
+    if (options.bulkInitialBuild === true && !this.bulk && this.checkpoint() === 0) {
+      this.initialBuild = true;
+      this.setBulk(true);
+    }
     // A deferral interrupted by a stop or a crash goes on; its time bound counts from now.
     if (this.appliedPosition() > this.checkpoint()) this.deferredSince = performance.now();
     const saveComposed = db.prepare(
@@ -292,7 +306,8 @@ export class ProjectionRunner implements Projector {
   async step(): Promise<number> {
     const events = this.options.eventStore.readAfterSync(this.appliedPosition(), this.batchSize);
     if (events.length === 0) {
-      this.composePending();
+      // Caught up with a snapshot still being read: its next chunks are on their way.
+      if (!this.snapshotGoesOn()) this.composePending();
       return 0;
     }
     const { applied, deferred } = this.guarded(() => this.bulkWal(() => this.applyBatch(events)));
@@ -327,6 +342,7 @@ export class ProjectionRunner implements Projector {
   /** Whether a batch may defer: every projection can, and neither bound is reached. */
   private mayDefer(behind: boolean): boolean {
     if (!this.deferrable()) return false;
+    if (!behind && this.snapshotGoesOn()) behind = true;
     let pending = this.deferredTouched.size;
     for (const p of this.options.projections) pending += p.pending?.() ?? 0;
     return defersAt(this.bounds(), {
@@ -362,7 +378,17 @@ export class ProjectionRunner implements Projector {
     }
   }
 
+  /** In an initial bulk build, while the source's snapshot is being read. */
+  private snapshotGoesOn(): boolean {
+    return this.initialBuild && this.options.eventStore.snapshotInProgressSync?.() === true;
+  }
+
   private committed(deferred: boolean): void {
+    if (!deferred && this.initialBuild) {
+      // The documents are composed: from here on, batches compose as a live runner's do.
+      this.initialBuild = false;
+      this.setBulk(this.options.bulk ?? false);
+    }
     // Drained whether or not anyone listens, so what the projections note never accumulates.
     const touched = this.options.projections.flatMap((p) => p.drainTouched?.() ?? []);
     if (deferred) {

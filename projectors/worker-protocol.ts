@@ -19,6 +19,8 @@ export const workerSettingsSchema = z.strictObject({
   deferMaxMs: z.number().int().min(0).optional(),
   /** RunnerOptions.minBatchIntervalMs (projector.minBatchIntervalMs); absent: 0. */
   minBatchIntervalMs: z.number().int().min(0).optional(),
+  /** RunnerOptions.bulkInitialBuild (projector.bulkInitialBuild). */
+  bulkInitialBuild: z.boolean().default(false),
   logLevel: z.string(),
   /** Report each committed batch's documents (`committed` messages). */
   reportCommits: z.boolean().default(false),

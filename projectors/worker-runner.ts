@@ -121,6 +121,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
       ...(this.options.minBatchIntervalMs === undefined
         ? {}
         : { minBatchIntervalMs: this.options.minBatchIntervalMs }),
+      bulkInitialBuild: this.options.bulkInitialBuild,
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };
