@@ -5,19 +5,13 @@ import type Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NewDomainEvent, StoredEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import {
-  captureTable,
-  defineEndpoint,
-  defineMigration,
-  defineProjection,
-  defineView,
-  z,
-} from '../../index.js';
+import { defineMigration, defineProjection, z } from '../../index.js';
 import type { SqliteProjection, TouchedDocument } from '../../projectors/ports.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 import { failingOnce } from '../support/failing-projection.js';
+import { accountsCapture, accountsDomains, accountView } from './support/accounts-definition.js';
 
 /**
  * Code projections under deferred composition (real SQLite): a document many events of a batch
@@ -29,27 +23,11 @@ import { failingOnce } from '../support/failing-projection.js';
 const dir = mkdtempSync(join(tmpdir(), 'h1_deferred-projections-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const accounts = captureTable({
-  table: 'accounts',
-  row: z
-    .object({ id: z.number(), owner: z.number(), balance: z.number() })
-    .transform((r) => ({ accountId: r.id, ownerId: r.owner, balance: r.balance })),
-  key: 'accountId',
-  stream: { type: 'account', id: (s) => `account-${s.accountId}` },
-  onCreate: 'AccountOpened',
-  otherwise: 'AccountChanged',
-  onDelete: 'AccountClosed',
-});
 const migration = defineMigration({
   name: 'deferred-projections',
-  capture: { tables: [accounts] },
+  capture: { tables: [accountsCapture] },
   readModels: [
-    defineView({
-      name: 'account',
-      from: 'accounts',
-      schema: z.object({ owner: z.number(), balance: z.number() }),
-      select: (root) => ({ owner: Number(root.row.ownerId), balance: Number(root.row.balance) }),
-    }),
+    accountView,
     defineProjection({
       name: 'owner_total',
       schema: z.object({ changes: z.number(), total: z.number() }),
@@ -64,19 +42,7 @@ const migration = defineMigration({
       },
     }),
   ],
-  domains: {
-    accounts: {
-      endpoints: {
-        get: defineEndpoint({
-          route: '/accounts/:id',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: { sql: 'SELECT owner, balance FROM accounts WHERE id = :id' },
-          readModel: ({ params, readModels }) =>
-            readModels.account?.get(String(params.id)) ?? Promise.resolve(null),
-        }),
-      },
-    },
-  },
+  domains: accountsDomains,
 });
 
 const OWNERS = 5;

@@ -7,18 +7,11 @@ import type Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import {
-  captureTable,
-  defineEndpoint,
-  defineMigration,
-  defineProjection,
-  defineView,
-  type Migration,
-  z,
-} from '../../index.js';
+import { defineMigration, defineProjection, type Migration, z } from '../../index.js';
 import { ProjectionError, ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { accountsCapture, accountsDomains, accountView } from './support/accounts-definition.js';
 
 /**
  * One source transaction far larger than a batch (an UPDATE of every row of a big table) is
@@ -35,27 +28,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let peakHeap = 0;
 
 function migrationFailingAt(failAt: number | null): Migration {
-  const accounts = captureTable({
-    table: 'accounts',
-    row: z
-      .object({ id: z.number(), owner: z.number(), balance: z.number() })
-      .transform((r) => ({ accountId: r.id, ownerId: r.owner, balance: r.balance })),
-    key: 'accountId',
-    stream: { type: 'account', id: (s) => `account-${s.accountId}` },
-    onCreate: 'AccountOpened',
-    otherwise: 'AccountChanged',
-    onDelete: 'AccountClosed',
-  });
   return defineMigration({
     name: 'chunked',
-    capture: { tables: [accounts] },
+    capture: { tables: [accountsCapture] },
     readModels: [
-      defineView({
-        name: 'account',
-        from: 'accounts',
-        schema: z.object({ owner: z.number(), balance: z.number() }),
-        select: (root) => ({ owner: Number(root.row.ownerId), balance: Number(root.row.balance) }),
-      }),
+      accountView,
       defineProjection({
         name: 'owner_total',
         schema: z.object({ accounts: z.number(), total: z.number() }),
@@ -70,19 +47,7 @@ function migrationFailingAt(failAt: number | null): Migration {
         },
       }),
     ],
-    domains: {
-      accounts: {
-        endpoints: {
-          get: defineEndpoint({
-            route: '/accounts/:id',
-            params: z.object({ id: z.coerce.number() }),
-            legacy: { sql: 'SELECT owner, balance FROM accounts WHERE id = :id' },
-            readModel: ({ params, readModels }) =>
-              readModels.account?.get(String(params.id)) ?? Promise.resolve(null),
-          }),
-        },
-      },
-    },
+    domains: accountsDomains,
   });
 }
 

@@ -5,10 +5,11 @@ import type Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { captureTable, defineEndpoint, defineMigration, defineView, z } from '../../index.js';
+import { defineMigration } from '../../index.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
+import { accountsCapture, accountsDomains, accountView } from './support/accounts-definition.js';
 
 /**
  * A first start builds its read models in bulk through the source's initial snapshot (real
@@ -20,41 +21,11 @@ import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js'
 const dir = mkdtempSync(join(tmpdir(), 'h1_initial-build-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const accounts = captureTable({
-  table: 'accounts',
-  row: z
-    .object({ id: z.number(), owner: z.number(), balance: z.number() })
-    .transform((r) => ({ accountId: r.id, ownerId: r.owner, balance: r.balance })),
-  key: 'accountId',
-  stream: { type: 'account', id: (s) => `account-${s.accountId}` },
-  onCreate: 'AccountOpened',
-  otherwise: 'AccountChanged',
-  onDelete: 'AccountClosed',
-});
 const migration = defineMigration({
   name: 'initial-build',
-  capture: { tables: [accounts] },
-  readModels: [
-    defineView({
-      name: 'account',
-      from: 'accounts',
-      schema: z.object({ owner: z.number(), balance: z.number() }),
-      select: (root) => ({ owner: Number(root.row.ownerId), balance: Number(root.row.balance) }),
-    }),
-  ],
-  domains: {
-    accounts: {
-      endpoints: {
-        get: defineEndpoint({
-          route: '/accounts/:id',
-          params: z.object({ id: z.coerce.number() }),
-          legacy: { sql: 'SELECT owner, balance FROM accounts WHERE id = :id' },
-          readModel: ({ params, readModels }) =>
-            readModels.account?.get(String(params.id)) ?? Promise.resolve(null),
-        }),
-      },
-    },
-  },
+  capture: { tables: [accountsCapture] },
+  readModels: [accountView],
+  domains: accountsDomains,
 });
 
 const ACCOUNTS = 60;

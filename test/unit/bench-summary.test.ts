@@ -102,6 +102,19 @@ const envelope = {
   params: {},
 };
 
+/** serve-cpu.json of a small-scale run holding `runs` (and the profiled runs' summaries). */
+function serveCpuOf(runs: ServeCpuResult['runs'], profiles?: ServeCpuResult['profiles']): ServeCpuResult {
+  return {
+    startedAt: envelope.startedAt,
+    machine: envelope.machine,
+    node: 'v20',
+    scale: 'small',
+    seconds: 5,
+    runs,
+    ...(profiles === undefined ? {} : { profiles }),
+  };
+}
+
 describe('bench summary', () => {
   it('marks each target met or missed from the ratios of the same run', () => {
     const reads: BenchResult = {
@@ -210,20 +223,13 @@ describe('bench summary', () => {
       serveThreadUsPerRequest: 800,
       comparisons: { recorded, dropped },
     });
-    const serveCpu: ServeCpuResult = {
-      startedAt: envelope.startedAt,
-      machine: envelope.machine,
-      node: 'v20',
-      scale: 'small',
-      seconds: 5,
-      runs: [
-        cpuRun('summary', 498, 2516, 0),
-        cpuRun('summary', 500, 2531, 0),
-        cpuRun('history', 497, 2518, 0),
-        cpuRun('history', 499, 2520, 3),
-        cpuRun('overview', 310, 1550, 0),
-      ],
-    };
+    const serveCpu = serveCpuOf([
+      cpuRun('summary', 498, 2516, 0),
+      cpuRun('summary', 500, 2531, 0),
+      cpuRun('history', 497, 2518, 0),
+      cpuRun('history', 499, 2520, 3),
+      cpuRun('overview', 310, 1550, 0),
+    ]);
     const rows = renderSummary([reads], serveCpu)
       .split('\n')
       .filter((l) => l.includes('no shadow comparison dropped'));
@@ -253,18 +259,13 @@ describe('bench summary', () => {
       idlePct,
       topFrames: Object.entries(frames).map(([frame, selfPct]) => ({ frame, selfPct })),
     });
-    const serveCpu: ServeCpuResult = {
-      startedAt: envelope.startedAt,
-      machine: envelope.machine,
-      node: 'v20',
-      scale: 'small',
-      seconds: 5,
-      runs: [cpuRun('hello', 'hello', 20), cpuRun('summary', 'new', 30), cpuRun('history', 'new', 80)],
-      profiles: {
+    const serveCpu = serveCpuOf(
+      [cpuRun('hello', 'hello', 20), cpuRun('summary', 'new', 30), cpuRun('history', 'new', 80)],
+      {
         hello: profile({ '(idle)': 40, writev: 30 }, 40),
         history: profile({ '(idle)': 10, writev: 35, all: 12 }, 10),
       },
-    };
+    );
     const row = (target: string) =>
       renderSummary([reads], serveCpu)
         .split('\n')
