@@ -70,7 +70,7 @@ export function projectorGroupId(topicPrefix: string, projection: string): strin
 }
 
 /**
- * A counter labelled by projection, shared by every projector of one registry: a process
+ * A gauge labelled by projection and store, shared by every projector of one registry: a process
  * projecting several read models into one store runs one KafkaProjector per read model.
  */
 function projectionGauge(
