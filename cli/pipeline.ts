@@ -292,7 +292,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           definition: definitionFile,
           db: readDb,
         });
-  const runner = (inThread ?? worker) as Projector;
+  const runner = (inThread ?? worker) as ProjectionRunner | ProjectionWorker;
   let stopping = false;
   // Replays run where the live batches do, between them.
   const replayHost: ReplayHost =
@@ -456,6 +456,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       logger.debug({ err }, 'legacy change-log end unknown; lag measured from the last known');
     }
     const checkpoint = runner.checkpoint();
+    const applied = runner.appliedPosition();
     const head = eventStore.headPositionSync();
     const next = checkpoint < head ? eventStore.readAfterSync(checkpoint, 1)[0] : undefined;
     const state = tracker.observe({
@@ -464,6 +465,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       reached: (e) => progress.reached(e),
       checkpoint,
       head,
+      applied,
       oldestUnprojectedCommitMs: next?.metadata.sourceTsMs ?? null,
     });
     metrics.lag.set(state.lagSeconds);

@@ -20,6 +20,12 @@ export interface FreshnessObservation<E> {
   /** Projector checkpoint and event store head (positions). */
   checkpoint: number;
   head: number;
+  /**
+   * How far the projector applied, ahead of `checkpoint` while it defers composing (a bulk
+   * initial build holds the checkpoint for minutes): progress too, not a stall. Absent: the
+   * checkpoint alone.
+   */
+  applied?: number;
   /** Source commit time (epoch ms) of the first stored event not yet projected; null when none. */
   oldestUnprojectedCommitMs: number | null;
 }
@@ -50,6 +56,7 @@ export class FreshnessTracker<E> {
   private lastProgressAt: number;
   private lastCheckpoint: number | null = null;
   private lastHead: number | null = null;
+  private lastApplied: number | undefined;
   private state: FreshnessState = { lagSeconds: 0, caughtUp: false, stalled: false };
 
   constructor(
@@ -78,7 +85,8 @@ export class FreshnessTracker<E> {
       if (s.headWhenReached === null && o.reached(s.end)) s.headWhenReached = o.head;
       if (s.headWhenReached !== null && o.checkpoint >= s.headWhenReached) newest = i;
     });
-    let moved = o.checkpoint !== this.lastCheckpoint || o.head !== this.lastHead;
+    let moved =
+      o.checkpoint !== this.lastCheckpoint || o.head !== this.lastHead || o.applied !== this.lastApplied;
     if (newest >= 0) {
       const reached = this.samples[newest] as Sample<E>;
       if (reached.at > this.freshAt) moved = true;
@@ -88,6 +96,7 @@ export class FreshnessTracker<E> {
     }
     this.lastCheckpoint = o.checkpoint;
     this.lastHead = o.head;
+    this.lastApplied = o.applied;
     const caughtUp = this.samples.length === 0 && newest >= 0 && o.checkpoint >= o.head;
     if (moved || caughtUp) this.lastProgressAt = o.now;
     const lagMs = caughtUp

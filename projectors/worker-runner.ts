@@ -5,7 +5,7 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import { nameThread, startWorker } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
 import type { ReplayHost, ReplayJobSpec, ReplayReport } from './replay.js';
-import type { Projector } from './runner.js';
+import { appliedPosition, type Projector } from './runner.js';
 import { type FromWorker, type ToWorker, WorkerError, type WorkerSettings } from './worker-protocol.js';
 
 export interface ProjectionWorkerOptions extends Omit<WorkerSettings, 'logLevel' | 'name' | 'reportCommits'> {
@@ -47,6 +47,10 @@ export class ProjectionWorker implements Projector, ReplayHost {
 
   checkpoint(): number {
     return (this.readCheckpoint.get(this.name) as number | undefined) ?? 0;
+  }
+
+  appliedPosition(): number {
+    return appliedPosition(this.options.db, this.name);
   }
 
   notify(): void {

@@ -4,7 +4,14 @@ import { readinessOf } from '../../shadow-api/health.js';
 
 /** A toy pipeline: the legacy log end and the source's position are numbers. */
 function pipeline() {
-  const p = { legacyEnd: 0, sourceAt: 0, head: 0, checkpoint: 0, oldest: null as number | null };
+  const p = {
+    legacyEnd: 0,
+    sourceAt: 0,
+    head: 0,
+    checkpoint: 0,
+    applied: undefined as number | undefined,
+    oldest: null as number | null,
+  };
   const tracker = new FreshnessTracker<number>(10_000, 0);
   const observe = (now: number, end: number | null = p.legacyEnd) =>
     tracker.observe({
@@ -13,6 +20,7 @@ function pipeline() {
       reached: (e) => p.sourceAt >= e,
       checkpoint: p.checkpoint,
       head: p.head,
+      ...(p.applied === undefined ? {} : { applied: p.applied }),
       oldestUnprojectedCommitMs: p.oldest,
     });
   return { p, observe };
@@ -51,6 +59,19 @@ describe('FreshnessTracker', () => {
     expect(observe(15_000)).toMatchObject({ lagSeconds: 13.5, stalled: true });
     Object.assign(p, { checkpoint: 8, oldest: null });
     expect(observe(15_500)).toMatchObject({ lagSeconds: 0, caughtUp: true, stalled: false });
+  });
+
+  it('counts the projector applying a backlog as progress while its checkpoint waits for composing', () => {
+    const { p, observe } = pipeline();
+    // A bulk initial build: the snapshot is stored (head still), the checkpoint stays at 0.
+    Object.assign(p, { legacyEnd: 5, sourceAt: 5, head: 1000, applied: 0, oldest: 0 });
+    for (let t = 1000; t <= 60_000; t += 1000) {
+      p.applied = (p.applied ?? 0) + 10;
+      expect(observe(t)).toMatchObject({ caughtUp: false, stalled: false });
+    }
+    // Applying stops too: stalled after the stall time.
+    expect(observe(69_000)).toMatchObject({ stalled: false });
+    expect(observe(70_000)).toMatchObject({ caughtUp: false, stalled: true });
   });
 
   it('is not stalled while it advances, even if it stays behind', () => {
