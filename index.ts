@@ -21,6 +21,7 @@ export {
   type AnalyticsDefinition,
   type AnalyticsDialect,
   type AnalyticsHandle,
+  type AnalyticsKeyType,
   AnalyticsNotServedError,
   type AnalyticsRow,
   type AnalyticsSpec,

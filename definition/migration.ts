@@ -182,7 +182,7 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
 function checkAnalytics(
   models: readonly AnalyticsDefinition[],
   names: Set<string>,
-  captured: (table: string) => boolean,
+  keyFieldsOf: (table: string) => readonly string[] | undefined,
 ): string[] {
   const problems: string[] = [];
   models.forEach((model, i) => {
@@ -200,8 +200,17 @@ function checkAnalytics(
     for (const [table, spec] of tables) {
       if (!ANALYTICS_IDENTIFIER.test(table))
         problems.push(`${where}.tables.${table}: use lower-case letters, digits and "_" (an SQL name)`);
-      if (!captured(spec.from))
+      const keyFields = keyFieldsOf(spec.from);
+      if (keyFields === undefined)
         problems.push(`${where}.tables.${table}.from: ${spec.from} is not a captured table`);
+      if (spec.keyType !== undefined && spec.keyType !== 'BIGINT' && spec.keyType !== 'VARCHAR')
+        problems.push(
+          `${where}.tables.${table}.keyType: ${JSON.stringify(spec.keyType)} is not BIGINT or VARCHAR`,
+        );
+      if (spec.keyType === 'BIGINT' && keyFields !== undefined && keyFields.length !== 1)
+        problems.push(
+          `${where}.tables.${table}.keyType: BIGINT needs a capture key of one column; ${spec.from}'s is ${keyFields.join(', ')}`,
+        );
       const columns = Object.keys(spec.columns);
       if (columns.length === 0)
         problems.push(`${where}.tables.${table}.columns: declare at least one column`);
@@ -275,7 +284,7 @@ export function defineMigration(spec: MigrationSpec): Migration {
       problems.push(`${where}: not a read model; build it with defineView({...}) or defineProjection({...})`);
     }
   });
-  problems.push(...checkAnalytics(spec.analytics ?? [], names, (table) => ruleOf(table) !== undefined));
+  problems.push(...checkAnalytics(spec.analytics ?? [], names, (table) => ruleOf(table)?.keyFields));
   const { entries, problems: endpointProblems } = checkEndpoints(spec);
   problems.push(...endpointProblems);
   const sensitiveColumns = new Map<string, readonly string[]>();

@@ -107,6 +107,7 @@ export const spendingAnalytics = defineAnalytics({
   tables: {
     postings: analyticsTable<Rows.Transaction>({
       from: 'transactions',
+      keyType: 'BIGINT',
       columns: {
         account_id: 'BIGINT',
         merchant_id: 'BIGINT',
@@ -124,16 +125,19 @@ export const spendingAnalytics = defineAnalytics({
     }),
     accounts: analyticsTable<Rows.Account>({
       from: 'accounts',
+      keyType: 'BIGINT',
       columns: { account_id: 'BIGINT', customer_id: 'BIGINT' },
       row: (a) => ({ account_id: a.accountId, customer_id: a.customerId }),
     }),
     merchants: analyticsTable<Rows.Merchant>({
       from: 'merchants',
+      keyType: 'BIGINT',
       columns: { merchant_id: 'BIGINT', category_id: 'BIGINT' },
       row: (m) => ({ merchant_id: m.merchantId, category_id: m.categoryId }),
     }),
     categories: analyticsTable<Rows.Category>({
       from: 'categories',
+      keyType: 'BIGINT',
       columns: { category_id: 'BIGINT', name: 'VARCHAR' },
       row: (c) => ({ category_id: c.categoryId, name: c.name }),
     }),

@@ -39,7 +39,14 @@ interface Stage {
 
 /** What a model's stored rows depend on: its tables' sources, columns and row functions. */
 function fingerprint(model: AnalyticsDefinition): string {
-  const tables = Object.entries(model.tables).map(([name, t]) => [name, t.from, t.columns, String(t.row)]);
+  const tables = Object.entries(model.tables).map(([name, t]) => [
+    name,
+    t.from,
+    t.columns,
+    String(t.row),
+    // Left out when VARCHAR, the default, so models stored before the option keep their fingerprint.
+    ...(t.keyType === 'BIGINT' ? [t.keyType] : []),
+  ]);
   return createHash('sha256').update(JSON.stringify(tables)).digest('hex');
 }
 
@@ -140,7 +147,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
         for (const [table, spec] of Object.entries(model.tables)) {
           const columns = Object.entries(spec.columns).map(([c, type]) => `${quote(c)} ${type}`);
           await db.run(
-            `CREATE TABLE IF NOT EXISTS ${tableName(model.name, table)} (_key VARCHAR PRIMARY KEY, ${columns.join(', ')})`,
+            `CREATE TABLE IF NOT EXISTS ${tableName(model.name, table)} (_key ${spec.keyType ?? 'VARCHAR'} PRIMARY KEY, ${columns.join(', ')})`,
           );
         }
         await db.run('INSERT OR REPLACE INTO _analytics_meta (name, fingerprint) VALUES ($1, $2)', [
@@ -306,6 +313,7 @@ export class DuckDbAnalytics implements AnalyticsStore {
     const table = tableName(target.model, target.table);
     const columns = Object.keys(target.spec.columns);
     const casts = Object.entries(target.spec.columns).map(([c, type]) => `CAST(${quote(c)} AS ${type})`);
+    const keyCast = `CAST(_key AS ${target.spec.keyType ?? 'VARCHAR'})`;
     await this.writer.run(
       `CREATE TEMP TABLE IF NOT EXISTS ${quote(name)} (_key VARCHAR NOT NULL, _present BOOLEAN NOT NULL${columns.map((c) => `, ${quote(c)} VARCHAR`).join('')})`,
     );
@@ -313,8 +321,8 @@ export class DuckDbAnalytics implements AnalyticsStore {
       name,
       columns,
       truncate: `TRUNCATE ${staging}`,
-      delete: `DELETE FROM ${table} WHERE _key IN (SELECT _key FROM ${staging})`,
-      insert: `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) SELECT _key, ${casts.join(', ')} FROM ${staging} WHERE _present`,
+      delete: `DELETE FROM ${table} WHERE _key IN (SELECT ${keyCast} FROM ${staging})`,
+      insert: `INSERT INTO ${table} (_key, ${columns.map(quote).join(', ')}) SELECT ${keyCast}, ${casts.join(', ')} FROM ${staging} WHERE _present`,
     };
     this.staged.set(key, stage);
     return stage;

@@ -10,6 +10,7 @@ import { defineMigration } from '../../definition/migration.js';
 import type { DomainEvent } from '../../definition/read-models.js';
 import bank from '../../examples/bank/migration.js';
 import { spendingAnalytics, spendingFrom } from '../../examples/bank/spending.js';
+import { captureTable, z } from '../../index.js';
 
 let position = 0;
 function posting(type: string, state: Record<string, unknown>, removed = false): DomainEvent {
@@ -112,6 +113,18 @@ describe('analytics fact mapping', () => {
     expect(analyticsValues(bad({ ...ok, merchant_id: null }), {})).toMatchObject({ merchant_id: null });
   });
 
+  it('refuses a row key that is not a whole number into a BIGINT-keyed table', () => {
+    expect(postings.spec.keyType).toBe('BIGINT');
+    const event = posting('TransactionPosted', state(7, '1.0000'));
+    expect(foldAnalyticsWrites([event], targets, keyOf).get('spending.postings')?.rows.has('7')).toBe(true);
+    expect(() => foldAnalyticsWrites([event], targets, () => 'EUR')).toThrow(
+      /spending\.postings: row key "EUR" is not a whole number \(keyType BIGINT\)/,
+    );
+    const text: AnalyticsTarget = { ...postings, spec: { ...postings.spec, keyType: 'VARCHAR' } };
+    const writes = foldAnalyticsWrites([event], new Map([['transactions', [text]]]), () => 'EUR');
+    expect([...(writes.get('spending.postings')?.rows.keys() ?? [])]).toEqual(['EUR']);
+  });
+
   it('a null row keeps no fact (and deletes an earlier one)', () => {
     const none: AnalyticsTarget = { ...postings, spec: { ...postings.spec, row: () => null } };
     const writes = foldAnalyticsWrites(
@@ -157,6 +170,32 @@ describe('analytics definition checks', () => {
     expect(() => defineMigration(spec([model]))).toThrow(
       /nowhere is not a captured table[\s\S]*Bad-Name: use lower-case[\s\S]*declare at least one query/,
     );
+  });
+
+  it('refuses an unknown key type, and a BIGINT key over a compound capture key', () => {
+    const pairs = captureTable({
+      table: 'pairs',
+      row: z.object({ a: z.number(), b: z.number() }),
+      key: ['a', 'b'],
+      stream: { type: 'pair', id: (s) => `${s.a}-${s.b}` },
+      onCreate: 'PairAdded',
+      otherwise: 'PairChanged',
+      onDelete: 'PairRemoved',
+    });
+    const model = defineAnalytics({
+      name: 'keys',
+      tables: {
+        odd: { from: 'transactions', keyType: 'INT' as never, columns: { n: 'BIGINT' }, row: () => null },
+        pair: { from: 'pairs', keyType: 'BIGINT', columns: { n: 'BIGINT' }, row: () => null },
+        text: { from: 'pairs', keyType: 'VARCHAR', columns: { n: 'BIGINT' }, row: () => null },
+      },
+      queries: { q: 'SELECT 1' },
+    });
+    const withPairs = { ...spec([model]), capture: { tables: [...bank.rules.rules, pairs] } };
+    expect(() => defineMigration(withPairs)).toThrow(
+      /odd\.keyType: "INT" is not BIGINT or VARCHAR[\s\S]*pair\.keyType: BIGINT needs a capture key of one column; pairs's is a, b/,
+    );
+    expect(() => defineMigration(withPairs)).not.toThrow(/text\.keyType/);
   });
 
   it('accepts the bank model', () => {
