@@ -276,8 +276,9 @@ export class DuckDbAnalytics implements AnalyticsStore {
    * a row: into an empty store, 500 events a batch, the sample bank's first 300,000 events took
    * 20 s that way (15,000 events/s) and 10 s this way (30,000/s), the tables identical.
    * The staging table is created anew for every write: emptied with TRUNCATE, the temporary
-   * (in-memory) table kept its deleted rows' memory for good, ~100 bytes a staged row (the bench
-   * bank's first 1.3M postings: 152 MB of IN_MEMORY_TABLE in duckdb_memory(), 18 MB this way).
+   * (in-memory) table kept its deleted rows' memory for good, ~100 bytes a staged row (1.5M of
+   * the bench bank's stored events, most of them postings: 152 MB of IN_MEMORY_TABLE in
+   * duckdb_memory(), 18 MB this way).
    */
   private async writeRows(target: AnalyticsTarget, rows: ReadonlyMap<string, AnalyticsValues | null>) {
     const stage = await this.stageOf(target);
