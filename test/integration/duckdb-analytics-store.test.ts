@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NewDomainEvent, StoredEvent } from '../../eventstore/ports.js';
+import type { StoredEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
 import { type AnalyticsKeyType, analyticsTable, defineAnalytics } from '../../index.js';
 import { DuckDbAnalytics } from '../../projectors/stores/duckdb-analytics.js';
-import { notesMigration } from './support/notes.js';
+import { appendNote, noteEvent, notesMigration } from './support/notes.js';
 
 /**
  * The DuckDB analytics store on a real file. Its row key as text (the default) and as BIGINT:
@@ -45,29 +45,7 @@ const migrationWith = (first: AnalyticsKeyType | undefined) =>
 
 let seq = 0;
 function append(store: SqliteEventStore, id: number | string, body: string, op: 'c' | 'u' | 'd' = 'c') {
-  const txId = `tx-${++seq}`;
-  const event: NewDomainEvent = {
-    streamType: 'note',
-    streamId: `note-${id}`,
-    type: op === 'd' ? 'NoteRemoved' : op === 'c' ? 'NoteAdded' : 'NoteChanged',
-    data: { state: { id, body }, changes: {} },
-    metadata: {
-      op,
-      table: 'notes',
-      sourcePosition: `${txId}:0`,
-      sourceOrder: `${txId}:0`,
-      sourceTxId: txId,
-      sourceTsMs: 0,
-      snapshot: false,
-    },
-  };
-  store.appendSync({
-    sourceName: 'test',
-    sourceTxId: txId,
-    offset: { tx: txId },
-    events: [event],
-    deadLetters: [],
-  });
+  appendNote(store, id, body, `tx-${++seq}`, op);
 }
 
 async function applyAll(duck: DuckDbAnalytics, store: SqliteEventStore, after = 0): Promise<void> {
@@ -154,19 +132,7 @@ describe('DuckDB analytics memory', () => {
           position++;
           const id = position % 10_000;
           events.push({
-            streamType: 'note',
-            streamId: `note-${id}`,
-            type: 'NoteChanged',
-            data: { state: { id, body }, changes: {} },
-            metadata: {
-              op: 'u',
-              table: 'notes',
-              sourcePosition: `p${position}`,
-              sourceOrder: `p${position}`,
-              sourceTxId: `tx${position}`,
-              sourceTsMs: 0,
-              snapshot: false,
-            },
+            ...noteEvent(id, body, `tx${position}`, 'u'),
             position,
             version: 1,
             recordedAt: '2026-01-01T00:00:00.000Z',

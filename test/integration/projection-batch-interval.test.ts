@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
 import { analyticsTable, defineAnalytics } from '../../index.js';
 import { AnalyticsRunner } from '../../projectors/analytics-runner.js';
@@ -11,7 +10,7 @@ import { ProjectionRunner } from '../../projectors/runner.js';
 import { DuckDbAnalytics } from '../../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
-import { notesMigration } from './support/notes.js';
+import { appendNote, notesMigration } from './support/notes.js';
 
 /**
  * projector.minBatchIntervalMs on the real stores, and the analytics runner's interval on a
@@ -25,29 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const migration = notesMigration('body');
 
 function append(store: SqliteEventStore, n: number): void {
-  const txId = `tx-${n}`;
-  const event: NewDomainEvent = {
-    streamType: 'note',
-    streamId: `note-${n}`,
-    type: 'NoteAdded',
-    data: { state: { id: n, body: `note ${n}` }, changes: {} },
-    metadata: {
-      op: 'c',
-      table: 'notes',
-      sourcePosition: `${txId}:0`,
-      sourceOrder: `${txId}:0`,
-      sourceTxId: txId,
-      sourceTsMs: 0,
-      snapshot: false,
-    },
-  };
-  store.appendSync({
-    sourceName: 'test',
-    sourceTxId: txId,
-    offset: { tx: txId },
-    events: [event],
-    deadLetters: [],
-  });
+  appendNote(store, n, `note ${n}`, `tx-${n}`);
 }
 
 describe('a projector with a minimum batch interval', () => {

@@ -1,3 +1,5 @@
+import type { NewDomainEvent } from '../../../eventstore/ports.js';
+import type { SqliteEventStore } from '../../../eventstore/sqlite.js';
 import {
   type AnalyticsDefinition,
   captureTable,
@@ -64,5 +66,42 @@ export function notesMigration(
         },
       },
     },
+  });
+}
+
+/** A captured change of a `notes` row, as the mapping makes it; `txId` is its own source transaction. */
+export function noteEvent(
+  id: number | string,
+  body: string,
+  txId: string,
+  op: 'c' | 'u' | 'd' = 'c',
+): NewDomainEvent {
+  return {
+    streamType: 'note',
+    streamId: `note-${id}`,
+    type: op === 'd' ? 'NoteRemoved' : op === 'c' ? 'NoteAdded' : 'NoteChanged',
+    data: { state: { id, body }, changes: {} },
+    metadata: {
+      op,
+      table: 'notes',
+      sourcePosition: `${txId}:0`,
+      sourceOrder: `${txId}:0`,
+      sourceTxId: txId,
+      sourceTsMs: 0,
+      snapshot: false,
+    },
+  };
+}
+
+/** Appends noteEvent(...) as one source transaction of the source `test`. */
+export function appendNote(store: SqliteEventStore, ...args: Parameters<typeof noteEvent>): void {
+  const event = noteEvent(...args);
+  const txId = event.metadata.sourceTxId;
+  store.appendSync({
+    sourceName: 'test',
+    sourceTxId: txId,
+    offset: { tx: txId },
+    events: [event],
+    deadLetters: [],
   });
 }
