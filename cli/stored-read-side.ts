@@ -8,6 +8,7 @@ import { liveHolder } from '../lib/data-lock.js';
 import { AdapterError } from '../lib/errors.js';
 import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
+import { appliedPosition } from '../projectors/runner.js';
 import { VersionedReadModels } from '../projectors/stores/versioned-read-models.js';
 import type { RunningReadSide } from './read-side.js';
 
@@ -76,8 +77,8 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
   const countAfter = events.prepare<[number], { n: number }>(
     'SELECT COUNT(*) AS n FROM events WHERE position > ?',
   );
-  const checkpointOf = readDb.prepare<[string], { position: number; applied: number | null }>(
-    'SELECT position, applied_position AS applied FROM projector_checkpoints WHERE name = ?',
+  const checkpointOf = readDb.prepare<[string], { position: number }>(
+    'SELECT position FROM projector_checkpoints WHERE name = ?',
   );
   const stored = () => {
     const row = offsetRow.get(sourceName);
@@ -106,8 +107,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     } catch (err) {
       logger.debug({ err }, 'legacy change-log end unknown; lag measured from the last known');
     }
-    const row = checkpointOf.get(CHECKPOINT_NAME);
-    const checkpoint = row?.position ?? 0;
+    const checkpoint = checkpointOf.get(CHECKPOINT_NAME)?.position ?? 0;
     const head = headOf.get()?.head ?? 0;
     const next = checkpoint < head ? nextAfter.get(checkpoint) : undefined;
     unprojected = checkpoint < head ? (countAfter.get(checkpoint)?.n ?? 0) : 0;
@@ -117,7 +117,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
       reached: (e) => progress.reached(e),
       checkpoint,
       head,
-      applied: Math.max(checkpoint, row?.applied ?? 0),
+      applied: appliedPosition(readDb, CHECKPOINT_NAME),
       oldestUnprojectedCommitMs:
         next === undefined ? null : (JSON.parse(next.metadata) as { sourceTsMs: number }).sourceTsMs,
     });
