@@ -43,6 +43,7 @@ export {
   type LegacyRow,
   type LegacySql,
   type ReadModelContext,
+  type ReconcileSource,
 } from './definition/endpoints.js';
 export { JsonText, jsonText, storedDocument } from './definition/json-text.js';
 export {
@@ -64,6 +65,7 @@ export {
   type DomainState,
   defineProjection,
   defineView,
+  documentsInOrder,
   getMany,
   type IndexFields,
   type Join,

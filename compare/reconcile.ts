@@ -107,22 +107,46 @@ async function notServedHere(
   }
 }
 
-/** The parameter sets an endpoint lists for reconciliation, each parsed by its params schema. */
-export async function parameterSets(entry: EndpointEntry, db: LegacyDb): Promise<EndpointParams[]> {
+/**
+ * The parameter sets an endpoint lists for reconciliation, each parsed by its params schema:
+ * the legacy database's, then, given the read models, those only the read models hold
+ * (`reconcile.readModel`), each set once.
+ */
+export async function parameterSets(
+  entry: EndpointEntry,
+  db: LegacyDb,
+  readModels?: ReadModels,
+): Promise<EndpointParams[]> {
   const source = entry.definition.reconcile;
   if (source === undefined) return [];
-  const raw = typeof source === 'function' ? await source(db) : await db.query(source.sql);
-  return raw.map((row, i) => {
-    const parsed = entry.definition.params.safeParse(row);
-    if (!parsed.success) {
-      throw new AdapterError(
-        'RECONCILE_KEYS_INVALID',
-        `reconcile parameter set ${i} of ${entry.key} does not match its params schema: ${parsed.error.message}`,
-        { cause: parsed.error, hint: 'name the columns of the reconcile SQL after the endpoint parameters' },
-      );
-    }
-    return parsed.data;
+  const fromLegacy = typeof source === 'function' ? await source(db) : await db.query(source.sql);
+  const sets = fromLegacy.map((row, i) => parsedSet(entry, row, `reconcile parameter set ${i}`));
+  if (typeof source === 'function' || source.readModel === undefined || readModels === undefined) return sets;
+  const seen = new Set(sets.map(requestKeyOf));
+  const fromReadModels = await source.readModel(readModels);
+  fromReadModels.forEach((row, i) => {
+    const params = parsedSet(entry, row, `read-model parameter set ${i}`);
+    const key = requestKeyOf(params);
+    if (seen.has(key)) return;
+    seen.add(key);
+    sets.push(params);
   });
+  return sets;
+}
+
+function parsedSet(entry: EndpointEntry, row: unknown, which: string): EndpointParams {
+  const parsed = entry.definition.params.safeParse(row);
+  if (!parsed.success) {
+    throw new AdapterError(
+      'RECONCILE_KEYS_INVALID',
+      `${which} of ${entry.key} does not match its params schema: ${parsed.error.message}`,
+      {
+        cause: parsed.error,
+        hint: 'name the columns of the reconcile SQL, and the fields of the sets reconcile.readModel lists, after the endpoint parameters',
+      },
+    );
+  }
+  return parsed.data;
 }
 
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
@@ -132,7 +156,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   let total = 0;
   const skipped: ReconcileResult['skipped'] = [];
   for (const entry of options.migration.endpoints) {
-    const sets = await parameterSets(entry, options.legacy);
+    const sets = await parameterSets(entry, options.legacy, options.readModels);
     const sampled = sampleOf(sets, options.sample);
     const selected = options.select?.(entry.key, sampled) ?? sampled;
     const unserved = await notServedHere(entry, selected[0], options);

@@ -73,7 +73,20 @@ export interface EndpointSpec<P extends Record<string, unknown>> {
    * database whose columns are parameter names, or a function. Without it the endpoint is not
    * reconciled.
    */
-  reconcile?: { sql: LegacySql } | ((db: LegacyDb) => Promise<P[]>);
+  reconcile?: ReconcileSource | ((db: LegacyDb) => Promise<P[]>);
+}
+
+export interface ReconcileSource {
+  /** The legacy database's parameter sets: its columns are parameter names. */
+  sql: LegacySql;
+  /**
+   * Optional: the parameter sets the read models hold (e.g. a key per document, see
+   * `documentsInOrder`), compared too. A key only the read model has is a document whose rows
+   * the legacy database removed without a captured change (MariaDB/MySQL's ON DELETE CASCADE),
+   * which a listing from the legacy database alone never asks about. Each set is parsed by the
+   * endpoint's `params`.
+   */
+  readModel?: (readModels: ReadModels) => Promise<ReadonlyArray<Readonly<Record<string, unknown>>>>;
 }
 
 export type EndpointParams = Record<string, unknown>;

@@ -159,6 +159,15 @@ function checkEndpoints(spec: MigrationSpec): { entries: EndpointEntry[]; proble
         problems.push(
           `${where}.sensitive: ${sensitive.error.issues.map((i) => `${i.path.join('.') || '(list)'}: ${i.message}`).join('; ')}`,
         );
+      const reconcile = endpoint.reconcile;
+      if (reconcile !== undefined && typeof reconcile !== 'function') {
+        if (typeof reconcile !== 'object' || reconcile === null || reconcile.sql === undefined)
+          problems.push(
+            `${where}.reconcile: expected { sql, readModel? } or a function of the legacy database`,
+          );
+        else if (reconcile.readModel !== undefined && typeof reconcile.readModel !== 'function')
+          problems.push(`${where}.reconcile.readModel: expected a function of the read models`);
+      }
       let compareRules: CompareRules | undefined;
       try {
         if (endpoint.compare !== undefined) compareRules = compileCompareRules(endpoint.compare);

@@ -98,15 +98,20 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 /**
  * A DATETIME/TIMESTAMP value as the database and change-data-capture spell it:
  * 'YYYY-MM-DD HH:MM:SS' plus exactly `fractionDigits` fraction digits, naming a real instant
- * (no month 13, no 25:61:61).
+ * (no month 13, no 25:61:61). Fewer fraction digits (or none) and a 'T' between date and time
+ * are taken and written out in that form: the legacy database reads '2024-01-01 09:00:00' as
+ * the same DATETIME(6) as '2024-01-01 09:00:00.000000', while a read model keyed by the
+ * captured text finds only the latter, so the shadow API would record a client's short form as
+ * a difference (or refuse a request the monolith answers). More digits than the column holds
+ * are refused: MariaDB truncates them and MySQL rounds.
  */
 export function datetimeParam(fractionDigits = 6) {
-  const fraction = fractionDigits > 0 ? `\\.\\d{${fractionDigits}}` : '';
-  const shape = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2}) (\\d{2}):(\\d{2}):(\\d{2})${fraction}$`);
+  const fraction = fractionDigits > 0 ? `(?:\\.(\\d{1,${fractionDigits}}))?` : '';
+  const shape = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2})[ T](\\d{2}):(\\d{2}):(\\d{2})${fraction}$`);
   const example = `YYYY-MM-DD HH:MM:SS${fractionDigits > 0 ? `.${'f'.repeat(fractionDigits)}` : ''}`;
   return z
     .string()
-    .regex(shape, `expected DATETIME(${fractionDigits}) "${example}"`)
+    .regex(shape, `expected DATETIME(${fractionDigits}) "${example}" (fewer fraction digits are padded)`)
     .refine((text) => {
       const [, y, mo, d, h, mi, s] = (shape.exec(text) ?? []).map(Number);
       // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999; no year 0 in SQL.
@@ -115,6 +120,10 @@ export function datetimeParam(fractionDigits = 6) {
       at.setUTCHours(h as number, mi, s);
       if ((y as number) < 1) return false;
       const same = `${pad(at.getUTCFullYear(), 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
-      return text.startsWith(same);
-    }, 'not a real date and time');
+      return text.slice(0, 10) === same.slice(0, 10) && text.slice(11, 19) === same.slice(11);
+    }, 'not a real date and time')
+    .transform((text) => {
+      const digits = fractionDigits > 0 ? `.${text.slice(20).padEnd(fractionDigits, '0')}` : '';
+      return `${text.slice(0, 10)} ${text.slice(11, 19)}${digits}`;
+    });
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { NewDomainEvent } from '../eventstore/ports.js';
+import { AdapterError } from '../lib/errors.js';
 
 /**
  * Read models of a migration: what the projectors build from domain events and the endpoints
@@ -203,3 +204,43 @@ export function getMany<Doc>(
 }
 
 export type ReadModels = Readonly<Record<string, ReadModelHandle<unknown>>>;
+
+/**
+ * Every document of a read model, in the order of `fields`, read a page (`pageSize`, 1,000) at
+ * a time through `find`, each page continuing after the previous page's last document. The
+ * fields must be top-level fields of the documents that together identify one (a view's key
+ * fields when its `select` keeps them), and an index on them keeps each page a range read.
+ * For listing keys, e.g. reconciliation's `readModel` parameter sets.
+ */
+export async function* documentsInOrder(
+  handle: ReadModelHandle<unknown>,
+  fields: readonly [string, ...string[]],
+  pageSize = 1_000,
+): AsyncGenerator<Readonly<Record<string, unknown>>> {
+  const orderBy = fields.map((field) => ({ field }));
+  let after: Scalar[] | undefined;
+  for (;;) {
+    const page = await handle.find({ orderBy, limit: pageSize, ...(after === undefined ? {} : { after }) });
+    for (const doc of page) {
+      if (typeof doc !== 'object' || doc === null)
+        throw new AdapterError('DOCUMENTS_UNORDERED', 'documentsInOrder: a document is not an object', {
+          hint: 'list the documents of a read model whose documents are objects',
+        });
+      yield doc as Readonly<Record<string, unknown>>;
+    }
+    if (page.length < pageSize) return;
+    const last = page[page.length - 1] as Record<string, unknown>;
+    after = fields.map((field) => {
+      const value = last[field];
+      if (value === undefined || (typeof value === 'object' && value !== null))
+        throw new AdapterError(
+          'DOCUMENTS_UNORDERED',
+          `documentsInOrder: a document has no scalar field ${field} to page by`,
+          {
+            hint: 'order by top-level fields the documents keep (a view whose select drops its key fields cannot be paged by them)',
+          },
+        );
+      return value as Scalar;
+    });
+  }
+}

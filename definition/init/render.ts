@@ -499,6 +499,9 @@ function paramSchema(column: CatalogColumn): string {
       return 'z.coerce.number()';
     case 'boolean':
       return 'integerParam()';
+    case 'datetime':
+      // The captured text has the column's fraction digits; a client's '… 09:00:00' is padded to them.
+      return `datetimeParam(${column.precision ?? 0})`;
     default:
       return 'z.string()';
   }
@@ -542,12 +545,23 @@ function renderEndpoint(plan: TablePlan, dialect: Catalog['dialect']): string[] 
     // The view keys documents by the row key: the value as text, or a JSON array for several.
     `    return view.get(${key});`,
     '  },',
+    '  reconcile: {',
+    `    sql: ${str(`SELECT ${reconcileCols} FROM ${table} ORDER BY ${keyColumns}`)},`,
+    "    // The read model's keys too: one only it still has is a row the database removed by itself.",
+    '    readModel: async (readModels) => {',
+    `      const view = readModels[${plan.ident}View.name];`,
+    `      if (view === undefined) throw new Error(\`read model \${${plan.ident}View.name} is not defined\`);`,
+    '      const sets: Array<Record<string, unknown>> = [];',
     ...wrapList(
-      '  ',
-      'reconcile: { ',
-      [`sql: ${str(`SELECT ${reconcileCols} FROM ${table} ORDER BY ${keyColumns}`)}`],
-      ' },',
+      '      ',
+      'for await (const doc of documentsInOrder(view, [',
+      params.map((p) => str(p.field)),
+      ']))',
     ),
+    `        sets.push({ ${params.map((p) => `${propKey(p.param)}: doc${access(p.field)}`).join(', ')} });`,
+    '      return sets;',
+    '    },',
+    '  },',
     '});',
   ];
 }
@@ -649,8 +663,11 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
   const anyLookup = starters.some((s) => s.joins.some((j) => j.spec !== null));
   const name = migrationName(catalog, options.name);
 
-  const imports = ['captureTable', 'defineEndpoint', 'defineMigration', 'defineView'];
-  if (keyParams(active).some((p) => paramSchema(p.column) === 'integerParam()')) imports.push('integerParam');
+  const imports = ['captureTable', 'defineEndpoint', 'defineMigration', 'defineView', 'documentsInOrder'];
+  const activeParams = keyParams(active).map((p) => paramSchema(p.column));
+  if (activeParams.some((schema) => schema.startsWith('datetimeParam(')))
+    imports.splice(1, 0, 'datetimeParam');
+  if (activeParams.includes('integerParam()')) imports.push('integerParam');
   if (anyLookup) imports.push('type DomainState', 'type ViewNode');
   imports.push('z');
   const out: string[] = [
@@ -696,6 +713,10 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
     `  from: ${str(active.table.name)},`,
     '  select: (root) => root.row,',
     '  schema: z.record(z.string(), z.unknown()),',
+    '  // Reconciliation lists the documents in key order (documentsInOrder): a range of this index.',
+    `  indexes: [[${keyParams(active)
+      .map((p) => str(p.field))
+      .join(', ')}]],`,
     '});',
     '',
   );

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resnapshotTable } from '../../cli/operations.js';
 import { startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { reconcile } from '../../compare/reconcile.js';
 import { SqliteComparisonRecorder } from '../../compare/recorder.js';
@@ -9,6 +11,7 @@ import { ShadowComparator } from '../../compare/shadow-compare.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
 import { initDefinition } from '../../definition/init/index.js';
 import { loadDefinition } from '../../definition/load.js';
+import { documentsInOrder } from '../../definition/read-models.js';
 import { dropDatabase } from '../../examples/bank/db.js';
 import bank from '../../examples/bank/migration.js';
 import { dropShopDatabase, parseShopUrl } from '../../examples/shop/db.js';
@@ -102,5 +105,140 @@ describe('init writes a definition that runs', () => {
       await dropShopDatabase(conn, database);
     });
     await initAndRun(url, 1);
+  });
+});
+
+/**
+ * A database nobody wrote a definition for, with what strangers' schemas have: a compound key
+ * with a DATETIME(6) part, an unsigned BIGINT key, ENUM, SET, BIT, JSON, a generated column, a
+ * table without a key, and a child table whose rows the server deletes by itself
+ * (ON DELETE CASCADE, which the binlog does not carry).
+ */
+const CLINIC_SCHEMA = [
+  `CREATE TABLE practitioners (
+     practitioner_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     full_name VARCHAR(120) NOT NULL, specialty ENUM('gp','cardio') NOT NULL,
+     languages SET('en','fr') NOT NULL DEFAULT 'en', active BIT(1) NOT NULL DEFAULT b'1', profile JSON NULL)`,
+  `CREATE TABLE patients (
+     id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, family_name VARCHAR(80) NOT NULL,
+     display_name VARCHAR(90) AS (UPPER(family_name)) VIRTUAL)`,
+  `CREATE TABLE appointment (
+     patient_id INT NOT NULL, slot DATETIME(6) NOT NULL, practitioner_id BIGINT UNSIGNED NOT NULL,
+     status VARCHAR(20) NOT NULL, fee DECIMAL(20,6) NOT NULL,
+     PRIMARY KEY (patient_id, slot),
+     FOREIGN KEY (patient_id) REFERENCES patients(id) ON DELETE CASCADE,
+     FOREIGN KEY (practitioner_id) REFERENCES practitioners(practitioner_id))`,
+  'CREATE TABLE audit_log (at DATETIME NOT NULL, what VARCHAR(200) NOT NULL)',
+  `INSERT INTO practitioners (full_name, specialty, languages, profile) VALUES
+     ('Dr. Zoë Ångström', 'cardio', 'en,fr', '{"room": 12}'), ('Dr. O''Brien', 'gp', 'en', NULL)`,
+  "INSERT INTO patients (family_name) VALUES ('Souza'), ('Tables'), ('Dubois')",
+  `INSERT INTO appointment VALUES
+     (1, '2026-12-01 09:00:00.123456', 1, 'booked', 120.5), (1, '2026-12-02 09:00:00', 2, 'done', 0),
+     (2, '2026-12-03 10:30:00', 2, 'booked', 99999999999999.999999), (2, '2026-12-10 10:00:00.5', 1, 'booked', 0.000001),
+     (3, '2026-12-04 11:00:00', 1, 'cancelled', 12.34)`,
+  "INSERT INTO audit_log VALUES (NOW(), 'seeded')",
+];
+
+describe('init on a schema nobody wrote', () => {
+  it('reconciles the read model keys too: a cascaded delete the binlog does not carry is found', async () => {
+    const database = `t_init_clinic_${suffix}`;
+    const server = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+    const admin = await mysql.createConnection(server);
+    cleanups.push(async () => {
+      await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+      await admin.end();
+    });
+    await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
+    await admin.query(`USE \`${database}\``);
+    for (const sql of CLINIC_SCHEMA) await admin.query(sql);
+
+    const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
+    const dir = mkdtempSync(join(tmpdir(), 'cqrs-init-clinic-'));
+    dirs.push(dir);
+    const out = join(dir, 'migration.ts');
+    await initDefinition(url, { out, importFrom: REPO_INDEX });
+    const migration = await loadDefinition(out);
+    const entry = migration.endpoints[0];
+    expect(entry?.key).toBe('appointment.get');
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        legacy: { url },
+        cdc: { serverId: 7100 + Math.floor(Math.random() * 800), name: `clinic_${suffix}` },
+        dataDir: join(dir, 'data'),
+        projector: { pollIntervalMs: 20 },
+      },
+    });
+    const errors: Error[] = [];
+    const start = () =>
+      startEmbeddedPipeline({ config, migration, logger: silentLogger, onError: (e) => errors.push(e) });
+    let pipeline = await start();
+    const legacy = openLegacyDb(url);
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const check = () =>
+      reconcile({
+        migration,
+        legacy,
+        readModels: pipeline.readModels,
+        comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 50 }),
+      });
+    try {
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
+      const before = await check();
+      expect(before).toMatchObject({ total: 5, checked: 5, failures: [] });
+      // Listed in key order across pages (2 a page here), every document once.
+      const listed: unknown[] = [];
+      const view = pipeline.readModels.appointment;
+      if (view === undefined) throw new Error('expected the appointment view');
+      for await (const doc of documentsInOrder(view, ['patientId', 'slot'], 2))
+        listed.push([doc.patientId, doc.slot]);
+      expect(listed).toEqual([
+        [1, '2026-12-01 09:00:00.123456'],
+        [1, '2026-12-02 09:00:00.000000'],
+        [2, '2026-12-03 10:30:00.000000'],
+        [2, '2026-12-10 10:00:00.500000'],
+        [3, '2026-12-04 11:00:00.000000'],
+      ]);
+
+      // A client's '… 10:30:00' is the DATETIME(6) '… 10:30:00.000000': both sides find it.
+      const endpoint = entry?.definition;
+      if (endpoint === undefined) throw new Error('expected the endpoint');
+      const params = endpoint.params.parse({ patientId: '2', slot: '2026-12-03 10:30:00' });
+      expect(
+        await endpoint.readModel({ params, readModels: pipeline.readModels, analytics: {} }),
+      ).toMatchObject({
+        fee: '99999999999999.999999',
+        slot: '2026-12-03 10:30:00.000000',
+      });
+
+      // InnoDB deletes patient 2's two appointments itself; the binlog has only the patient row.
+      await admin.query('DELETE FROM patients WHERE id = 2');
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      const after = await check();
+      // The legacy listing has 3 keys left; the read model's 2 ghosts are checked as well.
+      expect(after.total).toBe(5);
+      expect(after.byOutcome).toMatchObject({ match: 3, missing: 2 });
+      expect(after.failures.map((f) => f.requestKey).sort()).toEqual([
+        'patientId=2&slot=2026-12-03+10%3A30%3A00.000000',
+        'patientId=2&slot=2026-12-10+10%3A00%3A00.500000',
+      ]);
+
+      // The remedy the warning names: capture the table again, with the pipeline stopped.
+      await pipeline.stop();
+      const printed: string[] = [];
+      const resnapshot = { config: undefined, definition: undefined, table: 'appointment', force: true };
+      expect(await resnapshotTable(config, migration, resnapshot, silentLogger, (l) => printed.push(l))).toBe(
+        0,
+      );
+      pipeline = await start();
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      expect(await check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      expect(errors).toEqual([]);
+    } finally {
+      recorder.close();
+      await pipeline.stop();
+      await legacy.close();
+    }
   });
 });

@@ -133,7 +133,7 @@ describe('renderDefinition', () => {
   it('writes raw row schemas transformed to camelCase domain fields', () => {
     const text = render('mysql');
     expect(text).toContain(
-      `import {\n  captureTable,\n  defineEndpoint,\n  defineMigration,\n  defineView,\n  type DomainState,\n  type ViewNode,\n  z,\n} from '${REPO_INDEX}';`,
+      `import {\n  captureTable,\n  defineEndpoint,\n  defineMigration,\n  defineView,\n  documentsInOrder,\n  type DomainState,\n  type ViewNode,\n  z,\n} from '${REPO_INDEX}';`,
     );
     expect(text).toContain('const customersRow = z');
     expect(text).toContain("    'first name': z.string(),");
@@ -221,8 +221,13 @@ describe('renderDefinition', () => {
     expect(mysql).toContain('      return row === undefined ? null : orderItemsRow.parse(row);');
     expect(mysql).toContain('    return view.get(JSON.stringify([params.orderId, params.productSku]));');
     expect(mysql).toContain(
-      "  reconcile: {\n    sql: 'SELECT `order_id` AS `orderId`, `product_sku` AS `productSku` FROM `order_items` ORDER BY `order_id`, `product_sku`',\n  },",
+      "  reconcile: {\n    sql: 'SELECT `order_id` AS `orderId`, `product_sku` AS `productSku` FROM `order_items` ORDER BY `order_id`, `product_sku`',\n",
     );
+    // The read model's keys are listed too, in key order, from an index on the key fields.
+    expect(mysql).toContain(
+      "      for await (const doc of documentsInOrder(view, ['orderId', 'productSku']))\n        sets.push({ orderId: doc.orderId, productSku: doc.productSku });",
+    );
+    expect(mysql).toContain("  indexes: [['orderId', 'productSku']],");
     expect(mysql).toContain('  params: z.object({ orderId: bigintKey, productSku: z.string() }),');
     expect(mysql).toContain('    orderItems: { endpoints: { get: orderItemsEndpoint } },');
     expect(mysql).toContain("  name: 'shop-db',");
@@ -328,6 +333,54 @@ describe('the rendered definition at run time', () => {
       analytics: {},
     });
     expect(keys).toEqual([rule?.rowKey({ orderId: 7, productSku: 'A-1' })]);
+  }, 60_000);
+
+  it('a date-time key: the shorter form of an instant finds the document its row is stored under', async () => {
+    const catalog: Catalog = {
+      dialect: 'mysql',
+      database: 'clinic',
+      tables: [
+        table(
+          'appointment',
+          [
+            col('patient_id', 'int'),
+            col('slot', 'datetime', { precision: 6, sqlType: 'datetime(6)' }),
+            col('status', 'string'),
+          ],
+          ['patient_id', 'slot'],
+        ),
+      ],
+    };
+    const text = renderDefinition(catalog, { importFrom: REPO_INDEX, name: 'clinic' });
+    expect(text).toContain('  params: z.object({ patientId: integerParam(), slot: datetimeParam(6) }),');
+    const { file, errors } = typecheckDefinition(text);
+    expect(errors).toEqual([]);
+    const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
+    const rule = migration.ruleOf('appointment');
+    const row = rule?.parse({ patient_id: 1, slot: '2026-12-02 09:00:00.000000', status: 'done' });
+    if (row?.ok !== true) throw new Error('expected the row to parse');
+    const endpoint = migration.endpoints[0]?.definition;
+    if (endpoint === undefined) throw new Error('expected an endpoint');
+    // MariaDB answers '… 09:00:00' for a DATETIME(6) of '… 09:00:00.000000': so must the read model.
+    const params = endpoint.params.parse({ patientId: '1', slot: '2026-12-02 09:00:00' });
+    const keys: string[] = [];
+    await endpoint.readModel({
+      params,
+      readModels: {
+        appointment: {
+          get: async (key) => {
+            keys.push(key);
+            return null;
+          },
+          find: async () => [],
+        },
+      },
+      analytics: {},
+    });
+    expect(keys).toEqual([rule?.rowKey(row.state)]);
+    expect(endpoint.params.safeParse({ patientId: '1', slot: '2026-12-02 09:00:00.1234567' }).success).toBe(
+      false,
+    );
   }, 60_000);
 });
 

@@ -49,11 +49,29 @@ describe('datetimeParam', () => {
       expect(at.safeParse(text).error?.issues[0]?.message, text).toBe('not a real date and time');
   });
 
-  it('refuses other shapes with the expected form', () => {
-    for (const text of ['2024-01-01 00:00:00', '2024-01-01T00:00:00.000000', 'yesterday'])
-      expect(at.safeParse(text).error?.issues[0]?.message, text).toBe(
-        'expected DATETIME(6) "YYYY-MM-DD HH:MM:SS.ffffff"',
+  it('writes a shorter fraction or a T separator in the column form', () => {
+    expect(at.parse('2024-01-01 09:00:00')).toBe('2024-01-01 09:00:00.000000');
+    expect(at.parse('2024-01-01 09:00:00.5')).toBe('2024-01-01 09:00:00.500000');
+    expect(at.parse('2024-01-01T09:00:00.123')).toBe('2024-01-01 09:00:00.123000');
+    expect(datetimeParam(3).parse('2024-01-01T09:00:00')).toBe('2024-01-01 09:00:00.000');
+    expect(datetimeParam(0).parse('2024-01-01T09:00:00')).toBe('2024-01-01 09:00:00');
+    expect(at.safeParse('2024-02-30T09:00:00').error?.issues[0]?.message).toBe('not a real date and time');
+  });
+
+  it('refuses other shapes, and more fraction digits than the column holds, with the expected form', () => {
+    for (const [schema, text] of [
+      [at, '2024-01-01 09:00:00.1234567'],
+      [datetimeParam(0), '2024-01-01 09:00:00.5'],
+      [at, '2024-01-01 09:00'],
+      [at, '2024-01-01T09:00:00Z'],
+      [at, '2024-01-01 09:00:00+02:00'],
+      [at, 'yesterday'],
+    ] as const) {
+      const digits = schema === at ? 6 : 0;
+      expect(schema.safeParse(text).error?.issues[0]?.message, text).toMatch(
+        new RegExp(`^expected DATETIME\\(${digits}\\) "YYYY-MM-DD HH:MM:SS`),
       );
+    }
   });
 });
 
