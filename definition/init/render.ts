@@ -280,7 +280,8 @@ function typeNote(column: CatalogColumn): string {
     case 'bytes':
       return `${sql}: base64`;
     default:
-      return sql;
+      // MariaDB/MySQL BIT arrives as its bytes, base64, on both sides (CDC and legacy queries).
+      return /^bit\(\d+\)$/i.test(sql) ? `${sql}: base64 of its bytes, b'1' is 'AQ=='` : sql;
   }
 }
 

@@ -79,6 +79,7 @@ function shop(dialect: Catalog['dialect']): Catalog {
           col('profile', 'json', { nullable: true }),
           col('avatar', 'bytes', { nullable: true }),
           col('location', 'other', { nullable: true }),
+          col('flags', 'other', { sqlType: 'bit(1)' }),
           col('score', 'float'),
         ],
         ['id'],
@@ -148,6 +149,9 @@ describe('renderDefinition', () => {
     expect(text).toContain('    createdAt: r.created_at,');
     expect(text).toContain('    order_id: z.union([z.number().int(), z.string()]),');
     expect(text).toContain('    location: z.union([z.string(), z.number(), z.boolean()]).nullable(),');
+    expect(text).toContain(
+      "    flags: z.union([z.string(), z.number(), z.boolean()]), // bit(1): base64 of its bytes, b'1' is 'AQ=='",
+    );
     expect(text).toContain('    score: z.number(),');
     // Two columns with the same camelCase name stay apart.
     expect(text).toContain('    customerId: r.customer_id,');
