@@ -9,7 +9,7 @@ import { deadLetterMasking } from '../connectors/kafka/dead-letter-masking.js';
 import { type CapturedTable, KafkaDebeziumSource } from '../connectors/kafka/debezium-source.js';
 import { domainTopic } from '../connectors/kafka/domain-topics.js';
 import { DomainEventTranslator, type TranslatorOptions } from '../connectors/kafka/translator.js';
-import { parseLegacyUrl, requireDatabase } from '../connectors/legacy/url.js';
+import { parseLegacyUrl, requireDatabase, schemaOf } from '../connectors/legacy/url.js';
 import type { Migration } from '../definition/migration.js';
 import type { ReadModelHandle, ReadModels } from '../definition/read-models.js';
 import type { Config } from '../lib/config.js';
@@ -66,12 +66,12 @@ function kafkaLogs(logger: Logger): logCreator {
 /**
  * The tables the connector captures, as Debezium names their topics: by database on
  * MariaDB/MySQL (the legacy URL's database: there is no default), by schema on PostgreSQL
- * (the connector captures `public`). `cdc.tables` narrows them; empty means every table the
+ * (the connector captures the URL's `?schema=`, else `public`). `cdc.tables` narrows them; empty means every table the
  * migration captures.
  */
 export function capturedTables(config: Config, migration: Migration): CapturedTable[] {
   const url = parseLegacyUrl(config.legacy.url);
-  const scope = url.dialect === 'postgres' ? 'public' : requireDatabase(config.legacy.url, url);
+  const scope = url.dialect === 'postgres' ? schemaOf(url) : requireDatabase(config.legacy.url, url);
   const tables = config.cdc.tables.length > 0 ? config.cdc.tables : [...migration.tables];
   return tables.map((table) => ({ scope, table }));
 }

@@ -21,7 +21,7 @@ import {
 import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../connectors/debezium/config.js';
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
 import { readDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
-import { openLegacyDb, parseLegacyUrl, requireDatabase } from '../connectors/legacy/index.js';
+import { openLegacyDb, parseLegacyUrl, requireDatabase, schemaOf } from '../connectors/legacy/index.js';
 import { initDefinition } from '../definition/init/index.js';
 import { loadDefinition } from '../definition/load.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
@@ -175,7 +175,7 @@ function connectorOptions(
     database: requireDatabase(url, legacy),
     pollIntervalMs: config.connect.pollIntervalMs,
   };
-  if (kind === 'postgresql') return common;
+  if (kind === 'postgresql') return { ...common, schema: schemaOf(legacy) };
   return { ...common, kafkaBootstrap: config.connect.kafkaBootstrap ?? config.kafka.brokers.join(',') };
 }
 

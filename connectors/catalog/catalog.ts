@@ -103,7 +103,7 @@ export interface CatalogTable {
 
 export interface Catalog {
   dialect: CatalogDialect;
-  /** Database name (PostgreSQL: the database; the tables are those of schema `public`). */
+  /** Database name (PostgreSQL: the database; the tables are those of the URL's `?schema=`, else `public`). */
   database: string;
   /** Base tables, ordered by name (code-unit order, the same on every dialect). */
   tables: CatalogTable[];

@@ -11,8 +11,6 @@ import {
 } from './catalog.js';
 import type { DatabaseUrl } from './url.js';
 
-const SCHEMA = 'public';
-
 const KINDS: Readonly<Record<string, ColumnKind>> = {
   int2: 'int',
   int4: 'int',
@@ -91,7 +89,7 @@ const ACTION_CODES: Readonly<Record<string, string>> = {
   d: 'SET DEFAULT',
 };
 
-/** Reads base tables of schema `public`, their columns and primary/foreign keys. */
+/** Reads base tables of the URL's schema (`public` unless `?schema=`), their columns and primary/foreign keys. */
 export async function readPostgresCatalog(
   url: DatabaseUrl,
   options: ReadCatalogOptions = {},
@@ -119,7 +117,7 @@ export async function readPostgresCatalog(
       `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
         ORDER BY c.relname COLLATE "C"`,
-      [SCHEMA],
+      [url.schema],
     );
     const names = selectTables(
       tables.rows.map((r) => r.name),
@@ -139,7 +137,7 @@ export async function readPostgresCatalog(
          JOIN pg_type t ON t.oid = a.atttypid
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY c.relname, a.attnum`,
-      [SCHEMA],
+      [url.schema],
     );
     const labels = await client.query<{ type_oid: number; label: string }>(
       `SELECT enumtypid::int AS type_oid, enumlabel AS label FROM pg_enum ORDER BY enumtypid, enumsortorder`,
@@ -180,7 +178,7 @@ export async function readPostgresCatalog(
       columns.set(r.table_name, list);
     }
 
-    // Foreign keys into another schema cannot be captured from `public`: left out.
+    // Foreign keys into another schema cannot be captured from this one: left out.
     const keyRows = await client.query<KeyRow>(
       `SELECT c.relname AS table_name, con.conname AS constraint_name, con.contype, k.ord::int AS position,
               a.attname AS column_name, fc.relname AS ref_table, fa.attname AS ref_column,
@@ -196,7 +194,7 @@ export async function readPostgresCatalog(
          LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[k.ord::int]
         WHERE n.nspname = $1 AND con.contype IN ('p', 'f') AND (con.contype = 'p' OR fn.nspname = $1)
         ORDER BY c.relname, con.conname, k.ord`,
-      [SCHEMA],
+      [url.schema],
     );
     const keys: KeyColumnRow[] = keyRows.rows.map((r) => ({
       table: r.table_name,

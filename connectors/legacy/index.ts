@@ -13,7 +13,7 @@ import { parseLegacyUrl } from './url.js';
 export { type LegacyDbOptions, type MysqlLegacyDb, openMysqlLegacyDb } from './mysql.js';
 export { bindNamedParams, sqlFor } from './named-params.js';
 export { openPostgresLegacyDb, type PostgresLegacyDb, type PostgresLegacyDbOptions } from './postgres.js';
-export { type LegacyUrl, parseLegacyUrl, redactUrl, requireDatabase } from './url.js';
+export { type LegacyUrl, parseLegacyUrl, redactUrl, requireDatabase, schemaOf } from './url.js';
 
 export interface OpenLegacyDbOptions {
   /** Connections the legacy read path may hold at once (legacy.poolSize). */

@@ -72,7 +72,8 @@ export function openPostgresLegacyDb(url: string, options: PostgresLegacyDbOptio
     database: requireDatabase(url, legacy),
     max: options.poolSize ?? 8,
     connectionTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
+    // Unqualified names in the endpoints' SQL resolve in the URL's schema, then public (extensions).
+    options: `-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1${legacy.schema === undefined ? '' : ` -c search_path=${legacy.schema},public`}`,
     types: TEXT_TYPES,
   });
   // An idle client whose connection drops emits 'error' on the pool; unheard, it ends the process.

@@ -16,7 +16,18 @@ export interface LegacyUrl {
   password: string;
   /** Absent when the URL has no path; callers that need one say so (`requireDatabase`). */
   database: string | undefined;
+  /**
+   * PostgreSQL: the schema whose tables are captured and which unqualified legacy SQL reads
+   * (`?schema=app`, as Prisma and others spell it); absent: `public`. MySQL has none: its
+   * database is the schema.
+   */
+  schema?: string;
 }
+
+/** The PostgreSQL schema of a parsed URL: `?schema=`, else `public`. */
+export const schemaOf = (legacy: LegacyUrl): string => legacy.schema ?? 'public';
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 const SCHEMES: Readonly<Record<string, LegacyDialect>> = {
   'mysql:': 'mysql',
@@ -83,13 +94,7 @@ export function parseLegacyUrl(url: string): LegacyUrl {
     throw invalid(url, `unsupported scheme "${parsed.protocol.replace(/:$/, '')}"; ${EXPECTED}`);
   }
   if (parsed.hostname === '') throw invalid(url, `no host; ${EXPECTED}`);
-  if (parsed.search !== '' || parsed.hash !== '') {
-    throw invalid(
-      url,
-      'URL options (?… or #…) are not supported',
-      'remove them from legacy.url; TLS and other driver options are not configurable yet',
-    );
-  }
+  const schema = schemaParam(url, parsed, dialect);
   const path = decode(url, parsed.pathname.replace(/^\//, ''), 'database name');
   if (path !== '' && !DATABASE_NAME[dialect].test(path)) {
     throw invalid(
@@ -107,7 +112,35 @@ export function parseLegacyUrl(url: string): LegacyUrl {
     user: decode(url, parsed.username, 'user'),
     password: decode(url, parsed.password, 'password'),
     database: path === '' ? undefined : path,
+    ...(schema === undefined ? {} : { schema }),
   };
+}
+
+/**
+ * `?schema=name` on a PostgreSQL URL; every other option is refused rather than ignored:
+ * silently dropping a TLS option would connect in clear text.
+ */
+function schemaParam(url: string, parsed: URL, dialect: LegacyDialect): string | undefined {
+  const names = [...parsed.searchParams.keys()];
+  const others = names.filter((name) => name !== 'schema' || dialect !== 'postgres');
+  if (parsed.hash !== '' || others.length > 0 || names.length > 1) {
+    throw invalid(
+      url,
+      `URL options are not supported${others.length > 0 ? ` (${others.join(', ')})` : ''}`,
+      dialect === 'postgres'
+        ? 'the one option is ?schema=<name> (PostgreSQL); TLS and other driver options are not configurable yet'
+        : 'remove them from legacy.url (MySQL/MariaDB: the database is the schema); TLS and other driver options are not configurable yet',
+    );
+  }
+  const schema = parsed.searchParams.get('schema');
+  if (schema === null) return undefined;
+  if (!SCHEMA_NAME.test(schema))
+    throw invalid(
+      url,
+      `invalid schema name "${schema}"`,
+      'a schema name of letters, digits and "_", not starting with a digit, at most 63',
+    );
+  return schema;
 }
 
 /**

@@ -100,6 +100,8 @@ export function parsePostgresUrl(url: string): {
   user: string;
   password: string;
   database: string;
+  /** `?schema=`: the captured schema (absent: the reader's default, public). */
+  schema?: string;
 } {
   // One parser of legacy URLs (connectors/legacy/url.ts); this one only insists on PostgreSQL.
   const { dialect, ...conn } = parseLegacyUrl(url);

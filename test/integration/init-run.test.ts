@@ -19,7 +19,7 @@ import shop from '../../examples/shop/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { REPO_INDEX } from '../support/typecheck.js';
-import { pgReachable } from './support/postgres.js';
+import { dropPgState, pgQuery, pgReachable } from './support/postgres.js';
 
 /**
  * `cqrs-migrate init` as a new user meets it: against a live database nobody wrote a definition
@@ -234,6 +234,94 @@ describe('init on a schema nobody wrote', () => {
       pipeline = await start();
       expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
       expect(await check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      expect(errors).toEqual([]);
+    } finally {
+      recorder.close();
+      await pipeline.stop();
+      await legacy.close();
+    }
+  });
+});
+
+describe('init on a PostgreSQL schema other than public (?schema=)', () => {
+  it('captures, serves and reconciles the tables of that schema, not the same-named ones of public', async (ctx) => {
+    if (!(await pgReachable())) ctx.skip();
+    const database = `t_init_schema_${suffix}`;
+    const name = `sch_${suffix}`;
+    await pgQuery('postgres', `CREATE DATABASE "${database}"`);
+    cleanups.push(() => dropPgState(database, [`cqrs_${name}`.toLowerCase()]));
+    await pgQuery(
+      database,
+      'CREATE SCHEMA clinic',
+      `CREATE TABLE clinic.patients (id INT PRIMARY KEY, family_name TEXT NOT NULL, born DATE)`,
+      `CREATE TABLE clinic.visits (patient_id INT NOT NULL REFERENCES clinic.patients(id),
+         at TIMESTAMP(3) NOT NULL, note TEXT, PRIMARY KEY (patient_id, at))`,
+      'ALTER TABLE clinic.patients REPLICA IDENTITY FULL',
+      'ALTER TABLE clinic.visits REPLICA IDENTITY FULL',
+      // A same-named table in public, which neither init nor the reader nor the legacy SQL may read.
+      'CREATE TABLE public.visits (id INT PRIMARY KEY, junk TEXT)',
+      "INSERT INTO public.visits VALUES (1, 'not this one')",
+      "INSERT INTO clinic.patients VALUES (1, 'Souza', '1980-02-29'), (2, 'Dubois', NULL)",
+      `INSERT INTO clinic.visits VALUES (1, '2026-12-01 09:00:00.5', 'first'), (1, '2026-12-02 09:00', NULL),
+         (2, '2026-12-03 10:30', 'x')`,
+    );
+    const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}?schema=clinic`;
+    const dir = mkdtempSync(join(tmpdir(), 'cqrs-init-schema-'));
+    dirs.push(dir);
+    const out = join(dir, 'migration.ts');
+    const written = await initDefinition(url, { out, importFrom: REPO_INDEX });
+    expect(written.tables).toBe(2);
+    const migration = await loadDefinition(out);
+    expect(migration.tables).toEqual(['patients', 'visits']);
+    expect(migration.endpoints[0]?.key).toBe('visits.get');
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        legacy: { url },
+        cdc: { name },
+        dataDir: join(dir, 'data'),
+        projector: { pollIntervalMs: 20 },
+      },
+    });
+    const errors: Error[] = [];
+    const pipeline = await startEmbeddedPipeline({
+      config,
+      migration,
+      logger: silentLogger,
+      onError: (e) => errors.push(e),
+    });
+    const legacy = openLegacyDb(url);
+    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+    const check = () =>
+      reconcile({
+        migration,
+        legacy,
+        readModels: pipeline.readModels,
+        comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 50 }),
+      });
+    try {
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
+      expect(await check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      // Streamed changes of that schema reach the read model; the legacy SQL reads it unqualified.
+      await pgQuery(
+        database,
+        "UPDATE clinic.visits SET note = 'moved' WHERE patient_id = 2",
+        "INSERT INTO clinic.visits VALUES (2, '2026-12-05 08:00', 'new')",
+        "UPDATE public.visits SET junk = 'still not this one'",
+      );
+      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+      const after = await check();
+      expect(after).toMatchObject({ total: 4, checked: 4, failures: [] });
+      const endpoint = migration.endpoints[0]?.definition;
+      if (endpoint === undefined) throw new Error('expected the endpoint');
+      const params = endpoint.params.parse({ patientId: '2', at: '2026-12-05 08:00:00' });
+      expect(
+        await endpoint.readModel({ params, readModels: pipeline.readModels, analytics: {} }),
+      ).toMatchObject({
+        note: 'new',
+        at: '2026-12-05 08:00:00.000',
+      });
       expect(errors).toEqual([]);
     } finally {
       recorder.close();

@@ -98,6 +98,18 @@ describe('legacy URLs', () => {
     expect(() => parseLegacyUrl('oracle://u:secret@db/x')).toThrow(/unsupported scheme "oracle"/);
     expect(() => parseLegacyUrl('oracle://u:secret@db/x')).not.toThrow(/secret/);
     expect(() => parseLegacyUrl('postgres://u:p@db/shop?sslmode=require')).toThrow(/not supported/);
+    // PostgreSQL's one option: the schema (public when absent); MySQL's database is its schema.
+    expect(parseLegacyUrl('postgres://u:p@db/shop?schema=sales')).toMatchObject({
+      database: 'shop',
+      schema: 'sales',
+    });
+    expect(parseLegacyUrl('postgres://u:p@db/shop').schema).toBeUndefined();
+    expect(() => parseLegacyUrl('mysql://u:p@db/shop?schema=sales')).toThrow(/not supported \(schema\)/);
+    expect(() => parseLegacyUrl('postgres://u:p@db/shop?schema=sales&sslmode=require')).toThrow(
+      /not supported \(sslmode\)/,
+    );
+    expect(() => parseLegacyUrl('postgres://u:p@db/shop?schema=a&schema=b')).toThrow(/not supported/);
+    expect(() => parseLegacyUrl('postgres://u:p@db/shop?schema=x;drop')).toThrow(/invalid schema name/);
     expect(redactUrl('postgres://u:secret@db/shop')).toBe('postgres://u:***@db/shop');
   });
 
