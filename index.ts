@@ -55,7 +55,7 @@ export {
   type SampleHooks,
   type SampleLoadContext,
 } from './definition/migration.js';
-export { datetimeParam, type IntegerParamOptions, integerParam } from './definition/params.js';
+export { datetimeParam, type IntegerParamOptions, integerParam, uuidParam } from './definition/params.js';
 export {
   type Aggregate,
   type Aggregates,

@@ -127,3 +127,18 @@ export function datetimeParam(fractionDigits = 6) {
       return `${text.slice(0, 10)} ${text.slice(11, 19)}${digits}`;
     });
 }
+
+const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i;
+
+/**
+ * A UUID as PostgreSQL (and MariaDB's UUID type) print it, and so as change-data-capture
+ * delivers it: lower case with hyphens. Upper case and the form without hyphens are taken and
+ * written that way, since the legacy database compares UUIDs as values and finds the row
+ * whatever the case, while a read model keyed by the captured text finds only that text.
+ */
+export function uuidParam() {
+  return z
+    .string()
+    .regex(UUID, 'expected a UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hexadecimal)')
+    .transform((text) => (UUID.exec(text) ?? []).slice(1).join('-').toLowerCase());
+}

@@ -504,7 +504,8 @@ function paramSchema(column: CatalogColumn): string {
       // The captured text has the column's fraction digits; a client's '… 09:00:00' is padded to them.
       return `datetimeParam(${column.precision ?? 0})`;
     default:
-      return 'z.string()';
+      // Captured in lower case; the database finds an upper-case UUID too, so the param lowers it.
+      return /^uuid$/i.test(column.sqlType ?? '') ? 'uuidParam()' : 'z.string()';
   }
 }
 
@@ -669,6 +670,7 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
   if (activeParams.some((schema) => schema.startsWith('datetimeParam(')))
     imports.splice(1, 0, 'datetimeParam');
   if (activeParams.includes('integerParam()')) imports.push('integerParam');
+  if (activeParams.includes('uuidParam()')) imports.push('uuidParam');
   if (anyLookup) imports.push('type DomainState', 'type ViewNode');
   imports.push('z');
   const out: string[] = [

@@ -256,6 +256,21 @@ describe('renderDefinition', () => {
     expect(typecheckDefinition(text).errors).toEqual([]);
   });
 
+  it('keys a UUID column with uuidParam: an upper-case id names the row the database prints in lower case', async () => {
+    const catalog: Catalog = {
+      dialect: 'postgres',
+      database: 'devices',
+      tables: [table('devices', [col('id', 'string', { sqlType: 'uuid' }), col('label', 'string')], ['id'])],
+    };
+    const text = renderDefinition(catalog, { importFrom: REPO_INDEX, name: 'devices' });
+    expect(text).toContain('  params: z.object({ id: uuidParam() }),');
+    const { file, errors } = typecheckDefinition(text);
+    expect(errors).toEqual([]);
+    const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
+    const id = '6f9619ff-8b86-d011-b42d-00c04fc964ff';
+    expect(migration.endpoints[0]?.definition.params.parse({ id: id.toUpperCase() })).toEqual({ id });
+  }, 60_000);
+
   it('is stable: the same catalog gives the same text', () => {
     expect(render('mysql')).toBe(render('mysql'));
   });

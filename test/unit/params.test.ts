@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { datetimeParam, integerParam, quickParams } from '../../definition/params.js';
+import { datetimeParam, integerParam, quickParams, uuidParam } from '../../definition/params.js';
 
 describe('integerParam', () => {
   const id = integerParam({ min: 1 });
@@ -130,5 +130,24 @@ describe('quickParams', () => {
     expect(quickParams(z.strictObject({ id: integerParam() }))).toBeNull();
     expect(quickParams(z.object({ id: integerParam() }).refine(() => true))).toBeNull();
     expect(quickParams(integerParam())).toBeNull();
+  });
+});
+
+describe('uuidParam', () => {
+  it('writes any case, and the form without hyphens, as the database prints it', () => {
+    const id = '6f9619ff-8b86-d011-b42d-00c04fc964ff';
+    expect(uuidParam().parse(id)).toBe(id);
+    expect(uuidParam().parse(id.toUpperCase())).toBe(id);
+    expect(uuidParam().parse(id.replace(/-/g, ''))).toBe(id);
+  });
+
+  it('refuses what is not a UUID', () => {
+    for (const text of [
+      '6f9619ff-8b86-d011-b42d-00c04fc964f',
+      'g'.repeat(32),
+      '',
+      '{6f9619ff-8b86-d011-b42d-00c04fc964ff}',
+    ])
+      expect(uuidParam().safeParse(text).error?.issues[0]?.message, text).toMatch(/^expected a UUID/);
   });
 });
