@@ -35,51 +35,79 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function initAndRun(url: string, serverId: number) {
+/**
+ * `init` for `url` into a new directory, loaded as `run` loads it, and the embedded pipeline
+ * started on it; `check` reconciles every endpoint against the legacy database.
+ */
+async function initAndStart(url: string, cdc: { serverId?: number; name: string }) {
   const dir = mkdtempSync(join(tmpdir(), 'cqrs-init-run-'));
   dirs.push(dir);
   const out = join(dir, 'migration.ts');
   const written = await initDefinition(url, { out, importFrom: REPO_INDEX });
-  expect(written.tables).toBeGreaterThanOrEqual(8);
   const migration = await loadDefinition(out);
   expect(migration.tables.length).toBe(written.tables);
-  expect(migration.endpoints.length).toBeGreaterThanOrEqual(1);
-
   const config = loadConfig({
     env: {},
     overrides: {
       legacy: { url },
-      cdc: { serverId, name: `init_${suffix}` },
+      cdc,
       dataDir: join(dir, 'data'),
       projector: { pollIntervalMs: 20 },
     },
   });
   const errors: Error[] = [];
-  const pipeline = await startEmbeddedPipeline({
-    config,
-    migration,
-    logger: silentLogger,
-    onError: (e) => errors.push(e),
-  });
+  const start = () =>
+    startEmbeddedPipeline({ config, migration, logger: silentLogger, onError: (e) => errors.push(e) });
+  let pipeline = await start();
   const legacy = openLegacyDb(url);
   const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
+  return {
+    written,
+    migration,
+    config,
+    errors,
+    get pipeline() {
+      return pipeline;
+    },
+    async caughtUp(): Promise<void> {
+      expect(await pipeline.waitForCatchUp(120_000)).toBe(true);
+    },
+    check: () =>
+      reconcile({
+        migration,
+        legacy,
+        readModels: pipeline.readModels,
+        comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 50 }),
+      }),
+    /** Runs `between` with the pipeline stopped, then starts it again on the same data. */
+    async restart(between: () => Promise<void>): Promise<void> {
+      await pipeline.stop();
+      await between();
+      pipeline = await start();
+    },
+    async close(): Promise<void> {
+      recorder.close();
+      await pipeline.stop();
+      await legacy.close();
+    },
+  };
+}
+
+/** The starter definition runs to read models whose every key matches the legacy answer. */
+async function initAndRun(url: string, serverId: number) {
+  const run = await initAndStart(url, { serverId, name: `init_${suffix}` });
   try {
-    expect(await pipeline.waitForCatchUp(120_000)).toBe(true);
-    expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
-    const result = await reconcile({
-      migration,
-      legacy,
-      readModels: pipeline.readModels,
-      comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 100 }),
-    });
+    expect(run.written.tables).toBeGreaterThanOrEqual(8);
+    expect(run.migration.endpoints.length).toBeGreaterThanOrEqual(1);
+    await run.caughtUp();
+    expect(await run.pipeline.eventStore.countDeadLetters()).toBe(0);
+    const result = await run.check();
     expect(result.checked).toBeGreaterThan(10);
     expect(result.failures).toEqual([]);
     expect(result.byOutcome.match).toBe(result.checked);
-    expect(errors).toEqual([]);
+    expect(run.errors).toEqual([]);
   } finally {
-    recorder.close();
-    await pipeline.stop();
-    await legacy.close();
+    await run.close();
   }
 }
 
@@ -153,43 +181,19 @@ describe('init on a schema nobody wrote', () => {
     for (const sql of CLINIC_SCHEMA) await admin.query(sql);
 
     const url = `mysql://cqrs:cqrs@127.0.0.1:3307/${database}`;
-    const dir = mkdtempSync(join(tmpdir(), 'cqrs-init-clinic-'));
-    dirs.push(dir);
-    const out = join(dir, 'migration.ts');
-    await initDefinition(url, { out, importFrom: REPO_INDEX });
-    const migration = await loadDefinition(out);
-    const entry = migration.endpoints[0];
-    expect(entry?.key).toBe('appointment.get');
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        legacy: { url },
-        cdc: { serverId: 7100 + Math.floor(Math.random() * 800), name: `clinic_${suffix}` },
-        dataDir: join(dir, 'data'),
-        projector: { pollIntervalMs: 20 },
-      },
+    const run = await initAndStart(url, {
+      serverId: 7100 + Math.floor(Math.random() * 800),
+      name: `clinic_${suffix}`,
     });
-    const errors: Error[] = [];
-    const start = () =>
-      startEmbeddedPipeline({ config, migration, logger: silentLogger, onError: (e) => errors.push(e) });
-    let pipeline = await start();
-    const legacy = openLegacyDb(url);
-    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
-    const check = () =>
-      reconcile({
-        migration,
-        legacy,
-        readModels: pipeline.readModels,
-        comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 50 }),
-      });
     try {
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
-      const before = await check();
-      expect(before).toMatchObject({ total: 5, checked: 5, failures: [] });
+      const entry = run.migration.endpoints[0];
+      expect(entry?.key).toBe('appointment.get');
+      await run.caughtUp();
+      expect(await run.pipeline.eventStore.countDeadLetters()).toBe(0);
+      expect(await run.check()).toMatchObject({ total: 5, checked: 5, failures: [] });
       // Listed in key order across pages (2 a page here), every document once.
       const listed: unknown[] = [];
-      const view = pipeline.readModels.appointment;
+      const view = run.pipeline.readModels.appointment;
       if (view === undefined) throw new Error('expected the appointment view');
       for await (const doc of documentsInOrder(view, ['patientId', 'slot'], 2))
         listed.push([doc.patientId, doc.slot]);
@@ -206,16 +210,13 @@ describe('init on a schema nobody wrote', () => {
       if (endpoint === undefined) throw new Error('expected the endpoint');
       const params = endpoint.params.parse({ patientId: '2', slot: '2026-12-03 10:30:00' });
       expect(
-        await endpoint.readModel({ params, readModels: pipeline.readModels, analytics: {} }),
-      ).toMatchObject({
-        fee: '99999999999999.999999',
-        slot: '2026-12-03 10:30:00.000000',
-      });
+        await endpoint.readModel({ params, readModels: run.pipeline.readModels, analytics: {} }),
+      ).toMatchObject({ fee: '99999999999999.999999', slot: '2026-12-03 10:30:00.000000' });
 
       // InnoDB deletes patient 2's two appointments itself; the binlog has only the patient row.
       await admin.query('DELETE FROM patients WHERE id = 2');
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      const after = await check();
+      await run.caughtUp();
+      const after = await run.check();
       // The legacy listing has 3 keys left; the read model's 2 ghosts are checked as well.
       expect(after.total).toBe(5);
       expect(after.byOutcome).toMatchObject({ match: 3, missing: 2 });
@@ -225,20 +226,17 @@ describe('init on a schema nobody wrote', () => {
       ]);
 
       // The remedy the warning names: capture the table again, with the pipeline stopped.
-      await pipeline.stop();
-      const printed: string[] = [];
       const resnapshot = { config: undefined, definition: undefined, table: 'appointment', force: true };
-      expect(await resnapshotTable(config, migration, resnapshot, silentLogger, (l) => printed.push(l))).toBe(
-        0,
-      );
-      pipeline = await start();
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      expect(await check()).toMatchObject({ total: 3, checked: 3, failures: [] });
-      expect(errors).toEqual([]);
+      await run.restart(async () => {
+        expect(
+          await resnapshotTable(run.config, run.migration, resnapshot, silentLogger, () => undefined),
+        ).toBe(0);
+      });
+      await run.caughtUp();
+      expect(await run.check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      expect(run.errors).toEqual([]);
     } finally {
-      recorder.close();
-      await pipeline.stop();
-      await legacy.close();
+      await run.close();
     }
   });
 });
@@ -266,43 +264,14 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
          (2, '2026-12-03 10:30', 'x')`,
     );
     const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}?schema=clinic`;
-    const dir = mkdtempSync(join(tmpdir(), 'cqrs-init-schema-'));
-    dirs.push(dir);
-    const out = join(dir, 'migration.ts');
-    const written = await initDefinition(url, { out, importFrom: REPO_INDEX });
-    expect(written.tables).toBe(2);
-    const migration = await loadDefinition(out);
-    expect(migration.tables).toEqual(['patients', 'visits']);
-    expect(migration.endpoints[0]?.key).toBe('visits.get');
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        legacy: { url },
-        cdc: { name },
-        dataDir: join(dir, 'data'),
-        projector: { pollIntervalMs: 20 },
-      },
-    });
-    const errors: Error[] = [];
-    const pipeline = await startEmbeddedPipeline({
-      config,
-      migration,
-      logger: silentLogger,
-      onError: (e) => errors.push(e),
-    });
-    const legacy = openLegacyDb(url);
-    const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
-    const check = () =>
-      reconcile({
-        migration,
-        legacy,
-        readModels: pipeline.readModels,
-        comparator: new ShadowComparator({ recorder, freshness: pipeline.freshness, recheckDelayMs: 50 }),
-      });
+    const run = await initAndStart(url, { name });
     try {
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      expect(await pipeline.eventStore.countDeadLetters()).toBe(0);
-      expect(await check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      expect(run.written.tables).toBe(2);
+      expect(run.migration.tables).toEqual(['patients', 'visits']);
+      expect(run.migration.endpoints[0]?.key).toBe('visits.get');
+      await run.caughtUp();
+      expect(await run.pipeline.eventStore.countDeadLetters()).toBe(0);
+      expect(await run.check()).toMatchObject({ total: 3, checked: 3, failures: [] });
       // Streamed changes of that schema reach the read model; the legacy SQL reads it unqualified.
       await pgQuery(
         database,
@@ -310,23 +279,17 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
         "INSERT INTO clinic.visits VALUES (2, '2026-12-05 08:00', 'new')",
         "UPDATE public.visits SET junk = 'still not this one'",
       );
-      expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
-      const after = await check();
-      expect(after).toMatchObject({ total: 4, checked: 4, failures: [] });
-      const endpoint = migration.endpoints[0]?.definition;
+      await run.caughtUp();
+      expect(await run.check()).toMatchObject({ total: 4, checked: 4, failures: [] });
+      const endpoint = run.migration.endpoints[0]?.definition;
       if (endpoint === undefined) throw new Error('expected the endpoint');
       const params = endpoint.params.parse({ patientId: '2', at: '2026-12-05 08:00:00' });
       expect(
-        await endpoint.readModel({ params, readModels: pipeline.readModels, analytics: {} }),
-      ).toMatchObject({
-        note: 'new',
-        at: '2026-12-05 08:00:00.000',
-      });
-      expect(errors).toEqual([]);
+        await endpoint.readModel({ params, readModels: run.pipeline.readModels, analytics: {} }),
+      ).toMatchObject({ note: 'new', at: '2026-12-05 08:00:00.000' });
+      expect(run.errors).toEqual([]);
     } finally {
-      recorder.close();
-      await pipeline.stop();
-      await legacy.close();
+      await run.close();
     }
   });
 });

@@ -6,8 +6,10 @@ import type {
   CatalogForeignKey,
   CatalogTable,
 } from '../../connectors/catalog/catalog.js';
+import type { EndpointDefinition, EndpointParams } from '../../definition/endpoints.js';
 import { renderDefinition, renderDefinitionWithSummary } from '../../definition/init/render.js';
 import type { Migration } from '../../definition/migration.js';
+import type { ReadModelHandle } from '../../definition/read-models.js';
 import { AdapterError } from '../../lib/errors.js';
 import {
   REPO_INDEX,
@@ -129,6 +131,24 @@ function shop(dialect: Catalog['dialect']): Catalog {
 afterAll(removeTempDirs);
 
 const render = (dialect: Catalog['dialect']) => renderDefinition(shop(dialect), { importFrom: REPO_INDEX });
+
+/** The document keys an endpoint's read-model query asks `readModel` for, given `params`. */
+async function keysAsked(
+  endpoint: EndpointDefinition,
+  readModel: string,
+  params: EndpointParams,
+): Promise<string[]> {
+  const keys: string[] = [];
+  const handle: ReadModelHandle = {
+    get: async (key) => {
+      keys.push(key);
+      return null;
+    },
+    find: async () => [],
+  };
+  await endpoint.readModel({ params, readModels: { [readModel]: handle }, analytics: {} });
+  return keys;
+}
 
 describe('renderDefinition', () => {
   it('writes raw row schemas transformed to camelCase domain fields', () => {
@@ -337,21 +357,9 @@ describe('the rendered definition at run time', () => {
     expect(endpoint.legacy.map?.([raw], params)).toEqual(parsed?.ok === true ? parsed.state : undefined);
     expect(endpoint.legacy.map?.([], params)).toBeNull();
     // The read-model key is the row key the view stores the document under.
-    const keys: string[] = [];
-    await endpoint.readModel({
-      params,
-      readModels: {
-        order_items: {
-          get: async (key) => {
-            keys.push(key);
-            return null;
-          },
-          find: async () => [],
-        },
-      },
-      analytics: {},
-    });
-    expect(keys).toEqual([rule?.rowKey({ orderId: 7, productSku: 'A-1' })]);
+    expect(await keysAsked(endpoint, 'order_items', params)).toEqual([
+      rule?.rowKey({ orderId: 7, productSku: 'A-1' }),
+    ]);
   }, 60_000);
 
   it('a date-time key: the shorter form of an instant finds the document its row is stored under', async () => {
@@ -382,21 +390,7 @@ describe('the rendered definition at run time', () => {
     if (endpoint === undefined) throw new Error('expected an endpoint');
     // MariaDB answers '… 09:00:00' for a DATETIME(6) of '… 09:00:00.000000': so must the read model.
     const params = endpoint.params.parse({ patientId: '1', slot: '2026-12-02 09:00:00' });
-    const keys: string[] = [];
-    await endpoint.readModel({
-      params,
-      readModels: {
-        appointment: {
-          get: async (key) => {
-            keys.push(key);
-            return null;
-          },
-          find: async () => [],
-        },
-      },
-      analytics: {},
-    });
-    expect(keys).toEqual([rule?.rowKey(row.state)]);
+    expect(await keysAsked(endpoint, 'appointment', params)).toEqual([rule?.rowKey(row.state)]);
     expect(endpoint.params.safeParse({ patientId: '1', slot: '2026-12-02 09:00:00.1234567' }).success).toBe(
       false,
     );
