@@ -1,8 +1,9 @@
 import { AdapterError, errorMessage } from '../../lib/errors.js';
+import { redactUrl } from '../legacy/url.js';
 import type { Catalog, ReadCatalogOptions } from './catalog.js';
 import { readMysqlCatalog } from './mysql.js';
 import { readPostgresCatalog } from './postgres.js';
-import { parseDatabaseUrl, redactDatabaseUrl } from './url.js';
+import { parseDatabaseUrl } from './url.js';
 
 export type {
   Catalog,
@@ -13,7 +14,7 @@ export type {
   ColumnKind,
   ReadCatalogOptions,
 } from './catalog.js';
-export { type DatabaseUrl, parseDatabaseUrl, redactDatabaseUrl } from './url.js';
+export { type DatabaseUrl, parseDatabaseUrl } from './url.js';
 
 /**
  * Reads the tables of the legacy database `url` names (mysql://, mariadb://, postgres://,
@@ -30,7 +31,7 @@ export async function readCatalog(url: string, options: ReadCatalogOptions = {})
     if (err instanceof AdapterError) throw err;
     throw new AdapterError(
       'CATALOG_READ_FAILED',
-      `cannot read the catalog of ${redactDatabaseUrl(url)}: ${errorMessage(err)}`,
+      `cannot read the catalog of ${redactUrl(url)}: ${errorMessage(err)}`,
       { cause: err, hint: 'the user needs read access to information_schema / pg_catalog of that database' },
     );
   }

@@ -1,5 +1,5 @@
 import { AdapterError } from '../../lib/errors.js';
-import { parseLegacyUrl, redactUrl, requireDatabase, schemaOf } from '../legacy/url.js';
+import { parseLegacyUrl, requireDatabase, schemaOf } from '../legacy/url.js';
 import type { CatalogDialect } from './catalog.js';
 
 /** What a database URL names: enough to open one connection with mysql2 or pg. */
@@ -13,9 +13,6 @@ export interface DatabaseUrl {
   /** PostgreSQL: the schema whose tables are read (`?schema=`, else public). */
   schema: string;
 }
-
-/** The URL with its password replaced, for messages. */
-export const redactDatabaseUrl = redactUrl;
 
 /**
  * The legacy URL's parse (connectors/legacy/url.ts, the one parser of it), with the database
