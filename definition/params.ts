@@ -95,6 +95,18 @@ export function quickParams(schema: z.ZodType): QuickParse | null {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
+export interface DatetimeParamOptions {
+  /**
+   * The column holds an instant delivered in UTC (PostgreSQL TIMESTAMPTZ, MySQL TIMESTAMP):
+   * a trailing offset ('Z', '+02', '+02:00', '-0530') is taken and the value converted to
+   * UTC. Without it an offset is refused, since a DATETIME has no zone to convert to.
+   */
+  utc?: boolean;
+}
+
+/** The offsets PostgreSQL accepts on input: whole minutes, at most 15:59 either way. */
+const OFFSET = '(Z|[+-]\\d{2}(?::?\\d{2})?)';
+
 /**
  * A DATETIME/TIMESTAMP value as the database and change-data-capture spell it:
  * 'YYYY-MM-DD HH:MM:SS' plus exactly `fractionDigits` fraction digits, naming a real instant
@@ -103,29 +115,55 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
  * the same DATETIME(6) as '2024-01-01 09:00:00.000000', while a read model keyed by the
  * captured text finds only the latter, so the shadow API would record a client's short form as
  * a difference (or refuse a request the monolith answers). More digits than the column holds
- * are refused: MariaDB truncates them and MySQL rounds.
+ * are refused: MariaDB truncates them and MySQL rounds. With `utc`, an offset is converted: the
+ * legacy sessions run in UTC, so both sides then look up the same instant.
  */
-export function datetimeParam(fractionDigits = 6) {
+export function datetimeParam(fractionDigits = 6, options: DatetimeParamOptions = {}) {
   const fraction = fractionDigits > 0 ? `(?:\\.(\\d{1,${fractionDigits}}))?` : '';
-  const shape = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2})[ T](\\d{2}):(\\d{2}):(\\d{2})${fraction}$`);
+  const zone = options.utc === true ? `${OFFSET}?` : '';
+  const shape = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2})[ T](\\d{2}):(\\d{2}):(\\d{2})${fraction}${zone}$`);
   const example = `YYYY-MM-DD HH:MM:SS${fractionDigits > 0 ? `.${'f'.repeat(fractionDigits)}` : ''}`;
+  const expected =
+    options.utc === true
+      ? `expected TIMESTAMP(${fractionDigits}) "${example}" in UTC or with an offset ("Z", "+02:00"; fewer fraction digits are padded)`
+      : `expected DATETIME(${fractionDigits}) "${example}" (fewer fraction digits are padded)`;
   return z
     .string()
-    .regex(shape, `expected DATETIME(${fractionDigits}) "${example}" (fewer fraction digits are padded)`)
-    .refine((text) => {
-      const [, y, mo, d, h, mi, s] = (shape.exec(text) ?? []).map(Number);
+    .regex(shape, expected)
+    .transform((text, ctx) => {
+      const [, y, mo, d, h, mi, s, ...rest] = shape.exec(text) ?? [];
+      // The fraction's group is there only when the column has fraction digits.
+      const [frac = '', offset = ''] = fractionDigits > 0 ? rest : ['', ...rest];
+      const parts = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
       // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999; no year 0 in SQL.
       const at = new Date(0);
-      at.setUTCFullYear(y as number, (mo as number) - 1, d);
-      at.setUTCHours(h as number, mi, s);
-      if ((y as number) < 1) return false;
-      const same = `${pad(at.getUTCFullYear(), 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
-      return text.slice(0, 10) === same.slice(0, 10) && text.slice(11, 19) === same.slice(11);
-    }, 'not a real date and time')
-    .transform((text) => {
-      const digits = fractionDigits > 0 ? `.${text.slice(20).padEnd(fractionDigits, '0')}` : '';
-      return `${text.slice(0, 10)} ${text.slice(11, 19)}${digits}`;
+      at.setUTCFullYear(parts[0], parts[1] - 1, parts[2]);
+      at.setUTCHours(parts[3], parts[4], parts[5]);
+      const offsetMinutes = minutesOf(offset);
+      if (parts[0] < 1 || datetimeText(at) !== `${y}-${mo}-${d} ${h}:${mi}:${s}` || offsetMinutes === null) {
+        ctx.issues.push({ code: 'custom', message: 'not a real date and time', input: text });
+        return z.NEVER;
+      }
+      at.setTime(at.getTime() - offsetMinutes * 60_000);
+      if (at.getUTCFullYear() < 1) {
+        ctx.issues.push({ code: 'custom', message: 'before year 1 in UTC', input: text });
+        return z.NEVER;
+      }
+      return `${datetimeText(at)}${fractionDigits > 0 ? `.${frac.padEnd(fractionDigits, '0')}` : ''}`;
     });
+}
+
+const datetimeText = (at: Date) =>
+  `${pad(at.getUTCFullYear(), 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
+
+/** East of UTC in minutes; null for an offset no database takes (16 hours or more, 60 minutes). */
+function minutesOf(offset: string): number | null {
+  if (offset === '' || offset === 'Z') return 0;
+  const digits = offset.slice(1).replace(':', '');
+  const hours = Number(digits.slice(0, 2));
+  const minutes = Number(digits.slice(2) || '0');
+  if (hours > 15 || minutes > 59) return null;
+  return (offset.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
 }
 
 const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i;

@@ -256,6 +256,11 @@ function columnNote(column: CatalogColumn, dialect: Catalog['dialect']): string 
       `${note}; ${generatedText(column)}, in the primary key: PostgreSQL's logical replication does not send it, so streamed changes cannot be keyed; key the rule on other columns`;
 }
 
+/** MySQL TIMESTAMP and PostgreSQL timestamptz: instants, delivered (and looked up) in UTC. */
+function deliveredInUtc(column: CatalogColumn): boolean {
+  return /^timestamp(\(\d+\))?$|with time zone/i.test(column.sqlType ?? column.type);
+}
+
 function typeNote(column: CatalogColumn): string {
   const sql = column.sqlType ?? column.type;
   switch (column.type) {
@@ -267,8 +272,7 @@ function typeNote(column: CatalogColumn): string {
     case 'time': {
       const digits = column.precision ?? 0;
       const base = column.type === 'datetime' ? 'YYYY-MM-DD HH:MM:SS' : 'HH:MM:SS';
-      // MySQL TIMESTAMP and PostgreSQL timestamptz are delivered in UTC.
-      const utc = /^timestamp(\(\d+\))?$|with time zone/i.test(sql) ? ' in UTC' : '';
+      const utc = deliveredInUtc(column) ? ' in UTC' : '';
       return `${sql}: '${base}${digits > 0 ? `.${'f'.repeat(digits)}` : ''}'${utc}`;
     }
     case 'bigint':
@@ -501,8 +505,9 @@ function paramSchema(column: CatalogColumn): string {
     case 'boolean':
       return 'integerParam()';
     case 'datetime':
-      // The captured text has the column's fraction digits; a client's '… 09:00:00' is padded to them.
-      return `datetimeParam(${column.precision ?? 0})`;
+      // The captured text has the column's fraction digits; a client's '… 09:00:00' is padded to
+      // them, and for an instant column a client's offset is converted to UTC.
+      return `datetimeParam(${column.precision ?? 0}${deliveredInUtc(column) ? ', { utc: true }' : ''})`;
     default:
       // Captured in lower case; the database finds an upper-case UUID too, so the param lowers it.
       return /^uuid$/i.test(column.sqlType ?? '') ? 'uuidParam()' : 'z.string()';

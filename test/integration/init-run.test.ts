@@ -9,6 +9,7 @@ import { reconcile } from '../../compare/reconcile.js';
 import { SqliteComparisonRecorder } from '../../compare/recorder.js';
 import { ShadowComparator } from '../../compare/shadow-compare.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
+import { legacyAnswer, readModelAnswer } from '../../definition/endpoint-calls.js';
 import { initDefinition } from '../../definition/init/index.js';
 import { loadDefinition } from '../../definition/load.js';
 import { documentsInOrder } from '../../definition/read-models.js';
@@ -252,16 +253,17 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
       database,
       'CREATE SCHEMA clinic',
       `CREATE TABLE clinic.patients (id INT PRIMARY KEY, family_name TEXT NOT NULL, born DATE)`,
+      // An instant key (TIMESTAMPTZ), which clients may name with any offset.
       `CREATE TABLE clinic.visits (patient_id INT NOT NULL REFERENCES clinic.patients(id),
-         at TIMESTAMP(3) NOT NULL, note TEXT, PRIMARY KEY (patient_id, at))`,
+         at TIMESTAMPTZ(3) NOT NULL, note TEXT, PRIMARY KEY (patient_id, at))`,
       'ALTER TABLE clinic.patients REPLICA IDENTITY FULL',
       'ALTER TABLE clinic.visits REPLICA IDENTITY FULL',
       // A same-named table in public, which neither init nor the reader nor the legacy SQL may read.
       'CREATE TABLE public.visits (id INT PRIMARY KEY, junk TEXT)',
       "INSERT INTO public.visits VALUES (1, 'not this one')",
       "INSERT INTO clinic.patients VALUES (1, 'Souza', '1980-02-29'), (2, 'Dubois', NULL)",
-      `INSERT INTO clinic.visits VALUES (1, '2026-12-01 09:00:00.5', 'first'), (1, '2026-12-02 09:00', NULL),
-         (2, '2026-12-03 10:30', 'x')`,
+      `INSERT INTO clinic.visits VALUES (1, '2026-12-01 09:00:00.5Z', 'first'), (1, '2026-12-02 09:00Z', NULL),
+         (2, '2026-12-03 10:30Z', 'x')`,
     );
     const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}?schema=clinic`;
     const run = await initAndStart(url, { name });
@@ -276,17 +278,24 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
       await pgQuery(
         database,
         "UPDATE clinic.visits SET note = 'moved' WHERE patient_id = 2",
-        "INSERT INTO clinic.visits VALUES (2, '2026-12-05 08:00', 'new')",
+        "INSERT INTO clinic.visits VALUES (2, '2026-12-05 10:00+02', 'new')",
         "UPDATE public.visits SET junk = 'still not this one'",
       );
       await run.caughtUp();
       expect(await run.check()).toMatchObject({ total: 4, checked: 4, failures: [] });
       const endpoint = run.migration.endpoints[0]?.definition;
       if (endpoint === undefined) throw new Error('expected the endpoint');
-      const params = endpoint.params.parse({ patientId: '2', at: '2026-12-05 08:00:00' });
-      expect(
-        await endpoint.readModel({ params, readModels: run.pipeline.readModels, analytics: {} }),
-      ).toMatchObject({ note: 'new', at: '2026-12-05 08:00:00.000' });
+      // Named with another offset than it was written with, both sides find the same instant.
+      const params = endpoint.params.parse({ patientId: '2', at: '2026-12-05T03:00:00-05:00' });
+      expect(params).toEqual({ patientId: 2, at: '2026-12-05 08:00:00.000' });
+      const answer = { note: 'new', at: '2026-12-05 08:00:00.000' };
+      expect(await readModelAnswer(endpoint, params, run.pipeline.readModels)).toMatchObject(answer);
+      const legacy = openLegacyDb(url);
+      try {
+        expect(await legacyAnswer(endpoint, params, legacy)).toMatchObject(answer);
+      } finally {
+        await legacy.close();
+      }
       expect(run.errors).toEqual([]);
     } finally {
       await run.close();

@@ -395,6 +395,37 @@ describe('the rendered definition at run time', () => {
       false,
     );
   }, 60_000);
+
+  it('a TIMESTAMPTZ key: a client offset finds the document of the UTC instant CDC captured', async () => {
+    const catalog: Catalog = {
+      dialect: 'postgres',
+      database: 'strangerpg',
+      tables: [
+        table(
+          'readings',
+          [
+            col('sensor', 'string', { sqlType: 'text' }),
+            col('taken_at', 'datetime', { precision: 3, sqlType: 'timestamp(3) with time zone' }),
+            col('value', 'float'),
+          ],
+          ['sensor', 'taken_at'],
+        ),
+      ],
+    };
+    const text = renderDefinition(catalog, { importFrom: REPO_INDEX, name: 'strangerpg' });
+    expect(text).toContain('takenAt: datetimeParam(3, { utc: true })');
+    expect(text).toContain("timestamp(3) with time zone: 'YYYY-MM-DD HH:MM:SS.fff' in UTC");
+    const { file, errors } = typecheckDefinition(text);
+    expect(errors).toEqual([]);
+    const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
+    const rule = migration.ruleOf('readings');
+    const row = rule?.parse({ sensor: 's1', taken_at: '2026-12-02 09:00:00.000', value: 1.5 });
+    if (row?.ok !== true) throw new Error('expected the row to parse');
+    const endpoint = migration.endpoints[0]?.definition;
+    if (endpoint === undefined) throw new Error('expected an endpoint');
+    const params = endpoint.params.parse({ sensor: 's1', takenAt: '2026-12-02T10:00:00+01:00' });
+    expect(await keysAsked(endpoint, 'readings', params)).toEqual([rule?.rowKey(row.state)]);
+  }, 60_000);
 });
 
 /** Sakila's shape: a generated column, and foreign keys whose actions change the referencing rows. */

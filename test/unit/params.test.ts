@@ -75,6 +75,35 @@ describe('datetimeParam', () => {
   });
 });
 
+describe('datetimeParam with utc (TIMESTAMPTZ, MySQL TIMESTAMP)', () => {
+  const instant = datetimeParam(6, { utc: true });
+  it('converts an offset to the UTC text the column is captured as', () => {
+    expect(instant.parse('2026-12-02 09:00:00')).toBe('2026-12-02 09:00:00.000000');
+    expect(instant.parse('2026-12-02T09:00:00Z')).toBe('2026-12-02 09:00:00.000000');
+    expect(instant.parse('2026-12-02T11:00:00.25+02:00')).toBe('2026-12-02 09:00:00.250000');
+    expect(instant.parse('2026-12-02 11:00:00+02')).toBe('2026-12-02 09:00:00.000000');
+    expect(instant.parse('2026-12-02 03:30:00-0530')).toBe('2026-12-02 09:00:00.000000');
+    // Across midnight, a month end and a leap day.
+    expect(instant.parse('2024-03-01 01:00:00+02:00')).toBe('2024-02-29 23:00:00.000000');
+    expect(datetimeParam(0, { utc: true }).parse('2025-12-31T23:30:00-01:00')).toBe('2026-01-01 00:30:00');
+  });
+
+  it('refuses offsets no database takes and instants before year 1 in UTC', () => {
+    expect(instant.safeParse('2026-12-02 09:00:00+16:00').error?.issues[0]?.message).toBe(
+      'not a real date and time',
+    );
+    expect(instant.safeParse('2026-12-02 09:00:00+02:60').error?.issues[0]?.message).toBe(
+      'not a real date and time',
+    );
+    expect(instant.safeParse('0001-01-01 00:30:00+01:00').error?.issues[0]?.message).toBe(
+      'before year 1 in UTC',
+    );
+    expect(instant.safeParse('2026-12-02 09:00:00 +02:00').error?.issues[0]?.message).toMatch(
+      /^expected TIMESTAMP\(6\) "YYYY-MM-DD HH:MM:SS.ffffff" in UTC or with an offset/,
+    );
+  });
+});
+
 describe('quickParams', () => {
   const account = z.object({ accountId: integerParam({ min: 1 }) });
   const page = z.object({
