@@ -57,6 +57,8 @@ export interface CatalogColumn {
   generated?: 'stored' | 'virtual';
   /** A generated column's expression as the database prints it, for comments. */
   generationExpression?: string;
+  /** MariaDB/MySQL: a text column's collation ("utf8mb4_general_ci"), which decides how keys compare. */
+  collation?: string;
 }
 
 /**

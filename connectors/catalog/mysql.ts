@@ -99,7 +99,7 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
       `SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, DATA_TYPE AS data_type,
               COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable, NUMERIC_PRECISION AS num_precision,
               NUMERIC_SCALE AS num_scale, DATETIME_PRECISION AS dt_precision, EXTRA AS extra,
-              GENERATION_EXPRESSION AS generation_expression
+              GENERATION_EXPRESSION AS generation_expression, COLLATION_NAME AS collation_name
          FROM information_schema.COLUMNS
         WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
       [db],
@@ -116,6 +116,7 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
         nullable: text(r.is_nullable) === 'YES',
         sqlType: columnType,
       };
+      if (r.collation_name !== null) column.collation = text(r.collation_name);
       if (kind === 'enum') column.enumValues = mysqlEnumValues(columnType);
       if (kind === 'decimal') {
         column.precision = num(r.num_precision) ?? undefined;

@@ -514,6 +514,27 @@ function paramSchema(column: CatalogColumn): string {
   }
 }
 
+/**
+ * A key column with a case-insensitive collation (MariaDB's default utf8mb4_general_ci among
+ * them): the legacy lookup finds the row for spellings the read model, keyed by the captured
+ * text, does not. The comparisons record those requests as differences, which they are; the
+ * note says so where the user reads the endpoint, and what to change if clients send them.
+ */
+function foldedKeyNote(column: CatalogColumn): string[] {
+  const collation = column.collation;
+  if (column.type !== 'string' || collation === undefined || !/_ci$/i.test(collation)) return [];
+  const note = commentText(
+    `${column.name} is ${collation}: the legacy query finds 'ABC' for 'abc' (case ignored, and for most such collations accents and trailing spaces), the read model's key is the captured text, so a client's other spelling is recorded as a difference. If clients send them, key the view by a folded form (e.g. lower case) and fold the param the same way.`,
+  );
+  const lines: string[] = [];
+  for (const word of note.split(' ')) {
+    const last = lines.length - 1;
+    if (last >= 0 && `${lines[last]} ${word}`.length <= 98) lines[last] += ` ${word}`;
+    else lines.push(`  // ${word}`);
+  }
+  return lines;
+}
+
 function paramsLines(params: readonly KeyParam[]): string[] {
   const entries = params.map((p) => `${propKey(p.param)}: ${paramSchema(p.column)}`);
   const oneLine = `  params: z.object({ ${entries.join(', ')} }),`;
@@ -537,6 +558,7 @@ function renderEndpoint(plan: TablePlan, dialect: Catalog['dialect']): string[] 
   return [
     `const ${plan.ident}Endpoint = defineEndpoint({`,
     `  route: ${str(route)},`,
+    ...params.flatMap((p) => foldedKeyNote(p.column)),
     ...paramsLines(params),
     '  legacy: {',
     `    sql: ${str(`SELECT ${columnList} FROM ${table} WHERE ${where}`)},`,

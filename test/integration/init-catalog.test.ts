@@ -342,6 +342,9 @@ describe.skipIf(!myUp)('init on MariaDB', () => {
     expectShopCatalog(catalog);
     const customers = catalog.tables.find((t) => t.name === 'customers');
     expect(customers?.columns[3]).toMatchObject({ type: 'boolean', sqlType: 'tinyint(1)' });
+    // A text column's collation decides how the legacy lookup compares keys; a number has none.
+    expect(customers?.columns[1]?.collation).toMatch(/_ci$/);
+    expect(customers?.columns[0]?.collation).toBeUndefined();
   });
 
   it('reads only the tables asked for, and names an unknown one', async () => {
@@ -357,6 +360,8 @@ describe.skipIf(!myUp)('init on MariaDB', () => {
     expect(text).toContain('// audit_log has no primary key');
     expect(text).toContain("//     order: { table: 'orders', on: 'orderId' }, // order_id → orders(id)");
     expect(text).toContain("//     orderItems: { table: 'order_items', on: ['oid', 'sku'] },");
+    // The endpoint's text key compares case-insensitively in MariaDB (the default collation).
+    expect(text).toMatch(/\/\/ product_sku is \w+_ci: the legacy query finds 'ABC' for 'abc'/);
     await checkAgainstDatabase(text, mysqlUrl);
   }, 180_000);
 

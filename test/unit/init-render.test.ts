@@ -291,6 +291,24 @@ describe('renderDefinition', () => {
     expect(migration.endpoints[0]?.definition.params.parse({ id: id.toUpperCase() })).toEqual({ id });
   }, 60_000);
 
+  it('says at a case-insensitive text key that other spellings are recorded as differences', () => {
+    const keyedBy = (collation: string) =>
+      renderDefinition(
+        {
+          dialect: 'mysql',
+          database: 'codes',
+          tables: [
+            table('countries', [col('code', 'string', { collation }), col('name', 'string')], ['code']),
+          ],
+        },
+        { importFrom: REPO_INDEX },
+      );
+    const text = keyedBy('utf8mb4_general_ci');
+    expect(text).toContain("  // code is utf8mb4_general_ci: the legacy query finds 'ABC' for 'abc'");
+    expect(text.split('\n').every((line) => line.length <= 100)).toBe(true);
+    expect(keyedBy('utf8mb4_bin')).not.toContain('code is utf8mb4_bin');
+  });
+
   it('is stable: the same catalog gives the same text', () => {
     expect(render('mysql')).toBe(render('mysql'));
   });
