@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deployConnector } from '../../../connectors/debezium/cli.js';
-import { postgresConnector, signalTableDdl, slotNameFor } from '../../../connectors/debezium/config.js';
+import {
+  postgresConnector,
+  SIGNAL_TABLE,
+  signalTableDdl,
+  slotNameFor,
+} from '../../../connectors/debezium/config.js';
 import { ConnectClient } from '../../../connectors/debezium/connect-client.js';
 import { dropSlot } from '../../../connectors/pgoutput/slot.js';
 import {
@@ -80,8 +85,10 @@ export async function deployPgConnector(
   suffix: string,
   tables: readonly string[],
   heartbeatIntervalMs = 0,
+  schema = 'public',
 ): Promise<DeployedPgConnector> {
-  await pgQuery(database, signalTableDdl('postgresql'));
+  // The connector's signal table lies in the schema it captures (signal.data.collection).
+  await pgQuery(database, signalTableDdl('postgresql', `${schema}.${SIGNAL_TABLE}`));
   const client = new ConnectClient({ url: CONNECT_URL });
   const name = `t-pgdbz-${suffix}`;
   const cfg = postgresConnector({
@@ -94,6 +101,7 @@ export async function deployPgConnector(
     database,
     tables: [...tables],
     heartbeatIntervalMs,
+    schema,
   });
   const deployed = await deployConnector(client, cfg, { waitMs: 90_000 });
   if (deployed.status?.state !== 'RUNNING') throw new Error(`connector ${name} is not running`);
