@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RowValue } from '../change-event.js';
 import { DebeziumRecordError } from './errors.js';
+import { pgArrayText } from './pg-array.js';
 import {
   type EpochUnit,
   formatEpochDateTime,
@@ -78,6 +79,9 @@ function integerValue(n: bigint): number | string {
     ? Number(n)
     : n.toString();
 }
+
+/** Debezium's money.fraction.digits default, and the digits lc_monetary=C prints. */
+const MONEY_DIGITS = 2;
 
 function isDecimalSourceType(typeName: string | undefined): boolean {
   return typeName !== undefined && /^(DECIMAL|NUMERIC|DEC|FIXED)\b/i.test(typeName);
@@ -165,7 +169,7 @@ function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlav
   return undefined;
 }
 
-function primitiveValue(column: ColumnSchema, value: unknown): RowValue {
+function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
   switch (column.type) {
     case 'int8':
     case 'int16':
@@ -191,22 +195,32 @@ function primitiveValue(column: ColumnSchema, value: unknown): RowValue {
     case 'string':
       if (typeof value !== 'string') return fail(column, `expected a string, got ${JSON.stringify(value)}`);
       // decimal.handling.mode=string: only the propagated source type marks it as a DECIMAL.
-      return isDecimalSourceType(param(column, SOURCE_TYPE))
-        ? padToScale(value, intParam(column, SOURCE_SCALE))
-        : value;
+      if (isDecimalSourceType(param(column, SOURCE_TYPE)))
+        return padToScale(value, intParam(column, SOURCE_SCALE));
+      // PostgreSQL MONEY: the snapshot's value has its own scale ("-1234.5", "0.0"), a streamed
+      // one money.fraction.digits (2), as the server prints it.
+      return /^money$/i.test(param(column, SOURCE_TYPE) ?? '') ? padToScale(value, MONEY_DIGITS) : value;
     case 'bytes':
       // The JSON converter writes bytes as base64 already, which is our representation.
       if (typeof value === 'string') return value;
       return fail(column, 'expected base64 bytes');
+    case 'array': {
+      // PostgreSQL arrays: the text the server prints, as the embedded reader holds them.
+      const text =
+        flavour === 'postgresql' && Array.isArray(value)
+          ? pgArrayText(column.items, value, param(column, SOURCE_TYPE))
+          : undefined;
+      return text ?? JSON.stringify(value);
+    }
     default:
-      // struct/array/map (spatial types, PostgreSQL arrays): no scalar form; keep their JSON text.
+      // struct/map (spatial types): no scalar form; keep their JSON text.
       return JSON.stringify(value);
   }
 }
 
 export function normaliseColumnValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
   if (value === null || value === undefined) return null;
-  return semanticValue(column, value, flavour) ?? primitiveValue(column, value);
+  return semanticValue(column, value, flavour) ?? primitiveValue(column, value, flavour);
 }
 
 /** Schemaless records carry no types: scalars pass through, big integers stay digit strings. */

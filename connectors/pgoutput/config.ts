@@ -89,7 +89,7 @@ export function connectionConfig(config: PgoutputSourceConfig) {
     password: config.password,
     database: config.database,
     connectionTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1',
+    options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 -c lc_monetary=C',
   };
 }
 

@@ -6,7 +6,9 @@ import { formatZonedTimestamp } from '../debezium/temporal.js';
  * A column value in PostgreSQL's text output form (what pgoutput sends and what a snapshot
  * query returns with text results) → the ChangeEvent value Debezium's PostgreSQL connector
  * yields for it once connectors/debezium/column-value.ts has normalised the record, so both
- * PostgreSQL CDC paths produce equal events. Sessions run with TimeZone=UTC and DateStyle=ISO.
+ * PostgreSQL CDC paths produce equal events. Sessions run with TimeZone=UTC, DateStyle=ISO and
+ * lc_monetary=C. Arrays stay in the server's text form (the Debezium side writes its JSON arrays
+ * in that form, connectors/debezium/pg-array.ts).
  */
 
 /** A column's type as pgoutput's Relation message and a query's field list both describe it. */
@@ -29,6 +31,10 @@ const TIME = 1083;
 const TIMESTAMP = 1114;
 const TIMESTAMPTZ = 1184;
 const NUMERIC = 1700;
+const MONEY = 790;
+const TIMETZ = 1266;
+const BIT = 1560;
+const VARBIT = 1562;
 
 /**
  * Fractional-second digits of TIME/TIMESTAMP[TZ]: the declared precision, else 6 — the scale
@@ -136,6 +142,46 @@ function zonedTimestamp(text: string, digits: number): string {
   return formatZonedTimestamp(iso, digits) ?? text;
 }
 
+/**
+ * MONEY as Debezium yields it (money.fraction.digits=2): the decimal text. Sessions run with
+ * lc_monetary=C, so the server prints "-$1,234.50"; another form is kept as printed.
+ */
+function moneyDecimal(text: string): string {
+  const m = /^(-)?\$([\d,]+)(\.\d+)?$/.exec(text);
+  return m === null ? text : `${m[1] ?? ''}${(m[2] as string).replaceAll(',', '')}${m[3] ?? ''}`;
+}
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * TIMETZ as Debezium yields it (io.debezium.time.ZonedTime): the time of day in UTC with 'Z',
+ * its fraction as the server printed it. "10:00:00.5+02" → "08:00:00.5Z".
+ */
+function utcTimeOfDay(text: string): string {
+  const m = /^(\d{2}):(\d{2}):(\d{2})(\.\d+)?([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?$/.exec(text);
+  if (m === null) return text;
+  const [, h, mi, sec, frac = '', sign, oh, om = '0', os = '0'] = m;
+  const offset = (sign === '-' ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60 + Number(os));
+  const local = Number(h) * 3600 + Number(mi) * 60 + Number(sec);
+  const utc = (((local - offset) % DAY_SECONDS) + DAY_SECONDS) % DAY_SECONDS;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(Math.floor(utc / 3600))}:${two(Math.floor(utc / 60) % 60)}:${two(utc % 60)}${frac}Z`;
+}
+
+/**
+ * A bit string as Debezium's io.debezium.data.Bits: the value's bytes, least significant
+ * first, without leading zero bytes ('0000000100000010' → [0x02, 0x01]; all zeros → none),
+ * base64 as binary.handling.mode=base64 writes bytes.
+ */
+function bitsBase64(text: string): string {
+  if (!/^[01]*$/.test(text)) return text;
+  const bytes: number[] = [];
+  for (let end = text.length; end > 0; end -= 8)
+    bytes.push(Number.parseInt(text.slice(Math.max(0, end - 8), end), 2));
+  while (bytes.length > 0 && bytes[bytes.length - 1] === 0) bytes.pop();
+  return Buffer.from(bytes).toString('base64');
+}
+
 export function pgTextValue(text: string | null, type: PgColumnType): RowValue {
   if (text === null) return null;
   switch (type.typeOid) {
@@ -163,6 +209,14 @@ export function pgTextValue(text: string | null, type: PgColumnType): RowValue {
     case BYTEA:
       // Hex output ("\x0a0b"), the server default; Debezium's binary.handling.mode=base64.
       return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex').toString('base64') : text;
+    case MONEY:
+      return moneyDecimal(text);
+    case TIMETZ:
+      return utcTimeOfDay(text);
+    case BIT:
+    case VARBIT:
+      // Debezium: BIT(1) is a boolean, longer bit strings their bytes (io.debezium.data.Bits).
+      return type.typeOid === BIT && type.typeMod <= 1 ? text === '1' : bitsBase64(text);
     default:
       // Text-like types, DATE ("YYYY-MM-DD" in ISO style), enums, uuid, json: as the server prints them.
       return text;

@@ -248,7 +248,7 @@ function generatedText(column: CatalogColumn): string {
 }
 
 function columnNote(column: CatalogColumn, dialect: Catalog['dialect']): string {
-  const note = typeNote(column);
+  const note = typeNote(column, dialect);
   if (column.generated === undefined) return note;
   return dialect === 'mysql'
     ? `${note}; ${generatedText(column)}: the binlog's row images carry its value`
@@ -261,7 +261,7 @@ function deliveredInUtc(column: CatalogColumn): boolean {
   return /^timestamp(\(\d+\))?$|with time zone/i.test(column.sqlType ?? column.type);
 }
 
-function typeNote(column: CatalogColumn): string {
+function typeNote(column: CatalogColumn, dialect: Catalog['dialect']): string {
   const sql = column.sqlType ?? column.type;
   switch (column.type) {
     case 'decimal':
@@ -270,6 +270,8 @@ function typeNote(column: CatalogColumn): string {
       return `${sql}: 'YYYY-MM-DD'`;
     case 'datetime':
     case 'time': {
+      // Debezium's io.debezium.time.ZonedTime, which the embedded reader matches.
+      if (/^time(\(\d+\))? with time zone$/i.test(sql)) return `${sql}: 'HH:MM:SS[.fff]Z' in UTC`;
       const digits = column.precision ?? 0;
       const base = column.type === 'datetime' ? 'YYYY-MM-DD HH:MM:SS' : 'HH:MM:SS';
       const utc = deliveredInUtc(column) ? ' in UTC' : '';
@@ -284,9 +286,22 @@ function typeNote(column: CatalogColumn): string {
     case 'bytes':
       return `${sql}: base64`;
     default:
-      // MariaDB/MySQL BIT arrives as its bytes, base64, on both sides (CDC and legacy queries).
-      return /^bit\(\d+\)$/i.test(sql) ? `${sql}: base64 of its bytes, b'1' is 'AQ=='` : sql;
+      return dialect === 'mysql' ? mysqlOtherNote(sql) : postgresOtherNote(sql);
   }
+}
+
+/** MariaDB/MySQL BIT arrives as its bytes, base64, on both sides (CDC and legacy queries). */
+const mysqlOtherNote = (sql: string) =>
+  /^bit\(\d+\)$/i.test(sql) ? `${sql}: base64 of its bytes, b'1' is 'AQ=='` : sql;
+
+/** The forms connectors/pgoutput/values.ts gives, which the Debezium side matches. */
+function postgresOtherNote(sql: string): string {
+  if (/\[\]$/.test(sql)) return `${sql}: the array as PostgreSQL prints it, '{1,2,NULL}'`;
+  if (/^money$/i.test(sql)) return `${sql}: decimal text, '-1234.50'`;
+  if (/^bit(\(1\))?$/i.test(sql)) return `${sql}: true or false`;
+  if (/^bit( varying)?\(\d+\)$|^bit varying$/i.test(sql))
+    return `${sql}: base64 of its bytes, least significant first`;
+  return sql;
 }
 
 function renderRowSchema(plan: TablePlan, dialect: Catalog['dialect']): string[] {

@@ -28,6 +28,28 @@ describe('pgTextValue: PostgreSQL text output → the contract’s values (as De
     expect(pgTextValue('NaN', NUMERIC_19_4)).toBe('NaN');
   });
 
+  it('MONEY as its decimal (lc_monetary=C), TIMETZ in UTC, bit strings as Debezium sends them', () => {
+    expect(pgTextValue('-$1,234,567.89', t(790))).toBe('-1234567.89');
+    expect(pgTextValue('$0.00', t(790))).toBe('0.00');
+    // Another locale's form is kept as printed, not guessed at.
+    expect(pgTextValue('1.234,50 €', t(790))).toBe('1.234,50 €');
+    expect(pgTextValue('10:00:00.5+02', t(1266))).toBe('08:00:00.5Z');
+    expect(pgTextValue('23:59:59.999999+14', t(1266))).toBe('09:59:59.999999Z');
+    expect(pgTextValue('23:30:00-01', t(1266))).toBe('00:30:00Z');
+    expect(pgTextValue('10:00:00.12+05:45', t(1266, 3))).toBe('04:15:00.12Z');
+    // BIT(1) a boolean; longer bit strings their bytes, least significant first, no zero bytes on top.
+    expect(pgTextValue('1', t(1560, 1))).toBe(true);
+    expect(pgTextValue('0', t(1560, 1))).toBe(false);
+    expect(pgTextValue('0000000100000010', t(1560, 16))).toBe(Buffer.from([2, 1]).toString('base64'));
+    expect(pgTextValue('0000000000000001', t(1560, 16))).toBe(Buffer.from([1]).toString('base64'));
+    expect(pgTextValue('10000000', t(1560, 8))).toBe(Buffer.from([0x80]).toString('base64'));
+    expect(pgTextValue('00000000', t(1560, 8))).toBe('');
+    expect(pgTextValue('10100000011', t(1562, 20))).toBe(Buffer.from([3, 5]).toString('base64'));
+    expect(pgTextValue('1', t(1562, 20))).toBe(Buffer.from([1]).toString('base64'));
+    // Arrays stay as printed (the Debezium side writes its JSON arrays in that form).
+    expect(pgTextValue('{1,NULL,-3}', t(1007))).toBe('{1,NULL,-3}');
+  });
+
   it('pads fractional seconds to the declared precision (6 when none is declared)', () => {
     // PostgreSQL drops trailing zeros: "…:00.5" is half a second.
     expect(pgTextValue('2024-05-01 09:30:00.5', TIMESTAMP_6)).toBe('2024-05-01 09:30:00.500000');
