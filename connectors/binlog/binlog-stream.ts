@@ -6,6 +6,7 @@ import ZongJi, {
 } from '@vlasky/zongji';
 import type { Logger } from '../../lib/logger.js';
 import { type BinlogSourceConfig, connectionOptions } from './config.js';
+import { COLUMN_CHARSETS_SQL, GeometryCharsets } from './geometry-charsets.js';
 import { type ColumnInfo, columnFromType } from './normalize.js';
 import type { GroupStart, RowsInput } from './transaction-assembler.js';
 
@@ -59,6 +60,7 @@ export class BinlogStream {
    * cached info is reused while the names and types are the same.
    */
   private readonly columnCache = new Map<string, { schemas: ColumnSchema[]; columns: ColumnInfo[] }>();
+  private readonly geometryCharsets: GeometryCharsets;
   private groupOpen = false;
   private groupPos = 0;
   private ready = false;
@@ -72,6 +74,18 @@ export class BinlogStream {
     private readonly logger: Logger,
   ) {
     this.zongji = new ZongJi(connectionOptions(config));
+    this.geometryCharsets = new GeometryCharsets({
+      query: (schema, table) =>
+        new Promise((resolve, reject) => {
+          const ctrl = this.zongji.ctrlConnection;
+          if (ctrl === null) return reject(new Error('zongji has no control connection'));
+          ctrl.query(COLUMN_CHARSETS_SQL, [schema, table], (err, rows) =>
+            err ? reject(err) : resolve(rows as unknown[]),
+          );
+        }),
+      pause: () => this.pause(),
+      resume: () => this.resume(),
+    });
   }
 
   /** Resolves once the server accepted the dump request; rejects if connecting fails. */
@@ -148,7 +162,8 @@ export class BinlogStream {
   }
 
   private handle(event: AnyBinlogEvent): void {
-    if (is(event, 'mariadbgtid')) this.beginGroup(event.gtid, event.serverId, event);
+    if (is(event, 'tablemap')) this.geometryCharsets.repair(event, (err) => this.handlers.error(err));
+    else if (is(event, 'mariadbgtid')) this.beginGroup(event.gtid, event.serverId, event);
     else if (is(event, 'gtid') || is(event, 'anonymousgtid'))
       this.beginGroup(is(event, 'gtid') ? event.gtid : null, null, event);
     else if (is(event, 'query')) {

@@ -16,6 +16,8 @@ export interface ColumnInfo {
   datetimePrecision: number | null;
   /** Scale of DECIMAL. */
   numericScale: number | null;
+  /** Width of BIT(n); absent for other types. */
+  bits?: number;
 }
 
 const COLUMN_TYPE = /^\s*([a-z]+)(?:\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?/i;
@@ -31,12 +33,24 @@ export function columnFromType(name: string, columnType: string): ColumnInfo {
   const dataType = (m?.[1] ?? columnType).toLowerCase();
   const first = m?.[2] === undefined ? null : Number(m[2]);
   const second = m?.[3] === undefined ? null : Number(m[3]);
-  return {
+  const info: ColumnInfo = {
     name,
     dataType,
     datetimePrecision: TEMPORAL_TYPES.has(dataType) ? (first ?? 0) : null,
     numericScale: dataType === 'decimal' || dataType === 'numeric' ? (second ?? 0) : null,
   };
+  if (dataType === 'bit') info.bits = first ?? 1;
+  return info;
+}
+
+/**
+ * BIT(n) as Debezium yields it: BIT(1) a boolean, a wider one its bytes least significant first
+ * (io.debezium.data.Bits), where the server (snapshot, legacy reads) and the binlog hand over
+ * the ceil(n/8) bytes most significant first.
+ */
+function bitValue(bytes: Uint8Array, width: number): RowValue {
+  if (width === 1) return bytes.some((b) => b !== 0);
+  return Buffer.from(bytes).reverse().toString('base64');
 }
 
 const TEMPORAL = /^(\d{4}-\d{2}-\d{2} )?(-?\d{1,3}:\d{2}:\d{2})(?:\.(\d*))?$/;
@@ -85,6 +99,7 @@ function integerValue(value: unknown): RowValue {
 /** One representation of a column value whichever path read it; see connectors/change-event.ts. */
 export function normalizeValue(value: unknown, column: ColumnInfo): RowValue {
   if (value === null || value === undefined) return null;
+  if (column.bits !== undefined && value instanceof Uint8Array) return bitValue(value, column.bits);
   if (Buffer.isBuffer(value)) return value.toString('base64');
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   switch (column.dataType) {

@@ -47,6 +47,7 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
   12: 'datetime',
   13: 'year',
   14: 'date',
+  16: 'bit',
   246: 'decimal',
 };
 
@@ -59,13 +60,16 @@ export function columnInfoOf(field: FieldPacket): ColumnInfo {
   const dataType = TYPE_NAMES[code] ?? 'other';
   const fixed = field.decimals <= MAX_FIXED_DECIMALS;
   const temporal = dataType === 'datetime' || dataType === 'timestamp' || dataType === 'time';
-  return {
+  const info: ColumnInfo = {
     name: field.name,
     // A computed temporal or decimal of unknown precision is passed through as the server printed it.
     dataType: (temporal || dataType === 'decimal') && !fixed ? 'other' : dataType,
     datetimePrecision: temporal && fixed ? Math.min(field.decimals, 6) : null,
     numericScale: dataType === 'decimal' && fixed ? field.decimals : null,
   };
+  // A BIT column's length is its width in bits.
+  if (dataType === 'bit') info.bits = field.columnLength ?? 1;
+  return info;
 }
 
 function rowsOf(result: unknown, fields: FieldPacket[] | undefined): LegacyRow[] {

@@ -290,9 +290,11 @@ function typeNote(column: CatalogColumn, dialect: Catalog['dialect']): string {
   }
 }
 
-/** MariaDB/MySQL BIT arrives as its bytes, base64, on both sides (CDC and legacy queries). */
-const mysqlOtherNote = (sql: string) =>
-  /^bit\(\d+\)$/i.test(sql) ? `${sql}: base64 of its bytes, b'1' is 'AQ=='` : sql;
+/** MariaDB/MySQL BIT as both CDC paths and the legacy reads give it (Debezium's forms). */
+function mysqlOtherNote(sql: string): string {
+  if (/^bit\(1\)$/i.test(sql)) return `${sql}: true or false`;
+  return /^bit\(\d+\)$/i.test(sql) ? `${sql}: base64 of its bytes, least significant first` : sql;
+}
 
 /** The forms connectors/pgoutput/values.ts gives, which the Debezium side matches. */
 function postgresOtherNote(sql: string): string {

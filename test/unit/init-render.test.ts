@@ -170,7 +170,7 @@ describe('renderDefinition', () => {
     expect(text).toContain('    order_id: z.union([z.number().int(), z.string()]),');
     expect(text).toContain('    location: z.union([z.string(), z.number(), z.boolean()]).nullable(),');
     expect(text).toContain(
-      "    flags: z.union([z.string(), z.number(), z.boolean()]), // bit(1): base64 of its bytes, b'1' is 'AQ=='",
+      "    flags: z.union([z.string(), z.number(), z.boolean()]), // bit(1): true or false",
     );
     expect(text).toContain('    score: z.number(),');
     // Two columns with the same camelCase name stay apart.
