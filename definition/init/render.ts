@@ -533,15 +533,22 @@ function paramSchema(column: CatalogColumn): string {
 
 /**
  * A key column with a case-insensitive collation (MariaDB's default utf8mb4_general_ci among
- * them): the legacy lookup finds the row for spellings the read model, keyed by the captured
+ * them) or PostgreSQL's citext: the legacy lookup finds the row for spellings the read model, keyed by the captured
  * text, does not. The comparisons record those requests as differences, which they are; the
  * note says so where the user reads the endpoint, and what to change if clients send them.
  */
 function foldedKeyNote(column: CatalogColumn): string[] {
-  const collation = column.collation;
-  if (column.type !== 'string' || collation === undefined || !/_ci$/i.test(collation)) return [];
+  if (column.type !== 'string') return [];
+  // MariaDB/MySQL's case-insensitive collations; PostgreSQL's citext compares the same way.
+  const folding =
+    column.collation !== undefined && /_ci$/i.test(column.collation)
+      ? column.collation
+      : /^citext$/i.test(column.sqlType ?? '')
+        ? 'citext'
+        : null;
+  if (folding === null) return [];
   const note = commentText(
-    `${column.name} is ${collation}: the legacy query finds 'ABC' for 'abc' (case ignored, and for most such collations accents and trailing spaces), the read model's key is the captured text, so a client's other spelling is recorded as a difference. If clients send them, key the view by a folded form (e.g. lower case) and fold the param the same way.`,
+    `${column.name} is ${folding}: the legacy query finds 'ABC' for 'abc' (case ignored, and for most such collations accents and trailing spaces), the read model's key is the captured text, so a client's other spelling is recorded as a difference. If clients send them, key the view by a folded form (e.g. lower case) and fold the param the same way.`,
   );
   const lines: string[] = [];
   for (const word of note.split(' ')) {

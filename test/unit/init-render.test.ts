@@ -170,7 +170,7 @@ describe('renderDefinition', () => {
     expect(text).toContain('    order_id: z.union([z.number().int(), z.string()]),');
     expect(text).toContain('    location: z.union([z.string(), z.number(), z.boolean()]).nullable(),');
     expect(text).toContain(
-      "    flags: z.union([z.string(), z.number(), z.boolean()]), // bit(1): true or false",
+      '    flags: z.union([z.string(), z.number(), z.boolean()]), // bit(1): true or false',
     );
     expect(text).toContain('    score: z.number(),');
     // Two columns with the same camelCase name stay apart.
@@ -307,6 +307,15 @@ describe('renderDefinition', () => {
     expect(text).toContain("  // code is utf8mb4_general_ci: the legacy query finds 'ABC' for 'abc'");
     expect(text.split('\n').every((line) => line.length <= 100)).toBe(true);
     expect(keyedBy('utf8mb4_bin')).not.toContain('code is utf8mb4_bin');
+    const citext = renderDefinition(
+      {
+        dialect: 'postgres',
+        database: 'codes',
+        tables: [table('users', [col('email', 'string', { sqlType: 'citext' })], ['email'])],
+      },
+      { importFrom: REPO_INDEX },
+    );
+    expect(citext).toContain("  // email is citext: the legacy query finds 'ABC' for 'abc'");
   });
 
   it('is stable: the same catalog gives the same text', () => {
