@@ -92,6 +92,9 @@ const POSTGRES_PIPELINE_SETTINGS = {
   'plugin.name': 'pgoutput',
   'publication.autocreate.mode': 'filtered',
   'publish.via.partition.root': 'true',
+  // ISO 8601 with every field ("P1Y2M-3DT4H5M6.5S"), which the embedded reader renders from
+  // the server's text; the numeric default is microseconds with months as 30.4375 days.
+  'interval.handling.mode': 'string',
 } as const;
 
 export const PIPELINE_SETTINGS: Record<ConnectorKind, Readonly<Record<string, string>>> = {

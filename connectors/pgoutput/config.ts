@@ -89,7 +89,8 @@ export function connectionConfig(config: PgoutputSourceConfig) {
     password: config.password,
     database: config.database,
     connectionTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 -c lc_monetary=C',
+    options:
+      '-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 -c lc_monetary=C -c IntervalStyle=postgres',
   };
 }
 

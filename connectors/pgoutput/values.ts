@@ -35,6 +35,7 @@ const MONEY = 790;
 const TIMETZ = 1266;
 const BIT = 1560;
 const VARBIT = 1562;
+const INTERVAL = 1186;
 
 /**
  * Fractional-second digits of TIME/TIMESTAMP[TZ]: the declared precision, else 6 — the scale
@@ -182,6 +183,30 @@ function bitsBase64(text: string): string {
   return Buffer.from(bytes).toString('base64');
 }
 
+const INTERVAL_TEXT =
+  /^(?:(-?\d+) years? ?)?(?:(-?\d+) mons? ?)?(?:(-?\d+) days? ?)?(?:([+-])?(\d+):(\d{2}):(\d{2})(?:\.(\d+))?)?$/;
+
+/**
+ * INTERVAL as Debezium yields it with interval.handling.mode=string: every field, each with
+ * its own sign, seconds as a plain decimal ("1 year 2 mons -3 days 04:05:06.5" →
+ * "P1Y2M-3DT4H5M6.5S"). Sessions print intervals in the postgres IntervalStyle.
+ */
+function isoInterval(text: string): string {
+  const m = INTERVAL_TEXT.exec(text);
+  if (m === null || text === '') return text;
+  const [, years = '0', months = '0', days = '0', sign, hours = '0', minutes = '0', whole = '0', frac = ''] =
+    m;
+  const negative = sign === '-';
+  const signed = (digits: string) => {
+    const n = BigInt(digits);
+    return (negative && n !== 0n ? -n : n).toString();
+  };
+  const fraction = frac.replace(/0+$/, '');
+  const seconds = `${BigInt(whole)}${fraction === '' ? '' : `.${fraction}`}`;
+  const secondsText = negative && seconds !== '0' ? `-${seconds}` : seconds;
+  return `P${BigInt(years)}Y${BigInt(months)}M${BigInt(days)}DT${signed(hours)}H${signed(minutes)}M${secondsText}S`;
+}
+
 export function pgTextValue(text: string | null, type: PgColumnType): RowValue {
   if (text === null) return null;
   switch (type.typeOid) {
@@ -213,6 +238,8 @@ export function pgTextValue(text: string | null, type: PgColumnType): RowValue {
       return moneyDecimal(text);
     case TIMETZ:
       return utcTimeOfDay(text);
+    case INTERVAL:
+      return isoInterval(text);
     case BIT:
     case VARBIT:
       // Debezium: BIT(1) is a boolean, longer bit strings their bytes (io.debezium.data.Bits).

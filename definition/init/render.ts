@@ -300,6 +300,7 @@ function mysqlOtherNote(sql: string): string {
 function postgresOtherNote(sql: string): string {
   if (/\[\]$/.test(sql)) return `${sql}: the array as PostgreSQL prints it, '{1,2,NULL}'`;
   if (/^money$/i.test(sql)) return `${sql}: decimal text, '-1234.50'`;
+  if (/^interval/i.test(sql)) return `${sql}: ISO 8601 with every field, 'P0Y0M1DT2H0M0S'`;
   if (/^bit(\(1\))?$/i.test(sql)) return `${sql}: true or false`;
   if (/^bit( varying)?\(\d+\)$|^bit varying$/i.test(sql))
     return `${sql}: base64 of its bytes, least significant first`;

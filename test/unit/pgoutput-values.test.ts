@@ -46,6 +46,14 @@ describe('pgTextValue: PostgreSQL text output → the contract’s values (as De
     expect(pgTextValue('00000000', t(1560, 8))).toBe('');
     expect(pgTextValue('10100000011', t(1562, 20))).toBe(Buffer.from([3, 5]).toString('base64'));
     expect(pgTextValue('1', t(1562, 20))).toBe(Buffer.from([1]).toString('base64'));
+    // INTERVAL as Debezium's interval.handling.mode=string: every field, each with its sign.
+    expect(pgTextValue('1 year 2 mons 3 days 04:05:06.789', t(1186))).toBe('P1Y2M3DT4H5M6.789S');
+    expect(pgTextValue('-1 days +02:00:00', t(1186))).toBe('P0Y0M-1DT2H0M0S');
+    expect(pgTextValue('-00:00:01.5', t(1186))).toBe('P0Y0M0DT0H0M-1.5S');
+    expect(pgTextValue('-1 years -2 mons', t(1186))).toBe('P-1Y-2M0DT0H0M0S');
+    expect(pgTextValue('100:00:00', t(1186))).toBe('P0Y0M0DT100H0M0S');
+    expect(pgTextValue('00:00:00.000001', t(1186))).toBe('P0Y0M0DT0H0M0.000001S');
+    expect(pgTextValue('00:00:00', t(1186))).toBe('P0Y0M0DT0H0M0S');
     // Arrays stay as printed (the Debezium side writes its JSON arrays in that form).
     expect(pgTextValue('{1,NULL,-3}', t(1007))).toBe('{1,NULL,-3}');
   });
