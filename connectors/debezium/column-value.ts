@@ -9,6 +9,7 @@ import {
   formatTimeOfDay,
   formatZonedTimestamp,
 } from './temporal.js';
+import { geometryFromWkb } from './wkb.js';
 
 /**
  * One column's value in a Debezium record → the ChangeEvent value the embedded binlog reader
@@ -165,6 +166,14 @@ function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlav
   }
   if (name === 'org.apache.kafka.connect.data.Decimal' || name === 'io.debezium.data.VariableScaleDecimal') {
     return decimalValue(column, value);
+  }
+  if (name.startsWith('io.debezium.data.geometry.') && flavour === 'binlog') {
+    // MariaDB/MySQL spatial columns: as mysql2 and the embedded reader give them, from the WKB.
+    const wkb = typeof value === 'object' && value !== null ? Reflect.get(value, 'wkb') : undefined;
+    const shape = typeof wkb === 'string' ? geometryFromWkb(wkb) : undefined;
+    return shape === undefined
+      ? fail(column, 'expected a geometry struct with its WKB')
+      : JSON.stringify(shape);
   }
   return undefined;
 }

@@ -36,16 +36,19 @@ const DDL = `CREATE TABLE kinds (
   s SET('a','b','c'), y YEAR, b1 BIT(1), b1z BIT(1), b12 BIT(12), b12z BIT(12), b64 BIT(64), j JSON,
   tf TINYINT(1), f FLOAT(7,2), f2 FLOAT, mu MEDIUMINT UNSIGNED, dec65 DECIMAL(65,30), bin BINARY(16),
   ch CHAR(5), bl BLOB, t_neg TIME, t_big TIME(3), e ENUM('x','y'), geo POINT NULL, ui INT UNSIGNED,
-  vb VARBINARY(4), note VARCHAR(10), tail_bin VARBINARY(4))`;
+  vb VARBINARY(4), note VARCHAR(10), tail_bin VARBINARY(4), line LINESTRING NULL, area POLYGON NULL,
+  shapes GEOMETRYCOLLECTION NULL)`;
 
 const ROW = `INSERT INTO kinds VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '2024-01-01 00:00:00.5',
   '0000-00-00 00:00:00', '2021-05-00', 'a,c', 2024, b'1', b'0', b'101000000001', b'000000000001',
   b'1000000000000000000000000000000000000000000000000000000000000001', '{"a": [1, 2.50]}', 1, 1234.5, 0.1,
   16777215, '1.000000000000000000000000000001', UNHEX('00112233445566778899aabbccddeeff'), 'ab', x'00ff',
-  '-838:59:59', '100:00:00.5', 'y', ST_GeomFromText('POINT(1 2)'), 4294967295, x'0001', 'first', x'41ff')`;
+  '-838:59:59', '100:00:00.5', 'y', ST_GeomFromText('POINT(1 2)'), 4294967295, x'0001', 'first', x'41ff',
+  ST_GeomFromText('LINESTRING(0 0, 1 1.5)'), ST_GeomFromText('POLYGON((0 0, 4 0, 4 4, 0 0))'),
+  ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 2), MULTIPOINT(3 4, 5 6))'))`;
 
-/** Zero dates (legal without NO_ZERO_DATE) Debezium turns into null; geometry it sends with its WKB. */
-const DEBEZIUM_LOSES = ['d', 'dt', 'ts', 'd_part', 'geo'];
+/** Zero dates (legal without NO_ZERO_DATE), which Debezium turns into null. */
+const DEBEZIUM_LOSES = ['d', 'dt', 'ts', 'd_part'];
 
 describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader and Debezium agree', () => {
   const suffix = uniqueSuffix();
@@ -169,7 +172,11 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
       t_neg: '-838:59:59',
       t_big: '100:00:00.500',
       ui: 4294967295,
+      // Geometry as mysql2 gives it; Debezium's WKB is read into the same shape.
       geo: '{"x":1,"y":2}',
+      line: '[{"x":0,"y":0},{"x":1,"y":1.5}]',
+      area: '[[{"x":0,"y":0},{"x":4,"y":0},{"x":4,"y":4},{"x":0,"y":0}]]',
+      shapes: '[{"x":1,"y":2},[{"x":3,"y":4},{"x":5,"y":6}]]',
       // After the POINT, the text and binary columns keep their own charsets (geometry-charsets.ts).
       vb: Buffer.from([0, 1]).toString('base64'),
       tail_bin: Buffer.from([0x41, 0xff]).toString('base64'),
@@ -177,6 +184,5 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
     // What Debezium loses: zero dates become null (a zero TIMESTAMP streamed, the epoch).
     expect(theirSnapshot).toMatchObject({ d: null, dt: null, ts: null, d_part: null });
     expect(theirStreamed).toMatchObject({ d: null, dt: null, ts: '1970-01-01 00:00:00', d_part: null });
-    expect(JSON.parse(String(theirSnapshot?.geo))).toMatchObject({ x: 1, y: 2 });
   });
 });
