@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RowValue } from '../change-event.js';
 import { DebeziumRecordError } from './errors.js';
 import { pgArrayText } from './pg-array.js';
+import { pgFloatsIn, pgFloatText } from './pg-float.js';
 import {
   type EpochUnit,
   formatEpochDateTime,
@@ -80,6 +81,17 @@ function integerValue(n: bigint): number | string {
     ? Number(n)
     : n.toString();
 }
+
+/** PostgreSQL's geometric types other than point (which Debezium knows). */
+const GEOMETRIC_TYPES = /^(box|polygon|circle|line|lseg|path)$/i;
+
+/**
+ * Built-in PostgreSQL types Debezium's connector does not know, which it sends as the bytes of
+ * their text with include.unknown.datatypes (without it, it left the column out of the record).
+ * A user-defined type it does not know comes the same way but cannot be told from text here.
+ */
+const UNKNOWN_TO_DEBEZIUM =
+  /^(tsvector|tsquery|box|polygon|circle|line|lseg|path|pg_lsn|xid|xid8|txid_snapshot|pg_snapshot|\w*multirange)$/i;
 
 /** Debezium's money.fraction.digits default, and the digits lc_monetary=C prints. */
 const MONEY_DIGITS = 2;
@@ -167,6 +179,13 @@ function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlav
   if (name === 'org.apache.kafka.connect.data.Decimal' || name === 'io.debezium.data.VariableScaleDecimal') {
     return decimalValue(column, value);
   }
+  if (name === 'io.debezium.data.geometry.Point' && flavour === 'postgresql') {
+    // A PostgreSQL point, as the server prints it.
+    const x = typeof value === 'object' && value !== null ? Reflect.get(value, 'x') : undefined;
+    const y = typeof value === 'object' && value !== null ? Reflect.get(value, 'y') : undefined;
+    if (typeof x !== 'number' || typeof y !== 'number') return fail(column, 'expected a point {x, y}');
+    return `(${pgFloatText(x)},${pgFloatText(y)})`;
+  }
   if (name.startsWith('io.debezium.data.geometry.') && flavour === 'binlog') {
     // MariaDB/MySQL spatial columns: as mysql2 and the embedded reader give them, from the WKB.
     const wkb = typeof value === 'object' && value !== null ? Reflect.get(value, 'wkb') : undefined;
@@ -206,6 +225,12 @@ function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFla
       // decimal.handling.mode=string: only the propagated source type marks it as a DECIMAL.
       if (isDecimalSourceType(param(column, SOURCE_TYPE)))
         return padToScale(value, intParam(column, SOURCE_SCALE));
+      if (flavour === 'postgresql' && UNKNOWN_TO_DEBEZIUM.test(param(column, SOURCE_TYPE) ?? '')) {
+        // include.unknown.datatypes: the bytes of the type's text as the JDBC driver gives it
+        // (base64, binary.handling.mode), whose geometric types print doubles the Java way.
+        const text = Buffer.from(value, 'base64').toString('utf8');
+        return GEOMETRIC_TYPES.test(param(column, SOURCE_TYPE) ?? '') ? pgFloatsIn(text) : text;
+      }
       // PostgreSQL MONEY: the snapshot's value has its own scale ("-1234.5", "0.0"), a streamed
       // one money.fraction.digits (2), as the server prints it.
       return /^money$/i.test(param(column, SOURCE_TYPE) ?? '') ? padToScale(value, MONEY_DIGITS) : value;
@@ -228,6 +253,7 @@ function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFla
 }
 
 export function normaliseColumnValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
+  console.log('COL', JSON.stringify(column), JSON.stringify(value));
   if (value === null || value === undefined) return null;
   return semanticValue(column, value, flavour) ?? primitiveValue(column, value, flavour);
 }

@@ -95,6 +95,10 @@ const POSTGRES_PIPELINE_SETTINGS = {
   // ISO 8601 with every field ("P1Y2M-3DT4H5M6.5S"), which the embedded reader renders from
   // the server's text; the numeric default is microseconds with months as 30.4375 days.
   'interval.handling.mode': 'string',
+  // Types Debezium does not know (tsvector, tsquery, box, polygon, multiranges, pg_lsn, ...)
+  // come as the bytes of their text instead of being left out of the record: a row schema that
+  // lists the column would send every row of the table to the dead letters.
+  'include.unknown.datatypes': 'true',
 } as const;
 
 export const PIPELINE_SETTINGS: Record<ConnectorKind, Readonly<Record<string, string>>> = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pgFloatText } from './pg-float.js';
 import {
   type EpochUnit,
   formatEpochDateTime,
@@ -35,9 +36,6 @@ const TIMES_OF_DAY: Record<string, EpochUnit> = {
 /** The server prints fractions of a second without trailing zeros ("09:00:00.5", "09:00:00"). */
 const trimFraction = (text: string) =>
   text.replace(/\.(\d*?)0+(?=$|[+-])/, (_, kept: string) => (kept === '' ? '' : `.${kept}`));
-
-/** float8out's shortest form, which writes the exponent with at least two digits ("1e-07"). */
-const floatText = (n: number) => String(n).replace(/e([+-])(\d)$/, 'e$10$2');
 
 /** array_out's quoting: empty, NULL, or with a brace, comma, quote, backslash or white space. */
 function quoted(text: string): string {
@@ -78,7 +76,7 @@ function elementText(item: z.infer<typeof itemSchema>, value: unknown, bytea: bo
     case 'boolean':
       return value ? 't' : 'f';
     case 'number':
-      return item.type.startsWith('float') || item.type === 'double' ? floatText(value) : String(value);
+      return item.type.startsWith('float') || item.type === 'double' ? pgFloatText(value) : String(value);
     case 'string':
       // binary.handling.mode=base64, in a string element schema that only the column's source
       // type tells from text; the server prints bytea in hex.
