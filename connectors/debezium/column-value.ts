@@ -253,7 +253,6 @@ function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFla
 }
 
 export function normaliseColumnValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
-  console.log('COL', JSON.stringify(column), JSON.stringify(value));
   if (value === null || value === undefined) return null;
   return semanticValue(column, value, flavour) ?? primitiveValue(column, value, flavour);
 }
