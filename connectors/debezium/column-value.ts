@@ -4,11 +4,12 @@ import { DebeziumRecordError } from './errors.js';
 import { pgArrayText } from './pg-array.js';
 import { pgFloatsIn, pgFloatText } from './pg-float.js';
 import {
-  type EpochUnit,
+  EPOCH_TIMESTAMPS,
   formatEpochDateTime,
   formatEpochDay,
   formatTimeOfDay,
   formatZonedTimestamp,
+  TIMES_OF_DAY,
 } from './temporal.js';
 import { geometryFromWkb } from './wkb.js';
 
@@ -133,20 +134,6 @@ function decimalValue(column: ColumnSchema, value: unknown): string {
   if (!parsed.success) return fail(column, 'expected a VariableScaleDecimal {scale, value}');
   return padToScale(decodeDecimalBytes(parsed.data.value, parsed.data.scale), columnScale);
 }
-
-const EPOCH_TIMESTAMPS: Record<string, { unit: EpochUnit; digits: number }> = {
-  'io.debezium.time.Timestamp': { unit: 'ms', digits: 0 },
-  'org.apache.kafka.connect.data.Timestamp': { unit: 'ms', digits: 3 },
-  'io.debezium.time.MicroTimestamp': { unit: 'us', digits: 6 },
-  'io.debezium.time.NanoTimestamp': { unit: 'ns', digits: 9 },
-};
-
-const TIMES_OF_DAY: Record<string, { unit: EpochUnit; digits: number }> = {
-  'io.debezium.time.Time': { unit: 'ms', digits: 3 },
-  'org.apache.kafka.connect.data.Time': { unit: 'ms', digits: 3 },
-  'io.debezium.time.MicroTime': { unit: 'us', digits: 6 },
-  'io.debezium.time.NanoTime': { unit: 'ns', digits: 9 },
-};
 
 function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue | undefined {
   const name = column.name;

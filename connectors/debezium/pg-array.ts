@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { pgFloatText } from './pg-float.js';
 import {
-  type EpochUnit,
+  EPOCH_TIMESTAMPS,
   formatEpochDateTime,
   formatEpochDay,
   formatTimeOfDay,
   formatZonedTimestamp,
+  TIMES_OF_DAY,
 } from './temporal.js';
 
 /**
@@ -18,20 +19,6 @@ import {
 
 /** The Connect schema of the array's elements (`items` of the JsonConverter's array schema). */
 const itemSchema = z.object({ type: z.string(), name: z.string().optional() }).loose();
-
-const EPOCH_TIMESTAMPS: Record<string, EpochUnit> = {
-  'io.debezium.time.Timestamp': 'ms',
-  'org.apache.kafka.connect.data.Timestamp': 'ms',
-  'io.debezium.time.MicroTimestamp': 'us',
-  'io.debezium.time.NanoTimestamp': 'ns',
-};
-
-const TIMES_OF_DAY: Record<string, EpochUnit> = {
-  'io.debezium.time.Time': 'ms',
-  'org.apache.kafka.connect.data.Time': 'ms',
-  'io.debezium.time.MicroTime': 'us',
-  'io.debezium.time.NanoTime': 'ns',
-};
 
 /** The server prints fractions of a second without trailing zeros ("09:00:00.5", "09:00:00"). */
 const trimFraction = (text: string) =>
@@ -57,10 +44,10 @@ function elementText(item: z.infer<typeof itemSchema>, value: unknown, bytea: bo
   const name = item.name ?? '';
   const epoch = EPOCH_TIMESTAMPS[name];
   if (epoch !== undefined && (typeof value === 'number' || typeof value === 'string'))
-    return trimFraction(formatEpochDateTime(BigInt(value), epoch, 9));
+    return trimFraction(formatEpochDateTime(BigInt(value), epoch.unit, 9));
   const time = TIMES_OF_DAY[name];
   if (time !== undefined && (typeof value === 'number' || typeof value === 'string'))
-    return trimFraction(formatTimeOfDay(BigInt(value), time, 9));
+    return trimFraction(formatTimeOfDay(BigInt(value), time.unit, 9));
   if (
     (name === 'io.debezium.time.Date' || name === 'org.apache.kafka.connect.data.Date') &&
     typeof value === 'number'

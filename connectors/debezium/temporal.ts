@@ -8,6 +8,28 @@
 
 export type EpochUnit = 'ms' | 'us' | 'ns';
 
+/** A Connect temporal encoding: its unit, and the fractional digits it carries by default. */
+export interface TemporalEncoding {
+  unit: EpochUnit;
+  digits: number;
+}
+
+/** Date-times as a count since the epoch, by Connect schema name. */
+export const EPOCH_TIMESTAMPS: Readonly<Record<string, TemporalEncoding>> = {
+  'io.debezium.time.Timestamp': { unit: 'ms', digits: 0 },
+  'org.apache.kafka.connect.data.Timestamp': { unit: 'ms', digits: 3 },
+  'io.debezium.time.MicroTimestamp': { unit: 'us', digits: 6 },
+  'io.debezium.time.NanoTimestamp': { unit: 'ns', digits: 9 },
+};
+
+/** Times of day as a count since midnight, by Connect schema name. */
+export const TIMES_OF_DAY: Readonly<Record<string, TemporalEncoding>> = {
+  'io.debezium.time.Time': { unit: 'ms', digits: 3 },
+  'org.apache.kafka.connect.data.Time': { unit: 'ms', digits: 3 },
+  'io.debezium.time.MicroTime': { unit: 'us', digits: 6 },
+  'io.debezium.time.NanoTime': { unit: 'ns', digits: 9 },
+};
+
 const NS_PER: Record<EpochUnit | 's', bigint> = { s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, ns: 1n };
 const NS_PER_DAY = 86_400n * NS_PER.s;
 
