@@ -135,6 +135,10 @@ function decimalValue(column: ColumnSchema, value: unknown): string {
   return padToScale(decodeDecimalBytes(parsed.data.value, parsed.data.scale), columnScale);
 }
 
+/** A field of a Connect struct value (a JSON object); undefined for anything else. */
+const structField = (value: unknown, key: string): unknown =>
+  typeof value === 'object' && value !== null ? Reflect.get(value, key) : undefined;
+
 function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue | undefined {
   const name = column.name;
   if (name === undefined) return undefined;
@@ -168,20 +172,33 @@ function semanticValue(column: ColumnSchema, value: unknown, flavour: SourceFlav
   }
   if (name === 'io.debezium.data.geometry.Point' && flavour === 'postgresql') {
     // A PostgreSQL point, as the server prints it.
-    const x = typeof value === 'object' && value !== null ? Reflect.get(value, 'x') : undefined;
-    const y = typeof value === 'object' && value !== null ? Reflect.get(value, 'y') : undefined;
+    const x = structField(value, 'x');
+    const y = structField(value, 'y');
     if (typeof x !== 'number' || typeof y !== 'number') return fail(column, 'expected a point {x, y}');
     return `(${pgFloatText(x)},${pgFloatText(y)})`;
   }
   if (name.startsWith('io.debezium.data.geometry.') && flavour === 'binlog') {
     // MariaDB/MySQL spatial columns: as mysql2 and the embedded reader give them, from the WKB.
-    const wkb = typeof value === 'object' && value !== null ? Reflect.get(value, 'wkb') : undefined;
+    const wkb = structField(value, 'wkb');
     const shape = typeof wkb === 'string' ? geometryFromWkb(wkb) : undefined;
     return shape === undefined
       ? fail(column, 'expected a geometry struct with its WKB')
       : JSON.stringify(shape);
   }
   return undefined;
+}
+
+/** A PostgreSQL string value whose source type Debezium encodes its own way. */
+function postgresText(value: string, sourceType: string): string {
+  if (UNKNOWN_TO_DEBEZIUM.test(sourceType)) {
+    // include.unknown.datatypes: the bytes of the type's text as the JDBC driver gives it
+    // (base64, binary.handling.mode), whose geometric types print doubles the Java way.
+    const text = Buffer.from(value, 'base64').toString('utf8');
+    return GEOMETRIC_TYPES.test(sourceType) ? pgFloatsIn(text) : text;
+  }
+  // MONEY: the snapshot's value has its own scale ("-1234.5", "0.0"), a streamed one
+  // money.fraction.digits (2), as the server prints it.
+  return /^money$/i.test(sourceType) ? padToScale(value, MONEY_DIGITS) : value;
 }
 
 function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFlavour): RowValue {
@@ -207,20 +224,13 @@ function primitiveValue(column: ColumnSchema, value: unknown, flavour: SourceFla
     case 'boolean':
       if (typeof value === 'boolean') return value;
       return fail(column, `expected a boolean, got ${JSON.stringify(value)}`);
-    case 'string':
+    case 'string': {
       if (typeof value !== 'string') return fail(column, `expected a string, got ${JSON.stringify(value)}`);
+      const sourceType = param(column, SOURCE_TYPE);
       // decimal.handling.mode=string: only the propagated source type marks it as a DECIMAL.
-      if (isDecimalSourceType(param(column, SOURCE_TYPE)))
-        return padToScale(value, intParam(column, SOURCE_SCALE));
-      if (flavour === 'postgresql' && UNKNOWN_TO_DEBEZIUM.test(param(column, SOURCE_TYPE) ?? '')) {
-        // include.unknown.datatypes: the bytes of the type's text as the JDBC driver gives it
-        // (base64, binary.handling.mode), whose geometric types print doubles the Java way.
-        const text = Buffer.from(value, 'base64').toString('utf8');
-        return GEOMETRIC_TYPES.test(param(column, SOURCE_TYPE) ?? '') ? pgFloatsIn(text) : text;
-      }
-      // PostgreSQL MONEY: the snapshot's value has its own scale ("-1234.5", "0.0"), a streamed
-      // one money.fraction.digits (2), as the server prints it.
-      return /^money$/i.test(param(column, SOURCE_TYPE) ?? '') ? padToScale(value, MONEY_DIGITS) : value;
+      if (isDecimalSourceType(sourceType)) return padToScale(value, intParam(column, SOURCE_SCALE));
+      return flavour === 'postgresql' && sourceType !== undefined ? postgresText(value, sourceType) : value;
+    }
     case 'bytes':
       // The JSON converter writes bytes as base64 already, which is our representation.
       if (typeof value === 'string') return value;
