@@ -33,7 +33,7 @@ export interface CharsetSource {
 }
 
 /** True when `event` is a table map zongji mis-aligns (a GEOMETRY column among character ones). */
-export function needsCharsetRepair(event: BinlogEventByName<'tablemap'>): boolean {
+function needsCharsetRepair(event: BinlogEventByName<'tablemap'>): boolean {
   return event.columnTypes.includes(MYSQL_TYPE_GEOMETRY);
 }
 
