@@ -13,18 +13,11 @@ import { KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
 import { PgoutputSource } from '../../connectors/pgoutput/source.js';
 import { createPgBankDatabase } from '../../examples/bank/postgres/db.js';
 import { silentLogger } from '../../lib/logger.js';
-import {
-  CONNECT_URL,
-  connectReachable,
-  dropKafkaState,
-  testKafka,
-  uniqueSuffix,
-  waitFor,
-} from './support/debezium-bank.js';
+import { CONNECT_URL, connectReachable, testKafka, uniqueSuffix, waitFor } from './support/debezium-bank.js';
 import {
   type DeployedPgConnector,
   deployPgConnector,
-  dropPgState,
+  dropBothPaths,
   LEGACY_PG,
   pgQuery,
   pgReachable,
@@ -123,12 +116,7 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector and the embe
     );
   });
 
-  afterAll(async () => {
-    await embedded?.stop();
-    await connector?.remove();
-    await dropKafkaState(kafka, connector ? [connector.topicPrefix] : [], [groupId]);
-    await dropPgState(database, [embeddedSlot, ...(connector ? [connector.slotName] : [])]);
-  });
+  afterAll(() => dropBothPaths({ sources: [embedded], connector, kafka, groupId, database, embeddedSlot }));
 
   it('both paths yield the same events, with the values the database holds', async () => {
     const ours: SourceTransaction[] = [];
@@ -299,13 +287,9 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     );
   });
 
-  afterAll(async () => {
-    await embedded?.stop();
-    await viaKafka?.stop();
-    await connector?.remove();
-    await dropKafkaState(kafka, connector ? [connector.topicPrefix] : [], [groupId]);
-    await dropPgState(database, [embeddedSlot, ...(connector ? [connector.slotName] : [])]);
-  });
+  afterAll(() =>
+    dropBothPaths({ sources: [embedded, viaKafka], connector, kafka, groupId, database, embeddedSlot }),
+  );
 
   it('captures that schema on both paths, with the same events', async () => {
     const errors: Error[] = [];

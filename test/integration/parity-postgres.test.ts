@@ -10,18 +10,11 @@ import bank from '../../examples/bank/migration.js';
 import { createPgBankDatabase, loadPgBank, pgClient } from '../../examples/bank/postgres/db.js';
 import { runPgWorkload } from '../../examples/bank/postgres/workload.js';
 import { silentLogger } from '../../lib/logger.js';
-import {
-  connectReachable,
-  dropKafkaState,
-  perAggregate,
-  testKafka,
-  uniqueSuffix,
-  waitFor,
-} from './support/debezium-bank.js';
+import { connectReachable, perAggregate, testKafka, uniqueSuffix, waitFor } from './support/debezium-bank.js';
 import {
   type DeployedPgConnector,
   deployPgConnector,
-  dropPgState,
+  dropBothPaths,
   LEGACY_PG,
   pgQuery,
   pgReachable,
@@ -81,13 +74,9 @@ describe.skipIf(!connectUp || !pgUp)(
       await loadPgBank(LEGACY_PG, database, { seed: 21, scale: 'tiny' });
     });
 
-    afterAll(async () => {
-      await embedded?.stop();
-      await viaKafka?.stop();
-      await connector?.remove();
-      await dropKafkaState(kafka, connector ? [connector.topicPrefix] : [], [groupId]);
-      await dropPgState(database, [embeddedSlot, ...(connector ? [connector.slotName] : [])]);
-    });
+    afterAll(() =>
+      dropBothPaths({ sources: [embedded, viaKafka], connector, kafka, groupId, database, embeddedSlot }),
+    );
 
     it('one write workload yields the same domain events per aggregate on both paths', async () => {
       const errors: Error[] = [];

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
 import { deployConnector } from '../../../connectors/debezium/cli.js';
 import {
   postgresConnector,
@@ -14,7 +15,7 @@ import {
   pgClient,
   pgConnSchema,
 } from '../../../examples/bank/postgres/db.js';
-import { CONNECT_URL } from './debezium-bank.js';
+import { CONNECT_URL, dropKafkaState } from './debezium-bank.js';
 
 /**
  * What the PostgreSQL CDC tests share: the project's PostgreSQL (scripts/legacy-pg.sh), a
@@ -77,6 +78,24 @@ export interface DeployedPgConnector {
   topicPrefix: string;
   slotName: string;
   remove(): Promise<void>;
+}
+
+/**
+ * The end of a test that read `database` on both PostgreSQL paths: stops its sources, removes
+ * the connector, then drops the Kafka topics and group and the slots and database.
+ */
+export async function dropBothPaths(run: {
+  sources: ReadonlyArray<{ stop(): Promise<void> } | undefined>;
+  connector: DeployedPgConnector | undefined;
+  kafka: Kafka;
+  groupId: string;
+  database: string;
+  embeddedSlot: string;
+}): Promise<void> {
+  for (const source of run.sources) await source?.stop();
+  await run.connector?.remove();
+  await dropKafkaState(run.kafka, run.connector ? [run.connector.topicPrefix] : [], [run.groupId]);
+  await dropPgState(run.database, [run.embeddedSlot, ...(run.connector ? [run.connector.slotName] : [])]);
 }
 
 /** Deploys a Debezium PostgreSQL connector (pgoutput) on `tables` of `database` and waits until it runs. */
