@@ -534,9 +534,10 @@ function paramSchema(column: CatalogColumn): string {
 
 /**
  * A key column with a case-insensitive collation (MariaDB's default utf8mb4_general_ci among
- * them) or PostgreSQL's citext: the legacy lookup finds the row for spellings the read model, keyed by the captured
- * text, does not. The comparisons record those requests as differences, which they are; the
- * note says so where the user reads the endpoint, and what to change if clients send them.
+ * them) or PostgreSQL's citext: the legacy lookup finds the row for spellings the read model,
+ * keyed by the captured text, does not. The comparisons record those requests as differences,
+ * which they are; the note says so where the user reads the endpoint, and what to change if
+ * clients send them.
  */
 function foldedKeyNote(column: CatalogColumn): string[] {
   if (column.type !== 'string') return [];
