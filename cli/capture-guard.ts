@@ -3,7 +3,12 @@ import { Counter, Gauge } from 'prom-client';
 import type { SourceTransaction } from '../connectors/change-event.js';
 import type { MappedTransaction } from '../connectors/mapping/mapper.js';
 import type { RuleSet } from '../connectors/mapping/rule-set.js';
-import { mapWithPauses, schemaChangeBreaks } from '../connectors/mapping/schema-check.js';
+import {
+  isTruncate,
+  mapWithPauses,
+  schemaChangeBreaks,
+  truncateHint,
+} from '../connectors/mapping/schema-check.js';
 import type { SchemaChange, StoredSchemaChange } from '../eventstore/ports.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -58,7 +63,12 @@ export class CaptureGuard {
           { table: change.table, ddl: change.ddl, at: change.position, breaks },
           'schema change broke a capture rule: capture of the table is paused (its rows are kept as dead letters); fix the rule, then run `dead-letters redrive`',
         );
-      } else
+      } else if (isTruncate(change.ddl))
+        this.logger.warn(
+          { table: change.table, ddl: change.ddl, at: change.position, hint: truncateHint(change.table) },
+          'TRUNCATE of a captured table recorded: the change log carries no row deletes for it',
+        );
+      else
         this.logger.warn(
           { table: change.table, ddl: change.ddl, at: change.position },
           'schema change recorded',

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { mapTransaction } from '../connectors/mapping/mapper.js';
 import { driftReport, remapDeadLetter } from '../connectors/mapping/redrive.js';
+import { isTruncate, truncateHint } from '../connectors/mapping/schema-check.js';
 import { createChangeSource } from '../connectors/source-factory.js';
 import type { Migration } from '../definition/migration.js';
 import type { DeadLetterFilter, DeadLetterStatus } from '../eventstore/ports.js';
@@ -187,7 +188,9 @@ export function showSchemaChanges(config: Config, options: JsonOptions, print: P
       for (const c of changes) {
         const state =
           c.breaks === null
-            ? 'rule still reads it'
+            ? isTruncate(c.ddl)
+              ? truncateHint(c.table)
+              : 'rule still reads it'
             : c.resolvedAt === null
               ? `CAPTURE PAUSED: ${c.breaks}`
               : `resolved ${c.resolvedAt}`;

@@ -33,6 +33,20 @@ export function schemaChangeBreaks(change: SourceSchemaChange, rules: RuleSet): 
   return `the capture rule rejects the table's rows since the change: ${first && !first.ok ? first.reason : ''}`;
 }
 
+/**
+ * Whether a recorded schema change is a TRUNCATE (the binlog's statement, or the one the
+ * pgoutput reader writes for a Truncate message). It empties the table without row changes in
+ * the change log, so the read models keep the rows it removed until the table is re-captured.
+ */
+export function isTruncate(ddl: string): boolean {
+  return /^\s*(?:\/\*.*?\*\/\s*)*TRUNCATE\b/is.test(ddl);
+}
+
+/** What to do after a TRUNCATE of `table`: re-capture it, which removes the keys it no longer has. */
+export function truncateHint(table: string): string {
+  return `the read models keep the rows it removed: stop run, then \`cqrs-migrate resnapshot --table ${table} --force\``;
+}
+
 /** The reason of a row held back because its table's capture is paused. */
 export function pausedReason(table: string, breaks: string): string {
   return `capture of ${table} paused by a schema change: ${breaks}`;

@@ -428,11 +428,10 @@ export class PgoutputSource implements ChangeSource {
         this.relationSeen(lsn, message);
         return;
       case 'truncate':
-        // Debezium skips truncates by default (skipped.operations=t); so does this reader.
-        this.logger.warn({ tables: message.relations.map((r) => r.name), lsn }, 'TRUNCATE not captured');
+        this.truncateSeen(lsn, message);
         return;
       case 'commit': {
-        const tx = assembler.commit(message);
+        const tx = assembler.commit(message, this.pendingSchemaChanges.length > 0);
         if (tx !== null && this.pendingSchemaChanges.length > 0) {
           tx.schemaChanges = this.pendingSchemaChanges;
           this.pendingSchemaChanges = [];
@@ -516,9 +515,34 @@ export class PgoutputSource implements ChangeSource {
    * the ones it had in this session is a schema change. (A change made while no reader ran is
    * not seen this way: its first Relation message has nothing to compare with.)
    */
-  private relationSeen(lsn: string, relation: Pgoutput.MessageRelation): void {
+  private captures(relation: Pgoutput.MessageRelation): boolean {
     const captured = this.config.tables.length === 0 || this.config.tables.includes(relation.name);
-    if (relation.schema !== this.config.schema || !captured) return;
+    return relation.schema === this.config.schema && captured;
+  }
+
+  /**
+   * Debezium skips truncates (skipped.operations=t by default), and so does this reader: no row
+   * deletes. Each truncated captured table is recorded as a schema change, as the binlog's
+   * TRUNCATE statement is, so `schema-changes` says the read models still hold its rows.
+   */
+  private truncateSeen(lsn: string, message: Pgoutput.MessageTruncate): void {
+    for (const relation of message.relations) {
+      if (!this.captures(relation)) continue;
+      const ddl = `TRUNCATE ${relation.schema}.${relation.name}${message.cascade ? ' CASCADE' : ''}`;
+      this.logger.warn({ table: relation.name, lsn, ddl }, 'schema change on a captured table');
+      this.pendingSchemaChanges.push({
+        db: this.config.database,
+        table: relation.name,
+        ddl,
+        position: canonicalLsn(lsn),
+        columns: relation.columns.map((c) => c.name),
+        sample: [],
+      });
+    }
+  }
+
+  private relationSeen(lsn: string, relation: Pgoutput.MessageRelation): void {
+    if (!this.captures(relation)) return;
     const shape = JSON.stringify(relation.columns.map((c) => [c.name, c.typeOid, c.typeMod]));
     const before = this.relationShapes.get(relation.relationOid);
     this.relationShapes.set(relation.relationOid, shape);

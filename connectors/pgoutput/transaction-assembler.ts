@@ -126,13 +126,16 @@ export class TransactionAssembler {
     };
   }
 
-  /** Closes the open transaction; null when it changed no captured row. */
-  commit(msg: Pgoutput.MessageCommit): StreamedTransaction | null {
+  /**
+   * Closes the open transaction; null when it changed no captured row, unless `keepEmpty` (it
+   * carries schema changes, e.g. a TRUNCATE alone).
+   */
+  commit(msg: Pgoutput.MessageCommit, keepEmpty = false): StreamedTransaction | null {
     const tx = this.open;
     this.open = null;
     const end = msg.commitEndLsn ?? msg.commitLsn;
     if (end !== null) this.committed = canonicalLsn(end);
-    if (tx === null || this.buffer.size === 0) {
+    if (tx === null || (this.buffer.size === 0 && !keepEmpty)) {
       this.buffer.reset();
       return null;
     }
