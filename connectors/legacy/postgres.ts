@@ -73,7 +73,8 @@ export function openPostgresLegacyDb(url: string, options: PostgresLegacyDbOptio
     max: options.poolSize ?? 8,
     connectionTimeoutMillis: 10_000,
     // Unqualified names in the endpoints' SQL resolve in the URL's schema, then public (extensions).
-    options: `-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 -c lc_monetary=C -c IntervalStyle=postgres${legacy.schema === undefined ? '' : ` -c search_path=${legacy.schema},public`}`,
+    // Quoted: unquoted, the server folds `Sales` to `sales` (the URL's name has no space or quote).
+    options: `-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 -c lc_monetary=C -c IntervalStyle=postgres${legacy.schema === undefined ? '' : ` -c search_path="${legacy.schema}",public`}`,
     types: TEXT_TYPES,
   });
   // An idle client whose connection drops emits 'error' on the pool; unheard, it ends the process.

@@ -251,21 +251,22 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
     cleanups.push(() => dropPgState(database, [`cqrs_${name}`.toLowerCase()]));
     await pgQuery(
       database,
-      'CREATE SCHEMA clinic',
-      `CREATE TABLE clinic.patients (id INT PRIMARY KEY, family_name TEXT NOT NULL, born DATE)`,
+      // Mixed case: a quoted identifier everywhere the schema is named (the server folds unquoted names).
+      'CREATE SCHEMA "Clinic"',
+      `CREATE TABLE "Clinic".patients (id INT PRIMARY KEY, family_name TEXT NOT NULL, born DATE)`,
       // An instant key (TIMESTAMPTZ), which clients may name with any offset.
-      `CREATE TABLE clinic.visits (patient_id INT NOT NULL REFERENCES clinic.patients(id),
+      `CREATE TABLE "Clinic".visits (patient_id INT NOT NULL REFERENCES "Clinic".patients(id),
          at TIMESTAMPTZ(3) NOT NULL, note TEXT, PRIMARY KEY (patient_id, at))`,
-      'ALTER TABLE clinic.patients REPLICA IDENTITY FULL',
-      'ALTER TABLE clinic.visits REPLICA IDENTITY FULL',
+      'ALTER TABLE "Clinic".patients REPLICA IDENTITY FULL',
+      'ALTER TABLE "Clinic".visits REPLICA IDENTITY FULL',
       // A same-named table in public, which neither init nor the reader nor the legacy SQL may read.
       'CREATE TABLE public.visits (id INT PRIMARY KEY, junk TEXT)',
       "INSERT INTO public.visits VALUES (1, 'not this one')",
-      "INSERT INTO clinic.patients VALUES (1, 'Souza', '1980-02-29'), (2, 'Dubois', NULL)",
-      `INSERT INTO clinic.visits VALUES (1, '2026-12-01 09:00:00.5Z', 'first'), (1, '2026-12-02 09:00Z', NULL),
+      `INSERT INTO "Clinic".patients VALUES (1, 'Souza', '1980-02-29'), (2, 'Dubois', NULL)`,
+      `INSERT INTO "Clinic".visits VALUES (1, '2026-12-01 09:00:00.5Z', 'first'), (1, '2026-12-02 09:00Z', NULL),
          (2, '2026-12-03 10:30Z', 'x')`,
     );
-    const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}?schema=clinic`;
+    const url = `postgres://cqrs:cqrs@127.0.0.1:5433/${database}?schema=Clinic`;
     const run = await initAndStart(url, { name });
     try {
       expect(run.written.tables).toBe(2);
@@ -277,8 +278,8 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
       // Streamed changes of that schema reach the read model; the legacy SQL reads it unqualified.
       await pgQuery(
         database,
-        "UPDATE clinic.visits SET note = 'moved' WHERE patient_id = 2",
-        "INSERT INTO clinic.visits VALUES (2, '2026-12-05 10:00+02', 'new')",
+        `UPDATE "Clinic".visits SET note = 'moved' WHERE patient_id = 2`,
+        `INSERT INTO "Clinic".visits VALUES (2, '2026-12-05 10:00+02', 'new')`,
         "UPDATE public.visits SET junk = 'still not this one'",
       );
       await run.caughtUp();
