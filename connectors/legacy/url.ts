@@ -39,14 +39,14 @@ const SCHEMES: Readonly<Record<string, LegacyDialect>> = {
 const DEFAULT_PORT: Readonly<Record<LegacyDialect, number>> = { mysql: 3306, postgres: 5432 };
 
 /**
- * Database names the adapter accepts. MySQL: what an unquoted identifier allows (the adapter
- * quotes it anyway, but a name with quotes or slashes is far more likely a typo than a
- * database). PostgreSQL: a plain lower-case-folding-free identifier, which the pgoutput reader
- * needs to name its publication and read the slot's database.
+ * Database names the adapter accepts: letters (any script), digits, "_", "$" and "-"
+ * (`billing-prod`), which every statement quotes. A name with quotes, slashes or spaces is far
+ * more likely a typo than a database. At most 64 characters (MySQL) or 63 bytes (PostgreSQL).
  */
-const DATABASE_NAME: Readonly<Record<LegacyDialect, RegExp>> = {
-  mysql: /^[A-Za-z0-9_$]{1,64}$/,
-  postgres: /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+const DATABASE_NAME = /^[\p{L}\p{N}_$-]+$/u;
+const DATABASE_NAME_LIMIT: Readonly<Record<LegacyDialect, (name: string) => boolean>> = {
+  mysql: (name) => [...name].length <= 64,
+  postgres: (name) => Buffer.byteLength(name) <= 63,
 };
 
 const EXPECTED =
@@ -96,13 +96,11 @@ export function parseLegacyUrl(url: string): LegacyUrl {
   if (parsed.hostname === '') throw invalid(url, `no host; ${EXPECTED}`);
   const schema = schemaParam(url, parsed, dialect);
   const path = decode(url, parsed.pathname.replace(/^\//, ''), 'database name');
-  if (path !== '' && !DATABASE_NAME[dialect].test(path)) {
+  if (path !== '' && !(DATABASE_NAME.test(path) && DATABASE_NAME_LIMIT[dialect](path))) {
     throw invalid(
       url,
       `invalid database name "${path}"`,
-      dialect === 'mysql'
-        ? 'a database name of 1-64 letters, digits, "_" or "$"'
-        : 'a database name of letters, digits and "_", not starting with a digit, at most 63',
+      `a database name of letters, digits, "_", "$" or "-", at most ${dialect === 'mysql' ? '64 characters' : '63 bytes'}`,
     );
   }
   return {

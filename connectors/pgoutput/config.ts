@@ -8,18 +8,29 @@ const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a plain SQL identifier (letters, digits, "_")');
 
+/**
+ * A database's or table's name as the catalog holds it: any text the server accepts as a quoted
+ * identifier (`"Order Lines"`, `billing-prod`); every statement quotes it.
+ */
+const objectName = z
+  .string()
+  .min(1)
+  .refine((name) => !name.includes('\0') && Buffer.byteLength(name) <= 63, {
+    message: 'a PostgreSQL name: at most 63 bytes, no NUL',
+  });
+
 export const pgoutputSourceConfigSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(1).max(65535).default(5432),
   user: z.string().min(1),
   password: z.string().default(''),
-  database: identifier,
+  database: objectName,
   /** The schema whose tables are captured (Debezium's source.schema). */
   schema: identifier.default('public'),
   /** Logical server name (Debezium's topic.prefix). */
   name: z.string().min(1).default('legacy'),
   /** Tables to capture, unqualified; empty = every table of `schema` when the publication is created. */
-  tables: z.array(identifier).default([]),
+  tables: z.array(objectName).default([]),
   /** Replication slot: lower-case letters, digits and "_" (the server's rule). */
   slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'lower-case letters, digits and "_" only, at most 63'),
   /** Publication the slot streams; created for `tables` when missing. */

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resnapshotTable } from '../../cli/operations.js';
 import { startEmbeddedPipeline } from '../../cli/pipeline.js';
@@ -20,7 +21,7 @@ import shop from '../../examples/shop/migration.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { REPO_INDEX } from '../support/typecheck.js';
-import { dropPgState, pgQuery, pgReachable } from './support/postgres.js';
+import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
 
 /**
  * `cqrs-migrate init` as a new user meets it: against a live database nobody wrote a definition
@@ -297,6 +298,55 @@ describe('init on a PostgreSQL schema other than public (?schema=)', () => {
       } finally {
         await legacy.close();
       }
+      expect(run.errors).toEqual([]);
+    } finally {
+      await run.close();
+    }
+  });
+});
+
+/** pgQuery on a database whose name the examples' helpers refuse (they allow no "-"). */
+async function quotedDbQuery(database: string, ...sql: string[]): Promise<void> {
+  const client = new pg.Client({ ...LEGACY_PG, database });
+  await client.connect();
+  try {
+    for (const statement of sql) await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('init on PostgreSQL names that need quotes', () => {
+  it('captures, serves and reconciles a table with a space in a database with a "-"', async (ctx) => {
+    if (!(await pgReachable())) ctx.skip();
+    const database = `t-init-names-${suffix}`;
+    const name = `names_${suffix}`;
+    await pgQuery('postgres', `CREATE DATABASE "${database}"`);
+    cleanups.push(async () => {
+      // The slot first; the examples' helpers refuse the "-" the database is named with.
+      await dropPgState(database, [`cqrs_${name}`.toLowerCase()]).catch(() => undefined);
+      await pgQuery('postgres', `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    });
+    await quotedDbQuery(
+      database,
+      `CREATE TABLE "Order Lines" ("Order-Id" INT NOT NULL, "Line No" TEXT NOT NULL, "prénom" TEXT,
+         "select" NUMERIC(10,2), PRIMARY KEY ("Order-Id", "Line No"))`,
+      'ALTER TABLE "Order Lines" REPLICA IDENTITY FULL',
+      `INSERT INTO "Order Lines" VALUES (1, 'a b', 'Zoë', 1.5), (1, 'c', NULL, NULL)`,
+    );
+    const run = await initAndStart(`postgres://cqrs:cqrs@127.0.0.1:5433/${database}`, { name });
+    try {
+      expect(run.migration.tables).toEqual(['Order Lines']);
+      await run.caughtUp();
+      expect(await run.check()).toMatchObject({ total: 2, checked: 2, failures: [] });
+      await quotedDbQuery(
+        database,
+        `UPDATE "Order Lines" SET "prénom" = 'Zoé', "select" = 99.99 WHERE "Line No" = 'a b'`,
+        `DELETE FROM "Order Lines" WHERE "Line No" = 'c'`,
+      );
+      await run.caughtUp();
+      expect(await run.check()).toMatchObject({ total: 1, checked: 1, failures: [] });
+      expect(await run.pipeline.eventStore.countDeadLetters()).toBe(0);
       expect(run.errors).toEqual([]);
     } finally {
       await run.close();

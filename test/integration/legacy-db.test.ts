@@ -104,6 +104,12 @@ describe('legacy URLs', () => {
       schema: 'sales',
     });
     expect(parseLegacyUrl('postgres://u:p@db/shop').schema).toBeUndefined();
+    // Names with "-" or letters of any script are databases too; quotes and slashes are typos.
+    expect(parseLegacyUrl('postgres://u:p@db/billing-prod').database).toBe('billing-prod');
+    expect(parseLegacyUrl('mysql://u:p@db/boutique_%C3%A9t%C3%A9').database).toBe('boutique_été');
+    expect(() => parseLegacyUrl("mysql://u:p@db/sh'op")).toThrow(/invalid database name/);
+    expect(() => parseLegacyUrl(`postgres://u:p@db/${'%C3%A9'.repeat(32)}`)).toThrow(/invalid database name/);
+    expect(parseLegacyUrl(`mysql://u:p@db/${'%C3%A9'.repeat(64)}`).database).toHaveLength(64);
     expect(() => parseLegacyUrl('mysql://u:p@db/shop?schema=sales')).toThrow(/not supported \(schema\)/);
     expect(() => parseLegacyUrl('postgres://u:p@db/shop?schema=sales&sslmode=require')).toThrow(
       /not supported \(sslmode\)/,
