@@ -304,7 +304,9 @@ export function buildConnector<K extends ConnectorKind>(kind: K, opts: Connector
 
 /** Topic of one captured table: `<prefix>.<db>.<table>` (PostgreSQL: `<prefix>.<schema>.<table>`). */
 export function tableTopic(topicPrefix: string, scope: string, table: string): string {
-  return `${topicPrefix}.${scope}.${table}`;
+  // Debezium's topic naming replaces each character Kafka refuses in a topic name with "_"
+  // (table `Order Lines` → `<prefix>.<schema>.Order_Lines`).
+  return `${topicPrefix}.${scope}.${table}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /** Where provide.transaction.metadata=true writes BEGIN/END markers. */

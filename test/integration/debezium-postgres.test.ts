@@ -261,7 +261,9 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector and the embe
  * `?schema=<name>` on the distributed path: the connector `cqrs-migrate connector deploy` renders
  * for a schema other than public captures that schema's tables (not the same-named ones of
  * public) and the translator's source reads them from `<prefix>.<schema>.<table>`, with the
- * same events as the embedded pgoutput reader given the same schema.
+ * same events as the embedded pgoutput reader given the same schema. Names that need quotes
+ * (a mixed-case schema, a table with a space) reach the topic Debezium names after them, with
+ * the characters Kafka refuses replaced by "_".
  */
 describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema other than public', () => {
   const suffix = uniqueSuffix();
@@ -277,13 +279,13 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     await pgQuery('postgres', `CREATE DATABASE "${database}"`);
     await pgQuery(
       database,
-      'CREATE SCHEMA clinic',
-      'CREATE TABLE clinic.visits (id INT PRIMARY KEY, at TIMESTAMPTZ(3) NOT NULL, note TEXT)',
-      'ALTER TABLE clinic.visits REPLICA IDENTITY FULL',
+      'CREATE SCHEMA "Clinic"',
+      'CREATE TABLE "Clinic"."Visit Log" (id INT PRIMARY KEY, at TIMESTAMPTZ(3) NOT NULL, note TEXT)',
+      'ALTER TABLE "Clinic"."Visit Log" REPLICA IDENTITY FULL',
       // Same name in public: neither reader may deliver its rows.
-      'CREATE TABLE public.visits (id INT PRIMARY KEY, junk TEXT)',
-      "INSERT INTO public.visits VALUES (1, 'not this one')",
-      "INSERT INTO clinic.visits VALUES (1, '2026-12-01 09:00:00.5+01', 'first'), (2, '2026-12-02 09:00Z', NULL)",
+      'CREATE TABLE public."Visit Log" (id INT PRIMARY KEY, junk TEXT)',
+      `INSERT INTO public."Visit Log" VALUES (1, 'not this one')`,
+      `INSERT INTO "Clinic"."Visit Log" VALUES (1, '2026-12-01 09:00:00.5+01', 'first'), (2, '2026-12-02 09:00Z', NULL)`,
     );
   });
 
@@ -299,15 +301,15 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     const ours: SourceTransaction[] = [];
     const theirs: SourceTransaction[] = [];
     embedded = new PgoutputSource(
-      { ...LEGACY_PG, database, schema: 'clinic', slotName: embeddedSlot, tables: ['visits'] },
+      { ...LEGACY_PG, database, schema: 'Clinic', slotName: embeddedSlot, tables: ['Visit Log'] },
       { logger: silentLogger, onError: (e) => errors.push(e) },
     );
     await embedded.start(null, collect(ours));
-    connector = await deployPgConnector(database, suffix, ['visits'], 0, 'clinic');
+    connector = await deployPgConnector(database, suffix, ['Visit Log'], 0, 'Clinic');
     viaKafka = new KafkaDebeziumSource({
       kafka,
       topicPrefix: connector.topicPrefix,
-      tables: [{ scope: 'clinic', table: 'visits' }],
+      tables: [{ scope: 'Clinic', table: 'Visit Log' }],
       groupId,
       logger: silentLogger,
       onError: (e) => errors.push(e),
@@ -324,9 +326,9 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     await pgQuery(
       database,
       'BEGIN',
-      "INSERT INTO clinic.visits VALUES (3, '2026-12-05 10:00+02', 'new')",
-      "UPDATE clinic.visits SET note = 'moved' WHERE id = 2",
-      "UPDATE public.visits SET junk = 'still not this one'",
+      `INSERT INTO "Clinic"."Visit Log" VALUES (3, '2026-12-05 10:00+02', 'new')`,
+      `UPDATE "Clinic"."Visit Log" SET note = 'moved' WHERE id = 2`,
+      `UPDATE public."Visit Log" SET junk = 'still not this one'`,
       'COMMIT',
     );
     await waitFor(
@@ -342,14 +344,14 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     expect(rows(byId(events(ours, true)))).toEqual([
       {
         op: 'r',
-        table: 'visits',
-        schema: 'clinic',
+        table: 'Visit Log',
+        schema: 'Clinic',
         after: { id: 1, at: '2026-12-01 08:00:00.500', note: 'first' },
       },
       {
         op: 'r',
-        table: 'visits',
-        schema: 'clinic',
+        table: 'Visit Log',
+        schema: 'Clinic',
         after: { id: 2, at: '2026-12-02 09:00:00.000', note: null },
       },
     ]);
@@ -357,20 +359,20 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     const streamed = [
       {
         op: 'c',
-        table: 'visits',
-        schema: 'clinic',
+        table: 'Visit Log',
+        schema: 'Clinic',
         after: { id: 3, at: '2026-12-05 08:00:00.000', note: 'new' },
       },
       {
         op: 'u',
-        table: 'visits',
-        schema: 'clinic',
+        table: 'Visit Log',
+        schema: 'Clinic',
         after: { id: 2, at: '2026-12-02 09:00:00.000', note: 'moved' },
       },
     ];
     expect(rows(events(ours, false))).toEqual(streamed);
     expect(rows(events(theirs, false))).toEqual(streamed);
-    // public.visits' update was in the same transaction: no reader delivered it.
-    expect([...ours, ...theirs].every((t) => t.events.every((e) => e.source.schema === 'clinic'))).toBe(true);
+    // public's "Visit Log" update was in the same transaction: no reader delivered it.
+    expect([...ours, ...theirs].every((t) => t.events.every((e) => e.source.schema === 'Clinic'))).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import {
   serverIdFor,
   signalTableDdl,
   slotNameFor,
+  tableTopic,
   transactionTopic,
 } from '../../connectors/debezium/config.js';
 import { ConfigError } from '../../lib/errors.js';
@@ -142,6 +143,12 @@ describe('postgresConnector', () => {
 });
 
 describe('helpers', () => {
+  it("names a table's topic as Debezium does: characters Kafka refuses become _", () => {
+    expect(tableTopic('legacy', 'shop-eu', 'orders')).toBe('legacy.shop-eu.orders');
+    expect(tableTopic('legacy', 'Sales', 'Order Lines')).toBe('legacy.Sales.Order_Lines');
+    expect(tableTopic('legacy', 'public', 'prénom$1')).toBe('legacy.public.pr_nom_1');
+  });
+
   it('renders the REST body as pretty JSON', () => {
     const text = renderConnector('mariadb', binlogOpts);
     expect(JSON.parse(text)).toEqual(mariadbConnector(binlogOpts));

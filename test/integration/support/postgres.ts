@@ -107,7 +107,7 @@ export async function deployPgConnector(
   schema = 'public',
 ): Promise<DeployedPgConnector> {
   // The connector's signal table lies in the schema it captures (signal.data.collection).
-  await pgQuery(database, signalTableDdl('postgresql', `${schema}.${SIGNAL_TABLE}`));
+  await pgQuery(database, signalTableDdl('postgresql', `"${schema}".${SIGNAL_TABLE}`));
   const client = new ConnectClient({ url: CONNECT_URL });
   const name = `t-pgdbz-${suffix}`;
   const cfg = postgresConnector({
