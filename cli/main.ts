@@ -693,7 +693,8 @@ const handlers: CommandHandlers = {
     print(
       `wrote ${result.path}: ${result.tables} captured tables, ${result.views} views (one active, the rest commented out)`,
     );
-    if (result.keyless.length > 0) print(`left out (no primary key): ${result.keyless.join(', ')}`);
+    if (result.keyless.length > 0)
+      print(`left out (no primary key, no UNIQUE key over NOT NULL columns): ${result.keyless.join(', ')}`);
     if (result.omittedColumns.length > 0)
       print(
         `left out (generated; change-data-capture does not carry them): ${result.omittedColumns.join(', ')}`,

@@ -92,11 +92,17 @@ export interface CatalogTable {
   name: string;
   /** In ordinal order. */
   columns: CatalogColumn[];
-  /** Primary-key columns in key order; empty when the table has none. */
-  primaryKey: string[];
   /**
-   * True when the table has no primary key: it is kept in the catalog so the generator can say
-   * why it is left out (a read model cannot key its rows), not silently dropped.
+   * The columns that key the table's rows, in key order: the primary key; without one, the
+   * first UNIQUE key (by name) over NOT NULL columns only (legacy link tables often have no
+   * primary key but such a key, which identifies a row as well); empty when there is neither.
+   */
+  primaryKey: string[];
+  /** The name of the UNIQUE key `primaryKey` lists, when the table has no primary key. */
+  uniqueKey?: string;
+  /**
+   * True when no key identifies the table's rows: it is kept in the catalog so the generator can
+   * say why it is left out (a read model cannot key its rows), not silently dropped.
    */
   keyless: boolean;
   /** Foreign keys to tables of the same database/schema, ordered by constraint name. */
@@ -116,11 +122,11 @@ export interface ReadCatalogOptions {
   tables?: string[];
 }
 
-/** One column of a primary or foreign key, as both dialects' key queries list them. */
+/** One column of a primary, unique or foreign key, as both dialects' key queries list them. */
 export interface KeyColumnRow {
   table: string;
   constraint: string;
-  kind: 'primary' | 'foreign';
+  kind: 'primary' | 'unique' | 'foreign';
   /** 1-based position within the constraint. */
   position: number;
   column: string;
@@ -173,7 +179,9 @@ export function assembleTables(
       .sort((a, b) =>
         a.constraint === b.constraint ? a.position - b.position : a.constraint < b.constraint ? -1 : 1,
       );
-    const primaryKey = own.filter((k) => k.kind === 'primary').map((k) => k.column);
+    const primary = own.filter((k) => k.kind === 'primary').map((k) => k.column);
+    const unique = primary.length === 0 ? uniqueNotNullKey(own, columns.get(name) ?? []) : null;
+    const primaryKey = unique?.columns ?? primary;
     const byConstraint = new Map<string, KeyColumnRow[]>();
     for (const k of own.filter((r) => r.kind === 'foreign')) {
       const list = byConstraint.get(k.constraint) ?? [];
@@ -197,8 +205,30 @@ export function assembleTables(
       name,
       columns: columns.get(name) ?? [],
       primaryKey,
+      ...(unique === null ? {} : { uniqueKey: unique.name }),
       keyless: primaryKey.length === 0,
       foreignKeys,
     };
   });
+}
+
+/**
+ * The first UNIQUE key (by name) whose columns are all NOT NULL, or null. A unique key over a
+ * nullable column admits any number of rows with NULL there, so it does not identify a row.
+ */
+function uniqueNotNullKey(
+  own: readonly KeyColumnRow[],
+  columns: readonly CatalogColumn[],
+): { name: string; columns: string[] } | null {
+  const notNull = new Set(columns.filter((c) => !c.nullable).map((c) => c.name));
+  const byName = new Map<string, string[]>();
+  for (const k of own) {
+    if (k.kind !== 'unique') continue;
+    const list = byName.get(k.constraint) ?? [];
+    list.push(k.column);
+    byName.set(k.constraint, list);
+  }
+  for (const [name, keyColumns] of byName)
+    if (keyColumns.every((c) => notNull.has(c))) return { name, columns: keyColumns };
+  return null;
 }

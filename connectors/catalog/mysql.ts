@@ -147,15 +147,15 @@ export async function readMysqlCatalog(url: DatabaseUrl, options: ReadCatalogOpt
          LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS rc
            ON rc.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND rc.TABLE_NAME = k.TABLE_NAME
           AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND c.CONSTRAINT_TYPE = 'FOREIGN KEY'
-        WHERE k.TABLE_SCHEMA = ? AND c.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'FOREIGN KEY')
-          AND (c.CONSTRAINT_TYPE = 'PRIMARY KEY' OR k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA)
+        WHERE k.TABLE_SCHEMA = ? AND c.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')
+          AND (c.CONSTRAINT_TYPE <> 'FOREIGN KEY' OR k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA)
         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
       [db],
     );
     const keys: KeyColumnRow[] = keyRows.map((r) => ({
       table: text(r.table_name),
       constraint: text(r.constraint_name),
-      kind: text(r.kind) === 'PRIMARY KEY' ? 'primary' : 'foreign',
+      kind: text(r.kind) === 'PRIMARY KEY' ? 'primary' : text(r.kind) === 'UNIQUE' ? 'unique' : 'foreign',
       position: num(r.position) ?? 0,
       column: text(r.column_name),
       refTable: r.ref_table === null ? null : text(r.ref_table),

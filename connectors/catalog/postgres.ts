@@ -193,13 +193,25 @@ export async function readPostgresCatalog(
          LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
          LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[k.ord::int]
         WHERE n.nspname = $1 AND con.contype IN ('p', 'f') AND (con.contype = 'p' OR fn.nspname = $1)
-        ORDER BY c.relname, con.conname, k.ord`,
+       UNION ALL
+       -- Unique keys from the indexes, so CREATE UNIQUE INDEX counts as a UNIQUE constraint does:
+       -- plain columns only (no expression, no WHERE), the key part without INCLUDE columns.
+       SELECT c.relname, ic.relname, 'u', k.ord::int, a.attname, NULL, NULL, NULL, NULL
+         FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_class ic ON ic.oid = i.indexrelid
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL
+          AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+        ORDER BY 1, 2, 4`,
       [url.schema],
     );
     const keys: KeyColumnRow[] = keyRows.rows.map((r) => ({
       table: r.table_name,
       constraint: r.constraint_name,
-      kind: r.contype === 'p' ? 'primary' : 'foreign',
+      kind: r.contype === 'p' ? 'primary' : r.contype === 'u' ? 'unique' : 'foreign',
       position: r.position,
       column: r.column_name,
       refTable: r.ref_table,

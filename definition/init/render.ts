@@ -35,7 +35,7 @@ export interface RenderSummary {
   tables: number;
   /** Views written: the active one plus the commented-out starters. */
   views: number;
-  /** Tables left out (commented out) because they have no primary key. */
+  /** Tables left out (commented out) because no key identifies their rows. */
   keyless: string[];
   /** Table of the active view and endpoint. */
   activeTable: string;
@@ -365,7 +365,7 @@ const commentOut = (lines: readonly string[]) => lines.map((l) => (l === '' ? '/
 
 function renderKeyless(plan: TablePlan, dialect: Catalog['dialect']): string[] {
   return [
-    `// ${commentText(plan.table.name)} has no primary key, so it is not captured: a read model cannot key its rows.`,
+    `// ${commentText(plan.table.name)} has no primary key (nor a UNIQUE key over NOT NULL columns), so it is not captured: a read model cannot key its rows.`,
     '// Add a primary key in the legacy database (or name a unique column as `key`), then uncomment:',
     ...commentOut([
       ...renderRowSchema(plan, dialect),
@@ -426,7 +426,7 @@ function planJoins(plan: TablePlan, byName: ReadonlyMap<string, TablePlan>): Joi
       return {
         name,
         spec: null,
-        note: `${describe}: ${target.table.name} has no primary key, so it is not captured`,
+        note: `${describe}: ${target.table.name} has no key, so it is not captured`,
       };
     }
     const missing = fk.columns.filter((c) => plan.omitted.has(c));
@@ -680,7 +680,8 @@ function header(catalog: Catalog, plans: readonly TablePlan[], active: TablePlan
     ' * 2. Capture rules: which table becomes which events. Each table emits <Table>Created,',
     ' *    <Table>Updated and <Table>Deleted into one stream per row; name the events after what',
     ' *    happens in your domain and add `onUpdate: [{ when: [fields], emit: "..." }]` clauses.',
-    ' *    Tables without a primary key are commented out: a read model cannot key their rows.',
+    ' *    Tables without a primary key are keyed by a UNIQUE key over NOT NULL columns; those with',
+    ' *    neither are commented out: a read model cannot key their rows.',
     ' * 3. Read models: one active view (a document per row of one table), and, commented out, a',
     ' *    starter view per table with foreign keys that looks the referenced rows up. Uncomment and',
     ' *    shape `select` to the document your API returns; add `ChildrenJoin`s ({ table, by }) and',
@@ -745,7 +746,7 @@ export function renderDefinitionWithSummary(catalog: Catalog, options: RenderOpt
     cascades.push(...tableCascades);
     if (tableCascades.length > 0) out.push(...renderCascadeWarning(t, tableCascades));
     out.push(
-      `// ${commentText(t.name)}: primary key (${commentText(t.primaryKey.join(', '))})${fks.length > 0 ? `; references ${commentText(fks.join('; '))}` : ''}`,
+      `// ${commentText(t.name)}: ${t.uniqueKey === undefined ? 'primary key' : `no primary key; keyed by unique key ${commentText(t.uniqueKey)}`} (${commentText(t.primaryKey.join(', '))})${fks.length > 0 ? `; references ${commentText(fks.join('; '))}` : ''}`,
       ...renderRowSchema(p, catalog.dialect),
       '',
       ...renderCapture(p),

@@ -84,6 +84,9 @@ const MYSQL_SCHEMA = [
      shipped_at DATETIME NULL,
      CONSTRAINT fk_ship_item FOREIGN KEY (sku, oid) REFERENCES order_items (product_sku, order_id))`,
   'CREATE TABLE audit_log (message VARCHAR(200) NOT NULL, at DATETIME(3) NOT NULL)',
+  // No primary key, but a UNIQUE key over NOT NULL columns keys it (one over a nullable does not).
+  `CREATE TABLE user_roles (user_id INT NOT NULL, role VARCHAR(20) NOT NULL, note VARCHAR(50) NULL,
+     UNIQUE KEY uq_maybe (note), UNIQUE KEY uq_user_role (user_id, role))`,
   'CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100',
   `INSERT INTO customers (id, email, tier, active, \`first name\`, created_at) VALUES
      (1, 'a@example.com', 'gold', 1, 'Ann', '2024-05-01 09:30:00.123456'),
@@ -95,6 +98,7 @@ const MYSQL_SCHEMA = [
   "INSERT INTO order_items VALUES (10, 'A-1', 3), (10, 'B-2', 1), (11, 'B-2', 1)",
   "INSERT INTO shipments VALUES (1, 'A-1', 10, '2024-05-05 08:00:00'), (2, 'B-2', 11, NULL)",
   "INSERT INTO audit_log VALUES ('created', '2024-05-01 00:00:00.000')",
+  "INSERT INTO user_roles VALUES (1, 'admin', NULL), (1, 'viewer', 'x')",
 ];
 
 const PG_SCHEMA = [
@@ -133,6 +137,10 @@ const PG_SCHEMA = [
      shipped_at TIMESTAMPTZ NULL,
      CONSTRAINT fk_ship_item FOREIGN KEY (sku, oid) REFERENCES order_items (product_sku, order_id))`,
   'CREATE TABLE audit_log (message VARCHAR(200) NOT NULL, at TIMESTAMP(3) NOT NULL)',
+  // A unique index, not a constraint, keys it here.
+  `CREATE TABLE user_roles (user_id INT NOT NULL, role VARCHAR(20) NOT NULL, note VARCHAR(50) NULL,
+     CONSTRAINT uq_maybe UNIQUE (note))`,
+  'CREATE UNIQUE INDEX uq_user_role ON user_roles (user_id, role)',
   'CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100',
   `INSERT INTO customers (id, email, tier, active, "first name", created_at) VALUES
      (1, 'a@example.com', 'gold', true, 'Ann', '2024-05-01 09:30:00.123456'),
@@ -144,6 +152,7 @@ const PG_SCHEMA = [
   "INSERT INTO order_items VALUES (10, 'A-1', 3), (10, 'B-2', 1), (11, 'B-2', 1)",
   "INSERT INTO shipments VALUES (1, 'A-1', 10, '2024-05-05 08:00:00+00'), (2, 'B-2', 11, NULL)",
   "INSERT INTO audit_log VALUES ('created', '2024-05-01 00:00:00')",
+  "INSERT INTO user_roles VALUES (1, 'admin', NULL), (1, 'viewer', 'x')",
 ];
 
 async function mysqlUp(): Promise<boolean> {
@@ -183,6 +192,7 @@ function expectShopCatalog(catalog: Catalog): void {
     'orders',
     'products',
     'shipments',
+    'user_roles',
   ]);
   const t = (name: string) => {
     const found = catalog.tables.find((x) => x.name === name);
@@ -190,6 +200,12 @@ function expectShopCatalog(catalog: Catalog): void {
     return found;
   };
   expect(t('audit_log')).toMatchObject({ primaryKey: [], keyless: true, foreignKeys: [] });
+  expect(t('audit_log').uniqueKey).toBeUndefined();
+  expect(t('user_roles')).toMatchObject({
+    primaryKey: ['user_id', 'role'],
+    uniqueKey: 'uq_user_role',
+    keyless: false,
+  });
   expect(t('order_items').primaryKey).toEqual(['order_id', 'product_sku']);
   // Declared without actions: MariaDB reports RESTRICT, PostgreSQL NO ACTION.
   const refuse = catalog.dialect === 'mysql' ? 'RESTRICT' : 'NO ACTION';
@@ -254,7 +270,14 @@ async function checkAgainstDatabase(text: string, url: string): Promise<void> {
   const file = join(dir, 'migration.ts');
   writeFileSync(file, uncommentStarters(text));
   const migration = ((await import(pathToFileURL(file).href)) as { default: Migration }).default;
-  expect(migration.tables).toEqual(['customers', 'order_items', 'orders', 'products', 'shipments']);
+  expect(migration.tables).toEqual([
+    'customers',
+    'order_items',
+    'orders',
+    'products',
+    'shipments',
+    'user_roles',
+  ]);
 
   const db = openLegacyDb(url);
   try {
@@ -358,6 +381,8 @@ describe.skipIf(!myUp)('init on MariaDB', () => {
   it('renders a definition that type-checks, loads and matches the live rows', async () => {
     const text = renderDefinition(await readCatalog(mysqlUrl), { importFrom: REPO_INDEX });
     expect(text).toContain('// audit_log has no primary key');
+    expect(text).toContain('// user_roles: no primary key; keyed by unique key uq_user_role (user_id, role)');
+    expect(text).toContain("key: ['userId', 'role'],");
     expect(text).toContain("//     order: { table: 'orders', on: 'orderId' }, // order_id → orders(id)");
     expect(text).toContain("//     orderItems: { table: 'order_items', on: ['oid', 'sku'] },");
     // The endpoint's text key compares case-insensitively in MariaDB (the default collation).
@@ -370,7 +395,7 @@ describe.skipIf(!myUp)('init on MariaDB', () => {
     const result = await initDefinition(mysqlUrl, { out, importFrom: REPO_INDEX });
     expect(result).toEqual({
       path: out,
-      tables: 5,
+      tables: 6,
       views: 4,
       keyless: ['audit_log'],
       cascades: [],

@@ -353,3 +353,45 @@ describe('init on PostgreSQL names that need quotes', () => {
     }
   });
 });
+
+describe('init on a table keyed by a UNIQUE key, not a primary key (MariaDB)', () => {
+  it('captures, serves and reconciles it, through a key change and a delete', async () => {
+    const database = `t-init-uq-${suffix}`;
+    const admin = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: 3307,
+      user: 'cqrs',
+      password: 'cqrs',
+    });
+    cleanups.push(async () => {
+      await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+      await admin.end();
+    });
+    await admin.query(`CREATE DATABASE \`${database}\``);
+    await admin.query(`USE \`${database}\``);
+    await admin.query(`CREATE TABLE user_roles (user_id INT NOT NULL, role VARCHAR(20) NOT NULL,
+      note VARCHAR(50) NULL, UNIQUE KEY uq_user_role (user_id, role))`);
+    await admin.query(
+      "INSERT INTO user_roles VALUES (1, 'admin', NULL), (1, 'viewer', 'x'), (2, 'admin', 'y')",
+    );
+
+    const run = await initAndStart(`mysql://cqrs:cqrs@127.0.0.1:3307/${database}`, {
+      serverId: 7100 + Math.floor(Math.random() * 800),
+      name: `uq_${suffix}`,
+    });
+    try {
+      expect(run.migration.tables).toEqual(['user_roles']);
+      await run.caughtUp();
+      expect(await run.check()).toMatchObject({ total: 3, checked: 3, failures: [] });
+      await admin.query("UPDATE user_roles SET role = 'owner', note = 'z' WHERE user_id = 2");
+      await admin.query("DELETE FROM user_roles WHERE user_id = 1 AND role = 'viewer'");
+      await run.caughtUp();
+      // The read model's keys are listed too: the old key (2, admin) must be gone from it.
+      expect(await run.check()).toMatchObject({ total: 2, checked: 2, failures: [] });
+      expect(await run.pipeline.eventStore.countDeadLetters()).toBe(0);
+      expect(run.errors).toEqual([]);
+    } finally {
+      await run.close();
+    }
+  });
+});

@@ -199,7 +199,7 @@ describe('renderDefinition', () => {
   it('comments out a table without a primary key, with the reason', () => {
     const text = render('mysql');
     expect(text).toContain(
-      '// audit log has no primary key, so it is not captured: a read model cannot key its rows.',
+      '// audit log has no primary key (nor a UNIQUE key over NOT NULL columns), so it is not captured: a read model cannot key its rows.',
     );
     expect(text).toContain('// const auditLogCapture = captureTable({');
     expect(text).not.toMatch(/^const auditLog/m);
