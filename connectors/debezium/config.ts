@@ -210,8 +210,12 @@ function assertNoPipelineOverride(kind: ConnectorKind, extra: Record<string, str
 
 /** Anchored include-list regex for one captured table; a bare name is qualified by `scope`. */
 function tablePattern(scope: string, table: string): string {
-  const qualified = table.includes('.') ? table : `${scope}.${table}`;
-  return qualified.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+  return regexLiteral(table.includes('.') ? table : `${scope}.${table}`);
+}
+
+/** `text` as a Java regex that matches exactly it (Debezium's include lists are regexes). */
+function regexLiteral(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 }
 
 /** A stable id in MySQL's server-id range, away from the small ids real servers use. */
@@ -248,7 +252,7 @@ function binlogConnector(kind: 'mariadb' | 'mysql', opts: BinlogConnectorOptions
   const config: Record<string, string> = {
     ...commonSettings(o, kind, o.database),
     'database.server.id': String(o.serverId ?? serverIdFor(o.name)),
-    'database.include.list': o.database,
+    'database.include.list': regexLiteral(o.database),
     'schema.history.internal.kafka.bootstrap.servers': o.kafkaBootstrap,
     'schema.history.internal.kafka.topic': o.schemaHistoryTopic ?? `schema-history.${o.topicPrefix}`,
     // On a shared server, recording every database's DDL would make the snapshot read (and

@@ -143,6 +143,12 @@ describe('postgresConnector', () => {
 });
 
 describe('helpers', () => {
+  it('matches a database name with regex characters literally in the include lists', () => {
+    const { config } = mariadbConnector({ ...binlogOpts, database: 'shop$eu-1', tables: ['order.items'] });
+    expect(config['database.include.list']).toBe('shop\\$eu-1');
+    expect(config['table.include.list']).toBe('order\\.items');
+  });
+
   it("names a table's topic as Debezium does: characters Kafka refuses become _", () => {
     expect(tableTopic('legacy', 'shop-eu', 'orders')).toBe('legacy.shop-eu.orders');
     expect(tableTopic('legacy', 'Sales', 'Order Lines')).toBe('legacy.Sales.Order_Lines');
