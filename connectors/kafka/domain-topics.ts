@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { NewDomainEvent } from '../../eventstore/ports.js';
+import { ConfigError } from '../../lib/errors.js';
 import { isName, isObject } from '../../lib/guards.js';
 import { type Op, opSchema } from '../change-event.js';
 
@@ -10,8 +11,16 @@ import { type Op, opSchema } from '../change-event.js';
  * skip types it does not handle without parsing the value.
  */
 export function domainTopic(prefix: string, streamType: string): string {
-  return `${prefix}.events.${streamType}`;
+  const topic = `${prefix}.events.${streamType}`;
+  if (!TOPIC_NAME.test(topic))
+    throw new ConfigError(`stream type ${JSON.stringify(streamType)} cannot name a Kafka topic (${topic})`, {
+      hint: `the distributed path keeps each stream type's events in <kafka.topicPrefix>.events.<type>: name the capture rule's stream.type with letters, digits, ".", "_" or "-" (at most 249 characters with the prefix), e.g. ${JSON.stringify(streamType.replace(/[^A-Za-z0-9._-]/g, '_'))}`,
+    });
+  return topic;
 }
+
+/** What Kafka accepts as a topic name. */
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** Rows the mapping rejected, with the reason: Kafka Connect's dead-letter-queue convention. */
 export function deadLetterTopic(prefix: string): string {

@@ -337,6 +337,8 @@ describe('init on PostgreSQL names that need quotes', () => {
     const run = await initAndStart(`postgres://cqrs:cqrs@127.0.0.1:5433/${database}`, { name });
     try {
       expect(run.migration.tables).toEqual(['Order Lines']);
+      // A stream type names a Kafka topic on the distributed path: no space in it.
+      expect(run.migration.ruleOf('Order Lines')?.streamType).toBe('Order_Lines');
       await run.caughtUp();
       expect(await run.check()).toMatchObject({ total: 2, checked: 2, failures: [] });
       await quotedDbQuery(
