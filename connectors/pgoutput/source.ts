@@ -526,19 +526,13 @@ export class PgoutputSource implements ChangeSource {
    * TRUNCATE statement is, so `schema-changes` says the read models still hold its rows.
    */
   private truncateSeen(lsn: string, message: Pgoutput.MessageTruncate): void {
-    for (const relation of message.relations) {
-      if (!this.captures(relation)) continue;
-      const ddl = `TRUNCATE ${relation.schema}.${relation.name}${message.cascade ? ' CASCADE' : ''}`;
-      this.logger.warn({ table: relation.name, lsn, ddl }, 'schema change on a captured table');
-      this.pendingSchemaChanges.push({
-        db: this.config.database,
-        table: relation.name,
-        ddl,
-        position: canonicalLsn(lsn),
-        columns: relation.columns.map((c) => c.name),
-        sample: [],
-      });
-    }
+    for (const relation of message.relations)
+      if (this.captures(relation))
+        this.schemaChangeSeen(
+          lsn,
+          relation,
+          `TRUNCATE ${relation.schema}.${relation.name}${message.cascade ? ' CASCADE' : ''}`,
+        );
   }
 
   private relationSeen(lsn: string, relation: Pgoutput.MessageRelation): void {
@@ -548,7 +542,15 @@ export class PgoutputSource implements ChangeSource {
     this.relationShapes.set(relation.relationOid, shape);
     if (before === undefined || before === shape) return;
     const names = (text: string) => (JSON.parse(text) as Array<[string]>).map(([n]) => n).join(', ');
-    const ddl = `relation ${relation.schema}.${relation.name} changed: (${names(before)}) → (${names(shape)})`;
+    this.schemaChangeSeen(
+      lsn,
+      relation,
+      `relation ${relation.schema}.${relation.name} changed: (${names(before)}) → (${names(shape)})`,
+    );
+  }
+
+  /** Recorded with the transaction it came in (its rows and columns read at the commit). */
+  private schemaChangeSeen(lsn: string, relation: Pgoutput.MessageRelation, ddl: string): void {
     this.logger.warn({ table: relation.name, lsn, ddl }, 'schema change on a captured table');
     this.pendingSchemaChanges.push({
       db: this.config.database,

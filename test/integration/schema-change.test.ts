@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redriveDeadLetters } from '../../cli/operations.js';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
 import type { Migration } from '../../definition/migration.js';
-import { loadConfig } from '../../lib/config.js';
+import { type Config, loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
-import { ITEMS_DDL, itemsMigration } from './support/items.js';
-import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
+import { ITEMS_DDL, itemsMigration, pgItemsDatabase } from './support/items.js';
+import { dropPgState, pgQuery, pgReachable } from './support/postgres.js';
 
 /**
  * A renamed column the capture rule reads (issue 11, item 6): the embedded pipeline detects the
@@ -161,22 +161,13 @@ describe.skipIf(!pgUp)('schema change on a captured table (PostgreSQL)', () => {
   const suffix = randomBytes(4).toString('hex');
   const database = `t_ddl_${suffix}`;
   const name = `ddl_${suffix}`;
-  const pgConfig = loadConfig({
-    env: {
-      CQRS_LEGACY_URL: `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`,
-      CQRS_DATA_DIR: join(dir, 'pg-data'),
-      CQRS_CDC_NAME: name,
-    },
-  });
+  let pgConfig: Config;
 
   beforeAll(async () => {
-    await pgQuery('postgres', `CREATE DATABASE ${database}`);
-    await pgQuery(
-      database,
-      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL)',
-      'ALTER TABLE items REPLICA IDENTITY FULL',
-      "INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2)",
-    );
+    pgConfig = await pgItemsDatabase(database, "(1, 'one', 1), (2, 'two', 2)", {
+      dataDir: join(dir, 'pg-data'),
+      name,
+    });
   });
 
   afterAll(async () => {

@@ -8,8 +8,8 @@ import { resnapshotTable, showSchemaChanges } from '../../cli/operations.js';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { type Config, loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
-import { ITEMS_DDL, itemsMigration } from './support/items.js';
-import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
+import { ITEMS_DDL, itemsMigration, pgItemsDatabase } from './support/items.js';
+import { dropPgState, pgQuery, pgReachable } from './support/postgres.js';
 
 /**
  * A TRUNCATE of a captured table on a real server, on both embedded readers. The change log
@@ -112,22 +112,13 @@ describe.skipIf(!pgUp)('TRUNCATE of a captured table (PostgreSQL pgoutput)', () 
   const suffix = randomBytes(4).toString('hex');
   const database = `t_trunc_${suffix}`;
   const name = `trunc_${suffix}`;
-  const config = loadConfig({
-    env: {
-      CQRS_LEGACY_URL: `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`,
-      CQRS_DATA_DIR: join(dir, 'postgres'),
-      CQRS_CDC_NAME: name,
-    },
-  });
+  let config: Config;
 
   beforeAll(async () => {
-    await pgQuery('postgres', `CREATE DATABASE ${database}`);
-    await pgQuery(
-      database,
-      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL)',
-      'ALTER TABLE items REPLICA IDENTITY FULL',
-      "INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2), (3, 'three', 3)",
-    );
+    config = await pgItemsDatabase(database, "(1, 'one', 1), (2, 'two', 2), (3, 'three', 3)", {
+      dataDir: join(dir, 'postgres'),
+      name,
+    });
   });
 
   afterAll(async () => {

@@ -4,6 +4,8 @@ import { defineTableRule } from '../../../connectors/mapping/rules.js';
 import { defineEndpoint } from '../../../definition/endpoints.js';
 import { defineMigration, type Migration } from '../../../definition/migration.js';
 import { defineView } from '../../../definition/read-models.js';
+import { type Config, loadConfig } from '../../../lib/config.js';
+import { LEGACY_PG, pgQuery } from './postgres.js';
 
 /**
  * A one-table definition for operations tests: `items (id INT PRIMARY KEY, name VARCHAR, qty INT)`
@@ -20,6 +22,32 @@ export interface ItemsOptions {
 
 export const ITEMS_DDL =
   'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL)';
+
+/**
+ * A new PostgreSQL database holding `items` (REPLICA IDENTITY FULL) with `rows` (the VALUES
+ * list), and the config of an embedded pipeline on it: its data under `dataDir`, its slot
+ * `cqrs_<name>`.
+ */
+export async function pgItemsDatabase(
+  database: string,
+  rows: string,
+  pipeline: { dataDir: string; name: string },
+): Promise<Config> {
+  await pgQuery('postgres', `CREATE DATABASE ${database}`);
+  await pgQuery(
+    database,
+    'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int NOT NULL)',
+    'ALTER TABLE items REPLICA IDENTITY FULL',
+    `INSERT INTO items VALUES ${rows}`,
+  );
+  return loadConfig({
+    env: {
+      CQRS_LEGACY_URL: `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`,
+      CQRS_DATA_DIR: pipeline.dataDir,
+      CQRS_CDC_NAME: pipeline.name,
+    },
+  });
+}
 
 export function itemsMigration(options: ItemsOptions = {}): Migration {
   const column = options.nameColumn ?? 'name';
