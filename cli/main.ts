@@ -22,6 +22,7 @@ import { buildConnector, type ConnectorKind, type ConnectorOptions } from '../co
 import { ConnectClient } from '../connectors/debezium/connect-client.js';
 import { readDeadLetterTopic } from '../connectors/kafka/dead-letter-reader.js';
 import { openLegacyDb, parseLegacyUrl, requireDatabase, schemaOf } from '../connectors/legacy/index.js';
+import { createChangeSource } from '../connectors/source-factory.js';
 import { initDefinition } from '../definition/init/index.js';
 import { loadDefinition } from '../definition/load.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
@@ -652,14 +653,22 @@ const handlers: CommandHandlers = {
           renderConnector(kind, connectorOptions(config, await definitionOf(options, config), kind, name)),
         );
         return 0;
-      case 'deploy':
+      case 'deploy': {
+        const migration = await definitionOf(options, config);
+        // Debezium creates the publication for the captured tables, and PostgreSQL then refuses
+        // the monolith's UPDATE and DELETE on a published table without a replica identity (no
+        // primary key): the checks `run` makes first (wal_level, REPLICATION, REPLICA IDENTITY
+        // FULL) come before the connector, not after an outage.
+        if (kind === 'postgresql')
+          await createChangeSource(config, { tables: migration.tables, logger }).preflight();
         show(
           await deployConnector(
             client,
-            buildConnector(kind, connectorOptions(config, await definitionOf(options, config), kind, name)),
+            buildConnector(kind, connectorOptions(config, migration, kind, name)),
           ),
         );
         return 0;
+      }
       case 'status':
         show(await connectorStatus(client, name));
         return 0;

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent, SourceTransaction } from '../../connectors/change-event.js';
@@ -11,13 +15,16 @@ import {
 } from '../../connectors/debezium/record.js';
 import { KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
 import { PgoutputSource } from '../../connectors/pgoutput/source.js';
+import { initDefinition } from '../../definition/init/index.js';
 import { createPgBankDatabase } from '../../examples/bank/postgres/db.js';
 import { silentLogger } from '../../lib/logger.js';
+import { REPO_INDEX } from '../support/typecheck.js';
 import { CONNECT_URL, connectReachable, testKafka, uniqueSuffix, waitFor } from './support/debezium-bank.js';
 import {
   type DeployedPgConnector,
   deployPgConnector,
   dropBothPaths,
+  dropPgState,
   LEGACY_PG,
   pgQuery,
   pgReachable,
@@ -374,5 +381,53 @@ describe.skipIf(!connectUp || !pgUp)('Debezium PostgreSQL connector on a schema 
     expect(rows(events(theirs, false))).toEqual(streamed);
     // public's "Visit Log" update was in the same transaction: no reader delivered it.
     expect([...ours, ...theirs].every((t) => t.events.every((e) => e.source.schema === 'Clinic'))).toBe(true);
+  });
+});
+
+/**
+ * `cqrs-migrate connector deploy` on PostgreSQL checks what `run` checks before the connector
+ * exists: Debezium's publication would make PostgreSQL refuse the monolith's UPDATE and DELETE
+ * on a captured table without a replica identity (no primary key, only a UNIQUE key).
+ */
+describe.skipIf(!connectUp || !pgUp)('connector deploy on PostgreSQL', () => {
+  it('refuses before deploying when a captured table lacks REPLICA IDENTITY FULL, and the writes go on', async () => {
+    const suffix = uniqueSuffix();
+    const database = `t_pgdep_${suffix}`;
+    const dir = mkdtempSync(join(tmpdir(), 'cqrs-pgdep-'));
+    await pgQuery('postgres', `CREATE DATABASE ${database}`);
+    try {
+      await pgQuery(
+        database,
+        'CREATE TABLE user_roles (user_id int NOT NULL, role text NOT NULL, UNIQUE (user_id, role))',
+        "INSERT INTO user_roles VALUES (1, 'admin')",
+      );
+      const url = `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`;
+      const out = join(dir, 'migration.ts');
+      await initDefinition(url, { out, importFrom: REPO_INDEX });
+      const name = `t-pgdep-${suffix}`;
+      const deploy = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'cli/main.ts', 'connector', 'deploy', '--name', name, '--definition', out],
+        {
+          env: {
+            ...process.env,
+            CQRS_LEGACY_URL: url,
+            CQRS_CONNECT_URL: CONNECT_URL,
+            CQRS_CDC_NAME: `pgdep_${suffix}`,
+          },
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+      expect(deploy.status).toBe(1);
+      expect(deploy.stderr).toMatch(/REPLICA_IDENTITY/);
+      expect(deploy.stderr).toMatch(/ALTER TABLE \S*user_roles REPLICA IDENTITY FULL;/);
+      expect(await new ConnectClient({ url: CONNECT_URL }).list()).not.toContain(name);
+      expect(await pgQuery(database, 'SELECT pubname FROM pg_publication')).toEqual([]);
+      await pgQuery(database, "UPDATE user_roles SET role = 'owner' WHERE user_id = 1");
+    } finally {
+      await dropPgState(database, []);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
