@@ -84,15 +84,18 @@ function integerValue(n: bigint): number | string {
 }
 
 /** PostgreSQL's geometric types other than point (which Debezium knows). */
-const GEOMETRIC_TYPES = /^(box|polygon|circle|line|lseg|path)$/i;
+const GEOMETRIC = 'box|polygon|circle|line|lseg|path';
+const GEOMETRIC_TYPES = new RegExp(`^(${GEOMETRIC})$`, 'i');
 
 /**
  * Built-in PostgreSQL types Debezium's connector does not know, which it sends as the bytes of
  * their text with include.unknown.datatypes (without it, it left the column out of the record).
  * A user-defined type it does not know comes the same way but cannot be told from text here.
  */
-const UNKNOWN_TO_DEBEZIUM =
-  /^(tsvector|tsquery|box|polygon|circle|line|lseg|path|pg_lsn|xid|xid8|txid_snapshot|pg_snapshot|\w*multirange)$/i;
+const UNKNOWN_TO_DEBEZIUM = new RegExp(
+  `^(tsvector|tsquery|${GEOMETRIC}|pg_lsn|xid|xid8|txid_snapshot|pg_snapshot|\\w*multirange)$`,
+  'i',
+);
 
 /** Debezium's money.fraction.digits default, and the digits lc_monetary=C prints. */
 const MONEY_DIGITS = 2;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../../lib/errors.js';
+import { topicSafe } from '../kafka/topic-names.js';
 
 /**
  * Debezium 3.x connector configs for the Kafka Connect REST API. Property names and values
@@ -308,9 +309,8 @@ export function buildConnector<K extends ConnectorKind>(kind: K, opts: Connector
 
 /** Topic of one captured table: `<prefix>.<db>.<table>` (PostgreSQL: `<prefix>.<schema>.<table>`). */
 export function tableTopic(topicPrefix: string, scope: string, table: string): string {
-  // Debezium's topic naming replaces each character Kafka refuses in a topic name with "_"
-  // (table `Order Lines` → `<prefix>.<schema>.Order_Lines`).
-  return `${topicPrefix}.${scope}.${table}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  // As Debezium names it: table `Order Lines` → `<prefix>.<schema>.Order_Lines`.
+  return topicSafe(`${topicPrefix}.${scope}.${table}`);
 }
 
 /** Where provide.transaction.metadata=true writes BEGIN/END markers. */

@@ -3,6 +3,7 @@ import type { NewDomainEvent } from '../../eventstore/ports.js';
 import { ConfigError } from '../../lib/errors.js';
 import { isName, isObject } from '../../lib/guards.js';
 import { type Op, opSchema } from '../change-event.js';
+import { TOPIC_NAME, topicSafe } from './topic-names.js';
 
 /**
  * Domain events on Kafka: one topic per stream type (`<prefix>.events.<streamType>`), each
@@ -14,13 +15,10 @@ export function domainTopic(prefix: string, streamType: string): string {
   const topic = `${prefix}.events.${streamType}`;
   if (!TOPIC_NAME.test(topic))
     throw new ConfigError(`stream type ${JSON.stringify(streamType)} cannot name a Kafka topic (${topic})`, {
-      hint: `the distributed path keeps each stream type's events in <kafka.topicPrefix>.events.<type>: name the capture rule's stream.type with letters, digits, ".", "_" or "-" (at most 249 characters with the prefix), e.g. ${JSON.stringify(streamType.replace(/[^A-Za-z0-9._-]/g, '_'))}`,
+      hint: `the distributed path keeps each stream type's events in <kafka.topicPrefix>.events.<type>: name the capture rule's stream.type with letters, digits, ".", "_" or "-" (at most 249 characters with the prefix), e.g. ${JSON.stringify(topicSafe(streamType))}`,
     });
   return topic;
 }
-
-/** What Kafka accepts as a topic name. */
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** Rows the mapping rejected, with the reason: Kafka Connect's dead-letter-queue convention. */
 export function deadLetterTopic(prefix: string): string {

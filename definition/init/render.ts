@@ -5,6 +5,7 @@ import {
   type CatalogTable,
   CHANGING_ACTIONS,
 } from '../../connectors/catalog/catalog.js';
+import { topicSafe } from '../../connectors/kafka/topic-names.js';
 import { AdapterError } from '../../lib/errors.js';
 
 /**
@@ -342,7 +343,8 @@ function renderCapture(plan: TablePlan): string[] {
     `  table: ${str(plan.table.name)},`,
     `  row: ${plan.ident}Row,`,
     `  key: ${key},`,
-    `  stream: { type: ${str(streamType(plan.table.name))}, id: (s) => ${streamId(plan)} },`,
+    // The stream type names a domain topic on the distributed path (<prefix>.events.<type>).
+    `  stream: { type: ${str(topicSafe(plan.table.name))}, id: (s) => ${streamId(plan)} },`,
     `  onCreate: ${str(`${plan.pascal}Created`)},`,
     `  otherwise: ${str(`${plan.pascal}Updated`)},`,
     `  onDelete: ${str(`${plan.pascal}Deleted`)},`,
@@ -361,12 +363,6 @@ function wrapList(indent: string, open: string, items: readonly string[], close:
   ];
 }
 
-/**
- * A table's stream type: its name, with each character a Kafka topic name cannot hold as "_"
- * (the distributed path keeps a stream type's events in `<prefix>.events.<type>`).
- */
-const streamType = (table: string) => table.replace(/[^A-Za-z0-9._-]/g, '_');
-
 const commentOut = (lines: readonly string[]) => lines.map((l) => (l === '' ? '//' : `// ${l}`));
 
 function renderKeyless(plan: TablePlan, dialect: Catalog['dialect']): string[] {
@@ -379,7 +375,7 @@ function renderKeyless(plan: TablePlan, dialect: Catalog['dialect']): string[] {
       `  table: ${str(plan.table.name)},`,
       `  row: ${plan.ident}Row,`,
       `  key: 'aUniqueField',`,
-      `  stream: { type: ${str(streamType(plan.table.name))}, id: (s) => \`${tplText(plan.table.name)}-\${s.aUniqueField}\` },`,
+      `  stream: { type: ${str(topicSafe(plan.table.name))}, id: (s) => \`${tplText(plan.table.name)}-\${s.aUniqueField}\` },`,
       `  onCreate: ${str(`${plan.pascal}Created`)},`,
       `  otherwise: ${str(`${plan.pascal}Updated`)},`,
       `  onDelete: ${str(`${plan.pascal}Deleted`)},`,
