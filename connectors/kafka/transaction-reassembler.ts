@@ -1,6 +1,7 @@
 import type { ChangeEvent, SourceTransaction } from '../change-event.js';
 import type { TransactionMarker } from '../debezium/record.js';
 import { HeldOffsets } from './held-offsets.js';
+import { inSourceOrder, rowIdentity } from './row-identity.js';
 
 /**
  * Debezium writes each table to its own topic and the BEGIN/END markers of every source
@@ -29,8 +30,10 @@ import { HeldOffsets } from './held-offsets.js';
  * Debezium is at-least-once: after a task restart, a rebalance or a broker hiccup it re-sends
  * what followed its last flushed offset, all of it or only part (an END marker whose rows it
  * had marked processed). Only what is certainly a duplicate is dropped:
- * - an END (or rows) of a transaction delivered recently, or an END already queued;
- * - a row whose position in its transaction (total_order) is already buffered.
+ * - an END of a transaction delivered recently, or an END already queued;
+ * - a row already buffered or delivered with its transaction lately, told by its source
+ *   position and image, not its total_order, which a re-send may start again (row-identity.ts).
+ * A row of a transaction delivered lately that was not delivered with it goes on its own.
  * What is probably a re-send is let go instead of blocking every later transaction behind an
  * END whose rows will never come, but its rows are delivered, never dropped:
  * - a head END missing rows of a table whose topic already gave rows of a transaction
@@ -109,8 +112,8 @@ interface TxBuffer {
   records: Buffered<ChangeEvent | null>[];
   /** When its first record was read. */
   readAtMs: number;
-  /** total_order values buffered, so a re-sent row is not counted twice. */
-  orders: Set<number>;
+  /** Identities of the rows buffered (row-identity.ts), so a re-sent row is not counted twice. */
+  rows: Set<string>;
   /** Per topic: records buffered and the lowest offset. */
   topics: Map<string, { count: number; lowest: bigint }>;
 }
@@ -168,15 +171,17 @@ export class TransactionReassembler {
   private readonly openTables = new Set<string>();
   /** When the read positions passed the barrier while tables were still open. */
   private barrierPassedAtMs: number | null = null;
-  /** Transactions delivered whole lately: their re-read or re-sent records are dropped. */
-  private readonly recentlyDelivered = new Set<string>();
-  private readonly recentOrder: string[] = [];
+  /**
+   * Transactions delivered lately, with the identities of the rows delivered: a re-read or
+   * re-sent one of those is dropped, any other is delivered on its own (a re-send numbered
+   * anew can complete a transaction by its END's count before all its rows are read).
+   */
+  private readonly recentlyDelivered = new RecentTransactions();
   /**
    * Transactions let go without their END or all their rows: a re-sent END of one is
    * dropped, a row of one that comes later is delivered on its own (it may be new).
    */
-  private readonly letGo = new Set<string>();
-  private readonly letGoOrder: string[] = [];
+  private readonly letGo = new RecentTransactions();
   /** Units ready ahead of the END queue: rows of transactions let go, then the head they preceded. */
   private readonly released: ReadyUnit[] = [];
   private readonly topics: ReadonlySet<string>;
@@ -275,19 +280,21 @@ export class TransactionReassembler {
       this.holdRef(ref);
       return;
     }
-    if (this.recentlyDelivered.has(txId)) return;
-    if (this.letGo.has(txId)) {
+    const identity = rowIdentity(event);
+    const delivered = this.recentlyDelivered.rowsOf(txId);
+    if (delivered?.has(identity)) return;
+    if (delivered !== undefined || this.letGo.has(txId)) {
+      this.recentlyDelivered.addRow(txId, identity);
       this.holdRef(ref);
       this.released.push(this.partialUnit(txId, [{ ref, event }], []));
       return;
     }
-    const order = event.transaction?.total_order;
     const buffer = this.bufferOf(txId);
-    if (order !== undefined && buffer.orders.has(order)) {
+    if (buffer.rows.has(identity)) {
       this.options.onDrop?.({ reason: 'duplicate-row', txId, records: 1 });
       return;
     }
-    if (order !== undefined) buffer.orders.add(order);
+    buffer.rows.add(identity);
     this.hold(txId, buffer, { ref, event });
   }
 
@@ -461,15 +468,9 @@ export class TransactionReassembler {
    * so their records, read again, make them whole again instead of being dropped.
    */
   undeliver(txIds: readonly string[]): void {
-    for (const [set, order] of [
-      [this.recentlyDelivered, this.recentOrder],
-      [this.letGo, this.letGoOrder],
-    ] as const) {
-      const ids = new Set(txIds.filter((id) => set.delete(id)));
-      if (ids.size === 0) continue;
-      const kept = order.filter((id) => !ids.has(id));
-      order.length = 0;
-      order.push(...kept);
+    for (const id of txIds) {
+      this.recentlyDelivered.delete(id);
+      this.letGo.delete(id);
     }
   }
 
@@ -528,7 +529,7 @@ export class TransactionReassembler {
   private deliverHead(head: PendingEnd, buffer: TxBuffer | undefined): void {
     const list = buffer?.records ?? [];
     this.removeHead(head);
-    this.remember(head.marker.id);
+    this.recentlyDelivered.add(head.marker.id, buffer?.rows ?? new Set());
     this.letOrphansBelowGo(list);
     this.holdAll([...list.map((b) => b.ref), head.ref]);
     this.released.push(this.partialUnit(head.marker.id, list, [head.ref]));
@@ -538,7 +539,7 @@ export class TransactionReassembler {
   private letHeadGo(head: PendingEnd, reason: DropReason): void {
     const list = this.streamed.get(head.marker.id)?.records ?? [];
     this.removeHead(head);
-    this.markLetGo(head.marker.id);
+    this.letGo.add(head.marker.id);
     this.options.onDrop?.({ reason, txId: head.marker.id, records: list.length });
     this.letOrphansBelowGo(list);
     if (list.length > 0) {
@@ -558,16 +559,14 @@ export class TransactionReassembler {
   private letOrphanGo(txId: string, buffer: TxBuffer): void {
     const list = buffer.records;
     this.forget(txId);
-    this.markLetGo(txId);
+    this.letGo.add(txId);
     this.holdAll(list.map((b) => b.ref));
     this.released.push(this.partialUnit(txId, list, []));
   }
 
-  /** A unit of `list`'s events in total_order; its records stay held until next() hands it out. */
+  /** A unit of `list`'s events in source order; its records stay held until next() hands it out. */
   private partialUnit(txId: string, list: Buffered<ChangeEvent | null>[], extra: RecordRef[]): ReadyUnit {
-    const events = list
-      .flatMap((b) => (b.event === null ? [] : [b.event]))
-      .sort((a, b) => (a.transaction?.total_order ?? 0) - (b.transaction?.total_order ?? 0));
+    const events = inSourceOrder(list.flatMap((b) => (b.event === null ? [] : [b.event])));
     const records = [...list.map((b) => b.ref), ...extra];
     return { tx: { id: txId, events, offset: this.options.offsetOf(records), snapshot: false }, records };
   }
@@ -628,7 +627,7 @@ export class TransactionReassembler {
   private bufferOf(txId: string): TxBuffer {
     let buffer = this.streamed.get(txId);
     if (buffer === undefined) {
-      buffer = { records: [], orders: new Set(), topics: new Map(), readAtMs: this.now() };
+      buffer = { records: [], rows: new Set(), topics: new Map(), readAtMs: this.now() };
       this.streamed.set(txId, buffer);
     }
     return buffer;
@@ -706,24 +705,49 @@ export class TransactionReassembler {
     if (p === undefined) this.position.set(key, { topic: ref.topic, partition: ref.partition, next });
     else if (next > p.next) p.next = next;
   }
-
-  private remember(txId: string): void {
-    rememberIn(this.recentlyDelivered, this.recentOrder, txId);
-  }
-
-  private markLetGo(txId: string): void {
-    rememberIn(this.letGo, this.letGoOrder, txId);
-  }
 }
 
-/** Adds to a set that keeps the 10,000 newest ids. */
-function rememberIn(set: Set<string>, order: string[], id: string): void {
-  if (set.has(id)) return;
-  set.add(id);
-  order.push(id);
-  if (order.length > 10_000) {
-    const old = order.shift();
-    if (old !== undefined) set.delete(old);
+/**
+ * The newest transactions (10,000, and rows remembered of them up to 100,000), oldest
+ * forgotten first: a record of one forgotten is taken for new, buffered as an orphan and
+ * delivered again, which the projections skip by sourceOrder.
+ */
+class RecentTransactions {
+  private readonly byId = new Map<string, Set<string>>();
+  private rows = 0;
+
+  has(txId: string): boolean {
+    return this.byId.has(txId);
+  }
+
+  rowsOf(txId: string): Set<string> | undefined {
+    return this.byId.get(txId);
+  }
+
+  add(txId: string, rows: Set<string> = new Set()): void {
+    if (this.byId.has(txId)) return;
+    this.byId.set(txId, rows);
+    this.rows += rows.size;
+    for (const [oldest, oldRows] of this.byId) {
+      if (this.byId.size <= 10_000 && this.rows <= 100_000) break;
+      this.byId.delete(oldest);
+      this.rows -= oldRows.size;
+    }
+  }
+
+  /** Remembers one more row delivered with a transaction still remembered. */
+  addRow(txId: string, identity: string): void {
+    const rows = this.byId.get(txId);
+    if (rows === undefined || rows.has(identity)) return;
+    rows.add(identity);
+    this.rows++;
+  }
+
+  delete(txId: string): void {
+    const rows = this.byId.get(txId);
+    if (rows === undefined) return;
+    this.byId.delete(txId);
+    this.rows -= rows.size;
   }
 }
 

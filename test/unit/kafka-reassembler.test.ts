@@ -446,6 +446,55 @@ describe('TransactionReassembler', () => {
       expect(drain(r, true).map((t) => (t.snapshot ? 'snapshot' : t.id))).toEqual(['snapshot', 'g9']);
     });
 
+    describe('a restart inside a transaction: Debezium replays its BEGIN and numbers the rows it re-sends from 1', () => {
+      // An order (accounts) and its four lines (balances) at LSNs 0/10…0/50, the way the
+      // PostgreSQL connector sends them: the first send got three rows out, no END.
+      const row = (table: string, id: number, lsn: number, order: number) => {
+        const e = change(table, id, { id: '4442', order });
+        return { ...e, source: { ...e.source, connector: 'postgresql' as const, lsn: `0/${lsn}` } };
+      };
+      const firstSend = (r: TransactionReassembler) => {
+        r.addChange(ref(ACC, 0), row('accounts', 1, 10, 1));
+        r.addChange(ref(BAL, 0), row('balances', 11, 20, 2));
+        r.addChange(ref(BAL, 1), row('balances', 12, 30, 3));
+      };
+      const ids = (r: TransactionReassembler) =>
+        drain(r).map((t) => [t.id, t.events.map((e) => e.after?.id)]);
+
+      it('keeps a re-sent row whose new total_order is that of another row already buffered', () => {
+        const drops: Dropped[] = [];
+        const r = reassembler(100, { ms: 0 }, drops);
+        firstSend(r);
+        // Resumed after the third row: the second line again (a duplicate), the last two as 1 and 2.
+        r.addChange(ref(BAL, 2), row('balances', 12, 30, 1));
+        r.addChange(ref(BAL, 3), row('balances', 13, 40, 1));
+        r.addChange(ref(BAL, 4), row('balances', 14, 50, 2));
+        r.addMarker(ref(TX, 0), end('4442', { 'bank.balances': 3 }));
+        expect(ids(r)).toEqual([['4442', [1, 11, 12, 13, 14]]]);
+        expect(drops).toEqual([{ reason: 'duplicate-row', txId: '4442', records: 1 }]);
+        expect(r.buffered).toBe(0);
+      });
+
+      it('delivers the rows re-sent after an END whose smaller count the first send already met', () => {
+        const drops: Dropped[] = [];
+        const r = reassembler(100, { ms: 0 }, drops);
+        firstSend(r);
+        // Resumed after the third row: the END (counting the two rows re-sent) is read first.
+        r.addMarker(ref(TX, 0), end('4442', { 'bank.balances': 2 }));
+        expect(ids(r)).toEqual([['4442', [1, 11, 12]]]);
+        r.addChange(ref(BAL, 2), row('balances', 13, 40, 1));
+        r.addChange(ref(BAL, 3), row('balances', 14, 50, 2));
+        // Re-read after a rebalance, a row delivered before stays dropped.
+        r.addChange(ref(BAL, 1), row('balances', 12, 30, 3));
+        expect(ids(r)).toEqual([
+          ['4442', [13]],
+          ['4442', [14]],
+        ]);
+        expect(drops).toEqual([]);
+        expect(points(r)).toEqual({ [ACC]: '1', [BAL]: '4', [TX]: '1' });
+      });
+    });
+
     it('does not drop an END whose rows are merely late', () => {
       const drops: Dropped[] = [];
       const clock = { ms: 0 };
