@@ -46,10 +46,13 @@ export function signalTableDdl(kind: ConnectorKind, table: string = SIGNAL_TABLE
  *   converter it is a DECIMAL(19,4) or a DATETIME(6);
  * - transaction metadata, so the consumer can regroup events into source transactions;
  * - no tombstones (the event store has nothing to compact);
+ * - truncate events (skipped by default): a TRUNCATE removes rows without row deletes in the
+ *   log, and the consumer must say so rather than let the read models keep them unnoticed;
  * - the JSON converter with schemas, whatever the worker's default converters are;
  * - one partition per topic Connect creates: Debezium keys records by primary key, so on a
  *   multi-partition topic the rows of one table (and the BEGIN/END markers) would be read
- *   out of commit order. Cross-table order comes from the transaction block's total_order.
+ *   out of commit order. Cross-table order comes from the transaction block and the source
+ *   positions.
  */
 const COMMON_PIPELINE_SETTINGS = {
   'decimal.handling.mode': 'string',
@@ -58,6 +61,7 @@ const COMMON_PIPELINE_SETTINGS = {
   'column.propagate.source.type': '.*',
   'provide.transaction.metadata': 'true',
   'tombstones.on.delete': 'false',
+  'skipped.operations': 'none',
   'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
   'key.converter.schemas.enable': 'true',
   'value.converter': 'org.apache.kafka.connect.json.JsonConverter',

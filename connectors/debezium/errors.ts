@@ -70,6 +70,23 @@ export class DebeziumRecordError extends AdapterError {
   }
 }
 
+/**
+ * A truncate event: the table was emptied without row deletes in the log. Its record goes to
+ * the dead-letter topic with this message, where an operator of the distributed path looks for
+ * what was not applied.
+ */
+export class DebeziumTruncateError extends AdapterError {
+  constructor(table: string, position: string) {
+    super(
+      'SOURCE_TRUNCATE',
+      `TRUNCATE of ${table} at ${position}: the log has no row deletes for it, so the read models keep the rows it removed`,
+      {
+        hint: '`cqrs-migrate reconcile` lists them as missing (with a reconcile.readModel listing); the distributed path has no resnapshot yet and its domain topics carry no deletes for them (`rebuild --store` brings them back): delete them in the store',
+      },
+    );
+  }
+}
+
 /** Connect answered 2xx with a body this client does not understand (version skew, proxy page). */
 export class ConnectResponseError extends AdapterError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -9,7 +9,7 @@ import {
   untypedValue,
 } from './column-value.js';
 import { parseEnvelope } from './envelope-text.js';
-import { DebeziumRecordError } from './errors.js';
+import { DebeziumRecordError, DebeziumTruncateError } from './errors.js';
 import { parseJsonKeepingBigInts } from './json-text.js';
 
 /**
@@ -321,10 +321,16 @@ export function toChangeEvent(value: unknown): ChangeEvent {
 function toMarkedChange(value: unknown): MarkedChange {
   const { schema, payload } = unwrap(value);
   const p = checkedPayload(payload) ?? parseWith(changePayload, payload, 'change event');
+  const source = sourceInfoOf(p.source);
+  if (p.op === 't') {
+    throw new DebeziumTruncateError(
+      `${source.schema ?? source.db}.${source.table}`,
+      source.lsn ?? `${source.file ?? ''}:${source.pos ?? 0}`,
+    );
+  }
   if (!isOp(p.op)) {
     throw new DebeziumRecordError(`unsupported Debezium op "${p.op}" (only c, u, d, r carry row changes)`);
   }
-  const source = sourceInfoOf(p.source);
   const flavour: SourceFlavour = source.connector === 'postgresql' ? 'postgresql' : 'binlog';
   const columns = rowColumns(schema);
   const before = rowOf(p.before, columns, flavour);

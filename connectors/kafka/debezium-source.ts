@@ -6,6 +6,7 @@ import { type Logger, silentLogger } from '../../lib/logger.js';
 import { sharedCounter } from '../../lib/metrics.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
+import { DebeziumTruncateError } from '../debezium/errors.js';
 import {
   decodeRecordValue,
   parseMarkedChangeRecord,
@@ -491,6 +492,15 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     } catch (err) {
       this.reassembler.addUnreadable(ref, unreadableTransactionId(message.value));
       const value = message.value === null ? null : message.value.toString('utf8');
+      if (err instanceof DebeziumTruncateError) {
+        const reason = `${err.message}: ${err.hint}`;
+        this.logger.error(
+          { ...ref, reason },
+          'TRUNCATE of a captured table: its rows stay in the read models',
+        );
+        await this.options.onInvalidRecord?.({ ...ref, reason, value });
+        return;
+      }
       this.logger.warn({ ...ref, err: errorMessage(err) }, 'unreadable change record skipped');
       await this.options.onInvalidRecord?.({ ...ref, reason: errorMessage(err), value });
     }

@@ -5,7 +5,7 @@ import type { Row, SourceTransaction } from '../../connectors/change-event.js';
 import { deployConnector } from '../../connectors/debezium/cli.js';
 import { mariadbConnector, signalTableDdl } from '../../connectors/debezium/config.js';
 import { ConnectClient } from '../../connectors/debezium/connect-client.js';
-import { KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
+import { type InvalidRecord, KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
 import { openLegacyDb } from '../../connectors/legacy/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import {
@@ -60,6 +60,8 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
   const client = new ConnectClient({ url: CONNECT_URL });
   let embedded: MysqlBinlogSource | undefined;
   let viaKafka: KafkaDebeziumSource | undefined;
+  const theirs: SourceTransaction[] = [];
+  const invalid: InvalidRecord[] = [];
 
   const exec = async (...sql: string[]) => {
     const c = await mysql.createConnection({ ...LEGACY });
@@ -87,7 +89,6 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
   it('gives every kind the same value on each path, but for what Debezium loses', async () => {
     const errors: Error[] = [];
     const ours: SourceTransaction[] = [];
-    const theirs: SourceTransaction[] = [];
     embedded = new MysqlBinlogSource(
       { ...LEGACY, database, serverId: 300_000 + Math.floor(Math.random() * 100_000), tables: ['kinds'] },
       { logger: silentLogger, onError: (e) => errors.push(e) },
@@ -117,6 +118,9 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
       groupId,
       logger: silentLogger,
       onError: (e) => errors.push(e),
+      onInvalidRecord: async (r) => {
+        invalid.push(r);
+      },
     });
     await viaKafka.start(null, async (tx) => {
       theirs.push(tx);
@@ -184,5 +188,22 @@ describe.skipIf(!connectUp)('MariaDB column kinds: legacy reads, embedded reader
     // What Debezium loses: zero dates become null (a zero TIMESTAMP streamed, the epoch).
     expect(theirSnapshot).toMatchObject({ d: null, dt: null, ts: null, d_part: null });
     expect(theirStreamed).toMatchObject({ d: null, dt: null, ts: '1970-01-01 00:00:00', d_part: null });
+    expect(invalid).toEqual([]);
+  });
+
+  it('dead-letters a TRUNCATE on the Debezium path with the table and what to do, and goes on', async () => {
+    await exec(`USE \`${database}\``, 'TRUNCATE kinds', "INSERT INTO kinds (id, note) VALUES (2, 'after')");
+    await waitFor(
+      'the row written after the TRUNCATE',
+      () => theirs.some((t) => t.events.some((e) => e.after?.id === 2)),
+      60_000,
+    );
+    expect(invalid.map((r) => r.reason)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^TRUNCATE of ${database}\\.kinds at .+: the log has no row deletes for it, so the read models keep the rows it removed: \`cqrs-migrate reconcile\``,
+        ),
+      ),
+    ]);
   });
 });

@@ -52,6 +52,7 @@ describe('mariadbConnector / mysqlConnector', () => {
       'column.propagate.source.type': '.*',
       'include.schema.changes': 'false',
       'tombstones.on.delete': 'false',
+      'skipped.operations': 'none',
       'bigint.unsigned.handling.mode': 'long',
       'binary.handling.mode': 'base64',
       'value.converter': 'org.apache.kafka.connect.json.JsonConverter',

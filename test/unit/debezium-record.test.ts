@@ -257,9 +257,20 @@ describe('parseChangeRecord (JSON converter with schemas)', () => {
   it('rejects unknown ops, missing row images and wrongly typed values with DebeziumRecordError', () => {
     expect(() =>
       parseChangeRecord(
+        record({ op: 'm', before: 'null', after: 'null', snapshot: 'null', transaction: 'null' }),
+      ),
+    ).toThrow(/unsupported Debezium op "m"/);
+    // A truncate event says which table lost its rows, and what to do.
+    expect(() =>
+      parseChangeRecord(
         record({ op: 't', before: 'null', after: 'null', snapshot: 'null', transaction: 'null' }),
       ),
-    ).toThrow(/unsupported Debezium op "t"/);
+    ).toThrow(
+      expect.objectContaining({
+        code: 'SOURCE_TRUNCATE',
+        message: expect.stringMatching(/^TRUNCATE of t_bank\.transfers at binlog\.000003:1234: /),
+      }),
+    );
     expect(() =>
       parseChangeRecord(
         record({ op: 'c', before: 'null', after: 'null', snapshot: 'null', transaction: 'null' }),

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../connectors/change-event.js';
 import { tableTopic } from '../../connectors/debezium/config.js';
-import { KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
+import { type InvalidRecord, KafkaDebeziumSource } from '../../connectors/kafka/debezium-source.js';
 import { silentLogger } from '../../lib/logger.js';
 import { connectReachable, testKafka, uniqueSuffix, waitFor } from './support/debezium-bank.js';
 import {
@@ -14,25 +14,34 @@ import {
 } from './support/postgres.js';
 
 /**
+ * What the real PostgreSQL connector streams beyond plain row changes, through the translator's
+ * source.
+ *
  * The connector loses its replication connection in the middle of a big transaction. Debezium
  * resumes inside it: it replays the BEGIN, skips the rows it had processed, re-sends those it
  * had not flushed and numbers everything it sends from total_order 1 again, and its END counts
  * only that. The translator took the renumbered rows for duplicates of the first send's and
  * lost the transaction's tail (a CI run lost an order's last line after a broker restart).
+ *
+ * A TRUNCATE has no row deletes in the log: its truncate event goes to the dead letters with
+ * the table and what to do, and the stream goes on.
  */
 
 const ready = (await connectReachable()) && (await pgReachable());
-if (!ready) console.warn('debezium-resume-mid-transaction: needs Kafka Connect and PostgreSQL; skipping');
+if (!ready) console.warn('debezium-postgres-stream: needs Kafka Connect and PostgreSQL; skipping');
 
 const ROWS = 20_000;
 
-describe.skipIf(!ready)('Debezium resumes inside a transaction (PostgreSQL, real Connect)', () => {
+describe.skipIf(!ready)('Debezium PostgreSQL connector: a resume inside a transaction, a TRUNCATE', () => {
   const suffix = uniqueSuffix();
   const database = `t_resume_${suffix}`;
   const groupId = `t_resume_${suffix}`;
   const kafka = testKafka(groupId);
   let connector: DeployedPgConnector | undefined;
   let source: KafkaDebeziumSource | undefined;
+  const errors: Error[] = [];
+  const events: ChangeEvent[] = [];
+  const invalid: InvalidRecord[] = [];
 
   beforeAll(async () => {
     await pgQuery('postgres', `CREATE DATABASE "${database}"`);
@@ -51,8 +60,6 @@ describe.skipIf(!ready)('Debezium resumes inside a transaction (PostgreSQL, real
   );
 
   it('delivers every row of the transaction once, none taken for a duplicate', async () => {
-    const errors: Error[] = [];
-    const events: ChangeEvent[] = [];
     connector = await deployPgConnector(database, suffix, ['lines']);
     source = new KafkaDebeziumSource({
       kafka,
@@ -61,6 +68,9 @@ describe.skipIf(!ready)('Debezium resumes inside a transaction (PostgreSQL, real
       groupId,
       logger: silentLogger,
       onError: (e) => errors.push(e),
+      onInvalidRecord: async (r) => {
+        invalid.push(r);
+      },
     });
     await source.start(null, async (tx) => {
       events.push(...tx.events);
@@ -99,5 +109,21 @@ describe.skipIf(!ready)('Debezium resumes inside a transaction (PostgreSQL, real
     // The case happened: the re-send restarted total_order, so two rows share one.
     const orders = new Set(events.map((e) => e.transaction?.total_order));
     expect(orders.size).toBeLessThan(ROWS);
+    expect(invalid).toEqual([]);
   }, 240_000);
+
+  it('dead-letters a TRUNCATE with the table and what to do, and goes on', async () => {
+    await pgQuery(database, 'TRUNCATE lines', `INSERT INTO lines VALUES (${ROWS + 1}, 'after')`);
+    await waitFor(
+      'the row written after the TRUNCATE',
+      () => events.some((e) => e.after?.id === ROWS + 1),
+      60_000,
+    );
+    expect(invalid.map((r) => r.reason)).toEqual([
+      expect.stringMatching(
+        /^TRUNCATE of public\.lines at [0-9A-F]+\/[0-9A-F]+: the log has no row deletes for it, so the read models keep the rows it removed: `cqrs-migrate reconcile` lists them as missing/,
+      ),
+    ]);
+    expect(errors).toEqual([]);
+  }, 120_000);
 });
