@@ -655,12 +655,12 @@ const handlers: CommandHandlers = {
         return 0;
       case 'deploy': {
         const migration = await definitionOf(options, config);
-        // Debezium creates the publication for the captured tables, and PostgreSQL then refuses
-        // the monolith's UPDATE and DELETE on a published table without a replica identity (no
-        // primary key): the checks `run` makes first (wal_level, REPLICATION, REPLICA IDENTITY
-        // FULL) come before the connector, not after an outage.
-        if (kind === 'postgresql')
-          await createChangeSource(config, { tables: migration.tables, logger }).preflight();
+        // The checks `run` makes first come before the connector, not after an outage: on
+        // PostgreSQL the publication Debezium creates makes the server refuse the monolith's
+        // UPDATE and DELETE on a table without a replica identity (wal_level, REPLICATION,
+        // REPLICA IDENTITY FULL); on MariaDB/MySQL a connector without the grants or the binlog
+        // settings is created only to fail (log_bin, ROW, FULL, REPLICATION grants).
+        await createChangeSource(config, { tables: migration.tables, logger }).preflight();
         show(
           await deployConnector(
             client,

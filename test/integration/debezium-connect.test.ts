@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
@@ -23,7 +27,9 @@ import {
   parseTransactionRecord,
   type TransactionMarker,
 } from '../../connectors/debezium/record.js';
+import { initDefinition } from '../../definition/init/index.js';
 import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
+import { REPO_INDEX } from '../support/typecheck.js';
 
 const CONNECT_URL = process.env.CQRS_CONNECT_URL ?? 'http://127.0.0.1:8083';
 const KAFKA_BROKERS = (process.env.CQRS_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -295,5 +301,43 @@ describe.skipIf(!connectUp)(`Debezium MariaDB connector on Kafka Connect (${CONN
     const removed = await deleteConnector(client, connectorName);
     expect(removed.action).toBe('delete');
     expect(await client.list()).not.toContain(connectorName);
+  });
+
+  it('`connector deploy` makes run’s checks first: a user without the replication grants is refused before Connect', async () => {
+    const user = `t_dep_${suffix}`;
+    const dir = mkdtempSync(join(tmpdir(), 'cqrs-dep-'));
+    await conn.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw'`);
+    try {
+      await conn.query(`GRANT SELECT ON \`${database}\`.* TO '${user}'@'%'`);
+      const out = join(dir, 'migration.ts');
+      await initDefinition(`mysql://${DB.user}:${DB.password}@${DB.host}:${DB.port}/${database}`, {
+        out,
+        importFrom: REPO_INDEX,
+        tables: ['transfers'],
+      });
+      const name = `t-dep-${suffix}`;
+      const deploy = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'cli/main.ts', 'connector', 'deploy', '--name', name, '--definition', out],
+        {
+          env: {
+            ...process.env,
+            CQRS_LEGACY_URL: `mysql://${user}:pw@${DB.host}:${DB.port}/${database}`,
+            CQRS_CONNECT_URL: CONNECT_URL,
+          },
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+      expect(deploy.status).toBe(1);
+      expect(deploy.stderr).toMatch(/MISSING_PRIVILEGES/);
+      expect(deploy.stderr).toMatch(
+        new RegExp(`GRANT REPLICATION SLAVE, .*SELECT ON \\*\\.\\* TO .*${user}`),
+      );
+      expect(await client.list()).not.toContain(name);
+    } finally {
+      await conn.query(`DROP USER '${user}'@'%'`);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
