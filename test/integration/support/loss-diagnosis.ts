@@ -26,7 +26,7 @@ export async function orderLossDiagnosis(shop: ShopDistributed, paths: readonly 
       const after = asRecord(payload?.after) ?? asRecord(payload?.before);
       const id = Number(after?.order_id);
       return orderIds.has(id)
-        ? `order ${id} line ${String(after?.line_no)} op ${String(payload?.op)} tx ${String(asRecord(payload?.transaction)?.id)} snapshot ${String(asRecord(payload?.source)?.snapshot)}`
+        ? `order ${id} line ${String(after?.line_no)} op ${String(payload?.op)} tx ${String(asRecord(payload?.transaction)?.id)} total_order ${String(asRecord(payload?.transaction)?.total_order)} lsn ${String(asRecord(payload?.source)?.lsn)} snapshot ${String(asRecord(payload?.source)?.snapshot)}`
         : null;
     });
     const orders = await scan(shop.kafka, ordersTopic, (value) => {
