@@ -118,7 +118,7 @@ export interface SourceSchemaChange {
 }
 
 /** Stable text form of an event's source position, e.g. "binlog.000003:1234:0" or "0/16B3748". */
-export function sourcePositionOf(event: ChangeEvent): string {
+export function sourcePositionOf(event: Pick<ChangeEvent, 'source'>): string {
   const s = event.source;
   if (s.lsn !== undefined) return s.lsn;
   return `${s.file ?? ''}:${s.pos ?? 0}:${s.row ?? 0}`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isObject } from '../../lib/guards.js';
-import type { ChangeEvent, Op, Row, SourceInfo } from '../change-event.js';
+import { type ChangeEvent, type Op, type Row, type SourceInfo, sourcePositionOf } from '../change-event.js';
 import {
   type ColumnSchema,
   columnSchema,
@@ -325,7 +325,7 @@ function toMarkedChange(value: unknown): MarkedChange {
   if (p.op === 't') {
     throw new DebeziumTruncateError(
       `${source.schema ?? source.db}.${source.table}`,
-      source.lsn ?? `${source.file ?? ''}:${source.pos ?? 0}`,
+      sourcePositionOf({ source }),
     );
   }
   if (!isOp(p.op)) {

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -30,9 +29,8 @@ import {
 import { initDefinition } from '../../definition/init/index.js';
 import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
 import { REPO_INDEX } from '../support/typecheck.js';
+import { CONNECT_URL, cliConnectorDeploy, KAFKA_BROKERS } from './support/debezium-bank.js';
 
-const CONNECT_URL = process.env.CQRS_CONNECT_URL ?? 'http://127.0.0.1:8083';
-const KAFKA_BROKERS = (process.env.CQRS_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const DB = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
 // Debezium renders TIMESTAMP columns in UTC; a UTC session makes mysql2 read them the same way.
 const UTC_SESSION = "SET time_zone = '+00:00'";
@@ -316,19 +314,9 @@ describe.skipIf(!connectUp)(`Debezium MariaDB connector on Kafka Connect (${CONN
         tables: ['transfers'],
       });
       const name = `t-dep-${suffix}`;
-      const deploy = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', 'cli/main.ts', 'connector', 'deploy', '--name', name, '--definition', out],
-        {
-          env: {
-            ...process.env,
-            CQRS_LEGACY_URL: `mysql://${user}:pw@${DB.host}:${DB.port}/${database}`,
-            CQRS_CONNECT_URL: CONNECT_URL,
-          },
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
+      const deploy = cliConnectorDeploy(name, out, {
+        CQRS_LEGACY_URL: `mysql://${user}:pw@${DB.host}:${DB.port}/${database}`,
+      });
       expect(deploy.status).toBe(1);
       expect(deploy.stderr).toMatch(/MISSING_PRIVILEGES/);
       expect(deploy.stderr).toMatch(

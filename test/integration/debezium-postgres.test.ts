@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,14 @@ import { initDefinition } from '../../definition/init/index.js';
 import { createPgBankDatabase } from '../../examples/bank/postgres/db.js';
 import { silentLogger } from '../../lib/logger.js';
 import { REPO_INDEX } from '../support/typecheck.js';
-import { CONNECT_URL, connectReachable, testKafka, uniqueSuffix, waitFor } from './support/debezium-bank.js';
+import {
+  CONNECT_URL,
+  cliConnectorDeploy,
+  connectReachable,
+  testKafka,
+  uniqueSuffix,
+  waitFor,
+} from './support/debezium-bank.js';
 import {
   type DeployedPgConnector,
   deployPgConnector,
@@ -405,20 +411,10 @@ describe.skipIf(!connectUp || !pgUp)('connector deploy on PostgreSQL', () => {
       const out = join(dir, 'migration.ts');
       await initDefinition(url, { out, importFrom: REPO_INDEX });
       const name = `t-pgdep-${suffix}`;
-      const deploy = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', 'cli/main.ts', 'connector', 'deploy', '--name', name, '--definition', out],
-        {
-          env: {
-            ...process.env,
-            CQRS_LEGACY_URL: url,
-            CQRS_CONNECT_URL: CONNECT_URL,
-            CQRS_CDC_NAME: `pgdep_${suffix}`,
-          },
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
+      const deploy = cliConnectorDeploy(name, out, {
+        CQRS_LEGACY_URL: url,
+        CQRS_CDC_NAME: `pgdep_${suffix}`,
+      });
       expect(deploy.status).toBe(1);
       expect(deploy.stderr).toMatch(/REPLICA_IDENTITY/);
       expect(deploy.stderr).toMatch(/ALTER TABLE \S*user_roles REPLICA IDENTITY FULL;/);

@@ -268,7 +268,7 @@ describe('parseChangeRecord (JSON converter with schemas)', () => {
     ).toThrow(
       expect.objectContaining({
         code: 'SOURCE_TRUNCATE',
-        message: expect.stringMatching(/^TRUNCATE of t_bank\.transfers at binlog\.000003:1234: /),
+        message: expect.stringMatching(/^TRUNCATE of t_bank\.transfers at binlog\.000003:1234:0: /),
       }),
     );
     expect(() =>

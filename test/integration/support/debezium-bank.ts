@@ -1,3 +1,4 @@
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
@@ -30,6 +31,23 @@ export function testKafka(clientId: string): Kafka {
 }
 
 export const uniqueSuffix = () => randomBytes(4).toString('hex');
+
+/** The real `cqrs-migrate connector deploy` of `definition` on this Connect, as a user runs it. */
+export function cliConnectorDeploy(
+  name: string,
+  definition: string,
+  env: Record<string, string>,
+): SpawnSyncReturns<string> {
+  return spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'cli/main.ts', 'connector', 'deploy', '--name', name, '--definition', definition],
+    {
+      env: { ...process.env, CQRS_CONNECT_URL: CONNECT_URL, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+}
 
 export interface DeployedBankConnector {
   name: string;
