@@ -24,6 +24,7 @@ import { FreshnessTracker } from '../lib/freshness-tracker.js';
 import type { Logger } from '../lib/logger.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { AnalyticsRunner, type AnalyticsRunnerOptions } from '../projectors/analytics-runner.js';
+import { AnalyticsThread } from '../projectors/analytics-thread.js';
 import { embeddedTimeTravel, type TimeTravelPort } from '../projectors/past-states.js';
 import type { TouchedDocument } from '../projectors/ports.js';
 import { embeddedProjections, inThreadReplayHost, type ReplayHost } from '../projectors/replay.js';
@@ -172,6 +173,47 @@ export async function embeddedAnalytics(
   return { runner, store };
 }
 
+/** The pipeline's analytics: its loop (on a thread of its own when the definition has a file) and query handles. */
+interface PipelineAnalytics {
+  runner: Projector;
+  handles(): Analytics;
+  close(): Promise<void>;
+}
+
+async function pipelineAnalytics(
+  config: Config,
+  migration: Migration,
+  definitionFile: string | undefined,
+  options: Pick<AnalyticsRunnerOptions, 'eventStore' | 'logger'> & { onError: (err: Error) => void },
+): Promise<PipelineAnalytics | null> {
+  if (migration.analytics.length === 0) return null;
+  if (definitionFile === undefined) {
+    const inThread = await embeddedAnalytics(config, migration, {
+      ...options,
+      awaitInitialSnapshot: config.projector.awaitInitialSnapshot,
+    });
+    if (inThread === null) return null;
+    return {
+      runner: inThread.runner,
+      handles: () => inThread.store.handles(),
+      close: () => inThread.store.close(),
+    };
+  }
+  const thread = new AnalyticsThread({
+    eventsPath: dataPath(config, 'events.db'),
+    analyticsPath: dataPath(config, 'analytics.duckdb'),
+    definition: definitionFile,
+    models: migration.analytics.map((m) => m.name),
+    batchSize: config.projector.batchSize * ANALYTICS_BATCH_FACTOR,
+    pollIntervalMs: config.projector.pollIntervalMs,
+    awaitInitialSnapshot: config.projector.awaitInitialSnapshot,
+    onError: options.onError,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
+  // The worker closes its store when it stops.
+  return { runner: thread, handles: () => thread.handles(), close: async () => undefined };
+}
+
 /**
  * The embedded default in one process: change source (binlog or pgoutput, from legacy.url's
  * scheme) → the definition's capture rules → SQLite event store → projection runner → SQLite
@@ -264,6 +306,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
     deferMaxMs: config.projector.deferMaxMs,
     minBatchIntervalMs: config.projector.minBatchIntervalMs,
     bulkInitialBuild: config.projector.bulkInitialBuild,
+    awaitInitialSnapshot: config.projector.awaitInitialSnapshot,
     logger,
     onError: (err: Error) => projector.failed(err),
     ...(cache === null
@@ -308,9 +351,9 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       },
       () => stopping,
     );
-  let analytics: Awaited<ReturnType<typeof embeddedAnalytics>> = null;
+  let analytics: PipelineAnalytics | null = null;
   try {
-    analytics = await embeddedAnalytics(config, migration, {
+    analytics = await pipelineAnalytics(config, migration, definitionFile, {
       eventStore,
       logger,
       onError: (err) => analyticsComponent?.failed(err),
@@ -326,7 +369,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
   }
   const closeAnalytics = async () => {
     await analytics?.runner.stop();
-    await analytics?.store.close();
+    await analytics?.close();
   };
   const sourceName = source.name;
   const open = eventStore.listSchemaChanges({ unresolvedBreaking: true });
@@ -502,7 +545,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       dropCache: () => dropCache(),
       logger,
     }),
-    analytics: analytics?.store.handles() ?? {},
+    analytics: analytics?.handles() ?? {},
     freshness: {
       isCaughtUp: async () => (await progress.reachedLegacyEnd()) && projectedAll(),
       waitForCatchUp,

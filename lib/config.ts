@@ -159,6 +159,14 @@ export const configSchema = z.strictObject({
        * the source's initial snapshot: views composed once, whole, at its end (as `rebuild` does).
        */
       bulkInitialBuild: z.boolean().default(true),
+      /**
+       * A first build (the read models' with bulkInitialBuild, and the analytics') applies
+       * nothing until the source's initial snapshot is stored: the snapshot takes less time
+       * (a shorter window the binlog or WAL must be kept for), the read models are served later
+       * (the two no longer overlap). Off by default: the read models being served sooner is
+       * what a migration waits for.
+       */
+      awaitInitialSnapshot: z.boolean().default(false),
     })
     .prefault({}),
   api: z
@@ -356,6 +364,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_PROJECTOR_DEFER_MAX_MS: [['projector', 'deferMaxMs'], 'number'],
   CQRS_PROJECTOR_MIN_BATCH_INTERVAL_MS: [['projector', 'minBatchIntervalMs'], 'number'],
   CQRS_PROJECTOR_BULK_INITIAL_BUILD: [['projector', 'bulkInitialBuild'], 'boolean'],
+  CQRS_PROJECTOR_AWAIT_INITIAL_SNAPSHOT: [['projector', 'awaitInitialSnapshot'], 'boolean'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

@@ -80,6 +80,7 @@ try {
     ...(settings.deferMaxMs === undefined ? {} : { deferMaxMs: settings.deferMaxMs }),
     ...(settings.minBatchIntervalMs === undefined ? {} : { minBatchIntervalMs: settings.minBatchIntervalMs }),
     bulkInitialBuild: settings.bulkInitialBuild,
+    awaitInitialSnapshot: settings.awaitInitialSnapshot,
     logger,
     onError: (err) => void fail(err),
     ...(settings.reportCommits

@@ -79,6 +79,11 @@ export interface RunnerOptions {
    * Nothing is served from documents before that anyway. A restart during it goes on in bulk.
    */
   bulkInitialBuild?: boolean;
+  /**
+   * The bulk initial build applies nothing while the source's snapshot is being stored
+   * (projector.awaitInitialSnapshot): its documents are composed only at its end anyway.
+   */
+  awaitInitialSnapshot?: boolean;
   /** PollLoop's minBatchIntervalMs (projector.minBatchIntervalMs): 0, a batch at every notify. */
   minBatchIntervalMs?: number;
 }
@@ -304,6 +309,10 @@ export class ProjectionRunner implements Projector {
    * composed: a step that finds no event composes what a deferral left).
    */
   async step(): Promise<number> {
+    // The initial bulk build composes its documents only once the source's snapshot is over
+    // (the checkpoint stays 0 until then): applying rows meanwhile took the cores the
+    // snapshot's reads, mapping and appends need.
+    if (this.options.awaitInitialSnapshot === true && this.snapshotGoesOn()) return 0;
     const events = this.options.eventStore.readAfterSync(this.appliedPosition(), this.batchSize);
     if (events.length === 0) {
       // Caught up with a snapshot still being read: its next chunks are on their way.

@@ -21,6 +21,8 @@ export const workerSettingsSchema = z.strictObject({
   minBatchIntervalMs: z.number().int().min(0).optional(),
   /** RunnerOptions.bulkInitialBuild (projector.bulkInitialBuild). */
   bulkInitialBuild: z.boolean().default(false),
+  /** RunnerOptions.awaitInitialSnapshot (projector.awaitInitialSnapshot). */
+  awaitInitialSnapshot: z.boolean().default(false),
   logLevel: z.string(),
   /** Report each committed batch's documents (`committed` messages). */
   reportCommits: z.boolean().default(false),

@@ -126,6 +126,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
         ? {}
         : { minBatchIntervalMs: this.options.minBatchIntervalMs }),
       bulkInitialBuild: this.options.bulkInitialBuild,
+      awaitInitialSnapshot: this.options.awaitInitialSnapshot,
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };

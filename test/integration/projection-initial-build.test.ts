@@ -63,7 +63,12 @@ function appendChunk(store: SqliteEventStore, chunk: number, last: boolean): voi
 const docs = (db: Database.Database) =>
   db.prepare('SELECT key, doc FROM rm_doc__account ORDER BY key').raw().all();
 
-function runner(store: SqliteEventStore, db: Database.Database, bulkInitialBuild: boolean) {
+function runner(
+  store: SqliteEventStore,
+  db: Database.Database,
+  bulkInitialBuild: boolean,
+  awaitInitialSnapshot = false,
+) {
   return new ProjectionRunner({
     eventStore: store,
     db,
@@ -72,6 +77,7 @@ function runner(store: SqliteEventStore, db: Database.Database, bulkInitialBuild
     // A live catch-up composes at least every millisecond: the bulk build ignores it.
     deferMaxMs: 1,
     bulkInitialBuild,
+    awaitInitialSnapshot,
   });
 }
 
@@ -125,6 +131,31 @@ describe('initial build in bulk through the source snapshot', () => {
     expect(docs(db).find((row) => (row as unknown[])[0] === '1')).toEqual(['1', '{"owner":1,"balance":5}']);
     db.close();
     liveDb.close();
+    await store.close();
+  });
+
+  it('with awaitInitialSnapshot, applies nothing until the snapshot is stored, then builds it whole', async () => {
+    const store = new SqliteEventStore(join(dir, 'await-events.db'));
+    const db = openReadModelDb(join(dir, 'await-rm.db'));
+    const waiting = runner(store, db, true, true);
+    // Nothing stored yet, then the snapshot's first chunks: the runner reads none of them.
+    expect(await waiting.catchUp()).toBe(0);
+    for (let chunk = 1; chunk <= 3; chunk++) appendChunk(store, chunk, false);
+    expect(await waiting.catchUp()).toBe(0);
+    expect(waiting.appliedPosition()).toBe(0);
+    // A restart mid-snapshot waits too.
+    const restarted = runner(store, db, true, true);
+    expect(await restarted.catchUp()).toBe(0);
+    for (let chunk = 4; chunk <= ACCOUNTS / 10; chunk++) appendChunk(store, chunk, chunk === ACCOUNTS / 10);
+    expect(await restarted.catchUp()).toBe(ACCOUNTS);
+    expect(restarted.checkpoint()).toBe(ACCOUNTS);
+    expect((docs(db) as unknown[]).length).toBe(ACCOUNTS);
+    // The same documents as a runner composing batch by batch.
+    const liveDb = openReadModelDb(join(dir, 'await-live.db'));
+    await runner(store, liveDb, false).catchUp();
+    expect(docs(db)).toEqual(docs(liveDb));
+    liveDb.close();
+    db.close();
     await store.close();
   });
 

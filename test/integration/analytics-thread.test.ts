@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
+import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
+import { SqliteEventStore } from '../../eventstore/sqlite.js';
+import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
+import { generateBank } from '../../examples/bank/generate.js';
+import bank from '../../examples/bank/migration.js';
+import { nextDay } from '../../examples/bank/overview.js';
+import { analyticsCustomerSpending, legacyCustomerSpending } from '../../examples/bank/spending.js';
+import { type Config, dataPath, loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
+import { threadNames } from '../../lib/worker-thread.js';
+import { AnalyticsThread } from '../../projectors/analytics-thread.js';
+
+/**
+ * A pipeline started from a definition file runs its analytics (DuckDB) on a thread of its own,
+ * as it runs its projector: the thread that maps the change stream and serves the API neither
+ * decodes stored events for the columnar tables nor holds the store. Its queries are relayed
+ * there and answer as the legacy GROUP BY; a query while the thread is down fails retriably, and
+ * a restarted thread goes on from the store's checkpoint.
+ */
+const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
+const database = `an_thread_${Math.random().toString(36).slice(2, 8)}`;
+const definition = fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url));
+let dataDir: string;
+let config: Config;
+let pool: Pool;
+let legacyDb: OpenedLegacyDb;
+let pipeline: EmbeddedPipeline | null = null;
+let customers: number[] = [];
+let asOf: string;
+let latestDay: string;
+
+async function rows(sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
+  const [result] = await pool.query<RowDataPacket[]>(sql, params);
+  return result;
+}
+
+describe('analytics on a thread of its own', () => {
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'an_thread-'));
+    await createBankDatabase(conn, database, { dropExisting: true });
+    pool = openPool(conn, database);
+    await generateBank(pool, { seed: 23, scale: 'tiny' });
+    config = loadConfig({
+      env: {},
+      overrides: {
+        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
+        cdc: { serverId: 5000 + Math.floor(Math.random() * 1000) },
+        dataDir,
+        projector: { pollIntervalMs: 20 },
+        api: { port: 0, admin: { port: 0 } },
+      },
+    });
+    legacyDb = openLegacyDb(config.legacy.url);
+    const spenders = await rows(
+      `SELECT a.customer_id AS id, COUNT(*) AS n FROM transactions t JOIN accounts a ON a.id = t.account_id
+        WHERE t.merchant_id IS NOT NULL AND t.direction = 'debit' GROUP BY a.customer_id ORDER BY n DESC, id LIMIT 3`,
+    );
+    customers = spenders.map((r) => Number(r.id));
+    expect(customers.length).toBe(3);
+    const [latest] = await rows('SELECT DATE_FORMAT(MAX(posted_at), "%Y-%m-%d") AS day FROM transactions');
+    latestDay = String(latest?.day);
+    asOf = `${nextDay(latestDay)} 00:00:00.000000`;
+    pipeline = await startEmbeddedPipeline({
+      config,
+      migration: bank,
+      definitionFile: definition,
+      logger: silentLogger,
+    });
+    expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+  }, 120_000);
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await legacyDb?.close();
+    await pool?.end();
+    await dropDatabase(conn, database);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('applies the change stream on its own thread and answers as the legacy GROUP BY', async () => {
+    const running = pipeline as EmbeddedPipeline;
+    expect([...threadNames().values()]).toContain('analytics-worker');
+    const spending = async () => {
+      for (const customerId of customers) {
+        const query = { customerId, asOf, months: 12 };
+        expect(await analyticsCustomerSpending(running.analytics, query), `customer ${customerId}`).toEqual(
+          await legacyCustomerSpending(legacyDb, query),
+        );
+      }
+    };
+    await spending();
+    const top = customers[0] as number;
+    const before = await analyticsCustomerSpending(running.analytics, { customerId: top, asOf, months: 12 });
+    const [account] = await rows('SELECT id FROM accounts WHERE customer_id = ? ORDER BY id LIMIT 1', [top]);
+    const [merchant] = await rows('SELECT id FROM merchants ORDER BY id LIMIT 1');
+    await pool.query(
+      `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, merchant_id, posted_at)
+       VALUES (?, 'debit', '321.5000', 'EUR', '0.0000', 'analytics thread test', ?, ?)`,
+      [account?.id, merchant?.id, `${latestDay} 23:59:58.000000`],
+    );
+    // Caught up counts the analytics thread's reported checkpoint too.
+    expect(await running.waitForCatchUp(30_000)).toBe(true);
+    await spending();
+    expect(
+      await analyticsCustomerSpending(running.analytics, { customerId: top, asOf, months: 12 }),
+    ).not.toEqual(before);
+    // The store's own error crosses the thread with its code.
+    const model = running.analytics.spending;
+    await expect(model?.query('no_such_query')).rejects.toMatchObject({ code: 'ANALYTICS_QUERY_UNKNOWN' });
+  }, 60_000);
+
+  it('fails queries retriably while stopped and resumes from the checkpoint when restarted', async () => {
+    await pipeline?.stop();
+    pipeline = null;
+    const events = new SqliteEventStore(dataPath(config, 'events.db'));
+    const head = events.headPositionSync();
+    await events.close();
+    const errors: Error[] = [];
+    const thread = new AnalyticsThread({
+      eventsPath: dataPath(config, 'events.db'),
+      analyticsPath: dataPath(config, 'analytics.duckdb'),
+      definition,
+      models: ['spending'],
+      awaitInitialSnapshot: true,
+      batchSize: 500,
+      pollIntervalMs: 20,
+      onError: (err) => errors.push(err),
+    });
+    const query = { customerId: customers[0] as number, asOf, months: 12 };
+    await expect(analyticsCustomerSpending(thread.handles(), query)).rejects.toMatchObject({
+      code: 'ANALYTICS_UNAVAILABLE',
+      retriable: true,
+    });
+    await thread.start();
+    try {
+      // The pipeline's thread committed everything before it stopped: nothing to replay.
+      expect(thread.checkpoint()).toBe(head);
+      expect(await analyticsCustomerSpending(thread.handles(), query)).toEqual(
+        await legacyCustomerSpending(legacyDb, query),
+      );
+      await thread.restart();
+      expect(thread.checkpoint()).toBe(head);
+      expect(await analyticsCustomerSpending(thread.handles(), query)).toEqual(
+        await legacyCustomerSpending(legacyDb, query),
+      );
+    } finally {
+      await thread.stop();
+    }
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
