@@ -114,3 +114,66 @@ export class WorkerError extends AdapterError {
     if (data.stack !== undefined) this.stack = data.stack;
   }
 }
+
+/** What watchWorker needs to know of a long-running worker and tells about it. */
+export interface WorkerWatch<M> {
+  /** The message that ends its start: the promise watchWorker returns resolves. */
+  isReady(message: M): boolean;
+  /** Its own report of a failure, as an error; null for any other message. */
+  failureOf(message: M): Error | null;
+  onMessage(message: M): void;
+  /** Whether it was asked to stop: its exit is then no failure. */
+  isStopping(): boolean;
+  /** Before it is terminated on a failure: it is nobody's current worker any more. */
+  detach(): void;
+  /** A failure once it had started (it is terminated already); during its start, the start rejects. */
+  onFailure(err: Error): void;
+  /** Its thread ended, for whatever reason: what it was still asked goes unanswered. */
+  onExit(code: number): void;
+  stoppedError(): Error;
+  exitedError(code: number): Error;
+}
+
+/**
+ * A long-running worker's life: the returned promise resolves at its ready message and rejects
+ * when it fails, ends or is stopped before; a failure afterwards (its failure message, an
+ * error, an exit nobody asked for) terminates it and is reported once to `onFailure`.
+ */
+export function watchWorker<M>(worker: Worker, watch: WorkerWatch<M>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let starting = true;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      watch.detach();
+      void worker.terminate();
+      if (starting) {
+        starting = false;
+        reject(err);
+      } else watch.onFailure(err);
+    };
+    worker.on('message', (message: M) => {
+      const failure = watch.failureOf(message);
+      if (failure !== null) {
+        fail(failure);
+        return;
+      }
+      watch.onMessage(message);
+      if (starting && watch.isReady(message)) {
+        starting = false;
+        resolve();
+      }
+    });
+    worker.on('error', (err) => fail(err));
+    worker.on('exit', (code) => {
+      watch.onExit(code);
+      if (watch.isStopping()) {
+        if (starting) reject(watch.stoppedError());
+        starting = false;
+        return;
+      }
+      fail(watch.exitedError(code));
+    });
+  });
+}

@@ -4,7 +4,13 @@ import type { Analytics, AnalyticsRow } from '../definition/analytics.js';
 import type { Scalar } from '../definition/read-models.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { nameThread, startWorker, type TransferredError, WorkerError } from '../lib/worker-thread.js';
+import {
+  nameThread,
+  startWorker,
+  type TransferredError,
+  WorkerError,
+  watchWorker,
+} from '../lib/worker-thread.js';
 import type { Projector } from './runner.js';
 
 export const analyticsWorkerSettingsSchema = z.strictObject({
@@ -169,63 +175,36 @@ export class AnalyticsThread implements Projector {
     const worker = startWorker(import.meta.url, 'analytics-worker', settings);
     this.current = worker;
     const until = stepFirst ? 'stepped' : 'started';
-    return new Promise<void>((resolve, reject) => {
-      let waiting = true;
-      let failed = false;
-      const fail = (err: Error) => {
-        if (failed) return;
-        failed = true;
+    return watchWorker<FromAnalyticsWorker>(worker, {
+      isReady: (message) => message.type === until,
+      failureOf: (message) =>
+        message.type === 'failed' ? new WorkerError(message.error, 'ANALYTICS_WORKER_FAILED') : null,
+      onMessage: (message) => {
+        if (message.type === 'committed') this.position = message.position;
+        else if (message.type === 'started') {
+          nameThread(message.tid, 'analytics-worker');
+          this.position = message.position;
+        } else if (message.type === 'answer') {
+          const call = this.pending.get(message.id);
+          if (call === undefined) return;
+          this.pending.delete(message.id);
+          if ('error' in message) call.reject(new WorkerError(message.error, 'ANALYTICS_QUERY_FAILED'));
+          else call.resolve(message.rows);
+        }
+      },
+      isStopping: () => this.stopping.has(worker),
+      detach: () => {
         if (this.current === worker) this.current = null;
         this.stopping.add(worker);
-        void worker.terminate();
-        if (waiting) {
-          waiting = false;
-          reject(err);
-        } else {
-          this.logger.error({ err }, 'analytics worker failed');
-          this.options.onError(err);
-        }
-      };
-      worker.on('message', (message: FromAnalyticsWorker) => {
-        switch (message.type) {
-          case 'failed':
-            fail(new WorkerError(message.error, 'ANALYTICS_WORKER_FAILED'));
-            return;
-          case 'committed':
-            this.position = message.position;
-            return;
-          case 'answer': {
-            const call = this.pending.get(message.id);
-            if (call === undefined) return;
-            this.pending.delete(message.id);
-            if ('error' in message) call.reject(new WorkerError(message.error, 'ANALYTICS_QUERY_FAILED'));
-            else call.resolve(message.rows);
-            return;
-          }
-          case 'started':
-            nameThread(message.tid, 'analytics-worker');
-            this.position = message.position;
-            break;
-          case 'stepped':
-            break;
-        }
-        if (message.type === until && waiting) {
-          waiting = false;
-          resolve();
-        }
-      });
-      worker.on('error', (err) => fail(err));
-      worker.on('exit', (code) => {
-        this.abandon(`the analytics worker ended (exit code ${code})`);
-        if (this.stopping.has(worker)) {
-          if (waiting) reject(new AdapterError('ANALYTICS_WORKER_STOPPED', 'analytics worker stopped'));
-          waiting = false;
-          return;
-        }
-        fail(
-          new AdapterError('ANALYTICS_WORKER_EXITED', `analytics worker ended unasked (exit code ${code})`),
-        );
-      });
+      },
+      onFailure: (err) => {
+        this.logger.error({ err }, 'analytics worker failed');
+        this.options.onError(err);
+      },
+      onExit: (code) => this.abandon(`the analytics worker ended (exit code ${code})`),
+      stoppedError: () => new AdapterError('ANALYTICS_WORKER_STOPPED', 'analytics worker stopped'),
+      exitedError: (code) =>
+        new AdapterError('ANALYTICS_WORKER_EXITED', `analytics worker ended unasked (exit code ${code})`),
     });
   }
 }

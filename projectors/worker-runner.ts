@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { nameThread, startWorker } from '../lib/worker-thread.js';
+import { nameThread, startWorker, watchWorker } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
 import type { ReplayHost, ReplayJobSpec, ReplayReport } from './replay.js';
 import { appliedPosition, type Projector } from './runner.js';
@@ -132,26 +132,12 @@ export class ProjectionWorker implements Projector, ReplayHost {
     };
     const worker = startWorker(import.meta.url, 'projection-worker', settings);
     this.current = worker;
-    return new Promise<void>((resolve, reject) => {
-      let waiting = true;
-      let failed = false;
-      const fail = (err: Error) => {
-        if (failed) return;
-        failed = true;
-        if (this.current === worker) this.current = null;
-        this.stopping.add(worker);
-        void worker.terminate();
-        if (waiting) {
-          waiting = false;
-          reject(err);
-        } else {
-          this.logger.error({ err }, 'projection worker failed');
-          this.options.onError(err);
-        }
-      };
-      worker.on('message', (message: FromWorker) => {
-        if (message.type === 'failed') fail(new WorkerError(message.error, 'PROJECTION_WORKER_FAILED'));
-        else if (message.type === 'committed') this.options.onCommitted?.(message.position, message.touched);
+    return watchWorker<FromWorker>(worker, {
+      isReady: (message) => message.type === until,
+      failureOf: (message) =>
+        message.type === 'failed' ? new WorkerError(message.error, 'PROJECTION_WORKER_FAILED') : null,
+      onMessage: (message) => {
+        if (message.type === 'committed') this.options.onCommitted?.(message.position, message.touched);
         else if (message.type === 'replay-report') {
           const id = `${message.readModel}\u0000${message.version}`;
           this.replays.get(id)?.(message.report);
@@ -159,25 +145,21 @@ export class ProjectionWorker implements Projector, ReplayHost {
         } else if (message.type === 'forgotten') {
           this.forgetting.get(message.id)?.();
           this.forgetting.delete(message.id);
-        }
-        if (message.type === 'migrated') nameThread(message.tid, `projection-worker:${this.name}`);
-        if (message.type === until && waiting) {
-          waiting = false;
-          resolve();
-        }
-      });
-      worker.on('error', (err) => fail(err));
-      worker.on('exit', (code) => {
-        this.abandon(`the projection worker ended (exit code ${code}); run replay again`);
-        if (this.stopping.has(worker)) {
-          if (waiting) reject(new AdapterError('PROJECTION_WORKER_STOPPED', 'projection worker stopped'));
-          waiting = false;
-          return;
-        }
-        fail(
-          new AdapterError('PROJECTION_WORKER_EXITED', `projection worker ended unasked (exit code ${code})`),
-        );
-      });
+        } else if (message.type === 'migrated') nameThread(message.tid, `projection-worker:${this.name}`);
+      },
+      isStopping: () => this.stopping.has(worker),
+      detach: () => {
+        if (this.current === worker) this.current = null;
+        this.stopping.add(worker);
+      },
+      onFailure: (err) => {
+        this.logger.error({ err }, 'projection worker failed');
+        this.options.onError(err);
+      },
+      onExit: (code) => this.abandon(`the projection worker ended (exit code ${code}); run replay again`),
+      stoppedError: () => new AdapterError('PROJECTION_WORKER_STOPPED', 'projection worker stopped'),
+      exitedError: (code) =>
+        new AdapterError('PROJECTION_WORKER_EXITED', `projection worker ended unasked (exit code ${code})`),
     });
   }
 }

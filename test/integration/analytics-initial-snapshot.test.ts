@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { analyticsTable, defineAnalytics } from '../../index.js';
 import { AnalyticsRunner } from '../../projectors/analytics-runner.js';
 import { DuckDbAnalytics } from '../../projectors/stores/duckdb-analytics.js';
-import { noteEvent, notesMigration } from './support/notes.js';
+import { noteEvent, notesAnalyticsMigration } from './support/notes.js';
 
 /**
  * The analytics runner's first build with awaitInitialSnapshot (real SQLite event store, real
@@ -17,21 +16,7 @@ import { noteEvent, notesMigration } from './support/notes.js';
 const dir = mkdtempSync(join(tmpdir(), 'analytics-await-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const migration = notesMigration('body', {
-  analytics: [
-    defineAnalytics({
-      name: 'facts',
-      tables: {
-        notes: analyticsTable<{ id: number; body: string }>({
-          from: 'notes',
-          columns: { id: 'BIGINT', body: 'VARCHAR' },
-          row: (n) => ({ id: n.id, body: n.body }),
-        }),
-      },
-      queries: { count: 'SELECT count(*)::INTEGER AS n FROM notes' },
-    }),
-  ],
-});
+const migration = notesAnalyticsMigration('facts');
 
 function appendChunk(store: SqliteEventStore, chunk: number, last: boolean): void {
   const txId = `snap-${chunk}`;

@@ -1,21 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
-import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
+import type { OpenedLegacyDb } from '../../connectors/legacy/index.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
-import { generateBank } from '../../examples/bank/generate.js';
 import bank from '../../examples/bank/migration.js';
-import { nextDay } from '../../examples/bank/overview.js';
 import { analyticsCustomerSpending, legacyCustomerSpending } from '../../examples/bank/spending.js';
-import { type Config, dataPath, loadConfig } from '../../lib/config.js';
+import { type Config, dataPath } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { threadNames } from '../../lib/worker-thread.js';
 import { AnalyticsThread } from '../../projectors/analytics-thread.js';
+import { openSpendingBank, type SpendingBank } from './support/spending-bank.js';
 
 /**
  * A pipeline started from a definition file runs its analytics (DuckDB) on a thread of its own,
@@ -24,10 +19,8 @@ import { AnalyticsThread } from '../../projectors/analytics-thread.js';
  * there and answer as the legacy GROUP BY; a query while the thread is down fails retriably, and
  * a restarted thread goes on from the store's checkpoint.
  */
-const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
-const database = `an_thread_${Math.random().toString(36).slice(2, 8)}`;
 const definition = fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url));
-let dataDir: string;
+let bankDb: SpendingBank;
 let config: Config;
 let pool: Pool;
 let legacyDb: OpenedLegacyDb;
@@ -37,36 +30,15 @@ let asOf: string;
 let latestDay: string;
 
 async function rows(sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [result] = await pool.query<RowDataPacket[]>(sql, params);
-  return result;
+  return bankDb.rows(sql, params);
 }
 
 describe('analytics on a thread of its own', () => {
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'an_thread-'));
-    await createBankDatabase(conn, database, { dropExisting: true });
-    pool = openPool(conn, database);
-    await generateBank(pool, { seed: 23, scale: 'tiny' });
-    config = loadConfig({
-      env: {},
-      overrides: {
-        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
-        cdc: { serverId: 5000 + Math.floor(Math.random() * 1000) },
-        dataDir,
-        projector: { pollIntervalMs: 20 },
-        api: { port: 0, admin: { port: 0 } },
-      },
-    });
-    legacyDb = openLegacyDb(config.legacy.url);
-    const spenders = await rows(
-      `SELECT a.customer_id AS id, COUNT(*) AS n FROM transactions t JOIN accounts a ON a.id = t.account_id
-        WHERE t.merchant_id IS NOT NULL AND t.direction = 'debit' GROUP BY a.customer_id ORDER BY n DESC, id LIMIT 3`,
-    );
-    customers = spenders.map((r) => Number(r.id));
+    bankDb = await openSpendingBank('an_thread', 23);
+    ({ config, pool, legacyDb, asOf, latestDay } = bankDb);
+    customers = await bankDb.topSpenders(3);
     expect(customers.length).toBe(3);
-    const [latest] = await rows('SELECT DATE_FORMAT(MAX(posted_at), "%Y-%m-%d") AS day FROM transactions');
-    latestDay = String(latest?.day);
-    asOf = `${nextDay(latestDay)} 00:00:00.000000`;
     pipeline = await startEmbeddedPipeline({
       config,
       migration: bank,
@@ -78,10 +50,7 @@ describe('analytics on a thread of its own', () => {
 
   afterAll(async () => {
     await pipeline?.stop();
-    await legacyDb?.close();
-    await pool?.end();
-    await dropDatabase(conn, database);
-    rmSync(dataDir, { recursive: true, force: true });
+    await bankDb?.close();
   });
 
   it('applies the change stream on its own thread and answers as the legacy GROUP BY', async () => {

@@ -1,28 +1,23 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, embeddedAnalytics, startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { startApi } from '../../cli/serve.js';
-import { type OpenedLegacyDb, openLegacyDb } from '../../connectors/legacy/index.js';
+import type { OpenedLegacyDb } from '../../connectors/legacy/index.js';
 import type { Analytics } from '../../definition/analytics.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { createBankDatabase, dropDatabase, openPool } from '../../examples/bank/db.js';
-import { generateBank } from '../../examples/bank/generate.js';
 import bank from '../../examples/bank/migration.js';
-import { nextDay } from '../../examples/bank/overview.js';
 import {
   analyticsCustomerSpending,
   type CustomerSpending,
   legacyCustomerSpending,
   type SpendingQuery,
 } from '../../examples/bank/spending.js';
-import { type Config, dataPath, loadConfig } from '../../lib/config.js';
+import { type Config, dataPath } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
+import { openSpendingBank, type SpendingBank } from './support/spending-bank.js';
 
 /**
  * The bank's analytics read model (DuckDB) against the legacy GROUP BY: monthly spend by
@@ -31,9 +26,7 @@ import { silentLogger } from '../../lib/logger.js';
  * owner) and a delete, through the shadow API (compared, all matches), after a re-delivered
  * batch, and after `rebuild`.
  */
-const conn = { host: '127.0.0.1', port: 3307, user: 'cqrs', password: 'cqrs' };
-const database = `h5_spend_${Math.random().toString(36).slice(2, 8)}`;
-let dataDir: string;
+let bankDb: SpendingBank;
 let config: Config;
 let pool: Pool;
 let legacyDb: OpenedLegacyDb;
@@ -65,46 +58,23 @@ async function compareAll(analytics: Analytics): Promise<Map<string, CustomerSpe
 
 describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'h5_spend-'));
-    await createBankDatabase(conn, database, { dropExisting: true });
-    pool = openPool(conn, database);
-    await generateBank(pool, { seed: 11, scale: 'tiny' });
-    config = loadConfig({
-      env: {},
-      overrides: {
-        legacy: { url: `mysql://cqrs:cqrs@127.0.0.1:3307/${database}` },
-        cdc: { serverId: 5000 + Math.floor(Math.random() * 1000) },
-        dataDir,
-        projector: { pollIntervalMs: 20 },
-        api: { port: 0, admin: { port: 0 } },
-        flags: { defaultMode: 'shadow' },
-      },
-    });
-    legacyDb = openLegacyDb(config.legacy.url);
+    bankDb = await openSpendingBank('h5_spend', 11, { defaultMode: 'shadow' });
+    ({ config, pool, legacyDb, asOf, latestDay } = bankDb);
     // The customers who spent at merchants the most, and one who spent nothing there.
-    const spenders = await rows(
-      `SELECT a.customer_id AS id, COUNT(*) AS n FROM transactions t JOIN accounts a ON a.id = t.account_id
-        WHERE t.merchant_id IS NOT NULL AND t.direction = 'debit' GROUP BY a.customer_id ORDER BY n DESC, id LIMIT 4`,
-    );
+    const spenders = await bankDb.topSpenders(4);
     const idle = await rows(
       `SELECT c.id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM accounts a JOIN transactions t ON t.account_id = a.id
         WHERE a.customer_id = c.id AND t.merchant_id IS NOT NULL) ORDER BY c.id LIMIT 1`,
     );
-    customers = [...spenders.map((r) => Number(r.id)), ...idle.map((r) => Number(r.id))];
+    customers = [...spenders, ...idle.map((r) => Number(r.id))];
     expect(spenders.length).toBe(4);
-    const [latest] = await rows('SELECT DATE_FORMAT(MAX(posted_at), "%Y-%m-%d") AS day FROM transactions');
-    latestDay = String(latest?.day);
-    asOf = `${nextDay(latestDay)} 00:00:00.000000`;
     pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
     expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
   }, 120_000);
 
   afterAll(async () => {
     await pipeline?.stop();
-    await legacyDb?.close();
-    await pool?.end();
-    await dropDatabase(conn, database);
-    rmSync(dataDir, { recursive: true, force: true });
+    await bankDb?.close();
   });
 
   it('answers as the legacy GROUP BY after the snapshot, and after inserts, updates and a delete', async () => {
@@ -212,7 +182,7 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
     const cli = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'cli/main.ts', 'rebuild', '--definition', 'examples/bank/migration.ts'],
-      { env: { ...process.env, CQRS_LEGACY_URL: config.legacy.url, CQRS_DATA_DIR: dataDir } },
+      { env: { ...process.env, CQRS_LEGACY_URL: config.legacy.url, CQRS_DATA_DIR: bankDb.dataDir } },
     );
     const reopened = new SqliteEventStore(dataPath(config, 'events.db'));
     expect(cli.stdout).toContain(`rebuilt analytics from ${reopened.headPositionSync()} events`);

@@ -3,14 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
-import { analyticsTable, defineAnalytics } from '../../index.js';
 import { AnalyticsRunner } from '../../projectors/analytics-runner.js';
 import type { AnalyticsStore } from '../../projectors/ports.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { DuckDbAnalytics } from '../../projectors/stores/duckdb-analytics.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
-import { appendNote, notesMigration } from './support/notes.js';
+import { appendNote, notesAnalyticsMigration, notesMigration } from './support/notes.js';
 
 /**
  * projector.minBatchIntervalMs on the real stores, and the analytics runner's interval on a
@@ -73,21 +72,7 @@ describe('a projector with a minimum batch interval', () => {
   });
 });
 
-const analyticsMigration = notesMigration('body', {
-  analytics: [
-    defineAnalytics({
-      name: 'notes_facts',
-      tables: {
-        notes: analyticsTable<{ id: number; body: string }>({
-          from: 'notes',
-          columns: { id: 'BIGINT', body: 'VARCHAR' },
-          row: (n) => ({ id: n.id, body: n.body }),
-        }),
-      },
-      queries: { count: 'SELECT count(*)::INTEGER AS n FROM notes' },
-    }),
-  ],
-});
+const analyticsMigration = notesAnalyticsMigration('notes_facts');
 
 describe('the analytics runner with its minimum batch interval (DuckDB)', () => {
   it('applies the transactions that arrive within an interval in one DuckDB transaction', async () => {

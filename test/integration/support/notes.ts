@@ -2,7 +2,9 @@ import type { NewDomainEvent } from '../../../eventstore/ports.js';
 import type { SqliteEventStore } from '../../../eventstore/sqlite.js';
 import {
   type AnalyticsDefinition,
+  analyticsTable,
   captureTable,
+  defineAnalytics,
   defineEndpoint,
   defineMigration,
   defineView,
@@ -103,5 +105,24 @@ export function appendNote(store: SqliteEventStore, ...args: Parameters<typeof n
     offset: { tx: txId },
     events: [event],
     deadLetters: [],
+  });
+}
+
+/** The notes migration with one analytics model `model`: a `notes` table of id and body, and a `count` query. */
+export function notesAnalyticsMigration(model: string): Migration {
+  return notesMigration('body', {
+    analytics: [
+      defineAnalytics({
+        name: model,
+        tables: {
+          notes: analyticsTable<{ id: number; body: string }>({
+            from: 'notes',
+            columns: { id: 'BIGINT', body: 'VARCHAR' },
+            row: (n) => ({ id: n.id, body: n.body }),
+          }),
+        },
+        queries: { count: 'SELECT count(*)::INTEGER AS n FROM notes' },
+      }),
+    ],
   });
 }
