@@ -124,65 +124,93 @@ export class WorkerError extends AdapterError {
   }
 }
 
-/** What watchWorker needs to know of a long-running worker and tells about it. */
+/**
+ * The one running worker of a long-running thread (a projector's, analytics'), and those it was
+ * asked to stop or gave up on: their exit is then no failure.
+ */
+export class WorkerSlot {
+  private worker: Worker | null = null;
+  private readonly stopping = new WeakSet<Worker>();
+
+  get current(): Worker | null {
+    return this.worker;
+  }
+
+  /** Sends `message` to the running worker, if any. */
+  post(message: unknown): void {
+    this.worker?.postMessage(message);
+  }
+
+  /** Asks the running worker to stop with `message` (after its batch in progress) and waits for its thread to end. */
+  async stop(message: unknown): Promise<void> {
+    const worker = this.worker;
+    if (worker === null) return;
+    this.worker = null;
+    this.stopping.add(worker);
+    const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage(message);
+    await ended;
+  }
+
+  /**
+   * Makes `worker` the running one and watches its life: the returned promise resolves at its
+   * ready message and rejects when it fails, ends or is stopped before; a failure afterwards
+   * (its failure message, an error, an exit nobody asked for) terminates it and is reported
+   * once to `onFailure`.
+   */
+  watch<M>(worker: Worker, watch: WorkerWatch<M>): Promise<void> {
+    this.worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let starting = true;
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        if (this.worker === worker) this.worker = null;
+        this.stopping.add(worker);
+        void worker.terminate();
+        if (starting) {
+          starting = false;
+          reject(err);
+        } else watch.onFailure(err);
+      };
+      worker.on('message', (message: M) => {
+        const failure = watch.failureOf(message);
+        if (failure !== null) {
+          fail(failure);
+          return;
+        }
+        watch.onMessage(message);
+        if (starting && watch.isReady(message)) {
+          starting = false;
+          resolve();
+        }
+      });
+      worker.on('error', (err) => fail(err));
+      worker.on('exit', (code) => {
+        watch.onExit(code);
+        if (this.stopping.has(worker)) {
+          if (starting) reject(watch.stoppedError());
+          starting = false;
+          return;
+        }
+        fail(watch.exitedError(code));
+      });
+    });
+  }
+}
+
+/** What WorkerSlot.watch needs to know of a long-running worker and tells about it. */
 export interface WorkerWatch<M> {
-  /** The message that ends its start: the promise watchWorker returns resolves. */
+  /** The message that ends its start: the promise watch returns resolves. */
   isReady(message: M): boolean;
   /** Its own report of a failure, as an error; null for any other message. */
   failureOf(message: M): Error | null;
   onMessage(message: M): void;
-  /** Whether it was asked to stop: its exit is then no failure. */
-  isStopping(): boolean;
-  /** Before it is terminated on a failure: it is nobody's current worker any more. */
-  detach(): void;
   /** A failure once it had started (it is terminated already); during its start, the start rejects. */
   onFailure(err: Error): void;
   /** Its thread ended, for whatever reason: what it was still asked goes unanswered. */
   onExit(code: number): void;
   stoppedError(): Error;
   exitedError(code: number): Error;
-}
-
-/**
- * A long-running worker's life: the returned promise resolves at its ready message and rejects
- * when it fails, ends or is stopped before; a failure afterwards (its failure message, an
- * error, an exit nobody asked for) terminates it and is reported once to `onFailure`.
- */
-export function watchWorker<M>(worker: Worker, watch: WorkerWatch<M>): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let starting = true;
-    let failed = false;
-    const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      watch.detach();
-      void worker.terminate();
-      if (starting) {
-        starting = false;
-        reject(err);
-      } else watch.onFailure(err);
-    };
-    worker.on('message', (message: M) => {
-      const failure = watch.failureOf(message);
-      if (failure !== null) {
-        fail(failure);
-        return;
-      }
-      watch.onMessage(message);
-      if (starting && watch.isReady(message)) {
-        starting = false;
-        resolve();
-      }
-    });
-    worker.on('error', (err) => fail(err));
-    worker.on('exit', (code) => {
-      watch.onExit(code);
-      if (watch.isStopping()) {
-        if (starting) reject(watch.stoppedError());
-        starting = false;
-        return;
-      }
-      fail(watch.exitedError(code));
-    });
-  });
 }

@@ -1,4 +1,3 @@
-import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Analytics, AnalyticsRow } from '../definition/analytics.js';
 import type { Scalar } from '../definition/read-models.js';
@@ -9,7 +8,7 @@ import {
   startWorker,
   type TransferredError,
   WorkerError,
-  watchWorker,
+  WorkerSlot,
 } from '../lib/worker-thread.js';
 import type { Projector } from './runner.js';
 
@@ -84,8 +83,7 @@ interface PendingQuery {
  * (restarting) fails with ANALYTICS_UNAVAILABLE, which is retriable.
  */
 export class AnalyticsThread implements Projector {
-  private current: Worker | null = null;
-  private readonly stopping = new WeakSet<Worker>();
+  private readonly slot = new WorkerSlot();
   private readonly pending = new Map<number, PendingQuery>();
   private nextId = 1;
   private position = 0;
@@ -101,12 +99,12 @@ export class AnalyticsThread implements Projector {
   }
 
   notify(): void {
-    this.current?.postMessage({ type: 'notify' } satisfies ToAnalyticsWorker);
+    this.slot.post({ type: 'notify' } satisfies ToAnalyticsWorker);
   }
 
   /** Resolves once the worker has opened and migrated the store. */
   async start(): Promise<void> {
-    if (this.current !== null) return;
+    if (this.slot.current !== null) return;
     await this.spawn(false);
   }
 
@@ -117,13 +115,7 @@ export class AnalyticsThread implements Projector {
 
   /** Asks the worker to stop after its batch in progress and waits for its thread to end. */
   async stop(): Promise<void> {
-    const worker = this.current;
-    if (worker === null) return;
-    this.current = null;
-    this.stopping.add(worker);
-    const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage({ type: 'stop' } satisfies ToAnalyticsWorker);
-    await ended;
+    await this.slot.stop({ type: 'stop' } satisfies ToAnalyticsWorker);
   }
 
   /** Query handles by model name, each query answered by the worker. */
@@ -140,7 +132,7 @@ export class AnalyticsThread implements Projector {
   }
 
   private query(model: string, query: string, params: Readonly<Record<string, Scalar>>) {
-    const worker = this.current;
+    const worker = this.slot.current;
     if (worker === null) return Promise.reject(new AnalyticsUnavailableError('its thread is not running'));
     const id = this.nextId++;
     return new Promise<AnalyticsRow[]>((resolve, reject) => {
@@ -173,9 +165,8 @@ export class AnalyticsThread implements Projector {
       stepFirst,
     };
     const worker = startWorker(import.meta.url, 'analytics-worker', settings);
-    this.current = worker;
     const until = stepFirst ? 'stepped' : 'started';
-    return watchWorker<FromAnalyticsWorker>(worker, {
+    return this.slot.watch<FromAnalyticsWorker>(worker, {
       isReady: (message) => message.type === until,
       failureOf: (message) =>
         message.type === 'failed' ? new WorkerError(message.error, 'ANALYTICS_WORKER_FAILED') : null,
@@ -191,11 +182,6 @@ export class AnalyticsThread implements Projector {
           if ('error' in message) call.reject(new WorkerError(message.error, 'ANALYTICS_QUERY_FAILED'));
           else call.resolve(message.rows);
         }
-      },
-      isStopping: () => this.stopping.has(worker),
-      detach: () => {
-        if (this.current === worker) this.current = null;
-        this.stopping.add(worker);
       },
       onFailure: (err) => {
         this.logger.error({ err }, 'analytics worker failed');

@@ -1,8 +1,7 @@
-import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
-import { nameThread, startWorker, watchWorker } from '../lib/worker-thread.js';
+import { nameThread, startWorker, WorkerSlot } from '../lib/worker-thread.js';
 import type { TouchedDocument } from './ports.js';
 import type { ReplayHost, ReplayJobSpec, ReplayReport } from './replay.js';
 import { appliedPosition, type Projector } from './runner.js';
@@ -34,8 +33,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
   private nextId = 1;
   private readonly readCheckpoint: Database.Statement;
   private readonly logger: Logger;
-  private current: Worker | null = null;
-  private readonly stopping = new WeakSet<Worker>();
+  private readonly slot = new WorkerSlot();
 
   constructor(private readonly options: ProjectionWorkerOptions) {
     this.name = options.name ?? 'read-models';
@@ -59,7 +57,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
 
   /** Resolves once the worker has created (or migrated) the read models' tables. */
   async start(): Promise<void> {
-    if (this.current !== null) return;
+    if (this.slot.current !== null) return;
     await this.spawn('migrated');
   }
 
@@ -70,17 +68,11 @@ export class ProjectionWorker implements Projector, ReplayHost {
 
   /** Asks the worker to stop after its batch in progress and waits for its thread to end. */
   async stop(): Promise<void> {
-    const worker = this.current;
-    if (worker === null) return;
-    this.current = null;
-    this.stopping.add(worker);
-    const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage({ type: 'stop' } satisfies ToWorker);
-    await ended;
+    await this.slot.stop({ type: 'stop' } satisfies ToWorker);
   }
 
   replay(spec: ReplayJobSpec, onReport: (report: ReplayReport) => void): void {
-    if (this.current === null) {
+    if (this.slot.current === null) {
       onReport({ state: 'failed', done: 0, total: null, error: 'the projection worker is not running' });
       return;
     }
@@ -89,7 +81,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
   }
 
   forget(name: string): Promise<void> {
-    if (this.current === null) return Promise.resolve();
+    if (this.slot.current === null) return Promise.resolve();
     const id = this.nextId++;
     return new Promise<void>((resolve) => {
       this.forgetting.set(id, resolve);
@@ -107,7 +99,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
   }
 
   private send(message: ToWorker): void {
-    this.current?.postMessage(message);
+    this.slot.post(message);
   }
 
   private spawn(until: 'migrated' | 'stepped'): Promise<void> {
@@ -131,8 +123,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
       reportCommits: this.options.onCommitted !== undefined,
     };
     const worker = startWorker(import.meta.url, 'projection-worker', settings);
-    this.current = worker;
-    return watchWorker<FromWorker>(worker, {
+    return this.slot.watch<FromWorker>(worker, {
       isReady: (message) => message.type === until,
       failureOf: (message) =>
         message.type === 'failed' ? new WorkerError(message.error, 'PROJECTION_WORKER_FAILED') : null,
@@ -146,11 +137,6 @@ export class ProjectionWorker implements Projector, ReplayHost {
           this.forgetting.get(message.id)?.();
           this.forgetting.delete(message.id);
         } else if (message.type === 'migrated') nameThread(message.tid, `projection-worker:${this.name}`);
-      },
-      isStopping: () => this.stopping.has(worker),
-      detach: () => {
-        if (this.current === worker) this.current = null;
-        this.stopping.add(worker);
       },
       onFailure: (err) => {
         this.logger.error({ err }, 'projection worker failed');
