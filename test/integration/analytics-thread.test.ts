@@ -1,12 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, startEmbeddedPipeline } from '../../cli/pipeline.js';
-import type { OpenedLegacyDb } from '../../connectors/legacy/index.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
 import bank from '../../examples/bank/migration.js';
 import { analyticsCustomerSpending, legacyCustomerSpending } from '../../examples/bank/spending.js';
-import { type Config, dataPath } from '../../lib/config.js';
+import { dataPath } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { threadNames } from '../../lib/worker-thread.js';
 import { AnalyticsThread } from '../../projectors/analytics-thread.js';
@@ -21,13 +20,8 @@ import { openSpendingBank, type SpendingBank } from './support/spending-bank.js'
  */
 const definition = fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url));
 let bankDb: SpendingBank;
-let config: Config;
-let pool: Pool;
-let legacyDb: OpenedLegacyDb;
 let pipeline: EmbeddedPipeline | null = null;
 let customers: number[] = [];
-let asOf: string;
-let latestDay: string;
 
 async function rows(sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
   return bankDb.rows(sql, params);
@@ -36,11 +30,10 @@ async function rows(sql: string, params: unknown[] = []): Promise<RowDataPacket[
 describe('analytics on a thread of its own', () => {
   beforeAll(async () => {
     bankDb = await openSpendingBank('an_thread', 23);
-    ({ config, pool, legacyDb, asOf, latestDay } = bankDb);
     customers = await bankDb.topSpenders(3);
     expect(customers.length).toBe(3);
     pipeline = await startEmbeddedPipeline({
-      config,
+      config: bankDb.config,
       migration: bank,
       definitionFile: definition,
       logger: silentLogger,
@@ -58,27 +51,31 @@ describe('analytics on a thread of its own', () => {
     expect([...threadNames().values()]).toContain('analytics-worker');
     const spending = async () => {
       for (const customerId of customers) {
-        const query = { customerId, asOf, months: 12 };
+        const query = { customerId, asOf: bankDb.asOf, months: 12 };
         expect(await analyticsCustomerSpending(running.analytics, query), `customer ${customerId}`).toEqual(
-          await legacyCustomerSpending(legacyDb, query),
+          await legacyCustomerSpending(bankDb.legacyDb, query),
         );
       }
     };
     await spending();
     const top = customers[0] as number;
-    const before = await analyticsCustomerSpending(running.analytics, { customerId: top, asOf, months: 12 });
+    const before = await analyticsCustomerSpending(running.analytics, {
+      customerId: top,
+      asOf: bankDb.asOf,
+      months: 12,
+    });
     const [account] = await rows('SELECT id FROM accounts WHERE customer_id = ? ORDER BY id LIMIT 1', [top]);
     const [merchant] = await rows('SELECT id FROM merchants ORDER BY id LIMIT 1');
-    await pool.query(
+    await bankDb.pool.query(
       `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, merchant_id, posted_at)
        VALUES (?, 'debit', '321.5000', 'EUR', '0.0000', 'analytics thread test', ?, ?)`,
-      [account?.id, merchant?.id, `${latestDay} 23:59:58.000000`],
+      [account?.id, merchant?.id, `${bankDb.latestDay} 23:59:58.000000`],
     );
     // Caught up counts the analytics thread's reported checkpoint too.
     expect(await running.waitForCatchUp(30_000)).toBe(true);
     await spending();
     expect(
-      await analyticsCustomerSpending(running.analytics, { customerId: top, asOf, months: 12 }),
+      await analyticsCustomerSpending(running.analytics, { customerId: top, asOf: bankDb.asOf, months: 12 }),
     ).not.toEqual(before);
     // The store's own error crosses the thread with its code.
     const model = running.analytics.spending;
@@ -88,13 +85,13 @@ describe('analytics on a thread of its own', () => {
   it('fails queries retriably while stopped and resumes from the checkpoint when restarted', async () => {
     await pipeline?.stop();
     pipeline = null;
-    const events = new SqliteEventStore(dataPath(config, 'events.db'));
+    const events = new SqliteEventStore(dataPath(bankDb.config, 'events.db'));
     const head = events.headPositionSync();
     await events.close();
     const errors: Error[] = [];
     const thread = new AnalyticsThread({
-      eventsPath: dataPath(config, 'events.db'),
-      analyticsPath: dataPath(config, 'analytics.duckdb'),
+      eventsPath: dataPath(bankDb.config, 'events.db'),
+      analyticsPath: dataPath(bankDb.config, 'analytics.duckdb'),
       definition,
       models: ['spending'],
       awaitInitialSnapshot: true,
@@ -102,7 +99,7 @@ describe('analytics on a thread of its own', () => {
       pollIntervalMs: 20,
       onError: (err) => errors.push(err),
     });
-    const query = { customerId: customers[0] as number, asOf, months: 12 };
+    const query = { customerId: customers[0] as number, asOf: bankDb.asOf, months: 12 };
     await expect(analyticsCustomerSpending(thread.handles(), query)).rejects.toMatchObject({
       code: 'ANALYTICS_UNAVAILABLE',
       retriable: true,
@@ -112,12 +109,12 @@ describe('analytics on a thread of its own', () => {
       // The pipeline's thread committed everything before it stopped: nothing to replay.
       expect(thread.checkpoint()).toBe(head);
       expect(await analyticsCustomerSpending(thread.handles(), query)).toEqual(
-        await legacyCustomerSpending(legacyDb, query),
+        await legacyCustomerSpending(bankDb.legacyDb, query),
       );
       await thread.restart();
       expect(thread.checkpoint()).toBe(head);
       expect(await analyticsCustomerSpending(thread.handles(), query)).toEqual(
-        await legacyCustomerSpending(legacyDb, query),
+        await legacyCustomerSpending(bankDb.legacyDb, query),
       );
     } finally {
       await thread.stop();

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPipeline, embeddedAnalytics, startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { startApi } from '../../cli/serve.js';
-import type { OpenedLegacyDb } from '../../connectors/legacy/index.js';
 import type { Analytics } from '../../definition/analytics.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
 import bank from '../../examples/bank/migration.js';
@@ -15,7 +14,7 @@ import {
   legacyCustomerSpending,
   type SpendingQuery,
 } from '../../examples/bank/spending.js';
-import { type Config, dataPath } from '../../lib/config.js';
+import { dataPath } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
 import { openSpendingBank, type SpendingBank } from './support/spending-bank.js';
 
@@ -27,18 +26,11 @@ import { openSpendingBank, type SpendingBank } from './support/spending-bank.js'
  * batch, and after `rebuild`.
  */
 let bankDb: SpendingBank;
-let config: Config;
-let pool: Pool;
-let legacyDb: OpenedLegacyDb;
 let pipeline: EmbeddedPipeline | null = null;
 let customers: number[] = [];
-let asOf: string;
-/** The day of the latest posting: asOf is the midnight after it. */
-let latestDay: string;
 
 async function rows(sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [result] = await pool.query<RowDataPacket[]>(sql, params);
-  return result;
+  return bankDb.rows(sql, params);
 }
 
 /** Both answers for every customer and window; asserts they are equal and returns them. */
@@ -46,8 +38,8 @@ async function compareAll(analytics: Analytics): Promise<Map<string, CustomerSpe
   const answers = new Map<string, CustomerSpending>();
   for (const customerId of customers) {
     for (const months of [1, 3, 12]) {
-      const query: SpendingQuery = { customerId, asOf, months };
-      const legacy = await legacyCustomerSpending(legacyDb, query);
+      const query: SpendingQuery = { customerId, asOf: bankDb.asOf, months };
+      const legacy = await legacyCustomerSpending(bankDb.legacyDb, query);
       const analytic = await analyticsCustomerSpending(analytics, query);
       expect(analytic, `customer ${customerId}, ${months} months`).toEqual(legacy);
       answers.set(`${customerId}:${months}`, legacy);
@@ -59,7 +51,6 @@ async function compareAll(analytics: Analytics): Promise<Map<string, CustomerSpe
 describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
   beforeAll(async () => {
     bankDb = await openSpendingBank('h5_spend', 11, { defaultMode: 'shadow' });
-    ({ config, pool, legacyDb, asOf, latestDay } = bankDb);
     // The customers who spent at merchants the most, and one who spent nothing there.
     const spenders = await bankDb.topSpenders(4);
     const idle = await rows(
@@ -68,7 +59,7 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
     );
     customers = [...spenders, ...idle.map((r) => Number(r.id))];
     expect(spenders.length).toBe(4);
-    pipeline = await startEmbeddedPipeline({ config, migration: bank, logger: silentLogger });
+    pipeline = await startEmbeddedPipeline({ config: bankDb.config, migration: bank, logger: silentLogger });
     expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
   }, 120_000);
 
@@ -87,27 +78,27 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
     // a merchant moved to another category, an account given to another customer.
     const [account] = await rows('SELECT id FROM accounts WHERE customer_id = ? ORDER BY id LIMIT 1', [top]);
     const [merchant] = await rows('SELECT id, category_id FROM merchants ORDER BY id LIMIT 1');
-    await pool.query(
+    await bankDb.pool.query(
       `INSERT INTO transactions (account_id, direction, amount, currency_code, balance_after, description, merchant_id, posted_at)
        VALUES (?, 'debit', '123.4567', 'EUR', '0.0000', 'analytics test', ?, ?)`,
-      [account?.id, merchant?.id, `${latestDay} 23:59:59.000000`],
+      [account?.id, merchant?.id, `${bankDb.latestDay} 23:59:59.000000`],
     );
     const owned = await rows(
       `SELECT t.id FROM transactions t JOIN accounts a ON a.id = t.account_id
         WHERE a.customer_id = ? AND t.merchant_id IS NOT NULL AND t.direction = 'debit' ORDER BY t.posted_at DESC, t.id DESC LIMIT 2`,
       [top],
     );
-    await pool.query('UPDATE transactions SET amount = amount + 1000 WHERE id = ?', [owned[0]?.id]);
-    await pool.query('DELETE FROM transactions WHERE id = ?', [owned[1]?.id]);
+    await bankDb.pool.query('UPDATE transactions SET amount = amount + 1000 WHERE id = ?', [owned[0]?.id]);
+    await bankDb.pool.query('DELETE FROM transactions WHERE id = ?', [owned[1]?.id]);
     const [other] = await rows('SELECT id FROM categories WHERE id <> ? ORDER BY id LIMIT 1', [
       merchant?.category_id,
     ]);
-    await pool.query('UPDATE merchants SET category_id = ? WHERE id = ?', [other?.id, merchant?.id]);
+    await bankDb.pool.query('UPDATE merchants SET category_id = ? WHERE id = ?', [other?.id, merchant?.id]);
     const second = customers[1] as number;
     const [moved] = await rows('SELECT id FROM accounts WHERE customer_id = ? ORDER BY id DESC LIMIT 1', [
       second,
     ]);
-    await pool.query('UPDATE accounts SET customer_id = ? WHERE id = ?', [customers[2], moved?.id]);
+    await bankDb.pool.query('UPDATE accounts SET customer_id = ? WHERE id = ?', [customers[2], moved?.id]);
 
     expect(await running.waitForCatchUp(30_000)).toBe(true);
     const after = await compareAll(running.analytics);
@@ -117,22 +108,22 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
 
   it('is shadow-compared by the API like the other endpoints', async () => {
     const api = await startApi(
-      config,
+      bankDb.config,
       bank,
       pipeline as EmbeddedPipeline,
-      legacyDb,
+      bankDb.legacyDb,
       silentLogger,
       new Registry(),
     );
     try {
       for (const id of customers) {
         const res = await fetch(
-          `${api.url}/customers/${id}/spending?asOf=${encodeURIComponent(asOf)}&months=12`,
+          `${api.url}/customers/${id}/spending?asOf=${encodeURIComponent(bankDb.asOf)}&months=12`,
         );
         expect(res.status).toBe(200);
         // Served from legacy in shadow mode: the GROUP BY's answer.
         expect(await res.json()).toEqual(
-          await legacyCustomerSpending(legacyDb, { customerId: id, asOf, months: 12 }),
+          await legacyCustomerSpending(bankDb.legacyDb, { customerId: id, asOf: bankDb.asOf, months: 12 }),
         );
       }
       const bad = await fetch(`${api.url}/customers/${customers[0]}/spending?asOf=yesterday`);
@@ -149,8 +140,8 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
   it('counts a re-delivered batch once and is rebuilt by `rebuild`', async () => {
     await pipeline?.stop();
     pipeline = null;
-    const events = new SqliteEventStore(dataPath(config, 'events.db'));
-    const opened = await embeddedAnalytics(config, bank, { eventStore: events, logger: silentLogger });
+    const events = new SqliteEventStore(dataPath(bankDb.config, 'events.db'));
+    const opened = await embeddedAnalytics(bankDb.config, bank, { eventStore: events, logger: silentLogger });
     if (opened === null) throw new Error('the bank has an analytics model');
     try {
       await opened.runner.init();
@@ -182,11 +173,14 @@ describe('bank spending analytics (DuckDB) against the legacy GROUP BY', () => {
     const cli = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'cli/main.ts', 'rebuild', '--definition', 'examples/bank/migration.ts'],
-      { env: { ...process.env, CQRS_LEGACY_URL: config.legacy.url, CQRS_DATA_DIR: bankDb.dataDir } },
+      { env: { ...process.env, CQRS_LEGACY_URL: bankDb.config.legacy.url, CQRS_DATA_DIR: bankDb.dataDir } },
     );
-    const reopened = new SqliteEventStore(dataPath(config, 'events.db'));
+    const reopened = new SqliteEventStore(dataPath(bankDb.config, 'events.db'));
     expect(cli.stdout).toContain(`rebuilt analytics from ${reopened.headPositionSync()} events`);
-    const rebuilt = await embeddedAnalytics(config, bank, { eventStore: reopened, logger: silentLogger });
+    const rebuilt = await embeddedAnalytics(bankDb.config, bank, {
+      eventStore: reopened,
+      logger: silentLogger,
+    });
     try {
       // The CLI loads the definition through tsx, this test through vite: the row functions'
       // texts differ, so the store sees another definition and replays (as after an edit).
