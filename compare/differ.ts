@@ -1,7 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { JsonText } from '../definition/json-text.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
+import { startWorker } from '../lib/worker-thread.js';
 import type { Difference } from './diff.js';
 import { type DiffRequest, type DiffResult, diffTexts } from './diff-texts.js';
 
@@ -44,19 +45,6 @@ interface Pending {
 }
 
 /**
- * The worker in the form this code runs in: built JavaScript as it is; TypeScript source
- * (under tsx or a test runner, whose loader hooks a worker does not reliably inherit) through
- * tsx's own import, resolved from this package.
- */
-function startWorker(): Worker {
-  const entry = new URL(`./diff-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(code, { eval: true });
-}
-
-/**
  * Diffs differing answers on a worker thread, so parsing both and walking them does not take
  * the serving thread's time. Requests of one event-loop turn go in one message. When the worker
  * fails (it cannot load, or crashes), the pending and later diffs run on the calling thread
@@ -73,7 +61,7 @@ export class WorkerDiffer implements Differ {
 
   constructor(options: { logger?: Logger } = {}) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'diff-worker' });
-    this.worker = startWorker();
+    this.worker = startWorker(import.meta.url, 'diff-worker', undefined);
     this.worker.on('message', (results: DiffResult[]) => this.settle(results));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => {
