@@ -66,7 +66,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcRates: [500, 2000, 5000],
     cdcQuietSec: 0,
     markersPerSec: 20,
-    replaySec: 120,
+    replaySec: 1800,
     decodeOps: 20_000,
     profile: true,
   },

@@ -57,6 +57,7 @@ const argsSchema = z.object({
     .pipe(z.array(z.number().positive()).min(1))
     .optional(),
   cdcQuietSec: z.coerce.number().nonnegative().optional(),
+  replaySec: z.coerce.number().positive().optional(),
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
 
@@ -91,6 +92,10 @@ function benchCommand() {
       '--cdc-quiet-sec <n>',
       'seconds with no write load measured before the first CDC level: what the pipeline spends idle after its start (default 0)',
     )
+    .option(
+      '--replay-sec <n>',
+      'longest replay per store in the throughput scenario, in seconds (default per scale: 60, 60, 1800: a whole replay at bench scale)',
+    )
     .option('--no-profile', 'skip the CPU-profiled runs')
     .option('--force', 'drop and regenerate --database when this --data-dir holds no record of generating it')
     .option(
@@ -122,6 +127,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     cdcSec: values.cdcSec,
     cdcRates: values.cdcRates,
     cdcQuietSec: values.cdcQuietSec,
+    replaySec: values.replaySec,
   });
   if (!parsed.success) throw invalidOptions(parsed.error, command);
   return parsed.data;
@@ -173,6 +179,7 @@ function settingsOf(args: BenchArgs) {
     cdcSec: args.cdcSec ?? scale.cdcSec,
     cdcRates: args.cdcRates ?? scale.cdcRates,
     cdcQuietSec: args.cdcQuietSec ?? scale.cdcQuietSec,
+    replaySec: args.replaySec ?? scale.replaySec,
   };
 }
 

@@ -73,8 +73,8 @@ async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
 /**
  * Ceilings of the embedded path: the initial snapshot into empty stores (rows/s read and
  * events/s projected), a replay of the event store into each store (the whole store, or as
- * much as `replaySec` allows: at the bench scale a full replay takes most of an hour). Leaves
- * the stores caught up for the other scenarios.
+ * much as `replaySec` allows; the target is a full replay's rate, and a replay cut short measures
+ * mostly the tables the snapshot wrote first). Leaves the stores caught up for the other scenarios.
  */
 export async function throughputScenario(
   ctx: ScenarioContext,

@@ -30,6 +30,12 @@ describe('bench arguments', () => {
     expect(() => parseBenchArgs(['cdc', '--cdc-rates', '300,fast'])).toThrow(/cdcRates/);
   });
 
+  it('parses the replay budget', () => {
+    expect(parseBenchArgs(['throughput', '--replay-sec', '900'])).toMatchObject({ replaySec: 900 });
+    expect(parseBenchArgs(['throughput'])).toMatchObject({ replaySec: undefined });
+    expect(() => parseBenchArgs(['throughput', '--replay-sec', '0'])).toThrow(/replaySec/);
+  });
+
   it('refuses an unknown scenario, naming the valid ones', () => {
     expect(() => parseBenchArgs(['bogus'])).toThrow(/expected one of "throughput"\|"decode"/);
   });
