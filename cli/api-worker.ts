@@ -15,7 +15,6 @@ import { TimeTravelError } from '../shadow-api/time-travel.js';
 import { relayedAnalytics } from './api-worker-analytics.js';
 import { relayedHealth } from './api-worker-health.js';
 import { type PrimaryMessage, primaryMessageSchema, type WorkerMessage } from './api-worker-protocol.js';
-import { serverReadSide } from './read-side.js';
 import { openRunState } from './run-state.js';
 import { listenPublic } from './serve.js';
 import { storedReadSide } from './stored-read-side.js';
@@ -80,8 +79,11 @@ export async function runApiWorker(
       ? relayedAnalytics(send, ANALYTICS_TIMEOUT_MS)
       : null;
   const registry = new Registry();
+  // The server stores' clients only where they are read: an embedded worker starts without them.
   const side =
-    kind === 'embedded' ? storedReadSide(config, migration, log) : serverReadSide(config, migration, log);
+    kind === 'embedded'
+      ? storedReadSide(config, migration, log)
+      : (await import('./read-side.js')).serverReadSide(config, migration, log);
   const legacy = openLegacyDb(config.legacy.url, { poolSize: config.legacy.poolSize, logger: log });
   const state = await openRunState(config, log);
   const recorder = new SqliteComparisonRecorder({

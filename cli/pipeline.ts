@@ -29,7 +29,7 @@ import { embeddedTimeTravel, type TimeTravelPort } from '../projectors/past-stat
 import type { TouchedDocument } from '../projectors/ports.js';
 import { embeddedProjections, inThreadReplayHost, type ReplayHost } from '../projectors/replay.js';
 import { ProjectionRunner, type Projector } from '../projectors/runner.js';
-import { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
+import type { DuckDbAnalytics } from '../projectors/stores/duckdb-analytics.js';
 import { ensureVersionRegistry } from '../projectors/stores/read-model-versions.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
 import { SqliteReadModels, turnSnapshot } from '../projectors/stores/sqlite-read-models.js';
@@ -163,6 +163,9 @@ export async function embeddedAnalytics(
   options: Omit<AnalyticsRunnerOptions, 'store' | 'batchSize' | 'pollIntervalMs'>,
 ): Promise<{ runner: AnalyticsRunner; store: DuckDbAnalytics } | null> {
   if (migration.analytics.length === 0) return null;
+  // DuckDB loaded here, not with the module: the pipeline runs analytics on a thread of its own,
+  // which loads it there, and commands without analytics never need it.
+  const { DuckDbAnalytics } = await import('../projectors/stores/duckdb-analytics.js');
   const store = await DuckDbAnalytics.open(dataPath(config, 'analytics.duckdb'), migration);
   const runner = new AnalyticsRunner({
     ...options,
