@@ -558,18 +558,27 @@ function rssTarget(results: BenchResult[]): TargetRow {
   };
 }
 
-/** The commit(s) the results were measured on, flagged when the tree had changes. */
-function commitsOf(results: BenchResult[]): string {
-  const seen = new Set(
-    results.map((r) => {
-      const git = r.versions.git;
-      if (git === undefined) return 'not recorded';
-      if (git === null) return 'not a git checkout';
-      return `${git.commit.slice(0, 12)}${git.dirty ? ' (with uncommitted changes)' : ''}`;
-    }),
-  );
-  return [...seen].join(', ');
+/**
+ * One value of every result, or each value with the scenarios it holds for: a scenario run again
+ * on its own (another commit, another machine) must not pass for the rest's.
+ */
+function perScenario(results: BenchResult[], label: (r: BenchResult) => string): string {
+  const scenarios = new Map<string, string[]>();
+  for (const r of results) scenarios.set(label(r), [...(scenarios.get(label(r)) ?? []), r.scenario]);
+  if (scenarios.size === 1) return [...scenarios.keys()].join('');
+  return [...scenarios].map(([value, names]) => `${value} (${names.join(', ')})`).join('; ');
 }
+
+/** The commit a result was measured on, flagged when the tree had changes. */
+function commitOf(r: BenchResult): string {
+  const git = r.versions.git;
+  if (git === undefined) return 'not recorded';
+  if (git === null) return 'not a git checkout';
+  return `${git.commit.slice(0, 12)}${git.dirty ? ' (with uncommitted changes)' : ''}`;
+}
+
+const machineOf = (r: BenchResult): string =>
+  `${r.machine.cpus} × ${r.machine.cpuModel}, ${mb(r.machine.memoryBytes)}, ${r.machine.platform}`;
 
 /** The markdown summary of whatever results exist, every figure from the same files. */
 export function renderSummary(results: BenchResult[], serveCpu?: ServeCpuResult): string {
@@ -588,9 +597,9 @@ export function renderSummary(results: BenchResult[], serveCpu?: ServeCpuResult)
   parts.push(
     `Scale \`${scales.join(', ')}\`: ${d.rows} rows (${d.tables.customers} customers, ${d.tables.accounts} accounts, ` +
       `${d.tables.transactions} transactions), generated in ${f1(d.generationMs / 1000)} s (${d.rowsPerSec} rows/s). ` +
-      `Machine: ${first.machine.cpus} × ${first.machine.cpuModel}, ${mb(first.machine.memoryBytes)}, ${first.machine.platform}; ` +
+      `Machine: ${perScenario(results, machineOf)}; ` +
       `node ${first.versions.node}, ${first.versions.legacyServer}, cqrs-migrate ${first.versions.package}, autocannon ${first.versions.autocannon}. ` +
-      `Commit: ${commitsOf(results)}. History: ${d.history}. ` +
+      `Commit: ${perScenario(results, commitOf)}. History: ${d.history}. ` +
       `Runs: ${results.map((r) => `${r.scenario} ${r.startedAt}`).join(', ')}.`,
     '',
     '## Targets',

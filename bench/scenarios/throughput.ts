@@ -2,6 +2,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { embeddedReadModels } from '../../cli/pipeline.js';
+import type { Logger } from '../../lib/logger.js';
+import { ProgressMeter } from '../../lib/progress.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
 import { BENCH_MIGRATION, type RunningAdapter, startAdapter } from '../adapter.js';
@@ -18,8 +20,11 @@ type Replay = ResultsOf<'throughput'>['replay'][number];
  */
 export interface ReplayStore {
   readonly name: string;
-  replay(adapter: RunningAdapter, budgetMs: number): Promise<Replay>;
+  replay(adapter: RunningAdapter, budgetMs: number, logger: Logger): Promise<Replay>;
 }
+
+/** How often a replay logs its rate and ETA: at bench scale it runs for many minutes. */
+const REPLAY_PROGRESS_MS = 10_000;
 
 /**
  * What `rebuild` does, into scratch SQLite read models beside the adapter's, so the caught-up
@@ -27,7 +32,7 @@ export interface ReplayStore {
  */
 export const sqliteReplay: ReplayStore = {
   name: 'sqlite',
-  async replay(adapter, budgetMs) {
+  async replay(adapter, budgetMs, logger) {
     const dir = join(adapter.config.dataDir, '..', 'replay-scratch');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -43,12 +48,23 @@ export const sqliteReplay: ReplayStore = {
         bulk: true,
       });
       const total = await adapter.pipeline.eventStore.headPosition();
+      const meter = new ProgressMeter(total);
       const t0 = performance.now();
+      let lastLog = t0;
       let events = 0;
       for (let n = await runner.step(); n > 0; n = await runner.step()) {
         events += n;
+        const p = meter.add(n);
+        if (performance.now() - lastLog >= REPLAY_PROGRESS_MS) {
+          lastLog = performance.now();
+          logger.info(
+            { store: 'sqlite', events: p.done, total, eventsPerSec: p.rowsPerSec, etaSec: p.etaSec },
+            'replay progress',
+          );
+        }
         if (performance.now() - t0 > budgetMs) break;
       }
+      logger.info({ store: 'sqlite', events }, 'replay: composing the documents left');
       // Timed too: a replay cut by the budget has documents left to compose.
       runner.composePending();
       return { store: 'sqlite', events: rate(events, performance.now() - t0), of: total };
@@ -108,7 +124,7 @@ export async function throughputScenario(
     for (const store of [sqliteReplay, ...(extra.stores ?? [])])
       replay.push(
         await maybeProfiled(`replay.${store.name}`, () =>
-          store.replay(adapter, ctx.settings.replaySec * 1000),
+          store.replay(adapter, ctx.settings.replaySec * 1000, ctx.logger),
         ),
       );
   } finally {

@@ -155,6 +155,26 @@ describe('bench summary', () => {
     expect(md).toContain('Commit: 0123456789ab (with uncommitted changes)');
   });
 
+  it('names the machine and commit of each scenario when a scenario was run again apart', () => {
+    const count = (items: number) => ({ items, ms: 1000, perSec: items });
+    const throughput = (cpuModel: string, commit: string): BenchResult => ({
+      ...envelope,
+      machine: { ...envelope.machine, cpuModel },
+      versions: { ...envelope.versions, git: { commit, dirty: false } },
+      scenario: 'throughput',
+      results: { snapshot: { rows: count(10), projected: count(10) }, replay: [], profiles: {} },
+    });
+    const same = renderSummary([throughput('xeon', 'a'.repeat(40)), throughput('xeon', 'a'.repeat(40))]);
+    expect(same).toContain('Machine: 2 × xeon, ');
+    expect(same).toContain(`Commit: ${'a'.repeat(12)}. `);
+    const apart = renderSummary([
+      throughput('epyc', 'b'.repeat(40)),
+      { ...throughput('xeon', 'a'.repeat(40)), startedAt: '2026-01-02T00:00:00.000Z' },
+    ]);
+    expect(apart).toMatch(/Machine: 2 × epyc, [^;]* \(throughput\); 2 × xeon, [^;]* \(throughput\)/);
+    expect(apart).toContain(`Commit: ${'b'.repeat(12)} (throughput); ${'a'.repeat(12)} (throughput).`);
+  });
+
   it('explains a write load short of its rate by the cores its CPU per row change needs', () => {
     const level = (target: number, achieved: number, p99Ms: number) => ({
       targetRowChangesPerSec: target,
