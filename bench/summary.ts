@@ -564,7 +564,10 @@ function rssTarget(results: BenchResult[]): TargetRow {
  */
 function perScenario(results: BenchResult[], label: (r: BenchResult) => string): string {
   const scenarios = new Map<string, string[]>();
-  for (const r of results) scenarios.set(label(r), [...(scenarios.get(label(r)) ?? []), r.scenario]);
+  for (const r of results) {
+    const value = label(r);
+    scenarios.set(value, [...(scenarios.get(value) ?? []), r.scenario]);
+  }
   if (scenarios.size === 1) return [...scenarios.keys()].join('');
   return [...scenarios].map(([value, names]) => `${value} (${names.join(', ')})`).join('; ');
 }

@@ -499,11 +499,9 @@ const handlers: CommandHandlers = {
       const t0 = performance.now();
       // Rate and ETA while it runs: a large event store takes many minutes, composing at the end.
       const meter = new ProgressMeter(await eventStore.headPosition());
-      let lastLog = performance.now();
       const n = await runner.rebuild((events) => {
-        const p = meter.add(events);
-        if (performance.now() - lastLog < REBUILD_PROGRESS_MS) return;
-        lastLog = performance.now();
+        const p = meter.addDue(events, REBUILD_PROGRESS_MS);
+        if (p === null) return;
         logger.info(
           { events: p.done, total: p.total, eventsPerSec: p.rowsPerSec, etaSec: p.etaSec },
           'rebuild progress',

@@ -13,12 +13,25 @@ export interface Progress {
 export class ProgressMeter {
   private readonly startedAt = performance.now();
   private done = 0;
+  private reportedAt = this.startedAt;
 
   constructor(private readonly total: number | null = null) {}
 
   add(n: number): Progress {
     this.done += n;
     return this.snapshot();
+  }
+
+  /**
+   * `add`, returning the progress only when `everyMs` has passed since the start or the last
+   * progress this returned, else null: the rhythm of a job's progress log lines.
+   */
+  addDue(n: number, everyMs: number): Progress | null {
+    const progress = this.add(n);
+    const now = performance.now();
+    if (now - this.reportedAt < everyMs) return null;
+    this.reportedAt = now;
+    return progress;
   }
 
   snapshot(): Progress {

@@ -50,20 +50,16 @@ export const sqliteReplay: ReplayStore = {
       const total = await adapter.pipeline.eventStore.headPosition();
       const meter = new ProgressMeter(total);
       const t0 = performance.now();
-      let lastLog = t0;
-      let events = 0;
       for (let n = await runner.step(); n > 0; n = await runner.step()) {
-        events += n;
-        const p = meter.add(n);
-        if (performance.now() - lastLog >= REPLAY_PROGRESS_MS) {
-          lastLog = performance.now();
+        const p = meter.addDue(n, REPLAY_PROGRESS_MS);
+        if (p !== null)
           logger.info(
             { store: 'sqlite', events: p.done, total, eventsPerSec: p.rowsPerSec, etaSec: p.etaSec },
             'replay progress',
           );
-        }
         if (performance.now() - t0 > budgetMs) break;
       }
+      const events = meter.snapshot().done;
       logger.info({ store: 'sqlite', events }, 'replay: composing the documents left');
       // Timed too: a replay cut by the budget has documents left to compose.
       runner.composePending();

@@ -199,7 +199,6 @@ export async function* readSnapshot(
   const tsMs = Date.now();
   let pending: SnapshotChunk | null = null;
   let rowsDone = resumeAt >= 0 ? (resume?.rowsDone ?? 0) : 0;
-  let lastLog = Date.now();
   for (const [index, table] of order.entries()) {
     const resuming = resumeAt >= 0 && index === 0 ? resume : null;
     const keyed = table.primaryKey.length > 0;
@@ -243,9 +242,8 @@ export async function* readSnapshot(
       };
       any = true;
       chunkNo++;
-      const p = meter.add(page.length);
-      if (Date.now() - lastLog >= 2000) {
-        lastLog = Date.now();
+      const p = meter.addDue(page.length, 2000);
+      if (p !== null) {
         logger.info(
           {
             table: table.name,
