@@ -17,7 +17,7 @@ export const BENCH_MIGRATION: Migration = bank;
  * Its file, handed to the pipeline as `run --definition` does: with it the projector runs on its
  * own worker thread (it loads the definition again); without it, on the API's thread.
  */
-const BENCH_DEFINITION_FILE = fileURLToPath(new URL('../examples/bank/migration.ts', import.meta.url));
+export const BENCH_DEFINITION_FILE = fileURLToPath(new URL('../examples/bank/migration.ts', import.meta.url));
 
 export interface BenchTarget {
   server: MysqlConnOptions;

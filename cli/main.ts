@@ -23,7 +23,7 @@ import { ConnectClient } from '../connectors/debezium/connect-client.js';
 import { openLegacyDb, parseLegacyUrl, requireDatabase, schemaOf } from '../connectors/legacy/index.js';
 import { createChangeSource } from '../connectors/source-factory.js';
 import { initDefinition } from '../definition/init/index.js';
-import { loadDefinition } from '../definition/load.js';
+import { definitionFileOf, loadDefinition } from '../definition/load.js';
 import { endpointsOfDomain, type Migration } from '../definition/migration.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, DEFAULT_LEGACY_URL, dataPath, loadConfig } from '../lib/config.js';
@@ -31,6 +31,7 @@ import { liveHolder, lockDataDir } from '../lib/data-lock.js';
 import { AdapterError, ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { ProgressMeter } from '../lib/progress.js';
+import type { ComposeThreadsOption } from '../projectors/ports.js';
 import { embeddedProjections } from '../projectors/replay.js';
 import { ProjectionRunner } from '../projectors/runner.js';
 import { openReadModelDb } from '../projectors/stores/sqlite.js';
@@ -143,6 +144,13 @@ function definitionPathOf(options: GlobalOptions, config: Config): string {
     });
   }
   return path;
+}
+
+/** RunnerOptions.compose: projector.composeThreads, when the definition came from a file they can load. */
+function composeOf(config: Config, migration: Migration): { compose?: ComposeThreadsOption } {
+  const definition = definitionFileOf(migration);
+  const threads = config.projector.composeThreads;
+  return threads > 0 && definition !== undefined ? { compose: { definition, threads } } : {};
 }
 
 /** The user's definition (see definitionPathOf). */
@@ -493,6 +501,7 @@ const handlers: CommandHandlers = {
       projections: embeddedProjections(migration, db),
       batchSize: config.projector.batchSize,
       deferMaxDocuments: config.projector.deferMaxDocuments,
+      ...composeOf(config, migration),
       logger,
     });
     try {

@@ -336,6 +336,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           eventsPath: dataPath(config, 'events.db'),
           readModelsPath: dataPath(config, 'read-models.db'),
           definition: definitionFile,
+          composeThreads: config.projector.composeThreads,
           db: readDb,
         });
   const runner = (inThread ?? worker) as ProjectionRunner | ProjectionWorker;

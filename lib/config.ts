@@ -167,6 +167,12 @@ export const configSchema = z.strictObject({
        * what a migration waits for.
        */
       awaitInitialSnapshot: z.boolean().default(false),
+      /**
+       * Threads a bulk build (the first build, `rebuild`) composes its large views' documents on
+       * while the projector's thread writes them, when the definition was loaded from a file
+       * (each thread loads it again). 0: composed on the projector's thread, on one core.
+       */
+      composeThreads: z.number().int().min(0).max(16).default(2),
     })
     .prefault({}),
   api: z
@@ -365,6 +371,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_PROJECTOR_MIN_BATCH_INTERVAL_MS: [['projector', 'minBatchIntervalMs'], 'number'],
   CQRS_PROJECTOR_BULK_INITIAL_BUILD: [['projector', 'bulkInitialBuild'], 'boolean'],
   CQRS_PROJECTOR_AWAIT_INITIAL_SNAPSHOT: [['projector', 'awaitInitialSnapshot'], 'boolean'],
+  CQRS_PROJECTOR_COMPOSE_THREADS: [['projector', 'composeThreads'], 'number'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],

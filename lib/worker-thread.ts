@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { AdapterError } from './errors.js';
 
 /**
@@ -11,8 +11,18 @@ import { AdapterError } from './errors.js';
  * registers tsx in the new thread and imports the TypeScript module, since a worker's entry
  * module is not compiled by an inherited `--import tsx`.
  */
-export function startWorker(base: string, name: string, workerData: unknown): Worker {
-  const options = { workerData, execArgv: withoutTsx(), resourceLimits: WORKER_RESOURCE_LIMITS };
+export function startWorker(
+  base: string,
+  name: string,
+  workerData: unknown,
+  transferList: readonly TransferListItem[] = [],
+): Worker {
+  const options = {
+    workerData,
+    transferList: [...transferList],
+    execArgv: withoutTsx(),
+    resourceLimits: WORKER_RESOURCE_LIMITS,
+  };
   const compiled = new URL(`./${name}.js`, base);
   if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, options);
   const source = new URL(`./${name}.ts`, base).href;

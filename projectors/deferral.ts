@@ -27,9 +27,14 @@ export interface BatchEnd {
   nowMs: number;
 }
 
-/** Whether a batch ending so leaves its documents to compose later (else it composes every marked one). */
+/**
+ * Whether a batch ending so leaves its documents to compose later (else it composes every marked
+ * one). A bulk build defers its last batch too: the step that then finds nothing composes, in a
+ * transaction after every row is committed, where another thread can compose from them.
+ */
 export function defersAt(bounds: DeferralBounds, end: BatchEnd): boolean {
-  if (!end.behind || !deferralEnabled(bounds)) return false;
-  if (end.pending >= bounds.maxDocuments) return false;
-  return bounds.bulk || end.deferredSinceMs === null || end.nowMs - end.deferredSinceMs < bounds.maxMs;
+  if (!deferralEnabled(bounds) || end.pending >= bounds.maxDocuments) return false;
+  if (bounds.bulk) return true;
+  if (!end.behind) return false;
+  return end.deferredSinceMs === null || end.nowMs - end.deferredSinceMs < bounds.maxMs;
 }

@@ -2,6 +2,23 @@ import type Database from 'better-sqlite3';
 import type { Analytics } from '../definition/analytics.js';
 import type { NewDomainEvent, StoredEvent } from '../eventstore/ports.js';
 
+/** Threads composing a bulk build's views while the projector's thread writes them. */
+export interface ComposeThreadsOption {
+  /** The module the definition was loaded from: each thread loads it again. */
+  definition: string;
+  threads: number;
+  /** Roots a view needs before the threads compose it (default 20,000: fewer compose faster than the threads start). */
+  minRoots?: number;
+}
+
+export interface FlushOptions {
+  /**
+   * Every row the flush composes from is committed (the flush ending a deferral): another
+   * connection, a compose thread's, may read them.
+   */
+  rowsCommitted?: boolean;
+}
+
 /**
  * A projection into an embedded SQLite read model. The runner calls `apply` for each event of
  * a batch and `flush` (or, while it catches up, `defer`) at the end (and between the chunks of
@@ -22,7 +39,7 @@ export interface SqliteProjection {
    * Materialise what the batch's events made stale (e.g. recompute touched documents), and
    * what earlier `defer`red batches left.
    */
-  flush?(db: Database.Database): void;
+  flush?(db: Database.Database, options?: FlushOptions): void;
   /**
    * Ends a batch of a catch-up without materialising: what must be written per batch is (a
    * code projection's documents), what `flush` would compose is kept in the database, in the
@@ -43,6 +60,10 @@ export interface SqliteProjection {
    * reads the documents until it is done, so a projection may compose them all at its end.
    */
   setBulk?(bulk: boolean): void;
+  /** Compose threads for a bulk build's views (projector.composeThreads); null: composed on this thread. */
+  composeOffThread?(threads: ComposeThreadsOption | null): void;
+  /** In a transaction of its own before a `flush` with rowsCommitted: what that flush's readers on other connections need committed. */
+  prepareCompose?(db: Database.Database): void;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
   /**

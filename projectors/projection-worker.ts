@@ -81,6 +81,9 @@ try {
     ...(settings.minBatchIntervalMs === undefined ? {} : { minBatchIntervalMs: settings.minBatchIntervalMs }),
     bulkInitialBuild: settings.bulkInitialBuild,
     awaitInitialSnapshot: settings.awaitInitialSnapshot,
+    ...(settings.composeThreads > 0
+      ? { compose: { definition: settings.definition, threads: settings.composeThreads } }
+      : {}),
     logger,
     onError: (err) => void fail(err),
     ...(settings.reportCommits

@@ -5,7 +5,7 @@ import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { type DeferralBounds, deferralEnabled, defersAt } from './deferral.js';
 import { PollLoop } from './poll-loop.js';
-import type { SqliteProjection, TouchedDocument } from './ports.js';
+import type { ComposeThreadsOption, SqliteProjection, TouchedDocument } from './ports.js';
 
 export class ProjectionError extends AdapterError {
   constructor(event: StoredEvent, projection: string, cause: unknown) {
@@ -86,6 +86,11 @@ export interface RunnerOptions {
   awaitInitialSnapshot?: boolean;
   /** PollLoop's minBatchIntervalMs (projector.minBatchIntervalMs): 0, a batch at every notify. */
   minBatchIntervalMs?: number;
+  /**
+   * Threads composing a bulk build's views, each loading the definition's module again
+   * (projector.composeThreads); absent: composed on the thread running this runner.
+   */
+  compose?: ComposeThreadsOption;
 }
 
 export const DEFAULT_DEFER_MAX_DOCUMENTS = 50_000;
@@ -147,6 +152,7 @@ export class ProjectionRunner implements Projector {
   private readonly poll = new PollLoop();
   private readonly applyBatch: (first: StoredEvent[]) => { applied: number; deferred: boolean };
   private readonly composeDeferred: () => void;
+  private readonly prepareCompose: () => void;
   private readonly readCheckpoint: Database.Statement;
   private readonly readApplied: Database.Statement;
   private failure: Error | null = null;
@@ -178,6 +184,7 @@ export class ProjectionRunner implements Projector {
     for (const p of options.projections) {
       p.restore?.(db);
       p.setBulk?.(this.bulk);
+      p.composeOffThread?.(options.compose ?? null);
       p.trackTouched?.(options.onCommitted !== undefined);
     }
     this.readCheckpoint = db.prepare('SELECT position FROM projector_checkpoints WHERE name = ?').pluck();
@@ -265,8 +272,13 @@ export class ProjectionRunner implements Projector {
       saveComposed.run(this.name, last.position, last.metadata.sourceTxId, now);
       return { applied, deferred: false };
     }).immediate;
+    this.prepareCompose = db.transaction(() => {
+      for (const p of options.projections) p.prepareCompose?.(db);
+    }).immediate;
+    // Every row is committed by the deferred batches (and what prepareCompose needed), so the
+    // views may be composed on another connection while this one writes them.
     this.composeDeferred = db.transaction(() => {
-      for (const p of options.projections) p.flush?.(db);
+      for (const p of options.projections) p.flush?.(db, { rowsCommitted: true });
       promoteApplied.run(new Date().toISOString(), this.name);
     }).immediate;
   }
@@ -294,6 +306,7 @@ export class ProjectionRunner implements Projector {
   addProjection(projection: SqliteProjection): void {
     projection.migrate?.(this.options.db);
     projection.setBulk?.(this.bulk);
+    projection.composeOffThread?.(this.options.compose ?? null);
     projection.trackTouched?.(this.options.onCommitted !== undefined);
     this.options.projections.push(projection);
   }
@@ -327,7 +340,12 @@ export class ProjectionRunner implements Projector {
   /** Composes what a deferral left, so the checkpoint reaches the applied position (a bounded bulk run stopping early). */
   composePending(): void {
     if (this.appliedPosition() <= this.checkpoint()) return;
-    this.guarded(() => this.bulkWal(this.composeDeferred));
+    this.guarded(() =>
+      this.bulkWal(() => {
+        this.prepareCompose();
+        this.composeDeferred();
+      }),
+    );
     this.committed(false);
   }
 

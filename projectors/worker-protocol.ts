@@ -23,6 +23,8 @@ export const workerSettingsSchema = z.strictObject({
   bulkInitialBuild: z.boolean().default(false),
   /** RunnerOptions.awaitInitialSnapshot (projector.awaitInitialSnapshot). */
   awaitInitialSnapshot: z.boolean().default(false),
+  /** projector.composeThreads: threads composing a bulk build's views, each loading `definition` too (0: none). */
+  composeThreads: z.number().int().min(0).default(0),
   logLevel: z.string(),
   /** Report each committed batch's documents (`committed` messages). */
   reportCommits: z.boolean().default(false),

@@ -119,6 +119,7 @@ export class ProjectionWorker implements Projector, ReplayHost {
         : { minBatchIntervalMs: this.options.minBatchIntervalMs }),
       bulkInitialBuild: this.options.bulkInitialBuild,
       awaitInitialSnapshot: this.options.awaitInitialSnapshot,
+      composeThreads: this.options.composeThreads,
       logLevel: this.logger.level,
       reportCommits: this.options.onCommitted !== undefined,
     };

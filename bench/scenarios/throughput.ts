@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import { ProgressMeter } from '../../lib/progress.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { BENCH_MIGRATION, type RunningAdapter, startAdapter } from '../adapter.js';
+import { BENCH_DEFINITION_FILE, BENCH_MIGRATION, type RunningAdapter, startAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
 import { profiled } from '../profile.js';
 import type { ProfileSummary, ResultsOf } from '../results-schema.js';
@@ -46,6 +46,14 @@ export const sqliteReplay: ReplayStore = {
         deferMaxDocuments: adapter.config.projector.deferMaxDocuments,
         // As rebuild and replay run: documents composed once at the end (or per deferMaxDocuments).
         bulk: true,
+        ...(adapter.config.projector.composeThreads > 0
+          ? {
+              compose: {
+                definition: BENCH_DEFINITION_FILE,
+                threads: adapter.config.projector.composeThreads,
+              },
+            }
+          : {}),
       });
       const total = await adapter.pipeline.eventStore.headPosition();
       const meter = new ProgressMeter(total);

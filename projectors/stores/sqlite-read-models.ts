@@ -25,7 +25,8 @@ import type { AggregateFn } from '../../definition/view/reads.js';
 import { storedStateJson } from '../../eventstore/event-encoding.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { StoreError } from '../../lib/errors.js';
-import type { SqliteProjection, TouchedDocument } from '../ports.js';
+import { type ComposedDocument, ComposeThreads } from '../compose-thread.js';
+import type { ComposeThreadsOption, FlushOptions, SqliteProjection, TouchedDocument } from '../ports.js';
 import { prepared } from '../statement-cache.js';
 import { querySort } from './read-model-documents.js';
 import { DEFAULT_VERSION, docTableName, rowTableName } from './read-model-versions.js';
@@ -283,6 +284,11 @@ const IGNORED_KEYS: KeySink = { add: () => undefined };
 
 /** Root rows a whole-view composition reads per statement. */
 const ROOT_PAGE = 1000;
+/**
+ * Roots a view needs before compose threads compose it whole (ComposeThreadsOption.minRoots):
+ * below it, the threads' start (each loads the definition) costs more than they save.
+ */
+const OFF_THREAD_MIN_ROOTS = 20_000;
 
 /** Most looked-up rows a flush keeps (as text): merchants, branches, categories… are read per document. */
 const LOOKUP_MEMO_LIMIT = 20_000;
@@ -456,6 +462,8 @@ export class SqliteReadModels implements SqliteProjection {
   private readonly unindexed = new Set<string>();
   /** Set by the runner during a bulk build: only then are views composed whole. */
   private bulk = false;
+  /** Compose threads for whole views (composeOffThread); null: none. */
+  private composeThreads: ComposeThreadsOption | null = null;
   /** Whether this batch has looked for views to compose whole (the first apply of each does). */
   private wholeChecked = false;
   /** Captured table → the views that read it and are marked per row (not composed whole). */
@@ -872,8 +880,26 @@ export class SqliteReadModels implements SqliteProjection {
     this.held.clear();
   }
 
+  /**
+   * Compose threads for a bulk build's views (composeOffThread): how many, and the definition
+   * module they load; null: every document is composed on the calling thread.
+   */
+  composeOffThread(threads: ComposeThreadsOption | null): void {
+    this.composeThreads = threads;
+  }
+
+  /**
+   * Before the flush that ends a deferral, in a transaction of its own: the row indexes a whole
+   * composition looks rows up by, committed, so a compose thread's connection has them too.
+   */
+  prepareCompose(db: Db): void {
+    if (!this.rowIndexesDropped) return;
+    this.createRowIndexes(db);
+    this.rowIndexesDropped = false;
+  }
+
   /** Ends a batch and composes every marked view document (those kept in rm_dirty too). */
-  flush(db: Db): void {
+  flush(db: Db, options: FlushOptions = {}): void {
     this.writeHeld(db);
     if (this.persisted) {
       const kept = prepared(db, 'SELECT view, key FROM rm_dirty WHERE projection = ?').all(
@@ -895,11 +921,19 @@ export class SqliteReadModels implements SqliteProjection {
     }
     this.unindexed.clear();
     const reader = this.composingReader(db);
-    for (const plan of this.plans) {
-      if (this.whole.has(plan.name)) {
-        this.composeWhole(db, plan, reader);
-        continue;
+    let thread: ComposeThreads | null = null;
+    try {
+      for (const plan of this.plans) {
+        if (!this.whole.has(plan.name)) continue;
+        if (thread === null && options.rowsCommitted === true && this.composesOffThread(db, plan))
+          thread = this.startComposeThreads(db);
+        this.composeWhole(db, plan, thread);
       }
+    } finally {
+      thread?.close();
+    }
+    for (const plan of this.plans) {
+      if (this.whole.has(plan.name)) continue;
       const keys = this.dirty.get(plan.name);
       if (keys === undefined || keys.size === 0) continue;
       const table = this.docTable(plan.name);
@@ -931,29 +965,95 @@ export class SqliteReadModels implements SqliteProjection {
    * marks of a bulk run would have named, without reading a row per event to find them. The
    * table is emptied first, so a root row gone since is no document.
    */
-  private composeWhole(db: Db, plan: ViewPlan, reader: SyncRowReader): void {
+  private composeWhole(db: Db, plan: ViewPlan, thread: ComposeThreads | null): void {
     const table = this.docTable(plan.name);
     prepared(db, `DELETE FROM ${table}`).run();
     // Built again after the inserts, in one sorted pass, instead of entry by entry.
     const indexes = this.documentIndexes(plan.view);
     for (const index of indexes) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
     const put = prepared(db, `INSERT INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
+    const touched = this.touchedOf(plan.name);
+    const write = (documents: ComposedDocument[]) => {
+      for (const [key, doc, row] of documents) {
+        touched.add(key);
+        if (doc !== null) put.run(key, doc, row);
+      }
+    };
+    if (thread === null) this.composeView(db, plan.name, write);
+    else thread.compose(plan.name, write);
+    for (const index of indexes) db.exec(index.create);
+  }
+
+  /**
+   * The documents of view `name`, composed from its root rows in key order and handed to `write`
+   * a page of roots at a time: every page, or with `stripe` of `stripes` only the pages whose
+   * number modulo `stripes` is `stripe` (the others' keys are walked past in the key index).
+   * composeWhole's composing, on the projector's thread or on compose threads
+   * (compose-worker.ts), each over a connection of its own; `onRoot` hears each root composed.
+   */
+  composeView(
+    db: Db,
+    name: string,
+    write: (documents: ComposedDocument[]) => void,
+    options: { stripe?: number; stripes?: number; onRoot?: () => void } = {},
+  ): void {
+    const plan = this.plans.find((p) => p.name === name);
+    if (plan === undefined) throw new StoreError('VIEW_UNKNOWN', `no view ${name} is built here`);
+    const { stripe = 0, stripes = 1, onRoot } = options;
+    const reader = this.composingReader(db);
+    const table = this.rowTable(plan.view.from);
     const page = prepared(
       db,
-      `SELECT key, state FROM ${this.rowTable(plan.view.from)} WHERE key > ? ORDER BY key LIMIT ${ROOT_PAGE}`,
+      `SELECT key, state FROM ${table} WHERE key > ? ORDER BY key LIMIT ${ROOT_PAGE}`,
     ).raw(true);
-    const touched = this.touchedOf(plan.name);
+    const lastOfPage = prepared(
+      db,
+      `SELECT key FROM ${table} WHERE key > ? ORDER BY key LIMIT 1 OFFSET ${ROOT_PAGE - 1}`,
+      { pluck: true },
+    );
     let after = '';
-    for (;;) {
-      const rows = page.all(after) as Array<[string, string]>;
-      for (const [key, text] of rows) {
-        touched.add(key);
-        this.composeInto(plan, key, text, reader, put);
+    for (let n = 0; ; n++) {
+      if (n % stripes !== stripe) {
+        const last = lastOfPage.get(after) as string | undefined;
+        // Fewer than a page's roots left: that page was the last.
+        if (last === undefined) break;
+        after = last;
+        continue;
       }
+      const rows = page.all(after) as Array<[string, string]>;
+      const documents = new Array<ComposedDocument>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const [key, text] = rows[i] as [string, string];
+        documents[i] = [key, this.composedText(plan, key, text, reader), text];
+        onRoot?.();
+      }
+      write(documents);
       if (rows.length < ROOT_PAGE) break;
       after = (rows[rows.length - 1] as [string, string])[0];
     }
-    for (const index of indexes) db.exec(index.create);
+  }
+
+  /**
+   * Whether a whole composition of `plan` goes to a compose thread: one is configured, the
+   * database is a file another connection can open, and the view has enough roots to be worth
+   * the thread's start (loading the definition takes about a second).
+   */
+  private composesOffThread(db: Db, plan: ViewPlan): boolean {
+    if (this.composeThreads === null || db.memory) return false;
+    const minRoots = this.composeThreads.minRoots ?? OFF_THREAD_MIN_ROOTS;
+    const enough = prepared(
+      db,
+      `SELECT 1 FROM ${this.rowTable(plan.view.from)} ORDER BY key LIMIT 1 OFFSET ${Math.max(0, minRoots - 1)}`,
+      { pluck: true },
+    ).get();
+    return enough !== undefined;
+  }
+
+  private startComposeThreads(db: Db): ComposeThreads {
+    const { definition, threads } = this.composeThreads as ComposeThreadsOption;
+    const target =
+      this.version === null ? null : { readModel: this.version.readModel, version: this.version.version };
+    return new ComposeThreads({ definition, readModelsPath: db.name, target }, threads);
   }
 
   /**
@@ -969,11 +1069,17 @@ export class SqliteReadModels implements SqliteProjection {
     reader: SyncRowReader,
     put: Database.Statement,
   ): boolean {
-    const composed = runSync(composeFromRow(plan, JSON.parse(rowText) as DomainState), reader);
-    if (composed === null) return false;
-    const doc = this.validate(plan.name, key, plan.view.schema, composed);
-    put.run(key, JSON.stringify(doc), rowText);
+    const doc = this.composedText(plan, key, rowText, reader);
+    if (doc === null) return false;
+    put.run(key, doc, rowText);
     return true;
+  }
+
+  /** One document's JSON text, composed from its root row's text and validated; null when it composes to nothing. */
+  private composedText(plan: ViewPlan, key: string, rowText: string, reader: SyncRowReader): string | null {
+    const composed = runSync(composeFromRow(plan, JSON.parse(rowText) as DomainState), reader);
+    if (composed === null) return null;
+    return JSON.stringify(this.validate(plan.name, key, plan.view.schema, composed));
   }
 
   /**

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Pool } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,9 @@ let pool: Pool;
 let store: SqliteEventStore;
 
 const viewNames = new Set(bank.viewPlans.keys());
+const BANK_DEFINITION = fileURLToPath(new URL('../../examples/bank/migration.ts', import.meta.url));
+/** Compose threads for every view however small, so the tiny bank's views go to them (pages of 1000 roots, interleaved). */
+const THREADED = { compose: { definition: BANK_DEFINITION, threads: 2, minRoots: 1 } };
 
 /** Every document table as text (key, doc and root row), optionally only the views. */
 function dump(db: Database.Database, only?: (readModel: string) => boolean): string {
@@ -127,6 +131,38 @@ describe('deferred composition on the bank', () => {
       expect(dump(db), name).toBe(perBatch);
       db.close();
     }
+  });
+
+  it('rebuilds byte-identical documents on compose threads, each composing every other page of roots', async () => {
+    const { db, runner } = runnerOver('threaded', THREADED);
+    await runner.rebuild();
+    expect(runner.checkpoint()).toBe(store.headPositionSync());
+    // The history view's roots span three pages or more (1000 a page): both threads composed some.
+    expect(db.prepare('SELECT COUNT(*) FROM "rm_doc__transaction-history"').pluck().get()).toBeGreaterThan(
+      2000,
+    );
+    expect(dump(db)).toBe(perBatch);
+    db.close();
+  });
+
+  it('rolls a rebuild back when a compose thread fails, and a rebuild on this thread then completes', async () => {
+    const { db, runner } = runnerOver('threads-failing', {
+      compose: { definition: join(dir, 'no-such-definition.ts'), threads: 2, minRoots: 1 },
+    });
+    await expect(runner.rebuild()).rejects.toMatchObject({
+      code: 'DEFINITION_INVALID',
+      message: expect.stringContaining('does not exist'),
+    });
+    // The rows are applied and committed; no document was, and the checkpoint did not move.
+    expect(runner.checkpoint()).toBe(0);
+    expect(positions(db).applied).toBe(store.headPositionSync());
+    expect(db.prepare('SELECT COUNT(*) FROM "rm_doc__account-summary"').pluck().get()).toBe(0);
+    db.close();
+    const again = runnerOver('threads-failing');
+    await again.runner.catchUp();
+    expect(again.runner.checkpoint()).toBe(store.headPositionSync());
+    expect(dump(again.db)).toBe(perBatch);
+    again.db.close();
   });
 
   it('never lets the checkpoint cover a view document not composed yet', async () => {

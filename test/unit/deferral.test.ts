@@ -21,6 +21,13 @@ describe('when a batch defers composing its documents', () => {
     expect(defersAt({ ...bulk, maxMs: 0 }, end)).toBe(true);
   });
 
+  it("defers a bulk build's last batch too, under the document bound", () => {
+    const bulk = { ...live, bulk: true };
+    expect(defersAt(bulk, { ...end, behind: false })).toBe(true);
+    expect(defersAt(bulk, { ...end, behind: false, pending: 100 })).toBe(false);
+    expect(defersAt({ ...bulk, maxDocuments: 0 }, { ...end, behind: false })).toBe(false);
+  });
+
   it('is off with a zero bound', () => {
     expect(deferralEnabled({ ...live, maxDocuments: 0 })).toBe(false);
     expect(deferralEnabled({ ...live, maxMs: 0 })).toBe(false);
