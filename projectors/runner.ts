@@ -339,7 +339,13 @@ export class ProjectionRunner implements Projector {
 
   /** Composes what a deferral left, so the checkpoint reaches the applied position (a bounded bulk run stopping early). */
   composePending(): void {
-    if (this.appliedPosition() <= this.checkpoint()) return;
+    const applied = this.appliedPosition();
+    if (applied <= this.checkpoint()) return;
+    // A bulk build's composing runs for minutes at scale after its last batch's progress line.
+    const started = performance.now();
+    // committed() ends an initial build's bulk mode.
+    const bulk = this.bulk;
+    if (bulk) this.logger.info({ position: applied }, 'composing the documents');
     this.guarded(() =>
       this.bulkWal(() => {
         this.prepareCompose();
@@ -347,6 +353,11 @@ export class ProjectionRunner implements Projector {
       }),
     );
     this.committed(false);
+    if (bulk)
+      this.logger.info(
+        { position: applied, ms: Math.round(performance.now() - started) },
+        'documents composed',
+      );
   }
 
   /**
