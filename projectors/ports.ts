@@ -17,6 +17,11 @@ export interface FlushOptions {
    * connection, a compose thread's, may read them.
    */
   rowsCommitted?: boolean;
+  /**
+   * Hears a whole composition's progress after each page of documents: the view, the roots
+   * composed so far and how many it has (a bulk build's compose step runs for minutes at scale).
+   */
+  onComposed?: (view: string, done: number, total: number) => void;
 }
 
 /**

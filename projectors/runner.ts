@@ -3,9 +3,10 @@ import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { ProgressMeter } from '../lib/progress.js';
 import { type DeferralBounds, deferralEnabled, defersAt } from './deferral.js';
 import { PollLoop } from './poll-loop.js';
-import type { ComposeThreadsOption, SqliteProjection, TouchedDocument } from './ports.js';
+import type { ComposeThreadsOption, FlushOptions, SqliteProjection, TouchedDocument } from './ports.js';
 
 export class ProjectionError extends AdapterError {
   constructor(event: StoredEvent, projection: string, cause: unknown) {
@@ -105,6 +106,9 @@ export const DEFAULT_DEFER_MAX_MS = 1000;
  */
 export const BULK_WAL_AUTOCHECKPOINT_PAGES = 32_768;
 
+/** Between a bulk build's compose progress lines, as the rebuild's own progress. */
+const COMPOSE_PROGRESS_MS = 2000;
+
 const APPLIED_SQL =
   'SELECT MAX(position, COALESCE(applied_position, 0)) FROM projector_checkpoints WHERE name = ?';
 
@@ -151,7 +155,7 @@ export class ProjectionRunner implements Projector {
   private loop: Promise<void> | null = null;
   private readonly poll = new PollLoop();
   private readonly applyBatch: (first: StoredEvent[]) => { applied: number; deferred: boolean };
-  private readonly composeDeferred: () => void;
+  private readonly composeDeferred: (onComposed?: FlushOptions['onComposed']) => void;
   private readonly prepareCompose: () => void;
   private readonly readCheckpoint: Database.Statement;
   private readonly readApplied: Database.Statement;
@@ -277,8 +281,8 @@ export class ProjectionRunner implements Projector {
     }).immediate;
     // Every row is committed by the deferred batches (and what prepareCompose needed), so the
     // views may be composed on another connection while this one writes them.
-    this.composeDeferred = db.transaction(() => {
-      for (const p of options.projections) p.flush?.(db, { rowsCommitted: true });
+    this.composeDeferred = db.transaction((onComposed?: FlushOptions['onComposed']) => {
+      for (const p of options.projections) p.flush?.(db, { rowsCommitted: true, onComposed });
       promoteApplied.run(new Date().toISOString(), this.name);
     }).immediate;
   }
@@ -349,7 +353,7 @@ export class ProjectionRunner implements Projector {
     this.guarded(() =>
       this.bulkWal(() => {
         this.prepareCompose();
-        this.composeDeferred();
+        this.composeDeferred(bulk ? this.composeProgress() : undefined);
       }),
     );
     this.committed(false);
@@ -358,6 +362,27 @@ export class ProjectionRunner implements Projector {
         { position: applied, ms: Math.round(performance.now() - started) },
         'documents composed',
       );
+  }
+
+  /** A bulk build's compose step's progress log: each view's roots composed, rate and ETA. */
+  private composeProgress(): NonNullable<FlushOptions['onComposed']> {
+    let view = '';
+    let meter = new ProgressMeter();
+    let done = 0;
+    return (name, composed, total) => {
+      if (name !== view) {
+        view = name;
+        meter = new ProgressMeter(total);
+        done = 0;
+      }
+      const p = meter.addDue(composed - done, COMPOSE_PROGRESS_MS);
+      done = composed;
+      if (p === null) return;
+      this.logger.info(
+        { view, roots: p.done, total, rootsPerSec: p.rowsPerSec, etaSec: p.etaSec },
+        'compose progress',
+      );
+    };
   }
 
   /**

@@ -920,18 +920,18 @@ export class SqliteReadModels implements SqliteProjection {
       this.settled.add(model.name);
     }
     this.unindexed.clear();
-    const reader = this.composingReader(db);
     let thread: ComposeThreads | null = null;
     try {
       for (const plan of this.plans) {
         if (!this.whole.has(plan.name)) continue;
         if (thread === null && options.rowsCommitted === true && this.composesOffThread(db, plan))
           thread = this.startComposeThreads(db);
-        this.composeWhole(db, plan, thread);
+        this.composeWhole(db, plan, thread, options.onComposed);
       }
     } finally {
       thread?.close();
     }
+    const reader = this.composingReader(db);
     for (const plan of this.plans) {
       if (this.whole.has(plan.name)) continue;
       const keys = this.dirty.get(plan.name);
@@ -965,7 +965,12 @@ export class SqliteReadModels implements SqliteProjection {
    * marks of a bulk run would have named, without reading a row per event to find them. The
    * table is emptied first, so a root row gone since is no document.
    */
-  private composeWhole(db: Db, plan: ViewPlan, thread: ComposeThreads | null): void {
+  private composeWhole(
+    db: Db,
+    plan: ViewPlan,
+    thread: ComposeThreads | null,
+    onComposed: FlushOptions['onComposed'],
+  ): void {
     const table = this.docTable(plan.name);
     prepared(db, `DELETE FROM ${table}`).run();
     // Built again after the inserts, in one sorted pass, instead of entry by entry.
@@ -973,11 +978,20 @@ export class SqliteReadModels implements SqliteProjection {
     for (const index of indexes) db.exec(`DROP INDEX IF EXISTS ${index.name}`);
     const put = prepared(db, `INSERT INTO ${table} (key, doc, row) VALUES (?, ?, ?)`);
     const touched = this.touchedOf(plan.name);
+    const total =
+      onComposed === undefined
+        ? 0
+        : (prepared(db, `SELECT COUNT(*) FROM ${this.rowTable(plan.view.from)}`, {
+            pluck: true,
+          }).get() as number);
+    let done = 0;
     const write = (documents: ComposedDocument[]) => {
       for (const [key, doc, row] of documents) {
         touched.add(key);
         if (doc !== null) put.run(key, doc, row);
       }
+      done += documents.length;
+      onComposed?.(plan.name, done, total);
     };
     if (thread === null) this.composeView(db, plan.name, write);
     else thread.compose(plan.name, write);

@@ -134,14 +134,33 @@ describe('deferred composition on the bank', () => {
   });
 
   it('rebuilds byte-identical documents on compose threads, each composing every other page of roots', async () => {
-    const { db, runner } = runnerOver('threaded', THREADED);
+    const projection = new SqliteReadModels(bank);
+    // What the runner's compose progress log hears: each view's roots composed, page by page.
+    const heard = new Map<string, Array<[number, number]>>();
+    const flush = projection.flush.bind(projection);
+    projection.flush = (db, options = {}) =>
+      flush(db, {
+        ...options,
+        onComposed:
+          options.onComposed &&
+          ((view, done, total) => {
+            heard.set(view, [...(heard.get(view) ?? []), [done, total]]);
+            options.onComposed?.(view, done, total);
+          }),
+      });
+    const { db, runner } = runnerOver('threaded', THREADED, projection);
     await runner.rebuild();
     expect(runner.checkpoint()).toBe(store.headPositionSync());
     // The history view's roots span three pages or more (1000 a page): both threads composed some.
-    expect(db.prepare('SELECT COUNT(*) FROM "rm_doc__transaction-history"').pluck().get()).toBeGreaterThan(
-      2000,
-    );
+    const roots = (table: string) => db.prepare(`SELECT COUNT(*) FROM "${table}"`).pluck().get() as number;
+    expect(roots('rm_doc__transaction-history')).toBeGreaterThan(2000);
     expect(dump(db)).toBe(perBatch);
+    expect([...heard.keys()].sort()).toEqual([...viewNames].sort());
+    for (const [view, steps] of heard) {
+      const total = roots(`rm_row__${bank.viewPlans.get(view)?.view.from}`);
+      expect(steps.at(-1), view).toEqual([total, total]);
+      expect(steps.every(([done], i) => i === 0 || done > (steps[i - 1] as [number, number])[0])).toBe(true);
+    }
     db.close();
   });
 
