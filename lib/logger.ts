@@ -27,7 +27,10 @@ export function createLogger(
     base: { pid: process.pid },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   };
-  return options.destination === undefined ? pino(settings) : pino(settings, options.destination);
+  // Written as each line is logged: pino's default buffers behind an asynchronous write, which
+  // only completes when the event loop turns, and a long synchronous step (composing a bulk
+  // build's documents, one SQLite transaction of minutes) held its progress lines until its end.
+  return pino(settings, options.destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** For tests and library use where nothing should be printed. */

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../eventstore/ports.js';
 import type { SqliteEventStore } from '../eventstore/sqlite.js';
@@ -477,6 +478,10 @@ export class ProjectionRunner implements Projector {
     for (let n = await this.step(); n > 0; n = await this.step()) {
       total += n;
       onBatch?.(n);
+      // A batch is synchronous work: without a turn of the event loop between them, a rebuild
+      // held back its own progress lines (pino writes them from the loop), signal handlers and
+      // timers until its very end.
+      await nextTurn();
     }
     return total;
   }

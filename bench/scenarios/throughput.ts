@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { z } from 'zod';
 import { embeddedReadModels } from '../../cli/pipeline.js';
 import type { Logger } from '../../lib/logger.js';
@@ -46,6 +47,8 @@ export const sqliteReplay: ReplayStore = {
         deferMaxDocuments: adapter.config.projector.deferMaxDocuments,
         // As rebuild and replay run: documents composed once at the end (or per deferMaxDocuments).
         bulk: true,
+        // Its compose step's progress: minutes at bench scale after the last replay progress line.
+        logger,
         ...(adapter.config.projector.composeThreads > 0
           ? {
               compose: {
@@ -66,6 +69,8 @@ export const sqliteReplay: ReplayStore = {
             'replay progress',
           );
         if (performance.now() - t0 > budgetMs) break;
+        // Lets the log lines out while the replay runs (as the runner's catchUp does).
+        await nextTurn();
       }
       const events = meter.snapshot().done;
       logger.info({ store: 'sqlite', events }, 'replay: composing the documents left');

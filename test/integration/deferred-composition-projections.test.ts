@@ -122,6 +122,27 @@ describe('code projections with deferred composition', () => {
     truth.close();
   });
 
+  it('lets the event loop turn between the batches of a rebuild, so its progress lines and timers are not held back', async () => {
+    const db = openReadModelDb(join(dir, 'turns.db'));
+    const runner = new ProjectionRunner({
+      eventStore: store,
+      db,
+      projections: [new SqliteReadModels(migration)],
+      batchSize: 50,
+    });
+    // Queued before the rebuild starts: runs at the event loop's first turn after it.
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    const heard: boolean[] = [];
+    expect(await runner.rebuild(() => heard.push(turned))).toBe(store.headPositionSync());
+    expect(heard.length).toBeGreaterThan(2);
+    // Every batch after the first ran after a turn of the loop.
+    expect(heard.slice(1).every(Boolean)).toBe(true);
+    db.close();
+  });
+
   it('writes projection documents each deferred batch and names them again when the checkpoint covers them', async () => {
     const db = openReadModelDb(join(dir, 'reported.db'));
     const reports: Array<{ position: number; touched: TouchedDocument[] }> = [];
