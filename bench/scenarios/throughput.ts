@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { z } from 'zod';
 import { embeddedReadModels } from '../../cli/pipeline.js';
+import { SqliteEventStore } from '../../eventstore/sqlite.js';
+import { type Config, dataPath } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { ProgressMeter } from '../../lib/progress.js';
 import { ProjectionRunner } from '../../projectors/runner.js';
 import { openReadModelDb } from '../../projectors/stores/sqlite.js';
-import { BENCH_DEFINITION_FILE, BENCH_MIGRATION, type RunningAdapter, startAdapter } from '../adapter.js';
+import { BENCH_DEFINITION_FILE, BENCH_MIGRATION, startAdapter } from '../adapter.js';
 import type { ScenarioContext } from '../context.js';
 import { profiled } from '../profile.js';
 import type { ProfileSummary, ResultsOf } from '../results-schema.js';
@@ -21,7 +23,13 @@ type Replay = ResultsOf<'throughput'>['replay'][number];
  */
 export interface ReplayStore {
   readonly name: string;
-  replay(adapter: RunningAdapter, budgetMs: number, logger: Logger): Promise<Replay>;
+  replay(source: ReplaySource, budgetMs: number, logger: Logger): Promise<Replay>;
+}
+
+/** What a replay reads: the stopped adapter's configuration and its event store. */
+export interface ReplaySource {
+  config: Config;
+  eventStore: SqliteEventStore;
 }
 
 /** How often a replay logs its rate and ETA: at bench scale it runs for many minutes. */
@@ -33,32 +41,32 @@ const REPLAY_PROGRESS_MS = 10_000;
  */
 export const sqliteReplay: ReplayStore = {
   name: 'sqlite',
-  async replay(adapter, budgetMs, logger) {
-    const dir = join(adapter.config.dataDir, '..', 'replay-scratch');
+  async replay({ config, eventStore }, budgetMs, logger) {
+    const dir = join(config.dataDir, '..', 'replay-scratch');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const db = openReadModelDb(join(dir, 'read-models.db'));
     try {
       const runner = new ProjectionRunner({
-        eventStore: adapter.pipeline.eventStore,
+        eventStore,
         db,
         projections: [embeddedReadModels(BENCH_MIGRATION)],
-        batchSize: adapter.config.projector.batchSize,
-        deferMaxDocuments: adapter.config.projector.deferMaxDocuments,
+        batchSize: config.projector.batchSize,
+        deferMaxDocuments: config.projector.deferMaxDocuments,
         // As rebuild and replay run: documents composed once at the end (or per deferMaxDocuments).
         bulk: true,
         // Its compose step's progress: minutes at bench scale after the last replay progress line.
         logger,
-        ...(adapter.config.projector.composeThreads > 0
+        ...(config.projector.composeThreads > 0
           ? {
               compose: {
                 definition: BENCH_DEFINITION_FILE,
-                threads: adapter.config.projector.composeThreads,
+                threads: config.projector.composeThreads,
               },
             }
           : {}),
       });
-      const total = await adapter.pipeline.eventStore.headPosition();
+      const total = await eventStore.headPosition();
       const meter = new ProgressMeter(total);
       const t0 = performance.now();
       for (let n = await runner.step(); n > 0; n = await runner.step()) {
@@ -99,7 +107,8 @@ async function legacyRowCount(ctx: ScenarioContext): Promise<number> {
  * Ceilings of the embedded path: the initial snapshot into empty stores (rows/s read and
  * events/s projected), a replay of the event store into each store (the whole store, or as
  * much as `replaySec` allows; the target is a full replay's rate, and a replay cut short measures
- * mostly the tables the snapshot wrote first). Leaves the stores caught up for the other scenarios.
+ * mostly the tables the snapshot wrote first), with the adapter stopped as `rebuild` has it.
+ * Leaves the stores caught up for the other scenarios.
  */
 export async function throughputScenario(
   ctx: ScenarioContext,
@@ -126,18 +135,26 @@ export async function throughputScenario(
     startAdapter(target, ctx.logger, { catchUpTimeoutMs: 4 * 3_600_000 }),
   );
   const { sourceReadyMs, caughtUpMs } = adapter.startup;
-  const events = await adapter.pipeline.eventStore.headPosition();
+  let events: number;
+  try {
+    events = await adapter.pipeline.eventStore.headPosition();
+  } finally {
+    // A replay runs as `rebuild` does, with `run` stopped: not beside the live pipeline's
+    // threads and caches, which no rebuild shares a process with.
+    await adapter.stop();
+  }
   ctx.logger.info({ rows, events, sourceReadyMs, caughtUpMs }, 'snapshot projected');
   const replay: Replay[] = [];
+  const eventStore = new SqliteEventStore(dataPath(adapter.config, 'events.db'));
   try {
     for (const store of [sqliteReplay, ...(extra.stores ?? [])])
       replay.push(
         await maybeProfiled(`replay.${store.name}`, () =>
-          store.replay(adapter, ctx.settings.replaySec * 1000, ctx.logger),
+          store.replay({ config: adapter.config, eventStore }, ctx.settings.replaySec * 1000, ctx.logger),
         ),
       );
   } finally {
-    await adapter.stop();
+    await eventStore.close();
   }
 
   return {
