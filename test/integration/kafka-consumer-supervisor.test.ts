@@ -70,10 +70,12 @@ describe.skipIf(!up)('ConsumerSupervisor on a real broker', () => {
     });
     await supervisor.start();
     try {
-      await waitFor('the restarted consumer to read every message', () => seen.length >= 5, 60_000);
+      await waitFor('the restarted consumer to read every message', () => new Set(seen).size >= 5, 60_000);
       expect(supervisor.restartCount()).toBe(1);
       expect(supervisor.running).toBe(true);
-      expect(seen.sort()).toEqual(['1', '2', '3', '4', '5']);
+      // Kafka delivers at least once: the topic has three partitions, and a batch the crashed
+      // consumer had fetched for another partition may be handled again by the new one.
+      expect([...new Set(seen)].sort()).toEqual(['1', '2', '3', '4', '5']);
     } finally {
       await supervisor.stop();
     }
