@@ -22,6 +22,18 @@ export interface FlushOptions {
    * composed so far and how many it has (a bulk build's compose step runs for minutes at scale).
    */
   onComposed?: (view: string, done: number, total: number) => void;
+  /**
+   * Hears each index a bulk build creates again, before and after its one long statement
+   * (minutes for a large table, with nothing else to report meanwhile).
+   */
+  onIndex?: (build: IndexBuild) => void;
+}
+
+/** An index a bulk build creates: `ms` once it is built, absent while it is being built. */
+export interface IndexBuild {
+  table: string;
+  index: string;
+  ms?: number;
 }
 
 /**
@@ -68,7 +80,7 @@ export interface SqliteProjection {
   /** Compose threads for a bulk build's views (projector.composeThreads); null: composed on this thread. */
   composeOffThread?(threads: ComposeThreadsOption | null): void;
   /** In a transaction of its own before a `flush` with rowsCommitted: what that flush's readers on other connections need committed. */
-  prepareCompose?(db: Database.Database): void;
+  prepareCompose?(db: Database.Database, options?: Pick<FlushOptions, 'onIndex'>): void;
   /** Empty every table (rebuild). */
   reset(db: Database.Database): void;
   /**

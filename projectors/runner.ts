@@ -156,8 +156,8 @@ export class ProjectionRunner implements Projector {
   private loop: Promise<void> | null = null;
   private readonly poll = new PollLoop();
   private readonly applyBatch: (first: StoredEvent[]) => { applied: number; deferred: boolean };
-  private readonly composeDeferred: (onComposed?: FlushOptions['onComposed']) => void;
-  private readonly prepareCompose: () => void;
+  private readonly composeDeferred: (options: Pick<FlushOptions, 'onComposed' | 'onIndex'>) => void;
+  private readonly prepareCompose: (options: Pick<FlushOptions, 'onIndex'>) => void;
   private readonly readCheckpoint: Database.Statement;
   private readonly readApplied: Database.Statement;
   private failure: Error | null = null;
@@ -277,13 +277,13 @@ export class ProjectionRunner implements Projector {
       saveComposed.run(this.name, last.position, last.metadata.sourceTxId, now);
       return { applied, deferred: false };
     }).immediate;
-    this.prepareCompose = db.transaction(() => {
-      for (const p of options.projections) p.prepareCompose?.(db);
+    this.prepareCompose = db.transaction((compose: Pick<FlushOptions, 'onIndex'>) => {
+      for (const p of options.projections) p.prepareCompose?.(db, compose);
     }).immediate;
     // Every row is committed by the deferred batches (and what prepareCompose needed), so the
     // views may be composed on another connection while this one writes them.
-    this.composeDeferred = db.transaction((onComposed?: FlushOptions['onComposed']) => {
-      for (const p of options.projections) p.flush?.(db, { rowsCommitted: true, onComposed });
+    this.composeDeferred = db.transaction((compose: Pick<FlushOptions, 'onComposed' | 'onIndex'>) => {
+      for (const p of options.projections) p.flush?.(db, { ...compose, rowsCommitted: true });
       promoteApplied.run(new Date().toISOString(), this.name);
     }).immediate;
   }
@@ -353,8 +353,9 @@ export class ProjectionRunner implements Projector {
     if (bulk) this.logger.info({ position: applied }, 'composing the documents');
     this.guarded(() =>
       this.bulkWal(() => {
-        this.prepareCompose();
-        this.composeDeferred(bulk ? this.composeProgress() : undefined);
+        const onIndex = bulk ? this.indexProgress() : undefined;
+        this.prepareCompose({ onIndex });
+        this.composeDeferred({ onComposed: bulk ? this.composeProgress() : undefined, onIndex });
       }),
     );
     this.committed(false);
@@ -363,6 +364,14 @@ export class ProjectionRunner implements Projector {
         { position: applied, ms: Math.round(performance.now() - started) },
         'documents composed',
       );
+  }
+
+  /** A bulk build's log of the indexes it creates again: one statement each, of minutes at scale. */
+  private indexProgress(): NonNullable<FlushOptions['onIndex']> {
+    return ({ table, index, ms }) => {
+      if (ms === undefined) this.logger.info({ table, index }, 'building an index');
+      else this.logger.info({ table, index, ms }, 'index built');
+    };
   }
 
   /** A bulk build's compose step's progress log: each view's roots composed, rate and ETA. */

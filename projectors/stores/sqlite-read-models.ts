@@ -202,6 +202,36 @@ function indexName(prefix: string, fields: readonly string[]): string {
 /** How much of read-models.db a connection serving reads maps into memory (SQLite mmap_size). */
 export const READ_MMAP_BYTES = 1024 * 1024 * 1024;
 
+/** An index the engine keeps on one of its tables: its name unquoted (id) and quoted, and its DDL. */
+interface TableIndex {
+  id: string;
+  name: string;
+  table: string;
+  create: string;
+}
+
+/**
+ * Creates the indexes missing on `db`, telling `onIndex` of each before and after: a bulk
+ * build drops its indexes and makes them again in one sorted pass each, a statement of minutes
+ * at scale. Those already there cost nothing and go unreported.
+ */
+function createIndexes(db: Db, indexes: readonly TableIndex[], onIndex?: FlushOptions['onIndex']): void {
+  for (const index of indexes) {
+    if (onIndex === undefined) {
+      db.exec(index.create);
+      continue;
+    }
+    const exists = prepared(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", {
+      pluck: true,
+    }).get(index.id);
+    if (exists !== undefined) continue;
+    const started = performance.now();
+    onIndex({ table: index.table, index: index.id });
+    db.exec(index.create);
+    onIndex({ table: index.table, index: index.id, ms: Math.round(performance.now() - started) });
+  }
+}
+
 interface TurnSnapshot {
   open: () => void;
   release: () => void;
@@ -497,6 +527,8 @@ export class SqliteReadModels implements SqliteProjection {
   /** A mirrored table's row table, as sqlite_master names it, and quoted for SQL. */
   private readonly rowTableName: (table: string) => string;
   private readonly rowTable: (table: string) => string;
+  /** A read model's document table, as sqlite_master names it, and quoted for SQL. */
+  private readonly docTableName: (readModel: string) => string;
   private readonly docTable: (readModel: string) => string;
   /** Set for a replayed version: it keeps no fingerprints (its tables are built for the definition it was replayed with). */
   private readonly version: VersionTarget | null;
@@ -515,7 +547,8 @@ export class SqliteReadModels implements SqliteProjection {
     this.indexSuffix = this.version === null ? '' : `__${only}__v${version}`;
     this.rowTableName = (table) => rowTableName(table, only ?? null, version);
     this.rowTable = (table) => quote(this.rowTableName(table));
-    this.docTable = (readModel) => quote(docTableName(readModel, version));
+    this.docTableName = (readModel) => docTableName(readModel, version);
+    this.docTable = (readModel) => quote(this.docTableName(readModel));
     this.plans = [...migration.viewPlans.values()].filter((p) => only === undefined || p.name === only);
     this.projections = this.models.filter((m): m is ProjectionDefinition<unknown> => m.kind === 'projection');
     for (const plan of this.plans) {
@@ -595,14 +628,17 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   /** The mirrored rows' indexes (what the engine finds rows by), as migrate creates them. */
-  private rowIndexes(): Array<{ name: string; create: string }> {
-    const byName = new Map<string, { name: string; create: string }>();
+  private rowIndexes(): TableIndex[] {
+    const byName = new Map<string, TableIndex>();
     for (const plan of this.plans) {
       for (const { table, fields } of plan.indexes) {
-        const name = indexName(`row__${table}${this.indexSuffix}`, fields);
+        const id = indexId(`row__${table}${this.indexSuffix}`, fields);
+        const name = quote(id);
         const columns = fields.map((f) => extract('state', f)).join(', ');
         byName.set(name, {
+          id,
           name,
+          table: this.rowTableName(table),
           create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.rowTable(table)} (${columns})`,
         });
       }
@@ -610,8 +646,8 @@ export class SqliteReadModels implements SqliteProjection {
     return [...byName.values()];
   }
 
-  private createRowIndexes(db: Db): void {
-    for (const index of this.rowIndexes()) db.exec(index.create);
+  private createRowIndexes(db: Db, onIndex?: FlushOptions['onIndex']): void {
+    createIndexes(db, this.rowIndexes(), onIndex);
   }
 
   /**
@@ -634,9 +670,7 @@ export class SqliteReadModels implements SqliteProjection {
   }
 
   /** A read model's declared (page) indexes. */
-  private documentIndexes(
-    model: Migration['readModels'][number],
-  ): Array<{ id: string; name: string; create: string }> {
+  private documentIndexes(model: Migration['readModels'][number]): TableIndex[] {
     const prefix = `doc__${model.name}${this.indexSuffix}`;
     return (model.indexes ?? []).map((fields) => {
       const id = indexId(prefix, [...fields, PAGE_INDEX]);
@@ -644,6 +678,7 @@ export class SqliteReadModels implements SqliteProjection {
       return {
         id,
         name,
+        table: this.docTableName(model.name),
         create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.docTable(model.name)} (${documentIndexColumns(model.kind, fields)})`,
       };
     });
@@ -895,9 +930,9 @@ export class SqliteReadModels implements SqliteProjection {
    * Before the flush that ends a deferral, in a transaction of its own: the row indexes a whole
    * composition looks rows up by, committed, so a compose thread's connection has them too.
    */
-  prepareCompose(db: Db): void {
+  prepareCompose(db: Db, options: Pick<FlushOptions, 'onIndex'> = {}): void {
     if (!this.rowIndexesDropped) return;
-    this.createRowIndexes(db);
+    this.createRowIndexes(db, options.onIndex);
     this.rowIndexesDropped = false;
   }
 
@@ -914,12 +949,12 @@ export class SqliteReadModels implements SqliteProjection {
       for (const { view, key } of kept) this.takeKept(view, key);
     }
     if (this.whole.size > 0) {
-      this.createRowIndexes(db);
+      this.createRowIndexes(db, options.onIndex);
       this.rowIndexesDropped = false;
     }
     for (const model of this.projections) {
       if (!this.unindexed.has(model.name)) continue;
-      for (const index of this.documentIndexes(model)) db.exec(index.create);
+      createIndexes(db, this.documentIndexes(model), options.onIndex);
       this.settled.add(model.name);
     }
     this.unindexed.clear();
@@ -929,7 +964,7 @@ export class SqliteReadModels implements SqliteProjection {
         if (!this.whole.has(plan.name)) continue;
         if (thread === null && options.rowsCommitted === true && this.composesOffThread(db, plan))
           thread = this.startComposeThreads(db);
-        this.composeWhole(db, plan, thread, options.onComposed);
+        this.composeWhole(db, plan, thread, options);
       }
     } finally {
       thread?.close();
@@ -972,7 +1007,7 @@ export class SqliteReadModels implements SqliteProjection {
     db: Db,
     plan: ViewPlan,
     thread: ComposeThreads | null,
-    onComposed: FlushOptions['onComposed'],
+    { onComposed, onIndex }: FlushOptions,
   ): void {
     const table = this.docTable(plan.name);
     prepared(db, `DELETE FROM ${table}`).run();
@@ -998,7 +1033,7 @@ export class SqliteReadModels implements SqliteProjection {
     };
     if (thread === null) this.composeView(db, plan.name, write);
     else thread.compose(plan.name, write);
-    for (const index of indexes) db.exec(index.create);
+    createIndexes(db, indexes, onIndex);
   }
 
   /**

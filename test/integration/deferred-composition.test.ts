@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Pool } from 'mysql2/promise';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPipeline } from '../../cli/pipeline.js';
 import { SqliteEventStore } from '../../eventstore/sqlite.js';
@@ -161,6 +162,38 @@ describe('deferred composition on the bank', () => {
       expect(steps.at(-1), view).toEqual([total, total]);
       expect(steps.every(([done], i) => i === 0 || done > (steps[i - 1] as [number, number])[0])).toBe(true);
     }
+    db.close();
+  });
+
+  it('logs each index a rebuild creates again, before and after building it', async () => {
+    const lines: Array<{ msg: string; table?: string; index?: string; ms?: number }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { db, runner } = runnerOver('indexes-logged', { logger });
+    await runner.rebuild();
+    expect(dump(db)).toBe(perBatch);
+    // The engine's indexes on the read models: a rebuild drops every one and makes it again.
+    const indexes = db
+      .prepare(
+        "SELECT name, tbl_name AS \"table\" FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix\\_\\_%' ESCAPE '\\' ORDER BY name",
+      )
+      .all() as Array<{ name: string; table: string }>;
+    expect(indexes.length).toBeGreaterThan(5);
+    const steps = lines.filter((l) => l.msg === 'building an index' || l.msg === 'index built');
+    const built = steps.filter((l) => l.msg === 'index built');
+    expect(
+      built
+        .map((l) => ({ name: l.index, table: l.table }))
+        .sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1)),
+    ).toEqual(indexes);
+    for (const line of built) expect(line.ms, line.index).toBeGreaterThanOrEqual(0);
+    // Each is announced right before it is built, and the compose step's lines enclose them all.
+    for (let i = 0; i < steps.length; i += 2) {
+      expect(steps[i]?.msg).toBe('building an index');
+      expect(steps[i + 1]).toMatchObject({ msg: 'index built', index: steps[i]?.index });
+    }
+    const at = (msg: string) => lines.findIndex((l) => l.msg === msg);
+    expect(at('composing the documents')).toBeLessThan(lines.indexOf(steps[0] as (typeof lines)[number]));
+    expect(at('documents composed')).toBeGreaterThan(lines.indexOf(steps.at(-1) as (typeof lines)[number]));
     db.close();
   });
 
