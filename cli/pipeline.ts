@@ -16,7 +16,8 @@ import type { Migration } from '../definition/migration.js';
 import type { ReadModels } from '../definition/read-models.js';
 import { AppendThread } from '../eventstore/append-thread.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
-import { encodeBatch } from '../eventstore/event-encoding.js';
+import { type EncodedAppendBatch, encodeBatch } from '../eventstore/event-encoding.js';
+import type { AppendResult } from '../eventstore/ports.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
@@ -98,6 +99,8 @@ const STABLE_MS = 10_000;
 const MEASURE_INTERVAL_MS = 1000;
 /** Name of the embedded projector's checkpoint row (ProjectionRunner's and ProjectionWorker's default). */
 const CHECKPOINT_NAME = 'read-models';
+/** Streamed transactions the binlog reader hands over before the oldest is stored (DeliveryOptions). */
+const STREAM_IN_FLIGHT = 128;
 
 /**
  * The API's connection to read-models.db: read-only, so a turn's reads share one read
@@ -397,18 +400,29 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
           ...(tx.fragment === undefined ? {} : { fragment: tx.fragment }),
         });
       },
-      async (batch) => {
-        const stored = await writer.appendEncoded(batch);
-        metrics.events.inc(batch.events.length);
-        metrics.deadLetters.inc(batch.deadLetters.length);
-        // A staged fragment is not visible yet: the projector hears of its transaction once published.
-        if (stored.staged) return;
-        metrics.transactions.inc();
-        runner.notify();
-        analytics?.runner.notify();
+      async (batch) => onStored([batch], [await writer.appendEncoded(batch)]),
+      async (calls) => {
+        const batches = calls.map((c) => c.prepared);
+        onStored(batches, await writer.appendEncodedMany(batches));
       },
     );
-  const delivery = { snapshotInFlight: 2 };
+  const onStored = (batches: readonly EncodedAppendBatch[], results: readonly AppendResult[]) => {
+    let published = 0;
+    for (const [i, batch] of batches.entries()) {
+      metrics.events.inc(batch.events.length);
+      metrics.deadLetters.inc(batch.deadLetters.length);
+      // A staged fragment is not visible yet: the projector hears of its transaction once published.
+      if (!results[i]?.staged) published++;
+    }
+    if (published === 0) return;
+    metrics.transactions.inc(published);
+    runner.notify();
+    analytics?.runner.notify();
+  };
+  // The sink stores in call order (orderedSink): streamed transactions that wait are appended as
+  // one group, one event-store commit instead of one each (CPU per one-row transaction of the
+  // pipeline 466–723 → 266–333 µs on the 2-core VM).
+  const delivery = { snapshotInFlight: 2, streamInFlight: STREAM_IN_FLIGHT };
 
   // A source never starts twice: the failed one is stopped (it closes itself on failing) and a
   // new one resumes from the offset stored with the last transaction the store accepted.

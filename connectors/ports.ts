@@ -12,12 +12,19 @@ export interface DeliveryOptions {
    * offset as the source's, only once its own call resolved.
    */
   snapshotInFlight?: number;
+  /**
+   * The same for streamed transactions (default 1; the binlog reader only): those that arrived
+   * while the sink stored one are handed over before it resolved, up to this many pending, so
+   * an ordered sink can store them together (orderedSink's storeMany). A schema change or a
+   * fragment of a large transaction is handed over alone.
+   */
+  streamInFlight?: number;
 }
 
 /**
  * A change-data-capture source. `start` delivers committed transactions in commit order to
- * `sink`, one at a time: the next is not delivered until the sink's promise resolves (snapshot
- * chunks: see DeliveryOptions), so a slow sink applies back-pressure instead of growing a
+ * `sink`, one at a time: the next is not delivered until the sink's promise resolves (unless
+ * DeliveryOptions allow more in flight), so a slow sink applies back-pressure instead of growing a
  * buffer. Resuming from the offset of the last transaction the sink accepted loses nothing and
  * repeats nothing.
  */

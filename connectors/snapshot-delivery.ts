@@ -87,29 +87,85 @@ export function deliverSnapshot<C extends DeliverableChunk>(
   );
 }
 
+/** What orderedSink stores together, when it may (storeMany): bounds of one group. */
+export const STORE_GROUP_MAX_CALLS = 256;
+export const STORE_GROUP_MAX_EVENTS = 10_000;
+
 /**
  * A sink that takes a call while its previous one is still pending (DeliveryOptions): `prepare`
  * runs at once, in call order (mapping chunk n+1 while chunk n is stored), `store` only once the
  * previous call's store succeeded, so stores run one at a time in call order and none follows a
  * failed one: a stored offset never skips a chunk. Make a new one for each start of a source.
+ *
+ * With `storeMany`, the calls that arrived while a store ran are stored together, in call
+ * order, by one `storeMany` (all of them or none, as one event-store transaction): a stream of
+ * small source transactions then costs one commit per group instead of one each. A group ends
+ * before a call whose `prepare` failed, so that call fails with everything after it.
  */
 export function orderedSink<P>(
   prepare: (tx: SourceTransaction) => P,
   store: (prepared: P, tx: SourceTransaction) => Promise<void>,
+  storeMany?: (calls: ReadonlyArray<{ prepared: P; tx: SourceTransaction }>) => Promise<void>,
 ): Sink {
-  let previous: Promise<void> = Promise.resolve();
-  return (tx) => {
-    let prepared: { ok: true; value: P } | { ok: false; error: unknown };
-    try {
-      prepared = { ok: true, value: prepare(tx) };
-    } catch (error) {
-      prepared = { ok: false, error };
+  interface Call {
+    tx: SourceTransaction;
+    prepared: { ok: true; value: P } | { ok: false; error: unknown };
+    resolve(): void;
+    reject(err: unknown): void;
+  }
+  const waiting: Call[] = [];
+  let failure: { error: unknown } | null = null;
+  let storing = false;
+
+  const nextGroup = (): Call[] => {
+    const group = [waiting.shift() as Call];
+    if (storeMany === undefined) return group;
+    let events = group[0]?.tx.events.length ?? 0;
+    for (let next = waiting[0]; next?.prepared.ok === true; next = waiting[0]) {
+      events += next.tx.events.length;
+      if (group.length >= STORE_GROUP_MAX_CALLS || events > STORE_GROUP_MAX_EVENTS) break;
+      group.push(waiting.shift() as Call);
     }
-    const stored = previous.then(() => {
-      if (!prepared.ok) throw prepared.error;
-      return store(prepared.value, tx);
-    });
-    previous = stored;
-    return stored;
+    return group;
   };
+
+  const drain = async () => {
+    while (waiting.length > 0) {
+      const head = waiting[0] as Call;
+      if (failure === null && !head.prepared.ok) failure = { error: head.prepared.error };
+      if (failure !== null) {
+        for (const call of waiting.splice(0)) call.reject(failure.error);
+        break;
+      }
+      const group = nextGroup();
+      try {
+        if (group.length === 1) await store((head.prepared as { value: P }).value, head.tx);
+        else
+          await (storeMany as NonNullable<typeof storeMany>)(
+            group.map((c) => ({ prepared: (c.prepared as { value: P }).value, tx: c.tx })),
+          );
+      } catch (error) {
+        failure = { error };
+        for (const call of group) call.reject(error);
+        continue;
+      }
+      for (const call of group) call.resolve();
+    }
+    storing = false;
+  };
+
+  return (tx) =>
+    new Promise<void>((resolve, reject) => {
+      let prepared: Call['prepared'];
+      try {
+        prepared = { ok: true, value: prepare(tx) };
+      } catch (error) {
+        prepared = { ok: false, error };
+      }
+      waiting.push({ tx, prepared, resolve, reject });
+      if (storing) return;
+      storing = true;
+      // Started after the caller's turn: calls it makes meanwhile join the first group.
+      queueMicrotask(() => void drain());
+    });
 }

@@ -5,10 +5,13 @@ import { nameThread, startWorker, type TransferredError, WorkerError } from '../
 import { type EncodedAppendBatch, encodeBatch } from './event-encoding.js';
 import type { AppendBatch, AppendResult } from './ports.js';
 
-export type AppendRequest = { type: 'append'; id: number; batch: EncodedAppendBatch };
+export type AppendRequest =
+  | { type: 'append'; id: number; batch: EncodedAppendBatch }
+  | { type: 'appendMany'; id: number; batches: EncodedAppendBatch[] };
 export type AppendReply =
   | { id: number; ready: true; tid: number | null }
   | { id: number; result: AppendResult }
+  | { id: number; results: AppendResult[] }
   | { id: number; error: TransferredError };
 
 /** The writer thread ended: a restart of the source (from its stored offset) delivers its appends again. */
@@ -45,7 +48,7 @@ export class AppendThread {
   private ready: Promise<void> | null = null;
   private readonly pending = new Map<
     number,
-    { resolve: (r: AppendResult) => void; reject: (e: Error) => void }
+    { resolve: (r: AppendResult[]) => void; reject: (e: Error) => void }
   >();
   private nextId = 1;
   private readonly logger: Logger;
@@ -69,12 +72,22 @@ export class AppendThread {
    * writer's critical path.
    */
   async appendEncoded(encoded: EncodedAppendBatch): Promise<AppendResult> {
+    const [result] = await this.request((id) => ({ type: 'append', id, batch: encoded }));
+    return result as AppendResult;
+  }
+
+  /** Encoded batches in one write transaction of the writer (appendEncodedManySync): all or none. */
+  appendEncodedMany(encoded: EncodedAppendBatch[]): Promise<AppendResult[]> {
+    return this.request((id) => ({ type: 'appendMany', id, batches: encoded }));
+  }
+
+  private async request(message: (id: number) => AppendRequest): Promise<AppendResult[]> {
     await this.running();
     const worker = this.worker as Worker;
     const id = this.nextId++;
-    return new Promise<AppendResult>((resolve, reject) => {
+    return new Promise<AppendResult[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'append', id, batch: encoded } satisfies AppendRequest);
+      worker.postMessage(message(id));
     });
   }
 
@@ -130,7 +143,7 @@ export class AppendThread {
         if (call === undefined) return;
         this.pending.delete(reply.id);
         if ('error' in reply) call.reject(new WorkerError(reply.error, 'STORE_APPEND_FAILED'));
-        else call.resolve(reply.result);
+        else call.resolve('results' in reply ? reply.results : [reply.result]);
       });
       worker.on('error', (err) => {
         this.logger.error({ err }, 'event store writer thread failed');

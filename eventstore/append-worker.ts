@@ -34,7 +34,10 @@ port.on('message', (message: AppendRequest | { type: 'close' }) => {
   let reply: AppendReply;
   try {
     // Built and encoded by this process's own sink (AppendThread.append).
-    reply = { id: message.id, result: store.appendEncodedSync(message.batch) };
+    reply =
+      message.type === 'append'
+        ? { id: message.id, result: store.appendEncodedSync(message.batch) }
+        : { id: message.id, results: store.appendEncodedManySync(message.batches) };
   } catch (err) {
     reply = { id: message.id, error: transferError(err) };
   }

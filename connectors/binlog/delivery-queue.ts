@@ -1,6 +1,16 @@
 export interface DeliveryQueueOptions<T> {
-  /** Hands one item to the consumer; the next is not handed over before this settles. */
+  /**
+   * Hands one item to the consumer. The next is handed over before this settles only while
+   * fewer than `inFlight` are pending; they must settle in the order they were handed over.
+   */
   deliver: (item: T) => Promise<void>;
+  /**
+   * Deliveries pending at once (default 1: one at a time). More lets a consumer that stores in
+   * order (orderedSink) take the items that wait together.
+   */
+  inFlight?: number;
+  /** Items handed over only once every earlier one settled, and before any later one. */
+  alone?: (item: T) => boolean;
   /** Items waiting at which the producer is paused; it is resumed once half of them are gone. */
   highWater: number;
   /**
@@ -26,8 +36,9 @@ export interface DeliveryStats {
 }
 
 /**
- * Strictly ordered, one-at-a-time delivery from a producer that cannot wait (socket events) to a
- * consumer that returns promises. Bounded by pausing the producer rather than by dropping.
+ * Strictly ordered delivery from a producer that cannot wait (socket events) to a consumer that
+ * returns promises, one at a time or up to `inFlight` pending. Bounded by pausing the producer
+ * rather than by dropping. After a failed delivery nothing more is handed over.
  */
 export class DeliveryQueue<T> {
   private readonly items: T[] = [];
@@ -36,6 +47,8 @@ export class DeliveryQueue<T> {
   private closed = false;
   private readonly counts = { maxQueued: 0, maxQueuedSize: 0, pauses: 0, delivered: 0 };
   private size = 0;
+  /** Set while the drain waits with nothing to hand over: a push lets it hand the item over. */
+  private wake: (() => void) | null = null;
   private readonly sizeOf: (item: T) => number;
   private readonly highWaterSize: number;
 
@@ -55,6 +68,7 @@ export class DeliveryQueue<T> {
       this.counts.pauses++;
       this.options.pause();
     }
+    this.wake?.();
     this.draining ??= this.drain().finally(() => {
       this.draining = null;
     });
@@ -78,26 +92,55 @@ export class DeliveryQueue<T> {
   }
 
   private async drain(): Promise<void> {
-    for (let item = this.items.shift(); item !== undefined && !this.closed; item = this.items.shift()) {
-      this.size -= this.sizeOf(item);
-      if (
-        this.paused &&
-        this.items.length <= this.options.highWater / 2 &&
-        this.size <= this.highWaterSize / 2
-      ) {
-        this.paused = false;
-        this.options.resume();
+    const inFlight = Math.max(1, this.options.inFlight ?? 1);
+    const pending: Array<Promise<void>> = [];
+    const settleOldest = async () => {
+      await pending[0];
+      pending.shift();
+      this.counts.delivered++;
+    };
+    try {
+      for (;;) {
+        const item = this.closed ? undefined : this.items.shift();
+        if (item === undefined) {
+          if (pending.length === 0) return;
+          // Waits for the oldest delivery to settle, or for an item to hand over meanwhile.
+          const oldest = (pending[0] as Promise<void>).then(() => true);
+          const pushed = new Promise<false>((resolve) => {
+            this.wake = () => resolve(false);
+          });
+          const settled = await Promise.race([oldest, pushed]).finally(() => {
+            this.wake = null;
+          });
+          if (settled) {
+            pending.shift();
+            this.counts.delivered++;
+          }
+          continue;
+        }
+        this.size -= this.sizeOf(item);
+        if (
+          this.paused &&
+          this.items.length <= this.options.highWater / 2 &&
+          this.size <= this.highWaterSize / 2
+        ) {
+          this.paused = false;
+          this.options.resume();
+        }
+        const alone = this.options.alone?.(item) === true;
+        if (alone) while (pending.length > 0) await settleOldest();
+        const delivered = this.options.deliver(item);
+        // Settled in order below; a later one failing first must not count as unhandled meanwhile.
+        delivered.catch(() => undefined);
+        pending.push(delivered);
+        while (pending.length >= (alone ? 1 : inFlight)) await settleOldest();
       }
-      try {
-        await this.options.deliver(item);
-        this.counts.delivered++;
-      } catch (err) {
-        this.closed = true;
-        this.items.length = 0;
-        this.size = 0;
-        this.options.onError(err);
-        return;
-      }
+    } catch (err) {
+      this.closed = true;
+      this.items.length = 0;
+      this.size = 0;
+      await Promise.allSettled(pending);
+      this.options.onError(err);
     }
   }
 }

@@ -167,7 +167,7 @@ export class MysqlBinlogSource implements ChangeSource {
       else await conn.end().catch(() => conn.destroy());
     }
     if (this.stopping || streamFrom === null) return;
-    await this.startStream(facts, streamFrom, sink);
+    await this.startStream(facts, streamFrom, sink, delivery);
   }
 
   private parseOffset(from: SourceOffset | null): BinlogOffset | null {
@@ -288,7 +288,12 @@ export class MysqlBinlogSource implements ChangeSource {
     }
   }
 
-  private async startStream(facts: ServerFacts, from: BinlogPosition, sink: Sink): Promise<void> {
+  private async startStream(
+    facts: ServerFacts,
+    from: BinlogPosition,
+    sink: Sink,
+    delivery: DeliveryOptions,
+  ): Promise<void> {
     const assembler = new TransactionAssembler({
       source: this.baseSource(facts),
       serverId: facts.serverId,
@@ -299,6 +304,11 @@ export class MysqlBinlogSource implements ChangeSource {
       highWater: this.config.maxQueuedTransactions,
       highWaterSize: this.config.maxQueuedRows,
       sizeOf: (tx) => tx.events.length,
+      // A sink that stores in order (orderedSink) gets the transactions waiting together and
+      // stores them as one group; a schema change (tables described first) and a fragment of a
+      // large transaction go alone.
+      inFlight: delivery.streamInFlight ?? 1,
+      alone: (tx) => tx.schemaChanges !== undefined || tx.fragment !== undefined,
       deliver: async (tx) => {
         if (tx.schemaChanges !== undefined) await this.describeTables(tx.schemaChanges);
         await sink(tx);

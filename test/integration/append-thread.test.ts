@@ -5,6 +5,7 @@ import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../connectors/change-event.js';
 import { AppendThread, WriterLostError } from '../../eventstore/append-thread.js';
+import { encodeBatch } from '../../eventstore/event-encoding.js';
 import type { AppendBatch, DeadLetter, NewDomainEvent } from '../../eventstore/ports.js';
 import { openSqliteEventStore, type SqliteEventStore } from '../../eventstore/sqlite.js';
 
@@ -65,6 +66,43 @@ describe('the event store writer thread', () => {
       duplicate: true,
     });
     expect(reader.headPositionSync()).toBe(2);
+  });
+
+  it('appends several transactions in one write transaction: in order with their own results, or none of them', async () => {
+    const first = await thread.appendEncodedMany([
+      encodeBatch(batch('0-1-5', 50, [posting('0-1-5', '1')])),
+      encodeBatch(batch('0-1-6', 60, [posting('0-1-6', '2'), posting('0-1-6', '3')])),
+    ]);
+    expect(first).toEqual([
+      expect.objectContaining({ firstPosition: 1, lastPosition: 1, duplicate: false }),
+      expect.objectContaining({ firstPosition: 2, lastPosition: 3, duplicate: false }),
+    ]);
+    expect(await reader.loadOffset('legacy')).toEqual({ file: 'binlog.000001', pos: 60, gtid: '0-1-6' });
+    // Delivered again from an older offset (a restarted source) and on: repeats recognised.
+    const again = await thread.appendEncodedMany([
+      encodeBatch(batch('0-1-6', 60, [posting('0-1-6', '2'), posting('0-1-6', '3')])),
+      encodeBatch(batch('0-1-7', 70, [posting('0-1-7', '4')])),
+    ]);
+    expect(again).toEqual([
+      expect.objectContaining({ duplicate: true }),
+      expect.objectContaining({ firstPosition: 4, lastPosition: 4, duplicate: false }),
+    ]);
+    expect(reader.readAfterSync(0, 10).map((e) => e.streamId)).toEqual([
+      'account-1',
+      'account-2',
+      'account-3',
+      'account-4',
+    ]);
+    expect(await reader.loadOffset('legacy')).toEqual({ file: 'binlog.000001', pos: 70, gtid: '0-1-7' });
+    // A group with a transaction the store refuses stores none of it, nor its offsets.
+    await expect(
+      thread.appendEncodedMany([
+        encodeBatch(batch('0-1-8', 80, [posting('0-1-8', '5')])),
+        encodeBatch(batch('0-1-9', 90, [posting('0-1-10', '6')])),
+      ]),
+    ).rejects.toMatchObject({ code: 'STORE_BAD_BATCH' });
+    expect(reader.headPositionSync()).toBe(4);
+    expect(await reader.loadOffset('legacy')).toEqual({ file: 'binlog.000001', pos: 70, gtid: '0-1-7' });
   });
 
   it("returns the store's refusal with its code, and masks dead letters' sensitive columns in the thread", async () => {

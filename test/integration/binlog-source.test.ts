@@ -5,6 +5,7 @@ import type { BinlogOffset, BinlogSourceConfigInput } from '../../connectors/bin
 import { preflight } from '../../connectors/binlog/preflight.js';
 import { MysqlBinlogSource } from '../../connectors/binlog/source.js';
 import type { ChangeEvent, Row, SourceTransaction } from '../../connectors/change-event.js';
+import { orderedSink } from '../../connectors/snapshot-delivery.js';
 import { SourceError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
 import { MYSQL_TYPE_OPTIONS } from '../../lib/mysql-types.js';
@@ -452,6 +453,35 @@ describe('MysqlBinlogSource against MariaDB', () => {
       const stats = source.stats();
       expect(stats.pauses).toBeGreaterThan(0);
       expect(stats.maxQueued).toBeLessThanOrEqual(8);
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('with streamInFlight hands an ordered sink the transactions that waited, which it stores as groups in commit order', async () => {
+    await admin.query('CREATE TABLE g_items (id INT PRIMARY KEY, v INT)');
+    const groups: string[][] = [];
+    const sink = orderedSink(
+      (t) => t.id,
+      async (id) => {
+        groups.push([id]);
+        await new Promise((r) => setTimeout(r, 20));
+      },
+      async (calls) => {
+        groups.push(calls.map((c) => c.prepared));
+        await new Promise((r) => setTimeout(r, 20));
+      },
+    );
+    const source = new MysqlBinlogSource(config({ tables: ['g_items'], snapshotMode: 'never' }));
+    try {
+      await source.start(null, sink, { streamInFlight: 16 });
+      const gtids: string[] = [];
+      for (let i = 1; i <= 40; i++) gtids.push(await tx([`INSERT INTO g_items VALUES (?, ?)`, [i, i]]));
+      await waitFor('40 transactions', () => groups.flat().length >= 40);
+      expect(groups.flat()).toEqual(gtids);
+      // The writes outpace a 20 ms store: later transactions waited and were stored together.
+      expect(groups.some((g) => g.length > 1)).toBe(true);
+      expect(Math.max(...groups.map((g) => g.length))).toBeLessThanOrEqual(16);
     } finally {
       await source.stop();
     }

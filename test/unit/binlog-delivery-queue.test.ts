@@ -35,6 +35,77 @@ describe('delivery queue', () => {
     expect(queue.stats().delivered).toBe(20);
   });
 
+  it('with inFlight hands over what waits before the oldest settled, settles in order, and delivers an item marked alone by itself', async () => {
+    const log: string[] = [];
+    const gates = new Map<number, () => void>();
+    const queue = new DeliveryQueue<number>({
+      highWater: 100,
+      inFlight: 3,
+      alone: (n) => n === 4,
+      deliver: (n) => {
+        log.push(`deliver ${n}`);
+        return new Promise<void>((r) => gates.set(n, r));
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+      onError: (err) => {
+        throw err;
+      },
+    });
+    for (let i = 0; i < 7; i++) queue.push(i);
+    await tick();
+    expect(log).toEqual(['deliver 0', 'deliver 1', 'deliver 2']);
+    gates.get(1)?.();
+    await tick();
+    // 1 settled before 0: nothing moves until the oldest did.
+    expect(log).toHaveLength(3);
+    gates.get(0)?.();
+    await tick();
+    expect(log).toEqual(['deliver 0', 'deliver 1', 'deliver 2', 'deliver 3']);
+    gates.get(2)?.();
+    await tick();
+    // 4 waits for 3 to settle, and 5 for 4.
+    expect(log.at(-1)).toBe('deliver 3');
+    gates.get(3)?.();
+    await tick();
+    expect(log.at(-1)).toBe('deliver 4');
+    gates.get(4)?.();
+    await tick();
+    expect(log.slice(5)).toEqual(['deliver 5', 'deliver 6']);
+    gates.get(5)?.();
+    gates.get(6)?.();
+    while (!queue.idle()) await tick();
+    expect(queue.stats().delivered).toBe(7);
+  });
+
+  it('with inFlight hands nothing over after a failed delivery, and reports it once the others settled', async () => {
+    const delivered: number[] = [];
+    const errors: unknown[] = [];
+    let settledOthers = false;
+    const queue = new DeliveryQueue<number>({
+      highWater: 100,
+      inFlight: 4,
+      deliver: async (n) => {
+        delivered.push(n);
+        await tick();
+        if (n === 1) throw new Error('store failed');
+        if (n === 2) {
+          await tick();
+          settledOthers = true;
+        }
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+      onError: (err) => errors.push({ err, settledOthers }),
+    });
+    for (let i = 0; i < 10; i++) queue.push(i);
+    while (!queue.idle()) await tick();
+    // Handed over before the failure was known: at most the one after the oldest settled.
+    expect(delivered.slice(0, 4)).toEqual([0, 1, 2, 3]);
+    expect(delivered.length).toBeLessThanOrEqual(5);
+    expect(errors).toEqual([{ err: new Error('store failed'), settledOthers: true }]);
+  });
+
   it('pauses the producer at the high-water mark and resumes it at half', async () => {
     const gates: Array<() => void> = [];
     const { queue, log } = harness(4, () => new Promise<void>((r) => gates.push(r)));

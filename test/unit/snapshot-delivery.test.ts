@@ -183,4 +183,70 @@ describe('orderedSink', () => {
     await expect(d).rejects.toThrow('mapping failed');
     expect(stored).toEqual([]);
   });
+
+  it('stores the calls that arrived during a store as one group, in call order, and ends a group before a call that failed to prepare', async () => {
+    const log: string[] = [];
+    const gates: Array<ReturnType<typeof deferred>> = [];
+    const gated = async (entry: string) => {
+      log.push(entry);
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+    };
+    const sink = orderedSink(
+      (t) => {
+        if (t.id === 'bad-map') throw new Error('mapping failed');
+        return t.id;
+      },
+      (id) => gated(`store ${id}`),
+      (calls) => gated(`storeMany ${calls.map((c) => c.prepared).join(',')}`),
+    );
+    const a = sink(tx('a'));
+    await tick();
+    const rest = ['b', 'c', 'd'].map((id) => sink(tx(id)));
+    await tick();
+    expect(log).toEqual(['store a']);
+    gates[0]?.resolve();
+    await a;
+    await tick();
+    expect(log).toEqual(['store a', 'storeMany b,c,d']);
+    const e = sink(tx('e'));
+    const bad = sink(tx('bad-map'));
+    const f = sink(tx('f'));
+    gates[1]?.resolve();
+    await Promise.all(rest);
+    await tick();
+    // e alone (the next call failed to prepare); nothing after the failed call is stored.
+    expect(log).toEqual(['store a', 'storeMany b,c,d', 'store e']);
+    gates[2]?.resolve();
+    await e;
+    await expect(bad).rejects.toThrow('mapping failed');
+    await expect(f).rejects.toThrow('mapping failed');
+    expect(log).toHaveLength(3);
+  });
+
+  it('fails every call of a group whose store failed, and every call after it', async () => {
+    const stored: string[] = [];
+    let first = true;
+    const sink = orderedSink(
+      (t) => t.id,
+      async (id) => {
+        if (first) {
+          first = false;
+          await tick();
+        }
+        stored.push(id);
+      },
+      async () => {
+        throw new Error('group append failed');
+      },
+    );
+    const a = sink(tx('a'));
+    await tick();
+    const group = [sink(tx('b')), sink(tx('c'))];
+    await a;
+    for (const call of group) await expect(call).rejects.toThrow('group append failed');
+    await expect(sink(tx('d'))).rejects.toThrow('group append failed');
+    expect(stored).toEqual(['a']);
+  });
 });
