@@ -459,7 +459,7 @@ describe('MysqlBinlogSource against MariaDB', () => {
   });
 
   it('with streamInFlight hands an ordered sink the transactions that waited, which it stores as groups in commit order', async () => {
-    await admin.query('CREATE TABLE g_items (id INT PRIMARY KEY, v INT)');
+    await admin.query('CREATE TABLE grp_items (id INT PRIMARY KEY, v INT)');
     const groups: string[][] = [];
     const sink = orderedSink(
       (t) => t.id,
@@ -472,11 +472,11 @@ describe('MysqlBinlogSource against MariaDB', () => {
         await new Promise((r) => setTimeout(r, 20));
       },
     );
-    const source = new MysqlBinlogSource(config({ tables: ['g_items'], snapshotMode: 'never' }));
+    const source = new MysqlBinlogSource(config({ tables: ['grp_items'], snapshotMode: 'never' }));
     try {
       await source.start(null, sink, { streamInFlight: 16 });
       const gtids: string[] = [];
-      for (let i = 1; i <= 40; i++) gtids.push(await tx([`INSERT INTO g_items VALUES (?, ?)`, [i, i]]));
+      for (let i = 1; i <= 40; i++) gtids.push(await tx([`INSERT INTO grp_items VALUES (?, ?)`, [i, i]]));
       await waitFor('40 transactions', () => groups.flat().length >= 40);
       expect(groups.flat()).toEqual(gtids);
       // The writes outpace a 20 ms store: later transactions waited and were stored together.
