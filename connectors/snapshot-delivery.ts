@@ -88,8 +88,8 @@ export function deliverSnapshot<C extends DeliverableChunk>(
 }
 
 /** What orderedSink stores together, when it may (storeMany): bounds of one group. */
-export const STORE_GROUP_MAX_CALLS = 256;
-export const STORE_GROUP_MAX_EVENTS = 10_000;
+const STORE_GROUP_MAX_CALLS = 256;
+const STORE_GROUP_MAX_EVENTS = 10_000;
 
 /**
  * A sink that takes a call while its previous one is still pending (DeliveryOptions): `prepare`

@@ -10,7 +10,6 @@ export type AppendRequest =
   | { type: 'appendMany'; id: number; batches: EncodedAppendBatch[] };
 export type AppendReply =
   | { id: number; ready: true; tid: number | null }
-  | { id: number; result: AppendResult }
   | { id: number; results: AppendResult[] }
   | { id: number; error: TransferredError };
 
@@ -143,7 +142,7 @@ export class AppendThread {
         if (call === undefined) return;
         this.pending.delete(reply.id);
         if ('error' in reply) call.reject(new WorkerError(reply.error, 'STORE_APPEND_FAILED'));
-        else call.resolve('results' in reply ? reply.results : [reply.result]);
+        else call.resolve(reply.results);
       });
       worker.on('error', (err) => {
         this.logger.error({ err }, 'event store writer thread failed');

@@ -36,7 +36,7 @@ port.on('message', (message: AppendRequest | { type: 'close' }) => {
     // Built and encoded by this process's own sink (AppendThread.append).
     reply =
       message.type === 'append'
-        ? { id: message.id, result: store.appendEncodedSync(message.batch) }
+        ? { id: message.id, results: [store.appendEncodedSync(message.batch)] }
         : { id: message.id, results: store.appendEncodedManySync(message.batches) };
   } catch (err) {
     reply = { id: message.id, error: transferError(err) };

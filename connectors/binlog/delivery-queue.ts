@@ -94,10 +94,13 @@ export class DeliveryQueue<T> {
   private async drain(): Promise<void> {
     const inFlight = Math.max(1, this.options.inFlight ?? 1);
     const pending: Array<Promise<void>> = [];
-    const settleOldest = async () => {
-      await pending[0];
+    const settled = () => {
       pending.shift();
       this.counts.delivered++;
+    };
+    const settleOldest = async () => {
+      await pending[0];
+      settled();
     };
     try {
       for (;;) {
@@ -109,13 +112,10 @@ export class DeliveryQueue<T> {
           const pushed = new Promise<false>((resolve) => {
             this.wake = () => resolve(false);
           });
-          const settled = await Promise.race([oldest, pushed]).finally(() => {
+          const oldestSettled = await Promise.race([oldest, pushed]).finally(() => {
             this.wake = null;
           });
-          if (settled) {
-            pending.shift();
-            this.counts.delivered++;
-          }
+          if (oldestSettled) settled();
           continue;
         }
         this.size -= this.sizeOf(item);
