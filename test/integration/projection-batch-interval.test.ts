@@ -87,18 +87,24 @@ describe('the analytics runner with its minimum batch interval (DuckDB)', () => 
       reset: (runner) => duck.reset(runner),
       handles: () => duck.handles(),
       close: () => duck.close(),
-      write: (runner, work) =>
-        duck.write(runner, (tx) =>
+      // Noted once duck.write resolved: tx.commit only writes the checkpoint row, and the DuckDB
+      // transaction commits after it, so a read noted any earlier could see the batch before.
+      write: async (runner, work) => {
+        let position: number | null = null;
+        await duck.write(runner, (tx) =>
           work({
             apply: (events) => tx.apply(events),
             commit: async (checkpoint) => {
               await tx.commit(checkpoint);
-              commits.push(checkpoint.position);
-              // Arrives while the first batch is still in its step.
-              if (checkpoint.position === 1) append(store, 2);
+              position = checkpoint.position;
             },
           }),
-        ),
+        );
+        if (position === null) return;
+        commits.push(position);
+        // Arrives while the first batch is still in its step.
+        if (position === 1) append(store, 2);
+      },
     };
     const runner = new AnalyticsRunner({
       eventStore: store,
