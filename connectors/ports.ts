@@ -13,7 +13,7 @@ export interface DeliveryOptions {
    */
   snapshotInFlight?: number;
   /**
-   * The same for streamed transactions (default 1; the binlog reader only): those that arrived
+   * The same for streamed transactions (default 1; the binlog and pgoutput readers): those that arrived
    * while the sink stored one are handed over before it resolved, up to this many pending, so
    * an ordered sink can store them together (orderedSink's storeMany). A schema change or a
    * fragment of a large transaction is handed over alone.

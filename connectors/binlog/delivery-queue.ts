@@ -83,6 +83,11 @@ export class DeliveryQueue<T> {
     return { queued: this.items.length, queuedSize: this.size, ...this.counts };
   }
 
+  /** Resolves once nothing waits and nothing is being delivered (or the queue stopped on a failure). */
+  async settled(): Promise<void> {
+    while (this.draining !== null) await this.draining;
+  }
+
   /** Drops what waits and resolves once the delivery in flight (if any) has settled. */
   async close(): Promise<void> {
     this.closed = true;

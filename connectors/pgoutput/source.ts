@@ -3,6 +3,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
+import { DeliveryQueue } from '../binlog/delivery-queue.js';
 import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
@@ -57,13 +58,23 @@ type Plan =
   | { kind: 'stream'; from: string | null };
 
 /**
+ * What the stream hands on in commit order: a transaction or a fragment of one (`commits`:
+ * the end of its transaction, whose offset and LSN it may move the source to), or the end of a
+ * commit that captured nothing, which only moves the position on.
+ */
+type Delivery = { tx: StreamedTransaction; commits: boolean } | { passed: string };
+
+/**
  * Embedded CDC from PostgreSQL logical replication with the built-in pgoutput plugin: an
  * initial snapshot (op 'r') read in the snapshot the slot exported when it was created, then
  * the slot's stream from its consistent point, one SourceTransaction per committed transaction
  * (in fragments of maxTransactionRows rows when it is bigger), each handed to the sink only
- * after the previous one's promise resolved. The replication socket is not read while the sink
- * works, so memory stays bounded for any transaction size. The slot is acknowledged (the server
- * may recycle WAL) only up to the last commit the sink accepted, never inside a transaction.
+ * after the previous one's promise resolved, or with DeliveryOptions.streamInFlight up to that
+ * many pending (a fragment or a schema change alone). The replication socket is not read while
+ * the sink works on a fragment, or while twice streamInFlight transactions (or a fragment's
+ * worth of rows) wait, so memory stays bounded for any transaction size. The slot is
+ * acknowledged (the server may recycle WAL) only up to the last commit the sink accepted, never
+ * inside a transaction.
  *
  * `start` resolves once the snapshot (if one is needed) has been delivered and streaming has
  * started; later failures go to `onError`. `stop` must not be awaited inside the sink.
@@ -81,6 +92,11 @@ export class PgoutputSource implements ChangeSource {
   private stream: ReplicationStream | null = null;
   private lastOffset: PgoutputOffset | null = null;
   private delivering: Promise<void> = Promise.resolve();
+  private queue: DeliveryQueue<Delivery> | null = null;
+  /** Deliveries the sink may have pending at once (DeliveryOptions.streamInFlight). */
+  private inFlight = 1;
+  /** Set while the queue holds its high water: the stream's handler waits for it to open. */
+  private full: { opened: Promise<void>; open: () => void } | null = null;
   private streamedRows = 0;
   private seen: string | null = null;
   /** Domain → base type of streamed columns, looked up on `catalog` (opened on first need). */
@@ -175,7 +191,7 @@ export class PgoutputSource implements ChangeSource {
       await client.end().catch(() => undefined);
     }
     if (this.stopping || streamFrom === null) return;
-    await this.startStream(streamFrom, sink);
+    await this.startStream(streamFrom, sink, delivery.streamInFlight ?? 1);
   }
 
   private parseOffset(from: SourceOffset | null): PgoutputOffset | null {
@@ -343,22 +359,50 @@ export class PgoutputSource implements ChangeSource {
     }
   }
 
-  private async startStream(from: string, sink: Sink): Promise<void> {
+  private async startStream(from: string, sink: Sink, inFlight: number): Promise<void> {
     const assembler = new TransactionAssembler({
       source: this.baseSource(),
       from,
       maxTransactionRows: this.config.maxTransactionRows,
+    });
+    this.inFlight = inFlight;
+    this.queue = new DeliveryQueue<Delivery>({
+      inFlight,
+      // A sink that stores in order (orderedSink) gets the transactions that waited together and
+      // stores them as one group; a fragment of a large transaction and a schema change go alone.
+      alone: (d) => 'tx' in d && (d.tx.fragment !== undefined || d.tx.schemaChanges !== undefined),
+      highWater: Math.max(2, 2 * inFlight),
+      highWaterSize: this.config.maxTransactionRows,
+      sizeOf: (d) => ('tx' in d ? d.tx.events.length : 0),
+      deliver: (d) => this.deliver(d, sink),
+      pause: () => {
+        let open = () => {};
+        const opened = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        this.full = { opened, open };
+      },
+      resume: () => this.openQueue(),
+      onError: (cause) =>
+        this.fail(
+          cause instanceof SourceError
+            ? cause
+            : new SourceError('SINK_FAILED', `the sink rejected a transaction: ${errorMessage(cause)}`, {
+                cause,
+              }),
+        ),
     });
     const stream = new ReplicationStream(
       this.config,
       {
         message: (lsn, message) => {
           // Chained so stop() can wait for the delivery in flight.
-          this.delivering = this.handle(assembler, lsn, message, sink);
+          this.delivering = this.handle(assembler, lsn, message);
           return this.delivering;
         },
         idle: (lsn) => {
-          if (!this.failed && !this.stopping && !assembler.inTransaction) {
+          // Not past a commit still on its way to the sink: the server would recycle its WAL.
+          if (!this.failed && !this.stopping && !assembler.inTransaction && this.queue?.idle() === true) {
             stream.acknowledge(lsn);
             this.passed(lsn);
           }
@@ -394,7 +438,6 @@ export class PgoutputSource implements ChangeSource {
     assembler: TransactionAssembler,
     lsn: string,
     message: Pgoutput.Message,
-    sink: Sink,
   ): Promise<void> {
     if (this.stopping || this.failed) return;
     switch (message.tag) {
@@ -421,7 +464,7 @@ export class PgoutputSource implements ChangeSource {
         const full = assembler.change(lsn, change);
         // Delivered before the next message is read (the stream waits for this handler), so
         // at most one fragment fills while another is stored, whatever the transaction's size.
-        if (full !== null) await this.deliver(full, sink);
+        if (full !== null) await this.handOn({ tx: full, commits: false }, true);
         return;
       }
       case 'relation':
@@ -452,17 +495,12 @@ export class PgoutputSource implements ChangeSource {
           }
         }
         if (tx === null) {
-          // Nothing captured: only the position moves on.
-          if (message.commitEndLsn !== null) {
-            this.stream?.acknowledge(canonicalLsn(message.commitEndLsn));
-            this.passed(canonicalLsn(message.commitEndLsn));
-          }
+          // Nothing captured: only the position moves on, once what came before it was stored.
+          if (message.commitEndLsn !== null)
+            await this.handOn({ passed: canonicalLsn(message.commitEndLsn) }, false);
           return;
         }
-        if (!(await this.deliver(tx, sink))) return;
-        this.lastOffset = tx.offset;
-        this.stream?.acknowledge(tx.offset.lsn);
-        this.passed(tx.offset.lsn);
+        await this.handOn({ tx, commits: true }, false);
         return;
       }
       default:
@@ -471,25 +509,49 @@ export class PgoutputSource implements ChangeSource {
   }
 
   /**
-   * Hands a transaction or fragment to the sink; false when it was rejected (the source fails).
-   * An unfinished fragment moves neither the offset nor the acknowledged LSN: a restart replays
-   * its transaction from the start.
+   * Queues a delivery and returns once the stream may read on: when it is delivered (`settle`,
+   * and always with one in flight, which keeps the socket still while the sink works), or
+   * else once the queue is below its high water.
    */
-  private async deliver(tx: StreamedTransaction, sink: Sink): Promise<boolean> {
+  private async handOn(delivery: Delivery, settle: boolean): Promise<void> {
+    const queue = this.queue as DeliveryQueue<Delivery>;
+    queue.push(delivery);
+    if (settle || this.inFlight === 1) await queue.settled();
+    else await this.full?.opened;
+  }
+
+  private openQueue(): void {
+    this.full?.open();
+    this.full = null;
+  }
+
+  /**
+   * Hands a transaction or fragment to the sink, in commit order. An unfinished fragment moves
+   * neither the offset nor the acknowledged LSN: a restart replays its transaction from the start.
+   */
+  private async deliver(delivery: Delivery, sink: Sink): Promise<void> {
+    if ('passed' in delivery) {
+      this.stream?.acknowledge(delivery.passed);
+      this.passed(delivery.passed);
+      return;
+    }
+    const { tx, commits } = delivery;
     try {
       await sink(tx);
-      return true;
     } catch (cause) {
       const what = tx.fragment === undefined ? '' : ` (fragment ${tx.fragment.index})`;
-      this.fail(
-        new SourceError(
-          'SINK_FAILED',
-          `the sink rejected transaction ${tx.id}${what}: ${errorMessage(cause)}`,
-          { cause },
-        ),
+      throw new SourceError(
+        'SINK_FAILED',
+        `the sink rejected transaction ${tx.id}${what}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
       );
-      return false;
     }
+    if (!commits) return;
+    this.lastOffset = tx.offset;
+    this.stream?.acknowledge(tx.offset.lsn);
+    this.passed(tx.offset.lsn);
   }
 
   /**
@@ -628,6 +690,10 @@ export class PgoutputSource implements ChangeSource {
 
   private async close(): Promise<void> {
     this.stopping = true;
+    // What waits is dropped (a restart reads it again from the last stored offset); what the
+    // sink has is waited for, and a handler waiting for room is let go.
+    await this.queue?.close();
+    this.openQueue();
     await this.delivering.catch(() => undefined);
     await this.stream?.stop();
     const catalog = this.catalog;

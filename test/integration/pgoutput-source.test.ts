@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceTransaction } from '../../connectors/change-event.js';
 import { parseLsn } from '../../connectors/pgoutput/lsn.js';
 import { PgoutputSource } from '../../connectors/pgoutput/source.js';
+import { orderedSink } from '../../connectors/snapshot-delivery.js';
 import { BANK_TABLES } from '../../examples/bank/generate.js';
 import { createPgBankDatabase, loadPgBank, pgClient } from '../../examples/bank/postgres/db.js';
 import { runPgWorkload } from '../../examples/bank/postgres/workload.js';
@@ -51,6 +52,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
   const thirdSlot = `t_pgsrc3_${suffix}`;
   const fourthSlot = `t_pgsrc4_${suffix}`;
   const fifthSlot = `t_pgsrc5_${suffix}`;
+  const sixthSlot = `t_pgsrc6_${suffix}`;
   const sources: PgoutputSource[] = [];
   const config = { ...LEGACY_PG, database, slotName, snapshotChunkRows: 500 };
 
@@ -61,7 +63,7 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
 
   afterAll(async () => {
     for (const s of sources) await s.stop();
-    await dropPgState(database, [slotName, secondSlot, thirdSlot, fourthSlot, fifthSlot]);
+    await dropPgState(database, [slotName, secondSlot, thirdSlot, fourthSlot, fifthSlot, sixthSlot]);
   });
 
   it('delivers a consistent snapshot, then every committed transaction, and resumes without loss or duplicates', async () => {
@@ -374,5 +376,78 @@ describe.skipIf(!pgUp)('PgoutputSource on the PostgreSQL bank', () => {
     });
     await waitFor('the second commit', () => secondReader.some((tx) => touches(tx, 2)), 15_000);
     expect(secondReader.some((tx) => touches(tx, 1))).toBe(false);
+  });
+
+  it('with streamInFlight hands an ordered sink the transactions that waited, stored as groups in commit order, and acknowledges none past a failed group', async () => {
+    const cfg = { ...config, slotName: sixthSlot, tables: ['customers'], snapshotMode: 'never' as const };
+    const emailOf = (tx: SourceTransaction) =>
+      String((tx.events[0]?.after as { email?: string } | undefined)?.email);
+    const groups: string[][] = [];
+    const errors: SourceError[] = [];
+    let failAt: string | null = null;
+    const store = async (emails: string[]) => {
+      await new Promise((r) => setTimeout(r, 20));
+      if (failAt !== null && emails.includes(failAt)) throw new Error('store down');
+      groups.push(emails);
+    };
+    const a = new PgoutputSource(cfg, { logger: silentLogger, onError: (e) => errors.push(e) });
+    sources.push(a);
+    await a.start(
+      null,
+      orderedSink(
+        emailOf,
+        (email) => store([email]),
+        (calls) => store(calls.map((c) => c.prepared)),
+      ),
+      { streamInFlight: 16 },
+    );
+    const writer = pgClient(LEGACY_PG, database);
+    await writer.connect();
+    const update = async (n: number) => {
+      const email = `grouped-${n}@example.com`;
+      await writer.query('UPDATE customers SET email = $1 WHERE id = $2', [email, (n % 5) + 1]);
+      return email;
+    };
+    try {
+      const committed: string[] = [];
+      for (let n = 1; n <= 40; n++) committed.push(await update(n));
+      await waitFor('40 transactions', () => groups.flat().length >= 40, 30_000);
+      expect(groups.flat()).toEqual(committed);
+      // The commits outpace a 20 ms store: later transactions waited and were stored together.
+      expect(groups.some((g) => g.length > 1)).toBe(true);
+      expect(Math.max(...groups.map((g) => g.length))).toBeLessThanOrEqual(16);
+
+      // A group the store refuses: the source fails, and neither its offset nor the slot moves
+      // past the last stored group, so the next reader starts with the refused transactions.
+      const stored = groups.length;
+      failAt = 'grouped-45@example.com';
+      const more: string[] = [];
+      for (let n = 41; n <= 60; n++) more.push(await update(n));
+      await waitFor('the store failure', () => errors.length > 0, 30_000);
+      expect(errors[0]?.code).toBe('SINK_FAILED');
+      const kept = groups.slice(stored).flat();
+      expect(kept).toEqual(more.slice(0, kept.length));
+      expect(kept).not.toContain(failAt);
+      await a.stop();
+      const resumedFrom = parseLsn(String(a.offset()?.lsn));
+      expect(await slotFlushLsn(sixthSlot)).toBeLessThanOrEqual(resumedFrom);
+
+      failAt = null;
+      const again: string[] = [];
+      const b = new PgoutputSource(cfg, { logger: silentLogger });
+      sources.push(b);
+      await b.start(a.offset(), async (tx) => {
+        again.push(emailOf(tx));
+      });
+      await waitFor(
+        'the refused transactions again',
+        () => again.length >= more.length - kept.length,
+        30_000,
+      );
+      await b.stop();
+      expect(again).toEqual(more.slice(kept.length));
+    } finally {
+      await writer.end();
+    }
   });
 });
