@@ -2,6 +2,7 @@ import { type Connection as CoreConnection, createConnection } from 'mysql2';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
+import { DeliveryQueue, type DeliveryStats } from '../delivery-queue.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
 import { deliverSnapshot } from '../snapshot-delivery.js';
@@ -16,7 +17,6 @@ import {
   connectionOptions,
 } from './config.js';
 import { ddlTables } from './ddl.js';
-import { DeliveryQueue, type DeliveryStats } from './delivery-queue.js';
 import { GtidPosition } from './gtid-position.js';
 import { normalizeRow } from './normalize.js';
 import { preflight, type ServerFacts } from './preflight.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryQueue } from '../../connectors/binlog/delivery-queue.js';
+import { DeliveryQueue } from '../../connectors/delivery-queue.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -33,6 +33,26 @@ describe('delivery queue', () => {
     expect(got).toEqual([...Array(20).keys()]);
     expect(maxInFlight).toBe(1);
     expect(queue.stats().delivered).toBe(20);
+  });
+
+  it('settled resolves once every item is delivered, and after a failure stopped the queue', async () => {
+    const got: number[] = [];
+    const { queue } = harness(100, async (n) => {
+      await new Promise((r) => setTimeout(r, 2));
+      got.push(n);
+    });
+    for (let i = 0; i < 5; i++) queue.push(i);
+    await queue.settled();
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(queue.idle()).toBe(true);
+
+    const failing = harness(100, async (n) => {
+      if (n === 1) throw new Error('store down');
+    });
+    for (let i = 0; i < 3; i++) failing.queue.push(i);
+    await failing.queue.settled();
+    expect(failing.errors).toHaveLength(1);
+    expect(failing.queue.idle()).toBe(true);
   });
 
   it('with inFlight hands over what waits before the oldest settled, settles in order, and delivers an item marked alone by itself', async () => {
