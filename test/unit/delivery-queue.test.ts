@@ -3,6 +3,24 @@ import { DeliveryQueue } from '../../connectors/delivery-queue.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
+/** One delivery settles and the producer stays paused; the next brings what waits to half, and it resumes. */
+async function stillPausedThenResumed(gates: Array<() => void>, log: string[]): Promise<void> {
+  gates.shift()?.();
+  await tick();
+  expect(log).toEqual(['pause']);
+  gates.shift()?.();
+  await tick();
+  expect(log).toEqual(['pause', 'resume']);
+}
+
+/** Lets every held delivery settle, those handed over meanwhile too, until the queue is idle. */
+async function releaseAll(gates: Array<() => void>, queue: DeliveryQueue<number>): Promise<void> {
+  while (gates.length > 0 || !queue.idle()) {
+    gates.shift()?.();
+    await tick();
+  }
+}
+
 function harness(highWater: number, deliver: (n: number) => Promise<void>) {
   const log: string[] = [];
   const errors: unknown[] = [];
@@ -133,16 +151,8 @@ describe('delivery queue', () => {
     // 0 is in flight, 1..4 wait: four waiting reach the mark.
     expect(log).toEqual(['pause']);
     expect(queue.stats()).toMatchObject({ queued: 4, pauses: 1 });
-    gates.shift()?.();
-    await tick();
-    expect(log).toEqual(['pause']);
-    gates.shift()?.();
-    await tick();
-    expect(log).toEqual(['pause', 'resume']);
-    while (gates.length > 0 || !queue.idle()) {
-      gates.shift()?.();
-      await tick();
-    }
+    await stillPausedThenResumed(gates, log);
+    await releaseAll(gates, queue);
     expect(queue.stats()).toMatchObject({ delivered: 5, maxQueued: 4, pauses: 1 });
   });
 
@@ -162,17 +172,9 @@ describe('delivery queue', () => {
     for (const rows of [6, 4, 6]) queue.push(rows);
     expect(log).toEqual(['pause']);
     expect(queue.stats()).toMatchObject({ queued: 2, queuedSize: 10 });
-    gates.shift()?.();
-    await tick();
-    // 6 rows still wait: more than half of the mark.
-    expect(log).toEqual(['pause']);
-    gates.shift()?.();
-    await tick();
-    expect(log).toEqual(['pause', 'resume']);
-    while (gates.length > 0 || !queue.idle()) {
-      gates.shift()?.();
-      await tick();
-    }
+    // After the first settles, 6 rows still wait: more than half of the mark.
+    await stillPausedThenResumed(gates, log);
+    await releaseAll(gates, queue);
     expect(queue.stats()).toMatchObject({ delivered: 3, maxQueuedSize: 10, queuedSize: 0 });
   });
 
