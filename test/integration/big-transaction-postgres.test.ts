@@ -18,7 +18,6 @@ import {
   peakRss,
   type RunningProcess,
   runProcess,
-  sleep,
 } from '../fault/run-process.js';
 import bankHistory from './fixtures/bank-history.js';
 import {
@@ -32,7 +31,14 @@ import {
   until,
   watchBigTransaction,
 } from './support/big-transaction.js';
-import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
+import {
+  dropPgState,
+  LEGACY_PG,
+  legacyPgUrl,
+  pgQuery,
+  pgReachable,
+  slotReleased,
+} from './support/postgres.js';
 
 /**
  * big-transaction.test.ts on PostgreSQL: one legacy transaction of 200,000 rows through a real
@@ -47,7 +53,7 @@ import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres
 
 const pgUp = await pgReachable();
 const DATABASE = `h1_bigtx_pg_${process.pid}`;
-const URL = `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${DATABASE}`;
+const URL = legacyPgUrl(DATABASE);
 const CDC_NAME = `h1_bigtx_pg_${process.pid}`;
 const SLOT = `cqrs_${CDC_NAME}`;
 const ROWS = 200_000;
@@ -190,15 +196,7 @@ describe.skipIf(!pgUp)('a big source transaction on the embedded PostgreSQL path
       first.run.child.kill('SIGKILL');
       await exited(first.run.child);
     }
-    // The server lets the slot go once it sees the connection gone.
-    for (let i = 0; i < 60; i++) {
-      const active = await pgQuery(
-        'postgres',
-        `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active`,
-      );
-      if (active.length === 0) break;
-      await sleep(500);
-    }
+    await slotReleased(SLOT);
 
     const second = await startRun();
     try {

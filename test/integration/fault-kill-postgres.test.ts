@@ -8,7 +8,14 @@ import { initDefinition } from '../../definition/init/index.js';
 import { exited, runProcess, sleep } from '../fault/run-process.js';
 import { REPO_INDEX } from '../support/typecheck.js';
 import { count, until } from './support/big-transaction.js';
-import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres.js';
+import {
+  dropPgState,
+  LEGACY_PG,
+  legacyPgUrl,
+  pgQuery,
+  pgReachable,
+  slotReleased,
+} from './support/postgres.js';
 
 /**
  * kill -9 of a real `run` on PostgreSQL while one connection commits small transactions back
@@ -20,7 +27,7 @@ import { dropPgState, LEGACY_PG, pgQuery, pgReachable } from './support/postgres
 
 const pgUp = await pgReachable();
 const DATABASE = `t_killpg_${process.pid}`;
-const URL = `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${DATABASE}`;
+const URL = legacyPgUrl(DATABASE);
 const CDC_NAME = `t_killpg_${process.pid}`;
 const SLOT = `cqrs_${CDC_NAME}`;
 const ROWS = 10;
@@ -90,15 +97,7 @@ describe.skipIf(!pgUp)('kill -9 of run on PostgreSQL while transactions are stor
         run.child.kill('SIGKILL');
         await exited(run.child);
         console.info(`kill ${kill} after ${updates} updates`);
-        // The server lets the slot go once it sees the connection gone.
-        for (let i = 0; i < 60; i++) {
-          const active = await pgQuery(
-            'postgres',
-            `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active`,
-          );
-          if (active.length === 0) break;
-          await sleep(500);
-        }
+        await slotReleased(SLOT);
       }
     } finally {
       writing = false;

@@ -26,6 +26,22 @@ export const LEGACY_PG: PgConnOptions = pgConnSchema.parse({
   port: Number(process.env.CQRS_LEGACY_PG_PORT ?? 5433),
 });
 
+/** The URL `run` reaches `database` of the test server by. */
+export const legacyPgUrl = (database: string) =>
+  `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`;
+
+/** Waits (30 s at most) until no reader holds `slot`: the server lets it go once it sees a killed reader's connection gone. */
+export async function slotReleased(slot: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const active = await pgQuery(
+      'postgres',
+      `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`,
+    );
+    if (active.length === 0) return;
+    await sleep(500);
+  }
+}
+
 export async function pgReachable(): Promise<boolean> {
   const c = pgClient(LEGACY_PG, 'postgres');
   try {
