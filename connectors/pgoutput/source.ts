@@ -58,11 +58,10 @@ type Plan =
   | { kind: 'stream'; from: string | null };
 
 /**
- * What the stream hands on in commit order: a transaction or a fragment of one (`commits`:
- * the end of its transaction, whose offset and LSN it may move the source to), or the end of a
+ * What the stream hands on in commit order: a transaction or a fragment of one, or the end of a
  * commit that captured nothing, which only moves the position on.
  */
-type Delivery = { tx: StreamedTransaction; commits: boolean } | { passed: string };
+type Delivery = { tx: StreamedTransaction } | { passed: string };
 
 /**
  * Embedded CDC from PostgreSQL logical replication with the built-in pgoutput plugin: an
@@ -464,7 +463,7 @@ export class PgoutputSource implements ChangeSource {
         const full = assembler.change(lsn, change);
         // Delivered before the next message is read (the stream waits for this handler), so
         // at most one fragment fills while another is stored, whatever the transaction's size.
-        if (full !== null) await this.handOn({ tx: full, commits: false }, true);
+        if (full !== null) await this.handOn({ tx: full }, true);
         return;
       }
       case 'relation':
@@ -500,7 +499,7 @@ export class PgoutputSource implements ChangeSource {
             await this.handOn({ passed: canonicalLsn(message.commitEndLsn) }, false);
           return;
         }
-        await this.handOn({ tx, commits: true }, false);
+        await this.handOn({ tx }, false);
         return;
       }
       default:
@@ -535,7 +534,7 @@ export class PgoutputSource implements ChangeSource {
       this.passed(delivery.passed);
       return;
     }
-    const { tx, commits } = delivery;
+    const { tx } = delivery;
     try {
       await sink(tx);
     } catch (cause) {
@@ -548,7 +547,7 @@ export class PgoutputSource implements ChangeSource {
         },
       );
     }
-    if (!commits) return;
+    if (tx.fragment !== undefined && !tx.fragment.last) return;
     this.lastOffset = tx.offset;
     this.stream?.acknowledge(tx.offset.lsn);
     this.passed(tx.offset.lsn);
