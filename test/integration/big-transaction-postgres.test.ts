@@ -34,9 +34,9 @@ import {
 import {
   dropPgState,
   LEGACY_PG,
-  legacyPgUrl,
   pgQuery,
   pgReachable,
+  pgRunTarget,
   slotReleased,
 } from './support/postgres.js';
 
@@ -52,10 +52,12 @@ import {
  */
 
 const pgUp = await pgReachable();
-const DATABASE = `h1_bigtx_pg_${process.pid}`;
-const URL = legacyPgUrl(DATABASE);
-const CDC_NAME = `h1_bigtx_pg_${process.pid}`;
-const SLOT = `cqrs_${CDC_NAME}`;
+const {
+  database: DATABASE,
+  url: URL,
+  cdcName: CDC_NAME,
+  slot: SLOT,
+} = pgRunTarget(`h1_bigtx_pg_${process.pid}`);
 const ROWS = 200_000;
 const REPLAYED_ROWS = 50_000;
 

@@ -11,9 +11,9 @@ import { count, until } from './support/big-transaction.js';
 import {
   dropPgState,
   LEGACY_PG,
-  legacyPgUrl,
   pgQuery,
   pgReachable,
+  pgRunTarget,
   slotReleased,
 } from './support/postgres.js';
 
@@ -26,10 +26,12 @@ import {
  */
 
 const pgUp = await pgReachable();
-const DATABASE = `t_killpg_${process.pid}`;
-const URL = legacyPgUrl(DATABASE);
-const CDC_NAME = `t_killpg_${process.pid}`;
-const SLOT = `cqrs_${CDC_NAME}`;
+const {
+  database: DATABASE,
+  url: URL,
+  cdcName: CDC_NAME,
+  slot: SLOT,
+} = pgRunTarget(`t_killpg_${process.pid}`);
 const ROWS = 10;
 const KILLS = 3;
 const WRITES_PER_SEC = 2000;

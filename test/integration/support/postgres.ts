@@ -8,6 +8,7 @@ import {
   slotNameFor,
 } from '../../../connectors/debezium/config.js';
 import { ConnectClient } from '../../../connectors/debezium/connect-client.js';
+import { pgoutputConfigFromUrl } from '../../../connectors/pgoutput/config.js';
 import { dropSlot } from '../../../connectors/pgoutput/slot.js';
 import {
   dropPgDatabase,
@@ -29,6 +30,15 @@ export const LEGACY_PG: PgConnOptions = pgConnSchema.parse({
 /** The URL `run` reaches `database` of the test server by. */
 export const legacyPgUrl = (database: string) =>
   `postgres://${LEGACY_PG.user}:${LEGACY_PG.password}@${LEGACY_PG.host}:${LEGACY_PG.port}/${database}`;
+
+/**
+ * A database of the test server for a `run` process (CQRS_CDC_NAME `name`, the database's own
+ * name): its URL and the slot its pgoutput reader is named after, as the reader names it.
+ */
+export function pgRunTarget(name: string): { database: string; url: string; cdcName: string; slot: string } {
+  const url = legacyPgUrl(name);
+  return { database: name, url, cdcName: name, slot: pgoutputConfigFromUrl(url, { name }).slotName };
+}
 
 /** Waits (30 s at most) until no reader holds `slot`: the server lets it go once it sees a killed reader's connection gone. */
 export async function slotReleased(slot: string): Promise<void> {
