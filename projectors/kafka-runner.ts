@@ -90,6 +90,8 @@ function projectionGauge(
 
 const DEFAULT_STORE_CHECK_MS = 15_000;
 const DEFAULT_PARTITIONS_CONCURRENCY = 16;
+/** How long stop waits for a store check or batch still running. */
+const STOP_WAIT_MS = 10_000;
 /**
  * The broker answers a fetch once it holds this many bytes for it, or after FETCH_MAX_WAIT_MS.
  * A batch costs the store three round trips (marks read, writes, marks written) and the
@@ -143,6 +145,10 @@ export class KafkaProjector {
   private readonly lost = new Map<string, bigint>();
   private owned: TopicPartition[] = [];
   private checkTimer: NodeJS.Timeout | null = null;
+  /** The timer's store check, while it runs: a slow store must not pile checks up behind it. */
+  private timedCheck: Promise<void> | null = null;
+  /** Set by stop: no store check starts after it, since the caller closes the store next. */
+  private stopping = false;
   /** Batches and store checks run one at a time: a replay must not interleave with a batch. */
   private serial: Promise<unknown> = Promise.resolve();
   /** Batches handed over while the previous ones were written: the next write takes them all. */
@@ -248,19 +254,43 @@ export class KafkaProjector {
     });
     await this.supervisor.start();
     this.checkTimer = setInterval(() => {
-      void this.checkStore().catch((err: unknown) =>
-        this.logger.warn({ err }, 'applied marks check failed; trying again later'),
-      );
+      if (this.timedCheck !== null) return;
+      this.timedCheck = this.checkStoreOrWarn().finally(() => {
+        this.timedCheck = null;
+      });
     }, this.options.storeCheckIntervalMs ?? DEFAULT_STORE_CHECK_MS);
     this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     // What the store holds is committed before the consumer leaves: less to re-deliver after.
     await this.commits.settled();
     await this.supervisor?.stop();
+    // A store check still running reads the store, which the caller closes once this resolves:
+    // it ran into a closed client and logged a failure that would be "tried again later". A
+    // stalled store does not hold the stop for longer than STOP_WAIT_MS.
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.serial.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(resolve, STOP_WAIT_MS, false);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished)
+      this.logger.warn(
+        { waitedMs: STOP_WAIT_MS },
+        'a store call was still running at stop; not waiting for it',
+      );
     await this.producer.disconnect();
+  }
+
+  private checkStoreOrWarn(): Promise<void> {
+    return this.checkStore().catch((err: unknown) =>
+      this.logger.warn({ err }, 'applied marks check failed; trying again later'),
+    );
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -275,6 +305,7 @@ export class KafkaProjector {
    */
   checkStore(): Promise<void> {
     return this.exclusive(async () => {
+      if (this.stopping) return;
       const consumer = this.supervisor?.current() ?? null;
       const owned = this.owned;
       if (consumer === null || owned.length === 0) return;
@@ -369,9 +400,7 @@ export class KafkaProjector {
       for (const key of this.lost.keys()) if (!owned.has(key)) this.lost.delete(key);
       if (this.lost.size === 0) this.metrics.dataLost.set(this.labels(), 0);
       // At start and after each rebalance: a store that lost data while nothing was consumed.
-      void this.checkStore().catch((err: unknown) =>
-        this.logger.warn({ err }, 'applied marks check failed; trying again later'),
-      );
+      void this.checkStoreOrWarn();
     });
     try {
       await consumer.connect();

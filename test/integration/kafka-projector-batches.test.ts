@@ -284,6 +284,64 @@ describe('KafkaProjector: batches of several partitions applied together', () =>
     }
   }, 240_000);
 
+  it('stop waits for a store check still running: nothing reads the store once it resolved', async () => {
+    const topicPrefix = `h4_stop_${suffix}`;
+    const database = `h4_stop_${suffix}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: domainTopic(topicPrefix, 'item'), numPartitions: PARTITIONS }],
+    });
+    await admin.disconnect();
+    const projection = new MongoReadModel({
+      migration,
+      readModel: 'item',
+      client: mongo,
+      database,
+      logger: silentLogger,
+    });
+    // Each check's marks read takes 2 s, longer than the consumer takes to leave the group:
+    // a stop that does not wait for it returns while it still reads the store.
+    let reading = 0;
+    let reads = 0;
+    const appliedMarks = projection.appliedMarks.bind(projection);
+    projection.appliedMarks = async (partitions) => {
+      reading++;
+      try {
+        await new Promise((r) => setTimeout(r, 2000));
+        return await appliedMarks(partitions);
+      } finally {
+        reading--;
+        reads++;
+      }
+    };
+    const projector = new KafkaProjector({
+      kafka,
+      projection,
+      topicPrefix,
+      partitions: PARTITIONS,
+      store: 'test',
+      storeCheckIntervalMs: 10,
+    });
+    try {
+      await projector.start();
+      await waitFor('a store check under way', () => reading > 0);
+    } finally {
+      await projector.stop();
+    }
+    try {
+      expect(reading).toBe(0);
+      const readsAtStop = reads;
+      // The timer fired every 10 ms until the stop: no check starts after it.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(reading).toBe(0);
+      expect(reads).toBe(readsAtStop);
+    } finally {
+      await mongo.db(database).dropDatabase();
+      await dropKafka(topicPrefix);
+    }
+  }, 120_000);
+
   it('OpenSearch: keeps each aggregate in order, and a redelivered topic changes nothing', async () => {
     const topicPrefix = `h4_batches_o_${suffix}`;
     const indexPrefix = `h4-batches-${suffix}`;
