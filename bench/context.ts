@@ -19,6 +19,13 @@ export const benchSettingsSchema = z.object({
   cdcRates: z.array(z.number().positive()).min(1),
   /** Seconds with no write load measured before the first CDC level (0: none). */
   cdcQuietSec: z.number().nonnegative(),
+  /**
+   * Seconds of write load at the first level's rate before the measured levels (0: none): a
+   * freshly started pipeline runs its code unoptimised for its first seconds under load (JIT
+   * warm-up), which charged a lag of seconds to whichever level came first. Its lag is reported
+   * on its own.
+   */
+  cdcWarmupSec: z.number().nonnegative(),
   /** Freshness markers committed per second during each CDC level. */
   markersPerSec: z.number().positive(),
   /** Longest replay per store, from the start of the event store into empty read models. */
@@ -39,6 +46,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 2,
     cdcRates: [100],
     cdcQuietSec: 0,
+    cdcWarmupSec: 0,
     markersPerSec: 10,
     replaySec: 60,
     decodeOps: 100,
@@ -52,6 +60,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 10,
     cdcRates: [500, 2000, 5000],
     cdcQuietSec: 0,
+    cdcWarmupSec: 10,
     markersPerSec: 20,
     replaySec: 60,
     decodeOps: 5000,
@@ -65,6 +74,7 @@ export const SETTINGS: Record<ScaleName, BenchSettings> = {
     cdcSec: 30,
     cdcRates: [500, 2000, 5000],
     cdcQuietSec: 0,
+    cdcWarmupSec: 15,
     markersPerSec: 20,
     replaySec: 1800,
     decodeOps: 20_000,

@@ -57,6 +57,7 @@ const argsSchema = z.object({
     .pipe(z.array(z.number().positive()).min(1))
     .optional(),
   cdcQuietSec: z.coerce.number().nonnegative().optional(),
+  cdcWarmupSec: z.coerce.number().nonnegative().optional(),
   replaySec: z.coerce.number().positive().optional(),
 });
 export type BenchArgs = z.infer<typeof argsSchema>;
@@ -93,6 +94,10 @@ function benchCommand() {
       'seconds with no write load measured before the first CDC level: what the pipeline spends idle after its start (default 0)',
     )
     .option(
+      '--cdc-warmup-sec <n>',
+      "seconds of write load at the first CDC level's rate before the measured levels, its lag reported apart: the pipeline's code warming up after its start (default per scale: 0, 10, 15)",
+    )
+    .option(
       '--replay-sec <n>',
       'longest replay per store in the throughput scenario, in seconds (default per scale: 60, 60, 1800: a whole replay at bench scale)',
     )
@@ -127,6 +132,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     cdcSec: values.cdcSec,
     cdcRates: values.cdcRates,
     cdcQuietSec: values.cdcQuietSec,
+    cdcWarmupSec: values.cdcWarmupSec,
     replaySec: values.replaySec,
   });
   if (!parsed.success) throw invalidOptions(parsed.error, command);
@@ -179,6 +185,7 @@ function settingsOf(args: BenchArgs) {
     cdcSec: args.cdcSec ?? scale.cdcSec,
     cdcRates: args.cdcRates ?? scale.cdcRates,
     cdcQuietSec: args.cdcQuietSec ?? scale.cdcQuietSec,
+    cdcWarmupSec: args.cdcWarmupSec ?? scale.cdcWarmupSec,
     replaySec: args.replaySec ?? scale.replaySec,
   };
 }

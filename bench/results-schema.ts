@@ -148,7 +148,13 @@ const cdcResults = z.object({
   /** Each path under the same levels, one after the other on the same data. */
   paths: z
     .array(
-      z.object({ path: cdcPathNameSchema, method: z.string(), levels: z.array(freshnessLevelSchema).min(1) }),
+      z.object({
+        path: cdcPathNameSchema,
+        method: z.string(),
+        /** The write load before the levels, at the first level's rate (--cdc-warmup-sec); absent when none ran. */
+        warmup: freshnessLevelSchema.optional(),
+        levels: z.array(freshnessLevelSchema).min(1),
+      }),
     )
     .min(1),
 });

@@ -264,6 +264,17 @@ function cdcSection(cdc: ResultsOf<'cdc'>): string {
   );
   const methods = cdc.paths.map((p) => `${p.path}: ${p.method}.`).join('\n\n');
   const stages = cdcStagesTable(cdc);
+  const warmups = cdc.paths.flatMap(({ path, warmup: w }) =>
+    w === undefined
+      ? []
+      : [
+          `${path}: ${f1(w.durationSec)} s at ${w.targetRowChangesPerSec} row changes/s (achieved ${w.achievedRowChangesPerSec}), lag p50 / p99 / max ${f1(w.lag.p50Ms)} / ${f1(w.lag.p99Ms)} / ${f1(w.lag.maxMs)} ms`,
+        ],
+  );
+  const warmupText =
+    warmups.length === 0
+      ? ''
+      : `\n\nWarm-up, before the levels and not in the table: the write load at the first level's rate right after the pipeline started, while its code still runs unoptimised (JIT); what a restart under load costs. ${warmups.join('; ')}.`;
   return `${table(
     [
       'path',
@@ -275,7 +286,7 @@ function cdcSection(cdc: ResultsOf<'cdc'>): string {
       'CPU µs per row change: legacy DB / write load / harness',
     ],
     rows,
-  )}\n\nCPU per row change: each process's CPU time over the write load divided by the row changes it made; the harness runs the markers and their 2 ms polling, and the embedded pipeline (or the translator and projectors of the Debezium/Kafka path; Kafka Connect and the stores are not counted).${stages}\n\nMethod — ${methods}`;
+  )}\n\nCPU per row change: each process's CPU time over the write load divided by the row changes it made; the harness runs the markers and their 2 ms polling, and the embedded pipeline (or the translator and projectors of the Debezium/Kafka path; Kafka Connect and the stores are not counted).${warmupText}${stages}\n\nMethod — ${methods}`;
 }
 
 /** The hops of a marker's way, in order, as the stage table heads them. */

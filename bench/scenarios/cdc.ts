@@ -267,12 +267,13 @@ async function measureLevel(
   ctx: ScenarioContext,
   path: RunningCdcPath,
   targetRowChangesPerSec: number,
+  seconds: number,
   rowsPerOp: number,
   opBudgetMs: number,
   accountMax: number,
   legacyPid: number | null,
 ): Promise<MeasuredLevel> {
-  const { cdcSec, markersPerSec } = ctx.settings;
+  const { markersPerSec } = ctx.settings;
   const opsPerSec = targetRowChangesPerSec / rowsPerOp;
   // Enough operations in flight for the rate when each takes OP_BUDGET_MS: an operation is about
   // a dozen statements, and on a busy machine each round trip waits for a core.
@@ -290,7 +291,7 @@ async function measureLevel(
       database: ctx.fixture.dataset.database,
       seed: ctx.seed + targetRowChangesPerSec,
       opsPerSec,
-      durationMs: cdcSec * 1000,
+      durationMs: seconds * 1000,
       concurrency,
     },
     writeLoadOutputSchema,
@@ -371,7 +372,7 @@ async function measureLevel(
     // Little's law, all connections busy (the load fell behind its schedule): the mean time an
     // operation held its connection. Null when the load kept up (connections sat idle).
     busyOpMs:
-      writes.ops > 0 && writes.rowChanges < targetRowChangesPerSec * cdcSec * 0.95
+      writes.ops > 0 && writes.rowChanges < targetRowChangesPerSec * seconds * 0.95
         ? Math.round((concurrency * writes.elapsedMs) / writes.ops)
         : null,
     threadCpuPerRowChangeUs:
@@ -399,6 +400,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
   const legacyPid = await legacyServerPid(ctx.fixture.pool, ctx.server.host);
   const running = await path.start(ctx);
   const levels: FreshnessLevel[] = [];
+  let warmup: FreshnessLevel | undefined;
   try {
     if (ctx.settings.cdcQuietSec > 0) await measureQuiet(ctx, path, running, accountMax);
     let rowsPerOp = INITIAL_ROWS_PER_OP;
@@ -406,9 +408,37 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
     // machine an operation takes far longer than OP_BUDGET_MS, and too few connections, not the
     // pipeline, would then cap the rate.
     let opBudgetMs = OP_BUDGET_MS;
-    const top = Math.max(...ctx.settings.cdcRates);
-    for (const target of ctx.settings.cdcRates) {
-      const measure = () => measureLevel(ctx, running, target, rowsPerOp, opBudgetMs, accountMax, legacyPid);
+    const learn = ({ level, busyOpMs }: MeasuredLevel) => {
+      if (level.writeOps > 0 && level.achievedRowChangesPerSec > 0)
+        rowsPerOp = (level.achievedRowChangesPerSec * level.durationSec) / level.writeOps;
+      if (busyOpMs !== null) opBudgetMs = Math.max(opBudgetMs, busyOpMs);
+    };
+    const { cdcRates, cdcSec, cdcWarmupSec } = ctx.settings;
+    const first = cdcRates[0] as number;
+    if (cdcWarmupSec > 0) {
+      const measured = await measureLevel(
+        ctx,
+        running,
+        first,
+        cdcWarmupSec,
+        rowsPerOp,
+        opBudgetMs,
+        accountMax,
+        legacyPid,
+      );
+      // The Debezium path's stage timings of the warm-up are not the first level's.
+      await running.levelReport?.();
+      learn(measured);
+      warmup = measured.level;
+      ctx.logger.info(
+        { path: path.name, target: first, achieved: warmup.achievedRowChangesPerSec, lag: warmup.lag },
+        'cdc warm-up',
+      );
+    }
+    const top = Math.max(...cdcRates);
+    for (const target of cdcRates) {
+      const measure = () =>
+        measureLevel(ctx, running, target, cdcSec, rowsPerOp, opBudgetMs, accountMax, legacyPid);
       let measured: MeasuredLevel;
       let profile: ProfileSummary | undefined;
       const windowFrom = process.hrtime.bigint();
@@ -423,9 +453,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
           'BENCH_NO_MARKERS',
           `no marker became visible at ${target} row changes/s on ${path.name}`,
         );
-      if (level.writeOps > 0 && level.achievedRowChangesPerSec > 0)
-        rowsPerOp = (level.achievedRowChangesPerSec * level.durationSec) / level.writeOps;
-      if (measured.busyOpMs !== null) opBudgetMs = Math.max(opBudgetMs, measured.busyOpMs);
+      learn(measured);
       ctx.logger.info(
         {
           path: path.name,
@@ -450,7 +478,7 @@ async function measurePath(ctx: ScenarioContext, path: CdcPath, accountMax: numb
   } finally {
     await running.stop();
   }
-  return { path: path.name, method: path.method, levels };
+  return { path: path.name, method: path.method, ...(warmup ? { warmup } : {}), levels };
 }
 
 /**

@@ -24,8 +24,19 @@ describe('bench arguments', () => {
 
   it('parses the CDC level options', () => {
     expect(
-      parseBenchArgs(['cdc', '--cdc-rates', '300,300,1200', '--cdc-sec', '5', '--cdc-quiet-sec', '10']),
-    ).toMatchObject({ cdcRates: [300, 300, 1200], cdcSec: 5, cdcQuietSec: 10 });
+      parseBenchArgs([
+        'cdc',
+        '--cdc-rates',
+        '300,300,1200',
+        '--cdc-sec',
+        '5',
+        '--cdc-quiet-sec',
+        '10',
+        '--cdc-warmup-sec',
+        '0',
+      ]),
+    ).toMatchObject({ cdcRates: [300, 300, 1200], cdcSec: 5, cdcQuietSec: 10, cdcWarmupSec: 0 });
+    expect(() => parseBenchArgs(['cdc', '--cdc-warmup-sec', '-1'])).toThrow(/cdcWarmupSec/);
     expect(parseBenchArgs(['cdc'])).toMatchObject({ cdcRates: undefined, cdcSec: undefined });
     expect(() => parseBenchArgs(['cdc', '--cdc-rates', '300,fast'])).toThrow(/cdcRates/);
   });
