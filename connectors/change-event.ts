@@ -100,6 +100,11 @@ export interface TransactionFragment {
   last: boolean;
 }
 
+/** Whether a delivery ends its transaction (whole, or the last fragment): only then is its offset a resume point. */
+export function endsTransaction(tx: { fragment?: TransactionFragment }): boolean {
+  return tx.fragment === undefined || tx.fragment.last;
+}
+
 /** A captured table's definition changed (ALTER/RENAME/DROP … in the binlog, a Relation message in pgoutput). */
 export interface SourceSchemaChange {
   db: string;

@@ -145,8 +145,8 @@ export class KafkaProjector {
   private readonly lost = new Map<string, bigint>();
   private owned: TopicPartition[] = [];
   private checkTimer: NodeJS.Timeout | null = null;
-  /** The timer's store check, while it runs: a slow store must not pile checks up behind it. */
-  private timedCheck: Promise<void> | null = null;
+  /** The timer's store check is running: a slow store must not pile checks up behind it. */
+  private timedCheckRunning = false;
   /** Set by stop: no store check starts after it, since the caller closes the store next. */
   private stopping = false;
   /** Batches and store checks run one at a time: a replay must not interleave with a batch. */
@@ -254,9 +254,10 @@ export class KafkaProjector {
     });
     await this.supervisor.start();
     this.checkTimer = setInterval(() => {
-      if (this.timedCheck !== null) return;
-      this.timedCheck = this.checkStoreOrWarn().finally(() => {
-        this.timedCheck = null;
+      if (this.timedCheckRunning) return;
+      this.timedCheckRunning = true;
+      void this.checkStoreOrWarn().finally(() => {
+        this.timedCheckRunning = false;
       });
     }, this.options.storeCheckIntervalMs ?? DEFAULT_STORE_CHECK_MS);
     this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');

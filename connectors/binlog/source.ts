@@ -1,7 +1,13 @@
 import { type Connection as CoreConnection, createConnection } from 'mysql2';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
+import {
+  endsTransaction,
+  type Row,
+  type SourceInfo,
+  type SourceOffset,
+  type SourceSchemaChange,
+} from '../change-event.js';
 import { DeliveryQueue, type DeliveryStats } from '../delivery-queue.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
@@ -313,7 +319,7 @@ export class MysqlBinlogSource implements ChangeSource {
         if (tx.schemaChanges !== undefined) await this.describeTables(tx.schemaChanges);
         await sink(tx);
         // An unfinished fragment is no resume point: a restart replays its transaction whole.
-        if (tx.fragment === undefined || tx.fragment.last) this.lastOffset = tx.offset;
+        if (endsTransaction(tx)) this.lastOffset = tx.offset;
       },
       pause: () => this.stream?.pause(),
       resume: () => this.stream?.resume(),

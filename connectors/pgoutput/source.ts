@@ -3,7 +3,13 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { z } from 'zod';
 import { errorMessage, SourceError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import type { Row, SourceInfo, SourceOffset, SourceSchemaChange } from '../change-event.js';
+import {
+  endsTransaction,
+  type Row,
+  type SourceInfo,
+  type SourceOffset,
+  type SourceSchemaChange,
+} from '../change-event.js';
 import { DeliveryQueue } from '../delivery-queue.js';
 import type { ChangeSource, DeliveryOptions, Sink } from '../ports.js';
 import { deliverResnapshot } from '../resnapshot-delivery.js';
@@ -547,7 +553,7 @@ export class PgoutputSource implements ChangeSource {
         },
       );
     }
-    if (tx.fragment !== undefined && !tx.fragment.last) return;
+    if (!endsTransaction(tx)) return;
     this.lastOffset = tx.offset;
     this.stream?.acknowledge(tx.offset.lsn);
     this.passed(tx.offset.lsn);
