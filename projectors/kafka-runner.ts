@@ -23,6 +23,7 @@ import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { maskValue } from '../lib/masking.js';
 import { sharedCounter } from '../lib/metrics.js';
+import { settledWithin } from '../lib/settled-within.js';
 import {
   type AppliedMark,
   type BatchInvalidation,
@@ -272,15 +273,7 @@ export class KafkaProjector {
     // A store check still running reads the store, which the caller closes once this resolves:
     // it ran into a closed client and logged a failure that would be "tried again later". A
     // stalled store does not hold the stop for longer than STOP_WAIT_MS.
-    let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      this.serial.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(resolve, STOP_WAIT_MS, false);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!finished)
+    if (!(await settledWithin(this.serial, STOP_WAIT_MS)))
       this.logger.warn(
         { waitedMs: STOP_WAIT_MS },
         'a store call was still running at stop; not waiting for it',

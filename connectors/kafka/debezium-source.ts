@@ -4,6 +4,7 @@ import { errorMessage, SourceError } from '../../lib/errors.js';
 import { isObject } from '../../lib/guards.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import { sharedCounter } from '../../lib/metrics.js';
+import { settledWithin } from '../../lib/settled-within.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
 import { DebeziumTruncateError } from '../debezium/errors.js';
@@ -84,6 +85,9 @@ export interface KafkaDebeziumSourceOptions {
   onError?: (err: SourceError) => void;
 }
 
+/** How long `stop` waits for a delivery or tick still running. */
+const STOP_WAIT_MS = 10_000;
+
 /** The stale-END grace when none is given (the config's default). */
 const DEFAULT_GRACE_MS = 30_000;
 
@@ -139,6 +143,9 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   /** The flush batches read since the last one started will join (of one generation). */
   private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
+  /** A tick's check still runs: the next tick is skipped rather than queued behind it. */
+  private tickRunning = false;
+  private stopping = false;
   /** Offset commits of delivered points, one after the other, not awaited by the batches. */
   private readonly commits = new BackgroundCommits<CommitPoint>({
     key: pointKey,
@@ -255,9 +262,15 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     // snapshot table's grace, need their own clock.
     this.staleTimer = setInterval(
       () => {
-        this.one(() => this.onTick(graceMs)).catch((err: unknown) =>
-          this.logger.warn({ err: errorMessage(err) }, 'stale END marker check failed; retried'),
-        );
+        if (this.tickRunning) return;
+        this.tickRunning = true;
+        this.one(() => this.onTick(graceMs))
+          .catch((err: unknown) =>
+            this.logger.warn({ err: errorMessage(err) }, 'stale END marker check failed; retried'),
+          )
+          .finally(() => {
+            this.tickRunning = false;
+          });
       },
       Math.max(250, Math.min(5000, Math.floor(graceMs / 2))),
     );
@@ -266,8 +279,17 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
+    // A tick still running asks the admin client for end offsets and may deliver and commit:
+    // it finishes before the consumer and the admin client go (it ran into closed clients and
+    // logged a failure nobody would retry). A stalled broker does not hold the stop longer.
+    if (!(await settledWithin(this.exclusive, STOP_WAIT_MS)))
+      this.logger.warn(
+        { waitedMs: STOP_WAIT_MS },
+        'a delivery or stale-marker check was still running at stop',
+      );
     // What was delivered is committed before the consumer leaves: less to re-deliver after.
     await this.commits.settled();
     await this.supervisor?.stop();
@@ -443,7 +465,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    * queued behind it goes on.
    */
   private async onTick(graceMs: number): Promise<void> {
-    if (this.seeded !== this.generation) return;
+    if (this.stopping || this.seeded !== this.generation) return;
     const blocked = this.reassembler.blockedHead();
     if (blocked !== null && Date.now() - blocked.readAtMs >= graceMs) {
       this.reassembler.dropExhausted(await this.endOffsets(blocked.missingTopics), graceMs);
