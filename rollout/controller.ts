@@ -5,6 +5,7 @@ import { type ScheduledJob, scheduleJob } from '../compare/reconcile-schedule.js
 import type { Migration } from '../definition/migration.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { settledWithin } from '../lib/settled-within.js';
 import { type AuditLog, auditedChange } from '../shadow-api/audit-log.js';
 import type { FlagStore } from '../shadow-api/flag-store.js';
 import { type EndpointFlag, type FlagDocument, resolveFlag } from '../shadow-api/flags.js';
@@ -89,6 +90,9 @@ export interface Actor {
   reason: string | null;
 }
 
+/** How long `stop` waits for a step still running (a flag store that does not answer). */
+const STOP_WAIT_MS = 10_000;
+
 const STAGE_OF_MODE: Record<EndpointFlag['mode'], Stage> = {
   legacy: 'capture',
   shadow: 'shadow',
@@ -109,6 +113,15 @@ export class RolloutController {
   private readonly lag: LagWindow;
   private timer: NodeJS.Timeout | null = null;
   private job: ScheduledJob | null = null;
+  /**
+   * Steps (manual, scheduled, the kill switch's) one after the other: each decides on the flags
+   * the one before it left. Interleaved at the flag store's await, two advances both stepped
+   * from the same state, and a manual step could land on top of the kill switch's rollback.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+  /** The timer's check still waits or runs: the next tick is skipped, not queued behind it. */
+  private timedTickPending = false;
+  private stopping = false;
   private readonly metrics: { stage: Gauge; rollbacks: Counter } | null;
 
   constructor(private readonly options: RolloutControllerOptions) {
@@ -165,7 +178,11 @@ export class RolloutController {
     };
   }
 
-  async advance(target: string, by: Actor, force = false): Promise<StepResult> {
+  advance(target: string, by: Actor, force = false): Promise<StepResult> {
+    return this.exclusive(() => this.advanceNow(target, by, force));
+  }
+
+  private async advanceNow(target: string, by: Actor, force: boolean): Promise<StepResult> {
     this.sample();
     const status = this.statusOf(target);
     if (status.next === null || status.verdict === null)
@@ -185,7 +202,11 @@ export class RolloutController {
     return this.apply(target, status.state, status.next, 'rollout.advance', by, status.verdict, force);
   }
 
-  async rollback(target: string, by: Actor, to?: 'shadow' | 'capture'): Promise<StepResult> {
+  rollback(target: string, by: Actor, to?: 'shadow' | 'capture'): Promise<StepResult> {
+    return this.exclusive(() => this.rollbackNow(target, by, to));
+  }
+
+  private async rollbackNow(target: string, by: Actor, to?: 'shadow' | 'capture'): Promise<StepResult> {
     const state = this.stateOf(this.requireTarget(target));
     const plan = to === undefined ? this.options.plan : { ...this.options.plan, rollbackTo: to };
     const step = rollbackStep(state, plan);
@@ -218,7 +239,13 @@ export class RolloutController {
   }
 
   /** One look at every target: the kill switch always, the canary schedule when it fired. */
-  async tick(scheduleDue: boolean): Promise<StepResult[]> {
+  tick(scheduleDue: boolean): Promise<StepResult[]> {
+    return this.exclusive(() => this.tickNow(scheduleDue));
+  }
+
+  private async tickNow(scheduleDue: boolean): Promise<StepResult[]> {
+    // A tick queued behind the step running at stop: the caller closes the stores next.
+    if (this.stopping) return [];
     this.sample();
     const done: StepResult[] = [];
     for (const target of this.targets()) {
@@ -261,7 +288,13 @@ export class RolloutController {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.safeTick(false), this.options.checkIntervalMs);
+    this.timer = setInterval(() => {
+      if (this.timedTickPending) return;
+      this.timedTickPending = true;
+      void this.safeTick(false).finally(() => {
+        this.timedTickPending = false;
+      });
+    }, this.options.checkIntervalMs);
     this.timer.unref();
     if (this.options.schedule !== '') {
       this.job = scheduleJob('rollout', this.options.schedule, async () => this.safeTick(true), this.logger);
@@ -269,10 +302,20 @@ export class RolloutController {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await this.job?.stop();
     this.job = null;
+    // A step still running writes the flags and the audit log, which the caller closes next.
+    if (!(await settledWithin(this.serial, STOP_WAIT_MS)))
+      this.logger.warn({ waitedMs: STOP_WAIT_MS }, 'a rollout step was still running at stop');
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(work, work);
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   private async safeTick(scheduleDue: boolean): Promise<void> {
