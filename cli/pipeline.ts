@@ -17,7 +17,7 @@ import type { ReadModels } from '../definition/read-models.js';
 import { AppendThread } from '../eventstore/append-thread.js';
 import { deadLetterMask } from '../eventstore/dead-letter-mask.js';
 import { type EncodedAppendBatch, encodeBatch } from '../eventstore/event-encoding.js';
-import type { AppendResult } from '../eventstore/ports.js';
+import { type AppendResult, movesOffsetOnly } from '../eventstore/ports.js';
 import { SqliteEventStore } from '../eventstore/sqlite.js';
 import { type Config, dataPath } from '../lib/config.js';
 import { type DataDirLock, lockDataDir } from '../lib/data-lock.js';
@@ -412,7 +412,7 @@ async function startWithLock(options: PipelineOptions, lock: DataDirLock): Promi
       metrics.events.inc(batch.events.length);
       metrics.deadLetters.inc(batch.deadLetters.length);
       // A staged fragment is not visible yet: the projector hears of its transaction once published.
-      if (!results[i]?.staged) published++;
+      if (!results[i]?.staged && !movesOffsetOnly(batch)) published++;
     }
     if (published === 0) return;
     metrics.transactions.inc(published);

@@ -139,6 +139,7 @@ export function binlogSourceConfigFrom(config: Config, tables: readonly string[]
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     maxTransactionRows: config.cdc.maxTransactionRows,
+    heartbeatIntervalMs: config.cdc.heartbeatIntervalMs,
     // One full fragment waits while the sink stores another and the reader fills the next.
     maxQueuedRows: config.cdc.maxTransactionRows,
   };
@@ -160,6 +161,7 @@ export function pgoutputSourceConfigFrom(
     snapshotMode: config.cdc.snapshotMode,
     snapshotChunkRows: config.cdc.snapshotChunkRows,
     maxTransactionRows: config.cdc.maxTransactionRows,
+    heartbeatIntervalMs: config.cdc.heartbeatIntervalMs,
   });
 }
 
@@ -342,9 +344,9 @@ function pgoutputProgress(settings: PgoutputSourceConfig, source: PgoutputSource
 /**
  * A progress probe over the offset a pipeline stored (`stored()`, read on every `reached`), for
  * a process that reads beside the running pipeline: it opens one plain connection to ask where
- * the change log ends, never a binlog dump or a replication slot. The stored offset moves only
- * with delivered transactions of captured tables, so writes elsewhere on the server keep it
- * "behind" until the next captured one.
+ * the change log ends, never a binlog dump or a replication slot. The stored offset moves with
+ * delivered transactions of captured tables, and every cdc.heartbeatIntervalMs over writes
+ * elsewhere on the server: until the next of either it reads as "behind".
  */
 export function openStoredProgress(
   config: Config,

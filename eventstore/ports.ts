@@ -64,6 +64,24 @@ export interface SnapshotSweep {
   deleteType: string;
 }
 
+/**
+ * A batch with nothing to store but its offset: the sources' heartbeats, which move the resume
+ * point past changes to tables nobody captures. Not a stored transaction.
+ */
+export function movesOffsetOnly(batch: {
+  events: readonly unknown[];
+  deadLetters: readonly unknown[];
+  sweep?: unknown;
+  schemaChanges?: readonly unknown[];
+}): boolean {
+  return (
+    batch.events.length === 0 &&
+    batch.deadLetters.length === 0 &&
+    batch.sweep === undefined &&
+    (batch.schemaChanges ?? []).length === 0
+  );
+}
+
 /** One source transaction's mapped output, stored atomically with the source offset. */
 export interface AppendBatch {
   /** Which CDC source the offset belongs to. */

@@ -28,6 +28,7 @@ import type {
   StoredEvent,
   StoredSchemaChange,
 } from './ports.js';
+import { movesOffsetOnly } from './ports.js';
 import {
   decodeDeadLetter,
   decodeEvents,
@@ -533,7 +534,9 @@ export class SqliteEventStore implements EventStore {
       for (const change of batch.schemaChanges ?? []) this.recordSchemaChangeSync(change);
       for (const letter of batch.deadLetters)
         this.insertDeadLetter(batch.sourceName, this.maskDeadLetter(letter), now);
-      if (!snapshot)
+      // A transaction with nothing to store (the sources' heartbeats) only moves the offset: a
+      // row for each would grow the table every heartbeat interval for no duplicate to catch.
+      if (!snapshot && !movesOffsetOnly(batch))
         this.sql.recordTx.run({
           sourceName: batch.sourceName,
           sourceTxId: batch.sourceTxId,

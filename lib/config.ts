@@ -51,6 +51,13 @@ export const configSchema = z.strictObject({
        * published together at its commit, so memory does not grow with the transaction's size.
        */
       maxTransactionRows: z.number().int().min(1).default(5000),
+      /**
+       * While only tables it does not capture change (other tables, other databases on the
+       * server), how often the embedded reader stores the position it has passed, as Debezium's
+       * heartbeat.interval.ms does: a restart resumes there, and reconcile beside the run sees
+       * the read models caught up. 0: only captured transactions move the stored offset.
+       */
+      heartbeatIntervalMs: z.number().int().min(0).default(5000),
       /** Tables to capture; empty = all tables of the database. */
       tables: z.array(z.string()).default([]),
     })
@@ -373,6 +380,7 @@ const ENV_MAP: Record<string, [string[], EnvType]> = {
   CQRS_PROJECTOR_AWAIT_INITIAL_SNAPSHOT: [['projector', 'awaitInitialSnapshot'], 'boolean'],
   CQRS_PROJECTOR_COMPOSE_THREADS: [['projector', 'composeThreads'], 'number'],
   CQRS_CDC_MAX_TRANSACTION_ROWS: [['cdc', 'maxTransactionRows'], 'number'],
+  CQRS_CDC_HEARTBEAT_INTERVAL_MS: [['cdc', 'heartbeatIntervalMs'], 'number'],
   CQRS_DATA_DIR: [['dataDir'], 'string'],
   CQRS_DEFINITION: [['definition'], 'string'],
   CQRS_KAFKA_BROKERS: [['kafka', 'brokers'], 'list'],

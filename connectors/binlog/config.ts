@@ -34,6 +34,13 @@ export const binlogSourceConfigSchema = z.object({
    * is paused, whatever the transaction count: memory stays bounded for any transaction size.
    */
   maxQueuedRows: z.number().int().min(1).default(10_000),
+  /**
+   * While only tables it does not capture change, how often the reader stores the binlog
+   * position it has passed (a transaction without events). Without it the stored offset stays
+   * at the last captured transaction: a restart reads all that binlog again (or finds it purged),
+   * and a process beside the run (reconcile) takes the read models for behind. 0: never.
+   */
+  heartbeatIntervalMs: z.number().int().min(0).default(5000),
 });
 export type BinlogSourceConfig = z.infer<typeof binlogSourceConfigSchema>;
 export type BinlogSourceConfigInput = z.input<typeof binlogSourceConfigSchema>;

@@ -21,13 +21,14 @@ import {
   binlogOffsetSchema,
   binlogSourceConfigSchema,
   connectionOptions,
+  type StreamOffset,
 } from './config.js';
 import { ddlTables } from './ddl.js';
 import { GtidPosition } from './gtid-position.js';
 import { normalizeRow } from './normalize.js';
 import { preflight, type ServerFacts } from './preflight.js';
 import { readTableInfo } from './schema-info.js';
-import { binlogFiles, binlogHead } from './server-position.js';
+import { binlogFiles, binlogHead, positionAtLeast } from './server-position.js';
 import { openConsistentView, quoteIdent, readSnapshot, type SnapshotChunk, selectList } from './snapshot.js';
 import { planStart, type SnapshotResume } from './start-plan.js';
 import { type StreamedTransaction, TransactionAssembler } from './transaction-assembler.js';
@@ -79,6 +80,7 @@ export class MysqlBinlogSource implements ChangeSource {
   private queue: DeliveryQueue<StreamedTransaction> | null = null;
   private lastOffset: BinlogOffset | null = null;
   private seen: { file: string; pos: number } | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   private streamedRows = 0;
 
   constructor(config: BinlogSourceConfigInput, options: BinlogSourceOptions = {}) {
@@ -300,12 +302,18 @@ export class MysqlBinlogSource implements ChangeSource {
     sink: Sink,
     delivery: DeliveryOptions,
   ): Promise<void> {
+    const gtids = GtidPosition.start(facts.flavor, from.gtid);
     const assembler = new TransactionAssembler({
       source: this.baseSource(facts),
       serverId: facts.serverId,
-      gtids: GtidPosition.start(facts.flavor, from.gtid),
+      gtids,
       maxTransactionRows: this.config.maxTransactionRows,
     });
+    /** The end of the last group the reader closed, captured or not. */
+    let boundary: StreamOffset | null = null;
+    const passed = (end: { file: string; pos: number }) => {
+      boundary = { phase: 'stream', snapshotCompleted: true, ...end, gtid: gtids.toString() };
+    };
     const queue = new DeliveryQueue<StreamedTransaction>({
       highWater: this.config.maxQueuedTransactions,
       highWaterSize: this.config.maxQueuedRows,
@@ -343,6 +351,7 @@ export class MysqlBinlogSource implements ChangeSource {
         commit: (end) => {
           const tx = assembler.commit(end);
           if (tx && !this.stopping) queue.push(tx);
+          passed(end);
         },
         ddl: ({ sql, schema, end }) => {
           const captured = (table: string) =>
@@ -368,6 +377,7 @@ export class MysqlBinlogSource implements ChangeSource {
           );
           const tx = assembler.ddl(end, changes);
           if (!this.stopping) queue.push(tx);
+          passed(end);
         },
         position: (at) => {
           this.seen = at;
@@ -386,6 +396,21 @@ export class MysqlBinlogSource implements ChangeSource {
       this.logger,
     );
     this.stream = stream;
+    if (this.config.heartbeatIntervalMs > 0) {
+      // Between groups, with everything before delivered: the stored offset may move there.
+      this.heartbeat = setInterval(() => {
+        const last = this.lastOffset;
+        if (this.stopping || boundary === null || assembler.open || !queue.idle()) return;
+        if (last?.phase === 'stream' && positionAtLeast(last, boundary)) return;
+        queue.push({
+          id: `heartbeat:${boundary.file}:${boundary.pos}`,
+          events: [],
+          offset: boundary,
+          snapshot: false,
+        });
+      }, this.config.heartbeatIntervalMs);
+      this.heartbeat.unref();
+    }
     this.seen = { file: from.file, pos: from.pos };
     if (this.lastOffset === null) this.lastOffset = { phase: 'stream', snapshotCompleted: true, ...from };
     await stream.start(from);
@@ -433,6 +458,8 @@ export class MysqlBinlogSource implements ChangeSource {
 
   private async close(): Promise<void> {
     this.stopping = true;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     await this.stream?.stop();
     await this.queue?.close();
     serverIdsInUse.delete(this.config.serverId);

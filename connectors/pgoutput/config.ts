@@ -46,6 +46,12 @@ export const pgoutputSourceConfigSchema = z.object({
    * this many rows, which the event store stages and publishes together at the commit.
    */
   maxTransactionRows: z.number().int().min(1).default(5000),
+  /**
+   * While only tables it does not capture change, how often the reader stores the WAL position
+   * it has passed (a transaction without events): a restart resumes there, and a process beside
+   * the run (reconcile) sees the read models caught up. 0: never.
+   */
+  heartbeatIntervalMs: z.number().int().min(0).default(5000),
   /** Seconds between standby status updates that report the acknowledged LSN. */
   statusIntervalSec: z.number().int().min(1).default(10),
 });

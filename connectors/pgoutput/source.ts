@@ -104,6 +104,7 @@ export class PgoutputSource implements ChangeSource {
   private full: { opened: Promise<void>; open: () => void } | null = null;
   private streamedRows = 0;
   private seen: string | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   /** Domain → base type of streamed columns, looked up on `catalog` (opened on first need). */
   private readonly types = new PgTypeResolver((oids) => this.domainSteps(oids));
   private readonly relations = new WeakMap<Pgoutput.MessageRelation, Pgoutput.MessageRelation>();
@@ -426,6 +427,25 @@ export class PgoutputSource implements ChangeSource {
     // Everything before `from` was delivered: by the snapshot, or by the run that stored the offset.
     this.passed(from);
     this.lastOffset ??= { phase: 'stream', snapshotCompleted: true, lsn: from, txId: null };
+    if (this.config.heartbeatIntervalMs > 0) {
+      // Outside a transaction, with everything before delivered: the stored offset may move to
+      // what the source passed (commits of other tables, keepalives), as the slot already has.
+      this.heartbeat = setInterval(() => {
+        const last = this.lastOffset;
+        const seen = this.seen;
+        if (this.stopping || this.failed || seen === null || last?.phase !== 'stream') return;
+        if (assembler.inTransaction || this.queue?.idle() !== true) return;
+        if (parseLsn(seen) <= parseLsn(last.lsn)) return;
+        const offset = {
+          phase: 'stream' as const,
+          snapshotCompleted: true as const,
+          lsn: seen,
+          txId: last.txId,
+        };
+        this.queue.push({ tx: { id: `heartbeat:${seen}`, events: [], offset, snapshot: false } });
+      }, this.config.heartbeatIntervalMs);
+      this.heartbeat.unref();
+    }
     try {
       await stream.start(from);
     } catch (cause) {
@@ -695,6 +715,8 @@ export class PgoutputSource implements ChangeSource {
 
   private async close(): Promise<void> {
     this.stopping = true;
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     // What waits is dropped (a restart reads it again from the last stored offset); what the
     // sink has is waited for, and a handler waiting for room is let go.
     await this.queue?.close();
