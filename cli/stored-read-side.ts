@@ -101,6 +101,8 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     // This process holding it (`reconcile --repair`) is no live pipeline: nothing else moves the read models.
     const holder = liveHolder(config.dataDir);
     liveRun = holder !== null && holder.pid !== process.pid;
+    // Taken before the end is read: the read models are fresh up to this moment once they reach it.
+    const sampledAt = Date.now();
     let end: LegacyEnd | null = null;
     try {
       end = await progress.legacyEnd();
@@ -112,7 +114,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     const next = checkpoint < head ? nextAfter.get(checkpoint) : undefined;
     unprojected = checkpoint < head ? (countAfter.get(checkpoint)?.n ?? 0) : 0;
     return tracker.observe({
-      now: Date.now(),
+      now: sampledAt,
       end,
       reached: (e) => progress.reached(e),
       checkpoint,
@@ -126,7 +128,25 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     // Each read model from its live version, as the running API serves it.
     readModels: new VersionedReadModels(migration, readDb).readModels,
     freshness: {
-      isCaughtUp: async () => (await observe()).caughtUp,
+      isCaughtUp: async () => {
+        // Asked after legacy's read. Writes elsewhere on the server keep the change log's end
+        // moving, and the stored offset follows it a heartbeat behind (cdc.heartbeatIntervalMs):
+        // fresh up to a moment after the question covers what legacy read, as caught up does.
+        const askedAt = Date.now();
+        let state = await observe();
+        const waitMs = config.cdc.heartbeatIntervalMs + 1000;
+        while (
+          !state.caughtUp &&
+          liveRun &&
+          config.cdc.heartbeatIntervalMs > 0 &&
+          tracker.freshUpTo() < askedAt &&
+          Date.now() - askedAt < waitMs
+        ) {
+          await new Promise((r) => setTimeout(r, 100));
+          state = await observe();
+        }
+        return state.caughtUp || tracker.freshUpTo() >= askedAt;
+      },
       // Nothing moves the stored read models without a live `run`: a difference then is final.
       isStalled: () => !liveRun || tracker.current().stalled,
     },

@@ -57,7 +57,7 @@ export const configSchema = z.strictObject({
        * heartbeat.interval.ms does: a restart resumes there, and reconcile beside the run sees
        * the read models caught up. 0: only captured transactions move the stored offset.
        */
-      heartbeatIntervalMs: z.number().int().min(0).default(5000),
+      heartbeatIntervalMs: z.number().int().min(0).default(1000),
       /** Tables to capture; empty = all tables of the database. */
       tables: z.array(z.string()).default([]),
     })

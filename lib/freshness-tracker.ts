@@ -71,6 +71,11 @@ export class FreshnessTracker<E> {
     return this.state;
   }
 
+  /** The newest sample time (epoch ms) the read models are known to be fresh up to. */
+  freshUpTo(): number {
+    return this.freshAt;
+  }
+
   observe(o: FreshnessObservation<E>): FreshnessState {
     if (o.end !== null) {
       const key = JSON.stringify(o.end);

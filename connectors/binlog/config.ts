@@ -40,7 +40,7 @@ export const binlogSourceConfigSchema = z.object({
    * at the last captured transaction: a restart reads all that binlog again (or finds it purged),
    * and a process beside the run (reconcile) takes the read models for behind. 0: never.
    */
-  heartbeatIntervalMs: z.number().int().min(0).default(5000),
+  heartbeatIntervalMs: z.number().int().min(0).default(1000),
 });
 export type BinlogSourceConfig = z.infer<typeof binlogSourceConfigSchema>;
 export type BinlogSourceConfigInput = z.input<typeof binlogSourceConfigSchema>;

@@ -51,7 +51,7 @@ export const pgoutputSourceConfigSchema = z.object({
    * it has passed (a transaction without events): a restart resumes there, and a process beside
    * the run (reconcile) sees the read models caught up. 0: never.
    */
-  heartbeatIntervalMs: z.number().int().min(0).default(5000),
+  heartbeatIntervalMs: z.number().int().min(0).default(1000),
   /** Seconds between standby status updates that report the acknowledged LSN. */
   statusIntervalSec: z.number().int().min(1).default(10),
 });

@@ -93,9 +93,11 @@ export function itemsMigration(options: ItemsOptions = {}): Migration {
             params: z.object({ itemId: z.coerce.number() }),
             legacy: {
               sql: `SELECT ${column === 'name' ? 'name' : `${column} AS name`}, qty FROM items WHERE id = :itemId`,
+              map: (rows) => rows[0] ?? null,
             },
             readModel: ({ params, readModels }) =>
               readModels.item?.get(String(params.itemId)) ?? Promise.resolve(null),
+            reconcile: { sql: 'SELECT id AS itemId FROM items ORDER BY id' },
           }),
         },
       },
