@@ -27,6 +27,23 @@ const HEARTBEAT_MS = '200';
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A pipeline started again resumes from the heartbeat's offset: item 4, written now, arrives. */
+async function resumesThere(config: Config, insertItem4: () => Promise<void>): Promise<void> {
+  const pipeline = await startEmbeddedPipeline({ config, migration, logger: silentLogger });
+  try {
+    expect(await pipeline.waitForCatchUp(60_000)).toBe(true);
+    await insertItem4();
+    await expect
+      .poll(() => pipeline.readDb.prepare('SELECT key FROM rm_doc__item ORDER BY key').pluck().all(), {
+        timeout: 30_000,
+      })
+      .toEqual(['1', '2', '3', '4']);
+    expect(pipeline.eventStore.headPositionSync()).toBe(4);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
 /**
  * Starts the pipeline, waits for it to catch up, lets `noise` write elsewhere on the server, and
  * returns whether the stored offset reached the change log's end after the noise within 15 s.
@@ -85,11 +102,15 @@ describe('the stored offset follows writes elsewhere on the server (MariaDB binl
     await admin?.end();
   });
 
-  it('moves to the binlog end within a heartbeat, with no event appended', async () => {
+  it('moves to the binlog end within a heartbeat, with no event appended, and a restart resumes there', async () => {
     const followed = await storedOffsetFollows(config, async () => {
       for (let i = 0; i < 20; i++) await admin.query(`INSERT INTO ${other}.noise (v) VALUES (?)`, [i]);
     });
     expect(followed).toBe(true);
+    await resumesThere(config, async () => {
+      await admin.query("INSERT INTO items VALUES (4, 'four', 4)");
+    });
+    await admin.query('DELETE FROM items WHERE id = 4');
   });
 
   it('lets reconcile beside the run tell drift from lag while other databases are written all along', async () => {
@@ -173,11 +194,14 @@ describe.skipIf(!pgUp)(
       await pgQuery('postgres', `DROP DATABASE IF EXISTS ${other}`);
     });
 
-    it('moves to the WAL end within a heartbeat, with no event appended', async () => {
+    it('moves to the WAL end within a heartbeat, with no event appended, and a restart resumes there', async () => {
       const followed = await storedOffsetFollows(config, async () => {
         for (let i = 0; i < 20; i++) await pgQuery(other, `INSERT INTO noise (v) VALUES (${i})`);
       });
       expect(followed).toBe(true);
+      await resumesThere(config, async () => {
+        await pgQuery(database, "INSERT INTO items VALUES (4, 'four', 4)");
+      });
     });
   },
 );
