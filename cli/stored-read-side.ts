@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { SourceOffset } from '../connectors/change-event.js';
 import { type LegacyEnd, openStoredProgress } from '../connectors/source-factory.js';
 import type { Migration } from '../definition/migration.js';
 import { decodeOffset } from '../eventstore/sqlite-codec.js';
@@ -86,7 +87,10 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
       ? { offset: null, at: null }
       : { offset: decodeOffset(sourceName, row.offset), at: row.updated_at };
   };
-  const progress = openStoredProgress(config, migration.tables, () => stored().offset);
+  // Read once per observation, before the store's head: an offset read after it could vouch for
+  // a transaction appended in between, whose events that head does not count.
+  let pinned: SourceOffset | null = null;
+  const progress = openStoredProgress(config, migration.tables, () => pinned);
   const lastStored = stored().at;
   // Fresh up to the last stored transaction at least: the clock of "behind" starts there.
   const tracker = new FreshnessTracker<LegacyEnd>(
@@ -109,6 +113,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
     } catch (err) {
       logger.debug({ err }, 'legacy change-log end unknown; lag measured from the last known');
     }
+    pinned = stored().offset;
     const checkpoint = checkpointOf.get(CHECKPOINT_NAME)?.position ?? 0;
     const head = headOf.get()?.head ?? 0;
     const next = checkpoint < head ? nextAfter.get(checkpoint) : undefined;
@@ -142,7 +147,7 @@ export function storedReadSide(config: Config, migration: Migration, logger: Log
           tracker.freshUpTo() < askedAt &&
           Date.now() - askedAt < waitMs
         ) {
-          await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, 200));
           state = await observe();
         }
         return state.caughtUp || tracker.freshUpTo() >= askedAt;

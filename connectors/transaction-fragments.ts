@@ -34,6 +34,11 @@ export class FragmentBuffer {
     return this.events.length >= this.maxRows;
   }
 
+  /** Fragments of the open transaction were handed out (and staged by the event store). */
+  get split(): boolean {
+    return this.fragments > 0;
+  }
+
   add(event: ChangeEvent): void {
     this.events.push(event);
   }

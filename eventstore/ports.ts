@@ -73,8 +73,11 @@ export function movesOffsetOnly(batch: {
   deadLetters: readonly unknown[];
   sweep?: unknown;
   schemaChanges?: readonly unknown[];
+  fragment?: unknown;
 }): boolean {
+  // A big transaction's last fragment publishes what was staged, however little it adds.
   return (
+    batch.fragment === undefined &&
     batch.events.length === 0 &&
     batch.deadLetters.length === 0 &&
     batch.sweep === undefined &&

@@ -89,6 +89,8 @@ interface Statements {
   insertDeadLetter: Statement<[DeadLetterParams]>;
   recordTx: Statement<[TxParams]>;
   upsertOffset: Statement<[OffsetParams]>;
+  /** A heartbeat's offset: the last transaction's id and time stay (readers date freshness by them). */
+  moveOffset: Statement<[OffsetParams]>;
   loadOffset: Statement<[string], { offset: string }>;
   snapshotPhase: Statement<[], number>;
   readAfter: Statement<[number, number], EventRow>;
@@ -547,7 +549,7 @@ export class SqliteEventStore implements EventStore {
         });
     }
     // A replay still moves the offset: the source has delivered past this transaction.
-    this.sql.upsertOffset.run({
+    (movesOffsetOnly(batch) ? this.sql.moveOffset : this.sql.upsertOffset).run({
       sourceName: batch.sourceName,
       offset: JSON.stringify(batch.offset),
       sourceTxId: batch.sourceTxId,
@@ -779,6 +781,9 @@ export class SqliteEventStore implements EventStore {
         VALUES (@sourceName, @offset, @sourceTxId, @updatedAt)
         ON CONFLICT (source_name) DO UPDATE SET
           "offset" = excluded."offset", source_tx_id = excluded.source_tx_id, updated_at = excluded.updated_at`),
+      moveOffset: db.prepare(`INSERT INTO source_offsets (source_name, "offset", source_tx_id, updated_at)
+        VALUES (@sourceName, @offset, @sourceTxId, @updatedAt)
+        ON CONFLICT (source_name) DO UPDATE SET "offset" = excluded."offset"`),
       loadOffset: db.prepare('SELECT "offset" AS offset FROM source_offsets WHERE source_name = ?'),
       snapshotPhase: db
         .prepare<[], number>(

@@ -240,6 +240,7 @@ export class RolloutController {
 
   /** One look at every target: the kill switch always, the canary schedule when it fired. */
   tick(scheduleDue: boolean): Promise<StepResult[]> {
+    if (this.stopping) return Promise.resolve([]);
     return this.exclusive(() => this.tickNow(scheduleDue));
   }
 
@@ -305,14 +306,19 @@ export class RolloutController {
     this.stopping = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.job?.stop();
+    // The schedule's stop waits for its tick, which may wait behind a step: one deadline for both.
+    const job = this.job?.stop() ?? Promise.resolve();
     this.job = null;
     // A step still running writes the flags and the audit log, which the caller closes next.
-    if (!(await settledWithin(this.serial, STOP_WAIT_MS)))
+    if (!(await settledWithin(Promise.all([job, this.serial]), STOP_WAIT_MS)))
       this.logger.warn({ waitedMs: STOP_WAIT_MS }, 'a rollout step was still running at stop');
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.stopping)
+      return Promise.reject(
+        new RolloutError('ROLLOUT_STOPPING', 'the rollout controller is stopping: no step was made', 409),
+      );
     const run = this.serial.then(work, work);
     this.serial = run.catch(() => undefined);
     return run;

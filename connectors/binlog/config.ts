@@ -38,9 +38,10 @@ export const binlogSourceConfigSchema = z.object({
    * While only tables it does not capture change, how often the reader stores the binlog
    * position it has passed (a transaction without events). Without it the stored offset stays
    * at the last captured transaction: a restart reads all that binlog again (or finds it purged),
-   * and a process beside the run (reconcile) takes the read models for behind. 0: never.
+   * and a process beside the run (reconcile) takes the read models for behind. 0: never (a
+   * reader built on its own; the pipeline passes cdc.heartbeatIntervalMs).
    */
-  heartbeatIntervalMs: z.number().int().min(0).default(1000),
+  heartbeatIntervalMs: z.number().int().min(0).default(0),
 });
 export type BinlogSourceConfig = z.infer<typeof binlogSourceConfigSchema>;
 export type BinlogSourceConfigInput = z.input<typeof binlogSourceConfigSchema>;

@@ -363,7 +363,12 @@ export class MysqlBinlogSource implements ChangeSource {
                 .map((t) => t.table),
             ),
           ];
-          if (tables.length === 0) return;
+          if (tables.length === 0) {
+            // Its group has no commit marker: closed here, so a heartbeat may pass it.
+            assembler.commit(end);
+            passed(end);
+            return;
+          }
           this.logger.warn({ tables, ddl: sql, at: end }, 'schema change on captured tables');
           const changes = tables.map(
             (table): SourceSchemaChange => ({
@@ -397,10 +402,12 @@ export class MysqlBinlogSource implements ChangeSource {
     );
     this.stream = stream;
     if (this.config.heartbeatIntervalMs > 0) {
-      // Between groups, with everything before delivered: the stored offset may move there.
+      // With everything before it delivered, the last group end passed is a resume point.
       this.heartbeat = setInterval(() => {
         const last = this.lastOffset;
-        if (this.stopping || boundary === null || assembler.open || !queue.idle()) return;
+        // A group open now begins after `boundary`; only one whose fragments are staged must
+        // finish first (under steady writes elsewhere most ticks fall inside some group).
+        if (this.stopping || boundary === null || assembler.staging || !queue.idle()) return;
         if (last?.phase === 'stream' && positionAtLeast(last, boundary)) return;
         queue.push({
           id: `heartbeat:${boundary.file}:${boundary.pos}`,

@@ -70,6 +70,11 @@ export class TransactionAssembler {
     return this.group !== null;
   }
 
+  /** The open group has handed out fragments the event store stages until its commit. */
+  get staging(): boolean {
+    return this.group !== null && this.buffer.split;
+  }
+
   begin(start: GroupStart): void {
     // A group without a commit marker (DDL) ends where the next one begins.
     if (this.group) this.ctx.gtids.commit(this.group.gtid);

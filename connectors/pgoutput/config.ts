@@ -49,9 +49,10 @@ export const pgoutputSourceConfigSchema = z.object({
   /**
    * While only tables it does not capture change, how often the reader stores the WAL position
    * it has passed (a transaction without events): a restart resumes there, and a process beside
-   * the run (reconcile) sees the read models caught up. 0: never.
+   * the run (reconcile) sees the read models caught up. 0: never (a reader built
+   * on its own; the pipeline passes cdc.heartbeatIntervalMs).
    */
-  heartbeatIntervalMs: z.number().int().min(0).default(1000),
+  heartbeatIntervalMs: z.number().int().min(0).default(0),
   /** Seconds between standby status updates that report the acknowledged LSN. */
   statusIntervalSec: z.number().int().min(1).default(10),
 });

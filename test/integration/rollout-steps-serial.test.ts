@@ -20,14 +20,14 @@ afterEach(async () => {
 });
 
 /** A real flag store whose writes take a while, counting the ones still running. */
-function slowFlags() {
+function slowFlags(delayMs = UPDATE_DELAY_MS) {
   const flags = FileFlagStore.open({});
   const counts = { inFlight: 0, done: 0 };
   const update = flags.update.bind(flags);
   flags.update = async (change) => {
     counts.inFlight++;
     try {
-      await new Promise((r) => setTimeout(r, UPDATE_DELAY_MS));
+      await new Promise((r) => setTimeout(r, delayMs));
       return await update(change);
     } finally {
       counts.inFlight--;
@@ -37,7 +37,7 @@ function slowFlags() {
   return { flags, counts };
 }
 
-function controller(flags: FileFlagStore, checkIntervalMs = 60_000) {
+function controller(flags: FileFlagStore, checkIntervalMs = 60_000, schedule = '') {
   const recorder = new SqliteComparisonRecorder({ path: ':memory:' });
   const audit = new SqliteAuditLog(':memory:');
   opened.push(recorder, audit);
@@ -51,7 +51,7 @@ function controller(flags: FileFlagStore, checkIntervalMs = 60_000) {
     lagSeconds: () => 0.1,
     ...rollout,
     gates,
-    schedule: '',
+    schedule,
     checkIntervalMs,
   });
   return { rollout: rolloutController, recorder, audit };
@@ -106,4 +106,22 @@ describe('rollout steps one at a time', () => {
     await new Promise((r) => setTimeout(r, UPDATE_DELAY_MS + 200));
     expect(counts.done).toBe(done);
   });
+
+  it('refuses a step once stopping, and a flag store that hangs holds the stop only so long, schedule included', async () => {
+    const { flags, counts } = slowFlags(60_000);
+    // A canary schedule firing every second: its tick waits behind the hung step.
+    const { rollout } = controller(flags, 60_000, '* * * * * *');
+    rollout.start();
+    const hung = rollout.advance('accounts', operator, true);
+    hung.catch(() => undefined);
+    while (counts.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 1500));
+    const started = Date.now();
+    await rollout.stop();
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await expect(rollout.advance('accounts', operator, true)).rejects.toMatchObject({
+      code: 'ROLLOUT_STOPPING',
+      statusCode: 409,
+    });
+  }, 30_000);
 });
