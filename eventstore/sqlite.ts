@@ -14,21 +14,21 @@ import {
   encodeEvent,
   eventJson,
 } from './event-encoding.js';
-import type {
-  AppendBatch,
-  AppendResult,
-  DeadLetter,
-  DeadLetterFilter,
-  DeadLetterStatus,
-  EventStore,
-  NewDomainEvent,
-  SchemaChange,
-  SnapshotSweep,
-  StoredDeadLetter,
-  StoredEvent,
-  StoredSchemaChange,
+import {
+  type AppendBatch,
+  type AppendResult,
+  type DeadLetter,
+  type DeadLetterFilter,
+  type DeadLetterStatus,
+  type EventStore,
+  movesOffsetOnly,
+  type NewDomainEvent,
+  type SchemaChange,
+  type SnapshotSweep,
+  type StoredDeadLetter,
+  type StoredEvent,
+  type StoredSchemaChange,
 } from './ports.js';
-import { movesOffsetOnly } from './ports.js';
 import {
   decodeDeadLetter,
   decodeEvents,
@@ -512,6 +512,7 @@ export class SqliteEventStore implements EventStore {
   private writeBatch(batch: Batch): AppendResult {
     const now = new Date().toISOString();
     const snapshot = isSnapshotChunk(batch);
+    const offsetOnly = movesOffsetOnly(batch);
     const duplicate = !snapshot && this.sql.seenTx.get(batch.sourceName, batch.sourceTxId) !== undefined;
     let firstPosition: number | null = null;
     let lastPosition: number | null = null;
@@ -538,7 +539,7 @@ export class SqliteEventStore implements EventStore {
         this.insertDeadLetter(batch.sourceName, this.maskDeadLetter(letter), now);
       // A transaction with nothing to store (the sources' heartbeats) only moves the offset: a
       // row for each would grow the table every heartbeat interval for no duplicate to catch.
-      if (!snapshot && !movesOffsetOnly(batch))
+      if (!snapshot && !offsetOnly)
         this.sql.recordTx.run({
           sourceName: batch.sourceName,
           sourceTxId: batch.sourceTxId,
@@ -549,7 +550,7 @@ export class SqliteEventStore implements EventStore {
         });
     }
     // A replay still moves the offset: the source has delivered past this transaction.
-    (movesOffsetOnly(batch) ? this.sql.moveOffset : this.sql.upsertOffset).run({
+    (offsetOnly ? this.sql.moveOffset : this.sql.upsertOffset).run({
       sourceName: batch.sourceName,
       offset: JSON.stringify(batch.offset),
       sourceTxId: batch.sourceTxId,

@@ -23,7 +23,9 @@ import { type AdapterError, errorMessage, StoreError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
 import { maskValue } from '../lib/masking.js';
 import { sharedCounter } from '../lib/metrics.js';
+import { SerialTasks } from '../lib/serial-tasks.js';
 import { settledWithin } from '../lib/settled-within.js';
+import { skippingInterval } from '../lib/skipping-interval.js';
 import {
   type AppliedMark,
   type BatchInvalidation,
@@ -146,12 +148,10 @@ export class KafkaProjector {
   private readonly lost = new Map<string, bigint>();
   private owned: TopicPartition[] = [];
   private checkTimer: NodeJS.Timeout | null = null;
-  /** The timer's store check is running: a slow store must not pile checks up behind it. */
-  private timedCheckRunning = false;
   /** Set by stop: no store check starts after it, since the caller closes the store next. */
   private stopping = false;
   /** Batches and store checks run one at a time: a replay must not interleave with a batch. */
-  private serial: Promise<unknown> = Promise.resolve();
+  private readonly serial = new SerialTasks();
   /** Batches handed over while the previous ones were written: the next write takes them all. */
   private queued: QueuedBatch[] = [];
   private draining = false;
@@ -254,13 +254,11 @@ export class KafkaProjector {
       },
     });
     await this.supervisor.start();
-    this.checkTimer = setInterval(() => {
-      if (this.timedCheckRunning) return;
-      this.timedCheckRunning = true;
-      void this.checkStoreOrWarn().finally(() => {
-        this.timedCheckRunning = false;
-      });
-    }, this.options.storeCheckIntervalMs ?? DEFAULT_STORE_CHECK_MS);
+    // A slow store must not pile checks up behind it.
+    this.checkTimer = skippingInterval(
+      () => this.checkStoreOrWarn(),
+      this.options.storeCheckIntervalMs ?? DEFAULT_STORE_CHECK_MS,
+    );
     this.logger.info({ group: projectorGroupId(topicPrefix, projection.name) }, 'projector consuming');
   }
 
@@ -273,7 +271,7 @@ export class KafkaProjector {
     // A store check still running reads the store, which the caller closes once this resolves:
     // it ran into a closed client and logged a failure that would be "tried again later". A
     // stalled store does not hold the stop for longer than STOP_WAIT_MS.
-    if (!(await settledWithin(this.serial, STOP_WAIT_MS)))
+    if (!(await settledWithin(this.serial.idle(), STOP_WAIT_MS)))
       this.logger.warn(
         { waitedMs: STOP_WAIT_MS },
         'a store call was still running at stop; not waiting for it',
@@ -287,18 +285,12 @@ export class KafkaProjector {
     );
   }
 
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.serial.then(work, work);
-    this.serial = run.catch(() => undefined);
-    return run;
-  }
-
   /**
    * The owned partitions' applied marks against the group's committed offsets: a committed
    * offset ahead of the mark (or a commit without a mark) is data the store lost.
    */
   checkStore(): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       if (this.stopping) return;
       const consumer = this.supervisor?.current() ?? null;
       const owned = this.owned;
@@ -431,7 +423,7 @@ export class KafkaProjector {
         for (const consumer of new Set(taken.map((q) => q.consumer))) {
           const group = taken.filter((q) => q.consumer === consumer);
           try {
-            await this.exclusive(() =>
+            await this.serial.run(() =>
               this.onBatches(
                 consumer,
                 group.map((q) => q.payload),

@@ -5,7 +5,9 @@ import { type ScheduledJob, scheduleJob } from '../compare/reconcile-schedule.js
 import type { Migration } from '../definition/migration.js';
 import { AdapterError } from '../lib/errors.js';
 import { type Logger, silentLogger } from '../lib/logger.js';
+import { SerialTasks } from '../lib/serial-tasks.js';
 import { settledWithin } from '../lib/settled-within.js';
+import { skippingInterval } from '../lib/skipping-interval.js';
 import { type AuditLog, auditedChange } from '../shadow-api/audit-log.js';
 import type { FlagStore } from '../shadow-api/flag-store.js';
 import { type EndpointFlag, type FlagDocument, resolveFlag } from '../shadow-api/flags.js';
@@ -118,9 +120,7 @@ export class RolloutController {
    * the one before it left. Interleaved at the flag store's await, two advances both stepped
    * from the same state, and a manual step could land on top of the kill switch's rollback.
    */
-  private serial: Promise<unknown> = Promise.resolve();
-  /** The timer's check still waits or runs: the next tick is skipped, not queued behind it. */
-  private timedTickPending = false;
+  private readonly serial = new SerialTasks();
   private stopping = false;
   private readonly metrics: { stage: Gauge; rollbacks: Counter } | null;
 
@@ -289,13 +289,8 @@ export class RolloutController {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.timedTickPending) return;
-      this.timedTickPending = true;
-      void this.safeTick(false).finally(() => {
-        this.timedTickPending = false;
-      });
-    }, this.options.checkIntervalMs);
+    // A check that waits behind a step is not joined by more.
+    this.timer = skippingInterval(() => this.safeTick(false), this.options.checkIntervalMs);
     this.timer.unref();
     if (this.options.schedule !== '') {
       this.job = scheduleJob('rollout', this.options.schedule, async () => this.safeTick(true), this.logger);
@@ -310,7 +305,7 @@ export class RolloutController {
     const job = this.job?.stop() ?? Promise.resolve();
     this.job = null;
     // A step still running writes the flags and the audit log, which the caller closes next.
-    if (!(await settledWithin(Promise.all([job, this.serial]), STOP_WAIT_MS)))
+    if (!(await settledWithin(Promise.all([job, this.serial.idle()]), STOP_WAIT_MS)))
       this.logger.warn({ waitedMs: STOP_WAIT_MS }, 'a rollout step was still running at stop');
   }
 
@@ -319,9 +314,7 @@ export class RolloutController {
       return Promise.reject(
         new RolloutError('ROLLOUT_STOPPING', 'the rollout controller is stopping: no step was made', 409),
       );
-    const run = this.serial.then(work, work);
-    this.serial = run.catch(() => undefined);
-    return run;
+    return this.serial.run(work);
   }
 
   private async safeTick(scheduleDue: boolean): Promise<void> {

@@ -4,7 +4,9 @@ import { errorMessage, SourceError } from '../../lib/errors.js';
 import { isObject } from '../../lib/guards.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import { sharedCounter } from '../../lib/metrics.js';
+import { SerialTasks } from '../../lib/serial-tasks.js';
 import { settledWithin } from '../../lib/settled-within.js';
+import { skippingInterval } from '../../lib/skipping-interval.js';
 import type { SourceOffset, SourceTransaction } from '../change-event.js';
 import { tableTopic, transactionTopic } from '../debezium/config.js';
 import { DebeziumTruncateError } from '../debezium/errors.js';
@@ -130,7 +132,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   private lastDelivered: SourceTransaction | null = null;
   /**
    * Group joins seen (GROUP_JOIN). A join only bumps it: the reassembler is reset and seeded
-   * from the committed offsets by the next read of the new generation, inside `one`, so a
+   * from the committed offsets by the next read of the new generation, inside `serial`, so a
    * read or flush still running for a batch of the old one (kafkajs rejoins while other
    * partitions' batches are in flight) never mixes with a reset. Batches of an older
    * generation are dropped unread: the new assignment re-reads from the commits.
@@ -139,12 +141,10 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
   /** The generation the reassembler holds the state of; -1 before the first read. */
   private seeded = -1;
   /** Batches and the stale-marker check run one at a time (both deliver and commit). */
-  private exclusive: Promise<void> = Promise.resolve();
+  private readonly serial = new SerialTasks();
   /** The flush batches read since the last one started will join (of one generation). */
   private pendingFlush: { generation: number; done: Promise<void> } | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
-  /** A tick's check still runs: the next tick is skipped rather than queued behind it. */
-  private tickRunning = false;
   private stopping = false;
   /** Offset commits of delivered points, one after the other, not awaited by the batches. */
   private readonly commits = new BackgroundCommits<CommitPoint>({
@@ -260,18 +260,13 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     const graceMs = this.options.staleMarkerGraceMs ?? DEFAULT_GRACE_MS;
     // No batch comes while the topics are quiet: the check of a stuck END, and the end of a
     // snapshot table's grace, need their own clock.
-    this.staleTimer = setInterval(
-      () => {
-        if (this.tickRunning) return;
-        this.tickRunning = true;
-        this.one(() => this.onTick(graceMs))
+    this.staleTimer = skippingInterval(
+      () =>
+        this.serial
+          .run(() => this.onTick(graceMs))
           .catch((err: unknown) =>
             this.logger.warn({ err: errorMessage(err) }, 'stale END marker check failed; retried'),
-          )
-          .finally(() => {
-            this.tickRunning = false;
-          });
-      },
+          ),
       Math.max(250, Math.min(5000, Math.floor(graceMs / 2))),
     );
     this.staleTimer.unref();
@@ -285,7 +280,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     // A tick still running asks the admin client for end offsets and may deliver and commit:
     // it finishes before the consumer and the admin client go (it ran into closed clients and
     // logged a failure nobody would retry). A stalled broker does not hold the stop longer.
-    if (!(await settledWithin(this.exclusive, STOP_WAIT_MS)))
+    if (!(await settledWithin(this.serial.idle(), STOP_WAIT_MS)))
       this.logger.warn(
         { waitedMs: STOP_WAIT_MS },
         'a delivery or stale-marker check was still running at stop',
@@ -330,13 +325,6 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     return consumer;
   }
 
-  /** Runs `task` after every task queued before it. */
-  private one(task: () => Promise<void>): Promise<void> {
-    const run = this.exclusive.then(task);
-    this.exclusive = run.catch(() => undefined);
-    return run;
-  }
-
   /**
    * Reads a partition's batch into the reassembler, then joins the next flush: the batches
    * kafkajs hands over together (one per topic) are read one after the other and their
@@ -344,7 +332,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const generation = this.generation;
-    await this.one(() => this.read(payload, generation));
+    await this.serial.run(() => this.read(payload, generation));
     await this.flushSoon(payload, generation);
   }
 
@@ -381,7 +369,7 @@ export class KafkaDebeziumSource implements ChangeSource, BatchedChangeSource {
     if (this.pendingFlush?.generation === generation) return this.pendingFlush.done;
     const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       if (this.pendingFlush?.generation === generation) this.pendingFlush = null;
-      return this.one(() => this.flush(payload, generation));
+      return this.serial.run(() => this.flush(payload, generation));
     });
     this.pendingFlush = { generation, done };
     return done;
