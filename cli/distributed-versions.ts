@@ -1,5 +1,6 @@
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { skippingInterval } from '../lib/skipping-interval.js';
 import type { KafkaProjector } from '../projectors/kafka-runner.js';
 import type { DocumentProjection } from '../projectors/ports.js';
 import { maintainedVersions, type StoreVersions } from '../projectors/stores/document-versions.js';
@@ -41,15 +42,15 @@ export class VersionedProjectors {
 
   async start(): Promise<void> {
     await this.sync();
-    this.timer = setInterval(() => {
-      this.syncing = this.syncing
-        .then(() => this.sync())
-        .catch((err: unknown) =>
-          this.options.logger.warn(
-            { err: errorMessage(err) },
-            'read-model versions check failed; trying again later',
-          ),
-        );
+    // A registry slower than the interval skips ticks instead of queueing a check per tick.
+    this.timer = skippingInterval(() => {
+      this.syncing = this.sync().catch((err: unknown) =>
+        this.options.logger.warn(
+          { err: errorMessage(err) },
+          'read-model versions check failed; trying again later',
+        ),
+      );
+      return this.syncing;
     }, this.options.intervalMs);
   }
 
