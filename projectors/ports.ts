@@ -49,8 +49,9 @@ export interface SqliteProjection {
   /**
    * Creates the projection's tables; returns the names of read models whose stored data no
    * longer matches their definition (it was dropped: the runner replays from the start).
+   * `onIndex` hears of each index it builds (one statement, of minutes on a large table).
    */
-  migrate?(db: Database.Database): string[];
+  migrate?(db: Database.Database, onIndex?: (build: IndexBuild) => void): string[];
   apply(db: Database.Database, event: StoredEvent): void;
   /**
    * Materialise what the batch's events made stale (e.g. recompute touched documents), and

@@ -175,7 +175,8 @@ export class ProjectionRunner implements Projector {
     this.bulk = options.bulk ?? false;
     this.logger = (options.logger ?? silentLogger).child({ component: 'projector', runner: this.name });
     const db = options.db;
-    const changed = options.projections.flatMap((p) => p.migrate?.(db) ?? []);
+    const onIndex = this.indexProgress();
+    const changed = options.projections.flatMap((p) => p.migrate?.(db, onIndex) ?? []);
     if (changed.length > 0) {
       // Their data was built by another definition: rebuild them from the whole event store.
       // Every projection sharing the checkpoint is emptied with it (replayed read-model versions

@@ -4,11 +4,13 @@ export { affectedKeys } from './fanout.js';
 export { MemoryRows } from './memory-rows.js';
 export {
   compileView,
+  keptIndexes,
   type PlanAggregate,
   type PlanJoin,
   type PlanNode,
   type PlanOrder,
   type PlanRelation,
+  type ViewIndex,
   type ViewPlan,
 } from './plan.js';
 export type { AggregateFn, AsyncRowReader, Reads, RowRead, SyncRowReader } from './reads.js';

@@ -78,10 +78,20 @@ export interface ViewPlan {
   view: ViewDefinition;
   root: PlanNode;
   tables: ReadonlySet<string>;
-  /** Every (table, fields) the engine finds rows by; a field list that prefixes another is dropped. */
-  indexes: ReadonlyArray<{ table: string; fields: readonly string[] }>;
+  /**
+   * Every (table, fields) the engine finds rows by; a field list that prefixes another is dropped.
+   * `covering`: a join reads whole rows through it (a joined list, not only aggregates), so the
+   * store keeps the row in the index too and reads the list in index order.
+   */
+  indexes: ReadonlyArray<ViewIndex>;
   /** Every node, root first, depth first: fan-out starts from each node of a changed row's table. */
   nodes: readonly PlanNode[];
+}
+
+export interface ViewIndex {
+  readonly table: string;
+  readonly fields: readonly string[];
+  readonly covering: boolean;
 }
 
 const FNS: readonly AggregateFn[] = ['count', 'sum', 'min', 'max'];
@@ -400,31 +410,44 @@ function seekFields(where: Where, ordered: boolean): string[] {
     .map(([field]) => field);
 }
 
-function indexesOf(plan: { nodes: readonly PlanNode[]; view: ViewDefinition }) {
-  const wanted: { table: string; fields: readonly string[] }[] = [];
+function indexesOf(plan: { nodes: readonly PlanNode[]; view: ViewDefinition }): ViewIndex[] {
+  const wanted: ViewIndex[] = [];
   for (const node of plan.nodes) {
     const { relation, parent } = node;
     for (const agg of node.aggregates) {
       const seek = seekFields(agg.where, false);
-      if (seek.length > 0) wanted.push({ table: agg.table, fields: [...new Set([...agg.by, ...seek])] });
+      if (seek.length > 0)
+        wanted.push({ table: agg.table, fields: [...new Set([...agg.by, ...seek])], covering: false });
     }
     if (relation.kind === 'children') {
-      // A limit-0 join is only aggregated, which needs no order.
-      const order = relation.limit === 0 ? [] : relation.orderBy.map((o) => o.field);
+      // A limit-0 join is only aggregated, which needs no order and no whole rows.
+      const listed = relation.limit !== 0;
+      const order = listed ? relation.orderBy.map((o) => o.field) : [];
       const seek = seekFields(relation.where, order.length > 0);
-      wanted.push({ table: node.table, fields: [...new Set([...relation.by, ...seek, ...order])] });
+      wanted.push({
+        table: node.table,
+        fields: [...new Set([...relation.by, ...seek, ...order])],
+        covering: listed,
+      });
     } else if (relation.kind === 'lookup' && parent !== null) {
       // Fan-out walks up from a looked-up row to the parents whose `on` holds its key.
-      wanted.push({ table: parent.table, fields: relation.on });
+      wanted.push({ table: parent.table, fields: relation.on, covering: false });
     }
   }
   const root = plan.nodes[0];
   for (const fields of plan.view.indexes ?? []) {
-    if (root !== undefined) wanted.push({ table: root.table, fields });
+    if (root !== undefined) wanted.push({ table: root.table, fields, covering: false });
   }
-  // An index serves equality on any prefix of its fields, so a prefix index adds nothing.
+  return keptIndexes(wanted);
+}
+
+/**
+ * The indexes that serve every wanted one: an index serves equality on any prefix of its fields,
+ * so a prefix index adds nothing, and the one kept covers where any it stands in for would.
+ */
+export function keptIndexes(wanted: readonly ViewIndex[]): ViewIndex[] {
   const covers = (long: readonly string[], short: readonly string[]) => short.every((f, i) => long[i] === f);
-  const kept: { table: string; fields: readonly string[] }[] = [];
+  const kept: ViewIndex[] = [];
   wanted.forEach((index, i) => {
     const redundant = wanted.some(
       (other, j) =>
@@ -432,7 +455,11 @@ function indexesOf(plan: { nodes: readonly PlanNode[]; view: ViewDefinition }) {
         covers(other.fields, index.fields) &&
         (other.fields.length > index.fields.length || j < i),
     );
-    if (!redundant) kept.push(index);
+    if (redundant) return;
+    const covering = wanted.some(
+      (w) => w.covering && w.table === index.table && covers(index.fields, w.fields),
+    );
+    kept.push({ ...index, covering });
   });
   return kept;
 }

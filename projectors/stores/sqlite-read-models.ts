@@ -17,6 +17,7 @@ import {
   affectedKeys,
   aggregateRows,
   composeFromRow,
+  keptIndexes,
   runSync,
   type SyncRowReader,
   type ViewPlan,
@@ -215,9 +216,20 @@ interface TableIndex {
  * build drops its indexes and makes them again in one sorted pass each, a statement of minutes
  * at scale. Those already there cost nothing and go unreported.
  */
-function createIndexes(db: Db, indexes: readonly TableIndex[], onIndex?: FlushOptions['onIndex']): void {
+/**
+ * Creates the indexes that do not exist yet, each announced to `onIndex` before and after it is
+ * built; with `quietWhenEmpty`, one on an empty table (a first start's) is built unannounced.
+ */
+function createIndexes(
+  db: Db,
+  indexes: readonly TableIndex[],
+  onIndex?: FlushOptions['onIndex'],
+  quietWhenEmpty = false,
+): void {
   for (const index of indexes) {
-    if (onIndex === undefined) {
+    const empty = () =>
+      prepared(db, `SELECT 1 FROM ${quote(index.table)} LIMIT 1`, { pluck: true }).get() === undefined;
+    if (onIndex === undefined || (quietWhenEmpty && empty())) {
       db.exec(index.create);
       continue;
     }
@@ -302,6 +314,13 @@ function snapshotOf(db: Db): TurnSnapshot {
 
 /** Marks a document index's name apart from the one it replaced (the declared fields alone). */
 const PAGE_INDEX = '\u0000page';
+
+/**
+ * Marks a row index that holds the row itself: a joined list (a summary's latest postings) is
+ * then read from consecutive index entries, not one table page per row, which on a store larger
+ * than memory was a disk read each and kept the live projector waiting.
+ */
+const COVERING_INDEX = '\u0000covering';
 
 /** The rm_dirty key that stands for every document of a view (no row key starts with NUL). */
 const EVERY_DOCUMENT = '\u0000every';
@@ -584,7 +603,7 @@ export class SqliteReadModels implements SqliteProjection {
    * Creates the tables and indexes. Returns the read models whose definition changed since
    * their data was built: their data was dropped and the caller must replay the event store.
    */
-  migrate(db: Db): string[] {
+  migrate(db: Db, onIndex?: FlushOptions['onIndex']): string[] {
     db.exec('CREATE TABLE IF NOT EXISTS rm_meta (name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)');
     const changed: string[] = [];
     db.transaction(() => {
@@ -594,7 +613,7 @@ export class SqliteReadModels implements SqliteProjection {
         );
       }
       this.dropUnwantedRowIndexes(db);
-      this.createRowIndexes(db);
+      createIndexes(db, this.rowIndexes(), onIndex, true);
       const previous = new Map(
         (
           db.prepare('SELECT name, fingerprint FROM rm_meta').all() as Array<{
@@ -614,7 +633,7 @@ export class SqliteReadModels implements SqliteProjection {
           // Replaced by the page index below; dropped in this transaction, so a reader sees one of them.
           db.exec(`DROP INDEX IF EXISTS ${indexName(prefix, fields)}`);
         }
-        for (const index of this.documentIndexes(model)) db.exec(index.create);
+        createIndexes(db, this.documentIndexes(model), onIndex, true);
         if (this.version !== null) continue;
         const print = fingerprint(model, this.migration.viewPlans.get(model.name));
         const before = previous.get(model.name);
@@ -629,21 +648,20 @@ export class SqliteReadModels implements SqliteProjection {
 
   /** The mirrored rows' indexes (what the engine finds rows by), as migrate creates them. */
   private rowIndexes(): TableIndex[] {
-    const byName = new Map<string, TableIndex>();
-    for (const plan of this.plans) {
-      for (const { table, fields } of plan.indexes) {
-        const id = indexId(`row__${table}${this.indexSuffix}`, fields);
-        const name = quote(id);
-        const columns = fields.map((f) => extract('state', f)).join(', ');
-        byName.set(name, {
-          id,
-          name,
-          table: this.rowTableName(table),
-          create: `CREATE INDEX IF NOT EXISTS ${name} ON ${this.rowTable(table)} (${columns})`,
-        });
-      }
-    }
-    return [...byName.values()];
+    // Two views may find one table's rows by the same fields: one index serves both.
+    return keptIndexes(this.plans.flatMap((plan) => plan.indexes)).map(({ table, fields, covering }) => {
+      const id = indexId(`row__${table}${this.indexSuffix}`, covering ? [...fields, COVERING_INDEX] : fields);
+      // The key too: a list is read in its order, and the key breaks ties in it.
+      const columns = [...fields.map((f) => extract('state', f)), ...(covering ? ['key', 'state'] : [])].join(
+        ', ',
+      );
+      return {
+        id,
+        name: quote(id),
+        table: this.rowTableName(table),
+        create: `CREATE INDEX IF NOT EXISTS ${quote(id)} ON ${this.rowTable(table)} (${columns})`,
+      };
+    });
   }
 
   private createRowIndexes(db: Db, onIndex?: FlushOptions['onIndex']): void {

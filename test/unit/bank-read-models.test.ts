@@ -7,6 +7,7 @@ import type { ReadModels } from '../../definition/read-models.js';
 import type { StoredEvent } from '../../eventstore/ports.js';
 import { accountSummarySchema } from '../../examples/bank/contract.js';
 import bank, { ReadModelQueries } from '../../examples/bank/migration.js';
+import type { IndexBuild } from '../../projectors/ports.js';
 import { SqliteReadModels } from '../../projectors/stores/sqlite-read-models.js';
 import { applyBatch, storedCreate as ev } from '../support/stored-events.js';
 
@@ -341,6 +342,47 @@ describe('bank read models on the embedded store', () => {
       )
       .all(1, 'pending') as Array<{ detail: string }>;
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING INDEX \S+ \(<expr>=\? AND <expr>=\?\)/);
+  });
+
+  it("reads an account's latest postings from a covering index that replaced the engine's earlier one", () => {
+    const indexes = () =>
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_row__transactions' AND sql IS NOT NULL ORDER BY name",
+        )
+        .pluck()
+        .all() as string[];
+    apply(Array.from({ length: 5 }, (_, i) => posting(i + 1, 1, `2024-02-0${i + 1} 00:00:00.000000`)));
+    const wanted = indexes();
+    // The index as the engine made it before it kept the rows in it: the fields only.
+    const digest = createHash('sha1').update('accountId\u0000postedAt\u0000transactionId').digest('hex');
+    const old = `ix__row__transactions__${digest.slice(0, 10)}`;
+    expect(wanted).not.toContain(old);
+    const covering = wanted.filter((name) =>
+      String(
+        db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").pluck().get(name),
+      ).endsWith(', key, state)'),
+    );
+    expect(covering).toHaveLength(1);
+    db.exec(`DROP INDEX "${covering[0]}"`);
+    db.exec(
+      `CREATE INDEX "${old}" ON rm_row__transactions (json_extract(state, '$."accountId"'), json_extract(state, '$."postedAt"'), json_extract(state, '$."transactionId"'))`,
+    );
+    // A table with rows gets its index announced (an upgrade builds it at start, for minutes at scale).
+    const builds: IndexBuild[] = [];
+    expect(new SqliteReadModels(bank).migrate(db, (build) => builds.push(build))).toEqual([]);
+    expect(indexes()).toEqual(wanted);
+    expect(builds).toEqual([
+      { table: 'rm_row__transactions', index: covering[0] },
+      { table: 'rm_row__transactions', index: covering[0], ms: expect.any(Number) },
+    ]);
+    // The summary's recent-postings join, as the store's row reader asks it.
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT state FROM rm_row__transactions WHERE json_extract(state, '$."accountId"') = ? ORDER BY json_extract(state, '$."postedAt"') DESC, json_extract(state, '$."transactionId"') DESC, key ASC LIMIT +?`,
+      )
+      .all(1, 20) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING COVERING INDEX \S+ \(<expr>=\?\)/);
   });
 
   /** The same handles without the JSON-text methods: every endpoint takes its object path. */

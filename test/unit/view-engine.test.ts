@@ -14,6 +14,7 @@ import {
   compareRows,
   compileView,
   composeDocument,
+  keptIndexes,
   MemoryRows,
   matchesWhere,
   runAsync,
@@ -589,16 +590,17 @@ describe('compileView', () => {
       'merchants',
       'postings',
     ]);
+    // The joins that list rows (cards, recent postings) read them from covering indexes.
     expect(accounts.indexes).toEqual([
       // activeCards seeks its status; the ordered cards join leaves its list of statuses out.
-      { table: 'cards', fields: ['accountId', 'status'] },
-      { table: 'accounts', fields: ['customerId'] },
-      { table: 'customers', fields: ['branchId'] },
-      { table: 'cards', fields: ['accountId', 'cardId'] },
-      { table: 'postings', fields: ['accountId', 'postedAt', 'postingId'] },
-      { table: 'postings', fields: ['merchantId'] },
-      { table: 'merchants', fields: ['categoryId'] },
-      { table: 'accounts', fields: ['branchId', 'accountId'] },
+      { table: 'cards', fields: ['accountId', 'status'], covering: false },
+      { table: 'accounts', fields: ['customerId'], covering: false },
+      { table: 'customers', fields: ['branchId'], covering: false },
+      { table: 'cards', fields: ['accountId', 'cardId'], covering: true },
+      { table: 'postings', fields: ['accountId', 'postedAt', 'postingId'], covering: true },
+      { table: 'postings', fields: ['merchantId'], covering: false },
+      { table: 'merchants', fields: ['categoryId'], covering: false },
+      { table: 'accounts', fields: ['branchId', 'accountId'], covering: false },
     ]);
     const recent = accounts.root.joins.find((j) => j.name === 'recent')?.node;
     expect(recent?.path).toBe('join.recent');
@@ -629,8 +631,24 @@ describe('compileView', () => {
       }),
     );
     expect(plan.indexes).toEqual([
-      { table: 'cards', fields: ['accountId', 'status'] },
-      { table: 'postings', fields: ['accountId', 'kind', 'postedAt', 'postingId'] },
+      { table: 'cards', fields: ['accountId', 'status'], covering: false },
+      { table: 'postings', fields: ['accountId', 'kind', 'postedAt', 'postingId'], covering: true },
+    ]);
+  });
+
+  it('keeps one index per field prefix, covering where any index it stands in for lists rows', () => {
+    expect(
+      keptIndexes([
+        { table: 'postings', fields: ['accountId'], covering: true },
+        { table: 'postings', fields: ['accountId', 'postedAt'], covering: false },
+        { table: 'postings', fields: ['accountId', 'postedAt'], covering: false },
+        { table: 'postings', fields: ['merchantId'], covering: false },
+        { table: 'cards', fields: ['accountId'], covering: false },
+      ]),
+    ).toEqual([
+      { table: 'postings', fields: ['accountId', 'postedAt'], covering: true },
+      { table: 'postings', fields: ['merchantId'], covering: false },
+      { table: 'cards', fields: ['accountId'], covering: false },
     ]);
   });
 
