@@ -319,14 +319,17 @@ describe('bank read models on the embedded store', () => {
     ).toEqual([5, 4, 3]);
   });
 
+  /** The indexes on a table's mirrored rows, by name. */
+  const rowIndexes = (table: string) =>
+    db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+      )
+      .pluck()
+      .all(`rm_row__${table}`) as string[];
+
   it('drops a row index the plans no longer seek by and finds pending transfers by account and status', () => {
-    const indexes = () =>
-      db
-        .prepare(
-          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_row__transfers' AND sql IS NOT NULL ORDER BY name",
-        )
-        .pluck()
-        .all() as string[];
+    const indexes = () => rowIndexes('transfers');
     const wanted = indexes();
     // The index as the engine made it before it sought a join's where: the by field only.
     const digest = createHash('sha1').update('fromAccountId').digest('hex');
@@ -345,13 +348,7 @@ describe('bank read models on the embedded store', () => {
   });
 
   it("reads an account's latest postings from a covering index that replaced the engine's earlier one", () => {
-    const indexes = () =>
-      db
-        .prepare(
-          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rm_row__transactions' AND sql IS NOT NULL ORDER BY name",
-        )
-        .pluck()
-        .all() as string[];
+    const indexes = () => rowIndexes('transactions');
     apply(Array.from({ length: 5 }, (_, i) => posting(i + 1, 1, `2024-02-0${i + 1} 00:00:00.000000`)));
     const wanted = indexes();
     // The index as the engine made it before it kept the rows in it: the fields only.
