@@ -213,12 +213,9 @@ interface TableIndex {
 
 /**
  * Creates the indexes missing on `db`, telling `onIndex` of each before and after: a bulk
- * build drops its indexes and makes them again in one sorted pass each, a statement of minutes
- * at scale. Those already there cost nothing and go unreported.
- */
-/**
- * Creates the indexes that do not exist yet, each announced to `onIndex` before and after it is
- * built; with `quietWhenEmpty`, one on an empty table (a first start's) is built unannounced.
+ * build drops its indexes and makes them again in one sorted pass each, and an upgrade may add
+ * one to a full table, a statement of minutes at scale. Those already there cost nothing and go
+ * unreported; with `quietWhenEmpty`, so does one on an empty table (a first start's).
  */
 function createIndexes(
   db: Db,
@@ -227,9 +224,7 @@ function createIndexes(
   quietWhenEmpty = false,
 ): void {
   for (const index of indexes) {
-    const empty = () =>
-      prepared(db, `SELECT 1 FROM ${quote(index.table)} LIMIT 1`, { pluck: true }).get() === undefined;
-    if (onIndex === undefined || (quietWhenEmpty && empty())) {
+    if (onIndex === undefined || (quietWhenEmpty && isEmpty(db, index.table))) {
       db.exec(index.create);
       continue;
     }
@@ -242,6 +237,10 @@ function createIndexes(
     db.exec(index.create);
     onIndex({ table: index.table, index: index.id, ms: Math.round(performance.now() - started) });
   }
+}
+
+function isEmpty(db: Db, table: string): boolean {
+  return prepared(db, `SELECT 1 FROM ${quote(table)} LIMIT 1`, { pluck: true }).get() === undefined;
 }
 
 interface TurnSnapshot {
@@ -664,10 +663,6 @@ export class SqliteReadModels implements SqliteProjection {
     });
   }
 
-  private createRowIndexes(db: Db, onIndex?: FlushOptions['onIndex']): void {
-    createIndexes(db, this.rowIndexes(), onIndex);
-  }
-
   /**
    * Drops the row indexes an earlier version of the engine or the definition made and the
    * plans no longer seek by: each would still be kept up to date on every row write. Only
@@ -950,7 +945,7 @@ export class SqliteReadModels implements SqliteProjection {
    */
   prepareCompose(db: Db, options: Pick<FlushOptions, 'onIndex'> = {}): void {
     if (!this.rowIndexesDropped) return;
-    this.createRowIndexes(db, options.onIndex);
+    createIndexes(db, this.rowIndexes(), options.onIndex);
     this.rowIndexesDropped = false;
   }
 
@@ -967,7 +962,7 @@ export class SqliteReadModels implements SqliteProjection {
       for (const { view, key } of kept) this.takeKept(view, key);
     }
     if (this.whole.size > 0) {
-      this.createRowIndexes(db, options.onIndex);
+      createIndexes(db, this.rowIndexes(), options.onIndex);
       this.rowIndexesDropped = false;
     }
     for (const model of this.projections) {
